@@ -1,0 +1,41 @@
+import { existsSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+
+/**
+ * Where `scripts/fixtures.sh` puts the binaries it builds from upstream Go modules.
+ * Each tool lives in `<cache>/bin/<tool>-<version>/<tool>`; `<cache>/bin/current/<tool>`
+ * links to the version this checkout pins, so tests never depend on what is on PATH.
+ * @default `$FLOTILLA_CACHE` or `~/.cache/flotilla`
+ */
+export const FIXTURE_CACHE = process.env.FLOTILLA_CACHE ?? join(homedir(), ".cache", "flotilla");
+
+/** The tools the fixture script builds. */
+export type FixtureTool =
+  | "nats-server"
+  | "etcd"
+  | "kube-apiserver"
+  | "kube-controller-manager"
+  | "kube-scheduler"
+  | "kubectl"
+  | "kwok"
+  | "helm"
+  | "kustomize";
+
+/** Thrown when a fixture binary has not been built; says which command builds it. */
+export class FixtureMissingError extends Error {
+  override name = "FixtureMissingError";
+  constructor(
+    readonly tool: FixtureTool,
+    readonly path: string,
+  ) {
+    super(`${tool} is not built (looked at ${path}); run ./scripts/fixtures.sh first`);
+  }
+}
+
+/** Absolute path of a pinned fixture binary; throws FixtureMissingError when absent. */
+export function binPath(tool: FixtureTool): string {
+  const path = join(FIXTURE_CACHE, "bin", "current", tool);
+  if (!existsSync(path)) throw new FixtureMissingError(tool, path);
+  return path;
+}
