@@ -1,0 +1,42 @@
+import { describe, expect, it } from "vitest";
+import { InvalidNameError } from "./errors.js";
+import {
+  clusterKeyFilter,
+  clusterPermissions,
+  heartbeatSubject,
+  isDnsLabel,
+  parseStateKey,
+  rpcSubject,
+  stateKey,
+} from "./names.js";
+
+describe("names", () => {
+  it.each(["a", "prod-eu-1", "0abc", "a".repeat(63)])("accepts DNS label %s", (name) => {
+    expect(isDnsLabel(name)).toBe(true);
+  });
+
+  it.each(["", "-a", "a-", "A", "a.b", "a_b", "a*", "a>", "a b", "a".repeat(64)])("rejects %j", (name) => {
+    expect(isDnsLabel(name)).toBe(false);
+    expect(() => stateKey(name, "web")).toThrow(InvalidNameError);
+    expect(() => heartbeatSubject(name)).toThrow(InvalidNameError);
+  });
+
+  it("builds and parses keys and subjects", () => {
+    expect(stateKey("prod-eu-1", "web")).toBe("prod-eu-1.web");
+    expect(parseStateKey("prod-eu-1.web")).toEqual({ cluster: "prod-eu-1", app: "web" });
+    expect(() => parseStateKey("a.b.c")).toThrow(InvalidNameError);
+    expect(clusterKeyFilter("a")).toBe("a.>");
+    expect(heartbeatSubject("a")).toBe("flotilla.hb.a");
+    expect(rpcSubject("a")).toBe("flotilla.agent.a.rpc");
+  });
+
+  it("grants a cluster only its own keys and subjects", () => {
+    const p = clusterPermissions("a");
+    expect(p.publish).toContain("$JS.API.CONSUMER.CREATE.KV_flotilla_desired.*.$KV.flotilla_desired.a.>");
+    expect(p.publish).toContain("$KV.flotilla_status.a.>");
+    expect(p.subscribe).toEqual(["_INBOX_a.>", "flotilla.agent.a.rpc"]);
+    const everything = [...p.publish, ...p.subscribe].join(" ");
+    expect(everything).not.toMatch(/\.b\./);
+    expect(p.publish.every((s) => !s.endsWith(".flotilla_status.>") && s !== ">")).toBe(true);
+  });
+});

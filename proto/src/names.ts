@@ -1,0 +1,96 @@
+import { InvalidNameError } from "./errors.js";
+
+/** KV bucket holding the hub's desired state per `<cluster>.<app>`. */
+export const DESIRED_BUCKET = "flotilla_desired";
+/** KV bucket holding the agents' reports per `<cluster>.<app>`. */
+export const STATUS_BUCKET = "flotilla_status";
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** True when `value` is an RFC 1123 DNS label (what Kubernetes calls a DNS label name). */
+export function isDnsLabel(value: string): boolean {
+  return DNS_LABEL.test(value);
+}
+
+/**
+ * Returns `value` if it is a DNS label, else throws InvalidNameError naming `kind`.
+ * Names become NATS subject tokens and KV keys, so anything else is refused at the edge.
+ */
+export function checkName(kind: string, value: string): string {
+  if (!isDnsLabel(value)) throw new InvalidNameError(kind, value);
+  return value;
+}
+
+/** KV key of one app on one cluster, in both buckets. */
+export function stateKey(cluster: string, app: string): string {
+  return `${checkName("cluster", cluster)}.${checkName("app", app)}`;
+}
+
+/** Splits a `<cluster>.<app>` key; throws InvalidNameError when it is not one. */
+export function parseStateKey(key: string): { cluster: string; app: string } {
+  const parts = key.split(".");
+  if (parts.length !== 2) throw new InvalidNameError("state key", key);
+  const [cluster = "", app = ""] = parts;
+  return { cluster: checkName("cluster", cluster), app: checkName("app", app) };
+}
+
+/** KV watch filter for every app of one cluster. */
+export function clusterKeyFilter(cluster: string): string {
+  return `${checkName("cluster", cluster)}.>`;
+}
+
+/** Subject prefix of heartbeats; the hub subscribes to `flotilla.hb.*`. */
+export const HEARTBEAT_PREFIX = "flotilla.hb";
+
+/** Subject on which one cluster's agent publishes heartbeats. */
+export function heartbeatSubject(cluster: string): string {
+  return `${HEARTBEAT_PREFIX}.${checkName("cluster", cluster)}`;
+}
+
+/** Subject on which one cluster's agent answers on-demand commands from the hub. */
+export function rpcSubject(cluster: string): string {
+  return `flotilla.agent.${checkName("cluster", cluster)}.rpc`;
+}
+
+/** Inbox prefix a cluster's connection must use, so replies to it stay private to it. */
+export function inboxPrefix(cluster: string): string {
+  return `_INBOX_${checkName("cluster", cluster)}`;
+}
+
+/** NATS publish and subscribe permissions for one cluster's credentials. */
+export interface ClusterPermissions {
+  publish: string[];
+  subscribe: string[];
+  /** May publish one reply to the reply subject of a request it received (RPC answers). */
+  allowResponses: boolean;
+}
+
+/**
+ * The subjects one cluster's agent may use, and no others: watch its own desired keys,
+ * write its own status keys, publish its heartbeat, answer its RPC subject, and receive on
+ * its own inbox. A shared KV bucket is split per cluster by the filtered consumer-create
+ * subject (`$JS.API.CONSUMER.CREATE.<stream>.<consumer>.<filter>`), so a watch of another
+ * cluster's keys is refused by the server.
+ */
+export function clusterPermissions(cluster: string): ClusterPermissions {
+  const c = checkName("cluster", cluster);
+  const desired = `KV_${DESIRED_BUCKET}`;
+  const status = `KV_${STATUS_BUCKET}`;
+  return {
+    publish: [
+      "$JS.API.INFO",
+      `$JS.API.STREAM.INFO.${desired}`,
+      `$JS.API.CONSUMER.CREATE.${desired}.*.$KV.${DESIRED_BUCKET}.${c}.>`,
+      `$JS.API.CONSUMER.DELETE.${desired}.*`,
+      `$JS.FC.${desired}.>`,
+      `$JS.ACK.${desired}.>`,
+      `$JS.API.DIRECT.GET.${desired}.$KV.${DESIRED_BUCKET}.${c}.>`,
+      `$JS.API.STREAM.INFO.${status}`,
+      `$KV.${STATUS_BUCKET}.${c}.>`,
+      `$JS.API.DIRECT.GET.${status}.$KV.${STATUS_BUCKET}.${c}.>`,
+      heartbeatSubject(c),
+    ],
+    subscribe: [`${inboxPrefix(c)}.>`, rpcSubject(c)],
+    allowResponses: true,
+  };
+}
