@@ -1,0 +1,5 @@
+export { type FileChanges, type FixtureRepo, type GitServer, type GitServerOptions, startGitServer } from "./git.js";
+export { type NatsOptions, type NatsServer, startNats } from "./nats.js";
+export { freePort, waitForPort } from "./ports.js";
+export { type ServerProcess, startProcess } from "./process.js";
+export { type RedisServer, startRedis } from "./redis.js";

@@ -1,0 +1,66 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort, waitForPort } from "./ports.js";
+import { type ServerProcess, startProcess } from "./process.js";
+
+/** Debian's redis-server; the harness never uses the machine's shared instance. */
+const REDIS_SERVER = process.env.FLOTILLA_REDIS_SERVER ?? "redis-server";
+
+/** A real redis-server on a free loopback port, persisting to a temp dir. */
+export interface RedisServer {
+  readonly url: string;
+  readonly port: number;
+  readonly dir: string;
+  /** Stops and starts it on the same port and data dir: data survives (append-only file, fsync always). */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startRedis(): Promise<RedisServer> {
+  const dir = await mkdtemp(join(tmpdir(), "flotilla-redis-"));
+  const port = await freePort();
+  const args = [
+    "--bind",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--dir",
+    dir,
+    "--appendonly",
+    "yes",
+    "--appendfsync",
+    "always",
+    "--save",
+    "",
+    "--protected-mode",
+    "yes",
+    "--daemonize",
+    "no",
+  ];
+  let proc: ServerProcess | undefined;
+  const start = async () => {
+    proc = startProcess(REDIS_SERVER, args, join(dir, "redis.log"));
+    const p = proc;
+    try {
+      await waitForPort(port, 15_000, () => p.alive());
+    } catch (err) {
+      await p.stop();
+      throw new Error(`redis-server did not start: ${(err as Error).message}\n${p.tail()}`);
+    }
+  };
+  await start();
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    dir,
+    async restart() {
+      await proc?.stop();
+      await start();
+    },
+    async stop() {
+      await proc?.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
