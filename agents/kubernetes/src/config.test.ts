@@ -1,0 +1,60 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { DEFAULT_DRIFT_INTERVAL_SECONDS, DEFAULT_NAMESPACE, loadConfig } from "./config.js";
+import { ConfigError } from "./errors.js";
+
+const dir = mkdtempSync(join(tmpdir(), "agent-config-"));
+const bundle = join(dir, "bootstrap.json");
+writeFileSync(
+  bundle,
+  JSON.stringify({
+    cluster: "prod-eu-1",
+    natsUrl: "nats://127.0.0.1:4222",
+    natsCreds: "",
+    hubPublicKey: "HUB",
+    agentSigningKey: "AGENT",
+  }),
+);
+
+describe("loadConfig", () => {
+  it("reads a bootstrap bundle and applies defaults", () => {
+    const c = loadConfig(["--bootstrap", bundle], {});
+    expect(c).toMatchObject({ cluster: "prod-eu-1", hubPublicKey: "HUB", namespace: DEFAULT_NAMESPACE });
+    expect(c.driftIntervalSeconds).toBe(DEFAULT_DRIFT_INTERVAL_SECONDS);
+  });
+
+  it("lets flags override env and env override the bundle", () => {
+    const c = loadConfig(["--drift-interval", "2"], {
+      FLOTILLA_BOOTSTRAP: bundle,
+      FLOTILLA_CLUSTER: "other",
+      FLOTILLA_DRIFT_INTERVAL: "9",
+      FLOTILLA_HELM_BIN: "/opt/helm",
+    });
+    expect(c).toMatchObject({ cluster: "other", driftIntervalSeconds: 2, helmBin: "/opt/helm" });
+  });
+
+  it("reads key files", () => {
+    const key = join(dir, "hub.pem");
+    writeFileSync(key, "PEM");
+    const c = loadConfig([], {
+      FLOTILLA_CLUSTER: "a",
+      FLOTILLA_NATS_URL: "nats://x",
+      FLOTILLA_HUB_PUBLIC_KEY_FILE: key,
+      FLOTILLA_AGENT_KEY_FILE: key,
+    });
+    expect(c.hubPublicKey).toBe("PEM");
+  });
+
+  it.each([
+    [[], {}, /cluster/],
+    [["--bootstrap", bundle, "--drift-interval=-1"], {}, /driftIntervalSeconds/],
+    [["--bootstrap", bundle], { FLOTILLA_CLUSTER: "Not_A_Label" }, /DNS label/],
+    [["--nope"], {}, /bad command line/],
+    [["--bootstrap", join(dir, "missing.json")], {}, /cannot read bootstrap/],
+  ])("fails fast on %j %j", (argv, env, message) => {
+    expect(() => loadConfig(argv, env)).toThrow(ConfigError);
+    expect(() => loadConfig(argv, env)).toThrow(message);
+  });
+});

@@ -1,0 +1,91 @@
+import { createServer, type Server } from "node:http";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+
+/** The agent's Prometheus metrics, on a registry of its own so several agents can share a process. */
+export class AgentMetrics {
+  readonly registry = new Registry();
+
+  /** Seconds per reconcile phase (fetch, render, validate, apply, prune, total). */
+  readonly reconcileDuration = new Histogram({
+    name: "flotilla_agent_reconcile_duration_seconds",
+    help: "Duration of reconcile phases",
+    labelNames: ["app", "phase"] as const,
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+    registers: [this.registry],
+  });
+
+  readonly applies = new Counter({
+    name: "flotilla_agent_applies_total",
+    help: "Objects applied with server-side apply",
+    labelNames: ["app"] as const,
+    registers: [this.registry],
+  });
+
+  readonly prunes = new Counter({
+    name: "flotilla_agent_prunes_total",
+    help: "Objects deleted because the new revision dropped them",
+    labelNames: ["app"] as const,
+    registers: [this.registry],
+  });
+
+  readonly driftDetected = new Counter({
+    name: "flotilla_agent_drift_detected_total",
+    help: "Drift checks that found live objects differing from what was applied",
+    labelNames: ["app"] as const,
+    registers: [this.registry],
+  });
+
+  readonly driftCorrections = new Counter({
+    name: "flotilla_agent_drift_corrections_total",
+    help: "Re-applies made by self-heal after drift",
+    labelNames: ["app"] as const,
+    registers: [this.registry],
+  });
+
+  readonly rejected = new Counter({
+    name: "flotilla_agent_rejected_desired_states_total",
+    help: "Desired states refused (bad signature, stale generation, malformed, wrong cluster)",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+
+  readonly errors = new Counter({
+    name: "flotilla_agent_errors_total",
+    help: "Failed reconciles by error code",
+    labelNames: ["app", "code"] as const,
+    registers: [this.registry],
+  });
+
+  readonly managedObjects = new Gauge({
+    name: "flotilla_agent_managed_objects",
+    help: "Objects in each app's inventory",
+    labelNames: ["app"] as const,
+    registers: [this.registry],
+  });
+
+  readonly lastReconcile = new Gauge({
+    name: "flotilla_agent_last_reconcile_timestamp_seconds",
+    help: "Unix time of the last finished reconcile",
+    labelNames: ["app"] as const,
+    registers: [this.registry],
+  });
+
+  /** Serves `/metrics`; resolves once listening. Port 0 in `listen` means an ephemeral port. */
+  async serve(host: string, port: number): Promise<Server> {
+    const server = createServer((req, res) => {
+      if (req.url !== "/metrics") {
+        res.writeHead(404).end();
+        return;
+      }
+      this.registry.metrics().then(
+        (body) => res.writeHead(200, { "content-type": this.registry.contentType }).end(body),
+        (err: Error) => res.writeHead(500).end(err.message),
+      );
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => resolve());
+    });
+    return server;
+  }
+}
