@@ -1,0 +1,103 @@
+/**
+ * Errors raised by the hub. Each names the object and what to do; `retryable` tells callers
+ * whether trying the same thing again may succeed. HTTP status codes are chosen only at the
+ * API edge (api/errors.ts), never here.
+ */
+
+/** Base class of every hub error. */
+export class HubError extends Error {
+  override name = "HubError";
+  /** True when the same call may succeed later (a server was down, a lease moved). */
+  readonly retryable: boolean = false;
+}
+
+/** A configuration value that is missing or wrong; the hub refuses to start. */
+export class ConfigError extends HubError {
+  override name = "ConfigError";
+  constructor(
+    /** The environment variable or flag at fault. */
+    readonly setting: string,
+    reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${setting}: ${reason}`, options);
+  }
+}
+
+/** Input that breaks a resource schema; names where and why. */
+export class ValidationError extends HubError {
+  override name = "ValidationError";
+  constructor(
+    /** Dotted path of the offending field, e.g. `spec.branches.dev`. */
+    readonly field: string,
+    readonly reason: string,
+    /** Where the input came from, e.g. `document 2 (Repo "web")`; empty for a plain request. */
+    readonly where = "",
+    options?: { cause?: unknown },
+  ) {
+    super(`${where ? `${where}: ` : ""}${field ? `${field}: ` : ""}${reason}`, options);
+  }
+}
+
+/** A resource that does not exist. */
+export class NotFoundError extends HubError {
+  override name = "NotFoundError";
+  constructor(
+    readonly kind: string,
+    readonly resourceName: string,
+  ) {
+    super(`${kind} ${JSON.stringify(resourceName)} does not exist`);
+  }
+}
+
+/** A create of something that exists, or a delete of something still in use. */
+export class ConflictError extends HubError {
+  override name = "ConflictError";
+  constructor(
+    readonly kind: string,
+    readonly resourceName: string,
+    reason: string,
+  ) {
+    super(`${kind} ${JSON.stringify(resourceName)}: ${reason}`);
+  }
+}
+
+/** A missing or wrong bearer token. */
+export class AuthError extends HubError {
+  override name = "AuthError";
+}
+
+/** A webhook delivery whose signature or token does not verify. */
+export class WebhookSignatureError extends HubError {
+  override name = "WebhookSignatureError";
+  constructor(
+    readonly repo: string,
+    readonly reason: string,
+  ) {
+    super(`webhook for repo ${JSON.stringify(repo)} refused: ${reason}`);
+  }
+}
+
+/** Encrypted data that cannot be decrypted: wrong key or tampered bytes. */
+export class DecryptError extends HubError {
+  override name = "DecryptError";
+}
+
+/** This replica lost (or never held) the leader lease; the write was not made. */
+export class NotLeaderError extends HubError {
+  override name = "NotLeaderError";
+  override readonly retryable = true;
+}
+
+/** A Git server could not be asked for its refs. Retryable: the next poll tries again. */
+export class GitError extends HubError {
+  override name = "GitError";
+  override readonly retryable = true;
+  constructor(
+    readonly repo: string,
+    reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`repo ${JSON.stringify(repo)}: ${reason}`, options);
+  }
+}
