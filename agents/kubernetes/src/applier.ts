@@ -1,0 +1,213 @@
+/**
+ * Validates and applies a rendered set against the API server: a server-side dry run of the
+ * whole set first (nothing is applied if any object fails), Namespaces and CRDs before the
+ * objects that need them, then server-side apply with bounded concurrency; and prunes.
+ */
+import { ApplyError, KubeApiError, type ObjectFailure, PruneError, ValidationError } from "./errors.js";
+import { decidePrune, type PruneDecision } from "./inventory.js";
+import type { KubeClient } from "./kube-client.js";
+import { checkUnique } from "./manifest.js";
+import {
+  applyOrder,
+  crdScopesOf,
+  deleteOrder,
+  isBootstrap,
+  isCrd,
+  isNamespace,
+  type KubeObject,
+  placeInNamespace,
+  type Ref,
+  refKey,
+  refOf,
+  toProtoRef,
+  withOwnership,
+} from "./objects.js";
+import { mapSettled } from "./pool.js";
+
+/** How long to wait for a CRD applied in the same set to be Established. */
+const CRD_ESTABLISH_TIMEOUT_MS = 60_000;
+const CRD_POLL_MS = 250;
+
+/** A set ready to apply: labelled, namespaced, in apply order. */
+export interface PreparedSet {
+  objects: KubeObject[];
+  /** Keys of objects whose dry run waits for a Namespace or CRD of this same set. */
+  deferred: Set<string>;
+}
+
+function messageOf(err: unknown): string {
+  if (err instanceof KubeApiError) return err.apiMessage || `${err.status} ${err.reason}`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+function failure(obj: KubeObject, err: unknown): ObjectFailure {
+  return { ref: toProtoRef(refOf(obj)), message: messageOf(err) };
+}
+
+export class Applier {
+  constructor(
+    private readonly kube: KubeClient,
+    private readonly concurrency: number,
+  ) {}
+
+  /**
+   * Labels objects for `app`, places namespaced ones lacking a namespace in `targetNamespace`
+   * (scope from discovery, or from a CRD in the same set) and sorts them for apply. Kinds the
+   * API server does not serve and no CRD here defines are validation failures.
+   */
+  async prepare(rendered: readonly KubeObject[], app: string, targetNamespace: string): Promise<PreparedSet> {
+    const crdScopes = crdScopesOf(rendered);
+    const unknown: ObjectFailure[] = [];
+    const deferred = new Set<string>();
+    const scopes = new Map<string, "namespaced" | "cluster" | undefined>();
+    await Promise.all(
+      rendered.map(async (obj) => {
+        const key = `${obj.apiVersion}|${obj.kind}`;
+        if (scopes.has(key)) return;
+        scopes.set(key, undefined);
+        const m = await this.kube.mapping(obj.apiVersion, obj.kind);
+        scopes.set(key, m ? (m.namespaced ? "namespaced" : "cluster") : undefined);
+      }),
+    );
+    const placed: KubeObject[] = [];
+    for (const obj of rendered) {
+      const ref = refOf(obj);
+      const served = scopes.get(`${obj.apiVersion}|${obj.kind}`) !== undefined;
+      if (!served && !crdScopes.has(`${ref.group}|${ref.kind}`)) {
+        unknown.push({
+          ref: toProtoRef(ref),
+          message: `no kind ${obj.kind} is served in ${obj.apiVersion}; install its CRD or fix apiVersion/kind`,
+        });
+        continue;
+      }
+      const inNs = placeInNamespace(
+        withOwnership(obj, app),
+        targetNamespace || "default",
+        (r) => scopes.get(`${obj.apiVersion}|${r.kind}`),
+        crdScopes,
+      );
+      if (!served) deferred.add(refKey(refOf(inNs)));
+      placed.push(inNs);
+    }
+    checkUnique(placed, (o) => refKey(refOf(o)));
+    // Objects in a Namespace this set creates cannot be dry-run before it exists.
+    const newNamespaces = new Set<string>();
+    await Promise.all(
+      placed
+        .filter((o) => isNamespace(refOf(o)))
+        .map(async (ns) => {
+          if (!(await this.kube.get(refOf(ns)))) newNamespaces.add(ns.metadata.name);
+        }),
+    );
+    for (const obj of placed) {
+      const ns = obj.metadata.namespace;
+      if (ns && newNamespaces.has(ns)) deferred.add(refKey(refOf(obj)));
+    }
+    if (unknown.length > 0) {
+      // Dry-run what we can too, so the report names every failing object at once.
+      const rest = await this.#dryRun(placed.filter((o) => !deferred.has(refKey(refOf(o)))));
+      throw new ValidationError([...unknown, ...rest]);
+    }
+    return { objects: applyOrder(placed), deferred };
+  }
+
+  /** Server-side dry run of every object not deferred; throws ValidationError naming each failure. */
+  async validate(set: PreparedSet): Promise<void> {
+    const failures = await this.#dryRun(set.objects.filter((o) => !set.deferred.has(refKey(refOf(o)))));
+    if (failures.length > 0) throw new ValidationError(failures);
+  }
+
+  /**
+   * Applies the set: Namespaces and CRDs first (awaiting CRDs), then a dry run of the deferred
+   * objects (ValidationError, with only Namespaces/CRDs applied), then everything else.
+   * `onBootstrapApplied` learns which objects were applied before a possible late failure.
+   * Returns the live objects as the API server answered the apply.
+   */
+  async apply(set: PreparedSet, onBootstrapApplied: (refs: Ref[]) => void = () => {}): Promise<KubeObject[]> {
+    const bootstrap = set.objects.filter((o) => isBootstrap(refOf(o)));
+    const rest = set.objects.filter((o) => !isBootstrap(refOf(o)));
+    const applied: KubeObject[] = [];
+    if (bootstrap.length > 0) {
+      applied.push(...(await this.#applyAll(bootstrap)));
+      onBootstrapApplied(bootstrap.map(refOf));
+      await Promise.all(bootstrap.filter((o) => isCrd(refOf(o))).map((crd) => this.#awaitEstablished(crd)));
+      const late = rest.filter((o) => set.deferred.has(refKey(refOf(o))));
+      const failures = await this.#dryRun(late);
+      if (failures.length > 0) throw new ValidationError(failures);
+    }
+    applied.push(...(await this.#applyAll(rest)));
+    return applied;
+  }
+
+  /** Re-applies without validating first (self-heal of a set already validated). */
+  async reapply(set: PreparedSet): Promise<KubeObject[]> {
+    return this.apply({ objects: set.objects, deferred: new Set() });
+  }
+
+  /** Dry-run applies `obj` over the live object: what the live object would be after our apply. */
+  async dryRunOne(obj: KubeObject): Promise<KubeObject> {
+    return this.kube.apply(obj, true);
+  }
+
+  /**
+   * Deletes the candidates that still exist and are still labelled as this app's, namespaces
+   * and CRDs last. Returns a decision per candidate; throws PruneError after trying them all
+   * if any delete failed.
+   */
+  async prune(candidates: readonly Ref[], app: string): Promise<PruneDecision[]> {
+    const decisions: PruneDecision[] = [];
+    const failures: ObjectFailure[] = [];
+    const ordered = deleteOrder(candidates);
+    // Namespaced objects go first, concurrently; then namespaces and CRDs, which may hold them.
+    const groups = [ordered.filter((r) => !isBootstrap(r)), ordered.filter((r) => isBootstrap(r))];
+    for (const group of groups) {
+      const results = await mapSettled(group, this.concurrency, async (ref) => {
+        const decision = decidePrune(ref, await this.kube.get(ref), app);
+        if (decision.action === "delete") await this.kube.delete(ref);
+        return decision;
+      });
+      results.forEach((r, i) => {
+        const ref = group[i] as Ref;
+        if (r.ok) decisions.push(r.value);
+        else failures.push({ ref: toProtoRef(ref), message: messageOf(r.error) });
+      });
+    }
+    if (failures.length > 0) throw new PruneError(failures);
+    return decisions;
+  }
+
+  async #dryRun(objects: readonly KubeObject[]): Promise<ObjectFailure[]> {
+    const results = await mapSettled(objects, this.concurrency, (obj) => this.kube.apply(obj, true));
+    const failures: ObjectFailure[] = [];
+    results.forEach((r, i) => {
+      if (!r.ok) failures.push(failure(objects[i] as KubeObject, r.error));
+    });
+    return failures;
+  }
+
+  async #applyAll(objects: readonly KubeObject[]): Promise<KubeObject[]> {
+    const results = await mapSettled(objects, this.concurrency, (obj) => this.kube.apply(obj));
+    const failures: ObjectFailure[] = [];
+    const applied: KubeObject[] = [];
+    results.forEach((r, i) => {
+      if (r.ok) applied.push(r.value);
+      else failures.push(failure(objects[i] as KubeObject, r.error));
+    });
+    if (failures.length > 0) throw new ApplyError(failures);
+    return applied;
+  }
+
+  async #awaitEstablished(crd: KubeObject): Promise<void> {
+    const deadline = Date.now() + CRD_ESTABLISH_TIMEOUT_MS;
+    for (;;) {
+      const live = await this.kube.get(refOf(crd));
+      const conditions = ((live?.status as { conditions?: { type: string; status: string }[] } | undefined)
+        ?.conditions ?? []) as { type: string; status: string }[];
+      if (conditions.some((c) => c.type === "Established" && c.status === "True")) return;
+      if (Date.now() > deadline) {
+        throw new ApplyError([{ ref: toProtoRef(refOf(crd)), message: "CRD was not Established within 60 s" }]);
+      }
+      await new Promise((r) => setTimeout(r, CRD_POLL_MS));
+    }
+  }
+}

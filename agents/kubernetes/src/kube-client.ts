@@ -1,0 +1,193 @@
+/**
+ * A small dynamic Kubernetes client over HTTPS, authenticated from a KubeConfig.
+ *
+ * Why not `KubernetesObjectApi.patch` from @kubernetes/client-node 1.x: it re-serializes every
+ * object through the typed models of known kinds, which silently drops fields the model does
+ * not know. A manifest with a misspelt field would then apply "successfully" without it, and
+ * validation with `fieldValidation=Strict` could never catch it. This client sends the rendered
+ * JSON as-is and reads responses as plain JSON (timestamps stay strings for drift comparison).
+ */
+import * as http from "node:http";
+import * as https from "node:https";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { KubeApiError } from "./errors.js";
+import { apiVersionOf, FIELD_MANAGER, type KubeObject, type Ref, refOf, splitApiVersion } from "./objects.js";
+
+/** How the API server serves one kind. */
+export interface Mapping {
+  /** Plural resource name in URLs. */
+  resource: string;
+  namespaced: boolean;
+}
+
+interface ApiResourceList {
+  resources: { name: string; kind: string; namespaced: boolean }[];
+}
+
+/** Sockets kept open to the API server; above the apply concurrency so reads never queue behind applies. */
+const MAX_SOCKETS = 32;
+const REQUEST_TIMEOUT_MS = 30_000;
+
+export class KubeClient {
+  readonly #server: URL;
+  readonly #agent: http.Agent;
+  readonly #discovery = new Map<string, Promise<ApiResourceList | undefined>>();
+
+  private constructor(
+    readonly kc: KubeConfig,
+    tls: https.AgentOptions,
+  ) {
+    const cluster = kc.getCurrentCluster();
+    if (!cluster) throw new KubeApiError(0, "NoCluster", "kubeconfig has no current cluster", "CONFIG", "");
+    this.#server = new URL(cluster.server);
+    this.#agent =
+      this.#server.protocol === "https:"
+        ? new https.Agent({ ...tls, keepAlive: true, maxSockets: MAX_SOCKETS })
+        : new http.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS });
+  }
+
+  /** Builds a client from a loaded KubeConfig (file, in-cluster or default). */
+  static async create(kc: KubeConfig): Promise<KubeClient> {
+    const opts: https.RequestOptions = {};
+    await kc.applyToHTTPSOptions(opts);
+    return new KubeClient(kc, {
+      ca: opts.ca,
+      cert: opts.cert,
+      key: opts.key,
+      rejectUnauthorized: opts.rejectUnauthorized,
+      servername: opts.servername,
+    });
+  }
+
+  /** Closes idle sockets. */
+  close(): void {
+    this.#agent.destroy();
+  }
+
+  /** Sends one request and resolves its parsed JSON body; any non-2xx answer is a KubeApiError. */
+  async request<T>(method: string, path: string, body?: unknown, contentType = "application/json"): Promise<T> {
+    // Tokens (in-cluster service account, exec plugins) may rotate, so headers are rebuilt per call.
+    const auth: https.RequestOptions = { headers: {} };
+    await this.kc.applyToHTTPSOptions(auth);
+    const headers: http.OutgoingHttpHeaders = { accept: "application/json" };
+    for (const [k, v] of Object.entries(auth.headers ?? {})) if (v !== undefined) headers[k] = v;
+    if (auth.auth) headers.authorization = `Basic ${Buffer.from(auth.auth).toString("base64")}`;
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    if (payload) {
+      headers["content-type"] = contentType;
+      headers["content-length"] = payload.length;
+    }
+    const url = new URL(path, this.#server);
+    const lib = url.protocol === "https:" ? https : http;
+    return new Promise<T>((resolve, reject) => {
+      const req = lib.request(url, { method, headers, agent: this.#agent, timeout: REQUEST_TIMEOUT_MS }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("error", (err) => reject(new KubeApiError(0, "ConnectionLost", err.message, method, url.pathname)));
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          const status = res.statusCode ?? 0;
+          let parsed: unknown;
+          try {
+            parsed = text ? JSON.parse(text) : undefined;
+          } catch {
+            parsed = undefined;
+          }
+          if (status >= 200 && status < 300) {
+            resolve(parsed as T);
+            return;
+          }
+          const s = (parsed ?? {}) as { reason?: string; message?: string };
+          reject(new KubeApiError(status, s.reason ?? "", s.message ?? text.slice(0, 500), method, url.pathname));
+        });
+      });
+      req.on("timeout", () => req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS} ms`)));
+      req.on("error", (err) => reject(new KubeApiError(0, "Unreachable", err.message, method, url.pathname)));
+      req.end(payload);
+    });
+  }
+
+  /** The API server's version, e.g. `v1.33.1`. */
+  async version(): Promise<string> {
+    const v = await this.request<{ gitVersion?: string }>("GET", "/version");
+    return v.gitVersion ?? "";
+  }
+
+  /** How `apiVersion`/`kind` is served; undefined when the API server does not serve it. */
+  async mapping(apiVersion: string, kind: string): Promise<Mapping | undefined> {
+    let list = await this.#discover(apiVersion);
+    let found = list?.resources.find((r) => r.kind === kind && !r.name.includes("/"));
+    if (!found) {
+      // A CRD may have been established since the last lookup.
+      this.#discovery.delete(apiVersion);
+      list = await this.#discover(apiVersion);
+      found = list?.resources.find((r) => r.kind === kind && !r.name.includes("/"));
+    }
+    return found ? { resource: found.name, namespaced: found.namespaced } : undefined;
+  }
+
+  #discover(apiVersion: string): Promise<ApiResourceList | undefined> {
+    let entry = this.#discovery.get(apiVersion);
+    if (!entry) {
+      const path = apiVersion.includes("/") ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+      entry = this.request<ApiResourceList>("GET", path).catch((err: unknown) => {
+        this.#discovery.delete(apiVersion);
+        if (err instanceof KubeApiError && err.status === 404) return undefined;
+        throw err;
+      });
+      this.#discovery.set(apiVersion, entry);
+    }
+    return entry;
+  }
+
+  /** URL path of an object (or of its collection when `name` is omitted). */
+  async pathOf(ref: Pick<Ref, "group" | "version" | "kind" | "namespace"> & { name?: string }): Promise<string> {
+    const apiVersion = apiVersionOf(ref);
+    const m = await this.mapping(apiVersion, ref.kind);
+    if (!m) throw new KubeApiError(404, "NoKindMatch", `no kind ${ref.kind} is served in ${apiVersion}`, "GET", "");
+    const base = apiVersion.includes("/") ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+    const ns = m.namespaced && ref.namespace ? `/namespaces/${encodeURIComponent(ref.namespace)}` : "";
+    const name = ref.name ? `/${encodeURIComponent(ref.name)}` : "";
+    return `${base}${ns}/${m.resource}${name}`;
+  }
+
+  /**
+   * Server-side apply of `obj` as field manager `flotilla`, forcing conflicts (Git is the source
+   * of truth) and validating fields strictly, so unknown fields are errors, not silently dropped.
+   */
+  async apply(obj: KubeObject, dryRun = false): Promise<KubeObject> {
+    const query = new URLSearchParams({ fieldManager: FIELD_MANAGER, force: "true", fieldValidation: "Strict" });
+    if (dryRun) query.set("dryRun", "All");
+    const path = await this.pathOf(refOf(obj));
+    return this.request<KubeObject>("PATCH", `${path}?${query}`, obj, "application/apply-patch+yaml");
+  }
+
+  /** Reads an object; undefined when it does not exist (or its kind is no longer served). */
+  async get(ref: Ref): Promise<KubeObject | undefined> {
+    try {
+      return await this.request<KubeObject>("GET", await this.pathOf(ref));
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 404) return undefined;
+      throw err;
+    }
+  }
+
+  /** Deletes an object in the background (dependents are collected by the garbage collector); 404 is fine. */
+  async delete(ref: Ref): Promise<void> {
+    try {
+      await this.request("DELETE", await this.pathOf(ref), { propagationPolicy: "Background" });
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 404) return;
+      throw err;
+    }
+  }
+
+  /** Lists objects of a kind, optionally in one namespace and by label selector. */
+  async list(apiVersion: string, kind: string, namespace = "", labelSelector = ""): Promise<KubeObject[]> {
+    const { group, version } = splitApiVersion(apiVersion);
+    let path = await this.pathOf({ group, version, kind, namespace });
+    if (labelSelector) path += `?labelSelector=${encodeURIComponent(labelSelector)}`;
+    const list = await this.request<{ items?: KubeObject[] }>("GET", path);
+    return (list.items ?? []).map((item) => ({ ...item, apiVersion, kind }));
+  }
+}
