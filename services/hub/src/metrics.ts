@@ -1,0 +1,64 @@
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+
+/** Every metric the hub exports, `flotilla_hub_*`, in a registry of its own per hub instance. */
+export class HubMetrics {
+  readonly registry = new Registry();
+
+  readonly clusters = new Gauge({
+    name: "flotilla_hub_clusters",
+    help: "Registered clusters by state (Pending, Ready, Offline).",
+    labelNames: ["state"] as const,
+    registers: [this.registry],
+  });
+  readonly reportsIngested = new Counter({
+    name: "flotilla_hub_reports_ingested_total",
+    help: "Agent reports verified and stored.",
+    registers: [this.registry],
+  });
+  readonly reportsRejected = new Counter({
+    name: "flotilla_hub_reports_rejected_total",
+    help: "Agent reports dropped: bad signature, unknown cluster, cluster mismatch, malformed.",
+    labelNames: ["reason"] as const,
+    registers: [this.registry],
+  });
+  readonly heartbeats = new Counter({
+    name: "flotilla_hub_heartbeats_total",
+    help: "Heartbeats received, by result (accepted or the reason they were dropped).",
+    labelNames: ["result"] as const,
+    registers: [this.registry],
+  });
+  readonly desiredPublished = new Counter({
+    name: "flotilla_hub_desired_states_published_total",
+    help: "Signed desired states written to the flotilla_desired bucket.",
+    registers: [this.registry],
+  });
+  readonly gitPollDuration = new Histogram({
+    name: "flotilla_hub_git_poll_duration_seconds",
+    help: "Time to list a repo's branch heads from its Git server.",
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly gitPollErrors = new Counter({
+    name: "flotilla_hub_git_poll_errors_total",
+    help: "Git polls that failed (server down, auth refused, branch missing).",
+    registers: [this.registry],
+  });
+  readonly webhookDeliveries = new Counter({
+    name: "flotilla_hub_webhook_deliveries_total",
+    help: "Webhook deliveries by result (accepted, bad_signature, unknown_repo).",
+    labelNames: ["result"] as const,
+    registers: [this.registry],
+  });
+  readonly apiDuration = new Histogram({
+    name: "flotilla_hub_api_request_duration_seconds",
+    help: "HTTP API request duration by method, route and status code.",
+    labelNames: ["method", "route", "status"] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  readonly leader = new Gauge({
+    name: "flotilla_hub_leader",
+    help: "1 while this replica holds the leader lease.",
+    registers: [this.registry],
+  });
+}

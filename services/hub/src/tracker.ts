@@ -1,0 +1,145 @@
+import type { Logger } from "pino";
+import type { EventBus } from "./events.js";
+import type { RefLister } from "./git.js";
+import type { HubMetrics } from "./metrics.js";
+import type { DesiredStatePublisher } from "./publisher.js";
+import type { Registry } from "./registry.js";
+import type { RepoRecord, Store } from "./store.js";
+import { targetClusters } from "./targets.js";
+
+/** How often the tracker looks for repos that are due; their own intervals are longer. */
+export const TRACKER_TICK_MS = 200;
+
+export interface TrackerOptions {
+  store: Store;
+  registry: Registry;
+  refs: RefLister;
+  publisher: DesiredStatePublisher;
+  events: EventBus;
+  metrics: HubMetrics;
+  log: Logger;
+  defaultPollMs: number;
+}
+
+/**
+ * Runs on the leader only. For each repo, on its poll interval and at once when nudged (a
+ * verified webhook, a registry change), lists the branch heads and makes every app of the repo
+ * desire its environment branch's head on every target cluster. Level-triggered: each pass
+ * re-derives the whole desired set, and the publisher writes only what differs, so a missed
+ * nudge, a new cluster or a leader change all converge on the next pass.
+ *
+ * Every app of the repo is re-published on a new head, even one whose path did not change
+ * between the two commits: comparing trees needs a fetch, which polling avoids.
+ */
+export class Tracker {
+  readonly #nextAt = new Map<string, number>();
+  readonly #inFlight = new Set<string>();
+  readonly #again = new Set<string>();
+  readonly #passes = new Set<Promise<void>>();
+  #timer: NodeJS.Timeout | undefined;
+  #unsubscribe: (() => void) | undefined;
+  #running = false;
+
+  constructor(private readonly o: TrackerOptions) {}
+
+  start(): void {
+    this.#running = true;
+    this.#unsubscribe = this.o.events.onNudge((repo) => this.#nudge(repo));
+    this.#schedule(0);
+  }
+
+  /** Stops polling and waits for passes in flight (their writes are fenced anyway). */
+  async stop(): Promise<void> {
+    this.#running = false;
+    this.#unsubscribe?.();
+    if (this.#timer) clearTimeout(this.#timer);
+    await Promise.allSettled([...this.#passes]);
+  }
+
+  #nudge(repo: string): void {
+    if (!this.#running) return;
+    if (repo === "*") this.#nextAt.clear();
+    else this.#nextAt.set(repo, 0);
+    this.#schedule(0);
+  }
+
+  #schedule(delayMs: number): void {
+    if (!this.#running) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => void this.#tick(), delayMs);
+  }
+
+  async #tick(): Promise<void> {
+    try {
+      const repos = await this.o.store.listObjects("Repo");
+      const now = Date.now();
+      for (const repo of repos) {
+        if ((this.#nextAt.get(repo.name) ?? 0) > now) continue;
+        this.#nextAt.set(
+          repo.name,
+          now + (repo.pollIntervalSeconds ? repo.pollIntervalSeconds * 1000 : this.o.defaultPollMs),
+        );
+        this.#run(repo);
+      }
+    } catch (err) {
+      this.o.log.warn({ err }, "tracker could not list repos; retrying");
+    }
+    this.#schedule(TRACKER_TICK_MS);
+  }
+
+  #run(repo: RepoRecord): void {
+    if (this.#inFlight.has(repo.name)) {
+      this.#again.add(repo.name);
+      return;
+    }
+    this.#inFlight.add(repo.name);
+    const pass = this.syncRepo(repo.name)
+      .catch((err) => this.o.log.warn({ err, repo: repo.name }, "repo sync failed; will retry on the next poll"))
+      .finally(() => {
+        this.#inFlight.delete(repo.name);
+        this.#passes.delete(pass);
+        if (this.#again.delete(repo.name)) this.#nudge(repo.name);
+      });
+    this.#passes.add(pass);
+  }
+
+  /** One pass over one repo: list heads, then publish what each target cluster should run. */
+  async syncRepo(name: string): Promise<void> {
+    const repo = await this.o.store.getObject("Repo", name);
+    if (!repo) return;
+    const secrets = await this.o.registry.repoSecrets(repo);
+    const end = this.o.metrics.gitPollDuration.startTimer();
+    let heads: Map<string, string>;
+    try {
+      heads = await this.o.refs.listBranchHeads(repo.name, repo.url, secrets.credentials);
+    } catch (err) {
+      this.o.metrics.gitPollErrors.inc();
+      throw err;
+    } finally {
+      end();
+    }
+    const [apps, clusters] = await Promise.all([this.o.store.listObjects("App"), this.o.store.listObjects("Cluster")]);
+    const repoApps = apps.filter((a) => a.repo === repo.name);
+    for (const [environment, branch] of Object.entries(repo.branches)) {
+      const sha = heads.get(branch);
+      if (!sha) {
+        this.o.metrics.gitPollErrors.inc();
+        this.o.log.warn({ repo: repo.name, environment, branch }, "branch not found on the Git server");
+        continue;
+      }
+      const seen = await this.o.store.getHead(repo.name, environment);
+      if (seen?.sha !== sha || seen.branch !== branch) {
+        await this.o.store.putHead({ repo: repo.name, environment, branch, sha, seenAtMs: Date.now() });
+        this.o.log.info(
+          { repo: repo.name, environment, branch, revision: sha, previous: seen?.sha },
+          "new branch head",
+        );
+      }
+      for (const app of repoApps) {
+        for (const cluster of targetClusters(clusters, environment, app.clusterSelector)) {
+          await this.o.publisher.publish(cluster.name, app.name, sha, "");
+        }
+      }
+    }
+  }
+}
