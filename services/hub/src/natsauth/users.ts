@@ -1,0 +1,103 @@
+/**
+ * User JWTs and creds files: the hub's own users and one per registered cluster. A cluster's
+ * user is allowed exactly `clusterPermissions(cluster)` from the wire contract, so the server
+ * itself keeps one cluster from reading or writing another's keys.
+ */
+
+import { clusterPermissions } from "@flotilla/proto";
+import { createUser, decode, encodeUser, fmtCreds, fromSeed, type KeyPair, parseCreds, type User } from "@nats-io/jwt";
+import type { OperatorSetup, UserCredentials } from "./setup.js";
+
+/** Publish and subscribe allow lists of a user (the shape of proto's `ClusterPermissions`). */
+export interface UserPermissions {
+  publish: readonly string[];
+  subscribe: readonly string[];
+  /** May publish one reply to the reply subject of each request it receives. */
+  allowResponses: boolean;
+}
+
+/**
+ * How long after receiving a request a user may still publish its one reply. The agent's RPC
+ * answers (a diff renders manifests) can take a while; nats-server's own default is also 2 min.
+ */
+export const RESPONSE_WINDOW_MS = 120_000;
+
+/** Replies a user may publish per request received (one answer per RPC). */
+export const MAX_RESPONSES = 1;
+
+/** A freshly minted cluster user. */
+export interface ClusterUser {
+  /** Text of a NATS `.creds` file (JWT and seed: secret) for the agent's bootstrap bundle. */
+  creds: string;
+  /** Public nkey of the user: what {@link revokeUser} takes when the cluster is deregistered. */
+  userPublicKey: string;
+}
+
+/**
+ * The `nats` claim of a user JWT granting exactly `permissions`. An empty allow list would mean
+ * "everything" to nats-server, so it becomes a deny of everything instead.
+ */
+export function userClaims(permissions: UserPermissions, tags: readonly string[]): Partial<User> {
+  const claims: Partial<User> = {
+    pub: permissions.publish.length > 0 ? { allow: [...permissions.publish] } : { deny: [">"] },
+    sub: permissions.subscribe.length > 0 ? { allow: [...permissions.subscribe] } : { deny: [">"] },
+    bearer_token: false,
+    tags: [...tags],
+  };
+  if (permissions.allowResponses) {
+    // Go's time.Duration: nanoseconds.
+    claims.resp = { max: MAX_RESPONSES, ttl: RESPONSE_WINDOW_MS * 1_000_000 };
+  }
+  return claims;
+}
+
+/** Mints a user with a fresh nkey, signed by `account` (its key pair or seed). */
+export async function mintUser(
+  account: KeyPair | string,
+  name: string,
+  permissions: UserPermissions,
+  tags: readonly string[],
+): Promise<UserCredentials> {
+  const ukp = createUser();
+  const jwt = await encodeUser(name, ukp, account, userClaims(permissions, tags));
+  return { publicKey: ukp.getPublicKey(), creds: new TextDecoder().decode(fmtCreds(jwt, ukp)) };
+}
+
+/**
+ * Mints the credentials of one cluster's agent: a user in the FLOTILLA account allowed exactly
+ * `clusterPermissions(cluster)`, no bearer token (the agent must prove it holds the seed), named
+ * and tagged with the cluster. Throws proto's InvalidNameError for a cluster that is not a DNS label.
+ */
+export async function mintClusterUser(setup: OperatorSetup, cluster: string): Promise<ClusterUser> {
+  const permissions = clusterPermissions(cluster);
+  const user = await mintUser(setup.account.seed, `flotilla-agent-${cluster}`, permissions, [
+    `cluster:${cluster}`,
+    "role:agent",
+  ]);
+  return { creds: user.creds, userPublicKey: user.publicKey };
+}
+
+/** What a creds file holds, checked: the seed belongs to the JWT's subject. */
+export interface ParsedCreds {
+  publicKey: string;
+  /** Public key of the account that issued the user. */
+  account: string;
+  jwt: string;
+  /** The user's `nats` claim (permissions, tags). */
+  claims: Partial<User>;
+  name: string;
+}
+
+/** Parses creds file text; throws Error when it is malformed or its seed and JWT disagree. */
+export async function parseUserCreds(creds: string): Promise<ParsedCreds> {
+  const parsed = await parseCreds(new TextEncoder().encode(creds));
+  let publicKey: string;
+  try {
+    publicKey = fromSeed(new TextEncoder().encode(parsed.key)).getPublicKey();
+  } catch (err) {
+    throw new Error("the creds file's seed is not an nkey seed", { cause: err });
+  }
+  if (publicKey !== parsed.uc.sub) throw new Error("the creds file's seed does not belong to its JWT");
+  const claims = decode<User>(parsed.jwt);
+  return { publicKey, account: parsed.aid, jwt: parsed.jwt, claims: claims.nats, name: claims.name };
+}
