@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SourceType } from "@flotilla/proto";
+import { type DesiredState, SourceType } from "@flotilla/proto";
 import { RenderError } from "./errors.js";
 import type { GitSource } from "./git-source.js";
 import { isManifestFile, parseManifest, parseManifests } from "./manifest.js";
@@ -120,4 +120,26 @@ function helmArgs(req: RenderRequest, path: string, root: string): string[] {
   }
   for (const [key, value] of Object.entries(req.helm?.set ?? {})) args.push("--set", `${key}=${value}`);
   return args;
+}
+
+/** The render request for one app's desired state (protobuf optional fields made concrete). */
+export function renderRequestOf(app: string, d: DesiredState): RenderRequest {
+  const src = d.source;
+  const helm = src?.helm;
+  return {
+    app,
+    environment: d.environment ?? "",
+    repoUrl: src?.repoUrl ?? "",
+    revision: src?.revision ?? "",
+    path: src?.path ?? "",
+    type: src?.type ?? SourceType.SOURCE_TYPE_UNSPECIFIED,
+    targetNamespace: d.targetNamespace ?? "",
+    helm: helm
+      ? {
+          releaseName: helm.releaseName ?? "",
+          valueFiles: helm.valueFiles ?? [],
+          set: (helm.set ?? {}) as Record<string, string>,
+        }
+      : undefined,
+  };
 }

@@ -1,0 +1,213 @@
+/**
+ * Wires the agent together: Kubernetes client, Git cache, inventories, one controller per
+ * app, NATS transport, heartbeats, RPC and metrics.
+ */
+import type { Server } from "node:http";
+import {
+  AGENT_REQUEST,
+  AGENT_RESPONSE,
+  type AgentResponseInit,
+  KeyRing,
+  open,
+  parseStateKey,
+  publicKeyFromPem,
+  seal,
+  signingKeyFromPem,
+} from "@flotilla/proto";
+import { KubeConfig } from "@kubernetes/client-node";
+import { AppController, type ControllerDeps } from "./app-controller.js";
+import { Applier } from "./applier.js";
+import { type AgentConfig, MAX_RETRY_BACKOFF_MS } from "./config.js";
+import { ConfigError } from "./errors.js";
+import { loadGitCredentials } from "./git-credentials.js";
+import { GitSource } from "./git-source.js";
+import { emptyInventory } from "./inventory.js";
+import { InventoryStore } from "./inventory-store.js";
+import { KubeClient } from "./kube-client.js";
+import { createLogger, type Logger } from "./logger.js";
+import { AgentMetrics } from "./metrics.js";
+import { toProtoRef } from "./objects.js";
+import { type DesiredEntry, Transport } from "./transport.js";
+
+/** Version reported in heartbeats and reports. */
+export const AGENT_VERSION = "0.1.0";
+
+/** A running agent. */
+export interface RunningAgent {
+  readonly metrics: AgentMetrics;
+  /** Port of the metrics endpoint, when served. */
+  readonly metricsPort: number | undefined;
+  /** Stops timers, the NATS connection and the metrics server; leaves the cluster as it is. */
+  stop(): Promise<void>;
+}
+
+function loadKubeConfig(path: string): KubeConfig {
+  const kc = new KubeConfig();
+  try {
+    if (path) kc.loadFromFile(path);
+    else kc.loadFromDefault();
+  } catch (err) {
+    throw new ConfigError(`cannot load kubeconfig ${path || "(default)"}: ${(err as Error).message}`, { cause: err });
+  }
+  return kc;
+}
+
+/** Starts the agent with validated settings (see `makeConfig` / `loadConfig`). */
+export async function startAgent(config: AgentConfig, logger?: Logger): Promise<RunningAgent> {
+  const log = logger ?? createLogger(config.logLevel, config.cluster);
+  let hubKeys: KeyRing;
+  let agentKey: ReturnType<typeof signingKeyFromPem>;
+  try {
+    hubKeys = new KeyRing([publicKeyFromPem(config.hubPublicKey)]);
+    agentKey = signingKeyFromPem(config.agentSigningKey);
+  } catch (err) {
+    throw new ConfigError(`bad key: ${(err as Error).message}`, { cause: err });
+  }
+  const metrics = new AgentMetrics();
+  const kube = await KubeClient.create(loadKubeConfig(config.kubeconfig));
+  const transport = new Transport({
+    cluster: config.cluster,
+    natsUrl: config.natsUrl,
+    natsCreds: config.natsCreds,
+    agentKey,
+    log,
+    retryBackoffMs: config.retryBackoffMs,
+    maxRetryBackoffMs: MAX_RETRY_BACKOFF_MS,
+  });
+  const deps: ControllerDeps = {
+    cluster: config.cluster,
+    agentVersion: AGENT_VERSION,
+    kube,
+    applier: new Applier(kube, config.applyConcurrency),
+    git: new GitSource(config.cacheDir, loadGitCredentials(config.gitCredentialsFile)),
+    tools: { helmBin: config.helmBin, kustomizeBin: config.kustomizeBin },
+    inventories: new InventoryStore(kube, config.namespace),
+    hubKeys,
+    sink: transport,
+    metrics,
+    log,
+    concurrency: config.applyConcurrency,
+    healthPollMs: config.healthPollSeconds * 1000,
+    healthIdlePollMs: config.healthIdlePollSeconds * 1000,
+    driftIntervalMs: config.driftIntervalSeconds * 1000,
+    progressDeadlineMs: config.progressDeadlineSeconds * 1000,
+    retryBackoffMs: config.retryBackoffMs,
+    maxRetryBackoffMs: MAX_RETRY_BACKOFF_MS,
+  };
+  const controllers = new Map<string, AppController>();
+  const startedAt = Date.now();
+
+  // Resume from the cluster first, so the last desired states are enforced even before (or without) NATS.
+  for (const inv of await deps.inventories.loadAll()) {
+    const c = new AppController(inv.app, deps, inv);
+    controllers.set(inv.app, c);
+    c.start();
+  }
+  log.info({ apps: [...controllers.keys()] }, "resumed from inventories");
+
+  const controllerFor = async (app: string): Promise<AppController> => {
+    let c = controllers.get(app);
+    if (!c) {
+      const inv = await deps.inventories.load(app).catch(() => emptyInventory(app));
+      c = controllers.get(app);
+      if (c) return c;
+      c = new AppController(app, deps, inv);
+      controllers.set(app, c);
+      c.start();
+    }
+    return c;
+  };
+
+  const onEntry = (entry: DesiredEntry): void => {
+    let app: string;
+    try {
+      const parsed = parseStateKey(entry.key);
+      if (parsed.cluster !== config.cluster) return;
+      app = parsed.app;
+    } catch {
+      log.warn({ key: entry.key }, "ignoring a desired key that is not <cluster>.<app>");
+      return;
+    }
+    if (entry.operation !== "PUT") {
+      // Removing an app is an explicit signed `remove`; a deleted key alone proves nothing.
+      log.info({ app, operation: entry.operation }, "desired key deleted; keeping the app as it is");
+      return;
+    }
+    controllerFor(app).then(
+      (c) => c.offer(entry.value),
+      (err: unknown) => log.error({ app, err }, "cannot start app controller"),
+    );
+  };
+
+  const rpc = async (msg: { data: Uint8Array }): Promise<Uint8Array> => {
+    let reply: AgentResponseInit;
+    try {
+      const req = open(AGENT_REQUEST, msg.data, hubKeys).message;
+      const app = req.refresh?.app || req.diff?.app || "";
+      const c = controllers.get(app);
+      if (!c) reply = { ok: false, message: `no app ${app} on this cluster` };
+      else if (req.refresh) {
+        await c.refresh();
+        reply = { ok: true, message: `refreshed ${app}` };
+      } else {
+        const drifts = await c.diff();
+        reply = {
+          ok: true,
+          message: `${drifts.length} object(s) differ`,
+          diffs: drifts.map((d) => ({ ref: toProtoRef(d.ref), fields: d.fields })),
+        };
+      }
+    } catch (err) {
+      reply = { ok: false, message: (err as Error).message };
+    }
+    return seal(AGENT_RESPONSE, reply, agentKey);
+  };
+
+  let kubeVersion = "";
+  kube.version().then(
+    (v) => {
+      kubeVersion = v;
+    },
+    () => undefined,
+  );
+  const heartbeat = setInterval(() => {
+    transport.heartbeat({
+      cluster: config.cluster,
+      agentVersion: AGENT_VERSION,
+      kubernetesVersion: kubeVersion,
+      capabilities: ["render.manifests", "render.kustomize", "render.helm", "drift", "prune"],
+      sentAtMs: Date.now(),
+      apps: controllers.size,
+      uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+    });
+  }, config.heartbeatIntervalSeconds * 1000);
+  heartbeat.unref();
+
+  transport.onReconnect(() => {
+    for (const c of controllers.values()) c.republish();
+  });
+  transport.connect().then(
+    (nc) => {
+      if (nc.isClosed()) return;
+      transport.serveRpc(rpc);
+      for (const c of controllers.values()) c.republish();
+      void transport.watchDesired(onEntry);
+    },
+    (err: unknown) => log.error({ err }, "cannot connect to NATS"),
+  );
+
+  let server: Server | undefined;
+  if (config.metricsPort > 0) server = await metrics.serve(config.metricsHost, config.metricsPort);
+
+  return {
+    metrics,
+    metricsPort: config.metricsPort > 0 ? config.metricsPort : undefined,
+    async stop() {
+      clearInterval(heartbeat);
+      await Promise.all([...controllers.values()].map((c) => c.stop()));
+      await transport.stop();
+      server?.close();
+      kube.close();
+    },
+  };
+}

@@ -1,0 +1,572 @@
+/**
+ * One app's reconcile loop: acts on accepted desired states one at a time (a burst collapses
+ * to the latest), applies, prunes, keeps assessing health, checks drift, and reports every
+ * phase change through a {@link ReportSink}.
+ */
+import {
+  type DesiredState,
+  ErrorCode,
+  Health,
+  type KeyRing,
+  type ObjectRefInit,
+  type ReportInit,
+  type ResourceStatusInit,
+  ResourceSync,
+  SyncPhase,
+  syncPhaseName,
+  worstHealth,
+} from "@flotilla/proto";
+import { admit } from "./admission.js";
+import type { Applier, PreparedSet } from "./applier.js";
+import { diffObject, hpaTargets, ignoredPathsFor } from "./drift.js";
+import { AgentError, ApplyError, type ObjectFailure, PruneError, ValidationError } from "./errors.js";
+import type { GitSource } from "./git-source.js";
+import { assessHealth, withDeadline } from "./health.js";
+import { type Inventory, pruneCandidates } from "./inventory.js";
+import type { InventoryStore } from "./inventory-store.js";
+import type { KubeClient } from "./kube-client.js";
+import type { Logger } from "./logger.js";
+import type { AgentMetrics } from "./metrics.js";
+import { type KubeObject, type Ref, refKey, refOf, toProtoRef } from "./objects.js";
+import { mapSettled } from "./pool.js";
+import { type RenderTools, render, renderRequestOf } from "./render.js";
+
+/** Where reports go (the NATS status bucket in production). */
+export interface ReportSink {
+  report(app: string, report: ReportInit): void;
+}
+
+/** Settings and collaborators shared by every app. */
+export interface ControllerDeps {
+  cluster: string;
+  agentVersion: string;
+  kube: KubeClient;
+  applier: Applier;
+  git: GitSource;
+  tools: RenderTools;
+  inventories: InventoryStore;
+  hubKeys: KeyRing;
+  sink: ReportSink;
+  metrics: AgentMetrics;
+  log: Logger;
+  concurrency: number;
+  healthPollMs: number;
+  healthIdlePollMs: number;
+  driftIntervalMs: number;
+  progressDeadlineMs: number;
+  retryBackoffMs: number;
+  maxRetryBackoffMs: number;
+}
+
+/** A field-level difference of one object, for reports and the `diff` RPC. */
+export interface ObjectDrift {
+  ref: Ref;
+  fields: string[];
+}
+
+interface Target {
+  desired: DesiredState;
+  bytes: Uint8Array;
+}
+
+function ms(since: number): number {
+  return Math.max(0, Math.round(performance.now() - since));
+}
+
+function toAgentError(err: unknown): AgentError {
+  if (err instanceof AgentError) return err;
+  const e = new AgentError(err instanceof Error ? err.message : String(err), { cause: err });
+  return e;
+}
+
+export class AppController {
+  readonly log: Logger;
+  #inv: Inventory;
+  /** The state being worked on or last acted on; reports describe it. */
+  #target: Target | undefined;
+  /** The state whose objects are applied (enforced by drift checks). */
+  #applied: Target | undefined;
+  #set: PreparedSet | undefined;
+  /** Highest generation accepted in this process (queued or done). */
+  #accepted: number;
+  /** Generations seen since start; the first sighting of the inventory's own generation resumes. */
+  #resumed = false;
+  #next: Target | undefined;
+  #chain: Promise<void> = Promise.resolve();
+  #phase: SyncPhase = SyncPhase.SYNC_PHASE_UNSPECIFIED;
+  #error: ReportInit["error"] = null;
+  #timings: ReportInit["timings"] = null;
+  #resources: ResourceStatusInit[] = [];
+  #pruned: ResourceStatusInit[] = [];
+  #drifted = new Map<string, string[]>();
+  #health: Health = Health.HEALTH_UNKNOWN;
+  #healthTimer: NodeJS.Timeout | undefined;
+  #driftTimer: NodeJS.Timeout | undefined;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #retryDelay: number;
+  #queuedHealth = false;
+  #queuedDrift = false;
+  #stopped = false;
+
+  constructor(
+    readonly app: string,
+    private readonly deps: ControllerDeps,
+    inventory: Inventory,
+  ) {
+    this.log = deps.log.child({ app });
+    this.#inv = inventory;
+    this.#accepted = inventory.observedGeneration;
+    this.#retryDelay = deps.retryBackoffMs;
+    this.deps.metrics.managedObjects.set({ app }, inventory.objects.length);
+    // The inventory carries the signed state it applied; re-verify it so a restarted agent can
+    // keep enforcing without NATS, and never on the strength of an unverified ConfigMap.
+    if (inventory.desired) {
+      const bytes = new Uint8Array(Buffer.from(inventory.desired, "base64"));
+      const a = admit(bytes, deps.hubKeys, deps.cluster, app);
+      if (a.ok && Number(a.desired.generation) === inventory.appliedGeneration) {
+        this.#applied = { desired: a.desired, bytes };
+        this.#target = this.#applied;
+        this.#phase = SyncPhase.SYNC_PHASE_SYNCED;
+      } else {
+        this.log.warn("inventory's desired state does not verify; not enforcing it until the hub sends one");
+      }
+    }
+  }
+
+  /** Starts the health and drift timers. */
+  start(): void {
+    this.#scheduleHealth(0);
+    this.#driftTimer = setInterval(() => this.#queueDrift(), this.deps.driftIntervalMs);
+    this.#driftTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#healthTimer);
+    clearInterval(this.#driftTimer);
+    clearTimeout(this.#retryTimer);
+    await this.#chain;
+  }
+
+  /** Latest generation whose objects are applied. */
+  get appliedGeneration(): number {
+    return this.#inv.appliedGeneration;
+  }
+
+  /** A value from the desired bucket for this app: verified, checked for generation, then queued. */
+  offer(bytes: Uint8Array): void {
+    const a = admit(bytes, this.deps.hubKeys, this.deps.cluster, this.app);
+    if (!a.ok) {
+      this.#reject(a.code, a.reason, a.claimedGeneration);
+      return;
+    }
+    const generation = Number(a.desired.generation);
+    const current = this.#target?.bytes;
+    if (current && Buffer.from(current).equals(Buffer.from(bytes))) {
+      if (!this.#resumed) this.#resumeOnce(generation);
+      return;
+    }
+    if (!this.#resumed && generation === this.#inv.observedGeneration && generation > 0) {
+      this.#resumed = true;
+      if (generation === this.#inv.appliedGeneration) {
+        this.#target = { desired: a.desired, bytes };
+        this.#applied = this.#target;
+        this.#enqueue(() => this.#reassess(true));
+        return;
+      }
+      // That generation failed before the restart: try it again.
+      this.#queue({ desired: a.desired, bytes });
+      return;
+    }
+    if (!(generation > this.#accepted)) {
+      this.#reject(
+        ErrorCode.ERROR_CODE_GENERATION_STALE,
+        `desired state ${this.deps.cluster}.${this.app} has generation ${generation}, not newer than ${this.#accepted} already acted on; ignoring it`,
+        generation,
+      );
+      return;
+    }
+    this.#resumed = true;
+    this.#accepted = generation;
+    this.#queue({ desired: a.desired, bytes });
+  }
+
+  /** Reconciles the current desired state again now (the `refresh` RPC). */
+  refresh(): Promise<void> {
+    return this.#enqueue(async () => {
+      if (this.#target && !this.#next) await this.#reconcile(this.#target);
+    });
+  }
+
+  /** Live differences from the applied set, without correcting them (the `diff` RPC). */
+  diff(): Promise<ObjectDrift[]> {
+    return this.#enqueue(async () => {
+      const set = await this.#appliedSet();
+      return set ? this.#computeDrift(set) : [];
+    });
+  }
+
+  /** Re-sends the last report (after NATS comes back). */
+  republish(): void {
+    if (this.#phase !== SyncPhase.SYNC_PHASE_UNSPECIFIED) this.#publish(this.#phase);
+  }
+
+  #resumeOnce(generation: number): void {
+    this.#resumed = true;
+    if (generation === this.#inv.appliedGeneration) this.#enqueue(() => this.#reassess(true));
+  }
+
+  #queue(target: Target): void {
+    this.#next = target;
+    this.#enqueue(async () => {
+      const next = this.#next;
+      this.#next = undefined;
+      if (next) await this.#reconcile(next);
+    });
+  }
+
+  #enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#chain.then(() => (this.#stopped ? (undefined as T) : fn()));
+    this.#chain = run.then(
+      () => undefined,
+      (err: unknown) => {
+        this.log.error({ err }, "app task failed");
+      },
+    );
+    return run;
+  }
+
+  #reject(code: ErrorCode, reason: string, generation: number): void {
+    this.log.warn({ rejectedGeneration: generation, code: ErrorCode[code] }, reason);
+    this.deps.metrics.rejected.inc({ reason: ErrorCode[code] ?? "unknown" });
+    this.#publish(SyncPhase.SYNC_PHASE_REJECTED, {
+      rejectedGeneration: generation,
+      error: { code, message: reason, retryable: false },
+    });
+  }
+
+  /** Builds and sends a report of the current state with `phase`. */
+  #publish(phase: SyncPhase, extra: Partial<ReportInit> = {}): void {
+    if (phase !== SyncPhase.SYNC_PHASE_REJECTED) this.#phase = phase;
+    const d = this.#target?.desired;
+    const resources = [...this.#resources.map((r) => this.#withDrift(r)), ...this.#pruned];
+    const report: ReportInit = {
+      cluster: this.deps.cluster,
+      app: this.app,
+      observedGeneration: d ? Number(d.generation) : this.#inv.observedGeneration,
+      revision: d?.source?.revision ?? this.#inv.revision,
+      rolloutId: d?.rolloutId ?? this.#inv.rolloutId,
+      phase,
+      health: this.#health,
+      resources,
+      error: phase === SyncPhase.SYNC_PHASE_REJECTED ? null : this.#error,
+      timings: this.#timings,
+      reportedAtMs: Date.now(),
+      agentVersion: this.deps.agentVersion,
+      ...extra,
+    };
+    this.log.debug({ phase: syncPhaseName(phase), generation: report.observedGeneration }, "report");
+    this.deps.sink.report(this.app, report);
+  }
+
+  #withDrift(r: ResourceStatusInit): ResourceStatusInit {
+    const ref = r.ref as Ref;
+    const fields = this.#drifted.get(refKey(ref));
+    if (!fields) return r;
+    return { ...r, sync: ResourceSync.RESOURCE_SYNC_OUT_OF_SYNC, message: `drifted: ${fields.join(", ")}` };
+  }
+
+  async #reconcile(target: Target): Promise<void> {
+    const d = target.desired;
+    const generation = Number(d.generation);
+    const log = this.log.child({ generation, rollout: d.rolloutId, revision: d.source?.revision });
+    const metrics = this.deps.metrics;
+    clearTimeout(this.#retryTimer);
+    this.#target = target;
+    this.#error = null;
+    this.#pruned = [];
+    const timings = { fetchMs: 0, renderMs: 0, validateMs: 0, applyMs: 0, pruneMs: 0, totalMs: 0 };
+    this.#timings = timings;
+    const started = performance.now();
+    const previous = this.#inv;
+    let attempted: Ref[] = [];
+    this.#inv = { ...previous, observedGeneration: Math.max(previous.observedGeneration, generation) };
+    try {
+      if (d.remove) {
+        await this.#remove(log);
+        return;
+      }
+      const req = renderRequestOf(this.app, d);
+      this.#publish(SyncPhase.SYNC_PHASE_FETCHING);
+      let t = performance.now();
+      await this.deps.git.ensureCommit(req.repoUrl, d.source?.branch ?? "", req.revision);
+      timings.fetchMs = ms(t);
+      metrics.reconcileDuration.observe({ app: this.app, phase: "fetch" }, timings.fetchMs / 1000);
+
+      this.#publish(SyncPhase.SYNC_PHASE_RENDERING);
+      t = performance.now();
+      const rendered = await render(this.deps.git, this.deps.tools, req);
+      timings.renderMs = ms(t);
+      metrics.reconcileDuration.observe({ app: this.app, phase: "render" }, timings.renderMs / 1000);
+
+      this.#publish(SyncPhase.SYNC_PHASE_VALIDATING);
+      t = performance.now();
+      const set = await this.deps.applier.prepare(rendered, this.app, d.targetNamespace);
+      await this.deps.applier.validate(set);
+      timings.validateMs = ms(t);
+      metrics.reconcileDuration.observe({ app: this.app, phase: "validate" }, timings.validateMs / 1000);
+
+      this.#publish(SyncPhase.SYNC_PHASE_APPLYING);
+      t = performance.now();
+      attempted = set.objects.map(refOf);
+      let bootstrapApplied: Ref[] = [];
+      let live: KubeObject[];
+      try {
+        live = await this.deps.applier.apply(set, (refs) => {
+          bootstrapApplied = refs;
+        });
+      } catch (err) {
+        // Only Namespaces/CRDs reached the cluster: remember them so a later prune can find them.
+        if (err instanceof ValidationError) attempted = bootstrapApplied;
+        throw err;
+      }
+      timings.applyMs = ms(t);
+      metrics.reconcileDuration.observe({ app: this.app, phase: "apply" }, timings.applyMs / 1000);
+      metrics.applies.inc({ app: this.app }, live.length);
+
+      const newRefs = set.objects.map(refOf);
+      const candidates = pruneCandidates(previous.objects, newRefs);
+      this.#inv = {
+        app: this.app,
+        appliedGeneration: generation,
+        revision: req.revision,
+        rolloutId: d.rolloutId ?? "",
+        observedGeneration: this.#inv.observedGeneration,
+        objects: d.prune ? newRefs : [...newRefs, ...candidates],
+        desired: Buffer.from(target.bytes).toString("base64"),
+        appliedAtMs: Date.now(),
+      };
+      await this.deps.inventories.save(this.#inv);
+      this.#applied = target;
+      this.#set = set;
+      this.#drifted.clear();
+      metrics.managedObjects.set({ app: this.app }, this.#inv.objects.length);
+      this.#resources = live.map((obj) => this.#resourceOf(refOf(obj), obj));
+
+      if (d.prune && candidates.length > 0) {
+        this.#publish(SyncPhase.SYNC_PHASE_PRUNING);
+        t = performance.now();
+        const decisions = await this.deps.applier.prune(candidates, this.app);
+        timings.pruneMs = ms(t);
+        metrics.reconcileDuration.observe({ app: this.app, phase: "prune" }, timings.pruneMs / 1000);
+        for (const decision of decisions) {
+          if (decision.action === "delete") metrics.prunes.inc({ app: this.app });
+          this.#pruned.push({
+            ref: toProtoRef(decision.ref),
+            health: Health.HEALTH_UNSPECIFIED,
+            sync: decision.action === "skip" ? ResourceSync.RESOURCE_SYNC_FAILED : ResourceSync.RESOURCE_SYNC_PRUNED,
+            message:
+              decision.action === "skip" ? decision.reason : decision.action === "gone" ? "already gone" : "pruned",
+          });
+        }
+      }
+      timings.totalMs = ms(started);
+      metrics.reconcileDuration.observe({ app: this.app, phase: "total" }, timings.totalMs / 1000);
+      metrics.lastReconcile.set({ app: this.app }, Date.now() / 1000);
+      this.#retryDelay = this.deps.retryBackoffMs;
+      await this.#assess();
+      log.info({ objects: newRefs.length, pruned: this.#pruned.length, timings }, "applied");
+      this.#publish(SyncPhase.SYNC_PHASE_SYNCED);
+    } catch (err) {
+      const e = toAgentError(err);
+      timings.totalMs = ms(started);
+      metrics.errors.inc({ app: this.app, code: ErrorCode[e.code] ?? "unknown" });
+      if (e instanceof ApplyError || e instanceof PruneError || attempted.length > 0) {
+        // Some objects may be live now; keep every one we might own in the inventory.
+        const known = new Set(this.#inv.objects.map(refKey));
+        this.#inv = {
+          ...this.#inv,
+          objects: [...this.#inv.objects, ...attempted.filter((r) => !known.has(refKey(r)))],
+        };
+      }
+      await this.deps.inventories.save(this.#inv).catch((saveErr: unknown) => {
+        log.error({ err: saveErr }, "cannot save inventory");
+      });
+      this.#error = {
+        code: e.code,
+        message: e.message,
+        retryable: e.retryable,
+        objects: e.objects.map((o: ObjectFailure) => ({ ref: o.ref as ObjectRefInit, message: o.message })),
+      };
+      log.warn({ code: ErrorCode[e.code], retryable: e.retryable, err: e.message }, "reconcile failed");
+      await this.#assess().catch(() => undefined);
+      this.#publish(e instanceof PruneError ? SyncPhase.SYNC_PHASE_SYNCED : SyncPhase.SYNC_PHASE_FAILED);
+      if (e.retryable) this.#scheduleRetry(target);
+    }
+  }
+
+  #scheduleRetry(target: Target): void {
+    const delay = this.#retryDelay;
+    this.#retryDelay = Math.min(this.#retryDelay * 2, this.deps.maxRetryBackoffMs);
+    this.#retryTimer = setTimeout(() => {
+      if (this.#target === target && !this.#next) this.#queue(target);
+    }, delay);
+    this.#retryTimer.unref();
+  }
+
+  async #remove(log: Logger): Promise<void> {
+    this.#publish(SyncPhase.SYNC_PHASE_PRUNING);
+    const decisions = await this.deps.applier.prune(this.#inv.objects, this.app);
+    this.#pruned = decisions.map((dec) => ({
+      ref: toProtoRef(dec.ref),
+      health: Health.HEALTH_UNSPECIFIED,
+      sync: dec.action === "skip" ? ResourceSync.RESOURCE_SYNC_FAILED : ResourceSync.RESOURCE_SYNC_PRUNED,
+      message: dec.action === "skip" ? dec.reason : "pruned",
+    }));
+    await this.deps.inventories.remove(this.app);
+    this.#inv = { ...this.#inv, objects: [], appliedGeneration: this.#inv.observedGeneration };
+    this.#applied = undefined;
+    this.#set = undefined;
+    this.#resources = [];
+    this.#health = Health.HEALTH_HEALTHY;
+    log.info({ pruned: decisions.length }, "app removed");
+    this.#publish(SyncPhase.SYNC_PHASE_REMOVED);
+  }
+
+  #resourceOf(ref: Ref, live: KubeObject | undefined): ResourceStatusInit {
+    const a = withDeadline(assessHealth(live), this.#inv.appliedAtMs, Date.now(), this.deps.progressDeadlineMs);
+    return { ref: toProtoRef(ref), health: a.health, sync: ResourceSync.RESOURCE_SYNC_SYNCED, message: a.message };
+  }
+
+  /** Reads every applied object and recomputes per-object and app health. */
+  async #assess(): Promise<void> {
+    const refs = this.#inv.objects;
+    const results = await mapSettled(refs, this.deps.concurrency, (ref) => this.deps.kube.get(ref));
+    this.#resources = refs.map((ref, i) => {
+      const r = results[i];
+      if (r?.ok) return this.#resourceOf(ref, r.value);
+      return {
+        ref: toProtoRef(ref),
+        health: Health.HEALTH_UNKNOWN,
+        sync: ResourceSync.RESOURCE_SYNC_SYNCED,
+        message: r && !r.ok ? String((r.error as Error).message) : "",
+      };
+    });
+    this.#health = worstHealth(this.#resources.map((r) => r.health as Health));
+  }
+
+  /** Health poll: report when any health changed. */
+  async #reassess(force = false): Promise<void> {
+    if (this.#inv.objects.length === 0 && !this.#applied) return;
+    const before = JSON.stringify(this.#resources.map((r) => [r.health, r.message]));
+    const beforeHealth = this.#health;
+    try {
+      await this.#assess();
+    } catch (err) {
+      this.log.warn({ err }, "cannot assess health");
+      return;
+    }
+    const after = JSON.stringify(this.#resources.map((r) => [r.health, r.message]));
+    if (force || after !== before || beforeHealth !== this.#health) {
+      this.#publish(this.#phase === SyncPhase.SYNC_PHASE_UNSPECIFIED ? SyncPhase.SYNC_PHASE_SYNCED : this.#phase);
+    }
+  }
+
+  #scheduleHealth(delay: number): void {
+    clearTimeout(this.#healthTimer);
+    this.#healthTimer = setTimeout(() => {
+      if (this.#queuedHealth || this.#stopped) return;
+      this.#queuedHealth = true;
+      this.#enqueue(async () => {
+        this.#queuedHealth = false;
+        await this.#reassess();
+      }).finally(() => {
+        if (this.#stopped) return;
+        const settled = this.#health === Health.HEALTH_HEALTHY || this.#health === Health.HEALTH_DEGRADED;
+        this.#scheduleHealth(settled ? this.deps.healthIdlePollMs : this.deps.healthPollMs);
+      });
+    }, delay);
+    this.#healthTimer.unref();
+  }
+
+  #queueDrift(): void {
+    if (this.#queuedDrift || this.#stopped) return;
+    this.#queuedDrift = true;
+    this.#enqueue(async () => {
+      this.#queuedDrift = false;
+      await this.#checkDrift();
+    });
+  }
+
+  /** The applied set, re-rendered from the Git cache after a restart. */
+  async #appliedSet(): Promise<PreparedSet | undefined> {
+    if (this.#set) return this.#set;
+    const d = this.#applied?.desired;
+    if (!d?.source || d.remove) return undefined;
+    await this.deps.git.ensureCommit(d.source.repoUrl ?? "", d.source.branch ?? "", d.source.revision ?? "");
+    const rendered = await render(this.deps.git, this.deps.tools, renderRequestOf(this.app, d));
+    this.#set = await this.deps.applier.prepare(rendered, this.app, d.targetNamespace);
+    return this.#set;
+  }
+
+  async #computeDrift(set: PreparedSet): Promise<ObjectDrift[]> {
+    const namespaces = [...new Set(set.objects.map((o) => o.metadata.namespace).filter((n): n is string => !!n))];
+    const hpas = (
+      await Promise.all(
+        namespaces.map((ns) => this.deps.kube.list("autoscaling/v2", "HorizontalPodAutoscaler", ns).catch(() => [])),
+      )
+    ).flat();
+    const scaled = hpaTargets(hpas);
+    const results = await mapSettled(
+      set.objects,
+      this.deps.concurrency,
+      async (obj): Promise<ObjectDrift | undefined> => {
+        const ref = refOf(obj);
+        const live = await this.deps.kube.get(ref);
+        if (!live) return { ref, fields: ["(object missing)"] };
+        const expected = await this.deps.applier.dryRunOne(obj);
+        const fields = diffObject(expected, live, ignoredPathsFor(refKey(ref), scaled));
+        return fields.length > 0 ? { ref, fields } : undefined;
+      },
+    );
+    const drifts: ObjectDrift[] = [];
+    for (const r of results) {
+      if (r.ok && r.value) drifts.push(r.value);
+      else if (!r.ok) this.log.warn({ err: r.error }, "drift check of one object failed");
+    }
+    return drifts;
+  }
+
+  async #checkDrift(): Promise<void> {
+    let set: PreparedSet | undefined;
+    try {
+      set = await this.#appliedSet();
+    } catch (err) {
+      this.log.warn({ err }, "cannot rebuild the applied set for the drift check");
+      return;
+    }
+    if (!set || !this.#applied) return;
+    const drifts = await this.#computeDrift(set);
+    const wasDrifted = this.#drifted.size > 0;
+    this.#drifted = new Map(drifts.map((d) => [refKey(d.ref), d.fields]));
+    const reportPhase = this.#phase === SyncPhase.SYNC_PHASE_SYNCED || this.#phase === SyncPhase.SYNC_PHASE_OUT_OF_SYNC;
+    if (drifts.length === 0) {
+      if (wasDrifted && reportPhase) this.#publish(SyncPhase.SYNC_PHASE_SYNCED);
+      return;
+    }
+    this.deps.metrics.driftDetected.inc({ app: this.app });
+    this.log.info({ drifted: drifts.map((d) => `${d.ref.kind}/${d.ref.name}: ${d.fields.join(",")}`) }, "drift found");
+    if (reportPhase) this.#publish(SyncPhase.SYNC_PHASE_OUT_OF_SYNC);
+    if (!this.#applied.desired.selfHeal) return;
+    try {
+      await this.deps.applier.reapply(set);
+      this.deps.metrics.driftCorrections.inc({ app: this.app });
+      this.#drifted.clear();
+      await this.#assess();
+      this.log.info({ corrected: drifts.length }, "drift corrected");
+      if (reportPhase) this.#publish(SyncPhase.SYNC_PHASE_SYNCED);
+    } catch (err) {
+      this.log.warn({ err }, "self-heal failed");
+    }
+  }
+}

@@ -1,0 +1,13 @@
+/**
+ * @flotilla/agent — the cluster agent. `startAgent(config)` runs it in-process (tests, embedding);
+ * `flotilla-agent` (src/main.ts) runs it as a process.
+ */
+export { AGENT_VERSION, type RunningAgent, startAgent } from "./agent.js";
+export { Applier, type PreparedSet } from "./applier.js";
+export { type AgentConfig, type AgentConfigInput, configSchema, loadConfig, makeConfig } from "./config.js";
+export * from "./errors.js";
+export { GitSource } from "./git-source.js";
+export { inventoryName } from "./inventory.js";
+export { KubeClient } from "./kube-client.js";
+export { parseManifests } from "./manifest.js";
+export { APP_LABEL, FIELD_MANAGER, type KubeObject, MANAGED_BY_LABEL } from "./objects.js";
