@@ -1,0 +1,46 @@
+/**
+ * What the engine sees of the fleet at one step: per cluster, its registry connectivity and the
+ * latest verified report of the rollout's app. The hub builds this from its status store; the
+ * step function never reads anything else.
+ */
+
+import type { ClusterConnectivity } from "./policy.js";
+
+/**
+ * The latest report of one (cluster, app), as the hub stored it. Structurally a subset of the
+ * store's report record, so that record can be passed as is.
+ */
+export interface ClusterReport {
+  /** Generation of the desired state the report describes. */
+  observedGeneration: number;
+  /** Commit SHA the report describes. */
+  revision: string;
+  /** Lowercase health name (`healthName` of @flotilla/proto): healthy, progressing, degraded, unknown, ... */
+  health: string;
+  /** Lowercase sync phase (`syncPhaseName`): synced, applying, failed, rejected, ... */
+  phase: string;
+  error?: { message: string };
+  /** With phase `rejected`: the generation the agent refused. Without it a refusal waits for the deadline. */
+  rejectedGeneration?: number;
+  reportedAtMs?: number;
+}
+
+/** One cluster as observed now. */
+export interface ClusterObservation {
+  /** Registry state; Pending (never connected) is treated as Offline. */
+  connectivity: ClusterConnectivity;
+  /** Absent when the agent has not reported this app yet. */
+  report?: ClusterReport;
+}
+
+/** Everything one step sees. A cluster missing here is treated as Offline with no report. */
+export interface Observations {
+  clusters: Readonly<Record<string, ClusterObservation | undefined>>;
+}
+
+/** Health and phase names the gate compares against. */
+export const HEALTHY = "healthy";
+export const DEGRADED = "degraded";
+export const SYNCED = "synced";
+export const APPLY_FAILED = "failed";
+export const REJECTED = "rejected";

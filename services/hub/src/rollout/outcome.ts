@@ -1,0 +1,53 @@
+/**
+ * How a rollout ends. Shared by the step function (success, budget exceeded) and the commands
+ * (abort, rollback) so every path ends the same way.
+ */
+
+import { type Action, actionBase } from "./action.js";
+import { leadTime } from "./leadtime.js";
+import type { RolloutFailure, RolloutState } from "./state.js";
+
+/**
+ * Ends `rollout` Failed, or RolledBack when `rollback` is asked and there is a last good revision
+ * to go back to. Rolling back marks every cluster that may have received the new revision (a write
+ * was decided for it, confirmed or not) for a RollbackCluster; clusters never written are left alone.
+ * Mutates `rollout`; appends to `out`.
+ */
+export function endFailed(
+  rollout: RolloutState,
+  failure: RolloutFailure,
+  rollback: boolean,
+  nowMs: number,
+  out: Action[],
+): void {
+  const canRollBack = rollback && rollout.fromRevision !== "";
+  if (rollback && !canRollBack) failure.reason += "; not rolled back: there is no previous revision (first deploy)";
+  rollout.failure = failure;
+  rollout.finishedAtMs = nowMs;
+  delete rollout.pausedAtMs;
+  rollout.state = canRollBack ? "RolledBack" : "Failed";
+  if (canRollBack) {
+    for (const wave of rollout.waves)
+      for (const c of wave.clusters)
+        if (c.dispatchedAtMs !== undefined && !c.rollback) {
+          c.rollback = { requestedAtMs: nowMs };
+          c.state = "rolling-back";
+        }
+  }
+  out.push({ kind: "RolloutFailed", ...actionBase(rollout, nowMs), state: rollout.state, reason: failure.reason });
+}
+
+/** Ends `rollout` Succeeded: every wave completed. Mutates `rollout`; appends to `out`. */
+export function endSucceeded(rollout: RolloutState, nowMs: number, out: Action[]): void {
+  rollout.state = "Succeeded";
+  rollout.convergedAtMs = nowMs;
+  rollout.finishedAtMs = nowMs;
+  delete rollout.pausedAtMs;
+  const { commitToConvergedSeconds } = leadTime(rollout);
+  out.push({
+    kind: "RolloutSucceeded",
+    ...actionBase(rollout, nowMs),
+    revision: rollout.toRevision,
+    ...(commitToConvergedSeconds === undefined ? {} : { commitToConvergedSeconds }),
+  });
+}

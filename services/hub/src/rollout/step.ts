@@ -1,0 +1,252 @@
+/**
+ * The rollout engine's step: `(rollout, observations, now) → (rollout', actions)`. Pure and
+ * deterministic: no I/O, no clock, no randomness, the input is never mutated. The hub's leader
+ * calls it on every tick (and after every report, command or write confirmation), persists the
+ * returned rollout, then executes the actions (see write.ts for why in that order).
+ *
+ * Rules, per wave (only the current wave, the first not yet succeeded, is worked on):
+ * - A wave starts when the previous one succeeded, after `promote` if it requires approval,
+ *   and never while Paused.
+ * - At most `maxConcurrency` clusters are in flight (writing or progressing). A slot frees when a
+ *   cluster turns healthy or fails. Clusters are taken in name order.
+ * - A cluster is healthy ONLY on a report for the exact generation the rollout wrote, at
+ *   toRevision, health "healthy", phase "synced". A report for an older generation or another
+ *   revision (e.g. the previous revision, still healthy) passes nothing.
+ * - A cluster fails on a report for its generation that is degraded or whose apply failed, on the
+ *   agent rejecting its generation, on a newer generation written by someone else, or when the
+ *   progress deadline (counted from the write decision) passes without a healthy verdict.
+ * - Once healthy, a cluster must stay healthy (health "healthy", apply not failed) until its wave
+ *   completes; anything else is a regression and a failure of that cluster.
+ * - Failed clusters count against the wave's failure budget; one more than the budget fails the
+ *   rollout (RolledBack with autoRollback and a last good revision, else Failed).
+ * - When every cluster of the wave is healthy, failed within budget, or skipped, the wave bakes for
+ *   `bakeSeconds` (no bake without a healthy cluster to watch), then succeeds and the next starts.
+ * - Offline clusters (registry state not Ready) are never written. Policy "block": the cluster
+ *   waits, holds no slot, and its wave cannot complete until it returns and turns healthy; its
+ *   deadline starts when it is written. Policy "skip": it is marked skipped when its turn comes.
+ *   A cluster already written is judged by its reports and the deadline under both policies, so
+ *   a revision that cuts a cluster off cannot slip through as "offline".
+ * - Paused: nothing new is written and no wave starts; in-flight clusters are still judged, a
+ *   wave may finish its bake, and the budget can still fail (and roll back) the rollout.
+ */
+
+import { type Action, actionBase, eventAction, type StepResult } from "./action.js";
+import {
+  APPLY_FAILED,
+  type ClusterObservation,
+  type ClusterReport,
+  DEGRADED,
+  HEALTHY,
+  type Observations,
+  REJECTED,
+  SYNCED,
+} from "./observation.js";
+import { endFailed, endSucceeded } from "./outcome.js";
+import { type ClusterProgress, currentWaveIndex, isTerminal, type RolloutState, type WaveProgress } from "./state.js";
+import { outstandingWrites } from "./write.js";
+
+/** Advances `rollout` as far as `observations` at `nowMs` allow; returns the new state and what to do. */
+export function step(rollout: RolloutState, observations: Observations, nowMs: number): StepResult {
+  const next = structuredClone(rollout);
+  const actions: Action[] = [];
+  if (!isTerminal(next.state)) advance(next, observations, nowMs, actions);
+  actions.push(...outstandingWrites(next, nowMs));
+  return { rollout: next, actions };
+}
+
+function advance(r: RolloutState, observations: Observations, now: number, out: Action[]): void {
+  if (r.startedAtMs === undefined) {
+    r.startedAtMs = now;
+    const clusters = r.waves.reduce((n, w) => n + w.clusters.length, 0);
+    out.push(
+      eventAction(
+        r,
+        now,
+        "RolloutStarted",
+        `rolling out ${r.toRevision} to ${clusters} cluster(s) in ${r.waves.length} wave(s)`,
+      ),
+    );
+  }
+  if (r.state === "Pending") r.state = "Progressing";
+  for (;;) {
+    const index = currentWaveIndex(r);
+    if (index === undefined) {
+      endSucceeded(r, now, out);
+      return;
+    }
+    const wave = r.waves[index];
+    if (!wave) return;
+    if ((wave.status === "pending" || wave.status === "awaiting-approval") && !openWave(r, wave, index, now, out))
+      return;
+
+    for (const c of wave.clusters) judgeCluster(r, wave, c, observations.clusters[c.name], now, out);
+    const failed = wave.clusters.filter((c) => c.state === "failed");
+    if (failed.length > wave.failureBudget) {
+      wave.status = "failed";
+      const why = failed.map((c) => `${c.name}: ${c.reason ?? "failed"}`).join("; ");
+      const reason = `wave "${wave.name}": ${failed.length} cluster(s) failed, over its failure budget of ${wave.failureBudget} (${why})`;
+      endFailed(r, { kind: "budget-exceeded", reason, wave: wave.name, atMs: now }, r.autoRollback, now, out);
+      return;
+    }
+
+    if (r.state !== "Paused") dispatch(r, wave, observations, now, out);
+    if (!wave.clusters.every(hasVerdict)) {
+      // A newer confirmed write can send a healthy cluster back to progressing; the bake restarts.
+      if (wave.status === "baking") {
+        wave.status = "progressing";
+        delete wave.bakeStartedAtMs;
+      }
+      return;
+    }
+    const bakeMs = wave.clusters.some((c) => c.state === "healthy") ? wave.bakeSeconds * 1000 : 0;
+    if (wave.status === "progressing") {
+      wave.status = "baking";
+      wave.bakeStartedAtMs = now;
+      if (bakeMs > 0)
+        out.push(eventAction(r, now, "BakeStarted", `baking for ${wave.bakeSeconds}s`, { wave: wave.name }));
+    }
+    if (now - (wave.bakeStartedAtMs ?? now) < bakeMs) return;
+    wave.status = "succeeded";
+    wave.completedAtMs = now;
+    out.push({
+      kind: "WaveCompleted",
+      ...actionBase(r, now),
+      wave: wave.name,
+      index,
+      durationSeconds: (now - (wave.startedAtMs ?? now)) / 1000,
+    });
+  }
+}
+
+/** Starts a pending wave if allowed; returns whether it is now progressing. */
+function openWave(r: RolloutState, wave: WaveProgress, index: number, now: number, out: Action[]): boolean {
+  if (wave.requireApproval && wave.approvedAtMs === undefined) {
+    if (wave.status !== "awaiting-approval") {
+      wave.status = "awaiting-approval";
+      out.push(eventAction(r, now, "AwaitingApproval", `wave "${wave.name}" waits for promote`, { wave: wave.name }));
+    }
+    return false;
+  }
+  if (r.state === "Paused") return false;
+  wave.status = "progressing";
+  wave.startedAtMs = now;
+  out.push({
+    kind: "WaveStarted",
+    ...actionBase(r, now),
+    wave: wave.name,
+    index,
+    clusters: wave.clusters.map((c) => c.name),
+  });
+  return true;
+}
+
+/** Healthy, failed or skipped: nothing more to wait for before the bake. */
+function hasVerdict(c: ClusterProgress): boolean {
+  return c.state === "healthy" || c.state === "failed" || c.state === "skipped";
+}
+
+/** Fills free slots of the wave with pending clusters, in order, as the offline policy says. */
+function dispatch(r: RolloutState, wave: WaveProgress, observations: Observations, now: number, out: Action[]): void {
+  let free =
+    wave.maxConcurrency - wave.clusters.filter((c) => c.state === "writing" || c.state === "progressing").length;
+  for (const c of wave.clusters) {
+    if (c.state !== "pending") continue;
+    const connectivity = observations.clusters[c.name]?.connectivity ?? "Offline";
+    if (connectivity === "Ready") {
+      if (free <= 0) {
+        delete c.reason; // back online, waiting only for a slot now
+        continue;
+      }
+      free--;
+      c.state = "writing";
+      c.dispatchedAtMs = now;
+      delete c.reason;
+    } else if (r.offlineClusters === "block") {
+      if (c.reason === undefined) {
+        c.reason = `waiting: cluster is ${connectivity} (offlineClusters: block)`;
+        out.push(eventAction(r, now, "ClusterWaitingOffline", c.reason, { wave: wave.name, cluster: c.name }));
+      }
+    } else if (free > 0) {
+      c.state = "skipped";
+      c.skippedAtMs = now;
+      c.reason = `skipped: cluster was ${connectivity} when its turn came (offlineClusters: skip)`;
+      out.push(eventAction(r, now, "ClusterSkipped", c.reason, { wave: wave.name, cluster: c.name }));
+    }
+  }
+}
+
+/** Moves one in-flight or healthy cluster on from what its latest report says. */
+function judgeCluster(
+  r: RolloutState,
+  wave: WaveProgress,
+  c: ClusterProgress,
+  observation: ClusterObservation | undefined,
+  now: number,
+  out: Action[],
+): void {
+  const report = observation?.report;
+  const about = { wave: wave.name, cluster: c.name };
+  let failure: string | undefined;
+  if (c.state === "progressing" && c.generation !== undefined) {
+    const verdict = gate(c.generation, r.toRevision, report);
+    if (verdict === true) {
+      c.state = "healthy";
+      c.healthyAtMs = now;
+      out.push(eventAction(r, now, "ClusterHealthy", `healthy at generation ${c.generation}`, about));
+      return;
+    }
+    failure = verdict;
+  } else if (c.state === "healthy" && c.generation !== undefined) {
+    const regression = regressionOf(c.generation, r.toRevision, report);
+    if (regression) failure = `regressed after turning healthy: ${regression}`;
+  }
+  if (
+    failure === undefined &&
+    (c.state === "writing" || c.state === "progressing") &&
+    now - (c.dispatchedAtMs ?? now) >= r.progressDeadlineSeconds * 1000
+  )
+    failure = `not healthy within the progress deadline of ${r.progressDeadlineSeconds}s (${describe(c, report)})`;
+  if (failure === undefined) return;
+  c.state = "failed";
+  c.failedAtMs = now;
+  c.reason = failure;
+  out.push(eventAction(r, now, "ClusterFailed", failure, about));
+}
+
+/**
+ * The health gate: true when `report` proves `generation` at `revision` healthy and synced, a
+ * reason when it proves that write failed, undefined while there is no verdict yet.
+ */
+function gate(generation: number, revision: string, report: ClusterReport | undefined): true | string | undefined {
+  if (!report) return undefined;
+  if (report.phase === REJECTED && report.rejectedGeneration === generation)
+    return `the agent rejected generation ${generation}${detail(report)}`;
+  if (report.observedGeneration > generation)
+    return `rewritten outside this rollout: the agent acts on generation ${report.observedGeneration}, the rollout wrote ${generation}`;
+  if (report.observedGeneration !== generation || report.revision !== revision) return undefined;
+  if (report.phase === APPLY_FAILED) return `apply failed${detail(report)}`;
+  if (report.health === DEGRADED) return `degraded${detail(report)}`;
+  if (report.health === HEALTHY && report.phase === SYNCED) return true;
+  return undefined;
+}
+
+/** Why a healthy cluster no longer is, or undefined while it still is (or nothing newer is known). */
+function regressionOf(generation: number, revision: string, report: ClusterReport | undefined): string | undefined {
+  if (!report) return undefined;
+  if (report.observedGeneration > generation)
+    return `rewritten outside this rollout: the agent acts on generation ${report.observedGeneration}`;
+  if (report.observedGeneration !== generation || report.revision !== revision) return undefined;
+  if (report.phase === APPLY_FAILED) return `apply failed${detail(report)}`;
+  if (report.health !== HEALTHY) return `health is ${report.health}${detail(report)}`;
+  return undefined;
+}
+
+function detail(report: ClusterReport): string {
+  return report.error?.message ? `: ${report.error.message}` : "";
+}
+
+function describe(c: ClusterProgress, report: ClusterReport | undefined): string {
+  const wrote = c.generation === undefined ? "write not confirmed" : `wrote generation ${c.generation}`;
+  if (!report) return `${wrote}; no report`;
+  return `${wrote}; last report: generation ${report.observedGeneration} at ${report.revision}, health ${report.health}, phase ${report.phase}`;
+}

@@ -1,0 +1,102 @@
+/**
+ * The write cycle. A step records the DECISION to write a cluster in the state ("writing", or a
+ * rollback request) and derives the write actions from the state, on every step, until
+ * recordWrite confirms each write with the generation it got. Hence:
+ *
+ * - the hub persists the step's state BEFORE executing its actions; a leader that dies after
+ *   persisting but before writing leaves the decision behind, and the next leader writes it;
+ * - a write is never decided twice: a cluster leaves "pending" once, inside the current wave,
+ *   so no cluster of a later wave can get the revision early, whoever recomputes the step;
+ * - a write may be executed twice (leader died between writing and recordWrite). That costs one
+ *   extra generation of the same revision, and only the recorded (highest) generation passes the
+ *   gate. The executor avoids even that by checking the last desired record of (cluster, app)
+ *   first: same rolloutId and revision → call recordWrite with its generation instead of writing.
+ */
+
+import { actionBase, type WriteAction } from "./action.js";
+import { RolloutInputError } from "./errors.js";
+import { findCluster, isTerminal, type RolloutState } from "./state.js";
+
+/**
+ * The writes the state still owes: a WriteDesired for every cluster in "writing" (only while the
+ * rollout is not terminal, so a failed, aborted or superseded revision goes nowhere new), and a
+ * RollbackCluster for every rollback not yet confirmed (also after the rollout ended).
+ */
+export function outstandingWrites(rollout: RolloutState, nowMs: number): WriteAction[] {
+  const writes: WriteAction[] = [];
+  const terminal = isTerminal(rollout.state);
+  for (const wave of rollout.waves)
+    for (const c of wave.clusters) {
+      if (c.rollback) {
+        if (c.rollback.generation === undefined)
+          writes.push({
+            kind: "RollbackCluster",
+            ...actionBase(rollout, nowMs),
+            cluster: c.name,
+            revision: rollout.fromRevision,
+          });
+      } else if (c.state === "writing" && !terminal) {
+        writes.push({
+          kind: "WriteDesired",
+          ...actionBase(rollout, nowMs),
+          cluster: c.name,
+          revision: rollout.toRevision,
+        });
+      }
+    }
+  return writes;
+}
+
+/**
+ * Confirms that `write` was executed and the desired state got `generation`. Call it on the
+ * freshly read rollout (retry on a compare-and-set conflict), passing back the action as executed.
+ * Late or repeated confirmations are safe: the highest generation wins. A confirmation after the
+ * rollout ended is still recorded, because the cluster did receive the revision.
+ *
+ * Throws RolloutInputError for a write of another rollout, an unknown cluster, a revision the
+ * rollout does not write, a rollback never decided, or a generation that is not a positive integer.
+ */
+export function recordWrite(
+  rollout: RolloutState,
+  write: WriteAction,
+  generation: number,
+  nowMs: number,
+): RolloutState {
+  const id = rollout.id;
+  if (write.rolloutId !== id) throw new RolloutInputError(id, `cannot record a write of rollout ${write.rolloutId}`);
+  if (!Number.isSafeInteger(generation) || generation < 1)
+    throw new RolloutInputError(id, `generation ${generation} is not a positive integer`);
+  const next = structuredClone(rollout);
+  const c = findCluster(next, write.cluster)?.progress;
+  if (!c) throw new RolloutInputError(id, `cluster ${JSON.stringify(write.cluster)} is not part of this rollout`);
+  if (write.kind === "WriteDesired") {
+    if (write.revision !== next.toRevision)
+      throw new RolloutInputError(
+        id,
+        `wrote ${write.revision} to ${c.name}, but the rollout writes ${next.toRevision}`,
+      );
+    if (c.generation === undefined || generation > c.generation) {
+      c.generation = generation;
+      c.writtenAtMs = nowMs;
+      // A healthy verdict was for an older generation; the newest write must pass the gate again.
+      if (c.state === "healthy") {
+        c.state = "progressing";
+        delete c.healthyAtMs;
+      }
+    }
+    if (c.state === "writing") c.state = "progressing";
+    return next;
+  }
+  if (write.revision !== next.fromRevision)
+    throw new RolloutInputError(
+      id,
+      `rolled ${c.name} back to ${write.revision}, but the last good revision is ${next.fromRevision}`,
+    );
+  if (!c.rollback) throw new RolloutInputError(id, `no rollback was decided for cluster ${JSON.stringify(c.name)}`);
+  if (c.rollback.generation === undefined || generation > c.rollback.generation) {
+    c.rollback.generation = generation;
+    c.rollback.writtenAtMs = nowMs;
+  }
+  c.state = "rolled-back";
+  return next;
+}
