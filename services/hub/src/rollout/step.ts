@@ -31,6 +31,7 @@
  */
 
 import { type Action, actionBase, eventAction, type StepResult } from "./action.js";
+import { waveDurationSeconds } from "./leadtime.js";
 import {
   APPLY_FAILED,
   type ClusterObservation,
@@ -113,7 +114,7 @@ function advance(r: RolloutState, observations: Observations, now: number, out: 
       ...actionBase(r, now),
       wave: wave.name,
       index,
-      durationSeconds: (now - (wave.startedAtMs ?? now)) / 1000,
+      durationSeconds: waveDurationSeconds(wave) ?? 0,
     });
   }
 }
