@@ -1,0 +1,73 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
+import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
+import {
+  AuthError,
+  ConflictError,
+  HubError,
+  NotFoundError,
+  NotLeaderError,
+  ValidationError,
+  WebhookSignatureError,
+} from "../errors.js";
+
+/** Body of every error response: one line to show a user, plus the field when input was bad. */
+export interface ErrorBody {
+  error: string;
+  message: string;
+  field?: string;
+  reason?: string;
+  /** For apply: which document, e.g. `document 2 (Repo "web")`. */
+  document?: string;
+}
+
+/**
+ * Maps hub errors to HTTP statuses; the only place that does. Bad input 400 with the field,
+ * unknown 404, conflict 409, bad token or signature 401, not leader 503 (retry), else 500
+ * without internals.
+ */
+export function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (hasZodFastifySchemaValidationErrors(error)) {
+    const issue = error.validation[0];
+    const where = error.validationContext === "body" ? "" : `${error.validationContext}.`;
+    const path = String(issue?.instancePath ?? "")
+      .replace(/^\//, "")
+      .replaceAll("/", ".");
+    const field = `${where}${path}`.replace(/\.$/, "") || String(error.validationContext ?? "body");
+    const reason = issue?.message ?? "is invalid";
+    return reply
+      .code(400)
+      .send({ error: "invalid_request", message: `${field}: ${reason}`, field, reason } satisfies ErrorBody);
+  }
+  if (error instanceof ValidationError) {
+    return reply.code(400).send({
+      error: "invalid_request",
+      message: error.message,
+      field: error.field,
+      reason: error.reason,
+      ...(error.where ? { document: error.where } : {}),
+    } satisfies ErrorBody);
+  }
+  if (error instanceof NotFoundError) return reply.code(404).send({ error: "not_found", message: error.message });
+  if (error instanceof ConflictError) return reply.code(409).send({ error: "conflict", message: error.message });
+  if (error instanceof AuthError) return reply.code(401).send({ error: "unauthorized", message: error.message });
+  if (error instanceof WebhookSignatureError) {
+    return reply.code(401).send({ error: "bad_signature", message: error.message });
+  }
+  if (error instanceof NotLeaderError) {
+    return reply.code(503).send({ error: "not_leader", message: `${error.message}; retry` });
+  }
+  const fe = error as FastifyError;
+  if (
+    !(error instanceof HubError) &&
+    typeof fe.statusCode === "number" &&
+    fe.statusCode >= 400 &&
+    fe.statusCode < 500
+  ) {
+    return reply.code(fe.statusCode).send({ error: fe.code ?? "bad_request", message: fe.message });
+  }
+  request.log.error({ err: error }, "request failed");
+  return reply.code(500).send({
+    error: "internal",
+    message: error instanceof HubError ? error.message : "internal error; see the hub logs",
+  });
+}

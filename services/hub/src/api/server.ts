@@ -1,0 +1,132 @@
+import fastifySwagger from "@fastify/swagger";
+import { publicKeyToPem, type SigningKey } from "@flotilla/proto";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
+import type { Logger } from "pino";
+import { AuthError } from "../errors.js";
+import type { EventBus } from "../events.js";
+import type { HubMetrics } from "../metrics.js";
+import type { Registry } from "../registry.js";
+import { CLUSTER_STATES, type Lease, type Store } from "../store.js";
+import { constantTimeEqual } from "../webhook.js";
+import { sendError } from "./errors.js";
+import { registryRoutes } from "./registry-routes.js";
+import { statusRoutes } from "./status-routes.js";
+import { webhookRoutes } from "./webhook-routes.js";
+
+declare module "fastify" {
+  interface FastifyContextConfig {
+    /** Served without the bearer token (health, metrics, webhooks with their own signature). */
+    public?: boolean;
+  }
+}
+
+/** Largest request body: an apply of a big fleet file, or a large push webhook. */
+export const BODY_LIMIT_BYTES = 4 * 1024 * 1024;
+
+export interface ApiOptions {
+  store: Store;
+  registry: Registry;
+  events: EventBus;
+  metrics: HubMetrics;
+  log: Logger;
+  adminToken: string;
+  hubKey: SigningKey;
+  replicaId: string;
+  /** This replica's lease while it leads. */
+  lease: () => Lease | undefined;
+  /** True when Redis and NATS answer. */
+  ready: () => Promise<boolean>;
+}
+
+/**
+ * The HTTP API v1 (Fastify, zod schemas → OpenAPI 3 at `/openapi.json`). Every route needs
+ * `Authorization: Bearer <admin token>` except `/healthz`, `/readyz`, `/metrics` and the Git
+ * webhook, which carries its own signature.
+ */
+export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
+  const streams = new Set<{ end(): void }>();
+  const app = Fastify({
+    loggerInstance: o.log as FastifyBaseLogger,
+    bodyLimit: BODY_LIMIT_BYTES,
+    forceCloseConnections: true,
+    // Per-request lines would drown the log (SSE, health probes, agents' polling tools); API
+    // latency is in flotilla_hub_api_request_duration_seconds instead.
+    logController: new LogController({ disableRequestLogging: true }),
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send({ error: "not_found", message: `no route ${req.method} ${req.url.split("?")[0]}` }),
+  );
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: "3.0.3",
+      info: {
+        title: "Flotilla hub API",
+        version: "v1",
+        description: "GitOps fleet manager: clusters, teams, repos, apps, environments, fleet status.",
+      },
+      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+
+  app.addHook("onRequest", async (req) => {
+    if (req.routeOptions.config?.public) return;
+    const header = req.headers.authorization ?? "";
+    const token = header.startsWith("Bearer ") ? header.slice("Bearer ".length).trim() : "";
+    if (!token || !constantTimeEqual(token, o.adminToken)) {
+      throw new AuthError("missing or wrong bearer token: send Authorization: Bearer <admin token>");
+    }
+  });
+  app.addHook("onResponse", async (req, reply) => {
+    o.metrics.apiDuration.observe(
+      { method: req.method, route: req.routeOptions.url ?? "unmatched", status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+  });
+  app.addHook("preClose", async () => {
+    for (const s of [...streams]) s.end();
+  });
+
+  app.get("/healthz", { config: { public: true }, schema: { hide: true } }, async () => ({ ok: true }));
+  app.get("/readyz", { config: { public: true }, schema: { hide: true } }, async (_req, reply) => {
+    const ok = await o.ready().catch(() => false);
+    return reply.code(ok ? 200 : 503).send({ ready: ok, leader: o.lease() !== undefined });
+  });
+  app.get("/metrics", { config: { public: true }, schema: { hide: true } }, async (_req, reply) => {
+    const clusters = await o.store.listObjects("Cluster");
+    const counts = Object.fromEntries(CLUSTER_STATES.map((s) => [s, 0])) as Record<string, number>;
+    for (const c of clusters) {
+      const state = (await o.store.getClusterStatus(c.name))?.state ?? "Pending";
+      counts[state] = (counts[state] ?? 0) + 1;
+    }
+    for (const [state, n] of Object.entries(counts)) o.metrics.clusters.set({ state }, n);
+    return reply.type(o.metrics.registry.contentType).send(await o.metrics.registry.metrics());
+  });
+  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  app.get(
+    "/v1/hub",
+    { schema: { tags: ["hub"], summary: "This replica, the current leader, the hub public key" } },
+    async () => {
+      const lease = await o.store.currentLease();
+      return {
+        replica: o.replicaId,
+        leader: o.lease() !== undefined,
+        leaderReplica: lease?.holder ?? null,
+        leaderToken: lease?.token ?? null,
+        hubKeyId: o.hubKey.keyId,
+        hubPublicKey: publicKeyToPem(o.hubKey.publicKey),
+      };
+    },
+  );
+
+  await app.register(registryRoutes(o.registry));
+  await app.register(statusRoutes({ store: o.store, registry: o.registry, events: o.events, streams }));
+  await app.register(webhookRoutes(o));
+  return app;
+}

@@ -1,0 +1,154 @@
+import type { FastifyPluginAsync } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import { z } from "zod";
+import { NotFoundError } from "../errors.js";
+import type { EventBus, HubEventType } from "../events.js";
+import { joinAppsOnClusters, summarizeFleet } from "../fleet.js";
+import type { Registry } from "../registry.js";
+import type { ClusterStatus, Store } from "../store.js";
+
+/** SSE comment sent this often so proxies keep an idle stream open. */
+export const SSE_KEEPALIVE_MS = 15_000;
+
+const EVENT_TYPES = [
+  "report",
+  "heartbeat",
+  "desired",
+  "cluster-state",
+  "registry",
+] as const satisfies readonly HubEventType[];
+
+export interface StatusRoutesOptions {
+  store: Store;
+  registry: Registry;
+  events: EventBus;
+  /** Streams to end when the server closes. */
+  streams: Set<{ end(): void }>;
+}
+
+/** Fleet, cluster and app status, and the SSE event stream. */
+export function statusRoutes(o: StatusRoutesOptions): FastifyPluginAsync {
+  return async (fastify) => {
+    const app = fastify.withTypeProvider<ZodTypeProvider>();
+
+    const statusesOf = async (names: string[]) => {
+      const entries = await Promise.all(names.map(async (n) => [n, await o.store.getClusterStatus(n)] as const));
+      return new Map(entries.filter((e): e is readonly [string, ClusterStatus] => e[1] !== undefined));
+    };
+
+    app.get(
+      "/v1/fleet/status",
+      { schema: { tags: ["status"], summary: "Clusters by state and apps by sync and health, per environment" } },
+      async () => {
+        const [clusters, desired, reports] = await Promise.all([
+          o.store.listObjects("Cluster"),
+          o.store.listDesired({}),
+          o.store.listReports({}),
+        ]);
+        const statuses = await statusesOf(clusters.map((c) => c.name));
+        return summarizeFleet(clusters, statuses, joinAppsOnClusters(clusters, desired, reports));
+      },
+    );
+
+    app.get(
+      "/v1/clusters/:name",
+      {
+        schema: {
+          tags: ["clusters", "status"],
+          summary: "A cluster, its state and its apps with revision, sync, health and last report",
+          params: z.object({ name: z.string() }),
+        },
+      },
+      async (req) => {
+        const record = await o.registry.getCluster(req.params.name);
+        const view = (await o.registry.listClusters()).find((c) => c.name === record.name);
+        const [status, desired, reports] = await Promise.all([
+          o.store.getClusterStatus(record.name),
+          o.store.listDesired({ cluster: record.name }),
+          o.store.listReports({ cluster: record.name }),
+        ]);
+        return {
+          ...view,
+          status: status ?? { state: "Pending", changedAtMs: record.createdAtMs },
+          apps: joinAppsOnClusters([record], desired, reports),
+        };
+      },
+    );
+
+    app.get(
+      "/v1/apps/:app/status",
+      {
+        schema: {
+          tags: ["apps", "status"],
+          summary: "Per-cluster matrix of one app: desired and reported revision, sync and health",
+          params: z.object({ app: z.string() }),
+        },
+      },
+      async (req) => {
+        const record = await o.store.getObject("App", req.params.app);
+        if (!record) throw new NotFoundError("app", req.params.app);
+        const [clusters, desired, reports] = await Promise.all([
+          o.store.listObjects("Cluster"),
+          o.store.listDesired({ app: record.name }),
+          o.store.listReports({ app: record.name }),
+        ]);
+        const statuses = await statusesOf(clusters.map((c) => c.name));
+        return {
+          app: record.name,
+          repo: record.repo,
+          clusters: joinAppsOnClusters(clusters, desired, reports).map((r) => ({
+            ...r,
+            clusterState: statuses.get(r.cluster)?.state ?? "Pending",
+          })),
+        };
+      },
+    );
+
+    app.get(
+      "/v1/events",
+      {
+        schema: {
+          tags: ["status"],
+          summary: "Server-Sent Events of reports, heartbeats, desired states, cluster states and registry changes",
+          querystring: z.object({
+            types: z
+              .string()
+              .optional()
+              .describe(`comma-separated subset of ${EVENT_TYPES.join(", ")}`)
+              .refine((t) => !t || t.split(",").every((x) => (EVENT_TYPES as readonly string[]).includes(x)), {
+                message: `must be a comma-separated subset of ${EVENT_TYPES.join(", ")}`,
+              }),
+          }),
+        },
+      },
+      async (req, reply) => {
+        const wanted = req.query.types ? new Set(req.query.types.split(",")) : undefined;
+        reply.hijack();
+        const raw = reply.raw;
+        raw.writeHead(200, {
+          "content-type": "text/event-stream; charset=utf-8",
+          "cache-control": "no-cache",
+          connection: "keep-alive",
+          "x-accel-buffering": "no",
+        });
+        raw.write(": connected\n\n");
+        let id = 0;
+        const unsubscribe = o.events.subscribe((event) => {
+          if (wanted && !wanted.has(event.type)) return;
+          raw.write(`id: ${++id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+        });
+        const keepalive = setInterval(() => raw.write(": keepalive\n\n"), SSE_KEEPALIVE_MS);
+        const stream = {
+          end: () => {
+            clearInterval(keepalive);
+            unsubscribe();
+            o.streams.delete(stream);
+            raw.end();
+          },
+        };
+        o.streams.add(stream);
+        req.raw.on("close", () => stream.end());
+      },
+    );
+  };
+}

@@ -1,0 +1,64 @@
+import type { FastifyPluginAsync } from "fastify";
+import type { Logger } from "pino";
+import { z } from "zod";
+import { NotFoundError, WebhookSignatureError } from "../errors.js";
+import type { EventBus } from "../events.js";
+import type { HubMetrics } from "../metrics.js";
+import type { Registry } from "../registry.js";
+import type { Store } from "../store.js";
+import { verifyWebhook } from "../webhook.js";
+
+/**
+ * `POST /v1/webhooks/git/:repo`: verified against the repo's webhook secret over the raw body
+ * bytes, then a nudge makes the leader's tracker poll that repo at once. The payload itself is
+ * not trusted for the new head: the tracker asks the Git server, so a replayed delivery can at
+ * most cause one extra poll.
+ */
+export function webhookRoutes(o: {
+  store: Store;
+  registry: Registry;
+  events: EventBus;
+  metrics: HubMetrics;
+  log: Logger;
+}): FastifyPluginAsync {
+  return async (fastify) => {
+    // Raw bytes for every content type: the signature covers exactly what was sent.
+    fastify.removeAllContentTypeParsers();
+    fastify.addContentTypeParser("*", { parseAs: "buffer" }, (_req, body, done) => done(null, body));
+
+    fastify.post<{ Params: { repo: string } }>(
+      "/v1/webhooks/git/:repo",
+      {
+        config: { public: true },
+        schema: {
+          tags: ["webhooks"],
+          summary: "Git push webhook (GitHub X-Hub-Signature-256, GitLab X-Gitlab-Token, or X-Flotilla-Signature)",
+          params: z.object({ repo: z.string() }),
+        },
+      },
+      async (req, reply) => {
+        const name = req.params.repo;
+        const repo = await o.store.getObject("Repo", name);
+        if (!repo) {
+          o.metrics.webhookDeliveries.inc({ result: "unknown_repo" });
+          throw new NotFoundError("repo", name);
+        }
+        const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+        const secrets = await o.registry.repoSecrets(repo);
+        try {
+          const provider = verifyWebhook(name, req.headers, body, secrets.webhookSecret);
+          o.metrics.webhookDeliveries.inc({ result: "accepted" });
+          o.log.info({ repo: name, provider }, "webhook accepted");
+        } catch (err) {
+          if (err instanceof WebhookSignatureError) {
+            o.metrics.webhookDeliveries.inc({ result: "bad_signature" });
+            o.log.warn({ repo: name, reason: err.reason }, "webhook refused");
+          }
+          throw err;
+        }
+        await o.events.nudge(name);
+        return reply.code(202).send({ accepted: true, repo: name });
+      },
+    );
+  };
+}

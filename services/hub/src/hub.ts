@@ -1,0 +1,202 @@
+import { DESIRED_BUCKET, type SigningKey, STATUS_BUCKET } from "@flotilla/proto";
+import { Redis } from "ioredis";
+import { type ConnectionOptions, connect, credsAuthenticator, type NatsConnection, StorageType } from "nats";
+import type { Logger } from "pino";
+import { buildApi } from "./api/server.js";
+import type { HubConfig } from "./config.js";
+import type { ClusterCredentialIssuer } from "./credentials.js";
+import { RedisEventBus } from "./events.js";
+import { IsomorphicGitRefLister, type RefLister } from "./git.js";
+import { loadHubKey } from "./hubkey.js";
+import { Ingester } from "./ingest.js";
+import { LeaderElector } from "./leader.js";
+import { createLogger } from "./log.js";
+import { HubMetrics } from "./metrics.js";
+import { describeOperatorSetup, parseOperatorSetup } from "./natsauth/index.js";
+import { NatsCredentialIssuer } from "./natsissuer.js";
+import { NatsDesiredStatePublisher } from "./publisher.js";
+import { RedisStore } from "./redis-store.js";
+import { Registry } from "./registry.js";
+import { SecretBox } from "./secretbox.js";
+import type { Lease } from "./store.js";
+import { Tracker } from "./tracker.js";
+
+/** Desired-state history kept per key: the latest is what agents act on, a few more help debugging. */
+export const DESIRED_HISTORY = 5;
+/** Report history per key: only the latest matters. */
+export const STATUS_HISTORY = 1;
+
+/** A running hub. */
+export interface RunningHub {
+  /** Base URL of the HTTP API, e.g. `http://127.0.0.1:8080`. */
+  url: string;
+  replicaId: string;
+  /** The hub's signing key (agents trust its public half). */
+  hubKey: SigningKey;
+  /** True while this replica holds the leader lease. */
+  isLeader(): boolean;
+  /** Stops everything; a leader releases its lease so another replica takes over at once. */
+  stop(): Promise<void>;
+}
+
+/** Extra parts for tests and embedding; production uses the defaults. */
+export interface StartHubOptions {
+  log?: Logger;
+  refs?: RefLister;
+}
+
+function natsOptions(servers: string, creds: string | undefined, name: string): ConnectionOptions {
+  return {
+    servers: servers.split(",").map((s) => s.trim()),
+    name,
+    maxReconnectAttempts: -1,
+    ...(creds ? { authenticator: credsAuthenticator(new TextEncoder().encode(creds)) } : {}),
+  };
+}
+
+/**
+ * Starts one hub replica: connects to Redis and NATS, creates the KV buckets if missing,
+ * serves the API, and joins leader election (the leader runs Git tracking, publication,
+ * status ingestion and the liveness sweep).
+ */
+export async function startHub(config: HubConfig, options: StartHubOptions = {}): Promise<RunningHub> {
+  const log = options.log ?? createLogger(config.logLevel, config.replicaId);
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const cleanup = async () => {
+    for (const c of cleanups.reverse()) await c().catch((err) => log.warn({ err }, "shutdown step failed"));
+  };
+  try {
+    const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
+    cleanups.push(() => redis.quit().catch(() => redis.disconnect()));
+    await redis.connect();
+    const subscriber = redis.duplicate();
+    const store = new RedisStore(redis);
+    const box = new SecretBox(config.encryptionKey);
+    const hubKey = await loadHubKey(config.signingKeyPem, store, box);
+    const metrics = new HubMetrics();
+
+    const setup = config.operatorSetup ? await parseOperatorSetup(config.operatorSetup) : undefined;
+    if (setup) log.info(describeOperatorSetup(setup), "NATS operator setup loaded; cluster credentials will be minted");
+    const nc: NatsConnection = await connect(
+      natsOptions(config.natsUrl, config.natsCreds ?? setup?.hubUser.creds, `flotilla-hub-${config.replicaId}`),
+    );
+    cleanups.push(() => nc.drain());
+    let issuer: ClusterCredentialIssuer | undefined;
+    if (setup) {
+      const system = await connect(
+        natsOptions(config.natsUrl, setup.systemUser.creds, `flotilla-hub-system-${config.replicaId}`),
+      );
+      cleanups.push(() => system.drain());
+      issuer = await NatsCredentialIssuer.start(setup, redis, system, log);
+    }
+    const js = nc.jetstream();
+    const desiredKv = await js.views.kv(DESIRED_BUCKET, { history: DESIRED_HISTORY, storage: StorageType.File });
+    const statusKv = await js.views.kv(STATUS_BUCKET, { history: STATUS_HISTORY, storage: StorageType.File });
+
+    await subscriber.connect().catch(() => {});
+    const events = await RedisEventBus.start(redis, subscriber, log);
+    cleanups.push(() => events.close());
+
+    const registry = new Registry({
+      store,
+      box,
+      events,
+      hubKey,
+      agentNatsUrl: config.agentNatsUrl ?? config.natsUrl,
+      ...(issuer ? { issuer } : {}),
+      log,
+    });
+
+    let lease: Lease | undefined;
+    const currentLease = () => lease;
+    const publisher = new NatsDesiredStatePublisher({
+      store,
+      kv: desiredKv,
+      hubKey,
+      lease: currentLease,
+      events,
+      metrics,
+      log,
+    });
+    let tracker: Tracker | undefined;
+    let ingester: Ingester | undefined;
+    const elector = new LeaderElector({
+      store,
+      replicaId: config.replicaId,
+      ttlMs: config.leaseTtlMs,
+      metrics,
+      log,
+      duties: {
+        start: async (l) => {
+          lease = l;
+          ingester = new Ingester({
+            nc,
+            statusKv,
+            store,
+            events,
+            metrics,
+            log,
+            liveness: {
+              heartbeatIntervalMs: config.heartbeatIntervalMs,
+              offlineAfterMissed: config.offlineAfterMissed,
+            },
+          });
+          await ingester.start();
+          tracker = new Tracker({
+            store,
+            registry,
+            refs: options.refs ?? new IsomorphicGitRefLister(),
+            publisher,
+            events,
+            metrics,
+            log,
+            defaultPollMs: config.pollIntervalMs,
+          });
+          tracker.start();
+        },
+        stop: async () => {
+          lease = undefined;
+          await tracker?.stop();
+          await ingester?.stop();
+          tracker = undefined;
+          ingester = undefined;
+        },
+      },
+    });
+
+    const api = await buildApi({
+      store,
+      registry,
+      events,
+      metrics,
+      log,
+      adminToken: config.adminToken,
+      hubKey,
+      replicaId: config.replicaId,
+      lease: currentLease,
+      ready: async () => (await redis.ping()) === "PONG" && !nc.isClosed(),
+    });
+    cleanups.push(() => api.close());
+    const address = await api.listen({ host: config.listen.host, port: config.listen.port });
+    const url = address.replace("://[::1]", "://localhost").replace("0.0.0.0", "127.0.0.1");
+
+    elector.start();
+    cleanups.push(() => elector.stop());
+    log.info({ url, hubKeyId: hubKey.keyId }, "hub started");
+
+    let stopping: Promise<void> | undefined;
+    return {
+      url,
+      replicaId: config.replicaId,
+      hubKey,
+      isLeader: () => lease !== undefined,
+      stop: () => {
+        stopping ??= cleanup().then(() => log.info("hub stopped"));
+        return stopping;
+      },
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
