@@ -1,0 +1,486 @@
+/**
+ * The cluster agent end to end: real nats-server, git http-backend and Kubernetes API server.
+ * The test plays the hub: it signs desired states with a hub key, writes them to the KV
+ * bucket, and reads the agent's signed reports back. The agent runs as a child process
+ * (`flotilla-agent` from source), so the restart case can SIGKILL it.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  DESIRED_BUCKET,
+  DESIRED_STATE,
+  type DesiredStateInit,
+  ErrorCode,
+  generateSigningKey,
+  Health,
+  KeyRing,
+  open,
+  publicKeyToPem,
+  REPORT,
+  type Report,
+  ResourceSync,
+  SourceType,
+  STATUS_BUCKET,
+  SyncPhase,
+  seal,
+  signingKeyToPem,
+  stateKey,
+  v1,
+} from "@flotilla/proto";
+import {
+  AppsV1Api,
+  CoreV1Api,
+  type KubernetesObject,
+  KubernetesObjectApi,
+  PatchStrategy,
+} from "@kubernetes/client-node";
+import { connect, type KV, type NatsConnection } from "nats";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { binPath } from "../bin.js";
+import { type FixtureRepo, type GitServer, type NatsServer, startGitServer, startNats } from "../index.js";
+import { type Cluster, startCluster } from "../kube/index.js";
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
+const CLUSTER = "agent-e2e";
+const POLL_MS = 200;
+const WAIT_MS = 90_000;
+
+/** The agent as a child process, started from its sources. */
+interface AgentProcess {
+  kill(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  return new Promise((res) => {
+    if (child.exitCode !== null || child.signalCode !== null) res();
+    else child.once("exit", () => res());
+  });
+}
+
+function startAgentProcess(env: Record<string, string>, logPath: string): AgentProcess {
+  const log = createWriteStream(logPath, { flags: "a" });
+  const child = spawn(process.execPath, ["--import", "tsx", join(REPO_ROOT, "agents/kubernetes/src/main.ts")], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout?.pipe(log);
+  child.stderr?.pipe(log);
+  return {
+    async kill() {
+      child.kill("SIGKILL");
+      await exited(child);
+    },
+    async stop() {
+      child.kill("SIGTERM");
+      await exited(child);
+    },
+  };
+}
+
+const configMap = (name: string, data: Record<string, string>) =>
+  `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\ndata:\n${Object.entries(data)
+    .map(([k, v]) => `  ${k}: "${v}"`)
+    .join("\n")}\n`;
+
+const deployment = (name: string, image: string, extraSpec = "") => `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: ${name}
+spec:
+  replicas: 2
+${extraSpec}  selector:
+    matchLabels: { app: ${name} }
+  template:
+    metadata:
+      labels: { app: ${name} }
+    spec:
+      containers:
+        - name: main
+          image: ${image}
+          ports: [{ containerPort: 8080 }]
+`;
+
+const service = (name: string) => `apiVersion: v1
+kind: Service
+metadata:
+  name: ${name}
+spec:
+  selector: { app: ${name} }
+  ports: [{ port: 80, targetPort: 8080 }]
+`;
+
+const helmChart = {
+  "charts/api/Chart.yaml": "apiVersion: v2\nname: api\nversion: 0.1.0\n",
+  "charts/api/values.yaml": "image: registry.invalid/api:1\nreplicaCount: 1\ngreeting: base\n",
+  "charts/api/values-dev.yaml": "replicaCount: 3\ngreeting: hello-dev\n",
+  "charts/api/templates/deployment.yaml": `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  replicas: {{ .Values.replicaCount }}
+  selector:
+    matchLabels: { app: {{ .Release.Name }} }
+  template:
+    metadata:
+      labels: { app: {{ .Release.Name }} }
+    spec:
+      containers:
+        - name: main
+          image: {{ .Values.image }}
+`,
+  "charts/api/templates/configmap.yaml": `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-config
+data:
+  greeting: {{ .Values.greeting | quote }}
+`,
+};
+
+const kustomizeApp = {
+  "kust/base/kustomization.yaml": "resources:\n  - deployment.yaml\n  - configmap.yaml\n",
+  "kust/base/deployment.yaml": deployment("shop", "registry.invalid/shop:1"),
+  "kust/base/configmap.yaml": configMap("shop-config", { mode: "base" }),
+  "kust/overlays/dev/kustomization.yaml":
+    "resources:\n  - ../../base\nnamePrefix: dev-\npatches:\n  - target: { kind: ConfigMap, name: shop-config }\n    patch: |\n      - op: replace\n        path: /data/mode\n        value: dev\n",
+};
+
+describe("cluster agent", () => {
+  const hubKey = generateSigningKey();
+  const agentKey = generateSigningKey();
+  const forger = generateSigningKey();
+  const agentKeys = new KeyRing([agentKey.publicKey]);
+  const work = mkdtempSync(join(tmpdir(), "flotilla-agent-e2e-"));
+  const generations = new Map<string, number>();
+  let nats: NatsServer;
+  let git: GitServer;
+  let cluster: Cluster;
+  let repo: FixtureRepo;
+  let nc: NatsConnection;
+  let desired: KV;
+  let status: KV;
+  let agent: AgentProcess;
+  let core: CoreV1Api;
+  let apps: AppsV1Api;
+  let objects: KubernetesObjectApi;
+  let agentEnv: Record<string, string>;
+  const revisions: Record<string, string> = {};
+
+  beforeAll(async () => {
+    [nats, git, cluster] = await Promise.all([startNats(), startGitServer(), startCluster({ name: CLUSTER })]);
+    repo = await git.createRepo("apps", {
+      main: {
+        "web/namespace.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: web\n",
+        "web/deployment.yaml": deployment("web", "registry.invalid/web:1"),
+        "web/service.yaml": service("web"),
+        "web/config/configmap.yaml": configMap("web-config", { color: "blue" }),
+        "drift/configmap.yaml": configMap("settings", { level: "info" }),
+        ...helmChart,
+        ...kustomizeApp,
+      },
+    });
+    revisions.v1 = await repo.head("main");
+    nc = await connect({ servers: nats.url });
+    const js = nc.jetstream();
+    desired = await js.views.kv(DESIRED_BUCKET, { history: 1 });
+    status = await js.views.kv(STATUS_BUCKET, { history: 1 });
+    const kc = cluster.kubeConfig();
+    core = kc.makeApiClient(CoreV1Api);
+    apps = kc.makeApiClient(AppsV1Api);
+    objects = KubernetesObjectApi.makeApiClient(kc);
+
+    const credentials = join(work, "git-credentials.json");
+    writeFileSync(
+      credentials,
+      JSON.stringify([{ urlPrefix: git.baseUrl, username: git.username, password: git.password }]),
+    );
+    const bootstrap = join(work, "bootstrap.json");
+    writeFileSync(
+      bootstrap,
+      JSON.stringify({
+        cluster: CLUSTER,
+        natsUrl: nats.url,
+        natsCreds: "",
+        hubPublicKey: publicKeyToPem(hubKey.publicKey),
+        agentSigningKey: signingKeyToPem(agentKey),
+      }),
+    );
+    agentEnv = {
+      FLOTILLA_BOOTSTRAP: bootstrap,
+      KUBECONFIG: cluster.kubeconfigPath,
+      FLOTILLA_CACHE_DIR: join(work, "cache"),
+      FLOTILLA_GIT_CREDENTIALS: credentials,
+      FLOTILLA_DRIFT_INTERVAL: "2",
+      FLOTILLA_HEALTH_POLL: "1",
+      FLOTILLA_HEALTH_IDLE_POLL: "5",
+      FLOTILLA_METRICS_PORT: "0",
+      FLOTILLA_HELM_BIN: binPath("helm"),
+      FLOTILLA_KUSTOMIZE_BIN: binPath("kustomize"),
+      FLOTILLA_LOG_LEVEL: "debug",
+    };
+    agent = startAgentProcess(agentEnv, join(work, "agent.log"));
+  });
+
+  afterAll(async () => {
+    await agent?.stop();
+    await nc?.close();
+    await Promise.all([nats?.stop(), git?.stop(), cluster?.stop()]);
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  /** Signs and writes the next generation of `app`'s desired state. */
+  async function putDesired(app: string, init: Partial<DesiredStateInit> & { source: DesiredStateInit["source"] }) {
+    const generation = (generations.get(app) ?? 0) + 1;
+    generations.set(app, generation);
+    await desired.put(
+      stateKey(CLUSTER, app),
+      seal(DESIRED_STATE, { cluster: CLUSTER, app, generation, prune: true, environment: "dev", ...init }, hubKey),
+    );
+    return generation;
+  }
+
+  function source(path: string, revision: string, type = SourceType.SOURCE_TYPE_MANIFESTS) {
+    return { repoUrl: repo.url, branch: "main", revision, path, type };
+  }
+
+  /** Waits until `app`'s report (verified with the agent's key) satisfies `test`. */
+  async function waitReport(app: string, test: (r: Report) => boolean, what: string): Promise<Report> {
+    const deadline = Date.now() + WAIT_MS;
+    let last: Report | undefined;
+    while (Date.now() < deadline) {
+      const entry = await status.get(stateKey(CLUSTER, app));
+      if (entry?.value.length) {
+        last = open(REPORT, entry.value, agentKeys).message;
+        if (test(last)) return last;
+      }
+      await new Promise((r) => setTimeout(r, POLL_MS));
+    }
+    throw new Error(
+      `timed out waiting for ${app}: ${what}; last report ${JSON.stringify(last && v1.Report.toObject(last, { enums: String }))}`,
+    );
+  }
+
+  const synced = (generation: number, revision: string) => (r: Report) =>
+    Number(r.observedGeneration) === generation &&
+    r.revision === revision &&
+    r.phase === SyncPhase.SYNC_PHASE_SYNCED &&
+    r.health === Health.HEALTH_HEALTHY;
+
+  async function readOrUndefined<T>(read: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await read();
+    } catch (err) {
+      if ((err as { code?: number }).code === 404) return undefined;
+      throw err;
+    }
+  }
+
+  it("applies a Deployment, Service and ConfigMap and reports Healthy at the right generation and revision", async () => {
+    const gen = await putDesired("web", { source: source("web", revisions.v1 as string), targetNamespace: "web" });
+    const report = await waitReport("web", synced(gen, revisions.v1 as string), "Healthy at generation 1");
+    expect(report.resources.map((r) => `${r.ref?.kind}/${r.ref?.name}`).sort()).toEqual([
+      "ConfigMap/web-config",
+      "Deployment/web",
+      "Namespace/web",
+      "Service/web",
+    ]);
+    const d = await apps.readNamespacedDeployment({ name: "web", namespace: "web" });
+    expect(d.metadata?.labels?.["flotilla.dev/app"]).toBe("web");
+    expect(d.metadata?.managedFields?.some((f) => f.manager === "flotilla")).toBe(true);
+    expect(report.timings?.totalMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it("updates the image and prunes the ConfigMap the next commit drops", async () => {
+    revisions.v2 = await repo.commit("main", {
+      "web/deployment.yaml": deployment("web", "registry.invalid/web:2"),
+      "web/config/configmap.yaml": null,
+    });
+    const gen = await putDesired("web", { source: source("web", revisions.v2), targetNamespace: "web" });
+    const report = await waitReport("web", synced(gen, revisions.v2), "Healthy at generation 2");
+    const d = await apps.readNamespacedDeployment({ name: "web", namespace: "web" });
+    expect(d.spec?.template.spec?.containers[0]?.image).toBe("registry.invalid/web:2");
+    expect(await readOrUndefined(() => core.readNamespacedConfigMap({ name: "web-config", namespace: "web" }))).toBe(
+      undefined,
+    );
+    expect(report.resources.find((r) => r.ref?.name === "web-config")?.sync).toBe(ResourceSync.RESOURCE_SYNC_PRUNED);
+  });
+
+  it("applies nothing from a commit with a bad field and an unknown kind, and names both", async () => {
+    revisions.v3 = await repo.commit("main", {
+      "web/deployment.yaml": deployment("web", "registry.invalid/web:3", "  replicaz: 5\n"),
+      "web/widget.yaml": "apiVersion: nope.example.com/v1\nkind: Widget\nmetadata:\n  name: w1\n",
+      "web/extra.yaml": configMap("web-extra", { added: "yes" }),
+    });
+    const before = await apps.readNamespacedDeployment({ name: "web", namespace: "web" });
+    const gen = await putDesired("web", { source: source("web", revisions.v3), targetNamespace: "web" });
+    const report = await waitReport(
+      "web",
+      (r) => Number(r.observedGeneration) === gen && r.phase === SyncPhase.SYNC_PHASE_FAILED,
+      "FAILED at generation 3",
+    );
+    expect(report.error?.code).toBe(ErrorCode.ERROR_CODE_VALIDATION_FAILED);
+    const failed = (report.error?.objects ?? []).map((o) => `${o.ref?.kind}/${o.ref?.name}`).sort();
+    expect(failed).toEqual(["Deployment/web", "Widget/w1"]);
+    expect(report.error?.objects?.find((o) => o.ref?.kind === "Deployment")?.message).toMatch(/replicaz/);
+    const after = await apps.readNamespacedDeployment({ name: "web", namespace: "web" });
+    expect(after.metadata?.resourceVersion).toBe(before.metadata?.resourceVersion);
+    expect(after.spec?.template.spec?.containers[0]?.image).toBe("registry.invalid/web:2");
+    expect(await readOrUndefined(() => core.readNamespacedConfigMap({ name: "web-extra", namespace: "web" }))).toBe(
+      undefined,
+    );
+    expect(report.health).toBe(Health.HEALTH_HEALTHY);
+  });
+
+  it("renders and applies a Kustomize overlay and a Helm chart with its environment values file", async () => {
+    await core.createNamespace({ body: { metadata: { name: "team" } } });
+    const k = await putDesired("shop", {
+      source: source("kust/overlays/dev", revisions.v1 as string, SourceType.SOURCE_TYPE_KUSTOMIZE),
+      targetNamespace: "team",
+    });
+    const h = await putDesired("api", {
+      source: source("charts/api", revisions.v1 as string, SourceType.SOURCE_TYPE_HELM),
+      targetNamespace: "team",
+    });
+    await waitReport("shop", synced(k, revisions.v1 as string), "kustomize app Healthy");
+    await waitReport("api", synced(h, revisions.v1 as string), "helm app Healthy");
+    const cm = await core.readNamespacedConfigMap({ name: "dev-shop-config", namespace: "team" });
+    expect(cm.data?.mode).toBe("dev");
+    expect((await apps.readNamespacedDeployment({ name: "dev-shop", namespace: "team" })).metadata?.name).toBe(
+      "dev-shop",
+    );
+    const api = await apps.readNamespacedDeployment({ name: "api", namespace: "team" });
+    expect(api.spec?.replicas).toBe(3);
+    expect((await core.readNamespacedConfigMap({ name: "api-config", namespace: "team" })).data?.greeting).toBe(
+      "hello-dev",
+    );
+  });
+
+  it("reports an object edited by hand as drift, and corrects it when self-heal is on", async () => {
+    await core.createNamespace({ body: { metadata: { name: "ops" } } });
+    const gen = await putDesired("settings", {
+      source: source("drift", revisions.v1 as string),
+      targetNamespace: "ops",
+      selfHeal: false,
+    });
+    await waitReport("settings", synced(gen, revisions.v1 as string), "settings Healthy");
+    const edit = async (level: string) =>
+      objects.patch(
+        {
+          apiVersion: "v1",
+          kind: "ConfigMap",
+          metadata: { name: "settings", namespace: "ops" },
+          data: { level },
+        } as KubernetesObject,
+        undefined,
+        undefined,
+        "kubectl-edit",
+        undefined,
+        PatchStrategy.MergePatch,
+      );
+    await edit("debug");
+    const drifted = await waitReport(
+      "settings",
+      (r) => r.phase === SyncPhase.SYNC_PHASE_OUT_OF_SYNC,
+      "OUT_OF_SYNC after a hand edit",
+    );
+    const res = drifted.resources.find((r) => r.ref?.name === "settings");
+    expect(res?.sync).toBe(ResourceSync.RESOURCE_SYNC_OUT_OF_SYNC);
+    expect(res?.message).toMatch(/data\.level/);
+    // Without self-heal the edit stays.
+    expect((await core.readNamespacedConfigMap({ name: "settings", namespace: "ops" })).data?.level).toBe("debug");
+
+    const healGen = await putDesired("settings", {
+      source: source("drift", revisions.v1 as string),
+      targetNamespace: "ops",
+      selfHeal: true,
+    });
+    await waitReport("settings", synced(healGen, revisions.v1 as string), "settings re-synced");
+    await edit("trace");
+    const deadline = Date.now() + WAIT_MS;
+    let level = "trace";
+    while (Date.now() < deadline && level !== "info") {
+      await new Promise((r) => setTimeout(r, POLL_MS));
+      level = (await core.readNamespacedConfigMap({ name: "settings", namespace: "ops" })).data?.level ?? "";
+    }
+    expect(level).toBe("info");
+    await waitReport("settings", synced(healGen, revisions.v1 as string), "SYNCED after self-heal");
+  });
+
+  it("rejects forged, unsigned and older-generation desired states and leaves the cluster untouched", async () => {
+    const before = await apps.readNamespacedDeployment({ name: "web", namespace: "web" });
+    const current = generations.get("web") as number;
+    const evil: DesiredStateInit = {
+      cluster: CLUSTER,
+      app: "web",
+      generation: current + 10,
+      prune: true,
+      targetNamespace: "web",
+      source: source("web", revisions.v1 as string),
+    };
+    const cases: [string, Uint8Array, number, ErrorCode][] = [
+      ["forged", seal(DESIRED_STATE, evil, forger), current + 10, ErrorCode.ERROR_CODE_SIGNATURE_INVALID],
+      [
+        "unsigned",
+        v1.Envelope.encode({
+          type: v1.PayloadType.PAYLOAD_TYPE_DESIRED_STATE,
+          payload: v1.DesiredState.encode({ ...evil, generation: current + 11 }).finish(),
+        }).finish(),
+        current + 11,
+        ErrorCode.ERROR_CODE_SIGNATURE_INVALID,
+      ],
+      ["older", seal(DESIRED_STATE, { ...evil, generation: 1 }, hubKey), 1, ErrorCode.ERROR_CODE_GENERATION_STALE],
+    ];
+    for (const [name, bytes, rejectedGeneration, code] of cases) {
+      await desired.put(stateKey(CLUSTER, "web"), bytes);
+      const r = await waitReport(
+        "web",
+        (rep) => rep.phase === SyncPhase.SYNC_PHASE_REJECTED && Number(rep.rejectedGeneration) === rejectedGeneration,
+        `${name} rejected`,
+      );
+      expect(r.error?.code, name).toBe(code);
+      expect(Number(r.observedGeneration), name).toBe(current);
+    }
+    const after = await apps.readNamespacedDeployment({ name: "web", namespace: "web" });
+    expect(after.metadata?.resourceVersion).toBe(before.metadata?.resourceVersion);
+    expect(after.spec?.template.spec?.containers[0]?.image).toBe("registry.invalid/web:2");
+  });
+
+  it("resumes after being killed without re-applying what is already applied", async () => {
+    const snapshot = async () => {
+      const [web, api, cm] = await Promise.all([
+        apps.readNamespacedDeployment({ name: "web", namespace: "web" }),
+        apps.readNamespacedDeployment({ name: "api", namespace: "team" }),
+        core.readNamespacedConfigMap({ name: "settings", namespace: "ops" }),
+      ]);
+      return [web, api, cm].map((o) => ({
+        rv: o.metadata?.resourceVersion,
+        applied: o.metadata?.managedFields?.find((f) => f.manager === "flotilla")?.time?.toISOString(),
+      }));
+    };
+    const before = await snapshot();
+    await agent.kill();
+    const restartedAt = Date.now();
+    agent = startAgentProcess(agentEnv, join(work, "agent.log"));
+    const apiGen = generations.get("api") as number;
+    const report = await waitReport(
+      "api",
+      (r) => Number(r.reportedAtMs) > restartedAt && synced(apiGen, revisions.v1 as string)(r),
+      "api re-reported by the restarted agent",
+    );
+    expect(report.health).toBe(Health.HEALTH_HEALTHY);
+    await waitReport(
+      "settings",
+      (r) => Number(r.reportedAtMs) > restartedAt && r.phase === SyncPhase.SYNC_PHASE_SYNCED,
+      "settings re-reported",
+    );
+    // Let a drift interval pass too: nothing may be re-applied.
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(await snapshot()).toEqual(before);
+  });
+});
