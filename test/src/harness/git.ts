@@ -21,6 +21,8 @@ export type FileChanges = Record<string, string | null>;
 /** A repository the harness serves, with a private work tree to commit to it. */
 export interface FixtureRepo {
   readonly name: string;
+  /** The work tree commits are made in; `git push origin <branch>` from it publishes. */
+  readonly workTree: string;
   /** Clone URL without credentials, e.g. http://127.0.0.1:PORT/web.git */
   readonly url: string;
   /** Commits `files` on `branch` (creating the branch from the default one if new) and returns the SHA. */
@@ -47,10 +49,12 @@ export interface GitServer {
 export interface GitServerOptions {
   username?: string;
   password?: string;
+  /** Parent directory for the server's repositories and work trees. @default os.tmpdir() */
+  dir?: string;
 }
 
 export async function startGitServer(options: GitServerOptions = {}): Promise<GitServer> {
-  const root = await mkdtemp(join(tmpdir(), "flotilla-git-"));
+  const root = await mkdtemp(join(options.dir ?? tmpdir(), "flotilla-git-"));
   const projects = join(root, "srv");
   await mkdir(projects);
   const username = options.username ?? "flotilla";
@@ -203,6 +207,7 @@ async function createRepo(
   for (const branch of names) await commit(branch, branches[branch] ?? {}, `create ${branch}`);
   return {
     name,
+    workTree: work,
     url: `${baseUrl}/${name}.git`,
     commit,
     head: (branch) => git(bare, "rev-parse", `refs/heads/${branch}`),

@@ -2,4 +2,4 @@ export { type FileChanges, type FixtureRepo, type GitServer, type GitServerOptio
 export { type NatsOptions, type NatsServer, startNats } from "./nats.js";
 export { freePort, waitForPort } from "./ports.js";
 export { type ServerProcess, startProcess } from "./process.js";
-export { type RedisServer, startRedis } from "./redis.js";
+export { type RedisOptions, type RedisServer, startRedis } from "./redis.js";

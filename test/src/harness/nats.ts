@@ -13,6 +13,8 @@ export interface NatsOptions {
   config?: string;
   /** Passed to the JetStream block: `sync_interval: always` trades speed for durability. */
   syncAlways?: boolean;
+  /** Parent directory for the server's own directory. @default os.tmpdir() */
+  dir?: string;
 }
 
 /** A real nats-server with JetStream on a free loopback port, its store in a temp dir. */
@@ -30,7 +32,7 @@ export interface NatsServer {
 
 /** Starts a nats-server (the pinned build from scripts/fixtures.sh) for one test run. */
 export async function startNats(options: NatsOptions = {}): Promise<NatsServer> {
-  const dir = await mkdtemp(join(tmpdir(), "flotilla-nats-"));
+  const dir = await mkdtemp(join(options.dir ?? tmpdir(), "flotilla-nats-"));
   const port = await freePort();
   const conf = join(dir, "nats-server.conf");
   await writeFile(

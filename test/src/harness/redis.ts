@@ -17,8 +17,13 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
-export async function startRedis(): Promise<RedisServer> {
-  const dir = await mkdtemp(join(tmpdir(), "flotilla-redis-"));
+export interface RedisOptions {
+  /** Parent directory for the server's own directory. @default os.tmpdir() */
+  dir?: string;
+}
+
+export async function startRedis(options: RedisOptions = {}): Promise<RedisServer> {
+  const dir = await mkdtemp(join(options.dir ?? tmpdir(), "flotilla-redis-"));
   const port = await freePort();
   const args = [
     "--bind",
