@@ -4,3 +4,4 @@
  */
 export * from "./bin.js";
 export * from "./harness/index.js";
+export * from "./kube/index.js";
