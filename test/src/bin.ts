@@ -1,6 +1,6 @@
-import { existsSync } from "node:fs";
+import { existsSync, realpathSync } from "node:fs";
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 
 /**
  * Where `scripts/fixtures.sh` puts the binaries it builds from upstream Go modules.
@@ -36,6 +36,17 @@ export class FixtureMissingError extends Error {
 /** Absolute path of a pinned fixture binary; throws FixtureMissingError when absent. */
 export function binPath(tool: FixtureTool): string {
   const path = join(FIXTURE_CACHE, "bin", "current", tool);
+  if (!existsSync(path)) throw new FixtureMissingError(tool, path);
+  return path;
+}
+
+/**
+ * Absolute path of a data file that `scripts/fixtures.sh` installs beside a
+ * fixture binary, from the same release (kwok's `stages.yaml`); throws
+ * FixtureMissingError when absent.
+ */
+export function fixtureDataPath(tool: FixtureTool, file: string): string {
+  const path = join(dirname(realpathSync(binPath(tool))), file);
   if (!existsSync(path)) throw new FixtureMissingError(tool, path);
   return path;
 }

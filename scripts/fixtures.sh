@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Builds the real servers and tools the end-to-end tests run, from upstream Go
+# modules at pinned versions, and installs the Debian packages they need.
+#
+#   ./scripts/fixtures.sh            build what is missing; a second run builds nothing
+#
+# Binaries go to ${FLOTILLA_CACHE:-$HOME/.cache/flotilla}/bin/<tool>-<version>/<tool>
+# and bin/current/<tool> links to the version pinned here, which is where
+# test/src/bin.ts looks. Needs Go (on PATH or in /usr/local/go) and, on a fresh
+# machine, root for apt-get. Builds run under `nice` with FLOTILLA_BUILD_JOBS
+# (default 2) parallel compiles so that they share the CPU politely.
+set -euo pipefail
+
+# Pins. The Kubernetes and etcd versions are those required by the modules in
+# test/kube/k8s and test/kube/etcd; change them there (go get + go mod tidy).
+NATS_SERVER_VERSION=v2.14.9
+KWOK_VERSION=v0.8.0
+HELM_VERSION=v3.19.5
+# v5.8.3 needs Go 1.27; v5.8.2 is the newest that builds with Go 1.26.
+KUSTOMIZE_VERSION=v5.8.2
+DEBIAN_PACKAGES=(git redis-server openssl ca-certificates)
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE=${FLOTILLA_CACHE:-$HOME/.cache/flotilla}
+BIN=$CACHE/bin
+JOBS=${FLOTILLA_BUILD_JOBS:-2}
+
+log() { printf 'fixtures: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+install_debian_packages() {
+  local missing=() pkg
+  for pkg in "${DEBIAN_PACKAGES[@]}"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  if ((${#missing[@]} == 0)); then
+    log "debian packages present: ${DEBIAN_PACKAGES[*]}"
+    return
+  fi
+  local sudo=()
+  ((EUID == 0)) || sudo=(sudo)
+  log "installing debian packages: ${missing[*]}"
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+find_go() {
+  if ! command -v go >/dev/null 2>&1; then
+    [[ -x /usr/local/go/bin/go ]] || die "Go is not installed (looked on PATH and in /usr/local/go)"
+    export PATH=/usr/local/go/bin:$PATH
+  fi
+  # Never fetch another toolchain: a module asking for a newer Go must fail
+  # here, loudly, rather than download one.
+  export GOTOOLCHAIN=local
+  export GOFLAGS="-p=$JOBS -trimpath -buildvcs=false"
+  export CGO_ENABLED=0
+  log "using $(go version)"
+}
+
+# Version of a module required by one of our build modules, e.g.
+# module_version test/kube/k8s k8s.io/kubernetes -> v1.34.4
+module_version() {
+  (cd "$ROOT/$1" && go list -m -f '{{.Version}}' "$2")
+}
+
+# fixture TOOL VERSION BUILDER [ARGS...]: unless <tool>-<version>/<tool> exists,
+# runs BUILDER with $OUT set to an empty directory it must leave <tool> (and
+# any data files) in, then moves them into place; always points current/<tool>
+# at VERSION.
+fixture() {
+  local tool=$1 version=$2
+  shift 2
+  local dir=$BIN/$tool-$version
+  if [[ -x $dir/$tool ]]; then
+    log "$tool $version: already built"
+  else
+    log "$tool $version: building ..."
+    local start=$SECONDS out
+    out=$(mktemp -d "$BIN/.build-$tool.XXXXXX")
+    # Remove the scratch directory if the build fails or is interrupted.
+    trap "rm -rf '$out'" EXIT
+    OUT=$out "$@"
+    [[ -x $out/$tool ]] || die "$tool: the build left no $tool binary"
+    mkdir -p "$dir"
+    # Data files first: the binary being there is what marks a finished build.
+    find "$out" -mindepth 1 -maxdepth 1 ! -name "$tool" -exec mv -f {} "$dir/" \;
+    mv -f "$out/$tool" "$dir/$tool"
+    rm -rf "$out"
+    trap - EXIT
+    log "$tool $version: built in $((SECONDS - start))s"
+  fi
+  ln -sfn "../$tool-$version/$tool" "$BIN/current/$tool"
+}
+
+# go install of a main package whose module has no replace directives.
+go_install() {
+  GOBIN=$OUT nice -n 10 go install "$1"
+}
+
+# go build of PACKAGE inside one of our modules under test/kube.
+go_build_in() {
+  local module=$1 package=$2 output=$3
+  shift 3
+  (cd "$ROOT/$module" && nice -n 10 go build -o "$OUT/$output" "$@" "$package")
+}
+
+kube_build() {
+  local tool=$1 version=$2
+  # What hack/lib/version.sh stamps into release builds, so that /version and
+  # the compatibility version report v1.34.x rather than v0.0.0-master.
+  local minor=${version#v1.}
+  minor=${minor%%.*}
+  local ldflags="-s -w" pkg
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldflags+=" -X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+    ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+  done
+  go_build_in test/kube/k8s "k8s.io/kubernetes/cmd/$tool" "$tool" -ldflags "$ldflags"
+}
+
+# kwok plus the Stages that make it act as a kubelet (nodes ready, pods
+# running), taken from the same release so that they match its Stage API:
+# the defaults kwokctl uses, with node heartbeats through Leases.
+kwok_build() {
+  local version=$1 src f
+  go_install "sigs.k8s.io/kwok/cmd/kwok@$version"
+  src=$(go mod download -json "sigs.k8s.io/kwok@$version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  [[ -d $src ]] || die "kwok: cannot find the source of sigs.k8s.io/kwok@$version in the module cache"
+  for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+    pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+    printf -- '---\n'
+    cat "$src/kustomize/stage/$f"
+  done >"$OUT/stages.yaml"
+}
+
+main() {
+  install_debian_packages
+  find_go
+  mkdir -p "$BIN/current"
+  # Outside any Go module, so that `go install mod@version` and `go mod
+  # download` behave the same wherever the script is run from.
+  cd "$CACHE"
+  # Two runs at once (say, two terminals) would race on the same paths.
+  exec 9>"$CACHE/.fixtures.lock"
+  flock 9
+
+  local total=$SECONDS
+  local k8s etcd
+  k8s=$(module_version test/kube/k8s k8s.io/kubernetes)
+  etcd=$(module_version test/kube/etcd go.etcd.io/etcd/server/v3)
+
+  fixture nats-server "$NATS_SERVER_VERSION" go_install "github.com/nats-io/nats-server/v2@$NATS_SERVER_VERSION"
+  fixture etcd "$etcd" go_build_in test/kube/etcd . etcd -ldflags "-s -w"
+  local tool
+  for tool in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+    fixture "$tool" "$k8s" kube_build "$tool" "$k8s"
+  done
+  fixture kwok "$KWOK_VERSION" kwok_build "$KWOK_VERSION"
+  fixture helm "$HELM_VERSION" go_install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  fixture kustomize "$KUSTOMIZE_VERSION" go_install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
+
+  log "all fixtures ready in $BIN/current ($((SECONDS - total))s)"
+}
+
+main "$@"
