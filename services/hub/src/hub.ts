@@ -1,6 +1,14 @@
-import { DESIRED_BUCKET, type SigningKey, STATUS_BUCKET } from "@flotilla/proto";
+import { clusterKeyFilter, DESIRED_BUCKET, type SigningKey, STATUS_BUCKET } from "@flotilla/proto";
 import { Redis } from "ioredis";
-import { type ConnectionOptions, connect, credsAuthenticator, type NatsConnection, StorageType } from "nats";
+import {
+  type ConnectionOptions,
+  connect,
+  credsAuthenticator,
+  type JetStreamManager,
+  type NatsConnection,
+  StorageType,
+  type StreamInfo,
+} from "nats";
 import type { Logger } from "pino";
 import { buildApi } from "./api/server.js";
 import type { HubConfig } from "./config.js";
@@ -12,7 +20,7 @@ import { Ingester } from "./ingest.js";
 import { LeaderElector } from "./leader.js";
 import { createLogger } from "./log.js";
 import { HubMetrics } from "./metrics.js";
-import { describeOperatorSetup, parseOperatorSetup } from "./natsauth/index.js";
+import { describeOperatorSetup, parseOperatorSetup, statusStreamConfig } from "./natsauth/index.js";
 import { NatsCredentialIssuer } from "./natsissuer.js";
 import { NatsDesiredStatePublisher } from "./publisher.js";
 import { RedisStore } from "./redis-store.js";
@@ -43,6 +51,30 @@ export interface RunningHub {
 export interface StartHubOptions {
   log?: Logger;
   refs?: RefLister;
+}
+
+/**
+ * Creates the status bucket's stream with rollup headers refused (see natsauth/buckets.ts: a
+ * cluster could otherwise purge every other cluster's reports), or turns them off on a stream
+ * an older hub created.
+ */
+async function ensureStatusStream(jsm: JetStreamManager, log: Logger): Promise<void> {
+  const wanted = statusStreamConfig({ history: STATUS_HISTORY });
+  const name = wanted.name ?? `KV_${STATUS_BUCKET}`;
+  let existing: StreamInfo | undefined;
+  try {
+    existing = await jsm.streams.info(name);
+  } catch {
+    existing = undefined;
+  }
+  if (!existing) {
+    await jsm.streams.add(wanted);
+    return;
+  }
+  if (existing.config.allow_rollup_hdrs || !existing.config.deny_delete) {
+    log.warn({ stream: name }, "status stream allowed rollups or deletes; turning them off");
+    await jsm.streams.update(name, { ...existing.config, allow_rollup_hdrs: false, deny_delete: true });
+  }
 }
 
 function natsOptions(servers: string, creds: string | undefined, name: string): ConnectionOptions {
@@ -90,6 +122,8 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       issuer = await NatsCredentialIssuer.start(setup, redis, system, log);
     }
     const js = nc.jetstream();
+    const jsm = await nc.jetstreamManager();
+    await ensureStatusStream(jsm, log);
     const desiredKv = await js.views.kv(DESIRED_BUCKET, { history: DESIRED_HISTORY, storage: StorageType.File });
     const statusKv = await js.views.kv(STATUS_BUCKET, { history: STATUS_HISTORY, storage: StorageType.File });
 
@@ -104,6 +138,12 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       hubKey,
       agentNatsUrl: config.agentNatsUrl ?? config.natsUrl,
       ...(issuer ? { issuer } : {}),
+      // A deregistered cluster's keys go too: nothing is left for a re-registered namesake to misread.
+      onClusterDeleted: async (cluster) => {
+        for (const bucket of [DESIRED_BUCKET, STATUS_BUCKET]) {
+          await jsm.streams.purge(`KV_${bucket}`, { filter: `$KV.${bucket}.${clusterKeyFilter(cluster)}` });
+        }
+      },
       log,
     });
 

@@ -45,6 +45,8 @@ export interface RegistryOptions {
   /** NATS URL written into bootstrap bundles. */
   agentNatsUrl: string;
   issuer?: ClusterCredentialIssuer;
+  /** Clears what the transport holds for a deregistered cluster (its KV keys). */
+  onClusterDeleted?: (cluster: string) => Promise<void>;
   log: Logger;
 }
 
@@ -118,6 +120,9 @@ export class Registry {
     if (current.natsUserPublicKey && this.o.issuer) await this.o.issuer.revoke(name, current.natsUserPublicKey);
     await this.o.store.deleteObject("Cluster", name);
     await this.o.store.forgetCluster(name);
+    await this.o
+      .onClusterDeleted?.(name)
+      .catch((err) => this.o.log.warn({ err, cluster: name }, "could not clear the deregistered cluster's KV keys"));
     this.o.log.info({ cluster: name }, "cluster deregistered");
     await this.#announce("Cluster", name, "deleted", undefined);
   }

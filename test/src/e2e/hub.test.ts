@@ -1,0 +1,844 @@
+/**
+ * The hub end to end, run as its real binary (`node services/hub/dist/main.js`, build it first)
+ * against a real nats-server, redis-server and Git smart-HTTP server. The test plays the agents:
+ * it watches `flotilla_desired`, verifies what the hub signed, and writes sealed reports and
+ * heartbeats with the agent keys from the bootstrap bundles.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { createHmac, randomBytes } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createOperatorSetup, natsServerConfig, serializeOperatorSetup } from "@flotilla/hub/natsauth";
+import {
+  DESIRED_BUCKET,
+  DESIRED_STATE,
+  HEARTBEAT,
+  Health,
+  heartbeatSubject,
+  inboxPrefix,
+  KeyRing,
+  open,
+  publicKeyFromPem,
+  REPORT,
+  STATUS_BUCKET,
+  SyncPhase,
+  seal,
+  signingKeyFromPem,
+  stateKey,
+} from "@flotilla/proto";
+import {
+  type ConnectionOptions,
+  connect,
+  credsAuthenticator,
+  type KV,
+  type KvEntry,
+  type NatsConnection,
+  type QueuedIterator,
+} from "nats";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  type FixtureRepo,
+  freePort,
+  type GitServer,
+  type NatsServer,
+  type RedisServer,
+  startGitServer,
+  startNats,
+  startRedis,
+} from "../index.js";
+
+const HUB_MAIN = fileURLToPath(new URL("../../../services/hub/dist/main.js", import.meta.url));
+const ADMIN_TOKEN = "e2e-admin-token-0123456789";
+const ENCRYPTION_KEY = randomBytes(32).toString("base64");
+const WEBHOOK_SECRET = "e2e-webhook-secret-0123456789";
+/** The repo's poll interval while the poll path is under test. */
+const POLL_SECONDS = 1;
+/** Bounds every wait for something the test expects; it never asserts on how long things took. */
+const DEADLINE_MS = 20_000;
+
+/** A parsed JSON response body: the test reads fields and lets expect() judge them. */
+type Json = ReturnType<typeof JSON.parse>;
+
+interface Bundle {
+  cluster: string;
+  natsUrl: string;
+  natsCreds: string;
+  hubPublicKey: string;
+  agentSigningKey: string;
+}
+
+async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  deadlineMs = DEADLINE_MS,
+): Promise<T> {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+// ---- the hub as a child process ----
+
+interface HubProcess {
+  url: string;
+  replica: string;
+  output: string[];
+  proc: ChildProcess;
+  kill(): Promise<void>;
+}
+
+const running = new Set<HubProcess>();
+
+async function startHubProcess(env: Record<string, string>, replica: string): Promise<HubProcess> {
+  const port = await freePort();
+  const output: string[] = [];
+  const proc = spawn(process.execPath, [HUB_MAIN], {
+    env: {
+      ...process.env,
+      FLOTILLA_HUB_ADMIN_TOKEN: ADMIN_TOKEN,
+      FLOTILLA_HUB_ENCRYPTION_KEY: ENCRYPTION_KEY,
+      FLOTILLA_HUB_LISTEN: `127.0.0.1:${port}`,
+      FLOTILLA_HUB_POLL_INTERVAL: "1s",
+      FLOTILLA_HEARTBEAT_INTERVAL: "500ms",
+      FLOTILLA_HUB_OFFLINE_AFTER_MISSED: "3",
+      FLOTILLA_HUB_LEASE_TTL: "2s",
+      FLOTILLA_HUB_REPLICA_ID: replica,
+      FLOTILLA_LOG_LEVEL: "info",
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  proc.stdout?.on("data", (d: Buffer) => output.push(d.toString()));
+  proc.stderr?.on("data", (d: Buffer) => output.push(d.toString()));
+  let exited = false;
+  const exit = new Promise<void>((resolve) =>
+    proc.once("exit", () => {
+      exited = true;
+      resolve();
+    }),
+  );
+  const hub: HubProcess = {
+    url: `http://127.0.0.1:${port}`,
+    replica,
+    output,
+    proc,
+    kill: async () => {
+      running.delete(hub);
+      if (!exited) proc.kill("SIGKILL");
+      await exit;
+    },
+  };
+  running.add(hub);
+  try {
+    await until(`hub ${replica} to be ready`, async () => {
+      if (exited) throw new Error(`hub ${replica} exited:\n${output.join("")}`);
+      const res = await fetch(`${hub.url}/readyz`).catch(() => undefined);
+      return res?.status === 200 ? true : undefined;
+    });
+  } catch (err) {
+    await hub.kill();
+    throw err;
+  }
+  return hub;
+}
+
+async function api(
+  hub: HubProcess,
+  method: string,
+  path: string,
+  body?: unknown,
+  options: { contentType?: string; token?: string | null; headers?: Record<string, string> } = {},
+): Promise<{ status: number; json: Json; text: string }> {
+  const headers: Record<string, string> = { ...options.headers };
+  const token = options.token === undefined ? ADMIN_TOKEN : options.token;
+  if (token) headers.authorization = `Bearer ${token}`;
+  let payload: string | undefined;
+  if (body !== undefined) {
+    headers["content-type"] = options.contentType ?? "application/json";
+    payload = typeof body === "string" ? body : JSON.stringify(body);
+  }
+  const res = await fetch(`${hub.url}${path}`, {
+    method,
+    headers,
+    ...(payload !== undefined ? { body: payload } : {}),
+  });
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, json, text };
+}
+
+/** Sum of a metric's samples (all label sets) in the Prometheus text format. */
+async function metric(hub: HubProcess, name: string, labels = ""): Promise<number> {
+  const text = (await api(hub, "GET", "/metrics", undefined, { token: null })).text;
+  let sum = 0;
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(name)) continue;
+    const [series, value] = line.split(" ");
+    if (series === undefined || value === undefined) continue;
+    if (series !== name && !series.startsWith(`${name}{`)) continue;
+    if (labels && !series.includes(labels)) continue;
+    sum += Number(value);
+  }
+  return sum;
+}
+
+// ---- the test as agents ----
+
+interface SeenDesired {
+  key: string;
+  generation: number;
+  revision: string;
+  environment: string;
+  path: string;
+}
+
+/** Watches every desired state and keeps the ones that verify against the hub's key. */
+class DesiredWatcher {
+  readonly seen: SeenDesired[] = [];
+  readonly unverified: string[] = [];
+  #iter: QueuedIterator<KvEntry> | undefined;
+
+  async start(kv: KV, hubPublicKey: string): Promise<void> {
+    const ring = new KeyRing([publicKeyFromPem(hubPublicKey)]);
+    this.#iter = await kv.watch({ key: ">" });
+    const iter = this.#iter;
+    void (async () => {
+      for await (const e of iter) {
+        if (e.operation !== "PUT") continue;
+        try {
+          const m = open(DESIRED_STATE, e.value, ring).message;
+          this.seen.push({
+            key: e.key,
+            generation: Number(m.generation),
+            revision: m.source?.revision ?? "",
+            environment: m.environment,
+            path: m.source?.path ?? "",
+          });
+        } catch {
+          this.unverified.push(e.key);
+        }
+      }
+    })();
+  }
+
+  latest(key: string): SeenDesired | undefined {
+    return this.seen.filter((s) => s.key === key).at(-1);
+  }
+
+  stop(): void {
+    this.#iter?.stop();
+  }
+}
+
+/** Collects SSE events from `/v1/events`. */
+class EventStream {
+  readonly events: { type: string; data: Json }[] = [];
+  readonly #abort = new AbortController();
+
+  async open(hub: HubProcess): Promise<void> {
+    const res = await fetch(`${hub.url}/v1/events`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      signal: this.#abort.signal,
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toContain("text/event-stream");
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    void (async () => {
+      try {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) return;
+          buffer += decoder.decode(value, { stream: true });
+          let at = buffer.indexOf("\n\n");
+          while (at >= 0) {
+            const block = buffer.slice(0, at);
+            buffer = buffer.slice(at + 2);
+            const type = /^event: (.*)$/m.exec(block)?.[1];
+            const data = /^data: (.*)$/m.exec(block)?.[1];
+            if (type && data) this.events.push({ type, data: JSON.parse(data) });
+            at = buffer.indexOf("\n\n");
+          }
+        }
+      } catch {
+        // aborted
+      }
+    })();
+  }
+
+  close(): void {
+    this.#abort.abort();
+  }
+}
+
+function githubSignature(body: string, secret = WEBHOOK_SECRET): string {
+  return `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
+}
+
+function manifest(name: string, value: string): string {
+  return `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\ndata:\n  value: "${value}"\n`;
+}
+
+function fleetYaml(git: GitServer, repo: FixtureRepo, pollSeconds: number): string {
+  return `apiVersion: flotilla.dev/v1
+kind: Team
+metadata: { name: payments }
+spec: { description: owns the web shop }
+---
+apiVersion: flotilla.dev/v1
+kind: Environment
+metadata: { name: dev }
+spec:
+  policy: { waves: [{ selector: {}, maxConcurrency: "100%" }] }
+---
+apiVersion: flotilla.dev/v1
+kind: Repo
+metadata: { name: web }
+spec:
+  team: payments
+  url: ${repo.url}
+  branches: { dev: develop, prod: main }
+  pollIntervalSeconds: ${pollSeconds}
+  credentials: { username: ${git.username}, password: ${git.password} }
+  webhookSecret: ${WEBHOOK_SECRET}
+---
+apiVersion: flotilla.dev/v1
+kind: App
+metadata: { name: web }
+spec:
+  repo: web
+  path: deploy/{env}
+  source: manifests
+  namespace: web
+  prune: true
+`;
+}
+
+describe("hub end to end (NATS without auth)", () => {
+  let nats: NatsServer;
+  let redis: RedisServer;
+  let git: GitServer;
+  let repo: FixtureRepo;
+  let nc: NatsConnection;
+  let desiredKv: KV;
+  let statusKv: KV;
+  let hub: HubProcess;
+  let env: Record<string, string>;
+  const watcher = new DesiredWatcher();
+  const bundles: Record<string, Bundle> = {};
+
+  const dump = () => {
+    for (const h of running) process.stderr.write(`---- hub ${h.replica} ----\n${h.output.join("").slice(-8000)}\n`);
+  };
+
+  beforeAll(async () => {
+    [nats, redis, git] = await Promise.all([startNats(), startRedis(), startGitServer()]);
+    repo = await git.createRepo("web", {
+      develop: { "deploy/dev/app.yaml": manifest("web", "dev-1") },
+      main: { "deploy/prod/app.yaml": manifest("web", "prod-1") },
+    });
+    env = { FLOTILLA_REDIS_URL: redis.url, FLOTILLA_NATS_URL: nats.url };
+    hub = await startHubProcess(env, "hub-a");
+    nc = await connect({ servers: nats.url });
+    desiredKv = await nc.jetstream().views.kv(DESIRED_BUCKET);
+    statusKv = await nc.jetstream().views.kv(STATUS_BUCKET);
+  });
+
+  afterAll(async () => {
+    watcher.stop();
+    await nc?.close();
+    for (const h of [...running]) await h.kill();
+    await Promise.allSettled([nats?.stop(), redis?.stop(), git?.stop()]);
+  });
+
+  it("registers clusters, returning each agent's bootstrap bundle once", async () => {
+    try {
+      for (const [name, envName] of [
+        ["dev-1", "dev"],
+        ["dev-2", "dev"],
+        ["prod-1", "prod"],
+      ] as const) {
+        const res = await api(hub, "POST", "/v1/clusters", { name, labels: { env: envName } });
+        expect(res.status).toBe(201);
+        bundles[name] = res.json as Bundle;
+      }
+      const info = (await api(hub, "GET", "/v1/hub")).json;
+      const dev1 = bundles["dev-1"]!;
+      expect(dev1).toMatchObject({
+        cluster: "dev-1",
+        natsUrl: nats.url,
+        natsCreds: "",
+        hubPublicKey: info.hubPublicKey,
+      });
+      expect(dev1.agentSigningKey).toContain("BEGIN PRIVATE KEY");
+      const view = (await api(hub, "GET", "/v1/clusters/dev-1")).json;
+      expect(view.agentKeyId).toBe(signingKeyFromPem(dev1.agentSigningKey).keyId);
+      expect(JSON.stringify(view)).not.toContain("PRIVATE KEY");
+      expect(view.status.state).toBe("Pending");
+
+      expect((await api(hub, "POST", "/v1/clusters", { name: "dev-1", labels: {} })).status).toBe(409);
+      const bad = await api(hub, "POST", "/v1/clusters", { name: "Dev_1" });
+      expect(bad.status).toBe(400);
+      expect(bad.json.field).toBe("name");
+      expect((await api(hub, "GET", "/v1/clusters", undefined, { token: null })).status).toBe(401);
+      expect((await api(hub, "GET", "/v1/clusters", undefined, { token: "wrong-token-0123456789" })).status).toBe(401);
+      expect((await api(hub, "GET", "/v1/clusters/nope")).status).toBe(404);
+      expect((await api(hub, "GET", "/healthz", undefined, { token: null })).status).toBe(200);
+      const openapi = await api(hub, "GET", "/openapi.json");
+      expect(openapi.json.openapi).toMatch(/^3\./);
+      expect(Object.keys(openapi.json.paths)).toEqual(
+        expect.arrayContaining(["/v1/clusters", "/v1/apply", "/v1/fleet/status"]),
+      );
+    } catch (err) {
+      dump();
+      throw err;
+    }
+  });
+
+  it("applies a fleet file; the same file again changes nothing; bad documents get 400 naming document and field", async () => {
+    const fleet = fleetYaml(git, repo, POLL_SECONDS);
+    const first = await api(hub, "POST", "/v1/apply", fleet, { contentType: "application/yaml" });
+    expect(first.status).toBe(200);
+    expect(first.json.results.map((r: Json) => `${r.kind}/${r.name}:${r.action}`)).toEqual([
+      "Team/payments:created",
+      "Environment/dev:created",
+      "Repo/web:created",
+      "App/web:created",
+    ]);
+    const second = await api(hub, "POST", "/v1/apply", fleet, { contentType: "application/yaml" });
+    expect(second.status).toBe(200);
+    expect(second.json.results.map((r: Json) => r.action)).toEqual([
+      "unchanged",
+      "unchanged",
+      "unchanged",
+      "unchanged",
+    ]);
+
+    const repoView = await api(hub, "GET", "/v1/repos/web");
+    expect(repoView.json).toMatchObject({ hasCredentials: true, hasWebhookSecret: true });
+    expect(repoView.text).not.toContain(git.password);
+    expect(repoView.text).not.toContain(WEBHOOK_SECRET);
+    expect(hub.output.join("")).not.toContain(git.password);
+
+    const bad = `${fleet}---\napiVersion: flotilla.dev/v1\nkind: App\nmetadata: { name: api }\nspec: { repo: web, path: /abs, namespace: web }\n`;
+    const refused = await api(hub, "POST", "/v1/apply", bad, { contentType: "application/yaml" });
+    expect(refused.status).toBe(400);
+    expect(refused.json).toMatchObject({ field: "spec.path", document: 'document 5 (App "api")' });
+    expect(refused.json.message).toMatch(/^document 5 \(App "api"\): spec\.path: /);
+    expect((await api(hub, "GET", "/v1/apps/api")).status).toBe(404);
+
+    const dangling = `apiVersion: flotilla.dev/v1\nkind: App\nmetadata: { name: api }\nspec: { repo: nope, namespace: web }\n`;
+    const refused2 = await api(hub, "POST", "/v1/apply", dangling, { contentType: "application/yaml" });
+    expect(refused2.status).toBe(400);
+    expect(refused2.json.field).toBe("spec.repo");
+  });
+
+  it("publishes each environment's branch head, signed, to every cluster of that environment", async () => {
+    try {
+      await watcher.start(desiredKv, bundles["dev-1"]!.hubPublicKey);
+      const devHead = await repo.head("develop");
+      const prodHead = await repo.head("main");
+      await until("first desired states", () =>
+        watcher.latest("dev-1.web") && watcher.latest("dev-2.web") && watcher.latest("prod-1.web") ? true : undefined,
+      );
+      expect(watcher.latest("dev-1.web")).toMatchObject({ revision: devHead, environment: "dev", path: "deploy/dev" });
+      expect(watcher.latest("dev-2.web")).toMatchObject({ revision: devHead, environment: "dev" });
+      expect(watcher.latest("prod-1.web")).toMatchObject({
+        revision: prodHead,
+        environment: "prod",
+        path: "deploy/prod",
+      });
+      expect(watcher.unverified).toEqual([]);
+    } catch (err) {
+      dump();
+      throw err;
+    }
+  });
+
+  it("publishes a new dev commit to every dev cluster on the next poll, and nothing to prod", async () => {
+    try {
+      const before = {
+        dev1: watcher.latest("dev-1.web")!,
+        dev2: watcher.latest("dev-2.web")!,
+        prod: watcher.latest("prod-1.web")!,
+      };
+      const webhooks = await metric(hub, "flotilla_hub_webhook_deliveries_total");
+      const pushedAt = Date.now();
+      const sha = await repo.commit("develop", { "deploy/dev/app.yaml": manifest("web", "dev-2") });
+      const dev1 = await until("dev-1 to get the new commit", () =>
+        watcher.latest("dev-1.web")?.revision === sha ? watcher.latest("dev-1.web") : undefined,
+      );
+      const dev2 = await until("dev-2 to get the new commit", () =>
+        watcher.latest("dev-2.web")?.revision === sha ? watcher.latest("dev-2.web") : undefined,
+      );
+      process.stdout.write(
+        `poll path: new dev commit published ${Date.now() - pushedAt} ms after the push (poll interval ${POLL_SECONDS * 1000} ms)\n`,
+      );
+      expect(dev1.generation).toBe(before.dev1.generation + 1);
+      expect(dev2.generation).toBe(before.dev2.generation + 1);
+      expect(watcher.latest("prod-1.web")).toEqual(before.prod);
+      expect(watcher.seen.filter((s) => s.key === "prod-1.web" && s.revision === sha)).toEqual([]);
+      // No webhook was sent: this came from polling alone.
+      expect(await metric(hub, "flotilla_hub_webhook_deliveries_total")).toBe(webhooks);
+    } catch (err) {
+      dump();
+      throw err;
+    }
+  });
+
+  it("publishes at once on a signed webhook; a bad signature gets 401 and changes nothing", async () => {
+    try {
+      // Polling effectively off, so only the webhook can bring the next commit in.
+      const polls = await metric(hub, "flotilla_hub_git_poll_duration_seconds_count");
+      const slow = await api(hub, "POST", "/v1/apply", fleetYaml(git, repo, 3600), { contentType: "application/yaml" });
+      expect(slow.json.results.find((r: Json) => r.kind === "Repo").action).toBe("configured");
+      await until("the nudged pass after the repo change", async () =>
+        (await metric(hub, "flotilla_hub_git_poll_duration_seconds_count")) > polls ? true : undefined,
+      );
+      await new Promise((r) => setTimeout(r, 500));
+      const before = watcher.latest("dev-1.web")!;
+      const sha = await repo.commit("develop", { "deploy/dev/app.yaml": manifest("web", "dev-3") });
+      const body = JSON.stringify({ ref: "refs/heads/develop", after: sha });
+
+      const forged: Record<string, string>[] = [
+        { "x-hub-signature-256": githubSignature(body, "not-the-secret-0123456789") },
+        { "x-gitlab-token": "not-the-secret-0123456789" },
+        { "x-flotilla-signature": "sha256=00" },
+        {},
+      ];
+      for (const headers of forged) {
+        const refused = await api(hub, "POST", "/v1/webhooks/git/web", body, { token: null, headers });
+        expect(refused.status).toBe(401);
+      }
+      expect(await metric(hub, "flotilla_hub_webhook_deliveries_total", 'result="bad_signature"')).toBe(4);
+      expect(watcher.latest("dev-1.web")).toEqual(before);
+      expect((await api(hub, "POST", "/v1/webhooks/git/nope", body, { token: null })).status).toBe(404);
+
+      const sentAt = Date.now();
+      const accepted = await api(hub, "POST", "/v1/webhooks/git/web", body, {
+        token: null,
+        headers: { "x-hub-signature-256": githubSignature(body), "x-github-event": "push" },
+      });
+      expect(accepted.status).toBe(202);
+      await until("dev clusters to get the webhook's commit", () =>
+        watcher.latest("dev-1.web")?.revision === sha && watcher.latest("dev-2.web")?.revision === sha
+          ? true
+          : undefined,
+      );
+      process.stdout.write(`webhook path: new dev commit published ${Date.now() - sentAt} ms after the webhook\n`);
+      expect(watcher.latest("dev-1.web")!.generation).toBe(before.generation + 1);
+      expect(watcher.seen.filter((s) => s.revision === sha && s.key === "prod-1.web")).toEqual([]);
+
+      const gitlab = await api(hub, "POST", "/v1/webhooks/git/web", body, {
+        token: null,
+        headers: { "x-gitlab-token": WEBHOOK_SECRET },
+      });
+      expect(gitlab.status).toBe(202);
+    } catch (err) {
+      dump();
+      throw err;
+    }
+  });
+
+  it("shows agent reports through fleet, cluster and app status and as SSE events; drops forged ones", async () => {
+    try {
+      const sse = new EventStream();
+      await sse.open(hub);
+      const dev1Key = signingKeyFromPem(bundles["dev-1"]!.agentSigningKey);
+      const dev2Key = signingKeyFromPem(bundles["dev-2"]!.agentSigningKey);
+      const desired = watcher.latest("dev-1.web")!;
+
+      const beat = () =>
+        nc.publish(
+          heartbeatSubject("dev-1"),
+          seal(
+            HEARTBEAT,
+            { cluster: "dev-1", agentVersion: "e2e", kubernetesVersion: "v1.31.0", sentAtMs: Date.now() },
+            dev1Key,
+          ),
+        );
+      beat();
+      const pump = setInterval(beat, 200);
+      await until("dev-1 to turn Ready", async () =>
+        (await api(hub, "GET", "/v1/clusters/dev-1")).json.status.state === "Ready" ? true : undefined,
+      );
+
+      const report = {
+        cluster: "dev-1",
+        app: "web",
+        observedGeneration: desired.generation,
+        revision: desired.revision,
+        phase: SyncPhase.SYNC_PHASE_SYNCED,
+        health: Health.HEALTH_HEALTHY,
+        reportedAtMs: Date.now(),
+        agentVersion: "e2e",
+      };
+      await statusKv.put(stateKey("dev-1", "web"), seal(REPORT, report, dev1Key));
+      const cluster = await until("dev-1's report in its cluster view", async () => {
+        const view = (await api(hub, "GET", "/v1/clusters/dev-1")).json;
+        return view.apps?.[0]?.report ? view : undefined;
+      });
+      expect(cluster.apps[0]).toMatchObject({
+        app: "web",
+        environment: "dev",
+        current: true,
+        desired: { generation: desired.generation, revision: desired.revision },
+        report: {
+          revision: desired.revision,
+          observedGeneration: desired.generation,
+          phase: "synced",
+          health: "healthy",
+        },
+      });
+
+      const fleet = (await api(hub, "GET", "/v1/fleet/status")).json;
+      expect(fleet.clusters).toMatchObject({ total: 3, Ready: 1, Pending: 2 });
+      expect(fleet.environments.dev).toMatchObject({
+        sync: { synced: 1, unknown: 1 },
+        health: { healthy: 1, unknown: 1 },
+        current: 1,
+        apps: 2,
+      });
+      expect(fleet.environments.prod).toMatchObject({ apps: 1, current: 0 });
+
+      const matrix = (await api(hub, "GET", "/v1/apps/web/status")).json;
+      expect(matrix.clusters.map((r: Json) => [r.cluster, r.clusterState, r.report?.health ?? null])).toEqual([
+        ["dev-1", "Ready", "healthy"],
+        ["dev-2", "Pending", null],
+        ["prod-1", "Pending", null],
+      ]);
+      expect((await api(hub, "GET", "/v1/apps/nope/status")).status).toBe(404);
+
+      // Forged: dev-2's key writing dev-1's key, and a dev-2 report claiming to be dev-1's.
+      const rejected = await metric(hub, "flotilla_hub_reports_rejected_total");
+      await statusKv.put(
+        stateKey("dev-1", "web"),
+        seal(REPORT, { ...report, phase: SyncPhase.SYNC_PHASE_FAILED }, dev2Key),
+      );
+      await statusKv.put(
+        stateKey("dev-2", "web"),
+        seal(REPORT, { ...report, health: Health.HEALTH_DEGRADED }, dev2Key),
+      );
+      await until("both forged reports to be rejected", async () =>
+        (await metric(hub, "flotilla_hub_reports_rejected_total")) >= rejected + 2 ? true : undefined,
+      );
+      const after = (await api(hub, "GET", "/v1/clusters/dev-1")).json;
+      expect(after.apps[0].report).toEqual(cluster.apps[0].report);
+      expect((await api(hub, "GET", "/v1/clusters/dev-2")).json.apps[0].report).toBeNull();
+
+      await until("SSE events", () =>
+        ["cluster-state", "heartbeat", "report"].every((t) => sse.events.some((e) => e.type === t)) ? true : undefined,
+      );
+      expect(sse.events.find((e) => e.type === "cluster-state")?.data).toMatchObject({
+        cluster: "dev-1",
+        previous: "Pending",
+        state: "Ready",
+      });
+      expect(sse.events.filter((e) => e.type === "report").map((e) => e.data.cluster)).toEqual(["dev-1"]);
+      sse.close();
+      clearInterval(pump);
+
+      // Silence: dev-1 turns Offline after the configured missed beats, and back on a beat.
+      await until("dev-1 to turn Offline", async () =>
+        (await api(hub, "GET", "/v1/clusters/dev-1")).json.status.state === "Offline" ? true : undefined,
+      );
+      nc.publish(heartbeatSubject("dev-1"), seal(HEARTBEAT, { cluster: "dev-1", agentVersion: "e2e" }, dev1Key));
+      await until("dev-1 to be Ready again", async () =>
+        (await api(hub, "GET", "/v1/clusters/dev-1")).json.status.state === "Ready" ? true : undefined,
+      );
+    } catch (err) {
+      dump();
+      throw err;
+    }
+  });
+
+  it("loses nothing when SIGKILLed: registry, generations and status intact, no generation goes backwards", async () => {
+    try {
+      const before = {
+        clusters: (await api(hub, "GET", "/v1/clusters")).json,
+        repos: (await api(hub, "GET", "/v1/repos")).json,
+        apps: (await api(hub, "GET", "/v1/apps/web/status")).json,
+        hubKey: (await api(hub, "GET", "/v1/hub")).json.hubPublicKey,
+      };
+      await hub.kill();
+      hub = await startHubProcess(env, "hub-a2");
+      expect((await api(hub, "GET", "/v1/clusters")).json).toEqual(before.clusters);
+      expect((await api(hub, "GET", "/v1/repos")).json).toEqual(before.repos);
+      expect((await api(hub, "GET", "/v1/hub")).json.hubPublicKey).toBe(before.hubKey);
+      const apps = (await api(hub, "GET", "/v1/apps/web/status")).json;
+      const strip = (rows: Json[]) => rows.map(({ clusterState: _s, ...r }) => r);
+      expect(strip(apps.clusters)).toEqual(strip(before.apps.clusters));
+
+      // The restarted hub re-reads the same heads and publishes nothing new.
+      await until("a poll pass on the restarted hub", async () =>
+        (await metric(hub, "flotilla_hub_git_poll_duration_seconds_count")) > 0 ? true : undefined,
+      );
+      const gens = Object.fromEntries(before.apps.clusters.map((r: Json) => [r.cluster, r.desired.generation]));
+      const sha = await repo.commit("develop", { "deploy/dev/app.yaml": manifest("web", "dev-4") });
+      const body = JSON.stringify({ after: sha });
+      expect(
+        (
+          await api(hub, "POST", "/v1/webhooks/git/web", body, {
+            token: null,
+            headers: { "x-flotilla-signature": githubSignature(body) },
+          })
+        ).status,
+      ).toBe(202);
+      await until("the commit after the restart", () =>
+        watcher.latest("dev-1.web")?.revision === sha && watcher.latest("dev-2.web")?.revision === sha
+          ? true
+          : undefined,
+      );
+      expect(watcher.latest("dev-1.web")!.generation).toBe(gens["dev-1"] + 1);
+      expect(watcher.latest("dev-2.web")!.generation).toBe(gens["dev-2"] + 1);
+      expect(watcher.latest("prod-1.web")!.generation).toBe(gens["prod-1"]);
+      for (const key of ["dev-1.web", "dev-2.web", "prod-1.web"]) {
+        const gens = watcher.seen.filter((s) => s.key === key).map((s) => s.generation);
+        expect(gens).toEqual([...gens].sort((a, b) => a - b));
+        expect(new Set(gens).size).toBe(gens.length);
+      }
+    } catch (err) {
+      dump();
+      throw err;
+    }
+  });
+
+  it("moves leadership when the leader is SIGKILLed, and publishes the next commit exactly once", async () => {
+    try {
+      const other = await startHubProcess(env, "hub-b");
+      const infos = await Promise.all([hub, other].map(async (h) => (await api(h, "GET", "/v1/hub")).json));
+      expect(infos.filter((i) => i.leader)).toHaveLength(1);
+      const [leader, follower] = infos[0].leader ? [hub, other] : [other, hub];
+      const oldToken = infos[0].leaderToken;
+
+      // Every replica serves the API and the SSE stream.
+      expect((await api(follower, "GET", "/v1/fleet/status")).json.clusters.total).toBe(3);
+
+      await leader.kill();
+      const newInfo = await until("the follower to take the lease", async () => {
+        const info = (await api(follower, "GET", "/v1/hub")).json;
+        return info.leader ? info : undefined;
+      });
+      expect(newInfo.leaderToken).toBeGreaterThan(oldToken);
+      hub = follower;
+
+      const before = { dev1: watcher.latest("dev-1.web")!, dev2: watcher.latest("dev-2.web")! };
+      const sha = await repo.commit("develop", { "deploy/dev/app.yaml": manifest("web", "dev-5") });
+      const body = JSON.stringify({ after: sha });
+      const send = () =>
+        api(follower, "POST", "/v1/webhooks/git/web", body, {
+          token: null,
+          headers: { "x-hub-signature-256": githubSignature(body) },
+        });
+      expect((await send()).status).toBe(202);
+      await until("the commit after failover", () =>
+        watcher.latest("dev-1.web")?.revision === sha && watcher.latest("dev-2.web")?.revision === sha
+          ? true
+          : undefined,
+      );
+      // Two more full passes over the same head must publish nothing.
+      const polls = await metric(follower, "flotilla_hub_git_poll_duration_seconds_count");
+      await send();
+      await until("one more pass", async () =>
+        (await metric(follower, "flotilla_hub_git_poll_duration_seconds_count")) > polls ? true : undefined,
+      );
+      await send();
+      await until("another pass", async () =>
+        (await metric(follower, "flotilla_hub_git_poll_duration_seconds_count")) > polls + 1 ? true : undefined,
+      );
+      for (const [key, prev] of [
+        ["dev-1.web", before.dev1],
+        ["dev-2.web", before.dev2],
+      ] as const) {
+        const published = watcher.seen.filter((s) => s.key === key && s.revision === sha);
+        expect(published).toHaveLength(1);
+        expect(published[0]!.generation).toBe(prev.generation + 1);
+        const entry = await desiredKv.get(key);
+        expect(
+          Number(
+            open(DESIRED_STATE, entry!.value, new KeyRing([publicKeyFromPem(bundles["dev-1"]!.hubPublicKey)])).message
+              .generation,
+          ),
+        ).toBe(prev.generation + 1);
+      }
+    } catch (err) {
+      dump();
+      throw err;
+    }
+  });
+});
+
+describe("hub with NATS in operator mode", () => {
+  let nats: NatsServer;
+  let redis: RedisServer;
+  let hub: HubProcess;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "flotilla-hub-operator-"));
+    const setup = await createOperatorSetup();
+    const setupFile = join(dir, "operator.json");
+    await writeFile(setupFile, serializeOperatorSetup(setup), { mode: 0o600 });
+    [nats, redis] = await Promise.all([
+      startNats({ config: natsServerConfig(setup, { resolverDir: join(dir, "resolver") }) }),
+      startRedis(),
+    ]);
+    hub = await startHubProcess(
+      { FLOTILLA_REDIS_URL: redis.url, FLOTILLA_NATS_URL: nats.url, FLOTILLA_HUB_OPERATOR_SETUP_FILE: setupFile },
+      "hub-op",
+    );
+  });
+
+  afterAll(async () => {
+    for (const h of [...running]) await h.kill();
+    await Promise.allSettled([nats?.stop(), redis?.stop()]);
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const agentOptions = (bundle: Bundle): ConnectionOptions => ({
+    servers: bundle.natsUrl,
+    inboxPrefix: inboxPrefix(bundle.cluster),
+    authenticator: credsAuthenticator(new TextEncoder().encode(bundle.natsCreds)),
+    reconnect: false,
+  });
+
+  it("mints per-cluster NATS credentials at registration and revokes them at deregistration", async () => {
+    try {
+      const res = await api(hub, "POST", "/v1/clusters", { name: "edge-1", labels: { env: "dev" } });
+      expect(res.status).toBe(201);
+      const bundle = res.json as Bundle;
+      expect(bundle.natsCreds).toContain("BEGIN NATS USER JWT");
+      expect((await api(hub, "GET", "/v1/clusters/edge-1")).json.hasNatsCredentials).toBe(true);
+
+      // The agent's credentials work for its own subjects: the hub hears its heartbeat.
+      const agent = await connect(agentOptions(bundle));
+      const key = signingKeyFromPem(bundle.agentSigningKey);
+      agent.publish(heartbeatSubject("edge-1"), seal(HEARTBEAT, { cluster: "edge-1", agentVersion: "e2e" }, key));
+      await agent.flush();
+      await until("edge-1 to turn Ready", async () =>
+        (await api(hub, "GET", "/v1/clusters/edge-1")).json.status.state === "Ready" ? true : undefined,
+      );
+
+      const closed = agent.closed();
+      expect((await api(hub, "DELETE", "/v1/clusters/edge-1")).status).toBe(204);
+      expect((await api(hub, "GET", "/v1/clusters/edge-1")).status).toBe(404);
+      await closed;
+      await expect(connect(agentOptions(bundle))).rejects.toThrow(/authoriz|revoked/i);
+    } catch (err) {
+      process.stderr.write(hub.output.join("").slice(-8000));
+      throw err;
+    }
+  });
+});
