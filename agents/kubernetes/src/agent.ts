@@ -14,7 +14,6 @@ import {
   seal,
   signingKeyFromPem,
 } from "@flotilla/proto";
-import { KubeConfig } from "@kubernetes/client-node";
 import { AppController, type ControllerDeps } from "./app-controller.js";
 import { Applier } from "./applier.js";
 import { type AgentConfig, MAX_RETRY_BACKOFF_MS } from "./config.js";
@@ -24,6 +23,7 @@ import { GitSource } from "./git-source.js";
 import { emptyInventory } from "./inventory.js";
 import { InventoryStore } from "./inventory-store.js";
 import { KubeClient } from "./kube-client.js";
+import { loadKubeTarget } from "./kubeconfig.js";
 import { createLogger, type Logger } from "./logger.js";
 import { AgentMetrics } from "./metrics.js";
 import { toProtoRef } from "./objects.js";
@@ -41,17 +41,6 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
-function loadKubeConfig(path: string): KubeConfig {
-  const kc = new KubeConfig();
-  try {
-    if (path) kc.loadFromFile(path);
-    else kc.loadFromDefault();
-  } catch (err) {
-    throw new ConfigError(`cannot load kubeconfig ${path || "(default)"}: ${(err as Error).message}`, { cause: err });
-  }
-  return kc;
-}
-
 /** Starts the agent with validated settings (see `makeConfig` / `loadConfig`). */
 export async function startAgent(config: AgentConfig, logger?: Logger): Promise<RunningAgent> {
   const log = logger ?? createLogger(config.logLevel, config.cluster);
@@ -64,7 +53,7 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
     throw new ConfigError(`bad key: ${(err as Error).message}`, { cause: err });
   }
   const metrics = new AgentMetrics();
-  const kube = await KubeClient.create(loadKubeConfig(config.kubeconfig));
+  const kube = new KubeClient(loadKubeTarget(config.kubeconfig));
   const transport = new Transport({
     cluster: config.cluster,
     natsUrl: config.natsUrl,

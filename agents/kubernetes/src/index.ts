@@ -9,5 +9,6 @@ export * from "./errors.js";
 export { GitSource } from "./git-source.js";
 export { inventoryName } from "./inventory.js";
 export { KubeClient } from "./kube-client.js";
+export { fromKubeconfigFile, type KubeTarget, loadKubeTarget } from "./kubeconfig.js";
 export { parseManifests } from "./manifest.js";
 export { APP_LABEL, FIELD_MANAGER, type KubeObject, MANAGED_BY_LABEL } from "./objects.js";

@@ -1,5 +1,5 @@
 /**
- * A small dynamic Kubernetes client over HTTPS, authenticated from a KubeConfig.
+ * A small dynamic Kubernetes client over HTTPS, authenticated from a kubeconfig or service account.
  *
  * Why not `KubernetesObjectApi.patch` from @kubernetes/client-node 1.x: it re-serializes every
  * object through the typed models of known kinds, which silently drops fields the model does
@@ -9,8 +9,8 @@
  */
 import * as http from "node:http";
 import * as https from "node:https";
-import type { KubeConfig } from "@kubernetes/client-node";
 import { KubeApiError } from "./errors.js";
+import type { KubeTarget } from "./kubeconfig.js";
 import { apiVersionOf, FIELD_MANAGER, type KubeObject, type Ref, refOf, splitApiVersion } from "./objects.js";
 
 /** How the API server serves one kind. */
@@ -33,30 +33,20 @@ export class KubeClient {
   readonly #agent: http.Agent;
   readonly #discovery = new Map<string, Promise<ApiResourceList | undefined>>();
 
-  private constructor(
-    readonly kc: KubeConfig,
-    tls: https.AgentOptions,
-  ) {
-    const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new KubeApiError(0, "NoCluster", "kubeconfig has no current cluster", "CONFIG", "");
-    this.#server = new URL(cluster.server);
+  constructor(private readonly target: KubeTarget) {
+    this.#server = new URL(target.server);
     this.#agent =
       this.#server.protocol === "https:"
-        ? new https.Agent({ ...tls, keepAlive: true, maxSockets: MAX_SOCKETS })
+        ? new https.Agent({
+            ca: target.ca,
+            cert: target.cert,
+            key: target.key,
+            rejectUnauthorized: !target.insecureSkipTlsVerify,
+            servername: target.servername,
+            keepAlive: true,
+            maxSockets: MAX_SOCKETS,
+          })
         : new http.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS });
-  }
-
-  /** Builds a client from a loaded KubeConfig (file, in-cluster or default). */
-  static async create(kc: KubeConfig): Promise<KubeClient> {
-    const opts: https.RequestOptions = {};
-    await kc.applyToHTTPSOptions(opts);
-    return new KubeClient(kc, {
-      ca: opts.ca,
-      cert: opts.cert,
-      key: opts.key,
-      rejectUnauthorized: opts.rejectUnauthorized,
-      servername: opts.servername,
-    });
   }
 
   /** Closes idle sockets. */
@@ -66,12 +56,10 @@ export class KubeClient {
 
   /** Sends one request and resolves its parsed JSON body; any non-2xx answer is a KubeApiError. */
   async request<T>(method: string, path: string, body?: unknown, contentType = "application/json"): Promise<T> {
-    // Tokens (in-cluster service account, exec plugins) may rotate, so headers are rebuilt per call.
-    const auth: https.RequestOptions = { headers: {} };
-    await this.kc.applyToHTTPSOptions(auth);
     const headers: http.OutgoingHttpHeaders = { accept: "application/json" };
-    for (const [k, v] of Object.entries(auth.headers ?? {})) if (v !== undefined) headers[k] = v;
-    if (auth.auth) headers.authorization = `Basic ${Buffer.from(auth.auth).toString("base64")}`;
+    // Service-account tokens rotate, so the header is read per request.
+    const authorization = this.target.authorization();
+    if (authorization) headers.authorization = authorization;
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     if (payload) {
       headers["content-type"] = contentType;
