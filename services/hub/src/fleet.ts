@@ -51,7 +51,7 @@ export function joinAppsOnClusters(
     return r;
   };
   for (const d of desired) {
-    if (!envOf.has(d.cluster)) continue;
+    if (!envOf.has(d.cluster) || d.removed) continue;
     row(d.cluster, d.app).desired = {
       generation: d.generation,
       revision: d.revision,

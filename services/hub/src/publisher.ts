@@ -16,7 +16,7 @@ import { HubError, NotFoundError, NotLeaderError } from "./errors.js";
 import type { EventBus } from "./events.js";
 import type { HubMetrics } from "./metrics.js";
 import { type AppSpec, resolveAppPath } from "./resources.js";
-import type { DesiredRecord, Lease, Store } from "./store.js";
+import type { Lease, Store } from "./store.js";
 import { ENV_LABEL } from "./targets.js";
 
 /** Outcome of one publish. */
@@ -35,6 +35,12 @@ export interface PublishResult {
  */
 export interface DesiredStatePublisher {
   publish(cluster: string, app: string, revision: string, rolloutId: string): Promise<PublishResult>;
+  /**
+   * Tells the cluster's agent to prune everything the app owns and stop reconciling it (the app
+   * was deleted, or the cluster no longer matches it). `repo` is kept on the record so later
+   * passes over that repo know the removal is done.
+   */
+  remove(cluster: string, app: string, repo: string): Promise<PublishResult>;
 }
 
 const SOURCE_TYPES: Record<AppSpec["source"], SourceType> = {
@@ -100,9 +106,21 @@ export class NatsDesiredStatePublisher implements DesiredStatePublisher {
   }
 
   async publish(cluster: string, app: string, revision: string, rolloutId: string): Promise<PublishResult> {
+    const inputs = await this.#inputs(cluster, app, revision);
+    const record = await this.o.store.getObject("App", app);
+    return this.#write(inputs, rolloutId, record?.repo ?? "");
+  }
+
+  async remove(cluster: string, app: string, repo: string): Promise<PublishResult> {
+    return this.#write({ cluster, app, remove: true }, "", repo);
+  }
+
+  async #write(inputs: DesiredInputs, rolloutId: string, repo: string): Promise<PublishResult> {
     const lease = this.o.lease();
     if (!lease) throw new NotLeaderError("only the leader publishes desired states");
-    const inputs = await this.#inputs(cluster, app, revision);
+    const cluster = inputs.cluster ?? "";
+    const app = inputs.app ?? "";
+    const revision = inputs.source?.revision ?? "";
     const fp = inputsFingerprint(inputs);
     const recorded = await this.o.store.getDesired(cluster, app);
     if (recorded?.fingerprint === fp) return { generation: recorded.generation, published: false };
@@ -117,7 +135,7 @@ export class NatsDesiredStatePublisher implements DesiredStatePublisher {
           floor = Number(current.generation) + 1;
           if (inputsFingerprint(current) === fp) {
             // Written before a crash or by the previous leader, but not yet recorded in Redis.
-            await this.#record(inputs, Number(current.generation), current.rolloutId, fp);
+            await this.#record(inputs, Number(current.generation), current.rolloutId, fp, repo);
             return { generation: Number(current.generation), published: false };
           }
         } catch (err) {
@@ -137,11 +155,18 @@ export class NatsDesiredStatePublisher implements DesiredStatePublisher {
         this.o.log.warn({ err, cluster, app, generation }, "desired state changed under us; reading it again");
         continue;
       }
-      await this.#record(inputs, generation, rolloutId, fp);
+      await this.#record(inputs, generation, rolloutId, fp, repo);
       this.o.metrics.desiredPublished.inc();
       this.o.log.info(
-        { cluster, app, generation, revision, rollout: rolloutId || undefined },
-        "desired state published",
+        {
+          cluster,
+          app,
+          generation,
+          revision: revision || undefined,
+          remove: inputs.remove || undefined,
+          rollout: rolloutId || undefined,
+        },
+        inputs.remove ? "app removal published" : "desired state published",
       );
       await this.o.events.emit({ type: "desired", cluster, app, revision, generation, rolloutId, atMs: Date.now() });
       return { generation, published: true };
@@ -184,22 +209,20 @@ export class NatsDesiredStatePublisher implements DesiredStatePublisher {
     };
   }
 
-  async #record(inputs: DesiredInputs, generation: number, rolloutId: string, fp: string): Promise<void> {
-    const record: DesiredRecord = {
+  async #record(inputs: DesiredInputs, generation: number, rolloutId: string, fp: string, repo: string): Promise<void> {
+    await this.o.store.putDesired({
       cluster: inputs.cluster ?? "",
       app: inputs.app ?? "",
       generation,
       environment: inputs.environment ?? "",
-      repo: "",
+      repo,
       branch: inputs.source?.branch ?? "",
       revision: inputs.source?.revision ?? "",
       path: inputs.source?.path ?? "",
       rolloutId,
       fingerprint: fp,
       publishedAtMs: Date.now(),
-    };
-    const app = await this.o.store.getObject("App", record.app);
-    record.repo = app?.repo ?? "";
-    await this.o.store.putDesired(record);
+      ...(inputs.remove ? { removed: true } : {}),
+    });
   }
 }

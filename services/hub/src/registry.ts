@@ -14,7 +14,7 @@ import { ConflictError, NotFoundError, ValidationError } from "./errors.js";
 import type { EventBus } from "./events.js";
 import type { AppSpec, ClusterSpec, EnvironmentSpec, Kind, RepoSpec, SpecOf, TeamSpec } from "./resources.js";
 import type { SecretBox } from "./secretbox.js";
-import type { ClusterRecord, RepoRecord, RepoSecrets, Store } from "./store.js";
+import type { AppRecord, ClusterRecord, RepoRecord, RepoSecrets, Store } from "./store.js";
 
 /** A repo as the API shows it: never its credentials or webhook secret. */
 export type RepoView = Omit<RepoRecord, "sealedSecrets">;
@@ -201,7 +201,8 @@ export class Registry {
       }
     }
     await this.o.store.deleteObject(kind, name);
-    await this.#announce(kind, name, "deleted", undefined);
+    // The app's repo is re-synced, which publishes the removal to every cluster that ran it.
+    await this.#announce(kind, name, "deleted", kind === "App" ? (record as AppRecord).repo : undefined);
   }
 
   /** The current spec of an object as an apply would write it (secrets decrypted), or undefined. */

@@ -76,6 +76,8 @@ export interface DesiredRecord {
   rolloutId: string;
   /** Hash of everything the agent acts on (not generation, time or rollout id). */
   fingerprint: string;
+  /** The app was removed from this cluster (a `remove` desired state was published). */
+  removed?: boolean;
   publishedAtMs: number;
 }
 

@@ -1,10 +1,11 @@
 import type { Logger } from "pino";
+import { HubError, NotLeaderError } from "./errors.js";
 import type { EventBus } from "./events.js";
 import type { RefLister } from "./git.js";
 import type { HubMetrics } from "./metrics.js";
 import type { DesiredStatePublisher } from "./publisher.js";
 import type { Registry } from "./registry.js";
-import type { RepoRecord, Store } from "./store.js";
+import type { AppRecord, ClusterRecord, RepoRecord, Store } from "./store.js";
 import { targetClusters } from "./targets.js";
 
 /** How often the tracker looks for repos that are due; their own intervals are longer. */
@@ -103,6 +104,35 @@ export class Tracker {
     this.#passes.add(pass);
   }
 
+  /**
+   * Publishes a removal for every (cluster, app) of this repo that was deployed and is no longer
+   * targeted: the app was deleted or moved to another repo, or the cluster was relabelled out of
+   * the app's environments or selector. Targets are computed from the registry alone, never from
+   * the heads, so a branch missing on the Git server removes nothing.
+   */
+  async #removeStale(repo: RepoRecord, repoApps: AppRecord[], clusters: ClusterRecord[]): Promise<number> {
+    const targeted = new Set<string>();
+    for (const app of repoApps) {
+      for (const environment of Object.keys(repo.branches)) {
+        for (const c of targetClusters(clusters, environment, app.clusterSelector))
+          targeted.add(`${c.name}.${app.name}`);
+      }
+    }
+    const deployed = (await this.o.store.listDesired({})).filter((d) => d.repo === repo.name && !d.removed);
+    let failures = 0;
+    for (const d of deployed) {
+      if (targeted.has(`${d.cluster}.${d.app}`)) continue;
+      try {
+        await this.o.publisher.remove(d.cluster, d.app, repo.name);
+      } catch (err) {
+        if (err instanceof NotLeaderError) throw err;
+        failures++;
+        this.o.log.warn({ err, cluster: d.cluster, app: d.app }, "could not publish app removal");
+      }
+    }
+    return failures;
+  }
+
   /** One pass over one repo: list heads, then publish what each target cluster should run. */
   async syncRepo(name: string): Promise<void> {
     const repo = await this.o.store.getObject("Repo", name);
@@ -120,6 +150,7 @@ export class Tracker {
     }
     const [apps, clusters] = await Promise.all([this.o.store.listObjects("App"), this.o.store.listObjects("Cluster")]);
     const repoApps = apps.filter((a) => a.repo === repo.name);
+    let failures = 0;
     for (const [environment, branch] of Object.entries(repo.branches)) {
       const sha = heads.get(branch);
       if (!sha) {
@@ -137,9 +168,21 @@ export class Tracker {
       }
       for (const app of repoApps) {
         for (const cluster of targetClusters(clusters, environment, app.clusterSelector)) {
-          await this.o.publisher.publish(cluster.name, app.name, sha, "");
+          try {
+            await this.o.publisher.publish(cluster.name, app.name, sha, "");
+          } catch (err) {
+            // One cluster's failure must not hold back the others; the next pass retries it.
+            if (err instanceof NotLeaderError) throw err;
+            failures++;
+            this.o.log.warn(
+              { err, cluster: cluster.name, app: app.name, revision: sha },
+              "could not publish desired state",
+            );
+          }
         }
       }
     }
+    failures += await this.#removeStale(repo, repoApps, clusters);
+    if (failures > 0) throw new HubError(`repo ${repo.name}: ${failures} desired state(s) not published; retrying`);
   }
 }

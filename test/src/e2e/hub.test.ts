@@ -201,6 +201,7 @@ interface SeenDesired {
   revision: string;
   environment: string;
   path: string;
+  remove: boolean;
 }
 
 /** Watches every desired state and keeps the ones that verify against the hub's key. */
@@ -224,6 +225,7 @@ class DesiredWatcher {
             revision: m.source?.revision ?? "",
             environment: m.environment,
             path: m.source?.path ?? "",
+            remove: m.remove,
           });
         } catch {
           this.unverified.push(e.key);
@@ -773,6 +775,33 @@ describe("hub end to end (NATS without auth)", () => {
           ),
         ).toBe(prev.generation + 1);
       }
+    } catch (err) {
+      dump();
+      throw err;
+    }
+  });
+
+  it("removes the app from clusters it no longer targets: relabelled out, or the app deleted", async () => {
+    try {
+      const removed = (key: string) => watcher.latest(key)?.remove === true;
+      expect(removed("dev-2.web")).toBe(false);
+      const relabel = await api(hub, "PUT", "/v1/clusters/dev-2", { labels: { env: "staging" } });
+      expect(relabel.status).toBe(200);
+      const gone = await until("dev-2 to be told to remove web", () =>
+        removed("dev-2.web") ? watcher.latest("dev-2.web") : undefined,
+      );
+      expect(gone.revision).toBe("");
+      expect(removed("dev-1.web")).toBe(false);
+      expect(removed("prod-1.web")).toBe(false);
+
+      expect((await api(hub, "DELETE", "/v1/repos/web")).status).toBe(409);
+      expect((await api(hub, "DELETE", "/v1/apps/web")).status).toBe(204);
+      await until("every cluster to be told to remove web", () =>
+        removed("dev-1.web") && removed("prod-1.web") ? true : undefined,
+      );
+      expect(watcher.seen.filter((s) => s.key === "dev-2.web" && s.remove)).toHaveLength(1);
+      const matrix = await api(hub, "GET", "/v1/apps/web/status");
+      expect(matrix.status).toBe(404);
     } catch (err) {
       dump();
       throw err;
