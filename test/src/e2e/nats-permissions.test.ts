@@ -1,0 +1,316 @@
+/**
+ * Per-cluster NATS credentials against a real nats-server in operator mode: one shared pair of
+ * KV buckets, split per cluster by nothing but the permissions in each cluster's user JWT.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  createOperatorSetup,
+  mintClusterUser,
+  natsServerConfig,
+  type OperatorSetup,
+  revokedUsers,
+  revokeUser,
+  statusStreamConfig,
+  withAccountJwt,
+} from "@flotilla/hub/natsauth";
+import {
+  clusterKeyFilter,
+  DESIRED_BUCKET,
+  HEARTBEAT_PREFIX,
+  heartbeatSubject,
+  inboxPrefix,
+  STATUS_BUCKET,
+  stateKey,
+} from "@flotilla/proto";
+import {
+  AckPolicy,
+  type ConnectionOptions,
+  connect,
+  credsAuthenticator,
+  ErrorCode,
+  headers,
+  type KV,
+  type KvEntry,
+  type NatsConnection,
+  type NatsError,
+  StorageType,
+} from "nats";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type NatsServer, startNats } from "../index.js";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Bounds a wait for something the test expects to happen; the test never asserts on time. */
+const EVENT_DEADLINE_MS = 20_000;
+
+async function until(what: string, ready: () => boolean): Promise<void> {
+  const deadline = Date.now() + EVENT_DEADLINE_MS;
+  while (!ready()) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** The rejection of `p`, or a failure when it resolves. */
+async function rejection(p: Promise<unknown>): Promise<NatsError> {
+  const outcome = await p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  if (outcome === undefined) throw new Error("expected the server to refuse, but it allowed it");
+  return outcome as NatsError;
+}
+
+async function expectPermissionsViolation(p: Promise<unknown>): Promise<void> {
+  const err = await rejection(p);
+  expect(err.code, String(err)).toBe(ErrorCode.PermissionsViolation);
+  expect(err.message).toMatch(/Permissions Violation/);
+}
+
+/** Reads a watch's initial values (the watch delivers them, then calls initializedFn). */
+async function initialValues(kv: KV, key: string): Promise<Map<string, string>> {
+  const values = new Map<string, string>();
+  let done = false;
+  const watch = await kv.watch({
+    key,
+    initializedFn: () => {
+      done = true;
+    },
+  });
+  (async () => {
+    for await (const e of watch) values.set(e.key, decoder.decode(e.value));
+  })();
+  await until(`initial values of ${key}`, () => done);
+  watch.stop();
+  return values;
+}
+
+describe("per-cluster NATS credentials (operator mode, real nats-server)", () => {
+  let resolverDir: string;
+  let setup: OperatorSetup;
+  let nats: NatsServer;
+  let hub: NatsConnection;
+  let system: NatsConnection;
+  let desired: KV;
+  let status: KV;
+  let clusterA: { creds: string; userPublicKey: string };
+  let clusterB: { creds: string; userPublicKey: string };
+  /** Every status entry the hub's watch delivered, in stream order. */
+  const statusSeen: KvEntry[] = [];
+  /** Subjects of every heartbeat the hub received, in order. */
+  const heartbeatsSeen: string[] = [];
+
+  const clusterOptions = (cluster: string, creds: string): ConnectionOptions => ({
+    servers: nats.url,
+    authenticator: credsAuthenticator(encoder.encode(creds)),
+    inboxPrefix: inboxPrefix(cluster),
+    name: `agent-${cluster}`,
+    reconnectTimeWait: 100,
+  });
+
+  beforeAll(async () => {
+    resolverDir = await mkdtemp(join(tmpdir(), "flotilla-nats-jwt-"));
+    setup = await createOperatorSetup();
+    nats = await startNats({ config: natsServerConfig(setup, { resolverDir }), syncAlways: true });
+    hub = await connect({ servers: nats.url, authenticator: credsAuthenticator(encoder.encode(setup.hubUser.creds)) });
+    system = await connect({
+      servers: nats.url,
+      authenticator: credsAuthenticator(encoder.encode(setup.systemUser.creds)),
+    });
+
+    // The hub's side of registration: buckets, desired values, and watches on what agents send.
+    const js = hub.jetstream();
+    desired = await js.views.kv(DESIRED_BUCKET, { storage: StorageType.File, history: 1 });
+    await (await hub.jetstreamManager()).streams.add(statusStreamConfig());
+    status = await js.views.kv(STATUS_BUCKET);
+    for (const [cluster, app] of [
+      ["a", "web"],
+      ["a", "api"],
+      ["b", "web"],
+    ] as const) {
+      await desired.put(stateKey(cluster, app), encoder.encode(`desired ${cluster}/${app}`));
+    }
+    const watch = await status.watch({ key: ">" });
+    (async () => {
+      for await (const e of watch) statusSeen.push(e);
+    })();
+    hub.subscribe(`${HEARTBEAT_PREFIX}.*`, { callback: (_err, msg) => heartbeatsSeen.push(msg.subject) });
+    await hub.flush();
+
+    clusterA = await mintClusterUser(setup, "a");
+    clusterB = await mintClusterUser(setup, "b");
+  });
+
+  afterAll(async () => {
+    await hub?.close();
+    await system?.close();
+    await nats?.stop();
+    if (resolverDir) await rm(resolverDir, { recursive: true, force: true });
+  });
+
+  describe("with cluster A's credentials", () => {
+    let a: NatsConnection;
+    let aDesired: KV;
+    let aStatus: KV;
+
+    beforeAll(async () => {
+      a = await connect(clusterOptions("a", clusterA.creds));
+      aDesired = await a.jetstream().views.kv(DESIRED_BUCKET);
+      aStatus = await a.jetstream().views.kv(STATUS_BUCKET);
+      // B reports too, so there is a B status for A to try to overwrite.
+      const b = await connect(clusterOptions("b", clusterB.creds));
+      await (await b.jetstream().views.kv(STATUS_BUCKET)).put(stateKey("b", "web"), encoder.encode("B's report"));
+      await b.close();
+    });
+
+    afterAll(async () => {
+      await a?.close();
+    });
+
+    it("watching its own keys delivers exactly A's desired values", async () => {
+      const values = await initialValues(aDesired, clusterKeyFilter("a"));
+      expect(Object.fromEntries(values)).toEqual({ "a.api": "desired a/api", "a.web": "desired a/web" });
+    });
+
+    it("reads its own key with kv.get", async () => {
+      const entry = await aDesired.get(stateKey("a", "web"));
+      expect(entry && decoder.decode(entry.value)).toBe("desired a/web");
+    });
+
+    it("is refused watching B's keys or all keys", async () => {
+      await expectPermissionsViolation(aDesired.watch({ key: clusterKeyFilter("b") }));
+      await expectPermissionsViolation(aDesired.watch({ key: ">" }));
+    });
+
+    it("is refused reading B's key with kv.get", async () => {
+      await expectPermissionsViolation(aDesired.get(stateKey("b", "web")));
+    });
+
+    it("is refused creating a consumer over other keys", async () => {
+      const jsm = await a.jetstreamManager();
+      const stream = `KV_${DESIRED_BUCKET}`;
+      for (const filter of [`$KV.${DESIRED_BUCKET}.b.>`, `$KV.${DESIRED_BUCKET}.>`]) {
+        await expectPermissionsViolation(
+          jsm.consumers.add(stream, { name: "peek", filter_subject: filter, ack_policy: AckPolicy.None }),
+        );
+      }
+      // Unfiltered, and several filters: the subject then carries no filter for permissions to check.
+      await expectPermissionsViolation(jsm.consumers.add(stream, { name: "peek", ack_policy: AckPolicy.None }));
+      await expectPermissionsViolation(
+        jsm.consumers.add(stream, {
+          name: "peek",
+          filter_subjects: [`$KV.${DESIRED_BUCKET}.a.>`, `$KV.${DESIRED_BUCKET}.b.>`],
+          ack_policy: AckPolicy.None,
+        }),
+      );
+      // The durable form of the create API.
+      await expectPermissionsViolation(
+        jsm.consumers.add(stream, {
+          durable_name: "peek",
+          filter_subject: `$KV.${DESIRED_BUCKET}.b.>`,
+          ack_policy: AckPolicy.None,
+        }),
+      );
+    });
+
+    it("writes its own status, which the hub sees; a spoofed B status is refused and never reaches the hub", async () => {
+      await aStatus.put(stateKey("a", "web"), encoder.encode("A's report"));
+      await expectPermissionsViolation(aStatus.put(stateKey("b", "web"), encoder.encode("spoofed by A")));
+      await expectPermissionsViolation(aStatus.delete(stateKey("b", "web")));
+      // A rollup header on A's own key would purge the whole stream, B's keys too, if the
+      // stream allowed rollups; the status stream is created without them.
+      const rollup = headers();
+      rollup.set("Nats-Rollup", "all");
+      const err = await rejection(
+        a.jetstream().publish(`$KV.${STATUS_BUCKET}.a.x`, encoder.encode("wipe"), { headers: rollup }),
+      );
+      expect(err.message).toMatch(/rollup not permitted/);
+      // A marker after the attempts: the status stream is ordered, so once the hub has seen it,
+      // it has seen everything A managed to write before it.
+      await aStatus.put(stateKey("a", "api"), encoder.encode("A's marker"));
+      await until("the hub to see A's marker", () => statusSeen.some((e) => e.key === "a.api"));
+
+      const bEntries = statusSeen.filter((e) => e.key.startsWith("b."));
+      expect(bEntries.map((e) => [e.key, e.operation, decoder.decode(e.value)])).toEqual([
+        ["b.web", "PUT", "B's report"],
+      ]);
+      const aWeb = statusSeen.find((e) => e.key === "a.web");
+      expect(aWeb && decoder.decode(aWeb.value)).toBe("A's report");
+      const bNow = await status.get(stateKey("b", "web"));
+      expect(bNow && decoder.decode(bNow.value)).toBe("B's report");
+    });
+
+    it("publishes its own heartbeat; B's heartbeat subject is refused and never reaches the hub", async () => {
+      a.publish(heartbeatSubject("a"), encoder.encode("beat 1"));
+      // A request surfaces the server's refusal of the publish as an error on this call.
+      await expectPermissionsViolation(a.request(heartbeatSubject("b"), encoder.encode("spoofed"), { timeout: 5_000 }));
+      // Same publisher, same subscriber: delivery keeps order, so the second beat comes after
+      // anything of the spoof that got through.
+      a.publish(heartbeatSubject("a"), encoder.encode("beat 2"));
+      await until("the hub to see A's two heartbeats", () => heartbeatsSeen.length >= 2);
+      expect(heartbeatsSeen).toEqual(["flotilla.hb.a", "flotilla.hb.a"]);
+    });
+  });
+
+  describe("after cluster A is deregistered (revoked)", () => {
+    let open: NatsConnection;
+    let closedWith: Promise<Error | undefined>;
+    let accountJwt: string;
+
+    beforeAll(async () => {
+      open = await connect(clusterOptions("a", clusterA.creds));
+      closedWith = open.closed() as Promise<Error | undefined>;
+      accountJwt = await revokeUser(setup, clusterA.userPublicKey, system);
+    });
+
+    it("the returned account JWT lists A's user as revoked", () => {
+      expect(Object.keys(revokedUsers(accountJwt))).toEqual([clusterA.userPublicKey]);
+    });
+
+    it("closes A's open connection", async () => {
+      const err = await Promise.race([
+        closedWith,
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error("A's connection stayed open")), EVENT_DEADLINE_MS),
+        ),
+      ]);
+      expect(open.isClosed()).toBe(true);
+      expect((err as NatsError | undefined)?.code).toBe(ErrorCode.AuthorizationViolation);
+    });
+
+    it("refuses a new connection with A's credentials", async () => {
+      const err = await rejection(connect(clusterOptions("a", clusterA.creds)));
+      expect(err.code).toBe(ErrorCode.AuthorizationViolation);
+    });
+
+    it("leaves cluster B alone", async () => {
+      const b = await connect(clusterOptions("b", clusterB.creds));
+      const values = await initialValues(await b.jetstream().views.kv(DESIRED_BUCKET), clusterKeyFilter("b"));
+      expect(Object.fromEntries(values)).toEqual({ "b.web": "desired b/web" });
+      await b.close();
+    });
+
+    it("lets cluster a register again with newly minted credentials", async () => {
+      const again = await mintClusterUser(withAccountJwt(setup, accountJwt), "a");
+      const a = await connect(clusterOptions("a", again.creds));
+      const entry = await (await a.jetstream().views.kv(DESIRED_BUCKET)).get(stateKey("a", "web"));
+      expect(entry && decoder.decode(entry.value)).toBe("desired a/web");
+      await a.close();
+    });
+
+    it("still refuses A after nats-server restarts with the original account JWT preloaded", async () => {
+      // The server's config still preloads the account JWT without the revocation; the full
+      // resolver keeps the newer, pushed one from its directory.
+      await nats.restart();
+      const err = await rejection(connect(clusterOptions("a", clusterA.creds)));
+      expect(err.code).toBe(ErrorCode.AuthorizationViolation);
+      const b = await connect(clusterOptions("b", clusterB.creds));
+      const entry = await (await b.jetstream().views.kv(DESIRED_BUCKET)).get(stateKey("b", "web"));
+      expect(entry && decoder.decode(entry.value)).toBe("desired b/web");
+      await b.close();
+    });
+  });
+});
