@@ -26,11 +26,16 @@ process.once("exit", () => {
 export function startProcess(command: string, args: string[], logPath: string, env?: NodeJS.ProcessEnv): ServerProcess {
   const log = createWriteStream(logPath, { flags: "a" });
   const child = spawn(command, args, { env: env ?? process.env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
-  child.stdout?.pipe(log);
-  child.stderr?.pipe(log);
+  // Both streams share one log: neither may end it, or the other writes after end.
+  child.stdout?.pipe(log, { end: false });
+  child.stderr?.pipe(log, { end: false });
   let exited = false;
+  child.once("exit", () => {
+    exited = true;
+  });
+  // "close" comes after the output pipes are drained, so the log can be ended safely then.
   const done = new Promise<void>((resolve) => {
-    child.once("exit", () => {
+    child.once("close", () => {
       exited = true;
       resolve();
     });
