@@ -10,18 +10,23 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
+  AGENT_REQUEST,
+  AGENT_RESPONSE,
   DESIRED_BUCKET,
   DESIRED_STATE,
   type DesiredStateInit,
   ErrorCode,
   generateSigningKey,
+  HEARTBEAT,
   Health,
+  heartbeatSubject,
   KeyRing,
   open,
   publicKeyToPem,
   REPORT,
   type Report,
   ResourceSync,
+  rpcSubject,
   SourceType,
   STATUS_BUCKET,
   SyncPhase,
@@ -218,6 +223,7 @@ describe("cluster agent", () => {
       FLOTILLA_GIT_CREDENTIALS: credentials,
       FLOTILLA_DRIFT_INTERVAL: "2",
       FLOTILLA_HEALTH_POLL: "1",
+      FLOTILLA_HEARTBEAT_INTERVAL: "1",
       FLOTILLA_HEALTH_IDLE_POLL: "5",
       FLOTILLA_METRICS_PORT: "0",
       FLOTILLA_HELM_BIN: binPath("helm"),
@@ -254,7 +260,8 @@ describe("cluster agent", () => {
     const deadline = Date.now() + WAIT_MS;
     let last: Report | undefined;
     while (Date.now() < deadline) {
-      const entry = await status.get(stateKey(CLUSTER, app));
+      // NATS may be restarting in the fault cases: a failed read is just another poll.
+      const entry = await status.get(stateKey(CLUSTER, app)).catch(() => null);
       if (entry?.value.length) {
         last = open(REPORT, entry.value, agentKeys).message;
         if (test(last)) return last;
@@ -356,6 +363,45 @@ describe("cluster agent", () => {
     );
     const api = await apps.readNamespacedDeployment({ name: "api", namespace: "team" });
     expect(api.spec?.replicas).toBe(3);
+    expect((await core.readNamespacedConfigMap({ name: "api-config", namespace: "team" })).data?.greeting).toBe(
+      "hello-dev",
+    );
+  });
+
+  it("sends signed heartbeats and answers signed diff and refresh requests", async () => {
+    const sub = nc.subscribe(heartbeatSubject(CLUSTER), { max: 1 });
+    for await (const msg of sub) {
+      const hb = open(HEARTBEAT, msg.data, agentKeys).message;
+      expect(hb.cluster).toBe(CLUSTER);
+      expect(hb.apps).toBe(3);
+    }
+    await objects.patch(
+      {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name: "api-config", namespace: "team" },
+        data: { greeting: "hand" },
+      } as KubernetesObject,
+      undefined,
+      undefined,
+      "kubectl-edit",
+      undefined,
+      PatchStrategy.MergePatch,
+    );
+    const ask = async (command: object) => {
+      const reply = await nc.request(rpcSubject(CLUSTER), seal(AGENT_REQUEST, command, hubKey), { timeout: 30_000 });
+      return open(AGENT_RESPONSE, reply.data, agentKeys).message;
+    };
+    const diff = await ask({ diff: { app: "api" } });
+    expect(diff.ok).toBe(true);
+    expect(diff.diffs.map((d) => `${d.ref?.kind}/${d.ref?.name}: ${(d.fields ?? []).join(",")}`)).toEqual([
+      "ConfigMap/api-config: data.greeting",
+    ]);
+    const forged = await nc.request(rpcSubject(CLUSTER), seal(AGENT_REQUEST, { refresh: { app: "api" } }, forger), {
+      timeout: 30_000,
+    });
+    expect(open(AGENT_RESPONSE, forged.data, agentKeys).message.ok).toBe(false);
+    expect((await ask({ refresh: { app: "api" } })).ok).toBe(true);
     expect((await core.readNamespacedConfigMap({ name: "api-config", namespace: "team" })).data?.greeting).toBe(
       "hello-dev",
     );
@@ -482,5 +528,68 @@ describe("cluster agent", () => {
     // Let a drift interval pass too: nothing may be re-applied.
     await new Promise((r) => setTimeout(r, 3_000));
     expect(await snapshot()).toEqual(before);
+  });
+  it("keeps enforcing while NATS is down and reports again once it is back", async () => {
+    const editedAt = Date.now();
+    await nats.kill();
+    try {
+      await objects.patch(
+        {
+          apiVersion: "v1",
+          kind: "ConfigMap",
+          metadata: { name: "settings", namespace: "ops" },
+          data: { level: "offline-edit" },
+        } as KubernetesObject,
+        undefined,
+        undefined,
+        "kubectl-edit",
+        undefined,
+        PatchStrategy.MergePatch,
+      );
+      const deadline = Date.now() + WAIT_MS;
+      let level = "offline-edit";
+      while (Date.now() < deadline && level !== "info") {
+        await new Promise((r) => setTimeout(r, POLL_MS));
+        level = (await core.readNamespacedConfigMap({ name: "settings", namespace: "ops" })).data?.level ?? "";
+      }
+      expect(level).toBe("info");
+    } finally {
+      await nats.start();
+    }
+    await waitReport(
+      "settings",
+      (r) => Number(r.reportedAtMs) > editedAt && r.phase === SyncPhase.SYNC_PHASE_SYNCED,
+      "a fresh report after NATS came back",
+    );
+    // And the watch is live again: a new generation is acted on.
+    const gen = await putDesired("settings", {
+      source: source("drift", revisions.v1 as string),
+      targetNamespace: "ops",
+      selfHeal: true,
+    });
+    await waitReport("settings", synced(gen, revisions.v1 as string), "new generation after reconnect");
+  });
+
+  it("reports an unreachable Git server as retryable and a missing commit as terminal", async () => {
+    const unreachable = await putDesired("ghost", {
+      source: { ...source("web", revisions.v1 as string), repoUrl: "http://127.0.0.1:1/nowhere.git" },
+      targetNamespace: "ops",
+    });
+    const fetchFailed = await waitReport(
+      "ghost",
+      (r) => Number(r.observedGeneration) === unreachable && r.phase === SyncPhase.SYNC_PHASE_FAILED,
+      "FETCH_FAILED",
+    );
+    expect(fetchFailed.error?.code).toBe(ErrorCode.ERROR_CODE_FETCH_FAILED);
+    expect(fetchFailed.error?.retryable).toBe(true);
+
+    const missing = await putDesired("ghost", { source: source("web", "0".repeat(40)), targetNamespace: "ops" });
+    const notFound = await waitReport(
+      "ghost",
+      (r) => Number(r.observedGeneration) === missing && r.phase === SyncPhase.SYNC_PHASE_FAILED,
+      "REVISION_NOT_FOUND",
+    );
+    expect(notFound.error?.code).toBe(ErrorCode.ERROR_CODE_REVISION_NOT_FOUND);
+    expect(notFound.error?.retryable).toBe(false);
   });
 });
