@@ -1,0 +1,229 @@
+/**
+ * The hub API's objects as the CLI reads them (see `GET /openapi.json` on a hub). Declared here
+ * rather than imported from the hub's internals: the HTTP API is the contract a CLI of one
+ * version must keep reading from a hub of another. Fields the CLI does not show are left out;
+ * `-o json|yaml` prints whole responses, untouched.
+ */
+
+/** `{ items }` of every list route. */
+export interface List<T> {
+  items: T[];
+}
+
+/** `GET /v1/clusters` item. */
+export interface ClusterView {
+  name: string;
+  labels: Record<string, string>;
+  agentKeyId?: string;
+  hasNatsCredentials?: boolean;
+  createdAtMs: number;
+  /** Present when the hub includes liveness in the list. */
+  status?: ClusterStatus;
+  state?: string;
+}
+
+export interface ClusterStatus {
+  state: string;
+  lastHeartbeatMs?: number;
+  agentVersion?: string;
+  kubernetesVersion?: string;
+  changedAtMs?: number;
+}
+
+/** One (cluster, app) row of `GET /v1/clusters/:name` and `GET /v1/apps/:app/status`. */
+export interface AppOnCluster {
+  cluster: string;
+  app: string;
+  environment: string;
+  desired: { generation: number; revision: string; rolloutId: string; publishedAtMs: number } | null;
+  report: {
+    observedGeneration: number;
+    revision: string;
+    phase: string;
+    health: string;
+    error?: { code: string; message: string };
+    reportedAtMs: number;
+  } | null;
+  current: boolean;
+  clusterState?: string;
+}
+
+/** `GET /v1/clusters/:name`. */
+export interface ClusterDetail extends ClusterView {
+  status: ClusterStatus;
+  apps: AppOnCluster[];
+}
+
+/** `POST /v1/clusters` (201): the agent's bootstrap bundle. Secret: never printed in a table. */
+export interface BootstrapBundle {
+  cluster: string;
+  natsUrl: string;
+  natsCreds: string;
+  hubPublicKey: string;
+  agentSigningKey: string;
+}
+
+export interface Team {
+  name: string;
+  description?: string;
+}
+
+export interface Repo {
+  name: string;
+  team: string;
+  url: string;
+  branches: Record<string, string>;
+  pollIntervalSeconds?: number;
+  hasCredentials: boolean;
+  hasWebhookSecret: boolean;
+}
+
+export interface App {
+  name: string;
+  repo: string;
+  path: string;
+  source: string;
+  namespace: string;
+  clusterSelector?: Record<string, string>;
+  prune?: boolean;
+  selfHeal?: boolean;
+  helm?: { releaseName?: string; valueFiles?: string[]; set?: Record<string, string> };
+}
+
+/** `GET /v1/apps/:app/status`. */
+export interface AppStatus {
+  app: string;
+  repo: string;
+  clusters: AppOnCluster[];
+}
+
+/** A wave as written in a policy. */
+export interface WaveInput {
+  name: string;
+  selector?: Record<string, string> | string;
+  maxConcurrency?: number | string;
+  bakeSeconds?: number;
+  failureBudget?: number | string;
+  requireApproval?: boolean;
+}
+
+/** An environment's rollout policy as written (every field optional). */
+export interface PolicyInput {
+  waves?: WaveInput[];
+  remaining?: Omit<WaveInput, "name" | "selector">;
+  progressDeadlineSeconds?: number;
+  autoRollback?: boolean;
+  offlineClusters?: "block" | "skip";
+}
+
+export interface Environment {
+  name: string;
+  policy: PolicyInput;
+}
+
+/** `GET /v1/fleet/status`. */
+export interface FleetStatus {
+  clusters: Record<string, number> & { total: number };
+  environments: Record<
+    string,
+    {
+      clusters: Record<string, number>;
+      sync: Record<string, number>;
+      health: Record<string, number>;
+      current: number;
+      apps: number;
+    }
+  >;
+}
+
+/** `POST /v1/apply`: one object's outcome. */
+export interface ApplyResult {
+  index: number;
+  kind: string;
+  name: string;
+  action: string;
+  bootstrap?: BootstrapBundle;
+}
+
+/** Rollout phases; the last four are terminal. */
+export type RolloutPhase = "Pending" | "Progressing" | "Paused" | "Succeeded" | "Failed" | "RolledBack" | "Superseded";
+
+export const TERMINAL_PHASES: readonly RolloutPhase[] = ["Succeeded", "Failed", "RolledBack", "Superseded"];
+export const IN_FLIGHT_PHASES: readonly RolloutPhase[] = ["Pending", "Progressing", "Paused"];
+
+/** One cluster of a rollout wave (hub rollout/state.ts ClusterProgress). */
+export interface RolloutCluster {
+  name: string;
+  state: string;
+  generation?: number;
+  dispatchedAtMs?: number;
+  writtenAtMs?: number;
+  healthyAtMs?: number;
+  failedAtMs?: number;
+  skippedAtMs?: number;
+  reason?: string;
+  rollback?: { requestedAtMs: number; generation?: number; writtenAtMs?: number };
+}
+
+/** One wave of a rollout (hub rollout/state.ts WaveProgress). */
+export interface RolloutWave {
+  name: string;
+  implicit: boolean;
+  maxConcurrency: number;
+  failureBudget: number;
+  bakeSeconds: number;
+  requireApproval: boolean;
+  status: string;
+  clusters: RolloutCluster[];
+  startedAtMs?: number;
+  approvedAtMs?: number;
+  bakeStartedAtMs?: number;
+  completedAtMs?: number;
+}
+
+/** `GET /v1/rollouts/:id` (hub rollout/state.ts RolloutState). */
+export interface Rollout {
+  id: string;
+  app: string;
+  environment: string;
+  fromRevision: string;
+  toRevision: string;
+  state: RolloutPhase;
+  progressDeadlineSeconds?: number;
+  autoRollback?: boolean;
+  offlineClusters?: string;
+  waves: RolloutWave[];
+  commitAtMs?: number;
+  detectedAtMs: number;
+  startedAtMs?: number;
+  pausedAtMs?: number;
+  convergedAtMs?: number;
+  finishedAtMs?: number;
+  failure?: { kind: string; reason: string; wave?: string; atMs: number };
+  supersededBy?: string;
+}
+
+/** One wave of `POST /v1/environments/:env/plan` (hub rollout/policy.ts PlannedWave). */
+export interface PlannedWave {
+  name: string;
+  implicit: boolean;
+  clusters: string[];
+  offline: string[];
+  maxConcurrency: number;
+  failureBudget: number;
+  bakeSeconds: number;
+  requireApproval: boolean;
+}
+
+/** `GET /v1/hub`. */
+export interface HubInfo {
+  replica: string;
+  leader: boolean;
+  leaderReplica: string | null;
+  hubKeyId: string;
+}
+
+/** Whether a rollout in this phase is over. */
+export function isTerminalPhase(state: string): boolean {
+  return (TERMINAL_PHASES as readonly string[]).includes(state);
+}

@@ -1,0 +1,189 @@
+import { readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+import { SettingsError } from "./errors.js";
+
+/** Hub address when none is given: where `flotilla hub` listens by default. */
+export const DEFAULT_HUB = "http://127.0.0.1:8080";
+/** Output format when none is given. */
+export const DEFAULT_OUTPUT = "table";
+/** How long one API request may take before the CLI gives up: 30 s. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+/** Environment variable naming the config file. */
+export const CONFIG_ENV = "FLOTILLA_CONFIG";
+
+/** Output formats of `-o`. */
+export const OUTPUT_FORMATS = ["table", "json", "yaml"] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+/** A hub address: a full http(s) URL, or `host:port` (http assumed); no trailing slash. */
+const hubUrl = z.string().transform((text, ctx) => {
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `http://${text}`;
+  let url: URL;
+  try {
+    url = new URL(withScheme);
+  } catch {
+    ctx.addIssue({ code: "custom", message: `${JSON.stringify(text)} is not a URL like http://127.0.0.1:8080` });
+    return z.NEVER;
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    ctx.addIssue({ code: "custom", message: `${JSON.stringify(text)} must be an http:// or https:// URL` });
+    return z.NEVER;
+  }
+  return url.toString().replace(/\/+$/, "");
+});
+
+/** The CLI's settings, each from a flag, an environment variable or the config file (in that order). */
+export const settingsSchema = z.object({
+  /** `--hub` / `FLOTILLA_HUB` / `hub:`: the hub's HTTP address. @default {@link DEFAULT_HUB} */
+  hub: hubUrl.default(DEFAULT_HUB),
+  /** `--token` / `FLOTILLA_TOKEN` / `token:`: the hub's bearer token. Never printed. @default none */
+  token: z.string().trim().min(1, "must not be empty").optional(),
+  /** `-o` / `FLOTILLA_OUTPUT` / `output:`: table, json or yaml. @default {@link DEFAULT_OUTPUT} */
+  output: z.enum(OUTPUT_FORMATS, { message: `must be one of ${OUTPUT_FORMATS.join(", ")}` }).default(DEFAULT_OUTPUT),
+  /** `--request-timeout` / `FLOTILLA_REQUEST_TIMEOUT` (seconds): per-request timeout. @default {@link DEFAULT_REQUEST_TIMEOUT_MS} */
+  requestTimeoutMs: z.coerce
+    .number()
+    .positive("must be a positive number of seconds")
+    .default(DEFAULT_REQUEST_TIMEOUT_MS),
+});
+
+export type Settings = z.output<typeof settingsSchema>;
+
+/** The config file's keys; unknown keys are refused so a typo does not silently do nothing. */
+const fileSchema = z.strictObject({
+  hub: z.string().optional(),
+  token: z.string().optional(),
+  output: z.string().optional(),
+  requestTimeoutSeconds: z.number().optional(),
+});
+
+/** Settings as the user gave them, before validation. */
+export interface RawSettings {
+  hub?: string;
+  token?: string;
+  output?: string;
+  /** Seconds, as typed. */
+  requestTimeout?: string | number;
+}
+
+/** Where each setting came from, to name it in error messages (the 401 names the token's source). */
+export type Sources = Record<keyof Settings, string>;
+
+/** The outcome of resolving settings. */
+export interface ResolvedSettings {
+  settings: Settings;
+  sources: Sources;
+  /** The config file consulted (it may not exist). */
+  configPath: string;
+}
+
+/** The config file path: `$FLOTILLA_CONFIG`, else `$XDG_CONFIG_HOME/flotilla/config.yaml`, else `~/.config/flotilla/config.yaml`. */
+export function configPath(env: NodeJS.ProcessEnv, home: string = homedir()): string {
+  if (env[CONFIG_ENV]) return env[CONFIG_ENV];
+  return join(env.XDG_CONFIG_HOME || join(home, ".config"), "flotilla", "config.yaml");
+}
+
+/**
+ * Parses the config file text. `path` names the file in errors. Throws SettingsError.
+ */
+export function parseConfigFile(text: string, path: string): RawSettings {
+  const source = `config file ${path}`;
+  let value: unknown;
+  try {
+    value = parseYaml(text);
+  } catch (err) {
+    throw new SettingsError(source, `is not valid YAML: ${(err as Error).message.split("\n")[0]}`, { cause: err });
+  }
+  if (value === null || value === undefined) return {};
+  const result = fileSchema.safeParse(value);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const field = issue?.path.join(".");
+    const reason =
+      issue?.code === "unrecognized_keys"
+        ? `unknown key ${issue.keys.map((k) => JSON.stringify(k)).join(", ")} (known: hub, token, output, requestTimeoutSeconds)`
+        : `${field ? `${field}: ` : ""}${issue?.message ?? "invalid"}`;
+    throw new SettingsError(source, reason);
+  }
+  const { hub, token, output, requestTimeoutSeconds } = result.data;
+  return {
+    ...(hub !== undefined ? { hub } : {}),
+    ...(token !== undefined ? { token } : {}),
+    ...(output !== undefined ? { output } : {}),
+    ...(requestTimeoutSeconds !== undefined ? { requestTimeout: requestTimeoutSeconds } : {}),
+  };
+}
+
+const ENV_NAMES = {
+  hub: "FLOTILLA_HUB",
+  token: "FLOTILLA_TOKEN",
+  output: "FLOTILLA_OUTPUT",
+  requestTimeout: "FLOTILLA_REQUEST_TIMEOUT",
+} as const;
+
+const FLAG_NAMES = {
+  hub: "--hub",
+  token: "--token",
+  output: "-o/--output",
+  requestTimeout: "--request-timeout",
+} as const;
+
+/**
+ * Merges flags, environment and config file (flags win, then environment, then file) and
+ * validates the result. Pure: the caller reads the file. Throws SettingsError naming the
+ * source of the bad value.
+ */
+export function resolveSettings(
+  flags: RawSettings,
+  env: NodeJS.ProcessEnv,
+  file: RawSettings,
+  path: string,
+): ResolvedSettings {
+  const raw: Record<string, unknown> = {};
+  const sources: Sources = { hub: "default", token: "none", output: "default", requestTimeoutMs: "default" };
+  for (const key of ["hub", "token", "output", "requestTimeout"] as const) {
+    const field = key === "requestTimeout" ? "requestTimeoutMs" : key;
+    const fromFlag = flags[key];
+    const fromEnv = env[ENV_NAMES[key]];
+    const fromFile = file[key];
+    if (fromFlag !== undefined) {
+      raw[key] = fromFlag;
+      sources[field] = FLAG_NAMES[key];
+    } else if (fromEnv) {
+      raw[key] = fromEnv;
+      sources[field] = ENV_NAMES[key];
+    } else if (fromFile !== undefined) {
+      raw[key] = fromFile;
+      sources[field] = `config file ${path}`;
+    }
+  }
+  const input = {
+    hub: raw.hub,
+    token: raw.token,
+    output: raw.output,
+    requestTimeoutMs: raw.requestTimeout === undefined ? undefined : Number(raw.requestTimeout) * 1000,
+  };
+  const result = settingsSchema.safeParse(input);
+  if (result.success) return { settings: result.data, sources, configPath: path };
+  const issue = result.error.issues[0];
+  const field = String(issue?.path[0] ?? "hub") as keyof Settings;
+  throw new SettingsError(sources[field] ?? field, issue?.message ?? "invalid");
+}
+
+/** Reads the config file if it exists; a missing file is fine unless FLOTILLA_CONFIG names it. */
+export function readConfigFile(env: NodeJS.ProcessEnv, path: string): RawSettings {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" && !env[CONFIG_ENV]) return {};
+    const why = code === "ENOENT" ? "does not exist" : `cannot be read (${code ?? (err as Error).message})`;
+    const fix = env[CONFIG_ENV] ? `; fix or unset ${CONFIG_ENV}` : "";
+    throw new SettingsError(`config file ${path}`, `${why}${fix}`, { cause: err });
+  }
+  return parseConfigFile(text, path);
+}

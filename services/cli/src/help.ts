@@ -1,0 +1,26 @@
+/** Help text shared by the verbs: examples blocks and the exit codes. */
+import { EXIT } from "./errors.js";
+
+/** One example: what it does, then the command line. */
+export type Example = readonly [what: string, command: string];
+
+/** An `Examples:` block for `addHelpText("after", ...)`. */
+export function examples(...items: Example[]): string {
+  return `\nExamples:\n${items.map(([what, command]) => `  # ${what}\n  $ ${command}`).join("\n\n")}\n`;
+}
+
+/** The exit codes, shown by `flotilla --help`. */
+export const EXIT_CODES_HELP = `
+Exit codes:
+  ${EXIT.ok}  success
+  ${EXIT.error}  usage error, bad input, or the hub refused the request (400, 401, 404, 409, 5xx)
+  ${EXIT.unreachable}  the hub could not be reached
+  ${EXIT.rolloutFailed}  rollout watch: the rollout ended Failed or RolledBack
+  ${EXIT.rolloutSuperseded}  rollout watch: the rollout ended Superseded by a newer commit
+
+Settings (flags win over environment, environment over the config file):
+  --hub, FLOTILLA_HUB, hub:          hub address (default http://127.0.0.1:8080)
+  --token, FLOTILLA_TOKEN, token:    the hub's bearer token (never printed)
+  -o, FLOTILLA_OUTPUT, output:       table, json or yaml
+  config file: $FLOTILLA_CONFIG, else ~/.config/flotilla/config.yaml
+`;
