@@ -1,0 +1,155 @@
+import { type Command, Option } from "commander";
+import type { App, AppStatus, List } from "../api.js";
+import { apiPath } from "../client.js";
+import type { CommandModule } from "../context.js";
+import { UsageError } from "../errors.js";
+import { examples } from "../help.js";
+import { collect, parsePairs } from "../input.js";
+import { formatDetail, formatLabels, formatTable, NONE } from "../output.js";
+import { appsOnClustersTable } from "./cluster.js";
+
+interface CreateOptions {
+  repo: string;
+  namespace: string;
+  path?: string;
+  source?: string;
+  selector?: string[];
+  prune?: boolean;
+  selfHeal?: boolean;
+  helmRelease?: string;
+  helmValues?: string[];
+  helmSet?: string[];
+}
+
+/** `flotilla app create|list|get|status`. */
+export const registerAppCommands: CommandModule = (program, ctx) => {
+  const app = program.command("app").description("define apps: a path of a repo, rendered into a namespace");
+
+  app
+    .command("create")
+    .description("create an app from a path of a registered repo")
+    .argument("<name>", "app name (a DNS label)")
+    .requiredOption("--repo <repo>", "the repo it comes from")
+    .requiredOption("-n, --namespace <namespace>", "target namespace on every cluster")
+    .option("--path <path>", "directory in the repo; {env} becomes the environment name (default: .)")
+    .addOption(
+      new Option("--source <type>", "how the path is rendered (default: manifests)").choices([
+        "manifests",
+        "kustomize",
+        "helm",
+      ]),
+    )
+    .option(
+      "--selector <key=value>",
+      "only clusters with this label too (on top of env=<environment>), repeatable",
+      collect,
+    )
+    .option("--prune", "delete objects removed from Git")
+    .option("--self-heal", "re-apply when live objects drift from Git")
+    .option("--helm-release <name>", "Helm release name (source helm)")
+    .option("--helm-values <file>", "values file inside the chart, repeatable (source helm)", collect)
+    .option("--helm-set <key=value>", "a Helm value, repeatable (source helm)", collect)
+    .addHelpText(
+      "after",
+      examples(
+        [
+          "a Kustomize app with one overlay per environment",
+          "flotilla app create storefront --repo web --path overlays/{env} --source kustomize -n storefront --prune",
+        ],
+        [
+          "a Helm chart on the clusters labelled tier=edge only",
+          "flotilla app create edge-proxy --repo infra --path charts/proxy --source helm --helm-values values-{env}.yaml -n proxy --selector tier=edge",
+        ],
+      ),
+    )
+    .action(async (name: string, opts: CreateOptions, cmd: Command) => {
+      const spec: Record<string, unknown> = { name, repo: opts.repo, namespace: opts.namespace };
+      if (opts.path !== undefined) spec.path = opts.path;
+      if (opts.source !== undefined) spec.source = opts.source;
+      if (opts.selector) spec.clusterSelector = parsePairs(opts.selector, "--selector", "tier=canary");
+      if (opts.prune) spec.prune = true;
+      if (opts.selfHeal) spec.selfHeal = true;
+      const helm: Record<string, unknown> = {};
+      if (opts.helmRelease) helm.releaseName = opts.helmRelease;
+      if (opts.helmValues) helm.valueFiles = opts.helmValues;
+      if (opts.helmSet) helm.set = parsePairs(opts.helmSet, "--helm-set", "replicas=3");
+      if (Object.keys(helm).length > 0) {
+        if (opts.source !== "helm") throw new UsageError("--helm-* options need --source helm");
+        spec.helm = helm;
+      }
+      const created = await ctx.client(cmd).post<App>("/v1/apps", { json: spec });
+      ctx.print(cmd, created, () => `app/${name} created (repo ${created.repo}, path ${created.path})`);
+    });
+
+  app
+    .command("list")
+    .alias("ls")
+    .description("list apps")
+    .addHelpText("after", examples(["every app", "flotilla app list"]))
+    .action(async (_opts: unknown, cmd: Command) => {
+      const list = await ctx.client(cmd).get<List<App>>("/v1/apps");
+      if (ctx.format(cmd) === "table" && list.items.length === 0) {
+        return ctx.note("no apps yet; create one with 'flotilla app create <name> --repo <repo> -n <namespace>'");
+      }
+      ctx.print(cmd, list, () =>
+        formatTable(
+          ["name", "repo", "path", "source", "namespace", "selector"],
+          list.items.map((a) => [
+            a.name,
+            a.repo,
+            a.path,
+            a.source,
+            a.namespace,
+            a.clusterSelector ? formatLabels(a.clusterSelector) : NONE,
+          ]),
+        ),
+      );
+    });
+
+  app
+    .command("get")
+    .description("show an app's definition and, in the table view, where it runs")
+    .argument("<name>", "app name")
+    .addHelpText(
+      "after",
+      examples(
+        ["one app and its clusters", "flotilla app get storefront"],
+        ["its definition as JSON", "flotilla app get storefront -o json"],
+      ),
+    )
+    .action(async (name: string, _opts: unknown, cmd: Command) => {
+      const client = ctx.client(cmd);
+      const a = await client.get<App>(apiPath`/v1/apps/${name}`);
+      if (ctx.format(cmd) !== "table") return ctx.print(cmd, a, () => "");
+      const status = await client.get<AppStatus>(apiPath`/v1/apps/${name}/status`);
+      const head = formatDetail([
+        ["Name", a.name],
+        ["Repo", a.repo],
+        ["Path", a.path],
+        ["Source", a.source],
+        ["Namespace", a.namespace],
+        ["Cluster selector", a.clusterSelector ? formatLabels(a.clusterSelector) : undefined],
+        ["Prune", a.prune ? "yes" : "no"],
+        ["Self-heal", a.selfHeal ? "yes" : "no"],
+        ["Helm release", a.helm?.releaseName],
+        ["Helm values", a.helm?.valueFiles?.join(", ")],
+        ["Helm set", a.helm?.set ? formatLabels(a.helm.set) : undefined],
+      ]);
+      ctx.out(`${head}\n\n${clustersText(status, ctx.now())}`);
+    });
+
+  app
+    .command("status")
+    .description("where an app runs: desired and reported revision, sync and health per cluster")
+    .argument("<name>", "app name")
+    .addHelpText("after", examples(["the per-cluster matrix", "flotilla app status storefront"]))
+    .action(async (name: string, _opts: unknown, cmd: Command) => {
+      const status = await ctx.client(cmd).get<AppStatus>(apiPath`/v1/apps/${name}/status`);
+      ctx.print(cmd, status, () => clustersText(status, ctx.now()));
+    });
+};
+
+function clustersText(status: AppStatus, nowMs: number): string {
+  if (status.clusters.length === 0) return "Clusters: none yet (no desired state published)";
+  return `Clusters:\n${appsOnClustersTable(status.clusters, "cluster", nowMs)}`;
+}

@@ -1,0 +1,199 @@
+import type { Command } from "commander";
+import type { AppOnCluster, BootstrapBundle, ClusterDetail, ClusterView, List } from "../api.js";
+import { bundleText, defaultBundlePath, reserveSecretFile, SECRET_FILE_MODE } from "../bootstrap.js";
+import { apiPath } from "../client.js";
+import type { CommandModule } from "../context.js";
+import { NotFoundError, UsageError } from "../errors.js";
+import { examples } from "../help.js";
+import { collect, parsePairs } from "../input.js";
+import { formatAge, formatDetail, formatLabels, formatTable, NONE, shortSha } from "../output.js";
+
+/** Clusters whose state `cluster list` fetches at once when the list lacks it. */
+const DETAIL_CONCURRENCY = 8;
+
+/** `flotilla cluster register|list|get|deregister`. */
+export const registerClusterCommands: CommandModule = (program, ctx) => {
+  const cluster = program
+    .command("cluster")
+    .description("register, list, inspect and deregister clusters")
+    .addHelpText("after", examples(["list the fleet's clusters", "flotilla cluster list"]));
+
+  cluster
+    .command("register")
+    .description("register a cluster and save its agent's bootstrap bundle (shown only once)")
+    .argument("<name>", "cluster name (a DNS label)")
+    .option(
+      "-l, --label <key=value>",
+      "a label, repeatable; env=<environment> puts the cluster in that environment",
+      collect,
+    )
+    .option(
+      "--bootstrap-out <file>",
+      "where the bootstrap bundle goes (mode 0600, never overwritten); '-' for stdout (default: ./<name>-bootstrap.json)",
+    )
+    .addHelpText(
+      "after",
+      examples(
+        ["a canary production cluster", "flotilla cluster register prod-eu-1 -l env=prod -l tier=canary"],
+        [
+          "feed the bundle straight into a Kubernetes Secret",
+          "flotilla cluster register dev-1 -l env=dev --bootstrap-out - | kubectl create secret generic flotilla-bootstrap --from-file=bootstrap.json=/dev/stdin",
+        ],
+      ) +
+        "\nThe bundle holds the agent's private key and NATS credentials: the hub keeps only public halves and\n" +
+        "cannot show it again. Lost it? 'flotilla cluster deregister <name>' and register again.\n",
+    )
+    .action(async (name: string, opts: { label?: string[]; bootstrapOut?: string }, cmd: Command) => {
+      const labels = parsePairs(opts.label ?? [], "-l", "env=prod");
+      const format = ctx.format(cmd);
+      const out = opts.bootstrapOut ?? defaultBundlePath(name);
+      if (out === "-" && format !== "table") {
+        throw new UsageError("--bootstrap-out - and -o json|yaml both write to stdout", "choose one");
+      }
+      const client = ctx.client(cmd);
+      const file = reserveSecretFile(out, ctx.io.stdout);
+      let bundle: BootstrapBundle;
+      try {
+        bundle = await client.post<BootstrapBundle>("/v1/clusters", { json: { name, labels } });
+      } catch (err) {
+        file.discard();
+        throw err;
+      }
+      file.write(bundleText(bundle));
+      const where =
+        out === "-"
+          ? "bootstrap bundle written to stdout"
+          : `bootstrap bundle: ${out} (mode ${SECRET_FILE_MODE.toString(8).padStart(4, "0")}; give it to the agent with --bootstrap, then delete it)`;
+      if (format === "table") {
+        const say = (text: string) => (out === "-" ? ctx.note(text) : ctx.out(text));
+        say(`cluster/${name} registered (labels ${formatLabels(labels)})`);
+        say(where);
+        return;
+      }
+      ctx.note(where);
+      const detail = await client.get<ClusterDetail>(apiPath`/v1/clusters/${name}`);
+      ctx.print(cmd, detail, () => "");
+    });
+
+  cluster
+    .command("list")
+    .alias("ls")
+    .description("list clusters with their state and labels")
+    .addHelpText(
+      "after",
+      examples(["every cluster", "flotilla cluster list"], ["as JSON, for scripts", "flotilla cluster list -o json"]),
+    )
+    .action(async (_opts: unknown, cmd: Command) => {
+      const client = ctx.client(cmd);
+      const list = await client.get<List<ClusterView>>("/v1/clusters");
+      if (ctx.format(cmd) !== "table") return ctx.print(cmd, list, () => "");
+      if (list.items.length === 0) {
+        ctx.note("no clusters registered; add one with 'flotilla cluster register <name> -l env=<environment>'");
+        return;
+      }
+      const rows = await withStatus(list.items, (name) => client.get<ClusterDetail>(apiPath`/v1/clusters/${name}`));
+      const now = ctx.now();
+      ctx.out(
+        formatTable(
+          ["name", "state", "labels", "agent", "heartbeat", "age"],
+          rows.map((c) => [
+            c.name,
+            c.status?.state ?? c.state ?? NONE,
+            formatLabels(c.labels),
+            c.status?.agentVersion ?? NONE,
+            c.status?.lastHeartbeatMs ? `${formatAge(c.status.lastHeartbeatMs, now)} ago` : NONE,
+            formatAge(c.createdAtMs, now),
+          ]),
+        ),
+      );
+    });
+
+  cluster
+    .command("get")
+    .description("show a cluster: state, labels, agent, and every app on it")
+    .argument("<name>", "cluster name")
+    .addHelpText(
+      "after",
+      examples(
+        ["one cluster", "flotilla cluster get prod-eu-1"],
+        ["as YAML", "flotilla cluster get prod-eu-1 -o yaml"],
+      ),
+    )
+    .action(async (name: string, _opts: unknown, cmd: Command) => {
+      const detail = await ctx.client(cmd).get<ClusterDetail>(apiPath`/v1/clusters/${name}`);
+      ctx.print(cmd, detail, () => clusterDetailText(detail, ctx.now()));
+    });
+
+  cluster
+    .command("deregister")
+    .description("deregister a cluster and revoke its credentials (its agent can no longer connect)")
+    .argument("<name>", "cluster name")
+    .addHelpText("after", examples(["remove a decommissioned cluster", "flotilla cluster deregister prod-eu-1"]))
+    .action(async (name: string, _opts: unknown, cmd: Command) => {
+      await ctx.client(cmd).delete(apiPath`/v1/clusters/${name}`);
+      ctx.print(cmd, { name, deregistered: true }, () => `cluster/${name} deregistered; its credentials are revoked`);
+    });
+};
+
+/** The human view of `GET /v1/clusters/:name`. */
+export function clusterDetailText(c: ClusterDetail, nowMs: number): string {
+  const s = c.status;
+  const head = formatDetail([
+    ["Name", c.name],
+    ["State", `${s.state}${s.changedAtMs ? ` (since ${formatAge(s.changedAtMs, nowMs)} ago)` : ""}`],
+    ["Labels", formatLabels(c.labels)],
+    ["Agent", s.agentVersion ?? NONE],
+    ["Kubernetes", s.kubernetesVersion],
+    ["Heartbeat", s.lastHeartbeatMs ? `${formatAge(s.lastHeartbeatMs, nowMs)} ago` : "never"],
+    ["Agent key", c.agentKeyId],
+    ["NATS credentials", c.hasNatsCredentials === undefined ? undefined : c.hasNatsCredentials ? "minted" : "none"],
+    ["Registered", `${formatAge(c.createdAtMs, nowMs)} ago`],
+  ]);
+  if (c.apps.length === 0) return `${head}\n\nApps: none yet`;
+  return `${head}\n\nApps:\n${appsOnClustersTable(c.apps, "app", nowMs)}`;
+}
+
+/** A table of (cluster, app) rows, keyed by `first` (app on a cluster page, cluster on an app page). */
+export function appsOnClustersTable(rows: readonly AppOnCluster[], first: "app" | "cluster", nowMs: number): string {
+  return formatTable(
+    [first, "env", "desired", "reported", "sync", "health", "current", "reported at", "error"],
+    rows.map((r) => [
+      first === "app" ? r.app : r.cluster,
+      r.environment,
+      r.desired ? `${shortSha(r.desired.revision)} (gen ${r.desired.generation})` : NONE,
+      r.report ? `${shortSha(r.report.revision)} (gen ${r.report.observedGeneration})` : NONE,
+      r.report?.phase ?? NONE,
+      r.report?.health ?? NONE,
+      r.current ? "yes" : "no",
+      r.report ? `${formatAge(r.report.reportedAtMs, nowMs)} ago` : NONE,
+      r.report?.error ? r.report.error.message : NONE,
+    ]),
+  );
+}
+
+/**
+ * Fills in each cluster's liveness when the list route does not carry it, with a few detail
+ * requests at a time so a large fleet does not open thousands of connections at once.
+ */
+async function withStatus(
+  items: readonly ClusterView[],
+  detail: (name: string) => Promise<ClusterDetail>,
+): Promise<ClusterView[]> {
+  if (items.every((c) => c.status || c.state)) return [...items];
+  const out: (ClusterView | undefined)[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      const item = items[i] as ClusterView;
+      // A cluster deregistered since the list was read is simply left out.
+      const found = await detail(item.name).catch((err: unknown) => {
+        if (err instanceof NotFoundError) return undefined;
+        throw err;
+      });
+      out[i] = found ? { ...item, status: found.status } : undefined;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(DETAIL_CONCURRENCY, items.length) }, worker));
+  return out.filter((c): c is ClusterView => c !== undefined);
+}

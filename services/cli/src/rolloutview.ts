@@ -1,0 +1,218 @@
+/**
+ * How rollouts read in a terminal: the list row, the detail page (`rollout get`, and the frame
+ * `rollout watch` redraws on a TTY), the lines `rollout watch` prints as things change when
+ * its output is a pipe or a log, and the wave plan preview. Pure functions of the API objects
+ * and the clock.
+ */
+import { isTerminalPhase, type PlannedWave, type Rollout, type RolloutCluster, type RolloutWave } from "./api.js";
+import { formatAge, formatDetail, formatDuration, formatTable, NONE, shortSha } from "./output.js";
+
+/** Index of the wave being worked on: the first not succeeded; undefined when all have. */
+export function currentWave(r: Rollout): { index: number; wave: RolloutWave } | undefined {
+  const index = r.waves.findIndex((w) => w.status !== "succeeded");
+  const wave = r.waves[index];
+  return wave ? { index, wave } : undefined;
+}
+
+function count(wave: RolloutWave, ...states: string[]): number {
+  return wave.clusters.filter((c) => states.includes(c.state)).length;
+}
+
+/** `healthy/total` over every wave. */
+export function progressText(r: Rollout): string {
+  const total = r.waves.reduce((n, w) => n + w.clusters.length, 0);
+  const healthy = r.waves.reduce((n, w) => n + count(w, "healthy"), 0);
+  return `${healthy}/${total}`;
+}
+
+/** `canary (1/2)`, or `-` when the rollout has no waves left. */
+export function waveText(r: Rollout): string {
+  const cur = currentWave(r);
+  return cur ? `${cur.wave.name} (${cur.index + 1}/${r.waves.length})` : NONE;
+}
+
+/** One row of `rollout list`. */
+export function rolloutRow(r: Rollout, nowMs: number): string[] {
+  return [
+    r.id,
+    r.app,
+    r.environment,
+    `${shortSha(r.fromRevision)} → ${shortSha(r.toRevision)}`,
+    r.state,
+    waveText(r),
+    progressText(r),
+    formatAge(r.detectedAtMs, nowMs),
+  ];
+}
+
+export const ROLLOUT_LIST_HEADERS = ["id", "app", "env", "revision", "state", "wave", "healthy", "age"];
+
+/** What the current wave is doing, in words: `baking 12s of 60s`, `awaiting approval (flotilla rollout promote <id>)`. */
+function waveDoing(r: Rollout, wave: RolloutWave, nowMs: number): string {
+  switch (wave.status) {
+    case "baking":
+      return wave.bakeStartedAtMs === undefined
+        ? "baking"
+        : `baking ${formatDuration(nowMs - wave.bakeStartedAtMs)} of ${wave.bakeSeconds}s`;
+    case "awaiting-approval":
+      return `awaiting approval: flotilla rollout promote ${r.id}`;
+    case "progressing":
+      return `${count(wave, "healthy")}/${wave.clusters.length} healthy, at most ${wave.maxConcurrency} at a time`;
+    default:
+      return wave.status;
+  }
+}
+
+/** The state line: `Progressing — wave 1/2 canary: baking 12s of 60s`. */
+export function stateLine(r: Rollout, nowMs: number): string {
+  const cur = currentWave(r);
+  if (r.state === "Succeeded") {
+    const took =
+      r.convergedAtMs !== undefined && r.startedAtMs !== undefined
+        ? ` in ${formatDuration(r.convergedAtMs - r.startedAtMs)}`
+        : "";
+    return `Succeeded${took}`;
+  }
+  if (r.state === "Superseded") return `Superseded${r.supersededBy ? ` by ${r.supersededBy}` : ""}`;
+  if (r.state === "Failed" || r.state === "RolledBack") {
+    return `${r.state}${r.failure ? `: ${r.failure.reason}` : ""}`;
+  }
+  if (!cur) return r.state;
+  return `${r.state} — wave ${cur.index + 1}/${r.waves.length} ${cur.wave.name}: ${waveDoing(r, cur.wave, nowMs)}`;
+}
+
+/** When a cluster entered its current state, best known. */
+function clusterSince(c: RolloutCluster): number | undefined {
+  switch (c.state) {
+    case "healthy":
+      return c.healthyAtMs;
+    case "failed":
+      return c.failedAtMs;
+    case "skipped":
+      return c.skippedAtMs;
+    case "progressing":
+      return c.writtenAtMs;
+    case "writing":
+      return c.dispatchedAtMs;
+    case "rolling-back":
+      return c.rollback?.requestedAtMs;
+    case "rolled-back":
+      return c.rollback?.writtenAtMs;
+    default:
+      return undefined;
+  }
+}
+
+/** The detail page of one rollout: settings, state, waves, then every cluster. */
+export function rolloutText(r: Rollout, nowMs: number): string {
+  const leadTime =
+    r.convergedAtMs !== undefined && r.commitAtMs !== undefined
+      ? `commit → converged ${formatDuration(r.convergedAtMs - r.commitAtMs)}`
+      : undefined;
+  const head = formatDetail([
+    ["Rollout", r.id],
+    ["App", r.app],
+    ["Environment", r.environment],
+    ["Revision", `${r.fromRevision ? shortSha(r.fromRevision) : "(first deploy)"} → ${shortSha(r.toRevision)}`],
+    ["State", stateLine(r, nowMs)],
+    ["Detected", `${formatAge(r.detectedAtMs, nowMs)} ago`],
+    [
+      "Paused",
+      r.pausedAtMs !== undefined ? `${formatAge(r.pausedAtMs, nowMs)} ago: flotilla rollout resume ${r.id}` : undefined,
+    ],
+    ["Failed wave", r.failure?.wave],
+    ["Lead time", leadTime],
+  ]);
+  const waves = formatTable(
+    ["wave", "status", "clusters", "healthy", "failed", "max concurrency", "bake", "budget", "approval"],
+    r.waves.map((w) => [
+      w.name,
+      w.status,
+      String(w.clusters.length),
+      String(count(w, "healthy")),
+      String(count(w, "failed")),
+      String(w.maxConcurrency),
+      `${w.bakeSeconds}s`,
+      String(w.failureBudget),
+      w.requireApproval ? (w.approvedAtMs !== undefined ? "approved" : "required") : "no",
+    ]),
+  );
+  const clusters = formatTable(
+    ["cluster", "wave", "state", "generation", "since", "reason"],
+    r.waves.flatMap((w) =>
+      w.clusters.map((c) => [
+        c.name,
+        w.name,
+        c.state,
+        c.generation === undefined ? NONE : String(c.generation),
+        clusterSince(c) === undefined ? NONE : `${formatAge(clusterSince(c), nowMs)} ago`,
+        c.reason ?? NONE,
+      ]),
+    ),
+  );
+  return r.waves.length === 0
+    ? `${head}\n\nWaves: none (no cluster of the environment is selected)`
+    : `${head}\n\nWaves:\n${waves}\n\nClusters:\n${clusters}`;
+}
+
+/** A rollout as it looks before anything happened, to diff the first observation against. */
+function blank(r: Rollout): Rollout {
+  return {
+    ...r,
+    state: "Pending",
+    waves: r.waves.map((w) => ({
+      ...w,
+      status: "pending",
+      clusters: w.clusters.map((c) => ({ name: c.name, state: "pending" })),
+    })),
+  };
+}
+
+/**
+ * What changed between two observations, one line per change, in the order a reader wants:
+ * cluster moves, then wave moves, then the rollout's own state. With no previous observation
+ * the first line introduces the rollout and the rest is diffed against its blank start.
+ */
+export function rolloutChanges(prev: Rollout | undefined, next: Rollout): string[] {
+  const lines: string[] = [];
+  if (!prev) {
+    const waves = next.waves.map((w) => `${w.name}(${w.clusters.length})`).join(" → ") || "none";
+    lines.push(
+      `rollout ${next.id}: app ${next.app} in ${next.environment}, ${shortSha(next.fromRevision)} → ${shortSha(next.toRevision)}, waves ${waves}`,
+    );
+  }
+  const before = prev ?? blank(next);
+  const wavesBefore = new Map(before.waves.map((w) => [w.name, w]));
+  for (const w of next.waves) {
+    const old = wavesBefore.get(w.name);
+    const clustersBefore = new Map((old?.clusters ?? []).map((c) => [c.name, c.state]));
+    for (const c of w.clusters) {
+      if (clustersBefore.get(c.name) !== c.state) {
+        lines.push(`cluster ${c.name} ${c.state} (wave ${w.name})${c.reason ? `: ${c.reason}` : ""}`);
+      }
+    }
+    if (old?.status !== w.status) lines.push(`wave ${w.name} ${w.status}`);
+  }
+  if (before.state !== next.state || (!prev && next.state !== "Pending")) {
+    // Terminal state lines name the outcome and reason; they never depend on the clock.
+    lines.push(`rollout ${next.id} ${isTerminalPhase(next.state) ? stateLine(next, 0) : next.state}`);
+  }
+  return lines;
+}
+
+/** The preview of `rollout plan`: which clusters fall in which wave, with the resolved settings. */
+export function planText(waves: readonly PlannedWave[]): string {
+  if (waves.length === 0) return "no waves: the environment has no cluster this app would run on";
+  return formatTable(
+    ["wave", "clusters", "not ready", "max concurrency", "bake", "budget", "approval"],
+    waves.map((w) => [
+      `${w.name}${w.implicit ? " (implicit)" : ""}`,
+      w.clusters.length === 0 ? "(none)" : w.clusters.join(","),
+      w.offline.length === 0 ? NONE : w.offline.join(","),
+      String(w.maxConcurrency),
+      `${w.bakeSeconds}s`,
+      String(w.failureBudget),
+      w.requireApproval ? "required" : "no",
+    ]),
+  );
+}

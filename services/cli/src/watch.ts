@@ -1,0 +1,103 @@
+/**
+ * `rollout watch`: polls `GET /v1/rollouts/:id` until the rollout ends. On a terminal the view
+ * is redrawn in place; into a pipe or log it prints one timestamped line per change (or, with
+ * `-o json`, one JSON object per line each time the rollout changed). Polling rather than the
+ * SSE stream, because rollout progress is the rollout object itself and a poll always shows a
+ * whole, consistent one; a dropped stream would need a re-read anyway.
+ */
+import type { Rollout } from "./api.js";
+import { isTerminalPhase } from "./api.js";
+import { apiPath, type HubClient } from "./client.js";
+import type { OutputFormat } from "./config.js";
+import type { Io } from "./context.js";
+import { CliError, RolloutEndedError } from "./errors.js";
+import { formatData } from "./output.js";
+import { rolloutChanges, rolloutText } from "./rolloutview.js";
+
+/** How often the rollout is read: 1 s. */
+export const DEFAULT_WATCH_INTERVAL_MS = 1_000;
+/** How long the hub may stay unreachable (or answer 502-504) before watch gives up: 60 s. */
+export const RETRY_GIVE_UP_MS = 60_000;
+
+export interface WatchOptions {
+  intervalMs: number;
+  /** Give up (exit 1) when the rollout has not ended after this long; none when undefined. */
+  timeoutMs?: number;
+  format: OutputFormat;
+  /** Redraw in place (stdout is a terminal and the format is table). */
+  tty: boolean;
+  now: () => number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+const sleepFor = (ms: number) => new Promise<void>((res) => setTimeout(res, ms));
+
+/** Rows a block of text takes on a terminal `columns` wide (long lines wrap). */
+export function screenRows(text: string, columns: number): number {
+  return text
+    .split("\n")
+    .reduce((rows, line) => rows + Math.max(1, Math.ceil([...line].length / Math.max(1, columns))), 0);
+}
+
+/**
+ * Watches until the rollout ends. Resolves with the final rollout when it Succeeded; throws
+ * RolloutEndedError (exit 3 or 4) when it ended otherwise.
+ */
+export async function watchRollout(client: HubClient, id: string, io: Io, o: WatchOptions): Promise<Rollout> {
+  const sleep = o.sleep ?? sleepFor;
+  const started = o.now();
+  let previous: Rollout | undefined;
+  let previousJson = "";
+  let drawnRows = 0;
+  let failingSince: number | undefined;
+  for (;;) {
+    let rollout: Rollout;
+    try {
+      rollout = await client.get<Rollout>(apiPath`/v1/rollouts/${id}`);
+      if (failingSince !== undefined) io.stderr.write("hub answers again\n");
+      failingSince = undefined;
+    } catch (err) {
+      if (!(err instanceof CliError) || !err.retryable) throw err;
+      if (failingSince === undefined) {
+        failingSince = o.now();
+        io.stderr.write(`${err.message}; retrying for up to ${RETRY_GIVE_UP_MS / 1000}s\n`);
+      }
+      if (o.now() - failingSince > RETRY_GIVE_UP_MS) throw err;
+      await sleep(o.intervalMs);
+      continue;
+    }
+
+    if (o.format !== "table") {
+      const json = JSON.stringify(rollout);
+      if (json !== previousJson) {
+        io.stdout.write(o.format === "json" ? `${json}\n` : `---\n${formatData("yaml", rollout)}`);
+      }
+      previousJson = json;
+    } else if (o.tty) {
+      const now = o.now();
+      const frame = `${rolloutText(rollout, now)}\n\n${isTerminalPhase(rollout.state) ? "" : `watching every ${o.intervalMs / 1000}s; Ctrl-C to stop`}\n`;
+      const columns = (io.stdout as { columns?: number }).columns ?? 80;
+      // Back to the top of the previous frame, clear everything below, draw the new one.
+      io.stdout.write(`${drawnRows > 0 ? `\x1b[${drawnRows}F\x1b[0J` : ""}${frame}`);
+      drawnRows = screenRows(frame.replace(/\n$/, ""), columns);
+    } else {
+      const at = new Date(o.now()).toISOString();
+      for (const line of rolloutChanges(previous, rollout)) io.stdout.write(`${at} ${line}\n`);
+    }
+    previous = rollout;
+
+    if (isTerminalPhase(rollout.state)) {
+      if (rollout.state === "Succeeded") return rollout;
+      const reason =
+        rollout.failure?.reason ??
+        (rollout.supersededBy ? `rollout ${rollout.supersededBy} of a newer commit replaced it` : "");
+      throw new RolloutEndedError(rollout.id, rollout.state, reason);
+    }
+    if (o.timeoutMs !== undefined && o.now() - started > o.timeoutMs) {
+      throw new CliError(
+        `rollout ${id} is still ${rollout.state} after ${o.timeoutMs / 1000}s (--timeout); it goes on without this watch`,
+      );
+    }
+    await sleep(o.intervalMs);
+  }
+}
