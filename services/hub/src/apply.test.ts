@@ -113,6 +113,21 @@ describe("parseApplyDocuments", () => {
     expect(err.field).toBe("spec.namespace");
   });
 
+  it("validates an environment's rollout policy, naming the field, and fills its defaults", () => {
+    const env = (policy: string) =>
+      `apiVersion: flotilla.dev/v1\nkind: Environment\nmetadata: { name: prod }\nspec:\n  policy: ${policy}\n`;
+    const bad = validationError(() =>
+      parseApplyDocuments(env('{ waves: [{ name: canary, maxConcurrency: "120%" }] }')),
+    );
+    expect(bad.field).toBe("spec.policy.waves.0.maxConcurrency");
+    expect(bad.where).toBe('document 1 (Environment "prod")');
+    expect(validationError(() => parseApplyDocuments(env("{ bakeTime: 5 }"))).field).toBe("spec.policy");
+    const [doc] = parseApplyDocuments(env("{ waves: [{ name: canary, selector: tier=canary }] }"));
+    expect(doc?.spec).toMatchObject({
+      policy: { autoRollback: true, offlineClusters: "block", waves: [{ name: "canary", selector: "tier=canary" }] },
+    });
+  });
+
   it("refuses the same object twice in one file", () => {
     const err = validationError(() => parseApplyDocuments(`${FLEET}---\n${FLEET.split("---")[0]}`));
     expect(err.message).toMatch(/appears twice/);

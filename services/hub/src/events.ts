@@ -25,7 +25,25 @@ export type HubEvent =
       atMs: number;
     }
   | { type: "cluster-state"; cluster: string; state: string; previous: string; atMs: number }
-  | { type: "registry"; kind: string; name: string; action: string; atMs: number };
+  | { type: "registry"; kind: string; name: string; action: string; atMs: number }
+  | {
+      type: "rollout";
+      rolloutId: string;
+      app: string;
+      environment: string;
+      /** What happened: an engine action kind or event type (WaveStarted, ClusterFailed, Paused, ...). */
+      event: string;
+      /** The rollout's state after it. */
+      state: string;
+      message?: string;
+      wave?: string;
+      cluster?: string;
+      revision?: string;
+      generation?: number;
+      /** `api` for commands, so the leader steps at once; `engine` for the leader's own steps. */
+      origin: "api" | "engine";
+      atMs: number;
+    };
 
 export type HubEventType = HubEvent["type"];
 

@@ -11,6 +11,7 @@ import {
 } from "nats";
 import type { Logger } from "pino";
 import { buildApi } from "./api/server.js";
+import { RolloutConductor } from "./conductor.js";
 import type { HubConfig } from "./config.js";
 import type { ClusterCredentialIssuer } from "./credentials.js";
 import { RedisEventBus } from "./events.js";
@@ -25,6 +26,7 @@ import { NatsCredentialIssuer } from "./natsissuer.js";
 import { NatsDesiredStatePublisher } from "./publisher.js";
 import { RedisStore } from "./redis-store.js";
 import { Registry } from "./registry.js";
+import { RedisRolloutStore } from "./rollout-store.js";
 import { SecretBox } from "./secretbox.js";
 import type { Lease } from "./store.js";
 import { Tracker } from "./tracker.js";
@@ -88,7 +90,7 @@ function natsOptions(servers: string, creds: string | undefined, name: string): 
 
 /**
  * Starts one hub replica: connects to Redis and NATS, creates the KV buckets if missing,
- * serves the API, and joins leader election (the leader runs Git tracking, publication,
+ * serves the API, and joins leader election (the leader runs Git tracking, the rollout engine,
  * status ingestion and the liveness sweep).
  */
 export async function startHub(config: HubConfig, options: StartHubOptions = {}): Promise<RunningHub> {
@@ -103,6 +105,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     await redis.connect();
     const subscriber = redis.duplicate();
     const store = new RedisStore(redis);
+    const rollouts = new RedisRolloutStore(redis);
     const box = new SecretBox(config.encryptionKey);
     const hubKey = await loadHubKey(config.signingKeyPem, store, box);
     const metrics = new HubMetrics();
@@ -160,6 +163,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     });
     let tracker: Tracker | undefined;
     let ingester: Ingester | undefined;
+    let conductor: RolloutConductor | undefined;
     const elector = new LeaderElector({
       store,
       replicaId: config.replicaId,
@@ -182,11 +186,14 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
             },
           });
           await ingester.start();
+          conductor = new RolloutConductor({ store, rollouts, publisher, events, metrics, log, lease: currentLease });
+          conductor.start();
           tracker = new Tracker({
             store,
             registry,
             refs: options.refs ?? new IsomorphicGitRefLister(),
             publisher,
+            conductor,
             events,
             metrics,
             log,
@@ -197,8 +204,10 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
         stop: async () => {
           lease = undefined;
           await tracker?.stop();
+          await conductor?.stop();
           await ingester?.stop();
           tracker = undefined;
+          conductor = undefined;
           ingester = undefined;
         },
       },
@@ -206,6 +215,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
 
     const api = await buildApi({
       store,
+      rollouts,
       registry,
       events,
       metrics,

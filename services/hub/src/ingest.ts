@@ -60,6 +60,7 @@ function reportRecord(report: Report, digest: string): ReportRecord {
           },
         }
       : {}),
+    ...(Number(report.rejectedGeneration) > 0 ? { rejectedGeneration: Number(report.rejectedGeneration) } : {}),
     resources: report.resources.map((r) => ({
       kind: r.ref?.kind ?? "",
       namespace: r.ref?.namespace ?? "",

@@ -56,6 +56,32 @@ export class HubMetrics {
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
+  readonly rolloutWaveDuration = new Histogram({
+    name: "flotilla_rollout_wave_duration_seconds",
+    help: "Rollout wave start (after any approval) to complete (after its bake), by environment.",
+    labelNames: ["environment"] as const,
+    buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1200, 3600],
+    registers: [this.registry],
+  });
+  readonly commitToConverged = new Histogram({
+    name: "flotilla_commit_to_converged_seconds",
+    help: "Commit (as detected by the hub) to every wave of its rollout complete, by environment.",
+    labelNames: ["environment"] as const,
+    buckets: [5, 15, 30, 60, 120, 300, 600, 1200, 3600, 7200],
+    registers: [this.registry],
+  });
+  readonly rolloutsEnded = new Counter({
+    name: "flotilla_rollouts_total",
+    help: "Rollouts that ended, by final state (Succeeded, Failed, RolledBack, Superseded).",
+    labelNames: ["state"] as const,
+    registers: [this.registry],
+  });
+  readonly rollouts = new Gauge({
+    name: "flotilla_rollouts",
+    help: "Stored rollouts by state, counted when /metrics is scraped.",
+    labelNames: ["state"] as const,
+    registers: [this.registry],
+  });
   readonly leader = new Gauge({
     name: "flotilla_hub_leader",
     help: "1 while this replica holds the leader lease.",

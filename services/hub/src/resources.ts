@@ -1,5 +1,6 @@
 import { isDnsLabel } from "@flotilla/proto";
 import { z } from "zod";
+import { policySchema } from "./rollout/index.js";
 
 /** The kinds of object the registry holds, as written in `kind:` of an applied document. */
 export const KINDS = ["Cluster", "Team", "Repo", "App", "Environment"] as const;
@@ -88,9 +89,12 @@ export const appSpecSchema = z.strictObject({
   selfHeal: z.boolean().default(false),
 });
 
-/** Environment spec; the policy's schema comes with the rollout engine, until then any object. */
+/**
+ * Environment spec: its rollout policy (waves, concurrency, bake, budgets, deadline, rollback,
+ * offline clusters). Stored with every default filled in, so what the API shows is what runs.
+ */
 export const environmentSpecSchema = z.strictObject({
-  policy: z.record(z.string(), z.unknown()).default({}),
+  policy: policySchema.prefault({}),
 });
 
 export type ClusterSpec = z.output<typeof clusterSpecSchema>;

@@ -93,6 +93,8 @@ export interface ReportRecord {
   /** Health, lowercase (`healthy`, `degraded`, ...). */
   health: string;
   error?: { code: string; message: string; retryable: boolean };
+  /** With phase `rejected`: the generation the agent refused, so a rollout fails it at once. */
+  rejectedGeneration?: number;
   resources: { kind: string; namespace: string; name: string; health: string; sync: string; message: string }[];
   reportedAtMs: number;
   receivedAtMs: number;

@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import type { RolloutConductor } from "./conductor.js";
 import { HubError, NotLeaderError } from "./errors.js";
 import type { EventBus } from "./events.js";
 import type { RefLister } from "./git.js";
@@ -15,7 +16,10 @@ export interface TrackerOptions {
   store: Store;
   registry: Registry;
   refs: RefLister;
+  /** Publishes removals. */
   publisher: DesiredStatePublisher;
+  /** Turns new heads into rollouts and gives clusters outside any rollout their revision. */
+  conductor: Pick<RolloutConductor, "rollOut" | "fill">;
   events: EventBus;
   metrics: HubMetrics;
   log: Logger;
@@ -25,11 +29,12 @@ export interface TrackerOptions {
 /**
  * Runs on the leader only. For each repo, on its poll interval and at once when nudged (a
  * verified webhook, a registry change), lists the branch heads and makes every app of the repo
- * desire its environment branch's head on every target cluster. Level-triggered: each pass
- * re-derives the whole desired set, and the publisher writes only what differs, so a missed
- * nudge, a new cluster or a leader change all converge on the next pass.
+ * roll its environment branch's head out (one rollout per app and environment, in the
+ * environment's waves). Level-triggered: each pass compares the head with the newest rollout of
+ * every (app, environment) and lets clusters outside any rollout catch up, so a missed nudge, a
+ * new cluster or a leader change all converge on the next pass.
  *
- * Every app of the repo is re-published on a new head, even one whose path did not change
+ * Every app of the repo gets a rollout on a new head, even one whose path did not change
  * between the two commits: comparing trees needs a fetch, which polling avoids.
  */
 export class Tracker {
@@ -133,7 +138,7 @@ export class Tracker {
     return failures;
   }
 
-  /** One pass over one repo: list heads, then publish what each target cluster should run. */
+  /** One pass over one repo: list heads, then roll out what changed and fill in the rest. */
   async syncRepo(name: string): Promise<void> {
     const repo = await this.o.store.getObject("Repo", name);
     if (!repo) return;
@@ -159,27 +164,30 @@ export class Tracker {
         continue;
       }
       const seen = await this.o.store.getHead(repo.name, environment);
-      if (seen?.sha !== sha || seen.branch !== branch) {
-        await this.o.store.putHead({ repo: repo.name, environment, branch, sha, seenAtMs: Date.now() });
+      const fresh = seen?.sha !== sha || seen.branch !== branch;
+      const detectedAtMs = fresh ? Date.now() : (seen?.seenAtMs ?? Date.now());
+      for (const app of repoApps) {
+        try {
+          // Rollout first, head second: a crash in between only repeats an idempotent check.
+          await this.o.conductor.rollOut(app, environment, sha, detectedAtMs);
+          failures += await this.o.conductor.fill(
+            app,
+            environment,
+            targetClusters(clusters, environment, app.clusterSelector),
+          );
+        } catch (err) {
+          // One app's failure must not hold back the others; the next pass retries it.
+          if (err instanceof NotLeaderError) throw err;
+          failures++;
+          this.o.log.warn({ err, app: app.name, environment, revision: sha }, "could not roll out the new head");
+        }
+      }
+      if (fresh) {
+        await this.o.store.putHead({ repo: repo.name, environment, branch, sha, seenAtMs: detectedAtMs });
         this.o.log.info(
           { repo: repo.name, environment, branch, revision: sha, previous: seen?.sha },
           "new branch head",
         );
-      }
-      for (const app of repoApps) {
-        for (const cluster of targetClusters(clusters, environment, app.clusterSelector)) {
-          try {
-            await this.o.publisher.publish(cluster.name, app.name, sha, "");
-          } catch (err) {
-            // One cluster's failure must not hold back the others; the next pass retries it.
-            if (err instanceof NotLeaderError) throw err;
-            failures++;
-            this.o.log.warn(
-              { err, cluster: cluster.name, app: app.name, revision: sha },
-              "could not publish desired state",
-            );
-          }
-        }
       }
     }
     failures += await this.#removeStale(repo, repoApps, clusters);

@@ -9,6 +9,7 @@ import {
   ValidationError,
   WebhookSignatureError,
 } from "../errors.js";
+import { PolicyError, RolloutCommandError, RolloutInputError } from "../rollout/index.js";
 
 /** Body of every error response: one line to show a user, plus the field when input was bad. */
 export interface ErrorBody {
@@ -21,8 +22,9 @@ export interface ErrorBody {
 }
 
 /**
- * Maps hub errors to HTTP statuses; the only place that does. Bad input 400 with the field,
- * unknown 404, conflict 409, bad token or signature 401, not leader 503 (retry), else 500
+ * Maps hub and rollout-engine errors to HTTP statuses; the only place that does. Bad input
+ * (and a bad policy) 400 with the field, unknown 404, conflict (and a command the rollout's
+ * state refuses) 409, bad token or signature 401, not leader 503 (retry), else 500
  * without internals.
  */
 export function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
@@ -47,6 +49,18 @@ export function sendError(error: unknown, request: FastifyRequest, reply: Fastif
       ...(error.where ? { document: error.where } : {}),
     } satisfies ErrorBody);
   }
+  if (error instanceof PolicyError) {
+    return reply.code(400).send({
+      error: "invalid_request",
+      message: error.message,
+      field: error.field,
+      reason: error.reason,
+    } satisfies ErrorBody);
+  }
+  if (error instanceof RolloutInputError)
+    return reply.code(400).send({ error: "invalid_request", message: error.message, reason: error.reason });
+  if (error instanceof RolloutCommandError)
+    return reply.code(409).send({ error: "conflict", message: error.message, reason: error.reason });
   if (error instanceof NotFoundError) return reply.code(404).send({ error: "not_found", message: error.message });
   if (error instanceof ConflictError) return reply.code(409).send({ error: "conflict", message: error.message });
   if (error instanceof AuthError) return reply.code(401).send({ error: "unauthorized", message: error.message });

@@ -7,10 +7,12 @@ import { AuthError } from "../errors.js";
 import type { EventBus } from "../events.js";
 import type { HubMetrics } from "../metrics.js";
 import type { Registry } from "../registry.js";
+import type { RolloutStore } from "../rollout-store.js";
 import { CLUSTER_STATES, type Lease, type Store } from "../store.js";
 import { constantTimeEqual } from "../webhook.js";
 import { sendError } from "./errors.js";
 import { registryRoutes } from "./registry-routes.js";
+import { rolloutRoutes } from "./rollout-routes.js";
 import { statusRoutes } from "./status-routes.js";
 import { webhookRoutes } from "./webhook-routes.js";
 
@@ -26,6 +28,7 @@ export const BODY_LIMIT_BYTES = 4 * 1024 * 1024;
 
 export interface ApiOptions {
   store: Store;
+  rollouts: RolloutStore;
   registry: Registry;
   events: EventBus;
   metrics: HubMetrics;
@@ -67,7 +70,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
       info: {
         title: "Flotilla hub API",
         version: "v1",
-        description: "GitOps fleet manager: clusters, teams, repos, apps, environments, fleet status.",
+        description: "GitOps fleet manager: clusters, teams, repos, apps, environments, rollouts, fleet status.",
       },
       components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
       security: [{ bearer: [] }],
@@ -106,6 +109,10 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
       counts[state] = (counts[state] ?? 0) + 1;
     }
     for (const [state, n] of Object.entries(counts)) o.metrics.clusters.set({ state }, n);
+    const byState = new Map<string, number>();
+    for (const r of await o.rollouts.list({})) byState.set(r.state, (byState.get(r.state) ?? 0) + 1);
+    o.metrics.rollouts.reset();
+    for (const [state, n] of byState) o.metrics.rollouts.set({ state }, n);
     return reply.type(o.metrics.registry.contentType).send(await o.metrics.registry.metrics());
   });
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
@@ -126,7 +133,10 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   );
 
   await app.register(registryRoutes(o.registry));
-  await app.register(statusRoutes({ store: o.store, registry: o.registry, events: o.events, streams }));
+  await app.register(
+    statusRoutes({ store: o.store, rollouts: o.rollouts, registry: o.registry, events: o.events, streams }),
+  );
+  await app.register(rolloutRoutes({ store: o.store, rollouts: o.rollouts, events: o.events }));
   await app.register(webhookRoutes(o));
   return app;
 }

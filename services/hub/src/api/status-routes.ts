@@ -5,6 +5,8 @@ import { NotFoundError } from "../errors.js";
 import type { EventBus, HubEventType } from "../events.js";
 import { joinAppsOnClusters, summarizeFleet } from "../fleet.js";
 import type { Registry } from "../registry.js";
+import { isTerminal } from "../rollout/index.js";
+import type { RolloutStore } from "../rollout-store.js";
 import type { ClusterStatus, Store } from "../store.js";
 
 /** SSE comment sent this often so proxies keep an idle stream open. */
@@ -16,10 +18,12 @@ const EVENT_TYPES = [
   "desired",
   "cluster-state",
   "registry",
+  "rollout",
 ] as const satisfies readonly HubEventType[];
 
 export interface StatusRoutesOptions {
   store: Store;
+  rollouts: RolloutStore;
   registry: Registry;
   events: EventBus;
   /** Streams to end when the server closes. */
@@ -40,13 +44,21 @@ export function statusRoutes(o: StatusRoutesOptions): FastifyPluginAsync {
       "/v1/fleet/status",
       { schema: { tags: ["status"], summary: "Clusters by state and apps by sync and health, per environment" } },
       async () => {
-        const [clusters, desired, reports] = await Promise.all([
+        const [clusters, desired, reports, rollouts] = await Promise.all([
           o.store.listObjects("Cluster"),
           o.store.listDesired({}),
           o.store.listReports({}),
+          o.rollouts.list({}),
         ]);
         const statuses = await statusesOf(clusters.map((c) => c.name));
-        return summarizeFleet(clusters, statuses, joinAppsOnClusters(clusters, desired, reports));
+        const inFlight = rollouts.filter((r) => !isTerminal(r.state));
+        return {
+          ...summarizeFleet(clusters, statuses, joinAppsOnClusters(clusters, desired, reports)),
+          rollouts: {
+            inFlight: inFlight.length,
+            inFlightIds: inFlight.map((r) => r.id),
+          },
+        };
       },
     );
 
@@ -87,15 +99,28 @@ export function statusRoutes(o: StatusRoutesOptions): FastifyPluginAsync {
       async (req) => {
         const record = await o.store.getObject("App", req.params.app);
         if (!record) throw new NotFoundError("app", req.params.app);
-        const [clusters, desired, reports] = await Promise.all([
+        const [clusters, desired, reports, rollouts] = await Promise.all([
           o.store.listObjects("Cluster"),
           o.store.listDesired({ app: record.name }),
           o.store.listReports({ app: record.name }),
+          o.rollouts.list({ app: record.name }),
         ]);
         const statuses = await statusesOf(clusters.map((c) => c.name));
+        // Newest rollout per environment: what is rolling out there now, or what did last.
+        const latest = new Map<string, (typeof rollouts)[number]>();
+        for (const r of rollouts) if (!latest.has(r.environment)) latest.set(r.environment, r);
         return {
           app: record.name,
           repo: record.repo,
+          rollouts: [...latest.values()].map((r) => ({
+            id: r.id,
+            environment: r.environment,
+            fromRevision: r.fromRevision,
+            toRevision: r.toRevision,
+            state: r.state,
+            wave: r.waves.find((w) => w.status !== "succeeded")?.name ?? null,
+            ...(r.failure ? { failure: r.failure.reason } : {}),
+          })),
           clusters: joinAppsOnClusters(clusters, desired, reports).map((r) => ({
             ...r,
             clusterState: statuses.get(r.cluster)?.state ?? "Pending",
@@ -109,7 +134,8 @@ export function statusRoutes(o: StatusRoutesOptions): FastifyPluginAsync {
       {
         schema: {
           tags: ["status"],
-          summary: "Server-Sent Events of reports, heartbeats, desired states, cluster states and registry changes",
+          summary:
+            "Server-Sent Events of reports, heartbeats, desired states, cluster states, registry changes and rollouts",
           querystring: z.object({
             types: z
               .string()

@@ -1,0 +1,179 @@
+import type { FastifyPluginAsync } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import { z } from "zod";
+import { ConflictError, NotFoundError } from "../errors.js";
+import type { EventBus } from "../events.js";
+import {
+  command,
+  isSettled,
+  leadTime,
+  parsePolicy,
+  planWaves,
+  ROLLOUT_COMMANDS,
+  type RolloutPhase,
+  type RolloutState,
+} from "../rollout/index.js";
+import type { RolloutStore } from "../rollout-store.js";
+import type { Store } from "../store.js";
+import { ENV_LABEL } from "../targets.js";
+
+/** Rollout states, for the `state` filter. */
+export const ROLLOUT_PHASES = [
+  "Pending",
+  "Progressing",
+  "Paused",
+  "Succeeded",
+  "Failed",
+  "RolledBack",
+  "Superseded",
+] as const satisfies readonly RolloutPhase[];
+
+/** Compare-and-set attempts of a command against the leader's concurrent steps. */
+const COMMAND_ATTEMPTS = 10;
+
+/** A rollout as the API shows it: the stored state plus its lead-time figures. */
+export function rolloutView(r: RolloutState) {
+  return { ...r, settled: isSettled(r), leadTime: leadTime(r) };
+}
+
+/** A rollout in a list: what it is and where it stands, without per-cluster detail. */
+function rolloutSummary(r: RolloutState) {
+  const waves = r.waves.map((w) => ({ name: w.name, status: w.status, clusters: w.clusters.length }));
+  return {
+    id: r.id,
+    app: r.app,
+    environment: r.environment,
+    fromRevision: r.fromRevision,
+    toRevision: r.toRevision,
+    state: r.state,
+    waves,
+    detectedAtMs: r.detectedAtMs,
+    ...(r.finishedAtMs !== undefined ? { finishedAtMs: r.finishedAtMs } : {}),
+    ...(r.failure ? { failure: r.failure } : {}),
+  };
+}
+
+export interface RolloutRoutesOptions {
+  store: Store;
+  rollouts: RolloutStore;
+  events: EventBus;
+}
+
+/**
+ * `GET /v1/rollouts`, `GET /v1/rollouts/:id`, `POST /v1/rollouts/:id/{command}` and the wave
+ * plan preview. Commands are served by every replica: each is one compare-and-set on the stored
+ * rollout (commands only change state), then an event makes the leader step it at once.
+ */
+export function rolloutRoutes(o: RolloutRoutesOptions): FastifyPluginAsync {
+  return async (fastify) => {
+    const app = fastify.withTypeProvider<ZodTypeProvider>();
+    const tags = ["rollouts"];
+
+    app.get(
+      "/v1/rollouts",
+      {
+        schema: {
+          tags,
+          summary: "List rollouts, newest first",
+          querystring: z.object({
+            app: z.string().optional(),
+            environment: z.string().optional(),
+            state: z.enum(ROLLOUT_PHASES).optional(),
+          }),
+        },
+      },
+      async (req) => {
+        const { app: a, environment, state } = req.query;
+        const items = await o.rollouts.list({
+          ...(a ? { app: a } : {}),
+          ...(environment ? { environment } : {}),
+          ...(state ? { state } : {}),
+        });
+        return { items: items.map(rolloutSummary) };
+      },
+    );
+
+    app.get(
+      "/v1/rollouts/:id",
+      {
+        schema: {
+          tags,
+          summary: "A rollout: waves, per-cluster state, generations and timestamps, failure reasons, lead time",
+          params: z.object({ id: z.string() }),
+        },
+      },
+      async (req) => {
+        const stored = await o.rollouts.get(req.params.id);
+        if (!stored) throw new NotFoundError("rollout", req.params.id);
+        return rolloutView(stored.rollout);
+      },
+    );
+
+    app.post(
+      "/v1/rollouts/:id/:command",
+      {
+        schema: {
+          tags,
+          summary: "Pause, resume, promote (approve the waiting wave), abort, or roll back a rollout",
+          description:
+            "409 when the rollout's state does not allow the command (it ended, no wave awaits approval, or a first deploy has nothing to roll back to).",
+          params: z.object({ id: z.string(), command: z.enum(ROLLOUT_COMMANDS) }),
+        },
+      },
+      async (req) => {
+        const { id, command: cmd } = req.params;
+        for (let attempt = 0; attempt < COMMAND_ATTEMPTS; attempt++) {
+          const stored = await o.rollouts.get(id);
+          if (!stored) throw new NotFoundError("rollout", id);
+          const result = command(stored.rollout, cmd, Date.now(), "api");
+          if (!(await o.rollouts.compareAndSet(stored, result.rollout))) continue;
+          const r = result.rollout;
+          await o.events.emit({
+            type: "rollout",
+            rolloutId: r.id,
+            app: r.app,
+            environment: r.environment,
+            event: `Command:${cmd}`,
+            state: r.state,
+            message: r.failure?.reason ?? cmd,
+            origin: "api",
+            atMs: Date.now(),
+          });
+          return rolloutView(r);
+        }
+        throw new ConflictError("rollout", id, "changed under every attempt to apply the command; retry");
+      },
+    );
+
+    app.post(
+      "/v1/environments/:env/plan",
+      {
+        schema: {
+          tags: ["environments", "rollouts"],
+          summary: "Preview which clusters fall in which wave for an app; changes nothing",
+          params: z.object({ env: z.string() }),
+          body: z.object({ app: z.string().min(1) }),
+        },
+      },
+      async (req) => {
+        const environment = req.params.env;
+        const appRecord = await o.store.getObject("App", req.body.app);
+        if (!appRecord) throw new NotFoundError("app", req.body.app);
+        const [envRecord, clusters] = await Promise.all([
+          o.store.getObject("Environment", environment),
+          o.store.listObjects("Cluster"),
+        ]);
+        const members = clusters.filter((c) => c.labels[ENV_LABEL] === environment);
+        if (!envRecord && members.length === 0) throw new NotFoundError("environment", environment);
+        const states = await Promise.all(members.map((c) => o.store.getClusterStatus(c.name)));
+        const policy = parsePolicy(envRecord?.policy ?? {}, environment);
+        const waves = planWaves(
+          policy,
+          members.map((c, i) => ({ name: c.name, labels: c.labels, state: states[i]?.state ?? "Pending" })),
+          appRecord.clusterSelector,
+        );
+        return { environment, app: appRecord.name, policy, waves };
+      },
+    );
+  };
+}
