@@ -81,7 +81,7 @@ export interface ResolvedSettings {
 }
 
 /** The config file path: `$FLOTILLA_CONFIG`, else `$XDG_CONFIG_HOME/flotilla/config.yaml`, else `~/.config/flotilla/config.yaml`. */
-export function configPath(env: NodeJS.ProcessEnv, home: string = homedir()): string {
+export function configPath(env: NodeJS.ProcessEnv, home: string = env.HOME || homedir()): string {
   if (env[CONFIG_ENV]) return env[CONFIG_ENV];
   return join(env.XDG_CONFIG_HOME || join(home, ".config"), "flotilla", "config.yaml");
 }

@@ -1,0 +1,155 @@
+import { describe, expect, it } from "vitest";
+import type { PlannedWave, Rollout } from "./api.js";
+import { currentWave, planText, rolloutChanges, rolloutRow, rolloutText, stateLine } from "./rolloutview.js";
+
+const FROM = "1111111aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const TO = "2222222bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+function rollout(over: Partial<Rollout> = {}): Rollout {
+  return {
+    id: "r-1",
+    app: "web",
+    environment: "prod",
+    fromRevision: FROM,
+    toRevision: TO,
+    state: "Progressing",
+    detectedAtMs: 0,
+    startedAtMs: 1_000,
+    waves: [
+      {
+        name: "canary",
+        implicit: false,
+        maxConcurrency: 1,
+        failureBudget: 0,
+        bakeSeconds: 60,
+        requireApproval: false,
+        status: "baking",
+        bakeStartedAtMs: 10_000,
+        clusters: [{ name: "prod-eu-1", state: "healthy", generation: 4, healthyAtMs: 10_000 }],
+      },
+      {
+        name: "remaining",
+        implicit: true,
+        maxConcurrency: 1,
+        failureBudget: 0,
+        bakeSeconds: 60,
+        requireApproval: true,
+        status: "pending",
+        clusters: [
+          { name: "prod-us-1", state: "pending" },
+          { name: "prod-ap-1", state: "pending" },
+        ],
+      },
+    ],
+    ...over,
+  };
+}
+
+describe("rollout views", () => {
+  it("the list row: short SHAs, current wave, healthy/total", () => {
+    expect(rolloutRow(rollout(), 130_000)).toEqual([
+      "r-1",
+      "web",
+      "prod",
+      "1111111 → 2222222",
+      "Progressing",
+      "canary (1/2)",
+      "1/3",
+      "2m",
+    ]);
+  });
+
+  it("the state line says what the current wave is doing, or how it ended", () => {
+    expect(stateLine(rollout(), 22_000)).toBe("Progressing — wave 1/2 canary: baking 12s of 60s");
+    const waiting = rollout();
+    waiting.waves[0]!.status = "succeeded";
+    waiting.waves[1]!.status = "awaiting-approval";
+    expect(currentWave(waiting)?.wave.name).toBe("remaining");
+    expect(stateLine(waiting, 0)).toBe(
+      "Progressing — wave 2/2 remaining: awaiting approval: flotilla rollout promote r-1",
+    );
+    expect(stateLine(rollout({ state: "Succeeded", convergedAtMs: 181_000 }), 0)).toBe("Succeeded in 3m");
+    expect(
+      stateLine(
+        rollout({ state: "RolledBack", failure: { kind: "budget-exceeded", reason: "prod-eu-1 degraded", atMs: 1 } }),
+        0,
+      ),
+    ).toBe("RolledBack: prod-eu-1 degraded");
+    expect(stateLine(rollout({ state: "Superseded", supersededBy: "r-2" }), 0)).toBe("Superseded by r-2");
+  });
+
+  it("the detail page lists waves, then every cluster with its wave", () => {
+    const text = rolloutText(rollout(), 22_000);
+    expect(text).toMatch(/^Revision: +1111111 → 2222222$/m);
+    expect(text).toMatch(/^canary +baking +1 +1 +0 +1 +60s +0 +no$/m);
+    expect(text).toMatch(/^remaining +pending +2 +0 +0 +1 +60s +0 +required$/m);
+    expect(text).toMatch(/^prod-eu-1 +canary +healthy +4 +12s ago +-$/m);
+    expect(text).toMatch(/^prod-ap-1 +remaining +pending +- +- +-$/m);
+    expect(rolloutText(rollout({ fromRevision: "" }), 0)).toMatch(/^Revision: +\(first deploy\) → 2222222$/m);
+  });
+
+  it("changes: an introduction first, then one line per cluster, wave and rollout move", () => {
+    const first = rollout();
+    expect(rolloutChanges(undefined, first)).toEqual([
+      "rollout r-1: app web in prod, 1111111 → 2222222, waves canary(1) → remaining(2)",
+      "cluster prod-eu-1 healthy (wave canary)",
+      "wave canary baking",
+      "rollout r-1 Progressing",
+    ]);
+    const next = structuredClone(first);
+    next.waves[0]!.status = "succeeded";
+    next.waves[1]!.status = "progressing";
+    next.waves[1]!.clusters[0] = { name: "prod-us-1", state: "failed", reason: "image pull backoff" };
+    next.state = "RolledBack";
+    next.failure = { kind: "budget-exceeded", reason: "1 failed of budget 0", atMs: 5 };
+    expect(rolloutChanges(first, next)).toEqual([
+      "wave canary succeeded",
+      "cluster prod-us-1 failed (wave remaining): image pull backoff",
+      "wave remaining progressing",
+      "rollout r-1 RolledBack: 1 failed of budget 0",
+    ]);
+    expect(rolloutChanges(next, next)).toEqual([]);
+  });
+
+  it("the plan preview names each wave's clusters and resolved settings", () => {
+    const waves: PlannedWave[] = [
+      {
+        name: "canary",
+        implicit: false,
+        clusters: ["a"],
+        offline: [],
+        maxConcurrency: 1,
+        failureBudget: 0,
+        bakeSeconds: 60,
+        requireApproval: false,
+      },
+      {
+        name: "empty",
+        implicit: false,
+        clusters: [],
+        offline: [],
+        maxConcurrency: 1,
+        failureBudget: 0,
+        bakeSeconds: 60,
+        requireApproval: true,
+      },
+      {
+        name: "remaining",
+        implicit: true,
+        clusters: ["b", "c"],
+        offline: ["c"],
+        maxConcurrency: 1,
+        failureBudget: 0,
+        bakeSeconds: 60,
+        requireApproval: false,
+      },
+    ];
+    expect(planText(waves).split("\n")).toEqual([
+      "WAVE                  CLUSTERS  NOT READY  MAX CONCURRENCY  BAKE  BUDGET  APPROVAL",
+      "canary                a         -          1                60s   0       no",
+      "empty                 (none)    -          1                60s   0       required",
+      "remaining (implicit)  b,c       c          1                60s   0       no",
+    ]);
+    expect(planText([])).toMatch(/^no waves/);
+  });
+});

@@ -1,0 +1,210 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { PassThrough } from "node:stream";
+import { afterEach, describe, expect, it } from "vitest";
+import type { Rollout } from "./api.js";
+import { HubClient } from "./client.js";
+import type { Io } from "./context.js";
+import { CliError, RolloutEndedError } from "./errors.js";
+import { screenRows, watchRollout } from "./watch.js";
+
+const ESC = String.fromCharCode(27);
+
+function rollout(state: Rollout["state"], clusterState: string, over: Partial<Rollout> = {}): Rollout {
+  return {
+    id: "r-1",
+    app: "web",
+    environment: "prod",
+    fromRevision: "a".repeat(40),
+    toRevision: "b".repeat(40),
+    state,
+    detectedAtMs: 0,
+    waves: [
+      {
+        name: "canary",
+        implicit: false,
+        maxConcurrency: 1,
+        failureBudget: 0,
+        bakeSeconds: 0,
+        requireApproval: false,
+        status: clusterState === "healthy" ? "succeeded" : "progressing",
+        clusters: [{ name: "c1", state: clusterState }],
+      },
+    ],
+    ...over,
+  };
+}
+
+/** Serves the scripted answers of GET /v1/rollouts/r-1 in order, repeating the last. */
+let server: Server | undefined;
+async function hubServing(answers: ({ status: number; body: unknown } | Rollout)[]): Promise<HubClient> {
+  let i = 0;
+  server = createServer((_req, res) => {
+    const a = answers[Math.min(i++, answers.length - 1)];
+    const { status, body } =
+      a && "status" in a && typeof a.status === "number"
+        ? (a as { status: number; body: unknown })
+        : { status: 200, body: a };
+    res.writeHead(status, { "content-type": "application/json" });
+    res.end(JSON.stringify(body));
+  });
+  await new Promise<void>((r) => server?.listen(0, "127.0.0.1", r));
+  const port = (server.address() as AddressInfo).port;
+  return new HubClient({
+    baseUrl: `http://127.0.0.1:${port}`,
+    hubSource: "--hub",
+    tokenSource: "none",
+    configPath: "/c",
+    timeoutMs: 5_000,
+  });
+}
+
+afterEach(() => new Promise<void>((r) => (server ? server.close(() => r()) : r())));
+
+function capture(): { io: Io; out: () => string; err: () => string } {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = "";
+  let err = "";
+  stdout.on("data", (d: Buffer) => {
+    out += d.toString();
+  });
+  stderr.on("data", (d: Buffer) => {
+    err += d.toString();
+  });
+  return { io: { stdout, stderr, stdin: new PassThrough() }, out: () => out, err: () => err };
+}
+
+/** A clock that moves one second per read, and a sleep that does not wait. */
+function fakeTime() {
+  let now = 0;
+  return { now: () => (now += 1_000), sleep: async () => {} };
+}
+
+describe("watchRollout", () => {
+  it("prints one line per change into a pipe and resolves when the rollout succeeds", async () => {
+    const client = await hubServing([
+      rollout("Progressing", "writing"),
+      rollout("Progressing", "writing"),
+      rollout("Progressing", "progressing"),
+      rollout("Succeeded", "healthy"),
+    ]);
+    const c = capture();
+    const done = await watchRollout(client, "r-1", c.io, {
+      intervalMs: 1_000,
+      format: "table",
+      tty: false,
+      ...fakeTime(),
+    });
+    expect(done.state).toBe("Succeeded");
+    const lines = c
+      .out()
+      .trim()
+      .split("\n")
+      .map((l) => l.replace(/^\S+ /, ""));
+    expect(lines).toEqual([
+      "rollout r-1: app web in prod, aaaaaaa → bbbbbbb, waves canary(1)",
+      "cluster c1 writing (wave canary)",
+      "wave canary progressing",
+      "rollout r-1 Progressing",
+      "cluster c1 progressing (wave canary)",
+      "cluster c1 healthy (wave canary)",
+      "wave canary succeeded",
+      "rollout r-1 Succeeded",
+    ]);
+  });
+
+  it("ends with exit code 3 on RolledBack, 4 on Superseded, naming why", async () => {
+    const failure = { kind: "budget-exceeded" as const, reason: "c1 degraded", atMs: 1 };
+    let client = await hubServing([rollout("RolledBack", "rolled-back", { failure })]);
+    const err = await watchRollout(client, "r-1", capture().io, {
+      intervalMs: 1_000,
+      format: "table",
+      tty: false,
+      ...fakeTime(),
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RolloutEndedError);
+    expect((err as RolloutEndedError).exitCode).toBe(3);
+    expect((err as Error).message).toBe("rollout r-1 ended RolledBack: c1 degraded");
+    await new Promise<void>((r) => server?.close(() => r()));
+    client = await hubServing([rollout("Superseded", "progressing", { supersededBy: "r-2" })]);
+    const sup = await watchRollout(client, "r-1", capture().io, {
+      intervalMs: 1_000,
+      format: "json",
+      tty: false,
+      ...fakeTime(),
+    }).catch((e: unknown) => e);
+    expect((sup as RolloutEndedError).exitCode).toBe(4);
+    expect((sup as Error).message).toMatch(/r-2/);
+  });
+
+  it("redraws in place on a terminal", async () => {
+    const client = await hubServing([rollout("Progressing", "writing"), rollout("Succeeded", "healthy")]);
+    const c = capture();
+    await watchRollout(client, "r-1", c.io, { intervalMs: 1_000, format: "table", tty: true, ...fakeTime() });
+    // Each redraw moves the cursor up N rows (ESC [ N F) and clears below (ESC [ 0 J).
+    const frames = c.out().split(new RegExp(`${ESC}\\[\\d+F${ESC}\\[0J`));
+    expect(frames).toHaveLength(2);
+    expect(frames[0]).toMatch(/^Rollout: +r-1$/m);
+    expect(frames[0]).toContain("Ctrl-C to stop");
+    expect(frames[1]).toMatch(/^State: +Succeeded$/m);
+    expect(frames[1]).not.toContain("Ctrl-C");
+  });
+
+  it("prints one JSON object per distinct state with -o json", async () => {
+    const client = await hubServing([
+      rollout("Progressing", "writing"),
+      rollout("Progressing", "writing"),
+      rollout("Succeeded", "healthy"),
+    ]);
+    const c = capture();
+    await watchRollout(client, "r-1", c.io, { intervalMs: 1_000, format: "json", tty: false, ...fakeTime() });
+    expect(
+      c
+        .out()
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l).state),
+    ).toEqual(["Progressing", "Succeeded"]);
+  });
+
+  it("keeps polling through a 503, and stops at once on a 404", async () => {
+    const client = await hubServing([
+      { status: 503, body: { error: "not_leader", message: "not leader; retry" } },
+      rollout("Succeeded", "healthy"),
+    ]);
+    const c = capture();
+    expect(
+      (await watchRollout(client, "r-1", c.io, { intervalMs: 1_000, format: "json", tty: false, ...fakeTime() })).state,
+    ).toBe("Succeeded");
+    expect(c.err()).toMatch(/not leader; retry.*retrying for up to 60s/);
+    await new Promise<void>((r) => server?.close(() => r()));
+    const gone = await hubServing([
+      { status: 404, body: { error: "not_found", message: 'rollout "r-1" does not exist' } },
+    ]);
+    await expect(
+      watchRollout(gone, "r-1", capture().io, { intervalMs: 1_000, format: "json", tty: false, ...fakeTime() }),
+    ).rejects.toThrow(/rollout "r-1" does not exist/);
+  });
+
+  it("gives up after --timeout with exit code 1", async () => {
+    const client = await hubServing([rollout("Progressing", "writing")]);
+    const err = await watchRollout(client, "r-1", capture().io, {
+      intervalMs: 1_000,
+      timeoutMs: 5_000,
+      format: "json",
+      tty: false,
+      ...fakeTime(),
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CliError);
+    expect((err as CliError).exitCode).toBe(1);
+    expect((err as Error).message).toMatch(/still Progressing after 5s/);
+  });
+});
+
+describe("screenRows", () => {
+  it("counts wrapped lines", () => {
+    expect(screenRows("abc\nabcdefghij", 4)).toBe(1 + 3);
+    expect(screenRows("", 80)).toBe(1);
+  });
+});
