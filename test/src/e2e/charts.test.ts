@@ -1,0 +1,655 @@
+/**
+ * The Helm charts end to end, with the pinned fixture helm and kubectl: `helm lint` and
+ * `helm template` for charts/hub and charts/agent with default values and their
+ * ci/example-values.yaml; values that break values.schema.json are refused; the rendered objects
+ * pass a server-side dry run on a real kube-apiserver; the agent's RBAC grants what it says
+ * (real RBAC, `kubectl auth can-i`); and the pod wiring the charts render (env, Secret files,
+ * probe paths) starts the real hub and agent against real Redis and NATS.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { SETTINGS } from "@flotilla/hub";
+import {
+  generateSigningKey,
+  HEARTBEAT,
+  heartbeatSubject,
+  KeyRing,
+  open,
+  publicKeyToPem,
+  signingKeyToPem,
+} from "@flotilla/proto";
+import { connect } from "nats";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseAllDocuments, stringify } from "yaml";
+import { binPath } from "../bin.js";
+import { freePort, type NatsServer, type RedisServer, startNats, startRedis } from "../index.js";
+import { type Cluster, startCluster } from "../kube/index.js";
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
+const CHARTS = { hub: join(REPO_ROOT, "charts/hub"), agent: join(REPO_ROOT, "charts/agent") } as const;
+type ChartName = keyof typeof CHARTS;
+const NS = "flotilla-system";
+/** Namespaces the agent's example values narrow its RBAC to. */
+const TEAM_NAMESPACES = ["team-a", "team-b"];
+/** A namespace no values mention. */
+const OTHER_NS = "team-c";
+const WAIT_MS = 90_000;
+
+interface Metadata {
+  name: string;
+  namespace?: string;
+  annotations?: Record<string, string>;
+}
+interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: Metadata;
+  [field: string]: unknown;
+}
+interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: { fieldRef?: { fieldPath: string } };
+}
+interface Probe {
+  httpGet?: { path: string; port: string | number };
+}
+interface Container {
+  name: string;
+  env?: EnvVar[];
+  ports?: { name?: string; containerPort: number }[];
+  livenessProbe?: Probe;
+  readinessProbe?: Probe;
+  securityContext?: Record<string, unknown>;
+  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+  volumeMounts?: { name: string; mountPath: string }[];
+}
+interface Volume {
+  name: string;
+  secret?: { secretName: string; items?: { key: string; path: string }[] };
+  emptyDir?: Record<string, unknown>;
+}
+interface PodSpec {
+  securityContext?: Record<string, unknown>;
+  serviceAccountName?: string;
+  automountServiceAccountToken?: boolean;
+  containers: Container[];
+  volumes?: Volume[];
+}
+interface Deployment extends KubeObject {
+  spec: { replicas: number; template: { spec: PodSpec } };
+}
+interface PolicyRule {
+  apiGroups?: string[];
+  resources?: string[];
+  resourceNames?: string[];
+  nonResourceURLs?: string[];
+  verbs: string[];
+}
+interface NetworkPolicy extends KubeObject {
+  spec: {
+    ingress?: { ports?: { port: number; protocol: string }[] }[];
+    egress?: { ports?: { port: number; protocol: string }[] }[];
+  };
+}
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function run(command: string, args: string[], input?: string): Promise<Result> {
+  return new Promise((res, rej) => {
+    const child = spawn(command, args, { stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.on("error", rej);
+    child.on("close", (code) => res({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(input ?? "");
+  });
+}
+
+const work = mkdtempSync(join(tmpdir(), "flotilla-charts-"));
+let fileCount = 0;
+
+/** Writes a values file; multi-line values (PEM, JSON) are safer in a file than in --set. */
+function valuesFile(values: unknown): string {
+  const path = join(work, `values-${++fileCount}.yaml`);
+  writeFileSync(path, stringify(values));
+  return path;
+}
+
+const exampleValues = (chart: ChartName) => join(CHARTS[chart], "ci/example-values.yaml");
+
+function helm(args: string[]): Promise<Result> {
+  return run(binPath("helm"), args);
+}
+
+/** `helm template` into objects; throws with helm's message when rendering fails. */
+async function render(chart: ChartName, release: string, valueFiles: string[] = []): Promise<KubeObject[]> {
+  const r = await helm([
+    "template",
+    release,
+    CHARTS[chart],
+    "--namespace",
+    NS,
+    ...valueFiles.flatMap((f) => ["-f", f]),
+  ]);
+  if (r.code !== 0) throw new Error(`helm template ${chart} failed: ${r.stderr}`);
+  return parseAllDocuments(r.stdout)
+    .map((d) => d.toJS() as KubeObject | null)
+    .filter((o): o is KubeObject => o !== null);
+}
+
+const ofKind = <T extends KubeObject = KubeObject>(objects: KubeObject[], kind: string) =>
+  objects.filter((o) => o.kind === kind) as T[];
+
+function theOne<T extends KubeObject = KubeObject>(objects: KubeObject[], kind: string): T {
+  const found = ofKind<T>(objects, kind);
+  expect(found.map((o) => o.metadata.name)).toHaveLength(1);
+  return found[0] as T;
+}
+
+function podOf(objects: KubeObject[]): PodSpec {
+  return theOne<Deployment>(objects, "Deployment").spec.template.spec;
+}
+
+function containerOf(objects: KubeObject[]): Container {
+  const pod = podOf(objects);
+  expect(pod.containers).toHaveLength(1);
+  return pod.containers[0] as Container;
+}
+
+function secretText(secret: KubeObject, key: string): string {
+  const data = secret.data as Record<string, string>;
+  expect(Object.keys(data)).toContain(key);
+  return Buffer.from(data[key] ?? "", "base64").toString("utf8");
+}
+
+const toYamlStream = (objects: KubeObject[]) => objects.map((o) => stringify(o)).join("---\n");
+
+/** A process started from sources with the env a rendered pod would get. */
+interface PodProcess {
+  readonly child: ChildProcess;
+  readonly logPath: string;
+  stop(): Promise<void>;
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  return new Promise((res) => {
+    if (child.exitCode !== null || child.signalCode !== null) res();
+    else child.once("exit", () => res());
+  });
+}
+
+function startFromSource(entry: string, env: Record<string, string>, logPath: string): PodProcess {
+  const log = createWriteStream(logPath, { flags: "a" });
+  const child = spawn(process.execPath, ["--import", "tsx", join(REPO_ROOT, entry)], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? "", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout?.pipe(log);
+  child.stderr?.pipe(log);
+  return {
+    child,
+    logPath,
+    async stop() {
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+      await exited(child);
+      clearTimeout(timer);
+    },
+  };
+}
+
+/**
+ * Wires a rendered pod as a kubelet would, on this machine: each Secret volume becomes a
+ * directory holding the Secret's items, each emptyDir an empty directory, and env values that
+ * point into a mount are moved to where that mount landed. `metadata.name` field refs get
+ * `podName`. Returns the container's environment.
+ */
+function kubeletEnv(objects: KubeObject[], podName: string): Record<string, string> {
+  const pod = podOf(objects);
+  const container = containerOf(objects);
+  const root = mkdtempSync(join(work, "pod-"));
+  const mounts = new Map<string, string>();
+  for (const volume of pod.volumes ?? []) {
+    const dir = join(root, volume.name);
+    mkdirSync(dir);
+    if (volume.secret) {
+      const secret = ofKind(objects, "Secret").find((s) => s.metadata.name === volume.secret?.secretName);
+      if (!secret) throw new Error(`the pod mounts Secret ${volume.secret.secretName}, which the chart did not render`);
+      const data = secret.data as Record<string, string>;
+      const items = volume.secret.items ?? Object.keys(data).map((key) => ({ key, path: key }));
+      for (const { key, path } of items) {
+        if (data[key] === undefined) throw new Error(`Secret ${secret.metadata.name} has no key ${key}`);
+        writeFileSync(join(dir, path), Buffer.from(data[key], "base64"));
+      }
+    }
+    const mount = container.volumeMounts?.find((m) => m.name === volume.name);
+    if (mount) mounts.set(mount.mountPath, dir);
+  }
+  const env: Record<string, string> = {};
+  for (const v of container.env ?? []) {
+    if (v.valueFrom?.fieldRef?.fieldPath === "metadata.name") env[v.name] = podName;
+    else if (v.valueFrom) throw new Error(`env ${v.name}: only metadata.name field refs are wired here`);
+    else {
+      const value = v.value ?? "";
+      // The deepest mount holding the path, as in a container's filesystem.
+      const mount = [...mounts.keys()]
+        .filter((m) => value === m || value.startsWith(`${m}/`))
+        .sort((a, b) => b.length - a.length)[0];
+      env[v.name] = mount ? (mounts.get(mount) ?? "") + value.slice(mount.length) : value;
+    }
+  }
+  return env;
+}
+
+/** The URL a probe of the rendered container fetches, on loopback. */
+function probeUrl(container: Container, probe: Probe | undefined): string {
+  const get = probe?.httpGet;
+  if (!get) throw new Error(`container ${container.name} has no httpGet probe`);
+  const port =
+    typeof get.port === "number" ? get.port : container.ports?.find((p) => p.name === get.port)?.containerPort;
+  if (!port) throw new Error(`probe port ${get.port} is not a port of container ${container.name}`);
+  return `http://127.0.0.1:${port}${get.path}`;
+}
+
+/** Polls `url` until it answers 200; fails early, with the process log, if the process exits. */
+async function waitForOk(url: string, proc: PodProcess, headers: Record<string, string> = {}): Promise<void> {
+  const deadline = Date.now() + WAIT_MS;
+  let last = "no answer";
+  while (Date.now() < deadline) {
+    if (proc.child.exitCode !== null) {
+      throw new Error(
+        `process exited (${proc.child.exitCode}) before ${url} answered:\n${readFileSync(proc.logPath, "utf8")}`,
+      );
+    }
+    try {
+      const res = await fetch(url, { headers });
+      if (res.status === 200) return;
+      last = `HTTP ${res.status}`;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${url} did not answer 200 (last: ${last}):\n${readFileSync(proc.logPath, "utf8")}`);
+}
+
+const CASES: { chart: ChartName; values: "default" | "example" }[] = [
+  { chart: "hub", values: "default" },
+  { chart: "hub", values: "example" },
+  { chart: "agent", values: "default" },
+  { chart: "agent", values: "example" },
+];
+const filesOf = (c: (typeof CASES)[number]) => (c.values === "example" ? [exampleValues(c.chart)] : []);
+
+afterAll(() => {
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe("helm lint and helm template", () => {
+  it.each(CASES)("pass for $chart with $values values", async (c) => {
+    const files = filesOf(c).flatMap((f) => ["-f", f]);
+    const lint = await helm(["lint", "--strict", CHARTS[c.chart], ...files]);
+    expect(lint.stderr + lint.stdout).toContain("0 chart(s) failed");
+    expect(lint.code).toBe(0);
+    const objects = await render(c.chart, "release", filesOf(c));
+    expect(ofKind(objects, "Deployment")).toHaveLength(1);
+  });
+
+  it.each([
+    { chart: "hub" as const, values: { replicas: "two" }, field: "/replicas" },
+    { chart: "hub" as const, values: { replica: 2 }, field: "replica" },
+    { chart: "hub" as const, values: { hub: { pollInterval: "often" } }, field: "/hub/pollInterval" },
+    { chart: "agent" as const, values: { rbac: { scope: "everywhere" } }, field: "/rbac/scope" },
+    { chart: "agent" as const, values: { driftInterval: "1m" }, field: "/driftInterval" },
+  ])("refuse $chart values that break the schema: $field", async ({ chart, values, field }) => {
+    const file = valuesFile(values);
+    for (const verb of [
+      ["lint", "--strict"],
+      ["template", "release"],
+    ]) {
+      const r = await helm([...verb, CHARTS[chart], "-f", file]);
+      expect(r.code, `helm ${verb[0]} accepted ${JSON.stringify(values)}`).not.toBe(0);
+      expect(r.stdout + r.stderr).toContain("schema");
+      expect(r.stdout + r.stderr).toContain(field);
+    }
+  });
+
+  it("refuse agent values that pass the schema but cannot work, naming what to set", async () => {
+    const noNamespaces = await helm([
+      "template",
+      "release",
+      CHARTS.agent,
+      "-f",
+      valuesFile({ rbac: { scope: "namespaces", namespaces: [] } }),
+    ]);
+    expect(noNamespaces.code).not.toBe(0);
+    expect(noNamespaces.stderr).toContain("rbac.namespaces is empty");
+    const noCluster = await helm([
+      "template",
+      "release",
+      CHARTS.agent,
+      "-f",
+      valuesFile({ existingSecretKeys: { bootstrap: "", hubPublicKey: "hub.pem", agentKey: "agent.pem" } }),
+    ]);
+    expect(noCluster.code).not.toBe(0);
+    expect(noCluster.stderr).toContain("set cluster and nats.url");
+  });
+});
+
+describe("rendered content", () => {
+  it.each(CASES)(
+    "$chart with $values values: non-root, read-only root, no capabilities, probes, resources",
+    async (c) => {
+      const objects = await render(c.chart, "release", filesOf(c));
+      const pod = podOf(objects);
+      expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } });
+      const container = containerOf(objects);
+      expect(container.securityContext).toMatchObject({
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        capabilities: { drop: ["ALL"] },
+      });
+      expect(Object.keys(container.resources?.requests ?? {}).sort()).toEqual(["cpu", "memory"]);
+      expect(container.resources?.limits?.memory).toBeTruthy();
+      const paths = c.chart === "hub" ? ["/healthz", "/readyz"] : ["/metrics", "/metrics"];
+      expect([container.livenessProbe?.httpGet?.path, container.readinessProbe?.httpGet?.path]).toEqual(paths);
+      for (const object of objects) {
+        if (object.kind.startsWith("Cluster")) expect(object.metadata.namespace).toBeUndefined();
+        else expect(object.metadata.namespace).toBeDefined();
+      }
+    },
+  );
+
+  it("agent: by default one ClusterRole to apply, prune and read health anywhere, and nothing more", async () => {
+    const objects = await render("agent", "wide");
+    expect(ofKind(objects, "Role")).toEqual([]);
+    const role = theOne(objects, "ClusterRole");
+    const rules = role.rules as PolicyRule[];
+    const wildcard = rules.find((r) => r.resources?.includes("*"));
+    expect(wildcard?.verbs.sort()).toEqual(["create", "delete", "get", "list", "patch", "update"]);
+    const verbs = rules.flatMap((r) => r.verbs);
+    for (const dangerous of ["*", "escalate", "bind", "impersonate"]) expect(verbs).not.toContain(dangerous);
+    const binding = theOne(objects, "ClusterRoleBinding");
+    expect(binding.subjects).toEqual([{ kind: "ServiceAccount", name: "wide-flotilla-agent", namespace: NS }]);
+  });
+
+  it("agent: namespace scope renders Roles only in the listed namespaces and the inventory namespace", async () => {
+    const objects = await render("agent", "scoped", [exampleValues("agent")]);
+    const where = (kind: string) =>
+      ofKind(objects, kind)
+        .map((o) => `${o.metadata.namespace}/${o.metadata.name}`)
+        .sort();
+    const expected = [
+      `${NS}/scoped-flotilla-agent-inventory`,
+      ...TEAM_NAMESPACES.map((ns) => `${ns}/scoped-flotilla-agent-manage`),
+    ];
+    expect(where("Role")).toEqual(expected);
+    expect(where("RoleBinding")).toEqual(expected);
+    const inventory = ofKind(objects, "Role").find((r) => r.metadata.namespace === NS);
+    expect(inventory?.rules).toEqual([
+      { apiGroups: [""], resources: ["configmaps"], verbs: ["get", "list", "create", "patch", "update", "delete"] },
+    ]);
+    // Cluster-wide it may only read, and apply its own inventory namespace.
+    const clusterRole = theOne(objects, "ClusterRole");
+    for (const rule of clusterRole.rules as PolicyRule[]) {
+      expect(rule.resources ?? []).not.toContain("*");
+      const writes = rule.verbs.filter((v) => v !== "get" && v !== "list");
+      if (writes.length > 0)
+        expect(rule).toMatchObject({ resources: ["namespaces"], resourceNames: [NS], verbs: ["patch"] });
+    }
+  });
+
+  it("secrets reach the pods as files from a Secret, never as env values or plain text", async () => {
+    const sentinel = (what: string) => `sentinel-${what}-${"x".repeat(16)}`;
+    const agentValues = {
+      bootstrap: {
+        bundle: JSON.stringify({ cluster: "c", natsUrl: "nats://n:4222", agentSigningKey: sentinel("agent-key") }),
+        natsCreds: sentinel("agent-nats-creds"),
+      },
+      gitCredentials: {
+        credentials: [{ urlPrefix: "https://git.example/", username: "u", password: sentinel("git") }],
+      },
+    };
+    const encryptionKey = Buffer.alloc(32, 7).toString("base64");
+    const hubValues = {
+      hub: {
+        adminToken: sentinel("admin-token"),
+        encryptionKey,
+        signingKey: sentinel("signing-key"),
+        operatorSetup: sentinel("operator-setup"),
+      },
+      nats: { url: "nats://n:4222", creds: sentinel("hub-nats-creds") },
+    };
+    const cases = [
+      {
+        chart: "agent" as const,
+        values: agentValues,
+        secrets: [sentinel("agent-key"), sentinel("agent-nats-creds"), sentinel("git")],
+      },
+      {
+        chart: "hub" as const,
+        values: hubValues,
+        secrets: [encryptionKey, ...["admin-token", "signing-key", "operator-setup", "hub-nats-creds"].map(sentinel)],
+      },
+    ];
+    for (const { chart, values, secrets } of cases) {
+      const objects = await render(chart, "release", [valuesFile(values)]);
+      const nonSecrets = toYamlStream(objects.filter((o) => o.kind !== "Secret"));
+      const decodedSecrets = ofKind(objects, "Secret")
+        .flatMap((s) => Object.keys(s.data as Record<string, string>).map((k) => secretText(s, k)))
+        .join("\n");
+      for (const secret of secrets) {
+        expect(nonSecrets, `${chart}: a secret leaked outside its Secret`).not.toContain(secret);
+        expect(toYamlStream(ofKind(objects, "Secret")), `${chart}: a Secret holds plain text`).not.toContain(secret);
+        expect(decodedSecrets).toContain(secret);
+      }
+      const container = containerOf(objects);
+      for (const v of container.env ?? []) {
+        const plain = v.value !== undefined || v.valueFrom?.fieldRef !== undefined;
+        expect(plain, `${v.name} is not a plain value or field ref`).toBe(true);
+        if (/_FILE$|^FLOTILLA_BOOTSTRAP$|^FLOTILLA_NATS_CREDS$|^FLOTILLA_GIT_CREDENTIALS$/.test(v.name)) {
+          const mount = container.volumeMounts?.find((m) => v.value?.startsWith(`${m.mountPath}/`));
+          expect(mount, `${v.name}=${v.value} is not inside a mounted volume`).toBeDefined();
+        }
+      }
+    }
+  });
+
+  it("hub: every FLOTILLA_ variable the chart sets is one the hub reads", async () => {
+    const objects = await render("hub", "release", [exampleValues("hub")]);
+    const known = new Set(SETTINGS.flatMap((s) => [s.env, s.fileEnv]).filter(Boolean));
+    const set = (containerOf(objects).env ?? []).map((v) => v.name).filter((n) => n.startsWith("FLOTILLA_"));
+    expect(set.filter((n) => !known.has(n))).toEqual([]);
+    expect(set).toEqual(
+      expect.arrayContaining(["FLOTILLA_REDIS_URL", "FLOTILLA_NATS_URL", "FLOTILLA_HUB_ADMIN_TOKEN_FILE"]),
+    );
+  });
+
+  it("hub: a PodDisruptionBudget and spread replicas only when replicas > 1; no Kubernetes access", async () => {
+    const single = await render("hub", "release");
+    expect(ofKind(single, "PodDisruptionBudget")).toEqual([]);
+    expect(theOne<Deployment>(single, "Deployment").spec.replicas).toBe(1);
+    const pair = await render("hub", "release", [exampleValues("hub")]);
+    expect(theOne<Deployment>(pair, "Deployment").spec.replicas).toBe(2);
+    expect(theOne(pair, "PodDisruptionBudget").spec).toMatchObject({ maxUnavailable: 1 });
+    expect(JSON.stringify(podOf(pair))).toContain("podAntiAffinity");
+    for (const objects of [single, pair]) {
+      expect(objects.filter((o) => /Role/.test(o.kind))).toEqual([]);
+      expect(podOf(objects).automountServiceAccountToken).toBe(false);
+      expect(theOne(objects, "ServiceAccount").automountServiceAccountToken).toBe(false);
+    }
+    // With existingSecret the chart creates no Secret and mounts the named one.
+    expect(ofKind(pair, "Secret")).toEqual([]);
+    expect(podOf(pair).volumes?.find((v) => v.secret)?.secret?.secretName).toBe("flotilla-hub-secrets");
+  });
+
+  it("NetworkPolicies let in only the serving port and let out only the listed ports", async () => {
+    const ports = (rules: { ports?: { port: number; protocol: string }[] }[] | undefined) =>
+      (rules ?? []).flatMap((r) => (r.ports ?? []).map((p) => `${p.port}/${p.protocol}`)).sort();
+    const agent = theOne<NetworkPolicy>(await render("agent", "release"), "NetworkPolicy");
+    expect(ports(agent.spec.ingress)).toEqual(["9464/TCP"]);
+    expect(ports(agent.spec.egress)).toEqual(["4222/TCP", "443/TCP", "443/TCP", "53/TCP", "53/UDP", "6443/TCP"]);
+    const hub = theOne<NetworkPolicy>(await render("hub", "release"), "NetworkPolicy");
+    expect(ports(hub.spec.ingress)).toEqual(["8080/TCP"]);
+    expect(ports(hub.spec.egress)).toEqual(["4222/TCP", "443/TCP", "53/TCP", "53/UDP", "6379/TCP"]);
+  });
+});
+
+describe("against a real Kubernetes API server", () => {
+  let cluster: Cluster;
+  let nats: NatsServer;
+  let redis: RedisServer;
+  const kubectl = (args: string[], input?: string) =>
+    run(binPath("kubectl"), ["--kubeconfig", cluster.kubeconfigPath, ...args], input);
+
+  beforeAll(async () => {
+    [cluster, nats, redis] = await Promise.all([startCluster({ name: "charts" }), startNats(), startRedis()]);
+    for (const ns of [NS, ...TEAM_NAMESPACES, OTHER_NS]) {
+      const r = await kubectl(["create", "namespace", ns]);
+      expect(r.stderr).toBe("");
+    }
+  });
+
+  afterAll(async () => {
+    await Promise.all([cluster?.stop(), nats?.stop(), redis?.stop()]);
+  });
+
+  it.each(CASES)("a server-side dry run accepts every object of $chart with $values values", async (c) => {
+    const objects = await render(c.chart, `dry-${c.chart}`, filesOf(c));
+    const r = await kubectl(
+      ["apply", "--server-side", "--dry-run=server", "--field-manager=charts-test", "-f", "-"],
+      toYamlStream(objects),
+    );
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const applied = r.stdout.split("\n").filter((l) => l.endsWith("serverside-applied (server dry run)"));
+    expect(applied).toHaveLength(objects.length);
+    // A dry run leaves nothing behind.
+    const left = await kubectl(["get", "deployments", "--all-namespaces", "-o", "name"]);
+    expect(left.stdout).not.toContain(`dry-${c.chart}`);
+  });
+
+  /** Applies a render's ServiceAccount and RBAC for real and answers `can-i` as that account. */
+  async function grantsOf(release: string, valueFiles: string[]) {
+    const objects = await render("agent", release, valueFiles);
+    const rbac = objects.filter((o) => o.kind === "ServiceAccount" || /Role/.test(o.kind));
+    const r = await kubectl(["apply", "--server-side", "--field-manager=charts-test", "-f", "-"], toYamlStream(rbac));
+    expect(r.stderr).toBe("");
+    const as = `system:serviceaccount:${NS}:${release}-flotilla-agent`;
+    return async (verb: string, resource: string, ns?: string, name?: string) => {
+      const target = name ? `${resource}/${name}` : resource;
+      const answer = await kubectl(["auth", "can-i", verb, target, `--as=${as}`, ...(ns ? ["-n", ns] : [])]);
+      return answer.stdout.trim();
+    };
+  }
+
+  it("namespace-scoped RBAC lets the agent manage the listed namespaces and nothing else", async () => {
+    const can = await grantsOf("scoped", [exampleValues("agent")]);
+    for (const ns of TEAM_NAMESPACES) {
+      expect(await can("patch", "deployments.apps", ns)).toBe("yes");
+      expect(await can("create", "services", ns)).toBe("yes");
+      expect(await can("delete", "configmaps", ns)).toBe("yes");
+    }
+    expect(await can("patch", "deployments.apps", OTHER_NS)).toBe("no");
+    expect(await can("get", "secrets", OTHER_NS)).toBe("no");
+    expect(await can("patch", "configmaps", NS)).toBe("yes");
+    expect(await can("get", "secrets", NS)).toBe("no");
+    expect(await can("get", "customresourcedefinitions.apiextensions.k8s.io")).toBe("yes");
+    expect(await can("create", "customresourcedefinitions.apiextensions.k8s.io")).toBe("no");
+    expect(await can("create", "clusterroles.rbac.authorization.k8s.io")).toBe("no");
+    expect(await can("get", "namespaces", undefined, OTHER_NS)).toBe("yes");
+    expect(await can("patch", "namespaces", undefined, NS)).toBe("yes");
+    expect(await can("patch", "namespaces", undefined, OTHER_NS)).toBe("no");
+  });
+
+  it("cluster-scoped RBAC lets the agent apply and prune anywhere, without escalating or impersonating", async () => {
+    const can = await grantsOf("wide", []);
+    expect(await can("patch", "deployments.apps", OTHER_NS)).toBe("yes");
+    expect(await can("delete", "customresourcedefinitions.apiextensions.k8s.io")).toBe("yes");
+    expect(await can("escalate", "clusterroles.rbac.authorization.k8s.io")).toBe("no");
+    expect(await can("impersonate", "serviceaccounts", NS)).toBe("no");
+  });
+
+  it("the agent starts with the chart's env and Secret files, beats signed, and answers its probe path", async () => {
+    const hubKey = generateSigningKey();
+    const agentKey = generateSigningKey();
+    const name = "charts-e2e";
+    const objects = await render("agent", "run", [
+      valuesFile({
+        bootstrap: {
+          bundle: JSON.stringify({
+            cluster: name,
+            natsUrl: nats.url,
+            natsCreds: "",
+            hubPublicKey: publicKeyToPem(hubKey.publicKey),
+            agentSigningKey: signingKeyToPem(agentKey),
+          }),
+        },
+        metrics: { port: await freePort() },
+        heartbeatInterval: 1,
+      }),
+    ]);
+    const env = kubeletEnv(objects, "run-agent-0");
+    // Off the pod: listen on loopback only, and reach the API server as the pod's token would.
+    env.FLOTILLA_METRICS_HOST = "127.0.0.1";
+    env.KUBECONFIG = cluster.kubeconfigPath;
+    const nc = await connect({ servers: nats.url });
+    const beat = nc.subscribe(heartbeatSubject(name), { max: 1 });
+    const agent = startFromSource("agents/kubernetes/src/main.ts", env, join(work, "agent.log"));
+    try {
+      const container = containerOf(objects);
+      await waitForOk(probeUrl(container, container.livenessProbe), agent);
+      await waitForOk(probeUrl(container, container.readinessProbe), agent);
+      const timer = setTimeout(() => beat.unsubscribe(), WAIT_MS);
+      let beatFrom = "";
+      for await (const msg of beat)
+        beatFrom = open(HEARTBEAT, msg.data, new KeyRing([agentKey.publicKey])).message.cluster;
+      clearTimeout(timer);
+      expect(beatFrom).toBe(name);
+    } finally {
+      await agent.stop();
+      await nc.close();
+    }
+  });
+
+  it("the hub starts with the chart's env and generated Secret, answers /healthz, /readyz and its admin token", async () => {
+    const port = await freePort();
+    const objects = await render("hub", "run", [
+      valuesFile({ hub: { listen: `127.0.0.1:${port}` }, nats: { url: nats.url }, redis: { url: redis.url } }),
+    ]);
+    const secret = theOne(objects, "Secret");
+    expect(secret.metadata.annotations?.["helm.sh/resource-policy"]).toBe("keep");
+    const token = secretText(secret, "admin-token");
+    expect(token.length).toBeGreaterThanOrEqual(32);
+    expect(Buffer.from(secretText(secret, "encryption-key"), "base64")).toHaveLength(32);
+    const hub = startFromSource("services/hub/src/main.ts", kubeletEnv(objects, "run-hub-0"), join(work, "hub.log"));
+    try {
+      const container = containerOf(objects);
+      await waitForOk(probeUrl(container, container.livenessProbe), hub);
+      await waitForOk(probeUrl(container, container.readinessProbe), hub);
+      const base = `http://127.0.0.1:${port}`;
+      await waitForOk(`${base}/v1/hub`, hub, { authorization: `Bearer ${token}` });
+      const wrong = await fetch(`${base}/v1/hub`, { headers: { authorization: `Bearer ${"w".repeat(40)}` } });
+      expect(wrong.status).toBe(401);
+      const metrics = await fetch(`${base}/metrics`);
+      expect(metrics.status).toBe(200);
+    } finally {
+      await hub.stop();
+    }
+  });
+});
