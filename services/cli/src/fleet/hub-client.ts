@@ -1,12 +1,10 @@
-import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
 
-const require = createRequire(import.meta.url);
-
-/** The `dist/main.js` of a workspace package, for running it as its own process. */
+/** The `dist/main.js` beside a workspace package's entry point, for running it as its own process. */
 export function entryPoint(pkg: "@flotilla/hub" | "@flotilla/agent"): string {
-  return join(dirname(require.resolve(`${pkg}/package.json`)), "dist", "main.js");
+  return join(dirname(fileURLToPath(import.meta.resolve(pkg))), "main.js");
 }
 
 /** The few hub calls the fleet needs while it starts, before the CLI's config exists. */
