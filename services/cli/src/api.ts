@@ -94,6 +94,16 @@ export interface App {
 export interface AppStatus {
   app: string;
   repo: string;
+  /** The newest rollout of the app per environment. */
+  rollouts?: {
+    id: string;
+    environment: string;
+    fromRevision: string;
+    toRevision: string;
+    state: string;
+    wave: string | null;
+    failure?: string;
+  }[];
   clusters: AppOnCluster[];
 }
 
@@ -123,6 +133,7 @@ export interface Environment {
 
 /** `GET /v1/fleet/status`. */
 export interface FleetStatus {
+  rollouts?: { inFlight: number; inFlightIds: string[] };
   clusters: Record<string, number> & { total: number };
   environments: Record<
     string,
@@ -201,6 +212,27 @@ export interface Rollout {
   finishedAtMs?: number;
   failure?: { kind: string; reason: string; wave?: string; atMs: number };
   supersededBy?: string;
+  /** True once the rollout ended and every rollback write it decided is confirmed. */
+  settled?: boolean;
+  leadTime?: {
+    waves: { wave: string; index: number; durationSeconds: number }[];
+    detectedToConvergedSeconds?: number;
+    commitToConvergedSeconds?: number;
+  };
+}
+
+/** `GET /v1/rollouts` item: where a rollout stands, without per-cluster detail. */
+export interface RolloutSummary {
+  id: string;
+  app: string;
+  environment: string;
+  fromRevision: string;
+  toRevision: string;
+  state: RolloutPhase;
+  waves: { name: string; status: string; clusters: number }[];
+  detectedAtMs: number;
+  finishedAtMs?: number;
+  failure?: Rollout["failure"];
 }
 
 /** One wave of `POST /v1/environments/:env/plan` (hub rollout/policy.ts PlannedWave). */

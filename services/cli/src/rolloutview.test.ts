@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { PlannedWave, Rollout } from "./api.js";
+import type { PlannedWave, Rollout, RolloutSummary } from "./api.js";
 import { currentWave, planText, rolloutChanges, rolloutRow, rolloutText, stateLine } from "./rolloutview.js";
 
 const FROM = "1111111aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -46,16 +46,39 @@ function rollout(over: Partial<Rollout> = {}): Rollout {
 }
 
 describe("rollout views", () => {
-  it("the list row: short SHAs, current wave, healthy/total", () => {
-    expect(rolloutRow(rollout(), 130_000)).toEqual([
+  it("the list row, from the list's summary: short SHAs, current wave, cluster count", () => {
+    const summary: RolloutSummary = {
+      id: "r-1",
+      app: "web",
+      environment: "prod",
+      fromRevision: FROM,
+      toRevision: TO,
+      state: "Progressing",
+      detectedAtMs: 0,
+      waves: [
+        { name: "canary", status: "succeeded", clusters: 1 },
+        { name: "remaining", status: "progressing", clusters: 2 },
+      ],
+    };
+    expect(rolloutRow(summary, 130_000)).toEqual([
       "r-1",
       "web",
       "prod",
       "1111111 → 2222222",
       "Progressing",
-      "canary (1/2)",
-      "1/3",
+      "remaining (2/2)",
+      "3",
       "2m",
+    ]);
+    expect(rolloutRow({ ...summary, state: "Failed", fromRevision: "" }, 0)).toEqual([
+      "r-1",
+      "web",
+      "prod",
+      "(first) → 2222222",
+      "Failed",
+      "-",
+      "3",
+      "0s",
     ]);
   });
 
@@ -86,6 +109,15 @@ describe("rollout views", () => {
     expect(text).toMatch(/^prod-eu-1 +canary +healthy +4 +12s ago +-$/m);
     expect(text).toMatch(/^prod-ap-1 +remaining +pending +- +- +-$/m);
     expect(rolloutText(rollout({ fromRevision: "" }), 0)).toMatch(/^Revision: +\(first deploy\) → 2222222$/m);
+    const done = rolloutText(
+      rollout({
+        state: "Succeeded",
+        leadTime: { waves: [{ wave: "canary", index: 0, durationSeconds: 75 }], commitToConvergedSeconds: 200 },
+      }),
+      0,
+    );
+    expect(done).toMatch(/^Lead time: +commit → converged 3m, wave canary 75s$/m);
+    expect(rolloutText(rollout({ state: "RolledBack", settled: false }), 0)).toMatch(/^Settled: +not yet/m);
   });
 
   it("changes: an introduction first, then one line per cluster, wave and rollout move", () => {

@@ -4,11 +4,18 @@
  * its output is a pipe or a log, and the wave plan preview. Pure functions of the API objects
  * and the clock.
  */
-import { isTerminalPhase, type PlannedWave, type Rollout, type RolloutCluster, type RolloutWave } from "./api.js";
+import {
+  isTerminalPhase,
+  type PlannedWave,
+  type Rollout,
+  type RolloutCluster,
+  type RolloutSummary,
+  type RolloutWave,
+} from "./api.js";
 import { formatAge, formatDetail, formatDuration, formatTable, NONE, shortSha } from "./output.js";
 
 /** Index of the wave being worked on: the first not succeeded; undefined when all have. */
-export function currentWave(r: Rollout): { index: number; wave: RolloutWave } | undefined {
+export function currentWave<W extends { status: string }>(r: { waves: W[] }): { index: number; wave: W } | undefined {
   const index = r.waves.findIndex((w) => w.status !== "succeeded");
   const wave = r.waves[index];
   return wave ? { index, wave } : undefined;
@@ -18,34 +25,27 @@ function count(wave: RolloutWave, ...states: string[]): number {
   return wave.clusters.filter((c) => states.includes(c.state)).length;
 }
 
-/** `healthy/total` over every wave. */
-export function progressText(r: Rollout): string {
-  const total = r.waves.reduce((n, w) => n + w.clusters.length, 0);
-  const healthy = r.waves.reduce((n, w) => n + count(w, "healthy"), 0);
-  return `${healthy}/${total}`;
-}
-
 /** `canary (1/2)`, or `-` when the rollout has no waves left. */
-export function waveText(r: Rollout): string {
+export function waveText(r: { waves: { name: string; status: string }[] }): string {
   const cur = currentWave(r);
   return cur ? `${cur.wave.name} (${cur.index + 1}/${r.waves.length})` : NONE;
 }
 
-/** One row of `rollout list`. */
-export function rolloutRow(r: Rollout, nowMs: number): string[] {
+/** One row of `rollout list`, from the list's summary of a rollout. */
+export function rolloutRow(r: RolloutSummary, nowMs: number): string[] {
   return [
     r.id,
     r.app,
     r.environment,
-    `${shortSha(r.fromRevision)} → ${shortSha(r.toRevision)}`,
+    `${r.fromRevision ? shortSha(r.fromRevision) : "(first)"} → ${shortSha(r.toRevision)}`,
     r.state,
-    waveText(r),
-    progressText(r),
+    isTerminalPhase(r.state) ? NONE : waveText(r),
+    String(r.waves.reduce((n, w) => n + w.clusters, 0)),
     formatAge(r.detectedAtMs, nowMs),
   ];
 }
 
-export const ROLLOUT_LIST_HEADERS = ["id", "app", "env", "revision", "state", "wave", "healthy", "age"];
+export const ROLLOUT_LIST_HEADERS = ["id", "app", "env", "revision", "state", "wave", "clusters", "age"];
 
 /** What the current wave is doing, in words: `baking 12s of 60s`, `awaiting approval (flotilla rollout promote <id>)`. */
 function waveDoing(r: Rollout, wave: RolloutWave, nowMs: number): string {
@@ -105,10 +105,17 @@ function clusterSince(c: RolloutCluster): number | undefined {
 
 /** The detail page of one rollout: settings, state, waves, then every cluster. */
 export function rolloutText(r: Rollout, nowMs: number): string {
-  const leadTime =
-    r.convergedAtMs !== undefined && r.commitAtMs !== undefined
-      ? `commit → converged ${formatDuration(r.convergedAtMs - r.commitAtMs)}`
-      : undefined;
+  const lt = r.leadTime;
+  const leadParts = [
+    lt?.commitToConvergedSeconds !== undefined
+      ? `commit → converged ${formatDuration(lt.commitToConvergedSeconds * 1000)}`
+      : "",
+    lt?.detectedToConvergedSeconds !== undefined
+      ? `detected → converged ${formatDuration(lt.detectedToConvergedSeconds * 1000)}`
+      : "",
+    ...(lt?.waves ?? []).map((w) => `wave ${w.wave} ${formatDuration(w.durationSeconds * 1000)}`),
+  ].filter(Boolean);
+  const leadTime = leadParts.length > 0 ? leadParts.join(", ") : undefined;
   const head = formatDetail([
     ["Rollout", r.id],
     ["App", r.app],
@@ -121,6 +128,10 @@ export function rolloutText(r: Rollout, nowMs: number): string {
       r.pausedAtMs !== undefined ? `${formatAge(r.pausedAtMs, nowMs)} ago: flotilla rollout resume ${r.id}` : undefined,
     ],
     ["Failed wave", r.failure?.wave],
+    [
+      "Settled",
+      r.settled === false && isTerminalPhase(r.state) ? "not yet: rollback writes are still going out" : undefined,
+    ],
     ["Lead time", leadTime],
   ]);
   const waves = formatTable(
@@ -178,7 +189,7 @@ export function rolloutChanges(prev: Rollout | undefined, next: Rollout): string
   if (!prev) {
     const waves = next.waves.map((w) => `${w.name}(${w.clusters.length})`).join(" → ") || "none";
     lines.push(
-      `rollout ${next.id}: app ${next.app} in ${next.environment}, ${shortSha(next.fromRevision)} → ${shortSha(next.toRevision)}, waves ${waves}`,
+      `rollout ${next.id}: app ${next.app} in ${next.environment}, ${next.fromRevision ? shortSha(next.fromRevision) : "(first deploy)"} → ${shortSha(next.toRevision)}, waves ${waves}`,
     );
   }
   const before = prev ?? blank(next);

@@ -5,7 +5,7 @@ import type { CommandModule } from "../context.js";
 import { UsageError } from "../errors.js";
 import { examples } from "../help.js";
 import { collect, parsePairs } from "../input.js";
-import { formatDetail, formatLabels, formatTable, NONE } from "../output.js";
+import { formatDetail, formatLabels, formatTable, NONE, shortSha } from "../output.js";
 import { appsOnClustersTable } from "./cluster.js";
 
 interface CreateOptions {
@@ -150,6 +150,20 @@ export const registerAppCommands: CommandModule = (program, ctx) => {
 };
 
 function clustersText(status: AppStatus, nowMs: number): string {
-  if (status.clusters.length === 0) return "Clusters: none yet (no desired state published)";
-  return `Clusters:\n${appsOnClustersTable(status.clusters, "cluster", nowMs)}`;
+  const rollouts =
+    status.rollouts && status.rollouts.length > 0
+      ? `Rollouts (newest per environment):\n${formatTable(
+          ["env", "rollout", "revision", "state", "wave", "failure"],
+          status.rollouts.map((r) => [
+            r.environment,
+            r.id,
+            `${r.fromRevision ? shortSha(r.fromRevision) : "(first)"} → ${shortSha(r.toRevision)}`,
+            r.state,
+            r.wave ?? NONE,
+            r.failure ?? NONE,
+          ]),
+        )}\n\n`
+      : "";
+  if (status.clusters.length === 0) return `${rollouts}Clusters: none yet (no desired state published)`;
+  return `${rollouts}Clusters:\n${appsOnClustersTable(status.clusters, "cluster", nowMs)}`;
 }

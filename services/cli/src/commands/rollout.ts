@@ -1,5 +1,12 @@
 import type { Command } from "commander";
-import { IN_FLIGHT_PHASES, type List, type PlannedWave, type Rollout, TERMINAL_PHASES } from "../api.js";
+import {
+  IN_FLIGHT_PHASES,
+  type List,
+  type PlannedWave,
+  type Rollout,
+  type RolloutSummary,
+  TERMINAL_PHASES,
+} from "../api.js";
 import { apiPath } from "../client.js";
 import type { CommandContext, CommandModule } from "../context.js";
 import { UsageError } from "../errors.js";
@@ -53,7 +60,7 @@ export const registerRolloutCommands: CommandModule = (program, ctx) => {
       }
       const list = await ctx
         .client(cmd)
-        .get<List<Rollout>>("/v1/rollouts", { app: opts.app, environment: opts.env, state: opts.state });
+        .get<List<RolloutSummary>>("/v1/rollouts", { app: opts.app, environment: opts.env, state: opts.state });
       if (ctx.format(cmd) === "table" && list.items.length === 0) return ctx.note("no rollouts match");
       const now = ctx.now();
       ctx.print(cmd, list, () =>

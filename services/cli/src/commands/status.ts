@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { type App, type FleetStatus, IN_FLIGHT_PHASES, type List, type Rollout } from "../api.js";
+import { type App, type FleetStatus, IN_FLIGHT_PHASES, type List, type RolloutSummary } from "../api.js";
 import type { HubClient } from "../client.js";
 import type { CommandModule } from "../context.js";
 import { NotFoundError } from "../errors.js";
@@ -14,7 +14,7 @@ export interface StatusView {
   /** Number of apps defined. */
   apps: number;
   /** Rollouts Pending, Progressing or Paused; null when the hub does not serve rollouts. */
-  rollouts: Rollout[] | null;
+  rollouts: RolloutSummary[] | null;
 }
 
 /** `flotilla status`. */
@@ -38,9 +38,9 @@ export const registerStatusCommands: CommandModule = (program, ctx) => {
     });
 };
 
-async function inFlight(client: HubClient): Promise<Rollout[] | null> {
+async function inFlight(client: HubClient): Promise<RolloutSummary[] | null> {
   try {
-    const list = await client.get<List<Rollout>>("/v1/rollouts");
+    const list = await client.get<List<RolloutSummary>>("/v1/rollouts");
     return list.items.filter((r) => (IN_FLIGHT_PHASES as readonly string[]).includes(r.state));
   } catch (err) {
     // A hub without the rollout routes still has a fleet to summarize.
