@@ -4,6 +4,10 @@
  * talks to is itself started with `flotilla hub`, against a real nats-server, redis-server and
  * Git smart-HTTP server. Every verb is run with `-o json` and its output parsed and checked;
  * bad input must exit non-zero with one clear line on stderr.
+ *
+ * The test plays the two prod clusters' agents over the real protocol (as the hub e2e test
+ * does): heartbeats and signed reports with the keys from the bundles `cluster register` saved,
+ * so rollouts move and `rollout watch` sees them succeed, roll back, fail and be superseded.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -11,6 +15,25 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import {
+  DESIRED_BUCKET,
+  DESIRED_STATE,
+  HEARTBEAT,
+  Health,
+  heartbeatSubject,
+  KeyRing,
+  open,
+  parseStateKey,
+  publicKeyFromPem,
+  REPORT,
+  type SigningKey,
+  STATUS_BUCKET,
+  SyncPhase,
+  seal,
+  signingKeyFromPem,
+  stateKey,
+} from "@flotilla/proto";
+import { connect, type KV, type KvEntry, type NatsConnection, type QueuedIterator } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type FixtureRepo,
@@ -53,6 +76,74 @@ function manifest(name: string, value: string): string {
   return `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\ndata:\n  value: "${value}"\n`;
 }
 
+/**
+ * The agents of some clusters, played over the real protocol: a heartbeat for each every 300 ms,
+ * and for every desired state the hub signs for one of them, a signed report of that exact
+ * generation and revision, Synced and Healthy.
+ */
+class PlayedAgents {
+  readonly #keys = new Map<string, SigningKey>();
+  #beat: NodeJS.Timeout | undefined;
+  #iter: QueuedIterator<KvEntry> | undefined;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly desiredKv: KV,
+    private readonly statusKv: KV,
+  ) {}
+
+  /** Starts playing the agent of the cluster a saved bootstrap bundle is for. */
+  async add(bundleText: string): Promise<void> {
+    const bundle = JSON.parse(bundleText) as { cluster: string; agentSigningKey: string; hubPublicKey: string };
+    this.#keys.set(bundle.cluster, signingKeyFromPem(bundle.agentSigningKey));
+    this.#beat ??= setInterval(() => this.#heartbeats(), 300);
+    this.#heartbeats();
+    if (!this.#iter) await this.#watch(bundle.hubPublicKey);
+  }
+
+  #heartbeats(): void {
+    for (const [cluster, key] of this.#keys) {
+      this.nc.publish(
+        heartbeatSubject(cluster),
+        seal(HEARTBEAT, { cluster, agentVersion: "cli-e2e", sentAtMs: Date.now() }, key),
+      );
+    }
+  }
+
+  async #watch(hubPublicKey: string): Promise<void> {
+    const ring = new KeyRing([publicKeyFromPem(hubPublicKey)]);
+    const iter = await this.desiredKv.watch({ key: ">" });
+    this.#iter = iter;
+    void (async () => {
+      for await (const e of iter) {
+        if (e.operation !== "PUT") continue;
+        const { cluster, app } = parseStateKey(e.key);
+        const key = this.#keys.get(cluster);
+        if (!key) continue;
+        const m = open(DESIRED_STATE, e.value, ring).message;
+        if (m.remove) continue;
+        const report = {
+          cluster,
+          app,
+          observedGeneration: m.generation,
+          revision: m.source?.revision ?? "",
+          rolloutId: m.rolloutId,
+          phase: SyncPhase.SYNC_PHASE_SYNCED,
+          health: Health.HEALTH_HEALTHY,
+          reportedAtMs: Date.now(),
+          agentVersion: "cli-e2e",
+        };
+        await this.statusKv.put(stateKey(cluster, app), seal(REPORT, report, key));
+      }
+    })();
+  }
+
+  stop(): void {
+    clearInterval(this.#beat);
+    this.#iter?.stop();
+  }
+}
+
 describe("flotilla CLI end to end", () => {
   let nats: NatsServer;
   let redis: RedisServer;
@@ -63,6 +154,8 @@ describe("flotilla CLI end to end", () => {
   let hubProc: ChildProcess;
   let hubExit: Promise<number | null>;
   const hubOutput: string[] = [];
+  let nc: NatsConnection;
+  let agents: PlayedAgents;
   /** The environment every CLI run gets: a HOME without a config file, the hub and its token. */
   let baseEnv: Record<string, string>;
 
@@ -145,6 +238,10 @@ describe("flotilla CLI end to end", () => {
         "1s",
         "--replica-id",
         "cli-e2e",
+        "--heartbeat-interval",
+        "300ms",
+        "--offline-after-missed",
+        "10",
       ],
       {
         env: {
@@ -170,9 +267,17 @@ describe("flotilla CLI end to end", () => {
       dump();
       throw err;
     }
+    nc = await connect({ servers: nats.url });
+    agents = new PlayedAgents(
+      nc,
+      await nc.jetstream().views.kv(DESIRED_BUCKET),
+      await nc.jetstream().views.kv(STATUS_BUCKET),
+    );
   });
 
   afterAll(async () => {
+    agents?.stop();
+    await nc?.close();
     if (hubProc && hubProc.exitCode === null) {
       hubProc.kill("SIGKILL");
       await hubExit;
@@ -273,10 +378,116 @@ describe("flotilla CLI end to end", () => {
         1,
         /^error: cluster "dev-1" does not exist \(GET \/v1\/clusters\/dev-1\): run 'flotilla cluster list' to see registered clusters$/,
       );
+
+      // The saved bundles are all an agent needs: with them, the test's agents make both Ready.
+      await agents.add(await readFile(bundlePath, "utf8"));
+      await agents.add(await readFile(defaultPath, "utf8"));
+      const ready = await until("both prod clusters Ready", async () => {
+        const rows = await cli(["cluster", "list"]);
+        return /^prod-eu-1 +Ready .* cli-e2e +\d+s ago/m.test(rows.stdout) && /^prod-us-1 +Ready /m.test(rows.stdout)
+          ? rows
+          : undefined;
+      });
+      expect(ready.stdout).toMatch(/^prod-us-1 +Ready +env=prod +cli-e2e /m);
+      expect((await json(["cluster", "get", "prod-eu-1"])).status).toMatchObject({
+        state: "Ready",
+        agentVersion: "cli-e2e",
+      });
     } catch (err) {
       dump();
       throw err;
     }
+  });
+
+  it("env set from flags and from a file, env get|list", async () => {
+    // Every flag lands in the policy; the hub stores it with its defaults filled in.
+    const staging = await json([
+      "env",
+      "set",
+      "staging",
+      "--wave",
+      "canary:tier=canary",
+      "--bake",
+      "canary=2m",
+      "--max-concurrency",
+      "remaining=50%",
+      "--failure-budget",
+      "canary=0",
+      "--require-approval",
+      "remaining",
+      "--progress-deadline",
+      "5m",
+      "--no-auto-rollback",
+      "--offline-clusters",
+      "skip",
+    ]);
+    expect(staging).toMatchObject({
+      name: "staging",
+      policy: {
+        waves: [{ name: "canary", selector: "tier=canary", bakeSeconds: 120, failureBudget: 0 }],
+        remaining: { maxConcurrency: "50%", requireApproval: true },
+        progressDeadlineSeconds: 300,
+        autoRollback: false,
+        offlineClusters: "skip",
+      },
+    });
+    expect(await json(["env", "get", "staging"])).toEqual(staging);
+    const human = await cli(["env", "get", "staging"]);
+    expect(human.stdout).toMatch(/^Auto rollback: +no$/m);
+    expect(human.stdout).toMatch(/^canary +tier=canary +\S+ +120s +0 +no$/m);
+    expect(human.stdout).toMatch(/^remaining +\(clusters no wave selects\) +50% +\S+ +\S+ +yes$/m);
+
+    const policyFile = join(work, "dev-policy.yaml");
+    await writeFile(policyFile, "waves:\n  - name: first\n    maxConcurrency: 1\nprogressDeadlineSeconds: 120\n");
+    const dev = await json(["env", "set", "dev", "-f", policyFile]);
+    expect(dev.policy).toMatchObject({ waves: [{ name: "first", maxConcurrency: 1 }], progressDeadlineSeconds: 120 });
+    const fromStdin = await json(["env", "set", "qa", "-f", "-"], {
+      stdin: '{"kind":"Environment","spec":{"policy":{"offlineClusters":"skip"}}}',
+    });
+    expect(fromStdin.policy).toMatchObject({ offlineClusters: "skip" });
+
+    // prod, for the rollouts below: the canary first, then the rest after an approval.
+    const prod = await json([
+      "env",
+      "set",
+      "prod",
+      "--wave",
+      "canary:tier=canary",
+      "--bake",
+      "canary=1s",
+      "--bake",
+      "remaining=1s",
+      "--require-approval",
+      "remaining",
+    ]);
+    expect(prod.policy).toMatchObject({
+      waves: [{ name: "canary" }],
+      remaining: { requireApproval: true },
+      autoRollback: true,
+    });
+    expect((await json(["env", "list"])).items.map((e: Json) => e.name).sort()).toEqual([
+      "dev",
+      "prod",
+      "qa",
+      "staging",
+    ]);
+
+    // The hub's policy schema refuses what the CLI cannot know is wrong, naming the field.
+    expectOneLineError(
+      await cli(["env", "set", "prod", "--wave", "remaining:tier=x"]),
+      1,
+      /policy\.waves\.0\.name: .*reserved.*\(PUT \/v1\/environments\/prod\)/,
+    );
+    expectOneLineError(
+      await cli(["env", "set", "prod", "--bake", "nope=1m"]),
+      1,
+      /--bake names wave "nope", which no --wave declares/,
+    );
+    expectOneLineError(
+      await cli(["env", "set", "prod", "-f", policyFile, "--wave", "x"]),
+      1,
+      /give the policy with -f or with flags, not both/,
+    );
   });
 
   it("team create|list, repo add|list|get (password from stdin, never shown), app create|list|get|status", async () => {
@@ -354,18 +565,25 @@ describe("flotilla CLI end to end", () => {
       expect((await json(["app", "list"])).items.map((a: Json) => a.name)).toEqual(["storefront"]);
       expect(await json(["app", "get", "storefront"])).toMatchObject({ name: "storefront", repo: "web" });
 
-      // The hub tracks the repo with the stored credentials and publishes to both prod clusters.
+      // The hub tracks the repo with the stored credentials: prod's head becomes a rollout, and
+      // its canary wave reaches prod-eu-1 first.
       const prodHead = await repo.head("main");
-      const status = await until("the app on both prod clusters", async () => {
+      const status = await until("the canary to run the prod head", async () => {
         const s = await json(["app", "status", "storefront"]);
-        return s.clusters.length === 2 && s.clusters.every((c: Json) => c.desired?.revision === prodHead)
-          ? s
-          : undefined;
+        const canary = s.clusters.find((c: Json) => c.cluster === "prod-eu-1");
+        return canary?.current && canary.desired.revision === prodHead ? s : undefined;
       });
-      expect(status.clusters.map((c: Json) => c.cluster).sort()).toEqual(["prod-eu-1", "prod-us-1"]);
+      expect(status.rollouts.find((r: Json) => r.environment === "prod")).toMatchObject({
+        fromRevision: "",
+        toRevision: prodHead,
+        state: "Progressing",
+      });
       const human = await cli(["app", "get", "storefront"]);
       expect(human.stdout).toMatch(/^Namespace: +storefront$/m);
-      expect(human.stdout).toMatch(new RegExp(`^prod-eu-1 +prod +${prodHead.slice(0, 7)} \\(gen \\d+\\)`, "m"));
+      expect(human.stdout).toMatch(
+        new RegExp(`^prod-eu-1 +prod +${prodHead.slice(0, 7)} \\(gen \\d+\\) +${prodHead.slice(0, 7)} `, "m"),
+      );
+      expect(human.stdout).toMatch(new RegExp(`^prod +\\S+ +\\(first\\) → ${prodHead.slice(0, 7)} `, "m"));
 
       // A reference to a repo that does not exist points at the repo list.
       const dangling = await cli(["app", "create", "api", "--repo", "nope", "-n", "api"]);
@@ -378,54 +596,146 @@ describe("flotilla CLI end to end", () => {
     }
   });
 
-  it("env set from flags and from a file, env get|list", async () => {
-    const prod = await json([
-      "env",
-      "set",
-      "prod",
-      "--wave",
-      "canary:tier=canary",
-      "--bake",
-      "canary=2m",
-      "--max-concurrency",
-      "remaining=50%",
-      "--require-approval",
-      "remaining",
-      "--no-auto-rollback",
-    ]);
-    expect(prod).toEqual({
-      name: "prod",
-      policy: {
-        waves: [{ name: "canary", selector: "tier=canary", bakeSeconds: 120 }],
-        remaining: { maxConcurrency: "50%", requireApproval: true },
-        autoRollback: false,
-      },
-    });
-    const policyFile = join(work, "dev-policy.yaml");
-    await writeFile(policyFile, "waves:\n  - name: first\n    maxConcurrency: 1\nprogressDeadlineSeconds: 120\n");
-    const dev = await json(["env", "set", "dev", "-f", policyFile]);
-    expect(dev.policy).toEqual({ waves: [{ name: "first", maxConcurrency: 1 }], progressDeadlineSeconds: 120 });
-    const fromStdin = await json(["env", "set", "staging", "-f", "-"], {
-      stdin: '{"kind":"Environment","spec":{"policy":{"offlineClusters":"skip"}}}',
-    });
-    expect(fromStdin.policy).toEqual({ offlineClusters: "skip" });
+  it("rollout plan|list|get|watch|promote: the first deploy goes canary, waits for approval, then succeeds", async () => {
+    try {
+      const plan = await json(["rollout", "plan", "prod", "--app", "storefront"]);
+      expect(plan.waves.map((w: Json) => [w.name, w.clusters, w.requireApproval])).toEqual([
+        ["canary", ["prod-eu-1"], false],
+        ["remaining", ["prod-us-1"], true],
+      ]);
+      const planTable = await cli(["rollout", "plan", "prod", "--app", "storefront"]);
+      expect(planTable.stdout).toMatch(/^remaining \(implicit\) +prod-us-1 +- +1 +1s +0 +required$/m);
 
-    expect(await json(["env", "get", "prod"])).toEqual(prod);
-    expect((await json(["env", "list"])).items.map((e: Json) => e.name).sort()).toEqual(["dev", "prod", "staging"]);
-    const human = await cli(["env", "get", "prod"]);
-    expect(human.stdout).toMatch(/^canary +tier=canary +default +120s +default +no$/m);
-    expect(human.stdout).toMatch(/^remaining +\(clusters no wave selects\) +50% +default +default +yes$/m);
+      const prodHead = await repo.head("main");
+      const list = await json(["rollout", "list", "--app", "storefront", "--env", "prod"]);
+      const first = list.items.find((r: Json) => r.toRevision === prodHead);
+      expect(first).toMatchObject({ app: "storefront", environment: "prod", fromRevision: "" });
 
-    expectOneLineError(
-      await cli(["env", "set", "prod", "--bake", "nope=1m"]),
-      1,
-      /--bake names wave "nope", which no --wave declares/,
-    );
-    expectOneLineError(
-      await cli(["env", "set", "prod", "-f", policyFile, "--wave", "x"]),
-      1,
-      /give the policy with -f or with flags, not both/,
-    );
+      // watch runs until the end; meanwhile the canary bakes and the last wave awaits approval.
+      const watching = cli(["rollout", "watch", first.id, "--interval", "200ms"]);
+      const waiting = await until("the last wave to await approval", async () => {
+        const r = await json(["rollout", "get", first.id]);
+        return r.waves[1]?.status === "awaiting-approval" ? r : undefined;
+      });
+      expect(waiting.waves[0]).toMatchObject({ name: "canary", status: "succeeded" });
+      expect(waiting.waves[1].clusters).toEqual([expect.objectContaining({ name: "prod-us-1", state: "pending" })]);
+      const shown = await cli(["rollout", "get", first.id]);
+      expect(shown.stdout).toMatch(
+        new RegExp(
+          `^State: +Progressing — wave 2/2 remaining: awaiting approval: flotilla rollout promote ${first.id}$`,
+          "m",
+        ),
+      );
+      expect(shown.stdout).toMatch(/^prod-eu-1 +canary +healthy +\d+ /m);
+      const listed = await cli(["rollout", "list"]);
+      expect(listed.stdout).toMatch(
+        new RegExp(
+          `^${first.id} +storefront +prod +\\(first\\) → ${prodHead.slice(0, 7)} +Progressing +remaining \\(2/2\\) +2 `,
+          "m",
+        ),
+      );
+
+      const promoted = await json(["rollout", "promote", first.id]);
+      expect(promoted.waves[1].approvedAtMs).toEqual(expect.any(Number));
+      const watched = await watching;
+      expect(watched.code, watched.stderr).toBe(0);
+      const events = watched.stdout
+        .trim()
+        .split("\n")
+        .map((l) => l.replace(/^\S+ /, ""));
+      expect(events[0]).toBe(
+        `rollout ${first.id}: app storefront in prod, (first deploy) → ${prodHead.slice(0, 7)}, waves canary(1) → remaining(1)`,
+      );
+      expect(events).toEqual(
+        expect.arrayContaining([
+          "cluster prod-eu-1 healthy (wave canary)",
+          "wave canary succeeded",
+          "wave remaining awaiting-approval",
+          "cluster prod-us-1 healthy (wave remaining)",
+        ]),
+      );
+      expect(events.indexOf("wave canary succeeded")).toBeLessThan(
+        events.indexOf("cluster prod-us-1 healthy (wave remaining)"),
+      );
+      expect(events.at(-1)).toMatch(new RegExp(`^rollout ${first.id} Succeeded`));
+      expect((await json(["rollout", "get", first.id])).state).toBe("Succeeded");
+
+      // A command the rollout's state refuses: 409 in one line.
+      expectOneLineError(
+        await cli(["rollout", "promote", first.id]),
+        1,
+        new RegExp(
+          `cannot promote rollout "${first.id}": it already ended Succeeded.*\\(POST /v1/rollouts/${first.id}/promote\\)`,
+        ),
+      );
+    } catch (err) {
+      dump();
+      throw err;
+    }
+  });
+
+  it("rollout pause|resume|rollback|abort, and watch exits 3 when rolled back or failed, 4 when superseded", async () => {
+    try {
+      const lastGood = await repo.head("main");
+      const newRollout = async (version: string) => {
+        const sha = await repo.commit("main", { "deploy/prod/app.yaml": manifest("web", version) });
+        return until(`a rollout of ${version}`, async () => {
+          const l = await json(["rollout", "list", "--app", "storefront", "--env", "prod"]);
+          return l.items.find((r: Json) => r.toRevision === sha);
+        });
+      };
+
+      // Paused: no new waves until resume. Then rolled back by hand while awaiting approval.
+      const second = await newRollout("prod-2");
+      expect(second.fromRevision).toBe(lastGood);
+      expect((await json(["rollout", "pause", second.id])).state).toBe("Paused");
+      expect((await json(["rollout", "list", "--state", "Paused"])).items.map((r: Json) => r.id)).toEqual([second.id]);
+      const paused = await cli(["rollout", "get", second.id]);
+      expect(paused.stdout).toMatch(new RegExp(`^Paused: +\\d+s ago: flotilla rollout resume ${second.id}$`, "m"));
+      expect((await json(["rollout", "resume", second.id])).state).not.toBe("Paused");
+      await until("the second rollout to await approval", async () =>
+        (await json(["rollout", "get", second.id])).waves[1]?.status === "awaiting-approval" ? true : undefined,
+      );
+      const watchSecond = cli(["rollout", "watch", second.id, "--interval", "200ms", "-o", "json"]);
+      const rolledBack = await json(["rollout", "rollback", second.id]);
+      expect(rolledBack.state).toBe("RolledBack");
+      const w2 = await watchSecond;
+      expect(w2.code).toBe(3);
+      expect(JSON.parse(w2.stdout.trim().split("\n").at(-1) ?? "{}").state).toBe("RolledBack");
+      expect(w2.stderr).toMatch(new RegExp(`^error: rollout ${second.id} ended RolledBack: rollback requested`));
+      // The canary got the last good revision back.
+      const back = await until("the canary rolled back", async () => {
+        const r = await json(["rollout", "get", second.id]);
+        return r.waves[0].clusters[0].state === "rolled-back" ? r : undefined;
+      });
+      const canaryNow = (await json(["cluster", "get", "prod-eu-1"])).apps.find((a: Json) => a.app === "storefront");
+      expect(canaryNow.desired.revision).toBe(lastGood);
+      expect(back.waves[1].clusters[0].state).toBe("pending");
+
+      // A newer commit supersedes the rollout in flight: watch exits 4.
+      const third = await newRollout("prod-3");
+      const watchThird = cli(["rollout", "watch", third.id, "--interval", "200ms"]);
+      const fourth = await newRollout("prod-4");
+      const w3 = await watchThird;
+      expect(w3.code, w3.stderr).toBe(4);
+      expect(w3.stderr).toMatch(new RegExp(`ended Superseded: rollout ${fourth.id} of a newer commit replaced it`));
+
+      // Aborted: Failed, exit 3.
+      expect((await json(["rollout", "abort", fourth.id])).state).toBe("Failed");
+      const w4 = await cli(["rollout", "watch", fourth.id]);
+      expect(w4.code).toBe(3);
+      expect(w4.stdout).toMatch(new RegExp(`rollout ${fourth.id} Failed: aborted`));
+      expect(w4.stderr).toMatch(new RegExp(`^error: rollout ${fourth.id} ended Failed: aborted[^\n]*\n$`));
+      expectOneLineError(
+        await cli(["rollout", "get", "no-such-rollout"]),
+        1,
+        /rollout "no-such-rollout" does not exist .*run 'flotilla rollout list'/,
+      );
+      expectOneLineError(await cli(["rollout", "list", "--state", "Done"]), 1, /--state "Done" is not a rollout state/);
+    } catch (err) {
+      dump();
+      throw err;
+    }
   });
 
   it("apply -f creates, then leaves unchanged; bundles of new clusters go to 0600 files; stdin works", async () => {
@@ -470,62 +780,23 @@ spec: { repo: web, path: "deploy/{env}", namespace: reports }
 
   it("status summarizes clusters, apps and rollouts", async () => {
     const s = await json(["status"]);
-    expect(s.fleet.clusters).toMatchObject({ total: 3, Pending: 3 });
+    expect(s.fleet.clusters).toMatchObject({ total: 3, Ready: 2, Pending: 1 });
     expect(Object.keys(s.fleet.environments).sort()).toEqual(["dev", "prod"]);
     expect(s.apps).toBe(2);
-    expect(s.rollouts === null || Array.isArray(s.rollouts)).toBe(true);
+    // The applied app "reports" is rolling out to prod (and to dev, whose only cluster has no agent).
+    const inFlight = await until("the rollouts of the applied app", async () => {
+      const v = await json(["status"]);
+      return v.rollouts.some((r: Json) => r.app === "reports") ? v.rollouts : undefined;
+    });
+    for (const r of inFlight) expect(["Pending", "Progressing", "Paused"]).toContain(r.state);
     const human = await cli(["status"]);
     expect(human.code).toBe(0);
-    expect(human.stdout).toMatch(/^Clusters: +3 \(Ready 0, Offline 0, Pending 3\)$/m);
+    expect(human.stdout).toMatch(/^Clusters: +3 \(Ready 2, Offline 0, Pending 1\)$/m);
     expect(human.stdout).toMatch(/^Apps: +2$/m);
-    expect(human.stdout).toMatch(/^prod +2 +0 +0 +2 /m);
-  });
-
-  it("rollout list|get|plan|pause|resume|abort|watch against the hub's rollout API", async (ctx) => {
-    const probe = await cli(["rollout", "list", "-o", "json"]);
-    if (probe.code !== 0 && /does not serve GET \/v1\/rollouts/.test(probe.stderr)) {
-      // The hub in this checkout does not have the rollout routes yet; the CLI says so clearly.
-      expectOneLineError(probe, 1, /the hub does not serve GET \/v1\/rollouts/);
-      ctx.skip();
-    }
-    expect(probe.code, probe.stderr).toBe(0);
-    const list = JSON.parse(probe.stdout);
-    expect(Array.isArray(list.items)).toBe(true);
-
-    const plan = await json(["rollout", "plan", "prod", "--app", "storefront"]);
-    const waves = Array.isArray(plan) ? plan : plan.waves;
-    expect(waves.map((w: Json) => [w.name, w.clusters])).toEqual([
-      ["canary", ["prod-eu-1"]],
-      ["remaining", ["prod-us-1"]],
-    ]);
-
-    // A new commit on main starts a rollout of storefront in prod.
-    const sha = await repo.commit("main", { "deploy/prod/app.yaml": manifest("web", "prod-2") });
-    const rollout = await until("a rollout of the new commit", async () => {
-      const l = await json(["rollout", "list", "--app", "storefront", "--env", "prod"]);
-      return l.items.find((r: Json) => r.toRevision === sha);
-    });
-    const got = await json(["rollout", "get", rollout.id]);
-    expect(got).toMatchObject({ id: rollout.id, app: "storefront", environment: "prod", toRevision: sha });
-    expect(got.waves.map((w: Json) => w.name)).toEqual(["canary", "remaining"]);
-
-    expect((await json(["rollout", "pause", rollout.id])).state).toBe("Paused");
-    expect((await json(["rollout", "resume", rollout.id])).state).not.toBe("Paused");
-    const promote = await cli(["rollout", "promote", rollout.id]);
-    expect(promote.code).toBe(1);
-    expect(promote.stderr).toMatch(/no wave awaits approval/);
-
-    // Abort ends it Failed: watch prints what happened and exits 3.
-    expect((await json(["rollout", "abort", rollout.id])).state).toBe("Failed");
-    const watched = await cli(["rollout", "watch", rollout.id, "--interval", "200ms"]);
-    expect(watched.code).toBe(3);
-    expect(watched.stdout).toMatch(new RegExp(`rollout ${rollout.id}: app storefront in prod`));
-    expect(watched.stderr).toMatch(new RegExp(`^error: rollout ${rollout.id} ended Failed: aborted`));
-    expectOneLineError(
-      await cli(["rollout", "get", "no-such-rollout"]),
-      1,
-      /rollout "no-such-rollout".*run 'flotilla rollout list'/,
-    );
+    expect(human.stdout).toMatch(/^prod +2 +2 +0 +0 /m);
+    expect(human.stdout).toMatch(/^dev +1 +0 +0 +1 /m);
+    expect(human.stdout).toMatch(/^Rollouts in flight:$/m);
+    expect(human.stdout).toMatch(/^\S+ +reports +prod +\(first\) → /m);
   });
 
   it("bad input: unknown cluster, malformed or unknown-kind apply files, bad names, usage errors", async () => {
