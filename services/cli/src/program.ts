@@ -98,7 +98,14 @@ export async function run(argv: readonly string[], ctx: CommandContext): Promise
   }
 }
 
-/** The context of a real process: its streams, environment and clock. */
+/**
+ * The context of a real process: its streams, environment and clock. A closed stdout (`flotilla
+ * cluster list | head -1`) ends the process quietly, as for any Unix filter.
+ */
 export function processContext(): CommandContext {
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(0);
+    throw err;
+  });
   return new CommandContext({ stdout: process.stdout, stderr: process.stderr, stdin: process.stdin }, process.env);
 }

@@ -6,12 +6,34 @@ import { examples } from "../help.js";
 /** The hub package, loaded only when `flotilla hub` runs: it pulls in Fastify, NATS and Redis clients. */
 type HubModule = typeof import("@flotilla/hub");
 
+/** What each hub setting is, for `flotilla hub --help`; the hub's config.ts documents them in full. */
+function describe(field: string, hub: HubModule): string {
+  const about: Record<string, string> = {
+    listen: `HTTP address, host:port (default ${hub.DEFAULT_LISTEN})`,
+    redisUrl: `Redis URL (default ${hub.DEFAULT_REDIS_URL})`,
+    natsUrl: `NATS URL(s), comma-separated (default ${hub.DEFAULT_NATS_URL})`,
+    natsCreds: "the hub's NATS creds file",
+    agentNatsUrl: "NATS URL written into bootstrap bundles (default: the NATS URL)",
+    signingKeyPem: "PKCS#8 PEM of the hub's signing key (default: generated once, kept in Redis)",
+    operatorSetup: "NATS operator setup JSON; clusters then get their own NATS credentials",
+    adminToken: "the API's bearer token, 16+ characters (required)",
+    encryptionKey: "base64 of 32 bytes, encrypts secrets in Redis (required)",
+    pollIntervalMs: `Git poll interval, e.g. 15s (default ${hub.DEFAULT_POLL_INTERVAL_MS / 1000}s)`,
+    heartbeatIntervalMs: `agents' heartbeat interval (default ${hub.DEFAULT_HEARTBEAT_INTERVAL_MS / 1000}s)`,
+    offlineAfterMissed: `missed heartbeats before a cluster is Offline (default ${hub.DEFAULT_OFFLINE_AFTER_MISSED})`,
+    leaseTtlMs: `leader lease time-to-live (default ${hub.DEFAULT_LEASE_TTL_MS / 1000}s)`,
+    replicaId: "this replica's name (default hostname-pid)",
+    logLevel: `log level (default ${hub.DEFAULT_LOG_LEVEL})`,
+  };
+  return about[field] ?? field;
+}
+
 /** Adds one option per hub setting, named as the hub's own flags, so `flotilla hub --help` lists them. */
 function addHubOptions(cmd: Command, hub: HubModule): void {
   for (const s of hub.SETTINGS) {
     const env = [s.env, s.fileEnv && `${s.fileEnv} (a file)`].filter(Boolean).join(" or ");
-    if (s.flag) cmd.option(`--${s.flag} <value>`, `${s.field}; env ${env}`);
-    if (s.fileFlag) cmd.option(`--${s.fileFlag} <file>`, `${s.field}, read from a file; env ${env}`);
+    if (s.flag) cmd.option(`--${s.flag} <value>`, `${describe(s.field, hub)}; env ${env}`);
+    if (s.fileFlag) cmd.option(`--${s.fileFlag} <file>`, `${describe(s.field, hub)}, from a file; env ${env}`);
   }
 }
 
