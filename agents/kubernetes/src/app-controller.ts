@@ -4,6 +4,7 @@
  * phase change through a {@link ReportSink}.
  */
 import {
+  checkNewerGeneration,
   type DesiredState,
   ErrorCode,
   Health,
@@ -13,6 +14,7 @@ import {
   type ResourceStatusInit,
   ResourceSync,
   SyncPhase,
+  stateKey,
   syncPhaseName,
   worstHealth,
 } from "@flotilla/proto";
@@ -178,12 +180,10 @@ export class AppController {
       this.#queue({ desired: a.desired, bytes });
       return;
     }
-    if (!(generation > this.#accepted)) {
-      this.#reject(
-        ErrorCode.ERROR_CODE_GENERATION_STALE,
-        `desired state ${this.deps.cluster}.${this.app} has generation ${generation}, not newer than ${this.#accepted} already acted on; ignoring it`,
-        generation,
-      );
+    try {
+      checkNewerGeneration(stateKey(this.deps.cluster, this.app), generation, this.#accepted);
+    } catch (err) {
+      this.#reject(ErrorCode.ERROR_CODE_GENERATION_STALE, (err as Error).message, generation);
       return;
     }
     this.#resumed = true;

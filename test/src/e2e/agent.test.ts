@@ -529,6 +529,30 @@ describe("cluster agent", () => {
     await new Promise((r) => setTimeout(r, 3_000));
     expect(await snapshot()).toEqual(before);
   });
+  it("removes an app: prunes what it owns, drops its inventory and reports Removed", async () => {
+    const gen = await putDesired("shop", {
+      source: source("kust/overlays/dev", revisions.v1 as string, SourceType.SOURCE_TYPE_KUSTOMIZE),
+      targetNamespace: "team",
+      remove: true,
+    });
+    const report = await waitReport(
+      "shop",
+      (r) => Number(r.observedGeneration) === gen && r.phase === SyncPhase.SYNC_PHASE_REMOVED,
+      "REMOVED",
+    );
+    expect(report.resources.every((r) => r.sync === ResourceSync.RESOURCE_SYNC_PRUNED)).toBe(true);
+    expect(
+      await readOrUndefined(() => core.readNamespacedConfigMap({ name: "dev-shop-config", namespace: "team" })),
+    ).toBe(undefined);
+    expect(
+      await readOrUndefined(() =>
+        core.readNamespacedConfigMap({ name: "flotilla-inventory-shop", namespace: "flotilla-system" }),
+      ),
+    ).toBe(undefined);
+    // Other apps in the same namespace are untouched.
+    expect((await apps.readNamespacedDeployment({ name: "api", namespace: "team" })).metadata?.name).toBe("api");
+  });
+
   it("keeps enforcing while NATS is down and reports again once it is back", async () => {
     const editedAt = Date.now();
     await nats.kill();
