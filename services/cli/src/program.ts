@@ -12,6 +12,7 @@ import { cliVersion, registerVersionCommands } from "./commands/version.js";
 import { OUTPUT_FORMATS } from "./config.js";
 import { CommandContext, type CommandModule } from "./context.js";
 import { CliError, EXIT, oneLine } from "./errors.js";
+import { registerFleetCommands } from "./fleet/index.js";
 import { EXIT_CODES_HELP } from "./help.js";
 
 /**
@@ -28,6 +29,7 @@ export const COMMAND_MODULES: readonly CommandModule[] = [
   registerApplyCommands,
   registerRolloutCommands,
   registerHubCommands,
+  registerFleetCommands,
   registerVersionCommands,
 ];
 

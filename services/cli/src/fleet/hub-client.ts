@@ -1,33 +1,36 @@
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { apiPath, HubClient } from "../client.js";
+import { FleetError } from "./errors.js";
 
 /** The `dist/main.js` beside a workspace package's entry point, for running it as its own process. */
 export function entryPoint(pkg: "@flotilla/hub" | "@flotilla/agent"): string {
   return join(dirname(fileURLToPath(import.meta.resolve(pkg))), "main.js");
 }
 
-/** The few hub calls the fleet needs while it starts, before the CLI's config exists. */
-export class HubClient {
+/** Per-request timeout while the fleet drives its own hub. */
+const REQUEST_TIMEOUT_MS = 30_000;
+
+/** The hub calls the fleet makes while it starts and while it runs the demo. */
+export class FleetHub {
+  readonly client: HubClient;
+
   constructor(
     readonly url: string,
-    private readonly token: string,
-  ) {}
-
-  private async call(method: string, path: string, body?: string, contentType = "application/json"): Promise<unknown> {
-    const res = await fetch(new URL(path, this.url), {
-      method,
-      headers: {
-        authorization: `Bearer ${this.token}`,
-        ...(body === undefined ? {} : { "content-type": contentType }),
-      },
-      body,
+    token: string,
+  ) {
+    this.client = new HubClient({
+      baseUrl: url,
+      hubSource: "the local fleet",
+      token,
+      tokenSource: "the local fleet",
+      configPath: "",
+      timeoutMs: REQUEST_TIMEOUT_MS,
     });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-    return text ? JSON.parse(text) : undefined;
   }
 
+  /** Waits for `/readyz`; fails early, with the hub's last log lines, if the hub process exits. */
   async waitReady(timeoutMs: number, alive: () => boolean, tail: () => string): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -36,26 +39,26 @@ export class HubClient {
         () => false,
       );
       if (ok) return;
-      if (!alive()) throw new Error(`the hub exited while starting:\n${tail()}`);
-      if (Date.now() > deadline) throw new Error(`the hub was not ready within ${timeoutMs / 1000} s:\n${tail()}`);
+      if (!alive()) throw new FleetError(`the hub exited while starting:\n${tail()}`);
+      if (Date.now() > deadline) throw new FleetError(`the hub was not ready within ${timeoutMs / 1000} s:\n${tail()}`);
       await sleep(200);
     }
   }
 
   apply(yaml: string): Promise<unknown> {
-    return this.call("POST", "/v1/apply", yaml, "application/yaml");
+    return this.client.post("/v1/apply", { text: yaml, contentType: "application/yaml" });
   }
 
   registerCluster(name: string, labels: Record<string, string>): Promise<unknown> {
-    return this.call("POST", "/v1/clusters", JSON.stringify({ name, labels }));
+    return this.client.post("/v1/clusters", { json: { name, labels } });
   }
 
-  /** Rollouts of one app in one environment, newest first. */
+  /** Rollouts of one app in one environment. */
   async listRollouts(app: string, environment: string): Promise<{ id: string; toRevision: string }[]> {
-    const query = new URLSearchParams({ app, environment });
-    const { items } = (await this.call("GET", `/v1/rollouts?${query}`)) as {
-      items: { id: string; toRevision: string }[];
-    };
+    const { items } = await this.client.get<{ items: { id: string; toRevision: string }[] }>("/v1/rollouts", {
+      app,
+      environment,
+    });
     return items;
   }
 
@@ -64,14 +67,14 @@ export class HubClient {
     for (;;) {
       const states = await Promise.all(
         names.map(
-          async (n) => ((await this.call("GET", `/v1/clusters/${n}`)) as { status: { state: string } }).status.state,
+          async (n) => (await this.client.get<{ status: { state: string } }>(apiPath`/v1/clusters/${n}`)).status.state,
         ),
       );
       const waiting = names.filter((_, i) => states[i] !== "Ready");
       if (waiting.length === 0) return;
       if (Date.now() > deadline) {
-        throw new Error(
-          `clusters not Ready within ${timeoutMs / 1000} s: ${waiting.join(", ")} (see agents/*/agent.log)`,
+        throw new FleetError(
+          `clusters not Ready within ${timeoutMs / 1000} s: ${waiting.join(", ")} (see agents/<name>/agent.log in the fleet directory)`,
         );
       }
       await sleep(500);

@@ -8,13 +8,14 @@ import { spawn } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { type Command, Option } from "commander";
-import { commitExample, down, FleetError, readRecord, up, writeCliConfig } from "./control.js";
+import { cliConfigPath, commitExample, down, readRecord, up, writeCliConfig } from "./control.js";
+import { FleetError } from "./errors.js";
 import { EXAMPLE } from "./example.js";
-import { HubClient } from "./hub-client.js";
+import { FleetHub } from "./hub-client.js";
 import { DEFAULT_FLEET_DIR, type FleetRecord } from "./layout.js";
 import { superviseFleet } from "./supervisor.js";
 
-export { FleetError } from "./control.js";
+export { FleetError } from "./errors.js";
 export { DEFAULT_FLEET_DIR, type FleetRecord } from "./layout.js";
 
 /** How long the demo waits for the hub to notice the pushed commit. */
@@ -26,7 +27,7 @@ function say(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
-function summary(record: FleetRecord, wroteConfig: boolean): string {
+function summary(record: FleetRecord, dir: string, wroteConfig: boolean): string {
   const clusters = record.clusters
     .map(
       (c) =>
@@ -36,7 +37,7 @@ function summary(record: FleetRecord, wroteConfig: boolean): string {
     )
     .join("\n");
   const config = wroteConfig
-    ? "  The CLI is configured for it (~/.config/flotilla/config.yaml)."
+    ? `  The CLI is configured for it (${cliConfigPath()}).`
     : `  Your CLI config was left alone; point the CLI at the fleet with:\n    export FLOTILLA_HUB=${record.hubUrl} FLOTILLA_TOKEN=${record.token}`;
   return `
 Flotilla local fleet is up.
@@ -51,7 +52,7 @@ Next:
   npx flotilla status                         # clusters, apps and rollouts
   npx flotilla demo commit --env prod --watch # release a new version to main and watch the waves
   npx flotilla rollout list
-  npx flotilla down                           # stop everything and remove ${DEFAULT_FLEET_DIR}
+  npx flotilla down                           # stop everything and remove ${dir}
 `;
 }
 
@@ -63,7 +64,7 @@ async function requireFleet(dir: string): Promise<FleetRecord> {
 
 /** Waits until the hub has a rollout of the example app in `env` to `sha`, and returns its id. */
 async function findRollout(record: FleetRecord, env: string, sha: string): Promise<string> {
-  const api = new HubClient(record.hubUrl, record.token);
+  const api = new FleetHub(record.hubUrl, record.token);
   const deadline = Date.now() + DETECT_TIMEOUT_MS;
   for (;;) {
     const rollouts = await api.listRollouts(EXAMPLE.app, env);
@@ -120,7 +121,7 @@ Examples:
       if (opts.foreground) return superviseFleet(opts.dir);
       const record = await up(opts.dir, CLI_MAIN, say);
       const wrote = await writeCliConfig(record);
-      say(summary(record, wrote));
+      say(summary(record, opts.dir, wrote));
       if (opts.demo) await demoCommit(record, "prod", `v${Date.now().toString(36)}`, true);
     });
 

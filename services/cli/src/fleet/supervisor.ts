@@ -19,7 +19,7 @@ import {
   startRedis,
 } from "@flotilla/test";
 import { EXAMPLE, exampleManifests, FLEET_CLUSTERS, fleetDocuments } from "./example.js";
-import { entryPoint, HubClient } from "./hub-client.js";
+import { entryPoint, FleetHub } from "./hub-client.js";
 import { type FleetRecord, fleetPaths } from "./layout.js";
 
 /** How long the fleet waits for all agents to report their cluster Ready. */
@@ -98,7 +98,7 @@ export async function startFleet(dir: string, stops: Stop[]): Promise<FleetRecor
       FLOTILLA_LOG_LEVEL: "info",
     }),
   );
-  const api = new HubClient(hubUrl, token);
+  const api = new FleetHub(hubUrl, token);
   await api.waitReady(
     60_000,
     () => hub.alive(),
