@@ -156,6 +156,42 @@ const kustomizeApp = {
     "resources:\n  - ../../base\nnamePrefix: dev-\npatches:\n  - target: { kind: ConfigMap, name: shop-config }\n    patch: |\n      - op: replace\n        path: /data/mode\n        value: dev\n",
 };
 
+/** A CRD, a Namespace and a custom resource in that Namespace, in the worst order. */
+const crdApp = `apiVersion: gadgets.example.com/v1
+kind: Gadget
+metadata:
+  name: g1
+  namespace: gadgets
+spec:
+  size: 3
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: gadgets
+---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gadgets.gadgets.example.com
+spec:
+  group: gadgets.example.com
+  scope: Namespaced
+  names: { plural: gadgets, singular: gadget, kind: Gadget, listKind: GadgetList }
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              properties:
+                size: { type: integer }
+`;
+
 describe("cluster agent", () => {
   const hubKey = generateSigningKey();
   const agentKey = generateSigningKey();
@@ -188,6 +224,7 @@ describe("cluster agent", () => {
         "drift/configmap.yaml": configMap("settings", { level: "info" }),
         ...helmChart,
         ...kustomizeApp,
+        "crd/all.yaml": crdApp,
       },
     });
     revisions.v1 = await repo.head("main");
@@ -368,12 +405,28 @@ describe("cluster agent", () => {
     );
   });
 
+  it("applies a CRD and its Namespace before the custom resource that needs both", async () => {
+    const gen = await putDesired("gadgets", { source: source("crd", revisions.v1 as string) });
+    const report = await waitReport("gadgets", synced(gen, revisions.v1 as string), "CRD app Healthy");
+    expect(report.resources.map((r) => r.ref?.kind).sort()).toEqual([
+      "CustomResourceDefinition",
+      "Gadget",
+      "Namespace",
+    ]);
+    const g = (await objects.read({
+      apiVersion: "gadgets.example.com/v1",
+      kind: "Gadget",
+      metadata: { name: "g1", namespace: "gadgets" },
+    })) as KubernetesObject & { spec?: { size?: number } };
+    expect(g.spec?.size).toBe(3);
+  });
+
   it("sends signed heartbeats and answers signed diff and refresh requests", async () => {
     const sub = nc.subscribe(heartbeatSubject(CLUSTER), { max: 1 });
     for await (const msg of sub) {
       const hb = open(HEARTBEAT, msg.data, agentKeys).message;
       expect(hb.cluster).toBe(CLUSTER);
-      expect(hb.apps).toBe(3);
+      expect(hb.apps).toBe(4);
     }
     await objects.patch(
       {
