@@ -22,6 +22,8 @@ export interface NatsServer {
   readonly url: string;
   readonly port: number;
   readonly dir: string;
+  /** The server's process id while it runs. */
+  readonly pid: number | undefined;
   /** Stops and starts it again on the same port and store: KV contents survive. */
   restart(): Promise<void>;
   /** Kills it without a clean shutdown (SIGKILL), for fault tests; `start()` brings it back. */
@@ -64,6 +66,9 @@ export async function startNats(options: NatsOptions = {}): Promise<NatsServer> 
     url: `nats://127.0.0.1:${port}`,
     port,
     dir,
+    get pid() {
+      return proc?.alive() ? proc.child.pid : undefined;
+    },
     start,
     async restart() {
       await proc?.stop();

@@ -12,6 +12,8 @@ export interface RedisServer {
   readonly url: string;
   readonly port: number;
   readonly dir: string;
+  /** The server's process id while it runs. */
+  readonly pid: number | undefined;
   /** Stops and starts it on the same port and data dir: data survives (append-only file, fsync always). */
   restart(): Promise<void>;
   stop(): Promise<void>;
@@ -59,6 +61,9 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
     url: `redis://127.0.0.1:${port}`,
     port,
     dir,
+    get pid() {
+      return proc?.alive() ? proc.child.pid : undefined;
+    },
     async restart() {
       await proc?.stop();
       await start();

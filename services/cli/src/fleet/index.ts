@@ -140,7 +140,7 @@ Examples:
     .addOption(
       new Option("--env <env>", "environment whose branch gets the commit").choices(["dev", "prod"]).default("prod"),
     )
-    .option("--version <version>", "version to release (image tag and greeting)")
+    .option("--release <version>", "version to release (image tag and greeting)")
     .option("--watch", "watch the rollout the commit starts until it ends")
     .addOption(dirOption())
     .addHelpText(
@@ -148,10 +148,10 @@ Examples:
       `
 Examples:
   flotilla demo commit --env prod --watch
-  flotilla demo commit --env dev --version v2`,
+  flotilla demo commit --env dev --release v2`,
     )
-    .action(async (opts: { env: "dev" | "prod"; version?: string; watch?: boolean; dir: string }) => {
+    .action(async (opts: { env: "dev" | "prod"; release?: string; watch?: boolean; dir: string }) => {
       const record = await requireFleet(opts.dir);
-      await demoCommit(record, opts.env, opts.version ?? `v${Date.now().toString(36)}`, opts.watch ?? false);
+      await demoCommit(record, opts.env, opts.release ?? `v${Date.now().toString(36)}`, opts.watch ?? false);
     });
 }

@@ -55,10 +55,12 @@ export async function startFleet(dir: string, stops: Stop[]): Promise<FleetRecor
   await mkdir(resolverDir, { recursive: true });
   const nats = await startNats({ dir, syncAlways: true, config: natsServerConfig(setup, { resolverDir }) });
   stops.push(() => nats.stop());
+  if (nats.pid !== undefined) pids.push(nats.pid);
   progress(`nats: ${nats.url} (operator mode, JetStream)`);
 
   const redis = await startRedis({ dir });
   stops.push(() => redis.stop());
+  if (redis.pid !== undefined) pids.push(redis.pid);
   progress(`redis: ${redis.url}`);
 
   const git = await startGitServer({ dir });
@@ -74,7 +76,10 @@ export async function startFleet(dir: string, stops: Stop[]): Promise<FleetRecor
     FLEET_CLUSTERS.map((c) => c.name),
     { dir: paths.clusters },
   );
-  for (const c of clusters) stops.push(() => c.stop());
+  for (const c of clusters) {
+    stops.push(() => c.stop());
+    pids.push(...c.processes.map((p) => p.pid));
+  }
   for (const c of clusters) progress(`kubernetes: ${c.name} at ${c.server}`);
 
   const token = randomBytes(24).toString("base64url");
