@@ -1,0 +1,167 @@
+/**
+ * The cluster agent with real per-cluster NATS credentials (operator mode): the user JWT the
+ * hub mints allows only this cluster's keys and subjects, and the agent must still watch its
+ * desired states, write its reports, heartbeat and answer RPC within those permissions.
+ */
+import { spawn } from "node:child_process";
+import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createOperatorSetup, mintClusterUser, natsServerConfig, statusStreamConfig } from "@flotilla/hub/natsauth";
+import {
+  AGENT_REQUEST,
+  AGENT_RESPONSE,
+  DESIRED_BUCKET,
+  DESIRED_STATE,
+  generateSigningKey,
+  HEARTBEAT,
+  Health,
+  heartbeatSubject,
+  KeyRing,
+  open,
+  publicKeyToPem,
+  REPORT,
+  rpcSubject,
+  SourceType,
+  STATUS_BUCKET,
+  SyncPhase,
+  seal,
+  signingKeyToPem,
+  stateKey,
+} from "@flotilla/proto";
+import { CoreV1Api } from "@kubernetes/client-node";
+import { connect, credsAuthenticator, type NatsConnection, StorageType } from "nats";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type GitServer, type NatsServer, startGitServer, startNats } from "../index.js";
+import { type Cluster, startCluster } from "../kube/index.js";
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
+const CLUSTER = "auth-e2e";
+const WAIT_MS = 90_000;
+
+describe("cluster agent with per-cluster NATS credentials", () => {
+  const hubKey = generateSigningKey();
+  const agentKey = generateSigningKey();
+  const agentKeys = new KeyRing([agentKey.publicKey]);
+  const work = mkdtempSync(join(tmpdir(), "flotilla-agent-auth-"));
+  let nats: NatsServer;
+  let git: GitServer;
+  let cluster: Cluster;
+  let hub: NatsConnection;
+  let stopAgent: () => void = () => {};
+
+  beforeAll(async () => {
+    const setup = await createOperatorSetup();
+    [nats, git, cluster] = await Promise.all([
+      startNats({ config: natsServerConfig(setup, { resolverDir: join(work, "jwt") }), syncAlways: true }),
+      startGitServer(),
+      startCluster({ name: CLUSTER }),
+    ]);
+    hub = await connect({
+      servers: nats.url,
+      authenticator: credsAuthenticator(new TextEncoder().encode(setup.hubUser.creds)),
+    });
+    await hub.jetstream().views.kv(DESIRED_BUCKET, { storage: StorageType.File, history: 1 });
+    await (await hub.jetstreamManager()).streams.add(statusStreamConfig());
+    const user = await mintClusterUser(setup, CLUSTER);
+
+    const repo = await git.createRepo("cfg", {
+      main: { "app/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: greeting\ndata:\n  text: hi\n" },
+    });
+    writeFileSync(
+      join(work, "bootstrap.json"),
+      JSON.stringify({
+        cluster: CLUSTER,
+        natsUrl: nats.url,
+        natsCreds: user.creds,
+        hubPublicKey: publicKeyToPem(hubKey.publicKey),
+        agentSigningKey: signingKeyToPem(agentKey),
+      }),
+    );
+    writeFileSync(
+      join(work, "git.json"),
+      JSON.stringify([{ urlPrefix: git.baseUrl, username: git.username, password: git.password }]),
+    );
+    const log = createWriteStream(join(work, "agent.log"));
+    const child = spawn(process.execPath, ["--import", "tsx", join(REPO_ROOT, "agents/kubernetes/src/main.ts")], {
+      cwd: REPO_ROOT,
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        FLOTILLA_BOOTSTRAP: join(work, "bootstrap.json"),
+        KUBECONFIG: cluster.kubeconfigPath,
+        FLOTILLA_CACHE_DIR: join(work, "cache"),
+        FLOTILLA_GIT_CREDENTIALS: join(work, "git.json"),
+        FLOTILLA_HEARTBEAT_INTERVAL: "1",
+        FLOTILLA_METRICS_PORT: "0",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child.stdout.pipe(log);
+    child.stderr.pipe(log);
+    stopAgent = () => child.kill("SIGTERM");
+
+    const desired = await hub.jetstream().views.kv(DESIRED_BUCKET);
+    await desired.put(
+      stateKey(CLUSTER, "greet"),
+      seal(
+        DESIRED_STATE,
+        {
+          cluster: CLUSTER,
+          app: "greet",
+          generation: 1,
+          targetNamespace: "default",
+          prune: true,
+          source: {
+            repoUrl: repo.url,
+            branch: "main",
+            revision: await repo.head("main"),
+            path: "app",
+            type: SourceType.SOURCE_TYPE_MANIFESTS,
+          },
+        },
+        hubKey,
+      ),
+    );
+  });
+
+  afterAll(async () => {
+    stopAgent();
+    await hub?.close();
+    await Promise.all([nats?.stop(), git?.stop(), cluster?.stop()]);
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it("watches its desired state and writes its report within its permissions", async () => {
+    const status = await hub.jetstream().views.kv(STATUS_BUCKET);
+    const deadline = Date.now() + WAIT_MS;
+    let phase: SyncPhase | undefined;
+    let health: Health | undefined;
+    while (Date.now() < deadline && !(phase === SyncPhase.SYNC_PHASE_SYNCED && health === Health.HEALTH_HEALTHY)) {
+      await new Promise((r) => setTimeout(r, 200));
+      const e = await status.get(stateKey(CLUSTER, "greet"));
+      if (!e?.value.length) continue;
+      const report = open(REPORT, e.value, agentKeys).message;
+      phase = report.phase;
+      health = report.health;
+    }
+    expect(phase).toBe(SyncPhase.SYNC_PHASE_SYNCED);
+    const cm = await cluster
+      .kubeConfig()
+      .makeApiClient(CoreV1Api)
+      .readNamespacedConfigMap({ name: "greeting", namespace: "default" });
+    expect(cm.data?.text).toBe("hi");
+  });
+
+  it("heartbeats and answers RPC", async () => {
+    const sub = hub.subscribe(heartbeatSubject(CLUSTER), { max: 1 });
+    for await (const msg of sub) expect(open(HEARTBEAT, msg.data, agentKeys).message.cluster).toBe(CLUSTER);
+    const reply = await hub.request(rpcSubject(CLUSTER), seal(AGENT_REQUEST, { diff: { app: "greet" } }, hubKey), {
+      timeout: 30_000,
+    });
+    const res = open(AGENT_RESPONSE, reply.data, agentKeys).message;
+    expect(res.ok).toBe(true);
+    expect(res.diffs).toEqual([]);
+  });
+});
