@@ -160,6 +160,7 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
     () => undefined,
   );
   const heartbeat = setInterval(() => {
+    transport.retryPending();
     transport.heartbeat({
       cluster: config.cluster,
       agentVersion: AGENT_VERSION,

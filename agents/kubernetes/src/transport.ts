@@ -139,6 +139,11 @@ export class Transport {
     for (const [app, report] of this.#pending) void this.#send(app, report);
   }
 
+  /** Re-tries reports that could not be written (e.g. the status bucket did not exist yet). */
+  retryPending(): void {
+    if (this.#pending.size > 0) this.#flush();
+  }
+
   /** Publishes one heartbeat (dropped silently while disconnected; the next one follows). */
   heartbeat(hb: HeartbeatInit): void {
     const nc = this.#nc;
