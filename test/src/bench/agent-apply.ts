@@ -30,8 +30,7 @@ import {
 import { connect } from "nats";
 import { stringify } from "yaml";
 import { binPath } from "../bin.js";
-import { startGitServer, startNats } from "../index.js";
-import { startCluster } from "../kube/index.js";
+import { startCluster, startGitServer, startNats } from "../index.js";
 
 const run = promisify(execFile);
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");

@@ -33,8 +33,7 @@ import {
 import { CoreV1Api } from "@kubernetes/client-node";
 import { connect, credsAuthenticator, type NatsConnection, StorageType } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type GitServer, type NatsServer, startGitServer, startNats } from "../index.js";
-import { type Cluster, startCluster } from "../kube/index.js";
+import { type Cluster, type GitServer, type NatsServer, startCluster, startGitServer, startNats } from "../index.js";
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const CLUSTER = "auth-e2e";

@@ -45,8 +45,15 @@ import {
 import { connect, type KV, type NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { binPath } from "../bin.js";
-import { type FixtureRepo, type GitServer, type NatsServer, startGitServer, startNats } from "../index.js";
-import { type Cluster, startCluster } from "../kube/index.js";
+import {
+  type Cluster,
+  type FixtureRepo,
+  type GitServer,
+  type NatsServer,
+  startCluster,
+  startGitServer,
+  startNats,
+} from "../index.js";
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const CLUSTER = "agent-e2e";
