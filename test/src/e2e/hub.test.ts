@@ -303,7 +303,7 @@ apiVersion: flotilla.dev/v1
 kind: Environment
 metadata: { name: dev }
 spec:
-  policy: { waves: [{ selector: {}, maxConcurrency: "100%" }] }
+  policy: { waves: [{ name: all, selector: {}, maxConcurrency: "100%" }], progressDeadlineSeconds: 3600 }
 ---
 apiVersion: flotilla.dev/v1
 kind: Repo
@@ -340,6 +340,18 @@ describe("hub end to end (NATS without auth)", () => {
   let env: Record<string, string>;
   const watcher = new DesiredWatcher();
   const bundles: Record<string, Bundle> = {};
+  /**
+   * Clusters the test keeps beating for. Rollouts write only to Ready clusters (offline ones
+   * wait, by the default policy), so every cluster that must receive desired states beats.
+   */
+  const beating = new Set<string>();
+  let beats: NodeJS.Timeout | undefined;
+  const beatAll = () => {
+    for (const name of beating) {
+      const key = signingKeyFromPem(bundles[name]!.agentSigningKey);
+      nc.publish(heartbeatSubject(name), seal(HEARTBEAT, { cluster: name, agentVersion: "e2e" }, key));
+    }
+  };
 
   const dump = () => {
     for (const h of running) process.stderr.write(`---- hub ${h.replica} ----\n${h.output.join("").slice(-8000)}\n`);
@@ -359,6 +371,7 @@ describe("hub end to end (NATS without auth)", () => {
   });
 
   afterAll(async () => {
+    if (beats) clearInterval(beats);
     watcher.stop();
     await nc?.close();
     for (const h of [...running]) await h.kill();
@@ -447,8 +460,11 @@ describe("hub end to end (NATS without auth)", () => {
     expect(refused2.json.field).toBe("spec.repo");
   });
 
-  it("publishes each environment's branch head, signed, to every cluster of that environment", async () => {
+  it("rolls each environment's branch head out, signed, to every cluster of that environment", async () => {
     try {
+      for (const name of ["dev-1", "dev-2", "prod-1"]) beating.add(name);
+      beatAll();
+      beats = setInterval(beatAll, 200);
       await watcher.start(desiredKv, bundles["dev-1"]!.hubPublicKey);
       const devHead = await repo.head("develop");
       const prodHead = await repo.head("main");
@@ -469,7 +485,7 @@ describe("hub end to end (NATS without auth)", () => {
     }
   });
 
-  it("publishes a new dev commit to every dev cluster on the next poll, and nothing to prod", async () => {
+  it("rolls a new dev commit out to every dev cluster on the next poll (one wave at 100%), and nothing to prod", async () => {
     try {
       const before = {
         dev1: watcher.latest("dev-1.web")!,
@@ -490,6 +506,14 @@ describe("hub end to end (NATS without auth)", () => {
       );
       expect(dev1.generation).toBe(before.dev1.generation + 1);
       expect(dev2.generation).toBe(before.dev2.generation + 1);
+      // It went through a rollout: one wave of both dev clusters, written together.
+      const rollout = (await api(hub, "GET", "/v1/rollouts?app=web&environment=dev")).json.items[0];
+      expect(rollout).toMatchObject({ toRevision: sha, waves: [{ name: "all", clusters: 2 }] });
+      const detail = (await api(hub, "GET", `/v1/rollouts/${rollout.id}`)).json;
+      expect(detail.waves[0].clusters.map((c: Json) => [c.name, c.generation])).toEqual([
+        ["dev-1", dev1.generation],
+        ["dev-2", dev2.generation],
+      ]);
       expect(watcher.latest("prod-1.web")).toEqual(before.prod);
       expect(watcher.seen.filter((s) => s.key === "prod-1.web" && s.revision === sha)).toEqual([]);
       // No webhook was sent: this came from polling alone.
@@ -556,6 +580,11 @@ describe("hub end to end (NATS without auth)", () => {
 
   it("shows agent reports through fleet, cluster and app status and as SSE events; drops forged ones", async () => {
     try {
+      // dev-1 falls silent first, so the stream below sees it come back (Offline → Ready).
+      beating.delete("dev-1");
+      await until("dev-1 to turn Offline", async () =>
+        (await api(hub, "GET", "/v1/clusters/dev-1")).json.status.state === "Offline" ? true : undefined,
+      );
       const sse = new EventStream();
       await sse.open(hub);
       const dev1Key = signingKeyFromPem(bundles["dev-1"]!.agentSigningKey);
@@ -606,7 +635,8 @@ describe("hub end to end (NATS without auth)", () => {
       });
 
       const fleet = (await api(hub, "GET", "/v1/fleet/status")).json;
-      expect(fleet.clusters).toMatchObject({ total: 3, Ready: 1, Pending: 2 });
+      expect(fleet.clusters).toMatchObject({ total: 3, Ready: 3, Pending: 0 });
+      expect(fleet.rollouts.inFlight).toBe(2);
       expect(fleet.environments.dev).toMatchObject({
         sync: { synced: 1, unknown: 1 },
         health: { healthy: 1, unknown: 1 },
@@ -618,9 +648,15 @@ describe("hub end to end (NATS without auth)", () => {
       const matrix = (await api(hub, "GET", "/v1/apps/web/status")).json;
       expect(matrix.clusters.map((r: Json) => [r.cluster, r.clusterState, r.report?.health ?? null])).toEqual([
         ["dev-1", "Ready", "healthy"],
-        ["dev-2", "Pending", null],
-        ["prod-1", "Pending", null],
+        ["dev-2", "Ready", null],
+        ["prod-1", "Ready", null],
       ]);
+      expect(matrix.rollouts.map((r: Json) => [r.environment, r.state])).toEqual(
+        expect.arrayContaining([
+          ["dev", "Progressing"],
+          ["prod", "Progressing"],
+        ]),
+      );
       expect((await api(hub, "GET", "/v1/apps/nope/status")).status).toBe(404);
 
       // Forged: dev-2's key writing dev-1's key, and a dev-2 report claiming to be dev-1's.
@@ -645,7 +681,7 @@ describe("hub end to end (NATS without auth)", () => {
       );
       expect(sse.events.find((e) => e.type === "cluster-state")?.data).toMatchObject({
         cluster: "dev-1",
-        previous: "Pending",
+        previous: "Offline",
         state: "Ready",
       });
       expect(sse.events.filter((e) => e.type === "report").map((e) => e.data.cluster)).toEqual(["dev-1"]);
@@ -660,6 +696,7 @@ describe("hub end to end (NATS without auth)", () => {
       await until("dev-1 to be Ready again", async () =>
         (await api(hub, "GET", "/v1/clusters/dev-1")).json.status.state === "Ready" ? true : undefined,
       );
+      beating.add("dev-1");
     } catch (err) {
       dump();
       throw err;
