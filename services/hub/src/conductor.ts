@@ -101,7 +101,7 @@ export class RolloutConductor {
 
   #startPass(): void {
     if (!this.#running || this.#pass) return;
-    this.#pass = this.#runPass().finally(() => {
+    this.#pass = this.stepAll().finally(() => {
       this.#pass = undefined;
       const again = this.#again;
       this.#again = false;
@@ -109,13 +109,13 @@ export class RolloutConductor {
     });
   }
 
-  async #runPass(): Promise<void> {
+  /** One pass over every unsettled rollout; the timer runs it, tests call it directly. */
+  async stepAll(): Promise<void> {
     try {
       // Oldest first: a rolled-back rollout finishes its rollback writes before a newer one
       // of the same app and environment may write anything.
       const blocked = new Set<string>();
       for (const id of await this.o.rollouts.unsettled()) {
-        if (!this.#running) return;
         const stored = await this.o.rollouts.get(id);
         if (!stored) continue;
         const key = lockKey(stored.rollout.app, stored.rollout.environment);
