@@ -1,6 +1,6 @@
 /**
- * @flotilla/hub — the Flotilla hub: cluster registry, Git tracking, desired-state publication,
- * status ingestion and the fleet API. Start it with {@link startHub}.
+ * @flotilla/hub — the Flotilla hub: cluster registry, Git tracking, rollout waves, desired-state
+ * publication, status ingestion and the fleet API. Start it with {@link startHub}.
  */
 export type { ApplyAction } from "./apply.js";
 export { parseApplyDocuments, planApply } from "./apply.js";
@@ -12,6 +12,18 @@ export type { AppOnCluster, EnvironmentSummary, FleetStatus } from "./fleet.js";
 export { type RunningHub, type StartHubOptions, startHub } from "./hub.js";
 export type { DesiredStatePublisher, PublishResult } from "./publisher.js";
 export { EVENTS_CHANNEL, KEY_PREFIX, NUDGE_CHANNEL } from "./redis-store.js";
+export type {
+  ClusterProgress,
+  LeadTime,
+  PlannedWave,
+  Policy,
+  PolicyInput,
+  RolloutCommand,
+  RolloutPhase,
+  RolloutState,
+  WaveProgress,
+} from "./rollout/index.js";
+export { planWaves, policySchema, ROLLOUT_COMMANDS } from "./rollout/index.js";
 export * from "./resources.js";
 export type { ClusterState, ClusterStatus, DesiredRecord, ReportRecord } from "./store.js";
 export { ENV_LABEL, targetClusters } from "./targets.js";
