@@ -12,6 +12,7 @@ export type { AppOnCluster, EnvironmentSummary, FleetStatus } from "./fleet.js";
 export { type RunningHub, type StartHubOptions, startHub } from "./hub.js";
 export type { DesiredStatePublisher, PublishResult } from "./publisher.js";
 export { EVENTS_CHANNEL, KEY_PREFIX, NUDGE_CHANNEL } from "./redis-store.js";
+export * from "./resources.js";
 export type {
   ClusterProgress,
   LeadTime,
@@ -24,7 +25,6 @@ export type {
   WaveProgress,
 } from "./rollout/index.js";
 export { planWaves, policySchema, ROLLOUT_COMMANDS } from "./rollout/index.js";
-export * from "./resources.js";
 export type { ClusterState, ClusterStatus, DesiredRecord, ReportRecord } from "./store.js";
 export { ENV_LABEL, targetClusters } from "./targets.js";
 export {
