@@ -38,5 +38,7 @@ describe("names", () => {
     const everything = [...p.publish, ...p.subscribe].join(" ");
     expect(everything).not.toMatch(/\.b\./);
     expect(p.publish.every((s) => !s.endsWith(".flotilla_status.>") && s !== ">")).toBe(true);
+    // Stream info (with a subjects filter) would list every cluster's key names.
+    expect(p.publish.filter((s) => s.startsWith("$JS.API.INFO") || s.startsWith("$JS.API.STREAM.INFO"))).toEqual([]);
   });
 });

@@ -71,6 +71,11 @@ export interface ClusterPermissions {
  * its own inbox. A shared KV bucket is split per cluster by the filtered consumer-create
  * subject (`$JS.API.CONSUMER.CREATE.<stream>.<consumer>.<filter>`), so a watch of another
  * cluster's keys is refused by the server.
+ *
+ * No `$JS.API.INFO` and no `$JS.API.STREAM.INFO.*`: stream info with a subjects filter lists
+ * every key in the bucket, which would name other clusters' apps. Clients therefore open the
+ * buckets without asking for either: `nc.jetstream({ checkAPI: false }).views.kv(bucket,
+ * { bindOnly: true, allow_direct: true })`.
  */
 export function clusterPermissions(cluster: string): ClusterPermissions {
   const c = checkName("cluster", cluster);
@@ -78,14 +83,11 @@ export function clusterPermissions(cluster: string): ClusterPermissions {
   const status = `KV_${STATUS_BUCKET}`;
   return {
     publish: [
-      "$JS.API.INFO",
-      `$JS.API.STREAM.INFO.${desired}`,
       `$JS.API.CONSUMER.CREATE.${desired}.*.$KV.${DESIRED_BUCKET}.${c}.>`,
       `$JS.API.CONSUMER.DELETE.${desired}.*`,
       `$JS.FC.${desired}.>`,
       `$JS.ACK.${desired}.>`,
       `$JS.API.DIRECT.GET.${desired}.$KV.${DESIRED_BUCKET}.${c}.>`,
-      `$JS.API.STREAM.INFO.${status}`,
       `$KV.${STATUS_BUCKET}.${c}.>`,
       `$JS.API.DIRECT.GET.${status}.$KV.${STATUS_BUCKET}.${c}.>`,
       heartbeatSubject(c),

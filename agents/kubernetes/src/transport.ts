@@ -38,6 +38,15 @@ export interface TransportOptions {
   maxRetryBackoffMs: number;
 }
 
+/**
+ * Opens a bucket within a cluster's permissions (`clusterPermissions` in @flotilla/proto): no
+ * `$JS.API.INFO` (`checkAPI: false`) and no stream info (`bindOnly`), which clusters may not
+ * ask for because stream info lists every cluster's key names; gets go through the direct API.
+ */
+function openBucket(nc: NatsConnection, bucket: string): Promise<KV> {
+  return nc.jetstream({ checkAPI: false }).views.kv(bucket, { bindOnly: true, allow_direct: true });
+}
+
 /** Reconnect delay between attempts; nats.js retries forever with `maxReconnectAttempts: -1`. */
 const RECONNECT_WAIT_MS = 1_000;
 
@@ -100,7 +109,7 @@ export class Transport {
       const nc = this.#nc;
       if (!nc) return;
       try {
-        const kv = await nc.jetstream().views.kv(DESIRED_BUCKET, { bindOnly: true });
+        const kv = await openBucket(nc, DESIRED_BUCKET);
         const watch = await kv.watch({ key: clusterKeyFilter(cluster) });
         delay = this.opts.retryBackoffMs;
         for await (const e of watch) {
@@ -127,7 +136,7 @@ export class Transport {
     const nc = this.#nc;
     if (!nc || nc.isClosed()) return;
     try {
-      this.#status ??= await nc.jetstream().views.kv(STATUS_BUCKET, { bindOnly: true });
+      this.#status ??= await openBucket(nc, STATUS_BUCKET);
       await this.#status.put(stateKey(this.opts.cluster, app), seal(REPORT, report, this.opts.agentKey));
       if (this.#pending.get(app) === report) this.#pending.delete(app);
     } catch (err) {

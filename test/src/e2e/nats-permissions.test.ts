@@ -71,6 +71,14 @@ async function expectPermissionsViolation(p: Promise<unknown>): Promise<void> {
   expect(err.message).toMatch(/Permissions Violation/);
 }
 
+/**
+ * Opens a bucket the way a cluster must under its permissions (and the agent does): bound to
+ * the stream without asking for its info or the account's, gets served by the direct API.
+ */
+function clusterKv(nc: NatsConnection, bucket: string): Promise<KV> {
+  return nc.jetstream({ checkAPI: false }).views.kv(bucket, { bindOnly: true, allow_direct: true });
+}
+
 /** Reads a watch's initial values (the watch delivers them, then calls initializedFn). */
 async function initialValues(kv: KV, key: string): Promise<Map<string, string>> {
   const values = new Map<string, string>();
@@ -161,11 +169,11 @@ describe("per-cluster NATS credentials (operator mode, real nats-server)", () =>
 
     beforeAll(async () => {
       a = await connect(clusterOptions("a", clusterA.creds));
-      aDesired = await a.jetstream().views.kv(DESIRED_BUCKET);
-      aStatus = await a.jetstream().views.kv(STATUS_BUCKET);
+      aDesired = await clusterKv(a, DESIRED_BUCKET);
+      aStatus = await clusterKv(a, STATUS_BUCKET);
       // B reports too, so there is a B status for A to try to overwrite.
       const b = await connect(clusterOptions("b", clusterB.creds));
-      await (await b.jetstream().views.kv(STATUS_BUCKET)).put(stateKey("b", "web"), encoder.encode("B's report"));
+      await (await clusterKv(b, STATUS_BUCKET)).put(stateKey("b", "web"), encoder.encode("B's report"));
       await b.close();
     });
 
@@ -193,7 +201,7 @@ describe("per-cluster NATS credentials (operator mode, real nats-server)", () =>
     });
 
     it("is refused creating a consumer over other keys", async () => {
-      const jsm = await a.jetstreamManager();
+      const jsm = await a.jetstreamManager({ checkAPI: false });
       const stream = `KV_${DESIRED_BUCKET}`;
       for (const filter of [`$KV.${DESIRED_BUCKET}.b.>`, `$KV.${DESIRED_BUCKET}.>`]) {
         await expectPermissionsViolation(
@@ -292,19 +300,21 @@ describe("per-cluster NATS credentials (operator mode, real nats-server)", () =>
         { subject: `$KV.${DESIRED_BUCKET}.a.api`, data: "desired a/api" },
         { subject: `$KV.${DESIRED_BUCKET}.a.web`, data: "desired a/web" },
       ]);
-      await (await a.jetstreamManager()).consumers.delete(`KV_${DESIRED_BUCKET}`, name);
+      await (await a.jetstreamManager({ checkAPI: false })).consumers.delete(`KV_${DESIRED_BUCKET}`, name);
       await b.close();
     });
 
-    // Known gap in the wire contract's permissions: `$JS.API.STREAM.INFO.<bucket>` lets a
-    // cluster ask for per-subject counts, which names every other cluster's apps (not their
-    // values). nats.js needs neither STREAM.INFO nor $JS.API.INFO when the agent opens buckets
-    // with `bindOnly: true, allow_direct: true` and `jetstream({ checkAPI: false })`; dropping
-    // both from clusterPermissions closes it. Flip to `it` when that lands.
-    it.fails("KNOWN GAP: cannot list B's key names through stream info", async () => {
-      const jsm = await a.jetstreamManager();
-      const info = await jsm.streams.info(`KV_${DESIRED_BUCKET}`, { subjects_filter: ">" });
-      expect(Object.keys(info.state.subjects ?? {})).not.toContain(`$KV.${DESIRED_BUCKET}.b.web`);
+    it("cannot list B's key names through stream info, nor read account or stream info at all", async () => {
+      // Per-subject counts in stream info would name every other cluster's apps (not their
+      // values), so clusters get no stream or account info; they bind to the buckets instead.
+      const jsm = await a.jetstreamManager({ checkAPI: false });
+      for (const bucket of [DESIRED_BUCKET, STATUS_BUCKET]) {
+        await expectPermissionsViolation(jsm.streams.info(`KV_${bucket}`, { subjects_filter: ">" }));
+        await expectPermissionsViolation(jsm.streams.info(`KV_${bucket}`));
+      }
+      await expectPermissionsViolation(jsm.getAccountInfo());
+      // The default way of opening a bucket asks for both, so it is refused too.
+      await expectPermissionsViolation(a.jetstream().views.kv(DESIRED_BUCKET));
     });
   });
 
@@ -341,7 +351,7 @@ describe("per-cluster NATS credentials (operator mode, real nats-server)", () =>
 
     it("leaves cluster B alone", async () => {
       const b = await connect(clusterOptions("b", clusterB.creds));
-      const values = await initialValues(await b.jetstream().views.kv(DESIRED_BUCKET), clusterKeyFilter("b"));
+      const values = await initialValues(await clusterKv(b, DESIRED_BUCKET), clusterKeyFilter("b"));
       expect(Object.fromEntries(values)).toEqual({ "b.web": "desired b/web" });
       await b.close();
     });
@@ -349,7 +359,7 @@ describe("per-cluster NATS credentials (operator mode, real nats-server)", () =>
     it("lets cluster a register again with newly minted credentials", async () => {
       const again = await mintClusterUser(withAccountJwt(setup, accountJwt), "a");
       const a = await connect(clusterOptions("a", again.creds));
-      const entry = await (await a.jetstream().views.kv(DESIRED_BUCKET)).get(stateKey("a", "web"));
+      const entry = await (await clusterKv(a, DESIRED_BUCKET)).get(stateKey("a", "web"));
       expect(entry && decoder.decode(entry.value)).toBe("desired a/web");
       await a.close();
     });
@@ -361,7 +371,7 @@ describe("per-cluster NATS credentials (operator mode, real nats-server)", () =>
       const err = await rejection(connect(clusterOptions("a", clusterA.creds)));
       expect(err.code).toBe(ErrorCode.AuthorizationViolation);
       const b = await connect(clusterOptions("b", clusterB.creds));
-      const entry = await (await b.jetstream().views.kv(DESIRED_BUCKET)).get(stateKey("b", "web"));
+      const entry = await (await clusterKv(b, DESIRED_BUCKET)).get(stateKey("b", "web"));
       expect(entry && decoder.decode(entry.value)).toBe("desired b/web");
       await b.close();
     });
