@@ -312,6 +312,8 @@ export class AppController {
       this.#publish(SyncPhase.SYNC_PHASE_VALIDATING);
       t = performance.now();
       const set = await this.deps.applier.prepare(rendered, this.app, d.targetNamespace);
+      const created = await this.deps.applier.ensureNamespaces(set);
+      if (created.length > 0) log.info({ namespaces: created }, "created namespaces the app uses but does not define");
       await this.deps.applier.validate(set);
       timings.validateMs = ms(t);
       metrics.reconcileDuration.observe({ app: this.app, phase: "validate" }, timings.validateMs / 1000);
@@ -335,7 +337,7 @@ export class AppController {
       metrics.applies.inc({ app: this.app }, live.length);
 
       const newRefs = set.objects.map(refOf);
-      const candidates = pruneCandidates(previous.objects, newRefs);
+      const candidates = pruneCandidates(previous.objects, newRefs, new Set(set.namespaces));
       this.#inv = {
         app: this.app,
         appliedGeneration: generation,

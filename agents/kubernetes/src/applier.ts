@@ -2,8 +2,14 @@
  * Validates and applies a rendered set against the API server: a server-side dry run of the
  * whole set first (nothing is applied if any object fails), Namespaces and CRDs before the
  * objects that need them, then server-side apply with bounded concurrency; and prunes.
+ *
+ * Namespaces the set uses without defining them (the target namespace, or one an object names)
+ * are created when missing before the dry run, as Argo CD's `CreateNamespace=true` and Rancher
+ * Fleet do. They are the one exception to "nothing applied when validation fails": an empty
+ * namespace may stay behind. They are never put in the inventory and never pruned, because
+ * deleting a namespace deletes everything in it (Argo CD leaves the namespaces it created too).
  */
-import { ApplyError, KubeApiError, type ObjectFailure, PruneError, ValidationError } from "./errors.js";
+import { AgentError, ApplyError, KubeApiError, type ObjectFailure, PruneError, ValidationError } from "./errors.js";
 import { decidePrune, type PruneDecision } from "./inventory.js";
 import type { KubeClient } from "./kube-client.js";
 import { checkUnique } from "./manifest.js";
@@ -11,10 +17,13 @@ import {
   applyOrder,
   crdScopesOf,
   deleteOrder,
+  implicitNamespaceObject,
+  implicitNamespaces,
   isBootstrap,
   isCrd,
   isNamespace,
   type KubeObject,
+  namespaceRef,
   placeInNamespace,
   type Ref,
   refKey,
@@ -33,6 +42,13 @@ export interface PreparedSet {
   objects: KubeObject[];
   /** Keys of objects whose dry run waits for a Namespace or CRD of this same set. */
   deferred: Set<string>;
+  /** The app the objects are labelled for. */
+  app: string;
+  /**
+   * Namespaces the objects or the target namespace use that no Namespace object of the set
+   * defines; {@link Applier.ensureNamespaces} creates the missing ones. Never in the inventory.
+   */
+  namespaces: string[];
 }
 
 function messageOf(err: unknown): string {
@@ -103,12 +119,65 @@ export class Applier {
       const ns = obj.metadata.namespace;
       if (ns && newNamespaces.has(ns)) deferred.add(refKey(refOf(obj)));
     }
+    const namespaces = implicitNamespaces(placed, targetNamespace);
     if (unknown.length > 0) {
-      // Dry-run what we can too, so the report names every failing object at once.
-      const rest = await this.#dryRun(placed.filter((o) => !deferred.has(refKey(refOf(o)))));
+      // Dry-run what we can too, so the report names every failing object at once; objects in
+      // a namespace not created yet would only fail for that, so they wait.
+      const missing = new Set(await this.#missingNamespaces(namespaces));
+      const rest = await this.#dryRun(
+        placed.filter((o) => !deferred.has(refKey(refOf(o))) && !missing.has(o.metadata.namespace ?? "")),
+      );
       throw new ValidationError([...unknown, ...rest]);
     }
-    return { objects: applyOrder(placed), deferred };
+    return { objects: applyOrder(placed), deferred, app, namespaces };
+  }
+
+  /**
+   * Creates the set's implicit namespaces that do not exist yet (see {@link PreparedSet.namespaces}),
+   * labelled as managed by Flotilla. Call it before {@link validate}: objects cannot be dry-run
+   * in a namespace that does not exist. Returns the names it created. A namespace the agent may
+   * not create (RBAC) is a terminal ValidationError naming it; an unreachable API server is a
+   * retryable ApplyError.
+   */
+  async ensureNamespaces(set: PreparedSet): Promise<string[]> {
+    const missing = await this.#missingNamespaces(set.namespaces);
+    const results = await mapSettled(missing, this.concurrency, (ns) =>
+      this.kube.create(implicitNamespaceObject(ns, set.app)),
+    );
+    const created: string[] = [];
+    const failures: ObjectFailure[] = [];
+    let retryable = false;
+    results.forEach((r, i) => {
+      const ns = missing[i] as string;
+      if (r.ok) {
+        if (r.value) created.push(ns);
+        return;
+      }
+      retryable ||= r.error instanceof AgentError && r.error.retryable;
+      const forbidden = r.error instanceof KubeApiError && r.error.status === 403;
+      failures.push({
+        ref: toProtoRef(namespaceRef(ns)),
+        message: forbidden
+          ? `namespace ${ns} does not exist and the agent may not create it (${messageOf(r.error)}); create it, or allow the agent to create namespaces`
+          : `cannot create namespace ${ns}: ${messageOf(r.error)}`,
+      });
+    });
+    if (failures.length > 0) throw retryable ? new ApplyError(failures) : new ValidationError(failures);
+    return created;
+  }
+
+  /** Which of `names` do not exist. One the agent may not read (RBAC) counts as existing: the dry run will tell. */
+  async #missingNamespaces(names: readonly string[]): Promise<string[]> {
+    const results = await mapSettled(names, this.concurrency, (ns) => this.kube.get(namespaceRef(ns)));
+    const missing: string[] = [];
+    results.forEach((r, i) => {
+      if (r.ok) {
+        if (r.value === undefined) missing.push(names[i] as string);
+      } else if (!(r.error instanceof KubeApiError && r.error.status === 403)) {
+        throw r.error;
+      }
+    });
+    return missing;
   }
 
   /** Server-side dry run of every object not deferred; throws ValidationError naming each failure. */
@@ -139,9 +208,13 @@ export class Applier {
     return applied;
   }
 
-  /** Re-applies without validating first (self-heal of a set already validated). */
+  /**
+   * Re-applies without validating first (self-heal of a set already validated), re-creating
+   * its implicit namespaces if they were deleted meanwhile.
+   */
   async reapply(set: PreparedSet): Promise<KubeObject[]> {
-    return this.apply({ objects: set.objects, deferred: new Set() });
+    await this.ensureNamespaces(set);
+    return this.apply({ ...set, deferred: new Set() });
   }
 
   /** Dry-run applies `obj` over the live object: what the live object would be after our apply. */

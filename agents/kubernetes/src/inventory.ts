@@ -3,7 +3,7 @@
  * which generation and revision, plus the signed desired state it came from, so a restarted
  * agent can resume (and keep enforcing) without the hub.
  */
-import { isOwnedBy, type KubeObject, type Ref, refKey } from "./objects.js";
+import { isNamespace, isOwnedBy, type KubeObject, type Ref, refKey } from "./objects.js";
 
 /** What the agent last did for one app. */
 export interface Inventory {
@@ -71,10 +71,18 @@ export function inventoryFromConfigMap(cm: KubeObject): Inventory | undefined {
   }
 }
 
-/** Refs of the previous inventory that the new set lacks, in the previous order. */
-export function pruneCandidates(previous: readonly Ref[], next: readonly Ref[]): Ref[] {
+/**
+ * Refs of the previous inventory that the new set lacks, in the previous order. A Namespace
+ * in `inUse` (one the new set's objects still live in, though the set no longer defines it)
+ * is never a candidate: deleting it would delete the objects just applied.
+ */
+export function pruneCandidates(
+  previous: readonly Ref[],
+  next: readonly Ref[],
+  inUse: ReadonlySet<string> = new Set(),
+): Ref[] {
   const keep = new Set(next.map(refKey));
-  return previous.filter((ref) => !keep.has(refKey(ref)));
+  return previous.filter((ref) => !keep.has(refKey(ref)) && !(isNamespace(ref) && inUse.has(ref.name)));
 }
 
 /** What to do with one prune candidate once its live object has been read. */

@@ -150,6 +150,22 @@ export class KubeClient {
     return this.request<KubeObject>("PATCH", `${path}?${query}`, obj, "application/apply-patch+yaml");
   }
 
+  /**
+   * Creates `obj` as field manager `flotilla` unless it exists; resolves false when it already
+   * existed (left untouched).
+   */
+  async create(obj: KubeObject): Promise<boolean> {
+    const { name: _name, ...collection } = refOf(obj);
+    const query = new URLSearchParams({ fieldManager: FIELD_MANAGER, fieldValidation: "Strict" });
+    try {
+      await this.request("POST", `${await this.pathOf(collection)}?${query}`, obj);
+      return true;
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 409) return false;
+      throw err;
+    }
+  }
+
   /** Reads an object; undefined when it does not exist (or its kind is no longer served). */
   async get(ref: Ref): Promise<KubeObject | undefined> {
     try {

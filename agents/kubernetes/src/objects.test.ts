@@ -4,6 +4,9 @@ import {
   applyOrder,
   crdScopesOf,
   deleteOrder,
+  implicitNamespaceObject,
+  implicitNamespaces,
+  isOwnedBy,
   type KubeObject,
   placeInNamespace,
   type Ref,
@@ -71,11 +74,42 @@ describe("placeInNamespace", () => {
   });
 });
 
+describe("implicit namespaces", () => {
+  it.each([
+    ["the target namespace even when nothing lands in it", [obj("v1", "Namespace", "n")], "t", ["t"]],
+    [
+      "namespaces objects name, sorted, once each",
+      [obj("v1", "ConfigMap", "a", "z"), obj("v1", "Secret", "s", "b"), obj("v1", "ConfigMap", "c", "z")],
+      "",
+      ["b", "z"],
+    ],
+    ["not one the set defines", [obj("v1", "Namespace", "t"), obj("v1", "ConfigMap", "a", "t")], "t", []],
+    ["nothing for cluster-scoped objects", [obj("rbac.authorization.k8s.io/v1", "ClusterRole", "r")], "", []],
+  ] as const)("%s", (_n, objects, target, expected) => {
+    expect(implicitNamespaces(objects, target)).toEqual(expected);
+  });
+
+  it("creates them labelled as Flotilla's but owned by no app, so no prune deletes them", () => {
+    const ns = implicitNamespaceObject("guestbook", "web");
+    expect(refOf(ns)).toEqual(ref("Namespace", "guestbook"));
+    expect(ns.metadata.labels).toEqual({ "app.kubernetes.io/managed-by": "flotilla" });
+    expect(ns.metadata.annotations).toEqual({ "flotilla.dev/created-for-app": "web" });
+    expect(isOwnedBy(ns, "web")).toBe(false);
+    expect(decidePrune(refOf(ns), ns, "web").action).toBe("skip");
+  });
+});
+
 describe("prune plan", () => {
   const a = ref("ConfigMap", "a", "n");
   const b = ref("ConfigMap", "b", "n");
   it("lists what the old inventory has and the new set lacks, across API versions", () => {
     expect(pruneCandidates([a, b], [{ ...a, version: "v2" }])).toEqual([b]);
+  });
+
+  it("never lists a Namespace the new set's objects still live in", () => {
+    const ns = ref("Namespace", "n");
+    const other = ref("Namespace", "old");
+    expect(pruneCandidates([ns, other, a], [], new Set(["n"]))).toEqual([other, a]);
   });
 
   const live = (labels?: Record<string, string>): KubeObject => ({

@@ -37,6 +37,8 @@ export const MANAGED_BY_VALUE = "flotilla";
 export const APP_LABEL = "flotilla.dev/app";
 /** Field manager of every apply. */
 export const FIELD_MANAGER = "flotilla";
+/** Annotation on a Namespace the agent created because an app's objects needed it: which app. */
+export const CREATED_FOR_ANNOTATION = "flotilla.dev/created-for-app";
 
 /** Splits `group/version` (or `v1` for the core group). */
 export function splitApiVersion(apiVersion: string): { group: string; version: string } {
@@ -74,6 +76,11 @@ export function stubOf(ref: Ref): KubeObject {
     kind: ref.kind,
     metadata: ref.namespace ? { name: ref.name, namespace: ref.namespace } : { name: ref.name },
   };
+}
+
+/** Reference to the Namespace `name`. */
+export function namespaceRef(name: string): Ref {
+  return { group: "", version: "v1", kind: "Namespace", namespace: "", name };
 }
 
 export function isNamespace(ref: Pick<Ref, "group" | "kind">): boolean {
@@ -167,4 +174,33 @@ export function crdScopesOf(objects: readonly KubeObject[]): Map<string, "namesp
     }
   }
   return scopes;
+}
+
+/**
+ * Namespaces that `objects` (already placed, see {@link placeInNamespace}) and the target
+ * namespace use but that no Namespace object among them defines, sorted. The agent creates
+ * these when missing, as Argo CD's `CreateNamespace=true` does, and never prunes them.
+ */
+export function implicitNamespaces(objects: readonly KubeObject[], targetNamespace: string): string[] {
+  const defined = new Set(objects.filter((o) => isNamespace(refOf(o))).map((o) => o.metadata.name));
+  const used = new Set<string>(targetNamespace ? [targetNamespace] : []);
+  for (const obj of objects) if (obj.metadata.namespace) used.add(obj.metadata.namespace);
+  return [...used].filter((ns) => !defined.has(ns)).sort();
+}
+
+/**
+ * The Namespace the agent creates for `app` when a namespace it uses is missing: labelled as
+ * managed by Flotilla but not as the app's own, so no prune ever deletes it (deleting a
+ * namespace deletes everything in it, including other apps' objects).
+ */
+export function implicitNamespaceObject(name: string, app: string): KubeObject {
+  return {
+    apiVersion: "v1",
+    kind: "Namespace",
+    metadata: {
+      name,
+      labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE },
+      annotations: { [CREATED_FOR_ANNOTATION]: app },
+    },
+  };
 }

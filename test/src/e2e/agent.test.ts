@@ -232,6 +232,10 @@ describe("cluster agent", () => {
         ...helmChart,
         ...kustomizeApp,
         "crd/all.yaml": crdApp,
+        // No Namespace object: the target namespace and the other one used must be created.
+        "guestbook/configmap.yaml": configMap("guestbook", { title: "Guestbook" }),
+        "guestbook/deployment.yaml": deployment("guestbook", "registry.invalid/guestbook:1"),
+        "guestbook/cache.yaml": `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cache\n  namespace: guestbook-cache\ndata:\n  size: "1"\n`,
       },
     });
     revisions.v1 = await repo.head("main");
@@ -611,6 +615,52 @@ describe("cluster agent", () => {
     ).toBe(undefined);
     // Other apps in the same namespace are untouched.
     expect((await apps.readNamespacedDeployment({ name: "api", namespace: "team" })).metadata?.name).toBe("api");
+  });
+
+  it("creates the target namespace and other namespaces the set uses but does not define, and never prunes them", async () => {
+    for (const ns of ["guestbook", "guestbook-cache"]) {
+      expect(await readOrUndefined(() => core.readNamespace({ name: ns })), ns).toBe(undefined);
+    }
+    const gen = await putDesired("guestbook", {
+      source: source("guestbook", revisions.v1 as string),
+      targetNamespace: "guestbook",
+    });
+    const report = await waitReport("guestbook", synced(gen, revisions.v1 as string), "guestbook Healthy");
+    expect(report.resources.map((r) => `${r.ref?.kind}/${r.ref?.namespace}/${r.ref?.name}`).sort()).toEqual([
+      "ConfigMap/guestbook-cache/cache",
+      "ConfigMap/guestbook/guestbook",
+      "Deployment/guestbook/guestbook",
+    ]);
+    for (const ns of ["guestbook", "guestbook-cache"]) {
+      const created = await core.readNamespace({ name: ns });
+      expect(created.metadata?.labels?.["app.kubernetes.io/managed-by"], ns).toBe("flotilla");
+      // Not labelled as the app's own: prune only ever deletes objects carrying the app label.
+      expect(created.metadata?.labels?.["flotilla.dev/app"], ns).toBe(undefined);
+    }
+    const inventory = await core.readNamespacedConfigMap({
+      name: "flotilla-inventory-guestbook",
+      namespace: "flotilla-system",
+    });
+    const kinds = (JSON.parse(inventory.data?.["inventory.json"] ?? "{}") as { objects: { kind: string }[] }).objects;
+    expect(kinds.map((o) => o.kind).sort()).toEqual(["ConfigMap", "ConfigMap", "Deployment"]);
+
+    const removed = await putDesired("guestbook", {
+      source: source("guestbook", revisions.v1 as string),
+      targetNamespace: "guestbook",
+      remove: true,
+    });
+    await waitReport(
+      "guestbook",
+      (r) => Number(r.observedGeneration) === removed && r.phase === SyncPhase.SYNC_PHASE_REMOVED,
+      "guestbook REMOVED",
+    );
+    expect(
+      await readOrUndefined(() => apps.readNamespacedDeployment({ name: "guestbook", namespace: "guestbook" })),
+    ).toBe(undefined);
+    for (const ns of ["guestbook", "guestbook-cache"]) {
+      const kept = await core.readNamespace({ name: ns });
+      expect(kept.metadata?.deletionTimestamp, ns).toBe(undefined);
+    }
   });
 
   it("keeps enforcing while NATS is down and reports again once it is back", async () => {
