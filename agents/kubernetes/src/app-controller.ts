@@ -16,14 +16,13 @@ import {
   SyncPhase,
   stateKey,
   syncPhaseName,
-  worstHealth,
 } from "@flotilla/proto";
 import { admit } from "./admission.js";
 import type { Applier, PreparedSet } from "./applier.js";
 import { diffObject, hpaTargets, ignoredPathsFor } from "./drift.js";
 import { AgentError, ApplyError, type ObjectFailure, PruneError, ValidationError } from "./errors.js";
 import type { GitSource } from "./git-source.js";
-import { assessHealth, withDeadline } from "./health.js";
+import { appHealth, assessHealth, withDeadline } from "./health.js";
 import { type Inventory, pruneCandidates } from "./inventory.js";
 import type { InventoryStore } from "./inventory-store.js";
 import type { KubeClient } from "./kube-client.js";
@@ -454,7 +453,10 @@ export class AppController {
         message: r && !r.ok ? String((r.error as Error).message) : "",
       };
     });
-    this.#health = worstHealth(this.#resources.map((r) => r.health as Health));
+    this.#health = appHealth(
+      this.#resources.map((r) => r.health as Health),
+      this.#applied !== undefined,
+    );
   }
 
   /** Health poll: report when any health changed. */

@@ -1,6 +1,6 @@
 import { Health } from "@flotilla/proto";
 import { describe, expect, it } from "vitest";
-import { assessHealth, withDeadline } from "./health.js";
+import { appHealth, assessHealth, withDeadline } from "./health.js";
 import type { KubeObject } from "./objects.js";
 
 const H = Health;
@@ -161,5 +161,16 @@ describe("withDeadline", () => {
     ["healthy stays healthy", { health: H.HEALTH_HEALTHY, message: "" }, 1_000, 20_000, H.HEALTH_HEALTHY],
   ])("%s", (_n, a, applied, now, health) => {
     expect(withDeadline(a, applied, now, 10_000).health).toBe(health);
+  });
+});
+
+describe("appHealth", () => {
+  it.each<[string, Health[], boolean, Health]>([
+    ["nothing applied yet (first revision failed)", [], false, H.HEALTH_MISSING],
+    ["an empty set applied", [], true, H.HEALTH_HEALTHY],
+    ["previous revision's objects still running", [H.HEALTH_HEALTHY, H.HEALTH_HEALTHY], false, H.HEALTH_HEALTHY],
+    ["worst object wins", [H.HEALTH_HEALTHY, H.HEALTH_DEGRADED, H.HEALTH_PROGRESSING], true, H.HEALTH_DEGRADED],
+  ])("%s", (_n, resources, applied, expected) => {
+    expect(appHealth(resources, applied)).toBe(expected);
   });
 });

@@ -2,7 +2,7 @@
  * kstatus-style health of one live object, as a pure function of the object (and, for the
  * agent-wide progress deadline, how long ago it was applied).
  */
-import { Health } from "@flotilla/proto";
+import { Health, worstHealth } from "@flotilla/proto";
 import type { KubeObject } from "./objects.js";
 
 /** Health of one object and why. */
@@ -208,4 +208,14 @@ export function withDeadline(a: Assessment, appliedAtMs: number, nowMs: number, 
   if (a.health !== Health.HEALTH_PROGRESSING || appliedAtMs <= 0) return a;
   if (nowMs - appliedAtMs < deadlineMs) return a;
   return degraded(`still progressing ${Math.round((nowMs - appliedAtMs) / 1000)}s after apply: ${a.message}`);
+}
+
+/**
+ * An app's health: the worst of its objects'. An app with no objects and nothing applied (its
+ * first revision failed to fetch, render or validate) is Missing, not Healthy: what it asks
+ * for does not exist. An app that applied an empty set is Healthy.
+ */
+export function appHealth(resources: readonly Health[], applied: boolean): Health {
+  if (resources.length === 0 && !applied) return Health.HEALTH_MISSING;
+  return worstHealth(resources);
 }

@@ -235,6 +235,7 @@ describe("cluster agent", () => {
         // No Namespace object: the target namespace and the other one used must be created.
         "guestbook/configmap.yaml": configMap("guestbook", { title: "Guestbook" }),
         "guestbook/deployment.yaml": deployment("guestbook", "registry.invalid/guestbook:1"),
+        "broken/deployment.yaml": deployment("broken", "registry.invalid/broken:1", "  replicaz: 5\n"),
         "guestbook/cache.yaml": `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cache\n  namespace: guestbook-cache\ndata:\n  size: "1"\n`,
       },
     });
@@ -663,6 +664,24 @@ describe("cluster agent", () => {
     }
   });
 
+  it("reports an app whose first revision failed validation as Missing, not Healthy", async () => {
+    const gen = await putDesired("broken", {
+      source: source("broken", revisions.v1 as string),
+      targetNamespace: "ops",
+    });
+    const report = await waitReport(
+      "broken",
+      (r) => Number(r.observedGeneration) === gen && r.phase === SyncPhase.SYNC_PHASE_FAILED,
+      "broken FAILED",
+    );
+    expect(report.error?.code).toBe(ErrorCode.ERROR_CODE_VALIDATION_FAILED);
+    expect(report.resources).toEqual([]);
+    expect(report.health).toBe(Health.HEALTH_MISSING);
+    expect(await readOrUndefined(() => apps.readNamespacedDeployment({ name: "broken", namespace: "ops" }))).toBe(
+      undefined,
+    );
+  });
+
   it("keeps enforcing while NATS is down and reports again once it is back", async () => {
     const editedAt = Date.now();
     await nats.kill();
@@ -716,6 +735,7 @@ describe("cluster agent", () => {
     );
     expect(fetchFailed.error?.code).toBe(ErrorCode.ERROR_CODE_FETCH_FAILED);
     expect(fetchFailed.error?.retryable).toBe(true);
+    expect(fetchFailed.health).toBe(Health.HEALTH_MISSING);
 
     const missing = await putDesired("ghost", { source: source("web", "0".repeat(40)), targetNamespace: "ops" });
     const notFound = await waitReport(
