@@ -76,10 +76,10 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
     metrics,
     log,
     concurrency: config.applyConcurrency,
-    healthPollMs: config.healthPollSeconds * 1000,
-    healthIdlePollMs: config.healthIdlePollSeconds * 1000,
-    driftIntervalMs: config.driftIntervalSeconds * 1000,
-    progressDeadlineMs: config.progressDeadlineSeconds * 1000,
+    healthPollMs: config.healthPollMs,
+    healthIdlePollMs: config.healthIdlePollMs,
+    driftIntervalMs: config.driftIntervalMs,
+    progressDeadlineMs: config.progressDeadlineMs,
     retryBackoffMs: config.retryBackoffMs,
     maxRetryBackoffMs: MAX_RETRY_BACKOFF_MS,
   };
@@ -170,7 +170,7 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
       apps: controllers.size,
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
     });
-  }, config.heartbeatIntervalSeconds * 1000);
+  }, config.heartbeatIntervalMs);
   heartbeat.unref();
 
   transport.onReconnect(() => {

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { DEFAULT_DRIFT_INTERVAL_SECONDS, DEFAULT_NAMESPACE, loadConfig } from "./config.js";
+import { DEFAULT_DRIFT_INTERVAL_MS, DEFAULT_NAMESPACE, loadConfig } from "./config.js";
 import { ConfigError } from "./errors.js";
 
 const dir = mkdtempSync(join(tmpdir(), "agent-config-"));
@@ -22,7 +22,7 @@ describe("loadConfig", () => {
   it("reads a bootstrap bundle and applies defaults", () => {
     const c = loadConfig(["--bootstrap", bundle], {});
     expect(c).toMatchObject({ cluster: "prod-eu-1", hubPublicKey: "HUB", namespace: DEFAULT_NAMESPACE });
-    expect(c.driftIntervalSeconds).toBe(DEFAULT_DRIFT_INTERVAL_SECONDS);
+    expect(c.driftIntervalMs).toBe(DEFAULT_DRIFT_INTERVAL_MS);
   });
 
   it("lets flags override env and env override the bundle", () => {
@@ -32,7 +32,23 @@ describe("loadConfig", () => {
       FLOTILLA_DRIFT_INTERVAL: "9",
       FLOTILLA_HELM_BIN: "/opt/helm",
     });
-    expect(c).toMatchObject({ cluster: "other", driftIntervalSeconds: 2, helmBin: "/opt/helm" });
+    expect(c).toMatchObject({ cluster: "other", driftIntervalMs: 2_000, helmBin: "/opt/helm" });
+  });
+
+  it("reads intervals and deadlines as durations, the way the hub does; a bare number is seconds", () => {
+    const c = loadConfig(["--bootstrap", bundle, "--health-poll", "1.5"], {
+      FLOTILLA_HEARTBEAT_INTERVAL: "500ms",
+      FLOTILLA_DRIFT_INTERVAL: "2m",
+      FLOTILLA_HEALTH_IDLE_POLL: "30",
+      FLOTILLA_PROGRESS_DEADLINE: "1h",
+    });
+    expect(c).toMatchObject({
+      heartbeatIntervalMs: 500,
+      driftIntervalMs: 120_000,
+      healthPollMs: 1_500,
+      healthIdlePollMs: 30_000,
+      progressDeadlineMs: 3_600_000,
+    });
   });
 
   it("reads key files", () => {
@@ -49,7 +65,13 @@ describe("loadConfig", () => {
 
   it.each([
     [[], {}, /cluster/],
-    [["--bootstrap", bundle, "--drift-interval=-1"], {}, /driftIntervalSeconds/],
+    [["--bootstrap", bundle, "--drift-interval=-1"], {}, /driftIntervalMs \(FLOTILLA_DRIFT_INTERVAL\)/],
+    [
+      ["--bootstrap", bundle],
+      { FLOTILLA_HEARTBEAT_INTERVAL: "10 seconds" },
+      /FLOTILLA_HEARTBEAT_INTERVAL.*not a duration/,
+    ],
+    [["--bootstrap", bundle], { FLOTILLA_PROGRESS_DEADLINE: "0s" }, /FLOTILLA_PROGRESS_DEADLINE/],
     [["--bootstrap", bundle], { FLOTILLA_CLUSTER: "Not_A_Label" }, /DNS label/],
     [["--nope"], {}, /bad command line/],
     [["--bootstrap", join(dir, "missing.json")], {}, /cannot read bootstrap/],

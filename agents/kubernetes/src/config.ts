@@ -10,20 +10,21 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { isDnsLabel } from "@flotilla/proto";
 import { z } from "zod";
+import { parseDuration } from "./duration.js";
 import { ConfigError } from "./errors.js";
 
 /** Namespace holding the agent's inventories. */
 export const DEFAULT_NAMESPACE = "flotilla-system";
-/** Seconds between drift checks of every app. */
-export const DEFAULT_DRIFT_INTERVAL_SECONDS = 60;
-/** Seconds between heartbeats. */
-export const DEFAULT_HEARTBEAT_INTERVAL_SECONDS = 10;
-/** Seconds between health checks while an app is still progressing. */
-export const DEFAULT_HEALTH_POLL_SECONDS = 2;
-/** Seconds between health checks once an app has settled. */
-export const DEFAULT_HEALTH_IDLE_POLL_SECONDS = 30;
-/** Seconds an object may stay Progressing after an apply before it counts as Degraded. */
-export const DEFAULT_PROGRESS_DEADLINE_SECONDS = 600;
+/** Between drift checks of every app. */
+export const DEFAULT_DRIFT_INTERVAL_MS = 60_000;
+/** Between heartbeats; keep it equal to the hub's `FLOTILLA_HEARTBEAT_INTERVAL`. */
+export const DEFAULT_HEARTBEAT_INTERVAL_MS = 10_000;
+/** Between health checks while an app is still progressing. */
+export const DEFAULT_HEALTH_POLL_MS = 2_000;
+/** Between health checks once an app has settled. */
+export const DEFAULT_HEALTH_IDLE_POLL_MS = 30_000;
+/** How long an object may stay Progressing after an apply before it counts as Degraded. */
+export const DEFAULT_PROGRESS_DEADLINE_MS = 600_000;
 /** Objects applied at once; the API server handles this many in flight without throttling. */
 export const DEFAULT_APPLY_CONCURRENCY = 12;
 /** Port of the Prometheus endpoint; 0 turns it off. */
@@ -41,7 +42,18 @@ export const DEFAULT_KUSTOMIZE_BIN = "kustomize";
 export const DEFAULT_RETRY_BACKOFF_MS = 2_000;
 export const MAX_RETRY_BACKOFF_MS = 60_000;
 
-const seconds = z.coerce.number().positive();
+/**
+ * A duration: a string as in env and flags (`"10s"`, `"500ms"`, `"2m"`, or a bare number of
+ * seconds, so older plain-seconds values keep working) or milliseconds (from code).
+ */
+const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const ms = typeof value === "number" ? value : parseDuration(value);
+  if (ms === undefined || !(ms > 0)) {
+    ctx.addIssue({ code: "custom", message: `${JSON.stringify(value)} is not a duration like 10s, 500ms, 2m or 30` });
+    return z.NEVER;
+  }
+  return ms;
+});
 
 /** The settings the agent runs with, after defaults. */
 export const configSchema = z.object({
@@ -63,16 +75,16 @@ export const configSchema = z.object({
   cacheDir: z.string().min(1).default(DEFAULT_CACHE_DIR),
   /** Path of a JSON file `[{ urlPrefix, username, password }]` with Git credentials. @default "" */
   gitCredentialsFile: z.string().default(""),
-  /** @default {@link DEFAULT_DRIFT_INTERVAL_SECONDS} */
-  driftIntervalSeconds: seconds.default(DEFAULT_DRIFT_INTERVAL_SECONDS),
-  /** @default {@link DEFAULT_HEARTBEAT_INTERVAL_SECONDS} */
-  heartbeatIntervalSeconds: seconds.default(DEFAULT_HEARTBEAT_INTERVAL_SECONDS),
-  /** @default {@link DEFAULT_HEALTH_POLL_SECONDS} */
-  healthPollSeconds: seconds.default(DEFAULT_HEALTH_POLL_SECONDS),
-  /** @default {@link DEFAULT_HEALTH_IDLE_POLL_SECONDS} */
-  healthIdlePollSeconds: seconds.default(DEFAULT_HEALTH_IDLE_POLL_SECONDS),
-  /** @default {@link DEFAULT_PROGRESS_DEADLINE_SECONDS} */
-  progressDeadlineSeconds: seconds.default(DEFAULT_PROGRESS_DEADLINE_SECONDS),
+  /** Milliseconds between drift checks. @default {@link DEFAULT_DRIFT_INTERVAL_MS} */
+  driftIntervalMs: duration.default(DEFAULT_DRIFT_INTERVAL_MS),
+  /** Milliseconds between heartbeats. @default {@link DEFAULT_HEARTBEAT_INTERVAL_MS} */
+  heartbeatIntervalMs: duration.default(DEFAULT_HEARTBEAT_INTERVAL_MS),
+  /** Milliseconds between health checks of a progressing app. @default {@link DEFAULT_HEALTH_POLL_MS} */
+  healthPollMs: duration.default(DEFAULT_HEALTH_POLL_MS),
+  /** Milliseconds between health checks of a settled app. @default {@link DEFAULT_HEALTH_IDLE_POLL_MS} */
+  healthIdlePollMs: duration.default(DEFAULT_HEALTH_IDLE_POLL_MS),
+  /** Milliseconds an object may stay Progressing before it is Degraded. @default {@link DEFAULT_PROGRESS_DEADLINE_MS} */
+  progressDeadlineMs: duration.default(DEFAULT_PROGRESS_DEADLINE_MS),
   /** @default {@link DEFAULT_APPLY_CONCURRENCY} */
   applyConcurrency: z.coerce.number().int().min(1).max(64).default(DEFAULT_APPLY_CONCURRENCY),
   /** @default {@link DEFAULT_METRICS_PORT}; 0 turns the endpoint off. */
@@ -103,36 +115,55 @@ const bootstrapSchema = z.object({
   agentSigningKey: z.string(),
 });
 
-/** Flag name → config key; each also reads `FLOTILLA_<SNAKE_CASE>` from the environment. */
-const SETTINGS: Record<string, keyof AgentConfig> = {
-  cluster: "cluster",
-  "nats-url": "natsUrl",
-  kubeconfig: "kubeconfig",
-  namespace: "namespace",
-  "cache-dir": "cacheDir",
-  "git-credentials": "gitCredentialsFile",
-  "drift-interval": "driftIntervalSeconds",
-  "heartbeat-interval": "heartbeatIntervalSeconds",
-  "health-poll": "healthPollSeconds",
-  "health-idle-poll": "healthIdlePollSeconds",
-  "progress-deadline": "progressDeadlineSeconds",
-  "apply-concurrency": "applyConcurrency",
-  "metrics-port": "metricsPort",
-  "metrics-host": "metricsHost",
-  "log-level": "logLevel",
-  "helm-bin": "helmBin",
-  "kustomize-bin": "kustomizeBin",
-};
+/** One setting: where its value comes from. */
+export interface AgentSetting {
+  /** Field of {@link configSchema}, or `bootstrap` for the bundle that fills several fields. */
+  field: keyof AgentConfigInput | "bootstrap";
+  /** Environment variable holding the value itself. */
+  env?: string;
+  /** Environment variable naming a file that holds the value. */
+  fileEnv?: string;
+  /** Flag holding the value itself. */
+  flag?: string;
+  /** Flag naming a file that holds the value. */
+  fileFlag?: string;
+}
 
-/** Settings whose value is a file to read (flag name → config key). */
-const FILE_SETTINGS: Record<string, keyof AgentConfig> = {
-  "nats-creds": "natsCreds",
-  "hub-public-key": "hubPublicKey",
-  "agent-key": "agentSigningKey",
-};
+/**
+ * Every setting the agent reads, with its environment variables and flags (flags win over
+ * environment variables, which win over the bootstrap bundle). `KUBECONFIG` is honoured too,
+ * below `FLOTILLA_KUBECONFIG`. The Helm chart uses these names; its test checks them here.
+ * Interval and deadline settings take durations (`10s`, `500ms`, `2m`; a bare number is seconds).
+ */
+export const AGENT_SETTINGS: readonly AgentSetting[] = [
+  { field: "bootstrap", fileEnv: "FLOTILLA_BOOTSTRAP", fileFlag: "bootstrap" },
+  { field: "cluster", env: "FLOTILLA_CLUSTER", flag: "cluster" },
+  { field: "natsUrl", env: "FLOTILLA_NATS_URL", flag: "nats-url" },
+  { field: "natsCreds", fileEnv: "FLOTILLA_NATS_CREDS_FILE", fileFlag: "nats-creds" },
+  { field: "hubPublicKey", fileEnv: "FLOTILLA_HUB_PUBLIC_KEY_FILE", fileFlag: "hub-public-key" },
+  { field: "agentSigningKey", fileEnv: "FLOTILLA_AGENT_KEY_FILE", fileFlag: "agent-key" },
+  { field: "kubeconfig", env: "FLOTILLA_KUBECONFIG", flag: "kubeconfig" },
+  { field: "namespace", env: "FLOTILLA_NAMESPACE", flag: "namespace" },
+  { field: "cacheDir", env: "FLOTILLA_CACHE_DIR", flag: "cache-dir" },
+  { field: "gitCredentialsFile", env: "FLOTILLA_GIT_CREDENTIALS", flag: "git-credentials" },
+  { field: "driftIntervalMs", env: "FLOTILLA_DRIFT_INTERVAL", flag: "drift-interval" },
+  { field: "heartbeatIntervalMs", env: "FLOTILLA_HEARTBEAT_INTERVAL", flag: "heartbeat-interval" },
+  { field: "healthPollMs", env: "FLOTILLA_HEALTH_POLL", flag: "health-poll" },
+  { field: "healthIdlePollMs", env: "FLOTILLA_HEALTH_IDLE_POLL", flag: "health-idle-poll" },
+  { field: "progressDeadlineMs", env: "FLOTILLA_PROGRESS_DEADLINE", flag: "progress-deadline" },
+  { field: "applyConcurrency", env: "FLOTILLA_APPLY_CONCURRENCY", flag: "apply-concurrency" },
+  { field: "metricsPort", env: "FLOTILLA_METRICS_PORT", flag: "metrics-port" },
+  { field: "metricsHost", env: "FLOTILLA_METRICS_HOST", flag: "metrics-host" },
+  { field: "logLevel", env: "FLOTILLA_LOG_LEVEL", flag: "log-level" },
+  { field: "helmBin", env: "FLOTILLA_HELM_BIN", flag: "helm-bin" },
+  { field: "kustomizeBin", env: "FLOTILLA_KUSTOMIZE_BIN", flag: "kustomize-bin" },
+];
 
-function envName(flag: string): string {
-  return `FLOTILLA_${flag.toUpperCase().replaceAll("-", "_")}`;
+/** How a bad field is named in errors: its field and the variable that sets it. */
+function settingName(field: string): string {
+  const s = AGENT_SETTINGS.find((x) => x.field === field);
+  const env = s?.env ?? s?.fileEnv;
+  return env ? `${field} (${env})` : field;
 }
 
 function readSettingFile(what: string, path: string): string {
@@ -150,19 +181,39 @@ function readSettingFile(what: string, path: string): string {
 export function makeConfig(input: AgentConfigInput): AgentConfig {
   const parsed = configSchema.safeParse(input);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join(".") || "config"}: ${i.message}`);
+    const problems = parsed.error.issues.map((i) => `${settingName(String(i.path[0] ?? "config"))}: ${i.message}`);
     throw new ConfigError(`invalid agent configuration: ${problems.join("; ")}`);
+  }
+  return parsed.data;
+}
+
+function readBootstrap(path: string): Record<string, unknown> {
+  let bundle: unknown;
+  try {
+    bundle = JSON.parse(readSettingFile("bootstrap", path));
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError(`bootstrap file ${path} is not JSON: ${(err as Error).message}`, { cause: err });
+  }
+  const parsed = bootstrapSchema.safeParse(bundle);
+  if (!parsed.success) {
+    throw new ConfigError(
+      `bootstrap file ${path} lacks ${parsed.error.issues.map((i) => i.path.join(".")).join(", ")}`,
+    );
   }
   return parsed.data;
 }
 
 /**
  * Reads the configuration from flags and environment: bootstrap bundle first, then
- * `FLOTILLA_*` variables, then flags. `KUBECONFIG` is honoured for the kubeconfig path.
+ * `KUBECONFIG`, then the `FLOTILLA_*` variables of {@link AGENT_SETTINGS}, then flags.
  */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): AgentConfig {
-  const options: Record<string, { type: "string" }> = { bootstrap: { type: "string" } };
-  for (const flag of [...Object.keys(SETTINGS), ...Object.keys(FILE_SETTINGS)]) options[flag] = { type: "string" };
+  const options: Record<string, { type: "string" }> = {};
+  for (const s of AGENT_SETTINGS) {
+    if (s.flag) options[s.flag] = { type: "string" };
+    if (s.fileFlag) options[s.fileFlag] = { type: "string" };
+  }
   let flags: Record<string, string | undefined>;
   try {
     flags = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Record<
@@ -175,30 +226,14 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): AgentConfig 
 
   const input: Record<string, unknown> = {};
   const bootstrapPath = flags.bootstrap ?? env.FLOTILLA_BOOTSTRAP;
-  if (bootstrapPath) {
-    let bundle: unknown;
-    try {
-      bundle = JSON.parse(readSettingFile("bootstrap", bootstrapPath));
-    } catch (err) {
-      if (err instanceof ConfigError) throw err;
-      throw new ConfigError(`bootstrap file ${bootstrapPath} is not JSON: ${(err as Error).message}`, { cause: err });
-    }
-    const parsed = bootstrapSchema.safeParse(bundle);
-    if (!parsed.success) {
-      throw new ConfigError(
-        `bootstrap file ${bootstrapPath} lacks ${parsed.error.issues.map((i) => i.path.join(".")).join(", ")}`,
-      );
-    }
-    Object.assign(input, parsed.data);
-  }
+  if (bootstrapPath) Object.assign(input, readBootstrap(bootstrapPath));
   if (env.KUBECONFIG) input.kubeconfig = env.KUBECONFIG;
-  for (const [flag, key] of Object.entries(SETTINGS)) {
-    const value = flags[flag] ?? env[envName(flag)];
-    if (value !== undefined && value !== "") input[key] = value;
-  }
-  for (const [flag, key] of Object.entries(FILE_SETTINGS)) {
-    const path = flags[flag] ?? env[`${envName(flag)}_FILE`];
-    if (path) input[key] = readSettingFile(flag, path);
+  for (const s of AGENT_SETTINGS) {
+    if (s.field === "bootstrap") continue;
+    const value = (s.flag && flags[s.flag]) || (s.env && env[s.env]) || undefined;
+    if (value !== undefined) input[s.field] = value;
+    const path = (s.fileFlag && flags[s.fileFlag]) || (s.fileEnv && env[s.fileEnv]) || undefined;
+    if (path) input[s.field] = readSettingFile(s.fileFlag ?? s.field, path);
   }
   return makeConfig(input as AgentConfigInput);
 }

@@ -270,9 +270,10 @@ describe("cluster agent", () => {
       KUBECONFIG: cluster.kubeconfigPath,
       FLOTILLA_CACHE_DIR: join(work, "cache"),
       FLOTILLA_GIT_CREDENTIALS: credentials,
-      FLOTILLA_DRIFT_INTERVAL: "2",
+      // Durations as the hub reads them; a bare number is still seconds.
+      FLOTILLA_DRIFT_INTERVAL: "2s",
       FLOTILLA_HEALTH_POLL: "1",
-      FLOTILLA_HEARTBEAT_INTERVAL: "1",
+      FLOTILLA_HEARTBEAT_INTERVAL: "1000ms",
       FLOTILLA_HEALTH_IDLE_POLL: "5",
       FLOTILLA_METRICS_PORT: "0",
       FLOTILLA_HELM_BIN: binPath("helm"),
