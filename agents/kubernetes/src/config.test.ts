@@ -2,8 +2,10 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { DEFAULT_DRIFT_INTERVAL_MS, DEFAULT_NAMESPACE, loadConfig } from "./config.js";
+import { configSchema, DEFAULT_DRIFT_INTERVAL_MS, DEFAULT_NAMESPACE, loadConfig } from "./config.js";
 import { ConfigError } from "./errors.js";
+// From the package entry, as the chart test reads it.
+import { AGENT_SETTINGS } from "./index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "agent-config-"));
 const bundle = join(dir, "bootstrap.json");
@@ -49,6 +51,18 @@ describe("loadConfig", () => {
       healthIdlePollMs: 30_000,
       progressDeadlineMs: 3_600_000,
     });
+  });
+
+  it("lists every setting it reads, under the names it always had", () => {
+    const fields = new Set(AGENT_SETTINGS.map((s) => s.field));
+    // retryBackoffMs is for tests and embedding only.
+    expect(Object.keys(configSchema.shape).filter((f) => !fields.has(f as never))).toEqual(["retryBackoffMs"]);
+    const upper = (flag: string) => `FLOTILLA_${flag.toUpperCase().replaceAll("-", "_")}`;
+    for (const s of AGENT_SETTINGS) {
+      if (s.flag) expect(s.env).toBe(upper(s.flag));
+      if (s.fileFlag && s.field !== "bootstrap") expect(s.fileEnv).toBe(`${upper(s.fileFlag)}_FILE`);
+    }
+    expect(AGENT_SETTINGS.find((s) => s.field === "bootstrap")?.fileEnv).toBe("FLOTILLA_BOOTSTRAP");
   });
 
   it("reads key files", () => {

@@ -4,7 +4,15 @@
  */
 export { AGENT_VERSION, type RunningAgent, startAgent } from "./agent.js";
 export { Applier, type PreparedSet } from "./applier.js";
-export { type AgentConfig, type AgentConfigInput, configSchema, loadConfig, makeConfig } from "./config.js";
+export {
+  AGENT_SETTINGS,
+  type AgentConfig,
+  type AgentConfigInput,
+  type AgentSetting,
+  configSchema,
+  loadConfig,
+  makeConfig,
+} from "./config.js";
 export * from "./errors.js";
 export { GitSource } from "./git-source.js";
 export { inventoryName } from "./inventory.js";
