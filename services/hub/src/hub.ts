@@ -7,6 +7,7 @@ import {
   type JetStreamManager,
   type NatsConnection,
   StorageType,
+  type StreamConfig,
   type StreamInfo,
 } from "nats";
 import type { Logger } from "pino";
@@ -21,7 +22,12 @@ import { Ingester } from "./ingest.js";
 import { LeaderElector } from "./leader.js";
 import { createLogger } from "./log.js";
 import { HubMetrics } from "./metrics.js";
-import { describeOperatorSetup, parseOperatorSetup, statusStreamConfig } from "./natsauth/index.js";
+import {
+  describeOperatorSetup,
+  desiredStreamConfig,
+  parseOperatorSetup,
+  statusStreamConfig,
+} from "./natsauth/index.js";
 import { NatsCredentialIssuer } from "./natsissuer.js";
 import { NatsDesiredStatePublisher } from "./publisher.js";
 import { RedisStore } from "./redis-store.js";
@@ -56,13 +62,13 @@ export interface StartHubOptions {
 }
 
 /**
- * Creates the status bucket's stream with rollup headers refused (see natsauth/buckets.ts: a
- * cluster could otherwise purge every other cluster's reports), or turns them off on a stream
- * an older hub created.
+ * Creates a KV bucket's stream with rollup headers refused (see natsauth/buckets.ts: a cluster
+ * could otherwise purge every other cluster's reports with one `Nats-Rollup: all` put), or turns
+ * them off on a stream an older hub created the nats.js way. Must run before `js.views.kv`,
+ * which then binds to the stream as it is.
  */
-async function ensureStatusStream(jsm: JetStreamManager, log: Logger): Promise<void> {
-  const wanted = statusStreamConfig({ history: STATUS_HISTORY });
-  const name = wanted.name ?? `KV_${STATUS_BUCKET}`;
+async function ensureKvStream(jsm: JetStreamManager, wanted: Partial<StreamConfig>, log: Logger): Promise<void> {
+  const name = wanted.name ?? "";
   let existing: StreamInfo | undefined;
   try {
     existing = await jsm.streams.info(name);
@@ -74,7 +80,7 @@ async function ensureStatusStream(jsm: JetStreamManager, log: Logger): Promise<v
     return;
   }
   if (existing.config.allow_rollup_hdrs || !existing.config.deny_delete) {
-    log.warn({ stream: name }, "status stream allowed rollups or deletes; turning them off");
+    log.warn({ stream: name }, "KV stream allowed rollups or deletes; turning them off");
     await jsm.streams.update(name, { ...existing.config, allow_rollup_hdrs: false, deny_delete: true });
   }
 }
@@ -126,7 +132,8 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     }
     const js = nc.jetstream();
     const jsm = await nc.jetstreamManager();
-    await ensureStatusStream(jsm, log);
+    await ensureKvStream(jsm, desiredStreamConfig({ history: DESIRED_HISTORY }), log);
+    await ensureKvStream(jsm, statusStreamConfig({ history: STATUS_HISTORY }), log);
     const desiredKv = await js.views.kv(DESIRED_BUCKET, { history: DESIRED_HISTORY, storage: StorageType.File });
     const statusKv = await js.views.kv(STATUS_BUCKET, { history: STATUS_HISTORY, storage: StorageType.File });
 

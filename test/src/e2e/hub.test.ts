@@ -10,7 +10,12 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createOperatorSetup, natsServerConfig, serializeOperatorSetup } from "@flotilla/hub/natsauth";
+import {
+  createOperatorSetup,
+  natsServerConfig,
+  type OperatorSetup,
+  serializeOperatorSetup,
+} from "@flotilla/hub/natsauth";
 import {
   DESIRED_BUCKET,
   DESIRED_STATE,
@@ -32,10 +37,13 @@ import {
   type ConnectionOptions,
   connect,
   credsAuthenticator,
+  headers,
+  type JetStreamClient,
   type KV,
   type KvEntry,
   type NatsConnection,
   type QueuedIterator,
+  StorageType,
 } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -80,6 +88,22 @@ async function until<T>(
     if (value !== undefined && value !== false) return value;
     if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * Puts `key` into `bucket` with `Nats-Rollup: all`, which on a stream that allows rollups
+ * purges every other key of the bucket. Resolves to the server's refusal, or undefined when it
+ * took the put.
+ */
+async function rollupPut(js: JetStreamClient, bucket: string, key: string): Promise<string | undefined> {
+  const h = headers();
+  h.set("Nats-Rollup", "all");
+  try {
+    await js.publish(`$KV.${bucket}.${key}`, new TextEncoder().encode("rollup"), { headers: h });
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
   }
 }
 
@@ -364,8 +388,12 @@ describe("hub end to end (NATS without auth)", () => {
       main: { "deploy/prod/app.yaml": manifest("web", "prod-1") },
     });
     env = { FLOTILLA_REDIS_URL: redis.url, FLOTILLA_NATS_URL: nats.url };
-    hub = await startHubProcess(env, "hub-a");
+    // The buckets as an older hub created them (the nats.js way, rollups allowed): this hub
+    // must turn rollups off on start.
     nc = await connect({ servers: nats.url });
+    await nc.jetstream().views.kv(DESIRED_BUCKET, { history: 5, storage: StorageType.File });
+    await nc.jetstream().views.kv(STATUS_BUCKET, { history: 1, storage: StorageType.File });
+    hub = await startHubProcess(env, "hub-a");
     desiredKv = await nc.jetstream().views.kv(DESIRED_BUCKET);
     statusKv = await nc.jetstream().views.kv(STATUS_BUCKET);
   });
@@ -844,6 +872,41 @@ describe("hub end to end (NATS without auth)", () => {
       throw err;
     }
   });
+
+  it("refuses a Nats-Rollup put on buckets an older hub created with rollups allowed; other keys survive", async () => {
+    const js = nc.jetstream();
+    const jsm = await nc.jetstreamManager();
+    for (const bucket of [STATUS_BUCKET, DESIRED_BUCKET]) {
+      expect((await jsm.streams.info(`KV_${bucket}`)).config.allow_rollup_hdrs).toBe(false);
+      expect(await rollupPut(js, bucket, "dev-1.web")).toMatch(/rollup/i);
+    }
+    expect(await statusKv.get(stateKey("dev-1", "web"))).not.toBeNull();
+    expect(await statusKv.get(stateKey("dev-2", "web"))).not.toBeNull();
+    for (const cluster of ["dev-1", "dev-2", "prod-1"]) {
+      expect(await desiredKv.get(stateKey(cluster, "web"))).not.toBeNull();
+    }
+  });
+
+  it("clears a deregistered cluster's desired and status keys, and only that cluster's", async () => {
+    try {
+      expect(await desiredKv.get(stateKey("dev-2", "web"))).not.toBeNull();
+      expect(await statusKv.get(stateKey("dev-2", "web"))).not.toBeNull();
+      beating.delete("dev-2");
+      expect((await api(hub, "DELETE", "/v1/clusters/dev-2")).status).toBe(204);
+      await until("dev-2's keys to be cleared", async () =>
+        (await desiredKv.get(stateKey("dev-2", "web"))) === null &&
+        (await statusKv.get(stateKey("dev-2", "web"))) === null
+          ? true
+          : undefined,
+      );
+      expect(await desiredKv.get(stateKey("dev-1", "web"))).not.toBeNull();
+      expect(await desiredKv.get(stateKey("prod-1", "web"))).not.toBeNull();
+      expect(await statusKv.get(stateKey("dev-1", "web"))).not.toBeNull();
+    } catch (err) {
+      dump();
+      throw err;
+    }
+  });
 });
 
 describe("hub with NATS in operator mode", () => {
@@ -851,10 +914,11 @@ describe("hub with NATS in operator mode", () => {
   let redis: RedisServer;
   let hub: HubProcess;
   let dir: string;
+  let setup: OperatorSetup;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "flotilla-hub-operator-"));
-    const setup = await createOperatorSetup();
+    setup = await createOperatorSetup();
     const setupFile = join(dir, "operator.json");
     await writeFile(setupFile, serializeOperatorSetup(setup), { mode: 0o600 });
     [nats, redis] = await Promise.all([
@@ -878,6 +942,46 @@ describe("hub with NATS in operator mode", () => {
     inboxPrefix: inboxPrefix(bundle.cluster),
     authenticator: credsAuthenticator(new TextEncoder().encode(bundle.natsCreds)),
     reconnect: false,
+  });
+
+  it("refuses a cluster's Nats-Rollup put to its own status key, which would purge every other cluster's", async () => {
+    const agents: NatsConnection[] = [];
+    try {
+      const bundles: Bundle[] = [];
+      for (const name of ["edge-a", "edge-b"]) {
+        const res = await api(hub, "POST", "/v1/clusters", { name, labels: { env: "dev" } });
+        expect(res.status).toBe(201);
+        bundles.push(res.json as Bundle);
+      }
+      for (const bundle of bundles) {
+        const agent = await connect(agentOptions(bundle));
+        agents.push(agent);
+        const report = seal(
+          REPORT,
+          { cluster: bundle.cluster, app: "web", reportedAtMs: Date.now(), agentVersion: "e2e" },
+          signingKeyFromPem(bundle.agentSigningKey),
+        );
+        await agent.jetstream().publish(`$KV.${STATUS_BUCKET}.${stateKey(bundle.cluster, "web")}`, report);
+      }
+      const [a] = agents;
+      expect(await rollupPut(a!.jetstream(), STATUS_BUCKET, stateKey("edge-a", "web"))).toMatch(/rollup/i);
+      const hubSide = await connect({
+        servers: nats.url,
+        authenticator: credsAuthenticator(new TextEncoder().encode(setup.hubUser.creds)),
+      });
+      try {
+        const status = await hubSide.jetstream().views.kv(STATUS_BUCKET);
+        expect(await status.get(stateKey("edge-b", "web"))).not.toBeNull();
+        expect(await status.get(stateKey("edge-a", "web"))).not.toBeNull();
+      } finally {
+        await hubSide.close();
+      }
+    } catch (err) {
+      process.stderr.write(hub.output.join("").slice(-8000));
+      throw err;
+    } finally {
+      for (const agent of agents) await agent.close();
+    }
   });
 
   it("mints per-cluster NATS credentials at registration and revokes them at deregistration", async () => {
