@@ -17,6 +17,7 @@ import {
 import { AppController, type ControllerDeps } from "./app-controller.js";
 import { Applier } from "./applier.js";
 import { type AgentConfig, MAX_RETRY_BACKOFF_MS } from "./config.js";
+import { serveEndpoints } from "./endpoints.js";
 import { ConfigError } from "./errors.js";
 import { loadGitCredentials } from "./git-credentials.js";
 import { GitSource } from "./git-source.js";
@@ -27,6 +28,7 @@ import { loadKubeTarget } from "./kubeconfig.js";
 import { createLogger, type Logger } from "./logger.js";
 import { AgentMetrics } from "./metrics.js";
 import { toProtoRef } from "./objects.js";
+import { assessReadiness, type Readiness, type ReadinessSignals } from "./readiness.js";
 import { type DesiredEntry, Transport } from "./transport.js";
 
 /** Version reported in heartbeats and reports. */
@@ -35,8 +37,10 @@ export const AGENT_VERSION = "0.1.0";
 /** A running agent. */
 export interface RunningAgent {
   readonly metrics: AgentMetrics;
-  /** Port of the metrics endpoint, when served. */
+  /** Port of the metrics, `/healthz` and `/readyz` endpoints, when served. */
   readonly metricsPort: number | undefined;
+  /** What `/readyz` answers now. */
+  readiness(): Readiness;
   /** Stops timers, the NATS connection and the metrics server; leaves the cluster as it is. */
   stop(): Promise<void>;
 }
@@ -153,13 +157,34 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
   };
 
   let kubeVersion = "";
-  kube.version().then(
-    (v) => {
-      kubeVersion = v;
-    },
-    () => undefined,
-  );
+  const signals: Omit<ReadinessSignals, "natsConnected"> = { kubeAnsweredAtMs: 0, kubeError: "", loopAtMs: startedAt };
+  let probing = false;
+  // Probes the API server (and keeps the heartbeat's version current): readiness needs a recent answer.
+  const probeKube = (): void => {
+    if (probing) return;
+    probing = true;
+    kube
+      .version()
+      .then(
+        (v) => {
+          kubeVersion = v;
+          signals.kubeAnsweredAtMs = Date.now();
+          signals.kubeError = "";
+        },
+        (err: unknown) => {
+          signals.kubeError = (err as Error).message;
+        },
+      )
+      .finally(() => {
+        probing = false;
+      });
+  };
+  probeKube();
+  const readiness = (): Readiness =>
+    assessReadiness({ ...signals, natsConnected: transport.connected }, Date.now(), config.heartbeatIntervalMs);
   const heartbeat = setInterval(() => {
+    signals.loopAtMs = Date.now();
+    probeKube();
     transport.retryPending();
     transport.heartbeat({
       cluster: config.cluster,
@@ -187,16 +212,20 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
   );
 
   let server: Server | undefined;
-  if (config.metricsPort > 0) server = await metrics.serve(config.metricsHost, config.metricsPort);
+  if (config.metricsPort > 0) {
+    server = await serveEndpoints(config.metricsHost, config.metricsPort, { metrics, readiness });
+  }
 
   return {
     metrics,
     metricsPort: config.metricsPort > 0 ? config.metricsPort : undefined,
+    readiness,
     async stop() {
       clearInterval(heartbeat);
       await Promise.all([...controllers.values()].map((c) => c.stop()));
       await transport.stop();
       server?.close();
+      server?.closeAllConnections();
       kube.close();
     },
   };

@@ -27,9 +27,9 @@ export const DEFAULT_HEALTH_IDLE_POLL_MS = 30_000;
 export const DEFAULT_PROGRESS_DEADLINE_MS = 600_000;
 /** Objects applied at once; the API server handles this many in flight without throttling. */
 export const DEFAULT_APPLY_CONCURRENCY = 12;
-/** Port of the Prometheus endpoint; 0 turns it off. */
+/** Port of the Prometheus, `/healthz` and `/readyz` endpoints; 0 turns them off. */
 export const DEFAULT_METRICS_PORT = 9464;
-/** Address the Prometheus endpoint listens on. */
+/** Address the Prometheus, `/healthz` and `/readyz` endpoints listen on. */
 export const DEFAULT_METRICS_HOST = "0.0.0.0";
 /** Where fetched repositories are cached, one directory per repository URL. */
 export const DEFAULT_CACHE_DIR = join(homedir(), ".cache", "flotilla-agent");

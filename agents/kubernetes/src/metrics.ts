@@ -1,4 +1,3 @@
-import { createServer, type Server } from "node:http";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 
 /** The agent's Prometheus metrics, on a registry of its own so several agents can share a process. */
@@ -69,23 +68,4 @@ export class AgentMetrics {
     labelNames: ["app"] as const,
     registers: [this.registry],
   });
-
-  /** Serves `/metrics`; resolves once listening. Port 0 in `listen` means an ephemeral port. */
-  async serve(host: string, port: number): Promise<Server> {
-    const server = createServer((req, res) => {
-      if (req.url !== "/metrics") {
-        res.writeHead(404).end();
-        return;
-      }
-      this.registry.metrics().then(
-        (body) => res.writeHead(200, { "content-type": this.registry.contentType }).end(body),
-        (err: Error) => res.writeHead(500).end(err.message),
-      );
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(port, host, () => resolve());
-    });
-    return server;
-  }
 }

@@ -54,6 +54,7 @@ export class Transport {
   #nc: NatsConnection | undefined;
   #status: KV | undefined;
   #stopped = false;
+  #connected = false;
   /** Latest unsent report per app; flushed on reconnect. */
   readonly #pending = new Map<string, ReportInit>();
   #onReconnect: () => void = () => {};
@@ -78,12 +79,17 @@ export class Transport {
       return nc;
     }
     this.#nc = nc;
+    this.#connected = true;
     log.info({ server: nc.getServer() }, "connected to NATS");
     this.#flush();
     void (async () => {
       for await (const s of nc.status()) {
-        if (s.type === Events.Disconnect) log.warn("NATS disconnected; enforcing the last desired state meanwhile");
+        if (s.type === Events.Disconnect) {
+          this.#connected = false;
+          log.warn("NATS disconnected; enforcing the last desired state meanwhile");
+        }
         if (s.type === Events.Reconnect) {
+          this.#connected = true;
           log.info("NATS reconnected; re-sending reports");
           this.#flush();
           this.#onReconnect();
@@ -91,6 +97,11 @@ export class Transport {
       }
     })();
     return nc;
+  }
+
+  /** Whether the connection to NATS is up right now. */
+  get connected(): boolean {
+    return this.#connected && !!this.#nc && !this.#nc.isClosed();
   }
 
   /** Called after each reconnect (to re-send every app's last report). */

@@ -48,6 +48,7 @@ import { binPath } from "../bin.js";
 import {
   type Cluster,
   type FixtureRepo,
+  freePort,
   type GitServer,
   type NatsServer,
   startCluster,
@@ -218,6 +219,8 @@ describe("cluster agent", () => {
   let apps: AppsV1Api;
   let objects: KubernetesObjectApi;
   let agentEnv: Record<string, string>;
+  /** Base URL of the agent's metrics, /healthz and /readyz endpoints. */
+  let endpoints: string;
   const revisions: Record<string, string> = {};
 
   beforeAll(async () => {
@@ -265,6 +268,8 @@ describe("cluster agent", () => {
         agentSigningKey: signingKeyToPem(agentKey),
       }),
     );
+    const metricsPort = await freePort();
+    endpoints = `http://127.0.0.1:${metricsPort}`;
     agentEnv = {
       FLOTILLA_BOOTSTRAP: bootstrap,
       KUBECONFIG: cluster.kubeconfigPath,
@@ -275,7 +280,8 @@ describe("cluster agent", () => {
       FLOTILLA_HEALTH_POLL: "1",
       FLOTILLA_HEARTBEAT_INTERVAL: "1000ms",
       FLOTILLA_HEALTH_IDLE_POLL: "5",
-      FLOTILLA_METRICS_PORT: "0",
+      FLOTILLA_METRICS_PORT: String(metricsPort),
+      FLOTILLA_METRICS_HOST: "127.0.0.1",
       FLOTILLA_HELM_BIN: binPath("helm"),
       FLOTILLA_KUSTOMIZE_BIN: binPath("kustomize"),
       FLOTILLA_LOG_LEVEL: "debug",
@@ -471,6 +477,16 @@ describe("cluster agent", () => {
     expect((await core.readNamespacedConfigMap({ name: "api-config", namespace: "team" })).data?.greeting).toBe(
       "hello-dev",
     );
+  });
+
+  it("serves /healthz, and /readyz saying it reaches the Kubernetes API and its loop runs", async () => {
+    const health = await fetch(`${endpoints}/healthz`);
+    expect(health.status).toBe(200);
+    const ready = await fetch(`${endpoints}/readyz`);
+    const body = (await ready.json()) as { ready: boolean; checks: Record<string, { ok: boolean }> };
+    expect(ready.status).toBe(200);
+    expect(body).toMatchObject({ ready: true, checks: { kubernetes: { ok: true }, loop: { ok: true } } });
+    expect((await fetch(`${endpoints}/metrics`)).status).toBe(200);
   });
 
   it("reports an object edited by hand as drift, and corrects it when self-heal is on", async () => {
@@ -687,6 +703,19 @@ describe("cluster agent", () => {
     const editedAt = Date.now();
     await nats.kill();
     try {
+      // Enforcing without NATS is the agent's job: it stays ready and says NATS is away.
+      const natsGone = Date.now() + WAIT_MS;
+      let readyz: { status: number; body: { ready?: boolean; nats?: { connected: boolean } } } = {
+        status: 0,
+        body: {},
+      };
+      while (Date.now() < natsGone && readyz.body.nats?.connected !== false) {
+        await new Promise((r) => setTimeout(r, POLL_MS));
+        const res = await fetch(`${endpoints}/readyz`);
+        readyz = { status: res.status, body: (await res.json()) as typeof readyz.body };
+      }
+      expect(readyz).toMatchObject({ status: 200, body: { ready: true, nats: { connected: false } } });
+
       await objects.patch(
         {
           apiVersion: "v1",
