@@ -10,10 +10,12 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { KEY_PREFIX } from "@flotilla/hub";
 import {
   createOperatorSetup,
   natsServerConfig,
   type OperatorSetup,
+  revokedUsers,
   serializeOperatorSetup,
 } from "@flotilla/hub/natsauth";
 import {
@@ -33,6 +35,7 @@ import {
   signingKeyFromPem,
   stateKey,
 } from "@flotilla/proto";
+import { Redis } from "ioredis";
 import {
   type ConnectionOptions,
   connect,
@@ -915,6 +918,9 @@ describe("hub with NATS in operator mode", () => {
   let hub: HubProcess;
   let dir: string;
   let setup: OperatorSetup;
+  let operatorEnv: Record<string, string>;
+  /** edge-1's bundle, kept to prove its revoked credentials stay refused. */
+  let revokedBundle: Bundle | undefined;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "flotilla-hub-operator-"));
@@ -925,10 +931,12 @@ describe("hub with NATS in operator mode", () => {
       startNats({ config: natsServerConfig(setup, { resolverDir: join(dir, "resolver") }) }),
       startRedis(),
     ]);
-    hub = await startHubProcess(
-      { FLOTILLA_REDIS_URL: redis.url, FLOTILLA_NATS_URL: nats.url, FLOTILLA_HUB_OPERATOR_SETUP_FILE: setupFile },
-      "hub-op",
-    );
+    operatorEnv = {
+      FLOTILLA_REDIS_URL: redis.url,
+      FLOTILLA_NATS_URL: nats.url,
+      FLOTILLA_HUB_OPERATOR_SETUP_FILE: setupFile,
+    };
+    hub = await startHubProcess(operatorEnv, "hub-op");
   });
 
   afterAll(async () => {
@@ -1006,9 +1014,40 @@ describe("hub with NATS in operator mode", () => {
       expect((await api(hub, "GET", "/v1/clusters/edge-1")).status).toBe(404);
       await closed;
       await expect(connect(agentOptions(bundle))).rejects.toThrow(/authoriz|revoked/i);
+      revokedBundle = bundle;
     } catch (err) {
       process.stderr.write(hub.output.join("").slice(-8000));
       throw err;
+    }
+  });
+
+  it("adopts the server's newer account JWT at start when Redis lost it, so later revocations keep earlier ones", async () => {
+    const bundle = revokedBundle;
+    expect(bundle).toBeDefined();
+    const client = new Redis(redis.url);
+    try {
+      const revoked = revokedUsers((await client.get(`${KEY_PREFIX}nats-account-jwt`))!);
+      expect(Object.keys(revoked)).toHaveLength(1);
+      // Redis loses the JWT with edge-1's revocation; only nats-server still holds it.
+      await hub.kill();
+      await client.del(`${KEY_PREFIX}nats-account-jwt`);
+      hub = await startHubProcess(operatorEnv, "hub-op2");
+      const adopted = await client.get(`${KEY_PREFIX}nats-account-jwt`);
+      expect(adopted).not.toBeNull();
+      expect(revokedUsers(adopted!)).toEqual(revoked);
+
+      // The next revocation builds on the adopted JWT: edge-1 stays revoked.
+      const res = await api(hub, "POST", "/v1/clusters", { name: "edge-2", labels: { env: "dev" } });
+      expect(res.status).toBe(201);
+      expect((await api(hub, "DELETE", "/v1/clusters/edge-2")).status).toBe(204);
+      expect(Object.keys(revokedUsers((await client.get(`${KEY_PREFIX}nats-account-jwt`))!))).toHaveLength(2);
+      await expect(connect(agentOptions(bundle!))).rejects.toThrow(/authoriz|revoked/i);
+      await expect(connect(agentOptions(res.json as Bundle))).rejects.toThrow(/authoriz|revoked/i);
+    } catch (err) {
+      process.stderr.write(hub.output.join("").slice(-8000));
+      throw err;
+    } finally {
+      client.disconnect();
     }
   });
 });
