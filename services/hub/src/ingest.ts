@@ -241,8 +241,9 @@ export class Ingester {
     try {
       const clusters = await this.o.store.listObjects("Cluster");
       const now = Date.now();
+      const statuses = await this.o.store.getClusterStatuses(clusters.map((c) => c.name));
       for (const c of clusters) {
-        const current = await this.o.store.getClusterStatus(c.name);
+        const current = statuses.get(c.name);
         if (!current) continue;
         const next = nextClusterStatus(current, { kind: "sweep", nowMs: now }, this.o.liveness);
         if (next.state === current.state) continue;

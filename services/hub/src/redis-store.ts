@@ -117,6 +117,17 @@ export class RedisStore implements Store {
     return parse<ClusterStatus>(await this.redis.get(k.status(cluster)));
   }
 
+  async getClusterStatuses(clusters: readonly string[]): Promise<Map<string, ClusterStatus>> {
+    const statuses = new Map<string, ClusterStatus>();
+    if (clusters.length === 0) return statuses;
+    const values = await this.redis.mget(clusters.map(k.status));
+    clusters.forEach((name, i) => {
+      const status = parse<ClusterStatus>(values[i]);
+      if (status) statuses.set(name, status);
+    });
+    return statuses;
+  }
+
   async putClusterStatus(cluster: string, status: ClusterStatus): Promise<void> {
     await this.redis.set(k.status(cluster), JSON.stringify(status));
   }

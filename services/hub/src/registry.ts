@@ -14,7 +14,7 @@ import { ConflictError, NotFoundError, ValidationError } from "./errors.js";
 import type { EventBus } from "./events.js";
 import type { AppSpec, ClusterSpec, EnvironmentSpec, Kind, RepoSpec, SpecOf, TeamSpec } from "./resources.js";
 import type { SecretBox } from "./secretbox.js";
-import type { AppRecord, ClusterRecord, RepoRecord, RepoSecrets, Store } from "./store.js";
+import type { AppRecord, ClusterRecord, ClusterState, RepoRecord, RepoSecrets, Store } from "./store.js";
 
 /** A repo as the API shows it: never its credentials or webhook secret. */
 export type RepoView = Omit<RepoRecord, "sealedSecrets">;
@@ -25,6 +25,20 @@ export interface ClusterView {
   agentKeyId: string;
   hasNatsCredentials: boolean;
   createdAtMs: number;
+}
+
+/** Where a cluster stands, as `GET /v1/clusters` lists it next to each cluster. */
+export interface ClusterListStatus {
+  state: ClusterState;
+  /** Hub clock of the last verified heartbeat; absent before the first. */
+  lastHeartbeatMs?: number;
+  /** Agent version from the last heartbeat. */
+  agentVersion?: string;
+}
+
+/** A cluster in `GET /v1/clusters`: the view plus its liveness, so no client asks per cluster. */
+export interface ClusterListItem extends ClusterView {
+  status: ClusterListStatus;
 }
 
 /** One object's outcome in an apply. */
@@ -66,6 +80,26 @@ export class Registry {
 
   async listClusters(): Promise<ClusterView[]> {
     return (await this.o.store.listObjects("Cluster")).map(clusterView);
+  }
+
+  /**
+   * Every cluster with its state, last heartbeat and agent version: the statuses come in one
+   * Redis round trip, whatever the number of clusters. A cluster without a status is Pending.
+   */
+  async listClustersWithStatus(): Promise<ClusterListItem[]> {
+    const clusters = await this.o.store.listObjects("Cluster");
+    const statuses = await this.o.store.getClusterStatuses(clusters.map((c) => c.name));
+    return clusters.map((c) => {
+      const s = statuses.get(c.name);
+      return {
+        ...clusterView(c),
+        status: {
+          state: s?.state ?? "Pending",
+          ...(s?.lastHeartbeatMs !== undefined ? { lastHeartbeatMs: s.lastHeartbeatMs } : {}),
+          ...(s?.agentVersion !== undefined ? { agentVersion: s.agentVersion } : {}),
+        },
+      };
+    });
   }
 
   async getCluster(name: string): Promise<ClusterRecord> {

@@ -131,6 +131,8 @@ export interface Store {
   deleteObject(kind: StoredKind, name: string): Promise<boolean>;
 
   getClusterStatus(cluster: string): Promise<ClusterStatus | undefined>;
+  /** Statuses of many clusters in one round trip; clusters without one are left out. */
+  getClusterStatuses(clusters: readonly string[]): Promise<Map<string, ClusterStatus>>;
   putClusterStatus(cluster: string, status: ClusterStatus): Promise<void>;
   /** Drops status, reports and desired records of a deregistered cluster (generations stay). */
   forgetCluster(cluster: string): Promise<void>;

@@ -433,6 +433,12 @@ describe("hub end to end (NATS without auth)", () => {
       expect(view.agentKeyId).toBe(signingKeyFromPem(dev1.agentSigningKey).keyId);
       expect(JSON.stringify(view)).not.toContain("PRIVATE KEY");
       expect(view.status.state).toBe("Pending");
+      const listed = (await api(hub, "GET", "/v1/clusters")).json.items;
+      expect(listed.map((c: Json) => [c.name, c.status])).toEqual([
+        ["dev-1", { state: "Pending" }],
+        ["dev-2", { state: "Pending" }],
+        ["prod-1", { state: "Pending" }],
+      ]);
 
       expect((await api(hub, "POST", "/v1/clusters", { name: "dev-1", labels: {} })).status).toBe(409);
       const bad = await api(hub, "POST", "/v1/clusters", { name: "Dev_1" });
@@ -447,6 +453,12 @@ describe("hub end to end (NATS without auth)", () => {
       expect(Object.keys(openapi.json.paths)).toEqual(
         expect.arrayContaining(["/v1/clusters", "/v1/apply", "/v1/fleet/status"]),
       );
+      const listSchema = openapi.json.paths["/v1/clusters"].get.responses["200"].content["application/json"].schema;
+      expect(Object.keys(listSchema.properties.items.items.properties.status.properties).sort()).toEqual([
+        "agentVersion",
+        "lastHeartbeatMs",
+        "state",
+      ]);
     } catch (err) {
       dump();
       throw err;
@@ -510,6 +522,12 @@ describe("hub end to end (NATS without auth)", () => {
         path: "deploy/prod",
       });
       expect(watcher.unverified).toEqual([]);
+      // The list carries each cluster's liveness, so a client needs no request per cluster.
+      const listed = (await api(hub, "GET", "/v1/clusters")).json.items;
+      for (const c of listed) {
+        expect(c.status).toMatchObject({ state: "Ready", agentVersion: "e2e" });
+        expect(c.status.lastHeartbeatMs).toBeGreaterThan(0);
+      }
     } catch (err) {
       dump();
       throw err;
@@ -744,7 +762,9 @@ describe("hub end to end (NATS without auth)", () => {
       };
       await hub.kill();
       hub = await startHubProcess(env, "hub-a2");
-      expect((await api(hub, "GET", "/v1/clusters")).json).toEqual(before.clusters);
+      // Statuses move with every beat; everything else must be as it was.
+      const withoutStatus = (list: Json) => list.items.map(({ status: _s, ...c }: Json) => c);
+      expect(withoutStatus((await api(hub, "GET", "/v1/clusters")).json)).toEqual(withoutStatus(before.clusters));
       expect((await api(hub, "GET", "/v1/repos")).json).toEqual(before.repos);
       expect((await api(hub, "GET", "/v1/hub")).json.hubPublicKey).toBe(before.hubKey);
       const apps = (await api(hub, "GET", "/v1/apps/web/status")).json;

@@ -10,6 +10,7 @@ import {
   repoSpecSchema,
   teamSpecSchema,
 } from "../resources.js";
+import { CLUSTER_STATES } from "../store.js";
 
 const nameParams = z.object({ name: nameSchema });
 const anyParams = z.object({ name: z.string() });
@@ -24,6 +25,25 @@ const bootstrapSchema = z
   })
   .describe("Bootstrap bundle for the cluster's agent (FLOTILLA_BOOTSTRAP)");
 
+const clusterListSchema = z.object({
+  items: z.array(
+    z.object({
+      name: z.string(),
+      labels: z.record(z.string(), z.string()),
+      agentKeyId: z.string().describe("key id of the agent's Ed25519 public key"),
+      hasNatsCredentials: z.boolean(),
+      createdAtMs: z.number(),
+      status: z
+        .object({
+          state: z.enum(CLUSTER_STATES).describe("Pending until the first heartbeat, then Ready or Offline"),
+          lastHeartbeatMs: z.number().optional().describe("hub clock of the last verified heartbeat"),
+          agentVersion: z.string().optional().describe("agent version from the last heartbeat"),
+        })
+        .describe("liveness, as in GET /v1/clusters/{name}"),
+    }),
+  ),
+});
+
 /** CRUD for clusters, teams, repos, apps and environments, and `POST /v1/apply`. */
 export function registryRoutes(registry: Registry): FastifyPluginAsync {
   return async (fastify) => {
@@ -36,9 +56,17 @@ export function registryRoutes(registry: Registry): FastifyPluginAsync {
     );
 
     // ---- clusters ----
-    app.get("/v1/clusters", { schema: { tags: ["clusters"], summary: "List clusters" } }, async () => ({
-      items: await registry.listClusters(),
-    }));
+    app.get(
+      "/v1/clusters",
+      {
+        schema: {
+          tags: ["clusters"],
+          summary: "List clusters with their state, last heartbeat and agent version",
+          response: { 200: clusterListSchema },
+        },
+      },
+      async () => ({ items: await registry.listClustersWithStatus() }),
+    );
     app.post(
       "/v1/clusters",
       {

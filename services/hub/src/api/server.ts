@@ -103,9 +103,10 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   });
   app.get("/metrics", { config: { public: true }, schema: { hide: true } }, async (_req, reply) => {
     const clusters = await o.store.listObjects("Cluster");
+    const statuses = await o.store.getClusterStatuses(clusters.map((c) => c.name));
     const counts = Object.fromEntries(CLUSTER_STATES.map((s) => [s, 0])) as Record<string, number>;
     for (const c of clusters) {
-      const state = (await o.store.getClusterStatus(c.name))?.state ?? "Pending";
+      const state = statuses.get(c.name)?.state ?? "Pending";
       counts[state] = (counts[state] ?? 0) + 1;
     }
     for (const [state, n] of Object.entries(counts)) o.metrics.clusters.set({ state }, n);

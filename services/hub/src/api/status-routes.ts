@@ -7,7 +7,7 @@ import { joinAppsOnClusters, summarizeFleet } from "../fleet.js";
 import type { Registry } from "../registry.js";
 import { isTerminal } from "../rollout/index.js";
 import type { RolloutStore } from "../rollout-store.js";
-import type { ClusterStatus, Store } from "../store.js";
+import type { Store } from "../store.js";
 
 /** SSE comment sent this often so proxies keep an idle stream open. */
 export const SSE_KEEPALIVE_MS = 15_000;
@@ -35,10 +35,7 @@ export function statusRoutes(o: StatusRoutesOptions): FastifyPluginAsync {
   return async (fastify) => {
     const app = fastify.withTypeProvider<ZodTypeProvider>();
 
-    const statusesOf = async (names: string[]) => {
-      const entries = await Promise.all(names.map(async (n) => [n, await o.store.getClusterStatus(n)] as const));
-      return new Map(entries.filter((e): e is readonly [string, ClusterStatus] => e[1] !== undefined));
-    };
+    const statusesOf = (names: string[]) => o.store.getClusterStatuses(names);
 
     app.get(
       "/v1/fleet/status",
