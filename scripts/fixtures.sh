@@ -16,6 +16,10 @@ set -euo pipefail
 NATS_SERVER_VERSION=v2.14.9
 KWOK_VERSION=v0.8.0
 HELM_VERSION=v3.19.5
+# The Kubernetes minor of helm's own k8s.io/client-go (v0.34.x for helm v3.19.5). helm's
+# Makefile stamps it into the .Capabilities.KubeVersion default and the lint deprecation
+# checks; a plain `go install` leaves them at 1.20. helm_build checks it against go.mod.
+HELM_K8S_MINOR=34
 # v5.8.3 needs Go 1.27; v5.8.2 is the newest that builds with Go 1.26.
 KUSTOMIZE_VERSION=v5.8.2
 DEBIAN_PACKAGES=(git redis-server openssl ca-certificates)
@@ -133,6 +137,20 @@ kwok_build() {
   done >"$OUT/stages.yaml"
 }
 
+# helm with the Kubernetes version its Makefile stamps in, so that `helm template` renders
+# charts for Kubernetes 1.$HELM_K8S_MINOR (.Capabilities.KubeVersion), not 1.20.
+helm_build() {
+  local version=$1 minor=$2 gomod actual
+  gomod=$(go mod download -json "helm.sh/helm/v3@$version" | sed -n 's/^\t"GoMod": "\(.*\)",$/\1/p')
+  actual=$(sed -n 's/^\tk8s.io\/client-go v0\.\([0-9]*\)\..*/\1/p' "$gomod")
+  [[ $actual == "$minor" ]] || die "helm $version uses k8s.io/client-go v0.$actual; set HELM_K8S_MINOR=$actual"
+  local ldflags="-s -w" pkg
+  for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+    ldflags+=" -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$minor"
+  done
+  GOBIN=$OUT nice -n 10 go install -ldflags "$ldflags" "helm.sh/helm/v3/cmd/helm@$version"
+}
+
 main() {
   install_debian_packages
   find_go
@@ -156,7 +174,8 @@ main() {
     fixture "$tool" "$k8s" kube_build "$tool" "$k8s"
   done
   fixture kwok "$KWOK_VERSION" kwok_build "$KWOK_VERSION"
-  fixture helm "$HELM_VERSION" go_install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  # The k8s suffix is part of the cache key, so machines with a plain build rebuild once.
+  fixture helm "$HELM_VERSION-k8s1.$HELM_K8S_MINOR" helm_build "$HELM_VERSION" "$HELM_K8S_MINOR"
   fixture kustomize "$KUSTOMIZE_VERSION" go_install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
 
   log "all fixtures ready in $BIN/current ($((SECONDS - total))s)"

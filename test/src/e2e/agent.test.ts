@@ -153,6 +153,7 @@ metadata:
   name: {{ .Release.Name }}-config
 data:
   greeting: {{ .Values.greeting | quote }}
+  kubeVersion: {{ .Capabilities.KubeVersion.Version | quote }}
 `,
 };
 
@@ -419,9 +420,10 @@ describe("cluster agent", () => {
     );
     const api = await apps.readNamespacedDeployment({ name: "api", namespace: "team" });
     expect(api.spec?.replicas).toBe(3);
-    expect((await core.readNamespacedConfigMap({ name: "api-config", namespace: "team" })).data?.greeting).toBe(
-      "hello-dev",
-    );
+    const apiConfig = await core.readNamespacedConfigMap({ name: "api-config", namespace: "team" });
+    expect(apiConfig.data?.greeting).toBe("hello-dev");
+    // Charts choose API versions by .Capabilities.KubeVersion; helm must not default to 1.20.
+    expect(apiConfig.data?.kubeVersion).toMatch(/^v1\.34\./);
   });
 
   it("applies a CRD and its Namespace before the custom resource that needs both", async () => {
