@@ -89,6 +89,26 @@ export class NotLeaderError extends HubError {
   override readonly retryable = true;
 }
 
+/**
+ * Redis could not be reached at start. Retryable: start the hub again once Redis answers. The
+ * message is one line naming the URL (credentials removed), the cause and what to check.
+ */
+export class RedisUnavailableError extends HubError {
+  override name = "RedisUnavailableError";
+  override readonly retryable = true;
+  constructor(
+    /** The Redis URL without credentials. */
+    readonly url: string,
+    readonly attempts: number,
+    cause?: Error,
+  ) {
+    super(
+      `cannot reach Redis at ${url} after ${attempts} attempts${cause?.message ? ` (${cause.message})` : ""}; check that Redis runs there and accepts connections, and FLOTILLA_REDIS_URL / --redis-url`,
+      { cause },
+    );
+  }
+}
+
 /** A Git server could not be asked for its refs. Retryable: the next poll tries again. */
 export class GitError extends HubError {
   override name = "GitError";

@@ -1,5 +1,4 @@
 import { clusterKeyFilter, DESIRED_BUCKET, type SigningKey, STATUS_BUCKET } from "@flotilla/proto";
-import { Redis } from "ioredis";
 import {
   type ConnectionOptions,
   connect,
@@ -30,6 +29,7 @@ import {
 } from "./natsauth/index.js";
 import { NatsCredentialIssuer } from "./natsissuer.js";
 import { NatsDesiredStatePublisher } from "./publisher.js";
+import { connectRedis, handleErrors } from "./redis-connection.js";
 import { RedisStore } from "./redis-store.js";
 import { Registry } from "./registry.js";
 import { RedisRolloutStore } from "./rollout-store.js";
@@ -106,10 +106,10 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     for (const c of cleanups.reverse()) await c().catch((err) => log.warn({ err }, "shutdown step failed"));
   };
   try {
-    const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
+    const redis = await connectRedis(config.redisUrl, log);
     cleanups.push(() => redis.quit().catch(() => redis.disconnect()));
-    await redis.connect();
     const subscriber = redis.duplicate();
+    handleErrors(subscriber, log, config.redisUrl);
     const store = new RedisStore(redis);
     const rollouts = new RedisRolloutStore(redis);
     const box = new SecretBox(config.encryptionKey);

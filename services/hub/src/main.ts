@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { loadConfig } from "./config.js";
-import { ConfigError } from "./errors.js";
+import { ConfigError, HubError } from "./errors.js";
 import { startHub } from "./hub.js";
 
 try {
@@ -9,6 +9,7 @@ try {
   process.once("SIGTERM", shutdown);
   process.once("SIGINT", shutdown);
 } catch (err) {
-  process.stderr.write(`flotilla-hub: ${err instanceof ConfigError ? err.message : (err as Error).stack}\n`);
+  // Our errors are one line naming what to fix; anything else is a bug worth its stack.
+  process.stderr.write(`flotilla-hub: ${err instanceof HubError ? err.message : (err as Error).stack}\n`);
   process.exit(err instanceof ConfigError ? 2 : 1);
 }

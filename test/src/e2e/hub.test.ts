@@ -932,6 +932,36 @@ describe("hub end to end (NATS without auth)", () => {
   });
 });
 
+describe("hub start without Redis", () => {
+  it("exits with one line naming the Redis URL without its password, and no unhandled-error noise", async () => {
+    const port = await freePort();
+    const stdout: string[] = [];
+    const stderr: string[] = [];
+    const proc = spawn(process.execPath, [HUB_MAIN], {
+      env: {
+        ...process.env,
+        FLOTILLA_HUB_ADMIN_TOKEN: ADMIN_TOKEN,
+        FLOTILLA_HUB_ENCRYPTION_KEY: ENCRYPTION_KEY,
+        FLOTILLA_HUB_LISTEN: "127.0.0.1:0",
+        FLOTILLA_REDIS_URL: `redis://flotilla:not-to-be-printed@127.0.0.1:${port}/0`,
+        FLOTILLA_NATS_URL: "nats://127.0.0.1:1",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    proc.stdout?.on("data", (d: Buffer) => stdout.push(d.toString()));
+    proc.stderr?.on("data", (d: Buffer) => stderr.push(d.toString()));
+    const code = await new Promise<number | null>((resolve) => proc.once("exit", resolve));
+    const errText = stderr.join("");
+    const all = `${stdout.join("")}${errText}`;
+    expect(code).toBe(1);
+    expect(errText.trim().split("\n")).toHaveLength(1);
+    expect(errText).toMatch(new RegExp(`^flotilla-hub: cannot reach Redis at redis://127\\.0\\.0\\.1:${port}/0 `));
+    expect(errText).toContain("FLOTILLA_REDIS_URL");
+    expect(all).not.toContain("not-to-be-printed");
+    expect(all).not.toMatch(/Unhandled error event|Connection is closed/);
+  });
+});
+
 describe("hub with NATS in operator mode", () => {
   let nats: NatsServer;
   let redis: RedisServer;
