@@ -53,6 +53,9 @@ class MemoryRollouts implements RolloutStore {
   async unsettled(): Promise<string[]> {
     return this.order.filter((id) => !isSettled(JSON.parse(this.texts.get(id) ?? "{}")));
   }
+  async active(app: string, environment: string): Promise<RolloutState[]> {
+    return (await this.list({ app, environment })).filter((r) => !isSettled(r));
+  }
   async latest(app: string, environment: string): Promise<StoredRollout | undefined> {
     const [r] = await this.list({ app, environment });
     return r ? this.get(r.id) : undefined;

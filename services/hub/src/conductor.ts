@@ -379,11 +379,11 @@ export class RolloutConductor {
   async fill(app: AppRecord, environment: string, targets: readonly ClusterRecord[]): Promise<number> {
     return this.#locked(lockKey(app.name, environment), async () => {
       this.#fence();
-      const rollouts = await this.o.rollouts.list({ app: app.name, environment });
-      const owned = new Set(
-        rollouts.filter((r) => !isSettled(r)).flatMap((r) => r.waves.flatMap((w) => w.clusters.map((c) => c.name))),
-      );
-      const good = rollouts.find((r) => r.state === "Succeeded");
+      const [active, good] = await Promise.all([
+        this.o.rollouts.active(app.name, environment),
+        this.o.rollouts.lastSucceeded(app.name, environment),
+      ]);
+      const owned = new Set(active.flatMap((r) => r.waves.flatMap((w) => w.clusters.map((c) => c.name))));
       let failures = 0;
       for (const target of targets) {
         if (owned.has(target.name)) continue;

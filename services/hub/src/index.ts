@@ -25,6 +25,13 @@ export type {
   WaveProgress,
 } from "./rollout/index.js";
 export { planWaves, policySchema, ROLLOUT_COMMANDS } from "./rollout/index.js";
+export {
+  RedisRolloutStore,
+  ROLLOUT_RETENTION,
+  type RolloutFilter,
+  type RolloutStore,
+  type StoredRollout,
+} from "./rollout-store.js";
 export type { ClusterState, ClusterStatus, DesiredRecord, ReportRecord } from "./store.js";
 export { ENV_LABEL, targetClusters } from "./targets.js";
 export {

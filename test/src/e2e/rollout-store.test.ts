@@ -1,0 +1,87 @@
+/**
+ * The hub's rollout store against a real redis-server: the last-good pointer and the pruning
+ * of old rollouts, which the conductor relies on instead of scanning every rollout per pass.
+ */
+import { KEY_PREFIX, RedisRolloutStore, ROLLOUT_RETENTION, type RolloutState } from "@flotilla/hub";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type RedisServer, startRedis } from "../index.js";
+
+const FENCE = { holder: "test", token: 1 };
+let clock = 1_000_000;
+
+function rollout(id: string, env: string): RolloutState {
+  clock += 1000;
+  return {
+    version: 1,
+    id,
+    app: "web",
+    environment: env,
+    fromRevision: "",
+    toRevision: `rev-${id}`,
+    state: "Pending",
+    progressDeadlineSeconds: 600,
+    autoRollback: true,
+    offlineClusters: "block",
+    waves: [],
+    detectedAtMs: clock,
+  };
+}
+
+describe("rollout store on Redis", () => {
+  let server: RedisServer;
+  let redis: Redis;
+  let store: RedisRolloutStore;
+
+  beforeAll(async () => {
+    server = await startRedis();
+    redis = new Redis(server.url);
+    await redis.set(`${KEY_PREFIX}leader`, `${FENCE.holder}|${FENCE.token}`);
+    store = new RedisRolloutStore(redis);
+  });
+
+  afterAll(async () => {
+    redis?.disconnect();
+    await server?.stop();
+  });
+
+  /** Creates a rollout and ends it in `state` (settled: it has no waves). */
+  async function ended(id: string, env: string, state: RolloutState["state"]): Promise<RolloutState> {
+    const r = rollout(id, env);
+    expect(await store.create(r, FENCE)).toBe(true);
+    const stored = (await store.get(id))!;
+    const next = { ...r, state, finishedAtMs: clock };
+    expect(await store.compareAndSet(stored, next, FENCE)).toBe(true);
+    return next;
+  }
+
+  it("points at the newest succeeded rollout, which a later failure does not move", async () => {
+    expect(await store.lastSucceeded("web", "dev")).toBeUndefined();
+    await ended("d1", "dev", "Succeeded");
+    await ended("d2", "dev", "Succeeded");
+    await ended("d3", "dev", "Failed");
+    expect((await store.lastSucceeded("web", "dev"))?.id).toBe("d2");
+    expect(await redis.get(`${KEY_PREFIX}rollout-last-good:web:dev`)).toBe("d2");
+    expect(await store.lastSucceeded("web", "prod")).toBeUndefined();
+  });
+
+  it(`keeps the newest ${ROLLOUT_RETENTION} ended rollouts per app and environment, plus the last good one and any in flight`, async () => {
+    const good = await ended("p-good", "prod", "Succeeded");
+    const flying = rollout("p-flying", "prod");
+    expect(await store.create(flying, FENCE)).toBe(true);
+    const failed: string[] = [];
+    for (let i = 0; i < ROLLOUT_RETENTION + 10; i++) {
+      const id = `p-fail-${i}`;
+      await ended(id, "prod", "Failed");
+      failed.push(id);
+    }
+    const listed = (await store.list({ app: "web", environment: "prod" })).map((r) => r.id);
+    expect(listed).toEqual([...failed.slice(-ROLLOUT_RETENTION).reverse(), "p-flying", "p-good"]);
+    expect(await store.get("p-fail-0")).toBeUndefined();
+    expect((await store.list({})).map((r) => r.id)).not.toContain("p-fail-0");
+    expect((await store.lastSucceeded("web", "prod"))?.toRevision).toBe(good.toRevision);
+    expect((await store.active("web", "prod")).map((r) => r.id)).toEqual(["p-flying"]);
+    // Other environments are not touched by prod's pruning.
+    expect((await store.list({ app: "web", environment: "dev" })).map((r) => r.id)).toEqual(["d3", "d2", "d1"]);
+  });
+});
