@@ -11,6 +11,7 @@ import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeF
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { AGENT_SETTINGS } from "@flotilla/agent";
 import { SETTINGS } from "@flotilla/hub";
 import {
   generateSigningKey,
@@ -315,7 +316,7 @@ describe("helm lint and helm template", () => {
     { chart: "hub" as const, values: { replica: 2 }, field: "replica" },
     { chart: "hub" as const, values: { hub: { pollInterval: "often" } }, field: "/hub/pollInterval" },
     { chart: "agent" as const, values: { rbac: { scope: "everywhere" } }, field: "/rbac/scope" },
-    { chart: "agent" as const, values: { driftInterval: "1m" }, field: "/driftInterval" },
+    { chart: "agent" as const, values: { driftInterval: "every minute" }, field: "/driftInterval" },
   ])("refuse $chart values that break the schema: $field", async ({ chart, values, field }) => {
     const file = valuesFile(values);
     for (const verb of [
@@ -366,7 +367,7 @@ describe("rendered content", () => {
       });
       expect(Object.keys(container.resources?.requests ?? {}).sort()).toEqual(["cpu", "memory"]);
       expect(container.resources?.limits?.memory).toBeTruthy();
-      const paths = c.chart === "hub" ? ["/healthz", "/readyz"] : ["/metrics", "/metrics"];
+      const paths = ["/healthz", "/readyz"];
       expect([container.livenessProbe?.httpGet?.path, container.readinessProbe?.httpGet?.path]).toEqual(paths);
       for (const object of objects) {
         if (object.kind.startsWith("Cluster")) expect(object.metadata.namespace).toBeUndefined();
@@ -478,6 +479,16 @@ describe("rendered content", () => {
     expect(set).toEqual(
       expect.arrayContaining(["FLOTILLA_REDIS_URL", "FLOTILLA_NATS_URL", "FLOTILLA_HUB_ADMIN_TOKEN_FILE"]),
     );
+  });
+
+  it("agent: every FLOTILLA_ variable the chart sets is one the agent reads", async () => {
+    for (const values of [[], [exampleValues("agent")]]) {
+      const objects = await render("agent", "release", values);
+      const known = new Set(AGENT_SETTINGS.flatMap((s) => [s.env, s.fileEnv]).filter(Boolean));
+      const set = (containerOf(objects).env ?? []).map((v) => v.name).filter((n) => n.startsWith("FLOTILLA_"));
+      expect(set.filter((n) => !known.has(n))).toEqual([]);
+      expect(set).toEqual(expect.arrayContaining(["FLOTILLA_DRIFT_INTERVAL", "FLOTILLA_METRICS_PORT"]));
+    }
   });
 
   it("hub: a PodDisruptionBudget and spread replicas only when replicas > 1; no Kubernetes access", async () => {

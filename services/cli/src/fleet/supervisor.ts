@@ -137,8 +137,8 @@ export async function startFleet(dir: string, stops: Stop[]): Promise<FleetRecor
         FLOTILLA_HELM_BIN: binPath("helm"),
         FLOTILLA_KUSTOMIZE_BIN: binPath("kustomize"),
         FLOTILLA_METRICS_PORT: "0",
-        FLOTILLA_HEARTBEAT_INTERVAL: "2",
-        FLOTILLA_DRIFT_INTERVAL: "30",
+        FLOTILLA_HEARTBEAT_INTERVAL: "2s",
+        FLOTILLA_DRIFT_INTERVAL: "30s",
         FLOTILLA_LOG_LEVEL: "info",
       }),
     );
