@@ -378,6 +378,9 @@ export class AppController {
       await this.#assess();
       log.info({ objects: newRefs.length, pruned: this.#pruned.length, timings }, "applied");
       this.#publish(SyncPhase.SYNC_PHASE_SYNCED);
+      // What was just applied is rolling out: watch it at the fast pace, whatever the last health was,
+      // or a rollout waits a whole idle interval to see its wave turn Healthy.
+      this.#scheduleHealth(this.deps.healthPollMs);
     } catch (err) {
       const e = toAgentError(err);
       timings.totalMs = ms(started);

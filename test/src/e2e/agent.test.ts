@@ -280,7 +280,8 @@ describe("cluster agent", () => {
       FLOTILLA_DRIFT_INTERVAL: "2s",
       FLOTILLA_HEALTH_POLL: "1",
       FLOTILLA_HEARTBEAT_INTERVAL: "1000ms",
-      FLOTILLA_HEALTH_IDLE_POLL: "5",
+      // Long, so a new generation is seen turning Healthy only if the agent polls fast while it progresses.
+      FLOTILLA_HEALTH_IDLE_POLL: "10m",
       FLOTILLA_METRICS_PORT: String(metricsPort),
       FLOTILLA_METRICS_HOST: "127.0.0.1",
       FLOTILLA_HELM_BIN: binPath("helm"),
