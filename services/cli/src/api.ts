@@ -17,9 +17,8 @@ export interface ClusterView {
   agentKeyId?: string;
   hasNatsCredentials?: boolean;
   createdAtMs: number;
-  /** Present when the hub includes liveness in the list. */
-  status?: ClusterStatus;
-  state?: string;
+  /** Liveness, folded from heartbeats. */
+  status: ClusterStatus;
 }
 
 export interface ClusterStatus {

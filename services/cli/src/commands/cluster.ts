@@ -3,13 +3,10 @@ import type { AppOnCluster, BootstrapBundle, ClusterDetail, ClusterView, List } 
 import { bundleText, defaultBundlePath, reserveSecretFile, SECRET_FILE_MODE } from "../bootstrap.js";
 import { apiPath } from "../client.js";
 import type { CommandModule } from "../context.js";
-import { NotFoundError, UsageError } from "../errors.js";
+import { UsageError } from "../errors.js";
 import { examples } from "../help.js";
 import { collect, parsePairs } from "../input.js";
 import { formatAge, formatDetail, formatLabels, formatTable, NONE, shortSha } from "../output.js";
-
-/** Clusters whose state `cluster list` fetches at once when the list lacks it. */
-const DETAIL_CONCURRENCY = 8;
 
 /** `flotilla cluster register|list|get|deregister`. */
 export const registerClusterCommands: CommandModule = (program, ctx) => {
@@ -91,14 +88,14 @@ export const registerClusterCommands: CommandModule = (program, ctx) => {
         ctx.note("no clusters registered; add one with 'flotilla cluster register <name> -l env=<environment>'");
         return;
       }
-      const rows = await withStatus(list.items, (name) => client.get<ClusterDetail>(apiPath`/v1/clusters/${name}`));
+      const rows = list.items;
       const now = ctx.now();
       ctx.out(
         formatTable(
           ["name", "state", "labels", "agent", "heartbeat", "age"],
           rows.map((c) => [
             c.name,
-            c.status?.state ?? c.state ?? NONE,
+            c.status.state,
             formatLabels(c.labels),
             c.status?.agentVersion ?? NONE,
             c.status?.lastHeartbeatMs ? `${formatAge(c.status.lastHeartbeatMs, now)} ago` : NONE,
@@ -169,31 +166,4 @@ export function appsOnClustersTable(rows: readonly AppOnCluster[], first: "app" 
       r.report?.error ? r.report.error.message : NONE,
     ]),
   );
-}
-
-/**
- * Fills in each cluster's liveness when the list route does not carry it, with a few detail
- * requests at a time so a large fleet does not open thousands of connections at once.
- */
-async function withStatus(
-  items: readonly ClusterView[],
-  detail: (name: string) => Promise<ClusterDetail>,
-): Promise<ClusterView[]> {
-  if (items.every((c) => c.status || c.state)) return [...items];
-  const out: (ClusterView | undefined)[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      const item = items[i] as ClusterView;
-      // A cluster deregistered since the list was read is simply left out.
-      const found = await detail(item.name).catch((err: unknown) => {
-        if (err instanceof NotFoundError) return undefined;
-        throw err;
-      });
-      out[i] = found ? { ...item, status: found.status } : undefined;
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(DETAIL_CONCURRENCY, items.length) }, worker));
-  return out.filter((c): c is ClusterView => c !== undefined);
 }

@@ -13,7 +13,7 @@ import { UsageError } from "../errors.js";
 import { examples } from "../help.js";
 import { formatTable } from "../output.js";
 import { parseSeconds } from "../policy.js";
-import { planText, ROLLOUT_LIST_HEADERS, rolloutRow, rolloutText, stateLine } from "../rolloutview.js";
+import { planText, ROLLOUT_LIST_HEADERS, rolloutRow, rolloutText } from "../rolloutview.js";
 import { DEFAULT_WATCH_INTERVAL_MS, watchRollout } from "../watch.js";
 
 const PHASES = [...IN_FLIGHT_PHASES, ...TERMINAL_PHASES];
@@ -105,15 +105,13 @@ export const registerRolloutCommands: CommandModule = (program, ctx) => {
     )
     .action(async (id: string, opts: { interval: string; timeout?: string }, cmd: Command) => {
       const format = ctx.format(cmd);
-      const done = await watchRollout(ctx.client(cmd), id, ctx.io, {
+      await watchRollout(ctx.client(cmd), id, ctx.io, {
         intervalMs: parseInterval(opts.interval),
         ...(opts.timeout !== undefined ? { timeoutMs: parseSeconds(opts.timeout, "--timeout") * 1000 } : {}),
         format,
         tty: format === "table" && Boolean(ctx.io.stdout.isTTY),
         now: ctx.now,
       });
-      if (format === "table" && !ctx.io.stdout.isTTY)
-        ctx.out(`${new Date(ctx.now()).toISOString()} rollout ${done.id} ${stateLine(done, ctx.now())}`);
     });
 
   rollout

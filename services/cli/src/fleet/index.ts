@@ -8,6 +8,7 @@ import { spawn } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { type Command, Option } from "commander";
+import { examples } from "../help.js";
 import { cliConfigPath, commitExample, down, readRecord, up, writeCliConfig } from "./control.js";
 import { FleetError } from "./errors.js";
 import { EXAMPLE } from "./example.js";
@@ -111,11 +112,10 @@ export function registerFleetCommands(program: Command): void {
     .option("--demo", "once up, release a new version to prod and watch it roll through the waves")
     .addHelpText(
       "after",
-      `
-Examples:
-  flotilla up                 start the fleet in the background and print how to use it
-  flotilla up --demo          start it, push a release to main, and watch canary → bake → rest
-  flotilla down               stop it`,
+      examples(
+        ["start the fleet in the background and print how to use it", "flotilla up"],
+        ["start it, push a release to main, and watch canary → bake → rest", "flotilla up --demo"],
+      ),
     )
     .action(async (opts: { dir: string; foreground?: boolean; demo?: boolean }) => {
       if (opts.foreground) return superviseFleet(opts.dir);
@@ -129,6 +129,7 @@ Examples:
     .command("down")
     .description("stop the local fleet and remove its data")
     .addOption(dirOption())
+    .addHelpText("after", examples(["stop everything 'flotilla up' started", "flotilla down"]))
     .action(async (opts: { dir: string }) => {
       say((await down(opts.dir, say)) ? `fleet stopped; ${opts.dir} removed` : `no fleet was up in ${opts.dir}`);
     });
@@ -145,10 +146,10 @@ Examples:
     .addOption(dirOption())
     .addHelpText(
       "after",
-      `
-Examples:
-  flotilla demo commit --env prod --watch
-  flotilla demo commit --env dev --release v2`,
+      examples(
+        ["release to prod (main) and watch the waves", "flotilla demo commit --env prod --watch"],
+        ["release v2 to dev (develop)", "flotilla demo commit --env dev --release v2"],
+      ),
     )
     .action(async (opts: { env: "dev" | "prod"; release?: string; watch?: boolean; dir: string }) => {
       const record = await requireFleet(opts.dir);
