@@ -93,4 +93,19 @@ describe("loadConfig", () => {
     expect(() => loadConfig(argv, env)).toThrow(ConfigError);
     expect(() => loadConfig(argv, env)).toThrow(message);
   });
+
+  it("does not quote a malformed bootstrap file, which holds the agent key, in its error", () => {
+    const broken = join(dir, "broken.json");
+    writeFileSync(broken, '{"cluster":"c","agentSigningKey":SECRETKEY}');
+    const err = (() => {
+      try {
+        loadConfig(["--bootstrap", broken], {});
+      } catch (e) {
+        return e as ConfigError;
+      }
+    })();
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err?.message).toMatch(/broken\.json is not JSON/);
+    expect(`${err?.message} ${String(err?.cause)}`).not.toContain("SECRET");
+  });
 });

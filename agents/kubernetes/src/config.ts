@@ -188,12 +188,14 @@ export function makeConfig(input: AgentConfigInput): AgentConfig {
 }
 
 function readBootstrap(path: string): Record<string, unknown> {
+  const text = readSettingFile("bootstrap", path);
   let bundle: unknown;
   try {
-    bundle = JSON.parse(readSettingFile("bootstrap", path));
-  } catch (err) {
-    if (err instanceof ConfigError) throw err;
-    throw new ConfigError(`bootstrap file ${path} is not JSON: ${(err as Error).message}`, { cause: err });
+    bundle = JSON.parse(text);
+  } catch {
+    // JSON.parse quotes the text around the error, which here may be the agent key or NATS seed:
+    // name the file only, keep no cause.
+    throw new ConfigError(`bootstrap file ${path} is not JSON`);
   }
   const parsed = bootstrapSchema.safeParse(bundle);
   if (!parsed.success) {

@@ -16,11 +16,18 @@ const fileSchema = z.array(
 /** Reads `[{ urlPrefix, username, password }]`; an empty path means no credentials. */
 export function loadGitCredentials(path: string): GitCredential[] {
   if (!path) return [];
-  let parsed: unknown;
+  let text: string;
   try {
-    parsed = JSON.parse(readFileSync(path, "utf8"));
+    text = readFileSync(path, "utf8");
   } catch (err) {
     throw new ConfigError(`cannot read Git credentials file ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // JSON.parse quotes the text around the error, which here is a password: name the file only, keep no cause.
+    throw new ConfigError(`Git credentials file ${path} is not valid JSON`);
   }
   const result = fileSchema.safeParse(parsed);
   if (!result.success) {
