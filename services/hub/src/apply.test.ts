@@ -142,6 +142,21 @@ describe("parseApplyDocuments", () => {
   it("refuses YAML that does not parse", () => {
     expect(validationError(() => parseApplyDocuments("kind: [unclosed")).message).toMatch(/document 1.*not valid YAML/);
   });
+
+  it("refuses YAML whose aliases cannot be resolved (no anchor, or an alias bomb) as bad input", () => {
+    const team = "apiVersion: flotilla.dev/v1\nkind: Team\nmetadata: { name: a }\n";
+    expect(validationError(() => parseApplyDocuments(`${team}---\nkind: *nope\n`)).message).toMatch(
+      /document 2.*not valid YAML.*nope/,
+    );
+    const bomb = ["a: &a [x, x, x, x, x, x, x, x, x, x]"];
+    for (const n of ["b", "c", "d", "e"])
+      bomb.push(
+        `${n}: &${n} [${Array(10)
+          .fill(`*${bomb.at(-1)?.[0]}`)
+          .join(", ")}]`,
+      );
+    expect(validationError(() => parseApplyDocuments(bomb.join("\n"))).message).toMatch(/document 1.*not valid YAML/);
+  });
 });
 
 describe("planApply", () => {

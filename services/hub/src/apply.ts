@@ -66,7 +66,13 @@ export function parseApplyDocuments(text: string): ApplyDocument[] {
       const err = doc.errors[0];
       throw new ValidationError("", `is not valid YAML: ${err?.message.split("\n")[0]}`, where(index));
     }
-    const value: unknown = doc.toJS();
+    let value: unknown;
+    try {
+      // Parses cleanly but cannot become values: an alias to no anchor, or an alias bomb.
+      value = doc.toJS();
+    } catch (err) {
+      throw new ValidationError("", `is not valid YAML: ${(err as Error).message.split("\n")[0]}`, where(index));
+    }
     if (value === null || value === undefined) return;
     const raw = (typeof value === "object" ? value : {}) as Record<string, unknown>;
     const rawKind = raw.kind;
