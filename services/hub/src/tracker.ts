@@ -78,6 +78,9 @@ export class Tracker {
   async #tick(): Promise<void> {
     try {
       const repos = await this.o.store.listObjects("Repo");
+      // Stopped while waiting: a sync started now would run outside this term, on a conductor
+      // already stopped, fenced by whatever lease the replica holds next.
+      if (!this.#running) return;
       const now = Date.now();
       for (const repo of repos) {
         if ((this.#nextAt.get(repo.name) ?? 0) > now) continue;
