@@ -343,7 +343,8 @@ export class AppController {
         revision: req.revision,
         rolloutId: d.rolloutId ?? "",
         observedGeneration: this.#inv.observedGeneration,
-        objects: d.prune ? newRefs : [...newRefs, ...candidates],
+        // Candidates stay listed until they are deleted: a failed or interrupted prune must find them again.
+        objects: [...newRefs, ...candidates],
         desired: Buffer.from(target.bytes).toString("base64"),
         appliedAtMs: Date.now(),
       };
@@ -370,6 +371,9 @@ export class AppController {
               decision.action === "skip" ? decision.reason : decision.action === "gone" ? "already gone" : "pruned",
           });
         }
+        this.#inv = { ...this.#inv, objects: newRefs };
+        await this.deps.inventories.save(this.#inv);
+        metrics.managedObjects.set({ app: this.app }, this.#inv.objects.length);
       }
       timings.totalMs = ms(started);
       metrics.reconcileDuration.observe({ app: this.app, phase: "total" }, timings.totalMs / 1000);
