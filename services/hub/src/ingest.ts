@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { setTimeout as delay } from "node:timers/promises";
 import {
   errorCodeName,
   HEARTBEAT,
@@ -18,10 +19,16 @@ import {
 } from "@flotilla/proto";
 import type { KV, KvEntry, NatsConnection, QueuedIterator, Subscription } from "nats";
 import type { Logger } from "pino";
+import { HubError } from "./errors.js";
 import type { EventBus } from "./events.js";
 import { type LivenessPolicy, nextClusterStatus } from "./liveness.js";
 import type { HubMetrics } from "./metrics.js";
 import type { ClusterRecord, ReportRecord, Store } from "./store.js";
+
+/** First wait before storing a report again after Redis failed; it doubles up to {@link REPORT_RETRY_MAX_MS}. */
+export const REPORT_RETRY_FIRST_MS = 100;
+/** Longest wait between attempts to store one report. */
+export const REPORT_RETRY_MAX_MS = 2_000;
 
 /** Caches one KeyRing per agent public key, so each message costs one Redis GET, not a key parse. */
 class AgentKeys {
@@ -99,6 +106,7 @@ export class Ingester {
   #sub: Subscription | undefined;
   #sweeper: NodeJS.Timeout | undefined;
   #loops: Promise<void>[] = [];
+  readonly #stopping = new AbortController();
 
   constructor(private readonly o: IngestOptions) {}
 
@@ -109,7 +117,7 @@ export class Ingester {
     this.#sub = sub;
     this.#loops = [
       (async () => {
-        for await (const entry of watch) await this.#onReport(entry);
+        for await (const entry of watch) await this.#storeReport(entry);
       })(),
       (async () => {
         for await (const msg of sub) await this.#onHeartbeat(msg.subject, msg.data);
@@ -120,12 +128,33 @@ export class Ingester {
   }
 
   async stop(): Promise<void> {
+    this.#stopping.abort();
     if (this.#sweeper) clearInterval(this.#sweeper);
     this.#watch?.stop();
     this.#sub?.unsubscribe();
     await Promise.allSettled(this.#loops);
   }
 
+  /**
+   * Ingests one report, retrying while Redis fails: the watch delivers each value once, and an
+   * agent reports again only when something changes, so a dropped "healthy" report would hold
+   * a rollout until its deadline fails a good revision. Stops retrying when the ingester stops
+   * (the next leader's watch starts from every key's last value).
+   */
+  async #storeReport(entry: KvEntry): Promise<void> {
+    for (let attempt = 1; !this.#stopping.signal.aborted; attempt++) {
+      try {
+        await this.#onReport(entry);
+        return;
+      } catch (err) {
+        this.o.log.error({ err, key: entry.key, attempt }, "could not store a report; retrying");
+        const wait = Math.min(REPORT_RETRY_FIRST_MS * 2 ** (attempt - 1), REPORT_RETRY_MAX_MS);
+        await delay(wait, undefined, { signal: this.#stopping.signal }).catch(() => {});
+      }
+    }
+  }
+
+  /** Verifies and stores one report; throws only when the store (Redis) fails. */
   async #onReport(entry: KvEntry): Promise<void> {
     if (entry.operation !== "PUT") return;
     let keyCluster: string;
@@ -184,7 +213,7 @@ export class Ingester {
         atMs: record.receivedAtMs,
       });
     } catch (err) {
-      this.o.log.error({ err, cluster: keyCluster, app: keyApp }, "could not store a report");
+      throw new HubError(`could not store the report of ${keyCluster}.${keyApp}`, { cause: err });
     }
   }
 

@@ -962,6 +962,66 @@ describe("hub start without Redis", () => {
   });
 });
 
+describe("hub while Redis refuses writes", () => {
+  let nats: NatsServer;
+  let redis: RedisServer;
+  let hub: HubProcess;
+  let nc: NatsConnection | undefined;
+  let admin: Redis | undefined;
+
+  beforeAll(async () => {
+    [nats, redis] = await Promise.all([startNats(), startRedis()]);
+    // A lease far longer than the test: the leader keeps leading through the write outage, so
+    // no new term's watch replays the report and hides a report the first term dropped.
+    hub = await startHubProcess(
+      { FLOTILLA_REDIS_URL: redis.url, FLOTILLA_NATS_URL: nats.url, FLOTILLA_HUB_LEASE_TTL: "120s" },
+      "hub-oom",
+    );
+  });
+
+  afterAll(async () => {
+    await admin?.config("SET", "maxmemory", "0").catch(() => {});
+    admin?.disconnect();
+    await nc?.close();
+    for (const h of [...running]) await h.kill();
+    await Promise.allSettled([nats?.stop(), redis?.stop()]);
+  });
+
+  it("stores a report that arrived while Redis refused writes once Redis takes them again", async () => {
+    const created = await api(hub, "POST", "/v1/clusters", { name: "oom-1", labels: { env: "dev" } });
+    expect(created.status).toBe(201);
+    const key = signingKeyFromPem((created.json as Bundle).agentSigningKey);
+    await until("hub-oom to lead", async () => ((await api(hub, "GET", "/v1/hub")).json.leader ? true : undefined));
+    nc = await connect({ servers: nats.url });
+    const statusKv = await nc.jetstream().views.kv(STATUS_BUCKET);
+    admin = new Redis(redis.url);
+
+    // Every write is refused (OOM, noeviction) while reads and the lease renewal still work.
+    await admin.config("SET", "maxmemory", "1");
+    const report = {
+      cluster: "oom-1",
+      app: "web",
+      observedGeneration: 3,
+      revision: "a".repeat(40),
+      phase: SyncPhase.SYNC_PHASE_SYNCED,
+      health: Health.HEALTH_HEALTHY,
+      reportedAtMs: Date.now(),
+      agentVersion: "e2e",
+    };
+    await statusKv.put(stateKey("oom-1", "web"), seal(REPORT, report, key));
+    await until("the hub to fail storing the report", () =>
+      hub.output.join("").includes("could not store a report") ? true : undefined,
+    );
+    await admin.config("SET", "maxmemory", "0");
+
+    const stored = await until("the report in Redis", async () => {
+      const text = await admin?.get(`${KEY_PREFIX}report:oom-1.web`);
+      return text ? (JSON.parse(text) as Json) : undefined;
+    });
+    expect(stored).toMatchObject({ cluster: "oom-1", app: "web", observedGeneration: 3, health: "healthy" });
+  });
+});
+
 describe("hub with NATS in operator mode", () => {
   let nats: NatsServer;
   let redis: RedisServer;
