@@ -3,12 +3,13 @@
  * straight from Git blobs; Kustomize and Helm run on a temporary copy of the commit's tree.
  */
 import { execFile } from "node:child_process";
-import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { existsSync, statSync } from "node:fs";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type DesiredState, SourceType } from "@flotilla/proto";
-import { RenderError } from "./errors.js";
+import { parse } from "yaml";
+import { PathEscapeError, RenderError } from "./errors.js";
 import type { GitSource } from "./git-source.js";
 import { isManifestFile, parseManifest, parseManifests } from "./manifest.js";
 import type { KubeObject } from "./objects.js";
@@ -59,9 +60,49 @@ function run(tool: string, bin: string, args: string[], env: NodeJS.ProcessEnv):
   });
 }
 
+const KUSTOMIZATION_FILES = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+/**
+ * Kustomization fields whose entries may name another kustomization directory. Kustomize's
+ * load restrictor confines files to their kustomization's directory but lets these point
+ * anywhere (`../../..` out of the repository, or `file://` Git URLs such as another repository
+ * in the agent's cache), so the agent checks them itself.
+ */
+const KUSTOMIZE_ROOT_FIELDS = ["resources", "bases", "components", "generators", "transformers", "validators"];
+
+/**
+ * Follows the kustomization in repository directory `dir` and every local directory it names,
+ * throwing PathEscapeError for an entry that leaves the repository or is a `file:` URL. Remote
+ * URLs are left to kustomize; a kustomization that does not parse is left for kustomize to report.
+ */
+async function checkKustomizeRefs(root: string, dir: string, seen = new Set<string>()): Promise<void> {
+  if (seen.has(dir)) return;
+  seen.add(dir);
+  const file = KUSTOMIZATION_FILES.map((f) => join(root, dir, f)).find((f) => existsSync(f));
+  if (!file) return;
+  let doc: unknown;
+  try {
+    doc = parse(await readFile(file, "utf8"));
+  } catch {
+    return;
+  }
+  if (typeof doc !== "object" || doc === null) return;
+  for (const field of KUSTOMIZE_ROOT_FIELDS) {
+    const entries = (doc as Record<string, unknown>)[field];
+    if (!Array.isArray(entries)) continue;
+    for (const entry of entries) {
+      if (typeof entry !== "string") continue;
+      if (/file:/i.test(entry)) throw new PathEscapeError(entry);
+      if (/^[a-z][a-z0-9+.-]*:\/\//i.test(entry)) continue;
+      const target = joinRepoPath(dir, entry);
+      const abs = join(root, target);
+      if (existsSync(abs) && statSync(abs).isDirectory()) await checkKustomizeRefs(root, target, seen);
+    }
+  }
+}
+
 /** Source type when the desired state leaves it unspecified: guessed from marker files. */
 function detectType(dir: string): SourceType {
-  if (["kustomization.yaml", "kustomization.yml", "Kustomization"].some((f) => existsSync(join(dir, f)))) {
+  if (KUSTOMIZATION_FILES.some((f) => existsSync(join(dir, f)))) {
     return SourceType.SOURCE_TYPE_KUSTOMIZE;
   }
   if (existsSync(join(dir, "Chart.yaml"))) return SourceType.SOURCE_TYPE_HELM;
@@ -93,6 +134,7 @@ export async function render(git: GitSource, tools: RenderTools, req: RenderRequ
     };
     let output: string;
     if (type === SourceType.SOURCE_TYPE_KUSTOMIZE) {
+      await checkKustomizeRefs(root, path);
       output = await run("kustomize", tools.kustomizeBin, ["build", dir], env);
     } else if (type === SourceType.SOURCE_TYPE_HELM) {
       output = await run("helm", tools.helmBin, helmArgs(req, path, root), env);
