@@ -52,4 +52,17 @@ users:
     expect(() => fromKubeconfigFile(path)).toThrow(ConfigError);
     expect(() => fromKubeconfigFile(path)).toThrow(message);
   });
+
+  it("names the line of a YAML error without quoting it, since it may hold a token", () => {
+    const path = write("broken", "users:\n- name: u\n  user:\n    token: sk-SECRET: x\n");
+    let err: ConfigError | undefined;
+    try {
+      fromKubeconfigFile(path);
+    } catch (e) {
+      err = e as ConfigError;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err?.message).toMatch(/line 4/);
+    expect(`${err?.message} ${(err?.cause as Error | undefined)?.message}`).not.toContain("SECRET");
+  });
 });

@@ -65,10 +65,19 @@ export function fromKubeconfigFile(path: string): KubeTarget {
     clusters?: NamedEntry<Fields>[];
     users?: NamedEntry<Fields>[];
   };
+  let text: string;
   try {
-    doc = parse(readFileSync(path, "utf8")) ?? {};
+    text = readFileSync(path, "utf8");
   } catch (err) {
     throw new ConfigError(`cannot read kubeconfig ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    // Pretty YAML errors quote the offending line, which in a kubeconfig may hold a token or key.
+    doc = parse(text, { prettyErrors: false }) ?? {};
+  } catch (err) {
+    const at = (err as { pos?: number[] }).pos?.[0];
+    const line = at === undefined ? "" : ` at line ${text.slice(0, at).split("\n").length}`;
+    throw new ConfigError(`cannot read kubeconfig ${path}: ${(err as Error).message}${line}`, { cause: err });
   }
   const base = dirname(path);
   const contextName = doc["current-context"];
