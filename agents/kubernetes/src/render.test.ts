@@ -1,5 +1,7 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { tmpdir } from "node:os";
+import { basename, dirname, join } from "node:path";
 import { SourceType } from "@flotilla/proto";
 import { describe, expect, it } from "vitest";
 import { PathEscapeError, RenderError } from "./errors.js";
@@ -62,5 +64,22 @@ describe("render of a kustomization", () => {
     const err = await render(fakeGit(files), tools, req).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RenderError);
     expect((err as RenderError).message).toMatch(/not found/);
+  });
+});
+
+describe("render of a chart", () => {
+  it("refuses an environment whose values file would lie outside the repository", async () => {
+    // The checkout is <tmpdir>/flotilla-render-*/repo; from its chart, five levels up is <tmpdir>.
+    const outside = mkdtempSync(join(tmpdir(), "agent-render-outside-"));
+    writeFileSync(join(outside, "secret.yaml"), "password: x\n");
+    const files = { "charts/api/Chart.yaml": "apiVersion: v2\nname: api\nversion: 0.1.0\n" };
+    const chartReq: RenderRequest = {
+      ...req,
+      path: "charts/api",
+      type: SourceType.SOURCE_TYPE_HELM,
+      environment: `x/../../../../../${basename(outside)}/secret`,
+    };
+    const err = await render(fakeGit(files), tools, chartReq).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PathEscapeError);
   });
 });

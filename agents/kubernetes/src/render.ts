@@ -155,7 +155,9 @@ function helmArgs(req: RenderRequest, path: string, root: string): string[] {
   if (req.targetNamespace) args.push("--namespace", req.targetNamespace);
   const valueFiles = ["values.yaml", ...(req.environment ? [`values-${req.environment}.yaml`] : [])];
   for (const file of valueFiles) {
-    if (existsSync(join(chart, file))) args.push("--values", join(chart, file));
+    // The environment name comes from the desired state: it must not lead out of the repository either.
+    const values = join(root, joinRepoPath(path, file));
+    if (existsSync(values)) args.push("--values", values);
   }
   for (const file of req.helm?.valueFiles ?? []) {
     args.push("--values", join(root, joinRepoPath(path, file)));
