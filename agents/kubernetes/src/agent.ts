@@ -71,7 +71,7 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
     cluster: config.cluster,
     agentVersion: AGENT_VERSION,
     kube,
-    applier: new Applier(kube, config.applyConcurrency),
+    applier: new Applier(kube, config.applyConcurrency, config.namespace),
     git: new GitSource(config.cacheDir, loadGitCredentials(config.gitCredentialsFile)),
     tools: { helmBin: config.helmBin, kustomizeBin: config.kustomizeBin },
     inventories: new InventoryStore(kube, config.namespace),

@@ -58,3 +58,53 @@ describe("Applier.ensureNamespaces", () => {
     expect(created).toEqual([]);
   });
 });
+
+describe("Applier.prepare", () => {
+  /** A KubeClient serving ConfigMaps (namespaced) in namespaces that all exist; every dry run passes. */
+  function configMapKube() {
+    const applied: KubeObject[] = [];
+    const kube = {
+      async mapping(_apiVersion: string, kind: string) {
+        return kind === "ConfigMap" ? { resource: "configmaps", namespaced: true } : undefined;
+      },
+      async get(ref: Ref): Promise<KubeObject | undefined> {
+        return { apiVersion: "v1", kind: ref.kind, metadata: { name: ref.name } };
+      },
+      async apply(obj: KubeObject, dryRun?: boolean): Promise<KubeObject> {
+        if (!dryRun) applied.push(obj);
+        return obj;
+      },
+    };
+    return { kube: kube as unknown as KubeClient, applied };
+  }
+  const configMap = (namespace: string, name: string): KubeObject => ({
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: { name, namespace },
+    data: { app: "{}" },
+  });
+
+  it("refuses an app's object that would overwrite an agent inventory, naming it", async () => {
+    const { kube, applied } = configMapKube();
+    const err = await new Applier(kube, 4, "flotilla-system")
+      .prepare([configMap("web", "settings"), configMap("flotilla-system", "flotilla-inventory-billing")], "web", "web")
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ValidationError);
+    const objects = (err as ValidationError).objects;
+    expect(objects.map((o) => `${o.ref?.namespace}/${o.ref?.name}`)).toEqual([
+      "flotilla-system/flotilla-inventory-billing",
+    ]);
+    expect(objects[0]?.message).toMatch(/agent's own inventories/);
+    expect(applied).toEqual([]);
+  });
+
+  it("lets an app write other ConfigMaps, in the agent's namespace too", async () => {
+    const { kube } = configMapKube();
+    const set = await new Applier(kube, 4, "flotilla-system").prepare(
+      [configMap("flotilla-system", "agent-settings"), configMap("web", "flotilla-inventory-notes")],
+      "web",
+      "web",
+    );
+    expect(set.objects.map((o) => o.metadata.name).sort()).toEqual(["agent-settings", "flotilla-inventory-notes"]);
+  });
+});

@@ -9,8 +9,10 @@
  * namespace may stay behind. They are never put in the inventory and never pruned, because
  * deleting a namespace deletes everything in it (Argo CD leaves the namespaces it created too).
  */
+
+import { DEFAULT_NAMESPACE } from "./config.js";
 import { AgentError, ApplyError, KubeApiError, type ObjectFailure, PruneError, ValidationError } from "./errors.js";
-import { decidePrune, type PruneDecision } from "./inventory.js";
+import { decidePrune, INVENTORY_PREFIX, isInventoryRef, type PruneDecision } from "./inventory.js";
 import type { KubeClient } from "./kube-client.js";
 import { checkUnique } from "./manifest.js";
 import {
@@ -64,6 +66,8 @@ export class Applier {
   constructor(
     private readonly kube: KubeClient,
     private readonly concurrency: number,
+    /** The agent's own namespace, where its inventories live; apps may not write those. */
+    private readonly inventoryNamespace = DEFAULT_NAMESPACE,
   ) {}
 
   /**
@@ -102,6 +106,15 @@ export class Applier {
         (r) => scopes.get(`${obj.apiVersion}|${r.kind}`),
         crdScopes,
       );
+      if (isInventoryRef(refOf(inNs), this.inventoryNamespace)) {
+        // An app that could write inventories could make another app forget what it owns, or
+        // refuse every new desired state as stale after a restart.
+        unknown.push({
+          ref: toProtoRef(refOf(inNs)),
+          message: `ConfigMaps named ${INVENTORY_PREFIX}* in ${this.inventoryNamespace} are the agent's own inventories; an app may not write them, so rename it or move it to another namespace`,
+        });
+        continue;
+      }
       if (!served) deferred.add(refKey(refOf(inNs)));
       placed.push(inNs);
     }

@@ -31,6 +31,13 @@ export function inventoryName(app: string): string {
   return `${INVENTORY_PREFIX}${app}`;
 }
 
+/** Whether `ref` names an inventory ConfigMap in the agent's namespace `namespace`. */
+export function isInventoryRef(ref: Ref, namespace: string): boolean {
+  return (
+    ref.group === "" && ref.kind === "ConfigMap" && ref.namespace === namespace && ref.name.startsWith(INVENTORY_PREFIX)
+  );
+}
+
 export function emptyInventory(app: string): Inventory {
   return {
     app,
