@@ -54,6 +54,7 @@ import {
   startCluster,
   startGitServer,
   startNats,
+  until,
 } from "../index.js";
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
@@ -331,6 +332,16 @@ describe("cluster agent", () => {
     );
   }
 
+  /** Waits until the `ops/settings` ConfigMap's `level` is `level`. */
+  async function settingsLevelIs(level: string, what: string): Promise<void> {
+    await until(
+      what,
+      async () => (await core.readNamespacedConfigMap({ name: "settings", namespace: "ops" })).data?.level === level,
+      WAIT_MS,
+      POLL_MS,
+    );
+  }
+
   const synced = (generation: number, revision: string) => (r: Report) =>
     Number(r.observedGeneration) === generation &&
     r.revision === revision &&
@@ -533,13 +544,7 @@ describe("cluster agent", () => {
     });
     await waitReport("settings", synced(healGen, revisions.v1 as string), "settings re-synced");
     await edit("trace");
-    const deadline = Date.now() + WAIT_MS;
-    let level = "trace";
-    while (Date.now() < deadline && level !== "info") {
-      await new Promise((r) => setTimeout(r, POLL_MS));
-      level = (await core.readNamespacedConfigMap({ name: "settings", namespace: "ops" })).data?.level ?? "";
-    }
-    expect(level).toBe("info");
+    await settingsLevelIs("info", "self-heal to restore the hand-edited level");
     await waitReport("settings", synced(healGen, revisions.v1 as string), "SYNCED after self-heal");
   });
 
@@ -732,13 +737,7 @@ describe("cluster agent", () => {
         undefined,
         PatchStrategy.MergePatch,
       );
-      const deadline = Date.now() + WAIT_MS;
-      let level = "offline-edit";
-      while (Date.now() < deadline && level !== "info") {
-        await new Promise((r) => setTimeout(r, POLL_MS));
-        level = (await core.readNamespacedConfigMap({ name: "settings", namespace: "ops" })).data?.level ?? "";
-      }
-      expect(level).toBe("info");
+      await settingsLevelIs("info", "self-heal without NATS to restore the hand-edited level");
     } finally {
       await nats.start();
     }

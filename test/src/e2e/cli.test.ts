@@ -44,6 +44,7 @@ import {
   startGitServer,
   startNats,
   startRedis,
+  waitsOf,
 } from "../index.js";
 
 const CLI_MAIN = fileURLToPath(new URL("../../../services/cli/dist/main.js", import.meta.url));
@@ -62,15 +63,7 @@ interface Run {
   stderr: string;
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  const deadline = Date.now() + DEADLINE_MS;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const until = waitsOf(DEADLINE_MS, 100);
 
 function manifest(name: string, value: string): string {
   return `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\ndata:\n  value: "${value}"\n`;

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { isAlive } from "../index.js";
 
 const run = promisify(execFile);
 const CLI = fileURLToPath(new URL("../../../services/cli/dist/main.js", import.meta.url));
@@ -98,15 +99,7 @@ describe("flotilla up / status / demo commit / down", () => {
     const down = await flotilla("down", "--dir", dir);
     expect(down.code).toBe(0);
     expect(down.stdout).toContain("fleet stopped");
-    const alive = pids.filter((pid) => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    });
-    expect(alive).toEqual([]);
+    expect(pids.filter(isAlive)).toEqual([]);
     const { stdout } = await run("ps", ["-eo", "args"]);
     expect(stdout.split("\n").filter((l) => l.includes(dir))).toEqual([]);
     await expect(readFile(join(dir, "fleet.json"))).rejects.toThrow(/ENOENT/);

@@ -58,6 +58,7 @@ import {
   startGitServer,
   startNats,
   startRedis,
+  waitsOf,
 } from "../index.js";
 
 const HUB_MAIN = fileURLToPath(new URL("../../../services/hub/dist/main.js", import.meta.url));
@@ -80,19 +81,7 @@ interface Bundle {
   agentSigningKey: string;
 }
 
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined> | T | undefined,
-  deadlineMs = DEADLINE_MS,
-): Promise<T> {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const until = waitsOf(DEADLINE_MS);
 
 /**
  * Puts `key` into `bucket` with `Nats-Rollup: all`, which on a stream that allows rollups

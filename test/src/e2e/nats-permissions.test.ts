@@ -39,7 +39,7 @@ import {
   StorageType,
 } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type NatsServer, startNats } from "../index.js";
+import { type NatsServer, startNats, waitsOf } from "../index.js";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -47,13 +47,7 @@ const decoder = new TextDecoder();
 /** Bounds a wait for something the test expects to happen; the test never asserts on time. */
 const EVENT_DEADLINE_MS = 20_000;
 
-async function until(what: string, ready: () => boolean): Promise<void> {
-  const deadline = Date.now() + EVENT_DEADLINE_MS;
-  while (!ready()) {
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const until = waitsOf(EVENT_DEADLINE_MS, 20);
 
 /** The rejection of `p`, or a failure when it resolves. */
 async function rejection(p: Promise<unknown>): Promise<NatsError> {

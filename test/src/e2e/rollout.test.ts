@@ -35,6 +35,7 @@ import {
   startGitServer,
   startNats,
   startRedis,
+  waitsOf,
 } from "../index.js";
 
 const HUB_MAIN = fileURLToPath(new URL("../../../services/hub/dist/main.js", import.meta.url));
@@ -52,15 +53,7 @@ const CLUSTERS = [
 
 type Json = ReturnType<typeof JSON.parse>;
 
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, ms = WAIT_MS): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const until = waitsOf(WAIT_MS, 100);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

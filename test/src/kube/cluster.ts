@@ -3,12 +3,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { binPath, fixtureDataPath } from "../bin.js";
+import { freePorts, releasePorts } from "../harness/ports.js";
 import { type ClusterLayout, componentArgs, etcdUrl, serverUrl } from "./components.js";
 import { ClusterStartError, ClustersStartError, type Component, ComponentExitedError } from "./errors.js";
 import { writeKubeconfig } from "./kubeconfig.js";
 import { fakeNode, fakeNodeNames, nodesReady } from "./nodes.js";
 import { CLIENTS, type ClientName, createPki } from "./pki.js";
-import { freePorts, releasePorts } from "./ports.js";
 import { get, waitUntil } from "./probe.js";
 import { logTail, type ManagedProcess, residentSetBytes, startProcess } from "./processes.js";
 

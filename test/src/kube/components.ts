@@ -1,7 +1,7 @@
 import { join } from "node:path";
+import { LOOPBACK } from "../harness/ports.js";
 import type { Component } from "./errors.js";
 import { type ClientName, type ClusterPki, FRONT_PROXY_CLIENT, SERVICE_CIDR } from "./pki.js";
-import { LOOPBACK } from "./ports.js";
 
 /** Annotation that marks the Nodes kwok plays the kubelet for. */
 export const KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node";

@@ -9,6 +9,7 @@ import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
+import { isAlive } from "@flotilla/test";
 import { FleetError } from "./errors.js";
 import { EXAMPLE, exampleManifests } from "./example.js";
 import { type FleetRecord, fleetPaths } from "./layout.js";
@@ -21,15 +22,6 @@ const UP_TIMEOUT_MS = 600_000;
 const DOWN_TIMEOUT_MS = 90_000;
 /** Marks a CLI config file `up` wrote, so it may overwrite it next time and no other. */
 const CONFIG_MARKER = "# written by flotilla up";
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export async function readRecord(dir: string): Promise<FleetRecord | undefined> {
   const paths = fleetPaths(dir);
