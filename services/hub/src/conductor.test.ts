@@ -1,7 +1,7 @@
 import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { RolloutConductor } from "./conductor.js";
-import { NotLeaderError } from "./errors.js";
+import { NotFoundError, NotLeaderError } from "./errors.js";
 import type { EventBus, HubEvent } from "./events.js";
 import { HubMetrics } from "./metrics.js";
 import type { DesiredStatePublisher, PublishResult } from "./publisher.js";
@@ -99,6 +99,7 @@ class MemoryPublisher implements DesiredStatePublisher {
   constructor(private readonly store: MemoryStore) {}
 
   async publish(cluster: string, app: string, revision: string, rolloutId: string): Promise<PublishResult> {
+    if (!this.store.clusters.some((c) => c.name === cluster)) throw new NotFoundError("cluster", cluster);
     const current = this.store.desired.get(`${cluster}.${app}`);
     if (current && current.revision === revision) return { generation: current.generation, published: false };
     const generation = (current?.generation ?? 0) + 1;
@@ -301,6 +302,40 @@ describe("RolloutConductor", () => {
     // canary and eu-1 belong to the rollout in flight; eu-9 gets the revision that converged.
     expect(publisher.writes.filter((w) => w.cluster === "eu-9").map((w) => w.revision)).toEqual(["aaaaaaa1"]);
     expect(publisher.writes.filter((w) => w.revision === "bbbbbbb2")).toEqual([]);
+  });
+
+  it("settles a rollback to a cluster deregistered meanwhile, so newer rollouts are not held back", async () => {
+    const { store, rollouts, publisher, conductor, app, healthy } = setup();
+    await conductor.rollOut(app, "prod", "aaaaaaa1", 1);
+    await conductor.stepAll();
+    healthy("canary");
+    await conductor.stepAll();
+    healthy("eu-1");
+    await conductor.stepAll();
+    await conductor.rollOut(app, "prod", "bbbbbbb2", 2);
+    await conductor.stepAll();
+    const failing = rollouts.order[1] ?? "";
+    expect(publisher.writes.at(-1)).toMatchObject({ cluster: "canary", revision: "bbbbbbb2" });
+
+    // The canary degrades on the new revision and is deregistered before its rollback is written.
+    healthy("canary");
+    const report = store.reports.get("canary.web") as ReportRecord;
+    store.reports.set("canary.web", { ...report, health: "degraded" });
+    store.clusters.splice(
+      store.clusters.findIndex((c) => c.name === "canary"),
+      1,
+    );
+    await conductor.stepAll();
+    const failed = (await rollouts.get(failing))?.rollout;
+    expect(failed?.state).toBe("RolledBack");
+    expect(failed?.waves[0]?.clusters[0]?.rollback?.abandoned?.reason).toMatch(/cluster "canary" does not exist/);
+    expect(await rollouts.unsettled()).toEqual([]);
+    expect(events.seen.some((e) => e.type === "rollout" && e.event === "RollbackAbandoned")).toBe(true);
+
+    // The next commit is not held back behind it.
+    await conductor.rollOut(app, "prod", "ccccccc3", 3);
+    await conductor.stepAll();
+    expect(publisher.writes.at(-1)).toMatchObject({ cluster: "eu-1", revision: "ccccccc3" });
   });
 
   it("refuses to create or step rollouts without the lease", async () => {

@@ -1,10 +1,11 @@
 import type { Logger } from "pino";
-import { NotLeaderError } from "./errors.js";
+import { NotFoundError, NotLeaderError } from "./errors.js";
 import type { EventBus, HubEvent } from "./events.js";
 import type { HubMetrics } from "./metrics.js";
 import type { DesiredStatePublisher } from "./publisher.js";
 import {
   type Action,
+  abandonRollback,
   command,
   createRollout,
   isSettled,
@@ -29,6 +30,8 @@ export const ROLLOUT_TICK_MS = 1000;
 const MAX_STEPS_PER_PASS = 8;
 /** Compare-and-set attempts before leaving a change to the next pass. */
 const CAS_ATTEMPTS = 5;
+/** Deleted resources that make a decided rollback impossible, as NotFoundError names them. */
+const GONE_KINDS = new Set(["cluster", "app"]);
 
 export interface ConductorOptions {
   store: Store;
@@ -205,6 +208,8 @@ export class RolloutConductor {
   /**
    * Executes one write: publishes the desired state (the publisher allocates the generation,
    * fenced) unless the last published state already is this rollout's write, then records it.
+   * A rollback to a cluster or app that was deleted meanwhile is recorded as abandoned: there is
+   * nothing left to roll back, and owing it forever would hold back every newer rollout.
    */
   async #execute(write: WriteAction): Promise<RolloutState | undefined> {
     const fence = this.#fence();
@@ -214,34 +219,55 @@ export class RolloutConductor {
     if (desired && !desired.removed && desired.rolloutId === write.rolloutId && desired.revision === write.revision) {
       generation = desired.generation;
     } else {
-      const result = await this.o.publisher.publish(write.cluster, write.app, write.revision, write.rolloutId);
-      generation = result.generation;
-      published = result.published;
-    }
-    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
-      const stored = await this.o.rollouts.get(write.rolloutId);
-      if (!stored) return undefined;
-      const next = recordWrite(stored.rollout, write, generation, Date.now());
-      if (JSON.stringify(next) === stored.raw || (await this.o.rollouts.compareAndSet(stored, next, fence))) {
-        this.o.log.info(
-          {
-            rollout: write.rolloutId,
-            cluster: write.cluster,
-            app: write.app,
-            generation,
-            revision: write.revision,
-            published,
-          },
-          write.kind === "WriteDesired" ? "rollout wrote desired state" : "rollout rolled cluster back",
-        );
-        await this.#emit(next, write.kind, {
-          cluster: write.cluster,
-          revision: write.revision,
-          generation,
-          message: `${write.kind === "WriteDesired" ? "wrote" : "rolled back to"} ${write.revision} at generation ${generation}`,
-        });
+      try {
+        const result = await this.o.publisher.publish(write.cluster, write.app, write.revision, write.rolloutId);
+        generation = result.generation;
+        published = result.published;
+      } catch (err) {
+        if (!(write.kind === "RollbackCluster" && err instanceof NotFoundError && GONE_KINDS.has(err.kind))) throw err;
+        const reason = `nothing to roll back: ${err.message}`;
+        const next = await this.#update(write.rolloutId, fence, (r) => abandonRollback(r, write, reason, Date.now()));
+        if (next) {
+          this.o.log.warn({ rollout: write.rolloutId, cluster: write.cluster, app: write.app }, reason);
+          await this.#emit(next, "RollbackAbandoned", { cluster: write.cluster, message: reason });
+        }
         return next;
       }
+    }
+    const next = await this.#update(write.rolloutId, fence, (r) => recordWrite(r, write, generation, Date.now()));
+    if (!next) return undefined;
+    this.o.log.info(
+      {
+        rollout: write.rolloutId,
+        cluster: write.cluster,
+        app: write.app,
+        generation,
+        revision: write.revision,
+        published,
+      },
+      write.kind === "WriteDesired" ? "rollout wrote desired state" : "rollout rolled cluster back",
+    );
+    await this.#emit(next, write.kind, {
+      cluster: write.cluster,
+      revision: write.revision,
+      generation,
+      message: `${write.kind === "WriteDesired" ? "wrote" : "rolled back to"} ${write.revision} at generation ${generation}`,
+    });
+    return next;
+  }
+
+  /** Applies `change` to the stored rollout with compare-and-set under `fence`; undefined if it is gone or keeps moving. */
+  async #update(
+    id: string,
+    fence: Lease,
+    change: (r: RolloutState) => RolloutState,
+  ): Promise<RolloutState | undefined> {
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const stored = await this.o.rollouts.get(id);
+      if (!stored) return undefined;
+      const next = change(stored.rollout);
+      if (JSON.stringify(next) === stored.raw || (await this.o.rollouts.compareAndSet(stored, next, fence)))
+        return next;
     }
     return undefined;
   }

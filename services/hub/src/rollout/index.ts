@@ -18,4 +18,4 @@ export * from "./policy.js";
 export * from "./selector.js";
 export * from "./state.js";
 export { step } from "./step.js";
-export { outstandingWrites, recordWrite } from "./write.js";
+export { abandonRollback, outstandingWrites, recordWrite } from "./write.js";

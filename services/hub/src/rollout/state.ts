@@ -51,7 +51,13 @@ export interface ClusterProgress {
   /** Why the cluster failed, was skipped, or is waiting. */
   reason?: string;
   /** Present once the cluster is to be rolled back to the rollout's fromRevision. */
-  rollback?: { requestedAtMs: number; generation?: number; writtenAtMs?: number };
+  rollback?: {
+    requestedAtMs: number;
+    generation?: number;
+    writtenAtMs?: number;
+    /** Set when there is nothing left to roll back: the cluster or the app was deleted. */
+    abandoned?: { atMs: number; reason: string };
+  };
 }
 
 /** One wave: its resolved settings (snapshotted at creation), status and clusters. */
@@ -181,6 +187,11 @@ export function isTerminal(state: RolloutPhase): boolean {
   return TERMINAL.has(state);
 }
 
+/** A decided rollback that is neither written nor abandoned: the rollout still owes it. */
+export function rollbackOwed(rollback: NonNullable<ClusterProgress["rollback"]>): boolean {
+  return rollback.generation === undefined && rollback.abandoned === undefined;
+}
+
 /**
  * Whether the engine is done with a rollout: terminal AND every rollback write it decided is
  * confirmed. A RolledBack rollout is terminal at once but must keep being stepped until settled,
@@ -189,7 +200,7 @@ export function isTerminal(state: RolloutPhase): boolean {
 export function isSettled(rollout: RolloutState): boolean {
   return (
     isTerminal(rollout.state) &&
-    rollout.waves.every((w) => w.clusters.every((c) => !c.rollback || c.rollback.generation !== undefined))
+    rollout.waves.every((w) => w.clusters.every((c) => !c.rollback || !rollbackOwed(c.rollback)))
   );
 }
 

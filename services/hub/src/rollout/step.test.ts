@@ -15,7 +15,7 @@ import {
   type RolloutState,
 } from "./state.js";
 import { step } from "./step.js";
-import { outstandingWrites, recordWrite } from "./write.js";
+import { abandonRollback, outstandingWrites, recordWrite } from "./write.js";
 
 const OLD = "a".repeat(40);
 const NEW = "b".repeat(40);
@@ -734,6 +734,28 @@ describe("commands", () => {
     expect(isSettled(r)).toBe(true);
     expect(cluster(r, "canary-1").rollback).toMatchObject({ requestedAtMs: 6 * S, generation: 3, writtenAtMs: 8 * S });
     expect(step(r, hub.observations(), 9 * S).actions).toEqual([]);
+  });
+
+  it("an abandoned rollback (cluster or app deleted) settles the rollout and is owed no more", () => {
+    const hub = new FakeHub(TWO_WAVE_CLUSTERS.map((c) => c.name));
+    let r = hub.run(rolloutOf(TWO_WAVES, TWO_WAVE_CLUSTERS), 0, 5 * S).rollout;
+    r = command(r, "rollback", 6 * S, "ops").rollout;
+    const owed = step(r, hub.observations(), 7 * S);
+    const [write] = owed.actions.filter(isWriteAction);
+    if (!write) throw new Error("no rollback write owed");
+    r = abandonRollback(owed.rollout, write, "nothing to roll back: cluster gone", 8 * S);
+    expect(cluster(r, "canary-1").rollback).toMatchObject({
+      abandoned: { atMs: 8 * S, reason: "nothing to roll back: cluster gone" },
+    });
+    expect(cluster(r, "canary-1").rollback?.generation).toBeUndefined();
+    expect(isSettled(r)).toBe(true);
+    expect(outstandingWrites(r, 9 * S)).toEqual([]);
+    expect(step(r, hub.observations(), 9 * S).actions).toEqual([]);
+    // A rollback already written stays written; only rollbacks of this rollout can be abandoned.
+    const written = hub.execute(owed.rollout, owed.actions, 8 * S);
+    expect(abandonRollback(written, write, "late", 9 * S)).toEqual(written);
+    expect(() => abandonRollback(r, { ...write, kind: "WriteDesired" }, "x", 9 * S)).toThrow(RolloutInputError);
+    expect(() => abandonRollback(r, { ...write, cluster: "main-2" }, "x", 9 * S)).toThrow(/no rollback was decided/);
   });
 
   it("rollback on a first deploy is refused; a failing first deploy ends Failed and says why", () => {

@@ -15,7 +15,7 @@
 
 import { actionBase, type WriteAction } from "./action.js";
 import { RolloutInputError } from "./errors.js";
-import { findCluster, isTerminal, type RolloutState } from "./state.js";
+import { findCluster, isTerminal, type RolloutState, rollbackOwed } from "./state.js";
 
 /**
  * The writes the state still owes: a WriteDesired for every cluster in "writing" (only while the
@@ -28,7 +28,7 @@ export function outstandingWrites(rollout: RolloutState, nowMs: number): WriteAc
   for (const wave of rollout.waves)
     for (const c of wave.clusters) {
       if (c.rollback) {
-        if (c.rollback.generation === undefined)
+        if (rollbackOwed(c.rollback))
           writes.push({
             kind: "RollbackCluster",
             ...actionBase(rollout, nowMs),
@@ -98,5 +98,27 @@ export function recordWrite(
     c.rollback.writtenAtMs = nowMs;
   }
   c.state = "rolled-back";
+  return next;
+}
+
+/**
+ * Records that a decided rollback can never be written because its cluster or app no longer
+ * exists, so the rollout settles instead of owing the write forever (and holding back every
+ * newer rollout of its app and environment). A rollback already written stays as it is.
+ */
+export function abandonRollback(
+  rollout: RolloutState,
+  write: WriteAction,
+  reason: string,
+  nowMs: number,
+): RolloutState {
+  const id = rollout.id;
+  if (write.kind !== "RollbackCluster" || write.rolloutId !== id)
+    throw new RolloutInputError(id, `only a rollback of this rollout can be abandoned`);
+  const next = structuredClone(rollout);
+  const c = findCluster(next, write.cluster)?.progress;
+  if (!c?.rollback)
+    throw new RolloutInputError(id, `no rollback was decided for cluster ${JSON.stringify(write.cluster)}`);
+  if (rollbackOwed(c.rollback)) c.rollback.abandoned = { atMs: nowMs, reason };
   return next;
 }
