@@ -82,11 +82,11 @@ class MemoryStore {
   async listObjects(kind: string) {
     return kind === "Cluster" ? this.clusters : kind === "App" ? this.apps : this.environments;
   }
-  async getClusterStatus(name: string) {
-    return this.statuses.get(name);
+  async getClusterStatuses(names: readonly string[]) {
+    return new Map(names.flatMap((n) => (this.statuses.has(n) ? [[n, this.statuses.get(n) as ClusterStatus]] : [])));
   }
-  async getReport(cluster: string, app: string) {
-    return this.reports.get(`${cluster}.${app}`);
+  async listReports(by: { app?: string }) {
+    return [...this.reports.values()].filter((r) => r.app === by.app);
   }
   async getDesired(cluster: string, app: string) {
     return this.desired.get(`${cluster}.${app}`);

@@ -191,17 +191,18 @@ export class RolloutConductor {
     return last;
   }
 
+  /** Cluster states and this app's reports, in two batched reads whatever the rollout's size. */
   async #observe(r: RolloutState): Promise<Observations> {
     const names = r.waves.flatMap((w) => w.clusters.map((c) => c.name));
-    const entries = await Promise.all(
-      names.map(async (name) => {
-        const [status, report] = await Promise.all([
-          this.o.store.getClusterStatus(name),
-          this.o.store.getReport(name, r.app),
-        ]);
-        return [name, { connectivity: status?.state ?? "Offline", ...(report ? { report } : {}) }] as const;
-      }),
-    );
+    const [statuses, reports] = await Promise.all([
+      this.o.store.getClusterStatuses(names),
+      this.o.store.listReports({ app: r.app }),
+    ]);
+    const reportOf = new Map(reports.map((report) => [report.cluster, report]));
+    const entries = names.map((name) => {
+      const report = reportOf.get(name);
+      return [name, { connectivity: statuses.get(name)?.state ?? "Offline", ...(report ? { report } : {}) }] as const;
+    });
     return { clusters: Object.fromEntries(entries) };
   }
 
@@ -355,7 +356,7 @@ export class RolloutConductor {
         this.o.store.listObjects("Cluster"),
       ]);
       const members = clusters.filter((c) => c.labels[ENV_LABEL] === environment);
-      const states = await Promise.all(members.map((c) => this.o.store.getClusterStatus(c.name)));
+      const states = await this.o.store.getClusterStatuses(members.map((c) => c.name));
       const rollout = createRollout({
         id,
         app: app.name,
@@ -363,7 +364,11 @@ export class RolloutConductor {
         fromRevision,
         toRevision: revision,
         policy: parsePolicy(envRecord?.policy ?? {}, environment),
-        clusters: members.map((c, i) => ({ name: c.name, labels: c.labels, state: states[i]?.state ?? "Pending" })),
+        clusters: members.map((c) => ({
+          name: c.name,
+          labels: c.labels,
+          state: states.get(c.name)?.state ?? "Pending",
+        })),
         ...(app.clusterSelector ? { appSelector: app.clusterSelector } : {}),
         // The hub lists refs only; reading the commit would need a fetch. Detection time it is.
         commitAtMs: detectedAtMs,
