@@ -13,7 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isAlive } from "../index.js";
 
 const run = promisify(execFile);
-const CLI = fileURLToPath(new URL("../../../services/cli/dist/main.js", import.meta.url));
+/** The command npm links at install, as the README's `npx flotilla` runs it. */
+const FLOTILLA = fileURLToPath(new URL("../../../node_modules/.bin/flotilla", import.meta.url));
 
 interface Result {
   code: number;
@@ -27,7 +28,7 @@ describe("flotilla up / status / demo commit / down", () => {
   let env: NodeJS.ProcessEnv;
   const flotilla = async (...args: string[]): Promise<Result> => {
     try {
-      const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env, timeout: 600_000 });
+      const { stdout, stderr } = await run(FLOTILLA, args, { env, timeout: 600_000 });
       return { code: 0, stdout, stderr };
     } catch (err) {
       const e = err as { code?: number; stdout?: string; stderr?: string };
