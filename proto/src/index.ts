@@ -7,4 +7,5 @@ export * from "./errors.js";
 export * from "./generation.js";
 export * from "./messages.js";
 export * from "./names.js";
+export * from "./policy.js";
 export * from "./signing.js";
