@@ -62,7 +62,7 @@ export const hubConfigSchema = z.object({
   signingKeyPem: z.string().optional(),
   /**
    * `FLOTILLA_HUB_OPERATOR_SETUP_FILE` / `--operator-setup-file`: JSON of the NATS operator setup
-   * (see natsauth). When set, cluster registration mints per-cluster NATS credentials and
+   * (see nats/auth). When set, cluster registration mints per-cluster NATS credentials and
    * deregistration revokes them; when unset, bundles carry empty credentials.
    */
   operatorSetup: z.string().optional(),

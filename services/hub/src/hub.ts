@@ -11,14 +11,9 @@ import {
 } from "nats";
 import type { Logger } from "pino";
 import { buildApi } from "./api/server.js";
-import { RolloutConductor } from "./conductor.js";
+import { RolloutConductor } from "./conductor/conductor.js";
 import type { HubConfig } from "./config.js";
-import type { ClusterCredentialIssuer } from "./credentials.js";
-import { RedisEventBus } from "./events.js";
-import { IsomorphicGitRefLister, type RefLister } from "./git.js";
-import { loadHubKey } from "./hubkey.js";
-import { Ingester } from "./ingest.js";
-import { LeaderElector } from "./leader.js";
+import { LeaderElector } from "./leader/elector.js";
 import { createLogger } from "./log.js";
 import { HubMetrics } from "./metrics.js";
 import {
@@ -26,16 +21,21 @@ import {
   desiredStreamConfig,
   parseOperatorSetup,
   statusStreamConfig,
-} from "./natsauth/index.js";
-import { NatsCredentialIssuer } from "./natsissuer.js";
-import { NatsDesiredStatePublisher } from "./publisher.js";
-import { connectRedis, handleErrors } from "./redis-connection.js";
-import { RedisStore } from "./redis-store.js";
-import { Registry } from "./registry.js";
-import { RedisRolloutStore } from "./rollout-store.js";
-import { SecretBox } from "./secretbox.js";
+} from "./nats/auth/index.js";
+import { NatsCredentialIssuer } from "./nats/issuer.js";
+import { NatsDesiredStatePublisher } from "./nats/publisher.js";
+import { connectRedis, handleErrors } from "./redis/connection.js";
+import { RedisRolloutStore } from "./redis/rollouts.js";
+import { RedisStore } from "./redis/store.js";
+import type { ClusterCredentialIssuer } from "./registry/credentials.js";
+import { Registry } from "./registry/registry.js";
+import { loadHubKey } from "./secrets/hub-key.js";
+import { SecretBox } from "./secrets/secretbox.js";
+import { RedisEventBus } from "./status/events.js";
+import { Ingester } from "./status/ingest.js";
 import type { Lease } from "./store.js";
-import { Tracker } from "./tracker.js";
+import { IsomorphicGitRefLister, type RefLister } from "./tracking/git.js";
+import { Tracker } from "./tracking/tracker.js";
 
 /** Desired-state history kept per key: the latest is what agents act on, a few more help debugging. */
 export const DESIRED_HISTORY = 5;
@@ -62,7 +62,7 @@ export interface StartHubOptions {
 }
 
 /**
- * Creates a KV bucket's stream with rollup headers refused (see natsauth/buckets.ts: a cluster
+ * Creates a KV bucket's stream with rollup headers refused (see nats/auth/buckets.ts: a cluster
  * could otherwise purge every other cluster's reports with one `Nats-Rollup: all` put), or turns
  * them off on a stream an older hub created the nats.js way. Must run before `js.views.kv`,
  * which then binds to the stream as it is.

@@ -1,4 +1,4 @@
-import type { AppSpec, EnvironmentSpec, RepoSpec, TeamSpec } from "./resources.js";
+import type { AppSpec, EnvironmentSpec, RepoSpec, TeamSpec } from "./registry/resources.js";
 
 /** Lifecycle of a cluster: Pending until its first heartbeat, then Ready ⇄ Offline. */
 export type ClusterState = "Pending" | "Ready" | "Offline";

@@ -2,7 +2,8 @@ import type { FastifyPluginAsync } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { ConflictError, NotFoundError } from "../errors.js";
-import type { EventBus } from "../events.js";
+import type { RolloutStore } from "../redis/rollouts.js";
+import { ENV_LABEL } from "../registry/targets.js";
 import {
   command,
   isSettled,
@@ -13,9 +14,8 @@ import {
   type RolloutPhase,
   type RolloutState,
 } from "../rollout/index.js";
-import type { RolloutStore } from "../rollout-store.js";
+import type { EventBus } from "../status/events.js";
 import type { Store } from "../store.js";
-import { ENV_LABEL } from "../targets.js";
 
 /** Rollout states, for the `state` filter. */
 export const ROLLOUT_PHASES = [

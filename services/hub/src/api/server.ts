@@ -4,12 +4,12 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
 import type { Logger } from "pino";
 import { AuthError } from "../errors.js";
-import type { EventBus } from "../events.js";
 import type { HubMetrics } from "../metrics.js";
-import type { Registry } from "../registry.js";
-import type { RolloutStore } from "../rollout-store.js";
+import type { RolloutStore } from "../redis/rollouts.js";
+import type { Registry } from "../registry/registry.js";
+import type { EventBus } from "../status/events.js";
 import { CLUSTER_STATES, type Lease, type Store } from "../store.js";
-import { constantTimeEqual } from "../webhook.js";
+import { constantTimeEqual } from "../tracking/webhook.js";
 import { sendError } from "./errors.js";
 import { registryRoutes } from "./registry-routes.js";
 import { rolloutRoutes } from "./rollout-routes.js";

@@ -2,11 +2,11 @@ import type { FastifyPluginAsync } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { NotFoundError } from "../errors.js";
-import type { EventBus, HubEventType } from "../events.js";
-import { joinAppsOnClusters, summarizeFleet } from "../fleet.js";
-import type { Registry } from "../registry.js";
+import type { RolloutStore } from "../redis/rollouts.js";
+import type { Registry } from "../registry/registry.js";
 import { isTerminal } from "../rollout/index.js";
-import type { RolloutStore } from "../rollout-store.js";
+import type { EventBus, HubEventType } from "../status/events.js";
+import { joinAppsOnClusters, summarizeFleet } from "../status/fleet.js";
 import type { Store } from "../store.js";
 
 /** SSE comment sent this often so proxies keep an idle stream open. */

@@ -2,11 +2,11 @@ import type { FastifyPluginAsync } from "fastify";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { NotFoundError, WebhookSignatureError } from "../errors.js";
-import type { EventBus } from "../events.js";
 import type { HubMetrics } from "../metrics.js";
-import type { Registry } from "../registry.js";
+import type { Registry } from "../registry/registry.js";
+import type { EventBus } from "../status/events.js";
 import type { Store } from "../store.js";
-import { verifyWebhook } from "../webhook.js";
+import { verifyWebhook } from "../tracking/webhook.js";
 
 /**
  * `POST /v1/webhooks/git/:repo`: verified against the repo's webhook secret over the raw body
