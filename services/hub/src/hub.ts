@@ -24,14 +24,11 @@ import {
 } from "./nats/auth/index.js";
 import { NatsCredentialIssuer } from "./nats/issuer.js";
 import { NatsDesiredStatePublisher } from "./nats/publisher.js";
-import { connectRedis, handleErrors } from "./redis/connection.js";
-import { RedisRolloutStore } from "./redis/rollouts.js";
-import { RedisStore } from "./redis/store.js";
+import { connectRedis, handleErrors, RedisEventBus, redisStores } from "./redis/index.js";
 import type { ClusterCredentialIssuer } from "./registry/credentials.js";
 import { Registry } from "./registry/registry.js";
 import { loadHubKey } from "./secrets/hub-key.js";
 import { SecretBox } from "./secrets/secretbox.js";
-import { RedisEventBus } from "./status/events.js";
 import { Ingester } from "./status/ingest.js";
 import type { Lease } from "./store.js";
 import { IsomorphicGitRefLister, type RefLister } from "./tracking/git.js";
@@ -102,7 +99,7 @@ function natsOptions(servers: string, creds: string | undefined, name: string): 
 export async function startHub(config: HubConfig, options: StartHubOptions = {}): Promise<RunningHub> {
   const log = options.log ?? createLogger(config.logLevel, config.replicaId);
   const cleanups: (() => Promise<unknown>)[] = [];
-  const cleanup = async () => {
+  const shutdown = async () => {
     for (const c of cleanups.reverse()) await c().catch((err) => log.warn({ err }, "shutdown step failed"));
   };
   try {
@@ -110,10 +107,21 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     cleanups.push(() => redis.quit().catch(() => redis.disconnect()));
     const subscriber = redis.duplicate();
     handleErrors(subscriber, log, config.redisUrl);
-    const store = new RedisStore(redis);
-    const rollouts = new RedisRolloutStore(redis);
+    const {
+      objects,
+      statuses,
+      cleanup,
+      generations,
+      desired,
+      reports,
+      heads,
+      signingKey,
+      leases,
+      rollouts,
+      accountJwt,
+    } = redisStores(redis);
     const box = new SecretBox(config.encryptionKey);
-    const hubKey = await loadHubKey(config.signingKeyPem, store, box);
+    const hubKey = await loadHubKey(config.signingKeyPem, signingKey, box);
     const metrics = new HubMetrics();
 
     const setup = config.operatorSetup ? await parseOperatorSetup(config.operatorSetup) : undefined;
@@ -128,7 +136,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
         natsOptions(config.natsUrl, setup.systemUser.creds, `flotilla-hub-system-${config.replicaId}`),
       );
       cleanups.push(() => system.drain());
-      issuer = await NatsCredentialIssuer.start(setup, redis, system, log);
+      issuer = await NatsCredentialIssuer.start(setup, accountJwt, system, log);
     }
     const js = nc.jetstream();
     const jsm = await nc.jetstreamManager();
@@ -142,7 +150,9 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     cleanups.push(() => events.close());
 
     const registry = new Registry({
-      store,
+      objects,
+      statuses,
+      cleanup,
       box,
       events,
       hubKey,
@@ -160,7 +170,9 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     let lease: Lease | undefined;
     const currentLease = () => lease;
     const publisher = new NatsDesiredStatePublisher({
-      store,
+      objects,
+      desired,
+      generations,
       kv: desiredKv,
       hubKey,
       lease: currentLease,
@@ -172,7 +184,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     let ingester: Ingester | undefined;
     let conductor: RolloutConductor | undefined;
     const elector = new LeaderElector({
-      store,
+      leases,
       replicaId: config.replicaId,
       ttlMs: config.leaseTtlMs,
       metrics,
@@ -183,7 +195,9 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
           ingester = new Ingester({
             nc,
             statusKv,
-            store,
+            objects,
+            statuses,
+            reports,
             events,
             metrics,
             log,
@@ -193,10 +207,23 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
             },
           });
           await ingester.start();
-          conductor = new RolloutConductor({ store, rollouts, publisher, events, metrics, log, lease: currentLease });
+          conductor = new RolloutConductor({
+            objects,
+            statuses,
+            reports,
+            desired,
+            rollouts,
+            publisher,
+            events,
+            metrics,
+            log,
+            lease: currentLease,
+          });
           conductor.start();
           tracker = new Tracker({
-            store,
+            objects,
+            desired,
+            heads,
             registry,
             refs: options.refs ?? new IsomorphicGitRefLister(),
             publisher,
@@ -221,7 +248,11 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     });
 
     const api = await buildApi({
-      store,
+      objects,
+      statuses,
+      desired,
+      reports,
+      leases,
       rollouts,
       registry,
       events,
@@ -248,12 +279,12 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       hubKey,
       isLeader: () => lease !== undefined,
       stop: () => {
-        stopping ??= cleanup().then(() => log.info("hub stopped"));
+        stopping ??= shutdown().then(() => log.info("hub stopped"));
         return stopping;
       },
     };
   } catch (err) {
-    await cleanup();
+    await shutdown();
     throw err;
   }
 }

@@ -7,14 +7,7 @@ export * from "./config.js";
 export * from "./errors.js";
 export { type RunningHub, type StartHubOptions, startHub } from "./hub.js";
 export type { DesiredStatePublisher, PublishResult } from "./nats/publisher.js";
-export {
-  RedisRolloutStore,
-  ROLLOUT_RETENTION,
-  type RolloutFilter,
-  type RolloutStore,
-  type StoredRollout,
-} from "./redis/rollouts.js";
-export { EVENTS_CHANNEL, KEY_PREFIX, NUDGE_CHANNEL } from "./redis/store.js";
+export { EVENTS_CHANNEL, KEY_PREFIX, NUDGE_CHANNEL, RedisRolloutStore } from "./redis/index.js";
 export type { ApplyAction } from "./registry/apply.js";
 export { parseApplyDocuments, planApply } from "./registry/apply.js";
 export type { BootstrapBundle, ClusterCredentialIssuer, MintedCredentials } from "./registry/credentials.js";
@@ -34,7 +27,16 @@ export type {
 export { planWaves, policySchema, ROLLOUT_COMMANDS } from "./rollout/index.js";
 export type { HubEvent, HubEventType } from "./status/events.js";
 export type { AppOnCluster, EnvironmentSummary, FleetStatus } from "./status/fleet.js";
-export type { ClusterState, ClusterStatus, DesiredRecord, ReportRecord } from "./store.js";
+export {
+  type ClusterState,
+  type ClusterStatus,
+  type DesiredRecord,
+  type ReportRecord,
+  ROLLOUT_RETENTION,
+  type RolloutFilter,
+  type RolloutStore,
+  type StoredRollout,
+} from "./store.js";
 export {
   GENERIC_SIGNATURE_HEADER,
   GITHUB_SIGNATURE_HEADER,

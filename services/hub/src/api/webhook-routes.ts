@@ -5,7 +5,7 @@ import { NotFoundError, WebhookSignatureError } from "../errors.js";
 import type { HubMetrics } from "../metrics.js";
 import type { Registry } from "../registry/registry.js";
 import type { EventBus } from "../status/events.js";
-import type { Store } from "../store.js";
+import type { ObjectReader } from "../store.js";
 import { verifyWebhook } from "../tracking/webhook.js";
 
 /**
@@ -15,7 +15,7 @@ import { verifyWebhook } from "../tracking/webhook.js";
  * most cause one extra poll.
  */
 export function webhookRoutes(o: {
-  store: Store;
+  objects: ObjectReader;
   registry: Registry;
   events: EventBus;
   metrics: HubMetrics;
@@ -38,7 +38,7 @@ export function webhookRoutes(o: {
       },
       async (req, reply) => {
         const name = req.params.repo;
-        const repo = await o.store.getObject("Repo", name);
+        const repo = await o.objects.getObject("Repo", name);
         if (!repo) {
           o.metrics.webhookDeliveries.inc({ result: "unknown_repo" });
           throw new NotFoundError("repo", name);

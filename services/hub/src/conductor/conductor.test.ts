@@ -3,18 +3,25 @@ import { describe, expect, it } from "vitest";
 import { NotFoundError, NotLeaderError } from "../errors.js";
 import { HubMetrics } from "../metrics.js";
 import type { DesiredStatePublisher, PublishResult } from "../nats/publisher.js";
-import type { RolloutFilter, RolloutStore, StoredRollout } from "../redis/rollouts.js";
 import { isSettled, type RolloutState } from "../rollout/index.js";
 import type { EventBus, HubEvent } from "../status/events.js";
 import type {
   AppRecord,
   ClusterRecord,
   ClusterStatus,
+  ClusterStatusStore,
   DesiredRecord,
+  DesiredStore,
   EnvironmentRecord,
   Lease,
+  ObjectReader,
+  RecordOf,
   ReportRecord,
-  Store,
+  ReportStore,
+  RolloutFilter,
+  RolloutStore,
+  StoredKind,
+  StoredRollout,
 } from "../store.js";
 import { RolloutConductor } from "./conductor.js";
 
@@ -65,8 +72,8 @@ class MemoryRollouts implements RolloutStore {
   }
 }
 
-/** The slice of Store the conductor reads, in memory. */
-class MemoryStore {
+/** The stores the conductor reads, in memory: registry objects, statuses, reports, desired records. */
+class MemoryStore implements ObjectReader, ClusterStatusStore, ReportStore, DesiredStore {
   readonly clusters: ClusterRecord[] = [];
   readonly apps: AppRecord[] = [];
   readonly environments: EnvironmentRecord[] = [];
@@ -74,22 +81,57 @@ class MemoryStore {
   readonly reports = new Map<string, ReportRecord>();
   readonly desired = new Map<string, DesiredRecord>();
 
-  async getObject(kind: string, name: string) {
-    const all: { name: string }[] =
-      kind === "App" ? this.apps : kind === "Environment" ? this.environments : this.clusters;
-    return all.find((x) => x.name === name);
+  #objects<K extends StoredKind>(kind: K): RecordOf[K][] {
+    const byKind: { [P in StoredKind]: RecordOf[P][] } = {
+      Cluster: this.clusters,
+      Team: [],
+      Repo: [],
+      App: this.apps,
+      Environment: this.environments,
+    };
+    return byKind[kind];
   }
-  async listObjects(kind: string) {
-    return kind === "Cluster" ? this.clusters : kind === "App" ? this.apps : this.environments;
+  async getObject<K extends StoredKind>(kind: K, name: string): Promise<RecordOf[K] | undefined> {
+    return this.#objects(kind).find((x) => x.name === name);
   }
-  async getClusterStatuses(names: readonly string[]) {
-    return new Map(names.flatMap((n) => (this.statuses.has(n) ? [[n, this.statuses.get(n) as ClusterStatus]] : [])));
+  async listObjects<K extends StoredKind>(kind: K): Promise<RecordOf[K][]> {
+    return this.#objects(kind);
   }
-  async listReports(by: { app?: string }) {
-    return [...this.reports.values()].filter((r) => r.app === by.app);
+  async getClusterStatus(cluster: string): Promise<ClusterStatus | undefined> {
+    return this.statuses.get(cluster);
   }
-  async getDesired(cluster: string, app: string) {
+  async getClusterStatuses(names: readonly string[]): Promise<Map<string, ClusterStatus>> {
+    const found = new Map<string, ClusterStatus>();
+    for (const name of names) {
+      const status = this.statuses.get(name);
+      if (status) found.set(name, status);
+    }
+    return found;
+  }
+  async putClusterStatus(cluster: string, status: ClusterStatus): Promise<void> {
+    this.statuses.set(cluster, status);
+  }
+  async getReport(cluster: string, app: string): Promise<ReportRecord | undefined> {
+    return this.reports.get(`${cluster}.${app}`);
+  }
+  async putReport(record: ReportRecord): Promise<void> {
+    this.reports.set(`${record.cluster}.${record.app}`, record);
+  }
+  async listReports(by: { cluster?: string; app?: string }): Promise<ReportRecord[]> {
+    return [...this.reports.values()].filter(
+      (r) => (by.cluster ?? r.cluster) === r.cluster && (by.app ?? r.app) === r.app,
+    );
+  }
+  async getDesired(cluster: string, app: string): Promise<DesiredRecord | undefined> {
     return this.desired.get(`${cluster}.${app}`);
+  }
+  async putDesired(record: DesiredRecord): Promise<void> {
+    this.desired.set(`${record.cluster}.${record.app}`, record);
+  }
+  async listDesired(by: { cluster?: string; app?: string }): Promise<DesiredRecord[]> {
+    return [...this.desired.values()].filter(
+      (d) => (by.cluster ?? d.cluster) === d.cluster && (by.app ?? d.app) === d.app,
+    );
   }
 }
 
@@ -169,7 +211,10 @@ function setup(leading = true) {
     store.statuses.set(name, { state: "Ready", changedAtMs: 0 });
   }
   const conductor = new RolloutConductor({
-    store: store as unknown as Store,
+    objects: store,
+    statuses: store,
+    reports: store,
+    desired: store,
     rollouts,
     publisher,
     events,

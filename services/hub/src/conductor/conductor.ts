@@ -2,7 +2,6 @@ import type { Logger } from "pino";
 import { NotFoundError, NotLeaderError } from "../errors.js";
 import type { HubMetrics } from "../metrics.js";
 import type { DesiredStatePublisher } from "../nats/publisher.js";
-import type { RolloutStore, StoredRollout } from "../redis/rollouts.js";
 import { ENV_LABEL } from "../registry/targets.js";
 import {
   type Action,
@@ -22,7 +21,17 @@ import {
   type WriteAction,
 } from "../rollout/index.js";
 import type { EventBus, HubEvent } from "../status/events.js";
-import type { AppRecord, ClusterRecord, Lease, Store } from "../store.js";
+import type {
+  AppRecord,
+  ClusterRecord,
+  ClusterStatusStore,
+  DesiredStore,
+  Lease,
+  ObjectReader,
+  ReportStore,
+  RolloutStore,
+  StoredRollout,
+} from "../store.js";
 
 /** How often the leader steps every unsettled rollout; reports and commands step at once too. */
 export const ROLLOUT_TICK_MS = 1000;
@@ -34,7 +43,10 @@ const CAS_ATTEMPTS = 5;
 const GONE_KINDS = new Set(["cluster", "app"]);
 
 export interface ConductorOptions {
-  store: Store;
+  objects: ObjectReader;
+  statuses: ClusterStatusStore;
+  reports: ReportStore;
+  desired: DesiredStore;
   rollouts: RolloutStore;
   publisher: DesiredStatePublisher;
   events: EventBus;
@@ -163,7 +175,7 @@ export class RolloutConductor {
         await this.o.rollouts.compareAndSet(stored, r, this.#fence());
         return r;
       }
-      const app = await this.o.store.getObject("App", r.app);
+      const app = await this.o.objects.getObject("App", r.app);
       const result: StepResult =
         !app && !isTerminal(r.state)
           ? command(r, "abort", now, "the app's deletion")
@@ -195,8 +207,8 @@ export class RolloutConductor {
   async #observe(r: RolloutState): Promise<Observations> {
     const names = r.waves.flatMap((w) => w.clusters.map((c) => c.name));
     const [statuses, reports] = await Promise.all([
-      this.o.store.getClusterStatuses(names),
-      this.o.store.listReports({ app: r.app }),
+      this.o.statuses.getClusterStatuses(names),
+      this.o.reports.listReports({ app: r.app }),
     ]);
     const reportOf = new Map(reports.map((report) => [report.cluster, report]));
     const entries = names.map((name) => {
@@ -214,7 +226,7 @@ export class RolloutConductor {
    */
   async #execute(write: WriteAction): Promise<RolloutState | undefined> {
     const fence = this.#fence();
-    const desired = await this.o.store.getDesired(write.cluster, write.app);
+    const desired = await this.o.desired.getDesired(write.cluster, write.app);
     let generation: number;
     let published = false;
     if (desired && !desired.removed && desired.rolloutId === write.rolloutId && desired.revision === write.revision) {
@@ -352,11 +364,11 @@ export class RolloutConductor {
         return;
       }
       const [envRecord, clusters] = await Promise.all([
-        this.o.store.getObject("Environment", environment),
-        this.o.store.listObjects("Cluster"),
+        this.o.objects.getObject("Environment", environment),
+        this.o.objects.listObjects("Cluster"),
       ]);
       const members = clusters.filter((c) => c.labels[ENV_LABEL] === environment);
-      const states = await this.o.store.getClusterStatuses(members.map((c) => c.name));
+      const states = await this.o.statuses.getClusterStatuses(members.map((c) => c.name));
       const rollout = createRollout({
         id,
         app: app.name,
@@ -418,7 +430,7 @@ export class RolloutConductor {
       let failures = 0;
       for (const target of targets) {
         if (owned.has(target.name)) continue;
-        const desired = await this.o.store.getDesired(target.name, app.name);
+        const desired = await this.o.desired.getDesired(target.name, app.name);
         const keep = desired && !desired.removed ? desired : undefined;
         const revision = keep?.revision ?? good?.toRevision;
         if (!revision) continue;

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { HubMetrics } from "../metrics.js";
-import type { Lease, Store } from "../store.js";
+import type { Lease, LeaseStore } from "../store.js";
 
 /** What the leader runs; started on election, stopped on losing the lease. */
 export interface LeaderDuties {
@@ -9,7 +9,7 @@ export interface LeaderDuties {
 }
 
 export interface LeaderElectorOptions {
-  store: Store;
+  leases: LeaseStore;
   replicaId: string;
   ttlMs: number;
   duties: LeaderDuties;
@@ -22,7 +22,7 @@ export interface LeaderElectorOptions {
  * leader renews every third of the TTL; when a renewal fails, or it cannot reach Redis for a
  * whole TTL, it stops its duties at once. Followers try to take the lease every third of the
  * TTL, so a dead leader is replaced within about 1⅓ TTL. Writes are fenced by the token (see
- * Store.allocateGeneration), so a paused leader that wakes after losing the lease writes nothing.
+ * GenerationStore.allocateGeneration), so a paused leader that wakes after losing the lease writes nothing.
  */
 export class LeaderElector {
   #lease: Lease | undefined;
@@ -53,7 +53,7 @@ export class LeaderElector {
     const held = this.#lease;
     try {
       if (held) {
-        if (await this.o.store.renewLease(held, this.o.ttlMs)) {
+        if (await this.o.leases.renewLease(held, this.o.ttlMs)) {
           this.#lastRenewedMs = Date.now();
           return;
         }
@@ -61,7 +61,7 @@ export class LeaderElector {
         await this.#stepDown();
         return;
       }
-      const lease = await this.o.store.acquireLease(this.o.replicaId, this.o.ttlMs);
+      const lease = await this.o.leases.acquireLease(this.o.replicaId, this.o.ttlMs);
       if (!lease) return;
       this.#lease = lease;
       this.#lastRenewedMs = Date.now();
@@ -72,7 +72,7 @@ export class LeaderElector {
       } catch (err) {
         this.o.log.error({ err }, "leader duties failed to start; stepping down");
         await this.#stepDown();
-        await this.o.store.releaseLease(lease).catch(() => {});
+        await this.o.leases.releaseLease(lease).catch(() => {});
       }
     } catch (err) {
       this.o.log.warn({ err }, "leader election could not reach Redis");
@@ -94,6 +94,6 @@ export class LeaderElector {
     await this.#step;
     const lease = this.#lease;
     await this.#stepDown();
-    if (lease) await this.o.store.releaseLease(lease).catch(() => {});
+    if (lease) await this.o.leases.releaseLease(lease).catch(() => {});
   }
 }

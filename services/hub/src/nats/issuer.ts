@@ -1,10 +1,8 @@
-import { randomUUID } from "node:crypto";
-import type { Redis } from "ioredis";
 import type { NatsConnection } from "nats";
 import type { Logger } from "pino";
 import { HubError } from "../errors.js";
-import { KEY_PREFIX } from "../redis/store.js";
 import type { ClusterCredentialIssuer, MintedCredentials } from "../registry/credentials.js";
+import type { AccountJwtStore } from "../store.js";
 import {
   mintClusterUser,
   type OperatorSetup,
@@ -14,12 +12,6 @@ import {
   withAccountJwt,
 } from "./auth/index.js";
 
-/** Latest FLOTILLA account JWT (it gains a revocation per deregistered cluster). */
-const ACCOUNT_JWT_KEY = `${KEY_PREFIX}nats-account-jwt`;
-/** Serialises revocations across replicas: each builds on the JWT the previous one stored. */
-const ACCOUNT_LOCK_KEY = `${KEY_PREFIX}nats-account-lock`;
-const LOCK_TTL_MS = 30_000;
-const LOCK_WAIT_MS = 20_000;
 /** Revocation attempts when the server holds a newer account JWT than the one built on. */
 const STALE_RETRIES = 2;
 
@@ -30,13 +22,14 @@ function issuedAt(jwt: string): number {
 
 /**
  * Mints per-cluster NATS users from the operator setup and revokes them. The account JWT with
- * its revocations lives in Redis (written before it is pushed), so every replica and every
- * restart builds the next revocation on top of all earlier ones.
+ * its revocations lives in the store (written before it is pushed), so every replica and every
+ * restart builds the next revocation on top of all earlier ones; the store's lock serialises
+ * revocations across replicas.
  */
 export class NatsCredentialIssuer implements ClusterCredentialIssuer {
   private constructor(
     private readonly setup: OperatorSetup,
-    private readonly redis: Redis,
+    private readonly stored: AccountJwtStore,
     private readonly system: NatsConnection,
     private readonly log: Logger,
   ) {}
@@ -50,11 +43,11 @@ export class NatsCredentialIssuer implements ClusterCredentialIssuer {
    */
   static async start(
     setup: OperatorSetup,
-    redis: Redis,
+    stored: AccountJwtStore,
     system: NatsConnection,
     log: Logger,
   ): Promise<NatsCredentialIssuer> {
-    const issuer = new NatsCredentialIssuer(setup, redis, system, log);
+    const issuer = new NatsCredentialIssuer(setup, stored, system, log);
     const jwt = await issuer.#accountJwt();
     try {
       await pushAccountJwt(system, jwt);
@@ -73,7 +66,7 @@ export class NatsCredentialIssuer implements ClusterCredentialIssuer {
     withAccountJwt(this.setup, serverJwt);
     const stored = await this.#accountJwt();
     if (issuedAt(stored) > issuedAt(serverJwt)) return stored;
-    await this.redis.set(ACCOUNT_JWT_KEY, serverJwt);
+    await this.stored.put(serverJwt);
     this.log.warn(
       { storedIssuedAt: issuedAt(stored), serverIssuedAt: issuedAt(serverJwt) },
       "NATS holds a newer account JWT than Redis; adopted and stored it, so later revocations build on it",
@@ -83,24 +76,17 @@ export class NatsCredentialIssuer implements ClusterCredentialIssuer {
 
   /** Runs `fn` holding the account lock, which serialises account JWT changes across replicas. */
   async #locked<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    const token = randomUUID();
-    const deadline = Date.now() + LOCK_WAIT_MS;
-    while ((await this.redis.set(ACCOUNT_LOCK_KEY, token, "PX", LOCK_TTL_MS, "NX")) !== "OK") {
-      if (Date.now() > deadline) {
-        throw new HubError(`cannot ${what}: another account JWT change holds the lock; try again`);
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const release = await this.stored.lock();
+    if (!release) throw new HubError(`cannot ${what}: another account JWT change holds the lock; try again`);
     try {
       return await fn();
     } finally {
-      const holder = await this.redis.get(ACCOUNT_LOCK_KEY);
-      if (holder === token) await this.redis.del(ACCOUNT_LOCK_KEY);
+      await release();
     }
   }
 
   async #accountJwt(): Promise<string> {
-    const stored = await this.redis.get(ACCOUNT_JWT_KEY);
+    const stored = await this.stored.get();
     if (stored && issuedAt(stored) >= issuedAt(this.setup.account.jwt)) return stored;
     return this.setup.account.jwt;
   }
@@ -119,7 +105,7 @@ export class NatsCredentialIssuer implements ClusterCredentialIssuer {
       let base = await this.#accountJwt();
       for (let attempt = 1; ; attempt++) {
         const next = await revokedAccountJwt(withAccountJwt(this.setup, base), userPublicKey);
-        await this.redis.set(ACCOUNT_JWT_KEY, next);
+        await this.stored.put(next);
         try {
           await pushAccountJwt(this.system, next);
           break;

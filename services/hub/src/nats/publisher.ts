@@ -17,7 +17,7 @@ import { fingerprint } from "../registry/canonical.js";
 import { type AppSpec, resolveAppPath } from "../registry/resources.js";
 import { ENV_LABEL } from "../registry/targets.js";
 import type { EventBus } from "../status/events.js";
-import type { Lease, Store } from "../store.js";
+import type { DesiredStore, GenerationStore, Lease, ObjectReader } from "../store.js";
 
 /** Outcome of one publish. */
 export interface PublishResult {
@@ -82,7 +82,9 @@ function inputsFingerprint(m: DesiredInputs): string {
 }
 
 export interface NatsPublisherOptions {
-  store: Store;
+  objects: ObjectReader;
+  desired: DesiredStore;
+  generations: GenerationStore;
   kv: KV;
   hubKey: SigningKey;
   /** The lease this replica holds now, undefined when it is not the leader. */
@@ -107,7 +109,7 @@ export class NatsDesiredStatePublisher implements DesiredStatePublisher {
 
   async publish(cluster: string, app: string, revision: string, rolloutId: string): Promise<PublishResult> {
     const inputs = await this.#inputs(cluster, app, revision);
-    const record = await this.o.store.getObject("App", app);
+    const record = await this.o.objects.getObject("App", app);
     return this.#write(inputs, rolloutId, record?.repo ?? "");
   }
 
@@ -122,7 +124,7 @@ export class NatsDesiredStatePublisher implements DesiredStatePublisher {
     const app = inputs.app ?? "";
     const revision = inputs.source?.revision ?? "";
     const fp = inputsFingerprint(inputs);
-    const recorded = await this.o.store.getDesired(cluster, app);
+    const recorded = await this.o.desired.getDesired(cluster, app);
     if (recorded?.fingerprint === fp) return { generation: recorded.generation, published: false };
 
     const key = stateKey(cluster, app);
@@ -142,7 +144,7 @@ export class NatsDesiredStatePublisher implements DesiredStatePublisher {
           this.o.log.warn({ err, cluster, app }, "current desired state does not verify; replacing it");
         }
       }
-      const generation = await this.o.store.allocateGeneration(cluster, app, floor, lease);
+      const generation = await this.o.generations.allocateGeneration(cluster, app, floor, lease);
       const message: DesiredStateInit = { ...inputs, generation, rolloutId, issuedAtMs: Date.now() };
       const bytes = seal(DESIRED_STATE, message, this.o.hubKey);
       try {
@@ -174,10 +176,13 @@ export class NatsDesiredStatePublisher implements DesiredStatePublisher {
   }
 
   async #inputs(cluster: string, app: string, revision: string): Promise<DesiredInputs> {
-    const [c, a] = await Promise.all([this.o.store.getObject("Cluster", cluster), this.o.store.getObject("App", app)]);
+    const [c, a] = await Promise.all([
+      this.o.objects.getObject("Cluster", cluster),
+      this.o.objects.getObject("App", app),
+    ]);
     if (!c) throw new NotFoundError("cluster", cluster);
     if (!a) throw new NotFoundError("app", app);
-    const repo = await this.o.store.getObject("Repo", a.repo);
+    const repo = await this.o.objects.getObject("Repo", a.repo);
     if (!repo) throw new NotFoundError("repo", a.repo);
     const environment = c.labels[ENV_LABEL];
     if (!environment) throw new HubError(`cluster ${cluster} has no ${ENV_LABEL} label, so no environment to deploy`);
@@ -210,7 +215,7 @@ export class NatsDesiredStatePublisher implements DesiredStatePublisher {
   }
 
   async #record(inputs: DesiredInputs, generation: number, rolloutId: string, fp: string, repo: string): Promise<void> {
-    await this.o.store.putDesired({
+    await this.o.desired.putDesired({
       cluster: inputs.cluster ?? "",
       app: inputs.app ?? "",
       generation,

@@ -10,7 +10,16 @@ import type { Logger } from "pino";
 import { ConflictError, NotFoundError, ValidationError } from "../errors.js";
 import type { SecretBox } from "../secrets/secretbox.js";
 import type { EventBus } from "../status/events.js";
-import type { AppRecord, ClusterRecord, ClusterState, RepoRecord, RepoSecrets, Store } from "../store.js";
+import type {
+  AppRecord,
+  ClusterCleanup,
+  ClusterRecord,
+  ClusterState,
+  ClusterStatusStore,
+  ObjectStore,
+  RepoRecord,
+  RepoSecrets,
+} from "../store.js";
 import { type ApplyAction, parseApplyDocuments, planApply } from "./apply.js";
 import { canonicalJson } from "./canonical.js";
 import type { BootstrapBundle, ClusterCredentialIssuer } from "./credentials.js";
@@ -52,7 +61,9 @@ export interface ApplyResult {
 }
 
 export interface RegistryOptions {
-  store: Store;
+  objects: ObjectStore;
+  statuses: ClusterStatusStore;
+  cleanup: ClusterCleanup;
   box: SecretBox;
   events: EventBus;
   hubKey: SigningKey;
@@ -79,7 +90,7 @@ export class Registry {
   // ---- clusters ----
 
   async listClusters(): Promise<ClusterView[]> {
-    return (await this.o.store.listObjects("Cluster")).map(clusterView);
+    return (await this.o.objects.listObjects("Cluster")).map(clusterView);
   }
 
   /**
@@ -87,8 +98,8 @@ export class Registry {
    * Redis round trip, whatever the number of clusters. A cluster without a status is Pending.
    */
   async listClustersWithStatus(): Promise<ClusterListItem[]> {
-    const clusters = await this.o.store.listObjects("Cluster");
-    const statuses = await this.o.store.getClusterStatuses(clusters.map((c) => c.name));
+    const clusters = await this.o.objects.listObjects("Cluster");
+    const statuses = await this.o.statuses.getClusterStatuses(clusters.map((c) => c.name));
     return clusters.map((c) => {
       const s = statuses.get(c.name);
       return {
@@ -103,7 +114,7 @@ export class Registry {
   }
 
   async getCluster(name: string): Promise<ClusterRecord> {
-    const c = await this.o.store.getObject("Cluster", name);
+    const c = await this.o.objects.getObject("Cluster", name);
     if (!c) throw new NotFoundError("cluster", name);
     return c;
   }
@@ -123,11 +134,11 @@ export class Registry {
       ...(minted ? { natsUserPublicKey: minted.userPublicKey } : {}),
       createdAtMs: Date.now(),
     };
-    if (!(await this.o.store.createObject("Cluster", record))) {
+    if (!(await this.o.objects.createObject("Cluster", record))) {
       if (minted && this.o.issuer) await this.o.issuer.revoke(name, minted.userPublicKey).catch(() => {});
       throw new ConflictError("cluster", name, "already registered; delete it first to re-register");
     }
-    await this.o.store.putClusterStatus(name, { state: "Pending", changedAtMs: Date.now() });
+    await this.o.statuses.putClusterStatus(name, { state: "Pending", changedAtMs: Date.now() });
     this.o.log.info({ cluster: name, labels: spec.labels, natsCredentials: Boolean(minted) }, "cluster registered");
     await this.#announce("Cluster", name, "created", "*");
     return {
@@ -143,7 +154,7 @@ export class Registry {
   async updateCluster(name: string, spec: ClusterSpec): Promise<ClusterView> {
     const current = await this.getCluster(name);
     const next = { ...current, labels: spec.labels };
-    await this.o.store.putObject("Cluster", next);
+    await this.o.objects.putObject("Cluster", next);
     await this.#announce("Cluster", name, "configured", "*");
     return clusterView(next);
   }
@@ -152,8 +163,8 @@ export class Registry {
   async deleteCluster(name: string): Promise<void> {
     const current = await this.getCluster(name);
     if (current.natsUserPublicKey && this.o.issuer) await this.o.issuer.revoke(name, current.natsUserPublicKey);
-    await this.o.store.deleteObject("Cluster", name);
-    await this.o.store.forgetCluster(name);
+    await this.o.objects.deleteObject("Cluster", name);
+    await this.o.cleanup.forgetCluster(name);
     await this.o
       .onClusterDeleted?.(name)
       .catch((err) => this.o.log.warn({ err, cluster: name }, "could not clear the deregistered cluster's KV keys"));
@@ -164,21 +175,21 @@ export class Registry {
   // ---- teams, repos, apps, environments ----
 
   async list<K extends "Team" | "App" | "Environment">(kind: K) {
-    return this.o.store.listObjects(kind);
+    return this.o.objects.listObjects(kind);
   }
 
   async get<K extends "Team" | "App" | "Environment">(kind: K, name: string) {
-    const record = await this.o.store.getObject(kind, name);
+    const record = await this.o.objects.getObject(kind, name);
     if (!record) throw new NotFoundError(kind.toLowerCase(), name);
     return record;
   }
 
   async listRepos(): Promise<RepoView[]> {
-    return (await this.o.store.listObjects("Repo")).map(repoView);
+    return (await this.o.objects.listObjects("Repo")).map(repoView);
   }
 
   async getRepo(name: string): Promise<RepoView> {
-    const record = await this.o.store.getObject("Repo", name);
+    const record = await this.o.objects.getObject("Repo", name);
     if (!record) throw new NotFoundError("repo", name);
     return repoView(record);
   }
@@ -212,10 +223,10 @@ export class Registry {
   }
 
   async delete(kind: "Team" | "Repo" | "App" | "Environment", name: string): Promise<void> {
-    const record = await this.o.store.getObject(kind, name);
+    const record = await this.o.objects.getObject(kind, name);
     if (!record) throw new NotFoundError(kind.toLowerCase(), name);
     if (kind === "Team") {
-      const repos = (await this.o.store.listObjects("Repo")).filter((r) => r.team === name);
+      const repos = (await this.o.objects.listObjects("Repo")).filter((r) => r.team === name);
       if (repos.length > 0) {
         throw new ConflictError(
           "team",
@@ -225,7 +236,7 @@ export class Registry {
       }
     }
     if (kind === "Repo") {
-      const apps = (await this.o.store.listObjects("App")).filter((a) => a.repo === name);
+      const apps = (await this.o.objects.listObjects("App")).filter((a) => a.repo === name);
       if (apps.length > 0) {
         throw new ConflictError(
           "repo",
@@ -234,7 +245,7 @@ export class Registry {
         );
       }
     }
-    await this.o.store.deleteObject(kind, name);
+    await this.o.objects.deleteObject(kind, name);
     // The app's repo is re-synced, which publishes the removal to every cluster that ran it.
     await this.#announce(kind, name, "deleted", kind === "App" ? (record as AppRecord).repo : undefined);
   }
@@ -243,30 +254,30 @@ export class Registry {
   async specOf(kind: Kind, name: string): Promise<unknown> {
     switch (kind) {
       case "Cluster": {
-        const c = await this.o.store.getObject("Cluster", name);
+        const c = await this.o.objects.getObject("Cluster", name);
         return c ? ({ labels: c.labels } satisfies ClusterSpec) : undefined;
       }
       case "Team": {
-        const t = await this.o.store.getObject("Team", name);
+        const t = await this.o.objects.getObject("Team", name);
         if (!t) return undefined;
         const { name: _n, ...spec } = t;
         return spec satisfies TeamSpec;
       }
       case "Repo": {
-        const r = await this.o.store.getObject("Repo", name);
+        const r = await this.o.objects.getObject("Repo", name);
         if (!r) return undefined;
         const { name: _n, sealedSecrets: _s, hasCredentials: _c, hasWebhookSecret: _w, ...rest } = r;
         const secrets = await this.repoSecrets(r);
         return { ...rest, ...secrets } satisfies RepoSpec;
       }
       case "App": {
-        const a = await this.o.store.getObject("App", name);
+        const a = await this.o.objects.getObject("App", name);
         if (!a) return undefined;
         const { name: _n, ...spec } = a;
         return spec satisfies AppSpec;
       }
       case "Environment": {
-        const e = await this.o.store.getObject("Environment", name);
+        const e = await this.o.objects.getObject("Environment", name);
         if (!e) return undefined;
         const { name: _n, ...spec } = e;
         return spec satisfies EnvironmentSpec;
@@ -289,7 +300,7 @@ export class Registry {
     );
     await Promise.all(
       needed.map(async ([kind, name]) =>
-        refs.set(`${kind}/${name}`, (await this.o.store.getObject(kind, name)) !== undefined),
+        refs.set(`${kind}/${name}`, (await this.o.objects.getObject(kind, name)) !== undefined),
       ),
     );
     const plan = planApply(docs, {
@@ -316,13 +327,13 @@ export class Registry {
   async #checkReferences(kind: Kind, spec: unknown): Promise<void> {
     if (kind === "Repo") {
       const team = (spec as RepoSpec).team;
-      if (!(await this.o.store.getObject("Team", team))) {
+      if (!(await this.o.objects.getObject("Team", team))) {
         throw new ValidationError("team", `team ${JSON.stringify(team)} does not exist; create it first`);
       }
     }
     if (kind === "App") {
       const repo = (spec as AppSpec).repo;
-      if (!(await this.o.store.getObject("Repo", repo))) {
+      if (!(await this.o.objects.getObject("Repo", repo))) {
         throw new ValidationError("repo", `repo ${JSON.stringify(repo)} does not exist; create it first`);
       }
     }
@@ -337,7 +348,7 @@ export class Registry {
           ...(webhookSecret ? { webhookSecret } : {}),
         };
         const hasSecrets = credentials !== undefined || webhookSecret !== undefined;
-        await this.o.store.putObject("Repo", {
+        await this.o.objects.putObject("Repo", {
           name,
           ...rest,
           ...(hasSecrets ? { sealedSecrets: this.o.box.seal(JSON.stringify(secrets), repoSecretsContext(name)) } : {}),
@@ -347,13 +358,13 @@ export class Registry {
         return;
       }
       case "Team":
-        await this.o.store.putObject("Team", { name, ...(spec as TeamSpec) });
+        await this.o.objects.putObject("Team", { name, ...(spec as TeamSpec) });
         return;
       case "App":
-        await this.o.store.putObject("App", { name, ...(spec as AppSpec) });
+        await this.o.objects.putObject("App", { name, ...(spec as AppSpec) });
         return;
       case "Environment":
-        await this.o.store.putObject("Environment", { name, ...(spec as EnvironmentSpec) });
+        await this.o.objects.putObject("Environment", { name, ...(spec as EnvironmentSpec) });
         return;
     }
   }

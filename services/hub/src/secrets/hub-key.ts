@@ -1,5 +1,5 @@
 import { generateSigningKey, type SigningKey, signingKeyFromPem, signingKeyToPem } from "@flotilla/proto";
-import type { Store } from "../store.js";
+import type { SigningKeyStore } from "../store.js";
 import type { SecretBox } from "./secretbox.js";
 
 const CONTEXT = "hub-signing-key";
@@ -10,11 +10,15 @@ const CONTEXT = "hub-signing-key";
  * encryption key, and every later start and every replica loads that same key (agents trust
  * exactly one hub key, so replicas must agree on it).
  */
-export async function loadHubKey(pem: string | undefined, store: Store, box: SecretBox): Promise<SigningKey> {
+export async function loadHubKey(
+  pem: string | undefined,
+  stored: SigningKeyStore,
+  box: SecretBox,
+): Promise<SigningKey> {
   if (pem) return signingKeyFromPem(pem);
-  const existing = await store.getSealedSigningKey();
+  const existing = await stored.getSealedSigningKey();
   if (existing) return signingKeyFromPem(box.open(existing, CONTEXT));
   const fresh = box.seal(signingKeyToPem(generateSigningKey()), CONTEXT);
-  const winner = await store.setSealedSigningKeyIfAbsent(fresh);
+  const winner = await stored.setSealedSigningKeyIfAbsent(fresh);
   return signingKeyFromPem(box.open(winner, CONTEXT));
 }

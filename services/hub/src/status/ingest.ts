@@ -21,7 +21,7 @@ import type { KV, KvEntry, NatsConnection, QueuedIterator, Subscription } from "
 import type { Logger } from "pino";
 import { HubError } from "../errors.js";
 import type { HubMetrics } from "../metrics.js";
-import type { ClusterRecord, ReportRecord, Store } from "../store.js";
+import type { ClusterRecord, ClusterStatusStore, ObjectReader, ReportRecord, ReportStore } from "../store.js";
 import type { EventBus } from "./events.js";
 import { type LivenessPolicy, nextClusterStatus } from "./liveness.js";
 
@@ -86,7 +86,9 @@ function reportRecord(report: Report, digest: string): ReportRecord {
 export interface IngestOptions {
   nc: NatsConnection;
   statusKv: KV;
-  store: Store;
+  objects: ObjectReader;
+  statuses: ClusterStatusStore;
+  reports: ReportStore;
   events: EventBus;
   metrics: HubMetrics;
   log: Logger;
@@ -166,7 +168,7 @@ export class Ingester {
       return;
     }
     try {
-      const cluster = await this.o.store.getObject("Cluster", keyCluster);
+      const cluster = await this.o.objects.getObject("Cluster", keyCluster);
       if (!cluster) {
         this.#reject("unknown_cluster", { cluster: keyCluster, app: keyApp });
         return;
@@ -187,10 +189,10 @@ export class Ingester {
         return;
       }
       const digest = createHash("sha256").update(entry.value).digest("hex");
-      const previous = await this.o.store.getReport(keyCluster, keyApp);
+      const previous = await this.o.reports.getReport(keyCluster, keyApp);
       if (previous?.digest === digest) return;
       const record = reportRecord(report, digest);
-      await this.o.store.putReport(record);
+      await this.o.reports.putReport(record);
       this.o.metrics.reportsIngested.inc();
       this.o.log.debug(
         {
@@ -225,7 +227,7 @@ export class Ingester {
   async #onHeartbeat(subject: string, data: Uint8Array): Promise<void> {
     const name = subject.slice(HEARTBEAT_PREFIX.length + 1);
     try {
-      const cluster = await this.o.store.getObject("Cluster", name);
+      const cluster = await this.o.objects.getObject("Cluster", name);
       if (!cluster) {
         this.o.metrics.heartbeats.inc({ result: "unknown_cluster" });
         return;
@@ -245,7 +247,7 @@ export class Ingester {
       }
       this.o.metrics.heartbeats.inc({ result: "accepted" });
       const now = Date.now();
-      const current = await this.o.store.getClusterStatus(name);
+      const current = await this.o.statuses.getClusterStatus(name);
       const next = nextClusterStatus(
         current,
         {
@@ -257,7 +259,7 @@ export class Ingester {
         },
         this.o.liveness,
       );
-      await this.o.store.putClusterStatus(name, next);
+      await this.o.statuses.putClusterStatus(name, next);
       await this.o.events.emit({ type: "heartbeat", cluster: name, agentVersion: beat.agentVersion, atMs: now });
       if (current?.state !== next.state) await this.#announce(name, current?.state ?? "Pending", next.state);
     } catch (err) {
@@ -268,15 +270,15 @@ export class Ingester {
   /** Turns Ready clusters that stopped beating Offline. */
   async sweep(): Promise<void> {
     try {
-      const clusters = await this.o.store.listObjects("Cluster");
+      const clusters = await this.o.objects.listObjects("Cluster");
       const now = Date.now();
-      const statuses = await this.o.store.getClusterStatuses(clusters.map((c) => c.name));
+      const statuses = await this.o.statuses.getClusterStatuses(clusters.map((c) => c.name));
       for (const c of clusters) {
         const current = statuses.get(c.name);
         if (!current) continue;
         const next = nextClusterStatus(current, { kind: "sweep", nowMs: now }, this.o.liveness);
         if (next.state === current.state) continue;
-        await this.o.store.putClusterStatus(c.name, next);
+        await this.o.statuses.putClusterStatus(c.name, next);
         await this.#announce(c.name, current.state, next.state);
       }
     } catch (err) {

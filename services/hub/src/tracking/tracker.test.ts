@@ -1,10 +1,8 @@
 import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { HubMetrics } from "../metrics.js";
-import type { DesiredStatePublisher } from "../nats/publisher.js";
-import type { Registry } from "../registry/registry.js";
 import type { EventBus } from "../status/events.js";
-import type { RepoRecord, Store } from "../store.js";
+import type { DesiredStore, HeadStore, ObjectReader, RecordOf, RepoRecord, StoredKind } from "../store.js";
 import type { RefLister } from "./git.js";
 import { Tracker } from "./tracker.js";
 
@@ -17,6 +15,8 @@ const REPO: RepoRecord = {
   hasWebhookSecret: false,
 };
 
+const OBJECTS: { [K in StoredKind]: RecordOf[K][] } = { Cluster: [], Team: [], Repo: [REPO], App: [], Environment: [] };
+
 const events: EventBus = {
   async emit() {},
   subscribe: () => () => {},
@@ -27,25 +27,43 @@ const events: EventBus = {
 
 describe("Tracker", () => {
   it("starts no repo sync after stop, even when a tick was waiting on Redis when it stopped", async () => {
-    let listed: (repos: RepoRecord[]) => void = () => {};
+    let listed = () => {};
+    const released = new Promise<void>((resolve) => {
+      listed = resolve;
+    });
     let askedForRepos = () => {};
     const asked = new Promise<void>((resolve) => {
       askedForRepos = resolve;
     });
     const synced: string[] = [];
-    const store = {
-      listObjects: (kind: string) => {
+    const objects: ObjectReader = {
+      async listObjects(kind) {
         expect(kind).toBe("Repo");
         askedForRepos();
-        return new Promise<RepoRecord[]>((resolve) => {
-          listed = resolve;
-        });
+        await released;
+        return OBJECTS[kind];
       },
-      getObject: async (_kind: string, name: string) => {
+      async getObject(_kind, name) {
         synced.push(name);
         return undefined;
       },
-    } as unknown as Store;
+    };
+    const desired: DesiredStore = {
+      getDesired: async () => undefined,
+      putDesired: async () => {},
+      listDesired: async () => {
+        synced.push("listed desired");
+        return [];
+      },
+    };
+    const heads: HeadStore = {
+      getHead: async (repo) => {
+        synced.push(`head of ${repo}`);
+        return undefined;
+      },
+      putHead: async () => {},
+    };
+    const unpublished = { generation: 0, published: false };
     const refs: RefLister = {
       listBranchHeads: async () => {
         synced.push("listed heads");
@@ -53,10 +71,12 @@ describe("Tracker", () => {
       },
     };
     const tracker = new Tracker({
-      store,
-      registry: {} as Registry,
+      objects,
+      desired,
+      heads,
+      registry: { repoSecrets: async () => ({}) },
       refs,
-      publisher: {} as DesiredStatePublisher,
+      publisher: { publish: async () => unpublished, remove: async () => unpublished },
       conductor: {
         rollOut: async () => {},
         fill: async () => 0,
@@ -70,7 +90,7 @@ describe("Tracker", () => {
     tracker.start();
     await asked;
     await tracker.stop();
-    listed([REPO]);
+    listed();
     await new Promise((resolve) => setTimeout(resolve, 20));
 
     expect(synced).toEqual([]);

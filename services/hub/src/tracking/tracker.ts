@@ -6,15 +6,18 @@ import type { DesiredStatePublisher } from "../nats/publisher.js";
 import type { Registry } from "../registry/registry.js";
 import { targetClusters } from "../registry/targets.js";
 import type { EventBus } from "../status/events.js";
-import type { AppRecord, ClusterRecord, RepoRecord, Store } from "../store.js";
+import type { AppRecord, ClusterRecord, DesiredStore, HeadStore, ObjectReader, RepoRecord } from "../store.js";
 import type { RefLister } from "./git.js";
 
 /** How often the tracker looks for repos that are due; their own intervals are longer. */
 export const TRACKER_TICK_MS = 200;
 
 export interface TrackerOptions {
-  store: Store;
-  registry: Registry;
+  objects: ObjectReader;
+  desired: DesiredStore;
+  heads: HeadStore;
+  /** Decrypts a repo's credentials for listing its branches. */
+  registry: Pick<Registry, "repoSecrets">;
   refs: RefLister;
   /** Publishes removals. */
   publisher: DesiredStatePublisher;
@@ -77,7 +80,7 @@ export class Tracker {
 
   async #tick(): Promise<void> {
     try {
-      const repos = await this.o.store.listObjects("Repo");
+      const repos = await this.o.objects.listObjects("Repo");
       // Stopped while waiting: a sync started now would run outside this term, on a conductor
       // already stopped, fenced by whatever lease the replica holds next.
       if (!this.#running) return;
@@ -126,7 +129,7 @@ export class Tracker {
           targeted.add(`${c.name}.${app.name}`);
       }
     }
-    const deployed = (await this.o.store.listDesired({})).filter((d) => d.repo === repo.name && !d.removed);
+    const deployed = (await this.o.desired.listDesired({})).filter((d) => d.repo === repo.name && !d.removed);
     let failures = 0;
     for (const d of deployed) {
       if (targeted.has(`${d.cluster}.${d.app}`)) continue;
@@ -143,7 +146,7 @@ export class Tracker {
 
   /** One pass over one repo: list heads, then roll out what changed and fill in the rest. */
   async syncRepo(name: string): Promise<void> {
-    const repo = await this.o.store.getObject("Repo", name);
+    const repo = await this.o.objects.getObject("Repo", name);
     if (!repo) return;
     const secrets = await this.o.registry.repoSecrets(repo);
     const end = this.o.metrics.gitPollDuration.startTimer();
@@ -156,7 +159,10 @@ export class Tracker {
     } finally {
       end();
     }
-    const [apps, clusters] = await Promise.all([this.o.store.listObjects("App"), this.o.store.listObjects("Cluster")]);
+    const [apps, clusters] = await Promise.all([
+      this.o.objects.listObjects("App"),
+      this.o.objects.listObjects("Cluster"),
+    ]);
     const repoApps = apps.filter((a) => a.repo === repo.name);
     let failures = 0;
     for (const [environment, branch] of Object.entries(repo.branches)) {
@@ -166,7 +172,7 @@ export class Tracker {
         this.o.log.warn({ repo: repo.name, environment, branch }, "branch not found on the Git server");
         continue;
       }
-      const seen = await this.o.store.getHead(repo.name, environment);
+      const seen = await this.o.heads.getHead(repo.name, environment);
       const fresh = seen?.sha !== sha || seen.branch !== branch;
       const detectedAtMs = fresh ? Date.now() : (seen?.seenAtMs ?? Date.now());
       for (const app of repoApps) {
@@ -186,7 +192,7 @@ export class Tracker {
         }
       }
       if (fresh) {
-        await this.o.store.putHead({ repo: repo.name, environment, branch, sha, seenAtMs: detectedAtMs });
+        await this.o.heads.putHead({ repo: repo.name, environment, branch, sha, seenAtMs: detectedAtMs });
         this.o.log.info(
           { repo: repo.name, environment, branch, revision: sha, previous: seen?.sha },
           "new branch head",
