@@ -3,7 +3,13 @@
  * nats-server configuration that trusts it, cluster users minted at registration, and
  * revocation at deregistration.
  */
-export * from "./buckets.js";
+export {
+  DEFAULT_DESIRED_HISTORY,
+  DEFAULT_STATUS_HISTORY,
+  desiredStreamConfig,
+  type StatusStreamOptions,
+  statusStreamConfig,
+} from "../buckets.js";
 export * from "./errors.js";
 export * from "./revocation.js";
 export * from "./serverconfig.js";
