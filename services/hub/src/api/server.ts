@@ -164,3 +164,9 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   await app.register(webhookRoutes(o));
   return app;
 }
+
+/** Starts listening at `at` and returns the base URL clients reach it at (port 0 resolved). */
+export async function serve(app: FastifyInstance, at: { host: string; port: number }): Promise<string> {
+  const address = await app.listen({ host: at.host, port: at.port });
+  return address.replace("://[::1]", "://localhost").replace("0.0.0.0", "127.0.0.1");
+}

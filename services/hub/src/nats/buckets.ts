@@ -1,12 +1,22 @@
 /**
- * Stream settings that per-cluster credentials depend on. Subject permissions confine a
- * cluster to its own status keys, but a message's headers can reach further: with rollups
- * allowed (nats.js creates every KV bucket that way), a put to `a.web` carrying
- * `Nats-Rollup: all` purges the whole stream — every other cluster's status with it. So the
- * bucket clusters write into must be created with rollups off, before anything opens it.
+ * The two KV buckets, and the stream settings that per-cluster credentials depend on. Subject
+ * permissions confine a cluster to its own status keys, but a message's headers can reach
+ * further: with rollups allowed (nats.js creates every KV bucket that way), a put to `a.web`
+ * carrying `Nats-Rollup: all` purges the whole stream — every other cluster's status with it.
+ * So the bucket clusters write into must be created with rollups off, before anything opens it.
  */
-import { DESIRED_BUCKET, STATUS_BUCKET } from "@flotilla/proto";
-import { DiscardPolicy, RetentionPolicy, StorageType, type StreamConfig } from "nats";
+import { clusterKeyFilter, DESIRED_BUCKET, STATUS_BUCKET } from "@flotilla/proto";
+import {
+  DiscardPolicy,
+  type JetStreamManager,
+  type KV,
+  type NatsConnection,
+  RetentionPolicy,
+  StorageType,
+  type StreamConfig,
+  type StreamInfo,
+} from "nats";
+import type { Logger } from "pino";
 
 /** Options of {@link statusStreamConfig} and {@link desiredStreamConfig}. */
 export interface StatusStreamOptions {
@@ -62,4 +72,57 @@ export function statusStreamConfig(options: StatusStreamOptions = {}): Partial<S
  */
 export function desiredStreamConfig(options: StatusStreamOptions = {}): Partial<StreamConfig> {
   return kvStreamConfig(DESIRED_BUCKET, options.history ?? DEFAULT_DESIRED_HISTORY, options);
+}
+
+/**
+ * Creates a KV bucket's stream with rollup headers refused, or turns them off on a stream an
+ * older hub created the nats.js way. Must run before `js.views.kv`, which then binds to the
+ * stream as it is.
+ */
+async function ensureKvStream(jsm: JetStreamManager, wanted: Partial<StreamConfig>, log: Logger): Promise<void> {
+  const name = wanted.name ?? "";
+  let existing: StreamInfo | undefined;
+  try {
+    existing = await jsm.streams.info(name);
+  } catch {
+    existing = undefined;
+  }
+  if (!existing) {
+    await jsm.streams.add(wanted);
+    return;
+  }
+  if (existing.config.allow_rollup_hdrs || !existing.config.deny_delete) {
+    log.warn({ stream: name }, "KV stream allowed rollups or deletes; turning them off");
+    await jsm.streams.update(name, { ...existing.config, allow_rollup_hdrs: false, deny_delete: true });
+  }
+}
+
+/** The hub's handles on the two buckets. */
+export interface Buckets {
+  /** `flotilla_desired`: signed desired states, written by the leader's publisher. */
+  desired: KV;
+  /** `flotilla_status`: signed agent reports, watched by the leader's ingester. */
+  status: KV;
+  /**
+   * Clears a deregistered cluster's keys from both buckets, so nothing is left for a
+   * re-registered namesake to misread. A stream purge by subject, since `kv.purge` is a rollup.
+   */
+  purgeCluster(cluster: string): Promise<void>;
+}
+
+/** Creates the buckets' streams if missing (rollups off, see above) and opens both buckets. */
+export async function openBuckets(nc: NatsConnection, log: Logger): Promise<Buckets> {
+  const jsm = await nc.jetstreamManager();
+  await ensureKvStream(jsm, desiredStreamConfig({ history: DEFAULT_DESIRED_HISTORY }), log);
+  await ensureKvStream(jsm, statusStreamConfig({ history: DEFAULT_STATUS_HISTORY }), log);
+  const js = nc.jetstream();
+  return {
+    desired: await js.views.kv(DESIRED_BUCKET, { history: DEFAULT_DESIRED_HISTORY, storage: StorageType.File }),
+    status: await js.views.kv(STATUS_BUCKET, { history: DEFAULT_STATUS_HISTORY, storage: StorageType.File }),
+    purgeCluster: async (cluster) => {
+      for (const bucket of [DESIRED_BUCKET, STATUS_BUCKET]) {
+        await jsm.streams.purge(`KV_${bucket}`, { filter: `$KV.${bucket}.${clusterKeyFilter(cluster)}` });
+      }
+    },
+  };
 }

@@ -3,18 +3,21 @@
  * connection (`connection.ts`), and one store per concern of `../store.ts` over it.
  */
 import type { Redis } from "ioredis";
+import type { Logger } from "pino";
+import type { EventBus } from "../status/events.js";
 import type { Stores } from "../store.js";
 import { RedisAccountJwtStore } from "./account-jwt.js";
 import { RedisDesiredStore, RedisGenerationStore, RedisReportStore } from "./cluster-apps.js";
 import { RedisClusterCleanup, RedisClusterStatusStore } from "./clusters.js";
+import { connectRedis, handleErrors } from "./connection.js";
+import { RedisEventBus } from "./event-bus.js";
 import { RedisHeadStore } from "./heads.js";
 import { RedisLeaseStore } from "./lease.js";
 import { RedisObjectStore } from "./objects.js";
 import { RedisRolloutStore } from "./rollouts.js";
 import { RedisSigningKeyStore } from "./signing-key.js";
 
-export { connectRedis, handleErrors, REDIS_START_ATTEMPTS, redactRedisUrl } from "./connection.js";
-export { RedisEventBus } from "./event-bus.js";
+export { REDIS_START_ATTEMPTS, redactRedisUrl } from "./connection.js";
 export { EVENTS_CHANNEL, KEY_PREFIX, NUDGE_CHANNEL } from "./keys.js";
 export { RedisRolloutStore } from "./rollouts.js";
 
@@ -33,4 +36,43 @@ export function redisStores(redis: Redis): Stores {
     rollouts: new RedisRolloutStore(redis),
     accountJwt: new RedisAccountJwtStore(redis),
   };
+}
+
+/** What the hub holds in Redis, over its connections. */
+export interface RedisBackend {
+  stores: Stores;
+  /** Events and nudges to and from every replica, over a dedicated subscriber connection. */
+  events: EventBus;
+  /** True when Redis answers. */
+  ping(): Promise<boolean>;
+  /** Closes the event bus and both connections. */
+  close(): Promise<void>;
+}
+
+/**
+ * Connects to Redis (giving up after a few attempts at start, see `connectRedis`), opens a
+ * second connection for pub/sub, and builds the stores and the event bus over them.
+ */
+export async function openRedis(url: string, log: Logger): Promise<RedisBackend> {
+  const redis = await connectRedis(url, log);
+  const subscriber = redis.duplicate();
+  handleErrors(subscriber, log, url);
+  const quit = () => redis.quit().catch(() => redis.disconnect());
+  try {
+    await subscriber.connect().catch(() => {});
+    const events = await RedisEventBus.start(redis, subscriber, log);
+    return {
+      stores: redisStores(redis),
+      events,
+      ping: async () => (await redis.ping()) === "PONG",
+      close: async () => {
+        await events.close();
+        await quit();
+      },
+    };
+  } catch (err) {
+    subscriber.disconnect();
+    await quit();
+    throw err;
+  }
 }
