@@ -1,11 +1,28 @@
 /**
  * @flotilla/hub — the Flotilla hub: cluster registry, Git tracking, rollout waves, desired-state
  * publication, status ingestion and the fleet API. Start it with {@link startHub}.
+ *
+ * The package's only entry point. Besides the hub itself it exports its settings table, the
+ * records and resource schemas clients read, and the NATS operator-mode set-up (trust chain,
+ * server configuration, cluster users, revocation) that a local fleet and the tests need to run
+ * a nats-server the hub trusts.
  */
-
 export * from "./config.js";
 export * from "./errors.js";
 export { type RunningHub, type StartHubOptions, startHub } from "./hub.js";
+export {
+  type ClusterUser,
+  createOperatorSetup,
+  mintClusterUser,
+  type NatsServerConfigOptions,
+  natsServerConfig,
+  type OperatorSetup,
+  revokedUsers,
+  revokeUser,
+  serializeOperatorSetup,
+  withAccountJwt,
+} from "./nats/auth/index.js";
+export { statusStreamConfig } from "./nats/buckets.js";
 export type { DesiredStatePublisher, PublishResult } from "./nats/publisher.js";
 export { EVENTS_CHANNEL, KEY_PREFIX, NUDGE_CHANNEL, RedisRolloutStore } from "./redis/index.js";
 export type { ApplyAction } from "./registry/apply.js";

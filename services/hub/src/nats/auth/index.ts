@@ -3,13 +3,6 @@
  * nats-server configuration that trusts it, cluster users minted at registration, and
  * revocation at deregistration.
  */
-export {
-  DEFAULT_DESIRED_HISTORY,
-  DEFAULT_STATUS_HISTORY,
-  desiredStreamConfig,
-  type StatusStreamOptions,
-  statusStreamConfig,
-} from "../buckets.js";
 export * from "./errors.js";
 export * from "./revocation.js";
 export * from "./serverconfig.js";
