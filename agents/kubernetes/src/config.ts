@@ -4,13 +4,18 @@
  * returns from `POST /v1/clusters`) supplies cluster, NATS and key settings in one file; individual
  * settings override it.
  */
-import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { isDnsLabel } from "@flotilla/proto";
+import {
+  durationSchema,
+  parseSettings,
+  type Reading,
+  readSettings,
+  type Setting,
+  SettingsError,
+} from "@flotilla/settings";
 import { z } from "zod";
-import { parseDuration } from "./duration.js";
 import { ConfigError } from "./errors.js";
 
 /** Namespace holding the agent's inventories. */
@@ -42,19 +47,6 @@ export const DEFAULT_KUSTOMIZE_BIN = "kustomize";
 export const DEFAULT_RETRY_BACKOFF_MS = 2_000;
 export const MAX_RETRY_BACKOFF_MS = 60_000;
 
-/**
- * A duration: a string as in env and flags (`"10s"`, `"500ms"`, `"2m"`, or a bare number of
- * seconds, so older plain-seconds values keep working) or milliseconds (from code).
- */
-const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
-  const ms = typeof value === "number" ? value : parseDuration(value);
-  if (ms === undefined || !(ms > 0)) {
-    ctx.addIssue({ code: "custom", message: `${JSON.stringify(value)} is not a duration like 10s, 500ms, 2m or 30` });
-    return z.NEVER;
-  }
-  return ms;
-});
-
 /** The settings the agent runs with, after defaults. */
 export const configSchema = z.object({
   /** This cluster's name (a DNS label); only its own desired states are acted on. Required. */
@@ -76,15 +68,15 @@ export const configSchema = z.object({
   /** Path of a JSON file `[{ urlPrefix, username, password }]` with Git credentials. @default "" */
   gitCredentialsFile: z.string().default(""),
   /** Milliseconds between drift checks. @default {@link DEFAULT_DRIFT_INTERVAL_MS} */
-  driftIntervalMs: duration.default(DEFAULT_DRIFT_INTERVAL_MS),
+  driftIntervalMs: durationSchema.default(DEFAULT_DRIFT_INTERVAL_MS),
   /** Milliseconds between heartbeats. @default {@link DEFAULT_HEARTBEAT_INTERVAL_MS} */
-  heartbeatIntervalMs: duration.default(DEFAULT_HEARTBEAT_INTERVAL_MS),
+  heartbeatIntervalMs: durationSchema.default(DEFAULT_HEARTBEAT_INTERVAL_MS),
   /** Milliseconds between health checks of a progressing app. @default {@link DEFAULT_HEALTH_POLL_MS} */
-  healthPollMs: duration.default(DEFAULT_HEALTH_POLL_MS),
+  healthPollMs: durationSchema.default(DEFAULT_HEALTH_POLL_MS),
   /** Milliseconds between health checks of a settled app. @default {@link DEFAULT_HEALTH_IDLE_POLL_MS} */
-  healthIdlePollMs: duration.default(DEFAULT_HEALTH_IDLE_POLL_MS),
+  healthIdlePollMs: durationSchema.default(DEFAULT_HEALTH_IDLE_POLL_MS),
   /** Milliseconds an object may stay Progressing before it is Degraded. @default {@link DEFAULT_PROGRESS_DEADLINE_MS} */
-  progressDeadlineMs: duration.default(DEFAULT_PROGRESS_DEADLINE_MS),
+  progressDeadlineMs: durationSchema.default(DEFAULT_PROGRESS_DEADLINE_MS),
   /** @default {@link DEFAULT_APPLY_CONCURRENCY} */
   applyConcurrency: z.coerce.number().int().min(1).max(64).default(DEFAULT_APPLY_CONCURRENCY),
   /** @default {@link DEFAULT_METRICS_PORT}; 0 turns the endpoint off. */
@@ -115,19 +107,8 @@ const bootstrapSchema = z.object({
   agentSigningKey: z.string(),
 });
 
-/** One setting: where its value comes from. */
-export interface AgentSetting {
-  /** Field of {@link configSchema}, or `bootstrap` for the bundle that fills several fields. */
-  field: keyof AgentConfigInput | "bootstrap";
-  /** Environment variable holding the value itself. */
-  env?: string;
-  /** Environment variable naming a file that holds the value. */
-  fileEnv?: string;
-  /** Flag holding the value itself. */
-  flag?: string;
-  /** Flag naming a file that holds the value. */
-  fileFlag?: string;
-}
+/** One agent setting: a field of {@link configSchema}, or `bootstrap` for the bundle that fills several. */
+export type AgentSetting = Setting<keyof AgentConfigInput | "bootstrap">;
 
 /**
  * Every setting the agent reads, with its environment variables and flags (flags win over
@@ -159,39 +140,33 @@ export const AGENT_SETTINGS: readonly AgentSetting[] = [
   { field: "kustomizeBin", env: "FLOTILLA_KUSTOMIZE_BIN", flag: "kustomize-bin" },
 ];
 
-/** How a bad field is named in errors: its field and the variable that sets it. */
-function settingName(field: string): string {
-  const s = AGENT_SETTINGS.find((x) => x.field === field);
-  const env = s?.env ?? s?.fileEnv;
-  return env ? `${field} (${env})` : field;
+/** Runs the settings loader, its errors turned into the agent's ConfigError (same message). */
+function asConfigError<T>(load: () => T): T {
+  try {
+    return load();
+  } catch (err) {
+    if (err instanceof SettingsError) throw new ConfigError(err.message, { cause: err });
+    throw err;
+  }
 }
 
-function readSettingFile(what: string, path: string): string {
-  try {
-    return readFileSync(path, "utf8");
-  } catch (err) {
-    throw new ConfigError(`cannot read ${what} file ${path}: ${(err as Error).message}`, { cause: err });
-  }
+function validate(input: Readonly<Record<string, unknown>>): AgentConfig {
+  return asConfigError(() => parseSettings(configSchema, AGENT_SETTINGS, input));
 }
 
 /**
  * Validates settings given as an object (tests, embedding). Throws ConfigError with one line
- * naming every bad setting.
+ * naming the first bad setting by its variable.
  */
 export function makeConfig(input: AgentConfigInput): AgentConfig {
-  const parsed = configSchema.safeParse(input);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${settingName(String(i.path[0] ?? "config"))}: ${i.message}`);
-    throw new ConfigError(`invalid agent configuration: ${problems.join("; ")}`);
-  }
-  return parsed.data;
+  return validate(input);
 }
 
-function readBootstrap(path: string): Record<string, unknown> {
-  const text = readSettingFile("bootstrap", path);
+function parseBootstrap(bootstrap: Reading): Record<string, unknown> {
+  const path = bootstrap.path ?? bootstrap.from;
   let bundle: unknown;
   try {
-    bundle = JSON.parse(text);
+    bundle = JSON.parse(bootstrap.value);
   } catch {
     // JSON.parse quotes the text around the error, which here may be the agent key or NATS seed:
     // name the file only, keep no cause.
@@ -211,31 +186,11 @@ function readBootstrap(path: string): Record<string, unknown> {
  * `KUBECONFIG`, then the `FLOTILLA_*` variables of {@link AGENT_SETTINGS}, then flags.
  */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): AgentConfig {
-  const options: Record<string, { type: "string" }> = {};
-  for (const s of AGENT_SETTINGS) {
-    if (s.flag) options[s.flag] = { type: "string" };
-    if (s.fileFlag) options[s.fileFlag] = { type: "string" };
-  }
-  let flags: Record<string, string | undefined>;
-  try {
-    flags = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Record<
-      string,
-      string | undefined
-    >;
-  } catch (err) {
-    throw new ConfigError(`bad command line: ${(err as Error).message}`, { cause: err });
-  }
-
+  const readings = asConfigError(() => readSettings(AGENT_SETTINGS, env, argv));
   const input: Record<string, unknown> = {};
-  const bootstrapPath = flags.bootstrap ?? env.FLOTILLA_BOOTSTRAP;
-  if (bootstrapPath) Object.assign(input, readBootstrap(bootstrapPath));
+  const bootstrap = readings.get("bootstrap");
+  if (bootstrap) Object.assign(input, parseBootstrap(bootstrap));
   if (env.KUBECONFIG) input.kubeconfig = env.KUBECONFIG;
-  for (const s of AGENT_SETTINGS) {
-    if (s.field === "bootstrap") continue;
-    const value = (s.flag && flags[s.flag]) || (s.env && env[s.env]) || undefined;
-    if (value !== undefined) input[s.field] = value;
-    const path = (s.fileFlag && flags[s.fileFlag]) || (s.fileEnv && env[s.fileEnv]) || undefined;
-    if (path) input[s.field] = readSettingFile(s.fileFlag ?? s.field, path);
-  }
-  return makeConfig(input as AgentConfigInput);
+  for (const [field, reading] of readings) if (field !== "bootstrap") input[field] = reading.value;
+  return validate(input);
 }

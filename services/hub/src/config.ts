@@ -1,8 +1,11 @@
-import { readFileSync } from "node:fs";
+/**
+ * The hub's configuration: one zod schema, and the table of environment variables, flags and
+ * files that feed it ({@link SETTINGS}), read by the loader hub and agent share. Parsed once at
+ * start; a bad value stops the hub with one line naming the variable.
+ */
 import { hostname } from "node:os";
-import { parseArgs } from "node:util";
+import { durationSchema, loadSettings, parseSettings, type Setting, SettingsError } from "@flotilla/settings";
 import { z } from "zod";
-import { parseDuration } from "./duration.js";
 import { ConfigError } from "./errors.js";
 
 /** Default HTTP listen address: loopback only, so nothing is exposed by accident. */
@@ -25,16 +28,6 @@ export const DEFAULT_LOG_LEVEL = "info";
 export const MIN_ADMIN_TOKEN_LENGTH = 16;
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
-
-/** A duration: a string like "15s" / "500ms" / "2m" (from env or flags) or milliseconds (from code). */
-const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
-  const ms = typeof value === "number" ? value : parseDuration(value);
-  if (ms === undefined || !(ms > 0)) {
-    ctx.addIssue({ code: "custom", message: `${JSON.stringify(value)} is not a duration like 15s, 500ms or 2m` });
-    return z.NEVER;
-  }
-  return ms;
-});
 
 const listen = z.string().transform((text, ctx) => {
   const match = /^(.*):(\d{1,5})$/.exec(text);
@@ -69,12 +62,12 @@ export const hubConfigSchema = z.object({
   signingKeyPem: z.string().optional(),
   /**
    * `FLOTILLA_HUB_OPERATOR_SETUP_FILE` / `--operator-setup-file`: JSON of the NATS operator setup
-   * (see natsauth). When set, cluster registration mints per-cluster NATS credentials and
+   * (see nats/auth). When set, cluster registration mints per-cluster NATS credentials and
    * deregistration revokes them; when unset, bundles carry empty credentials.
    */
   operatorSetup: z.string().optional(),
   /** `FLOTILLA_HUB_ADMIN_TOKEN` or `FLOTILLA_HUB_ADMIN_TOKEN_FILE` / `--admin-token-file`: the bearer token of every API call. Required. */
-  adminToken: z.string().min(MIN_ADMIN_TOKEN_LENGTH, `must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters`),
+  adminToken: z.string().trim().min(MIN_ADMIN_TOKEN_LENGTH, `must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters`),
   /**
    * `FLOTILLA_HUB_ENCRYPTION_KEY` or `FLOTILLA_HUB_ENCRYPTION_KEY_FILE` / `--encryption-key-file`:
    * base64 of 32 random bytes (`openssl rand -base64 32`); AES-256-GCM key for repo credentials,
@@ -89,13 +82,13 @@ export const hubConfigSchema = z.object({
     return key;
   }),
   /** `FLOTILLA_HUB_POLL_INTERVAL` / `--poll-interval`: Git poll interval for repos without their own. @default {@link DEFAULT_POLL_INTERVAL_MS} */
-  pollIntervalMs: duration.default(DEFAULT_POLL_INTERVAL_MS),
+  pollIntervalMs: durationSchema.default(DEFAULT_POLL_INTERVAL_MS),
   /** `FLOTILLA_HEARTBEAT_INTERVAL` / `--heartbeat-interval`: how often agents beat. @default {@link DEFAULT_HEARTBEAT_INTERVAL_MS} */
-  heartbeatIntervalMs: duration.default(DEFAULT_HEARTBEAT_INTERVAL_MS),
+  heartbeatIntervalMs: durationSchema.default(DEFAULT_HEARTBEAT_INTERVAL_MS),
   /** `FLOTILLA_HUB_OFFLINE_AFTER_MISSED` / `--offline-after-missed`: missed beats before Offline. @default {@link DEFAULT_OFFLINE_AFTER_MISSED} */
   offlineAfterMissed: z.coerce.number().int().min(1).default(DEFAULT_OFFLINE_AFTER_MISSED),
   /** `FLOTILLA_HUB_LEASE_TTL` / `--lease-ttl`: leader lease time-to-live. @default {@link DEFAULT_LEASE_TTL_MS} */
-  leaseTtlMs: duration.default(DEFAULT_LEASE_TTL_MS),
+  leaseTtlMs: durationSchema.default(DEFAULT_LEASE_TTL_MS),
   /** `FLOTILLA_HUB_REPLICA_ID` / `--replica-id`: this replica's name in the lease and logs. @default hostname-pid */
   replicaId: z.string().min(1).default(`${hostname()}-${process.pid}`),
   /** `FLOTILLA_LOG_LEVEL` / `--log-level`. @default {@link DEFAULT_LOG_LEVEL} */
@@ -107,21 +100,11 @@ export type HubConfig = z.output<typeof hubConfigSchema>;
 /** What `startHub` accepts: the schema's input (defaults filled in when parsed). */
 export type HubConfigInput = z.input<typeof hubConfigSchema>;
 
-interface Setting {
-  /** Field of the schema. */
-  field: keyof HubConfigInput;
-  /** Environment variable holding the value itself. */
-  env?: string;
-  /** Environment variable naming a file that holds the value. */
-  fileEnv?: string;
-  /** Flag holding the value itself. */
-  flag?: string;
-  /** Flag naming a file that holds the value. */
-  fileFlag?: string;
-}
+/** One hub setting: the schema field and where its value may come from. */
+export type HubSetting = Setting<keyof HubConfigInput>;
 
 /** Every setting, its environment variables and flags. The CLI and Helm chart use these names. */
-export const SETTINGS: readonly Setting[] = [
+export const SETTINGS: readonly HubSetting[] = [
   { field: "listen", env: "FLOTILLA_HUB_LISTEN", flag: "listen" },
   { field: "redisUrl", env: "FLOTILLA_REDIS_URL", flag: "redis-url" },
   { field: "natsUrl", env: "FLOTILLA_NATS_URL", flag: "nats-url" },
@@ -149,26 +132,19 @@ export const SETTINGS: readonly Setting[] = [
   { field: "logLevel", env: "FLOTILLA_LOG_LEVEL", flag: "log-level" },
 ];
 
-function settingName(field: string): string {
-  const s = SETTINGS.find((x) => x.field === field);
-  return s?.env ?? s?.fileEnv ?? field;
+/** Runs the settings loader, its errors turned into the hub's ConfigError (same message). */
+function asConfigError<T>(load: () => T): T {
+  try {
+    return load();
+  } catch (err) {
+    if (err instanceof SettingsError) throw new ConfigError(err.setting, err.reason, { cause: err });
+    throw err;
+  }
 }
 
 /** Validates already-gathered values (as `startHub` receives them); throws one ConfigError. */
 export function parseConfig(input: HubConfigInput): HubConfig {
-  const result = hubConfigSchema.safeParse(input);
-  if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  const field = String(issue?.path[0] ?? "config");
-  throw new ConfigError(settingName(field), issue?.message ?? "invalid");
-}
-
-function readSettingFile(name: string, path: string): string {
-  try {
-    return readFileSync(path, "utf8");
-  } catch (err) {
-    throw new ConfigError(name, `cannot read ${path}: ${(err as Error).message}`, { cause: err });
-  }
+  return asConfigError(() => parseSettings(hubConfigSchema, SETTINGS, input));
 }
 
 /**
@@ -176,36 +152,5 @@ function readSettingFile(name: string, path: string): string {
  * reading the files that file settings name, then validates it. Throws one ConfigError.
  */
 export function loadConfig(env: NodeJS.ProcessEnv, argv: readonly string[]): HubConfig {
-  const options: Record<string, { type: "string" }> = {};
-  for (const s of SETTINGS) {
-    if (s.flag) options[s.flag] = { type: "string" };
-    if (s.fileFlag) options[s.fileFlag] = { type: "string" };
-  }
-  let flags: Record<string, string | boolean | undefined>;
-  try {
-    flags = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values;
-  } catch (err) {
-    throw new ConfigError("flags", (err as Error).message, { cause: err });
-  }
-  const input: Record<string, unknown> = {};
-  for (const s of SETTINGS) {
-    const flagValue = s.flag ? flags[s.flag] : undefined;
-    const fileFlagValue = s.fileFlag ? flags[s.fileFlag] : undefined;
-    const envValue = s.env ? env[s.env] : undefined;
-    const fileEnvValue = s.fileEnv ? env[s.fileEnv] : undefined;
-    let value: string | undefined;
-    if (typeof flagValue === "string") value = flagValue;
-    else if (typeof fileFlagValue === "string") value = readSettingFile(`--${s.fileFlag}`, fileFlagValue);
-    else if (envValue) value = envValue;
-    else if (fileEnvValue) value = readSettingFile(s.fileEnv ?? "", fileEnvValue);
-    if (value === undefined) continue;
-    input[s.field] = s.field === "adminToken" ? value.trim() : value;
-  }
-  for (const required of ["adminToken", "encryptionKey"] as const) {
-    if (input[required] === undefined) {
-      const s = SETTINGS.find((x) => x.field === required);
-      throw new ConfigError(s?.env ?? required, `is required (or set ${s?.fileEnv})`);
-    }
-  }
-  return parseConfig(input as HubConfigInput);
+  return asConfigError(() => loadSettings(hubConfigSchema, SETTINGS, env, argv));
 }

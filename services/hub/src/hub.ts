@@ -1,46 +1,29 @@
-import { clusterKeyFilter, DESIRED_BUCKET, type SigningKey, STATUS_BUCKET } from "@flotilla/proto";
-import {
-  type ConnectionOptions,
-  connect,
-  credsAuthenticator,
-  type JetStreamManager,
-  type NatsConnection,
-  StorageType,
-  type StreamConfig,
-  type StreamInfo,
-} from "nats";
+/**
+ * Wiring only: builds the hub's parts from its configuration and starts them. What each part
+ * does is in its folder; what only the leader runs is listed in `leaderDuties` below.
+ */
+import type { SigningKey } from "@flotilla/proto";
 import type { Logger } from "pino";
-import { buildApi } from "./api/server.js";
-import { RolloutConductor } from "./conductor.js";
+import { buildApi, serve } from "./api/server.js";
+import { RolloutConductor } from "./conductor/conductor.js";
 import type { HubConfig } from "./config.js";
-import type { ClusterCredentialIssuer } from "./credentials.js";
-import { RedisEventBus } from "./events.js";
-import { IsomorphicGitRefLister, type RefLister } from "./git.js";
-import { loadHubKey } from "./hubkey.js";
-import { Ingester } from "./ingest.js";
-import { LeaderElector } from "./leader.js";
+import { dutiesOf } from "./leader/duties.js";
+import { LeaderElector } from "./leader/elector.js";
 import { createLogger } from "./log.js";
 import { HubMetrics } from "./metrics.js";
-import {
-  describeOperatorSetup,
-  desiredStreamConfig,
-  parseOperatorSetup,
-  statusStreamConfig,
-} from "./natsauth/index.js";
-import { NatsCredentialIssuer } from "./natsissuer.js";
-import { NatsDesiredStatePublisher } from "./publisher.js";
-import { connectRedis, handleErrors } from "./redis-connection.js";
-import { RedisStore } from "./redis-store.js";
-import { Registry } from "./registry.js";
-import { RedisRolloutStore } from "./rollout-store.js";
-import { SecretBox } from "./secretbox.js";
-import type { Lease } from "./store.js";
-import { Tracker } from "./tracker.js";
-
-/** Desired-state history kept per key: the latest is what agents act on, a few more help debugging. */
-export const DESIRED_HISTORY = 5;
-/** Report history per key: only the latest matters. */
-export const STATUS_HISTORY = 1;
+import { describeOperatorSetup, parseOperatorSetup } from "./nats/auth/index.js";
+import { openBuckets } from "./nats/buckets.js";
+import { connectNats } from "./nats/connection.js";
+import { NatsCredentialIssuer } from "./nats/issuer.js";
+import { NatsDesiredStatePublisher } from "./nats/publisher.js";
+import { openRedis } from "./redis/index.js";
+import type { ClusterCredentialIssuer } from "./registry/credentials.js";
+import { Registry } from "./registry/registry.js";
+import { loadHubKey } from "./secrets/hub-key.js";
+import { SecretBox } from "./secrets/secretbox.js";
+import { Ingester } from "./status/ingest.js";
+import { IsomorphicGitRefLister, type RefLister } from "./tracking/git.js";
+import { Tracker } from "./tracking/tracker.js";
 
 /** A running hub. */
 export interface RunningHub {
@@ -62,39 +45,6 @@ export interface StartHubOptions {
 }
 
 /**
- * Creates a KV bucket's stream with rollup headers refused (see natsauth/buckets.ts: a cluster
- * could otherwise purge every other cluster's reports with one `Nats-Rollup: all` put), or turns
- * them off on a stream an older hub created the nats.js way. Must run before `js.views.kv`,
- * which then binds to the stream as it is.
- */
-async function ensureKvStream(jsm: JetStreamManager, wanted: Partial<StreamConfig>, log: Logger): Promise<void> {
-  const name = wanted.name ?? "";
-  let existing: StreamInfo | undefined;
-  try {
-    existing = await jsm.streams.info(name);
-  } catch {
-    existing = undefined;
-  }
-  if (!existing) {
-    await jsm.streams.add(wanted);
-    return;
-  }
-  if (existing.config.allow_rollup_hdrs || !existing.config.deny_delete) {
-    log.warn({ stream: name }, "KV stream allowed rollups or deletes; turning them off");
-    await jsm.streams.update(name, { ...existing.config, allow_rollup_hdrs: false, deny_delete: true });
-  }
-}
-
-function natsOptions(servers: string, creds: string | undefined, name: string): ConnectionOptions {
-  return {
-    servers: servers.split(",").map((s) => s.trim()),
-    name,
-    maxReconnectAttempts: -1,
-    ...(creds ? { authenticator: credsAuthenticator(new TextEncoder().encode(creds)) } : {}),
-  };
-}
-
-/**
  * Starts one hub replica: connects to Redis and NATS, creates the KV buckets if missing,
  * serves the API, and joins leader election (the leader runs Git tracking, the rollout engine,
  * status ingestion and the liveness sweep).
@@ -102,126 +52,130 @@ function natsOptions(servers: string, creds: string | undefined, name: string): 
 export async function startHub(config: HubConfig, options: StartHubOptions = {}): Promise<RunningHub> {
   const log = options.log ?? createLogger(config.logLevel, config.replicaId);
   const cleanups: (() => Promise<unknown>)[] = [];
-  const cleanup = async () => {
+  const shutdown = async () => {
     for (const c of cleanups.reverse()) await c().catch((err) => log.warn({ err }, "shutdown step failed"));
   };
   try {
-    const redis = await connectRedis(config.redisUrl, log);
-    cleanups.push(() => redis.quit().catch(() => redis.disconnect()));
-    const subscriber = redis.duplicate();
-    handleErrors(subscriber, log, config.redisUrl);
-    const store = new RedisStore(redis);
-    const rollouts = new RedisRolloutStore(redis);
+    const redis = await openRedis(config.redisUrl, log);
+    cleanups.push(() => redis.close());
+    const { events } = redis;
+    const {
+      objects,
+      statuses,
+      cleanup,
+      generations,
+      desired,
+      reports,
+      heads,
+      signingKey,
+      leases,
+      rollouts,
+      accountJwt,
+    } = redis.stores;
     const box = new SecretBox(config.encryptionKey);
-    const hubKey = await loadHubKey(config.signingKeyPem, store, box);
+    const hubKey = await loadHubKey(config.signingKeyPem, signingKey, box);
     const metrics = new HubMetrics();
 
     const setup = config.operatorSetup ? await parseOperatorSetup(config.operatorSetup) : undefined;
     if (setup) log.info(describeOperatorSetup(setup), "NATS operator setup loaded; cluster credentials will be minted");
-    const nc: NatsConnection = await connect(
-      natsOptions(config.natsUrl, config.natsCreds ?? setup?.hubUser.creds, `flotilla-hub-${config.replicaId}`),
+    const nc = await connectNats(
+      config.natsUrl,
+      config.natsCreds ?? setup?.hubUser.creds,
+      `flotilla-hub-${config.replicaId}`,
     );
     cleanups.push(() => nc.drain());
     let issuer: ClusterCredentialIssuer | undefined;
     if (setup) {
-      const system = await connect(
-        natsOptions(config.natsUrl, setup.systemUser.creds, `flotilla-hub-system-${config.replicaId}`),
+      const system = await connectNats(
+        config.natsUrl,
+        setup.systemUser.creds,
+        `flotilla-hub-system-${config.replicaId}`,
       );
       cleanups.push(() => system.drain());
-      issuer = await NatsCredentialIssuer.start(setup, redis, system, log);
+      issuer = await NatsCredentialIssuer.start(setup, accountJwt, system, log);
     }
-    const js = nc.jetstream();
-    const jsm = await nc.jetstreamManager();
-    await ensureKvStream(jsm, desiredStreamConfig({ history: DESIRED_HISTORY }), log);
-    await ensureKvStream(jsm, statusStreamConfig({ history: STATUS_HISTORY }), log);
-    const desiredKv = await js.views.kv(DESIRED_BUCKET, { history: DESIRED_HISTORY, storage: StorageType.File });
-    const statusKv = await js.views.kv(STATUS_BUCKET, { history: STATUS_HISTORY, storage: StorageType.File });
-
-    await subscriber.connect().catch(() => {});
-    const events = await RedisEventBus.start(redis, subscriber, log);
-    cleanups.push(() => events.close());
+    const buckets = await openBuckets(nc, log);
 
     const registry = new Registry({
-      store,
+      objects,
+      statuses,
+      cleanup,
       box,
       events,
       hubKey,
       agentNatsUrl: config.agentNatsUrl ?? config.natsUrl,
       ...(issuer ? { issuer } : {}),
-      // A deregistered cluster's keys go too: nothing is left for a re-registered namesake to misread.
-      onClusterDeleted: async (cluster) => {
-        for (const bucket of [DESIRED_BUCKET, STATUS_BUCKET]) {
-          await jsm.streams.purge(`KV_${bucket}`, { filter: `$KV.${bucket}.${clusterKeyFilter(cluster)}` });
-        }
-      },
+      onClusterDeleted: (cluster) => buckets.purgeCluster(cluster),
       log,
     });
 
-    let lease: Lease | undefined;
-    const currentLease = () => lease;
-    const publisher = new NatsDesiredStatePublisher({
-      store,
-      kv: desiredKv,
-      hubKey,
-      lease: currentLease,
-      events,
-      metrics,
-      log,
-    });
-    let tracker: Tracker | undefined;
-    let ingester: Ingester | undefined;
-    let conductor: RolloutConductor | undefined;
+    // Built afresh at each election, which comes only after everything below exists.
+    const leaderDuties = () => {
+      const ingester = new Ingester({
+        nc,
+        statusKv: buckets.status,
+        objects,
+        statuses,
+        reports,
+        events,
+        metrics,
+        log,
+        liveness: { heartbeatIntervalMs: config.heartbeatIntervalMs, offlineAfterMissed: config.offlineAfterMissed },
+      });
+      const conductor = new RolloutConductor({
+        objects,
+        statuses,
+        reports,
+        desired,
+        rollouts,
+        publisher,
+        events,
+        metrics,
+        log,
+        lease,
+      });
+      const tracker = new Tracker({
+        objects,
+        desired,
+        heads,
+        registry,
+        refs: options.refs ?? new IsomorphicGitRefLister(),
+        publisher,
+        conductor,
+        events,
+        metrics,
+        log,
+        defaultPollMs: config.pollIntervalMs,
+      });
+      return [ingester, conductor, tracker];
+    };
     const elector = new LeaderElector({
-      store,
+      leases,
       replicaId: config.replicaId,
       ttlMs: config.leaseTtlMs,
       metrics,
       log,
-      duties: {
-        start: async (l) => {
-          lease = l;
-          ingester = new Ingester({
-            nc,
-            statusKv,
-            store,
-            events,
-            metrics,
-            log,
-            liveness: {
-              heartbeatIntervalMs: config.heartbeatIntervalMs,
-              offlineAfterMissed: config.offlineAfterMissed,
-            },
-          });
-          await ingester.start();
-          conductor = new RolloutConductor({ store, rollouts, publisher, events, metrics, log, lease: currentLease });
-          conductor.start();
-          tracker = new Tracker({
-            store,
-            registry,
-            refs: options.refs ?? new IsomorphicGitRefLister(),
-            publisher,
-            conductor,
-            events,
-            metrics,
-            log,
-            defaultPollMs: config.pollIntervalMs,
-          });
-          tracker.start();
-        },
-        stop: async () => {
-          lease = undefined;
-          await tracker?.stop();
-          await conductor?.stop();
-          await ingester?.stop();
-          tracker = undefined;
-          conductor = undefined;
-          ingester = undefined;
-        },
-      },
+      duties: dutiesOf(leaderDuties),
+    });
+    const lease = () => elector.lease;
+    const publisher = new NatsDesiredStatePublisher({
+      objects,
+      desired,
+      generations,
+      kv: buckets.desired,
+      hubKey,
+      lease,
+      events,
+      metrics,
+      log,
     });
 
     const api = await buildApi({
-      store,
+      objects,
+      statuses,
+      desired,
+      reports,
+      leases,
       rollouts,
       registry,
       events,
@@ -230,12 +184,11 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       adminToken: config.adminToken,
       hubKey,
       replicaId: config.replicaId,
-      lease: currentLease,
-      ready: async () => (await redis.ping()) === "PONG" && !nc.isClosed(),
+      lease,
+      ready: async () => (await redis.ping()) && !nc.isClosed(),
     });
     cleanups.push(() => api.close());
-    const address = await api.listen({ host: config.listen.host, port: config.listen.port });
-    const url = address.replace("://[::1]", "://localhost").replace("0.0.0.0", "127.0.0.1");
+    const url = await serve(api, config.listen);
 
     elector.start();
     cleanups.push(() => elector.stop());
@@ -246,14 +199,14 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       url,
       replicaId: config.replicaId,
       hubKey,
-      isLeader: () => lease !== undefined,
+      isLeader: () => elector.lease !== undefined,
       stop: () => {
-        stopping ??= cleanup().then(() => log.info("hub stopped"));
+        stopping ??= shutdown().then(() => log.info("hub stopped"));
         return stopping;
       },
     };
   } catch (err) {
-    await cleanup();
+    await shutdown();
     throw err;
   }
 }

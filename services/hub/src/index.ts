@@ -1,18 +1,35 @@
 /**
  * @flotilla/hub — the Flotilla hub: cluster registry, Git tracking, rollout waves, desired-state
  * publication, status ingestion and the fleet API. Start it with {@link startHub}.
+ *
+ * The package's only entry point. Besides the hub itself it exports its settings table, the
+ * records and resource schemas clients read, and the NATS operator-mode set-up (trust chain,
+ * server configuration, cluster users, revocation) that a local fleet and the tests need to run
+ * a nats-server the hub trusts.
  */
-export type { ApplyAction } from "./apply.js";
-export { parseApplyDocuments, planApply } from "./apply.js";
 export * from "./config.js";
-export type { BootstrapBundle, ClusterCredentialIssuer, MintedCredentials } from "./credentials.js";
 export * from "./errors.js";
-export type { HubEvent, HubEventType } from "./events.js";
-export type { AppOnCluster, EnvironmentSummary, FleetStatus } from "./fleet.js";
 export { type RunningHub, type StartHubOptions, startHub } from "./hub.js";
-export type { DesiredStatePublisher, PublishResult } from "./publisher.js";
-export { EVENTS_CHANNEL, KEY_PREFIX, NUDGE_CHANNEL } from "./redis-store.js";
-export * from "./resources.js";
+export {
+  type ClusterUser,
+  createOperatorSetup,
+  mintClusterUser,
+  type NatsServerConfigOptions,
+  natsServerConfig,
+  type OperatorSetup,
+  revokedUsers,
+  revokeUser,
+  serializeOperatorSetup,
+  withAccountJwt,
+} from "./nats/auth/index.js";
+export { statusStreamConfig } from "./nats/buckets.js";
+export type { DesiredStatePublisher, PublishResult } from "./nats/publisher.js";
+export { EVENTS_CHANNEL, KEY_PREFIX, NUDGE_CHANNEL, RedisRolloutStore } from "./redis/index.js";
+export type { ApplyAction } from "./registry/apply.js";
+export { parseApplyDocuments, planApply } from "./registry/apply.js";
+export type { BootstrapBundle, ClusterCredentialIssuer, MintedCredentials } from "./registry/credentials.js";
+export * from "./registry/resources.js";
+export { ENV_LABEL, targetClusters } from "./registry/targets.js";
 export type {
   ClusterProgress,
   LeadTime,
@@ -25,19 +42,22 @@ export type {
   WaveProgress,
 } from "./rollout/index.js";
 export { planWaves, policySchema, ROLLOUT_COMMANDS } from "./rollout/index.js";
+export type { HubEvent, HubEventType } from "./status/events.js";
+export type { AppOnCluster, EnvironmentSummary, FleetStatus } from "./status/fleet.js";
 export {
-  RedisRolloutStore,
+  type ClusterState,
+  type ClusterStatus,
+  type DesiredRecord,
+  type ReportRecord,
   ROLLOUT_RETENTION,
   type RolloutFilter,
   type RolloutStore,
   type StoredRollout,
-} from "./rollout-store.js";
-export type { ClusterState, ClusterStatus, DesiredRecord, ReportRecord } from "./store.js";
-export { ENV_LABEL, targetClusters } from "./targets.js";
+} from "./store.js";
 export {
   GENERIC_SIGNATURE_HEADER,
   GITHUB_SIGNATURE_HEADER,
   GITLAB_TOKEN_HEADER,
   signBody,
   verifyWebhook,
-} from "./webhook.js";
+} from "./tracking/webhook.js";

@@ -1,4 +1,11 @@
-import type { AppSpec, EnvironmentSpec, RepoSpec, TeamSpec } from "./resources.js";
+/**
+ * What the hub keeps: the records, and one small interface per concern over them. The process
+ * keeps nothing a restart can lose; all of it lives behind these interfaces, implemented over
+ * Redis in `redis/`. Each component takes only the interfaces it uses, so a unit test fakes
+ * only those.
+ */
+import type { AppSpec, EnvironmentSpec, RepoSpec, TeamSpec } from "./registry/resources.js";
+import type { RolloutPhase, RolloutState } from "./rollout/index.js";
 
 /** Lifecycle of a cluster: Pending until its first heartbeat, then Ready ⇄ Offline. */
 export type ClusterState = "Pending" | "Ready" | "Offline";
@@ -118,52 +125,165 @@ export interface Lease {
   token: number;
 }
 
-/**
- * Everything the hub knows. The process keeps nothing a restart can lose: all of it is here.
- * Implemented over Redis (RedisStore); unit tests may fake it.
- */
-export interface Store {
+/** Registry objects, read side: all most components need. */
+export interface ObjectReader {
   getObject<K extends StoredKind>(kind: K, name: string): Promise<RecordOf[K] | undefined>;
+  /** Every object of `kind`, sorted by name. */
   listObjects<K extends StoredKind>(kind: K): Promise<RecordOf[K][]>;
+}
+
+/** Registry objects: clusters, teams, repos, apps and environments. Only the registry writes. */
+export interface ObjectStore extends ObjectReader {
   /** Writes `record` only if no object of that kind and name exists; false if one does. */
   createObject<K extends StoredKind>(kind: K, record: RecordOf[K]): Promise<boolean>;
   putObject<K extends StoredKind>(kind: K, record: RecordOf[K]): Promise<void>;
+  /** False when there was no such object. */
   deleteObject(kind: StoredKind, name: string): Promise<boolean>;
+}
 
+/** Cluster liveness, folded from heartbeats by the leader's ingester. */
+export interface ClusterStatusStore {
   getClusterStatus(cluster: string): Promise<ClusterStatus | undefined>;
   /** Statuses of many clusters in one round trip; clusters without one are left out. */
   getClusterStatuses(clusters: readonly string[]): Promise<Map<string, ClusterStatus>>;
   putClusterStatus(cluster: string, status: ClusterStatus): Promise<void>;
+}
+
+/**
+ * What the hub recorded about a cluster while it ran: its status, reports and desired records.
+ * Dropped together when it is deregistered, so a cluster registered later under the same name
+ * starts clean.
+ */
+export interface ClusterCleanup {
   /** Drops status, reports and desired records of a deregistered cluster (generations stay). */
   forgetCluster(cluster: string): Promise<void>;
+}
 
+/** Generation counters per (cluster, app): never reset, so an agent never sees a number twice. */
+export interface GenerationStore {
   /**
    * The next generation of (cluster, app): at least one more than any before and at least
    * `floor`. Only when `fence` still holds the leader lease; else throws NotLeaderError.
    */
   allocateGeneration(cluster: string, app: string, floor: number, fence: Lease): Promise<number>;
-  /** The last allocated generation of (cluster, app), 0 when none. */
-  currentGeneration(cluster: string, app: string): Promise<number>;
+}
 
+/** The last desired state published per (cluster, app). */
+export interface DesiredStore {
   getDesired(cluster: string, app: string): Promise<DesiredRecord | undefined>;
   putDesired(record: DesiredRecord): Promise<void>;
+  /** Records of one cluster, of one app, or (no filter) of every registered cluster. */
   listDesired(by: { cluster?: string; app?: string }): Promise<DesiredRecord[]>;
+}
 
+/** The last verified report per (cluster, app). */
+export interface ReportStore {
   getReport(cluster: string, app: string): Promise<ReportRecord | undefined>;
   putReport(record: ReportRecord): Promise<void>;
+  /** Reports of one cluster, of one app, or (no filter) of every registered cluster. */
   listReports(by: { cluster?: string; app?: string }): Promise<ReportRecord[]>;
+}
 
+/** The last branch head the tracker saw per (repo, environment). */
+export interface HeadStore {
   getHead(repo: string, environment: string): Promise<HeadRecord | undefined>;
   putHead(record: HeadRecord): Promise<void>;
+}
 
-  /** The hub's generated signing key, sealed; set only if absent so replicas agree. */
+/** The hub's generated signing key, sealed; replicas must all load the same one. */
+export interface SigningKeyStore {
   getSealedSigningKey(): Promise<string | undefined>;
+  /** Stores `sealed` only if no key is stored yet; returns the key stored now, so replicas agree. */
   setSealedSigningKeyIfAbsent(sealed: string): Promise<string>;
+}
 
+/** The leader lease and its fencing tokens. */
+export interface LeaseStore {
   /** Takes the leader lease if free; returns it with a new fencing token, or undefined. */
   acquireLease(holder: string, ttlMs: number): Promise<Lease | undefined>;
   /** Extends a held lease; false when it is no longer held by `lease.holder` with that token. */
   renewLease(lease: Lease, ttlMs: number): Promise<boolean>;
   releaseLease(lease: Lease): Promise<void>;
   currentLease(): Promise<Lease | undefined>;
+}
+
+/**
+ * Ended rollouts kept per (app, environment): the newest this many stay listed in
+ * `GET /v1/rollouts`; older ones that have settled are deleted when a new rollout is created.
+ * Rollouts in flight (or still finishing rollback writes) and the last succeeded one are kept
+ * whatever their age, so the last good revision never goes with them.
+ */
+export const ROLLOUT_RETENTION = 50;
+
+/** A stored rollout and the exact text it was read as, the token of a later compare-and-set. */
+export interface StoredRollout {
+  rollout: RolloutState;
+  /** The JSON as stored; pass it back to {@link RolloutStore.compareAndSet}. */
+  raw: string;
+}
+
+/** Filters of `GET /v1/rollouts`; all optional, combined with AND. */
+export interface RolloutFilter {
+  app?: string;
+  environment?: string;
+  state?: RolloutPhase;
+}
+
+/**
+ * Where rollouts live. Every change of a stored rollout is a compare-and-set on the text read
+ * before, so a command from any API replica and the leader's step can never overwrite each
+ * other; the leader's writes also carry its lease, so a deposed leader changes nothing.
+ */
+export interface RolloutStore {
+  /** Stores a new rollout (fenced); false when the id is taken. */
+  create(rollout: RolloutState, fence: Lease): Promise<boolean>;
+  get(id: string): Promise<StoredRollout | undefined>;
+  /**
+   * Replaces `expected` by `next`; false when the stored text changed meanwhile (read again and
+   * retry). With `fence`, throws NotLeaderError when that lease no longer holds.
+   */
+  compareAndSet(expected: StoredRollout, next: RolloutState, fence?: Lease): Promise<boolean>;
+  /** Newest first; at most {@link ROLLOUT_RETENTION} ended ones per (app, environment) are kept. */
+  list(filter: RolloutFilter): Promise<RolloutState[]>;
+  /** Ids of rollouts the engine still steps (not settled), oldest first. */
+  unsettled(): Promise<string[]>;
+  /** Unsettled rollouts of (app, environment): the ones that own their clusters now. */
+  active(app: string, environment: string): Promise<RolloutState[]>;
+  /** The most recently created rollout of (app, environment). */
+  latest(app: string, environment: string): Promise<StoredRollout | undefined>;
+  /**
+   * The newest Succeeded rollout of (app, environment): its toRevision is the last good
+   * revision. Read through a pointer that the compare-and-set saving a Succeeded rollout
+   * moves in the same script, so it cannot lag behind the rollouts and needs no scan.
+   */
+  lastSucceeded(app: string, environment: string): Promise<RolloutState | undefined>;
+}
+
+/**
+ * The NATS account JWT with every revocation so far, shared by all replicas: each revocation
+ * builds on the JWT stored before, under a lock, so none undoes another.
+ */
+export interface AccountJwtStore {
+  get(): Promise<string | undefined>;
+  put(jwt: string): Promise<void>;
+  /**
+   * Takes the lock that serialises account JWT changes across replicas, waiting a while for
+   * another holder; returns its release, or undefined when the lock stayed taken.
+   */
+  lock(): Promise<(() => Promise<void>) | undefined>;
+}
+
+/** Every store, one per concern, as `redisStores` builds them over one connection. */
+export interface Stores {
+  objects: ObjectStore;
+  statuses: ClusterStatusStore;
+  cleanup: ClusterCleanup;
+  generations: GenerationStore;
+  desired: DesiredStore;
+  reports: ReportStore;
+  heads: HeadStore;
+  signingKey: SigningKeyStore;
+  leases: LeaseStore;
+  rollouts: RolloutStore;
+  accountJwt: AccountJwtStore;
 }

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
-import type { Registry } from "../registry.js";
+import type { Registry } from "../registry/registry.js";
 import {
   appSpecSchema,
   clusterSpecSchema,
@@ -9,7 +9,7 @@ import {
   nameSchema,
   repoSpecSchema,
   teamSpecSchema,
-} from "../resources.js";
+} from "../registry/resources.js";
 import { CLUSTER_STATES } from "../store.js";
 
 const nameParams = z.object({ name: nameSchema });

@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { ConflictError, NotFoundError } from "../errors.js";
-import type { EventBus } from "../events.js";
+import { ENV_LABEL } from "../registry/targets.js";
 import {
   command,
   isSettled,
@@ -13,9 +13,8 @@ import {
   type RolloutPhase,
   type RolloutState,
 } from "../rollout/index.js";
-import type { RolloutStore } from "../rollout-store.js";
-import type { Store } from "../store.js";
-import { ENV_LABEL } from "../targets.js";
+import type { EventBus } from "../status/events.js";
+import type { ClusterStatusStore, ObjectReader, RolloutStore } from "../store.js";
 
 /** Rollout states, for the `state` filter. */
 export const ROLLOUT_PHASES = [
@@ -54,7 +53,8 @@ function rolloutSummary(r: RolloutState) {
 }
 
 export interface RolloutRoutesOptions {
-  store: Store;
+  objects: ObjectReader;
+  statuses: ClusterStatusStore;
   rollouts: RolloutStore;
   events: EventBus;
 }
@@ -157,15 +157,15 @@ export function rolloutRoutes(o: RolloutRoutesOptions): FastifyPluginAsync {
       },
       async (req) => {
         const environment = req.params.env;
-        const appRecord = await o.store.getObject("App", req.body.app);
+        const appRecord = await o.objects.getObject("App", req.body.app);
         if (!appRecord) throw new NotFoundError("app", req.body.app);
         const [envRecord, clusters] = await Promise.all([
-          o.store.getObject("Environment", environment),
-          o.store.listObjects("Cluster"),
+          o.objects.getObject("Environment", environment),
+          o.objects.listObjects("Cluster"),
         ]);
         const members = clusters.filter((c) => c.labels[ENV_LABEL] === environment);
         if (!envRecord && members.length === 0) throw new NotFoundError("environment", environment);
-        const states = await Promise.all(members.map((c) => o.store.getClusterStatus(c.name)));
+        const states = await Promise.all(members.map((c) => o.statuses.getClusterStatus(c.name)));
         const policy = parsePolicy(envRecord?.policy ?? {}, environment);
         const waves = planWaves(
           policy,

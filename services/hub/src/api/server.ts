@@ -4,12 +4,20 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
 import type { Logger } from "pino";
 import { AuthError } from "../errors.js";
-import type { EventBus } from "../events.js";
 import type { HubMetrics } from "../metrics.js";
-import type { Registry } from "../registry.js";
-import type { RolloutStore } from "../rollout-store.js";
-import { CLUSTER_STATES, type Lease, type Store } from "../store.js";
-import { constantTimeEqual } from "../webhook.js";
+import type { Registry } from "../registry/registry.js";
+import type { EventBus } from "../status/events.js";
+import {
+  CLUSTER_STATES,
+  type ClusterStatusStore,
+  type DesiredStore,
+  type Lease,
+  type LeaseStore,
+  type ObjectReader,
+  type ReportStore,
+  type RolloutStore,
+} from "../store.js";
+import { constantTimeEqual } from "../tracking/webhook.js";
 import { sendError } from "./errors.js";
 import { registryRoutes } from "./registry-routes.js";
 import { rolloutRoutes } from "./rollout-routes.js";
@@ -27,7 +35,11 @@ declare module "fastify" {
 export const BODY_LIMIT_BYTES = 4 * 1024 * 1024;
 
 export interface ApiOptions {
-  store: Store;
+  objects: ObjectReader;
+  statuses: ClusterStatusStore;
+  desired: DesiredStore;
+  reports: ReportStore;
+  leases: LeaseStore;
   rollouts: RolloutStore;
   registry: Registry;
   events: EventBus;
@@ -102,8 +114,8 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     return reply.code(ok ? 200 : 503).send({ ready: ok, leader: o.lease() !== undefined });
   });
   app.get("/metrics", { config: { public: true }, schema: { hide: true } }, async (_req, reply) => {
-    const clusters = await o.store.listObjects("Cluster");
-    const statuses = await o.store.getClusterStatuses(clusters.map((c) => c.name));
+    const clusters = await o.objects.listObjects("Cluster");
+    const statuses = await o.statuses.getClusterStatuses(clusters.map((c) => c.name));
     const counts = Object.fromEntries(CLUSTER_STATES.map((s) => [s, 0])) as Record<string, number>;
     for (const c of clusters) {
       const state = statuses.get(c.name)?.state ?? "Pending";
@@ -121,7 +133,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     "/v1/hub",
     { schema: { tags: ["hub"], summary: "This replica, the current leader, the hub public key" } },
     async () => {
-      const lease = await o.store.currentLease();
+      const lease = await o.leases.currentLease();
       return {
         replica: o.replicaId,
         leader: o.lease() !== undefined,
@@ -135,9 +147,26 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
 
   await app.register(registryRoutes(o.registry));
   await app.register(
-    statusRoutes({ store: o.store, rollouts: o.rollouts, registry: o.registry, events: o.events, streams }),
+    statusRoutes({
+      objects: o.objects,
+      statuses: o.statuses,
+      desired: o.desired,
+      reports: o.reports,
+      rollouts: o.rollouts,
+      registry: o.registry,
+      events: o.events,
+      streams,
+    }),
   );
-  await app.register(rolloutRoutes({ store: o.store, rollouts: o.rollouts, events: o.events }));
+  await app.register(
+    rolloutRoutes({ objects: o.objects, statuses: o.statuses, rollouts: o.rollouts, events: o.events }),
+  );
   await app.register(webhookRoutes(o));
   return app;
+}
+
+/** Starts listening at `at` and returns the base URL clients reach it at (port 0 resolved). */
+export async function serve(app: FastifyInstance, at: { host: string; port: number }): Promise<string> {
+  const address = await app.listen({ host: at.host, port: at.port });
+  return address.replace("://[::1]", "://localhost").replace("0.0.0.0", "127.0.0.1");
 }

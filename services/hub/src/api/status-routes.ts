@@ -2,12 +2,11 @@ import type { FastifyPluginAsync } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import { NotFoundError } from "../errors.js";
-import type { EventBus, HubEventType } from "../events.js";
-import { joinAppsOnClusters, summarizeFleet } from "../fleet.js";
-import type { Registry } from "../registry.js";
+import type { Registry } from "../registry/registry.js";
 import { isTerminal } from "../rollout/index.js";
-import type { RolloutStore } from "../rollout-store.js";
-import type { Store } from "../store.js";
+import type { EventBus, HubEventType } from "../status/events.js";
+import { joinAppsOnClusters, summarizeFleet } from "../status/fleet.js";
+import type { ClusterStatusStore, DesiredStore, ObjectReader, ReportStore, RolloutStore } from "../store.js";
 
 /** SSE comment sent this often so proxies keep an idle stream open. */
 export const SSE_KEEPALIVE_MS = 15_000;
@@ -22,7 +21,10 @@ const EVENT_TYPES = [
 ] as const satisfies readonly HubEventType[];
 
 export interface StatusRoutesOptions {
-  store: Store;
+  objects: ObjectReader;
+  statuses: ClusterStatusStore;
+  desired: DesiredStore;
+  reports: ReportStore;
   rollouts: RolloutStore;
   registry: Registry;
   events: EventBus;
@@ -35,16 +37,16 @@ export function statusRoutes(o: StatusRoutesOptions): FastifyPluginAsync {
   return async (fastify) => {
     const app = fastify.withTypeProvider<ZodTypeProvider>();
 
-    const statusesOf = (names: string[]) => o.store.getClusterStatuses(names);
+    const statusesOf = (names: string[]) => o.statuses.getClusterStatuses(names);
 
     app.get(
       "/v1/fleet/status",
       { schema: { tags: ["status"], summary: "Clusters by state and apps by sync and health, per environment" } },
       async () => {
         const [clusters, desired, reports, rollouts] = await Promise.all([
-          o.store.listObjects("Cluster"),
-          o.store.listDesired({}),
-          o.store.listReports({}),
+          o.objects.listObjects("Cluster"),
+          o.desired.listDesired({}),
+          o.reports.listReports({}),
           o.rollouts.list({}),
         ]);
         const statuses = await statusesOf(clusters.map((c) => c.name));
@@ -72,9 +74,9 @@ export function statusRoutes(o: StatusRoutesOptions): FastifyPluginAsync {
         const record = await o.registry.getCluster(req.params.name);
         const view = (await o.registry.listClusters()).find((c) => c.name === record.name);
         const [status, desired, reports] = await Promise.all([
-          o.store.getClusterStatus(record.name),
-          o.store.listDesired({ cluster: record.name }),
-          o.store.listReports({ cluster: record.name }),
+          o.statuses.getClusterStatus(record.name),
+          o.desired.listDesired({ cluster: record.name }),
+          o.reports.listReports({ cluster: record.name }),
         ]);
         return {
           ...view,
@@ -94,12 +96,12 @@ export function statusRoutes(o: StatusRoutesOptions): FastifyPluginAsync {
         },
       },
       async (req) => {
-        const record = await o.store.getObject("App", req.params.app);
+        const record = await o.objects.getObject("App", req.params.app);
         if (!record) throw new NotFoundError("app", req.params.app);
         const [clusters, desired, reports, rollouts] = await Promise.all([
-          o.store.listObjects("Cluster"),
-          o.store.listDesired({ app: record.name }),
-          o.store.listReports({ app: record.name }),
+          o.objects.listObjects("Cluster"),
+          o.desired.listDesired({ app: record.name }),
+          o.reports.listReports({ app: record.name }),
           o.rollouts.list({ app: record.name }),
         ]);
         const statuses = await statusesOf(clusters.map((c) => c.name));

@@ -2,11 +2,11 @@ import type { FastifyPluginAsync } from "fastify";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { NotFoundError, WebhookSignatureError } from "../errors.js";
-import type { EventBus } from "../events.js";
 import type { HubMetrics } from "../metrics.js";
-import type { Registry } from "../registry.js";
-import type { Store } from "../store.js";
-import { verifyWebhook } from "../webhook.js";
+import type { Registry } from "../registry/registry.js";
+import type { EventBus } from "../status/events.js";
+import type { ObjectReader } from "../store.js";
+import { verifyWebhook } from "../tracking/webhook.js";
 
 /**
  * `POST /v1/webhooks/git/:repo`: verified against the repo's webhook secret over the raw body
@@ -15,7 +15,7 @@ import { verifyWebhook } from "../webhook.js";
  * most cause one extra poll.
  */
 export function webhookRoutes(o: {
-  store: Store;
+  objects: ObjectReader;
   registry: Registry;
   events: EventBus;
   metrics: HubMetrics;
@@ -38,7 +38,7 @@ export function webhookRoutes(o: {
       },
       async (req, reply) => {
         const name = req.params.repo;
-        const repo = await o.store.getObject("Repo", name);
+        const repo = await o.objects.getObject("Repo", name);
         if (!repo) {
           o.metrics.webhookDeliveries.inc({ result: "unknown_repo" });
           throw new NotFoundError("repo", name);

@@ -1,0 +1,390 @@
+import pino from "pino";
+import { describe, expect, it } from "vitest";
+import { NotFoundError, NotLeaderError } from "../errors.js";
+import { HubMetrics } from "../metrics.js";
+import type { DesiredStatePublisher, PublishResult } from "../nats/publisher.js";
+import { isSettled, type RolloutState } from "../rollout/index.js";
+import type { EventBus, HubEvent } from "../status/events.js";
+import type {
+  AppRecord,
+  ClusterRecord,
+  ClusterStatus,
+  ClusterStatusStore,
+  DesiredRecord,
+  DesiredStore,
+  EnvironmentRecord,
+  Lease,
+  ObjectReader,
+  RecordOf,
+  ReportRecord,
+  ReportStore,
+  RolloutFilter,
+  RolloutStore,
+  StoredKind,
+  StoredRollout,
+} from "../store.js";
+import { RolloutConductor } from "./conductor.js";
+
+/** In-memory RolloutStore with the same compare-and-set semantics as the Redis one. */
+class MemoryRollouts implements RolloutStore {
+  readonly texts = new Map<string, string>();
+  readonly order: string[] = [];
+
+  async create(rollout: RolloutState): Promise<boolean> {
+    if (this.texts.has(rollout.id)) return false;
+    this.texts.set(rollout.id, JSON.stringify(rollout));
+    this.order.push(rollout.id);
+    return true;
+  }
+  async get(id: string): Promise<StoredRollout | undefined> {
+    const raw = this.texts.get(id);
+    return raw === undefined ? undefined : { raw, rollout: JSON.parse(raw) };
+  }
+  async compareAndSet(expected: StoredRollout, next: RolloutState, fence?: Lease): Promise<boolean> {
+    if (fence && fence.token !== LEASE.token) throw new NotLeaderError("deposed");
+    if (this.texts.get(next.id) !== expected.raw) return false;
+    this.texts.set(next.id, JSON.stringify(next));
+    return true;
+  }
+  async list(filter: RolloutFilter): Promise<RolloutState[]> {
+    return [...this.order]
+      .reverse()
+      .map((id) => JSON.parse(this.texts.get(id) ?? "{}") as RolloutState)
+      .filter(
+        (r) =>
+          (!filter.app || r.app === filter.app) &&
+          (!filter.environment || r.environment === filter.environment) &&
+          (!filter.state || r.state === filter.state),
+      );
+  }
+  async unsettled(): Promise<string[]> {
+    return this.order.filter((id) => !isSettled(JSON.parse(this.texts.get(id) ?? "{}")));
+  }
+  async active(app: string, environment: string): Promise<RolloutState[]> {
+    return (await this.list({ app, environment })).filter((r) => !isSettled(r));
+  }
+  async latest(app: string, environment: string): Promise<StoredRollout | undefined> {
+    const [r] = await this.list({ app, environment });
+    return r ? this.get(r.id) : undefined;
+  }
+  async lastSucceeded(app: string, environment: string): Promise<RolloutState | undefined> {
+    return (await this.list({ app, environment, state: "Succeeded" }))[0];
+  }
+}
+
+/** The stores the conductor reads, in memory: registry objects, statuses, reports, desired records. */
+class MemoryStore implements ObjectReader, ClusterStatusStore, ReportStore, DesiredStore {
+  readonly clusters: ClusterRecord[] = [];
+  readonly apps: AppRecord[] = [];
+  readonly environments: EnvironmentRecord[] = [];
+  readonly statuses = new Map<string, ClusterStatus>();
+  readonly reports = new Map<string, ReportRecord>();
+  readonly desired = new Map<string, DesiredRecord>();
+
+  #objects<K extends StoredKind>(kind: K): RecordOf[K][] {
+    const byKind: { [P in StoredKind]: RecordOf[P][] } = {
+      Cluster: this.clusters,
+      Team: [],
+      Repo: [],
+      App: this.apps,
+      Environment: this.environments,
+    };
+    return byKind[kind];
+  }
+  async getObject<K extends StoredKind>(kind: K, name: string): Promise<RecordOf[K] | undefined> {
+    return this.#objects(kind).find((x) => x.name === name);
+  }
+  async listObjects<K extends StoredKind>(kind: K): Promise<RecordOf[K][]> {
+    return this.#objects(kind);
+  }
+  async getClusterStatus(cluster: string): Promise<ClusterStatus | undefined> {
+    return this.statuses.get(cluster);
+  }
+  async getClusterStatuses(names: readonly string[]): Promise<Map<string, ClusterStatus>> {
+    const found = new Map<string, ClusterStatus>();
+    for (const name of names) {
+      const status = this.statuses.get(name);
+      if (status) found.set(name, status);
+    }
+    return found;
+  }
+  async putClusterStatus(cluster: string, status: ClusterStatus): Promise<void> {
+    this.statuses.set(cluster, status);
+  }
+  async getReport(cluster: string, app: string): Promise<ReportRecord | undefined> {
+    return this.reports.get(`${cluster}.${app}`);
+  }
+  async putReport(record: ReportRecord): Promise<void> {
+    this.reports.set(`${record.cluster}.${record.app}`, record);
+  }
+  async listReports(by: { cluster?: string; app?: string }): Promise<ReportRecord[]> {
+    return [...this.reports.values()].filter(
+      (r) => (by.cluster ?? r.cluster) === r.cluster && (by.app ?? r.app) === r.app,
+    );
+  }
+  async getDesired(cluster: string, app: string): Promise<DesiredRecord | undefined> {
+    return this.desired.get(`${cluster}.${app}`);
+  }
+  async putDesired(record: DesiredRecord): Promise<void> {
+    this.desired.set(`${record.cluster}.${record.app}`, record);
+  }
+  async listDesired(by: { cluster?: string; app?: string }): Promise<DesiredRecord[]> {
+    return [...this.desired.values()].filter(
+      (d) => (by.cluster ?? d.cluster) === d.cluster && (by.app ?? d.app) === d.app,
+    );
+  }
+}
+
+/** Publishes into the MemoryStore's desired records; same inputs again write nothing. */
+class MemoryPublisher implements DesiredStatePublisher {
+  readonly writes: { cluster: string; revision: string; rolloutId: string; generation: number }[] = [];
+  constructor(private readonly store: MemoryStore) {}
+
+  async publish(cluster: string, app: string, revision: string, rolloutId: string): Promise<PublishResult> {
+    if (!this.store.clusters.some((c) => c.name === cluster)) throw new NotFoundError("cluster", cluster);
+    const current = this.store.desired.get(`${cluster}.${app}`);
+    if (current && current.revision === revision) return { generation: current.generation, published: false };
+    const generation = (current?.generation ?? 0) + 1;
+    this.store.desired.set(`${cluster}.${app}`, {
+      cluster,
+      app,
+      generation,
+      environment: "prod",
+      repo: "web",
+      branch: "main",
+      revision,
+      path: ".",
+      rolloutId,
+      fingerprint: revision,
+      publishedAtMs: Date.now(),
+    });
+    this.writes.push({ cluster, revision, rolloutId, generation });
+    return { generation, published: true };
+  }
+  async remove(): Promise<PublishResult> {
+    return { generation: 0, published: false };
+  }
+}
+
+const LEASE: Lease = { holder: "test", token: 7 };
+
+const events: EventBus & { seen: HubEvent[] } = {
+  seen: [],
+  async emit(e) {
+    this.seen.push(e);
+  },
+  subscribe: () => () => {},
+  async nudge() {},
+  onNudge: () => () => {},
+  async close() {},
+};
+
+function setup(leading = true) {
+  const lease = leading ? LEASE : undefined;
+  const store = new MemoryStore();
+  const rollouts = new MemoryRollouts();
+  const publisher = new MemoryPublisher(store);
+  store.apps.push({
+    name: "web",
+    repo: "web",
+    path: ".",
+    source: "manifests",
+    namespace: "web",
+    prune: false,
+    selfHeal: false,
+  });
+  store.environments.push({
+    name: "prod",
+    policy: {
+      waves: [{ name: "canary", selector: { tier: "canary" }, maxConcurrency: 1, bakeSeconds: 0 }],
+      remaining: { bakeSeconds: 0, maxConcurrency: 1 },
+      progressDeadlineSeconds: 600,
+      autoRollback: true,
+      offlineClusters: "block",
+    },
+  });
+  for (const [name, labels] of [
+    ["canary", { env: "prod", tier: "canary" }],
+    ["eu-1", { env: "prod" }],
+  ] as const) {
+    store.clusters.push({ name, labels, agentPublicKey: "", createdAtMs: 0 });
+    store.statuses.set(name, { state: "Ready", changedAtMs: 0 });
+  }
+  const conductor = new RolloutConductor({
+    objects: store,
+    statuses: store,
+    reports: store,
+    desired: store,
+    rollouts,
+    publisher,
+    events,
+    metrics: new HubMetrics(),
+    log: pino({ level: "silent" }),
+    lease: () => lease,
+  });
+  const app = store.apps[0] as AppRecord;
+  /** Plays the agent: reports the desired generation healthy. */
+  const healthy = (cluster: string) => {
+    const d = store.desired.get(`${cluster}.web`);
+    if (!d) throw new Error(`nothing desired on ${cluster}`);
+    store.reports.set(`${cluster}.web`, {
+      cluster,
+      app: "web",
+      observedGeneration: d.generation,
+      revision: d.revision,
+      rolloutId: d.rolloutId,
+      phase: "synced",
+      health: "healthy",
+      resources: [],
+      reportedAtMs: 0,
+      receivedAtMs: 0,
+      agentVersion: "test",
+      digest: "",
+    });
+  };
+  return { store, rollouts, publisher, conductor, app, healthy };
+}
+
+describe("RolloutConductor", () => {
+  it("creates one rollout per new head, idempotently, and walks it wave by wave", async () => {
+    const { rollouts, publisher, conductor, app, healthy } = setup();
+    await conductor.rollOut(app, "prod", "aaaaaaa1", 1);
+    await conductor.rollOut(app, "prod", "aaaaaaa1", 2);
+    expect(rollouts.order).toHaveLength(1);
+    const [id] = rollouts.order;
+
+    await conductor.stepAll();
+    expect(publisher.writes.map((w) => [w.cluster, w.revision, w.rolloutId])).toEqual([["canary", "aaaaaaa1", id]]);
+    await conductor.stepAll();
+    expect(publisher.writes).toHaveLength(1);
+
+    healthy("canary");
+    await conductor.stepAll();
+    expect(publisher.writes.map((w) => w.cluster)).toEqual(["canary", "eu-1"]);
+    healthy("eu-1");
+    await conductor.stepAll();
+    const done = (await rollouts.get(id ?? ""))?.rollout;
+    expect(done?.state).toBe("Succeeded");
+    expect(await rollouts.unsettled()).toEqual([]);
+
+    // The next head starts from the revision that converged.
+    await conductor.rollOut(app, "prod", "bbbbbbb2", 3);
+    expect((await rollouts.latest("web", "prod"))?.rollout).toMatchObject({
+      fromRevision: "aaaaaaa1",
+      toRevision: "bbbbbbb2",
+    });
+  });
+
+  it("supersedes the rollout in flight; the newer one starts over from the first wave", async () => {
+    const { rollouts, publisher, conductor, app } = setup();
+    await conductor.rollOut(app, "prod", "aaaaaaa1", 1);
+    await conductor.stepAll();
+    await conductor.rollOut(app, "prod", "bbbbbbb2", 2);
+    const [first, second] = rollouts.order;
+    expect((await rollouts.get(first ?? ""))?.rollout).toMatchObject({ state: "Superseded", supersededBy: second });
+    await conductor.stepAll();
+    expect(publisher.writes.map((w) => [w.cluster, w.revision])).toEqual([
+      ["canary", "aaaaaaa1"],
+      ["canary", "bbbbbbb2"],
+    ]);
+    expect(events.seen.some((e) => e.type === "rollout" && e.event === "Superseded")).toBe(true);
+  });
+
+  it("records a write the last leader made but did not confirm, without writing again", async () => {
+    const { store, rollouts, publisher, conductor, app } = setup();
+    await conductor.rollOut(app, "prod", "aaaaaaa1", 1);
+    const id = rollouts.order[0] ?? "";
+    // A leader that died after publishing: the desired record is this rollout's write.
+    store.desired.set("canary.web", {
+      cluster: "canary",
+      app: "web",
+      generation: 41,
+      environment: "prod",
+      repo: "web",
+      branch: "main",
+      revision: "aaaaaaa1",
+      path: ".",
+      rolloutId: id,
+      fingerprint: "x",
+      publishedAtMs: 0,
+    });
+    const stored = await rollouts.get(id);
+    const decided = structuredClone(stored?.rollout) as RolloutState;
+    const wave = decided.waves[0];
+    if (!wave?.clusters[0]) throw new Error("no canary");
+    wave.status = "progressing";
+    const now = Date.now();
+    wave.startedAtMs = now;
+    wave.clusters[0].state = "writing";
+    wave.clusters[0].dispatchedAtMs = now;
+    decided.state = "Progressing";
+    decided.startedAtMs = now;
+    await rollouts.compareAndSet(stored as StoredRollout, decided);
+
+    await conductor.stepAll();
+    expect(publisher.writes).toEqual([]);
+    expect((await rollouts.get(id))?.rollout.waves[0]?.clusters[0]).toMatchObject({
+      state: "progressing",
+      generation: 41,
+    });
+  });
+
+  it("gives a cluster outside any rollout in flight the last good revision, and nothing before one exists", async () => {
+    const { store, publisher, conductor, app, healthy } = setup();
+    const late: ClusterRecord = { name: "eu-9", labels: { env: "prod" }, agentPublicKey: "", createdAtMs: 0 };
+    expect(await conductor.fill(app, "prod", [late])).toBe(0);
+    expect(publisher.writes).toEqual([]);
+
+    await conductor.rollOut(app, "prod", "aaaaaaa1", 1);
+    await conductor.stepAll();
+    healthy("canary");
+    await conductor.stepAll();
+    healthy("eu-1");
+    await conductor.stepAll();
+    await conductor.rollOut(app, "prod", "bbbbbbb2", 2);
+    store.clusters.push(late);
+    await conductor.fill(app, "prod", store.clusters);
+    // canary and eu-1 belong to the rollout in flight; eu-9 gets the revision that converged.
+    expect(publisher.writes.filter((w) => w.cluster === "eu-9").map((w) => w.revision)).toEqual(["aaaaaaa1"]);
+    expect(publisher.writes.filter((w) => w.revision === "bbbbbbb2")).toEqual([]);
+  });
+
+  it("settles a rollback to a cluster deregistered meanwhile, so newer rollouts are not held back", async () => {
+    const { store, rollouts, publisher, conductor, app, healthy } = setup();
+    await conductor.rollOut(app, "prod", "aaaaaaa1", 1);
+    await conductor.stepAll();
+    healthy("canary");
+    await conductor.stepAll();
+    healthy("eu-1");
+    await conductor.stepAll();
+    await conductor.rollOut(app, "prod", "bbbbbbb2", 2);
+    await conductor.stepAll();
+    const failing = rollouts.order[1] ?? "";
+    expect(publisher.writes.at(-1)).toMatchObject({ cluster: "canary", revision: "bbbbbbb2" });
+
+    // The canary degrades on the new revision and is deregistered before its rollback is written.
+    healthy("canary");
+    const report = store.reports.get("canary.web") as ReportRecord;
+    store.reports.set("canary.web", { ...report, health: "degraded" });
+    store.clusters.splice(
+      store.clusters.findIndex((c) => c.name === "canary"),
+      1,
+    );
+    await conductor.stepAll();
+    const failed = (await rollouts.get(failing))?.rollout;
+    expect(failed?.state).toBe("RolledBack");
+    expect(failed?.waves[0]?.clusters[0]?.rollback?.abandoned?.reason).toMatch(/cluster "canary" does not exist/);
+    expect(await rollouts.unsettled()).toEqual([]);
+    expect(events.seen.some((e) => e.type === "rollout" && e.event === "RollbackAbandoned")).toBe(true);
+
+    // The next commit is not held back behind it.
+    await conductor.rollOut(app, "prod", "ccccccc3", 3);
+    await conductor.stepAll();
+    expect(publisher.writes.at(-1)).toMatchObject({ cluster: "eu-1", revision: "ccccccc3" });
+  });
+
+  it("refuses to create or step rollouts without the lease", async () => {
+    const { conductor, app } = setup(false);
+    await expect(conductor.rollOut(app, "prod", "aaaaaaa1", 1)).rejects.toBeInstanceOf(NotLeaderError);
+  });
+});

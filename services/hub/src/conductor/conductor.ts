@@ -1,0 +1,452 @@
+import type { Logger } from "pino";
+import { NotFoundError, NotLeaderError } from "../errors.js";
+import type { HubMetrics } from "../metrics.js";
+import type { DesiredStatePublisher } from "../nats/publisher.js";
+import { ENV_LABEL } from "../registry/targets.js";
+import {
+  type Action,
+  abandonRollback,
+  command,
+  createRollout,
+  isSettled,
+  isTerminal,
+  isWriteAction,
+  type Observations,
+  parsePolicy,
+  type RolloutState,
+  recordWrite,
+  type StepResult,
+  step,
+  supersede,
+  type WriteAction,
+} from "../rollout/index.js";
+import type { EventBus, HubEvent } from "../status/events.js";
+import type {
+  AppRecord,
+  ClusterRecord,
+  ClusterStatusStore,
+  DesiredStore,
+  Lease,
+  ObjectReader,
+  ReportStore,
+  RolloutStore,
+  StoredRollout,
+} from "../store.js";
+
+/** How often the leader steps every unsettled rollout; reports and commands step at once too. */
+export const ROLLOUT_TICK_MS = 1000;
+/** Steps of one rollout in one pass: a step, its writes, and the step those writes allow. */
+const MAX_STEPS_PER_PASS = 8;
+/** Compare-and-set attempts before leaving a change to the next pass. */
+const CAS_ATTEMPTS = 5;
+/** Deleted resources that make a decided rollback impossible, as NotFoundError names them. */
+const GONE_KINDS = new Set(["cluster", "app"]);
+
+export interface ConductorOptions {
+  objects: ObjectReader;
+  statuses: ClusterStatusStore;
+  reports: ReportStore;
+  desired: DesiredStore;
+  rollouts: RolloutStore;
+  publisher: DesiredStatePublisher;
+  events: EventBus;
+  metrics: HubMetrics;
+  log: Logger;
+  /** The lease this replica holds now; undefined when it is not the leader. */
+  lease: () => Lease | undefined;
+  /** @default {@link ROLLOUT_TICK_MS} */
+  tickMs?: number;
+}
+
+/** A rollout id: readable, unique per (app, environment, revision, detection time). */
+export function rolloutId(app: string, environment: string, revision: string, atMs: number): string {
+  return `${app}-${environment}-${revision.slice(0, 7)}-${atMs.toString(36)}`;
+}
+
+/**
+ * Runs on the leader only and is the one writer of desired states for apps: it creates a
+ * rollout per (app, environment) when the tracker sees a new head, steps every unsettled rollout
+ * (every tick, and at once on a report, a cluster state change or a command), executes the
+ * writes the pure engine asks for through the fenced publisher, and gives clusters that no
+ * rollout in flight covers the last good revision.
+ *
+ * Per (app, environment) everything runs under one in-process lock, so creation, stepping and
+ * filling never interleave on this leader; across leaders the fencing token (on every rollout
+ * compare-and-set and every generation) keeps a deposed leader from changing anything.
+ */
+export class RolloutConductor {
+  readonly #locks = new Map<string, Promise<unknown>>();
+  #timer: NodeJS.Timeout | undefined;
+  #running = false;
+  #pass: Promise<void> | undefined;
+  #again = false;
+  #unsubscribe: (() => void) | undefined;
+
+  constructor(private readonly o: ConductorOptions) {}
+
+  start(): void {
+    this.#running = true;
+    this.#unsubscribe = this.o.events.subscribe((e) => {
+      if (e.type === "report" || e.type === "cluster-state" || (e.type === "rollout" && e.origin === "api"))
+        this.kick();
+    });
+    this.#schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false;
+    this.#unsubscribe?.();
+    if (this.#timer) clearTimeout(this.#timer);
+    await this.#pass;
+    await Promise.allSettled([...this.#locks.values()]);
+  }
+
+  /** Steps every unsettled rollout as soon as possible. */
+  kick(): void {
+    if (!this.#running) return;
+    if (this.#pass) this.#again = true;
+    else this.#schedule(0);
+  }
+
+  #schedule(delayMs: number): void {
+    if (!this.#running) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#startPass(), delayMs);
+  }
+
+  #startPass(): void {
+    if (!this.#running || this.#pass) return;
+    this.#pass = this.stepAll().finally(() => {
+      this.#pass = undefined;
+      const again = this.#again;
+      this.#again = false;
+      this.#schedule(again ? 0 : (this.o.tickMs ?? ROLLOUT_TICK_MS));
+    });
+  }
+
+  /** One pass over every unsettled rollout; the timer runs it, tests call it directly. */
+  async stepAll(): Promise<void> {
+    try {
+      // Oldest first: a rolled-back rollout finishes its rollback writes before a newer one
+      // of the same app and environment may write anything.
+      const blocked = new Set<string>();
+      for (const id of await this.o.rollouts.unsettled()) {
+        const stored = await this.o.rollouts.get(id);
+        if (!stored) continue;
+        const key = lockKey(stored.rollout.app, stored.rollout.environment);
+        if (blocked.has(key)) continue;
+        const after = await this.#locked(key, () => this.#drive(id));
+        if (after && isTerminal(after.state) && !isSettled(after)) blocked.add(key);
+      }
+    } catch (err) {
+      if (err instanceof NotLeaderError) return;
+      this.o.log.warn({ err }, "rollout pass failed; retrying on the next tick");
+    }
+  }
+
+  async #locked<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.#locks.get(key) ?? Promise.resolve();
+    const run = previous.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.#locks.set(key, tail);
+    void tail.then(() => {
+      if (this.#locks.get(key) === tail) this.#locks.delete(key);
+    });
+    return run;
+  }
+
+  #fence(): Lease {
+    const lease = this.o.lease();
+    if (!lease) throw new NotLeaderError("only the leader drives rollouts");
+    return lease;
+  }
+
+  /** Steps one rollout until it stops moving (or its writes fail); returns its last state. */
+  async #drive(id: string): Promise<RolloutState | undefined> {
+    let last: RolloutState | undefined;
+    for (let i = 0; i < MAX_STEPS_PER_PASS; i++) {
+      const stored = await this.o.rollouts.get(id);
+      if (!stored) return last;
+      const r = stored.rollout;
+      last = r;
+      const now = Date.now();
+      if (isSettled(r)) {
+        // Saving the same state drops it from the unsettled set.
+        await this.o.rollouts.compareAndSet(stored, r, this.#fence());
+        return r;
+      }
+      const app = await this.o.objects.getObject("App", r.app);
+      const result: StepResult =
+        !app && !isTerminal(r.state)
+          ? command(r, "abort", now, "the app's deletion")
+          : step(r, await this.#observe(r), now);
+      if (JSON.stringify(result.rollout) !== stored.raw) {
+        if (!(await this.o.rollouts.compareAndSet(stored, result.rollout, this.#fence()))) continue;
+      }
+      last = result.rollout;
+      await this.#announce(result.rollout, result.actions);
+      const writes = result.actions.filter(isWriteAction);
+      if (writes.length === 0) return last;
+      for (const write of writes) {
+        try {
+          last = (await this.#execute(write)) ?? last;
+        } catch (err) {
+          if (err instanceof NotLeaderError) throw err;
+          this.o.log.warn(
+            { err, rollout: id, cluster: write.cluster, app: write.app },
+            "rollout write failed; retrying on the next tick",
+          );
+          return last;
+        }
+      }
+    }
+    return last;
+  }
+
+  /** Cluster states and this app's reports, in two batched reads whatever the rollout's size. */
+  async #observe(r: RolloutState): Promise<Observations> {
+    const names = r.waves.flatMap((w) => w.clusters.map((c) => c.name));
+    const [statuses, reports] = await Promise.all([
+      this.o.statuses.getClusterStatuses(names),
+      this.o.reports.listReports({ app: r.app }),
+    ]);
+    const reportOf = new Map(reports.map((report) => [report.cluster, report]));
+    const entries = names.map((name) => {
+      const report = reportOf.get(name);
+      return [name, { connectivity: statuses.get(name)?.state ?? "Offline", ...(report ? { report } : {}) }] as const;
+    });
+    return { clusters: Object.fromEntries(entries) };
+  }
+
+  /**
+   * Executes one write: publishes the desired state (the publisher allocates the generation,
+   * fenced) unless the last published state already is this rollout's write, then records it.
+   * A rollback to a cluster or app that was deleted meanwhile is recorded as abandoned: there is
+   * nothing left to roll back, and owing it forever would hold back every newer rollout.
+   */
+  async #execute(write: WriteAction): Promise<RolloutState | undefined> {
+    const fence = this.#fence();
+    const desired = await this.o.desired.getDesired(write.cluster, write.app);
+    let generation: number;
+    let published = false;
+    if (desired && !desired.removed && desired.rolloutId === write.rolloutId && desired.revision === write.revision) {
+      generation = desired.generation;
+    } else {
+      try {
+        const result = await this.o.publisher.publish(write.cluster, write.app, write.revision, write.rolloutId);
+        generation = result.generation;
+        published = result.published;
+      } catch (err) {
+        if (!(write.kind === "RollbackCluster" && err instanceof NotFoundError && GONE_KINDS.has(err.kind))) throw err;
+        const reason = `nothing to roll back: ${err.message}`;
+        const next = await this.#update(write.rolloutId, fence, (r) => abandonRollback(r, write, reason, Date.now()));
+        if (next) {
+          this.o.log.warn({ rollout: write.rolloutId, cluster: write.cluster, app: write.app }, reason);
+          await this.#emit(next, "RollbackAbandoned", { cluster: write.cluster, message: reason });
+        }
+        return next;
+      }
+    }
+    const next = await this.#update(write.rolloutId, fence, (r) => recordWrite(r, write, generation, Date.now()));
+    if (!next) return undefined;
+    this.o.log.info(
+      {
+        rollout: write.rolloutId,
+        cluster: write.cluster,
+        app: write.app,
+        generation,
+        revision: write.revision,
+        published,
+      },
+      write.kind === "WriteDesired" ? "rollout wrote desired state" : "rollout rolled cluster back",
+    );
+    await this.#emit(next, write.kind, {
+      cluster: write.cluster,
+      revision: write.revision,
+      generation,
+      message: `${write.kind === "WriteDesired" ? "wrote" : "rolled back to"} ${write.revision} at generation ${generation}`,
+    });
+    return next;
+  }
+
+  /** Applies `change` to the stored rollout with compare-and-set under `fence`; undefined if it is gone or keeps moving. */
+  async #update(
+    id: string,
+    fence: Lease,
+    change: (r: RolloutState) => RolloutState,
+  ): Promise<RolloutState | undefined> {
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      const stored = await this.o.rollouts.get(id);
+      if (!stored) return undefined;
+      const next = change(stored.rollout);
+      if (JSON.stringify(next) === stored.raw || (await this.o.rollouts.compareAndSet(stored, next, fence)))
+        return next;
+    }
+    return undefined;
+  }
+
+  async #announce(r: RolloutState, actions: readonly Action[]): Promise<void> {
+    for (const a of actions) {
+      switch (a.kind) {
+        case "WriteDesired":
+        case "RollbackCluster":
+          break;
+        case "WaveStarted":
+          this.o.log.info({ rollout: r.id, app: r.app, wave: a.wave, clusters: a.clusters }, "wave started");
+          await this.#emit(r, a.kind, { wave: a.wave, message: `wave "${a.wave}" started: ${a.clusters.join(", ")}` });
+          break;
+        case "WaveCompleted":
+          this.o.metrics.rolloutWaveDuration.observe({ environment: r.environment }, a.durationSeconds);
+          this.o.log.info({ rollout: r.id, app: r.app, wave: a.wave, seconds: a.durationSeconds }, "wave completed");
+          await this.#emit(r, a.kind, { wave: a.wave, message: `wave "${a.wave}" completed in ${a.durationSeconds}s` });
+          break;
+        case "RolloutSucceeded":
+          this.o.metrics.rolloutsEnded.inc({ state: "Succeeded" });
+          if (a.commitToConvergedSeconds !== undefined)
+            this.o.metrics.commitToConverged.observe({ environment: r.environment }, a.commitToConvergedSeconds);
+          this.o.log.info({ rollout: r.id, app: r.app, revision: a.revision }, "rollout succeeded");
+          await this.#emit(r, a.kind, { revision: a.revision, message: `${a.revision} converged` });
+          break;
+        case "RolloutFailed":
+          this.o.metrics.rolloutsEnded.inc({ state: a.state });
+          this.o.log.warn({ rollout: r.id, app: r.app, state: a.state, reason: a.reason }, "rollout failed");
+          await this.#emit(r, a.kind, { message: a.reason });
+          break;
+        case "EmitEvent":
+          await this.#emit(r, a.type, {
+            message: a.message,
+            ...(a.wave ? { wave: a.wave } : {}),
+            ...(a.cluster ? { cluster: a.cluster } : {}),
+          });
+          break;
+      }
+    }
+  }
+
+  async #emit(
+    r: RolloutState,
+    event: string,
+    extra: Partial<Extract<HubEvent, { type: "rollout" }>>,
+    origin: "api" | "engine" = "engine",
+  ): Promise<void> {
+    await this.o.events.emit({
+      type: "rollout",
+      rolloutId: r.id,
+      app: r.app,
+      environment: r.environment,
+      event,
+      state: r.state,
+      origin,
+      atMs: Date.now(),
+      ...extra,
+    });
+  }
+
+  /**
+   * Makes `revision` the target of `app` in `environment`: unless the newest rollout of that
+   * pair already goes there, supersedes the one in flight and creates a new rollout from the
+   * last good revision. Level-triggered and idempotent, so a crash between creating the rollout
+   * and recording the head only repeats a check.
+   */
+  async rollOut(app: AppRecord, environment: string, revision: string, detectedAtMs: number): Promise<void> {
+    await this.#locked(lockKey(app.name, environment), async () => {
+      const fence = this.#fence();
+      const latest = await this.o.rollouts.latest(app.name, environment);
+      if (latest?.rollout.toRevision === revision) return;
+      const fromRevision = (await this.o.rollouts.lastSucceeded(app.name, environment))?.toRevision ?? "";
+      const now = Date.now();
+      const id = revision === fromRevision ? "" : rolloutId(app.name, environment, revision, now);
+      if (latest) await this.#supersede(latest, id, fence);
+      if (!id) {
+        // The branch went back to the last good revision: nothing new to roll out; the clusters
+        // the superseded rollout reached keep its revision until the next commit.
+        this.o.log.warn({ app: app.name, environment, revision }, "head is back at the last good revision");
+        return;
+      }
+      const [envRecord, clusters] = await Promise.all([
+        this.o.objects.getObject("Environment", environment),
+        this.o.objects.listObjects("Cluster"),
+      ]);
+      const members = clusters.filter((c) => c.labels[ENV_LABEL] === environment);
+      const states = await this.o.statuses.getClusterStatuses(members.map((c) => c.name));
+      const rollout = createRollout({
+        id,
+        app: app.name,
+        environment,
+        fromRevision,
+        toRevision: revision,
+        policy: parsePolicy(envRecord?.policy ?? {}, environment),
+        clusters: members.map((c) => ({
+          name: c.name,
+          labels: c.labels,
+          state: states.get(c.name)?.state ?? "Pending",
+        })),
+        ...(app.clusterSelector ? { appSelector: app.clusterSelector } : {}),
+        // The hub lists refs only; reading the commit would need a fetch. Detection time it is.
+        commitAtMs: detectedAtMs,
+        detectedAtMs,
+      });
+      if (!(await this.o.rollouts.create(rollout, fence))) return;
+      this.o.log.info(
+        { rollout: id, app: app.name, environment, revision, from: fromRevision || undefined },
+        "rollout created",
+      );
+      await this.#emit(rollout, "Created", {
+        revision,
+        message: `rolling ${fromRevision || "(first deploy)"} → ${revision}`,
+      });
+      this.kick();
+    });
+  }
+
+  async #supersede(stored: StoredRollout, byId: string, fence: Lease): Promise<void> {
+    let current: StoredRollout | undefined = stored;
+    for (let attempt = 0; current && attempt < CAS_ATTEMPTS; attempt++) {
+      if (isTerminal(current.rollout.state)) return;
+      const result = supersede(current.rollout, Date.now(), byId);
+      if (await this.o.rollouts.compareAndSet(current, result.rollout, fence)) {
+        this.o.metrics.rolloutsEnded.inc({ state: "Superseded" });
+        await this.#announce(result.rollout, result.actions);
+        return;
+      }
+      current = await this.o.rollouts.get(stored.rollout.id);
+    }
+  }
+
+  /**
+   * Gives every target cluster of (app, environment) that no unsettled rollout covers its
+   * desired state: the revision it has (re-published only if the app's settings changed), or,
+   * for a cluster that never had the app (added to the environment later), the last good
+   * revision. A cluster is never given a revision no rollout converged.
+   */
+  async fill(app: AppRecord, environment: string, targets: readonly ClusterRecord[]): Promise<number> {
+    return this.#locked(lockKey(app.name, environment), async () => {
+      this.#fence();
+      const [active, good] = await Promise.all([
+        this.o.rollouts.active(app.name, environment),
+        this.o.rollouts.lastSucceeded(app.name, environment),
+      ]);
+      const owned = new Set(active.flatMap((r) => r.waves.flatMap((w) => w.clusters.map((c) => c.name))));
+      let failures = 0;
+      for (const target of targets) {
+        if (owned.has(target.name)) continue;
+        const desired = await this.o.desired.getDesired(target.name, app.name);
+        const keep = desired && !desired.removed ? desired : undefined;
+        const revision = keep?.revision ?? good?.toRevision;
+        if (!revision) continue;
+        try {
+          await this.o.publisher.publish(target.name, app.name, revision, keep?.rolloutId ?? good?.id ?? "");
+        } catch (err) {
+          if (err instanceof NotLeaderError) throw err;
+          failures++;
+          this.o.log.warn({ err, cluster: target.name, app: app.name, revision }, "could not publish desired state");
+        }
+      }
+      return failures;
+    });
+  }
+}
+
+function lockKey(app: string, environment: string): string {
+  return `${app}/${environment}`;
+}

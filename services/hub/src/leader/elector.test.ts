@@ -1,0 +1,74 @@
+import pino from "pino";
+import { describe, expect, it, vi } from "vitest";
+import { HubMetrics } from "../metrics.js";
+import type { Lease, LeaseStore } from "../store.js";
+import { type LeaderDuties, LeaderElector } from "./elector.js";
+
+/** One lease in memory, as the Redis one behaves: a holder, a token that only grows. */
+class MemoryLease implements LeaseStore {
+  held: Lease | undefined;
+  #tokens = 0;
+  renewals = true;
+
+  async acquireLease(holder: string): Promise<Lease | undefined> {
+    if (this.held) return undefined;
+    this.held = { holder, token: ++this.#tokens };
+    return this.held;
+  }
+  async renewLease(lease: Lease): Promise<boolean> {
+    return this.renewals && this.held?.token === lease.token;
+  }
+  async releaseLease(lease: Lease): Promise<void> {
+    if (this.held?.token === lease.token) this.held = undefined;
+  }
+  async currentLease(): Promise<Lease | undefined> {
+    return this.held;
+  }
+}
+
+function elector(leases: LeaseStore, seen: string[]) {
+  const duties: LeaderDuties = {
+    start: async (lease) => {
+      seen.push(`start ${lease.token}`);
+    },
+    stop: async () => {
+      seen.push("stop");
+    },
+  };
+  return new LeaderElector({
+    leases,
+    replicaId: "r1",
+    ttlMs: 150,
+    duties,
+    metrics: new HubMetrics(),
+    log: pino({ level: "silent" }),
+  });
+}
+
+describe("LeaderElector", () => {
+  it("takes a free lease and starts its duties; on stop, stops them and releases the lease", async () => {
+    const leases = new MemoryLease();
+    const seen: string[] = [];
+    const e = elector(leases, seen);
+    e.start();
+    await vi.waitFor(() => expect(e.lease?.token).toBe(1), { timeout: 10_000 });
+    await e.stop();
+    expect(seen).toEqual(["start 1", "stop"]);
+    expect(leases.held).toBeUndefined();
+    expect(e.lease).toBeUndefined();
+  });
+
+  it("stops its duties at once when a renewal fails, and follows while another replica holds the lease", async () => {
+    const leases = new MemoryLease();
+    const seen: string[] = [];
+    const e = elector(leases, seen);
+    e.start();
+    await vi.waitFor(() => expect(seen).toEqual(["start 1"]), { timeout: 10_000 });
+    leases.renewals = false;
+    leases.held = { holder: "r2", token: 99 };
+    await vi.waitFor(() => expect(seen).toEqual(["start 1", "stop"]), { timeout: 10_000 });
+    expect(e.lease).toBeUndefined();
+    await e.stop();
+    expect(leases.held).toEqual({ holder: "r2", token: 99 });
+  });
+});

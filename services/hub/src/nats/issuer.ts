@@ -1,0 +1,120 @@
+import type { NatsConnection } from "nats";
+import type { Logger } from "pino";
+import { HubError } from "../errors.js";
+import type { ClusterCredentialIssuer, MintedCredentials } from "../registry/credentials.js";
+import type { AccountJwtStore } from "../store.js";
+import {
+  mintClusterUser,
+  type OperatorSetup,
+  pushAccountJwt,
+  revokedAccountJwt,
+  StaleAccountJwtError,
+  withAccountJwt,
+} from "./auth/index.js";
+
+/** Revocation attempts when the server holds a newer account JWT than the one built on. */
+const STALE_RETRIES = 2;
+
+function issuedAt(jwt: string): number {
+  const payload = jwt.split(".")[1] ?? "";
+  return (JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as { iat: number }).iat;
+}
+
+/**
+ * Mints per-cluster NATS users from the operator setup and revokes them. The account JWT with
+ * its revocations lives in the store (written before it is pushed), so every replica and every
+ * restart builds the next revocation on top of all earlier ones; the store's lock serialises
+ * revocations across replicas.
+ */
+export class NatsCredentialIssuer implements ClusterCredentialIssuer {
+  private constructor(
+    private readonly setup: OperatorSetup,
+    private readonly stored: AccountJwtStore,
+    private readonly system: NatsConnection,
+    private readonly log: Logger,
+  ) {}
+
+  /**
+   * Loads the newest account JWT (file or Redis) and pushes it to the server, which repairs a
+   * server that lost its resolver directory. When the server holds a newer one (Redis lost the
+   * latest, or was restored from an old backup), that one is adopted and stored: otherwise the
+   * next revocation would build on the older JWT and, pushed, silently undo the revocations
+   * only the server still knows. `system` is a connection as `setup.systemUser`.
+   */
+  static async start(
+    setup: OperatorSetup,
+    stored: AccountJwtStore,
+    system: NatsConnection,
+    log: Logger,
+  ): Promise<NatsCredentialIssuer> {
+    const issuer = new NatsCredentialIssuer(setup, stored, system, log);
+    const jwt = await issuer.#accountJwt();
+    try {
+      await pushAccountJwt(system, jwt);
+    } catch (err) {
+      if (err instanceof StaleAccountJwtError) {
+        await issuer.#locked("adopt the server's account JWT", () => issuer.#adopt(err.serverJwt));
+      } else {
+        log.warn({ err }, "could not push the stored account JWT at start; revocations may be missing on the server");
+      }
+    }
+    return issuer;
+  }
+
+  /** Stores the server's account JWT (checked against the operator) unless Redis has a newer one. */
+  async #adopt(serverJwt: string): Promise<string> {
+    withAccountJwt(this.setup, serverJwt);
+    const stored = await this.#accountJwt();
+    if (issuedAt(stored) > issuedAt(serverJwt)) return stored;
+    await this.stored.put(serverJwt);
+    this.log.warn(
+      { storedIssuedAt: issuedAt(stored), serverIssuedAt: issuedAt(serverJwt) },
+      "NATS holds a newer account JWT than Redis; adopted and stored it, so later revocations build on it",
+    );
+    return serverJwt;
+  }
+
+  /** Runs `fn` holding the account lock, which serialises account JWT changes across replicas. */
+  async #locked<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    const release = await this.stored.lock();
+    if (!release) throw new HubError(`cannot ${what}: another account JWT change holds the lock; try again`);
+    try {
+      return await fn();
+    } finally {
+      await release();
+    }
+  }
+
+  async #accountJwt(): Promise<string> {
+    const stored = await this.stored.get();
+    if (stored && issuedAt(stored) >= issuedAt(this.setup.account.jwt)) return stored;
+    return this.setup.account.jwt;
+  }
+
+  async mint(cluster: string): Promise<MintedCredentials> {
+    return mintClusterUser(this.setup, cluster);
+  }
+
+  /**
+   * Revokes a cluster's NATS user: the stored JWT plus this revocation is stored, then pushed.
+   * If the server turns out to hold a newer JWT, it is adopted and the revocation made again
+   * on top of it, so no revocation the server knows is lost.
+   */
+  async revoke(cluster: string, userPublicKey: string): Promise<void> {
+    await this.#locked(`revoke cluster ${cluster}`, async () => {
+      let base = await this.#accountJwt();
+      for (let attempt = 1; ; attempt++) {
+        const next = await revokedAccountJwt(withAccountJwt(this.setup, base), userPublicKey);
+        await this.stored.put(next);
+        try {
+          await pushAccountJwt(this.system, next);
+          break;
+        } catch (err) {
+          if (!(err instanceof StaleAccountJwtError) || attempt >= STALE_RETRIES) throw err;
+          base = await this.#adopt(err.serverJwt);
+        }
+      }
+      this.log.info({ cluster, natsUser: userPublicKey }, "cluster NATS user revoked");
+    });
+  }
+}

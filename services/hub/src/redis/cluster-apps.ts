@@ -1,0 +1,117 @@
+import type { Redis } from "ioredis";
+import { NotLeaderError } from "../errors.js";
+import type { DesiredRecord, DesiredStore, GenerationStore, Lease, ReportRecord, ReportStore } from "../store.js";
+import { allFromJson, fromJson } from "./json.js";
+import { keys, leaseValue } from "./keys.js";
+import { ALLOCATE_GENERATION } from "./scripts.js";
+
+/** Filter of a listing: one cluster, one app, or (neither) every registered cluster. */
+type PairFilter = { cluster?: string; app?: string };
+
+/**
+ * JSON records kept per (cluster, app), each listed in an index set of its cluster and one of
+ * its app, so either side is listed without a scan.
+ */
+class PairRecords<T extends { cluster: string; app: string }> {
+  constructor(
+    private readonly redis: Redis,
+    private readonly key: (cluster: string, app: string) => string,
+    private readonly byCluster: (cluster: string) => string,
+    private readonly byApp: (app: string) => string,
+  ) {}
+
+  async get(cluster: string, app: string): Promise<T | undefined> {
+    return fromJson<T>(await this.redis.get(this.key(cluster, app)));
+  }
+
+  async put(record: T): Promise<void> {
+    await this.redis
+      .multi()
+      .set(this.key(record.cluster, record.app), JSON.stringify(record))
+      .sadd(this.byCluster(record.cluster), record.app)
+      .sadd(this.byApp(record.app), record.cluster)
+      .exec();
+  }
+
+  async list(by: PairFilter): Promise<T[]> {
+    let names: string[];
+    if (by.cluster !== undefined) {
+      const cluster = by.cluster;
+      names = (await this.redis.smembers(this.byCluster(cluster))).map((app) => this.key(cluster, app));
+    } else if (by.app !== undefined) {
+      const app = by.app;
+      names = (await this.redis.smembers(this.byApp(app))).map((cluster) => this.key(cluster, app));
+    } else {
+      const clusters = await this.redis.smembers(keys.objectIndex("Cluster"));
+      const perCluster = await Promise.all(
+        clusters.map(async (c) => (await this.redis.smembers(this.byCluster(c))).map((a) => this.key(c, a))),
+      );
+      names = perCluster.flat();
+    }
+    if (names.length === 0) return [];
+    names.sort();
+    return allFromJson<T>(await this.redis.mget(names));
+  }
+}
+
+/** The last published desired state per (cluster, app). */
+export class RedisDesiredStore implements DesiredStore {
+  readonly #records: PairRecords<DesiredRecord>;
+
+  constructor(redis: Redis) {
+    this.#records = new PairRecords(redis, keys.desired, keys.desiredByCluster, keys.desiredByApp);
+  }
+
+  getDesired(cluster: string, app: string): Promise<DesiredRecord | undefined> {
+    return this.#records.get(cluster, app);
+  }
+
+  putDesired(record: DesiredRecord): Promise<void> {
+    return this.#records.put(record);
+  }
+
+  listDesired(by: PairFilter): Promise<DesiredRecord[]> {
+    return this.#records.list(by);
+  }
+}
+
+/** The last verified report per (cluster, app). */
+export class RedisReportStore implements ReportStore {
+  readonly #records: PairRecords<ReportRecord>;
+
+  constructor(redis: Redis) {
+    this.#records = new PairRecords(redis, keys.report, keys.reportByCluster, keys.reportByApp);
+  }
+
+  getReport(cluster: string, app: string): Promise<ReportRecord | undefined> {
+    return this.#records.get(cluster, app);
+  }
+
+  putReport(record: ReportRecord): Promise<void> {
+    return this.#records.put(record);
+  }
+
+  listReports(by: PairFilter): Promise<ReportRecord[]> {
+    return this.#records.list(by);
+  }
+}
+
+/** Generation counters per (cluster, app), incremented only behind the leader lease. */
+export class RedisGenerationStore implements GenerationStore {
+  constructor(private readonly redis: Redis) {}
+
+  async allocateGeneration(cluster: string, app: string, floor: number, fence: Lease): Promise<number> {
+    const g = Number(
+      await this.redis.eval(
+        ALLOCATE_GENERATION,
+        2,
+        keys.leader,
+        keys.generation(cluster, app),
+        leaseValue(fence),
+        floor,
+      ),
+    );
+    if (g < 0) throw new NotLeaderError(`replica ${fence.holder} no longer holds leader lease ${fence.token}`);
+    return g;
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * Redis, the hub's one home for state: every key and script (`keys.ts`, `scripts.ts`), the
+ * connection (`connection.ts`), and one store per concern of `../store.ts` over it.
+ */
+import type { Redis } from "ioredis";
+import type { Logger } from "pino";
+import type { EventBus } from "../status/events.js";
+import type { Stores } from "../store.js";
+import { RedisAccountJwtStore } from "./account-jwt.js";
+import { RedisDesiredStore, RedisGenerationStore, RedisReportStore } from "./cluster-apps.js";
+import { RedisClusterCleanup, RedisClusterStatusStore } from "./clusters.js";
+import { connectRedis, handleErrors } from "./connection.js";
+import { RedisEventBus } from "./event-bus.js";
+import { RedisHeadStore } from "./heads.js";
+import { RedisLeaseStore } from "./lease.js";
+import { RedisObjectStore } from "./objects.js";
+import { RedisRolloutStore } from "./rollouts.js";
+import { RedisSigningKeyStore } from "./signing-key.js";
+
+export { REDIS_START_ATTEMPTS, redactRedisUrl } from "./connection.js";
+export { EVENTS_CHANNEL, KEY_PREFIX, NUDGE_CHANNEL } from "./keys.js";
+export { RedisRolloutStore } from "./rollouts.js";
+
+/** Every store over one connection (or a Redis primary behind Sentinel: pass the connected client). */
+export function redisStores(redis: Redis): Stores {
+  return {
+    objects: new RedisObjectStore(redis),
+    statuses: new RedisClusterStatusStore(redis),
+    cleanup: new RedisClusterCleanup(redis),
+    generations: new RedisGenerationStore(redis),
+    desired: new RedisDesiredStore(redis),
+    reports: new RedisReportStore(redis),
+    heads: new RedisHeadStore(redis),
+    signingKey: new RedisSigningKeyStore(redis),
+    leases: new RedisLeaseStore(redis),
+    rollouts: new RedisRolloutStore(redis),
+    accountJwt: new RedisAccountJwtStore(redis),
+  };
+}
+
+/** What the hub holds in Redis, over its connections. */
+export interface RedisBackend {
+  stores: Stores;
+  /** Events and nudges to and from every replica, over a dedicated subscriber connection. */
+  events: EventBus;
+  /** True when Redis answers. */
+  ping(): Promise<boolean>;
+  /** Closes the event bus and both connections. */
+  close(): Promise<void>;
+}
+
+/**
+ * Connects to Redis (giving up after a few attempts at start, see `connectRedis`), opens a
+ * second connection for pub/sub, and builds the stores and the event bus over them.
+ */
+export async function openRedis(url: string, log: Logger): Promise<RedisBackend> {
+  const redis = await connectRedis(url, log);
+  const subscriber = redis.duplicate();
+  handleErrors(subscriber, log, url);
+  const quit = () => redis.quit().catch(() => redis.disconnect());
+  try {
+    await subscriber.connect().catch(() => {});
+    const events = await RedisEventBus.start(redis, subscriber, log);
+    return {
+      stores: redisStores(redis),
+      events,
+      ping: async () => (await redis.ping()) === "PONG",
+      close: async () => {
+        await events.close();
+        await quit();
+      },
+    };
+  } catch (err) {
+    subscriber.disconnect();
+    await quit();
+    throw err;
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * Every Redis key and channel the hub uses, all under `flotilla:`:
+ * - `obj:<kind>:<name>` JSON record; `idx:<kind>` set of names (kind lowercase: cluster, team, repo, app, environment)
+ * - `cluster-status:<cluster>` JSON ClusterStatus
+ * - `gen:<cluster>.<app>` generation counter (INCR behind a lease check; never reset, not even on deregistration)
+ * - `desired:<cluster>.<app>` JSON DesiredRecord; `desired-by-cluster:<cluster>`, `desired-by-app:<app>` index sets
+ * - `report:<cluster>.<app>` JSON ReportRecord; `report-by-cluster:<cluster>`, `report-by-app:<app>` index sets
+ * - `head:<repo>:<environment>` JSON HeadRecord
+ * - `rollout:<id>` RolloutState JSON (compare-and-set on the whole text); `rollouts` and
+ *   `rollouts-by:<app>:<env>` sorted sets of ids scored by detection time; `rollouts-active` set of
+ *   unsettled ids; `rollout-last-good:<app>:<env>` id of the newest Succeeded rollout
+ * - `hub-signing-key` sealed PKCS#8 PEM of a generated hub key
+ * - `nats-account-jwt` account JWT with every revocation; `nats-account-lock` lock serialising revocations
+ * - `leader` lease value `<holder>|<token>` with a TTL; `leader-fence` fencing token counter
+ * - pub/sub channels `events` (SSE fan-out) and `nudge` (wake the tracker for one repo)
+ *
+ * The Lua scripts that change several of these at once are in `scripts.ts`.
+ */
+import type { Lease, StoredKind } from "../store.js";
+
+/** Prefix of every key and channel. */
+export const KEY_PREFIX = "flotilla:";
+
+/** Key names; the functions take the parts of the name. */
+export const keys = {
+  object: (kind: StoredKind, name: string) => `${KEY_PREFIX}obj:${kind.toLowerCase()}:${name}`,
+  objectIndex: (kind: StoredKind) => `${KEY_PREFIX}idx:${kind.toLowerCase()}`,
+  clusterStatus: (cluster: string) => `${KEY_PREFIX}cluster-status:${cluster}`,
+  generation: (cluster: string, app: string) => `${KEY_PREFIX}gen:${cluster}.${app}`,
+  desired: (cluster: string, app: string) => `${KEY_PREFIX}desired:${cluster}.${app}`,
+  desiredByCluster: (cluster: string) => `${KEY_PREFIX}desired-by-cluster:${cluster}`,
+  desiredByApp: (app: string) => `${KEY_PREFIX}desired-by-app:${app}`,
+  report: (cluster: string, app: string) => `${KEY_PREFIX}report:${cluster}.${app}`,
+  reportByCluster: (cluster: string) => `${KEY_PREFIX}report-by-cluster:${cluster}`,
+  reportByApp: (app: string) => `${KEY_PREFIX}report-by-app:${app}`,
+  head: (repo: string, environment: string) => `${KEY_PREFIX}head:${repo}:${environment}`,
+  rollout: (id: string) => `${KEY_PREFIX}rollout:${id}`,
+  rollouts: `${KEY_PREFIX}rollouts`,
+  rolloutsBy: (app: string, environment: string) => `${KEY_PREFIX}rollouts-by:${app}:${environment}`,
+  rolloutsActive: `${KEY_PREFIX}rollouts-active`,
+  rolloutLastGood: (app: string, environment: string) => `${KEY_PREFIX}rollout-last-good:${app}:${environment}`,
+  signingKey: `${KEY_PREFIX}hub-signing-key`,
+  accountJwt: `${KEY_PREFIX}nats-account-jwt`,
+  accountLock: `${KEY_PREFIX}nats-account-lock`,
+  leader: `${KEY_PREFIX}leader`,
+  leaderFence: `${KEY_PREFIX}leader-fence`,
+} as const;
+
+/** Pub/sub channel carrying hub events to every replica's SSE clients. */
+export const EVENTS_CHANNEL = `${KEY_PREFIX}events`;
+/** Pub/sub channel asking the leader's tracker to poll one repo now (webhooks, registry changes). */
+export const NUDGE_CHANNEL = `${KEY_PREFIX}nudge`;
+
+/** The value of the `leader` key while `lease` holds it; fenced scripts compare against it. */
+export function leaseValue(lease: Lease): string {
+  return `${lease.holder}|${lease.token}`;
+}
+
+/** The lease a `leader` key value names. */
+export function parseLeaseValue(value: string): Lease {
+  const at = value.lastIndexOf("|");
+  return { holder: value.slice(0, at), token: Number(value.slice(at + 1)) };
+}

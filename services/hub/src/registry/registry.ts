@@ -1,0 +1,397 @@
+import {
+  generateSigningKey,
+  keyIdOf,
+  publicKeyFromPem,
+  publicKeyToPem,
+  type SigningKey,
+  signingKeyToPem,
+} from "@flotilla/proto";
+import type { Logger } from "pino";
+import { ConflictError, NotFoundError, ValidationError } from "../errors.js";
+import type { SecretBox } from "../secrets/secretbox.js";
+import type { EventBus } from "../status/events.js";
+import type {
+  AppRecord,
+  ClusterCleanup,
+  ClusterRecord,
+  ClusterState,
+  ClusterStatusStore,
+  ObjectStore,
+  RepoRecord,
+  RepoSecrets,
+} from "../store.js";
+import { type ApplyAction, parseApplyDocuments, planApply } from "./apply.js";
+import { canonicalJson } from "./canonical.js";
+import type { BootstrapBundle, ClusterCredentialIssuer } from "./credentials.js";
+import type { AppSpec, ClusterSpec, EnvironmentSpec, Kind, RepoSpec, SpecOf, TeamSpec } from "./resources.js";
+
+/** A repo as the API shows it: never its credentials or webhook secret. */
+export type RepoView = Omit<RepoRecord, "sealedSecrets">;
+/** A cluster as the API shows it. */
+export interface ClusterView {
+  name: string;
+  labels: Record<string, string>;
+  agentKeyId: string;
+  hasNatsCredentials: boolean;
+  createdAtMs: number;
+}
+
+/** Where a cluster stands, as `GET /v1/clusters` lists it next to each cluster. */
+export interface ClusterListStatus {
+  state: ClusterState;
+  /** Hub clock of the last verified heartbeat; absent before the first. */
+  lastHeartbeatMs?: number;
+  /** Agent version from the last heartbeat. */
+  agentVersion?: string;
+}
+
+/** A cluster in `GET /v1/clusters`: the view plus its liveness, so no client asks per cluster. */
+export interface ClusterListItem extends ClusterView {
+  status: ClusterListStatus;
+}
+
+/** One object's outcome in an apply. */
+export interface ApplyResult {
+  index: number;
+  kind: Kind;
+  name: string;
+  action: ApplyAction;
+  /** For a Cluster created by this apply: its agent's bootstrap bundle, shown only now. */
+  bootstrap?: BootstrapBundle;
+}
+
+export interface RegistryOptions {
+  objects: ObjectStore;
+  statuses: ClusterStatusStore;
+  cleanup: ClusterCleanup;
+  box: SecretBox;
+  events: EventBus;
+  hubKey: SigningKey;
+  /** NATS URL written into bootstrap bundles. */
+  agentNatsUrl: string;
+  issuer?: ClusterCredentialIssuer;
+  /** Clears what the transport holds for a deregistered cluster (its KV keys). */
+  onClusterDeleted?: (cluster: string) => Promise<void>;
+  log: Logger;
+}
+
+function repoSecretsContext(name: string): string {
+  return `repo/${name}`;
+}
+
+/**
+ * The fleet registry: clusters, teams, repos, apps and environments, with the checks that keep
+ * references whole. Every change is written to the Store first, then announced (an event for
+ * SSE clients, a nudge so the leader's tracker re-syncs what it touches).
+ */
+export class Registry {
+  constructor(private readonly o: RegistryOptions) {}
+
+  // ---- clusters ----
+
+  async listClusters(): Promise<ClusterView[]> {
+    return (await this.o.objects.listObjects("Cluster")).map(clusterView);
+  }
+
+  /**
+   * Every cluster with its state, last heartbeat and agent version: the statuses come in one
+   * Redis round trip, whatever the number of clusters. A cluster without a status is Pending.
+   */
+  async listClustersWithStatus(): Promise<ClusterListItem[]> {
+    const clusters = await this.o.objects.listObjects("Cluster");
+    const statuses = await this.o.statuses.getClusterStatuses(clusters.map((c) => c.name));
+    return clusters.map((c) => {
+      const s = statuses.get(c.name);
+      return {
+        ...clusterView(c),
+        status: {
+          state: s?.state ?? "Pending",
+          ...(s?.lastHeartbeatMs !== undefined ? { lastHeartbeatMs: s.lastHeartbeatMs } : {}),
+          ...(s?.agentVersion !== undefined ? { agentVersion: s.agentVersion } : {}),
+        },
+      };
+    });
+  }
+
+  async getCluster(name: string): Promise<ClusterRecord> {
+    const c = await this.o.objects.getObject("Cluster", name);
+    if (!c) throw new NotFoundError("cluster", name);
+    return c;
+  }
+
+  /**
+   * Registers a cluster: generates its agent's key (only the public half is stored), mints its
+   * NATS credentials when an operator setup is configured, and returns the bootstrap bundle —
+   * the one time the agent's private key leaves the hub. 409 when the name is taken.
+   */
+  async createCluster(name: string, spec: ClusterSpec): Promise<BootstrapBundle> {
+    const agentKey = generateSigningKey();
+    const minted = this.o.issuer ? await this.o.issuer.mint(name) : undefined;
+    const record: ClusterRecord = {
+      name,
+      labels: spec.labels,
+      agentPublicKey: publicKeyToPem(agentKey.publicKey),
+      ...(minted ? { natsUserPublicKey: minted.userPublicKey } : {}),
+      createdAtMs: Date.now(),
+    };
+    if (!(await this.o.objects.createObject("Cluster", record))) {
+      if (minted && this.o.issuer) await this.o.issuer.revoke(name, minted.userPublicKey).catch(() => {});
+      throw new ConflictError("cluster", name, "already registered; delete it first to re-register");
+    }
+    await this.o.statuses.putClusterStatus(name, { state: "Pending", changedAtMs: Date.now() });
+    this.o.log.info({ cluster: name, labels: spec.labels, natsCredentials: Boolean(minted) }, "cluster registered");
+    await this.#announce("Cluster", name, "created", "*");
+    return {
+      cluster: name,
+      natsUrl: this.o.agentNatsUrl,
+      natsCreds: minted?.creds ?? "",
+      hubPublicKey: publicKeyToPem(this.o.hubKey.publicKey),
+      agentSigningKey: signingKeyToPem(agentKey),
+    };
+  }
+
+  /** Replaces a cluster's labels (its keys and credentials stay). */
+  async updateCluster(name: string, spec: ClusterSpec): Promise<ClusterView> {
+    const current = await this.getCluster(name);
+    const next = { ...current, labels: spec.labels };
+    await this.o.objects.putObject("Cluster", next);
+    await this.#announce("Cluster", name, "configured", "*");
+    return clusterView(next);
+  }
+
+  /** Deregisters a cluster and revokes its NATS user, so its credentials stop working. */
+  async deleteCluster(name: string): Promise<void> {
+    const current = await this.getCluster(name);
+    if (current.natsUserPublicKey && this.o.issuer) await this.o.issuer.revoke(name, current.natsUserPublicKey);
+    await this.o.objects.deleteObject("Cluster", name);
+    await this.o.cleanup.forgetCluster(name);
+    await this.o
+      .onClusterDeleted?.(name)
+      .catch((err) => this.o.log.warn({ err, cluster: name }, "could not clear the deregistered cluster's KV keys"));
+    this.o.log.info({ cluster: name }, "cluster deregistered");
+    await this.#announce("Cluster", name, "deleted", undefined);
+  }
+
+  // ---- teams, repos, apps, environments ----
+
+  async list<K extends "Team" | "App" | "Environment">(kind: K) {
+    return this.o.objects.listObjects(kind);
+  }
+
+  async get<K extends "Team" | "App" | "Environment">(kind: K, name: string) {
+    const record = await this.o.objects.getObject(kind, name);
+    if (!record) throw new NotFoundError(kind.toLowerCase(), name);
+    return record;
+  }
+
+  async listRepos(): Promise<RepoView[]> {
+    return (await this.o.objects.listObjects("Repo")).map(repoView);
+  }
+
+  async getRepo(name: string): Promise<RepoView> {
+    const record = await this.o.objects.getObject("Repo", name);
+    if (!record) throw new NotFoundError("repo", name);
+    return repoView(record);
+  }
+
+  /** The repo's decrypted credentials and webhook secret, for the tracker and webhook check only. */
+  async repoSecrets(record: RepoRecord): Promise<RepoSecrets> {
+    if (!record.sealedSecrets) return {};
+    return JSON.parse(this.o.box.open(record.sealedSecrets, repoSecretsContext(record.name))) as RepoSecrets;
+  }
+
+  /**
+   * Creates (`mode: "create"`, 409 if it exists) or creates-or-replaces (`"upsert"`) a team,
+   * repo, app or environment, after checking its references. Returns what happened.
+   */
+  async put<K extends "Team" | "Repo" | "App" | "Environment">(
+    kind: K,
+    name: string,
+    spec: SpecOf[K],
+    mode: "create" | "upsert",
+  ): Promise<ApplyAction> {
+    await this.#checkReferences(kind, spec);
+    const before = await this.specOf(kind, name);
+    if (mode === "create" && before !== undefined) {
+      throw new ConflictError(kind.toLowerCase(), name, "already exists; use PUT to replace it");
+    }
+    if (before !== undefined && canonicalJson(before) === canonicalJson(spec)) return "unchanged";
+    await this.#write(kind, name, spec);
+    const action: ApplyAction = before === undefined ? "created" : "configured";
+    await this.#announce(kind, name, action, this.#nudgeTarget(kind, name, spec));
+    return action;
+  }
+
+  async delete(kind: "Team" | "Repo" | "App" | "Environment", name: string): Promise<void> {
+    const record = await this.o.objects.getObject(kind, name);
+    if (!record) throw new NotFoundError(kind.toLowerCase(), name);
+    if (kind === "Team") {
+      const repos = (await this.o.objects.listObjects("Repo")).filter((r) => r.team === name);
+      if (repos.length > 0) {
+        throw new ConflictError(
+          "team",
+          name,
+          `still owns repos ${repos.map((r) => r.name).join(", ")}; delete them first`,
+        );
+      }
+    }
+    if (kind === "Repo") {
+      const apps = (await this.o.objects.listObjects("App")).filter((a) => a.repo === name);
+      if (apps.length > 0) {
+        throw new ConflictError(
+          "repo",
+          name,
+          `still has apps ${apps.map((a) => a.name).join(", ")}; delete them first`,
+        );
+      }
+    }
+    await this.o.objects.deleteObject(kind, name);
+    // The app's repo is re-synced, which publishes the removal to every cluster that ran it.
+    await this.#announce(kind, name, "deleted", kind === "App" ? (record as AppRecord).repo : undefined);
+  }
+
+  /** The current spec of an object as an apply would write it (secrets decrypted), or undefined. */
+  async specOf(kind: Kind, name: string): Promise<unknown> {
+    switch (kind) {
+      case "Cluster": {
+        const c = await this.o.objects.getObject("Cluster", name);
+        return c ? ({ labels: c.labels } satisfies ClusterSpec) : undefined;
+      }
+      case "Team": {
+        const t = await this.o.objects.getObject("Team", name);
+        if (!t) return undefined;
+        const { name: _n, ...spec } = t;
+        return spec satisfies TeamSpec;
+      }
+      case "Repo": {
+        const r = await this.o.objects.getObject("Repo", name);
+        if (!r) return undefined;
+        const { name: _n, sealedSecrets: _s, hasCredentials: _c, hasWebhookSecret: _w, ...rest } = r;
+        const secrets = await this.repoSecrets(r);
+        return { ...rest, ...secrets } satisfies RepoSpec;
+      }
+      case "App": {
+        const a = await this.o.objects.getObject("App", name);
+        if (!a) return undefined;
+        const { name: _n, ...spec } = a;
+        return spec satisfies AppSpec;
+      }
+      case "Environment": {
+        const e = await this.o.objects.getObject("Environment", name);
+        if (!e) return undefined;
+        const { name: _n, ...spec } = e;
+        return spec satisfies EnvironmentSpec;
+      }
+    }
+  }
+
+  /**
+   * Applies a multi-document YAML file: validates every document and every reference first
+   * (nothing is written if any fails), then writes in dependency order. Applying the same file
+   * again reports every object `unchanged` and writes nothing.
+   */
+  async apply(text: string): Promise<ApplyResult[]> {
+    const docs = parseApplyDocuments(text);
+    const current = new Map<string, unknown>();
+    await Promise.all(docs.map(async (d) => current.set(`${d.kind}/${d.name}`, await this.specOf(d.kind, d.name))));
+    const refs = new Map<string, boolean>();
+    const needed = docs.flatMap((d): [Kind, string][] =>
+      d.kind === "Repo" ? [["Team", d.spec.team]] : d.kind === "App" ? [["Repo", d.spec.repo]] : [],
+    );
+    await Promise.all(
+      needed.map(async ([kind, name]) =>
+        refs.set(`${kind}/${name}`, (await this.o.objects.getObject(kind, name)) !== undefined),
+      ),
+    );
+    const plan = planApply(docs, {
+      spec: (kind, name) => current.get(`${kind}/${name}`),
+      exists: (kind, name) => refs.get(`${kind}/${name}`) === true || current.get(`${kind}/${name}`) !== undefined,
+    });
+    const results: ApplyResult[] = [];
+    for (const { doc, action } of plan) {
+      const result: ApplyResult = { index: doc.index, kind: doc.kind, name: doc.name, action };
+      if (action !== "unchanged") {
+        if (doc.kind === "Cluster") {
+          if (action === "created") result.bootstrap = await this.createCluster(doc.name, doc.spec);
+          else await this.updateCluster(doc.name, doc.spec);
+        } else {
+          await this.#write(doc.kind, doc.name, doc.spec);
+          await this.#announce(doc.kind, doc.name, action, this.#nudgeTarget(doc.kind, doc.name, doc.spec));
+        }
+      }
+      results.push(result);
+    }
+    return results.sort((a, b) => a.index - b.index);
+  }
+
+  async #checkReferences(kind: Kind, spec: unknown): Promise<void> {
+    if (kind === "Repo") {
+      const team = (spec as RepoSpec).team;
+      if (!(await this.o.objects.getObject("Team", team))) {
+        throw new ValidationError("team", `team ${JSON.stringify(team)} does not exist; create it first`);
+      }
+    }
+    if (kind === "App") {
+      const repo = (spec as AppSpec).repo;
+      if (!(await this.o.objects.getObject("Repo", repo))) {
+        throw new ValidationError("repo", `repo ${JSON.stringify(repo)} does not exist; create it first`);
+      }
+    }
+  }
+
+  async #write(kind: "Team" | "Repo" | "App" | "Environment", name: string, spec: unknown): Promise<void> {
+    switch (kind) {
+      case "Repo": {
+        const { credentials, webhookSecret, ...rest } = spec as RepoSpec;
+        const secrets: RepoSecrets = {
+          ...(credentials ? { credentials } : {}),
+          ...(webhookSecret ? { webhookSecret } : {}),
+        };
+        const hasSecrets = credentials !== undefined || webhookSecret !== undefined;
+        await this.o.objects.putObject("Repo", {
+          name,
+          ...rest,
+          ...(hasSecrets ? { sealedSecrets: this.o.box.seal(JSON.stringify(secrets), repoSecretsContext(name)) } : {}),
+          hasCredentials: credentials !== undefined,
+          hasWebhookSecret: webhookSecret !== undefined,
+        });
+        return;
+      }
+      case "Team":
+        await this.o.objects.putObject("Team", { name, ...(spec as TeamSpec) });
+        return;
+      case "App":
+        await this.o.objects.putObject("App", { name, ...(spec as AppSpec) });
+        return;
+      case "Environment":
+        await this.o.objects.putObject("Environment", { name, ...(spec as EnvironmentSpec) });
+        return;
+    }
+  }
+
+  #nudgeTarget(kind: Kind, name: string, spec: unknown): string | undefined {
+    if (kind === "Repo") return name;
+    if (kind === "App") return (spec as AppSpec).repo;
+    return undefined;
+  }
+
+  async #announce(kind: Kind, name: string, action: string, nudge: string | undefined): Promise<void> {
+    await this.o.events.emit({ type: "registry", kind, name, action, atMs: Date.now() });
+    if (nudge) await this.o.events.nudge(nudge);
+  }
+}
+
+function clusterView(c: ClusterRecord): ClusterView {
+  return {
+    name: c.name,
+    labels: c.labels,
+    agentKeyId: keyIdOf(publicKeyFromPem(c.agentPublicKey)),
+    hasNatsCredentials: c.natsUserPublicKey !== undefined,
+    createdAtMs: c.createdAtMs,
+  };
+}
+
+function repoView(r: RepoRecord): RepoView {
+  const { sealedSecrets: _s, ...view } = r;
+  return view;
+}

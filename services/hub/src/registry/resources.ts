@@ -1,0 +1,127 @@
+import { isDnsLabel } from "@flotilla/proto";
+import { z } from "zod";
+import { policySchema } from "../rollout/index.js";
+
+/** The kinds of object the registry holds, as written in `kind:` of an applied document. */
+export const KINDS = ["Cluster", "Team", "Repo", "App", "Environment"] as const;
+export type Kind = (typeof KINDS)[number];
+
+/** The apiVersion every applied document must carry. */
+export const API_VERSION = "flotilla.dev/v1";
+
+const DNS_LABEL_REASON =
+  "must be a DNS label: 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit";
+
+/** A resource name: an RFC 1123 DNS label, since it becomes a NATS subject token and a KV key. */
+export const nameSchema = z.string().refine(isDnsLabel, { message: DNS_LABEL_REASON });
+
+const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+
+/** Kubernetes-style labels. */
+export const labelsSchema = z.record(
+  z.string().regex(LABEL_KEY, "label keys look like Kubernetes label keys (e.g. env, example.com/tier)"),
+  z.string().regex(LABEL_VALUE, "label values are at most 63 letters, digits, '-', '_' or '.'"),
+);
+
+const BRANCH = /^(?!\/|.*\/\/|.*\.\.|.*\.lock$|.*\/$)[A-Za-z0-9._/-]+$/;
+
+/** Cluster spec: its labels (`env=<environment>` puts it in an environment). */
+export const clusterSpecSchema = z.strictObject({
+  labels: labelsSchema.default({}),
+});
+
+/** Team spec. */
+export const teamSpecSchema = z.strictObject({
+  description: z.string().max(500).optional(),
+});
+
+/** Basic-auth credentials for a Git server; write-only through the API. */
+export const gitCredentialsSchema = z.strictObject({
+  username: z.string().min(1),
+  password: z.string().min(1),
+});
+
+/** Repo spec. */
+export const repoSpecSchema = z.strictObject({
+  team: nameSchema,
+  url: z
+    .string()
+    .url()
+    .refine((u) => /^https?:\/\//.test(u), { message: "must be an http(s) URL" })
+    .refine((u) => !/^https?:\/\/[^/]*@/.test(u), { message: "must not embed credentials; use credentials" }),
+  /** Environment name → branch. */
+  branches: z
+    .record(nameSchema, z.string().regex(BRANCH, "is not a valid branch name"))
+    .refine((b) => Object.keys(b).length > 0, { message: "must map at least one environment to a branch" }),
+  /** Seconds between polls; the hub default when unset. */
+  pollIntervalSeconds: z.number().min(0.1).max(86_400).optional(),
+  credentials: gitCredentialsSchema.optional(),
+  webhookSecret: z.string().min(16, "must be at least 16 characters").optional(),
+});
+
+const SAFE_PATH = /^(?!\/)(?!.*(^|\/)\.\.(\/|$))[^\\\0]*$/;
+
+/** Helm parameters of a helm app. */
+export const helmSchema = z.strictObject({
+  releaseName: nameSchema.optional(),
+  valueFiles: z.array(z.string().regex(SAFE_PATH, "must be a relative path inside the chart")).optional(),
+  set: z.record(z.string().min(1), z.string()).optional(),
+});
+
+/** App spec. */
+export const appSpecSchema = z.strictObject({
+  repo: nameSchema,
+  /** Directory in the repo; `{env}` is replaced by the environment name. */
+  path: z
+    .string()
+    .min(1)
+    .regex(SAFE_PATH, "must be a relative path inside the repo (no leading '/', no '..')")
+    .default("."),
+  source: z.enum(["manifests", "kustomize", "helm"]).default("manifests"),
+  helm: helmSchema.optional(),
+  namespace: nameSchema,
+  /** Extra labels a cluster must carry, on top of `env=<environment>`. */
+  clusterSelector: labelsSchema.optional(),
+  /** Delete objects that were applied before and are no longer in Git. @default false */
+  prune: z.boolean().default(false),
+  /** Re-apply when live objects drift from Git. @default false */
+  selfHeal: z.boolean().default(false),
+});
+
+/**
+ * Environment spec: its rollout policy (waves, concurrency, bake, budgets, deadline, rollback,
+ * offline clusters). Stored with every default filled in, so what the API shows is what runs.
+ */
+export const environmentSpecSchema = z.strictObject({
+  policy: policySchema.prefault({}),
+});
+
+export type ClusterSpec = z.output<typeof clusterSpecSchema>;
+export type TeamSpec = z.output<typeof teamSpecSchema>;
+export type RepoSpec = z.output<typeof repoSpecSchema>;
+export type AppSpec = z.output<typeof appSpecSchema>;
+export type EnvironmentSpec = z.output<typeof environmentSpecSchema>;
+export type GitCredentials = z.output<typeof gitCredentialsSchema>;
+
+/** The spec schema of each kind. */
+export const SPEC_SCHEMAS = {
+  Cluster: clusterSpecSchema,
+  Team: teamSpecSchema,
+  Repo: repoSpecSchema,
+  App: appSpecSchema,
+  Environment: environmentSpecSchema,
+} as const;
+
+export interface SpecOf {
+  Cluster: ClusterSpec;
+  Team: TeamSpec;
+  Repo: RepoSpec;
+  App: AppSpec;
+  Environment: EnvironmentSpec;
+}
+
+/** Path of an app for one environment. */
+export function resolveAppPath(path: string, env: string): string {
+  return path.replaceAll("{env}", env);
+}

@@ -1,0 +1,38 @@
+import { describe, expect, it } from "vitest";
+import type { ClusterStatus } from "../store.js";
+import { type LivenessInput, nextClusterStatus } from "./liveness.js";
+
+const policy = { heartbeatIntervalMs: 1000, offlineAfterMissed: 3 };
+const beat = (atMs: number): LivenessInput => ({
+  kind: "heartbeat",
+  atMs,
+  agentVersion: "0.1.0",
+  kubernetesVersion: "v1.31.0",
+  capabilities: [],
+});
+const sweep = (nowMs: number): LivenessInput => ({ kind: "sweep", nowMs });
+const pending: ClusterStatus = { state: "Pending", changedAtMs: 0 };
+const ready: ClusterStatus = { state: "Ready", lastHeartbeatMs: 10_000, changedAtMs: 5_000 };
+const offline: ClusterStatus = { state: "Offline", lastHeartbeatMs: 10_000, changedAtMs: 13_500 };
+
+describe("nextClusterStatus", () => {
+  it.each([
+    ["Pending + heartbeat", pending, beat(100), "Ready", 100],
+    ["Pending + long silence", pending, sweep(1_000_000), "Pending", 0],
+    ["Ready + heartbeat", ready, beat(11_000), "Ready", 5_000],
+    ["Ready + silence of exactly N beats", ready, sweep(13_000), "Ready", 5_000],
+    ["Ready + silence past N beats", ready, sweep(13_001), "Offline", 13_001],
+    ["Offline + heartbeat", offline, beat(20_000), "Ready", 20_000],
+    ["Offline + silence", offline, sweep(99_000), "Offline", 13_500],
+    ["unknown + heartbeat", undefined, beat(7), "Ready", 7],
+  ] as const)("%s → %s", (_what, current, input, state, changedAtMs) => {
+    const next = nextClusterStatus(current, input, policy);
+    expect(next.state).toBe(state);
+    expect(next.changedAtMs).toBe(changedAtMs);
+  });
+
+  it("records what the heartbeat says about the agent", () => {
+    const next = nextClusterStatus(pending, beat(42), policy);
+    expect(next).toMatchObject({ lastHeartbeatMs: 42, agentVersion: "0.1.0", kubernetesVersion: "v1.31.0" });
+  });
+});

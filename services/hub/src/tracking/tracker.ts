@@ -1,0 +1,205 @@
+import type { Logger } from "pino";
+import type { RolloutConductor } from "../conductor/conductor.js";
+import { HubError, NotLeaderError } from "../errors.js";
+import type { HubMetrics } from "../metrics.js";
+import type { DesiredStatePublisher } from "../nats/publisher.js";
+import type { Registry } from "../registry/registry.js";
+import { targetClusters } from "../registry/targets.js";
+import type { EventBus } from "../status/events.js";
+import type { AppRecord, ClusterRecord, DesiredStore, HeadStore, ObjectReader, RepoRecord } from "../store.js";
+import type { RefLister } from "./git.js";
+
+/** How often the tracker looks for repos that are due; their own intervals are longer. */
+export const TRACKER_TICK_MS = 200;
+
+export interface TrackerOptions {
+  objects: ObjectReader;
+  desired: DesiredStore;
+  heads: HeadStore;
+  /** Decrypts a repo's credentials for listing its branches. */
+  registry: Pick<Registry, "repoSecrets">;
+  refs: RefLister;
+  /** Publishes removals. */
+  publisher: DesiredStatePublisher;
+  /** Turns new heads into rollouts and gives clusters outside any rollout their revision. */
+  conductor: Pick<RolloutConductor, "rollOut" | "fill">;
+  events: EventBus;
+  metrics: HubMetrics;
+  log: Logger;
+  defaultPollMs: number;
+}
+
+/**
+ * Runs on the leader only. For each repo, on its poll interval and at once when nudged (a
+ * verified webhook, a registry change), lists the branch heads and makes every app of the repo
+ * roll its environment branch's head out (one rollout per app and environment, in the
+ * environment's waves). Level-triggered: each pass compares the head with the newest rollout of
+ * every (app, environment) and lets clusters outside any rollout catch up, so a missed nudge, a
+ * new cluster or a leader change all converge on the next pass.
+ *
+ * Every app of the repo gets a rollout on a new head, even one whose path did not change
+ * between the two commits: comparing trees needs a fetch, which polling avoids.
+ */
+export class Tracker {
+  readonly #nextAt = new Map<string, number>();
+  readonly #inFlight = new Set<string>();
+  readonly #again = new Set<string>();
+  readonly #passes = new Set<Promise<void>>();
+  #timer: NodeJS.Timeout | undefined;
+  #unsubscribe: (() => void) | undefined;
+  #running = false;
+
+  constructor(private readonly o: TrackerOptions) {}
+
+  start(): void {
+    this.#running = true;
+    this.#unsubscribe = this.o.events.onNudge((repo) => this.#nudge(repo));
+    this.#schedule(0);
+  }
+
+  /** Stops polling and waits for passes in flight (their writes are fenced anyway). */
+  async stop(): Promise<void> {
+    this.#running = false;
+    this.#unsubscribe?.();
+    if (this.#timer) clearTimeout(this.#timer);
+    await Promise.allSettled([...this.#passes]);
+  }
+
+  #nudge(repo: string): void {
+    if (!this.#running) return;
+    if (repo === "*") this.#nextAt.clear();
+    else this.#nextAt.set(repo, 0);
+    this.#schedule(0);
+  }
+
+  #schedule(delayMs: number): void {
+    if (!this.#running) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => void this.#tick(), delayMs);
+  }
+
+  async #tick(): Promise<void> {
+    try {
+      const repos = await this.o.objects.listObjects("Repo");
+      // Stopped while waiting: a sync started now would run outside this term, on a conductor
+      // already stopped, fenced by whatever lease the replica holds next.
+      if (!this.#running) return;
+      const now = Date.now();
+      for (const repo of repos) {
+        if ((this.#nextAt.get(repo.name) ?? 0) > now) continue;
+        this.#nextAt.set(
+          repo.name,
+          now + (repo.pollIntervalSeconds ? repo.pollIntervalSeconds * 1000 : this.o.defaultPollMs),
+        );
+        this.#run(repo);
+      }
+    } catch (err) {
+      this.o.log.warn({ err }, "tracker could not list repos; retrying");
+    }
+    this.#schedule(TRACKER_TICK_MS);
+  }
+
+  #run(repo: RepoRecord): void {
+    if (this.#inFlight.has(repo.name)) {
+      this.#again.add(repo.name);
+      return;
+    }
+    this.#inFlight.add(repo.name);
+    const pass = this.syncRepo(repo.name)
+      .catch((err) => this.o.log.warn({ err, repo: repo.name }, "repo sync failed; will retry on the next poll"))
+      .finally(() => {
+        this.#inFlight.delete(repo.name);
+        this.#passes.delete(pass);
+        if (this.#again.delete(repo.name)) this.#nudge(repo.name);
+      });
+    this.#passes.add(pass);
+  }
+
+  /**
+   * Publishes a removal for every (cluster, app) of this repo that was deployed and is no longer
+   * targeted: the app was deleted or moved to another repo, or the cluster was relabelled out of
+   * the app's environments or selector. Targets are computed from the registry alone, never from
+   * the heads, so a branch missing on the Git server removes nothing.
+   */
+  async #removeStale(repo: RepoRecord, repoApps: AppRecord[], clusters: ClusterRecord[]): Promise<number> {
+    const targeted = new Set<string>();
+    for (const app of repoApps) {
+      for (const environment of Object.keys(repo.branches)) {
+        for (const c of targetClusters(clusters, environment, app.clusterSelector))
+          targeted.add(`${c.name}.${app.name}`);
+      }
+    }
+    const deployed = (await this.o.desired.listDesired({})).filter((d) => d.repo === repo.name && !d.removed);
+    let failures = 0;
+    for (const d of deployed) {
+      if (targeted.has(`${d.cluster}.${d.app}`)) continue;
+      try {
+        await this.o.publisher.remove(d.cluster, d.app, repo.name);
+      } catch (err) {
+        if (err instanceof NotLeaderError) throw err;
+        failures++;
+        this.o.log.warn({ err, cluster: d.cluster, app: d.app }, "could not publish app removal");
+      }
+    }
+    return failures;
+  }
+
+  /** One pass over one repo: list heads, then roll out what changed and fill in the rest. */
+  async syncRepo(name: string): Promise<void> {
+    const repo = await this.o.objects.getObject("Repo", name);
+    if (!repo) return;
+    const secrets = await this.o.registry.repoSecrets(repo);
+    const end = this.o.metrics.gitPollDuration.startTimer();
+    let heads: Map<string, string>;
+    try {
+      heads = await this.o.refs.listBranchHeads(repo.name, repo.url, secrets.credentials);
+    } catch (err) {
+      this.o.metrics.gitPollErrors.inc();
+      throw err;
+    } finally {
+      end();
+    }
+    const [apps, clusters] = await Promise.all([
+      this.o.objects.listObjects("App"),
+      this.o.objects.listObjects("Cluster"),
+    ]);
+    const repoApps = apps.filter((a) => a.repo === repo.name);
+    let failures = 0;
+    for (const [environment, branch] of Object.entries(repo.branches)) {
+      const sha = heads.get(branch);
+      if (!sha) {
+        this.o.metrics.gitPollErrors.inc();
+        this.o.log.warn({ repo: repo.name, environment, branch }, "branch not found on the Git server");
+        continue;
+      }
+      const seen = await this.o.heads.getHead(repo.name, environment);
+      const fresh = seen?.sha !== sha || seen.branch !== branch;
+      const detectedAtMs = fresh ? Date.now() : (seen?.seenAtMs ?? Date.now());
+      for (const app of repoApps) {
+        try {
+          // Rollout first, head second: a crash in between only repeats an idempotent check.
+          await this.o.conductor.rollOut(app, environment, sha, detectedAtMs);
+          failures += await this.o.conductor.fill(
+            app,
+            environment,
+            targetClusters(clusters, environment, app.clusterSelector),
+          );
+        } catch (err) {
+          // One app's failure must not hold back the others; the next pass retries it.
+          if (err instanceof NotLeaderError) throw err;
+          failures++;
+          this.o.log.warn({ err, app: app.name, environment, revision: sha }, "could not roll out the new head");
+        }
+      }
+      if (fresh) {
+        await this.o.heads.putHead({ repo: repo.name, environment, branch, sha, seenAtMs: detectedAtMs });
+        this.o.log.info(
+          { repo: repo.name, environment, branch, revision: sha, previous: seen?.sha },
+          "new branch head",
+        );
+      }
+    }
+    failures += await this.#removeStale(repo, repoApps, clusters);
+    if (failures > 0) throw new HubError(`repo ${repo.name}: ${failures} desired state(s) not published; retrying`);
+  }
+}
