@@ -10,6 +10,19 @@ export * from "./errors.js";
 export type { HubEvent, HubEventType } from "./events.js";
 export type { AppOnCluster, EnvironmentSummary, FleetStatus } from "./fleet.js";
 export { type RunningHub, type StartHubOptions, startHub } from "./hub.js";
+export {
+  type ClusterUser,
+  createOperatorSetup,
+  mintClusterUser,
+  type NatsServerConfigOptions,
+  natsServerConfig,
+  type OperatorSetup,
+  revokedUsers,
+  revokeUser,
+  serializeOperatorSetup,
+  statusStreamConfig,
+  withAccountJwt,
+} from "./natsauth/index.js";
 export type { DesiredStatePublisher, PublishResult } from "./publisher.js";
 export { EVENTS_CHANNEL, KEY_PREFIX, NUDGE_CHANNEL } from "./redis-store.js";
 export * from "./resources.js";

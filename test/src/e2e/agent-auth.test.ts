@@ -8,7 +8,7 @@ import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createOperatorSetup, mintClusterUser, natsServerConfig, statusStreamConfig } from "@flotilla/hub/natsauth";
+import { createOperatorSetup, mintClusterUser, natsServerConfig, statusStreamConfig } from "@flotilla/hub";
 import {
   AGENT_REQUEST,
   AGENT_RESPONSE,

@@ -10,14 +10,14 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { KEY_PREFIX } from "@flotilla/hub";
 import {
   createOperatorSetup,
+  KEY_PREFIX,
   natsServerConfig,
   type OperatorSetup,
   revokedUsers,
   serializeOperatorSetup,
-} from "@flotilla/hub/natsauth";
+} from "@flotilla/hub";
 import {
   DESIRED_BUCKET,
   DESIRED_STATE,

@@ -14,7 +14,7 @@ import {
   revokeUser,
   statusStreamConfig,
   withAccountJwt,
-} from "@flotilla/hub/natsauth";
+} from "@flotilla/hub";
 import {
   clusterKeyFilter,
   DESIRED_BUCKET,

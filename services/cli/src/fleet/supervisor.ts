@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { createOperatorSetup, natsServerConfig } from "@flotilla/hub/natsauth";
+import { createOperatorSetup, natsServerConfig } from "@flotilla/hub";
 import {
   binPath,
   type Cluster,
