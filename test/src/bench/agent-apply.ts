@@ -12,6 +12,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { Applier, fromKubeconfigFile, KubeClient, type KubeObject } from "@flotilla/agent";
+import { binPath, startCluster, startGitServer, startNats } from "@flotilla/devfleet";
 import {
   DESIRED_BUCKET,
   DESIRED_STATE,
@@ -29,8 +30,6 @@ import {
 } from "@flotilla/proto";
 import { connect } from "nats";
 import { stringify } from "yaml";
-import { binPath } from "../bin.js";
-import { startCluster, startGitServer, startNats } from "../index.js";
 
 const run = promisify(execFile);
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");

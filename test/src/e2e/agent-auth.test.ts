@@ -8,7 +8,15 @@ import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createOperatorSetup, mintClusterUser, natsServerConfig, statusStreamConfig } from "@flotilla/hub";
+import {
+  type Cluster,
+  type GitServer,
+  type NatsServer,
+  startCluster,
+  startGitServer,
+  startNats,
+} from "@flotilla/devfleet";
+import { createOperatorSetup, mintClusterUser, statusStreamConfig } from "@flotilla/hub";
 import {
   AGENT_REQUEST,
   AGENT_RESPONSE,
@@ -33,7 +41,6 @@ import {
 import { CoreV1Api } from "@kubernetes/client-node";
 import { connect, credsAuthenticator, type NatsConnection, StorageType } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Cluster, type GitServer, type NatsServer, startCluster, startGitServer, startNats } from "../index.js";
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const CLUSTER = "auth-e2e";
@@ -53,7 +60,7 @@ describe("cluster agent with per-cluster NATS credentials", () => {
   beforeAll(async () => {
     const setup = await createOperatorSetup();
     [nats, git, cluster] = await Promise.all([
-      startNats({ config: natsServerConfig(setup, { resolverDir: join(work, "jwt") }), syncAlways: true }),
+      startNats({ operator: setup, syncAlways: true }),
       startGitServer(),
       startCluster({ name: CLUSTER }),
     ]);

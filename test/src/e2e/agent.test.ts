@@ -10,6 +10,18 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
+  binPath,
+  type Cluster,
+  type FixtureRepo,
+  freePort,
+  type GitServer,
+  type NatsServer,
+  startCluster,
+  startGitServer,
+  startNats,
+  until,
+} from "@flotilla/devfleet";
+import {
   AGENT_REQUEST,
   AGENT_RESPONSE,
   DESIRED_BUCKET,
@@ -44,18 +56,6 @@ import {
 } from "@kubernetes/client-node";
 import { connect, type KV, type NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { binPath } from "../bin.js";
-import {
-  type Cluster,
-  type FixtureRepo,
-  freePort,
-  type GitServer,
-  type NatsServer,
-  startCluster,
-  startGitServer,
-  startNats,
-  until,
-} from "../index.js";
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const CLUSTER = "agent-e2e";

@@ -12,6 +12,16 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { AGENT_SETTINGS } from "@flotilla/agent";
+import {
+  binPath,
+  type Cluster,
+  freePort,
+  type NatsServer,
+  type RedisServer,
+  startCluster,
+  startNats,
+  startRedis,
+} from "@flotilla/devfleet";
 import { SETTINGS } from "@flotilla/hub";
 import {
   generateSigningKey,
@@ -25,9 +35,6 @@ import {
 import { connect } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments, stringify } from "yaml";
-import { binPath } from "../bin.js";
-import { freePort, type NatsServer, type RedisServer, startNats, startRedis } from "../index.js";
-import { type Cluster, startCluster } from "../kube/index.js";
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const CHARTS = { hub: join(REPO_ROOT, "charts/hub"), agent: join(REPO_ROOT, "charts/agent") } as const;

@@ -16,6 +16,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
+  type FixtureRepo,
+  freePort,
+  type GitServer,
+  type NatsServer,
+  type RedisServer,
+  startGitServer,
+  startNats,
+  startRedis,
+  waitsOf,
+} from "@flotilla/devfleet";
+import {
   DESIRED_BUCKET,
   DESIRED_STATE,
   HEARTBEAT,
@@ -35,17 +46,6 @@ import {
 } from "@flotilla/proto";
 import { connect, type KV, type KvEntry, type NatsConnection, type QueuedIterator } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  type FixtureRepo,
-  freePort,
-  type GitServer,
-  type NatsServer,
-  type RedisServer,
-  startGitServer,
-  startNats,
-  startRedis,
-  waitsOf,
-} from "../index.js";
 
 const CLI_MAIN = fileURLToPath(new URL("../../../services/cli/dist/main.js", import.meta.url));
 const TOKEN = "cli-e2e-admin-token-0123456789";

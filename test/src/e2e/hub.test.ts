@@ -11,9 +11,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
+  type FixtureRepo,
+  freePort,
+  type GitServer,
+  type NatsServer,
+  type RedisServer,
+  startGitServer,
+  startNats,
+  startRedis,
+  waitsOf,
+} from "@flotilla/devfleet";
+import {
   createOperatorSetup,
   KEY_PREFIX,
-  natsServerConfig,
   type OperatorSetup,
   revokedUsers,
   serializeOperatorSetup,
@@ -49,17 +59,6 @@ import {
   StorageType,
 } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  type FixtureRepo,
-  freePort,
-  type GitServer,
-  type NatsServer,
-  type RedisServer,
-  startGitServer,
-  startNats,
-  startRedis,
-  waitsOf,
-} from "../index.js";
 
 const HUB_MAIN = fileURLToPath(new URL("../../../services/hub/dist/main.js", import.meta.url));
 const ADMIN_TOKEN = "e2e-admin-token-0123456789";
@@ -1026,10 +1025,7 @@ describe("hub with NATS in operator mode", () => {
     setup = await createOperatorSetup();
     const setupFile = join(dir, "operator.json");
     await writeFile(setupFile, serializeOperatorSetup(setup), { mode: 0o600 });
-    [nats, redis] = await Promise.all([
-      startNats({ config: natsServerConfig(setup, { resolverDir: join(dir, "resolver") }) }),
-      startRedis(),
-    ]);
+    [nats, redis] = await Promise.all([startNats({ operator: setup }), startRedis()]);
     operatorEnv = {
       FLOTILLA_REDIS_URL: redis.url,
       FLOTILLA_NATS_URL: nats.url,

@@ -20,10 +20,6 @@ import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { DESIRED_BUCKET, DESIRED_STATE, KeyRing, open, publicKeyFromPem } from "@flotilla/proto";
-import { CoreV1Api } from "@kubernetes/client-node";
-import { connect, type KvEntry, type NatsConnection, type QueuedIterator } from "nats";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type Cluster,
   type FixtureRepo,
@@ -36,7 +32,11 @@ import {
   startNats,
   startRedis,
   waitsOf,
-} from "../index.js";
+} from "@flotilla/devfleet";
+import { DESIRED_BUCKET, DESIRED_STATE, KeyRing, open, publicKeyFromPem } from "@flotilla/proto";
+import { CoreV1Api } from "@kubernetes/client-node";
+import { connect, type KvEntry, type NatsConnection, type QueuedIterator } from "nats";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const HUB_MAIN = fileURLToPath(new URL("../../../services/hub/dist/main.js", import.meta.url));
 const AGENT_MAIN = fileURLToPath(new URL("../../../agents/kubernetes/dist/main.js", import.meta.url));

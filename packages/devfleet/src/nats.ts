@@ -1,16 +1,19 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { binPath } from "../bin.js";
+import { natsServerConfig, type OperatorSetup } from "@flotilla/hub";
+import { binPath } from "./fixtures.js";
 import { freePort, waitForPort } from "./ports.js";
-import { type ServerProcess, startProcess } from "./process.js";
+import { type ManagedProcess, startProcess } from "./process.js";
 
+/** Options of {@link startNats}. */
 export interface NatsOptions {
   /**
-   * Extra nats-server.conf text appended after the base config, e.g. an operator-mode
-   * block. The base config sets only the listener, JetStream and its store directory.
+   * Runs the server in operator mode, trusting this setup's operator (the hub's
+   * `natsServerConfig`, with its account resolver inside the server's directory). Without it
+   * the server has no auth.
    */
-  config?: string;
+  operator?: OperatorSetup;
   /** Passed to the JetStream block: `sync_interval: always` trades speed for durability. */
   syncAlways?: boolean;
   /** Parent directory for the server's own directory. @default os.tmpdir() */
@@ -46,19 +49,24 @@ export async function startNats(options: NatsOptions = {}): Promise<NatsServer> 
       `  store_dir: ${JSON.stringify(join(dir, "js"))}`,
       options.syncAlways ? "  sync_interval: always" : "",
       "}",
-      options.config ?? "",
+      options.operator ? natsServerConfig(options.operator, { resolverDir: join(dir, "resolver") }) : "",
       "",
     ].join("\n"),
   );
-  let proc: ServerProcess | undefined;
+  let proc: ManagedProcess | undefined;
   const start = async () => {
-    proc = startProcess(binPath("nats-server"), ["-c", conf], join(dir, "nats.log"));
+    proc = await startProcess({
+      name: "nats-server",
+      command: binPath("nats-server"),
+      args: ["-c", conf],
+      logPath: join(dir, "nats.log"),
+    });
     const p = proc;
     try {
       await waitForPort(port, 15_000, () => p.alive());
     } catch (err) {
       await p.stop();
-      throw new Error(`nats-server did not start: ${(err as Error).message}\n${p.tail()}`);
+      throw new Error(`nats-server did not start: ${(err as Error).message}\n${await p.tail(20)}`);
     }
   };
   await start();
@@ -67,7 +75,7 @@ export async function startNats(options: NatsOptions = {}): Promise<NatsServer> 
     port,
     dir,
     get pid() {
-      return proc?.alive() ? proc.child.pid : undefined;
+      return proc?.alive() ? proc.pid : undefined;
     },
     start,
     async restart() {
@@ -75,8 +83,7 @@ export async function startNats(options: NatsOptions = {}): Promise<NatsServer> 
       await start();
     },
     async kill() {
-      if (proc?.child.pid !== undefined) process.kill(proc.child.pid, "SIGKILL");
-      await proc?.stop();
+      await proc?.kill();
     },
     async stop() {
       await proc?.stop();

@@ -1,9 +1,13 @@
+/**
+ * The one process manager of the harness: every server it starts (nats-server, redis-server,
+ * the Kubernetes components, the hub, the agents) runs as the leader of its own process group,
+ * with stdout and stderr written straight to a log file, and is stopped by signalling the group.
+ */
 import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { open, readFile } from "node:fs/promises";
-import type { Component } from "./errors.js";
 
-/** How long a component gets to exit after SIGTERM before it is sent SIGKILL. */
+/** How long a process gets to exit after SIGTERM before it is sent SIGKILL. */
 export const DEFAULT_STOP_GRACE_MS = 5_000;
 
 /** How a process ended. */
@@ -12,31 +16,55 @@ export interface ExitStatus {
   readonly signal: NodeJS.Signals | null;
 }
 
+/** Options of {@link startProcess}. */
+export interface ProcessOptions<N extends string = string> {
+  /** What the process is, for logs and errors (`nats-server`, `kube-apiserver`, `hub`). */
+  readonly name: N;
+  readonly command: string;
+  readonly args?: readonly string[];
+  /** Its stdout and stderr are appended here. */
+  readonly logPath: string;
+  /** @default the current directory */
+  readonly cwd?: string;
+  /** The whole environment of the process. @default process.env */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
 /** A child process that leads its own process group, with its output in a log file. */
-export interface ManagedProcess {
-  readonly component: Component;
+export interface ManagedProcess<N extends string = string> {
+  readonly name: N;
   readonly pid: number;
   readonly logPath: string;
   /** Settles when the process has exited (never rejects). */
   readonly exited: Promise<ExitStatus>;
   /** Set once the process has exited. */
   readonly exitStatus: ExitStatus | undefined;
+  /** True until the process has exited. */
+  alive(): boolean;
+  /** Sends `signal` to the whole process group (SIGSTOP and SIGCONT freeze and thaw it). */
+  signal(signal: NodeJS.Signals): void;
+  /** The last `lines` lines of its log, or "" if there is none. */
+  tail(lines?: number): Promise<string>;
+  /** Its whole log. */
+  log(): Promise<string>;
   /**
-   * SIGTERM to the whole process group, then SIGKILL after `graceMs`; resolves
-   * once the process has exited. Safe to call more than once.
+   * SIGTERM to the whole process group (after SIGCONT, so a frozen process can act on it), then
+   * SIGKILL after `graceMs`; resolves once the process has exited. Safe to call more than once.
    */
   stop(graceMs?: number): Promise<void>;
+  /** SIGKILL to the whole process group, for crash tests; resolves once the process has exited. */
+  kill(): Promise<void>;
 }
 
 /**
- * Every process started here and not yet exited. If the test process exits
- * without stopping its clusters (a crash, process.exit in a reporter), the
- * exit hook below kills them so they do not outlive the run.
+ * Every process started here and not yet exited. If this process exits without stopping them
+ * (a crash, process.exit in a test reporter), the exit hook below kills them so they do not
+ * outlive it.
  */
 const running = new Map<number, ManagedProcess>();
 let exitHookInstalled = false;
 
-function killGroup(pid: number, signal: NodeJS.Signals): void {
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-pid, signal);
   } catch (error) {
@@ -48,28 +76,24 @@ function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.once("exit", () => {
-    for (const pid of running.keys()) killGroup(pid, "SIGKILL");
+    for (const pid of running.keys()) signalGroup(pid, "SIGKILL");
   });
 }
 
 /**
- * Starts `command` in a new process group (so that stopping it also stops
- * anything it forks) with stdout and stderr appended to `logPath`. Resolves
+ * Starts a command in a new process group (so that stopping it also stops anything it forks)
+ * with stdout and stderr appended to `logPath`. The output goes to the file without passing
+ * through this process, so it is complete even when this process is busy or gone. Resolves
  * once the process is running; rejects if it could not be started at all.
  */
-export async function startProcess(options: {
-  readonly component: Component;
-  readonly command: string;
-  readonly args: readonly string[];
-  readonly logPath: string;
-  readonly cwd: string;
-}): Promise<ManagedProcess> {
+export async function startProcess<N extends string>(options: ProcessOptions<N>): Promise<ManagedProcess<N>> {
   installExitHook();
   const log = openSync(options.logPath, "a");
   let child: ReturnType<typeof spawn>;
   try {
-    child = spawn(options.command, options.args, {
+    child = spawn(options.command, options.args ?? [], {
       cwd: options.cwd,
+      env: options.env ?? process.env,
       detached: true,
       stdio: ["ignore", log, log],
     });
@@ -92,17 +116,24 @@ export async function startProcess(options: {
     });
   });
 
-  const managed: ManagedProcess = {
-    component: options.component,
+  const managed: ManagedProcess<N> = {
+    name: options.name,
     pid,
     logPath: options.logPath,
     exited,
     get exitStatus() {
       return exitStatus;
     },
+    alive: () => exitStatus === undefined,
+    signal(signal) {
+      if (exitStatus === undefined) signalGroup(pid, signal);
+    },
+    tail: (lines) => logTail(options.logPath, lines),
+    log: () => readFile(options.logPath, "utf8").catch(() => ""),
     async stop(graceMs = DEFAULT_STOP_GRACE_MS) {
       if (exitStatus !== undefined) return;
-      killGroup(pid, "SIGTERM");
+      signalGroup(pid, "SIGCONT");
+      signalGroup(pid, "SIGTERM");
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<"timeout">((resolve) => {
         timer = setTimeout(() => resolve("timeout"), graceMs);
@@ -110,9 +141,13 @@ export async function startProcess(options: {
       const outcome = await Promise.race([exited, timedOut]);
       clearTimeout(timer);
       if (outcome === "timeout") {
-        killGroup(pid, "SIGKILL");
+        signalGroup(pid, "SIGKILL");
         await exited;
       }
+    },
+    async kill() {
+      if (exitStatus === undefined) signalGroup(pid, "SIGKILL");
+      await exited;
     },
   };
   running.set(pid, managed);
