@@ -145,14 +145,14 @@ const labelText = (labels: Readonly<Record<string, string>>) =>
 export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
   const { signal } = options;
   const say = options.progress ?? (() => {});
-  const ownsDir = options.dir === undefined;
-  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), "flotilla-fleet-")));
-  await mkdir(dir, { recursive: true });
   const specs = options.clusters ?? [];
   const hubReplicas = options.hubReplicas ?? 1;
   if (specs.length > 0 && hubReplicas < 1) {
     throw new FleetError("a fleet with clusters needs a hub to register them with: set hubReplicas to 1 or more");
   }
+  const ownsDir = options.dir === undefined;
+  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), "flotilla-fleet-")));
+  await mkdir(dir, { recursive: true });
 
   /** Stops of what has started, run in reverse order. */
   const stops: (() => Promise<unknown>)[] = [];
