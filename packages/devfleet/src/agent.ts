@@ -2,7 +2,7 @@
  * The cluster agent as a process: its built command, its bootstrap bundle and Git credentials
  * in 0600 files, the fixture helm and kustomize, its output in a log.
  */
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { BootstrapBundle } from "@flotilla/hub";
 import { binPath } from "./fixtures.js";
@@ -10,6 +10,7 @@ import type { GitServer } from "./git.js";
 import { LOOPBACK } from "./ports.js";
 import { type ManagedProcess, startProcess } from "./process.js";
 import { entryPoint, programEnv } from "./program.js";
+import { writeSecretFile } from "./secrets.js";
 
 /** Options of {@link startAgentProcess}. */
 export interface AgentProcessOptions {
@@ -39,11 +40,6 @@ export interface AgentProcess {
   kill(): Promise<void>;
 }
 
-async function writeSecret(path: string, content: string): Promise<string> {
-  await writeFile(path, content, { mode: 0o600 });
-  return path;
-}
-
 /**
  * Starts an agent for one cluster. It does not wait for anything: the agent connects, and
  * reports, in its own time; wait for what the test or fleet needs (a Ready cluster, a report).
@@ -52,7 +48,7 @@ export async function startAgentProcess(options: AgentProcessOptions): Promise<A
   const { dir, bootstrap } = options;
   await mkdir(dir, { recursive: true });
   const settings: Record<string, string> = {
-    FLOTILLA_BOOTSTRAP: await writeSecret(join(dir, "bootstrap.json"), JSON.stringify(bootstrap)),
+    FLOTILLA_BOOTSTRAP: await writeSecretFile(join(dir, "bootstrap.json"), JSON.stringify(bootstrap)),
     KUBECONFIG: options.kubeconfig,
     FLOTILLA_CACHE_DIR: join(dir, "cache"),
     FLOTILLA_HELM_BIN: binPath("helm"),
@@ -63,7 +59,7 @@ export async function startAgentProcess(options: AgentProcessOptions): Promise<A
   };
   const { git } = options;
   if (git !== undefined) {
-    settings.FLOTILLA_GIT_CREDENTIALS = await writeSecret(
+    settings.FLOTILLA_GIT_CREDENTIALS = await writeSecretFile(
       join(dir, "git-credentials.json"),
       JSON.stringify([{ urlPrefix: git.baseUrl, username: git.username, password: git.password }]),
     );

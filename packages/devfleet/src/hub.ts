@@ -3,7 +3,7 @@
  * its output in a log, ready once `/readyz` answers.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { type OperatorSetup, serializeOperatorSetup } from "@flotilla/hub";
 import { ProgramStartError } from "./errors.js";
@@ -11,6 +11,7 @@ import { HubApi } from "./hub-api.js";
 import { freePort, LOOPBACK, releasePorts } from "./ports.js";
 import { type ManagedProcess, startProcess } from "./process.js";
 import { entryPoint, programEnv } from "./program.js";
+import { writeSecretFile } from "./secrets.js";
 import { until } from "./wait.js";
 
 /** How long a hub may take to answer `/readyz` (and to lead, when asked to wait for that). */
@@ -89,11 +90,6 @@ export interface HubProcess {
   kill(): Promise<void>;
 }
 
-async function writeSecret(path: string, content: string): Promise<string> {
-  await writeFile(path, content, { mode: 0o600 });
-  return path;
-}
-
 /**
  * Starts a hub on a free loopback port and resolves once it is ready (see `waitFor`). If it
  * exits or does not answer in time, it is stopped and a {@link ProgramStartError} carries the
@@ -106,8 +102,8 @@ export async function startHubProcess(options: HubProcessOptions): Promise<HubPr
   const port = await freePort();
   const listen = `${LOOPBACK}:${port}`;
   const settings: Record<string, string> = {
-    FLOTILLA_HUB_ADMIN_TOKEN_FILE: await writeSecret(join(dir, "admin-token"), token),
-    FLOTILLA_HUB_ENCRYPTION_KEY_FILE: await writeSecret(
+    FLOTILLA_HUB_ADMIN_TOKEN_FILE: await writeSecretFile(join(dir, "admin-token"), token),
+    FLOTILLA_HUB_ENCRYPTION_KEY_FILE: await writeSecretFile(
       join(dir, "encryption.key"),
       options.encryptionKey ?? newEncryptionKey(),
     ),
@@ -121,11 +117,11 @@ export async function startHubProcess(options: HubProcessOptions): Promise<HubPr
   if (options.replica !== undefined) settings.FLOTILLA_HUB_REPLICA_ID = options.replica;
   if (options.operatorSetup !== undefined) {
     const setup = options.operatorSetup;
-    settings.FLOTILLA_HUB_OPERATOR_SETUP_FILE = await writeSecret(
+    settings.FLOTILLA_HUB_OPERATOR_SETUP_FILE = await writeSecretFile(
       join(dir, "operator-setup.json"),
       serializeOperatorSetup(setup),
     );
-    settings.FLOTILLA_NATS_CREDS = await writeSecret(join(dir, "hub.creds"), setup.hubUser.creds);
+    settings.FLOTILLA_NATS_CREDS = await writeSecretFile(join(dir, "hub.creds"), setup.hubUser.creds);
   }
   const command = options.command?.(listen) ?? { script: entryPoint("hub"), args: [] };
   const proc = await startProcess({

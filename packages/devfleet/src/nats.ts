@@ -3,8 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { natsServerConfig, type OperatorSetup } from "@flotilla/hub";
 import { binPath } from "./fixtures.js";
-import { freePort, waitForPort } from "./ports.js";
-import { type ManagedProcess, startProcess } from "./process.js";
+import { freePort } from "./ports.js";
+import { restartableServer } from "./process.js";
 
 /** Options of {@link startNats}. */
 export interface NatsOptions {
@@ -53,40 +53,29 @@ export async function startNats(options: NatsOptions = {}): Promise<NatsServer> 
       "",
     ].join("\n"),
   );
-  let proc: ManagedProcess | undefined;
-  const start = async () => {
-    proc = await startProcess({
-      name: "nats-server",
-      command: binPath("nats-server"),
-      args: ["-c", conf],
-      logPath: join(dir, "nats.log"),
-    });
-    const p = proc;
-    try {
-      await waitForPort(port, 15_000, () => p.alive());
-    } catch (err) {
-      await p.stop();
-      throw new Error(`nats-server did not start: ${(err as Error).message}\n${await p.tail(20)}`);
-    }
-  };
-  await start();
+  const server = restartableServer({
+    name: "nats-server",
+    command: binPath("nats-server"),
+    args: ["-c", conf],
+    logPath: join(dir, "nats.log"),
+    port,
+  });
+  await server.start();
   return {
     url: `nats://127.0.0.1:${port}`,
     port,
     dir,
     get pid() {
-      return proc?.alive() ? proc.pid : undefined;
+      return server.pid;
     },
-    start,
+    start: () => server.start(),
     async restart() {
-      await proc?.stop();
-      await start();
+      await server.stop();
+      await server.start();
     },
-    async kill() {
-      await proc?.kill();
-    },
+    kill: () => server.kill(),
     async stop() {
-      await proc?.stop();
+      await server.stop();
       await rm(dir, { recursive: true, force: true });
     },
   };

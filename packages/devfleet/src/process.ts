@@ -6,6 +6,7 @@
 import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { open, readFile } from "node:fs/promises";
+import { waitForPort } from "./ports.js";
 
 /** How long a process gets to exit after SIGTERM before it is sent SIGKILL. */
 export const DEFAULT_STOP_GRACE_MS = 5_000;
@@ -192,4 +193,45 @@ export function isAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === "EPERM";
   }
+}
+
+/** How long a server started with {@link restartableServer} gets to accept connections. */
+const SERVER_START_TIMEOUT_MS = 15_000;
+
+/** A server process on a fixed loopback port that can be stopped and started again on it. */
+export interface RestartableServer {
+  /** The process id while it runs. */
+  readonly pid: number | undefined;
+  /** Starts it and resolves once it accepts connections on its port. */
+  start(): Promise<void>;
+  /** SIGTERM, then SIGKILL after a grace period. */
+  stop(): Promise<void>;
+  /** SIGKILL, for crash tests. */
+  kill(): Promise<void>;
+}
+
+/**
+ * A server (nats-server, redis-server) that listens on `port`: each `start()` runs the command
+ * again, with the same arguments and log, and waits for the port; a server that exits or does
+ * not listen in time is stopped and the start throws with the end of its log.
+ */
+export function restartableServer(options: ProcessOptions & { readonly port: number }): RestartableServer {
+  let proc: ManagedProcess | undefined;
+  return {
+    get pid() {
+      return proc?.alive() ? proc.pid : undefined;
+    },
+    async start() {
+      const p = await startProcess(options);
+      proc = p;
+      try {
+        await waitForPort(options.port, SERVER_START_TIMEOUT_MS, () => p.alive());
+      } catch (err) {
+        await p.stop();
+        throw new Error(`${options.name} did not start: ${(err as Error).message}\n${await p.tail(20)}`);
+      }
+    },
+    stop: async () => proc?.stop(),
+    kill: async () => proc?.kill(),
+  };
 }
