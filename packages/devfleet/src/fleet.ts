@@ -21,6 +21,8 @@ import { until } from "./wait.js";
 export const DEFAULT_FLEET_READY_TIMEOUT_MS = 180_000;
 /** How long a fleet waits for one of its hubs to take the leader lease. */
 const LEAD_TIMEOUT_MS = 60_000;
+/** How often it asks its hubs whether one leads. */
+const LEAD_POLL_MS = 200;
 
 /** A cluster of the fleet: the name it is registered under and its labels. */
 export interface FleetClusterSpec {
@@ -260,7 +262,7 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
           return undefined;
         },
         LEAD_TIMEOUT_MS,
-        200,
+        LEAD_POLL_MS,
       );
     }
 
@@ -276,17 +278,18 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
       const kube = kubes[i] as Cluster;
       const labels = { ...spec.labels };
       const bundle = await firstHub().api.registerCluster(spec.name, labels);
-      let agent: AgentProcess | undefined;
-      if ((options.agents ?? "process") === "process") {
-        const started = await startAgentProcess({
-          dir: join(dir, "agents", spec.name),
-          bootstrap: bundle,
-          kubeconfig: kube.kubeconfigPath,
-          git,
-          env: { ...options.agentEnv },
-        });
-        agent = started;
-        stops.push(() => started.stop());
+      const agent =
+        (options.agents ?? "process") === "process"
+          ? await startAgentProcess({
+              dir: join(dir, "agents", spec.name),
+              bootstrap: bundle,
+              kubeconfig: kube.kubeconfigPath,
+              git,
+              env: { ...options.agentEnv },
+            })
+          : undefined;
+      if (agent) {
+        stops.push(() => agent.stop());
         say(`agent: ${spec.name} registered (${labelText(labels)})`);
       } else {
         say(`hub: ${spec.name} registered (${labelText(labels)}), no agent`);
