@@ -6,13 +6,14 @@
 #
 # Binaries go to ${FLOTILLA_CACHE:-$HOME/.cache/flotilla}/bin/<tool>-<version>/<tool>
 # and bin/current/<tool> links to the version pinned here, which is where
-# test/src/bin.ts looks. Needs Go (on PATH or in /usr/local/go) and, on a fresh
-# machine, root for apt-get. Builds run under `nice` with FLOTILLA_BUILD_JOBS
+# packages/devfleet/src/fixtures.ts looks. Needs Go (on PATH or in /usr/local/go)
+# and, on a fresh machine, root for apt-get. Builds run under `nice` with FLOTILLA_BUILD_JOBS
 # (default 2) parallel compiles so that they share the CPU politely.
 set -euo pipefail
 
 # Pins. The Kubernetes and etcd versions are those required by the modules in
-# test/kube/k8s and test/kube/etcd; change them there (go get + go mod tidy).
+# packages/devfleet/fixtures/k8s and packages/devfleet/fixtures/etcd; change them
+# there (go get + go mod tidy).
 NATS_SERVER_VERSION=v2.14.9
 KWOK_VERSION=v0.8.0
 HELM_VERSION=v3.19.5
@@ -62,7 +63,7 @@ find_go() {
 }
 
 # Version of a module required by one of our build modules, e.g.
-# module_version test/kube/k8s k8s.io/kubernetes -> v1.34.4
+# module_version packages/devfleet/fixtures/k8s k8s.io/kubernetes -> v1.34.4
 module_version() {
   (cd "$ROOT/$1" && go list -m -f '{{.Version}}' "$2")
 }
@@ -101,7 +102,7 @@ go_install() {
   GOBIN=$OUT nice -n 10 go install "$1"
 }
 
-# go build of PACKAGE inside one of our modules under test/kube.
+# go build of PACKAGE inside one of our modules under packages/devfleet/fixtures.
 go_build_in() {
   local module=$1 package=$2 output=$3
   shift 3
@@ -119,7 +120,7 @@ kube_build() {
     ldflags+=" -X $pkg.gitVersion=$version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
     ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
   done
-  go_build_in test/kube/k8s "k8s.io/kubernetes/cmd/$tool" "$tool" -ldflags "$ldflags"
+  go_build_in packages/devfleet/fixtures/k8s "k8s.io/kubernetes/cmd/$tool" "$tool" -ldflags "$ldflags"
 }
 
 # kwok plus the Stages that make it act as a kubelet (nodes ready, pods
@@ -164,11 +165,11 @@ main() {
 
   local total=$SECONDS
   local k8s etcd
-  k8s=$(module_version test/kube/k8s k8s.io/kubernetes)
-  etcd=$(module_version test/kube/etcd go.etcd.io/etcd/server/v3)
+  k8s=$(module_version packages/devfleet/fixtures/k8s k8s.io/kubernetes)
+  etcd=$(module_version packages/devfleet/fixtures/etcd go.etcd.io/etcd/server/v3)
 
   fixture nats-server "$NATS_SERVER_VERSION" go_install "github.com/nats-io/nats-server/v2@$NATS_SERVER_VERSION"
-  fixture etcd "$etcd" go_build_in test/kube/etcd . etcd -ldflags "-s -w"
+  fixture etcd "$etcd" go_build_in packages/devfleet/fixtures/etcd . etcd -ldflags "-s -w"
   local tool
   for tool in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
     fixture "$tool" "$k8s" kube_build "$tool" "$k8s"

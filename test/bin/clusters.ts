@@ -16,7 +16,7 @@ import { copyFile, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
-import { type Cluster, isAlive, startClusters } from "../src/kube/index.js";
+import { type Cluster, isAlive, startClusters } from "@flotilla/devfleet";
 
 const USAGE = `usage: clusters.ts up NAME... --dir DIR [--detach]
        clusters.ts down --dir DIR`;

@@ -5,13 +5,20 @@
  *
  * Run: npm run build -w @flotilla/proto -w @flotilla/agent && cd test && npx tsx src/bench/agent-apply.ts
  */
-import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { Applier, fromKubeconfigFile, KubeClient, type KubeObject } from "@flotilla/agent";
+import {
+  type AgentProcess,
+  binPath,
+  startAgentProcess,
+  startCluster,
+  startGitServer,
+  startNats,
+} from "@flotilla/devfleet";
 import {
   DESIRED_BUCKET,
   DESIRED_STATE,
@@ -29,11 +36,8 @@ import {
 } from "@flotilla/proto";
 import { connect } from "nats";
 import { stringify } from "yaml";
-import { binPath } from "../bin.js";
-import { startCluster, startGitServer, startNats } from "../index.js";
 
 const run = promisify(execFile);
-const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 /** Objects per kind; 80 + 60 + 60 = 200. */
 const COUNTS = { ConfigMap: 80, Service: 60, Deployment: 60 };
 
@@ -92,7 +96,7 @@ async function main(): Promise<void> {
   const cluster = await startCluster({ name: "bench-agent" });
   const nats = await startNats();
   const git = await startGitServer();
-  let agent: ChildProcess | undefined;
+  let agent: AgentProcess | undefined;
   try {
     const kubeconfig = cluster.kubeconfigPath;
     const kubectl = binPath("kubectl");
@@ -132,25 +136,20 @@ async function main(): Promise<void> {
     const js = nc.jetstream();
     const desired = await js.views.kv(DESIRED_BUCKET);
     const status = await js.views.kv(STATUS_BUCKET);
-    const creds = join(work, "git.json");
-    writeFileSync(creds, JSON.stringify([{ urlPrefix: git.baseUrl, username: git.username, password: git.password }]));
-    agent = spawn(process.execPath, [join(REPO_ROOT, "agents/kubernetes/dist/main.js")], {
-      env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        KUBECONFIG: kubeconfig,
-        FLOTILLA_CLUSTER: "bench",
-        FLOTILLA_NATS_URL: nats.url,
-        FLOTILLA_HUB_PUBLIC_KEY_FILE: writeTo(work, "hub.pem", publicKeyToPem(hub.publicKey)),
-        FLOTILLA_AGENT_KEY_FILE: writeTo(work, "agent.pem", signingKeyToPem(agentKey)),
-        FLOTILLA_CACHE_DIR: join(work, "cache"),
-        FLOTILLA_GIT_CREDENTIALS: creds,
-        FLOTILLA_METRICS_PORT: "0",
-        FLOTILLA_LOG_LEVEL: "warn",
+    agent = await startAgentProcess({
+      dir: join(work, "agent"),
+      bootstrap: {
+        cluster: "bench",
+        natsUrl: nats.url,
+        natsCreds: "",
+        hubPublicKey: publicKeyToPem(hub.publicKey),
+        agentSigningKey: signingKeyToPem(agentKey),
       },
-      stdio: ["ignore", "inherit", "inherit"],
+      kubeconfig,
+      git,
+      env: { FLOTILLA_LOG_LEVEL: "warn" },
     });
-    const pid = agent.pid as number;
+    const pid = agent.process.pid;
     await new Promise((r) => setTimeout(r, 5_000));
     const idleKb = rssKb(pid, "VmRSS");
     await desired.put(
@@ -196,16 +195,10 @@ async function main(): Promise<void> {
     console.log(`agent process reconcile from Git: ${JSON.stringify(timings)}`);
     console.log(`agent RSS: idle ${mb(idleKb)}, peak ${mb(peakKb)}`);
   } finally {
-    agent?.kill("SIGTERM");
+    await agent?.stop();
     await Promise.all([cluster.stop(), nats.stop(), git.stop()]);
     rmSync(work, { recursive: true, force: true });
   }
-}
-
-function writeTo(dir: string, name: string, text: string): string {
-  const path = join(dir, name);
-  writeFileSync(path, text);
-  return path;
 }
 
 await main();

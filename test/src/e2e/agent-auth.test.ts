@@ -3,12 +3,20 @@
  * hub mints allows only this cluster's keys and subjects, and the agent must still watch its
  * desired states, write its reports, heartbeat and answer RPC within those permissions.
  */
-import { spawn } from "node:child_process";
-import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { createOperatorSetup, mintClusterUser, natsServerConfig, statusStreamConfig } from "@flotilla/hub";
+import { join } from "node:path";
+import {
+  type AgentProcess,
+  type Cluster,
+  type GitServer,
+  type NatsServer,
+  startAgentProcess,
+  startCluster,
+  startGitServer,
+  startNats,
+} from "@flotilla/devfleet";
+import { createOperatorSetup, mintClusterUser, statusStreamConfig } from "@flotilla/hub";
 import {
   AGENT_REQUEST,
   AGENT_RESPONSE,
@@ -33,9 +41,7 @@ import {
 import { CoreV1Api } from "@kubernetes/client-node";
 import { connect, credsAuthenticator, type NatsConnection, StorageType } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Cluster, type GitServer, type NatsServer, startCluster, startGitServer, startNats } from "../index.js";
 
-const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const CLUSTER = "auth-e2e";
 const WAIT_MS = 90_000;
 
@@ -48,12 +54,12 @@ describe("cluster agent with per-cluster NATS credentials", () => {
   let git: GitServer;
   let cluster: Cluster;
   let hub: NatsConnection;
-  let stopAgent: () => void = () => {};
+  let agent: AgentProcess | undefined;
 
   beforeAll(async () => {
     const setup = await createOperatorSetup();
     [nats, git, cluster] = await Promise.all([
-      startNats({ config: natsServerConfig(setup, { resolverDir: join(work, "jwt") }), syncAlways: true }),
+      startNats({ operator: setup, syncAlways: true }),
       startGitServer(),
       startCluster({ name: CLUSTER }),
     ]);
@@ -68,38 +74,19 @@ describe("cluster agent with per-cluster NATS credentials", () => {
     const repo = await git.createRepo("cfg", {
       main: { "app/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: greeting\ndata:\n  text: hi\n" },
     });
-    writeFileSync(
-      join(work, "bootstrap.json"),
-      JSON.stringify({
+    agent = await startAgentProcess({
+      dir: join(work, "agent"),
+      bootstrap: {
         cluster: CLUSTER,
         natsUrl: nats.url,
         natsCreds: user.creds,
         hubPublicKey: publicKeyToPem(hubKey.publicKey),
         agentSigningKey: signingKeyToPem(agentKey),
-      }),
-    );
-    writeFileSync(
-      join(work, "git.json"),
-      JSON.stringify([{ urlPrefix: git.baseUrl, username: git.username, password: git.password }]),
-    );
-    const log = createWriteStream(join(work, "agent.log"));
-    const child = spawn(process.execPath, ["--import", "tsx", join(REPO_ROOT, "agents/kubernetes/src/main.ts")], {
-      cwd: REPO_ROOT,
-      env: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        FLOTILLA_BOOTSTRAP: join(work, "bootstrap.json"),
-        KUBECONFIG: cluster.kubeconfigPath,
-        FLOTILLA_CACHE_DIR: join(work, "cache"),
-        FLOTILLA_GIT_CREDENTIALS: join(work, "git.json"),
-        FLOTILLA_HEARTBEAT_INTERVAL: "1",
-        FLOTILLA_METRICS_PORT: "0",
       },
-      stdio: ["ignore", "pipe", "pipe"],
+      kubeconfig: cluster.kubeconfigPath,
+      git,
+      env: { FLOTILLA_HEARTBEAT_INTERVAL: "1" },
     });
-    child.stdout.pipe(log);
-    child.stderr.pipe(log);
-    stopAgent = () => child.kill("SIGTERM");
 
     const desired = await hub.jetstream().views.kv(DESIRED_BUCKET);
     await desired.put(
@@ -126,7 +113,7 @@ describe("cluster agent with per-cluster NATS credentials", () => {
   });
 
   afterAll(async () => {
-    stopAgent();
+    await agent?.stop();
     await hub?.close();
     await Promise.all([nats?.stop(), git?.stop(), cluster?.stop()]);
     rmSync(work, { recursive: true, force: true });

@@ -1,14 +1,26 @@
 /**
  * The cluster agent end to end: real nats-server, git http-backend and Kubernetes API server.
  * The test plays the hub: it signs desired states with a hub key, writes them to the KV
- * bucket, and reads the agent's signed reports back. The agent runs as a child process
- * (`flotilla-agent` from source), so the restart case can SIGKILL it.
+ * bucket, and reads the agent's signed reports back. The agent runs as its built command
+ * (`flotilla-agent`, started by @flotilla/devfleet), so the restart case can SIGKILL it.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import {
+  type AgentProcess,
+  type AgentProcessOptions,
+  type Cluster,
+  type FixtureRepo,
+  freePort,
+  type GitServer,
+  type NatsServer,
+  startAgentProcess,
+  startCluster,
+  startGitServer,
+  startNats,
+  until,
+} from "@flotilla/devfleet";
 import {
   AGENT_REQUEST,
   AGENT_RESPONSE,
@@ -44,57 +56,10 @@ import {
 } from "@kubernetes/client-node";
 import { connect, type KV, type NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { binPath } from "../bin.js";
-import {
-  type Cluster,
-  type FixtureRepo,
-  freePort,
-  type GitServer,
-  type NatsServer,
-  startCluster,
-  startGitServer,
-  startNats,
-  until,
-} from "../index.js";
 
-const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const CLUSTER = "agent-e2e";
 const POLL_MS = 200;
 const WAIT_MS = 90_000;
-
-/** The agent as a child process, started from its sources. */
-interface AgentProcess {
-  kill(): Promise<void>;
-  stop(): Promise<void>;
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  return new Promise((res) => {
-    if (child.exitCode !== null || child.signalCode !== null) res();
-    else child.once("exit", () => res());
-  });
-}
-
-function startAgentProcess(env: Record<string, string>, logPath: string): AgentProcess {
-  const log = createWriteStream(logPath, { flags: "a" });
-  const child = spawn(process.execPath, ["--import", "tsx", join(REPO_ROOT, "agents/kubernetes/src/main.ts")], {
-    cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  child.stdout?.pipe(log);
-  child.stderr?.pipe(log);
-  return {
-    async kill() {
-      child.kill("SIGKILL");
-      await exited(child);
-    },
-    async stop() {
-      child.kill("SIGTERM");
-      await exited(child);
-    },
-  };
-}
 
 const configMap = (name: string, data: Record<string, string>) =>
   `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${name}\ndata:\n${Object.entries(data)
@@ -220,7 +185,7 @@ describe("cluster agent", () => {
   let core: CoreV1Api;
   let apps: AppsV1Api;
   let objects: KubernetesObjectApi;
-  let agentEnv: Record<string, string>;
+  let agentOptions: AgentProcessOptions;
   /** Base URL of the agent's metrics, /healthz and /readyz endpoints. */
   let endpoints: string;
   const revisions: Record<string, string> = {};
@@ -254,42 +219,31 @@ describe("cluster agent", () => {
     apps = kc.makeApiClient(AppsV1Api);
     objects = KubernetesObjectApi.makeApiClient(kc);
 
-    const credentials = join(work, "git-credentials.json");
-    writeFileSync(
-      credentials,
-      JSON.stringify([{ urlPrefix: git.baseUrl, username: git.username, password: git.password }]),
-    );
-    const bootstrap = join(work, "bootstrap.json");
-    writeFileSync(
-      bootstrap,
-      JSON.stringify({
+    const metricsPort = await freePort();
+    endpoints = `http://127.0.0.1:${metricsPort}`;
+    agentOptions = {
+      dir: join(work, "agent"),
+      bootstrap: {
         cluster: CLUSTER,
         natsUrl: nats.url,
         natsCreds: "",
         hubPublicKey: publicKeyToPem(hubKey.publicKey),
         agentSigningKey: signingKeyToPem(agentKey),
-      }),
-    );
-    const metricsPort = await freePort();
-    endpoints = `http://127.0.0.1:${metricsPort}`;
-    agentEnv = {
-      FLOTILLA_BOOTSTRAP: bootstrap,
-      KUBECONFIG: cluster.kubeconfigPath,
-      FLOTILLA_CACHE_DIR: join(work, "cache"),
-      FLOTILLA_GIT_CREDENTIALS: credentials,
-      // Durations as the hub reads them; a bare number is still seconds.
-      FLOTILLA_DRIFT_INTERVAL: "2s",
-      FLOTILLA_HEALTH_POLL: "1",
-      FLOTILLA_HEARTBEAT_INTERVAL: "1000ms",
-      // Long, so a new generation is seen turning Healthy only if the agent polls fast while it progresses.
-      FLOTILLA_HEALTH_IDLE_POLL: "10m",
-      FLOTILLA_METRICS_PORT: String(metricsPort),
-      FLOTILLA_METRICS_HOST: "127.0.0.1",
-      FLOTILLA_HELM_BIN: binPath("helm"),
-      FLOTILLA_KUSTOMIZE_BIN: binPath("kustomize"),
-      FLOTILLA_LOG_LEVEL: "debug",
+      },
+      kubeconfig: cluster.kubeconfigPath,
+      git,
+      metricsPort,
+      env: {
+        // Durations as the hub reads them; a bare number is still seconds.
+        FLOTILLA_DRIFT_INTERVAL: "2s",
+        FLOTILLA_HEALTH_POLL: "1",
+        FLOTILLA_HEARTBEAT_INTERVAL: "1000ms",
+        // Long, so a new generation is seen turning Healthy only if the agent polls fast while it progresses.
+        FLOTILLA_HEALTH_IDLE_POLL: "10m",
+        FLOTILLA_LOG_LEVEL: "debug",
+      },
     };
-    agent = startAgentProcess(agentEnv, join(work, "agent.log"));
+    agent = await startAgentProcess(agentOptions);
   });
 
   afterAll(async () => {
@@ -602,7 +556,7 @@ describe("cluster agent", () => {
     const before = await snapshot();
     await agent.kill();
     const restartedAt = Date.now();
-    agent = startAgentProcess(agentEnv, join(work, "agent.log"));
+    agent = await startAgentProcess(agentOptions);
     const apiGen = generations.get("api") as number;
     const report = await waitReport(
       "api",

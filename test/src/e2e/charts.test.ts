@@ -6,12 +6,27 @@
  * (real RBAC, `kubectl auth can-i`); and the pod wiring the charts render (env, Secret files,
  * probe paths) starts the real hub and agent against real Redis and NATS.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { AGENT_SETTINGS } from "@flotilla/agent";
+import {
+  binPath,
+  type Cluster,
+  entryPoint,
+  freePort,
+  type ManagedProcess,
+  type NatsServer,
+  type Program,
+  programEnv,
+  type RedisServer,
+  startCluster,
+  startNats,
+  startProcess,
+  startRedis,
+} from "@flotilla/devfleet";
 import { SETTINGS } from "@flotilla/hub";
 import {
   generateSigningKey,
@@ -25,9 +40,6 @@ import {
 import { connect } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments, stringify } from "yaml";
-import { binPath } from "../bin.js";
-import { freePort, type NatsServer, type RedisServer, startNats, startRedis } from "../index.js";
-import { type Cluster, startCluster } from "../kube/index.js";
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const CHARTS = { hub: join(REPO_ROOT, "charts/hub"), agent: join(REPO_ROOT, "charts/agent") } as const;
@@ -38,6 +50,8 @@ const TEAM_NAMESPACES = ["team-a", "team-b"];
 /** A namespace no values mention. */
 const OTHER_NS = "team-c";
 const WAIT_MS = 90_000;
+/** How long the hub and agent get to stop on SIGTERM, as a pod's termination grace period. */
+const STOP_GRACE_MS = 10_000;
 
 interface Metadata {
   name: string;
@@ -179,39 +193,18 @@ function secretText(secret: KubeObject, key: string): string {
 
 const toYamlStream = (objects: KubeObject[]) => objects.map((o) => stringify(o)).join("---\n");
 
-/** A process started from sources with the env a rendered pod would get. */
-interface PodProcess {
-  readonly child: ChildProcess;
-  readonly logPath: string;
-  stop(): Promise<void>;
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  return new Promise((res) => {
-    if (child.exitCode !== null || child.signalCode !== null) res();
-    else child.once("exit", () => res());
-  });
-}
-
-function startFromSource(entry: string, env: Record<string, string>, logPath: string): PodProcess {
-  const log = createWriteStream(logPath, { flags: "a" });
-  const child = spawn(process.execPath, ["--import", "tsx", join(REPO_ROOT, entry)], {
-    cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH ?? "", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  child.stdout?.pipe(log);
-  child.stderr?.pipe(log);
-  return {
-    child,
+/**
+ * Starts a program's built command with the env a rendered pod would get, and nothing else
+ * the harness would add.
+ */
+function startPod(program: Program, env: Record<string, string>, logPath: string): Promise<ManagedProcess> {
+  return startProcess({
+    name: program,
+    command: process.execPath,
+    args: [entryPoint(program)],
     logPath,
-    async stop() {
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-      await exited(child);
-      clearTimeout(timer);
-    },
-  };
+    env: programEnv(env),
+  });
 }
 
 /**
@@ -268,14 +261,12 @@ function probeUrl(container: Container, probe: Probe | undefined): string {
 }
 
 /** Polls `url` until it answers 200; fails early, with the process log, if the process exits. */
-async function waitForOk(url: string, proc: PodProcess, headers: Record<string, string> = {}): Promise<void> {
+async function waitForOk(url: string, proc: ManagedProcess, headers: Record<string, string> = {}): Promise<void> {
   const deadline = Date.now() + WAIT_MS;
   let last = "no answer";
   while (Date.now() < deadline) {
-    if (proc.child.exitCode !== null) {
-      throw new Error(
-        `process exited (${proc.child.exitCode}) before ${url} answered:\n${readFileSync(proc.logPath, "utf8")}`,
-      );
+    if (!proc.alive()) {
+      throw new Error(`process exited (${proc.exitStatus?.code}) before ${url} answered:\n${await proc.log()}`);
     }
     try {
       const res = await fetch(url, { headers });
@@ -286,7 +277,7 @@ async function waitForOk(url: string, proc: PodProcess, headers: Record<string, 
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(`${url} did not answer 200 (last: ${last}):\n${readFileSync(proc.logPath, "utf8")}`);
+  throw new Error(`${url} did not answer 200 (last: ${last}):\n${await proc.log()}`);
 }
 
 const CASES: { chart: ChartName; values: "default" | "example" }[] = [
@@ -621,7 +612,7 @@ describe("against a real Kubernetes API server", () => {
     env.KUBECONFIG = cluster.kubeconfigPath;
     const nc = await connect({ servers: nats.url });
     const beat = nc.subscribe(heartbeatSubject(name), { max: 1 });
-    const agent = startFromSource("agents/kubernetes/src/main.ts", env, join(work, "agent.log"));
+    const agent = await startPod("agent", env, join(work, "agent.log"));
     try {
       const container = containerOf(objects);
       await waitForOk(probeUrl(container, container.livenessProbe), agent);
@@ -633,7 +624,7 @@ describe("against a real Kubernetes API server", () => {
       clearTimeout(timer);
       expect(beatFrom).toBe(name);
     } finally {
-      await agent.stop();
+      await agent.stop(STOP_GRACE_MS);
       await nc.close();
     }
   });
@@ -648,7 +639,7 @@ describe("against a real Kubernetes API server", () => {
     const token = secretText(secret, "admin-token");
     expect(token.length).toBeGreaterThanOrEqual(32);
     expect(Buffer.from(secretText(secret, "encryption-key"), "base64")).toHaveLength(32);
-    const hub = startFromSource("services/hub/src/main.ts", kubeletEnv(objects, "run-hub-0"), join(work, "hub.log"));
+    const hub = await startPod("hub", kubeletEnv(objects, "run-hub-0"), join(work, "hub.log"));
     try {
       const container = containerOf(objects);
       await waitForOk(probeUrl(container, container.livenessProbe), hub);
@@ -660,7 +651,7 @@ describe("against a real Kubernetes API server", () => {
       const metrics = await fetch(`${base}/metrics`);
       expect(metrics.status).toBe(200);
     } finally {
-      await hub.stop();
+      await hub.stop(STOP_GRACE_MS);
     }
   });
 });

@@ -1,20 +1,30 @@
 /**
- * The `flotilla` CLI end to end, run as a user runs it: `node services/cli/dist/main.js ...` as a
- * child process (build it first: `npx turbo run build --filter=@flotilla/cli...`). The hub it
- * talks to is itself started with `flotilla hub`, against a real nats-server, redis-server and
- * Git smart-HTTP server. Every verb is run with `-o json` and its output parsed and checked;
+ * The `flotilla` CLI end to end, run as a user runs it: the npm-linked `flotilla` command as a
+ * child process (build it first: `npx turbo run build`). The hub it talks to is itself started
+ * with `flotilla hub`, by @flotilla/devfleet, against a real nats-server, redis-server and Git
+ * smart-HTTP server. Every verb is run with `-o json` and its output parsed and checked;
  * bad input must exit non-zero with one clear line on stderr.
  *
  * The test plays the two prod clusters' agents over the real protocol (as the hub e2e test
  * does): heartbeats and signed reports with the keys from the bundles `cluster register` saved,
  * so rollouts move and `rollout watch` sees them succeed, roll back, fail and be superseded.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { spawn } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import {
+  type FixtureRepo,
+  type Fleet,
+  freePort,
+  type GitServer,
+  type HubProcess,
+  type NatsServer,
+  newEncryptionKey,
+  startFleet,
+  waitsOf,
+} from "@flotilla/devfleet";
 import {
   DESIRED_BUCKET,
   DESIRED_STATE,
@@ -35,21 +45,9 @@ import {
 } from "@flotilla/proto";
 import { connect, type KV, type KvEntry, type NatsConnection, type QueuedIterator } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  type FixtureRepo,
-  freePort,
-  type GitServer,
-  type NatsServer,
-  type RedisServer,
-  startGitServer,
-  startNats,
-  startRedis,
-  waitsOf,
-} from "../index.js";
 
-const CLI_MAIN = fileURLToPath(new URL("../../../services/cli/dist/main.js", import.meta.url));
-const TOKEN = "cli-e2e-admin-token-0123456789";
-const ENCRYPTION_KEY = randomBytes(32).toString("base64");
+/** The command npm links at install, as the README's `npx flotilla` runs it. */
+const CLI_MAIN = fileURLToPath(new URL("../../../node_modules/.bin/flotilla", import.meta.url));
 const WEBHOOK_SECRET = "cli-e2e-webhook-secret-0123456789";
 /** Bounds every wait; the test never asserts on how long anything took. */
 const DEADLINE_MS = 30_000;
@@ -138,15 +136,13 @@ class PlayedAgents {
 }
 
 describe("flotilla CLI end to end", () => {
+  let fleet: Fleet;
   let nats: NatsServer;
-  let redis: RedisServer;
   let git: GitServer;
   let repo: FixtureRepo;
   let work: string;
+  let hub: HubProcess;
   let hubUrl: string;
-  let hubProc: ChildProcess;
-  let hubExit: Promise<number | null>;
-  const hubOutput: string[] = [];
   let nc: NatsConnection;
   let agents: PlayedAgents;
   /** The environment every CLI run gets: a HOME without a config file, the hub and its token. */
@@ -197,69 +193,53 @@ describe("flotilla CLI end to end", () => {
     expect(text).not.toMatch(/\n\s+at /);
   }
 
-  const dump = () => process.stderr.write(`---- flotilla hub ----\n${hubOutput.join("").slice(-8000)}\n`);
+  const dump = async () => process.stderr.write(`---- flotilla hub ----\n${await hub.process.tail(100)}\n`);
 
   beforeAll(async () => {
-    [nats, redis, git] = await Promise.all([startNats(), startRedis(), startGitServer()]);
-    repo = await git.createRepo("web", {
-      develop: { "deploy/dev/app.yaml": manifest("web", "dev-1") },
-      main: { "deploy/prod/app.yaml": manifest("web", "prod-1") },
+    fleet = await startFleet({
+      hubReplicas: 0,
+      repos: {
+        web: {
+          develop: { "deploy/dev/app.yaml": manifest("web", "dev-1") },
+          main: { "deploy/prod/app.yaml": manifest("web", "prod-1") },
+        },
+      },
     });
+    ({ nats, git } = fleet);
+    repo = fleet.repo("web");
     work = await mkdtemp(join(tmpdir(), "flotilla-cli-e2e-"));
     await mkdir(join(work, "home"));
-    const port = await freePort();
-    hubUrl = `http://127.0.0.1:${port}`;
+    // The hub under test is `flotilla hub` itself: flags for addresses, env for secrets.
+    hub = await fleet.startHub({
+      command: (listen) => ({
+        script: CLI_MAIN,
+        args: [
+          "hub",
+          "--listen",
+          listen,
+          "--redis-url",
+          fleet.redis.url,
+          "--nats-url",
+          nats.url,
+          "--poll-interval",
+          "1s",
+          "--replica-id",
+          "cli-e2e",
+          "--heartbeat-interval",
+          "300ms",
+          "--offline-after-missed",
+          "10",
+        ],
+      }),
+      env: { FLOTILLA_LOG_LEVEL: "warn" },
+    });
+    hubUrl = hub.url;
     baseEnv = {
       PATH: process.env.PATH ?? "",
       HOME: join(work, "home"),
       FLOTILLA_HUB: hubUrl,
-      FLOTILLA_TOKEN: TOKEN,
+      FLOTILLA_TOKEN: fleet.token,
     };
-    // The hub under test is `flotilla hub` itself: flags for addresses, env for secrets.
-    hubProc = spawn(
-      process.execPath,
-      [
-        CLI_MAIN,
-        "hub",
-        "--listen",
-        `127.0.0.1:${port}`,
-        "--redis-url",
-        redis.url,
-        "--nats-url",
-        nats.url,
-        "--poll-interval",
-        "1s",
-        "--replica-id",
-        "cli-e2e",
-        "--heartbeat-interval",
-        "300ms",
-        "--offline-after-missed",
-        "10",
-      ],
-      {
-        env: {
-          PATH: process.env.PATH ?? "",
-          HOME: join(work, "home"),
-          FLOTILLA_HUB_ADMIN_TOKEN: TOKEN,
-          FLOTILLA_HUB_ENCRYPTION_KEY: ENCRYPTION_KEY,
-          FLOTILLA_LOG_LEVEL: "warn",
-        },
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
-    hubProc.stdout?.on("data", (d: Buffer) => hubOutput.push(d.toString()));
-    hubProc.stderr?.on("data", (d: Buffer) => hubOutput.push(d.toString()));
-    hubExit = new Promise((res) => hubProc.once("exit", (code) => res(code)));
-    try {
-      await until("flotilla hub to serve /readyz", async () => {
-        if (hubProc.exitCode !== null) throw new Error(`flotilla hub exited ${hubProc.exitCode}`);
-        const res = await fetch(`${hubUrl}/readyz`).catch(() => undefined);
-        return res?.status === 200 ? true : undefined;
-      });
-    } catch (err) {
-      dump();
-      throw err;
-    }
     nc = await connect({ servers: nats.url });
     agents = new PlayedAgents(
       nc,
@@ -271,16 +251,12 @@ describe("flotilla CLI end to end", () => {
   afterAll(async () => {
     agents?.stop();
     await nc?.close();
-    if (hubProc && hubProc.exitCode === null) {
-      hubProc.kill("SIGKILL");
-      await hubExit;
-    }
-    await Promise.allSettled([nats?.stop(), redis?.stop(), git?.stop()]);
+    await fleet?.stop();
     if (work) await rm(work, { recursive: true, force: true });
   });
 
   it("flotilla hub serves /healthz; version reports both sides", async () => {
-    expect(hubOutput.join("")).toContain(`serving ${hubUrl}`);
+    expect(await hub.process.log()).toContain(`serving ${hubUrl}`);
     const health = await fetch(`${hubUrl}/healthz`);
     expect(health.status).toBe(200);
     expect(await health.json()).toEqual({ ok: true });
@@ -294,7 +270,7 @@ describe("flotilla CLI end to end", () => {
     expect(human.code).toBe(0);
     expect(human.stdout).toMatch(/^Client: +flotilla \d+\.\d+\.\d+/m);
     expect(human.stdout).toContain("replica cli-e2e");
-    expect(human.stdout + human.stderr).not.toContain(TOKEN);
+    expect(human.stdout + human.stderr).not.toContain(fleet.token);
   });
 
   it("cluster register|list|get|deregister; the bundle lands in a 0600 file and never on the screen", async () => {
@@ -387,7 +363,7 @@ describe("flotilla CLI end to end", () => {
         agentVersion: "cli-e2e",
       });
     } catch (err) {
-      dump();
+      await dump();
       throw err;
     }
   });
@@ -584,7 +560,7 @@ describe("flotilla CLI end to end", () => {
       expect(dangling.stderr).toMatch(/repo "nope"/);
       expect(dangling.stderr.trim().split("\n")).toHaveLength(1);
     } catch (err) {
-      dump();
+      await dump();
       throw err;
     }
   });
@@ -662,7 +638,7 @@ describe("flotilla CLI end to end", () => {
         ),
       );
     } catch (err) {
-      dump();
+      await dump();
       throw err;
     }
   });
@@ -726,7 +702,7 @@ describe("flotilla CLI end to end", () => {
       );
       expectOneLineError(await cli(["rollout", "list", "--state", "Done"]), 1, /--state "Done" is not a rollout state/);
     } catch (err) {
-      dump();
+      await dump();
       throw err;
     }
   });
@@ -869,9 +845,9 @@ spec: { repo: web, path: "deploy/{env}", namespace: reports }
       new RegExp(`the hub refused the token from config file ${config.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`),
     );
     // The environment's token beats the file's.
-    expect((await cli(["cluster", "list"], { env: { ...fileOnly, FLOTILLA_TOKEN: TOKEN } })).code).toBe(0);
+    expect((await cli(["cluster", "list"], { env: { ...fileOnly, FLOTILLA_TOKEN: fleet.token } })).code).toBe(0);
     // The flag beats both.
-    const flagged = await cli(["team", "list", "-o", "json", "--token", TOKEN], { env: fileOnly });
+    const flagged = await cli(["team", "list", "-o", "json", "--token", fleet.token], { env: fileOnly });
     expect(flagged.code, flagged.stderr).toBe(0);
     expect(JSON.parse(flagged.stdout).items.length).toBeGreaterThan(0);
 
@@ -880,7 +856,7 @@ spec: { repo: web, path: "deploy/{env}", namespace: reports }
     await mkdir(join(home, ".config", "flotilla"), { recursive: true });
     await writeFile(
       join(home, ".config", "flotilla", "config.yaml"),
-      `hub: ${hubUrl}\ntoken: ${TOKEN}\noutput: json\n`,
+      `hub: ${hubUrl}\ntoken: ${fleet.token}\noutput: json\n`,
     );
     const viaHome = await cli(["team", "list"], {
       env: { HOME: home, FLOTILLA_HUB: undefined, FLOTILLA_TOKEN: undefined },
@@ -901,7 +877,11 @@ spec: { repo: web, path: "deploy/{env}", namespace: reports }
   it("flotilla hub refuses a bad configuration in one line, and stops cleanly on SIGTERM", async () => {
     const noToken = await new Promise<Run>((resolve) => {
       const child = spawn(process.execPath, [CLI_MAIN, "hub", "--listen", "127.0.0.1:0"], {
-        env: { PATH: process.env.PATH ?? "", HOME: join(work, "home"), FLOTILLA_HUB_ENCRYPTION_KEY: ENCRYPTION_KEY },
+        env: {
+          PATH: process.env.PATH ?? "",
+          HOME: join(work, "home"),
+          FLOTILLA_HUB_ENCRYPTION_KEY: newEncryptionKey(),
+        },
       });
       let stdout = "";
       let stderr = "";
@@ -915,8 +895,8 @@ spec: { repo: web, path: "deploy/{env}", namespace: reports }
     });
     expectOneLineError(noToken, 1, /^error: FLOTILLA_HUB_ADMIN_TOKEN: is required/);
 
-    hubProc.kill("SIGTERM");
-    expect(await hubExit).toBe(0);
-    expect(hubOutput.join("")).toContain("stopping");
+    hub.process.signal("SIGTERM");
+    expect((await hub.process.exited).code).toBe(0);
+    expect(await hub.process.log()).toContain("stopping");
   });
 });

@@ -9,8 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { isAlive } from "@flotilla/devfleet";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { isAlive } from "../index.js";
 
 const run = promisify(execFile);
 /** The command npm links at install, as the README's `npx flotilla` runs it. */

@@ -1,23 +1,27 @@
 /**
- * The hub end to end, run as its real binary (`node services/hub/dist/main.js`, build it first)
- * against a real nats-server, redis-server and Git smart-HTTP server. The test plays the agents:
+ * The hub end to end, run as its built command (`npx turbo run build` first) by
+ * @flotilla/devfleet, against a real nats-server, redis-server and Git smart-HTTP server. The test plays the agents:
  * it watches `flotilla_desired`, verifies what the hub signed, and writes sealed reports and
  * heartbeats with the agent keys from the bootstrap bundles.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { createHmac, randomBytes } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { spawn } from "node:child_process";
+import { createHmac } from "node:crypto";
 import {
-  createOperatorSetup,
-  KEY_PREFIX,
-  natsServerConfig,
-  type OperatorSetup,
-  revokedUsers,
-  serializeOperatorSetup,
-} from "@flotilla/hub";
+  entryPoint,
+  type FixtureRepo,
+  type Fleet,
+  freePort,
+  type GitServer,
+  type HubProcess,
+  type HubRequestOptions,
+  type NatsServer,
+  newAdminToken,
+  newEncryptionKey,
+  programEnv,
+  startFleet,
+  waitsOf,
+} from "@flotilla/devfleet";
+import { KEY_PREFIX, type OperatorSetup, revokedUsers } from "@flotilla/hub";
 import {
   DESIRED_BUCKET,
   DESIRED_STATE,
@@ -49,21 +53,14 @@ import {
   StorageType,
 } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  type FixtureRepo,
-  freePort,
-  type GitServer,
-  type NatsServer,
-  type RedisServer,
-  startGitServer,
-  startNats,
-  startRedis,
-  waitsOf,
-} from "../index.js";
 
-const HUB_MAIN = fileURLToPath(new URL("../../../services/hub/dist/main.js", import.meta.url));
-const ADMIN_TOKEN = "e2e-admin-token-0123456789";
-const ENCRYPTION_KEY = randomBytes(32).toString("base64");
+/** The hubs' paces here: fast polls and beats, a short lease, Offline after three missed beats. */
+const HUB_ENV = {
+  FLOTILLA_HUB_POLL_INTERVAL: "1s",
+  FLOTILLA_HEARTBEAT_INTERVAL: "500ms",
+  FLOTILLA_HUB_OFFLINE_AFTER_MISSED: "3",
+  FLOTILLA_HUB_LEASE_TTL: "2s",
+};
 const WEBHOOK_SECRET = "e2e-webhook-secret-0123456789";
 /** The repo's poll interval while the poll path is under test. */
 const POLL_SECONDS = 1;
@@ -99,99 +96,15 @@ async function rollupPut(js: JetStreamClient, bucket: string, key: string): Prom
   }
 }
 
-// ---- the hub as a child process ----
-
-interface HubProcess {
-  url: string;
-  replica: string;
-  output: string[];
-  proc: ChildProcess;
-  kill(): Promise<void>;
-}
-
-const running = new Set<HubProcess>();
-
-async function startHubProcess(env: Record<string, string>, replica: string): Promise<HubProcess> {
-  const port = await freePort();
-  const output: string[] = [];
-  const proc = spawn(process.execPath, [HUB_MAIN], {
-    env: {
-      ...process.env,
-      FLOTILLA_HUB_ADMIN_TOKEN: ADMIN_TOKEN,
-      FLOTILLA_HUB_ENCRYPTION_KEY: ENCRYPTION_KEY,
-      FLOTILLA_HUB_LISTEN: `127.0.0.1:${port}`,
-      FLOTILLA_HUB_POLL_INTERVAL: "1s",
-      FLOTILLA_HEARTBEAT_INTERVAL: "500ms",
-      FLOTILLA_HUB_OFFLINE_AFTER_MISSED: "3",
-      FLOTILLA_HUB_LEASE_TTL: "2s",
-      FLOTILLA_HUB_REPLICA_ID: replica,
-      FLOTILLA_LOG_LEVEL: "info",
-      ...env,
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  proc.stdout?.on("data", (d: Buffer) => output.push(d.toString()));
-  proc.stderr?.on("data", (d: Buffer) => output.push(d.toString()));
-  let exited = false;
-  const exit = new Promise<void>((resolve) =>
-    proc.once("exit", () => {
-      exited = true;
-      resolve();
-    }),
-  );
-  const hub: HubProcess = {
-    url: `http://127.0.0.1:${port}`,
-    replica,
-    output,
-    proc,
-    kill: async () => {
-      running.delete(hub);
-      if (!exited) proc.kill("SIGKILL");
-      await exit;
-    },
-  };
-  running.add(hub);
-  try {
-    await until(`hub ${replica} to be ready`, async () => {
-      if (exited) throw new Error(`hub ${replica} exited:\n${output.join("")}`);
-      const res = await fetch(`${hub.url}/readyz`).catch(() => undefined);
-      return res?.status === 200 ? true : undefined;
-    });
-  } catch (err) {
-    await hub.kill();
-    throw err;
-  }
-  return hub;
-}
-
-async function api(
+/** One call to a hub's API, as the admin unless `options.token` says otherwise. */
+function api(
   hub: HubProcess,
   method: string,
   path: string,
   body?: unknown,
-  options: { contentType?: string; token?: string | null; headers?: Record<string, string> } = {},
+  options: HubRequestOptions = {},
 ): Promise<{ status: number; json: Json; text: string }> {
-  const headers: Record<string, string> = { ...options.headers };
-  const token = options.token === undefined ? ADMIN_TOKEN : options.token;
-  if (token) headers.authorization = `Bearer ${token}`;
-  let payload: string | undefined;
-  if (body !== undefined) {
-    headers["content-type"] = options.contentType ?? "application/json";
-    payload = typeof body === "string" ? body : JSON.stringify(body);
-  }
-  const res = await fetch(`${hub.url}${path}`, {
-    method,
-    headers,
-    ...(payload !== undefined ? { body: payload } : {}),
-  });
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, json, text };
+  return hub.api.request<Json>(method, path, body, options);
 }
 
 /** Sum of a metric's samples (all label sets) in the Prometheus text format. */
@@ -266,7 +179,7 @@ class EventStream {
 
   async open(hub: HubProcess): Promise<void> {
     const res = await fetch(`${hub.url}/v1/events`, {
-      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      headers: { authorization: `Bearer ${hub.token}` },
       signal: this.#abort.signal,
     });
     expect(res.status).toBe(200);
@@ -345,15 +258,14 @@ spec:
 }
 
 describe("hub end to end (NATS without auth)", () => {
+  let fleet: Fleet;
   let nats: NatsServer;
-  let redis: RedisServer;
   let git: GitServer;
   let repo: FixtureRepo;
   let nc: NatsConnection;
   let desiredKv: KV;
   let statusKv: KV;
   let hub: HubProcess;
-  let env: Record<string, string>;
   const watcher = new DesiredWatcher();
   const bundles: Record<string, Bundle> = {};
   /**
@@ -369,23 +281,27 @@ describe("hub end to end (NATS without auth)", () => {
     }
   };
 
-  const dump = () => {
-    for (const h of running) process.stderr.write(`---- hub ${h.replica} ----\n${h.output.join("").slice(-8000)}\n`);
-  };
+  const dump = async () => process.stderr.write(await fleet.logTails(100));
 
   beforeAll(async () => {
-    [nats, redis, git] = await Promise.all([startNats(), startRedis(), startGitServer()]);
-    repo = await git.createRepo("web", {
-      develop: { "deploy/dev/app.yaml": manifest("web", "dev-1") },
-      main: { "deploy/prod/app.yaml": manifest("web", "prod-1") },
+    fleet = await startFleet({
+      hubReplicas: 0,
+      hubEnv: HUB_ENV,
+      repos: {
+        web: {
+          develop: { "deploy/dev/app.yaml": manifest("web", "dev-1") },
+          main: { "deploy/prod/app.yaml": manifest("web", "prod-1") },
+        },
+      },
     });
-    env = { FLOTILLA_REDIS_URL: redis.url, FLOTILLA_NATS_URL: nats.url };
+    ({ nats, git } = fleet);
+    repo = fleet.repo("web");
     // The buckets as an older hub created them (the nats.js way, rollups allowed): this hub
     // must turn rollups off on start.
     nc = await connect({ servers: nats.url });
     await nc.jetstream().views.kv(DESIRED_BUCKET, { history: 5, storage: StorageType.File });
     await nc.jetstream().views.kv(STATUS_BUCKET, { history: 1, storage: StorageType.File });
-    hub = await startHubProcess(env, "hub-a");
+    hub = await fleet.startHub({ replica: "hub-a" });
     desiredKv = await nc.jetstream().views.kv(DESIRED_BUCKET);
     statusKv = await nc.jetstream().views.kv(STATUS_BUCKET);
   });
@@ -394,8 +310,7 @@ describe("hub end to end (NATS without auth)", () => {
     if (beats) clearInterval(beats);
     watcher.stop();
     await nc?.close();
-    for (const h of [...running]) await h.kill();
-    await Promise.allSettled([nats?.stop(), redis?.stop(), git?.stop()]);
+    await fleet?.stop();
   });
 
   it("registers clusters, returning each agent's bootstrap bundle once", async () => {
@@ -449,14 +364,14 @@ describe("hub end to end (NATS without auth)", () => {
         "state",
       ]);
     } catch (err) {
-      dump();
+      await dump();
       throw err;
     }
   });
 
   it("applies a fleet file; the same file again changes nothing; bad documents get 400 naming document and field", async () => {
-    const fleet = fleetYaml(git, repo, POLL_SECONDS);
-    const first = await api(hub, "POST", "/v1/apply", fleet, { contentType: "application/yaml" });
+    const config = fleetYaml(git, repo, POLL_SECONDS);
+    const first = await api(hub, "POST", "/v1/apply", config, { contentType: "application/yaml" });
     expect(first.status).toBe(200);
     expect(first.json.results.map((r: Json) => `${r.kind}/${r.name}:${r.action}`)).toEqual([
       "Team/payments:created",
@@ -464,7 +379,7 @@ describe("hub end to end (NATS without auth)", () => {
       "Repo/web:created",
       "App/web:created",
     ]);
-    const second = await api(hub, "POST", "/v1/apply", fleet, { contentType: "application/yaml" });
+    const second = await api(hub, "POST", "/v1/apply", config, { contentType: "application/yaml" });
     expect(second.status).toBe(200);
     expect(second.json.results.map((r: Json) => r.action)).toEqual([
       "unchanged",
@@ -477,9 +392,9 @@ describe("hub end to end (NATS without auth)", () => {
     expect(repoView.json).toMatchObject({ hasCredentials: true, hasWebhookSecret: true });
     expect(repoView.text).not.toContain(git.password);
     expect(repoView.text).not.toContain(WEBHOOK_SECRET);
-    expect(hub.output.join("")).not.toContain(git.password);
+    expect(await hub.process.log()).not.toContain(git.password);
 
-    const bad = `${fleet}---\napiVersion: flotilla.dev/v1\nkind: App\nmetadata: { name: api }\nspec: { repo: web, path: /abs, namespace: web }\n`;
+    const bad = `${config}---\napiVersion: flotilla.dev/v1\nkind: App\nmetadata: { name: api }\nspec: { repo: web, path: /abs, namespace: web }\n`;
     const refused = await api(hub, "POST", "/v1/apply", bad, { contentType: "application/yaml" });
     expect(refused.status).toBe(400);
     expect(refused.json).toMatchObject({ field: "spec.path", document: 'document 5 (App "api")' });
@@ -518,7 +433,7 @@ describe("hub end to end (NATS without auth)", () => {
         expect(c.status.lastHeartbeatMs).toBeGreaterThan(0);
       }
     } catch (err) {
-      dump();
+      await dump();
       throw err;
     }
   });
@@ -557,7 +472,7 @@ describe("hub end to end (NATS without auth)", () => {
       // No webhook was sent: this came from polling alone.
       expect(await metric(hub, "flotilla_hub_webhook_deliveries_total")).toBe(webhooks);
     } catch (err) {
-      dump();
+      await dump();
       throw err;
     }
   });
@@ -611,7 +526,7 @@ describe("hub end to end (NATS without auth)", () => {
       });
       expect(gitlab.status).toBe(202);
     } catch (err) {
-      dump();
+      await dump();
       throw err;
     }
   });
@@ -736,7 +651,7 @@ describe("hub end to end (NATS without auth)", () => {
       );
       beating.add("dev-1");
     } catch (err) {
-      dump();
+      await dump();
       throw err;
     }
   });
@@ -750,7 +665,7 @@ describe("hub end to end (NATS without auth)", () => {
         hubKey: (await api(hub, "GET", "/v1/hub")).json.hubPublicKey,
       };
       await hub.kill();
-      hub = await startHubProcess(env, "hub-a2");
+      hub = await fleet.startHub({ replica: "hub-a2" });
       // Statuses move with every beat; everything else must be as it was.
       const withoutStatus = (list: Json) => list.items.map(({ status: _s, ...c }: Json) => c);
       expect(withoutStatus((await api(hub, "GET", "/v1/clusters")).json)).toEqual(withoutStatus(before.clusters));
@@ -789,14 +704,14 @@ describe("hub end to end (NATS without auth)", () => {
         expect(new Set(gens).size).toBe(gens.length);
       }
     } catch (err) {
-      dump();
+      await dump();
       throw err;
     }
   });
 
   it("moves leadership when the leader is SIGKILLed, and publishes the next commit exactly once", async () => {
     try {
-      const other = await startHubProcess(env, "hub-b");
+      const other = await fleet.startHub({ replica: "hub-b" });
       const infos = await Promise.all([hub, other].map(async (h) => (await api(h, "GET", "/v1/hub")).json));
       expect(infos.filter((i) => i.leader)).toHaveLength(1);
       const [leader, follower] = infos[0].leader ? [hub, other] : [other, hub];
@@ -853,7 +768,7 @@ describe("hub end to end (NATS without auth)", () => {
         ).toBe(prev.generation + 1);
       }
     } catch (err) {
-      dump();
+      await dump();
       throw err;
     }
   });
@@ -880,7 +795,7 @@ describe("hub end to end (NATS without auth)", () => {
       const matrix = await api(hub, "GET", "/v1/apps/web/status");
       expect(matrix.status).toBe(404);
     } catch (err) {
-      dump();
+      await dump();
       throw err;
     }
   });
@@ -915,7 +830,7 @@ describe("hub end to end (NATS without auth)", () => {
       expect(await desiredKv.get(stateKey("prod-1", "web"))).not.toBeNull();
       expect(await statusKv.get(stateKey("dev-1", "web"))).not.toBeNull();
     } catch (err) {
-      dump();
+      await dump();
       throw err;
     }
   });
@@ -926,15 +841,14 @@ describe("hub start without Redis", () => {
     const port = await freePort();
     const stdout: string[] = [];
     const stderr: string[] = [];
-    const proc = spawn(process.execPath, [HUB_MAIN], {
-      env: {
-        ...process.env,
-        FLOTILLA_HUB_ADMIN_TOKEN: ADMIN_TOKEN,
-        FLOTILLA_HUB_ENCRYPTION_KEY: ENCRYPTION_KEY,
+    const proc = spawn(process.execPath, [entryPoint("hub")], {
+      env: programEnv({
+        FLOTILLA_HUB_ADMIN_TOKEN: newAdminToken(),
+        FLOTILLA_HUB_ENCRYPTION_KEY: newEncryptionKey(),
         FLOTILLA_HUB_LISTEN: "127.0.0.1:0",
         FLOTILLA_REDIS_URL: `redis://flotilla:not-to-be-printed@127.0.0.1:${port}/0`,
         FLOTILLA_NATS_URL: "nats://127.0.0.1:1",
-      },
+      }),
       stdio: ["ignore", "pipe", "pipe"],
     });
     proc.stdout?.on("data", (d: Buffer) => stdout.push(d.toString()));
@@ -952,28 +866,23 @@ describe("hub start without Redis", () => {
 });
 
 describe("hub while Redis refuses writes", () => {
-  let nats: NatsServer;
-  let redis: RedisServer;
+  let fleet: Fleet;
   let hub: HubProcess;
   let nc: NatsConnection | undefined;
   let admin: Redis | undefined;
 
   beforeAll(async () => {
-    [nats, redis] = await Promise.all([startNats(), startRedis()]);
+    fleet = await startFleet({ hubReplicas: 0, hubEnv: HUB_ENV });
     // A lease far longer than the test: the leader keeps leading through the write outage, so
     // no new term's watch replays the report and hides a report the first term dropped.
-    hub = await startHubProcess(
-      { FLOTILLA_REDIS_URL: redis.url, FLOTILLA_NATS_URL: nats.url, FLOTILLA_HUB_LEASE_TTL: "120s" },
-      "hub-oom",
-    );
+    hub = await fleet.startHub({ replica: "hub-oom", env: { FLOTILLA_HUB_LEASE_TTL: "120s" } });
   });
 
   afterAll(async () => {
     await admin?.config("SET", "maxmemory", "0").catch(() => {});
     admin?.disconnect();
     await nc?.close();
-    for (const h of [...running]) await h.kill();
-    await Promise.allSettled([nats?.stop(), redis?.stop()]);
+    await fleet?.stop();
   });
 
   it("stores a report that arrived while Redis refused writes once Redis takes them again", async () => {
@@ -981,9 +890,9 @@ describe("hub while Redis refuses writes", () => {
     expect(created.status).toBe(201);
     const key = signingKeyFromPem((created.json as Bundle).agentSigningKey);
     await until("hub-oom to lead", async () => ((await api(hub, "GET", "/v1/hub")).json.leader ? true : undefined));
-    nc = await connect({ servers: nats.url });
+    nc = await connect({ servers: fleet.nats.url });
     const statusKv = await nc.jetstream().views.kv(STATUS_BUCKET);
-    admin = new Redis(redis.url);
+    admin = new Redis(fleet.redis.url);
 
     // Every write is refused (OOM, noeviction) while reads and the lease renewal still work.
     await admin.config("SET", "maxmemory", "1");
@@ -998,8 +907,8 @@ describe("hub while Redis refuses writes", () => {
       agentVersion: "e2e",
     };
     await statusKv.put(stateKey("oom-1", "web"), seal(REPORT, report, key));
-    await until("the hub to fail storing the report", () =>
-      hub.output.join("").includes("could not store a report") ? true : undefined,
+    await until("the hub to fail storing the report", async () =>
+      (await hub.process.log()).includes("could not store a report") ? true : undefined,
     );
     await admin.config("SET", "maxmemory", "0");
 
@@ -1012,36 +921,20 @@ describe("hub while Redis refuses writes", () => {
 });
 
 describe("hub with NATS in operator mode", () => {
-  let nats: NatsServer;
-  let redis: RedisServer;
+  let fleet: Fleet;
   let hub: HubProcess;
-  let dir: string;
   let setup: OperatorSetup;
-  let operatorEnv: Record<string, string>;
   /** edge-1's bundle, kept to prove its revoked credentials stay refused. */
   let revokedBundle: Bundle | undefined;
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "flotilla-hub-operator-"));
-    setup = await createOperatorSetup();
-    const setupFile = join(dir, "operator.json");
-    await writeFile(setupFile, serializeOperatorSetup(setup), { mode: 0o600 });
-    [nats, redis] = await Promise.all([
-      startNats({ config: natsServerConfig(setup, { resolverDir: join(dir, "resolver") }) }),
-      startRedis(),
-    ]);
-    operatorEnv = {
-      FLOTILLA_REDIS_URL: redis.url,
-      FLOTILLA_NATS_URL: nats.url,
-      FLOTILLA_HUB_OPERATOR_SETUP_FILE: setupFile,
-    };
-    hub = await startHubProcess(operatorEnv, "hub-op");
+    fleet = await startFleet({ operatorMode: true, hubReplicas: 0, hubEnv: HUB_ENV });
+    setup = fleet.operatorSetup!;
+    hub = await fleet.startHub({ replica: "hub-op" });
   });
 
   afterAll(async () => {
-    for (const h of [...running]) await h.kill();
-    await Promise.allSettled([nats?.stop(), redis?.stop()]);
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await fleet?.stop();
   });
 
   const agentOptions = (bundle: Bundle): ConnectionOptions => ({
@@ -1073,7 +966,7 @@ describe("hub with NATS in operator mode", () => {
       const [a] = agents;
       expect(await rollupPut(a!.jetstream(), STATUS_BUCKET, stateKey("edge-a", "web"))).toMatch(/rollup/i);
       const hubSide = await connect({
-        servers: nats.url,
+        servers: fleet.nats.url,
         authenticator: credsAuthenticator(new TextEncoder().encode(setup.hubUser.creds)),
       });
       try {
@@ -1084,7 +977,7 @@ describe("hub with NATS in operator mode", () => {
         await hubSide.close();
       }
     } catch (err) {
-      process.stderr.write(hub.output.join("").slice(-8000));
+      process.stderr.write(await hub.process.tail(100));
       throw err;
     } finally {
       for (const agent of agents) await agent.close();
@@ -1115,7 +1008,7 @@ describe("hub with NATS in operator mode", () => {
       await expect(connect(agentOptions(bundle))).rejects.toThrow(/authoriz|revoked/i);
       revokedBundle = bundle;
     } catch (err) {
-      process.stderr.write(hub.output.join("").slice(-8000));
+      process.stderr.write(await hub.process.tail(100));
       throw err;
     }
   });
@@ -1123,14 +1016,14 @@ describe("hub with NATS in operator mode", () => {
   it("adopts the server's newer account JWT at start when Redis lost it, so later revocations keep earlier ones", async () => {
     const bundle = revokedBundle;
     expect(bundle).toBeDefined();
-    const client = new Redis(redis.url);
+    const client = new Redis(fleet.redis.url);
     try {
       const revoked = revokedUsers((await client.get(`${KEY_PREFIX}nats-account-jwt`))!);
       expect(Object.keys(revoked)).toHaveLength(1);
       // Redis loses the JWT with edge-1's revocation; only nats-server still holds it.
       await hub.kill();
       await client.del(`${KEY_PREFIX}nats-account-jwt`);
-      hub = await startHubProcess(operatorEnv, "hub-op2");
+      hub = await fleet.startHub({ replica: "hub-op2" });
       const adopted = await client.get(`${KEY_PREFIX}nats-account-jwt`);
       expect(adopted).not.toBeNull();
       expect(revokedUsers(adopted!)).toEqual(revoked);
@@ -1143,7 +1036,7 @@ describe("hub with NATS in operator mode", () => {
       await expect(connect(agentOptions(bundle!))).rejects.toThrow(/authoriz|revoked/i);
       await expect(connect(agentOptions(res.json as Bundle))).rejects.toThrow(/authoriz|revoked/i);
     } catch (err) {
-      process.stderr.write(hub.output.join("").slice(-8000));
+      process.stderr.write(await hub.process.tail(100));
       throw err;
     } finally {
       client.disconnect();

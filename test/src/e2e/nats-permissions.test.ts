@@ -1,14 +1,7 @@
-/**
- * Per-cluster NATS credentials against a real nats-server in operator mode: one shared pair of
- * KV buckets, split per cluster by nothing but the permissions in each cluster's user JWT.
- */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { type NatsServer, startNats, waitsOf } from "@flotilla/devfleet";
 import {
   createOperatorSetup,
   mintClusterUser,
-  natsServerConfig,
   type OperatorSetup,
   revokedUsers,
   revokeUser,
@@ -39,7 +32,6 @@ import {
   StorageType,
 } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type NatsServer, startNats, waitsOf } from "../index.js";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -92,7 +84,6 @@ async function initialValues(kv: KV, key: string): Promise<Map<string, string>> 
 }
 
 describe("per-cluster NATS credentials (operator mode, real nats-server)", () => {
-  let resolverDir: string;
   let setup: OperatorSetup;
   let nats: NatsServer;
   let hub: NatsConnection;
@@ -115,9 +106,8 @@ describe("per-cluster NATS credentials (operator mode, real nats-server)", () =>
   });
 
   beforeAll(async () => {
-    resolverDir = await mkdtemp(join(tmpdir(), "flotilla-nats-jwt-"));
     setup = await createOperatorSetup();
-    nats = await startNats({ config: natsServerConfig(setup, { resolverDir }), syncAlways: true });
+    nats = await startNats({ operator: setup, syncAlways: true });
     hub = await connect({ servers: nats.url, authenticator: credsAuthenticator(encoder.encode(setup.hubUser.creds)) });
     system = await connect({
       servers: nats.url,
@@ -153,7 +143,6 @@ describe("per-cluster NATS credentials (operator mode, real nats-server)", () =>
     await hub?.close();
     await system?.close();
     await nats?.stop();
-    if (resolverDir) await rm(resolverDir, { recursive: true, force: true });
   });
 
   describe("with cluster A's credentials", () => {

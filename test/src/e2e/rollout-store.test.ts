@@ -2,10 +2,11 @@
  * The hub's rollout store against a real redis-server: the last-good pointer and the pruning
  * of old rollouts, which the conductor relies on instead of scanning every rollout per pass.
  */
+
+import { type RedisServer, startRedis } from "@flotilla/devfleet";
 import { KEY_PREFIX, RedisRolloutStore, ROLLOUT_RETENTION, type RolloutState } from "@flotilla/hub";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RedisServer, startRedis } from "../index.js";
 
 const FENCE = { holder: "test", token: 1 };
 let clock = 1_000_000;

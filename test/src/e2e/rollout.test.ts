@@ -1,10 +1,9 @@
 /**
- * Rollout waves end to end: the hub as its real binary (`services/hub/dist/main.js`), real
- * nats-server, redis-server and Git smart-HTTP server, and three real agents
- * (`agents/kubernetes/dist/main.js`, child processes so one can be frozen with SIGSTOP) on three
- * Kubernetes fixture clusters of environment `prod`: `canary` (tier=canary) in the first wave,
- * `eu-1` and `eu-2` in the second. Build first:
- * `npx turbo run build --filter=@flotilla/test... --filter=@flotilla/hub --filter=@flotilla/agent`.
+ * Rollout waves end to end on a fleet from @flotilla/devfleet: the hub and three agents as
+ * their built commands (processes, so one can be frozen with SIGSTOP), real nats-server,
+ * redis-server and Git smart-HTTP server, and three Kubernetes fixture clusters of environment
+ * `prod`: `canary` (tier=canary) in the first wave, `eu-1` and `eu-2` in the second. Build
+ * first: `npx turbo run build`.
  *
  * The bad commit is a Deployment with an unknown field (`replicaz`): the API server's strict
  * field validation refuses it in the agent's server-side dry run, so the agent applies nothing
@@ -14,34 +13,12 @@
  * Nothing here asserts on how long anything took: only on the order of timestamps the hub
  * recorded, on states, and on what reached the desired-state bucket and the clusters.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { type FixtureRepo, type Fleet, type HubProcess, startFleet, waitsOf } from "@flotilla/devfleet";
 import { DESIRED_BUCKET, DESIRED_STATE, KeyRing, open, publicKeyFromPem } from "@flotilla/proto";
 import { CoreV1Api } from "@kubernetes/client-node";
 import { connect, type KvEntry, type NatsConnection, type QueuedIterator } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  type Cluster,
-  type FixtureRepo,
-  freePort,
-  type GitServer,
-  type NatsServer,
-  type RedisServer,
-  startClusters,
-  startGitServer,
-  startNats,
-  startRedis,
-  waitsOf,
-} from "../index.js";
 
-const HUB_MAIN = fileURLToPath(new URL("../../../services/hub/dist/main.js", import.meta.url));
-const AGENT_MAIN = fileURLToPath(new URL("../../../agents/kubernetes/dist/main.js", import.meta.url));
-const ADMIN_TOKEN = "e2e-admin-token-rollouts-0123";
-const ENCRYPTION_KEY = randomBytes(32).toString("base64");
 const WAIT_MS = 120_000;
 const CANARY_BAKE_SECONDS = 3;
 const MAIN_BAKE_SECONDS = 1;
@@ -56,40 +33,6 @@ type Json = ReturnType<typeof JSON.parse>;
 const until = waitsOf(WAIT_MS, 100);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function exited(child: ChildProcess): Promise<void> {
-  return new Promise((res) => {
-    if (child.exitCode !== null || child.signalCode !== null) res();
-    else child.once("exit", () => res());
-  });
-}
-
-interface Proc {
-  child: ChildProcess;
-  logPath: string;
-  kill(signal?: NodeJS.Signals): Promise<void>;
-}
-
-function spawnLogged(main: string, env: Record<string, string>, logPath: string): Proc {
-  const log = createWriteStream(logPath, { flags: "a" });
-  const child = spawn(process.execPath, [main], {
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  child.stdout?.pipe(log);
-  child.stderr?.pipe(log);
-  return {
-    child,
-    logPath,
-    async kill(signal: NodeJS.Signals = "SIGTERM") {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill("SIGCONT");
-        child.kill(signal);
-      }
-      await exited(child);
-    },
-  };
-}
 
 /** Every desired state the hub wrote, verified against its key, in bucket order. */
 interface Written {
@@ -137,60 +80,17 @@ function environmentPolicy(requireApproval: boolean) {
 }
 
 describe("rollout waves on three real clusters", () => {
-  const work = mkdtempSync(join(tmpdir(), "flotilla-rollout-e2e-"));
-  let nats: NatsServer;
-  let redis: RedisServer;
-  let git: GitServer;
+  let fleet: Fleet;
+  let hub: HubProcess;
   let repo: FixtureRepo;
-  let kube: Cluster[];
   let nc: NatsConnection;
   let watch: QueuedIterator<KvEntry> | undefined;
-  let hub: Proc;
-  let hubUrl = "";
-  let hubEnv: Record<string, string>;
-  const agents = new Map<string, Proc>();
   const written: Written[] = [];
   const revisions: Record<string, string> = {};
 
-  const dump = () => {
-    for (const p of [hub, ...agents.values()]) {
-      if (!p) continue;
-      process.stderr.write(`---- ${p.logPath} ----\n${readFileSync(p.logPath, "utf8").slice(-6000)}\n`);
-    }
-  };
+  const dump = async () => process.stderr.write(await fleet.logTails(100));
 
-  async function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: Json }> {
-    const res = await fetch(`${hubUrl}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${ADMIN_TOKEN}`,
-        ...(body !== undefined ? { "content-type": "application/json" } : {}),
-      },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await res.text();
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = text;
-    }
-    return { status: res.status, json };
-  }
-
-  async function startHub(replica: string): Promise<void> {
-    const port = await freePort();
-    hubUrl = `http://127.0.0.1:${port}`;
-    hub = spawnLogged(
-      HUB_MAIN,
-      { ...hubEnv, FLOTILLA_HUB_LISTEN: `127.0.0.1:${port}`, FLOTILLA_HUB_REPLICA_ID: replica },
-      join(work, `${replica}.log`),
-    );
-    await until(`hub ${replica} to lead`, async () => {
-      const res = await fetch(`${hubUrl}/readyz`).catch(() => undefined);
-      return res?.status === 200 && ((await res.json()) as Json).leader === true ? true : undefined;
-    });
-  }
+  const api = async (method: string, path: string, body?: unknown) => hub.api.request<Json>(method, path, body);
 
   /** The newest rollout of shop in prod going to `revision`. */
   async function rolloutTo(revision: string): Promise<Json | undefined> {
@@ -212,8 +112,7 @@ describe("rollout waves on three real clusters", () => {
     written.filter((w) => w.key === `${name}.shop` && w.revision === revision);
 
   async function configVersion(name: string): Promise<string | undefined> {
-    const k = kube.find((c) => c.name === `ro-${name}`);
-    const core = k!.kubeConfig().makeApiClient(CoreV1Api);
+    const core = fleet.cluster(name).kube.kubeConfig().makeApiClient(CoreV1Api);
     try {
       return (await core.readNamespacedConfigMap({ name: "shop-config", namespace: "shop" })).data?.version;
     } catch {
@@ -222,31 +121,30 @@ describe("rollout waves on three real clusters", () => {
   }
 
   beforeAll(async () => {
-    [nats, redis, git, kube] = await Promise.all([
-      startNats(),
-      startRedis(),
-      startGitServer(),
-      startClusters(CLUSTERS.map((c) => `ro-${c.name}`)),
-    ]);
-    repo = await git.createRepo("shop", { main: manifests("v1") });
+    fleet = await startFleet({
+      repos: { shop: { main: manifests("v1") } },
+      clusters: CLUSTERS,
+      hubEnv: {
+        FLOTILLA_HUB_POLL_INTERVAL: "1s",
+        FLOTILLA_HEARTBEAT_INTERVAL: "1s",
+        // Slow to call a silent cluster Offline, so a frozen agent's cluster stays Ready (stale-health case).
+        FLOTILLA_HUB_OFFLINE_AFTER_MISSED: "30",
+        FLOTILLA_HUB_LEASE_TTL: "2s",
+      },
+      agentEnv: {
+        FLOTILLA_HEARTBEAT_INTERVAL: "1",
+        FLOTILLA_HEALTH_POLL: "1",
+        FLOTILLA_HEALTH_IDLE_POLL: "5",
+        FLOTILLA_DRIFT_INTERVAL: "60",
+      },
+    });
+    hub = fleet.hub;
+    repo = fleet.repo("shop");
     revisions.v1 = await repo.head("main");
-    hubEnv = {
-      FLOTILLA_REDIS_URL: redis.url,
-      FLOTILLA_NATS_URL: nats.url,
-      FLOTILLA_HUB_ADMIN_TOKEN: ADMIN_TOKEN,
-      FLOTILLA_HUB_ENCRYPTION_KEY: ENCRYPTION_KEY,
-      FLOTILLA_HUB_POLL_INTERVAL: "1s",
-      FLOTILLA_HEARTBEAT_INTERVAL: "1s",
-      // Slow to call a silent cluster Offline, so a frozen agent's cluster stays Ready (stale-health case).
-      FLOTILLA_HUB_OFFLINE_AFTER_MISSED: "30",
-      FLOTILLA_HUB_LEASE_TTL: "2s",
-      FLOTILLA_LOG_LEVEL: "info",
-    };
-    await startHub("hub-a");
 
     const info = (await api("GET", "/v1/hub")).json;
     const ring = new KeyRing([publicKeyFromPem(info.hubPublicKey)]);
-    nc = await connect({ servers: nats.url });
+    nc = await connect({ servers: fleet.nats.url });
     const kv = await nc.jetstream().views.kv(DESIRED_BUCKET);
     watch = await kv.watch({ key: ">" });
     const iter = watch;
@@ -263,44 +161,7 @@ describe("rollout waves on three real clusters", () => {
       }
     })();
 
-    const credentials = join(work, "git-credentials.json");
-    writeFileSync(
-      credentials,
-      JSON.stringify([{ urlPrefix: git.baseUrl, username: git.username, password: git.password }]),
-    );
     expect((await api("PUT", "/v1/environments/prod", environmentPolicy(false))).status).toBe(201);
-    for (const c of CLUSTERS) {
-      const res = await api("POST", "/v1/clusters", { name: c.name, labels: c.labels });
-      expect(res.status).toBe(201);
-      const bootstrap = join(work, `${c.name}.bootstrap.json`);
-      writeFileSync(bootstrap, JSON.stringify(res.json));
-      const k = kube.find((x) => x.name === `ro-${c.name}`)!;
-      agents.set(
-        c.name,
-        spawnLogged(
-          AGENT_MAIN,
-          {
-            FLOTILLA_BOOTSTRAP: bootstrap,
-            KUBECONFIG: k.kubeconfigPath,
-            FLOTILLA_CACHE_DIR: join(work, `${c.name}-cache`),
-            FLOTILLA_GIT_CREDENTIALS: credentials,
-            FLOTILLA_HEARTBEAT_INTERVAL: "1",
-            FLOTILLA_HEALTH_POLL: "1",
-            FLOTILLA_HEALTH_IDLE_POLL: "5",
-            FLOTILLA_DRIFT_INTERVAL: "60",
-            FLOTILLA_METRICS_PORT: "0",
-            FLOTILLA_LOG_LEVEL: "info",
-          },
-          join(work, `${c.name}-agent.log`),
-        ),
-      );
-    }
-    await until("every cluster to be Ready", async () => {
-      const states = await Promise.all(
-        CLUSTERS.map(async (c) => (await api("GET", `/v1/clusters/${c.name}`)).json.status?.state),
-      );
-      return states.every((s) => s === "Ready") ? true : undefined;
-    });
     expect((await api("POST", "/v1/teams", { name: "shop" })).status).toBe(201);
     expect(
       (
@@ -310,7 +171,7 @@ describe("rollout waves on three real clusters", () => {
           url: repo.url,
           branches: { prod: "main" },
           pollIntervalSeconds: 0.5,
-          credentials: { username: git.username, password: git.password },
+          credentials: { username: fleet.git.username, password: fleet.git.password },
         })
       ).status,
     ).toBe(201);
@@ -322,10 +183,7 @@ describe("rollout waves on three real clusters", () => {
   afterAll(async () => {
     watch?.stop();
     await nc?.close();
-    await Promise.allSettled([...agents.values()].map((a) => a.kill()));
-    await hub?.kill("SIGKILL");
-    await Promise.allSettled([nats?.stop(), redis?.stop(), git?.stop(), ...(kube ?? []).map((k) => k.stop())]);
-    rmSync(work, { recursive: true, force: true });
+    await fleet?.stop();
   });
 
   it("validates policies and previews the wave plan without changing anything", async () => {
@@ -356,7 +214,7 @@ describe("rollout waves on three real clusters", () => {
       expect(first.fromRevision).toBe("");
       for (const c of CLUSTERS) expect(await configVersion(c.name)).toBe("v1");
     } catch (err) {
-      dump();
+      await dump();
       throw err;
     }
   });
@@ -394,7 +252,7 @@ describe("rollout waves on three real clusters", () => {
       process.stdout.write(
         `good commit: detected→converged ${r.leadTime.detectedToConvergedSeconds}s (canary wave ${r.leadTime.waves[0].durationSeconds}s incl. ${CANARY_BAKE_SECONDS}s bake, main wave ${r.leadTime.waves[1].durationSeconds}s)\n`,
       );
-      const metrics = await (await fetch(`${hubUrl}/metrics`)).text();
+      const metrics = (await api("GET", "/metrics")).text;
       expect(metrics).toMatch(/flotilla_commit_to_converged_seconds_count\{environment="prod"\} [1-9]/);
       expect(metrics).toMatch(/flotilla_rollout_wave_duration_seconds_count\{environment="prod"\} [1-9]/);
       const fleet = (await api("GET", "/v1/fleet/status")).json;
@@ -402,7 +260,7 @@ describe("rollout waves on three real clusters", () => {
       const status = (await api("GET", "/v1/apps/shop/status")).json;
       expect(status.rollouts).toEqual([expect.objectContaining({ id: r.id, state: "Succeeded" })]);
     } catch (err) {
-      dump();
+      await dump();
       throw err;
     }
   });
@@ -437,15 +295,15 @@ describe("rollout waves on three real clusters", () => {
       });
       for (const c of CLUSTERS) expect(await configVersion(c.name)).toBe("v2");
     } catch (err) {
-      dump();
+      await dump();
       throw err;
     }
   });
 
   it("does not complete a wave on a stale Healthy report: the frozen canary holds it until it reports the new generation", async () => {
-    const canaryAgent = agents.get("canary")!;
+    const canaryAgent = fleet.cluster("canary").agent!.process;
     try {
-      canaryAgent.child.kill("SIGSTOP");
+      canaryAgent.signal("SIGSTOP");
       revisions.v4 = await repo.commit("main", manifests("v4"));
       const written4 = await waitRollout(
         revisions.v4,
@@ -464,13 +322,13 @@ describe("rollout waves on three real clusters", () => {
       expect(cluster(held, "canary").state).toBe("progressing");
       expect(writesOf(revisions.v4, "eu-1")).toEqual([]);
 
-      canaryAgent.child.kill("SIGCONT");
+      canaryAgent.signal("SIGCONT");
       const r = await waitRollout(revisions.v4, "Succeeded", (x) => x.state === "Succeeded");
       expect(cluster(r, "canary").healthyAtMs).toBeGreaterThan(cluster(held, "canary").writtenAtMs);
       for (const c of CLUSTERS) expect(await configVersion(c.name)).toBe("v4");
     } catch (err) {
-      canaryAgent.child.kill("SIGCONT");
-      dump();
+      canaryAgent.signal("SIGCONT");
+      await dump();
       throw err;
     }
   });
@@ -521,7 +379,7 @@ describe("rollout waves on three real clusters", () => {
       const failed = (await api("GET", "/v1/rollouts?app=shop&state=Failed")).json.items.map((x: Json) => x.id);
       expect(failed).toContain(id);
     } catch (err) {
-      dump();
+      await dump();
       throw err;
     }
   });
@@ -542,7 +400,7 @@ describe("rollout waves on three real clusters", () => {
       for (const name of ["eu-1", "eu-2"]) expect(writesOf(revisions.v6, name)).toEqual([]);
       expect(v6.id).not.toBe(v7.id);
     } catch (err) {
-      dump();
+      await dump();
       throw err;
     }
   });
@@ -556,8 +414,8 @@ describe("rollout waves on three real clusters", () => {
       );
       expect((await api("POST", `/v1/rollouts/${waiting.id}/promote`)).status).toBe(200);
       await until("eu-1 to get v7", () => (writesOf(revisions.v7!, "eu-1").length > 0 ? true : undefined));
-      await hub.kill("SIGKILL");
-      await startHub("hub-b");
+      await hub.kill();
+      hub = await fleet.startHub({ replica: "hub-b", waitFor: "leader" });
       const r = await waitRollout(revisions.v7!, "Succeeded", (x) => x.state === "Succeeded");
       expect(r.waves.map((w: Json) => w.status)).toEqual(["succeeded", "succeeded"]);
       expect(r.waves[1].startedAtMs).toBeGreaterThanOrEqual(r.waves[0].completedAtMs);
@@ -572,7 +430,7 @@ describe("rollout waves on three real clusters", () => {
         "eu-2.shop",
       ]);
     } catch (err) {
-      dump();
+      await dump();
       throw err;
     }
   });

@@ -9,9 +9,8 @@ import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
-import { isAlive } from "@flotilla/test";
+import { EXAMPLE, exampleManifests, isAlive } from "@flotilla/devfleet";
 import { FleetError } from "./errors.js";
-import { EXAMPLE, exampleManifests } from "./example.js";
 import { type FleetRecord, fleetPaths } from "./layout.js";
 
 const run = promisify(execFile);

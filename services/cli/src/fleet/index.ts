@@ -7,12 +7,12 @@
 import { spawn } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { EXAMPLE } from "@flotilla/devfleet";
 import { type Command, Option } from "commander";
+import { HubClient } from "../client.js";
 import { examples } from "../help.js";
 import { cliConfigPath, commitExample, down, readRecord, up, writeCliConfig } from "./control.js";
 import { FleetError } from "./errors.js";
-import { EXAMPLE } from "./example.js";
-import { FleetHub } from "./hub-client.js";
 import { DEFAULT_FLEET_DIR, type FleetRecord } from "./layout.js";
 import { superviseFleet } from "./supervisor.js";
 
@@ -21,6 +21,8 @@ export { DEFAULT_FLEET_DIR, type FleetRecord } from "./layout.js";
 
 /** How long the demo waits for the hub to notice the pushed commit. */
 const DETECT_TIMEOUT_MS = 60_000;
+/** Per-request timeout while the demo asks the fleet's hub for its rollouts. */
+const REQUEST_TIMEOUT_MS = 30_000;
 
 const CLI_MAIN = fileURLToPath(new URL("../main.js", import.meta.url));
 
@@ -65,11 +67,21 @@ async function requireFleet(dir: string): Promise<FleetRecord> {
 
 /** Waits until the hub has a rollout of the example app in `env` to `sha`, and returns its id. */
 async function findRollout(record: FleetRecord, env: string, sha: string): Promise<string> {
-  const api = new FleetHub(record.hubUrl, record.token);
+  const client = new HubClient({
+    baseUrl: record.hubUrl,
+    hubSource: "the local fleet",
+    token: record.token,
+    tokenSource: "the local fleet",
+    configPath: "",
+    timeoutMs: REQUEST_TIMEOUT_MS,
+  });
   const deadline = Date.now() + DETECT_TIMEOUT_MS;
   for (;;) {
-    const rollouts = await api.listRollouts(EXAMPLE.app, env);
-    const found = rollouts.find((r) => r.toRevision === sha);
+    const { items } = await client.get<{ items: { id: string; toRevision: string }[] }>("/v1/rollouts", {
+      app: EXAMPLE.app,
+      environment: env,
+    });
+    const found = items.find((r) => r.toRevision === sha);
     if (found) return found.id;
     if (Date.now() > deadline) {
       throw new FleetError(

@@ -25,6 +25,7 @@ export interface FleetRecord {
   pids: number[];
 }
 
+/** The files the CLI keeps beside the fleet's own, in the fleet directory. */
 export function fleetPaths(dir: string) {
   return {
     dir,
@@ -32,8 +33,5 @@ export function fleetPaths(dir: string) {
     pid: join(dir, "supervisor.pid"),
     log: join(dir, "fleet.log"),
     failed: join(dir, "failed"),
-    clusters: join(dir, "clusters"),
-    agents: join(dir, "agents"),
-    hub: join(dir, "hub"),
   };
 }

@@ -21,7 +21,7 @@ import {
   ReadinessTimeoutError,
   startCluster,
   startClusters,
-} from "./kube/index.js";
+} from "../src/index.js";
 
 const FIELD_MANAGER = "flotilla-e2e";
 const NAMESPACE = "demo";

@@ -3,7 +3,7 @@ import { generateKeyPair } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { LOOPBACK } from "../harness/ports.js";
+import { LOOPBACK } from "../ports.js";
 
 const run = promisify(execFile);
 const generateKeyPairAsync = promisify(generateKeyPair);

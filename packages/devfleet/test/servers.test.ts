@@ -7,7 +7,14 @@ import git from "isomorphic-git";
 import http from "isomorphic-git/http/node";
 import { connect, StringCodec } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type GitServer, type NatsServer, type RedisServer, startGitServer, startNats, startRedis } from "./index.js";
+import {
+  type GitServer,
+  type NatsServer,
+  type RedisServer,
+  startGitServer,
+  startNats,
+  startRedis,
+} from "../src/index.js";
 
 const sc = StringCodec();
 

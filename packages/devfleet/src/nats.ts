@@ -1,16 +1,19 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { binPath } from "../bin.js";
-import { freePort, waitForPort } from "./ports.js";
-import { type ServerProcess, startProcess } from "./process.js";
+import { natsServerConfig, type OperatorSetup } from "@flotilla/hub";
+import { binPath } from "./fixtures.js";
+import { freePort } from "./ports.js";
+import { restartableServer } from "./process.js";
 
+/** Options of {@link startNats}. */
 export interface NatsOptions {
   /**
-   * Extra nats-server.conf text appended after the base config, e.g. an operator-mode
-   * block. The base config sets only the listener, JetStream and its store directory.
+   * Runs the server in operator mode, trusting this setup's operator (the hub's
+   * `natsServerConfig`, with its account resolver inside the server's directory). Without it
+   * the server has no auth.
    */
-  config?: string;
+  operator?: OperatorSetup;
   /** Passed to the JetStream block: `sync_interval: always` trades speed for durability. */
   syncAlways?: boolean;
   /** Parent directory for the server's own directory. @default os.tmpdir() */
@@ -46,40 +49,33 @@ export async function startNats(options: NatsOptions = {}): Promise<NatsServer> 
       `  store_dir: ${JSON.stringify(join(dir, "js"))}`,
       options.syncAlways ? "  sync_interval: always" : "",
       "}",
-      options.config ?? "",
+      options.operator ? natsServerConfig(options.operator, { resolverDir: join(dir, "resolver") }) : "",
       "",
     ].join("\n"),
   );
-  let proc: ServerProcess | undefined;
-  const start = async () => {
-    proc = startProcess(binPath("nats-server"), ["-c", conf], join(dir, "nats.log"));
-    const p = proc;
-    try {
-      await waitForPort(port, 15_000, () => p.alive());
-    } catch (err) {
-      await p.stop();
-      throw new Error(`nats-server did not start: ${(err as Error).message}\n${p.tail()}`);
-    }
-  };
-  await start();
+  const server = restartableServer({
+    name: "nats-server",
+    command: binPath("nats-server"),
+    args: ["-c", conf],
+    logPath: join(dir, "nats.log"),
+    port,
+  });
+  await server.start();
   return {
     url: `nats://127.0.0.1:${port}`,
     port,
     dir,
     get pid() {
-      return proc?.alive() ? proc.child.pid : undefined;
+      return server.pid;
     },
-    start,
+    start: () => server.start(),
     async restart() {
-      await proc?.stop();
-      await start();
+      await server.stop();
+      await server.start();
     },
-    async kill() {
-      if (proc?.child.pid !== undefined) process.kill(proc.child.pid, "SIGKILL");
-      await proc?.stop();
-    },
+    kill: () => server.kill(),
     async stop() {
-      await proc?.stop();
+      await server.stop();
       await rm(dir, { recursive: true, force: true });
     },
   };

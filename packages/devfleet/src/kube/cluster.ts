@@ -2,15 +2,15 @@ import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
-import { binPath, fixtureDataPath } from "../bin.js";
-import { freePorts, releasePorts } from "../harness/ports.js";
+import { ClusterStartError, ClustersStartError, type Component, ComponentExitedError } from "../errors.js";
+import { binPath, fixtureDataPath } from "../fixtures.js";
+import { freePorts, releasePorts } from "../ports.js";
+import { logTail, type ManagedProcess, residentSetBytes, startProcess } from "../process.js";
 import { type ClusterLayout, componentArgs, etcdUrl, serverUrl } from "./components.js";
-import { ClusterStartError, ClustersStartError, type Component, ComponentExitedError } from "./errors.js";
 import { writeKubeconfig } from "./kubeconfig.js";
 import { fakeNode, fakeNodeNames, nodesReady } from "./nodes.js";
 import { CLIENTS, type ClientName, createPki } from "./pki.js";
 import { get, waitUntil } from "./probe.js";
-import { logTail, type ManagedProcess, residentSetBytes, startProcess } from "./processes.js";
 
 /** Time a cluster may take to start, including waiting for its first ServiceAccount. */
 export const DEFAULT_START_TIMEOUT_MS = 180_000;
@@ -101,7 +101,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const parent = options.dir ?? tmpdir();
   await mkdir(parent, { recursive: true });
   const dir = await mkdtemp(join(parent, `flotilla-kube-${name}-`));
-  const processes: ManagedProcess[] = [];
+  const processes: ManagedProcess<Component>[] = [];
   let ports: number[] = [];
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
@@ -160,7 +160,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       suspect = component;
       processes.push(
         await startProcess({
-          component,
+          name: component,
           command: binaries[component],
           args: args[component],
           logPath: join(dir, "logs", `${component}.log`),
@@ -172,8 +172,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       options.signal?.throwIfAborted();
       for (const p of processes) {
         if (p.exitStatus !== undefined) {
-          suspect = p.component;
-          throw new ComponentExitedError(p.component, p.exitStatus.code, p.exitStatus.signal);
+          suspect = p.name;
+          throw new ComponentExitedError(p.name, p.exitStatus.code, p.exitStatus.signal);
         }
       }
     };
@@ -222,7 +222,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       dir,
       kubeconfigPath: kubeconfigs.admin,
       server,
-      processes: processes.map(({ component, pid, logPath }) => ({ component, pid, logPath })),
+      processes: processes.map(({ name, pid, logPath }) => ({ component: name, pid, logPath })),
       kubeConfig,
       residentMemoryBytes: async () =>
         (await Promise.all(processes.map((p) => residentSetBytes(p.pid)))).reduce((a, b) => a + b, 0),
@@ -241,10 +241,10 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
  * Stops the clients of the apiserver first, then the apiserver, then etcd, so
  * that no component spends its grace period retrying a server already gone.
  */
-async function teardown(processes: readonly ManagedProcess[], dir: string, ports: number[]) {
+async function teardown(processes: readonly ManagedProcess<Component>[], dir: string, ports: number[]) {
   const order: Component[][] = [["kwok", "kube-scheduler", "kube-controller-manager"], ["kube-apiserver"], ["etcd"]];
   for (const group of order) {
-    await Promise.all(processes.filter((p) => group.includes(p.component)).map((p) => p.stop()));
+    await Promise.all(processes.filter((p) => group.includes(p.name)).map((p) => p.stop()));
   }
   await rm(dir, { recursive: true, force: true });
   releasePorts(ports);

@@ -1,6 +1,6 @@
 import { join } from "node:path";
-import { LOOPBACK } from "../harness/ports.js";
-import type { Component } from "./errors.js";
+import type { Component } from "../errors.js";
+import { LOOPBACK } from "../ports.js";
 import { type ClientName, type ClusterPki, FRONT_PROXY_CLIENT, SERVICE_CIDR } from "./pki.js";
 
 /** Annotation that marks the Nodes kwok plays the kubelet for. */

@@ -1,8 +1,10 @@
 /**
- * The example the local fleet starts with: one app repo with a `develop` branch (feeds `dev`)
- * and a `main` branch (feeds `prod`), and the fleet configuration that registers it.
+ * The example fleet `flotilla up` starts: three clusters, one app repo with a `develop` branch
+ * (feeds `dev`) and a `main` branch (feeds `prod`), and the fleet configuration that registers
+ * it, with a two-wave prod policy.
  */
 import { stringify } from "yaml";
+import type { FleetOptions } from "./fleet.js";
 
 /** Team, repo and app names of the example. */
 export const EXAMPLE = {
@@ -12,8 +14,8 @@ export const EXAMPLE = {
   namespace: "guestbook",
 } as const;
 
-/** The local clusters: name and labels. The canary is in prod's first wave. */
-export const FLEET_CLUSTERS = [
+/** The example's clusters: name and labels. The canary is in prod's first wave. */
+export const EXAMPLE_CLUSTERS = [
   { name: "dev-1", labels: { env: "dev", region: "local" } },
   { name: "prod-canary-1", labels: { env: "prod", tier: "canary", region: "local" } },
   { name: "prod-1", labels: { env: "prod", region: "local" } },
@@ -68,7 +70,7 @@ export function exampleManifests(version: string, replicas = 2): Record<string, 
  * The fleet configuration: the team, its repo (dev → develop, prod → main), the app, and the
  * two environments. prod rolls out to canaries first, bakes, then to the rest.
  */
-export function fleetDocuments(repoUrl: string, credentials: { username: string; password: string }): string {
+export function exampleDocuments(repoUrl: string, credentials: { username: string; password: string }): string {
   const docs = [
     { apiVersion: "flotilla.dev/v1", kind: "Team", metadata: { name: EXAMPLE.team }, spec: {} },
     {
@@ -119,4 +121,26 @@ export function fleetDocuments(repoUrl: string, credentials: { username: string;
     },
   ];
   return docs.map((d) => stringify(d)).join("---\n");
+}
+
+/**
+ * The example fleet as {@link startFleet} options: NATS in operator mode with fsync on every
+ * write, the example repo and configuration, {@link EXAMPLE_CLUSTERS} each with an agent, and
+ * the paces a person watching it wants (a poll every 3 s, heartbeats every 2 s).
+ */
+export function exampleFleet(options: Pick<FleetOptions, "dir" | "progress" | "signal"> = {}): FleetOptions {
+  return {
+    ...options,
+    operatorMode: true,
+    natsSyncAlways: true,
+    repos: { [EXAMPLE.repo]: { main: exampleManifests("v1"), develop: exampleManifests("v1") } },
+    apply: {
+      documents: ({ git, repo }) =>
+        exampleDocuments(repo(EXAMPLE.repo).url, { username: git.username, password: git.password }),
+      summary: `applied team ${EXAMPLE.team}, repo ${EXAMPLE.repo} (dev → develop, prod → main), app ${EXAMPLE.app}, environments dev and prod`,
+    },
+    clusters: EXAMPLE_CLUSTERS,
+    hubEnv: { FLOTILLA_HUB_POLL_INTERVAL: "3s", FLOTILLA_HEARTBEAT_INTERVAL: "2s" },
+    agentEnv: { FLOTILLA_HEARTBEAT_INTERVAL: "2s", FLOTILLA_DRIFT_INTERVAL: "30s" },
+  };
 }

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ReadinessTimeoutError } from "./errors.js";
+import { ReadinessTimeoutError } from "../errors.js";
 import type { KeyPair } from "./pki.js";
 
 /** How often readiness conditions are polled. */

@@ -1,6 +1,7 @@
 import { existsSync, realpathSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
+import { FixtureMissingError } from "./errors.js";
 
 /**
  * Where `scripts/fixtures.sh` puts the binaries it builds from upstream Go modules.
@@ -21,17 +22,6 @@ export type FixtureTool =
   | "kwok"
   | "helm"
   | "kustomize";
-
-/** Thrown when a fixture binary has not been built; says which command builds it. */
-export class FixtureMissingError extends Error {
-  override name = "FixtureMissingError";
-  constructor(
-    readonly tool: FixtureTool,
-    readonly path: string,
-  ) {
-    super(`${tool} is not built (looked at ${path}); run ./scripts/fixtures.sh first`);
-  }
-}
 
 /** Absolute path of a pinned fixture binary; throws FixtureMissingError when absent. */
 export function binPath(tool: FixtureTool): string {

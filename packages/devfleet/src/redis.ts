@@ -1,8 +1,8 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, waitForPort } from "./ports.js";
-import { type ServerProcess, startProcess } from "./process.js";
+import { freePort } from "./ports.js";
+import { restartableServer } from "./process.js";
 
 /** Debian's redis-server; the harness never uses the machine's shared instance. */
 const REDIS_SERVER = process.env.FLOTILLA_REDIS_SERVER ?? "redis-server";
@@ -19,11 +19,13 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
+/** Options of {@link startRedis}. */
 export interface RedisOptions {
   /** Parent directory for the server's own directory. @default os.tmpdir() */
   dir?: string;
 }
 
+/** Starts a redis-server of its own for one test run or one local fleet. */
 export async function startRedis(options: RedisOptions = {}): Promise<RedisServer> {
   const dir = await mkdtemp(join(options.dir ?? tmpdir(), "flotilla-redis-"));
   const port = await freePort();
@@ -45,31 +47,27 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
     "--daemonize",
     "no",
   ];
-  let proc: ServerProcess | undefined;
-  const start = async () => {
-    proc = startProcess(REDIS_SERVER, args, join(dir, "redis.log"));
-    const p = proc;
-    try {
-      await waitForPort(port, 15_000, () => p.alive());
-    } catch (err) {
-      await p.stop();
-      throw new Error(`redis-server did not start: ${(err as Error).message}\n${p.tail()}`);
-    }
-  };
-  await start();
+  const server = restartableServer({
+    name: "redis-server",
+    command: REDIS_SERVER,
+    args,
+    logPath: join(dir, "redis.log"),
+    port,
+  });
+  await server.start();
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
     dir,
     get pid() {
-      return proc?.alive() ? proc.child.pid : undefined;
+      return server.pid;
     },
     async restart() {
-      await proc?.stop();
-      await start();
+      await server.stop();
+      await server.start();
     },
     async stop() {
-      await proc?.stop();
+      await server.stop();
       await rm(dir, { recursive: true, force: true });
     },
   };
