@@ -88,7 +88,8 @@ export class InvalidHealthRuleError extends ProtocolError {
     readonly rule: string,
     /** The expression field, `current`, `failed` or `inProgress`, or `kind`. */
     readonly field: string,
-    reason: string,
+    /** What is wrong, in one line. */
+    readonly reason: string,
   ) {
     super(`${rule}: ${field}: ${reason}`);
   }

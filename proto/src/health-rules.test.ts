@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { compileHealthExpression, type HealthRuleInit, healthRuleProblems } from "./health-rules.js";
+import { compileHealthExpression } from "./health-rules.js";
 
 const obj = {
   apiVersion: "example.com/v1",
@@ -42,39 +42,5 @@ describe("compileHealthExpression", () => {
     expect(message).toMatch(/^healthChecks\[0\] \(example\.com\/Gadget\): current: /);
     expect(message).toMatch(reason);
     expect(message).not.toContain("\n");
-  });
-});
-
-describe("healthRuleProblems", () => {
-  const label = (i: number) => `healthChecks[${i}]`;
-  it.each<[string, HealthRuleInit[], string[]]>([
-    ["good rules", [{ group: "example.com", kind: "Gadget", current: "status.phase == 'Ready'" }], []],
-    ["a deadline-only rule", [{ group: "batch", kind: "Job", deadlineSeconds: 7200 }], []],
-    ["no kind", [{ current: "true" }], ["healthChecks[0] (no kind): kind: required"]],
-    [
-      "the same kind twice",
-      [
-        { kind: "Service", current: "true" },
-        { kind: "Service", current: "false" },
-      ],
-      ["healthChecks[1] (Service): kind: a rule for Service is already given"],
-    ],
-    [
-      "nothing to do",
-      [{ group: "x.io", kind: "Y" }],
-      ["healthChecks[0] (x.io/Y): current: required unless the rule only sets deadlineSeconds"],
-    ],
-    [
-      "failed without current",
-      [{ group: "x.io", kind: "Y", failed: "true", deadlineSeconds: 5 }],
-      ["healthChecks[0] (x.io/Y): current: required with failed or inProgress"],
-    ],
-    [
-      "a bad expression",
-      [{ group: "x.io", kind: "Y", current: "true", inProgress: "nope" }],
-      ["healthChecks[0] (x.io/Y): inProgress: Unknown variable: nope"],
-    ],
-  ])("%s", (_name, rules, problems) => {
-    expect(healthRuleProblems(rules, label)).toEqual(problems);
   });
 });

@@ -80,42 +80,6 @@ export function compileHealthExpression(rule: string, field: string, source: str
   };
 }
 
-/**
- * Every problem of a list of rules, one line each, naming the rule by `label` (e.g.
- * `healthChecks[1]`) and kind: a missing kind, the same kind twice, an expression that does
- * not compile, a rule with neither `current` nor a deadline. Empty when all are good.
- */
-export function healthRuleProblems(rules: readonly HealthRuleInit[], label: (index: number) => string): string[] {
-  const problems: string[] = [];
-  const seen = new Set<string>();
-  rules.forEach((rule, i) => {
-    const name = `${label(i)} (${healthRuleName(rule) || "no kind"})`;
-    if (!rule.kind) {
-      problems.push(`${name}: kind: required`);
-      return;
-    }
-    const key = healthRuleName(rule);
-    if (seen.has(key)) problems.push(`${name}: kind: a rule for ${key} is already given`);
-    seen.add(key);
-    if (!rule.current && !rule.deadlineSeconds) {
-      problems.push(`${name}: current: required unless the rule only sets deadlineSeconds`);
-    }
-    if (!rule.current && (rule.failed || rule.inProgress)) {
-      problems.push(`${name}: current: required with failed or inProgress`);
-    }
-    for (const field of HEALTH_RULE_EXPRESSIONS) {
-      const source = rule[field];
-      if (!source) continue;
-      try {
-        compileHealthExpression(name, field, source);
-      } catch (err) {
-        problems.push((err as Error).message);
-      }
-    }
-  });
-  return problems;
-}
-
 function firstLine(message: string): string {
   return message.split("\n")[0]?.trim() ?? message;
 }

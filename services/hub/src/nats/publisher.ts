@@ -14,6 +14,7 @@ import type { Logger } from "pino";
 import { HubError, NotFoundError, NotLeaderError } from "../errors.js";
 import type { HubMetrics } from "../metrics.js";
 import { fingerprint } from "../registry/canonical.js";
+import { healthRulesInput, mergeHealthChecks } from "../registry/health-checks.js";
 import { type AppSpec, resolveAppPath } from "../registry/resources.js";
 import { ENV_LABEL } from "../registry/targets.js";
 import type { EventBus } from "../status/events.js";
@@ -78,6 +79,8 @@ function inputsFingerprint(m: DesiredInputs): string {
     prune: Boolean(m.prune),
     selfHeal: Boolean(m.selfHeal),
     remove: Boolean(m.remove),
+    healthRules: healthRulesInput(m.healthRules),
+    progressDeadlineSeconds: Number(m.progressDeadlineSeconds ?? 0),
   });
 }
 
@@ -211,6 +214,9 @@ export class NatsDesiredStatePublisher implements DesiredStatePublisher {
       targetNamespace: a.namespace,
       prune: a.prune,
       selfHeal: a.selfHeal,
+      // Team rules join here once teams carry a policy: mergeHealthChecks(team's, app's).
+      healthRules: mergeHealthChecks([], a.healthChecks ?? []),
+      progressDeadlineSeconds: a.progressDeadlineSeconds ?? 0,
     };
   }
 
