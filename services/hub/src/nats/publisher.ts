@@ -65,6 +65,8 @@ function inputsFingerprint(m: DesiredInputs): string {
     helm && (helm.releaseName || (helm.valueFiles?.length ?? 0) > 0 || Object.keys(helm.set ?? {}).length > 0)
       ? { releaseName: helm.releaseName ?? "", valueFiles: [...(helm.valueFiles ?? [])], set: { ...(helm.set ?? {}) } }
       : null;
+  const rules = healthRulesInput(m.healthRules);
+  const deadline = Number(m.progressDeadlineSeconds ?? 0);
   return fingerprint({
     cluster: m.cluster ?? "",
     app: m.app ?? "",
@@ -79,8 +81,9 @@ function inputsFingerprint(m: DesiredInputs): string {
     prune: Boolean(m.prune),
     selfHeal: Boolean(m.selfHeal),
     remove: Boolean(m.remove),
-    healthRules: healthRulesInput(m.healthRules),
-    progressDeadlineSeconds: Number(m.progressDeadlineSeconds ?? 0),
+    // Only when set, so that states published before these fields existed keep their fingerprint.
+    ...(rules.length > 0 ? { healthRules: rules } : {}),
+    ...(deadline > 0 ? { progressDeadlineSeconds: deadline } : {}),
   });
 }
 
