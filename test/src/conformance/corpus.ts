@@ -7,8 +7,8 @@ import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { KubeObject } from "@flotilla/agent";
+import { binPath } from "@flotilla/devfleet";
 import { parse } from "yaml";
-import { binPath } from "../bin.js";
 
 /** Where the corpus files live. */
 export const CORPUS_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "conformance", "health");

@@ -1,48 +1,34 @@
 /**
  * Health you can gate a wave on, end to end: the hub and two agents as their real binaries
- * (`services/hub/dist/main.js`, `agents/kubernetes/dist/main.js`), real nats-server,
+ * (`services/hub/dist/main.js`, `agents/kubernetes/dist/main.js`) in a devfleet, real nats-server,
  * redis-server and Git smart-HTTP server, and two Kubernetes fixture clusters of environment
  * `prod`: `canary` (tier=canary) in the first wave, `main` in the second. Build first:
- * `npx turbo run build --filter=@flotilla/test... --filter=@flotilla/hub --filter=@flotilla/agent`.
+ * `npx turbo run build`.
  *
  * The test plays the controllers the clusters lack: it writes the status of the custom
  * resources (Widget with Reconciling/Ready conditions, Gadget with a `status.phase` only a
  * CEL rule can read) and deletes the Pods of the OnDelete DaemonSet, as an operator would.
- * kwok plays a crash loop for Pods labelled CRASH_LOOP_LABEL (test/src/kube/stages.ts).
+ * kwok plays a crash loop for Pods labelled CRASH_LOOP_LABEL (packages/devfleet/src/kube/stages.ts).
  *
  * The rollout deadline and the agents' progress deadline are 10 minutes, so any failure seen
  * here within a run of a few minutes came from the health verdict, not a deadline. Nothing
  * asserts on how long anything took: only on reasons, states and the order of timestamps.
  */
-import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   binPath,
-  type Cluster,
   CRASH_LOOP_LABEL,
   type FileChanges,
   type FixtureRepo,
-  freePort,
-  type GitServer,
-  type NatsServer,
-  type RedisServer,
-  startClusters,
-  startGitServer,
-  startNats,
-  startRedis,
+  type Fleet,
+  type HubProcess,
+  startFleet,
   waitsOf,
-} from "../index.js";
+} from "@flotilla/devfleet";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const run = promisify(execFile);
-const HUB_MAIN = fileURLToPath(new URL("../../../services/hub/dist/main.js", import.meta.url));
-const AGENT_MAIN = fileURLToPath(new URL("../../../agents/kubernetes/dist/main.js", import.meta.url));
-const ADMIN_TOKEN = "e2e-admin-token-health-gate-0123";
 const DEADLINE_SECONDS = 600;
 const CLUSTERS = [
   { name: "canary", labels: { env: "prod", tier: "canary" } },
@@ -53,30 +39,6 @@ type ClusterName = (typeof CLUSTERS)[number]["name"];
 type Json = ReturnType<typeof JSON.parse>;
 
 const until = waitsOf(180_000, 200);
-
-interface Proc {
-  logPath: string;
-  kill(): Promise<void>;
-}
-
-function spawnLogged(main: string, env: Record<string, string>, logPath: string): Proc {
-  const log = createWriteStream(logPath, { flags: "a" });
-  const child: ChildProcess = spawn(process.execPath, [main], {
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  child.stdout?.pipe(log);
-  child.stderr?.pipe(log);
-  return {
-    logPath,
-    kill: () =>
-      new Promise<void>((res) => {
-        if (child.exitCode !== null || child.signalCode !== null) return res();
-        child.once("exit", () => res());
-        child.kill("SIGTERM");
-      }),
-  };
-}
 
 const crd = (kind: string, plural: string) => `apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
@@ -163,44 +125,24 @@ const GADGET_RULE = {
 };
 
 describe("health gates waves on real clusters", () => {
-  const work = mkdtempSync(join(tmpdir(), "flotilla-health-e2e-"));
-  let nats: NatsServer;
-  let redis: RedisServer;
-  let git: GitServer;
+  let fleet: Fleet;
+  let hub: HubProcess;
   let repo: FixtureRepo;
-  let kube: Cluster[];
-  let hub: Proc | undefined;
-  let hubUrl = "";
-  const agents: Proc[] = [];
   const revisions: Record<string, string> = {};
 
+  const api = async (method: string, path: string, body?: unknown) => hub.api.request<Json>(method, path, body);
+
   const dump = async () => {
-    for (const p of [hub, ...agents]) {
-      if (p) process.stderr.write(`---- ${p.logPath} ----\n${readFileSync(p.logPath, "utf8").slice(-6000)}\n`);
-    }
+    process.stderr.write(await fleet.logTails(100));
     for (const c of CLUSTERS) {
       const r = await report(c.name).catch(() => undefined);
       process.stderr.write(`---- last report from ${c.name} ----\n${JSON.stringify(r, null, 1)}\n`);
     }
   };
 
-  async function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: Json }> {
-    const res = await fetch(`${hubUrl}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${ADMIN_TOKEN}`,
-        ...(body !== undefined ? { "content-type": "application/json" } : {}),
-      },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await res.text();
-    return { status: res.status, json: text ? JSON.parse(text) : undefined };
-  }
-
   async function kubectl(name: ClusterName, ...args: string[]): Promise<string> {
-    const k = kube.find((c) => c.name === `hg-${name}`);
-    if (!k) throw new Error(`no cluster hg-${name}`);
-    const { stdout } = await run(binPath("kubectl"), ["--kubeconfig", k.kubeconfigPath, "-n", "shop", ...args]);
+    const kubeconfig = fleet.cluster(name).kube.kubeconfigPath;
+    const { stdout } = await run(binPath("kubectl"), ["--kubeconfig", kubeconfig, "-n", "shop", ...args]);
     return stdout;
   }
 
@@ -273,35 +215,28 @@ describe("health gates waves on real clusters", () => {
     await markWidget(name, false);
   }
 
+  /** The revision a test commits, known once it is pushed. */
+  const rev = (name: string): string => {
+    const r = revisions[name];
+    if (!r) throw new Error(`revision ${name} was not committed`);
+    return r;
+  };
+
   beforeAll(async () => {
-    [nats, redis, git, kube] = await Promise.all([
-      startNats(),
-      startRedis(),
-      startGitServer(),
-      startClusters(CLUSTERS.map((c) => `hg-${c.name}`)),
-    ]);
-    repo = await git.createRepo("shop", { main: manifests("v1") });
-    revisions.v1 = await repo.head("main");
-    const port = await freePort();
-    hubUrl = `http://127.0.0.1:${port}`;
-    hub = spawnLogged(
-      HUB_MAIN,
-      {
-        FLOTILLA_REDIS_URL: redis.url,
-        FLOTILLA_NATS_URL: nats.url,
-        FLOTILLA_HUB_ADMIN_TOKEN: ADMIN_TOKEN,
-        FLOTILLA_HUB_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
-        FLOTILLA_HUB_LISTEN: `127.0.0.1:${port}`,
-        FLOTILLA_HUB_POLL_INTERVAL: "1s",
-        FLOTILLA_HEARTBEAT_INTERVAL: "1s",
-        FLOTILLA_LOG_LEVEL: "info",
+    fleet = await startFleet({
+      repos: { shop: { main: manifests("v1") } },
+      clusters: CLUSTERS,
+      hubEnv: { FLOTILLA_HUB_POLL_INTERVAL: "1s", FLOTILLA_HEARTBEAT_INTERVAL: "1s" },
+      agentEnv: {
+        FLOTILLA_HEARTBEAT_INTERVAL: "1",
+        FLOTILLA_HEALTH_POLL: "1",
+        FLOTILLA_HEALTH_IDLE_POLL: "2",
+        FLOTILLA_PROGRESS_DEADLINE: `${DEADLINE_SECONDS}s`,
       },
-      join(work, "hub.log"),
-    );
-    await until("the hub to lead", async () => {
-      const res = await fetch(`${hubUrl}/readyz`).catch(() => undefined);
-      return res?.status === 200 && ((await res.json()) as Json).leader === true ? true : undefined;
     });
+    hub = fleet.hub;
+    repo = fleet.repo("shop");
+    revisions.v1 = await repo.head("main");
     const policy = {
       policy: {
         waves: [
@@ -314,42 +249,6 @@ describe("health gates waves on real clusters", () => {
       },
     };
     expect((await api("PUT", "/v1/environments/prod", policy)).status).toBe(201);
-    const credentials = join(work, "git-credentials.json");
-    writeFileSync(
-      credentials,
-      JSON.stringify([{ urlPrefix: git.baseUrl, username: git.username, password: git.password }]),
-    );
-    for (const c of CLUSTERS) {
-      const res = await api("POST", "/v1/clusters", { name: c.name, labels: c.labels });
-      expect(res.status).toBe(201);
-      const bootstrap = join(work, `${c.name}.bootstrap.json`);
-      writeFileSync(bootstrap, JSON.stringify(res.json));
-      const k = kube.find((x) => x.name === `hg-${c.name}`);
-      agents.push(
-        spawnLogged(
-          AGENT_MAIN,
-          {
-            FLOTILLA_BOOTSTRAP: bootstrap,
-            KUBECONFIG: k?.kubeconfigPath ?? "",
-            FLOTILLA_CACHE_DIR: join(work, `${c.name}-cache`),
-            FLOTILLA_GIT_CREDENTIALS: credentials,
-            FLOTILLA_HEARTBEAT_INTERVAL: "1",
-            FLOTILLA_HEALTH_POLL: "1",
-            FLOTILLA_HEALTH_IDLE_POLL: "2",
-            FLOTILLA_PROGRESS_DEADLINE: `${DEADLINE_SECONDS}s`,
-            FLOTILLA_METRICS_PORT: "0",
-            FLOTILLA_LOG_LEVEL: "info",
-          },
-          join(work, `${c.name}-agent.log`),
-        ),
-      );
-    }
-    await until("both clusters to be Ready", async () => {
-      const states = await Promise.all(
-        CLUSTERS.map(async (c) => (await api("GET", `/v1/clusters/${c.name}`)).json.status?.state),
-      );
-      return states.every((s) => s === "Ready") ? true : undefined;
-    });
     expect((await api("POST", "/v1/teams", { name: "shop" })).status).toBe(201);
     const repoBody = {
       name: "shop",
@@ -357,15 +256,15 @@ describe("health gates waves on real clusters", () => {
       url: repo.url,
       branches: { prod: "main" },
       pollIntervalSeconds: 0.5,
-      credentials: { username: git.username, password: git.password },
+      credentials: { username: fleet.git.username, password: fleet.git.password },
     };
     expect((await api("POST", "/v1/repos", repoBody)).status).toBe(201);
     const app = { name: "shop", repo: "shop", path: "deploy", namespace: "shop", prune: true };
     expect((await api("POST", "/v1/apps", app)).status).toBe(201);
     // The first revision goes through the same waves: the Widgets need their controller.
     try {
-      for (const c of CLUSTERS) await converge(c.name, revisions.v1);
-      await waitRollout(revisions.v1, "Succeeded", (r) => r.state === "Succeeded");
+      for (const c of CLUSTERS) await converge(c.name, rev("v1"));
+      await waitRollout(rev("v1"), "Succeeded", (r) => r.state === "Succeeded");
     } catch (err) {
       await dump();
       throw err;
@@ -373,16 +272,13 @@ describe("health gates waves on real clusters", () => {
   }, 420_000);
 
   afterAll(async () => {
-    await Promise.allSettled(agents.map((a) => a.kill()));
-    await hub?.kill();
-    await Promise.allSettled([nats?.stop(), redis?.stop(), git?.stop(), ...(kube ?? []).map((k) => k.stop())]);
-    rmSync(work, { recursive: true, force: true });
+    await fleet?.stop();
   });
 
   it("holds the canary wave while an OnDelete DaemonSet and a Reconciling custom resource converge", async () => {
     try {
-      revisions.v2 = await repo.commit("main", manifests("v2"));
-      const v2 = revisions.v2;
+      const v2 = await repo.commit("main", manifests("v2"));
+      revisions.v2 = v2;
       // The new template waits for its Pods to be deleted; the Widget's controller is at work
       // and leaves Ready True from the last generation.
       await applied("canary", v2);
@@ -419,7 +315,7 @@ describe("health gates waves on real clusters", () => {
   it("fails the canary on a crash loop well before the deadline and rolls it back", async () => {
     try {
       revisions.v3 = await repo.commit("main", { "deploy/api.yaml": crashingDeployment });
-      const r = await waitRollout(revisions.v3, "RolledBack and settled", (x) => x.state === "RolledBack" && x.settled);
+      const r = await waitRollout(rev("v3"), "RolledBack and settled", (x) => x.state === "RolledBack" && x.settled);
       const canary = clusterOf(r, "canary");
       expect(r.failure.wave).toBe("canary");
       expect(canary.state).toBe("rolled-back");
@@ -433,7 +329,7 @@ describe("health gates waves on real clusters", () => {
       await until("the canary to report the rollback healthy", async () => {
         const rep = await report("canary");
         return rep?.observedGeneration === canary.rollback.generation &&
-          rep.revision === revisions.v2 &&
+          rep.revision === rev("v2") &&
           rep.health === "healthy"
           ? true
           : undefined;
@@ -441,7 +337,7 @@ describe("health gates waves on real clusters", () => {
       expect(await kubectl("canary", "get", "deployments", "-o", "name")).not.toContain("deployment.apps/api");
       // Undo the commit so the next test starts from v2's objects.
       revisions.v4 = await repo.commit("main", { "deploy/api.yaml": null });
-      await waitRollout(revisions.v4, "Succeeded", (x) => x.state === "Succeeded");
+      await waitRollout(rev("v4"), "Succeeded", (x) => x.state === "Succeeded");
     } catch (err) {
       await dump();
       throw err;
@@ -462,8 +358,7 @@ describe("health gates waves on real clusters", () => {
       );
       expect((await api("PUT", "/v1/apps/shop", { ...app, healthChecks: [GADGET_RULE] })).status).toBe(200);
 
-      revisions.v5 = await repo.commit("main", { "deploy/gadget.yaml": gadget });
-      const v5 = revisions.v5;
+      const v5 = await repo.commit("main", { "deploy/gadget.yaml": gadget });
       // No status yet, then a phase that is not Ready: the rule does not hold, the wave waits.
       await resourceReported(
         "canary",
