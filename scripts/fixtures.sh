@@ -11,9 +11,9 @@
 # (default 2) parallel compiles so that they share the CPU politely.
 set -euo pipefail
 
-# Pins. The Kubernetes and etcd versions are those required by the modules in
-# packages/devfleet/fixtures/k8s and packages/devfleet/fixtures/etcd; change them
-# there (go get + go mod tidy).
+# Pins. The Kubernetes, etcd and kstatus versions are those required by the modules in
+# packages/devfleet/fixtures/k8s, .../etcd and .../kstatus; change them there (go get +
+# go mod tidy).
 NATS_SERVER_VERSION=v2.14.9
 KWOK_VERSION=v0.8.0
 HELM_VERSION=v3.19.5
@@ -164,9 +164,11 @@ main() {
   flock 9
 
   local total=$SECONDS
-  local k8s etcd
+  local k8s etcd kstatus
   k8s=$(module_version packages/devfleet/fixtures/k8s k8s.io/kubernetes)
   etcd=$(module_version packages/devfleet/fixtures/etcd go.etcd.io/etcd/server/v3)
+  # Our own command wraps kstatus: a change to it must rebuild too, so its hash is in the key.
+  kstatus=$(module_version packages/devfleet/fixtures/kstatus sigs.k8s.io/cli-utils)-$(sha256sum "$ROOT/packages/devfleet/fixtures/kstatus/main.go" | cut -c1-8)
 
   fixture nats-server "$NATS_SERVER_VERSION" go_install "github.com/nats-io/nats-server/v2@$NATS_SERVER_VERSION"
   fixture etcd "$etcd" go_build_in packages/devfleet/fixtures/etcd . etcd -ldflags "-s -w"
@@ -175,6 +177,7 @@ main() {
     fixture "$tool" "$k8s" kube_build "$tool" "$k8s"
   done
   fixture kwok "$KWOK_VERSION" kwok_build "$KWOK_VERSION"
+  fixture kstatus "$kstatus" go_build_in packages/devfleet/fixtures/kstatus . kstatus -ldflags "-s -w"
   # The k8s suffix is part of the cache key, so machines with a plain build rebuild once.
   fixture helm "$HELM_VERSION-k8s1.$HELM_K8S_MINOR" helm_build "$HELM_VERSION" "$HELM_K8S_MINOR"
   fixture kustomize "$KUSTOMIZE_VERSION" go_install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"

@@ -78,3 +78,19 @@ export class StaleGenerationError extends ProtocolError {
     super(`desired state ${key} has generation ${generation}, not newer than ${current} already acted on; ignoring it`);
   }
 }
+
+/** A health rule whose kind is missing or whose CEL expression does not compile to a bool. */
+export class InvalidHealthRuleError extends ProtocolError {
+  override name = "InvalidHealthRuleError";
+  override readonly code = "invalid_health_rule";
+  constructor(
+    /** Which rule, e.g. `health rule 2 (example.com/Widget)`. */
+    readonly rule: string,
+    /** The expression field, `current`, `failed` or `inProgress`, or `kind`. */
+    readonly field: string,
+    /** What is wrong, in one line. */
+    readonly reason: string,
+  ) {
+    super(`${rule}: ${field}: ${reason}`);
+  }
+}

@@ -6,6 +6,7 @@ export const v1 = flotilla.v1;
 export type DesiredState = flotilla.v1.DesiredState;
 export type DesiredStateInit = flotilla.v1.DesiredState.$Properties;
 export type TeamPolicy = flotilla.v1.TeamPolicy;
+export type HealthRule = flotilla.v1.HealthRule;
 export type Source = flotilla.v1.Source;
 export type SourceInit = flotilla.v1.Source.$Properties;
 export type Report = flotilla.v1.Report;

@@ -84,6 +84,12 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
     healthIdlePollMs: config.healthIdlePollMs,
     driftIntervalMs: config.driftIntervalMs,
     progressDeadlineMs: config.progressDeadlineMs,
+    health: {
+      crashLoopRestarts: config.crashLoopRestarts,
+      unschedulableGraceMs: config.unschedulableGraceMs,
+      loadBalancer: config.loadBalancerHealth,
+      ingress: config.ingressHealth,
+    },
     retryBackoffMs: config.retryBackoffMs,
     maxRetryBackoffMs: MAX_RETRY_BACKOFF_MS,
   };

@@ -3,6 +3,7 @@ import {
   type DesiredStateInit,
   ErrorCode,
   generateSigningKey,
+  Health,
   KeyRing,
   type ReportInit,
   SourceType,
@@ -15,6 +16,7 @@ import { AppController, type ControllerDeps } from "./app-controller.js";
 import { Applier } from "./applier.js";
 import { KubeApiError } from "./errors.js";
 import type { GitSource } from "./git-source.js";
+import { DEFAULT_HEALTH_SETTINGS } from "./health/index.js";
 import { emptyInventory, type Inventory } from "./inventory.js";
 import type { InventoryStore } from "./inventory-store.js";
 import type { KubeClient } from "./kube-client.js";
@@ -40,8 +42,8 @@ function fakeKube() {
   const kube = {
     async mapping(apiVersion: string, kind: string) {
       if (apiVersion !== "v1") return undefined;
-      if (kind === "Namespace") return { resource: "namespaces", namespaced: false };
-      return kind === "ConfigMap" ? { resource: "configmaps", namespaced: true } : undefined;
+      if (kind === "Namespace") return { resource: "namespaces", namespaced: false, statusSubresource: true };
+      return kind === "ConfigMap" ? { resource: "configmaps", namespaced: true, statusSubresource: false } : undefined;
     },
     async get(ref: Ref) {
       return objects.get(refKey(ref));
@@ -75,8 +77,9 @@ function fakeGit(revisions: Record<string, string[]>): GitSource {
   return git as unknown as GitSource;
 }
 
-function sealed(generation: number, revision: string): Uint8Array {
+function sealed(generation: number, revision: string, extra: Partial<DesiredStateInit> = {}): Uint8Array {
   const desired: DesiredStateInit = {
+    ...extra,
     cluster: CLUSTER,
     app: APP,
     generation,
@@ -128,6 +131,7 @@ function setup(revisions: Record<string, string[]>) {
     healthIdlePollMs: 60_000,
     driftIntervalMs: 60_000,
     progressDeadlineMs: 60_000,
+    health: DEFAULT_HEALTH_SETTINGS,
     retryBackoffMs: 20,
     maxRetryBackoffMs: 20,
   };
@@ -158,5 +162,27 @@ describe("AppController prune", () => {
       expect(t.objects.has(refKey({ group: "", kind: "ConfigMap", namespace: "web", name: "b" }))).toBe(false),
     );
     await vi.waitFor(() => expect(t.inventory().objects.map((r) => r.name)).toEqual(["a"]));
+  });
+});
+
+describe("AppController health rules", () => {
+  it("refuses a state whose health rule does not compile, naming the rule, and applies nothing", async () => {
+    const t = setup({ [R1]: ["a"] });
+    t.c.offer(sealed(1, R1, { healthRules: [{ group: "example.com", kind: "Gadget", current: "status.phase ==" }] }));
+    await vi.waitFor(() => expect(t.reports.some((r) => r.phase === SyncPhase.SYNC_PHASE_FAILED)).toBe(true));
+    const failed = t.reports.find((r) => r.phase === SyncPhase.SYNC_PHASE_FAILED);
+    expect(failed?.error?.code).toBe(ErrorCode.ERROR_CODE_VALIDATION_FAILED);
+    expect(failed?.error?.message).toMatch(/^health rule 1 \(example\.com\/Gadget\): current: .*nothing applied/);
+    expect(failed?.error?.retryable).toBe(false);
+    expect(t.objects.has(refKey({ group: "", kind: "ConfigMap", namespace: "web", name: "a" }))).toBe(false);
+  });
+
+  it("judges objects by the app's rule for their kind", async () => {
+    const t = setup({ [R1]: ["a"] });
+    t.c.offer(sealed(1, R1, { healthRules: [{ kind: "ConfigMap", current: "has(self.data.ready)" }] }));
+    await vi.waitFor(() => expect(t.synced(1)).toBe(true));
+    const last = t.reports.at(-1);
+    expect(last?.health).toBe(Health.HEALTH_PROGRESSING);
+    expect(last?.resources?.[0]?.message).toMatch(/health rule ConfigMap: current does not hold yet/);
   });
 });

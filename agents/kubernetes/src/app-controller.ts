@@ -20,9 +20,22 @@ import {
 import { admit } from "./admission.js";
 import type { Applier, PreparedSet } from "./applier.js";
 import { diffObject, hpaTargets, ignoredPathsFor } from "./drift.js";
-import { AgentError, ApplyError, type ObjectFailure, PruneError, ValidationError } from "./errors.js";
+import { AgentError, ApplyError, HealthRuleError, type ObjectFailure, PruneError, ValidationError } from "./errors.js";
 import type { GitSource } from "./git-source.js";
-import { appHealth, assessHealth, withDeadline } from "./health.js";
+import {
+  type Assessment,
+  appHealth,
+  assessHealth,
+  compileHealthRules,
+  type HealthContext,
+  type HealthRules,
+  type HealthSettings,
+  labelSelector,
+  NO_HEALTH_RULES,
+  needsPods,
+  ownsThroughReplicaSets,
+  workloadPods,
+} from "./health/index.js";
 import { type Inventory, pruneCandidates } from "./inventory.js";
 import type { InventoryStore } from "./inventory-store.js";
 import type { KubeClient } from "./kube-client.js";
@@ -55,6 +68,7 @@ export interface ControllerDeps {
   healthIdlePollMs: number;
   driftIntervalMs: number;
   progressDeadlineMs: number;
+  health: HealthSettings;
   retryBackoffMs: number;
   maxRetryBackoffMs: number;
 }
@@ -68,6 +82,23 @@ export interface ObjectDrift {
 interface Target {
   desired: DesiredState;
   bytes: Uint8Array;
+}
+
+/** Health rules compiled once per desired state: they run for every object on every poll. */
+const compiledRules = new WeakMap<DesiredState, HealthRules>();
+
+/** The desired state's health rules, compiled; throws HealthRuleError naming a bad one. */
+function rulesOf(desired: DesiredState): HealthRules {
+  let rules = compiledRules.get(desired);
+  if (!rules) {
+    try {
+      rules = compileHealthRules(desired.healthRules ?? []);
+    } catch (err) {
+      throw new HealthRuleError((err as Error).message, { cause: err });
+    }
+    compiledRules.set(desired, rules);
+  }
+  return rules;
 }
 
 function ms(since: number): number {
@@ -295,6 +326,8 @@ export class AppController {
         await this.#remove(log);
         return;
       }
+      // A rule that does not compile refuses the whole state before anything is fetched or applied.
+      rulesOf(d);
       const req = renderRequestOf(this.app, d);
       this.#publish(SyncPhase.SYNC_PHASE_FETCHING);
       let t = performance.now();
@@ -353,7 +386,8 @@ export class AppController {
       this.#set = set;
       this.#drifted.clear();
       metrics.managedObjects.set({ app: this.app }, this.#inv.objects.length);
-      this.#resources = live.map((obj) => this.#resourceOf(refOf(obj), obj));
+      const ctx = this.#healthContext();
+      this.#resources = live.map((obj) => this.#resourceOf(refOf(obj), assessHealth(obj, ctx)));
 
       if (d.prune && candidates.length > 0) {
         this.#publish(SyncPhase.SYNC_PHASE_PRUNING);
@@ -441,15 +475,63 @@ export class AppController {
     this.#publish(SyncPhase.SYNC_PHASE_REMOVED);
   }
 
-  #resourceOf(ref: Ref, live: KubeObject | undefined): ResourceStatusInit {
-    const a = withDeadline(assessHealth(live), this.#inv.appliedAtMs, Date.now(), this.deps.progressDeadlineMs);
+  /** What a verdict depends on besides the object: now, the settings, the applied state's rules and deadline. */
+  #healthContext(): HealthContext {
+    const d = this.#applied?.desired;
+    let rules = NO_HEALTH_RULES;
+    try {
+      if (d) rules = rulesOf(d);
+    } catch {
+      // Only a state whose rules compiled is ever applied; an inventory from an older agent may not be.
+    }
+    const appDeadlineMs = Number(d?.progressDeadlineSeconds ?? 0) * 1000;
+    return {
+      nowMs: Date.now(),
+      settings: this.deps.health,
+      rules,
+      appliedAtMs: this.#inv.appliedAtMs,
+      progressDeadlineMs: appDeadlineMs > 0 ? appDeadlineMs : this.deps.progressDeadlineMs,
+    };
+  }
+
+  #resourceOf(ref: Ref, a: Assessment): ResourceStatusInit {
     return { ref: toProtoRef(ref), health: a.health, sync: ResourceSync.RESOURCE_SYNC_SYNCED, message: a.message };
+  }
+
+  /** One object's verdict; a workload still progressing is judged by its Pods too. */
+  async #judge(ref: Ref, live: KubeObject | undefined, ctx: HealthContext): Promise<Assessment> {
+    if (!live) return assessHealth(live, ctx);
+    const mapping = await this.deps.kube.mapping(live.apiVersion, live.kind).catch(() => undefined);
+    const own: HealthContext = { ...ctx, statusSubresource: mapping?.statusSubresource };
+    const a = assessHealth(live, own);
+    if (!needsPods(live, a)) return a;
+    try {
+      return assessHealth(live, { ...own, pods: await this.#podsOf(live) });
+    } catch (err) {
+      this.log.debug({ err, object: refKey(ref) }, "cannot read a workload's pods; judging it without them");
+      return a;
+    }
+  }
+
+  /** The Pods of a workload at its latest template (see workloadPods). */
+  async #podsOf(workload: KubeObject): Promise<KubeObject[]> {
+    const selector = labelSelector(workload);
+    const ns = workload.metadata.namespace ?? "";
+    if (!selector || !ns) return [];
+    const [pods, replicaSets] = await Promise.all([
+      this.deps.kube.list("v1", "Pod", ns, selector),
+      ownsThroughReplicaSets(workload) ? this.deps.kube.list("apps/v1", "ReplicaSet", ns, selector) : [],
+    ]);
+    return workloadPods(workload, pods, replicaSets);
   }
 
   /** Reads every applied object and recomputes per-object and app health. */
   async #assess(): Promise<void> {
     const refs = this.#inv.objects;
-    const results = await mapSettled(refs, this.deps.concurrency, (ref) => this.deps.kube.get(ref));
+    const ctx = this.#healthContext();
+    const results = await mapSettled(refs, this.deps.concurrency, async (ref) =>
+      this.#judge(ref, await this.deps.kube.get(ref), ctx),
+    );
     this.#resources = refs.map((ref, i) => {
       const r = results[i];
       if (r?.ok) return this.#resourceOf(ref, r.value);

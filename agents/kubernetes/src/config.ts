@@ -17,6 +17,13 @@ import {
 } from "@flotilla/settings";
 import { z } from "zod";
 import { ConfigError } from "./errors.js";
+import {
+  ADDRESS_RULES,
+  DEFAULT_CRASH_LOOP_RESTARTS,
+  DEFAULT_INGRESS_HEALTH,
+  DEFAULT_LOADBALANCER_HEALTH,
+  DEFAULT_UNSCHEDULABLE_GRACE_MS,
+} from "./health/index.js";
 
 /** Namespace holding the agent's inventories. */
 export const DEFAULT_NAMESPACE = "flotilla-system";
@@ -77,6 +84,27 @@ export const configSchema = z.object({
   healthIdlePollMs: durationSchema.default(DEFAULT_HEALTH_IDLE_POLL_MS),
   /** Milliseconds an object may stay Progressing before it is Degraded. @default {@link DEFAULT_PROGRESS_DEADLINE_MS} */
   progressDeadlineMs: durationSchema.default(DEFAULT_PROGRESS_DEADLINE_MS),
+  /**
+   * Restarts at which a container in CrashLoopBackOff fails its Pod, and the workload rolling
+   * it out, at once instead of at the progress deadline. @default {@link DEFAULT_CRASH_LOOP_RESTARTS}
+   */
+  crashLoopRestarts: z.coerce.number().int().min(1).max(1000).default(DEFAULT_CRASH_LOOP_RESTARTS),
+  /**
+   * How long a Pod may stay unschedulable before it fails (a cluster autoscaler needs a minute
+   * or two to add a node). @default {@link DEFAULT_UNSCHEDULABLE_GRACE_MS}
+   */
+  unschedulableGraceMs: durationSchema.default(DEFAULT_UNSCHEDULABLE_GRACE_MS),
+  /**
+   * A LoadBalancer Service without an address: `wait` (Progressing until it has one) or
+   * `ignore-address` (Healthy without one, for clusters with no load-balancer controller).
+   * @default {@link DEFAULT_LOADBALANCER_HEALTH}
+   */
+  loadBalancerHealth: z.enum(ADDRESS_RULES).default(DEFAULT_LOADBALANCER_HEALTH),
+  /**
+   * An Ingress without an address: `wait` or `ignore-address` (clusters with no ingress
+   * controller that writes addresses). @default {@link DEFAULT_INGRESS_HEALTH}
+   */
+  ingressHealth: z.enum(ADDRESS_RULES).default(DEFAULT_INGRESS_HEALTH),
   /** @default {@link DEFAULT_APPLY_CONCURRENCY} */
   applyConcurrency: z.coerce.number().int().min(1).max(64).default(DEFAULT_APPLY_CONCURRENCY),
   /** @default {@link DEFAULT_METRICS_PORT}; 0 turns the endpoint off. */
@@ -132,6 +160,10 @@ export const AGENT_SETTINGS: readonly AgentSetting[] = [
   { field: "healthPollMs", env: "FLOTILLA_HEALTH_POLL", flag: "health-poll" },
   { field: "healthIdlePollMs", env: "FLOTILLA_HEALTH_IDLE_POLL", flag: "health-idle-poll" },
   { field: "progressDeadlineMs", env: "FLOTILLA_PROGRESS_DEADLINE", flag: "progress-deadline" },
+  { field: "crashLoopRestarts", env: "FLOTILLA_CRASH_LOOP_RESTARTS", flag: "crash-loop-restarts" },
+  { field: "unschedulableGraceMs", env: "FLOTILLA_UNSCHEDULABLE_GRACE", flag: "unschedulable-grace" },
+  { field: "loadBalancerHealth", env: "FLOTILLA_LOADBALANCER_HEALTH", flag: "loadbalancer-health" },
+  { field: "ingressHealth", env: "FLOTILLA_INGRESS_HEALTH", flag: "ingress-health" },
   { field: "applyConcurrency", env: "FLOTILLA_APPLY_CONCURRENCY", flag: "apply-concurrency" },
   { field: "metricsPort", env: "FLOTILLA_METRICS_PORT", flag: "metrics-port" },
   { field: "metricsHost", env: "FLOTILLA_METRICS_HOST", flag: "metrics-host" },

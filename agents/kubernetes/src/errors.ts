@@ -92,6 +92,18 @@ export class RenderError extends AgentError {
   }
 }
 
+/**
+ * A health rule of the desired state whose CEL does not compile; nothing was applied. The hub
+ * checks rules when an app is saved, so this means a hub and agent of different versions.
+ */
+export class HealthRuleError extends AgentError {
+  override name = "HealthRuleError";
+  override readonly code = ErrorCode.ERROR_CODE_VALIDATION_FAILED;
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super(`${reason}; nothing applied: fix the rule in the app's healthChecks`, options);
+  }
+}
+
 /** The server-side dry run refused one or more objects; nothing was applied. */
 export class ValidationError extends AgentError {
   override name = "ValidationError";

@@ -15,6 +15,18 @@ export {
 } from "./config.js";
 export * from "./errors.js";
 export { GitSource } from "./git-source.js";
+export {
+  ADDRESS_RULES,
+  type AddressRule,
+  type Assessment,
+  appHealth,
+  assessHealth,
+  compileHealthRules,
+  DEFAULT_HEALTH_SETTINGS,
+  type HealthContext,
+  type HealthRules,
+  type HealthSettings,
+} from "./health/index.js";
 export { inventoryName } from "./inventory.js";
 export { KubeClient } from "./kube-client.js";
 export { fromKubeconfigFile, type KubeTarget, loadKubeTarget } from "./kubeconfig.js";

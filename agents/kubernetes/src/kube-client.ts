@@ -18,6 +18,8 @@ export interface Mapping {
   /** Plural resource name in URLs. */
   resource: string;
   namespaced: boolean;
+  /** Whether the API serves `<resource>/status`: a controller is meant to write its status. */
+  statusSubresource: boolean;
 }
 
 interface ApiResourceList {
@@ -111,7 +113,10 @@ export class KubeClient {
       list = await this.#discover(apiVersion);
       found = list?.resources.find((r) => r.kind === kind && !r.name.includes("/"));
     }
-    return found ? { resource: found.name, namespaced: found.namespaced } : undefined;
+    if (!found) return undefined;
+    const statusName = `${found.name}/status`;
+    const statusSubresource = list?.resources.some((r) => r.name === statusName) ?? false;
+    return { resource: found.name, namespaced: found.namespaced, statusSubresource };
   }
 
   #discover(apiVersion: string): Promise<ApiResourceList | undefined> {

@@ -20,6 +20,7 @@ export type FixtureTool =
   | "kube-scheduler"
   | "kubectl"
   | "kwok"
+  | "kstatus"
   | "helm"
   | "kustomize";
 

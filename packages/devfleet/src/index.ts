@@ -49,6 +49,7 @@ export {
   startCluster,
   startClusters,
 } from "./kube/cluster.js";
+export { CRASH_LOOP_LABEL, CRASH_LOOP_RESTARTS } from "./kube/stages.js";
 export { type NatsOptions, type NatsServer, startNats } from "./nats.js";
 export { freePort, freePorts, LOOPBACK, releasePorts, waitForPort } from "./ports.js";
 export {

@@ -87,6 +87,16 @@ export interface App {
   prune?: boolean;
   selfHeal?: boolean;
   helm?: { releaseName?: string; valueFiles?: string[]; set?: Record<string, string> };
+  /** CEL health rules per kind (docs/health.md). */
+  healthChecks?: {
+    group?: string;
+    kind: string;
+    current?: string;
+    failed?: string;
+    inProgress?: string;
+    deadlineSeconds?: number;
+  }[];
+  progressDeadlineSeconds?: number;
 }
 
 /** `GET /v1/apps/:app/status`. */

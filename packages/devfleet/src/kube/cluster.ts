@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
@@ -11,6 +11,7 @@ import { writeKubeconfig } from "./kubeconfig.js";
 import { fakeNode, fakeNodeNames, nodesReady } from "./nodes.js";
 import { CLIENTS, type ClientName, createPki } from "./pki.js";
 import { get, waitUntil } from "./probe.js";
+import { FLOTILLA_STAGES } from "./stages.js";
 
 /** Time a cluster may take to start, including waiting for its first ServiceAccount. */
 export const DEFAULT_START_TIMEOUT_MS = 180_000;
@@ -119,7 +120,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       "kube-scheduler": binPath("kube-scheduler"),
       kwok: binPath("kwok"),
     } satisfies Record<Component, string>;
-    const kwokStages = fixtureDataPath("kwok", "stages.yaml");
+    const ownStages = join(dir, "flotilla-stages.yaml");
+    await writeFile(ownStages, FLOTILLA_STAGES);
+    const kwokStages = [fixtureDataPath("kwok", "stages.yaml"), ownStages];
 
     ports = await freePorts(5);
     const [etcdClient, etcdPeer, apiserver, controllerManager, scheduler] = ports as [

@@ -24,8 +24,8 @@ export interface ClusterLayout {
   readonly pki: ClusterPki;
   /** A kubeconfig per client identity. */
   readonly kubeconfigs: Readonly<Record<ClientName, string>>;
-  /** kwok's Stage definitions (see scripts/fixtures.sh). */
-  readonly kwokStages: string;
+  /** kwok's Stage definitions: upstream's (see scripts/fixtures.sh), then ours (stages.ts). */
+  readonly kwokStages: readonly string[];
 }
 
 /** URL the apiserver is reached at. */
@@ -112,7 +112,7 @@ export function componentArgs(layout: ClusterLayout): Record<Component, string[]
     "kube-scheduler": [...serving(kubeconfigs["kube-scheduler"], ports.scheduler), "--profiling=false"],
     kwok: [
       `--kubeconfig=${kubeconfigs.kwok}`,
-      `--config=${layout.kwokStages}`,
+      ...layout.kwokStages.map((file) => `--config=${file}`),
       "--manage-all-nodes=false",
       `--manage-nodes-with-annotation-selector=${KWOK_NODE_ANNOTATION}=${KWOK_NODE_ANNOTATION_VALUE}`,
       // Lease heartbeats every 10 s keep the node lifecycle controller from

@@ -14,6 +14,7 @@ import type { Logger } from "pino";
 import { HubError, NotFoundError, NotLeaderError } from "../errors.js";
 import type { HubMetrics } from "../metrics.js";
 import { fingerprint } from "../registry/canonical.js";
+import { healthRulesInput, mergeHealthChecks } from "../registry/health-checks.js";
 import { type AppSpec, resolveAppPath } from "../registry/resources.js";
 import { ENV_LABEL } from "../registry/targets.js";
 import type { EventBus } from "../status/events.js";
@@ -64,6 +65,8 @@ function inputsFingerprint(m: DesiredInputs): string {
     helm && (helm.releaseName || (helm.valueFiles?.length ?? 0) > 0 || Object.keys(helm.set ?? {}).length > 0)
       ? { releaseName: helm.releaseName ?? "", valueFiles: [...(helm.valueFiles ?? [])], set: { ...(helm.set ?? {}) } }
       : null;
+  const rules = healthRulesInput(m.healthRules);
+  const deadline = Number(m.progressDeadlineSeconds ?? 0);
   return fingerprint({
     cluster: m.cluster ?? "",
     app: m.app ?? "",
@@ -78,6 +81,9 @@ function inputsFingerprint(m: DesiredInputs): string {
     prune: Boolean(m.prune),
     selfHeal: Boolean(m.selfHeal),
     remove: Boolean(m.remove),
+    // Only when set, so that states published before these fields existed keep their fingerprint.
+    ...(rules.length > 0 ? { healthRules: rules } : {}),
+    ...(deadline > 0 ? { progressDeadlineSeconds: deadline } : {}),
   });
 }
 
@@ -211,6 +217,9 @@ export class NatsDesiredStatePublisher implements DesiredStatePublisher {
       targetNamespace: a.namespace,
       prune: a.prune,
       selfHeal: a.selfHeal,
+      // Team rules join here once teams carry a policy: mergeHealthChecks(team's, app's).
+      healthRules: mergeHealthChecks([], a.healthChecks ?? []),
+      progressDeadlineSeconds: a.progressDeadlineSeconds ?? 0,
     };
   }
 

@@ -1,4 +1,4 @@
-import { isDnsLabel } from "@flotilla/proto";
+import { compileHealthExpression, HEALTH_RULE_EXPRESSIONS, InvalidHealthRuleError, isDnsLabel } from "@flotilla/proto";
 import { z } from "zod";
 import { policySchema } from "../rollout/index.js";
 
@@ -69,6 +69,50 @@ export const helmSchema = z.strictObject({
   set: z.record(z.string().min(1), z.string()).optional(),
 });
 
+/** Longest deadline a health check or an app may set: a week, as the rollout policy's. */
+const MAX_DEADLINE_SECONDS = 7 * 86_400;
+
+const deadlineSeconds = z.number().int().min(1).max(MAX_DEADLINE_SECONDS);
+
+/**
+ * A health rule for one kind whose status the agent's built-in rules cannot read: CEL
+ * expressions over the object (docs/health.md). Each expression is compiled here, with the
+ * agent's CEL environment, so a bad one is refused when the app is saved, naming its field.
+ */
+export const healthCheckSchema = z
+  .strictObject({
+    /** API group of the kind; empty for the core group. @default "" */
+    group: z.string().max(253).default(""),
+    kind: z.string().regex(/^[A-Z][A-Za-z0-9]{0,62}$/, "must be a Kubernetes kind, like Widget or Service"),
+    /** CEL: true when an object of the kind is healthy. Required unless only `deadlineSeconds` is set. */
+    current: z.string().min(1).optional(),
+    /** CEL: true when it has failed for certain. */
+    failed: z.string().min(1).optional(),
+    /** CEL: true while it is still converging, whatever `current` says. */
+    inProgress: z.string().min(1).optional(),
+    /** Seconds an object of the kind may stay Progressing after an apply before it is Degraded. */
+    deadlineSeconds: deadlineSeconds.optional(),
+  })
+  .superRefine((rule, ctx) => {
+    if (!rule.current && (rule.failed || rule.inProgress || !rule.deadlineSeconds)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["current"],
+        message: "is required, unless the rule sets only deadlineSeconds",
+      });
+    }
+    for (const field of HEALTH_RULE_EXPRESSIONS) {
+      const source = rule[field];
+      if (!source) continue;
+      try {
+        compileHealthExpression(rule.kind, field, source);
+      } catch (err) {
+        if (!(err instanceof InvalidHealthRuleError)) throw err;
+        ctx.addIssue({ code: "custom", path: [field], message: `is not a CEL bool expression: ${err.reason}` });
+      }
+    }
+  });
+
 /** App spec. */
 export const appSpecSchema = z.strictObject({
   repo: nameSchema,
@@ -87,6 +131,27 @@ export const appSpecSchema = z.strictObject({
   prune: z.boolean().default(false),
   /** Re-apply when live objects drift from Git. @default false */
   selfHeal: z.boolean().default(false),
+  /** Health rules for kinds the agent cannot judge by the conventions; one per kind. */
+  healthChecks: z
+    .array(healthCheckSchema)
+    .max(50)
+    .superRefine((rules, ctx) => {
+      const seen = new Set<string>();
+      rules.forEach((r, i) => {
+        const key = `${r.group}/${r.kind}`;
+        if (seen.has(key)) {
+          ctx.addIssue({ code: "custom", path: [i, "kind"], message: `has a health check already (${key})` });
+        }
+        seen.add(key);
+      });
+    })
+    .optional(),
+  /**
+   * Seconds an object of this app may stay Progressing after an apply before the agent calls it
+   * Degraded; unset keeps the agent's (FLOTILLA_PROGRESS_DEADLINE). Keep the environment's
+   * rollout progressDeadlineSeconds at least as long.
+   */
+  progressDeadlineSeconds: deadlineSeconds.optional(),
 });
 
 /**
@@ -101,6 +166,7 @@ export type ClusterSpec = z.output<typeof clusterSpecSchema>;
 export type TeamSpec = z.output<typeof teamSpecSchema>;
 export type RepoSpec = z.output<typeof repoSpecSchema>;
 export type AppSpec = z.output<typeof appSpecSchema>;
+export type HealthCheck = z.output<typeof healthCheckSchema>;
 export type EnvironmentSpec = z.output<typeof environmentSpecSchema>;
 export type GitCredentials = z.output<typeof gitCredentialsSchema>;
 

@@ -20,9 +20,23 @@ export interface ClusterReport {
   /** Lowercase sync phase (`syncPhaseName`): synced, applying, failed, rejected, ... */
   phase: string;
   error?: { message: string };
+  /**
+   * Each object's health and why, as the agent judged it; the gate names the worst in a
+   * failure, so that a crash loop or a paused Deployment says itself what held the wave.
+   */
+  resources?: readonly ResourceReport[];
   /** With phase `rejected`: the generation the agent refused. Without it a refusal waits for the deadline. */
   rejectedGeneration?: number;
   reportedAtMs?: number;
+}
+
+/** One object of a report. */
+export interface ResourceReport {
+  kind: string;
+  name: string;
+  /** Lowercase health name, as the report's. */
+  health: string;
+  message: string;
 }
 
 /** One cluster as observed now. */

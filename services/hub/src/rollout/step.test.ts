@@ -212,6 +212,37 @@ describe("cluster transitions (one cluster, generation 5 written for NEW, budget
       /^degraded: CrashLoopBackOff/,
     ],
     [
+      "our generation, degraded: the worst object says why",
+      "progressing",
+      {
+        health: "degraded",
+        resources: [
+          { kind: "Service", name: "web", health: "healthy", message: "" },
+          { kind: "Deployment", name: "api", health: "progressing", message: "1 of 2 updated" },
+          {
+            kind: "Deployment",
+            name: "web",
+            health: "degraded",
+            message: "pod web-1: container app is crash-looping (5 restarts)",
+          },
+        ],
+      },
+      10,
+      "failed",
+      /^degraded: Deployment\/web degraded: pod web-1: container app is crash-looping \(5 restarts\)$/,
+    ],
+    [
+      "our generation, past the deadline, suspended: the report says why",
+      "progressing",
+      {
+        health: "suspended",
+        resources: [{ kind: "Deployment", name: "web", health: "suspended", message: "rollout is paused" }],
+      },
+      700,
+      "failed",
+      /not healthy within the progress deadline .*health suspended, phase synced; Deployment\/web suspended: rollout is paused\)$/,
+    ],
+    [
       "our generation, apply failed",
       "progressing",
       { phase: "failed", health: "healthy", error: { message: "admission denied" } },

@@ -243,11 +243,34 @@ function regressionOf(generation: number, revision: string, report: ClusterRepor
 }
 
 function detail(report: ClusterReport): string {
-  return report.error?.message ? `: ${report.error.message}` : "";
+  if (report.error?.message) return `: ${report.error.message}`;
+  const worst = worstResource(report);
+  return worst ? `: ${worst}` : "";
+}
+
+/** How bad a health is, for naming the object that holds a cluster back; healthy is not named. */
+const RESOURCE_RANK: Readonly<Record<string, number>> = {
+  suspended: 1,
+  progressing: 2,
+  missing: 3,
+  degraded: 4,
+  unknown: 5,
+};
+
+/** The worst object of a report that is not healthy, as `Kind/name health: message`. */
+function worstResource(report: ClusterReport): string | undefined {
+  let worst: NonNullable<ClusterReport["resources"]>[number] | undefined;
+  for (const r of report.resources ?? []) {
+    const rank = RESOURCE_RANK[r.health] ?? 0;
+    if (rank > 0 && rank > (worst ? (RESOURCE_RANK[worst.health] ?? 0) : 0)) worst = r;
+  }
+  if (!worst) return undefined;
+  return `${worst.kind}/${worst.name} ${worst.health}${worst.message ? `: ${worst.message}` : ""}`;
 }
 
 function describe(c: ClusterProgress, report: ClusterReport | undefined): string {
   const wrote = c.generation === undefined ? "write not confirmed" : `wrote generation ${c.generation}`;
   if (!report) return `${wrote}; no report`;
-  return `${wrote}; last report: generation ${report.observedGeneration} at ${report.revision}, health ${report.health}, phase ${report.phase}`;
+  const held = worstResource(report);
+  return `${wrote}; last report: generation ${report.observedGeneration} at ${report.revision}, health ${report.health}, phase ${report.phase}${held ? `; ${held}` : ""}`;
 }
