@@ -188,6 +188,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       reports,
       leases,
       rollouts,
+      settings,
       registry,
       events,
       metrics,

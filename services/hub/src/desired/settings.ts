@@ -30,18 +30,8 @@ export interface HelmSettings {
   set?: Record<string, string>;
 }
 
-/**
- * Settings that differ on the clusters whose labels match `clusterSelector` (like Rancher
- * Fleet's `targetCustomizations`). Overrides apply in order: `path` replaces the path (a
- * Kustomize overlay per region), `helm.set` merges over the app's (later wins), and
- * `helm.valueFiles` are appended after the app's.
- */
-export interface ClusterOverride {
-  clusterSelector: Record<string, string>;
-  /** Directory in the repo instead of the app's; `{env}` is replaced by the environment. */
-  path?: string;
-  helm?: { valueFiles?: string[]; set?: Record<string, string> };
-}
+/** Settings for the clusters whose labels match (the App spec's `overrides`, resources.ts). */
+export type ClusterOverride = NonNullable<AppSpec["overrides"]>[number];
 
 /** The settings snapshot of one app in one environment. */
 export interface AppSettings {
@@ -66,8 +56,8 @@ export interface AppSettings {
 /** What a desired state holds besides generation, rollout id and issue time. */
 export type DesiredInputs = Omit<DesiredStateInit, "generation" | "rolloutId" | "issuedAtMs">;
 
-/** An app record, with the per-cluster overrides its spec may carry. */
-export type AppWithOverrides = AppRecord & { overrides?: readonly ClusterOverride[] };
+/** An app record (its spec carries the per-cluster overrides). */
+export type AppWithOverrides = AppRecord;
 
 /** The snapshot of `app` in `environment`, from the live records. */
 export function settingsOf(app: AppWithOverrides, repo: RepoRecord, environment: string): AppSettings {

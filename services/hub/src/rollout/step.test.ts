@@ -988,7 +988,21 @@ describe("createRollout and lead time", () => {
       commitToConvergedSeconds: 83,
       target: NEW_T,
     });
-    expect(leadTime(rolloutOf(TWO_WAVES, TWO_WAVE_CLUSTERS))).toEqual({ waves: [] });
+    expect(leadTime(rolloutOf(TWO_WAVES, TWO_WAVE_CLUSTERS))).toEqual({ waves: [], startsAt: "detection" });
+    // A commit read from Git: the figure starts at its committer time, and the poll delay shows.
+    const fromCommit = createRollout({
+      id: "r3",
+      app: "web",
+      environment: "prod",
+      from: OLD_T,
+      to: NEW_T,
+      policy: parsePolicy({}),
+      clusters: [],
+      commit: { message: "m", author: "a", committedAtMs: -7 * S },
+      commitAtMs: -7 * S,
+      detectedAtMs: 0,
+    });
+    expect(leadTime(fromCommit)).toEqual({ waves: [], startsAt: "commit", commitToDetectedSeconds: 7 });
   });
 });
 
