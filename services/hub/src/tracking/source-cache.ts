@@ -95,6 +95,8 @@ export class GitSourceCache implements SourceReader {
       try {
         if (!(await hasCommit(gitdir, sha))) {
           await git.init({ fs, gitdir, bare: true });
+          // fetch reads its refspec from the remote's config, even with a URL given.
+          await git.addRemote({ fs, gitdir, remote: "origin", url, force: true });
           const fetchArgs = {
             fs,
             http,
