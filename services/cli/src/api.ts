@@ -107,8 +107,9 @@ export interface AppStatus {
   rollouts?: {
     id: string;
     environment: string;
-    fromRevision: string;
-    toRevision: string;
+    from?: RolloutTarget;
+    to: RolloutTarget;
+    changed: ChangeKind[];
     state: string;
     wave: string | null;
     failure?: string;
@@ -182,6 +183,10 @@ export interface RolloutCluster {
   failedAtMs?: number;
   skippedAtMs?: number;
   reason?: string;
+  /** The write changed nothing on this cluster (its desired state already was the target). */
+  unchanged?: boolean;
+  /** Why the cluster is where it is, in words (from the hub). */
+  why?: string;
   rollback?: { requestedAtMs: number; generation?: number; writtenAtMs?: number };
 }
 
@@ -201,13 +206,42 @@ export interface RolloutWave {
   completedAtMs?: number;
 }
 
+/** What a rollout rolls to, or back to: a commit and a settings snapshot (by digest; "" unknown). */
+export interface RolloutTarget {
+  revision: string;
+  settings: string;
+}
+
+/** What a rollout changes compared with the last good target. */
+export type ChangeKind = "revision" | "settings";
+
+/** The commit of a rollout's revision, as the hub read it. */
+export interface CommitInfo {
+  message: string;
+  author: string;
+  committedAtMs: number;
+}
+
+/** One changed settings field; secret-looking values come masked. */
+export interface SettingsChange {
+  path: string;
+  from?: string;
+  to?: string;
+}
+
 /** `GET /v1/rollouts/:id` (hub rollout/state.ts RolloutState). */
 export interface Rollout {
   id: string;
   app: string;
   environment: string;
-  fromRevision: string;
-  toRevision: string;
+  /** The last good target; absent for a first deploy. */
+  from?: RolloutTarget;
+  to: RolloutTarget;
+  changed: ChangeKind[];
+  commit?: CommitInfo;
+  commitUnknown?: string;
+  /** With a settings change: the changed fields. */
+  settingsDiff?: SettingsChange[];
   state: RolloutPhase;
   progressDeadlineSeconds?: number;
   autoRollback?: boolean;
@@ -227,6 +261,8 @@ export interface Rollout {
     waves: { wave: string; index: number; durationSeconds: number }[];
     detectedToConvergedSeconds?: number;
     commitToConvergedSeconds?: number;
+    commitToDetectedSeconds?: number;
+    startsAt?: "commit" | "detection";
   };
 }
 
@@ -235,8 +271,10 @@ export interface RolloutSummary {
   id: string;
   app: string;
   environment: string;
-  fromRevision: string;
-  toRevision: string;
+  from?: RolloutTarget;
+  to: RolloutTarget;
+  changed: ChangeKind[];
+  commit?: CommitInfo;
   state: RolloutPhase;
   waves: { name: string; status: string; clusters: number }[];
   detectedAtMs: number;

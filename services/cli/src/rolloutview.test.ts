@@ -4,14 +4,17 @@ import { currentWave, planText, rolloutChanges, rolloutRow, rolloutText, stateLi
 
 const FROM = "1111111aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const TO = "2222222bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+const SETTINGS = "5f3e2d1".padEnd(64, "0");
+const NEW_SETTINGS = "9a8b7c6".padEnd(64, "0");
 
 function rollout(over: Partial<Rollout> = {}): Rollout {
   return {
     id: "r-1",
     app: "web",
     environment: "prod",
-    fromRevision: FROM,
-    toRevision: TO,
+    from: { revision: FROM, settings: SETTINGS },
+    to: { revision: TO, settings: SETTINGS },
+    changed: ["revision"],
     state: "Progressing",
     detectedAtMs: 0,
     startedAtMs: 1_000,
@@ -51,8 +54,9 @@ describe("rollout views", () => {
       id: "r-1",
       app: "web",
       environment: "prod",
-      fromRevision: FROM,
-      toRevision: TO,
+      from: { revision: FROM, settings: SETTINGS },
+      to: { revision: TO, settings: SETTINGS },
+      changed: ["revision"],
       state: "Progressing",
       detectedAtMs: 0,
       waves: [
@@ -64,16 +68,19 @@ describe("rollout views", () => {
       "r-1",
       "web",
       "prod",
+      "revision",
       "1111111 → 2222222",
       "Progressing",
       "remaining (2/2)",
       "3",
       "2m",
     ]);
-    expect(rolloutRow({ ...summary, state: "Failed", fromRevision: "" }, 0)).toEqual([
+    const { from: _from, ...first } = summary;
+    expect(rolloutRow({ ...first, changed: ["revision", "settings"], state: "Failed" }, 0)).toEqual([
       "r-1",
       "web",
       "prod",
+      "revision+settings",
       "(first) → 2222222",
       "Failed",
       "-",
@@ -103,12 +110,46 @@ describe("rollout views", () => {
 
   it("the detail page lists waves, then every cluster with its wave", () => {
     const text = rolloutText(rollout(), 22_000);
-    expect(text).toMatch(/^Revision: +1111111 → 2222222$/m);
+    expect(text).toMatch(/^Change: +revision$/m);
+    expect(text).toMatch(/^Target: +1111111 → 2222222$/m);
     expect(text).toMatch(/^canary +baking +1 +1 +0 +1 +60s +0 +no$/m);
     expect(text).toMatch(/^remaining +pending +2 +0 +0 +1 +60s +0 +required$/m);
     expect(text).toMatch(/^prod-eu-1 +canary +healthy +4 +12s ago +-$/m);
+    const settingsOnly = rolloutText(
+      rollout({
+        to: { revision: FROM, settings: NEW_SETTINGS },
+        changed: ["settings"],
+        commit: { message: "Bump chart\n\nlong body", author: "Dev <dev@example.com>", committedAtMs: 0 },
+        settingsDiff: [
+          { path: "helm.set.db.password", from: "(masked)", to: "(masked)" },
+          { path: "helm.set.replicaCount", from: '"1"', to: '"3"' },
+        ],
+        waves: [
+          {
+            ...rollout().waves[0]!,
+            clusters: [
+              {
+                name: "prod-eu-1",
+                state: "healthy",
+                generation: 4,
+                healthyAtMs: 10_000,
+                why: "healthy at generation 4, unchanged",
+              },
+            ],
+          },
+        ],
+      }),
+      22_000,
+    );
+    expect(settingsOnly).toMatch(/^Change: +settings$/m);
+    expect(settingsOnly).toMatch(/^Target: +1111111, settings 5f3e2d1 → 9a8b7c6$/m);
+    expect(settingsOnly).toMatch(/^Commit: +Bump chart \(Dev <dev@example.com>\)$/m);
+    expect(settingsOnly).toMatch(/^ {2}helm\.set\.replicaCount: "1" → "3"$/m);
+    expect(settingsOnly).toMatch(/^ {2}helm\.set\.db\.password: \(masked\) → \(masked\)$/m);
+    expect(settingsOnly).toMatch(/^prod-eu-1 +canary +healthy +4 +12s ago +healthy at generation 4, unchanged$/m);
     expect(text).toMatch(/^prod-ap-1 +remaining +pending +- +- +-$/m);
-    expect(rolloutText(rollout({ fromRevision: "" }), 0)).toMatch(/^Revision: +\(first deploy\) → 2222222$/m);
+    const { from: _from, ...firstDeploy } = rollout();
+    expect(rolloutText(firstDeploy, 0)).toMatch(/^Target: +\(first deploy\) → 2222222$/m);
     const done = rolloutText(
       rollout({
         state: "Succeeded",
@@ -123,7 +164,7 @@ describe("rollout views", () => {
   it("changes: an introduction first, then one line per cluster, wave and rollout move", () => {
     const first = rollout();
     expect(rolloutChanges(undefined, first)).toEqual([
-      "rollout r-1: app web in prod, 1111111 → 2222222, waves canary(1) → remaining(2)",
+      "rollout r-1: app web in prod, revision changed: 1111111 → 2222222, waves canary(1) → remaining(2)",
       "cluster prod-eu-1 healthy (wave canary)",
       "wave canary baking",
       "rollout r-1 Progressing",

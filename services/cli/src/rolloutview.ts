@@ -5,11 +5,13 @@
  * and the clock.
  */
 import {
+  type ChangeKind,
   isTerminalPhase,
   type PlannedWave,
   type Rollout,
   type RolloutCluster,
   type RolloutSummary,
+  type RolloutTarget,
   type RolloutWave,
 } from "./api.js";
 import { formatAge, formatDetail, formatDuration, formatTable, NONE, shortSha } from "./output.js";
@@ -31,13 +33,33 @@ export function waveText(r: { waves: { name: string; status: string }[] }): stri
   return cur ? `${cur.wave.name} (${cur.index + 1}/${r.waves.length})` : NONE;
 }
 
+/**
+ * `1111111 → 2222222` for a new commit; `1111111, settings 5f3e2d1 → 9a8b7c6` for new settings;
+ * both parts when both changed; `(first deploy) → …` without a previous target.
+ */
+export function targetsText(from: RolloutTarget | undefined, to: RolloutTarget, first = "(first deploy)"): string {
+  const settings = (t: RolloutTarget) => (t.settings ? t.settings.slice(0, 7) : "unknown");
+  if (!from) return `${first} → ${shortSha(to.revision)}`;
+  const revision =
+    from.revision === to.revision ? shortSha(to.revision) : `${shortSha(from.revision)} → ${shortSha(to.revision)}`;
+  return from.settings === to.settings && to.settings !== ""
+    ? revision
+    : `${revision}, settings ${settings(from)} → ${settings(to)}`;
+}
+
+/** `revision`, `settings` or `revision+settings`. */
+export function changeText(changed: readonly ChangeKind[] | undefined): string {
+  return changed && changed.length > 0 ? changed.join("+") : NONE;
+}
+
 /** One row of `rollout list`, from the list's summary of a rollout. */
 export function rolloutRow(r: RolloutSummary, nowMs: number): string[] {
   return [
     r.id,
     r.app,
     r.environment,
-    `${r.fromRevision ? shortSha(r.fromRevision) : "(first)"} → ${shortSha(r.toRevision)}`,
+    changeText(r.changed),
+    targetsText(r.from, r.to, "(first)"),
     r.state,
     isTerminalPhase(r.state) ? NONE : waveText(r),
     String(r.waves.reduce((n, w) => n + w.clusters, 0)),
@@ -45,7 +67,7 @@ export function rolloutRow(r: RolloutSummary, nowMs: number): string[] {
   ];
 }
 
-export const ROLLOUT_LIST_HEADERS = ["id", "app", "env", "revision", "state", "wave", "clusters", "age"];
+export const ROLLOUT_LIST_HEADERS = ["id", "app", "env", "change", "target", "state", "wave", "clusters", "age"];
 
 /** What the current wave is doing, in words: `baking 12s of 60s`, `awaiting approval (flotilla rollout promote <id>)`. */
 function waveDoing(r: Rollout, wave: RolloutWave, nowMs: number): string {
@@ -113,6 +135,7 @@ export function rolloutText(r: Rollout, nowMs: number): string {
     lt?.detectedToConvergedSeconds !== undefined
       ? `detected → converged ${formatDuration(lt.detectedToConvergedSeconds * 1000)}`
       : "",
+    lt?.startsAt === "detection" && lt.commitToConvergedSeconds !== undefined ? "(counted from detection)" : "",
     ...(lt?.waves ?? []).map((w) => `wave ${w.wave} ${formatDuration(w.durationSeconds * 1000)}`),
   ].filter(Boolean);
   const leadTime = leadParts.length > 0 ? leadParts.join(", ") : undefined;
@@ -120,9 +143,22 @@ export function rolloutText(r: Rollout, nowMs: number): string {
     ["Rollout", r.id],
     ["App", r.app],
     ["Environment", r.environment],
-    ["Revision", `${r.fromRevision ? shortSha(r.fromRevision) : "(first deploy)"} → ${shortSha(r.toRevision)}`],
+    ["Change", changeText(r.changed)],
+    ["Target", targetsText(r.from, r.to)],
+    [
+      "Commit",
+      r.commit
+        ? `${r.commit.message.split("\n")[0]} (${r.commit.author})`
+        : r.commitUnknown
+          ? `unknown: ${r.commitUnknown}`
+          : undefined,
+    ],
     ["State", stateLine(r, nowMs)],
-    ["Detected", `${formatAge(r.detectedAtMs, nowMs)} ago`],
+    ["Committed", r.commit ? `${formatAge(r.commit.committedAtMs, nowMs)} ago` : undefined],
+    [
+      "Detected",
+      `${formatAge(r.detectedAtMs, nowMs)} ago${r.leadTime?.commitToDetectedSeconds !== undefined && r.leadTime.startsAt === "commit" ? ` (${formatDuration(r.leadTime.commitToDetectedSeconds * 1000)} after the commit)` : ""}`,
+    ],
     [
       "Paused",
       r.pausedAtMs !== undefined ? `${formatAge(r.pausedAtMs, nowMs)} ago: flotilla rollout resume ${r.id}` : undefined,
@@ -157,13 +193,17 @@ export function rolloutText(r: Rollout, nowMs: number): string {
         c.state,
         c.generation === undefined ? NONE : String(c.generation),
         clusterSince(c) === undefined ? NONE : `${formatAge(clusterSince(c), nowMs)} ago`,
-        c.reason ?? NONE,
+        c.why ?? c.reason ?? NONE,
       ]),
     ),
   );
+  const diff =
+    r.settingsDiff && r.settingsDiff.length > 0
+      ? `\n\nSettings:\n${r.settingsDiff.map((d) => `  ${d.path}: ${d.from ?? "(unset)"} → ${d.to ?? "(unset)"}`).join("\n")}`
+      : "";
   return r.waves.length === 0
-    ? `${head}\n\nWaves: none (no cluster of the environment is selected)`
-    : `${head}\n\nWaves:\n${waves}\n\nClusters:\n${clusters}`;
+    ? `${head}${diff}\n\nWaves: none (no cluster of the environment is selected)`
+    : `${head}${diff}\n\nWaves:\n${waves}\n\nClusters:\n${clusters}`;
 }
 
 /** A rollout as it looks before anything happened, to diff the first observation against. */
@@ -189,7 +229,7 @@ export function rolloutChanges(prev: Rollout | undefined, next: Rollout): string
   if (!prev) {
     const waves = next.waves.map((w) => `${w.name}(${w.clusters.length})`).join(" → ") || "none";
     lines.push(
-      `rollout ${next.id}: app ${next.app} in ${next.environment}, ${next.fromRevision ? shortSha(next.fromRevision) : "(first deploy)"} → ${shortSha(next.toRevision)}, waves ${waves}`,
+      `rollout ${next.id}: app ${next.app} in ${next.environment}, ${changeText(next.changed)} changed: ${targetsText(next.from, next.to)}, waves ${waves}`,
     );
   }
   const before = prev ?? blank(next);

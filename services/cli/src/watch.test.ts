@@ -15,8 +15,9 @@ function rollout(state: Rollout["state"], clusterState: string, over: Partial<Ro
     id: "r-1",
     app: "web",
     environment: "prod",
-    fromRevision: "a".repeat(40),
-    toRevision: "b".repeat(40),
+    from: { revision: "a".repeat(40), settings: "s".repeat(64) },
+    to: { revision: "b".repeat(40), settings: "s".repeat(64) },
+    changed: ["revision"],
     state,
     detectedAtMs: 0,
     waves: [
@@ -103,7 +104,7 @@ describe("watchRollout", () => {
       .split("\n")
       .map((l) => l.replace(/^\S+ /, ""));
     expect(lines).toEqual([
-      "rollout r-1: app web in prod, aaaaaaa → bbbbbbb, waves canary(1)",
+      "rollout r-1: app web in prod, revision changed: aaaaaaa → bbbbbbb, waves canary(1)",
       "cluster c1 writing (wave canary)",
       "wave canary progressing",
       "rollout r-1 Progressing",

@@ -22,10 +22,28 @@ export const DEFAULT_HEARTBEAT_INTERVAL_MS = 10_000;
 export const DEFAULT_OFFLINE_AFTER_MISSED = 3;
 /** Default leader lease time-to-live: 5 s; a dead leader is replaced within about this long. */
 export const DEFAULT_LEASE_TTL_MS = 5_000;
+/** Default size cap of the Git cache (`FLOTILLA_HUB_GIT_CACHE_SIZE`): 512 MiB. */
+export const DEFAULT_GIT_CACHE_MAX_BYTES = 512 * 1024 * 1024;
 /** Default log level. */
 export const DEFAULT_LOG_LEVEL = "info";
 /** Shortest admin token accepted, so a guessable token cannot be configured by mistake. */
 export const MIN_ADMIN_TOKEN_LENGTH = 16;
+
+const SIZE_UNITS: Record<string, number> = { "": 1, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 };
+
+/** A size in bytes: a bare number, or with `Ki`, `Mi` or `Gi` (`256Mi`). */
+const sizeSchema = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(Ki|Mi|Gi)?\s*$/.exec(String(value));
+  const bytes = match ? Math.floor(Number(match[1]) * (SIZE_UNITS[match[2] ?? ""] ?? 1)) : Number.NaN;
+  if (!Number.isSafeInteger(bytes) || bytes < 1024 * 1024) {
+    ctx.addIssue({
+      code: "custom",
+      message: `${JSON.stringify(value)} is not a size of at least 1Mi (e.g. 512Mi, 2Gi)`,
+    });
+    return z.NEVER;
+  }
+  return bytes;
+});
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
@@ -91,6 +109,17 @@ export const hubConfigSchema = z.object({
   leaseTtlMs: durationSchema.default(DEFAULT_LEASE_TTL_MS),
   /** `FLOTILLA_HUB_REPLICA_ID` / `--replica-id`: this replica's name in the lease and logs. @default hostname-pid */
   replicaId: z.string().min(1).default(`${hostname()}-${process.pid}`),
+  /**
+   * `FLOTILLA_HUB_GIT_CACHE_DIR` / `--git-cache-dir`: where the leader keeps its shallow Git
+   * cache (new heads' commit times and trees). Unset: a temporary directory, removed at stop.
+   */
+  gitCacheDir: z.string().min(1).optional(),
+  /**
+   * `FLOTILLA_HUB_GIT_CACHE_SIZE` / `--git-cache-size`: size cap of the Git cache (`512Mi`,
+   * `2Gi`, or bytes); over it, least recently used repositories are deleted and fetched again
+   * when needed. @default {@link DEFAULT_GIT_CACHE_MAX_BYTES}
+   */
+  gitCacheMaxBytes: sizeSchema.default(DEFAULT_GIT_CACHE_MAX_BYTES),
   /** `FLOTILLA_LOG_LEVEL` / `--log-level`. @default {@link DEFAULT_LOG_LEVEL} */
   logLevel: z.enum(LOG_LEVELS).default(DEFAULT_LOG_LEVEL),
 });
@@ -129,6 +158,8 @@ export const SETTINGS: readonly HubSetting[] = [
   { field: "offlineAfterMissed", env: "FLOTILLA_HUB_OFFLINE_AFTER_MISSED", flag: "offline-after-missed" },
   { field: "leaseTtlMs", env: "FLOTILLA_HUB_LEASE_TTL", flag: "lease-ttl" },
   { field: "replicaId", env: "FLOTILLA_HUB_REPLICA_ID", flag: "replica-id" },
+  { field: "gitCacheDir", env: "FLOTILLA_HUB_GIT_CACHE_DIR", flag: "git-cache-dir" },
+  { field: "gitCacheMaxBytes", env: "FLOTILLA_HUB_GIT_CACHE_SIZE", flag: "git-cache-size" },
   { field: "logLevel", env: "FLOTILLA_LOG_LEVEL", flag: "log-level" },
 ];
 

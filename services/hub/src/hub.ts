@@ -23,6 +23,7 @@ import { loadHubKey } from "./secrets/hub-key.js";
 import { SecretBox } from "./secrets/secretbox.js";
 import { Ingester } from "./status/ingest.js";
 import { IsomorphicGitRefLister, type RefLister } from "./tracking/git.js";
+import { GitSourceCache } from "./tracking/source-cache.js";
 import { Tracker } from "./tracking/tracker.js";
 
 /** A running hub. */
@@ -67,11 +68,17 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       desired,
       reports,
       heads,
+      settings,
       signingKey,
       leases,
       rollouts,
       accountJwt,
     } = redis.stores;
+    const sources = new GitSourceCache({
+      ...(config.gitCacheDir ? { dir: config.gitCacheDir } : {}),
+      maxBytes: config.gitCacheMaxBytes,
+    });
+    cleanups.push(() => sources.close());
     const box = new SecretBox(config.encryptionKey);
     const hubKey = await loadHubKey(config.signingKeyPem, signingKey, box);
     const metrics = new HubMetrics();
@@ -128,6 +135,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
         reports,
         desired,
         rollouts,
+        settings,
         publisher,
         events,
         metrics,
@@ -140,6 +148,8 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
         heads,
         registry,
         refs: options.refs ?? new IsomorphicGitRefLister(),
+        sources,
+        rollouts,
         publisher,
         conductor,
         events,
@@ -160,6 +170,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     const lease = () => elector.lease;
     const publisher = new NatsDesiredStatePublisher({
       objects,
+      settings,
       desired,
       generations,
       kv: buckets.desired,
@@ -177,6 +188,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       reports,
       leases,
       rollouts,
+      settings,
       registry,
       events,
       metrics,

@@ -54,6 +54,7 @@ export {
   type RolloutStore,
   type StoredRollout,
 } from "./store.js";
+export { type CommitSource, GitSourceCache, type SourceReader } from "./tracking/source-cache.js";
 export {
   GENERIC_SIGNATURE_HEADER,
   GITHUB_SIGNATURE_HEADER,

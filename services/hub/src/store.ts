@@ -4,6 +4,7 @@
  * Redis in `redis/`. Each component takes only the interfaces it uses, so a unit test fakes
  * only those.
  */
+import type { AppSettings } from "./desired/index.js";
 import type { AppSpec, EnvironmentSpec, RepoSpec, TeamSpec } from "./registry/resources.js";
 import type { RolloutPhase, RolloutState } from "./rollout/index.js";
 
@@ -81,6 +82,11 @@ export interface DesiredRecord {
   revision: string;
   path: string;
   rolloutId: string;
+  /**
+   * Digest of the settings snapshot this state was resolved from (with `revision`, the target
+   * the cluster is at); absent on records written before snapshots existed.
+   */
+  settings?: string;
   /** Hash of everything the agent acts on (not generation, time or rollout id). */
   fingerprint: string;
   /** The app was removed from this cluster (a `remove` desired state was published). */
@@ -190,6 +196,16 @@ export interface HeadStore {
   putHead(record: HeadRecord): Promise<void>;
 }
 
+/**
+ * Settings snapshots, content-addressed: the key is the snapshot's digest, so a stored snapshot
+ * never changes and every replica reads the same settings for a rollout's target.
+ */
+export interface SettingsStore {
+  /** Stores `settings` under `digest` unless already there (its content is the same by construction). */
+  putSettings(digest: string, settings: AppSettings): Promise<void>;
+  getSettings(digest: string): Promise<AppSettings | undefined>;
+}
+
 /** The hub's generated signing key, sealed; replicas must all load the same one. */
 export interface SigningKeyStore {
   getSealedSigningKey(): Promise<string | undefined>;
@@ -282,6 +298,7 @@ export interface Stores {
   desired: DesiredStore;
   reports: ReportStore;
   heads: HeadStore;
+  settings: SettingsStore;
   signingKey: SigningKeyStore;
   leases: LeaseStore;
   rollouts: RolloutStore;

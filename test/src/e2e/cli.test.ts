@@ -543,8 +543,7 @@ describe("flotilla CLI end to end", () => {
         return canary?.current && canary.desired.revision === prodHead ? s : undefined;
       });
       expect(status.rollouts.find((r: Json) => r.environment === "prod")).toMatchObject({
-        fromRevision: "",
-        toRevision: prodHead,
+        to: { revision: prodHead },
         state: "Progressing",
       });
       const human = await cli(["app", "get", "storefront"]);
@@ -577,8 +576,8 @@ describe("flotilla CLI end to end", () => {
 
       const prodHead = await repo.head("main");
       const list = await json(["rollout", "list", "--app", "storefront", "--env", "prod"]);
-      const first = list.items.find((r: Json) => r.toRevision === prodHead);
-      expect(first).toMatchObject({ app: "storefront", environment: "prod", fromRevision: "" });
+      const first = list.items.find((r: Json) => r.to.revision === prodHead);
+      expect(first).toMatchObject({ app: "storefront", environment: "prod", changed: ["revision", "settings"] });
 
       // watch runs until the end; meanwhile the canary bakes and the last wave awaits approval.
       const watching = cli(["rollout", "watch", first.id, "--interval", "200ms"]);
@@ -599,7 +598,7 @@ describe("flotilla CLI end to end", () => {
       const listed = await cli(["rollout", "list"]);
       expect(listed.stdout).toMatch(
         new RegExp(
-          `^${first.id} +storefront +prod +\\(first\\) → ${prodHead.slice(0, 7)} +Progressing +remaining \\(2/2\\) +2 `,
+          `^${first.id} +storefront +prod +revision\\+settings +\\(first\\) → ${prodHead.slice(0, 7)} +Progressing +remaining \\(2/2\\) +2 `,
           "m",
         ),
       );
@@ -613,7 +612,7 @@ describe("flotilla CLI end to end", () => {
         .split("\n")
         .map((l) => l.replace(/^\S+ /, ""));
       expect(events[0]).toBe(
-        `rollout ${first.id}: app storefront in prod, (first deploy) → ${prodHead.slice(0, 7)}, waves canary(1) → remaining(1)`,
+        `rollout ${first.id}: app storefront in prod, revision+settings changed: (first deploy) → ${prodHead.slice(0, 7)}, waves canary(1) → remaining(1)`,
       );
       expect(events).toEqual(
         expect.arrayContaining([
@@ -650,13 +649,13 @@ describe("flotilla CLI end to end", () => {
         const sha = await repo.commit("main", { "deploy/prod/app.yaml": manifest("web", version) });
         return until(`a rollout of ${version}`, async () => {
           const l = await json(["rollout", "list", "--app", "storefront", "--env", "prod"]);
-          return l.items.find((r: Json) => r.toRevision === sha);
+          return l.items.find((r: Json) => r.to.revision === sha);
         });
       };
 
       // Paused: no new waves until resume. Then rolled back by hand while awaiting approval.
       const second = await newRollout("prod-2");
-      expect(second.fromRevision).toBe(lastGood);
+      expect(second.from.revision).toBe(lastGood);
       expect((await json(["rollout", "pause", second.id])).state).toBe("Paused");
       expect((await json(["rollout", "list", "--state", "Paused"])).items.map((r: Json) => r.id)).toEqual([second.id]);
       const paused = await cli(["rollout", "get", second.id]);
@@ -765,7 +764,7 @@ spec: { repo: web, path: "deploy/{env}", namespace: reports }
     expect(human.stdout).toMatch(/^prod +2 +2 +0 +0 /m);
     expect(human.stdout).toMatch(/^dev +1 +0 +0 +1 /m);
     expect(human.stdout).toMatch(/^Rollouts in flight:$/m);
-    expect(human.stdout).toMatch(/^\S+ +reports +prod +\(first\) → /m);
+    expect(human.stdout).toMatch(/^\S+ +reports +prod +revision\+settings +\(first\) → /m);
   });
 
   it("bad input: unknown cluster, malformed or unknown-kind apply files, bad names, usage errors", async () => {

@@ -188,7 +188,7 @@ describe("health gates waves on real clusters", () => {
 
   async function rolloutTo(revision: string): Promise<Json | undefined> {
     const list = (await api("GET", "/v1/rollouts?app=shop&environment=prod")).json;
-    const summary = list.items.find((r: Json) => r.toRevision === revision);
+    const summary = list.items.find((r: Json) => r.to.revision === revision);
     return summary ? (await api("GET", `/v1/rollouts/${summary.id}`)).json : undefined;
   }
 

@@ -461,7 +461,7 @@ describe("hub end to end (NATS without auth)", () => {
       expect(dev2.generation).toBe(before.dev2.generation + 1);
       // It went through a rollout: one wave of both dev clusters, written together.
       const rollout = (await api(hub, "GET", "/v1/rollouts?app=web&environment=dev")).json.items[0];
-      expect(rollout).toMatchObject({ toRevision: sha, waves: [{ name: "all", clusters: 2 }] });
+      expect(rollout).toMatchObject({ to: { revision: sha }, waves: [{ name: "all", clusters: 2 }] });
       const detail = (await api(hub, "GET", `/v1/rollouts/${rollout.id}`)).json;
       expect(detail.waves[0].clusters.map((c: Json) => [c.name, c.generation])).toEqual([
         ["dev-1", dev1.generation],

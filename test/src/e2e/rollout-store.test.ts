@@ -14,12 +14,12 @@ let clock = 1_000_000;
 function rollout(id: string, env: string): RolloutState {
   clock += 1000;
   return {
-    version: 1,
+    version: 2,
     id,
     app: "web",
     environment: env,
-    fromRevision: "",
-    toRevision: `rev-${id}`,
+    to: { revision: `rev-${id}`, settings: "s".repeat(64) },
+    changed: ["revision", "settings"],
     state: "Pending",
     progressDeadlineSeconds: 600,
     autoRollback: true,
@@ -80,9 +80,26 @@ describe("rollout store on Redis", () => {
     expect(listed).toEqual([...failed.slice(-ROLLOUT_RETENTION).reverse(), "p-flying", "p-good"]);
     expect(await store.get("p-fail-0")).toBeUndefined();
     expect((await store.list({})).map((r) => r.id)).not.toContain("p-fail-0");
-    expect((await store.lastSucceeded("web", "prod"))?.toRevision).toBe(good.toRevision);
+    expect((await store.lastSucceeded("web", "prod"))?.to).toEqual(good.to);
     expect((await store.active("web", "prod")).map((r) => r.id)).toEqual(["p-flying"]);
     // Other environments are not touched by prod's pruning.
     expect((await store.list({ app: "web", environment: "dev" })).map((r) => r.id)).toEqual(["d3", "d2", "d1"]);
+  });
+
+  it("reads a rollout stored by an older hub (version 1) as a revision change with unknown settings", async () => {
+    const { to: _to, changed: _changed, ...rest } = rollout("v1-old", "stage");
+    const raw = JSON.stringify({ ...rest, version: 1, fromRevision: "rev-a", toRevision: "rev-b" });
+    await redis.set(`${KEY_PREFIX}rollout:v1-old`, raw);
+    const stored = await store.get("v1-old");
+    expect(stored?.raw).toBe(raw);
+    expect(stored?.rollout).toMatchObject({
+      version: 2,
+      from: { revision: "rev-a", settings: "" },
+      to: { revision: "rev-b", settings: "" },
+      changed: ["revision"],
+    });
+    // Saving it writes the current version over the old text, compared against what was read.
+    expect(await store.compareAndSet(stored!, { ...stored!.rollout, state: "Failed" }, FENCE)).toBe(true);
+    expect(JSON.parse((await redis.get(`${KEY_PREFIX}rollout:v1-old`)) ?? "{}").version).toBe(2);
   });
 });

@@ -95,7 +95,7 @@ describe("rollout waves on three real clusters", () => {
   /** The newest rollout of shop in prod going to `revision`. */
   async function rolloutTo(revision: string): Promise<Json | undefined> {
     const list = (await api("GET", "/v1/rollouts?app=shop&environment=prod")).json;
-    const summary = list.items.find((r: Json) => r.toRevision === revision);
+    const summary = list.items.find((r: Json) => r.to.revision === revision);
     return summary ? (await api("GET", `/v1/rollouts/${summary.id}`)).json : undefined;
   }
 
@@ -211,7 +211,7 @@ describe("rollout waves on three real clusters", () => {
       );
       // The first deploy (no previous revision) goes through the same waves.
       const first = await waitRollout(revisions.v1!, "Succeeded", (r) => r.state === "Succeeded");
-      expect(first.fromRevision).toBe("");
+      expect(first.from).toBeUndefined();
       for (const c of CLUSTERS) expect(await configVersion(c.name)).toBe("v1");
     } catch (err) {
       await dump();
@@ -223,7 +223,7 @@ describe("rollout waves on three real clusters", () => {
     try {
       revisions.v2 = await repo.commit("main", manifests("v2"));
       const r = await waitRollout(revisions.v2, "Succeeded", (x) => x.state === "Succeeded");
-      expect(r.fromRevision).toBe(revisions.v1);
+      expect(r.from.revision).toBe(revisions.v1);
       const [canaryWave, mainWave] = r.waves;
       expect(canaryWave.clusters.map((c: Json) => c.name)).toEqual(["canary"]);
       expect(mainWave.clusters.map((c: Json) => c.name)).toEqual(["eu-1", "eu-2"]);
@@ -396,7 +396,7 @@ describe("rollout waves on three real clusters", () => {
       const v7 = await waitRollout(revisions.v7, "created", () => true);
       const old = await waitRollout(revisions.v6, "Superseded", (x) => x.state === "Superseded");
       expect(old.supersededBy).toBe(v7.id);
-      expect(v7.fromRevision).toBe(revisions.v4);
+      expect(v7.from.revision).toBe(revisions.v4);
       for (const name of ["eu-1", "eu-2"]) expect(writesOf(revisions.v6, name)).toEqual([]);
       expect(v6.id).not.toBe(v7.id);
     } catch (err) {

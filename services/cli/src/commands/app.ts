@@ -6,6 +6,7 @@ import { UsageError } from "../errors.js";
 import { examples } from "../help.js";
 import { collect, parsePairs } from "../input.js";
 import { formatDetail, formatLabels, formatTable, NONE, shortSha } from "../output.js";
+import { targetsText } from "../rolloutview.js";
 import { appsOnClustersTable } from "./cluster.js";
 
 interface CreateOptions {
@@ -157,7 +158,7 @@ function clustersText(status: AppStatus, nowMs: number): string {
           status.rollouts.map((r) => [
             r.environment,
             r.id,
-            `${r.fromRevision ? shortSha(r.fromRevision) : "(first)"} → ${shortSha(r.toRevision)}`,
+            targetsText(r.from, r.to, "(first)"),
             r.state,
             r.wave ?? NONE,
             r.failure ?? NONE,

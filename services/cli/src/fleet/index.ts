@@ -77,11 +77,11 @@ async function findRollout(record: FleetRecord, env: string, sha: string): Promi
   });
   const deadline = Date.now() + DETECT_TIMEOUT_MS;
   for (;;) {
-    const { items } = await client.get<{ items: { id: string; toRevision: string }[] }>("/v1/rollouts", {
+    const { items } = await client.get<{ items: { id: string; to: { revision: string } }[] }>("/v1/rollouts", {
       app: EXAMPLE.app,
       environment: env,
     });
-    const found = items.find((r) => r.toRevision === sha);
+    const found = items.find((r) => r.to.revision === sha);
     if (found) return found.id;
     if (Date.now() > deadline) {
       throw new FleetError(

@@ -1,9 +1,11 @@
 import type { FastifyPluginAsync } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
+import { type SettingsChange, settingsDiff } from "../desired/index.js";
 import { ConflictError, NotFoundError } from "../errors.js";
 import { ENV_LABEL } from "../registry/targets.js";
 import {
+  clusterStandings,
   command,
   isSettled,
   leadTime,
@@ -14,7 +16,7 @@ import {
   type RolloutState,
 } from "../rollout/index.js";
 import type { EventBus } from "../status/events.js";
-import type { ClusterStatusStore, ObjectReader, RolloutStore } from "../store.js";
+import type { ClusterStatusStore, ObjectReader, RolloutStore, SettingsStore } from "../store.js";
 
 /** Rollout states, for the `state` filter. */
 export const ROLLOUT_PHASES = [
@@ -30,9 +32,30 @@ export const ROLLOUT_PHASES = [
 /** Compare-and-set attempts of a command against the leader's concurrent steps. */
 const COMMAND_ATTEMPTS = 10;
 
-/** A rollout as the API shows it: the stored state plus its lead-time figures. */
-export function rolloutView(r: RolloutState) {
-  return { ...r, settled: isSettled(r), leadTime: leadTime(r) };
+/**
+ * A rollout as the API shows it: the stored state, its lead-time figures, why each cluster is
+ * where it is (`why`), and, when settings changed, the settings diff (secret-looking values
+ * masked; every field of the new snapshot when the old one is unknown).
+ */
+export function rolloutView(r: RolloutState, diff?: SettingsChange[]) {
+  const why = clusterStandings(r);
+  return {
+    ...r,
+    waves: r.waves.map((w) => ({ ...w, clusters: w.clusters.map((c) => ({ ...c, why: why[c.name] ?? "" })) })),
+    settled: isSettled(r),
+    leadTime: leadTime(r),
+    ...(diff ? { settingsDiff: diff } : {}),
+  };
+}
+
+/** The masked settings diff of a rollout that changed settings; undefined when it did not. */
+async function diffOf(r: RolloutState, settings: SettingsStore): Promise<SettingsChange[] | undefined> {
+  if (!r.changed.includes("settings")) return undefined;
+  const [from, to] = await Promise.all([
+    r.from?.settings ? settings.getSettings(r.from.settings) : undefined,
+    settings.getSettings(r.to.settings),
+  ]);
+  return to ? settingsDiff(from, to) : undefined;
 }
 
 /** A rollout in a list: what it is and where it stands, without per-cluster detail. */
@@ -42,8 +65,11 @@ function rolloutSummary(r: RolloutState) {
     id: r.id,
     app: r.app,
     environment: r.environment,
-    fromRevision: r.fromRevision,
-    toRevision: r.toRevision,
+    ...(r.from ? { from: r.from } : {}),
+    to: r.to,
+    changed: r.changed,
+    ...(r.commit ? { commit: r.commit } : {}),
+    ...(r.commitUnknown ? { commitUnknown: r.commitUnknown } : {}),
     state: r.state,
     waves,
     detectedAtMs: r.detectedAtMs,
@@ -56,6 +82,7 @@ export interface RolloutRoutesOptions {
   objects: ObjectReader;
   statuses: ClusterStatusStore;
   rollouts: RolloutStore;
+  settings: SettingsStore;
   events: EventBus;
 }
 
@@ -98,14 +125,15 @@ export function rolloutRoutes(o: RolloutRoutesOptions): FastifyPluginAsync {
       {
         schema: {
           tags,
-          summary: "A rollout: waves, per-cluster state, generations and timestamps, failure reasons, lead time",
+          summary:
+            "A rollout: what changed (revision, settings, both), the commit, the masked settings diff, waves, per-cluster state and why, generations and timestamps, failure reasons, lead time",
           params: z.object({ id: z.string() }),
         },
       },
       async (req) => {
         const stored = await o.rollouts.get(req.params.id);
         if (!stored) throw new NotFoundError("rollout", req.params.id);
-        return rolloutView(stored.rollout);
+        return rolloutView(stored.rollout, await diffOf(stored.rollout, o.settings));
       },
     );
 
@@ -139,7 +167,7 @@ export function rolloutRoutes(o: RolloutRoutesOptions): FastifyPluginAsync {
             origin: "api",
             atMs: Date.now(),
           });
-          return rolloutView(r);
+          return rolloutView(r, await diffOf(r, o.settings));
         }
         throw new ConflictError("rollout", id, "changed under every attempt to apply the command; retry");
       },

@@ -16,6 +16,7 @@ import {
   type ObjectReader,
   type ReportStore,
   type RolloutStore,
+  type SettingsStore,
 } from "../store.js";
 import { constantTimeEqual } from "../tracking/webhook.js";
 import { sendError } from "./errors.js";
@@ -41,6 +42,7 @@ export interface ApiOptions {
   reports: ReportStore;
   leases: LeaseStore;
   rollouts: RolloutStore;
+  settings: SettingsStore;
   registry: Registry;
   events: EventBus;
   metrics: HubMetrics;
@@ -159,7 +161,13 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     }),
   );
   await app.register(
-    rolloutRoutes({ objects: o.objects, statuses: o.statuses, rollouts: o.rollouts, events: o.events }),
+    rolloutRoutes({
+      objects: o.objects,
+      statuses: o.statuses,
+      rollouts: o.rollouts,
+      settings: o.settings,
+      events: o.events,
+    }),
   );
   await app.register(webhookRoutes(o));
   return app;

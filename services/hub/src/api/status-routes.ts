@@ -114,8 +114,9 @@ export function statusRoutes(o: StatusRoutesOptions): FastifyPluginAsync {
           rollouts: [...latest.values()].map((r) => ({
             id: r.id,
             environment: r.environment,
-            fromRevision: r.fromRevision,
-            toRevision: r.toRevision,
+            ...(r.from ? { from: r.from } : {}),
+            to: r.to,
+            changed: r.changed,
             state: r.state,
             wave: r.waves.find((w) => w.status !== "succeeded")?.name ?? null,
             ...(r.failure ? { failure: r.failure.reason } : {}),

@@ -1,9 +1,16 @@
 import pino from "pino";
 import { describe, expect, it } from "vitest";
+import {
+  type AppSettings,
+  type AppWithOverrides,
+  desiredFingerprint,
+  resolveDesired,
+  settingsOf,
+} from "../desired/index.js";
 import { NotFoundError, NotLeaderError } from "../errors.js";
 import { HubMetrics } from "../metrics.js";
 import type { DesiredStatePublisher, PublishResult } from "../nats/publisher.js";
-import { isSettled, type RolloutState } from "../rollout/index.js";
+import { isSettled, type RolloutState, type RolloutTarget, readRollout } from "../rollout/index.js";
 import type { EventBus, HubEvent } from "../status/events.js";
 import type {
   AppRecord,
@@ -16,14 +23,25 @@ import type {
   Lease,
   ObjectReader,
   RecordOf,
+  RepoRecord,
   ReportRecord,
   ReportStore,
   RolloutFilter,
   RolloutStore,
+  SettingsStore,
   StoredKind,
   StoredRollout,
 } from "../store.js";
 import { RolloutConductor } from "./conductor.js";
+
+const REPO: RepoRecord = {
+  name: "web",
+  team: "shop",
+  url: "https://git.example/web.git",
+  branches: { prod: "main" },
+  hasCredentials: false,
+  hasWebhookSecret: false,
+};
 
 /** In-memory RolloutStore with the same compare-and-set semantics as the Redis one. */
 class MemoryRollouts implements RolloutStore {
@@ -38,7 +56,7 @@ class MemoryRollouts implements RolloutStore {
   }
   async get(id: string): Promise<StoredRollout | undefined> {
     const raw = this.texts.get(id);
-    return raw === undefined ? undefined : { raw, rollout: JSON.parse(raw) };
+    return raw === undefined ? undefined : { raw, rollout: readRollout(JSON.parse(raw)) };
   }
   async compareAndSet(expected: StoredRollout, next: RolloutState, fence?: Lease): Promise<boolean> {
     if (fence && fence.token !== LEASE.token) throw new NotLeaderError("deposed");
@@ -49,7 +67,7 @@ class MemoryRollouts implements RolloutStore {
   async list(filter: RolloutFilter): Promise<RolloutState[]> {
     return [...this.order]
       .reverse()
-      .map((id) => JSON.parse(this.texts.get(id) ?? "{}") as RolloutState)
+      .map((id) => readRollout(JSON.parse(this.texts.get(id) ?? "{}")))
       .filter(
         (r) =>
           (!filter.app || r.app === filter.app) &&
@@ -73,8 +91,9 @@ class MemoryRollouts implements RolloutStore {
 }
 
 /** The stores the conductor reads, in memory: registry objects, statuses, reports, desired records. */
-class MemoryStore implements ObjectReader, ClusterStatusStore, ReportStore, DesiredStore {
+class MemoryStore implements ObjectReader, ClusterStatusStore, ReportStore, DesiredStore, SettingsStore {
   readonly clusters: ClusterRecord[] = [];
+  readonly snapshots = new Map<string, AppSettings>();
   readonly apps: AppRecord[] = [];
   readonly environments: EnvironmentRecord[] = [];
   readonly statuses = new Map<string, ClusterStatus>();
@@ -85,7 +104,7 @@ class MemoryStore implements ObjectReader, ClusterStatusStore, ReportStore, Desi
     const byKind: { [P in StoredKind]: RecordOf[P][] } = {
       Cluster: this.clusters,
       Team: [],
-      Repo: [],
+      Repo: [REPO],
       App: this.apps,
       Environment: this.environments,
     };
@@ -133,17 +152,47 @@ class MemoryStore implements ObjectReader, ClusterStatusStore, ReportStore, Desi
       (d) => (by.cluster ?? d.cluster) === d.cluster && (by.app ?? d.app) === d.app,
     );
   }
+  async putSettings(digest: string, settings: AppSettings): Promise<void> {
+    if (!this.snapshots.has(digest)) this.snapshots.set(digest, structuredClone(settings));
+  }
+  async getSettings(digest: string): Promise<AppSettings | undefined> {
+    return this.snapshots.get(digest);
+  }
 }
 
-/** Publishes into the MemoryStore's desired records; same inputs again write nothing. */
+/**
+ * Publishes into the MemoryStore's desired records from the stored snapshot, resolved for the
+ * cluster's labels as the NATS publisher does; the same resolved state again writes nothing.
+ */
 class MemoryPublisher implements DesiredStatePublisher {
-  readonly writes: { cluster: string; revision: string; rolloutId: string; generation: number }[] = [];
+  readonly writes: {
+    cluster: string;
+    revision: string;
+    settings: string;
+    set: Record<string, string>;
+    rolloutId: string;
+    generation: number;
+  }[] = [];
   constructor(private readonly store: MemoryStore) {}
 
-  async publish(cluster: string, app: string, revision: string, rolloutId: string): Promise<PublishResult> {
-    if (!this.store.clusters.some((c) => c.name === cluster)) throw new NotFoundError("cluster", cluster);
+  async publish(cluster: string, app: string, target: RolloutTarget, rolloutId: string): Promise<PublishResult> {
+    const c = this.store.clusters.find((x) => x.name === cluster);
+    if (!c) throw new NotFoundError("cluster", cluster);
+    const settings = this.store.snapshots.get(target.settings);
+    if (!settings) throw new Error(`snapshot ${target.settings} not stored`);
+    const inputs = resolveDesired(settings, {
+      app,
+      cluster,
+      labels: c.labels,
+      environment: "prod",
+      revision: target.revision,
+    });
+    const fingerprint = desiredFingerprint(inputs);
     const current = this.store.desired.get(`${cluster}.${app}`);
-    if (current && current.revision === revision) return { generation: current.generation, published: false };
+    if (current && current.fingerprint === fingerprint) {
+      this.store.desired.set(`${cluster}.${app}`, { ...current, settings: target.settings });
+      return { generation: current.generation, published: false, rolloutId: current.rolloutId };
+    }
     const generation = (current?.generation ?? 0) + 1;
     this.store.desired.set(`${cluster}.${app}`, {
       cluster,
@@ -152,17 +201,25 @@ class MemoryPublisher implements DesiredStatePublisher {
       environment: "prod",
       repo: "web",
       branch: "main",
-      revision,
+      revision: target.revision,
       path: ".",
       rolloutId,
-      fingerprint: revision,
+      settings: target.settings,
+      fingerprint,
       publishedAtMs: Date.now(),
     });
-    this.writes.push({ cluster, revision, rolloutId, generation });
-    return { generation, published: true };
+    this.writes.push({
+      cluster,
+      revision: target.revision,
+      settings: target.settings,
+      set: { ...(inputs.source?.helm?.set ?? {}) },
+      rolloutId,
+      generation,
+    });
+    return { generation, published: true, rolloutId };
   }
   async remove(): Promise<PublishResult> {
-    return { generation: 0, published: false };
+    return { generation: 0, published: false, rolloutId: "" };
   }
 }
 
@@ -216,6 +273,7 @@ function setup(leading = true) {
     reports: store,
     desired: store,
     rollouts,
+    settings: store,
     publisher,
     events,
     metrics: new HubMetrics(),
@@ -223,6 +281,22 @@ function setup(leading = true) {
     lease: () => lease,
   });
   const app = store.apps[0] as AppRecord;
+  /** What the tracker would ask for: `revision` with the app's settings now (optionally changed). */
+  const roll = (revision: string, detectedAtMs: number, change: Partial<AppWithOverrides> = {}) =>
+    conductor.rollOut({ ...app, ...change }, "prod", {
+      revision,
+      settings: settingsOf({ ...app, ...change }, REPO, "prod"),
+      detectedAtMs,
+    });
+  /** Steps until every rollout settled, the agents answering healthy after every pass. */
+  const converge = async () => {
+    for (let i = 0; i < 10; i++) {
+      await conductor.stepAll();
+      for (const c of store.clusters) if (store.desired.has(`${c.name}.web`)) healthy(c.name);
+      if ((await rollouts.unsettled()).length === 0) return;
+    }
+    throw new Error("rollouts did not settle");
+  };
   /** Plays the agent: reports the desired generation healthy. */
   const healthy = (cluster: string) => {
     const d = store.desired.get(`${cluster}.web`);
@@ -242,14 +316,14 @@ function setup(leading = true) {
       digest: "",
     });
   };
-  return { store, rollouts, publisher, conductor, app, healthy };
+  return { store, rollouts, publisher, conductor, app, healthy, roll, converge };
 }
 
 describe("RolloutConductor", () => {
   it("creates one rollout per new head, idempotently, and walks it wave by wave", async () => {
-    const { rollouts, publisher, conductor, app, healthy } = setup();
-    await conductor.rollOut(app, "prod", "aaaaaaa1", 1);
-    await conductor.rollOut(app, "prod", "aaaaaaa1", 2);
+    const { rollouts, publisher, conductor, healthy, roll } = setup();
+    await roll("aaaaaaa1", 1);
+    await roll("aaaaaaa1", 2);
     expect(rollouts.order).toHaveLength(1);
     const [id] = rollouts.order;
 
@@ -268,18 +342,21 @@ describe("RolloutConductor", () => {
     expect(await rollouts.unsettled()).toEqual([]);
 
     // The next head starts from the revision that converged.
-    await conductor.rollOut(app, "prod", "bbbbbbb2", 3);
-    expect((await rollouts.latest("web", "prod"))?.rollout).toMatchObject({
-      fromRevision: "aaaaaaa1",
-      toRevision: "bbbbbbb2",
+    await roll("bbbbbbb2", 3);
+    const latest = (await rollouts.latest("web", "prod"))?.rollout;
+    expect(latest).toMatchObject({
+      from: { revision: "aaaaaaa1" },
+      to: { revision: "bbbbbbb2" },
+      changed: ["revision"],
     });
+    expect(latest?.to.settings).toBe(latest?.from?.settings);
   });
 
   it("supersedes the rollout in flight; the newer one starts over from the first wave", async () => {
-    const { rollouts, publisher, conductor, app } = setup();
-    await conductor.rollOut(app, "prod", "aaaaaaa1", 1);
+    const { rollouts, publisher, conductor, roll } = setup();
+    await roll("aaaaaaa1", 1);
     await conductor.stepAll();
-    await conductor.rollOut(app, "prod", "bbbbbbb2", 2);
+    await roll("bbbbbbb2", 2);
     const [first, second] = rollouts.order;
     expect((await rollouts.get(first ?? ""))?.rollout).toMatchObject({ state: "Superseded", supersededBy: second });
     await conductor.stepAll();
@@ -291,9 +368,10 @@ describe("RolloutConductor", () => {
   });
 
   it("records a write the last leader made but did not confirm, without writing again", async () => {
-    const { store, rollouts, publisher, conductor, app } = setup();
-    await conductor.rollOut(app, "prod", "aaaaaaa1", 1);
+    const { store, rollouts, publisher, conductor, roll } = setup();
+    await roll("aaaaaaa1", 1);
     const id = rollouts.order[0] ?? "";
+    const settings = (await rollouts.get(id))?.rollout.to.settings ?? "";
     // A leader that died after publishing: the desired record is this rollout's write.
     store.desired.set("canary.web", {
       cluster: "canary",
@@ -305,6 +383,7 @@ describe("RolloutConductor", () => {
       revision: "aaaaaaa1",
       path: ".",
       rolloutId: id,
+      settings,
       fingerprint: "x",
       publishedAtMs: 0,
     });
@@ -330,34 +409,34 @@ describe("RolloutConductor", () => {
   });
 
   it("gives a cluster outside any rollout in flight the last good revision, and nothing before one exists", async () => {
-    const { store, publisher, conductor, app, healthy } = setup();
+    const { store, publisher, conductor, app, healthy, roll } = setup();
     const late: ClusterRecord = { name: "eu-9", labels: { env: "prod" }, agentPublicKey: "", createdAtMs: 0 };
     expect(await conductor.fill(app, "prod", [late])).toBe(0);
     expect(publisher.writes).toEqual([]);
 
-    await conductor.rollOut(app, "prod", "aaaaaaa1", 1);
+    await roll("aaaaaaa1", 1);
     await conductor.stepAll();
     healthy("canary");
     await conductor.stepAll();
     healthy("eu-1");
     await conductor.stepAll();
-    await conductor.rollOut(app, "prod", "bbbbbbb2", 2);
+    await roll("bbbbbbb2", 2);
     store.clusters.push(late);
     await conductor.fill(app, "prod", store.clusters);
-    // canary and eu-1 belong to the rollout in flight; eu-9 gets the revision that converged.
+    // canary and eu-1 belong to the rollout in flight; eu-9 gets the target that converged.
     expect(publisher.writes.filter((w) => w.cluster === "eu-9").map((w) => w.revision)).toEqual(["aaaaaaa1"]);
     expect(publisher.writes.filter((w) => w.revision === "bbbbbbb2")).toEqual([]);
   });
 
   it("settles a rollback to a cluster deregistered meanwhile, so newer rollouts are not held back", async () => {
-    const { store, rollouts, publisher, conductor, app, healthy } = setup();
-    await conductor.rollOut(app, "prod", "aaaaaaa1", 1);
+    const { store, rollouts, publisher, conductor, healthy, roll } = setup();
+    await roll("aaaaaaa1", 1);
     await conductor.stepAll();
     healthy("canary");
     await conductor.stepAll();
     healthy("eu-1");
     await conductor.stepAll();
-    await conductor.rollOut(app, "prod", "bbbbbbb2", 2);
+    await roll("bbbbbbb2", 2);
     await conductor.stepAll();
     const failing = rollouts.order[1] ?? "";
     expect(publisher.writes.at(-1)).toMatchObject({ cluster: "canary", revision: "bbbbbbb2" });
@@ -378,13 +457,128 @@ describe("RolloutConductor", () => {
     expect(events.seen.some((e) => e.type === "rollout" && e.event === "RollbackAbandoned")).toBe(true);
 
     // The next commit is not held back behind it.
-    await conductor.rollOut(app, "prod", "ccccccc3", 3);
+    await roll("ccccccc3", 3);
     await conductor.stepAll();
     expect(publisher.writes.at(-1)).toMatchObject({ cluster: "eu-1", revision: "ccccccc3" });
   });
 
+  it("rolls a settings-only change through the waves; no cluster outside the rollout gets the new settings", async () => {
+    const { store, rollouts, publisher, conductor, app, healthy, roll, converge } = setup();
+    const helm = (replicaCount: string) => ({ source: "helm" as const, helm: { set: { replicaCount } } });
+    await roll("aaaaaaa1", 1, helm("1"));
+    await converge();
+    const before = publisher.writes.length;
+
+    await roll("aaaaaaa1", 2, helm("2"));
+    const r = (await rollouts.latest("web", "prod"))?.rollout;
+    expect(r).toMatchObject({ changed: ["settings"], from: { revision: "aaaaaaa1" }, to: { revision: "aaaaaaa1" } });
+    const created = events.seen.filter((e) => e.type === "rollout" && e.event === "Created").at(-1);
+    expect(created).toMatchObject({
+      changed: ["settings"],
+      diff: [{ path: "helm.set.replicaCount", from: '"1"', to: '"2"' }],
+    });
+
+    // A cluster joining the environment now gets the last good settings, not the new ones.
+    const late: ClusterRecord = { name: "eu-9", labels: { env: "prod" }, agentPublicKey: "", createdAtMs: 0 };
+    store.clusters.push(late);
+    store.statuses.set("eu-9", { state: "Ready", changedAtMs: 0 });
+    await conductor.fill({ ...app, ...helm("2") }, "prod", store.clusters);
+    expect(publisher.writes.slice(before).map((w) => `${w.cluster}:${w.set.replicaCount}`)).toEqual(["eu-9:1"]);
+
+    await conductor.stepAll();
+    expect(publisher.writes.slice(before + 1).map((w) => `${w.cluster}:${w.set.replicaCount}`)).toEqual(["canary:2"]);
+    healthy("canary");
+    await conductor.stepAll();
+    expect(publisher.writes.slice(before + 1).map((w) => `${w.cluster}:${w.set.replicaCount}`)).toEqual([
+      "canary:2",
+      "eu-1:2",
+    ]);
+  });
+
+  it("a reverted setting rolls back what the rollout in flight reached", async () => {
+    const { rollouts, publisher, conductor, roll, converge } = setup();
+    const ns = (namespace: string) => ({ namespace });
+    await roll("aaaaaaa1", 1, ns("web"));
+    await converge();
+    await roll("aaaaaaa1", 2, ns("web-new"));
+    await conductor.stepAll();
+    expect(publisher.writes.at(-1)).toMatchObject({ cluster: "canary" });
+    const inFlight = rollouts.order.at(-1) ?? "";
+
+    await roll("aaaaaaa1", 3, ns("web"));
+    expect(rollouts.order.at(-1)).toBe(inFlight);
+    await conductor.stepAll();
+    const reverted = (await rollouts.get(inFlight))?.rollout;
+    expect(reverted).toMatchObject({ state: "RolledBack", failure: { kind: "rollback-requested" } });
+    const good = (await rollouts.lastSucceeded("web", "prod"))?.to;
+    expect(publisher.writes.at(-1)).toMatchObject({ cluster: "canary", settings: good?.settings });
+    expect(isSettled(reverted as RolloutState)).toBe(true);
+  });
+
+  it("an override reaches only the clusters it selects; the others pass on their report without a new generation", async () => {
+    const { store, rollouts, publisher, roll, converge } = setup();
+    const eu = store.clusters.find((c) => c.name === "eu-1");
+    if (eu) eu.labels = { ...eu.labels, region: "eu" };
+    const helm = { source: "helm" as const, helm: { set: { replicaCount: "1" } } };
+    await roll("aaaaaaa1", 1, helm);
+    await converge();
+    const before = publisher.writes.length;
+    await roll("aaaaaaa1", 2, {
+      ...helm,
+      overrides: [{ clusterSelector: { region: "eu" }, helm: { set: { replicaCount: "3" } } }],
+    });
+    await converge();
+    expect(publisher.writes.slice(before).map((w) => `${w.cluster}:${w.set.replicaCount}`)).toEqual(["eu-1:3"]);
+    const r = (await rollouts.latest("web", "prod"))?.rollout;
+    expect(r?.state).toBe("Succeeded");
+    expect(r?.waves[0]?.clusters[0]).toMatchObject({ name: "canary", unchanged: true, generation: 1 });
+  });
+
+  it("reads a rollout stored before settings were tracked, and the next pass rolls the current settings", async () => {
+    const { store, rollouts, conductor, roll } = setup();
+    const v1 = {
+      version: 1,
+      id: "old",
+      app: "web",
+      environment: "prod",
+      fromRevision: "",
+      toRevision: "aaaaaaa1",
+      state: "Succeeded",
+      progressDeadlineSeconds: 600,
+      autoRollback: true,
+      offlineClusters: "block",
+      waves: [],
+      detectedAtMs: 0,
+    };
+    rollouts.texts.set("old", JSON.stringify(v1));
+    rollouts.order.push("old");
+    store.desired.set("canary.web", {
+      cluster: "canary",
+      app: "web",
+      generation: 3,
+      environment: "prod",
+      repo: "web",
+      branch: "main",
+      revision: "aaaaaaa1",
+      path: ".",
+      rolloutId: "old",
+      fingerprint: "legacy",
+      publishedAtMs: 0,
+    });
+    // fill leaves a desired state recorded without settings alone.
+    const app = store.apps[0] as AppRecord;
+    expect(await conductor.fill(app, "prod", store.clusters)).toBe(0);
+    await roll("aaaaaaa1", 1);
+    const r = (await rollouts.latest("web", "prod"))?.rollout;
+    expect(r).toMatchObject({
+      from: { revision: "aaaaaaa1", settings: "" },
+      to: { revision: "aaaaaaa1" },
+      changed: ["settings"],
+    });
+  });
+
   it("refuses to create or step rollouts without the lease", async () => {
-    const { conductor, app } = setup(false);
-    await expect(conductor.rollOut(app, "prod", "aaaaaaa1", 1)).rejects.toBeInstanceOf(NotLeaderError);
+    const { roll } = setup(false);
+    await expect(roll("aaaaaaa1", 1)).rejects.toBeInstanceOf(NotLeaderError);
   });
 });

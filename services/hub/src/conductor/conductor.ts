@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { type AppSettings, type SettingsChange, settingsDiff, settingsDigest, settingsOf } from "../desired/index.js";
 import { NotFoundError, NotLeaderError } from "../errors.js";
 import type { HubMetrics } from "../metrics.js";
 import type { DesiredStatePublisher } from "../nats/publisher.js";
@@ -6,16 +7,21 @@ import { ENV_LABEL } from "../registry/targets.js";
 import {
   type Action,
   abandonRollback,
+  type CommitInfo,
+  changesBetween,
   command,
   createRollout,
+  describeTarget,
   isSettled,
   isTerminal,
   isWriteAction,
   type Observations,
   parsePolicy,
   type RolloutState,
+  type RolloutTarget,
   recordWrite,
   type StepResult,
+  sameTarget,
   step,
   supersede,
   type WriteAction,
@@ -30,6 +36,7 @@ import type {
   ObjectReader,
   ReportStore,
   RolloutStore,
+  SettingsStore,
   StoredRollout,
 } from "../store.js";
 
@@ -48,6 +55,7 @@ export interface ConductorOptions {
   reports: ReportStore;
   desired: DesiredStore;
   rollouts: RolloutStore;
+  settings: SettingsStore;
   publisher: DesiredStatePublisher;
   events: EventBus;
   metrics: HubMetrics;
@@ -58,9 +66,25 @@ export interface ConductorOptions {
   tickMs?: number;
 }
 
-/** A rollout id: readable, unique per (app, environment, revision, detection time). */
-export function rolloutId(app: string, environment: string, revision: string, atMs: number): string {
-  return `${app}-${environment}-${revision.slice(0, 7)}-${atMs.toString(36)}`;
+/** What the tracker wants an (app, environment) to run, and what it knows of the commit. */
+export interface RolloutRequest {
+  /** The commit to run. */
+  revision: string;
+  /** The app's settings in the environment now; their digest completes the target. */
+  settings: AppSettings;
+  /** The commit of `revision`, when the hub could read it. */
+  commit?: CommitInfo;
+  /** Why the commit could not be read. */
+  commitUnknown?: string;
+  /** Digest of the app's Git inputs at `revision` under `settings`, when known. */
+  sourceDigest?: string;
+  /** When the hub first saw `revision` as the branch head. */
+  detectedAtMs: number;
+}
+
+/** A rollout id: readable, unique per (app, environment, target, creation time). */
+export function rolloutId(app: string, environment: string, target: RolloutTarget, atMs: number): string {
+  return `${app}-${environment}-${target.revision.slice(0, 7)}-${target.settings.slice(0, 4)}-${atMs.toString(36)}`;
 }
 
 /**
@@ -219,23 +243,36 @@ export class RolloutConductor {
   }
 
   /**
-   * Executes one write: publishes the desired state (the publisher allocates the generation,
-   * fenced) unless the last published state already is this rollout's write, then records it.
-   * A rollback to a cluster or app that was deleted meanwhile is recorded as abandoned: there is
-   * nothing left to roll back, and owing it forever would hold back every newer rollout.
+   * Executes one write: publishes the target's desired state (the publisher allocates the
+   * generation, fenced) unless the last published state already is this rollout's write, then
+   * records it. A write that changed nothing (the cluster's state already was the target, by
+   * another writer) is recorded as unchanged. A rollback to a cluster or app that was deleted
+   * meanwhile is recorded as abandoned: there is nothing left to roll back, and owing it
+   * forever would hold back every newer rollout.
    */
   async #execute(write: WriteAction): Promise<RolloutState | undefined> {
     const fence = this.#fence();
     const desired = await this.o.desired.getDesired(write.cluster, write.app);
     let generation: number;
     let published = false;
-    if (desired && !desired.removed && desired.rolloutId === write.rolloutId && desired.revision === write.revision) {
+    let unchanged = false;
+    if (
+      desired &&
+      !desired.removed &&
+      desired.rolloutId === write.rolloutId &&
+      desired.revision === write.target.revision &&
+      (write.target.settings === "" || desired.settings === write.target.settings)
+    ) {
       generation = desired.generation;
     } else {
       try {
-        const result = await this.o.publisher.publish(write.cluster, write.app, write.revision, write.rolloutId);
+        const app = await this.o.objects.getObject("App", write.app);
+        if (!app) throw new NotFoundError("app", write.app);
+        const target = await this.#known(write.target, app, write.environment);
+        const result = await this.o.publisher.publish(write.cluster, write.app, target, write.rolloutId);
         generation = result.generation;
         published = result.published;
+        unchanged = !result.published && result.rolloutId !== write.rolloutId;
       } catch (err) {
         if (!(write.kind === "RollbackCluster" && err instanceof NotFoundError && GONE_KINDS.has(err.kind))) throw err;
         const reason = `nothing to roll back: ${err.message}`;
@@ -247,26 +284,38 @@ export class RolloutConductor {
         return next;
       }
     }
-    const next = await this.#update(write.rolloutId, fence, (r) => recordWrite(r, write, generation, Date.now()));
+    const next = await this.#update(write.rolloutId, fence, (r) =>
+      recordWrite(r, write, generation, Date.now(), write.kind === "WriteDesired" && unchanged),
+    );
     if (!next) return undefined;
+    const target = describeTarget(write.target);
     this.o.log.info(
-      {
-        rollout: write.rolloutId,
-        cluster: write.cluster,
-        app: write.app,
-        generation,
-        revision: write.revision,
-        published,
-      },
+      { rollout: write.rolloutId, cluster: write.cluster, app: write.app, generation, target: write.target, published },
       write.kind === "WriteDesired" ? "rollout wrote desired state" : "rollout rolled cluster back",
     );
     await this.#emit(next, write.kind, {
       cluster: write.cluster,
-      revision: write.revision,
+      revision: write.target.revision,
       generation,
-      message: `${write.kind === "WriteDesired" ? "wrote" : "rolled back to"} ${write.revision} at generation ${generation}`,
+      message: unchanged
+        ? `${target} changes nothing on this cluster; generation ${generation} stays in force`
+        : `${write.kind === "WriteDesired" ? "wrote" : "rolled back to"} ${target} at generation ${generation}`,
     });
     return next;
+  }
+
+  /**
+   * The target with a stored snapshot. A rollout stored before settings were tracked names the
+   * unknown digest "": its writes use the app's current settings, as that hub did.
+   */
+  async #known(target: RolloutTarget, app: AppRecord, environment: string): Promise<RolloutTarget> {
+    if (target.settings) return target;
+    const repo = await this.o.objects.getObject("Repo", app.repo);
+    if (!repo) throw new NotFoundError("repo", app.repo);
+    const settings = settingsOf(app, repo, environment);
+    const digest = settingsDigest(settings);
+    await this.o.settings.putSettings(digest, settings);
+    return { revision: target.revision, settings: digest };
   }
 
   /** Applies `change` to the stored rollout with compare-and-set under `fence`; undefined if it is gone or keeps moving. */
@@ -304,8 +353,11 @@ export class RolloutConductor {
           this.o.metrics.rolloutsEnded.inc({ state: "Succeeded" });
           if (a.commitToConvergedSeconds !== undefined)
             this.o.metrics.commitToConverged.observe({ environment: r.environment }, a.commitToConvergedSeconds);
-          this.o.log.info({ rollout: r.id, app: r.app, revision: a.revision }, "rollout succeeded");
-          await this.#emit(r, a.kind, { revision: a.revision, message: `${a.revision} converged` });
+          this.o.log.info({ rollout: r.id, app: r.app, target: a.target }, "rollout succeeded");
+          await this.#emit(r, a.kind, {
+            revision: a.target.revision,
+            message: `${describeTarget(a.target)} converged`,
+          });
           break;
         case "RolloutFailed":
           this.o.metrics.rolloutsEnded.inc({ state: a.state });
@@ -343,38 +395,44 @@ export class RolloutConductor {
   }
 
   /**
-   * Makes `revision` the target of `app` in `environment`: unless the newest rollout of that
-   * pair already goes there, supersedes the one in flight and creates a new rollout from the
-   * last good revision. Level-triggered and idempotent, so a crash between creating the rollout
-   * and recording the head only repeats a check.
+   * Makes (revision, settings digest) the target of `app` in `environment`: unless the newest
+   * rollout of that pair already goes there, supersedes the one in flight and creates a new
+   * rollout from the last good target. A target back at the last good one rolls back what the
+   * rollout in flight reached (a reverted commit or setting). Level-triggered and idempotent, so
+   * a crash between creating the rollout and recording the head only repeats a check.
    */
-  async rollOut(app: AppRecord, environment: string, revision: string, detectedAtMs: number): Promise<void> {
+  async rollOut(app: AppRecord, environment: string, request: RolloutRequest): Promise<void> {
     await this.#locked(lockKey(app.name, environment), async () => {
       const fence = this.#fence();
+      const to: RolloutTarget = { revision: request.revision, settings: settingsDigest(request.settings) };
       const latest = await this.o.rollouts.latest(app.name, environment);
-      if (latest?.rollout.toRevision === revision) return;
-      const fromRevision = (await this.o.rollouts.lastSucceeded(app.name, environment))?.toRevision ?? "";
-      const now = Date.now();
-      const id = revision === fromRevision ? "" : rolloutId(app.name, environment, revision, now);
-      if (latest) await this.#supersede(latest, id, fence);
-      if (!id) {
-        // The branch went back to the last good revision: nothing new to roll out; the clusters
-        // the superseded rollout reached keep its revision until the next commit.
-        this.o.log.warn({ app: app.name, environment, revision }, "head is back at the last good revision");
+      if (sameTarget(latest?.rollout.to, to)) return;
+      const from = (await this.o.rollouts.lastSucceeded(app.name, environment))?.to;
+      if (sameTarget(from, to)) {
+        if (latest && !isTerminal(latest.rollout.state)) await this.#revert(latest, fence);
         return;
       }
+      const now = Date.now();
+      const id = rolloutId(app.name, environment, to, now);
+      await this.o.settings.putSettings(to.settings, request.settings);
+      if (latest) await this.#supersede(latest, id, fence);
       const [envRecord, clusters] = await Promise.all([
         this.o.objects.getObject("Environment", environment),
         this.o.objects.listObjects("Cluster"),
       ]);
       const members = clusters.filter((c) => c.labels[ENV_LABEL] === environment);
       const states = await this.o.statuses.getClusterStatuses(members.map((c) => c.name));
+      const changed = changesBetween(from, to);
+      // A new commit's lead time starts at the commit; a settings-only change's when it was seen.
+      const revisionChanged = changed.includes("revision");
+      const detectedAtMs = revisionChanged ? request.detectedAtMs : now;
+      const commitAtMs = revisionChanged && request.commit ? request.commit.committedAtMs : detectedAtMs;
       const rollout = createRollout({
         id,
         app: app.name,
         environment,
-        fromRevision,
-        toRevision: revision,
+        ...(from ? { from } : {}),
+        to,
         policy: parsePolicy(envRecord?.policy ?? {}, environment),
         clusters: members.map((c) => ({
           name: c.name,
@@ -382,21 +440,55 @@ export class RolloutConductor {
           state: states.get(c.name)?.state ?? "Pending",
         })),
         ...(app.clusterSelector ? { appSelector: app.clusterSelector } : {}),
-        // The hub lists refs only; reading the commit would need a fetch. Detection time it is.
-        commitAtMs: detectedAtMs,
+        ...(request.commit ? { commit: request.commit } : {}),
+        ...(request.commitUnknown ? { commitUnknown: request.commitUnknown } : {}),
+        ...(request.sourceDigest ? { sourceDigest: request.sourceDigest } : {}),
+        commitAtMs,
         detectedAtMs,
       });
       if (!(await this.o.rollouts.create(rollout, fence))) return;
+      const diff = changed.includes("settings") ? await this.diff(from, request.settings) : [];
       this.o.log.info(
-        { rollout: id, app: app.name, environment, revision, from: fromRevision || undefined },
+        { rollout: id, app: app.name, environment, to, from, changed, settingsChanged: diff.map((d) => d.path) },
         "rollout created",
       );
+      const what = diff.length > 0 ? `; settings: ${diff.map(describeChange).join(", ")}` : "";
       await this.#emit(rollout, "Created", {
-        revision,
-        message: `rolling ${fromRevision || "(first deploy)"} → ${revision}`,
+        revision: to.revision,
+        changed,
+        ...(diff.length > 0 ? { diff } : {}),
+        message: `rolling ${from ? describeTarget(from) : "(first deploy)"} → ${describeTarget(to)}: ${changed.join(" and ")} changed${what}`,
       });
       this.kick();
     });
+  }
+
+  /** The masked settings changes from the snapshot of `from` (unknown or none: every field) to `to`. */
+  async diff(from: RolloutTarget | undefined, to: AppSettings): Promise<SettingsChange[]> {
+    const before = from?.settings ? await this.o.settings.getSettings(from.settings) : undefined;
+    return settingsDiff(before, to);
+  }
+
+  /** Rolls back what the rollout in flight reached: its target was reverted to the last good one. */
+  async #revert(stored: StoredRollout, fence: Lease): Promise<void> {
+    let current: StoredRollout | undefined = stored;
+    for (let attempt = 0; current && attempt < CAS_ATTEMPTS; attempt++) {
+      const r = current.rollout;
+      if (isTerminal(r.state)) return;
+      const result = r.from
+        ? command(r, "rollback", Date.now(), "a revert to the last good target")
+        : supersede(r, Date.now());
+      if (await this.o.rollouts.compareAndSet(current, result.rollout, fence)) {
+        this.o.log.warn(
+          { rollout: r.id, app: r.app, environment: r.environment, to: r.from },
+          "wanted target is the last good one again; rolling back the rollout in flight",
+        );
+        await this.#announce(result.rollout, result.actions);
+        this.kick();
+        return;
+      }
+      current = await this.o.rollouts.get(stored.rollout.id);
+    }
   }
 
   async #supersede(stored: StoredRollout, byId: string, fence: Lease): Promise<void> {
@@ -415,9 +507,11 @@ export class RolloutConductor {
 
   /**
    * Gives every target cluster of (app, environment) that no unsettled rollout covers its
-   * desired state: the revision it has (re-published only if the app's settings changed), or,
-   * for a cluster that never had the app (added to the environment later), the last good
-   * revision. A cluster is never given a revision no rollout converged.
+   * desired state: the target it is at (re-published only when the cluster's labels now resolve
+   * that same snapshot differently, e.g. it joined a region with an override), or, for a cluster
+   * that never had the app (added to the environment later), the last good target. A cluster is
+   * never given settings or a revision no rollout converged or wrote to it; a desired state
+   * recorded before snapshots existed is left alone until a rollout writes it.
    */
   async fill(app: AppRecord, environment: string, targets: readonly ClusterRecord[]): Promise<number> {
     return this.#locked(lockKey(app.name, environment), async () => {
@@ -428,23 +522,36 @@ export class RolloutConductor {
       ]);
       const owned = new Set(active.flatMap((r) => r.waves.flatMap((w) => w.clusters.map((c) => c.name))));
       let failures = 0;
-      for (const target of targets) {
-        if (owned.has(target.name)) continue;
-        const desired = await this.o.desired.getDesired(target.name, app.name);
-        const keep = desired && !desired.removed ? desired : undefined;
-        const revision = keep?.revision ?? good?.toRevision;
-        if (!revision) continue;
+      for (const cluster of targets) {
+        if (owned.has(cluster.name)) continue;
+        const desired = await this.o.desired.getDesired(cluster.name, app.name);
+        let target: RolloutTarget | undefined;
+        let rolloutId = "";
+        if (desired && !desired.removed) {
+          if (!desired.settings) continue;
+          target = { revision: desired.revision, settings: desired.settings };
+          rolloutId = desired.rolloutId;
+        } else if (good?.to.settings) {
+          target = good.to;
+          rolloutId = good.id;
+        }
+        if (!target) continue;
         try {
-          await this.o.publisher.publish(target.name, app.name, revision, keep?.rolloutId ?? good?.id ?? "");
+          await this.o.publisher.publish(cluster.name, app.name, target, rolloutId);
         } catch (err) {
           if (err instanceof NotLeaderError) throw err;
           failures++;
-          this.o.log.warn({ err, cluster: target.name, app: app.name, revision }, "could not publish desired state");
+          this.o.log.warn({ err, cluster: cluster.name, app: app.name, target }, "could not publish desired state");
         }
       }
       return failures;
     });
   }
+}
+
+/** `path from → to`, for event messages (values already masked). */
+function describeChange(c: SettingsChange): string {
+  return `${c.path} ${c.from ?? "(unset)"} → ${c.to ?? "(unset)"}`;
 }
 
 function lockKey(app: string, environment: string): string {

@@ -5,20 +5,18 @@ import {
   KeyRing,
   open,
   type SigningKey,
-  SourceType,
   seal,
   stateKey,
 } from "@flotilla/proto";
 import type { KV } from "nats";
 import type { Logger } from "pino";
+import { type DesiredInputs, desiredFingerprint, resolveDesired } from "../desired/index.js";
 import { HubError, NotFoundError, NotLeaderError } from "../errors.js";
 import type { HubMetrics } from "../metrics.js";
-import { fingerprint } from "../registry/canonical.js";
-import { healthRulesInput, mergeHealthChecks } from "../registry/health-checks.js";
-import { type AppSpec, resolveAppPath } from "../registry/resources.js";
 import { ENV_LABEL } from "../registry/targets.js";
+import type { RolloutTarget } from "../rollout/index.js";
 import type { EventBus } from "../status/events.js";
-import type { DesiredStore, GenerationStore, Lease, ObjectReader } from "../store.js";
+import type { DesiredStore, GenerationStore, Lease, ObjectReader, SettingsStore } from "../store.js";
 
 /** Outcome of one publish. */
 export interface PublishResult {
@@ -26,16 +24,20 @@ export interface PublishResult {
   generation: number;
   /** False when the same inputs were already published: nothing was written. */
   published: boolean;
+  /** The rollout that wrote the state now in force ("" outside a rollout). */
+  rolloutId: string;
 }
 
 /**
- * Writes desired states. The Git tracker calls it today with every target cluster at once;
- * the rollout engine will call it cluster by cluster as waves advance. Idempotent: publishing
- * the same (cluster, app, revision) again writes nothing and returns the generation in force,
- * so a new leader repeating its predecessor's last step publishes nothing twice.
+ * Writes desired states, cluster by cluster as the rollout engine asks. A desired state is
+ * resolved from the target's settings snapshot (never from the live app, repo or team), so
+ * only a rollout can change what a cluster runs. Idempotent: publishing a target whose resolved
+ * state equals the one in force writes nothing and returns the generation in force, so a new
+ * leader repeating its predecessor's last step publishes nothing twice.
  */
 export interface DesiredStatePublisher {
-  publish(cluster: string, app: string, revision: string, rolloutId: string): Promise<PublishResult>;
+  /** Publishes `app` on `cluster` at `target` (its snapshot must be stored). */
+  publish(cluster: string, app: string, target: RolloutTarget, rolloutId: string): Promise<PublishResult>;
   /**
    * Tells the cluster's agent to prune everything the app owns and stop reconciling it (the app
    * was deleted, or the cluster no longer matches it). `repo` is kept on the record so later
@@ -44,51 +46,13 @@ export interface DesiredStatePublisher {
   remove(cluster: string, app: string, repo: string): Promise<PublishResult>;
 }
 
-const SOURCE_TYPES: Record<AppSpec["source"], SourceType> = {
-  manifests: SourceType.SOURCE_TYPE_MANIFESTS,
-  kustomize: SourceType.SOURCE_TYPE_KUSTOMIZE,
-  helm: SourceType.SOURCE_TYPE_HELM,
-};
-
 /** Attempts at the compare-and-set write before giving up (another writer kept winning). */
 const CAS_ATTEMPTS = 3;
 
-type DesiredInputs = Omit<DesiredStateInit, "generation" | "rolloutId" | "issuedAtMs">;
-
-/**
- * Everything in a desired state the agent acts on, normalised so that a state built here and
- * the same state decoded from the bucket hash equally (protobuf turns unset into defaults).
- */
-function inputsFingerprint(m: DesiredInputs): string {
-  const helm = m.source?.helm;
-  const helmInputs =
-    helm && (helm.releaseName || (helm.valueFiles?.length ?? 0) > 0 || Object.keys(helm.set ?? {}).length > 0)
-      ? { releaseName: helm.releaseName ?? "", valueFiles: [...(helm.valueFiles ?? [])], set: { ...(helm.set ?? {}) } }
-      : null;
-  const rules = healthRulesInput(m.healthRules);
-  const deadline = Number(m.progressDeadlineSeconds ?? 0);
-  return fingerprint({
-    cluster: m.cluster ?? "",
-    app: m.app ?? "",
-    environment: m.environment ?? "",
-    repoUrl: m.source?.repoUrl ?? "",
-    revision: m.source?.revision ?? "",
-    branch: m.source?.branch ?? "",
-    path: m.source?.path ?? "",
-    type: Number(m.source?.type ?? 0),
-    helm: helmInputs,
-    targetNamespace: m.targetNamespace ?? "",
-    prune: Boolean(m.prune),
-    selfHeal: Boolean(m.selfHeal),
-    remove: Boolean(m.remove),
-    // Only when set, so that states published before these fields existed keep their fingerprint.
-    ...(rules.length > 0 ? { healthRules: rules } : {}),
-    ...(deadline > 0 ? { progressDeadlineSeconds: deadline } : {}),
-  });
-}
-
 export interface NatsPublisherOptions {
+  /** Read for the cluster's labels only. */
   objects: ObjectReader;
+  settings: SettingsStore;
   desired: DesiredStore;
   generations: GenerationStore;
   kv: KV;
@@ -113,25 +77,44 @@ export class NatsDesiredStatePublisher implements DesiredStatePublisher {
     this.#ring = new KeyRing([o.hubKey.publicKey]);
   }
 
-  async publish(cluster: string, app: string, revision: string, rolloutId: string): Promise<PublishResult> {
-    const inputs = await this.#inputs(cluster, app, revision);
-    const record = await this.o.objects.getObject("App", app);
-    return this.#write(inputs, rolloutId, record?.repo ?? "");
+  async publish(cluster: string, app: string, target: RolloutTarget, rolloutId: string): Promise<PublishResult> {
+    const [c, settings] = await Promise.all([
+      this.o.objects.getObject("Cluster", cluster),
+      this.o.settings.getSettings(target.settings),
+    ]);
+    if (!c) throw new NotFoundError("cluster", cluster);
+    if (!settings) throw new HubError(`settings snapshot ${target.settings} of app ${app} is not stored`);
+    const environment = c.labels[ENV_LABEL];
+    if (!environment) throw new HubError(`cluster ${cluster} has no ${ENV_LABEL} label, so no environment to deploy`);
+    if (!settings.branch) throw new HubError(`repo ${settings.repo} maps no branch to environment ${environment}`);
+    const inputs = resolveDesired(settings, { app, cluster, labels: c.labels, environment, revision: target.revision });
+    return this.#write(inputs, rolloutId, settings.repo, target.settings);
   }
 
   async remove(cluster: string, app: string, repo: string): Promise<PublishResult> {
-    return this.#write({ cluster, app, remove: true }, "", repo);
+    return this.#write({ cluster, app, remove: true }, "", repo, undefined);
   }
 
-  async #write(inputs: DesiredInputs, rolloutId: string, repo: string): Promise<PublishResult> {
+  async #write(
+    inputs: DesiredInputs,
+    rolloutId: string,
+    repo: string,
+    settings: string | undefined,
+  ): Promise<PublishResult> {
     const lease = this.o.lease();
     if (!lease) throw new NotLeaderError("only the leader publishes desired states");
     const cluster = inputs.cluster ?? "";
     const app = inputs.app ?? "";
     const revision = inputs.source?.revision ?? "";
-    const fp = inputsFingerprint(inputs);
+    const fp = desiredFingerprint(inputs);
     const recorded = await this.o.desired.getDesired(cluster, app);
-    if (recorded?.fingerprint === fp) return { generation: recorded.generation, published: false };
+    if (recorded?.fingerprint === fp) {
+      // Same objects under another snapshot (an override that leaves this cluster as it was):
+      // nothing to write, but the record now names the target the cluster is at.
+      if (settings !== undefined && recorded.settings !== settings)
+        await this.o.desired.putDesired({ ...recorded, settings });
+      return { generation: recorded.generation, published: false, rolloutId: recorded.rolloutId };
+    }
 
     const key = stateKey(cluster, app);
     for (let attempt = 1; ; attempt++) {
@@ -141,10 +124,10 @@ export class NatsDesiredStatePublisher implements DesiredStatePublisher {
         try {
           const current = open(DESIRED_STATE, entry.value, this.#ring).message;
           floor = Number(current.generation) + 1;
-          if (inputsFingerprint(current) === fp) {
+          if (desiredFingerprint(current) === fp) {
             // Written before a crash or by the previous leader, but not yet recorded in Redis.
-            await this.#record(inputs, Number(current.generation), current.rolloutId, fp, repo);
-            return { generation: Number(current.generation), published: false };
+            await this.#record(inputs, Number(current.generation), current.rolloutId, fp, repo, settings);
+            return { generation: Number(current.generation), published: false, rolloutId: current.rolloutId };
           }
         } catch (err) {
           this.o.log.warn({ err, cluster, app }, "current desired state does not verify; replacing it");
@@ -163,7 +146,7 @@ export class NatsDesiredStatePublisher implements DesiredStatePublisher {
         this.o.log.warn({ err, cluster, app, generation }, "desired state changed under us; reading it again");
         continue;
       }
-      await this.#record(inputs, generation, rolloutId, fp, repo);
+      await this.#record(inputs, generation, rolloutId, fp, repo, settings);
       this.o.metrics.desiredPublished.inc();
       this.o.log.info(
         {
@@ -177,53 +160,18 @@ export class NatsDesiredStatePublisher implements DesiredStatePublisher {
         inputs.remove ? "app removal published" : "desired state published",
       );
       await this.o.events.emit({ type: "desired", cluster, app, revision, generation, rolloutId, atMs: Date.now() });
-      return { generation, published: true };
+      return { generation, published: true, rolloutId };
     }
   }
 
-  async #inputs(cluster: string, app: string, revision: string): Promise<DesiredInputs> {
-    const [c, a] = await Promise.all([
-      this.o.objects.getObject("Cluster", cluster),
-      this.o.objects.getObject("App", app),
-    ]);
-    if (!c) throw new NotFoundError("cluster", cluster);
-    if (!a) throw new NotFoundError("app", app);
-    const repo = await this.o.objects.getObject("Repo", a.repo);
-    if (!repo) throw new NotFoundError("repo", a.repo);
-    const environment = c.labels[ENV_LABEL];
-    if (!environment) throw new HubError(`cluster ${cluster} has no ${ENV_LABEL} label, so no environment to deploy`);
-    const branch = repo.branches[environment];
-    if (!branch) throw new HubError(`repo ${repo.name} maps no branch to environment ${environment}`);
-    return {
-      cluster,
-      app,
-      environment,
-      source: {
-        repoUrl: repo.url,
-        revision,
-        branch,
-        path: resolveAppPath(a.path, environment),
-        type: SOURCE_TYPES[a.source],
-        ...(a.helm
-          ? {
-              helm: {
-                releaseName: a.helm.releaseName ?? "",
-                valueFiles: a.helm.valueFiles ?? [],
-                set: a.helm.set ?? {},
-              },
-            }
-          : {}),
-      },
-      targetNamespace: a.namespace,
-      prune: a.prune,
-      selfHeal: a.selfHeal,
-      // Team rules join here once teams carry a policy: mergeHealthChecks(team's, app's).
-      healthRules: mergeHealthChecks([], a.healthChecks ?? []),
-      progressDeadlineSeconds: a.progressDeadlineSeconds ?? 0,
-    };
-  }
-
-  async #record(inputs: DesiredInputs, generation: number, rolloutId: string, fp: string, repo: string): Promise<void> {
+  async #record(
+    inputs: DesiredInputs,
+    generation: number,
+    rolloutId: string,
+    fp: string,
+    repo: string,
+    settings: string | undefined,
+  ): Promise<void> {
     await this.o.desired.putDesired({
       cluster: inputs.cluster ?? "",
       app: inputs.app ?? "",
@@ -234,6 +182,7 @@ export class NatsDesiredStatePublisher implements DesiredStatePublisher {
       revision: inputs.source?.revision ?? "",
       path: inputs.source?.path ?? "",
       rolloutId,
+      ...(settings !== undefined ? { settings } : {}),
       fingerprint: fp,
       publishedAtMs: Date.now(),
       ...(inputs.remove ? { removed: true } : {}),

@@ -15,6 +15,7 @@ import { RedisHeadStore } from "./heads.js";
 import { RedisLeaseStore } from "./lease.js";
 import { RedisObjectStore } from "./objects.js";
 import { RedisRolloutStore } from "./rollouts.js";
+import { RedisSettingsStore } from "./settings.js";
 import { RedisSigningKeyStore } from "./signing-key.js";
 
 export { REDIS_START_ATTEMPTS, redactRedisUrl } from "./connection.js";
@@ -31,6 +32,7 @@ export function redisStores(redis: Redis): Stores {
     desired: new RedisDesiredStore(redis),
     reports: new RedisReportStore(redis),
     heads: new RedisHeadStore(redis),
+    settings: new RedisSettingsStore(redis),
     signingKey: new RedisSigningKeyStore(redis),
     leases: new RedisLeaseStore(redis),
     rollouts: new RedisRolloutStore(redis),

@@ -6,6 +6,7 @@
  * - `desired:<cluster>.<app>` JSON DesiredRecord; `desired-by-cluster:<cluster>`, `desired-by-app:<app>` index sets
  * - `report:<cluster>.<app>` JSON ReportRecord; `report-by-cluster:<cluster>`, `report-by-app:<app>` index sets
  * - `head:<repo>:<environment>` JSON HeadRecord
+ * - `settings:<digest>` JSON AppSettings snapshot, immutable (content-addressed by its SHA-256)
  * - `rollout:<id>` RolloutState JSON (compare-and-set on the whole text); `rollouts` and
  *   `rollouts-by:<app>:<env>` sorted sets of ids scored by detection time; `rollouts-active` set of
  *   unsettled ids; `rollout-last-good:<app>:<env>` id of the newest Succeeded rollout
@@ -34,6 +35,7 @@ export const keys = {
   reportByCluster: (cluster: string) => `${KEY_PREFIX}report-by-cluster:${cluster}`,
   reportByApp: (app: string) => `${KEY_PREFIX}report-by-app:${app}`,
   head: (repo: string, environment: string) => `${KEY_PREFIX}head:${repo}:${environment}`,
+  settings: (digest: string) => `${KEY_PREFIX}settings:${digest}`,
   rollout: (id: string) => `${KEY_PREFIX}rollout:${id}`,
   rollouts: `${KEY_PREFIX}rollouts`,
   rolloutsBy: (app: string, environment: string) => `${KEY_PREFIX}rollouts-by:${app}:${environment}`,

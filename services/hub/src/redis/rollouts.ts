@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
 import { NotLeaderError } from "../errors.js";
-import { isSettled, type RolloutState } from "../rollout/index.js";
+import { isSettled, type RolloutState, readRollout } from "../rollout/index.js";
 import { type Lease, ROLLOUT_RETENTION, type RolloutFilter, type RolloutStore, type StoredRollout } from "../store.js";
 import { allFromJson } from "./json.js";
 import { keys, leaseValue } from "./keys.js";
@@ -62,7 +62,7 @@ export class RedisRolloutStore implements RolloutStore {
 
   async get(id: string): Promise<StoredRollout | undefined> {
     const raw = await this.redis.get(keys.rollout(id));
-    return raw == null ? undefined : { raw, rollout: JSON.parse(raw) as RolloutState };
+    return raw == null ? undefined : { raw, rollout: readRollout(JSON.parse(raw)) };
   }
 
   async compareAndSet(expected: StoredRollout, next: RolloutState, fence?: Lease): Promise<boolean> {
@@ -93,12 +93,14 @@ export class RedisRolloutStore implements RolloutStore {
         ? await this.redis.zrevrange(keys.rolloutsBy(filter.app, filter.environment), 0, -1)
         : await this.redis.zrevrange(keys.rollouts, 0, -1);
     if (ids.length === 0) return [];
-    return allFromJson<RolloutState>(await this.redis.mget(ids.map(keys.rollout))).filter(
-      (r) =>
-        (filter.app === undefined || r.app === filter.app) &&
-        (filter.environment === undefined || r.environment === filter.environment) &&
-        (filter.state === undefined || r.state === filter.state),
-    );
+    return allFromJson<unknown>(await this.redis.mget(ids.map(keys.rollout)))
+      .map(readRollout)
+      .filter(
+        (r) =>
+          (filter.app === undefined || r.app === filter.app) &&
+          (filter.environment === undefined || r.environment === filter.environment) &&
+          (filter.state === undefined || r.state === filter.state),
+      );
   }
 
   async unsettled(): Promise<string[]> {
@@ -114,9 +116,9 @@ export class RedisRolloutStore implements RolloutStore {
   async active(app: string, environment: string): Promise<RolloutState[]> {
     const ids = await this.redis.smembers(keys.rolloutsActive);
     if (ids.length === 0) return [];
-    return allFromJson<RolloutState>(await this.redis.mget(ids.map(keys.rollout))).filter(
-      (r) => r.app === app && r.environment === environment && !isSettled(r),
-    );
+    return allFromJson<unknown>(await this.redis.mget(ids.map(keys.rollout)))
+      .map(readRollout)
+      .filter((r) => r.app === app && r.environment === environment && !isSettled(r));
   }
 
   async latest(app: string, environment: string): Promise<StoredRollout | undefined> {

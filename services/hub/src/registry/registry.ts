@@ -372,6 +372,8 @@ export class Registry {
   #nudgeTarget(kind: Kind, name: string, spec: unknown): string | undefined {
     if (kind === "Repo") return name;
     if (kind === "App") return (spec as AppSpec).repo;
+    // The team's settings travel in every desired state of its apps: re-check them all.
+    if (kind === "Team") return "*";
     return undefined;
   }
 

@@ -113,46 +113,85 @@ export const healthCheckSchema = z
     }
   });
 
+/**
+ * Settings that differ on the clusters whose labels match `clusterSelector`, like Rancher
+ * Fleet's `targetCustomizations`. Applied in order: `path` replaces the app's path (a Kustomize
+ * overlay per region), `helm.set` merges over the app's (later wins), `helm.valueFiles` are
+ * appended. Each cluster's effective settings roll out through the waves like any change.
+ */
+export const clusterOverrideSchema = z
+  .strictObject({
+    clusterSelector: labelsSchema.refine((l) => Object.keys(l).length > 0, {
+      message: "must name at least one label (an override for every cluster is the app's own setting)",
+    }),
+    /** Directory in the repo for these clusters; `{env}` is replaced by the environment name. */
+    path: z
+      .string()
+      .min(1)
+      .regex(SAFE_PATH, "must be a relative path inside the repo (no leading '/', no '..')")
+      .optional(),
+    helm: z
+      .strictObject({
+        valueFiles: z.array(z.string().regex(SAFE_PATH, "must be a relative path inside the chart")).optional(),
+        set: z.record(z.string().min(1), z.string()).optional(),
+      })
+      .optional(),
+  })
+  .refine((o) => o.path !== undefined || o.helm !== undefined, { message: "must change path or helm" });
+
 /** App spec. */
-export const appSpecSchema = z.strictObject({
-  repo: nameSchema,
-  /** Directory in the repo; `{env}` is replaced by the environment name. */
-  path: z
-    .string()
-    .min(1)
-    .regex(SAFE_PATH, "must be a relative path inside the repo (no leading '/', no '..')")
-    .default("."),
-  source: z.enum(["manifests", "kustomize", "helm"]).default("manifests"),
-  helm: helmSchema.optional(),
-  namespace: nameSchema,
-  /** Extra labels a cluster must carry, on top of `env=<environment>`. */
-  clusterSelector: labelsSchema.optional(),
-  /** Delete objects that were applied before and are no longer in Git. @default false */
-  prune: z.boolean().default(false),
-  /** Re-apply when live objects drift from Git. @default false */
-  selfHeal: z.boolean().default(false),
-  /** Health rules for kinds the agent cannot judge by the conventions; one per kind. */
-  healthChecks: z
-    .array(healthCheckSchema)
-    .max(50)
-    .superRefine((rules, ctx) => {
-      const seen = new Set<string>();
-      rules.forEach((r, i) => {
-        const key = `${r.group}/${r.kind}`;
-        if (seen.has(key)) {
-          ctx.addIssue({ code: "custom", path: [i, "kind"], message: `has a health check already (${key})` });
-        }
-        seen.add(key);
-      });
-    })
-    .optional(),
-  /**
-   * Seconds an object of this app may stay Progressing after an apply before the agent calls it
-   * Degraded; unset keeps the agent's (FLOTILLA_PROGRESS_DEADLINE). Keep the environment's
-   * rollout progressDeadlineSeconds at least as long.
-   */
-  progressDeadlineSeconds: deadlineSeconds.optional(),
-});
+export const appSpecSchema = z
+  .strictObject({
+    repo: nameSchema,
+    /** Directory in the repo; `{env}` is replaced by the environment name. */
+    path: z
+      .string()
+      .min(1)
+      .regex(SAFE_PATH, "must be a relative path inside the repo (no leading '/', no '..')")
+      .default("."),
+    source: z.enum(["manifests", "kustomize", "helm"]).default("manifests"),
+    helm: helmSchema.optional(),
+    namespace: nameSchema,
+    /** Extra labels a cluster must carry, on top of `env=<environment>`. */
+    clusterSelector: labelsSchema.optional(),
+    /** Delete objects that were applied before and are no longer in Git. @default false */
+    prune: z.boolean().default(false),
+    /** Re-apply when live objects drift from Git. @default false */
+    selfHeal: z.boolean().default(false),
+    /** Per-cluster settings by labels, applied in order; see {@link clusterOverrideSchema}. */
+    overrides: z.array(clusterOverrideSchema).max(50).optional(),
+    /** Health rules for kinds the agent cannot judge by the conventions; one per kind. */
+    healthChecks: z
+      .array(healthCheckSchema)
+      .max(50)
+      .superRefine((rules, ctx) => {
+        const seen = new Set<string>();
+        rules.forEach((r, i) => {
+          const key = `${r.group}/${r.kind}`;
+          if (seen.has(key)) {
+            ctx.addIssue({ code: "custom", path: [i, "kind"], message: `has a health check already (${key})` });
+          }
+          seen.add(key);
+        });
+      })
+      .optional(),
+    /**
+     * Seconds an object of this app may stay Progressing after an apply before the agent calls it
+     * Degraded; unset keeps the agent's (FLOTILLA_PROGRESS_DEADLINE). Keep the environment's
+     * rollout progressDeadlineSeconds at least as long.
+     */
+    progressDeadlineSeconds: deadlineSeconds.optional(),
+  })
+  .superRefine((app, ctx) => {
+    app.overrides?.forEach((o, i) => {
+      if (o.helm && app.source !== "helm")
+        ctx.addIssue({
+          code: "custom",
+          path: ["overrides", i, "helm"],
+          message: `sets Helm parameters, but the app's source is ${app.source}; use path for a Kustomize overlay`,
+        });
+    });
+  });
 
 /**
  * Environment spec: its rollout policy (waves, concurrency, bake, budgets, deadline, rollback,

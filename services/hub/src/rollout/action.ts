@@ -5,7 +5,7 @@
  * transition that produced them; the state keeps the authoritative timestamps.
  */
 
-import type { RolloutState } from "./state.js";
+import type { RolloutState, RolloutTarget } from "./state.js";
 
 interface RolloutRef {
   rolloutId: string;
@@ -15,18 +15,18 @@ interface RolloutRef {
   atMs: number;
 }
 
-/** Write the signed desired state of `app` on `cluster` at `revision`, with a newly allocated generation. */
+/** Write the signed desired state of `app` on `cluster` at `target`, with a newly allocated generation. */
 export interface WriteDesired extends RolloutRef {
   kind: "WriteDesired";
   cluster: string;
-  revision: string;
+  target: RolloutTarget;
 }
 
-/** Write the signed desired state of `app` on `cluster` back at the last good `revision`, as a new generation. */
+/** Write the signed desired state of `app` on `cluster` back at the last good `target`, as a new generation. */
 export interface RollbackCluster extends RolloutRef {
   kind: "RollbackCluster";
   cluster: string;
-  revision: string;
+  target: RolloutTarget;
 }
 
 /** A wave started: its clusters may now receive the revision. */
@@ -48,7 +48,7 @@ export interface WaveCompleted extends RolloutRef {
 /** Every wave completed. `commitToConvergedSeconds` feeds flotilla_commit_to_converged_seconds. */
 export interface RolloutSucceeded extends RolloutRef {
   kind: "RolloutSucceeded";
-  revision: string;
+  target: RolloutTarget;
   commitToConvergedSeconds?: number;
 }
 

@@ -25,9 +25,9 @@ export type RolloutCommand = (typeof ROLLOUT_COMMANDS)[number];
  * - resume: undoes pause. A no-op on a rollout that is not paused.
  * - promote: approves the wave awaiting approval; it starts on the next step (after resume if paused).
  * - abort: ends Failed ("aborted"), nothing rolled back, nothing more written.
- * - rollback: ends RolledBack; every cluster that received the revision is rolled back to fromRevision.
+ * - rollback: ends RolledBack; every cluster that received the target is rolled back to `from`.
  * Throws RolloutCommandError when the rollout is terminal, nothing awaits approval (promote), or
- * there is no previous revision to go back to (rollback on a first deploy: abort instead).
+ * there is no previous target to go back to (rollback on a first deploy: abort instead).
  */
 export function command(rollout: RolloutState, cmd: RolloutCommand, nowMs: number, by = ""): StepResult {
   if (isTerminal(rollout.state))
@@ -66,11 +66,11 @@ export function command(rollout: RolloutState, cmd: RolloutCommand, nowMs: numbe
       endFailed(r, { kind: "aborted", reason: `aborted${who}`, ...currentWave(r), atMs: nowMs }, false, nowMs, actions);
       break;
     case "rollback":
-      if (r.fromRevision === "")
+      if (!r.from)
         throw new RolloutCommandError(
           r.id,
           cmd,
-          "this is a first deploy, there is no previous revision to roll back to; abort it instead",
+          "this is a first deploy, there is nothing earlier to roll back to; abort it instead",
         );
       endFailed(
         r,
@@ -85,8 +85,8 @@ export function command(rollout: RolloutState, cmd: RolloutCommand, nowMs: numbe
 }
 
 /**
- * Ends a rollout Superseded because `byRolloutId` (a newer commit of the same app and
- * environment) replaces it: nothing more is written for it, and nothing is rolled back; the new
+ * Ends a rollout Superseded because `byRolloutId` (a newer target of the same app and
+ * environment: a commit, a settings change, or both) replaces it: nothing more is written for it, and nothing is rolled back; the new
  * rollout starts from the first wave. A no-op on a terminal rollout, so the tracker may call it
  * for whatever rollout it finds in flight. Create the new rollout only after persisting this.
  */

@@ -12,6 +12,7 @@
 export * from "./action.js";
 export * from "./command.js";
 export * from "./errors.js";
+export { clusterStandings } from "./explain.js";
 export * from "./leadtime.js";
 export * from "./observation.js";
 export * from "./policy.js";

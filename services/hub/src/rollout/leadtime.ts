@@ -20,13 +20,23 @@ export interface LeadTime {
   commitToConvergedSeconds?: number;
   /** Hub noticed the commit → every wave complete. */
   detectedToConvergedSeconds?: number;
+  /**
+   * Commit time → the hub noticed it: the poll (or webhook) delay, shown beside the detection
+   * time so a slow poll shows up instead of hiding. Known from creation on.
+   */
+  commitToDetectedSeconds?: number;
+  /** What the commit→converged figure starts at: the commit's time, or detection (settings-only change, commit unread). */
+  startsAt: "commit" | "detection";
   /** Completed waves, in order. */
   waves: WaveDuration[];
 }
 
 /** The lead-time figures of a rollout. Negative spans (clock skew between Git and hub) count as 0. */
 export function leadTime(rollout: RolloutState): LeadTime {
-  const result: LeadTime = { waves: [] };
+  const fromCommit = rollout.commit !== undefined && rollout.commitAtMs === rollout.commit.committedAtMs;
+  const result: LeadTime = { waves: [], startsAt: fromCommit ? "commit" : "detection" };
+  if (rollout.commitAtMs !== undefined)
+    result.commitToDetectedSeconds = seconds(rollout.commitAtMs, rollout.detectedAtMs);
   rollout.waves.forEach((wave, index) => {
     const durationSeconds = waveDurationSeconds(wave);
     if (durationSeconds !== undefined) result.waves.push({ wave: wave.name, index, durationSeconds });

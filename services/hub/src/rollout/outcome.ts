@@ -8,8 +8,8 @@ import { leadTime } from "./leadtime.js";
 import type { RolloutFailure, RolloutState } from "./state.js";
 
 /**
- * Ends `rollout` Failed, or RolledBack when `rollback` is asked and there is a last good revision
- * to go back to. Rolling back marks every cluster that may have received the new revision (a write
+ * Ends `rollout` Failed, or RolledBack when `rollback` is asked and there is a last good target
+ * to go back to. Rolling back marks every cluster that may have received the new target (a write
  * was decided for it, confirmed or not) for a RollbackCluster; clusters never written are left alone.
  * Mutates `rollout`; appends to `out`.
  */
@@ -20,8 +20,9 @@ export function endFailed(
   nowMs: number,
   out: Action[],
 ): void {
-  const canRollBack = rollback && rollout.fromRevision !== "";
-  if (rollback && !canRollBack) failure.reason += "; not rolled back: there is no previous revision (first deploy)";
+  const canRollBack = rollback && rollout.from !== undefined;
+  if (rollback && !canRollBack)
+    failure.reason += "; not rolled back: there is nothing earlier to go back to (first deploy)";
   rollout.failure = failure;
   rollout.finishedAtMs = nowMs;
   delete rollout.pausedAtMs;
@@ -47,7 +48,7 @@ export function endSucceeded(rollout: RolloutState, nowMs: number, out: Action[]
   out.push({
     kind: "RolloutSucceeded",
     ...actionBase(rollout, nowMs),
-    revision: rollout.toRevision,
+    target: rollout.to,
     ...(commitToConvergedSeconds === undefined ? {} : { commitToConvergedSeconds }),
   });
 }

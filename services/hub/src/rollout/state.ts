@@ -10,8 +10,55 @@ import { RolloutInputError } from "./errors.js";
 import { type PlanCluster, type Policy, planWaves } from "./policy.js";
 import type { Selector } from "./selector.js";
 
-/** Version of this JSON shape; bump it (and migrate) when a stored rollout would no longer read. */
-export const ROLLOUT_STATE_VERSION = 1;
+/**
+ * Version of this JSON shape; bump it (and migrate in {@link readRollout}) when a stored rollout
+ * would no longer read. 2: targets are (revision, settings digest) instead of bare revisions.
+ */
+export const ROLLOUT_STATE_VERSION = 2;
+
+/**
+ * What a rollout rolls to, or back to: one commit AND the app's settings snapshot, named by its
+ * digest. Two desired states of an app differ exactly when their targets differ, so a change of
+ * values, path, namespace or policy rolls through the waves like a new commit.
+ */
+export interface RolloutTarget {
+  /** Commit SHA. */
+  revision: string;
+  /**
+   * SHA-256 digest of the settings snapshot the hub stored content-addressed; "" means unknown
+   * (a rollout stored before settings were part of the target), which equals no known digest.
+   */
+  settings: string;
+}
+
+/** What a rollout changes compared with the last good target. */
+export type ChangeKind = "revision" | "settings";
+
+/** The commit a rollout's revision names, as read from Git. */
+export interface CommitInfo {
+  /** The commit message, cut to {@link COMMIT_MESSAGE_MAX} characters. */
+  message: string;
+  /** `Name <email>` of the author. */
+  author: string;
+  /** Committer time; a revision change's lead time starts here. */
+  committedAtMs: number;
+}
+
+/** Longest commit message kept in a rollout, so the document stays small. */
+export const COMMIT_MESSAGE_MAX = 1000;
+
+/** Whether two targets name the same desired state (an unknown digest equals nothing). */
+export function sameTarget(a: RolloutTarget | undefined, b: RolloutTarget | undefined): boolean {
+  return (
+    a !== undefined && b !== undefined && a.revision === b.revision && a.settings === b.settings && a.settings !== ""
+  );
+}
+
+/** Short form for messages: `abc1234` or `abc1234 + settings 5f3e2d1`. */
+export function describeTarget(t: RolloutTarget): string {
+  const revision = t.revision.slice(0, 7);
+  return t.settings ? `${revision} (settings ${t.settings.slice(0, 7)})` : revision;
+}
 
 /** Lifecycle of a rollout. Succeeded, Failed, RolledBack and Superseded are terminal. */
 export type RolloutPhase = "Pending" | "Progressing" | "Paused" | "Succeeded" | "Failed" | "RolledBack" | "Superseded";
@@ -50,7 +97,13 @@ export interface ClusterProgress {
   skippedAtMs?: number;
   /** Why the cluster failed, was skipped, or is waiting. */
   reason?: string;
-  /** Present once the cluster is to be rolled back to the rollout's fromRevision. */
+  /**
+   * The write changed nothing: the cluster's desired state already was the target (another
+   * rollout wrote the same objects, or an override leaves this cluster as it was). It passes on
+   * its existing report, and a wave of only such clusters needs no bake.
+   */
+  unchanged?: boolean;
+  /** Present once the cluster is to be rolled back to the rollout's `from` target. */
   rollback?: {
     requestedAtMs: number;
     generation?: number;
@@ -93,18 +146,33 @@ export interface RolloutState {
   id: string;
   app: string;
   environment: string;
-  /** The last good revision, rolled back to on failure; empty for a first deploy (no rollback possible). */
-  fromRevision: string;
-  toRevision: string;
+  /** The last good target, rolled back to on failure; absent for a first deploy (no rollback possible). */
+  from?: RolloutTarget;
+  to: RolloutTarget;
+  /** What differs between `from` and `to`; both for a first deploy. */
+  changed: ChangeKind[];
   state: RolloutPhase;
   progressDeadlineSeconds: number;
   autoRollback: boolean;
   offlineClusters: Policy["offlineClusters"];
   waves: WaveProgress[];
-  /** Commit time from Git, when known; the start of commit→converged lead time. */
+  /** The commit of `to.revision`, when the hub could read it from Git. */
+  commit?: CommitInfo;
+  /** Why `commit` is missing (the fetch failed); the lead time then starts at detection. */
+  commitUnknown?: string;
+  /**
+   * Start of the commit→converged lead time: the commit's committer time when the revision
+   * changed and the commit was read; else the detection time (a settings-only change starts
+   * when the hub saw it).
+   */
   commitAtMs?: number;
-  /** When the hub noticed the new commit and created the rollout. */
+  /** When the hub noticed the change and created the rollout. */
   detectedAtMs: number;
+  /**
+   * Digest of the app's Git inputs at `to` (tree ids of its path and of what it references),
+   * so the next head can be compared without the old commit; absent when unknown.
+   */
+  sourceDigest?: string;
   /** First step. */
   startedAtMs?: number;
   /** Set while Paused. */
@@ -124,16 +192,20 @@ export interface NewRollout {
   id: string;
   app: string;
   environment: string;
-  /** Last good revision; "" for a first deploy. */
-  fromRevision: string;
-  toRevision: string;
+  /** Last good target; absent for a first deploy. */
+  from?: RolloutTarget;
+  to: RolloutTarget;
   policy: Policy;
   /** The environment's clusters (label env=<environment>) with their labels and registry state. */
   clusters: readonly PlanCluster[];
   /** The app's own cluster selector, if any. */
   appSelector?: Selector;
+  commit?: CommitInfo;
+  commitUnknown?: string;
+  /** Start of the lead time; see {@link RolloutState.commitAtMs}. */
   commitAtMs?: number;
   detectedAtMs: number;
+  sourceDigest?: string;
 }
 
 /** A new rollout in state Pending, with the waves planned from the policy as it is now. */
@@ -141,9 +213,11 @@ export function createRollout(input: NewRollout): RolloutState {
   const id = input.id;
   if (!id) throw new RolloutInputError(id, "give the rollout an id");
   if (!input.app || !input.environment) throw new RolloutInputError(id, "app and environment must be set");
-  if (!input.toRevision) throw new RolloutInputError(id, "toRevision must be set");
-  if (input.toRevision === input.fromRevision)
-    throw new RolloutInputError(id, `${input.toRevision} is already the last good revision; nothing to roll out`);
+  if (!input.to.revision) throw new RolloutInputError(id, "to.revision must be set");
+  if (!input.to.settings) throw new RolloutInputError(id, "to.settings must name a settings snapshot");
+  const changed = changesBetween(input.from, input.to);
+  if (changed.length === 0)
+    throw new RolloutInputError(id, `${describeTarget(input.to)} is already the last good target; nothing to roll out`);
   const names = new Set<string>();
   for (const c of input.clusters) {
     if (names.has(c.name)) throw new RolloutInputError(id, `cluster ${JSON.stringify(c.name)} is listed twice`);
@@ -154,8 +228,9 @@ export function createRollout(input: NewRollout): RolloutState {
     id,
     app: input.app,
     environment: input.environment,
-    fromRevision: input.fromRevision,
-    toRevision: input.toRevision,
+    ...(input.from ? { from: { ...input.from } } : {}),
+    to: { ...input.to },
+    changed,
     state: "Pending",
     progressDeadlineSeconds: input.policy.progressDeadlineSeconds,
     autoRollback: input.policy.autoRollback,
@@ -176,8 +251,51 @@ export function createRollout(input: NewRollout): RolloutState {
       })),
     detectedAtMs: input.detectedAtMs,
   };
+  if (input.commit) rollout.commit = { ...input.commit, message: input.commit.message.slice(0, COMMIT_MESSAGE_MAX) };
+  if (input.commitUnknown) rollout.commitUnknown = input.commitUnknown;
   if (input.commitAtMs !== undefined) rollout.commitAtMs = input.commitAtMs;
+  if (input.sourceDigest) rollout.sourceDigest = input.sourceDigest;
   return rollout;
+}
+
+/** What differs from `from` to `to`: both kinds for a first deploy; an unknown digest differs. */
+export function changesBetween(from: RolloutTarget | undefined, to: RolloutTarget): ChangeKind[] {
+  if (!from) return ["revision", "settings"];
+  const changed: ChangeKind[] = [];
+  if (from.revision !== to.revision) changed.push("revision");
+  if (from.settings !== to.settings || to.settings === "") changed.push("settings");
+  return changed;
+}
+
+/**
+ * A stored rollout of any version as the current shape. Version 1 named bare revisions: its
+ * targets get the unknown settings digest "", so the tracker's next pass sees the current
+ * settings differ and rolls them out, and a rollback it owes writes its old revision with the
+ * settings the hub resolves for an unknown digest (the app's current ones, as version 1 did).
+ */
+export function readRollout(value: unknown): RolloutState {
+  const v = value as { version?: number; id?: string };
+  if (v.version === ROLLOUT_STATE_VERSION) return value as RolloutState;
+  if (v.version === 1) {
+    const {
+      fromRevision,
+      toRevision,
+      version: _v,
+      ...rest
+    } = value as Omit<RolloutState, "version"> & {
+      version: 1;
+      fromRevision: string;
+      toRevision: string;
+    };
+    return {
+      ...rest,
+      version: ROLLOUT_STATE_VERSION,
+      ...(fromRevision ? { from: { revision: fromRevision, settings: "" } } : {}),
+      to: { revision: toRevision, settings: "" },
+      changed: ["revision"],
+    };
+  }
+  throw new RolloutInputError(v.id ?? "", `stored as version ${v.version}, which this hub cannot read; upgrade it`);
 }
 
 const TERMINAL: ReadonlySet<RolloutPhase> = new Set(["Succeeded", "Failed", "RolledBack", "Superseded"]);

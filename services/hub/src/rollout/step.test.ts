@@ -2,23 +2,33 @@ import { describe, expect, it } from "vitest";
 import { type Action, isWriteAction, type StepResult, type WriteAction } from "./action.js";
 import { command, supersede } from "./command.js";
 import { RolloutCommandError, RolloutInputError } from "./errors.js";
+import { clusterStandings } from "./explain.js";
 import { leadTime } from "./leadtime.js";
 import type { ClusterReport, Observations } from "./observation.js";
 import { type ClusterConnectivity, type PlanCluster, type PolicyInput, parsePolicy } from "./policy.js";
 import {
   type ClusterProgress,
   type ClusterStepState,
+  changesBetween,
   createRollout,
   findCluster,
   isSettled,
   isTerminal,
+  ROLLOUT_STATE_VERSION,
   type RolloutState,
+  type RolloutTarget,
+  readRollout,
 } from "./state.js";
 import { step } from "./step.js";
 import { abandonRollback, outstandingWrites, recordWrite } from "./write.js";
 
 const OLD = "a".repeat(40);
 const NEW = "b".repeat(40);
+/** Settings digests: the app's settings before and after a settings change. */
+const SET1 = "1".repeat(64);
+const SET2 = "2".repeat(64);
+const OLD_T: RolloutTarget = { revision: OLD, settings: SET1 };
+const NEW_T: RolloutTarget = { revision: NEW, settings: SET1 };
 const S = 1000;
 
 /** Canary wave of one cluster, second wave of two; 30 s bake, 60 s deadline. */
@@ -38,14 +48,15 @@ const TWO_WAVE_CLUSTERS: PlanCluster[] = [
 function rolloutOf(
   policy: PolicyInput,
   clusters: PlanCluster[] | string[],
-  over: { fromRevision?: string; commitAtMs?: number; id?: string } = {},
+  over: { from?: RolloutTarget | null; to?: RolloutTarget; commitAtMs?: number; id?: string } = {},
 ): RolloutState {
+  const from = over.from === undefined ? OLD_T : over.from;
   return createRollout({
     id: over.id ?? "r1",
     app: "web",
     environment: "prod",
-    fromRevision: over.fromRevision ?? OLD,
-    toRevision: NEW,
+    ...(from ? { from } : {}),
+    to: over.to ?? NEW_T,
     policy: parsePolicy(policy),
     clusters: clusters.map((c) => (typeof c === "string" ? { name: c, labels: {}, state: "Ready" as const } : c)),
     detectedAtMs: 0,
@@ -53,7 +64,7 @@ function rolloutOf(
   });
 }
 
-type Behaviour = (revision: string) => Pick<ClusterReport, "health" | "phase"> | undefined;
+type Behaviour = (revision: string, settings: string) => Pick<ClusterReport, "health" | "phase"> | undefined;
 const healthy: Behaviour = () => ({ health: "healthy", phase: "synced" });
 const badNew: Behaviour = (rev) =>
   rev === NEW ? { health: "degraded", phase: "synced" } : { health: "healthy", phase: "synced" };
@@ -63,6 +74,7 @@ interface Write {
   kind: WriteAction["kind"];
   cluster: string;
   revision: string;
+  settings: string;
   generation: number;
   atMs: number;
 }
@@ -70,7 +82,9 @@ interface Write {
 /**
  * A fake of the hub around the pure core: the desired-state store (generations per cluster), the
  * agents (each reports on its newest desired state as its behaviour says) and the registry. Every
- * cluster starts on OLD at generation 1, reporting Healthy: the stale health the gate must ignore.
+ * cluster starts on OLD_T at generation 1, reporting Healthy: the stale health the gate must ignore.
+ * With `effective` set, a write whose effective desired state equals the cluster's current one
+ * allocates no generation, as the publisher does (per cluster: an override may leave one as it was).
  */
 class FakeHub {
   readonly writes: Write[] = [];
@@ -78,11 +92,18 @@ class FakeHub {
   readonly reports: Record<string, ClusterReport> = {};
   readonly behaviour: Record<string, Behaviour> = {};
   private readonly generation: Record<string, number> = {};
+  private readonly current: Record<string, string> = {};
 
-  constructor(clusters: string[], behaviour: Behaviour = healthy) {
+  /** `effective`: what a cluster's desired state at a target holds; unset, every write is new. */
+  constructor(
+    clusters: string[],
+    behaviour: Behaviour = healthy,
+    private readonly effective?: (cluster: string, target: RolloutTarget) => string,
+  ) {
     for (const c of clusters) {
       this.connectivity[c] = "Ready";
       this.generation[c] = 1;
+      this.current[c] = effective?.(c, OLD_T) ?? "";
       this.reports[c] = { observedGeneration: 1, revision: OLD, health: "healthy", phase: "synced" };
       this.behaviour[c] = behaviour;
     }
@@ -102,9 +123,15 @@ class FakeHub {
   execute(rollout: RolloutState, actions: Action[], nowMs: number): RolloutState {
     let r = rollout;
     for (const a of actions.filter(isWriteAction)) {
+      const effective = this.effective?.(a.cluster, a.target);
+      if (effective !== undefined && effective === this.current[a.cluster]) {
+        r = recordWrite(r, a, this.generation[a.cluster] ?? 0, nowMs, true);
+        continue;
+      }
       const generation = (this.generation[a.cluster] ?? 0) + 1;
       this.generation[a.cluster] = generation;
-      this.writes.push({ kind: a.kind, cluster: a.cluster, revision: a.revision, generation, atMs: nowMs });
+      this.current[a.cluster] = effective ?? "";
+      this.writes.push({ kind: a.kind, cluster: a.cluster, ...a.target, generation, atMs: nowMs });
       r = recordWrite(r, a, generation, nowMs);
     }
     return r;
@@ -116,7 +143,7 @@ class FakeHub {
       if (this.connectivity[cluster] !== "Ready") continue;
       const last = this.writes.filter((w) => w.cluster === cluster).at(-1);
       if (!last) continue;
-      const verdict = this.behaviour[cluster]?.(last.revision);
+      const verdict = this.behaviour[cluster]?.(last.revision, last.settings);
       if (verdict) this.reports[cluster] = { observedGeneration: generation, revision: last.revision, ...verdict };
     }
   }
@@ -791,21 +818,19 @@ describe("commands", () => {
 
   it("rollback on a first deploy is refused; a failing first deploy ends Failed and says why", () => {
     const hub = new FakeHub(["c1"], badNew);
-    const first = rolloutOf({}, ["c1"], { fromRevision: "" });
+    const first = rolloutOf({}, ["c1"], { from: null });
     expect(() => command(first, "rollback", 0)).toThrow(/first deploy.*abort it instead/);
     const { rollout } = hub.run(first, 0, 100 * S);
     expect(rollout.state).toBe("Failed");
-    expect(rollout.failure?.reason).toMatch(/not rolled back: there is no previous revision \(first deploy\)$/);
+    expect(rollout.failure?.reason).toMatch(
+      /not rolled back: there is nothing earlier to go back to \(first deploy\)$/,
+    );
     expect(hub.writes.map((w) => w.revision)).toEqual([NEW]);
   });
 
   it("a first deploy with no previous revision succeeds like any other", () => {
     const hub = new FakeHub(["c1", "c2"]);
-    const { rollout } = hub.run(
-      rolloutOf({ remaining: { bakeSeconds: 0 } }, ["c1", "c2"], { fromRevision: "" }),
-      0,
-      100 * S,
-    );
+    const { rollout } = hub.run(rolloutOf({ remaining: { bakeSeconds: 0 } }, ["c1", "c2"], { from: null }), 0, 100 * S);
     expect(rollout.state).toBe("Succeeded");
   });
 
@@ -837,7 +862,7 @@ describe("supersede", () => {
   });
 
   function createRolloutFrom(old: RolloutState): RolloutState {
-    return rolloutOf(TWO_WAVES, TWO_WAVE_CLUSTERS, { id: "r2", fromRevision: old.fromRevision });
+    return rolloutOf(TWO_WAVES, TWO_WAVE_CLUSTERS, { id: "r2", from: old.from ?? null });
   }
 });
 
@@ -908,7 +933,7 @@ describe("idempotence and crash recovery", () => {
       environment: "prod",
       atMs: 0,
       cluster: "c1",
-      revision: NEW,
+      target: NEW_T,
     };
     expect(recordWrite(r, write, 1, 2 * S)).toEqual(r);
     r = recordWrite(r, write, 9, 2 * S);
@@ -927,13 +952,16 @@ describe("idempotence and crash recovery", () => {
       environment: "prod",
       atMs: 0,
       cluster: "c1",
-      revision: NEW,
+      target: NEW_T,
     };
     expect(() => recordWrite(r, { ...write, rolloutId: "other" }, 2, 0)).toThrow(RolloutInputError);
     expect(() => recordWrite(r, { ...write, cluster: "nope" }, 2, 0)).toThrow(/not part of this rollout/);
-    expect(() => recordWrite(r, { ...write, revision: OLD }, 2, 0)).toThrow(/the rollout writes/);
+    expect(() => recordWrite(r, { ...write, target: OLD_T }, 2, 0)).toThrow(/the rollout writes/);
+    expect(() => recordWrite(r, { ...write, target: { revision: NEW, settings: SET2 } }, 2, 0)).toThrow(
+      /the rollout writes/,
+    );
     expect(() => recordWrite(r, write, 0, 0)).toThrow(/positive integer/);
-    expect(() => recordWrite(r, { ...write, kind: "RollbackCluster", revision: OLD }, 2, 0)).toThrow(
+    expect(() => recordWrite(r, { ...write, kind: "RollbackCluster", target: OLD_T }, 2, 0)).toThrow(
       /no rollback was decided/,
     );
   });
@@ -960,15 +988,16 @@ describe("createRollout and lead time", () => {
       id: "r1",
       app: "web",
       environment: "prod",
-      fromRevision: OLD,
-      toRevision: NEW,
+      from: OLD_T,
+      to: NEW_T,
       policy: parsePolicy({}),
       clusters: [],
       detectedAtMs: 0,
     };
     expect(() => createRollout({ ...base, id: "" })).toThrow(RolloutInputError);
-    expect(() => createRollout({ ...base, toRevision: "" })).toThrow(/toRevision/);
-    expect(() => createRollout({ ...base, toRevision: OLD })).toThrow(/nothing to roll out/);
+    expect(() => createRollout({ ...base, to: { revision: "", settings: SET1 } })).toThrow(/to.revision/);
+    expect(() => createRollout({ ...base, to: { revision: NEW, settings: "" } })).toThrow(/settings snapshot/);
+    expect(() => createRollout({ ...base, to: OLD_T })).toThrow(/nothing to roll out/);
     const dup: PlanCluster = { name: "c1", labels: {}, state: "Ready" };
     expect(() => createRollout({ ...base, clusters: [dup, dup] })).toThrow(/listed twice/);
   });
@@ -988,9 +1017,154 @@ describe("createRollout and lead time", () => {
     expect(actions.filter((a) => a.kind === "WaveCompleted").map((a) => a.durationSeconds)).toEqual([31, 32]);
     expect(actions.find((a) => a.kind === "RolloutSucceeded")).toMatchObject({
       commitToConvergedSeconds: 83,
-      revision: NEW,
+      target: NEW_T,
     });
-    expect(leadTime(rolloutOf(TWO_WAVES, TWO_WAVE_CLUSTERS))).toEqual({ waves: [] });
+    expect(leadTime(rolloutOf(TWO_WAVES, TWO_WAVE_CLUSTERS))).toEqual({ waves: [], startsAt: "detection" });
+    // A commit read from Git: the figure starts at its committer time, and the poll delay shows.
+    const fromCommit = createRollout({
+      id: "r3",
+      app: "web",
+      environment: "prod",
+      from: OLD_T,
+      to: NEW_T,
+      policy: parsePolicy({}),
+      clusters: [],
+      commit: { message: "m", author: "a", committedAtMs: -7 * S },
+      commitAtMs: -7 * S,
+      detectedAtMs: 0,
+    });
+    expect(leadTime(fromCommit)).toEqual({ waves: [], startsAt: "commit", commitToDetectedSeconds: 7 });
+  });
+});
+
+describe("targets: settings-only, mixed and reverted changes", () => {
+  const SETTINGS_ONLY: RolloutTarget = { revision: OLD, settings: SET2 };
+  const MIXED: RolloutTarget = { revision: NEW, settings: SET2 };
+
+  it.each<[title: string, from: RolloutTarget | null, to: RolloutTarget, changed: string[]]>([
+    ["a new commit, same settings", OLD_T, NEW_T, ["revision"]],
+    ["new settings, same commit", OLD_T, SETTINGS_ONLY, ["settings"]],
+    ["both at once", OLD_T, MIXED, ["revision", "settings"]],
+    ["settings reverted to an earlier snapshot", SETTINGS_ONLY, OLD_T, ["settings"]],
+    ["a commit reverted, settings kept", { revision: NEW, settings: SET2 }, SETTINGS_ONLY, ["revision"]],
+    ["first deploy", null, NEW_T, ["revision", "settings"]],
+    ["from a rollout stored before settings were tracked", { revision: OLD, settings: "" }, OLD_T, ["settings"]],
+    ["the same target", OLD_T, OLD_T, []],
+  ])("%s: changed %j", (_title, from, to, changed) => {
+    expect(changesBetween(from ?? undefined, to)).toEqual(changed);
+    if (changed.length === 0) expect(() => rolloutOf({}, ["c1"], { from, to })).toThrow(/nothing to roll out/);
+    else expect(rolloutOf({}, ["c1"], { from, to }).changed).toEqual(changed);
+  });
+
+  it.each<[title: string, to: RolloutTarget]>([
+    ["settings-only", SETTINGS_ONLY],
+    ["mixed", MIXED],
+  ])("a %s change goes canary first; the stale healthy report at the same revision passes nothing", (_title, to) => {
+    const hub = new FakeHub(TWO_WAVE_CLUSTERS.map((c) => c.name));
+    let r = rolloutOf(TWO_WAVES, TWO_WAVE_CLUSTERS, { to });
+    // Before any agent answers: generation 1 at OLD is healthy, but it is not what the rollout wrote.
+    const first = step(r, hub.observations(), 0);
+    r = hub.execute(first.rollout, first.actions, 0);
+    expect(writeTargets(first.actions)).toEqual(["WriteDesired:canary-1"]);
+    expect(step(r, hub.observations(), 1 * S).rollout.waves[0]?.clusters[0]?.state).toBe("progressing");
+    hub.agentsReport();
+    const done = hub.run(r, 1 * S, 600 * S).rollout;
+    expect(done.state).toBe("Succeeded");
+    const canaryHealthy = cluster(done, "canary-1").healthyAtMs ?? Number.POSITIVE_INFINITY;
+    const canaryBaked = done.waves[0]?.completedAtMs ?? Number.POSITIVE_INFINITY;
+    expect(canaryBaked - canaryHealthy).toBeGreaterThanOrEqual(30 * S);
+    for (const w of hub.writes.filter((x) => x.cluster !== "canary-1"))
+      expect(w.atMs).toBeGreaterThanOrEqual(canaryBaked);
+    expect(
+      hub.writes.map(
+        (w) => `${w.cluster}@${w.revision === to.revision ? "to" : "?"}/${w.settings === SET2 ? "s2" : "s1"}`,
+      ),
+    ).toEqual(["canary-1@to/s2", "main-1@to/s2", "main-2@to/s2"]);
+  });
+
+  it("a settings change the canary refuses rolls the canary back to the previous settings; the rest never get it", () => {
+    const refusesSet2: Behaviour = (_rev, settings) =>
+      settings === SET2 ? { health: "unknown", phase: "failed" } : { health: "healthy", phase: "synced" };
+    const hub = new FakeHub(
+      TWO_WAVE_CLUSTERS.map((c) => c.name),
+      refusesSet2,
+    );
+    const { rollout } = hub.run(rolloutOf(TWO_WAVES, TWO_WAVE_CLUSTERS, { to: SETTINGS_ONLY }), 0, 600 * S);
+    expect(rollout.state).toBe("RolledBack");
+    expect(rollout.failure?.reason).toMatch(/canary-1: apply failed/);
+    expect(hub.writes.map((w) => `${w.kind}:${w.cluster}:${w.settings === SET2 ? "s2" : "s1"}`)).toEqual([
+      "WriteDesired:canary-1:s2",
+      "RollbackCluster:canary-1:s1",
+    ]);
+    expect(isSettled(rollout)).toBe(true);
+  });
+
+  it("clusters whose desired state would not change pass at once on their report, and their wave needs no bake", () => {
+    // An override for main-2 only: the canary and main-1 resolve to the same desired state as before.
+    const onlyMain2 = (c: string, t: RolloutTarget) => (c === "main-2" ? `${t.revision}|${t.settings}` : t.revision);
+    const hub = new FakeHub(
+      TWO_WAVE_CLUSTERS.map((c) => c.name),
+      healthy,
+      onlyMain2,
+    );
+    const { rollout } = hub.run(rolloutOf(TWO_WAVES, TWO_WAVE_CLUSTERS, { to: SETTINGS_ONLY }), 0, 600 * S);
+    expect(rollout.state).toBe("Succeeded");
+    expect(hub.writes.map((w) => w.cluster)).toEqual(["main-2"]);
+    expect(cluster(rollout, "canary-1")).toMatchObject({ state: "healthy", generation: 1, unchanged: true });
+    expect(cluster(rollout, "main-1")).toMatchObject({ state: "healthy", generation: 1, unchanged: true });
+    expect(cluster(rollout, "main-2")).toMatchObject({ state: "healthy", generation: 2 });
+    expect(cluster(rollout, "main-2").unchanged).toBeUndefined();
+    // The canary wave had nothing new to watch; the second wave baked main-2.
+    const [canary, second] = rollout.waves;
+    expect((canary?.completedAtMs ?? 0) - (canary?.startedAtMs ?? 0)).toBeLessThan(30 * S);
+    expect((second?.completedAtMs ?? 0) - (cluster(rollout, "main-2").healthyAtMs ?? 0)).toBeGreaterThanOrEqual(30 * S);
+    expect(clusterStandings(rollout)["main-1"]).toMatch(/unchanged/);
+  });
+
+  it("supersede, pause and rollback behave the same for a settings-only rollout", () => {
+    const hub = new FakeHub(TWO_WAVE_CLUSTERS.map((c) => c.name));
+    let r = hub.run(rolloutOf(TWO_WAVES, TWO_WAVE_CLUSTERS, { to: SETTINGS_ONLY }), 0, 5 * S).rollout;
+    r = command(r, "pause", 6 * S).rollout;
+    expect(r.state).toBe("Paused");
+    r = command(r, "rollback", 7 * S).rollout;
+    const rolledBack = hub.run(r, 8 * S, 20 * S).rollout;
+    expect(rolledBack.state).toBe("RolledBack");
+    expect(
+      hub.writes.filter((w) => w.kind === "RollbackCluster").map((w) => [w.cluster, w.revision, w.settings]),
+    ).toEqual([["canary-1", OLD, SET1]]);
+    const other = supersede(rolloutOf(TWO_WAVES, TWO_WAVE_CLUSTERS, { to: SETTINGS_ONLY }), 0, "r2").rollout;
+    expect(other).toMatchObject({ state: "Superseded", supersededBy: "r2" });
+    expect(outstandingWrites(other, 0)).toEqual([]);
+  });
+
+  it("says in words why each cluster is where it is", () => {
+    const hub = new FakeHub(TWO_WAVE_CLUSTERS.map((c) => c.name));
+    const r = hub.run(rolloutOf(TWO_WAVES, TWO_WAVE_CLUSTERS, { to: SETTINGS_ONLY }), 0, 3 * S).rollout;
+    expect(clusterStandings(r)).toEqual({
+      "canary-1": expect.stringMatching(/^healthy at generation 2; wave "canary" is baking$/),
+      "main-1": 'waiting for wave "canary" before wave "second"',
+      "main-2": 'waiting for wave "canary" before wave "second"',
+    });
+  });
+});
+
+describe("reading stored rollouts", () => {
+  it("reads a version 1 rollout as a revision change with unknown settings on both ends", () => {
+    const v2 = rolloutOf(TWO_WAVES, TWO_WAVE_CLUSTERS);
+    const { from: _f, to: _t, changed: _c, version: _v, ...rest } = v2;
+    const v1 = { ...rest, version: 1, fromRevision: OLD, toRevision: NEW };
+    const read = readRollout(JSON.parse(JSON.stringify(v1)));
+    expect(read).toEqual({
+      ...v2,
+      version: ROLLOUT_STATE_VERSION,
+      from: { revision: OLD, settings: "" },
+      to: { revision: NEW, settings: "" },
+      changed: ["revision"],
+    });
+    const first = readRollout({ ...v1, fromRevision: "" });
+    expect(first.from).toBeUndefined();
+    expect(readRollout(JSON.parse(JSON.stringify(v2)))).toEqual(v2);
+    expect(() => readRollout({ ...v2, version: 99 })).toThrow(/version 99/);
   });
 });
 

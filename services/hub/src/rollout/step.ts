@@ -10,8 +10,11 @@
  * - At most `maxConcurrency` clusters are in flight (writing or progressing). A slot frees when a
  *   cluster turns healthy or fails. Clusters are taken in name order.
  * - A cluster is healthy ONLY on a report for the exact generation the rollout wrote, at
- *   toRevision, health "healthy", phase "synced". A report for an older generation or another
- *   revision (e.g. the previous revision, still healthy) passes nothing.
+ *   `to.revision`, health "healthy", phase "synced". A report for an older generation or another
+ *   revision (e.g. the previous revision, still healthy) passes nothing. A settings-only change
+ *   keeps the revision; the new generation alone tells its report apart. A write that changed
+ *   nothing (the cluster already had the target: `unchanged`) got the generation in force, so
+ *   the cluster passes on its existing healthy report.
  * - A cluster fails on a report for its generation that is degraded or whose apply failed, on the
  *   agent rejecting its generation, on a newer generation written by someone else, or when the
  *   progress deadline (counted from the write decision) passes without a healthy verdict.
@@ -20,7 +23,8 @@
  * - Failed clusters count against the wave's failure budget; one more than the budget fails the
  *   rollout (RolledBack with autoRollback and a last good revision, else Failed).
  * - When every cluster of the wave is healthy, failed within budget, or skipped, the wave bakes for
- *   `bakeSeconds` (no bake without a healthy cluster to watch), then succeeds and the next starts.
+ *   `bakeSeconds` (no bake without a healthy cluster whose desired state changed: nothing new to
+ *   watch), then succeeds and the next starts.
  * - Offline clusters (registry state not Ready) are never written. Policy "block": the cluster
  *   waits, holds no slot, and its wave cannot complete until it returns and turns healthy; its
  *   deadline starts when it is written. Policy "skip": it is marked skipped when its turn comes.
@@ -43,7 +47,14 @@ import {
   SYNCED,
 } from "./observation.js";
 import { endFailed, endSucceeded } from "./outcome.js";
-import { type ClusterProgress, currentWaveIndex, isTerminal, type RolloutState, type WaveProgress } from "./state.js";
+import {
+  type ClusterProgress,
+  currentWaveIndex,
+  describeTarget,
+  isTerminal,
+  type RolloutState,
+  type WaveProgress,
+} from "./state.js";
 import { outstandingWrites } from "./write.js";
 
 /** Advances `rollout` as far as `observations` at `nowMs` allow; returns the new state and what to do. */
@@ -64,7 +75,7 @@ function advance(r: RolloutState, observations: Observations, now: number, out: 
         r,
         now,
         "RolloutStarted",
-        `rolling out ${r.toRevision} to ${clusters} cluster(s) in ${r.waves.length} wave(s)`,
+        `rolling out ${describeTarget(r.to)} (${r.changed.join(" and ")} changed) to ${clusters} cluster(s) in ${r.waves.length} wave(s)`,
       ),
     );
   }
@@ -99,7 +110,7 @@ function advance(r: RolloutState, observations: Observations, now: number, out: 
       }
       return;
     }
-    const bakeMs = wave.clusters.some((c) => c.state === "healthy") ? wave.bakeSeconds * 1000 : 0;
+    const bakeMs = wave.clusters.some((c) => c.state === "healthy" && !c.unchanged) ? wave.bakeSeconds * 1000 : 0;
     if (wave.status === "progressing") {
       wave.status = "baking";
       wave.bakeStartedAtMs = now;
@@ -189,16 +200,19 @@ function judgeCluster(
   const about = { wave: wave.name, cluster: c.name };
   let failure: string | undefined;
   if (c.state === "progressing" && c.generation !== undefined) {
-    const verdict = gate(c.generation, r.toRevision, report);
+    const verdict = gate(c.generation, r.to.revision, report);
     if (verdict === true) {
       c.state = "healthy";
       c.healthyAtMs = now;
-      out.push(eventAction(r, now, "ClusterHealthy", `healthy at generation ${c.generation}`, about));
+      const message = c.unchanged
+        ? `healthy at generation ${c.generation}, unchanged (its desired state already was this target)`
+        : `healthy at generation ${c.generation}`;
+      out.push(eventAction(r, now, "ClusterHealthy", message, about));
       return;
     }
     failure = verdict;
   } else if (c.state === "healthy" && c.generation !== undefined) {
-    const regression = regressionOf(c.generation, r.toRevision, report);
+    const regression = regressionOf(c.generation, r.to.revision, report);
     if (regression) failure = `regressed after turning healthy: ${regression}`;
   }
   if (

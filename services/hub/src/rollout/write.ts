@@ -10,12 +10,19 @@
  * - a write may be executed twice (leader died between writing and recordWrite). That costs one
  *   extra generation of the same revision, and only the recorded (highest) generation passes the
  *   gate. The executor avoids even that by checking the last desired record of (cluster, app)
- *   first: same rolloutId and revision → call recordWrite with its generation instead of writing.
+ *   first: same rolloutId and target → call recordWrite with its generation instead of writing.
  */
 
 import { actionBase, type WriteAction } from "./action.js";
 import { RolloutInputError } from "./errors.js";
-import { findCluster, isTerminal, type RolloutState, rollbackOwed } from "./state.js";
+import {
+  describeTarget,
+  findCluster,
+  isTerminal,
+  type RolloutState,
+  type RolloutTarget,
+  rollbackOwed,
+} from "./state.js";
 
 /**
  * The writes the state still owes: a WriteDesired for every cluster in "writing" (only while the
@@ -33,14 +40,15 @@ export function outstandingWrites(rollout: RolloutState, nowMs: number): WriteAc
             kind: "RollbackCluster",
             ...actionBase(rollout, nowMs),
             cluster: c.name,
-            revision: rollout.fromRevision,
+            // A rollback is decided only when `from` exists (endFailed).
+            target: rollout.from ?? rollout.to,
           });
       } else if (c.state === "writing" && !terminal) {
         writes.push({
           kind: "WriteDesired",
           ...actionBase(rollout, nowMs),
           cluster: c.name,
-          revision: rollout.toRevision,
+          target: rollout.to,
         });
       }
     }
@@ -48,7 +56,9 @@ export function outstandingWrites(rollout: RolloutState, nowMs: number): WriteAc
 }
 
 /**
- * Confirms that `write` was executed and the desired state got `generation`. Call it on the
+ * Confirms that `write` was executed and the desired state got `generation`; `unchanged` says
+ * that generation was already in force before the write (the cluster's desired state already
+ * was the target, written by someone else). Call it on the
  * freshly read rollout (retry on a compare-and-set conflict), passing back the action as executed.
  * Late or repeated confirmations are safe: the highest generation wins. A confirmation after the
  * rollout ended is still recorded, because the cluster did receive the revision.
@@ -61,6 +71,7 @@ export function recordWrite(
   write: WriteAction,
   generation: number,
   nowMs: number,
+  unchanged = false,
 ): RolloutState {
   const id = rollout.id;
   if (write.rolloutId !== id) throw new RolloutInputError(id, `cannot record a write of rollout ${write.rolloutId}`);
@@ -70,14 +81,16 @@ export function recordWrite(
   const c = findCluster(next, write.cluster)?.progress;
   if (!c) throw new RolloutInputError(id, `cluster ${JSON.stringify(write.cluster)} is not part of this rollout`);
   if (write.kind === "WriteDesired") {
-    if (write.revision !== next.toRevision)
+    if (!sameWrite(write.target, next.to))
       throw new RolloutInputError(
         id,
-        `wrote ${write.revision} to ${c.name}, but the rollout writes ${next.toRevision}`,
+        `wrote ${describeTarget(write.target)} to ${c.name}, but the rollout writes ${describeTarget(next.to)}`,
       );
     if (c.generation === undefined || generation > c.generation) {
       c.generation = generation;
       c.writtenAtMs = nowMs;
+      if (unchanged) c.unchanged = true;
+      else delete c.unchanged;
       // A healthy verdict was for an older generation; the newest write must pass the gate again.
       if (c.state === "healthy") {
         c.state = "progressing";
@@ -87,10 +100,10 @@ export function recordWrite(
     if (c.state === "writing") c.state = "progressing";
     return next;
   }
-  if (write.revision !== next.fromRevision)
+  if (!next.from || !sameWrite(write.target, next.from))
     throw new RolloutInputError(
       id,
-      `rolled ${c.name} back to ${write.revision}, but the last good revision is ${next.fromRevision}`,
+      `rolled ${c.name} back to ${describeTarget(write.target)}, but the last good target is ${next.from ? describeTarget(next.from) : "none"}`,
     );
   if (!c.rollback) throw new RolloutInputError(id, `no rollback was decided for cluster ${JSON.stringify(c.name)}`);
   if (c.rollback.generation === undefined || generation > c.rollback.generation) {
@@ -121,4 +134,9 @@ export function abandonRollback(
     throw new RolloutInputError(id, `no rollback was decided for cluster ${JSON.stringify(write.cluster)}`);
   if (rollbackOwed(c.rollback)) c.rollback.abandoned = { atMs: nowMs, reason };
   return next;
+}
+
+/** Whether a write went to `target` (exact match, an unknown digest included). */
+function sameWrite(written: RolloutTarget, target: RolloutTarget): boolean {
+  return written.revision === target.revision && written.settings === target.settings;
 }

@@ -36,6 +36,10 @@ export type HubEvent =
       cluster?: string;
       revision?: string;
       generation?: number;
+      /** With `Created`: what the rollout changes. */
+      changed?: ("revision" | "settings")[];
+      /** With `Created`: the settings fields that changed, secret-looking values masked. */
+      diff?: { path: string; from?: string; to?: string }[];
       /** `api` for commands, so the leader steps at once; `engine` for the leader's own steps. */
       origin: "api" | "engine";
       atMs: number;

@@ -1,16 +1,31 @@
 import type { Logger } from "pino";
-import type { RolloutConductor } from "../conductor/conductor.js";
+import type { RolloutConductor, RolloutRequest } from "../conductor/conductor.js";
+import { settingsDigest, settingsOf } from "../desired/index.js";
 import { HubError, NotLeaderError } from "../errors.js";
 import type { HubMetrics } from "../metrics.js";
 import type { DesiredStatePublisher } from "../nats/publisher.js";
 import type { Registry } from "../registry/registry.js";
+import type { GitCredentials } from "../registry/resources.js";
 import { targetClusters } from "../registry/targets.js";
 import type { EventBus } from "../status/events.js";
-import type { AppRecord, ClusterRecord, DesiredStore, HeadStore, ObjectReader, RepoRecord } from "../store.js";
+import type {
+  AppRecord,
+  ClusterRecord,
+  DesiredStore,
+  HeadStore,
+  ObjectReader,
+  RepoRecord,
+  RolloutStore,
+} from "../store.js";
+import { needsSource, wantedRevision } from "./change.js";
 import type { RefLister } from "./git.js";
+import { inputsDigest } from "./inputs.js";
+import type { CommitSource, SourceReader } from "./source-cache.js";
 
 /** How often the tracker looks for repos that are due; their own intervals are longer. */
 export const TRACKER_TICK_MS = 200;
+/** Decisions remembered per (app, environment, head, settings), so a steady head costs no tree walk. */
+const DECISION_MEMORY = 4096;
 
 export interface TrackerOptions {
   objects: ObjectReader;
@@ -19,6 +34,10 @@ export interface TrackerOptions {
   /** Decrypts a repo's credentials for listing its branches. */
   registry: Pick<Registry, "repoSecrets">;
   refs: RefLister;
+  /** Reads new heads (commit time, author, message, tree) from the bounded Git cache. */
+  sources: SourceReader;
+  /** Read for the newest rollout of each (app, environment). */
+  rollouts: Pick<RolloutStore, "latest">;
   /** Publishes removals. */
   publisher: DesiredStatePublisher;
   /** Turns new heads into rollouts and gives clusters outside any rollout their revision. */
@@ -31,20 +50,22 @@ export interface TrackerOptions {
 
 /**
  * Runs on the leader only. For each repo, on its poll interval and at once when nudged (a
- * verified webhook, a registry change), lists the branch heads and makes every app of the repo
- * roll its environment branch's head out (one rollout per app and environment, in the
- * environment's waves). Level-triggered: each pass compares the head with the newest rollout of
- * every (app, environment) and lets clusters outside any rollout catch up, so a missed nudge, a
- * new cluster or a leader change all converge on the next pass.
- *
- * Every app of the repo gets a rollout on a new head, even one whose path did not change
- * between the two commits: comparing trees needs a fetch, which polling avoids.
+ * verified webhook, a registry change), lists the branch heads and, per app and environment,
+ * works out the wanted target: (revision, digest of the app's settings now). The revision is the
+ * head, unless the settings did not change and the app's inputs at the head (tree ids of its
+ * path and what it references, from the Git cache) equal those of its newest rollout: then the
+ * app keeps its revision and does not roll. The conductor rolls out any target that differs
+ * from the newest rollout's, so a new commit and a settings change go through the waves alike.
+ * Level-triggered: each pass compares again and lets clusters outside any rollout catch up, so
+ * a missed nudge, a new cluster or a leader change all converge on the next pass. Listing the
+ * refs costs no fetch; the cache fetches a head only when some app's target may have changed.
  */
 export class Tracker {
   readonly #nextAt = new Map<string, number>();
   readonly #inFlight = new Set<string>();
   readonly #again = new Set<string>();
   readonly #passes = new Set<Promise<void>>();
+  readonly #decided = new Map<string, string>();
   #timer: NodeJS.Timeout | undefined;
   #unsubscribe: (() => void) | undefined;
   #running = false;
@@ -175,10 +196,16 @@ export class Tracker {
       const seen = await this.o.heads.getHead(repo.name, environment);
       const fresh = seen?.sha !== sha || seen.branch !== branch;
       const detectedAtMs = fresh ? Date.now() : (seen?.seenAtMs ?? Date.now());
+      let source: Promise<CommitSource | Error> | undefined;
+      const readSource = () => {
+        source ??= this.#read(repo, secrets.credentials, branch, sha);
+        return source;
+      };
       for (const app of repoApps) {
         try {
           // Rollout first, head second: a crash in between only repeats an idempotent check.
-          await this.o.conductor.rollOut(app, environment, sha, detectedAtMs);
+          const request = await this.#request(app, repo, environment, sha, detectedAtMs, readSource);
+          if (request) await this.o.conductor.rollOut(app, environment, request);
           failures += await this.o.conductor.fill(
             app,
             environment,
@@ -201,5 +228,71 @@ export class Tracker {
     }
     failures += await this.#removeStale(repo, repoApps, clusters);
     if (failures > 0) throw new HubError(`repo ${repo.name}: ${failures} desired state(s) not published; retrying`);
+  }
+
+  /** The commit from the Git cache, or the error that kept it out (which must not block a rollout). */
+  async #read(
+    repo: RepoRecord,
+    credentials: GitCredentials | undefined,
+    branch: string,
+    sha: string,
+  ): Promise<CommitSource | Error> {
+    try {
+      return await this.o.sources.read(repo.name, repo.url, credentials, branch, sha);
+    } catch (err) {
+      this.o.log.warn(
+        { err, repo: repo.name, branch, revision: sha },
+        "cannot read the new head; rolling every app out, lead time from detection",
+      );
+      return err instanceof Error ? err : new Error(String(err));
+    }
+  }
+
+  /**
+   * What (app, environment) should run, or undefined when its newest rollout already targets
+   * the head with the current settings (the steady state: no fetch, no tree walk).
+   */
+  async #request(
+    app: AppRecord,
+    repo: RepoRecord,
+    environment: string,
+    head: string,
+    detectedAtMs: number,
+    readSource: () => Promise<CommitSource | Error>,
+  ): Promise<RolloutRequest | undefined> {
+    const settings = settingsOf(app, repo, environment);
+    const digest = settingsDigest(settings);
+    const latest = (await this.o.rollouts.latest(app.name, environment))?.rollout;
+    const known = latest
+      ? { to: latest.to, ...(latest.sourceDigest ? { sourceDigest: latest.sourceDigest } : {}) }
+      : undefined;
+    if (!needsSource({ head, settings: digest, ...(known ? { latest: known } : {}) })) return undefined;
+    const memo = `${app.name}|${environment}|${head}|${digest}|${latest?.id ?? ""}`;
+    const remembered = this.#decided.get(memo);
+    if (remembered !== undefined && latest && remembered === latest.to.revision) return undefined;
+    const source = await readSource();
+    const headInputs = source instanceof Error ? undefined : await inputsDigest(source.tree, settings, environment);
+    const { revision, reason } = wantedRevision({
+      head,
+      settings: digest,
+      ...(known ? { latest: known } : {}),
+      ...(headInputs ? { headInputs } : {}),
+    });
+    if (this.#decided.size >= DECISION_MEMORY) this.#decided.clear();
+    this.#decided.set(memo, revision);
+    if (reason === "inputs unchanged") {
+      this.o.log.info(
+        { app: app.name, environment, head, keeps: revision },
+        "new head changes nothing the app renders; no rollout",
+      );
+      return undefined;
+    }
+    return {
+      revision,
+      settings,
+      ...(source instanceof Error ? { commitUnknown: source.message } : { commit: source.commit }),
+      ...(headInputs ? { sourceDigest: headInputs } : {}),
+      detectedAtMs,
+    };
   }
 }
