@@ -4,7 +4,7 @@
  */
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { BootstrapBundle } from "@flotilla/hub";
+import type { BootstrapBundle } from "@flotilla/api";
 import { binPath } from "./fixtures.js";
 import type { GitServer } from "./git.js";
 import { LOOPBACK } from "./ports.js";

@@ -7,7 +7,8 @@
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type BootstrapBundle, createOperatorSetup, type OperatorSetup } from "@flotilla/hub";
+import type { BootstrapBundle } from "@flotilla/api";
+import { createOperatorSetup, type OperatorSetup } from "@flotilla/hub";
 import { type AgentProcess, startAgentProcess } from "./agent.js";
 import { FleetError } from "./errors.js";
 import { type FileChanges, type FixtureRepo, type GitServer, startGitServer } from "./git.js";

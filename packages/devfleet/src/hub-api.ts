@@ -2,7 +2,7 @@
  * The few calls the harness makes to a hub's HTTP API (register a cluster, apply documents,
  * wait for clusters), and the raw request every test can make with the same token.
  */
-import type { BootstrapBundle } from "@flotilla/hub";
+import type { BootstrapBundle, ClusterDetail } from "@flotilla/api";
 import { HubRequestError } from "./errors.js";
 import { until } from "./wait.js";
 
@@ -87,9 +87,9 @@ export class HubApi {
   /** The state the hub gives a cluster (`Pending`, `Ready`, `Offline`, ...). */
   async clusterState(name: string): Promise<string | undefined> {
     const path = `/v1/clusters/${encodeURIComponent(name)}`;
-    const res = await this.request<{ status?: { state?: string } }>("GET", path);
+    const res = await this.request<ClusterDetail>("GET", path);
     if (res.status !== 200) throw new HubRequestError("GET", path, res.status, res.text);
-    return res.json?.status?.state;
+    return res.json?.status.state;
   }
 
   /**

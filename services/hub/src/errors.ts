@@ -121,3 +121,24 @@ export class GitError extends HubError {
     super(`repo ${JSON.stringify(repo)}: ${reason}`, options);
   }
 }
+
+/**
+ * A route answered a body its response schema does not describe: a field the schema lacks, or a
+ * value it refuses. A bug in the hub, never the caller's fault: the API answers 500 and logs this.
+ */
+export class ResponseContractError extends HubError {
+  override name = "ResponseContractError";
+  constructor(
+    readonly method: string,
+    readonly url: string,
+    readonly status: string,
+    /** Each problem as `<dotted path>: <what>`. */
+    readonly problems: readonly string[],
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `${method} ${url} answered ${status} with a body its schema does not describe: ${problems.join("; ")}`,
+      options,
+    );
+  }
+}

@@ -3,9 +3,9 @@
  * publication, status ingestion and the fleet API. Start it with {@link startHub}.
  *
  * The package's only entry point. Besides the hub itself it exports its settings table, the
- * records and resource schemas clients read, and the NATS operator-mode set-up (trust chain,
- * server configuration, cluster users, revocation) that a local fleet and the tests need to run
- * a nats-server the hub trusts.
+ * records it keeps, and the NATS operator-mode set-up (trust chain, server configuration,
+ * cluster users, revocation) that a local fleet and the tests need to run a nats-server the hub
+ * trusts. The HTTP contract clients read is `@flotilla/api`.
  */
 export * from "./config.js";
 export * from "./errors.js";
@@ -25,25 +25,10 @@ export {
 export { statusStreamConfig } from "./nats/buckets.js";
 export type { DesiredStatePublisher, PublishResult } from "./nats/publisher.js";
 export { EVENTS_CHANNEL, KEY_PREFIX, NUDGE_CHANNEL, RedisRolloutStore } from "./redis/index.js";
-export type { ApplyAction } from "./registry/apply.js";
 export { parseApplyDocuments, planApply } from "./registry/apply.js";
-export type { BootstrapBundle, ClusterCredentialIssuer, MintedCredentials } from "./registry/credentials.js";
-export * from "./registry/resources.js";
+export type { ClusterCredentialIssuer, MintedCredentials } from "./registry/credentials.js";
 export { ENV_LABEL, targetClusters } from "./registry/targets.js";
-export type {
-  ClusterProgress,
-  LeadTime,
-  PlannedWave,
-  Policy,
-  PolicyInput,
-  RolloutCommand,
-  RolloutPhase,
-  RolloutState,
-  WaveProgress,
-} from "./rollout/index.js";
-export { planWaves, policySchema, ROLLOUT_COMMANDS } from "./rollout/index.js";
-export type { HubEvent, HubEventType } from "./status/events.js";
-export type { AppOnCluster, EnvironmentSummary, FleetStatus } from "./status/fleet.js";
+export { planWaves } from "./rollout/index.js";
 export {
   type ClusterState,
   type ClusterStatus,

@@ -4,13 +4,19 @@
  * Redis in `redis/`. Each component takes only the interfaces it uses, so a unit test fakes
  * only those.
  */
+import type {
+  AppSpec,
+  ClusterStatus,
+  EnvironmentSpec,
+  Report,
+  RepoSpec,
+  RolloutPhase,
+  RolloutState,
+  TeamSpec,
+} from "@flotilla/api";
 import type { AppSettings } from "./desired/index.js";
-import type { AppSpec, EnvironmentSpec, RepoSpec, TeamSpec } from "./registry/resources.js";
-import type { RolloutPhase, RolloutState } from "./rollout/index.js";
 
-/** Lifecycle of a cluster: Pending until its first heartbeat, then Ready ⇄ Offline. */
-export type ClusterState = "Pending" | "Ready" | "Offline";
-export const CLUSTER_STATES: readonly ClusterState[] = ["Pending", "Ready", "Offline"];
+export { CLUSTER_STATES, type ClusterState, type ClusterStatus } from "@flotilla/api";
 
 /** A registered cluster. The agent's private key is never stored, only its public half. */
 export interface ClusterRecord {
@@ -21,18 +27,6 @@ export interface ClusterRecord {
   /** Public nkey of the cluster's NATS user, when credentials were minted; revoked on delete. */
   natsUserPublicKey?: string;
   createdAtMs: number;
-}
-
-/** Liveness of a cluster, folded from heartbeats. */
-export interface ClusterStatus {
-  state: ClusterState;
-  /** Hub clock when the last verified heartbeat arrived. */
-  lastHeartbeatMs?: number;
-  agentVersion?: string;
-  kubernetesVersion?: string;
-  capabilities?: string[];
-  /** Hub clock of the last state change. */
-  changedAtMs: number;
 }
 
 export interface TeamRecord extends TeamSpec {
@@ -94,27 +88,8 @@ export interface DesiredRecord {
   publishedAtMs: number;
 }
 
-/** The last verified report of one (cluster, app). */
-export interface ReportRecord {
-  cluster: string;
-  app: string;
-  observedGeneration: number;
-  revision: string;
-  rolloutId: string;
-  /** Sync phase, lowercase (`synced`, `failed`, ...). */
-  phase: string;
-  /** Health, lowercase (`healthy`, `degraded`, ...). */
-  health: string;
-  error?: { code: string; message: string; retryable: boolean };
-  /** With phase `rejected`: the generation the agent refused, so a rollout fails it at once. */
-  rejectedGeneration?: number;
-  resources: { kind: string; namespace: string; name: string; health: string; sync: string; message: string }[];
-  reportedAtMs: number;
-  receivedAtMs: number;
-  agentVersion: string;
-  /** SHA-256 of the envelope bytes, so a re-delivered value is not ingested twice. */
-  digest: string;
-}
+/** The last verified report of one (cluster, app), stored as the API shows it. */
+export type ReportRecord = Report;
 
 /** The last branch head the tracker saw for one repo and environment. */
 export interface HeadRecord {

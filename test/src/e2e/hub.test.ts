@@ -357,8 +357,11 @@ describe("hub end to end (NATS without auth)", () => {
       expect(Object.keys(openapi.json.paths)).toEqual(
         expect.arrayContaining(["/v1/clusters", "/v1/apply", "/v1/fleet/status"]),
       );
+      const resolved = (schema: Json): Json =>
+        schema.$ref ? openapi.json.components.schemas[schema.$ref.split("/").at(-1)] : schema;
       const listSchema = openapi.json.paths["/v1/clusters"].get.responses["200"].content["application/json"].schema;
-      expect(Object.keys(listSchema.properties.items.items.properties.status.properties).sort()).toEqual([
+      const itemSchema = resolved(resolved(listSchema).properties.items.items);
+      expect(Object.keys(resolved(itemSchema.properties.status).properties).sort()).toEqual([
         "agentVersion",
         "lastHeartbeatMs",
         "state",

@@ -3,8 +3,9 @@
  * of old rollouts, which the conductor relies on instead of scanning every rollout per pass.
  */
 
+import type { RolloutState } from "@flotilla/api";
 import { type RedisServer, startRedis } from "@flotilla/devfleet";
-import { KEY_PREFIX, RedisRolloutStore, ROLLOUT_RETENTION, type RolloutState } from "@flotilla/hub";
+import { KEY_PREFIX, RedisRolloutStore, ROLLOUT_RETENTION } from "@flotilla/hub";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 

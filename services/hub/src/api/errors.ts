@@ -1,3 +1,4 @@
+import type { ErrorBody } from "@flotilla/api";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
 import {
@@ -6,26 +7,17 @@ import {
   HubError,
   NotFoundError,
   NotLeaderError,
+  ResponseContractError,
   ValidationError,
   WebhookSignatureError,
 } from "../errors.js";
 import { PolicyError, RolloutCommandError, RolloutInputError } from "../rollout/index.js";
 
-/** Body of every error response: one line to show a user, plus the field when input was bad. */
-export interface ErrorBody {
-  error: string;
-  message: string;
-  field?: string;
-  reason?: string;
-  /** For apply: which document, e.g. `document 2 (Repo "web")`. */
-  document?: string;
-}
-
 /**
  * Maps hub and rollout-engine errors to HTTP statuses; the only place that does. Bad input
  * (and a bad policy) 400 with the field, unknown 404, conflict (and a command the rollout's
  * state refuses) 409, bad token or signature 401, not leader 503 (retry), else 500
- * without internals.
+ * without internals (a body the route's schema does not describe among them: logged, as a bug).
  */
 export function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   if (hasZodFastifySchemaValidationErrors(error)) {
@@ -80,8 +72,9 @@ export function sendError(error: unknown, request: FastifyRequest, reply: Fastif
     return reply.code(fe.statusCode).send({ error: fe.code ?? "bad_request", message: fe.message });
   }
   request.log.error({ err: error }, "request failed");
+  const explained = error instanceof HubError && !(error instanceof ResponseContractError);
   return reply.code(500).send({
     error: "internal",
-    message: error instanceof HubError ? error.message : "internal error; see the hub logs",
-  });
+    message: explained ? error.message : "internal error; see the hub logs",
+  } satisfies ErrorBody);
 }

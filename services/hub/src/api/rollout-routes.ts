@@ -1,33 +1,13 @@
+import { operations, type RolloutState, type RolloutSummary, type RolloutView } from "@flotilla/api";
 import type { FastifyPluginAsync } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
-import { z } from "zod";
 import { type SettingsChange, settingsDiff } from "../desired/index.js";
 import { ConflictError, NotFoundError } from "../errors.js";
 import { ENV_LABEL } from "../registry/targets.js";
-import {
-  clusterStandings,
-  command,
-  isSettled,
-  leadTime,
-  parsePolicy,
-  planWaves,
-  ROLLOUT_COMMANDS,
-  type RolloutPhase,
-  type RolloutState,
-} from "../rollout/index.js";
+import { clusterStandings, command, isSettled, leadTime, parsePolicy, planWaves } from "../rollout/index.js";
 import type { EventBus } from "../status/events.js";
 import type { ClusterStatusStore, ObjectReader, RolloutStore, SettingsStore } from "../store.js";
-
-/** Rollout states, for the `state` filter. */
-export const ROLLOUT_PHASES = [
-  "Pending",
-  "Progressing",
-  "Paused",
-  "Succeeded",
-  "Failed",
-  "RolledBack",
-  "Superseded",
-] as const satisfies readonly RolloutPhase[];
+import { routeOf } from "./route.js";
 
 /** Compare-and-set attempts of a command against the leader's concurrent steps. */
 const COMMAND_ATTEMPTS = 10;
@@ -37,7 +17,7 @@ const COMMAND_ATTEMPTS = 10;
  * where it is (`why`), and, when settings changed, the settings diff (secret-looking values
  * masked; every field of the new snapshot when the old one is unknown).
  */
-export function rolloutView(r: RolloutState, diff?: SettingsChange[]) {
+export function rolloutView(r: RolloutState, diff?: SettingsChange[]): RolloutView {
   const why = clusterStandings(r);
   return {
     ...r,
@@ -59,7 +39,7 @@ async function diffOf(r: RolloutState, settings: SettingsStore): Promise<Setting
 }
 
 /** A rollout in a list: what it is and where it stands, without per-cluster detail. */
-function rolloutSummary(r: RolloutState) {
+function rolloutSummary(r: RolloutState): RolloutSummary {
   const waves = r.waves.map((w) => ({ name: w.name, status: w.status, clusters: w.clusters.length }));
   return {
     id: r.id,
@@ -94,22 +74,10 @@ export interface RolloutRoutesOptions {
 export function rolloutRoutes(o: RolloutRoutesOptions): FastifyPluginAsync {
   return async (fastify) => {
     const app = fastify.withTypeProvider<ZodTypeProvider>();
-    const tags = ["rollouts"];
 
-    app.get(
-      "/v1/rollouts",
-      {
-        schema: {
-          tags,
-          summary: "List rollouts, newest first",
-          querystring: z.object({
-            app: z.string().optional(),
-            environment: z.string().optional(),
-            state: z.enum(ROLLOUT_PHASES).optional(),
-          }),
-        },
-      },
-      async (req) => {
+    app.route({
+      ...routeOf(operations.listRollouts),
+      handler: async (req) => {
         const { app: a, environment, state } = req.query;
         const items = await o.rollouts.list({
           ...(a ? { app: a } : {}),
@@ -118,37 +86,20 @@ export function rolloutRoutes(o: RolloutRoutesOptions): FastifyPluginAsync {
         });
         return { items: items.map(rolloutSummary) };
       },
-    );
+    });
 
-    app.get(
-      "/v1/rollouts/:id",
-      {
-        schema: {
-          tags,
-          summary:
-            "A rollout: what changed (revision, settings, both), the commit, the masked settings diff, waves, per-cluster state and why, generations and timestamps, failure reasons, lead time",
-          params: z.object({ id: z.string() }),
-        },
-      },
-      async (req) => {
+    app.route({
+      ...routeOf(operations.getRollout),
+      handler: async (req) => {
         const stored = await o.rollouts.get(req.params.id);
         if (!stored) throw new NotFoundError("rollout", req.params.id);
         return rolloutView(stored.rollout, await diffOf(stored.rollout, o.settings));
       },
-    );
+    });
 
-    app.post(
-      "/v1/rollouts/:id/:command",
-      {
-        schema: {
-          tags,
-          summary: "Pause, resume, promote (approve the waiting wave), abort, or roll back a rollout",
-          description:
-            "409 when the rollout's state does not allow the command (it ended, no wave awaits approval, or a first deploy has nothing to roll back to).",
-          params: z.object({ id: z.string(), command: z.enum(ROLLOUT_COMMANDS) }),
-        },
-      },
-      async (req) => {
+    app.route({
+      ...routeOf(operations.commandRollout),
+      handler: async (req) => {
         const { id, command: cmd } = req.params;
         for (let attempt = 0; attempt < COMMAND_ATTEMPTS; attempt++) {
           const stored = await o.rollouts.get(id);
@@ -171,19 +122,11 @@ export function rolloutRoutes(o: RolloutRoutesOptions): FastifyPluginAsync {
         }
         throw new ConflictError("rollout", id, "changed under every attempt to apply the command; retry");
       },
-    );
+    });
 
-    app.post(
-      "/v1/environments/:env/plan",
-      {
-        schema: {
-          tags: ["environments", "rollouts"],
-          summary: "Preview which clusters fall in which wave for an app; changes nothing",
-          params: z.object({ env: z.string() }),
-          body: z.object({ app: z.string().min(1) }),
-        },
-      },
-      async (req) => {
+    app.route({
+      ...routeOf(operations.previewPlan),
+      handler: async (req) => {
         const environment = req.params.env;
         const appRecord = await o.objects.getObject("App", req.body.app);
         if (!appRecord) throw new NotFoundError("app", req.body.app);
@@ -202,6 +145,6 @@ export function rolloutRoutes(o: RolloutRoutesOptions): FastifyPluginAsync {
         );
         return { environment, app: appRecord.name, policy, waves };
       },
-    );
+    });
   };
 }

@@ -1,27 +1,30 @@
 import fastifySwagger from "@fastify/swagger";
+import { CLUSTER_STATES, operations } from "@flotilla/api";
 import { publicKeyToPem, type SigningKey } from "@flotilla/proto";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
-import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
+import { validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
 import type { Logger } from "pino";
 import { AuthError } from "../errors.js";
 import type { HubMetrics } from "../metrics.js";
 import type { Registry } from "../registry/registry.js";
 import type { EventBus } from "../status/events.js";
-import {
-  CLUSTER_STATES,
-  type ClusterStatusStore,
-  type DesiredStore,
-  type Lease,
-  type LeaseStore,
-  type ObjectReader,
-  type ReportStore,
-  type RolloutStore,
-  type SettingsStore,
+import type {
+  ClusterStatusStore,
+  DesiredStore,
+  Lease,
+  LeaseStore,
+  ObjectReader,
+  ReportStore,
+  RolloutStore,
+  SettingsStore,
 } from "../store.js";
 import { constantTimeEqual } from "../tracking/webhook.js";
 import { sendError } from "./errors.js";
+import { openApiOptions, withServer } from "./openapi.js";
 import { registryRoutes } from "./registry-routes.js";
 import { rolloutRoutes } from "./rollout-routes.js";
+import { routeOf } from "./route.js";
+import { contractSerializerCompiler } from "./serializer.js";
 import { statusRoutes } from "./status-routes.js";
 import { webhookRoutes } from "./webhook-routes.js";
 
@@ -57,9 +60,11 @@ export interface ApiOptions {
 }
 
 /**
- * The HTTP API v1 (Fastify, zod schemas → OpenAPI 3 at `/openapi.json`). Every route needs
+ * The HTTP API v1: the operations of `@flotilla/api`, each route registered from its entry there
+ * (Fastify with zod schemas → OpenAPI 3 at `/openapi.json`). Every route needs
  * `Authorization: Bearer <admin token>` except `/healthz`, `/readyz`, `/metrics` and the Git
- * webhook, which carries its own signature.
+ * webhook, which carries its own signature. A response body its schema does not describe
+ * fails with 500 and a log line (see serializer.ts).
  */
 export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   const streams = new Set<{ end(): void }>();
@@ -72,25 +77,13 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
   });
   app.setValidatorCompiler(validatorCompiler);
-  app.setSerializerCompiler(serializerCompiler);
+  app.setSerializerCompiler(contractSerializerCompiler);
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
   app.setNotFoundHandler((req, reply) =>
     reply.code(404).send({ error: "not_found", message: `no route ${req.method} ${req.url.split("?")[0]}` }),
   );
 
-  await app.register(fastifySwagger, {
-    openapi: {
-      openapi: "3.0.3",
-      info: {
-        title: "Flotilla hub API",
-        version: "v1",
-        description: "GitOps fleet manager: clusters, teams, repos, apps, environments, rollouts, fleet status.",
-      },
-      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
-      security: [{ bearer: [] }],
-    },
-    transform: jsonSchemaTransform,
-  });
+  await app.register(fastifySwagger, openApiOptions());
 
   app.addHook("onRequest", async (req) => {
     if (req.routeOptions.config?.public) return;
@@ -110,31 +103,37 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     for (const s of [...streams]) s.end();
   });
 
-  app.get("/healthz", { config: { public: true }, schema: { hide: true } }, async () => ({ ok: true }));
-  app.get("/readyz", { config: { public: true }, schema: { hide: true } }, async (_req, reply) => {
-    const ok = await o.ready().catch(() => false);
-    return reply.code(ok ? 200 : 503).send({ ready: ok, leader: o.lease() !== undefined });
+  const api = app.withTypeProvider<ZodTypeProvider>();
+  api.route({ ...routeOf(operations.getHealth), handler: async () => ({ ok: true as const }) });
+  api.route({
+    ...routeOf(operations.getReadiness),
+    handler: async (_req, reply) => {
+      const ok = await o.ready().catch(() => false);
+      return reply.code(ok ? 200 : 503).send({ ready: ok, leader: o.lease() !== undefined });
+    },
   });
-  app.get("/metrics", { config: { public: true }, schema: { hide: true } }, async (_req, reply) => {
-    const clusters = await o.objects.listObjects("Cluster");
-    const statuses = await o.statuses.getClusterStatuses(clusters.map((c) => c.name));
-    const counts = Object.fromEntries(CLUSTER_STATES.map((s) => [s, 0])) as Record<string, number>;
-    for (const c of clusters) {
-      const state = statuses.get(c.name)?.state ?? "Pending";
-      counts[state] = (counts[state] ?? 0) + 1;
-    }
-    for (const [state, n] of Object.entries(counts)) o.metrics.clusters.set({ state }, n);
-    const byState = new Map<string, number>();
-    for (const r of await o.rollouts.list({})) byState.set(r.state, (byState.get(r.state) ?? 0) + 1);
-    o.metrics.rollouts.reset();
-    for (const [state, n] of byState) o.metrics.rollouts.set({ state }, n);
-    return reply.type(o.metrics.registry.contentType).send(await o.metrics.registry.metrics());
+  api.route({
+    ...routeOf(operations.getMetrics),
+    handler: async (_req, reply) => {
+      const clusters = await o.objects.listObjects("Cluster");
+      const statuses = await o.statuses.getClusterStatuses(clusters.map((c) => c.name));
+      const counts = Object.fromEntries(CLUSTER_STATES.map((s) => [s, 0])) as Record<string, number>;
+      for (const c of clusters) {
+        const state = statuses.get(c.name)?.state ?? "Pending";
+        counts[state] = (counts[state] ?? 0) + 1;
+      }
+      for (const [state, n] of Object.entries(counts)) o.metrics.clusters.set({ state }, n);
+      const byState = new Map<string, number>();
+      for (const r of await o.rollouts.list({})) byState.set(r.state, (byState.get(r.state) ?? 0) + 1);
+      o.metrics.rollouts.reset();
+      for (const [state, n] of byState) o.metrics.rollouts.set({ state }, n);
+      return reply.type(o.metrics.registry.contentType).send(await o.metrics.registry.metrics());
+    },
   });
-  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
-  app.get(
-    "/v1/hub",
-    { schema: { tags: ["hub"], summary: "This replica, the current leader, the hub public key" } },
-    async () => {
+  api.route({ ...routeOf(operations.getOpenApi), handler: async (req) => withServer(app.swagger(), req) });
+  api.route({
+    ...routeOf(operations.getHub),
+    handler: async () => {
       const lease = await o.leases.currentLease();
       return {
         replica: o.replicaId,
@@ -145,7 +144,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
         hubPublicKey: publicKeyToPem(o.hubKey.publicKey),
       };
     },
-  );
+  });
 
   await app.register(registryRoutes(o.registry));
   await app.register(

@@ -1,24 +1,16 @@
+import { operations } from "@flotilla/api";
 import type { FastifyPluginAsync } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
-import { z } from "zod";
 import { NotFoundError } from "../errors.js";
-import type { Registry } from "../registry/registry.js";
+import { clusterView, type Registry } from "../registry/registry.js";
 import { isTerminal } from "../rollout/index.js";
-import type { EventBus, HubEventType } from "../status/events.js";
+import type { EventBus } from "../status/events.js";
 import { joinAppsOnClusters, summarizeFleet } from "../status/fleet.js";
 import type { ClusterStatusStore, DesiredStore, ObjectReader, ReportStore, RolloutStore } from "../store.js";
+import { routeOf } from "./route.js";
 
 /** SSE comment sent this often so proxies keep an idle stream open. */
 export const SSE_KEEPALIVE_MS = 15_000;
-
-const EVENT_TYPES = [
-  "report",
-  "heartbeat",
-  "desired",
-  "cluster-state",
-  "registry",
-  "rollout",
-] as const satisfies readonly HubEventType[];
 
 export interface StatusRoutesOptions {
   objects: ObjectReader;
@@ -39,10 +31,9 @@ export function statusRoutes(o: StatusRoutesOptions): FastifyPluginAsync {
 
     const statusesOf = (names: string[]) => o.statuses.getClusterStatuses(names);
 
-    app.get(
-      "/v1/fleet/status",
-      { schema: { tags: ["status"], summary: "Clusters by state and apps by sync and health, per environment" } },
-      async () => {
+    app.route({
+      ...routeOf(operations.getFleetStatus),
+      handler: async () => {
         const [clusters, desired, reports, rollouts] = await Promise.all([
           o.objects.listObjects("Cluster"),
           o.desired.listDesired({}),
@@ -59,43 +50,28 @@ export function statusRoutes(o: StatusRoutesOptions): FastifyPluginAsync {
           },
         };
       },
-    );
+    });
 
-    app.get(
-      "/v1/clusters/:name",
-      {
-        schema: {
-          tags: ["clusters", "status"],
-          summary: "A cluster, its state and its apps with revision, sync, health and last report",
-          params: z.object({ name: z.string() }),
-        },
-      },
-      async (req) => {
+    app.route({
+      ...routeOf(operations.getCluster),
+      handler: async (req) => {
         const record = await o.registry.getCluster(req.params.name);
-        const view = (await o.registry.listClusters()).find((c) => c.name === record.name);
         const [status, desired, reports] = await Promise.all([
           o.statuses.getClusterStatus(record.name),
           o.desired.listDesired({ cluster: record.name }),
           o.reports.listReports({ cluster: record.name }),
         ]);
         return {
-          ...view,
+          ...clusterView(record),
           status: status ?? { state: "Pending", changedAtMs: record.createdAtMs },
           apps: joinAppsOnClusters([record], desired, reports),
         };
       },
-    );
+    });
 
-    app.get(
-      "/v1/apps/:app/status",
-      {
-        schema: {
-          tags: ["apps", "status"],
-          summary: "Per-cluster matrix of one app: desired and reported revision, sync and health",
-          params: z.object({ app: z.string() }),
-        },
-      },
-      async (req) => {
+    app.route({
+      ...routeOf(operations.getAppStatus),
+      handler: async (req) => {
         const record = await o.objects.getObject("App", req.params.app);
         if (!record) throw new NotFoundError("app", req.params.app);
         const [clusters, desired, reports, rollouts] = await Promise.all([
@@ -127,27 +103,11 @@ export function statusRoutes(o: StatusRoutesOptions): FastifyPluginAsync {
           })),
         };
       },
-    );
+    });
 
-    app.get(
-      "/v1/events",
-      {
-        schema: {
-          tags: ["status"],
-          summary:
-            "Server-Sent Events of reports, heartbeats, desired states, cluster states, registry changes and rollouts",
-          querystring: z.object({
-            types: z
-              .string()
-              .optional()
-              .describe(`comma-separated subset of ${EVENT_TYPES.join(", ")}`)
-              .refine((t) => !t || t.split(",").every((x) => (EVENT_TYPES as readonly string[]).includes(x)), {
-                message: `must be a comma-separated subset of ${EVENT_TYPES.join(", ")}`,
-              }),
-          }),
-        },
-      },
-      async (req, reply) => {
+    app.route({
+      ...routeOf(operations.streamEvents),
+      handler: async (req, reply) => {
         const wanted = req.query.types ? new Set(req.query.types.split(",")) : undefined;
         reply.hijack();
         const raw = reply.raw;
@@ -175,6 +135,6 @@ export function statusRoutes(o: StatusRoutesOptions): FastifyPluginAsync {
         o.streams.add(stream);
         req.raw.on("close", () => stream.end());
       },
-    );
+    });
   };
 }

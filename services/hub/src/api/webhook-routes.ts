@@ -1,12 +1,14 @@
+import { operations } from "@flotilla/api";
 import type { FastifyPluginAsync } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import type { Logger } from "pino";
-import { z } from "zod";
 import { NotFoundError, WebhookSignatureError } from "../errors.js";
 import type { HubMetrics } from "../metrics.js";
 import type { Registry } from "../registry/registry.js";
 import type { EventBus } from "../status/events.js";
 import type { ObjectReader } from "../store.js";
 import { verifyWebhook } from "../tracking/webhook.js";
+import { routeOf } from "./route.js";
 
 /**
  * `POST /v1/webhooks/git/:repo`: verified against the repo's webhook secret over the raw body
@@ -26,17 +28,9 @@ export function webhookRoutes(o: {
     fastify.removeAllContentTypeParsers();
     fastify.addContentTypeParser("*", { parseAs: "buffer" }, (_req, body, done) => done(null, body));
 
-    fastify.post<{ Params: { repo: string } }>(
-      "/v1/webhooks/git/:repo",
-      {
-        config: { public: true },
-        schema: {
-          tags: ["webhooks"],
-          summary: "Git push webhook (GitHub X-Hub-Signature-256, GitLab X-Gitlab-Token, or X-Flotilla-Signature)",
-          params: z.object({ repo: z.string() }),
-        },
-      },
-      async (req, reply) => {
+    fastify.withTypeProvider<ZodTypeProvider>().route({
+      ...routeOf(operations.receiveGitWebhook),
+      handler: async (req, reply) => {
         const name = req.params.repo;
         const repo = await o.objects.getObject("Repo", name);
         if (!repo) {
@@ -59,6 +53,6 @@ export function webhookRoutes(o: {
         await o.events.nudge(name);
         return reply.code(202).send({ accepted: true, repo: name });
       },
-    );
+    });
   };
 }

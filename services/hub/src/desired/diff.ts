@@ -4,14 +4,10 @@
  * `db.password`, and a diff is shown to anyone who may read rollouts.
  */
 
+import type { SettingsChange } from "@flotilla/api";
 import type { AppSettings } from "./settings.js";
 
-/** One changed field: its dotted path and the values before and after (absent: not set). */
-export interface SettingsChange {
-  path: string;
-  from?: string;
-  to?: string;
-}
+export type { SettingsChange } from "@flotilla/api";
 
 /** Keys whose values are never shown. */
 const SECRET_KEY = /password|token|secret|key|credential/i;

@@ -1,5 +1,5 @@
+import { appSpecSchema } from "@flotilla/api";
 import { describe, expect, it } from "vitest";
-import { appSpecSchema } from "../registry/resources.js";
 import type { AppRecord, RepoRecord } from "../store.js";
 import { MASKED, settingsDiff } from "./diff.js";
 import { desiredFingerprint, effectiveSettings, resolveDesired, settingsDigest, settingsOf } from "./settings.js";

@@ -14,11 +14,11 @@
  * through its waves once.
  */
 
+import type { AppSpec, HealthCheck } from "@flotilla/api";
 import { type DesiredStateInit, SourceType } from "@flotilla/proto";
 import { fingerprint } from "../registry/canonical.js";
 import { healthRulesInput, mergeHealthChecks } from "../registry/health-checks.js";
-import { type AppSpec, type HealthCheck, resolveAppPath } from "../registry/resources.js";
-import { matchesSelector } from "../registry/targets.js";
+import { matchesSelector, resolveAppPath } from "../registry/targets.js";
 import type { AppRecord, RepoRecord } from "../store.js";
 
 /** Version of the {@link AppSettings} shape; part of the digest. */

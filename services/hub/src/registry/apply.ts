@@ -1,8 +1,8 @@
+import { API_VERSION, type ApplyAction, KINDS, type Kind, nameSchema, SPEC_SCHEMAS, type SpecOf } from "@flotilla/api";
 import { parseAllDocuments } from "yaml";
 import { z } from "zod";
 import { ValidationError } from "../errors.js";
 import { canonicalJson } from "./canonical.js";
-import { API_VERSION, KINDS, type Kind, nameSchema, SPEC_SCHEMAS, type SpecOf } from "./resources.js";
 
 /** One validated document of an apply. */
 export type ApplyDocument = {
@@ -14,9 +14,6 @@ export type ApplyDocument = {
     spec: SpecOf[K];
   };
 }[Kind];
-
-/** What an apply does to one object. */
-export type ApplyAction = "created" | "configured" | "unchanged";
 
 export interface PlannedChange {
   doc: ApplyDocument;

@@ -1,6 +1,6 @@
+import { appSpecSchema, type HealthCheck } from "@flotilla/api";
 import { describe, expect, it } from "vitest";
 import { healthRulesInput, mergeHealthChecks } from "./health-checks.js";
-import { appSpecSchema, type HealthCheck } from "./resources.js";
 
 const rule = (kind: string, current: string, group = "example.com"): HealthCheck => ({ group, kind, current });
 

@@ -2,8 +2,9 @@
  * The health rules a desired state carries: the team's, then the app's, the app's replacing
  * the team's for the same kind, in the wire form the agent compiles (docs/health.md).
  */
+
+import type { HealthCheck } from "@flotilla/api";
 import type { HealthRuleInit } from "@flotilla/proto";
-import type { HealthCheck } from "./resources.js";
 
 type WireRule = Required<Omit<HealthRuleInit, "$unknowns">>;
 

@@ -1,3 +1,18 @@
+import type {
+  ApplyAction,
+  ApplyResult,
+  AppSpec,
+  BootstrapBundle,
+  ClusterListItem,
+  ClusterSpec,
+  ClusterView,
+  EnvironmentSpec,
+  Kind,
+  Repo,
+  RepoSpec,
+  SpecOf,
+  TeamSpec,
+} from "@flotilla/api";
 import {
   generateSigningKey,
   keyIdOf,
@@ -14,51 +29,14 @@ import type {
   AppRecord,
   ClusterCleanup,
   ClusterRecord,
-  ClusterState,
   ClusterStatusStore,
   ObjectStore,
   RepoRecord,
   RepoSecrets,
 } from "../store.js";
-import { type ApplyAction, parseApplyDocuments, planApply } from "./apply.js";
+import { parseApplyDocuments, planApply } from "./apply.js";
 import { canonicalJson } from "./canonical.js";
-import type { BootstrapBundle, ClusterCredentialIssuer } from "./credentials.js";
-import type { AppSpec, ClusterSpec, EnvironmentSpec, Kind, RepoSpec, SpecOf, TeamSpec } from "./resources.js";
-
-/** A repo as the API shows it: never its credentials or webhook secret. */
-export type RepoView = Omit<RepoRecord, "sealedSecrets">;
-/** A cluster as the API shows it. */
-export interface ClusterView {
-  name: string;
-  labels: Record<string, string>;
-  agentKeyId: string;
-  hasNatsCredentials: boolean;
-  createdAtMs: number;
-}
-
-/** Where a cluster stands, as `GET /v1/clusters` lists it next to each cluster. */
-export interface ClusterListStatus {
-  state: ClusterState;
-  /** Hub clock of the last verified heartbeat; absent before the first. */
-  lastHeartbeatMs?: number;
-  /** Agent version from the last heartbeat. */
-  agentVersion?: string;
-}
-
-/** A cluster in `GET /v1/clusters`: the view plus its liveness, so no client asks per cluster. */
-export interface ClusterListItem extends ClusterView {
-  status: ClusterListStatus;
-}
-
-/** One object's outcome in an apply. */
-export interface ApplyResult {
-  index: number;
-  kind: Kind;
-  name: string;
-  action: ApplyAction;
-  /** For a Cluster created by this apply: its agent's bootstrap bundle, shown only now. */
-  bootstrap?: BootstrapBundle;
-}
+import type { ClusterCredentialIssuer } from "./credentials.js";
 
 export interface RegistryOptions {
   objects: ObjectStore;
@@ -88,10 +66,6 @@ export class Registry {
   constructor(private readonly o: RegistryOptions) {}
 
   // ---- clusters ----
-
-  async listClusters(): Promise<ClusterView[]> {
-    return (await this.o.objects.listObjects("Cluster")).map(clusterView);
-  }
 
   /**
    * Every cluster with its state, last heartbeat and agent version: the statuses come in one
@@ -184,11 +158,11 @@ export class Registry {
     return record;
   }
 
-  async listRepos(): Promise<RepoView[]> {
+  async listRepos(): Promise<Repo[]> {
     return (await this.o.objects.listObjects("Repo")).map(repoView);
   }
 
-  async getRepo(name: string): Promise<RepoView> {
+  async getRepo(name: string): Promise<Repo> {
     const record = await this.o.objects.getObject("Repo", name);
     if (!record) throw new NotFoundError("repo", name);
     return repoView(record);
@@ -383,7 +357,8 @@ export class Registry {
   }
 }
 
-function clusterView(c: ClusterRecord): ClusterView {
+/** A cluster as the API shows it: its agent's key only by id. */
+export function clusterView(c: ClusterRecord): ClusterView {
   return {
     name: c.name,
     labels: c.labels,
@@ -393,7 +368,7 @@ function clusterView(c: ClusterRecord): ClusterView {
   };
 }
 
-function repoView(r: RepoRecord): RepoView {
+function repoView(r: RepoRecord): Repo {
   const { sealedSecrets: _s, ...view } = r;
   return view;
 }

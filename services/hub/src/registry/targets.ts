@@ -25,3 +25,8 @@ export function targetClusters<C extends Labelled>(
     .filter((c) => c.labels[ENV_LABEL] === environment && matchesSelector(c.labels, selector))
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
+
+/** Path of an app for one environment: `{env}` in the app's path is replaced by the environment name. */
+export function resolveAppPath(path: string, env: string): string {
+  return path.replaceAll("{env}", env);
+}

@@ -10,14 +10,13 @@
  * desired states. Trigger a step right after a command to keep the latency low.
  */
 
+import type { RolloutCommand } from "@flotilla/api";
 import { type Action, eventAction, type StepResult } from "./action.js";
 import { RolloutCommandError } from "./errors.js";
 import { endFailed } from "./outcome.js";
 import { currentWaveIndex, isTerminal, type RolloutState } from "./state.js";
 
-/** The commands of `POST /v1/rollouts/:id/{command}`. */
-export const ROLLOUT_COMMANDS = ["pause", "resume", "promote", "abort", "rollback"] as const;
-export type RolloutCommand = (typeof ROLLOUT_COMMANDS)[number];
+export type { RolloutCommand } from "@flotilla/api";
 
 /**
  * Applies one command at `nowMs`; `by` (a token or user name) goes into events and reasons.

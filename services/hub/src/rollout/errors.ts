@@ -1,7 +1,8 @@
 /**
  * Errors raised by the rollout engine's pure core. None is retryable: the same input fails the
  * same way. The API edge maps them to HTTP statuses (PolicyError and RolloutInputError → 400,
- * RolloutCommandError → 409).
+ * RolloutCommandError → 409). A bad label selector raises `SelectorSyntaxError` of `@flotilla/api`,
+ * which owns the selector grammar.
  */
 
 /** Base class of every rollout-engine error. */
@@ -49,16 +50,5 @@ export class RolloutCommandError extends RolloutEngineError {
     readonly reason: string,
   ) {
     super(`cannot ${command} rollout ${JSON.stringify(rolloutId)}: ${reason}`);
-  }
-}
-
-/** A label selector that cannot be parsed; `reason` names the bad term and the accepted forms. */
-export class SelectorSyntaxError extends RolloutEngineError {
-  override name = "SelectorSyntaxError";
-  constructor(
-    readonly selector: string,
-    readonly reason: string,
-  ) {
-    super(`label selector ${JSON.stringify(selector)}: ${reason}`);
   }
 }

@@ -16,7 +16,6 @@ export { clusterStandings } from "./explain.js";
 export * from "./leadtime.js";
 export * from "./observation.js";
 export * from "./policy.js";
-export * from "./selector.js";
 export * from "./state.js";
 export { step } from "./step.js";
 export { abandonRollback, outstandingWrites, recordWrite } from "./write.js";

@@ -4,32 +4,9 @@
  * observing the metrics is the hub's job; this only computes.
  */
 
-import type { RolloutState, WaveProgress } from "./state.js";
+import type { LeadTime, RolloutState, WaveProgress } from "@flotilla/api";
 
-/** How long one completed wave took. */
-export interface WaveDuration {
-  wave: string;
-  index: number;
-  /** Wave start (after any approval) → wave complete (after its bake). */
-  durationSeconds: number;
-}
-
-/** Lead-time figures known so far; a field is absent until both of its ends are known. */
-export interface LeadTime {
-  /** Commit time in Git → every wave complete. Absent without a commit time. */
-  commitToConvergedSeconds?: number;
-  /** Hub noticed the commit → every wave complete. */
-  detectedToConvergedSeconds?: number;
-  /**
-   * Commit time → the hub noticed it: the poll (or webhook) delay, shown beside the detection
-   * time so a slow poll shows up instead of hiding. Known from creation on.
-   */
-  commitToDetectedSeconds?: number;
-  /** What the commit→converged figure starts at: the commit's time, or detection (settings-only change, commit unread). */
-  startsAt: "commit" | "detection";
-  /** Completed waves, in order. */
-  waves: WaveDuration[];
-}
+export type { LeadTime, WaveDuration } from "@flotilla/api";
 
 /** The lead-time figures of a rollout. Negative spans (clock skew between Git and hub) count as 0. */
 export function leadTime(rollout: RolloutState): LeadTime {

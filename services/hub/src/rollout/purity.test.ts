@@ -3,12 +3,12 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 
-/** What the engine may import besides its own modules: validation and the wire contract. */
-const ALLOWED = new Set(["zod", "@flotilla/proto"]);
+/** What the engine may import besides its own modules: validation and the wire and HTTP contracts. */
+const ALLOWED = new Set(["zod", "@flotilla/proto", "@flotilla/api"]);
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 
 describe("the rollout engine", () => {
-  it("imports only its own modules, zod and the wire contract: no I/O, no hub state", () => {
+  it("imports only its own modules, zod and the contracts: no I/O, no hub state", () => {
     const sources = readdirSync(HERE).filter((f) => f.endsWith(".ts") && !f.endsWith(".test.ts"));
     expect(sources).toContain("step.ts");
     let imports = 0;

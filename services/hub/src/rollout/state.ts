@@ -1,51 +1,42 @@
 /**
  * The persisted state of one rollout: plain JSON (stored in Redis as is), changed only by the pure
  * functions of this folder. Times are Unix milliseconds of the hub's clock (`now` of the caller).
+ * Its shape is the API's rollout schema (`@flotilla/api`), so what the hub stores is what it shows.
  *
  * The rollout snapshots its wave plan and settings when it is created, so editing the
  * environment's policy (or labels) mid-rollout can never reshuffle waves and skip or repeat one.
  */
 
+import {
+  type ChangeKind,
+  type ClusterProgress,
+  COMMIT_MESSAGE_MAX,
+  type CommitInfo,
+  isTerminalPhase,
+  type Policy,
+  ROLLOUT_STATE_VERSION,
+  type RolloutPhase,
+  type RolloutState,
+  type RolloutTarget,
+  type Selector,
+  type WaveProgress,
+} from "@flotilla/api";
 import { RolloutInputError } from "./errors.js";
-import { type PlanCluster, type Policy, planWaves } from "./policy.js";
-import type { Selector } from "./selector.js";
+import { type PlanCluster, planWaves } from "./policy.js";
 
-/**
- * Version of this JSON shape; bump it (and migrate in {@link readRollout}) when a stored rollout
- * would no longer read. 2: targets are (revision, settings digest) instead of bare revisions.
- */
-export const ROLLOUT_STATE_VERSION = 2;
-
-/**
- * What a rollout rolls to, or back to: one commit AND the app's settings snapshot, named by its
- * digest. Two desired states of an app differ exactly when their targets differ, so a change of
- * values, path, namespace or policy rolls through the waves like a new commit.
- */
-export interface RolloutTarget {
-  /** Commit SHA. */
-  revision: string;
-  /**
-   * SHA-256 digest of the settings snapshot the hub stored content-addressed; "" means unknown
-   * (a rollout stored before settings were part of the target), which equals no known digest.
-   */
-  settings: string;
-}
-
-/** What a rollout changes compared with the last good target. */
-export type ChangeKind = "revision" | "settings";
-
-/** The commit a rollout's revision names, as read from Git. */
-export interface CommitInfo {
-  /** The commit message, cut to {@link COMMIT_MESSAGE_MAX} characters. */
-  message: string;
-  /** `Name <email>` of the author. */
-  author: string;
-  /** Committer time; a revision change's lead time starts here. */
-  committedAtMs: number;
-}
-
-/** Longest commit message kept in a rollout, so the document stays small. */
-export const COMMIT_MESSAGE_MAX = 1000;
+export type {
+  ChangeKind,
+  ClusterProgress,
+  ClusterStepState,
+  CommitInfo,
+  RolloutFailure,
+  RolloutPhase,
+  RolloutState,
+  RolloutTarget,
+  WaveProgress,
+  WaveStatus,
+} from "@flotilla/api";
+export { ROLLOUT_STATE_VERSION } from "@flotilla/api";
 
 /** Whether two targets name the same desired state (an unknown digest equals nothing). */
 export function sameTarget(a: RolloutTarget | undefined, b: RolloutTarget | undefined): boolean {
@@ -58,132 +49,6 @@ export function sameTarget(a: RolloutTarget | undefined, b: RolloutTarget | unde
 export function describeTarget(t: RolloutTarget): string {
   const revision = t.revision.slice(0, 7);
   return t.settings ? `${revision} (settings ${t.settings.slice(0, 7)})` : revision;
-}
-
-/** Lifecycle of a rollout. Succeeded, Failed, RolledBack and Superseded are terminal. */
-export type RolloutPhase = "Pending" | "Progressing" | "Paused" | "Succeeded" | "Failed" | "RolledBack" | "Superseded";
-
-/** Lifecycle of a wave. */
-export type WaveStatus = "pending" | "awaiting-approval" | "progressing" | "baking" | "succeeded" | "failed";
-
-/**
- * Lifecycle of one cluster in a rollout:
- * pending → writing (write decided, not yet confirmed) → progressing (write confirmed, generation known)
- * → healthy | failed; pending → skipped (offline, policy "skip"); any cluster that received the
- * revision → rolling-back (rollback decided) → rolled-back (rollback write confirmed).
- */
-export type ClusterStepState =
-  | "pending"
-  | "writing"
-  | "progressing"
-  | "healthy"
-  | "failed"
-  | "skipped"
-  | "rolling-back"
-  | "rolled-back";
-
-/** One cluster's progress in the rollout. */
-export interface ClusterProgress {
-  name: string;
-  state: ClusterStepState;
-  /** Generation of the desired state this rollout wrote for the cluster; set by recordWrite. */
-  generation?: number;
-  /** When the write was decided; the progress deadline runs from here. */
-  dispatchedAtMs?: number;
-  /** When the write was confirmed (recordWrite). */
-  writtenAtMs?: number;
-  healthyAtMs?: number;
-  failedAtMs?: number;
-  skippedAtMs?: number;
-  /** Why the cluster failed, was skipped, or is waiting. */
-  reason?: string;
-  /**
-   * The write changed nothing: the cluster's desired state already was the target (another
-   * rollout wrote the same objects, or an override leaves this cluster as it was). It passes on
-   * its existing report, and a wave of only such clusters needs no bake.
-   */
-  unchanged?: boolean;
-  /** Present once the cluster is to be rolled back to the rollout's `from` target. */
-  rollback?: {
-    requestedAtMs: number;
-    generation?: number;
-    writtenAtMs?: number;
-    /** Set when there is nothing left to roll back: the cluster or the app was deleted. */
-    abandoned?: { atMs: number; reason: string };
-  };
-}
-
-/** One wave: its resolved settings (snapshotted at creation), status and clusters. */
-export interface WaveProgress {
-  name: string;
-  implicit: boolean;
-  maxConcurrency: number;
-  failureBudget: number;
-  bakeSeconds: number;
-  requireApproval: boolean;
-  status: WaveStatus;
-  clusters: ClusterProgress[];
-  startedAtMs?: number;
-  /** When `promote` approved this wave. */
-  approvedAtMs?: number;
-  bakeStartedAtMs?: number;
-  completedAtMs?: number;
-}
-
-/** Why a rollout ended without succeeding. */
-export interface RolloutFailure {
-  kind: "budget-exceeded" | "aborted" | "rollback-requested";
-  /** One line: what failed, where, and the clusters' own reasons. */
-  reason: string;
-  /** The wave that was current when it failed, if any. */
-  wave?: string;
-  atMs: number;
-}
-
-/** The whole persisted rollout. */
-export interface RolloutState {
-  version: typeof ROLLOUT_STATE_VERSION;
-  id: string;
-  app: string;
-  environment: string;
-  /** The last good target, rolled back to on failure; absent for a first deploy (no rollback possible). */
-  from?: RolloutTarget;
-  to: RolloutTarget;
-  /** What differs between `from` and `to`; both for a first deploy. */
-  changed: ChangeKind[];
-  state: RolloutPhase;
-  progressDeadlineSeconds: number;
-  autoRollback: boolean;
-  offlineClusters: Policy["offlineClusters"];
-  waves: WaveProgress[];
-  /** The commit of `to.revision`, when the hub could read it from Git. */
-  commit?: CommitInfo;
-  /** Why `commit` is missing (the fetch failed); the lead time then starts at detection. */
-  commitUnknown?: string;
-  /**
-   * Start of the commit→converged lead time: the commit's committer time when the revision
-   * changed and the commit was read; else the detection time (a settings-only change starts
-   * when the hub saw it).
-   */
-  commitAtMs?: number;
-  /** When the hub noticed the change and created the rollout. */
-  detectedAtMs: number;
-  /**
-   * Digest of the app's Git inputs at `to` (tree ids of its path and of what it references),
-   * so the next head can be compared without the old commit; absent when unknown.
-   */
-  sourceDigest?: string;
-  /** First step. */
-  startedAtMs?: number;
-  /** Set while Paused. */
-  pausedAtMs?: number;
-  /** When every wave completed (Succeeded only). */
-  convergedAtMs?: number;
-  /** When the rollout reached a terminal state. */
-  finishedAtMs?: number;
-  failure?: RolloutFailure;
-  /** The rollout that superseded this one. */
-  supersededBy?: string;
 }
 
 /** What createRollout needs. */
@@ -298,11 +163,9 @@ export function readRollout(value: unknown): RolloutState {
   throw new RolloutInputError(v.id ?? "", `stored as version ${v.version}, which this hub cannot read; upgrade it`);
 }
 
-const TERMINAL: ReadonlySet<RolloutPhase> = new Set(["Succeeded", "Failed", "RolledBack", "Superseded"]);
-
 /** Whether a rollout in this phase is over: no more waves, no more forward writes. */
 export function isTerminal(state: RolloutPhase): boolean {
-  return TERMINAL.has(state);
+  return isTerminalPhase(state);
 }
 
 /** A decided rollback that is neither written nor abandoned: the rollout still owes it. */

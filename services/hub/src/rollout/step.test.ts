@@ -1,3 +1,4 @@
+import type { PolicyInput } from "@flotilla/api";
 import { describe, expect, it } from "vitest";
 import { type Action, isWriteAction, type StepResult, type WriteAction } from "./action.js";
 import { command, supersede } from "./command.js";
@@ -5,7 +6,7 @@ import { RolloutCommandError, RolloutInputError } from "./errors.js";
 import { clusterStandings } from "./explain.js";
 import { leadTime } from "./leadtime.js";
 import type { ClusterReport, Observations } from "./observation.js";
-import { type ClusterConnectivity, type PlanCluster, type PolicyInput, parsePolicy } from "./policy.js";
+import { type ClusterConnectivity, type PlanCluster, parsePolicy } from "./policy.js";
 import {
   type ClusterProgress,
   type ClusterStepState,

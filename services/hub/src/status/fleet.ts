@@ -1,33 +1,9 @@
+import type { AppOnCluster, ClusterState, EnvironmentSummary, FleetStatus } from "@flotilla/api";
 import { ENV_LABEL } from "../registry/targets.js";
-import type { ClusterRecord, ClusterState, ClusterStatus, DesiredRecord, ReportRecord } from "../store.js";
+import type { ClusterRecord, ClusterStatus, DesiredRecord, ReportRecord } from "../store.js";
 
-/** One (cluster, app): what the hub asked for and what the agent last said. */
-export interface AppOnCluster {
-  cluster: string;
-  app: string;
-  environment: string;
-  desired: { generation: number; revision: string; rolloutId: string; publishedAtMs: number } | null;
-  report: ReportRecord | null;
-  /** The agent reports the exact generation and revision last published (not a stale report). */
-  current: boolean;
-}
-
-/** Counts per environment (`""` for clusters without an env label). */
-export interface EnvironmentSummary {
-  clusters: Record<ClusterState, number>;
-  /** (cluster, app) pairs by the sync phase of their last report (`unknown` before one). */
-  sync: Record<string, number>;
-  /** (cluster, app) pairs by the health of their last report (`unknown` before one). */
-  health: Record<string, number>;
-  /** Pairs whose report matches the generation and revision last published. */
-  current: number;
-  apps: number;
-}
-
-export interface FleetStatus {
-  clusters: Record<ClusterState, number> & { total: number };
-  environments: Record<string, EnvironmentSummary>;
-}
+/** The fleet's counts; the API adds the rollouts in flight. */
+export type FleetCounts = Omit<FleetStatus, "rollouts">;
 
 function emptyStates(): Record<ClusterState, number> {
   return { Pending: 0, Ready: 0, Offline: 0 };
@@ -80,8 +56,8 @@ export function summarizeFleet(
   clusters: readonly ClusterRecord[],
   statuses: ReadonlyMap<string, ClusterStatus>,
   rows: readonly AppOnCluster[],
-): FleetStatus {
-  const fleet: FleetStatus = { clusters: { ...emptyStates(), total: 0 }, environments: {} };
+): FleetCounts {
+  const fleet: FleetCounts = { clusters: { ...emptyStates(), total: 0 }, environments: {} };
   const env = (name: string): EnvironmentSummary => {
     let e = fleet.environments[name];
     if (!e) {

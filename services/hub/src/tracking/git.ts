@@ -1,7 +1,7 @@
+import type { GitCredentials } from "@flotilla/api";
 import git from "isomorphic-git";
 import http from "isomorphic-git/http/node";
 import { GitError } from "../errors.js";
-import type { GitCredentials } from "../registry/resources.js";
 
 /** Asks a Git server for its branch heads, without cloning. */
 export interface RefLister {

@@ -12,7 +12,7 @@ import { posix } from "node:path";
 import { parse } from "yaml";
 import type { AppSettings } from "../desired/index.js";
 import { fingerprint } from "../registry/canonical.js";
-import { resolveAppPath } from "../registry/resources.js";
+import { resolveAppPath } from "../registry/targets.js";
 
 /** One commit's files, as the Git cache reads them. */
 export interface CommitTree {

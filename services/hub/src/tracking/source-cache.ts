@@ -15,11 +15,11 @@ import * as fs from "node:fs";
 import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { GitCredentials } from "@flotilla/api";
 import git from "isomorphic-git";
 import http from "isomorphic-git/http/node";
 import { DEFAULT_GIT_CACHE_MAX_BYTES } from "../config.js";
 import { GitError } from "../errors.js";
-import type { GitCredentials } from "../registry/resources.js";
 import type { CommitInfo } from "../rollout/index.js";
 import type { CommitTree } from "./inputs.js";
 

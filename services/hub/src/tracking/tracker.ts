@@ -1,3 +1,4 @@
+import type { GitCredentials } from "@flotilla/api";
 import type { Logger } from "pino";
 import type { RolloutConductor, RolloutRequest } from "../conductor/conductor.js";
 import { settingsDigest, settingsOf } from "../desired/index.js";
@@ -5,7 +6,6 @@ import { HubError, NotLeaderError } from "../errors.js";
 import type { HubMetrics } from "../metrics.js";
 import type { DesiredStatePublisher } from "../nats/publisher.js";
 import type { Registry } from "../registry/registry.js";
-import type { GitCredentials } from "../registry/resources.js";
 import { targetClusters } from "../registry/targets.js";
 import type { EventBus } from "../status/events.js";
 import type {

@@ -1,6 +1,11 @@
-import { compileHealthExpression, HEALTH_RULE_EXPRESSIONS, InvalidHealthRuleError, isDnsLabel } from "@flotilla/proto";
+/**
+ * The specs of the objects a fleet is made of, as a user writes them in a request body or an
+ * applied document: clusters, teams, repos, apps and environments.
+ */
+import { compileHealthExpression, HEALTH_RULE_EXPRESSIONS, InvalidHealthRuleError } from "@flotilla/proto";
 import { z } from "zod";
-import { policySchema } from "../rollout/index.js";
+import { labelsSchema, nameSchema } from "./labels.js";
+import { policySchema } from "./policy.js";
 
 /** The kinds of object the registry holds, as written in `kind:` of an applied document. */
 export const KINDS = ["Cluster", "Team", "Repo", "App", "Environment"] as const;
@@ -8,21 +13,6 @@ export type Kind = (typeof KINDS)[number];
 
 /** The apiVersion every applied document must carry. */
 export const API_VERSION = "flotilla.dev/v1";
-
-const DNS_LABEL_REASON =
-  "must be a DNS label: 1-63 lowercase letters, digits and '-', starting and ending with a letter or digit";
-
-/** A resource name: an RFC 1123 DNS label, since it becomes a NATS subject token and a KV key. */
-export const nameSchema = z.string().refine(isDnsLabel, { message: DNS_LABEL_REASON });
-
-const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
-const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
-
-/** Kubernetes-style labels. */
-export const labelsSchema = z.record(
-  z.string().regex(LABEL_KEY, "label keys look like Kubernetes label keys (e.g. env, example.com/tier)"),
-  z.string().regex(LABEL_VALUE, "label values are at most 63 letters, digits, '-', '_' or '.'"),
-);
 
 const BRANCH = /^(?!\/|.*\/\/|.*\.\.|.*\.lock$|.*\/$)[A-Za-z0-9._/-]+$/;
 
@@ -56,8 +46,12 @@ export const repoSpecSchema = z.strictObject({
     .refine((b) => Object.keys(b).length > 0, { message: "must map at least one environment to a branch" }),
   /** Seconds between polls; the hub default when unset. */
   pollIntervalSeconds: z.number().min(0.1).max(86_400).optional(),
-  credentials: gitCredentialsSchema.optional(),
-  webhookSecret: z.string().min(16, "must be at least 16 characters").optional(),
+  credentials: gitCredentialsSchema.optional().describe("write-only: never shown again"),
+  webhookSecret: z
+    .string()
+    .min(16, "must be at least 16 characters")
+    .optional()
+    .describe("write-only: never shown again"),
 });
 
 const SAFE_PATH = /^(?!\/)(?!.*(^|\/)\.\.(\/|$))[^\\\0]*$/;
@@ -218,15 +212,11 @@ export const SPEC_SCHEMAS = {
   Environment: environmentSpecSchema,
 } as const;
 
+/** The parsed spec of each kind. */
 export interface SpecOf {
   Cluster: ClusterSpec;
   Team: TeamSpec;
   Repo: RepoSpec;
   App: AppSpec;
   Environment: EnvironmentSpec;
-}
-
-/** Path of an app for one environment. */
-export function resolveAppPath(path: string, env: string): string {
-  return path.replaceAll("{env}", env);
 }

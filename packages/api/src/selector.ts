@@ -5,6 +5,7 @@
  */
 
 import { SelectorSyntaxError } from "./errors.js";
+import { LABEL_KEY, LABEL_VALUE } from "./labels.js";
 
 /** A label selector: equality map, or a Kubernetes-style selector string. */
 export type Selector = Record<string, string> | string;
@@ -16,8 +17,6 @@ export interface LabelRequirement {
   values: string[];
 }
 
-const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
-const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
 const SET_TERM = /^(\S+)\s+(in|notin)\s*\((.*)\)$/;
 const EQUALITY_TERM = /^([^=!\s]+)\s*(==|=|!=)\s*(\S*)$/;
 

@@ -1,0 +1,118 @@
+/**
+ * Registry objects as the API shows them: what a create, get, list or replace answers. Secrets
+ * never appear: a repo says only whether it has credentials; a cluster's agent key only by id.
+ */
+import { z } from "zod";
+import { labelsSchema, nameSchema } from "./labels.js";
+import { appSpecSchema, environmentSpecSchema, KINDS, repoSpecSchema, teamSpecSchema } from "./resources.js";
+
+/** Lifecycle of a cluster: Pending until its first heartbeat, then Ready ⇄ Offline. */
+export const CLUSTER_STATES = ["Pending", "Ready", "Offline"] as const;
+export const clusterStateSchema = z
+  .enum(CLUSTER_STATES)
+  .meta({ id: "ClusterState", description: "Pending until the first heartbeat, then Ready or Offline" });
+export type ClusterState = z.output<typeof clusterStateSchema>;
+
+/** Liveness of a cluster, folded from heartbeats. */
+export const clusterStatusSchema = z
+  .object({
+    state: clusterStateSchema,
+    lastHeartbeatMs: z.number().optional().describe("hub clock when the last verified heartbeat arrived"),
+    agentVersion: z.string().optional().describe("agent version from the last heartbeat"),
+    kubernetesVersion: z.string().optional(),
+    capabilities: z.array(z.string()).optional(),
+    changedAtMs: z.number().describe("hub clock of the last state change"),
+  })
+  .meta({ id: "ClusterStatus" });
+export type ClusterStatus = z.output<typeof clusterStatusSchema>;
+
+/** A cluster as the API shows it: its agent's key only by id. */
+export const clusterViewSchema = z
+  .object({
+    name: nameSchema,
+    labels: labelsSchema,
+    agentKeyId: z.string().describe("key id of the agent's Ed25519 public key"),
+    hasNatsCredentials: z.boolean().describe("per-cluster NATS credentials were minted at registration"),
+    createdAtMs: z.number(),
+  })
+  .meta({ id: "Cluster" });
+export type ClusterView = z.output<typeof clusterViewSchema>;
+
+/** A cluster in `GET /v1/clusters`: the view plus its liveness, so no client asks per cluster. */
+export const clusterListItemSchema = clusterViewSchema
+  .extend({
+    status: clusterStatusSchema
+      .pick({ state: true, lastHeartbeatMs: true, agentVersion: true })
+      .describe("liveness, as in GET /v1/clusters/{name}"),
+  })
+  .meta({ id: "ClusterListItem" });
+export type ClusterListItem = z.output<typeof clusterListItemSchema>;
+
+/** The bootstrap bundle an agent starts from (`FLOTILLA_BOOTSTRAP`); shown only when the cluster is created. */
+export const bootstrapBundleSchema = z
+  .object({
+    cluster: nameSchema,
+    natsUrl: z.string(),
+    natsCreds: z.string().describe("NATS creds file text; empty when NATS runs without auth"),
+    hubPublicKey: z.string().describe("SPKI PEM of the hub's signing key"),
+    agentSigningKey: z.string().describe("PKCS#8 PEM of the agent's Ed25519 key; shown only once"),
+  })
+  .meta({ id: "BootstrapBundle", description: "Bootstrap bundle for the cluster's agent (FLOTILLA_BOOTSTRAP)" });
+export type BootstrapBundle = z.output<typeof bootstrapBundleSchema>;
+
+/** A team. */
+export const teamSchema = z.object({ name: nameSchema, ...teamSpecSchema.shape }).meta({ id: "Team" });
+export type Team = z.output<typeof teamSchema>;
+
+/** A repo as the API shows it: never its credentials or webhook secret, only whether it has them. */
+export const repoSchema = z
+  .object({
+    name: nameSchema,
+    ...repoSpecSchema.omit({ credentials: true, webhookSecret: true }).shape,
+    hasCredentials: z.boolean(),
+    hasWebhookSecret: z.boolean(),
+  })
+  .meta({ id: "Repo" });
+export type Repo = z.output<typeof repoSchema>;
+
+/** An app. */
+export const appSchema = z.object({ name: nameSchema, ...appSpecSchema.shape }).meta({ id: "App" });
+export type App = z.output<typeof appSchema>;
+
+/** An environment, its policy stored with every default filled in. */
+export const environmentSchema = z
+  .object({ name: nameSchema, ...environmentSpecSchema.shape })
+  .meta({ id: "Environment" });
+export type Environment = z.output<typeof environmentSchema>;
+
+/** What an apply did to one object. */
+export const APPLY_ACTIONS = ["created", "configured", "unchanged"] as const;
+export type ApplyAction = (typeof APPLY_ACTIONS)[number];
+
+/** One object's outcome in an apply. */
+export const applyResultSchema = z
+  .object({
+    index: z.number().int().describe("1-based position of the document in the applied file"),
+    kind: z.enum(KINDS),
+    name: nameSchema,
+    action: z.enum(APPLY_ACTIONS),
+    bootstrap: bootstrapBundleSchema
+      .optional()
+      .describe("for a Cluster this apply created: its agent's bootstrap bundle, shown only now"),
+  })
+  .meta({ id: "ApplyResult" });
+export type ApplyResult = z.output<typeof applyResultSchema>;
+
+/** `POST /v1/apply`: every document's outcome, in file order. */
+export const applyResponseSchema = z.object({ results: z.array(applyResultSchema) }).meta({ id: "ApplyResponse" });
+export type ApplyResponse = z.output<typeof applyResponseSchema>;
+
+/** The body of every list route: `{ items }`. */
+export function listOf<T extends z.ZodType>(item: T) {
+  return z.object({ items: z.array(item) });
+}
+
+/** `{ items }` of every list route. */
+export interface List<T> {
+  items: T[];
+}

@@ -1,0 +1,496 @@
+/**
+ * Every operation of the hub's HTTP API v1: method, path, what goes in and what comes out for
+ * each status. The hub registers its routes from this table (so a handler's return type is
+ * checked against the response schema) and generates `/openapi.json` from those routes; the
+ * CLI reads the same schemas. Paths are OpenAPI templates (`/v1/clusters/{name}`).
+ */
+import { z } from "zod";
+import { errorBodySchema } from "./error-body.js";
+import { HUB_EVENT_TYPES, hubEventSchema } from "./events.js";
+import { healthSchema, hubInfoSchema, readinessSchema } from "./hub.js";
+import { nameSchema } from "./labels.js";
+import {
+  applyResponseSchema,
+  appSchema,
+  bootstrapBundleSchema,
+  clusterListItemSchema,
+  clusterViewSchema,
+  environmentSchema,
+  listOf,
+  repoSchema,
+  teamSchema,
+} from "./objects.js";
+import {
+  appSpecSchema,
+  clusterSpecSchema,
+  environmentSpecSchema,
+  repoSpecSchema,
+  teamSpecSchema,
+} from "./resources.js";
+import {
+  planPreviewSchema,
+  rolloutCommandSchema,
+  rolloutPhaseSchema,
+  rolloutSummarySchema,
+  rolloutViewSchema,
+} from "./rollout.js";
+import { appStatusSchema, clusterDetailSchema, fleetStatusSchema } from "./status.js";
+
+/** The HTTP methods the API uses. */
+export type Method = "GET" | "POST" | "PUT" | "DELETE";
+
+/** A response documented per content type, with its description. */
+export interface ContentResponse {
+  description: string;
+  content: Record<string, { schema: z.ZodType }>;
+}
+
+/**
+ * What the hub's router and the OpenAPI generator read of one operation: the field names are
+ * Fastify's route schema, which `@fastify/swagger` turns into the OpenAPI operation.
+ */
+export interface OperationSchema {
+  operationId: string;
+  tags: readonly string[];
+  summary: string;
+  description?: string;
+  /** `[]` for the public routes, which need no bearer token. */
+  security?: readonly Record<string, readonly string[]>[];
+  params?: z.ZodType;
+  querystring?: z.ZodType;
+  body?: z.ZodType;
+  /** Request content types, when not JSON. */
+  consumes?: readonly string[];
+  /** By status code (`default`: any other); an empty body is `z.undefined()`. */
+  response: Record<string, ContentResponse | z.ZodType>;
+}
+
+/** One operation. */
+export interface Operation {
+  method: Method;
+  /** OpenAPI path template, e.g. `/v1/clusters/{name}`. */
+  path: string;
+  schema: OperationSchema;
+}
+
+/** The document's tags, in the order a reader meets them. */
+export const TAGS = [
+  { name: "hub", description: "This replica, the leader, the hub's public key, and this document" },
+  { name: "probes", description: "Liveness, readiness and Prometheus metrics; no token needed" },
+  { name: "clusters", description: "Register clusters and get their agents' bootstrap bundles" },
+  { name: "teams", description: "Teams own repos" },
+  { name: "repos", description: "Git repositories the hub tracks, one branch per environment" },
+  { name: "apps", description: "What to deploy from a repo, and where" },
+  { name: "environments", description: "Groups of clusters (label env) and their rollout policy" },
+  { name: "apply", description: "Declare a whole fleet in one YAML file" },
+  { name: "rollouts", description: "Revisions rolling out in waves, and the commands that steer them" },
+  { name: "status", description: "What the agents report, per cluster, per app and fleet-wide; live events" },
+  { name: "webhooks", description: "Git push notifications, checked against the repo's webhook secret" },
+] as const;
+
+/** Request content types `POST /v1/apply` reads. */
+export const YAML_CONTENT_TYPES = ["application/yaml", "application/x-yaml", "text/yaml", "text/plain"] as const;
+
+function json<S extends z.ZodType>(description: string, schema: S) {
+  return { description, content: { "application/json": { schema } } };
+}
+
+const ERROR_DESCRIPTIONS = {
+  400: "Bad input: the field at fault and why; nothing was changed",
+  401: "Missing or wrong bearer token (or webhook signature)",
+  404: "No such object",
+  409: "Conflicts with what exists, or with the object's state",
+  503: "Not ready: Redis or NATS does not answer",
+} as const;
+type ErrorStatus = keyof typeof ERROR_DESCRIPTIONS;
+type ErrorResponse = ReturnType<typeof json<typeof errorBodySchema>>;
+
+/** The error responses of an operation, plus `default` for anything else (500 internal, 503 not_leader, 415). */
+function errors<const C extends readonly ErrorStatus[]>(...codes: C): Record<C[number] | "default", ErrorResponse> {
+  const out: Partial<Record<ErrorStatus | "default", ErrorResponse>> = {
+    default: json("Any other failure: internal (500), not_leader (503, retry), a malformed request", errorBodySchema),
+  };
+  for (const code of codes) out[code] = json(ERROR_DESCRIPTIONS[code], errorBodySchema);
+  return out as Record<C[number] | "default", ErrorResponse>;
+}
+
+const PUBLIC = [] as const;
+const anyName = z.object({ name: z.string() });
+const newName = z.object({ name: nameSchema });
+const deleted = z.undefined().describe("Deleted");
+
+/** The five operations of a registry kind with one shape: list, create, get, replace, delete. */
+function resource<Spec extends z.ZodObject, View extends z.ZodType>(o: {
+  kind: string;
+  plural: string;
+  spec: Spec;
+  view: View;
+  /** Why deleting may conflict, if it can. */
+  deleteConflict?: string;
+}) {
+  const tags = [o.plural];
+  const one = o.kind.toLowerCase();
+  const collection = `/v1/${o.plural}`;
+  const item = `/v1/${o.plural}/{name}`;
+  return {
+    list: {
+      method: "GET",
+      path: collection,
+      schema: {
+        tags,
+        summary: `List ${o.plural}`,
+        response: { 200: json(`Every ${one}`, listOf(o.view)), ...errors(401) },
+      },
+    },
+    create: {
+      method: "POST",
+      path: collection,
+      schema: {
+        tags,
+        summary: `Create a ${one} (409 if it exists)`,
+        body: o.spec.extend({ name: nameSchema }),
+        response: { 201: json(`The ${one} as stored`, o.view), ...errors(400, 401, 409) },
+      },
+    },
+    get: {
+      method: "GET",
+      path: item,
+      schema: {
+        tags,
+        summary: `Get one ${one}`,
+        params: anyName,
+        response: { 200: json(`The ${one}`, o.view), ...errors(401, 404) },
+      },
+    },
+    replace: {
+      method: "PUT",
+      path: item,
+      schema: {
+        tags,
+        summary: `Create or replace a ${one}`,
+        params: newName,
+        body: o.spec,
+        response: {
+          200: json(`Replaced (or already as declared)`, o.view),
+          201: json(`Created`, o.view),
+          ...errors(400, 401),
+        },
+      },
+    },
+    delete: {
+      method: "DELETE",
+      path: item,
+      schema: {
+        tags,
+        summary: `Delete a ${one}`,
+        ...(o.deleteConflict ? { description: `409 when ${o.deleteConflict}.` } : {}),
+        params: anyName,
+        response: { 204: deleted, ...errors(401, 404, 409) },
+      },
+    },
+  } as const;
+}
+
+const teams = resource({
+  kind: "Team",
+  plural: "teams",
+  spec: teamSpecSchema,
+  view: teamSchema,
+  deleteConflict: "the team still owns repos",
+});
+const repos = resource({
+  kind: "Repo",
+  plural: "repos",
+  spec: repoSpecSchema,
+  view: repoSchema,
+  deleteConflict: "apps still use the repo",
+});
+const apps = resource({ kind: "App", plural: "apps", spec: appSpecSchema, view: appSchema });
+const environments = resource({
+  kind: "Environment",
+  plural: "environments",
+  spec: environmentSpecSchema,
+  view: environmentSchema,
+});
+
+/** Adds each operation's key as its operationId, so the two cannot differ. */
+function withIds<
+  const T extends Record<string, Omit<Operation, "schema"> & { schema: Omit<OperationSchema, "operationId"> }>,
+>(table: T): { [K in keyof T]: T[K] & { schema: T[K]["schema"] & { operationId: K } } } {
+  return Object.fromEntries(
+    Object.entries(table).map(([operationId, op]) => [operationId, { ...op, schema: { operationId, ...op.schema } }]),
+  ) as { [K in keyof T]: T[K] & { schema: T[K]["schema"] & { operationId: K } } };
+}
+
+/** Every operation of the API, by operationId. */
+export const operations = withIds({
+  // ---- probes and the hub ----
+  getHealth: {
+    method: "GET",
+    path: "/healthz",
+    schema: {
+      tags: ["probes"],
+      summary: "Liveness: the process answers",
+      security: PUBLIC,
+      response: { 200: json("Alive", healthSchema) },
+    },
+  },
+  getReadiness: {
+    method: "GET",
+    path: "/readyz",
+    schema: {
+      tags: ["probes"],
+      summary: "Readiness: Redis and NATS answer",
+      security: PUBLIC,
+      response: { 200: json("Ready", readinessSchema), 503: json(ERROR_DESCRIPTIONS[503], readinessSchema) },
+    },
+  },
+  getMetrics: {
+    method: "GET",
+    path: "/metrics",
+    schema: {
+      tags: ["probes"],
+      summary: "Prometheus metrics of this replica",
+      security: PUBLIC,
+      response: {
+        200: {
+          description: "Prometheus text exposition format",
+          content: { "text/plain": { schema: z.string() } },
+        },
+      },
+    },
+  },
+  getOpenApi: {
+    method: "GET",
+    path: "/openapi.json",
+    schema: {
+      tags: ["hub"],
+      summary: "This document, with the hub's own address as its server",
+      response: { 200: json("OpenAPI 3 document", z.record(z.string(), z.unknown())), ...errors(401) },
+    },
+  },
+  getHub: {
+    method: "GET",
+    path: "/v1/hub",
+    schema: {
+      tags: ["hub"],
+      summary: "This replica, the current leader, the hub public key",
+      response: { 200: json("The replica that answered", hubInfoSchema), ...errors(401) },
+    },
+  },
+
+  // ---- clusters ----
+  listClusters: {
+    method: "GET",
+    path: "/v1/clusters",
+    schema: {
+      tags: ["clusters"],
+      summary: "List clusters with their state, last heartbeat and agent version",
+      response: { 200: json("Every cluster", listOf(clusterListItemSchema)), ...errors(401) },
+    },
+  },
+  createCluster: {
+    method: "POST",
+    path: "/v1/clusters",
+    schema: {
+      tags: ["clusters"],
+      summary: "Register a cluster; returns its agent's bootstrap bundle",
+      body: clusterSpecSchema.extend({ name: nameSchema }),
+      response: {
+        201: json("Registered; the bundle is shown only now", bootstrapBundleSchema),
+        ...errors(400, 401, 409),
+      },
+    },
+  },
+  getCluster: {
+    method: "GET",
+    path: "/v1/clusters/{name}",
+    schema: {
+      tags: ["clusters", "status"],
+      summary: "A cluster, its state and its apps with revision, sync, health and last report",
+      params: anyName,
+      response: { 200: json("The cluster", clusterDetailSchema), ...errors(401, 404) },
+    },
+  },
+  replaceCluster: {
+    method: "PUT",
+    path: "/v1/clusters/{name}",
+    schema: {
+      tags: ["clusters"],
+      summary: "Replace a cluster's labels",
+      params: newName,
+      body: clusterSpecSchema,
+      response: { 200: json("The cluster with its new labels", clusterViewSchema), ...errors(400, 401, 404) },
+    },
+  },
+  deleteCluster: {
+    method: "DELETE",
+    path: "/v1/clusters/{name}",
+    schema: {
+      tags: ["clusters"],
+      summary: "Deregister a cluster and revoke its credentials",
+      params: anyName,
+      response: { 204: deleted, ...errors(401, 404) },
+    },
+  },
+
+  // ---- teams, repos, apps, environments ----
+  listTeams: teams.list,
+  createTeam: teams.create,
+  getTeam: teams.get,
+  replaceTeam: teams.replace,
+  deleteTeam: teams.delete,
+  listRepos: repos.list,
+  createRepo: repos.create,
+  getRepo: repos.get,
+  replaceRepo: repos.replace,
+  deleteRepo: repos.delete,
+  listApps: apps.list,
+  createApp: apps.create,
+  getApp: apps.get,
+  replaceApp: apps.replace,
+  deleteApp: apps.delete,
+  listEnvironments: environments.list,
+  createEnvironment: environments.create,
+  getEnvironment: environments.get,
+  replaceEnvironment: environments.replace,
+  deleteEnvironment: environments.delete,
+
+  apply: {
+    method: "POST",
+    path: "/v1/apply",
+    schema: {
+      tags: ["apply"],
+      summary: "Apply a multi-document YAML of Cluster, Team, Repo, App and Environment documents",
+      description:
+        "Validates every document first (400 naming the document and field; nothing is written), then applies in dependency order. Idempotent: objects already as declared are reported unchanged.",
+      consumes: YAML_CONTENT_TYPES,
+      body: z
+        .string()
+        .min(1, "send a YAML body with Content-Type: application/yaml")
+        .describe("YAML documents, each with apiVersion flotilla.dev/v1, kind, metadata.name and spec"),
+      response: { 200: json("What happened to each document", applyResponseSchema), ...errors(400, 401) },
+    },
+  },
+
+  // ---- status ----
+  getFleetStatus: {
+    method: "GET",
+    path: "/v1/fleet/status",
+    schema: {
+      tags: ["status"],
+      summary: "Clusters by state and apps by sync and health, per environment",
+      response: { 200: json("The fleet", fleetStatusSchema), ...errors(401) },
+    },
+  },
+  getAppStatus: {
+    method: "GET",
+    path: "/v1/apps/{app}/status",
+    schema: {
+      tags: ["apps", "status"],
+      summary: "Per-cluster matrix of one app: desired and reported revision, sync and health",
+      params: z.object({ app: z.string() }),
+      response: { 200: json("The app across the fleet", appStatusSchema), ...errors(401, 404) },
+    },
+  },
+  streamEvents: {
+    method: "GET",
+    path: "/v1/events",
+    schema: {
+      tags: ["status"],
+      summary:
+        "Server-Sent Events of reports, heartbeats, desired states, cluster states, registry changes and rollouts",
+      description:
+        "Each event's `event:` line is its type and its `data:` line one HubEvent as JSON; a comment line keeps an idle stream open.",
+      querystring: z.object({
+        types: z
+          .string()
+          .optional()
+          .describe(`comma-separated subset of ${HUB_EVENT_TYPES.join(", ")}`)
+          .refine((t) => !t || t.split(",").every((x) => (HUB_EVENT_TYPES as readonly string[]).includes(x)), {
+            message: `must be a comma-separated subset of ${HUB_EVENT_TYPES.join(", ")}`,
+          }),
+      }),
+      response: {
+        200: {
+          description: "An endless stream of events",
+          content: { "text/event-stream": { schema: hubEventSchema } },
+        },
+        ...errors(400, 401),
+      },
+    },
+  },
+
+  // ---- rollouts ----
+  listRollouts: {
+    method: "GET",
+    path: "/v1/rollouts",
+    schema: {
+      tags: ["rollouts"],
+      summary: "List rollouts, newest first",
+      querystring: z.object({
+        app: z.string().optional(),
+        environment: z.string().optional(),
+        state: rolloutPhaseSchema.optional(),
+      }),
+      response: { 200: json("The rollouts that match", listOf(rolloutSummarySchema)), ...errors(400, 401) },
+    },
+  },
+  getRollout: {
+    method: "GET",
+    path: "/v1/rollouts/{id}",
+    schema: {
+      tags: ["rollouts"],
+      summary:
+        "A rollout: what changed (revision, settings, both), the commit, the masked settings diff, waves, per-cluster state and why, generations and timestamps, failure reasons, lead time",
+      params: z.object({ id: z.string() }),
+      response: { 200: json("The rollout", rolloutViewSchema), ...errors(401, 404) },
+    },
+  },
+  commandRollout: {
+    method: "POST",
+    path: "/v1/rollouts/{id}/{command}",
+    schema: {
+      tags: ["rollouts"],
+      summary: "Pause, resume, promote (approve the waiting wave), abort, or roll back a rollout",
+      description:
+        "409 when the rollout's state does not allow the command (it ended, no wave awaits approval, or a first deploy has nothing to roll back to).",
+      params: z.object({ id: z.string(), command: rolloutCommandSchema }),
+      response: { 200: json("The rollout after the command", rolloutViewSchema), ...errors(400, 401, 404, 409) },
+    },
+  },
+  previewPlan: {
+    method: "POST",
+    path: "/v1/environments/{env}/plan",
+    schema: {
+      tags: ["environments", "rollouts"],
+      summary: "Preview which clusters fall in which wave for an app; changes nothing",
+      params: z.object({ env: z.string() }),
+      body: z.object({ app: z.string().min(1) }),
+      response: { 200: json("The wave plan", planPreviewSchema), ...errors(400, 401, 404) },
+    },
+  },
+
+  // ---- webhooks ----
+  receiveGitWebhook: {
+    method: "POST",
+    path: "/v1/webhooks/git/{repo}",
+    schema: {
+      tags: ["webhooks"],
+      summary: "Git push webhook (GitHub X-Hub-Signature-256, GitLab X-Gitlab-Token, or X-Flotilla-Signature)",
+      description:
+        "Checked against the repo's webhook secret over the raw body bytes; the payload is not trusted for the new head: the hub asks the Git server.",
+      security: PUBLIC,
+      params: z.object({ repo: z.string() }),
+      consumes: ["application/json", "application/x-www-form-urlencoded"],
+      body: z.unknown().describe("the push event as the Git server sends it"),
+      response: {
+        202: json("Accepted: the repo is polled now", z.object({ accepted: z.literal(true), repo: z.string() })),
+        ...errors(401, 404),
+      },
+    },
+  },
+});
+
+/** The operationId of every operation. */
+export type OperationId = keyof typeof operations;
