@@ -259,7 +259,10 @@ export type LeadTime = z.output<typeof leadTimeSchema>;
 
 /** One cluster of a rollout as the API shows it: its stored progress and why it is there. */
 export const rolloutClusterViewSchema = clusterProgressSchema
-  .extend({ why: z.string().describe("why the cluster is where it is, in words") })
+  .extend({
+    // Optional for clients: a hub before per-cluster reasons sent none, and a client then shows `reason`.
+    why: z.string().optional().describe("why the cluster is where it is, in words; every hub that knows it sends it"),
+  })
   .meta({ id: "RolloutCluster" });
 export type RolloutClusterView = z.output<typeof rolloutClusterViewSchema>;
 

@@ -6,7 +6,7 @@
  */
 import { closeSync, constants, openSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import type { BootstrapBundle } from "./api.js";
+import type { BootstrapBundle } from "@flotilla/api";
 import { InputFileError } from "./errors.js";
 
 /** File mode of a bundle: owner read/write only. */

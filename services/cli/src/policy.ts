@@ -3,7 +3,7 @@
  * Pure; the hub validates the result against its policy schema and answers 400 naming the
  * field, so the CLI checks only what it parses itself (names, numbers, key=value shapes).
  */
-import type { PolicyInput, WaveInput } from "./api.js";
+import type { Percentage, PolicyInput, WaveInput } from "@flotilla/api";
 import { UsageError } from "./errors.js";
 
 /** Name of the implicit last wave, whose settings live under `remaining:`. */
@@ -45,9 +45,13 @@ export function parseSeconds(text: string, flag: string): number {
   return n;
 }
 
+function isPercentage(text: string): text is Percentage {
+  return /^\d+%$/.test(text);
+}
+
 /** A count (`3`) or a percentage (`25%`), as the policy schema takes them. */
-function amount(text: string, flag: string): number | string {
-  if (/^\d+%$/.test(text)) return text;
+function amount(text: string, flag: string): number | Percentage {
+  if (isPercentage(text)) return text;
   if (/^\d+$/.test(text)) return Number(text);
   throw new UsageError(`${flag} value ${JSON.stringify(text)} is not a count or percentage`, "e.g. 2 or 25%");
 }

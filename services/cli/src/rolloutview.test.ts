@@ -1,5 +1,5 @@
+import type { PlannedWave, RolloutSummary, RolloutView } from "@flotilla/api";
 import { describe, expect, it } from "vitest";
-import type { PlannedWave, Rollout, RolloutSummary } from "./api.js";
 import { currentWave, planText, rolloutChanges, rolloutRow, rolloutText, stateLine } from "./rolloutview.js";
 
 const FROM = "1111111aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -7,8 +7,9 @@ const TO = "2222222bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 const SETTINGS = "5f3e2d1".padEnd(64, "0");
 const NEW_SETTINGS = "9a8b7c6".padEnd(64, "0");
 
-function rollout(over: Partial<Rollout> = {}): Rollout {
+function rollout(over: Partial<RolloutView> = {}): RolloutView {
   return {
+    version: 2,
     id: "r-1",
     app: "web",
     environment: "prod",
@@ -16,6 +17,9 @@ function rollout(over: Partial<Rollout> = {}): Rollout {
     to: { revision: TO, settings: SETTINGS },
     changed: ["revision"],
     state: "Progressing",
+    progressDeadlineSeconds: 600,
+    autoRollback: true,
+    offlineClusters: "block",
     detectedAtMs: 0,
     startedAtMs: 1_000,
     waves: [
@@ -44,6 +48,8 @@ function rollout(over: Partial<Rollout> = {}): Rollout {
         ],
       },
     ],
+    settled: false,
+    leadTime: { waves: [], startsAt: "commit" },
     ...over,
   };
 }
@@ -153,7 +159,11 @@ describe("rollout views", () => {
     const done = rolloutText(
       rollout({
         state: "Succeeded",
-        leadTime: { waves: [{ wave: "canary", index: 0, durationSeconds: 75 }], commitToConvergedSeconds: 200 },
+        leadTime: {
+          waves: [{ wave: "canary", index: 0, durationSeconds: 75 }],
+          commitToConvergedSeconds: 200,
+          startsAt: "commit",
+        },
       }),
       0,
     );

@@ -6,14 +6,14 @@
  */
 import {
   type ChangeKind,
+  type ClusterProgress,
   isTerminalPhase,
   type PlannedWave,
-  type Rollout,
-  type RolloutCluster,
   type RolloutSummary,
   type RolloutTarget,
-  type RolloutWave,
-} from "./api.js";
+  type RolloutView,
+  type WaveProgress,
+} from "@flotilla/api";
 import { formatAge, formatDetail, formatDuration, formatTable, NONE, shortSha } from "./output.js";
 
 /** Index of the wave being worked on: the first not succeeded; undefined when all have. */
@@ -23,7 +23,7 @@ export function currentWave<W extends { status: string }>(r: { waves: W[] }): { 
   return wave ? { index, wave } : undefined;
 }
 
-function count(wave: RolloutWave, ...states: string[]): number {
+function count(wave: WaveProgress, ...states: string[]): number {
   return wave.clusters.filter((c) => states.includes(c.state)).length;
 }
 
@@ -70,7 +70,7 @@ export function rolloutRow(r: RolloutSummary, nowMs: number): string[] {
 export const ROLLOUT_LIST_HEADERS = ["id", "app", "env", "change", "target", "state", "wave", "clusters", "age"];
 
 /** What the current wave is doing, in words: `baking 12s of 60s`, `awaiting approval (flotilla rollout promote <id>)`. */
-function waveDoing(r: Rollout, wave: RolloutWave, nowMs: number): string {
+function waveDoing(r: RolloutView, wave: WaveProgress, nowMs: number): string {
   switch (wave.status) {
     case "baking":
       return wave.bakeStartedAtMs === undefined
@@ -86,7 +86,7 @@ function waveDoing(r: Rollout, wave: RolloutWave, nowMs: number): string {
 }
 
 /** The state line: `Progressing — wave 1/2 canary: baking 12s of 60s`. */
-export function stateLine(r: Rollout, nowMs: number): string {
+export function stateLine(r: RolloutView, nowMs: number): string {
   const cur = currentWave(r);
   if (r.state === "Succeeded") {
     const took =
@@ -104,7 +104,7 @@ export function stateLine(r: Rollout, nowMs: number): string {
 }
 
 /** When a cluster entered its current state, best known. */
-function clusterSince(c: RolloutCluster): number | undefined {
+function clusterSince(c: ClusterProgress): number | undefined {
   switch (c.state) {
     case "healthy":
       return c.healthyAtMs;
@@ -126,7 +126,7 @@ function clusterSince(c: RolloutCluster): number | undefined {
 }
 
 /** The detail page of one rollout: settings, state, waves, then every cluster. */
-export function rolloutText(r: Rollout, nowMs: number): string {
+export function rolloutText(r: RolloutView, nowMs: number): string {
   const lt = r.leadTime;
   const leadParts = [
     lt?.commitToConvergedSeconds !== undefined
@@ -207,7 +207,7 @@ export function rolloutText(r: Rollout, nowMs: number): string {
 }
 
 /** A rollout as it looks before anything happened, to diff the first observation against. */
-function blank(r: Rollout): Rollout {
+function blank(r: RolloutView): RolloutView {
   return {
     ...r,
     state: "Pending",
@@ -224,7 +224,7 @@ function blank(r: Rollout): Rollout {
  * cluster moves, then wave moves, then the rollout's own state. With no previous observation
  * the first line introduces the rollout and the rest is diffed against its blank start.
  */
-export function rolloutChanges(prev: Rollout | undefined, next: Rollout): string[] {
+export function rolloutChanges(prev: RolloutView | undefined, next: RolloutView): string[] {
   const lines: string[] = [];
   if (!prev) {
     const waves = next.waves.map((w) => `${w.name}(${w.clusters.length})`).join(" → ") || "none";

@@ -1,8 +1,8 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { PassThrough } from "node:stream";
+import type { ClusterStepState, RolloutView } from "@flotilla/api";
 import { afterEach, describe, expect, it } from "vitest";
-import type { Rollout } from "./api.js";
 import { HubClient } from "./client.js";
 import type { Io } from "./context.js";
 import { CliError, RolloutEndedError } from "./errors.js";
@@ -10,8 +10,13 @@ import { screenRows, watchRollout } from "./watch.js";
 
 const ESC = String.fromCharCode(27);
 
-function rollout(state: Rollout["state"], clusterState: string, over: Partial<Rollout> = {}): Rollout {
+function rollout(
+  state: RolloutView["state"],
+  clusterState: ClusterStepState,
+  over: Partial<RolloutView> = {},
+): RolloutView {
   return {
+    version: 2,
     id: "r-1",
     app: "web",
     environment: "prod",
@@ -19,6 +24,9 @@ function rollout(state: Rollout["state"], clusterState: string, over: Partial<Ro
     to: { revision: "b".repeat(40), settings: "s".repeat(64) },
     changed: ["revision"],
     state,
+    progressDeadlineSeconds: 600,
+    autoRollback: true,
+    offlineClusters: "block",
     detectedAtMs: 0,
     waves: [
       {
@@ -32,13 +40,15 @@ function rollout(state: Rollout["state"], clusterState: string, over: Partial<Ro
         clusters: [{ name: "c1", state: clusterState }],
       },
     ],
+    settled: false,
+    leadTime: { waves: [], startsAt: "commit" },
     ...over,
   };
 }
 
 /** Serves the scripted answers of GET /v1/rollouts/r-1 in order, repeating the last. */
 let server: Server | undefined;
-async function hubServing(answers: ({ status: number; body: unknown } | Rollout)[]): Promise<HubClient> {
+async function hubServing(answers: ({ status: number; body: unknown } | RolloutView)[]): Promise<HubClient> {
   let i = 0;
   server = createServer((_req, res) => {
     const a = answers[Math.min(i++, answers.length - 1)];

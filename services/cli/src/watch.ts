@@ -5,8 +5,8 @@
  * SSE stream, because rollout progress is the rollout object itself and a poll always shows a
  * whole, consistent one; a dropped stream would need a re-read anyway.
  */
-import type { Rollout } from "./api.js";
-import { isTerminalPhase } from "./api.js";
+import type { RolloutView } from "@flotilla/api";
+import { isTerminalPhase } from "@flotilla/api";
 import { apiPath, type HubClient } from "./client.js";
 import type { OutputFormat } from "./config.js";
 import type { Io } from "./context.js";
@@ -43,17 +43,17 @@ export function screenRows(text: string, columns: number): number {
  * Watches until the rollout ends. Resolves with the final rollout when it Succeeded; throws
  * RolloutEndedError (exit 3 or 4) when it ended otherwise.
  */
-export async function watchRollout(client: HubClient, id: string, io: Io, o: WatchOptions): Promise<Rollout> {
+export async function watchRollout(client: HubClient, id: string, io: Io, o: WatchOptions): Promise<RolloutView> {
   const sleep = o.sleep ?? sleepFor;
   const started = o.now();
-  let previous: Rollout | undefined;
+  let previous: RolloutView | undefined;
   let previousJson = "";
   let drawnRows = 0;
   let failingSince: number | undefined;
   for (;;) {
-    let rollout: Rollout;
+    let rollout: RolloutView;
     try {
-      rollout = await client.get<Rollout>(apiPath`/v1/rollouts/${id}`);
+      rollout = await client.get<RolloutView>(apiPath`/v1/rollouts/${id}`);
       if (failingSince !== undefined) io.stderr.write("hub answers again\n");
       failingSince = undefined;
     } catch (err) {

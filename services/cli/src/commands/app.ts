@@ -1,11 +1,11 @@
+import type { App, AppStatus, List } from "@flotilla/api";
 import { type Command, Option } from "commander";
-import type { App, AppStatus, List } from "../api.js";
 import { apiPath } from "../client.js";
 import type { CommandModule } from "../context.js";
 import { UsageError } from "../errors.js";
 import { examples } from "../help.js";
 import { collect, parsePairs } from "../input.js";
-import { formatDetail, formatLabels, formatTable, NONE, shortSha } from "../output.js";
+import { formatDetail, formatLabels, formatTable, NONE } from "../output.js";
 import { targetsText } from "../rolloutview.js";
 import { appsOnClustersTable } from "./cluster.js";
 

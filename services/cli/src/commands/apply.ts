@@ -1,5 +1,5 @@
+import type { ApplyResult } from "@flotilla/api";
 import type { Command } from "commander";
-import type { ApplyResult } from "../api.js";
 import { saveBundle } from "../bootstrap.js";
 import type { CommandModule } from "../context.js";
 import { BadRequestError } from "../errors.js";

@@ -1,5 +1,5 @@
+import type { AppOnCluster, BootstrapBundle, ClusterDetail, ClusterListItem, List } from "@flotilla/api";
 import type { Command } from "commander";
-import type { AppOnCluster, BootstrapBundle, ClusterDetail, ClusterView, List } from "../api.js";
 import { bundleText, defaultBundlePath, reserveSecretFile, SECRET_FILE_MODE } from "../bootstrap.js";
 import { apiPath } from "../client.js";
 import type { CommandModule } from "../context.js";
@@ -82,7 +82,7 @@ export const registerClusterCommands: CommandModule = (program, ctx) => {
     )
     .action(async (_opts: unknown, cmd: Command) => {
       const client = ctx.client(cmd);
-      const list = await client.get<List<ClusterView>>("/v1/clusters");
+      const list = await client.get<List<ClusterListItem>>("/v1/clusters");
       if (ctx.format(cmd) !== "table") return ctx.print(cmd, list, () => "");
       if (list.items.length === 0) {
         ctx.note("no clusters registered; add one with 'flotilla cluster register <name> -l env=<environment>'");

@@ -1,5 +1,5 @@
+import type { Environment, List, PolicyInput } from "@flotilla/api";
 import { type Command, Option } from "commander";
-import type { Environment, List, PolicyInput } from "../api.js";
 import { apiPath } from "../client.js";
 import type { CommandModule } from "../context.js";
 import { UsageError } from "../errors.js";

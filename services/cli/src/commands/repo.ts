@@ -1,5 +1,5 @@
+import type { List, Repo } from "@flotilla/api";
 import type { Command } from "commander";
-import type { List, Repo } from "../api.js";
 import { apiPath } from "../client.js";
 import type { CommandModule } from "../context.js";
 import { UsageError } from "../errors.js";

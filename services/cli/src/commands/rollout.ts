@@ -1,12 +1,12 @@
-import type { Command } from "commander";
 import {
   IN_FLIGHT_PHASES,
   type List,
   type PlannedWave,
-  type Rollout,
   type RolloutSummary,
+  type RolloutView,
   TERMINAL_PHASES,
-} from "../api.js";
+} from "@flotilla/api";
+import type { Command } from "commander";
 import { apiPath } from "../client.js";
 import type { CommandContext, CommandModule } from "../context.js";
 import { UsageError } from "../errors.js";
@@ -80,7 +80,7 @@ export const registerRolloutCommands: CommandModule = (program, ctx) => {
       examples(["one rollout", "flotilla rollout get <id>"], ["as JSON", "flotilla rollout get <id> -o json"]),
     )
     .action(async (id: string, _opts: unknown, cmd: Command) => {
-      const r = await ctx.client(cmd).get<Rollout>(apiPath`/v1/rollouts/${id}`);
+      const r = await ctx.client(cmd).get<RolloutView>(apiPath`/v1/rollouts/${id}`);
       ctx.print(cmd, r, () => rolloutText(r, ctx.now()));
     });
 
@@ -142,7 +142,7 @@ function registerCommandVerb(rollout: Command, ctx: CommandContext, name: string
     .argument("<id>", "rollout id")
     .addHelpText("after", examples([what, `flotilla rollout ${name} <id>`]))
     .action(async (id: string, _opts: unknown, cmd: Command) => {
-      const r = await ctx.client(cmd).post<Rollout | undefined>(apiPath`/v1/rollouts/${id}/${name}`);
+      const r = await ctx.client(cmd).post<RolloutView | undefined>(apiPath`/v1/rollouts/${id}/${name}`);
       ctx.print(cmd, r ?? { id, command: name, accepted: true }, () =>
         r?.state ? `rollout ${id} ${done} (now ${r.state})` : `rollout ${id}: ${name} accepted`,
       );

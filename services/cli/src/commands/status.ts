@@ -1,5 +1,5 @@
+import { type App, type FleetStatus, IN_FLIGHT_PHASES, type List, type RolloutSummary } from "@flotilla/api";
 import type { Command } from "commander";
-import { type App, type FleetStatus, IN_FLIGHT_PHASES, type List, type RolloutSummary } from "../api.js";
 import type { HubClient } from "../client.js";
 import type { CommandModule } from "../context.js";
 import { NotFoundError } from "../errors.js";

@@ -1,5 +1,5 @@
+import type { List, Team } from "@flotilla/api";
 import type { Command } from "commander";
-import type { List, Team } from "../api.js";
 import type { CommandModule } from "../context.js";
 import { examples } from "../help.js";
 import { formatTable, NONE } from "../output.js";

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
+import type { HubInfo } from "@flotilla/api";
 import type { Command } from "commander";
-import type { HubInfo } from "../api.js";
 import type { CommandModule } from "../context.js";
 import { CliError } from "../errors.js";
 import { examples } from "../help.js";
