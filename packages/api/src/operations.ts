@@ -185,7 +185,7 @@ function resource<Spec extends z.ZodObject, View extends z.ZodType>(o: {
         summary: `Delete a ${one}`,
         ...(o.deleteConflict ? { description: `409 when ${o.deleteConflict}.` } : {}),
         params: anyName,
-        response: { 204: deleted, ...errors(401, 404, 409) },
+        response: { 204: deleted, ...(o.deleteConflict ? errors(401, 404, 409) : errors(401, 404)) },
       },
     },
   } as const;

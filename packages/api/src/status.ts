@@ -7,34 +7,35 @@ import { nameSchema } from "./labels.js";
 import { type ClusterState, clusterStateSchema, clusterStatusSchema, clusterViewSchema } from "./objects.js";
 import { changeKindSchema, rolloutPhaseSchema, rolloutTargetSchema } from "./rollout.js";
 
-/** The last verified report of one (cluster, app), as its agent sent it. */
-export const reportSchema = z
-  .object({
-    cluster: nameSchema,
-    app: nameSchema,
-    observedGeneration: z.number().int(),
-    revision: z.string(),
-    rolloutId: z.string(),
-    phase: z.string().describe("sync phase, lowercase (synced, failed, rejected, ...)"),
-    health: z.string().describe("health, lowercase (healthy, degraded, ...)"),
-    error: z.object({ code: z.string(), message: z.string(), retryable: z.boolean() }).optional(),
-    rejectedGeneration: z.number().int().optional().describe("with phase rejected: the generation the agent refused"),
-    resources: z.array(
-      z.object({
-        kind: z.string(),
-        namespace: z.string(),
-        name: z.string(),
-        health: z.string(),
-        sync: z.string(),
-        message: z.string(),
-      }),
-    ),
-    reportedAtMs: z.number().describe("agent clock"),
-    receivedAtMs: z.number().describe("hub clock"),
-    agentVersion: z.string(),
-    digest: z.string().describe("SHA-256 of the signed envelope"),
-  })
-  .meta({ id: "Report" });
+/**
+ * The last verified report of one (cluster, app), as its agent sent it. Not a named component:
+ * OpenAPI 3.0 cannot make a reference nullable, and a report is null until the first one.
+ */
+export const reportSchema = z.object({
+  cluster: nameSchema,
+  app: nameSchema,
+  observedGeneration: z.number().int(),
+  revision: z.string(),
+  rolloutId: z.string(),
+  phase: z.string().describe("sync phase, lowercase (synced, failed, rejected, ...)"),
+  health: z.string().describe("health, lowercase (healthy, degraded, ...)"),
+  error: z.object({ code: z.string(), message: z.string(), retryable: z.boolean() }).optional(),
+  rejectedGeneration: z.number().int().optional().describe("with phase rejected: the generation the agent refused"),
+  resources: z.array(
+    z.object({
+      kind: z.string(),
+      namespace: z.string(),
+      name: z.string(),
+      health: z.string(),
+      sync: z.string(),
+      message: z.string(),
+    }),
+  ),
+  reportedAtMs: z.number().describe("agent clock"),
+  receivedAtMs: z.number().describe("hub clock"),
+  agentVersion: z.string(),
+  digest: z.string().describe("SHA-256 of the signed envelope"),
+});
 export type Report = z.output<typeof reportSchema>;
 
 /** What the hub last published for one (cluster, app). */
