@@ -5,14 +5,14 @@
  * only those.
  */
 import type {
-  AppSpec,
+  App,
   ClusterStatus,
-  EnvironmentSpec,
+  Environment,
   Report,
   RepoSpec,
   RolloutPhase,
   RolloutState,
-  TeamSpec,
+  Team,
 } from "@flotilla/api";
 import type { AppSettings } from "./desired/index.js";
 
@@ -29,9 +29,8 @@ export interface ClusterRecord {
   createdAtMs: number;
 }
 
-export interface TeamRecord extends TeamSpec {
-  name: string;
-}
+/** A team as stored: exactly as the API shows it. */
+export type TeamRecord = Team;
 
 /** A repo as stored: secrets only in `sealedSecrets`, encrypted. */
 export interface RepoRecord extends Omit<RepoSpec, "credentials" | "webhookSecret"> {
@@ -48,13 +47,11 @@ export interface RepoSecrets {
   webhookSecret?: string;
 }
 
-export interface AppRecord extends AppSpec {
-  name: string;
-}
+/** An app as stored: exactly as the API shows it. */
+export type AppRecord = App;
 
-export interface EnvironmentRecord extends EnvironmentSpec {
-  name: string;
-}
+/** An environment as stored, its policy with every default filled in: exactly as the API shows it. */
+export type EnvironmentRecord = Environment;
 
 export interface RecordOf {
   Cluster: ClusterRecord;
