@@ -3,6 +3,7 @@
  * app, NATS transport, heartbeats, RPC and metrics.
  */
 import type { Server } from "node:http";
+import { guardedGitHttp, parseAllowList } from "@flotilla/netguard";
 import {
   AGENT_REQUEST,
   AGENT_RESPONSE,
@@ -75,7 +76,11 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
     kube,
     observer: new Observer(kube, config.applyConcurrency),
     applier: new Applier(kube, config.applyConcurrency),
-    git: new GitCache(config.cacheDir, loadGitCredentials(config.gitCredentialsFile)),
+    git: new GitCache(
+      config.cacheDir,
+      loadGitCredentials(config.gitCredentialsFile),
+      guardedGitHttp({ rules: { allowHttp: config.gitAllowHttp, allowed: parseAllowList(config.gitAllowedHosts) } }),
+    ),
     tools: { helmBin: config.helmBin, kustomizeBin: config.kustomizeBin },
     inventories: new ConfigMapInventoryStore(kube, config.namespace),
     hubKeys,

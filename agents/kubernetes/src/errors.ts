@@ -40,6 +40,15 @@ export class FetchError extends AgentError {
   }
 }
 
+/**
+ * The repository URL breaks the Git URL rules (scheme, a non-public address, a redirect, an
+ * answer too large): terminal until the URL or the agent's allow-list changes.
+ */
+export class RepoUrlRefusedError extends AgentError {
+  override name = "RepoUrlRefusedError";
+  override readonly code = ErrorCode.ERROR_CODE_FETCH_FAILED;
+}
+
 /** The commit is not on the branch after a fetch: terminal for this generation. */
 export class RevisionNotFoundError extends AgentError {
   override name = "RevisionNotFoundError";

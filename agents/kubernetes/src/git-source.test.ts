@@ -2,9 +2,10 @@ import * as fs from "node:fs";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { guardedGitHttp, STRICT_RULES } from "@flotilla/netguard";
 import git from "isomorphic-git";
 import { afterAll, describe, expect, it } from "vitest";
-import { RenderLimitError } from "./errors.js";
+import { FetchError, RenderLimitError, RepoUrlRefusedError } from "./errors.js";
 import { GitCache } from "./git-source.js";
 import { DEFAULT_RENDER_LIMITS, ReadBudget } from "./render-limits.js";
 
@@ -29,7 +30,25 @@ async function blob(cache: GitCache, text: string): Promise<string> {
 }
 
 describe("GitCache snapshots", () => {
-  const cache = new GitCache(dir, []);
+  const cache = new GitCache(dir, [], guardedGitHttp({ rules: STRICT_RULES }));
+
+  it.each([
+    ["http://169.254.169.254/x", /plain HTTP is not allowed/],
+    ["https://localhost:6379/x", /localhost resolves to a loopback address/],
+    ["https://0x7f000001/x", /a loopback address \(127\.0\.0\.1\)/],
+  ])("refuses to fetch %s, terminally, in one line", async (url, message) => {
+    const err = await cache.ensureCommit(url, "main", "1".repeat(40)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RepoUrlRefusedError);
+    expect((err as RepoUrlRefusedError).retryable).toBe(false);
+    expect((err as Error).message).toMatch(message);
+    expect((err as Error).message.split("\n")).toHaveLength(1);
+  });
+
+  it("retries a name that does not resolve", async () => {
+    const err = await cache.ensureCommit("https://nowhere.invalid/x", "main", "1".repeat(40)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FetchError);
+    expect((err as FetchError).retryable).toBe(true);
+  });
 
   it("reads files and directories, and follows neither symlinks nor submodules", async () => {
     const gitdir = cache.gitdirOf(URL);

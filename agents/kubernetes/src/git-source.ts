@@ -7,9 +7,9 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import { describeGitError, type GitHttpClient, NetGuardError, ResolveError } from "@flotilla/netguard";
 import git from "isomorphic-git";
-import http from "isomorphic-git/http/node";
-import { FetchError, RevisionNotFoundError } from "./errors.js";
+import { FetchError, RepoUrlRefusedError, RevisionNotFoundError } from "./errors.js";
 import { credentialFor, type GitCredential } from "./git-credentials.js";
 import type { ReadBudget } from "./render-limits.js";
 
@@ -55,6 +55,8 @@ export class GitCache implements GitSource {
   constructor(
     readonly cacheDir: string,
     readonly credentials: readonly GitCredential[],
+    /** The HTTP client of every fetch: `guardedGitHttp` of @flotilla/netguard, holding URLs to the Git URL rules. */
+    private readonly http: GitHttpClient,
   ) {}
 
   /** Cache directory of a repository URL. */
@@ -71,19 +73,22 @@ export class GitCache implements GitSource {
       try {
         await git.fetch({
           fs,
-          http,
+          http: this.http,
           gitdir,
           remote: REMOTE,
           ref: branch,
           singleBranch: true,
           tags: false,
           onAuth: () => (cred ? { username: cred.username, password: cred.password } : { cancel: true }),
+          // Without this isomorphic-git asks onAuth again forever on a 401 with bad credentials.
+          onAuthFailure: () => ({ cancel: true }),
         });
       } catch (err) {
-        const e = err as { code?: string; data?: { statusCode?: number }; message: string };
-        if (e.code === "NotFoundError") throw new RevisionNotFoundError(url, branch, revision);
-        const status = e.data?.statusCode ? `HTTP ${e.data.statusCode}: ` : "";
-        throw new FetchError(url, `${status}${e.message}`, { cause: err });
+        if ((err as { code?: string }).code === "NotFoundError") throw new RevisionNotFoundError(url, branch, revision);
+        // A name that does not resolve, or a server that fails, may do better later; a refused URL will not.
+        if (err instanceof NetGuardError && !(err instanceof ResolveError)) throw new RepoUrlRefusedError(err.message);
+        // The cause is dropped on purpose: isomorphic-git's errors can quote what the server sent.
+        throw new FetchError(url, describeGitError(err));
       }
       if (!(await this.#hasCommit(gitdir, revision))) throw new RevisionNotFoundError(url, branch, revision);
       return { fetched: true };
