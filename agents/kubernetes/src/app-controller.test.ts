@@ -229,6 +229,25 @@ describe("AppController refusals", () => {
     expect(kube.objects.has(cmKey("mine"))).toBe(false);
   });
 
+  it("names an unknown kind and a failing dry run in one report", async () => {
+    const kube = fakeKube();
+    kube.fail = (op, ref) =>
+      op === "dryRun" && ref.name === "bad"
+        ? new KubeApiError(422, "Invalid", "unknown field replicaz", "PATCH", "")
+        : undefined;
+    const widget = "apiVersion: nope.example.com/v1\nkind: Widget\nmetadata:\n  name: w1\n";
+    const t = setup({ [R1]: `${configMaps(["ok", "bad"])}---\n${widget}` }, kube);
+    t.c.offer(sealed(1, R1));
+    await vi.waitFor(() => expect(t.failed(1)).toBeDefined());
+    const error = t.failed(1)?.error;
+    expect(error?.code).toBe(ErrorCode.ERROR_CODE_VALIDATION_FAILED);
+    expect(error?.objects?.map((o) => `${o.ref?.kind}/${o.ref?.name}: ${o.message}`)).toEqual([
+      "Widget/w1: no kind Widget is served in nope.example.com/v1; install its CRD or fix apiVersion/kind",
+      "ConfigMap/bad: unknown field replicaz",
+    ]);
+    expect(kube.objects.has(cmKey("ok"))).toBe(false);
+  });
+
   it("takes over an unlabelled object only when the app adopts", async () => {
     const kube = fakeKube();
     kube.put({

@@ -351,7 +351,7 @@ export class AppController {
       this.#publish(SyncPhase.SYNC_PHASE_VALIDATING);
       let t = performance.now();
       const p = await this.#plan(d, rendered, previous.objects);
-      if (p.refusals.length > 0) throw refusedError(p.refusals);
+      if (p.refusals.length > 0) throw await this.#refusal(d, rendered, previous.objects, p);
       const created = await this.deps.applier.createNamespaces(p.createNamespaces, this.app);
       if (created.length > 0) log.info({ namespaces: created }, "created namespaces the app uses but does not define");
       await this.deps.applier.validate(p);
@@ -414,6 +414,37 @@ export class AppController {
     const rendered = await render(this.deps.git, this.deps.tools, req, this.deps.renderLimits);
     timings.renderMs = this.#observe("render", t);
     return rendered;
+  }
+
+  /**
+   * The error of a plan with refusals. When the only refusals are kinds the API server does not
+   * serve, the rest is dry-run too, so the report names every failing object at once (a
+   * misspelt kind and a misspelt field in one commit are both fixed in one go).
+   */
+  async #refusal(
+    d: DesiredState,
+    rendered: readonly KubeObject[],
+    previous: readonly Ref[],
+    p: Plan,
+  ): Promise<AgentError> {
+    const refused = refusedError(p.refusals);
+    if (p.refusals.some((r) => r.rule !== "unknown-kind")) return refused;
+    const unknown = new Set(p.refusals.map((r) => refKey(r.ref)));
+    const rest = await this.#plan(
+      d,
+      rendered.filter((o) => !unknown.has(refKey(refOf(o)))),
+      previous,
+    );
+    if (rest.refusals.length > 0) return refused;
+    // Objects in a namespace that does not exist yet would only fail for that.
+    const missing = new Set(rest.createNamespaces);
+    const failures = await this.deps.applier
+      .validate({ ...rest, apply: rest.apply.filter((o) => !missing.has(o.metadata.namespace ?? "")) })
+      .then(
+        () => [],
+        (err: unknown) => (err instanceof ValidationError ? err.objects : []),
+      );
+    return new ValidationError([...refused.objects, ...failures]);
   }
 
   /** Reads what the cluster holds of the set and plans the reconcile of `d`. */

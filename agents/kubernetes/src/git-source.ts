@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { describeGitError, type GitHttpClient, NetGuardError, ResolveError } from "@flotilla/netguard";
+import { describeGitError, type GitHttpClient, ResponseTooLargeError, UrlRefusedError } from "@flotilla/netguard";
 import git from "isomorphic-git";
 import { FetchError, RepoUrlRefusedError, RevisionNotFoundError } from "./errors.js";
 import { credentialFor, type GitCredential } from "./git-credentials.js";
@@ -85,8 +85,11 @@ export class GitCache implements GitSource {
         });
       } catch (err) {
         if ((err as { code?: string }).code === "NotFoundError") throw new RevisionNotFoundError(url, branch, revision);
-        // A name that does not resolve, or a server that fails, may do better later; a refused URL will not.
-        if (err instanceof NetGuardError && !(err instanceof ResolveError)) throw new RepoUrlRefusedError(err.message);
+        // A refused URL, or an answer too large, stays so; a name that does not resolve, or a server
+        // that fails, may do better later.
+        if (err instanceof UrlRefusedError || err instanceof ResponseTooLargeError) {
+          throw new RepoUrlRefusedError(err.message);
+        }
         // The cause is dropped on purpose: isomorphic-git's errors can quote what the server sent.
         throw new FetchError(url, describeGitError(err));
       }

@@ -227,7 +227,8 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
         natsUrl: nats.url,
         token,
         encryptionKey,
-        env: { ...options.hubEnv, ...hubOptions.env },
+        // The fleet's Git server speaks plain HTTP on loopback, which a hub refuses unless told.
+        env: { ...git.clientEnv, ...options.hubEnv, ...hubOptions.env },
         ...(operatorSetup ? { operatorSetup } : {}),
         ...(hubOptions.replica !== undefined ? { replica: hubOptions.replica } : {}),
         ...(hubOptions.waitFor ? { waitFor: hubOptions.waitFor } : {}),

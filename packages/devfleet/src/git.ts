@@ -39,6 +39,11 @@ export interface GitServer {
   /** Requests served so far, by path, for tests that check the network was (not) used. */
   readonly requests: string[];
   /**
+   * The settings a hub or agent needs to reach this server: it speaks plain HTTP on loopback,
+   * which both refuse unless told (`FLOTILLA_GIT_ALLOW_HTTP`, `FLOTILLA_GIT_ALLOWED_HOSTS`).
+   */
+  readonly clientEnv: Readonly<Record<string, string>>;
+  /**
    * Creates a bare repo `<name>.git`. The first branch listed is created first; every other
    * branch starts from it, then gets its own files, so branches share history like develop/main.
    */
@@ -79,6 +84,7 @@ export async function startGitServer(options: GitServerOptions = {}): Promise<Gi
     username,
     password,
     requests,
+    clientEnv: { FLOTILLA_GIT_ALLOW_HTTP: "true", FLOTILLA_GIT_ALLOWED_HOSTS: "127.0.0.1" },
     createRepo: (name, branches) => createRepo(root, projects, baseUrl, name, branches),
     async stop() {
       server.closeAllConnections();

@@ -33,6 +33,11 @@ export class ResolveError extends NetGuardError {
   }
 }
 
+/** The server could not be reached, or stopped answering; it may later. */
+export class UnreachableError extends NetGuardError {
+  override name = "UnreachableError";
+}
+
 /** An answer larger than the client accepts. */
 export class ResponseTooLargeError extends NetGuardError {
   override name = "ResponseTooLargeError";

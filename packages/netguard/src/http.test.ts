@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import git from "isomorphic-git";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllowList } from "./allow-list.js";
-import { ResponseTooLargeError, UrlRefusedError } from "./errors.js";
+import { ResponseTooLargeError, UnreachableError, UrlRefusedError } from "./errors.js";
 import { describeGitError, guardedGitHttp } from "./http.js";
 import type { UrlRules } from "./rules.js";
 
@@ -93,5 +93,15 @@ describe("guardedGitHttp", () => {
     expect(line).not.toContain(SECRET);
     expect(line.split("\n")).toHaveLength(1);
     expect(line).toMatch(/HTTP 500|smart HTTP|redirect/);
+  });
+});
+
+describe("guardedGitHttp when nobody answers", () => {
+  it("says the server cannot be reached, as an error that may pass", async () => {
+    const err = await guardedGitHttp({ rules: LOOPBACK, resolver })
+      .request({ url: "http://127.0.0.1:1/x" })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnreachableError);
+    expect((err as Error).message).toBe("cannot reach http://127.0.0.1:1/x: ECONNREFUSED");
   });
 });

@@ -13,7 +13,7 @@
 import * as http from "node:http";
 import * as https from "node:https";
 import type { LookupFunction } from "node:net";
-import { NetGuardError, ResponseTooLargeError, UrlRefusedError } from "./errors.js";
+import { NetGuardError, ResponseTooLargeError, UnreachableError, UrlRefusedError } from "./errors.js";
 import { type Resolver, resolveRepoUrl, systemResolver, type UrlRules } from "./rules.js";
 
 /** A request as isomorphic-git makes it. */
@@ -114,12 +114,14 @@ export function guardedGitHttp(options: GuardedHttpOptions): GitHttpClient {
       const lib = target.url.protocol === "https:" ? https : http;
       const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
         const r = lib.request(target.url, { method, headers, lookup: pinned, timeout: idle }, resolve);
-        r.on("timeout", () => r.destroy(new NetGuardError(`no answer from ${target.display} within ${idle / 1000} s`)));
+        r.on("timeout", () =>
+          r.destroy(new UnreachableError(`no answer from ${target.display} within ${idle / 1000} s`)),
+        );
         r.on("error", (err) =>
           reject(
             err instanceof NetGuardError
               ? err
-              : new NetGuardError(
+              : new UnreachableError(
                   `cannot reach ${target.display}: ${(err as NodeJS.ErrnoException).code ?? "connection failed"}`,
                 ),
           ),
@@ -127,7 +129,7 @@ export function guardedGitHttp(options: GuardedHttpOptions): GitHttpClient {
         r.end(payload);
       });
       res.setTimeout(idle, () =>
-        res.destroy(new NetGuardError(`no data from ${target.display} within ${idle / 1000} s`)),
+        res.destroy(new UnreachableError(`no data from ${target.display} within ${idle / 1000} s`)),
       );
       const status = res.statusCode ?? 0;
       const base = {
