@@ -322,7 +322,7 @@ export class Registry {
       await resolveRepoUrl(url, this.o.gitRules, this.o.resolver ?? systemResolver);
     } catch (err) {
       if (err instanceof ResolveError) return;
-      if (err instanceof UrlRefusedError) throw new ValidationError("url", err.reason, where);
+      if (err instanceof UrlRefusedError) throw new ValidationError("url", err.message, where);
       throw err;
     }
   }
