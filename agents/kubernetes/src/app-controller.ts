@@ -355,7 +355,7 @@ export class AppController {
       const created = await this.deps.applier.createNamespaces(p.createNamespaces, this.app);
       if (created.length > 0) log.info({ namespaces: created }, "created namespaces the app uses but does not define");
       await this.deps.applier.validate(p);
-      timings.validateMs = this.#observe("validate", t);
+      timings.validateMs = this.#measure("validate", t);
 
       this.#publish(SyncPhase.SYNC_PHASE_APPLYING);
       t = performance.now();
@@ -371,7 +371,7 @@ export class AppController {
         if (!(err instanceof ValidationError)) attempted = p.inventory;
         throw err;
       }
-      timings.applyMs = this.#observe("apply", t);
+      timings.applyMs = this.#measure("apply", t);
       metrics.applies.inc({ app: this.app }, live.length);
 
       await this.#record(target, req.revision, p);
@@ -380,9 +380,9 @@ export class AppController {
       if (p.prune.length > 0) {
         t = performance.now();
         await this.#prune(p);
-        timings.pruneMs = this.#observe("prune", t);
+        timings.pruneMs = this.#measure("prune", t);
       }
-      timings.totalMs = this.#observe("total", started);
+      timings.totalMs = this.#measure("total", started);
       metrics.lastReconcile.set({ app: this.app }, Date.now() / 1000);
       this.#retryDelay = this.deps.retryBackoffMs;
       await this.#assess();
@@ -397,7 +397,7 @@ export class AppController {
   }
 
   /** Records `ms` since `since` as the duration of `phase` and returns it. */
-  #observe(phase: string, since: number): number {
+  #measure(phase: string, since: number): number {
     const took = ms(since);
     this.deps.metrics.reconcileDuration.observe({ app: this.app, phase }, took / 1000);
     return took;
@@ -408,11 +408,11 @@ export class AppController {
     this.#publish(SyncPhase.SYNC_PHASE_FETCHING);
     let t = performance.now();
     await this.deps.git.ensureCommit(req.repoUrl, d.source?.branch ?? "", req.revision);
-    timings.fetchMs = this.#observe("fetch", t);
+    timings.fetchMs = this.#measure("fetch", t);
     this.#publish(SyncPhase.SYNC_PHASE_RENDERING);
     t = performance.now();
     const rendered = await render(this.deps.git, this.deps.tools, req, this.deps.renderLimits);
-    timings.renderMs = this.#observe("render", t);
+    timings.renderMs = this.#measure("render", t);
     return rendered;
   }
 
