@@ -1,9 +1,8 @@
 /**
- * What a team's apps may touch, end to end: the hub as its real binary, real nats-server,
- * redis-server and Git smart-HTTP server, and two real agents (`agents/kubernetes/dist/main.js`)
- * on two Kubernetes fixture clusters of environment `prod`: `canary` (tier=canary) in the first
- * wave, `main` in the second. Build first:
- * `npx turbo run build --filter=@flotilla/test... --filter=@flotilla/hub --filter=@flotilla/agent`.
+ * What a team's apps may touch, end to end: a fleet of the real hub, nats-server, redis-server and
+ * Git smart-HTTP server, and two real agents on two Kubernetes fixture clusters of environment
+ * `prod`: `canary` (tier=canary) in the first wave, `main` in the second. Build first
+ * (`npm run build`).
  *
  * Teams `a`, `b`, `c` and `d` have no policy of their own, so the hub sends each app a policy
  * allowing only its own namespace. App `a` owns Namespace `team-a` and what is in it. Every bad
@@ -13,14 +12,12 @@
  * allowed to reach, so the loopback listener on 127.0.0.1 stands for an internal service that a
  * repository must not be able to read (it records every request it gets).
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { type FixtureRepo, type Fleet, startFleet, waitsOf } from "@flotilla/devfleet";
 import {
   DESIRED_BUCKET,
   DESIRED_STATE,
@@ -36,25 +33,7 @@ import {
 import { AppsV1Api, CoreV1Api, RbacAuthorizationV1Api } from "@kubernetes/client-node";
 import { connect, type KvEntry, type NatsConnection, type QueuedIterator } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { binPath } from "../bin.js";
-import {
-  type Cluster,
-  type FixtureRepo,
-  freePort,
-  type GitServer,
-  type NatsServer,
-  type RedisServer,
-  startClusters,
-  startGitServer,
-  startNats,
-  startRedis,
-  waitsOf,
-} from "../index.js";
 
-const HUB_MAIN = fileURLToPath(new URL("../../../services/hub/dist/main.js", import.meta.url));
-const AGENT_MAIN = fileURLToPath(new URL("../../../agents/kubernetes/dist/main.js", import.meta.url));
-const ADMIN_TOKEN = "e2e-admin-token-policies-0123";
-const ENCRYPTION_KEY = randomBytes(32).toString("base64");
 const GIT_HOST = "127.0.0.2";
 const CLUSTERS = [
   { name: "canary", labels: { env: "prod", tier: "canary" } },
@@ -66,35 +45,6 @@ const BOOTSTRAP_SECRET = "flotilla-agent-bootstrap";
 
 type Json = ReturnType<typeof JSON.parse>;
 const until = waitsOf(120_000, 100);
-
-function exited(child: ChildProcess): Promise<void> {
-  return new Promise((res) => {
-    if (child.exitCode !== null || child.signalCode !== null) res();
-    else child.once("exit", () => res());
-  });
-}
-
-interface Proc {
-  logPath: string;
-  kill(): Promise<void>;
-}
-
-function spawnLogged(main: string, env: Record<string, string>, logPath: string): Proc {
-  const log = createWriteStream(logPath, { flags: "a" });
-  const child = spawn(process.execPath, [main], {
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  child.stdout?.pipe(log);
-  child.stderr?.pipe(log);
-  return {
-    logPath,
-    async kill() {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-      await exited(child);
-    },
-  };
-}
 
 /** An HTTP server on `host` that records every request and answers with `answer`. */
 async function listen(
@@ -191,17 +141,9 @@ function pushTreeBomb(repo: FixtureRepo, branch: string, files: Record<string, s
 }
 
 describe("team policy, ownership and hermetic rendering through a real hub and agents", () => {
-  const work = mkdtempSync(join(tmpdir(), "flotilla-policy-e2e-"));
-  let nats: NatsServer;
-  let redis: RedisServer;
-  let git: GitServer;
-  let kube: Cluster[];
+  let fleet: Fleet;
   let nc: NatsConnection;
   const watches: QueuedIterator<KvEntry>[] = [];
-  let hub: Proc;
-  let hubUrl = "";
-  const agents: Proc[] = [];
-  const repos: Record<string, FixtureRepo> = {};
   /** Every desired state the hub wrote: `<cluster>.<app>` and revision. */
   const written: { key: string; revision: string }[] = [];
   /** Every report the agents sent, in order. */
@@ -211,30 +153,10 @@ describe("team policy, ownership and hermetic rendering through a real hub and a
   /** A Git host that answers every request with a redirect to the internal service. */
   let redirector: Awaited<ReturnType<typeof listen>>;
 
-  const dump = () => {
-    for (const p of [hub, ...agents]) {
-      if (p) process.stderr.write(`---- ${p.logPath} ----\n${readFileSync(p.logPath, "utf8").slice(-6000)}\n`);
-    }
-  };
-
-  async function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: Json }> {
-    const res = await fetch(`${hubUrl}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${ADMIN_TOKEN}`,
-        ...(body !== undefined ? { "content-type": "application/json" } : {}),
-      },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await res.text();
-    try {
-      return { status: res.status, json: JSON.parse(text) };
-    } catch {
-      return { status: res.status, json: text };
-    }
-  }
-
-  const k8s = (cluster: string) => kube.find((c) => c.name === `po-${cluster}`)!.kubeConfig();
+  const dump = async () => process.stderr.write(await fleet.logTails(100));
+  const api = (method: string, path: string, body?: unknown) => fleet.hub.api.request<Json>(method, path, body);
+  const repo = (name: string) => fleet.repo(name);
+  const k8s = (cluster: string) => fleet.cluster(cluster).kube.kubeConfig();
   const core = (cluster: string) => k8s(cluster).makeApiClient(CoreV1Api);
 
   /** The newest rollout of `app` to `revision` once `test` holds. */
@@ -283,166 +205,97 @@ describe("team policy, ownership and hermetic rendering through a real hub and a
 
   beforeAll(async () => {
     internal = await listen("127.0.0.1", () => ({ status: 200, body: "internal-secret-value" }));
-    [nats, redis, git, kube, redirector] = await Promise.all([
-      startNats(),
-      startRedis(),
-      startGitServer({ host: GIT_HOST }),
-      startClusters(CLUSTERS.map((c) => `po-${c.name}`)),
-      listen(GIT_HOST, (url) => ({ status: 302, headers: { location: `${internal.url}${url}` } })),
-    ]);
-    repos.a = await git.createRepo("a", {
-      main: {
-        "app-a/namespace.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team-a\n",
-        "app-a/config.yaml": configMap("a-config", { owner: "a" }),
-        "app-a/web.yaml": deployment("a-web", "registry.invalid/a:1"),
-      },
-    });
-    repos.b = await git.createRepo("b", { main: { "app-b/config.yaml": configMap("b-config", { v: "1" }) } });
-    repos.c = await git.createRepo("c", {
-      main: {
-        "steal/web.yaml": deployment("a-web", "registry.invalid/c:1"),
-        "remote-base/kustomization.yaml":
-          "resources:\n  - https://github.com/kubernetes-sigs/kustomize//examples/helloWorld?ref=v5.0.0\n",
-        "generator/kustomization.yaml": `configMapGenerator:\n  - name: leak\n    files:\n      - ${internal.url}/token\n`,
-      },
-    });
-    repos.bombs = await git.createRepo("bombs", {
-      main: {
-        "calm/kustomization.yaml": "resources:\n  - config.yaml\n",
-        "calm/config.yaml": configMap("calm", { v: "1" }),
-        "bomb/config.yaml": configMap("bomb", { v: "1" }),
-      },
-    });
-
-    const port = await freePort();
-    hubUrl = `http://127.0.0.1:${port}`;
-    hub = spawnLogged(
-      HUB_MAIN,
-      {
-        FLOTILLA_REDIS_URL: redis.url,
-        FLOTILLA_NATS_URL: nats.url,
-        FLOTILLA_HUB_ADMIN_TOKEN: ADMIN_TOKEN,
-        FLOTILLA_HUB_ENCRYPTION_KEY: ENCRYPTION_KEY,
-        FLOTILLA_HUB_LISTEN: `127.0.0.1:${port}`,
-        FLOTILLA_HUB_POLL_INTERVAL: "1s",
-        FLOTILLA_HEARTBEAT_INTERVAL: "1s",
-        FLOTILLA_HUB_OFFLINE_AFTER_MISSED: "30",
-        FLOTILLA_LOG_LEVEL: "info",
-        ...git.clientEnv,
-      },
-      join(work, "hub.log"),
-    );
-    await until("the hub to lead", async () => {
-      const res = await fetch(`${hubUrl}/readyz`).catch(() => undefined);
-      return res?.status === 200 && ((await res.json()) as Json).leader === true ? true : undefined;
-    });
-
-    const ring = new KeyRing([publicKeyFromPem((await api("GET", "/v1/hub")).json.hubPublicKey)]);
-    nc = await connect({ servers: nats.url });
-    const desiredWatch = await (await nc.jetstream().views.kv(DESIRED_BUCKET)).watch({ key: ">" });
-    const statusWatch = await (await nc.jetstream().views.kv(STATUS_BUCKET)).watch({ key: ">" });
-    watches.push(desiredWatch, statusWatch);
-    void (async () => {
-      for await (const e of desiredWatch) {
-        if (e.operation === "PUT") {
-          written.push({ key: e.key, revision: open(DESIRED_STATE, e.value, ring).message.source?.revision ?? "" });
-        }
-      }
-    })();
-    void (async () => {
-      // The hub verifies reports; here only their content matters.
-      for await (const e of statusWatch) {
-        if (e.operation === "PUT" && e.value.length > 0)
-          reports.push(v1.Report.decode(v1.Envelope.decode(e.value).payload));
-      }
-    })();
-
-    const credentials = join(work, "git-credentials.json");
-    writeFileSync(
-      credentials,
-      JSON.stringify([{ urlPrefix: git.baseUrl, username: git.username, password: git.password }]),
-    );
-    const policy = {
-      waves: [
-        { name: "canary", selector: { tier: "canary" }, bakeSeconds: 1 },
-        { name: "main", selector: {}, bakeSeconds: 1 },
-      ],
-      progressDeadlineSeconds: 90,
-      autoRollback: false,
-    };
-    expect((await api("PUT", "/v1/environments/prod", { policy })).status).toBe(201);
-    for (const c of CLUSTERS) {
-      const res = await api("POST", "/v1/clusters", { name: c.name, labels: c.labels });
-      expect(res.status).toBe(201);
-      const bootstrap = join(work, `${c.name}.bootstrap.json`);
-      writeFileSync(bootstrap, JSON.stringify(res.json));
-      // What the agent chart installs: the bootstrap bundle as a Secret in the agent's namespace.
-      const cc = core(c.name);
-      await cc.createNamespace({ body: { metadata: { name: AGENT_NS } } });
-      await cc.createNamespacedSecret({
-        namespace: AGENT_NS,
-        body: { metadata: { name: BOOTSTRAP_SECRET }, stringData: { "bootstrap.json": JSON.stringify(res.json) } },
-      });
-      agents.push(
-        spawnLogged(
-          AGENT_MAIN,
-          {
-            FLOTILLA_BOOTSTRAP: bootstrap,
-            KUBECONFIG: kube.find((k) => k.name === `po-${c.name}`)!.kubeconfigPath,
-            FLOTILLA_CACHE_DIR: join(work, `${c.name}-cache`),
-            FLOTILLA_GIT_CREDENTIALS: credentials,
-            FLOTILLA_KUSTOMIZE_BIN: binPath("kustomize"),
-            FLOTILLA_HELM_BIN: binPath("helm"),
-            FLOTILLA_HEARTBEAT_INTERVAL: "1",
-            FLOTILLA_HEALTH_POLL: "1",
-            FLOTILLA_HEALTH_IDLE_POLL: "5",
-            FLOTILLA_METRICS_PORT: "0",
-            FLOTILLA_LOG_LEVEL: "info",
-            ...git.clientEnv,
+    redirector = await listen(GIT_HOST, (url) => ({ status: 302, headers: { location: `${internal.url}${url}` } }));
+    fleet = await startFleet({
+      gitHost: GIT_HOST,
+      repos: {
+        a: {
+          main: {
+            "app-a/namespace.yaml": "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team-a\n",
+            "app-a/config.yaml": configMap("a-config", { owner: "a" }),
+            "app-a/web.yaml": deployment("a-web", "registry.invalid/a:1"),
           },
-          join(work, `${c.name}-agent.log`),
-        ),
-      );
-    }
-    await until("both clusters to be Ready", async () => {
-      const states = await Promise.all(
-        CLUSTERS.map(async (c) => (await api("GET", `/v1/clusters/${c.name}`)).json.status?.state),
-      );
-      return states.every((s) => s === "Ready") ? true : undefined;
+        },
+        b: { main: { "app-b/config.yaml": configMap("b-config", { v: "1" }) } },
+        c: {
+          main: {
+            "steal/web.yaml": deployment("a-web", "registry.invalid/c:1"),
+            "remote-base/kustomization.yaml":
+              "resources:\n  - https://github.com/kubernetes-sigs/kustomize//examples/helloWorld?ref=v5.0.0\n",
+            "generator/kustomization.yaml": `configMapGenerator:\n  - name: leak\n    files:\n      - ${internal.url}/token\n`,
+          },
+        },
+        bombs: {
+          main: {
+            "calm/kustomization.yaml": "resources:\n  - config.yaml\n",
+            "calm/config.yaml": configMap("calm", { v: "1" }),
+            "bomb/config.yaml": configMap("bomb", { v: "1" }),
+          },
+        },
+      },
+      clusters: CLUSTERS,
+      hubEnv: { FLOTILLA_HUB_POLL_INTERVAL: "1s", FLOTILLA_HEARTBEAT_INTERVAL: "1s" },
+      agentEnv: { FLOTILLA_HEARTBEAT_INTERVAL: "1", FLOTILLA_HEALTH_POLL: "1", FLOTILLA_HEALTH_IDLE_POLL: "5" },
     });
-
-    const register = async (team: string, repo: string, apps: Json[]) => {
-      if ((await api("GET", `/v1/teams/${team}`)).status === 404) {
-        expect((await api("POST", "/v1/teams", { name: team })).status).toBe(201);
-      }
-      const r = await api("POST", "/v1/repos", {
-        name: repo,
-        team,
-        url: repos[repo]!.url,
-        branches: { prod: "main" },
-        pollIntervalSeconds: 0.5,
-        credentials: { username: git.username, password: git.password },
-      });
-      expect(r.status, JSON.stringify(r.json)).toBe(201);
-      for (const app of apps) expect((await api("POST", "/v1/apps", { repo, ...app })).status).toBe(201);
-    };
-    await register("a", "a", [{ name: "a", path: "app-a", namespace: "team-a", prune: true }]);
-    await register("b", "b", [{ name: "b", path: "app-b", namespace: "b", prune: true }]);
-    await register("d", "bombs", [
-      { name: "calm", path: "calm", source: "kustomize", namespace: "d" },
-      { name: "bomb", path: "bomb", namespace: "d" },
-    ]);
     try {
-      for (const [app, repo] of [
+      const ring = new KeyRing([publicKeyFromPem((await api("GET", "/v1/hub")).json.hubPublicKey)]);
+      nc = await connect({ servers: fleet.nats.url });
+      const desiredWatch = await (await nc.jetstream().views.kv(DESIRED_BUCKET)).watch({ key: ">" });
+      const statusWatch = await (await nc.jetstream().views.kv(STATUS_BUCKET)).watch({ key: ">" });
+      watches.push(desiredWatch, statusWatch);
+      void (async () => {
+        for await (const e of desiredWatch) {
+          if (e.operation === "PUT") {
+            written.push({ key: e.key, revision: open(DESIRED_STATE, e.value, ring).message.source?.revision ?? "" });
+          }
+        }
+      })();
+      void (async () => {
+        // The hub verifies reports; here only their content matters.
+        for await (const e of statusWatch) {
+          if (e.operation === "PUT" && e.value.length > 0) {
+            reports.push(v1.Report.decode(v1.Envelope.decode(e.value).payload));
+          }
+        }
+      })();
+
+      const policy = {
+        waves: [
+          { name: "canary", selector: { tier: "canary" }, bakeSeconds: 1 },
+          { name: "main", selector: {}, bakeSeconds: 1 },
+        ],
+        progressDeadlineSeconds: 90,
+        autoRollback: false,
+      };
+      expect((await api("PUT", "/v1/environments/prod", { policy })).status).toBe(201);
+      for (const c of CLUSTERS) {
+        // What the agent chart installs: the bootstrap bundle as a Secret in the agent's namespace.
+        const cc = core(c.name);
+        await cc.createNamespace({ body: { metadata: { name: AGENT_NS } } }).catch(() => undefined);
+        await cc.createNamespacedSecret({
+          namespace: AGENT_NS,
+          body: {
+            metadata: { name: BOOTSTRAP_SECRET },
+            stringData: { "bootstrap.json": JSON.stringify(fleet.cluster(c.name).bundle) },
+          },
+        });
+      }
+      await register("a", "a", [{ name: "a", path: "app-a", namespace: "team-a", prune: true }]);
+      await register("b", "b", [{ name: "b", path: "app-b", namespace: "b", prune: true }]);
+      await register("d", "bombs", [
+        { name: "calm", path: "calm", source: "kustomize", namespace: "d" },
+        { name: "bomb", path: "bomb", namespace: "d" },
+      ]);
+      for (const [app, name] of [
         ["a", "a"],
         ["b", "b"],
         ["calm", "bombs"],
         ["bomb", "bombs"],
       ] as const) {
-        await rollout(app, await repos[repo]!.head("main"), "Succeeded", (r) => r.state === "Succeeded");
+        await rollout(app, await repo(name).head("main"), "Succeeded", (r) => r.state === "Succeeded");
       }
     } catch (err) {
-      dump();
+      await dump();
       throw err;
     }
   }, 300_000);
@@ -450,18 +303,33 @@ describe("team policy, ownership and hermetic rendering through a real hub and a
   afterAll(async () => {
     for (const w of watches) w.stop();
     await nc?.close();
-    await Promise.allSettled([hub?.kill(), ...agents.map((a) => a.kill())]);
+    await fleet?.stop();
     internal?.server.close();
     redirector?.server.close();
-    await Promise.allSettled([nats?.stop(), redis?.stop(), git?.stop(), ...(kube ?? []).map((k) => k.stop())]);
-    rmSync(work, { recursive: true, force: true });
   });
+
+  /** Registers `team` (once), its repo `name` on the fleet's Git server, and `apps` of it. */
+  async function register(team: string, name: string, apps: Json[]): Promise<void> {
+    if ((await api("GET", `/v1/teams/${team}`)).status === 404) {
+      expect((await api("POST", "/v1/teams", { name: team })).status).toBe(201);
+    }
+    const r = await api("POST", "/v1/repos", {
+      name,
+      team,
+      url: repo(name).url,
+      branches: { prod: "main" },
+      pollIntervalSeconds: 0.5,
+      credentials: { username: fleet.git.username, password: fleet.git.password },
+    });
+    expect(r.status, r.text).toBe(201);
+    for (const app of apps) expect((await api("POST", "/v1/apps", { repo: name, ...app })).status).toBe(201);
+  }
 
   it("refuses a revision that takes over another team's namespace, cluster-admin and the agent's Secret, applying nothing", async () => {
     try {
       const before = { canary: await uids("canary"), main: await uids("main") };
       expect(before.canary.namespace.slice(1)).toEqual(["a", undefined]);
-      const revision = await repos.b!.commit("main", { "app-b/takeover.yaml": TAKEOVER });
+      const revision = await repo("b").commit("main", { "app-b/takeover.yaml": TAKEOVER });
       const r = await expectStoppedAtCanary("b", revision);
       const report = await failedReport("b", revision);
       expect(report.error?.code).toBe(ErrorCode.ERROR_CODE_POLICY_VIOLATION);
@@ -492,7 +360,7 @@ describe("team policy, ownership and hermetic rendering through a real hub and a
         ],
       ).toBe("a");
     } catch (err) {
-      dump();
+      await dump();
       throw err;
     }
   });
@@ -500,20 +368,8 @@ describe("team policy, ownership and hermetic rendering through a real hub and a
   it("refuses a Deployment another app owns, naming the owner, and leaves it as it was", async () => {
     try {
       const before = await uids("canary");
-      await api("POST", "/v1/teams", { name: "c" });
-      const r = await api("POST", "/v1/repos", {
-        name: "c",
-        team: "c",
-        url: repos.c!.url,
-        branches: { prod: "main" },
-        pollIntervalSeconds: 0.5,
-        credentials: { username: git.username, password: git.password },
-      });
-      expect(r.status).toBe(201);
-      expect(
-        (await api("POST", "/v1/apps", { name: "steal", repo: "c", path: "steal", namespace: "team-a" })).status,
-      ).toBe(201);
-      const revision = await repos.c!.head("main");
+      await register("c", "c", [{ name: "steal", path: "steal", namespace: "team-a" }]);
+      const revision = await repo("c").head("main");
       await expectStoppedAtCanary("steal", revision);
       const report = await failedReport("steal", revision);
       expect(report.error?.code).toBe(ErrorCode.ERROR_CODE_OWNERSHIP_CONFLICT);
@@ -523,7 +379,7 @@ describe("team policy, ownership and hermetic rendering through a real hub and a
       expect(report.error?.objects?.[0]?.message).toMatch(/^refused by rule owned-by-app: owned by app a;/);
       expect(await uids("canary")).toEqual(before);
     } catch (err) {
-      dump();
+      await dump();
       throw err;
     }
   });
@@ -538,7 +394,7 @@ describe("team policy, ownership and hermetic rendering through a real hub and a
           (await api("POST", "/v1/apps", { name, repo: "c", path, source: "kustomize", namespace: "c" })).status,
         ).toBe(201);
       }
-      const revision = await repos.c!.head("main");
+      const revision = await repo("c").head("main");
       for (const [app, message] of [
         ["remote", /remote-base\/kustomization\.yaml: resources entry "https:\/\/github\.com\/.*" is remote/],
         [
@@ -553,14 +409,14 @@ describe("team policy, ownership and hermetic rendering through a real hub and a
       }
       expect(internal.requests).toEqual([]);
     } catch (err) {
-      dump();
+      await dump();
       throw err;
     }
   });
 
   it("refuses a tree bomb at once while another app of the same repo and agent keeps reconciling", async () => {
     try {
-      const revision = pushTreeBomb(repos.bombs!, "main", { "calm/config.yaml": configMap("calm", { v: "2" }) });
+      const revision = pushTreeBomb(repo("bombs"), "main", { "calm/config.yaml": configMap("calm", { v: "2" }) });
       await expectStoppedAtCanary("bomb", revision);
       const report = await failedReport("bomb", revision);
       expect(report.error?.code).toBe(ErrorCode.ERROR_CODE_RENDER_FAILED);
@@ -578,7 +434,7 @@ describe("team policy, ownership and hermetic rendering through a real hub and a
       // The bomb's earlier objects stay as they were.
       expect((await core("canary").readNamespacedConfigMap({ name: "bomb", namespace: "d" })).data?.v).toBe("1");
     } catch (err) {
-      dump();
+      await dump();
       throw err;
     }
   });
@@ -607,8 +463,8 @@ describe("team policy, ownership and hermetic rendering through a real hub and a
         pollIntervalSeconds: 0.5,
       });
       expect(moved.status).toBe(201);
-      const line = await until("the hub to refuse the redirect", () =>
-        readFileSync(hub.logPath, "utf8")
+      const line = await until("the hub to refuse the redirect", async () =>
+        (await fleet.hub.process.log())
           .split("\n")
           .find((l) => l.includes('repo \\"moved\\"') && l.includes("redirects are not followed")),
       );
@@ -617,7 +473,7 @@ describe("team policy, ownership and hermetic rendering through a real hub and a
       expect(redirector.requests.length).toBeGreaterThan(0);
       expect(internal.requests).toEqual([]);
     } catch (err) {
-      dump();
+      await dump();
       throw err;
     }
   });
