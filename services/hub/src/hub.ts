@@ -78,7 +78,9 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       rollouts,
       accountJwt,
     } = redis.stores;
+    const gitRules: UrlRules = { allowHttp: config.gitAllowHttp, allowed: parseAllowList(config.gitAllowedHosts) };
     const sources = new GitSourceCache({
+      http: guardedGitHttp({ rules: gitRules }),
       ...(config.gitCacheDir ? { dir: config.gitCacheDir } : {}),
       maxBytes: config.gitCacheMaxBytes,
     });
@@ -107,7 +109,6 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     }
     const buckets = await openBuckets(nc, log);
 
-    const gitRules: UrlRules = { allowHttp: config.gitAllowHttp, allowed: parseAllowList(config.gitAllowedHosts) };
     const registry = new Registry({
       objects,
       gitRules,
