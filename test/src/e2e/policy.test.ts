@@ -163,7 +163,7 @@ describe("team policy, ownership and hermetic rendering through a real hub and a
   async function rollout(app: string, revision: string, what: string, test: (r: Json) => boolean): Promise<Json> {
     return until(`${app}'s rollout to ${revision.slice(0, 7)}: ${what}`, async () => {
       const list = (await api("GET", `/v1/rollouts?app=${app}&environment=prod`)).json;
-      const summary = list.items?.find((r: Json) => r.toRevision === revision);
+      const summary = list.items?.find((r: Json) => r.to?.revision === revision);
       if (!summary) return undefined;
       const r = (await api("GET", `/v1/rollouts/${summary.id}`)).json;
       return test(r) ? r : undefined;
