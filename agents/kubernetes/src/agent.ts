@@ -3,6 +3,7 @@
  * app, NATS transport, heartbeats, RPC and metrics.
  */
 import type { Server } from "node:http";
+import { guardedGitHttp, parseAllowList } from "@flotilla/netguard";
 import {
   AGENT_REQUEST,
   AGENT_RESPONSE,
@@ -20,14 +21,15 @@ import { type AgentConfig, MAX_RETRY_BACKOFF_MS } from "./config.js";
 import { serveEndpoints } from "./endpoints.js";
 import { ConfigError } from "./errors.js";
 import { loadGitCredentials } from "./git-credentials.js";
-import { GitSource } from "./git-source.js";
+import { GitCache } from "./git-source.js";
 import { emptyInventory } from "./inventory.js";
-import { InventoryStore } from "./inventory-store.js";
+import { ConfigMapInventoryStore } from "./inventory-store.js";
 import { KubeClient } from "./kube-client.js";
 import { loadKubeTarget } from "./kubeconfig.js";
 import { createLogger, type Logger } from "./logger.js";
 import { AgentMetrics } from "./metrics.js";
 import { toProtoRef } from "./objects.js";
+import { Observer } from "./observe.js";
 import { assessReadiness, type Readiness, type ReadinessSignals } from "./readiness.js";
 import { type DesiredEntry, Transport } from "./transport.js";
 
@@ -70,11 +72,17 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
   const deps: ControllerDeps = {
     cluster: config.cluster,
     agentVersion: AGENT_VERSION,
+    agentNamespace: config.namespace,
     kube,
-    applier: new Applier(kube, config.applyConcurrency, config.namespace),
-    git: new GitSource(config.cacheDir, loadGitCredentials(config.gitCredentialsFile)),
+    observer: new Observer(kube, config.applyConcurrency),
+    applier: new Applier(kube, config.applyConcurrency),
+    git: new GitCache(
+      config.cacheDir,
+      loadGitCredentials(config.gitCredentialsFile),
+      guardedGitHttp({ rules: { allowHttp: config.gitAllowHttp, allowed: parseAllowList(config.gitAllowedHosts) } }),
+    ),
     tools: { helmBin: config.helmBin, kustomizeBin: config.kustomizeBin },
-    inventories: new InventoryStore(kube, config.namespace),
+    inventories: new ConfigMapInventoryStore(kube, config.namespace),
     hubKeys,
     sink: transport,
     metrics,

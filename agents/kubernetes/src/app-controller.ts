@@ -7,9 +7,9 @@ import {
   checkNewerGeneration,
   type DesiredState,
   ErrorCode,
+  effectivePolicy,
   Health,
   type KeyRing,
-  type ObjectRefInit,
   type ReportInit,
   type ResourceStatusInit,
   ResourceSync,
@@ -18,9 +18,9 @@ import {
   syncPhaseName,
 } from "@flotilla/proto";
 import { admit } from "./admission.js";
-import type { Applier, PreparedSet } from "./applier.js";
+import type { Applier } from "./applier.js";
 import { diffObject, hpaTargets, ignoredPathsFor } from "./drift.js";
-import { AgentError, ApplyError, HealthRuleError, type ObjectFailure, PruneError, ValidationError } from "./errors.js";
+import { AgentError, ApplyError, HealthRuleError, PruneError, ValidationError } from "./errors.js";
 import type { GitSource } from "./git-source.js";
 import {
   type Assessment,
@@ -36,14 +36,18 @@ import {
   ownsThroughReplicaSets,
   workloadPods,
 } from "./health/index.js";
-import { type Inventory, pruneCandidates } from "./inventory.js";
+import type { Inventory } from "./inventory.js";
 import type { InventoryStore } from "./inventory-store.js";
-import type { KubeClient } from "./kube-client.js";
+import type { KubeApi } from "./kube-client.js";
 import type { Logger } from "./logger.js";
 import type { AgentMetrics } from "./metrics.js";
-import { type KubeObject, type Ref, refKey, refOf, toProtoRef } from "./objects.js";
+import { isOwnedBy, type KubeObject, type Ref, refKey, refOf, toProtoRef } from "./objects.js";
+import type { Observer } from "./observe.js";
+import { type Plan, plan, refusedError } from "./plan.js";
 import { mapSettled } from "./pool.js";
-import { type RenderTools, render, renderRequestOf } from "./render.js";
+import { type RenderRequest, type RenderTools, render, renderRequestOf } from "./render.js";
+import type { RenderLimits } from "./render-limits.js";
+import { buildReport, errorInfoOf, prunedStatusOf } from "./report.js";
 
 /** Where reports go (the NATS status bucket in production). */
 export interface ReportSink {
@@ -54,10 +58,15 @@ export interface ReportSink {
 export interface ControllerDeps {
   cluster: string;
   agentVersion: string;
-  kube: KubeClient;
+  /** The agent's own namespace (bootstrap Secret, inventories): no app may write there. */
+  agentNamespace: string;
+  kube: KubeApi;
+  observer: Observer;
   applier: Applier;
   git: GitSource;
   tools: RenderTools;
+  /** Caps of one render; the defaults of `render-limits.ts` when absent. */
+  renderLimits?: RenderLimits;
   inventories: InventoryStore;
   hubKeys: KeyRing;
   sink: ReportSink;
@@ -77,6 +86,8 @@ export interface ControllerDeps {
 export interface ObjectDrift {
   ref: Ref;
   fields: string[];
+  /** The live object no longer carries this app's labels: self-heal leaves it alone. */
+  foreign?: boolean;
 }
 
 interface Target {
@@ -101,6 +112,16 @@ function rulesOf(desired: DesiredState): HealthRules {
   return rules;
 }
 
+/** Per-phase durations of one reconcile, in milliseconds, as reported. */
+type Timings = {
+  fetchMs: number;
+  renderMs: number;
+  validateMs: number;
+  applyMs: number;
+  pruneMs: number;
+  totalMs: number;
+};
+
 function ms(since: number): number {
   return Math.max(0, Math.round(performance.now() - since));
 }
@@ -118,7 +139,8 @@ export class AppController {
   #target: Target | undefined;
   /** The state whose objects are applied (enforced by drift checks). */
   #applied: Target | undefined;
-  #set: PreparedSet | undefined;
+  /** The plan of the applied state, what drift checks compare against. */
+  #set: Plan | undefined;
   /** Highest generation accepted in this process (queued or done). */
   #accepted: number;
   /** Generations seen since start; the first sighting of the inventory's own generation resumes. */
@@ -278,32 +300,26 @@ export class AppController {
   /** Builds and sends a report of the current state with `phase`. */
   #publish(phase: SyncPhase, extra: Partial<ReportInit> = {}): void {
     if (phase !== SyncPhase.SYNC_PHASE_REJECTED) this.#phase = phase;
-    const d = this.#target?.desired;
-    const resources = [...this.#resources.map((r) => this.#withDrift(r)), ...this.#pruned];
-    const report: ReportInit = {
-      cluster: this.deps.cluster,
-      app: this.app,
-      observedGeneration: d ? Number(d.generation) : this.#inv.observedGeneration,
-      revision: d?.source?.revision ?? this.#inv.revision,
-      rolloutId: d?.rolloutId ?? this.#inv.rolloutId,
+    const report = buildReport(
       phase,
-      health: this.#health,
-      resources,
-      error: phase === SyncPhase.SYNC_PHASE_REJECTED ? null : this.#error,
-      timings: this.#timings,
-      reportedAtMs: Date.now(),
-      agentVersion: this.deps.agentVersion,
-      ...extra,
-    };
+      {
+        cluster: this.deps.cluster,
+        app: this.app,
+        agentVersion: this.deps.agentVersion,
+        desired: this.#target?.desired,
+        inventory: this.#inv,
+        health: this.#health,
+        resources: this.#resources,
+        pruned: this.#pruned,
+        drifted: this.#drifted,
+        error: this.#error,
+        timings: this.#timings,
+      },
+      Date.now(),
+      extra,
+    );
     this.log.debug({ phase: syncPhaseName(phase), generation: report.observedGeneration }, "report");
     this.deps.sink.report(this.app, report);
-  }
-
-  #withDrift(r: ResourceStatusInit): ResourceStatusInit {
-    const ref = r.ref as Ref;
-    const fields = this.#drifted.get(refKey(ref));
-    if (!fields) return r;
-    return { ...r, sync: ResourceSync.RESOURCE_SYNC_OUT_OF_SYNC, message: `drifted: ${fields.join(", ")}` };
   }
 
   async #reconcile(target: Target): Promise<void> {
@@ -315,10 +331,11 @@ export class AppController {
     this.#target = target;
     this.#error = null;
     this.#pruned = [];
-    const timings = { fetchMs: 0, renderMs: 0, validateMs: 0, applyMs: 0, pruneMs: 0, totalMs: 0 };
+    const timings: Timings = { fetchMs: 0, renderMs: 0, validateMs: 0, applyMs: 0, pruneMs: 0, totalMs: 0 };
     this.#timings = timings;
     const started = performance.now();
     const previous = this.#inv;
+    /** Objects of the app that may be live after a failure, to keep in the inventory. */
     let attempted: Ref[] = [];
     this.#inv = { ...previous, observedGeneration: Math.max(previous.observedGeneration, generation) };
     try {
@@ -329,122 +346,177 @@ export class AppController {
       // A rule that does not compile refuses the whole state before anything is fetched or applied.
       rulesOf(d);
       const req = renderRequestOf(this.app, d);
-      this.#publish(SyncPhase.SYNC_PHASE_FETCHING);
-      let t = performance.now();
-      await this.deps.git.ensureCommit(req.repoUrl, d.source?.branch ?? "", req.revision);
-      timings.fetchMs = ms(t);
-      metrics.reconcileDuration.observe({ app: this.app, phase: "fetch" }, timings.fetchMs / 1000);
-
-      this.#publish(SyncPhase.SYNC_PHASE_RENDERING);
-      t = performance.now();
-      const rendered = await render(this.deps.git, this.deps.tools, req);
-      timings.renderMs = ms(t);
-      metrics.reconcileDuration.observe({ app: this.app, phase: "render" }, timings.renderMs / 1000);
+      const rendered = await this.#fetchAndRender(d, req, timings);
 
       this.#publish(SyncPhase.SYNC_PHASE_VALIDATING);
-      t = performance.now();
-      const set = await this.deps.applier.prepare(rendered, this.app, d.targetNamespace);
-      const created = await this.deps.applier.ensureNamespaces(set);
+      let t = performance.now();
+      const p = await this.#plan(d, rendered, previous.objects);
+      if (p.refusals.length > 0) throw await this.#refusal(d, rendered, previous.objects, p);
+      const created = await this.deps.applier.createNamespaces(p.createNamespaces, this.app);
       if (created.length > 0) log.info({ namespaces: created }, "created namespaces the app uses but does not define");
-      await this.deps.applier.validate(set);
-      timings.validateMs = ms(t);
-      metrics.reconcileDuration.observe({ app: this.app, phase: "validate" }, timings.validateMs / 1000);
+      await this.deps.applier.validate(p);
+      timings.validateMs = this.#measure("validate", t);
 
       this.#publish(SyncPhase.SYNC_PHASE_APPLYING);
       t = performance.now();
-      attempted = set.objects.map(refOf);
-      let bootstrapApplied: Ref[] = [];
+      const owned = new Set(p.inventory.map(refKey));
+      attempted = p.inventory;
       let live: KubeObject[];
       try {
-        live = await this.deps.applier.apply(set, (refs) => {
-          bootstrapApplied = refs;
+        live = await this.deps.applier.apply(p, (refs) => {
+          attempted = refs.filter((r) => owned.has(refKey(r)));
         });
       } catch (err) {
-        // Only Namespaces/CRDs reached the cluster: remember them so a later prune can find them.
-        if (err instanceof ValidationError) attempted = bootstrapApplied;
+        // Only Namespaces/CRDs reached the cluster when a late dry run failed; otherwise any may have.
+        if (!(err instanceof ValidationError)) attempted = p.inventory;
         throw err;
       }
-      timings.applyMs = ms(t);
-      metrics.reconcileDuration.observe({ app: this.app, phase: "apply" }, timings.applyMs / 1000);
+      timings.applyMs = this.#measure("apply", t);
       metrics.applies.inc({ app: this.app }, live.length);
 
-      const newRefs = set.objects.map(refOf);
-      const candidates = pruneCandidates(previous.objects, newRefs, new Set(set.namespaces));
-      this.#inv = {
-        app: this.app,
-        appliedGeneration: generation,
-        revision: req.revision,
-        rolloutId: d.rolloutId ?? "",
-        observedGeneration: this.#inv.observedGeneration,
-        // Candidates stay listed until they are deleted: a failed or interrupted prune must find them again.
-        objects: [...newRefs, ...candidates],
-        desired: Buffer.from(target.bytes).toString("base64"),
-        appliedAtMs: Date.now(),
-      };
-      await this.deps.inventories.save(this.#inv);
-      this.#applied = target;
-      this.#set = set;
-      this.#drifted.clear();
-      metrics.managedObjects.set({ app: this.app }, this.#inv.objects.length);
+      await this.#record(target, req.revision, p);
       const ctx = this.#healthContext();
       this.#resources = live.map((obj) => this.#resourceOf(refOf(obj), assessHealth(obj, ctx)));
-
-      if (d.prune && candidates.length > 0) {
-        this.#publish(SyncPhase.SYNC_PHASE_PRUNING);
+      if (p.prune.length > 0) {
         t = performance.now();
-        const decisions = await this.deps.applier.prune(candidates, this.app);
-        timings.pruneMs = ms(t);
-        metrics.reconcileDuration.observe({ app: this.app, phase: "prune" }, timings.pruneMs / 1000);
-        for (const decision of decisions) {
-          if (decision.action === "delete") metrics.prunes.inc({ app: this.app });
-          this.#pruned.push({
-            ref: toProtoRef(decision.ref),
-            health: Health.HEALTH_UNSPECIFIED,
-            sync: decision.action === "skip" ? ResourceSync.RESOURCE_SYNC_FAILED : ResourceSync.RESOURCE_SYNC_PRUNED,
-            message:
-              decision.action === "skip" ? decision.reason : decision.action === "gone" ? "already gone" : "pruned",
-          });
-        }
-        this.#inv = { ...this.#inv, objects: newRefs };
-        await this.deps.inventories.save(this.#inv);
-        metrics.managedObjects.set({ app: this.app }, this.#inv.objects.length);
+        await this.#prune(p);
+        timings.pruneMs = this.#measure("prune", t);
       }
-      timings.totalMs = ms(started);
-      metrics.reconcileDuration.observe({ app: this.app, phase: "total" }, timings.totalMs / 1000);
+      timings.totalMs = this.#measure("total", started);
       metrics.lastReconcile.set({ app: this.app }, Date.now() / 1000);
       this.#retryDelay = this.deps.retryBackoffMs;
       await this.#assess();
-      log.info({ objects: newRefs.length, pruned: this.#pruned.length, timings }, "applied");
+      log.info({ objects: p.apply.length, pruned: this.#pruned.length, timings }, "applied");
       this.#publish(SyncPhase.SYNC_PHASE_SYNCED);
       // What was just applied is rolling out: watch it at the fast pace, whatever the last health was,
       // or a rollout waits a whole idle interval to see its wave turn Healthy.
       this.#scheduleHealth(this.deps.healthPollMs);
     } catch (err) {
-      const e = toAgentError(err);
-      timings.totalMs = ms(started);
-      metrics.errors.inc({ app: this.app, code: ErrorCode[e.code] ?? "unknown" });
-      if (e instanceof ApplyError || e instanceof PruneError || attempted.length > 0) {
-        // Some objects may be live now; keep every one we might own in the inventory.
-        const known = new Set(this.#inv.objects.map(refKey));
-        this.#inv = {
-          ...this.#inv,
-          objects: [...this.#inv.objects, ...attempted.filter((r) => !known.has(refKey(r)))],
-        };
-      }
-      await this.deps.inventories.save(this.#inv).catch((saveErr: unknown) => {
-        log.error({ err: saveErr }, "cannot save inventory");
-      });
-      this.#error = {
-        code: e.code,
-        message: e.message,
-        retryable: e.retryable,
-        objects: e.objects.map((o: ObjectFailure) => ({ ref: o.ref as ObjectRefInit, message: o.message })),
-      };
-      log.warn({ code: ErrorCode[e.code], retryable: e.retryable, err: e.message }, "reconcile failed");
-      await this.#assess().catch(() => undefined);
-      this.#publish(e instanceof PruneError ? SyncPhase.SYNC_PHASE_SYNCED : SyncPhase.SYNC_PHASE_FAILED);
-      if (e.retryable) this.#scheduleRetry(target);
+      await this.#failed(target, toAgentError(err), attempted, started, log);
     }
+  }
+
+  /** Records `ms` since `since` as the duration of `phase` and returns it. */
+  #measure(phase: string, since: number): number {
+    const took = ms(since);
+    this.deps.metrics.reconcileDuration.observe({ app: this.app, phase }, took / 1000);
+    return took;
+  }
+
+  /** Fetches the desired commit and renders the app's objects from it. */
+  async #fetchAndRender(d: DesiredState, req: RenderRequest, timings: Timings): Promise<KubeObject[]> {
+    this.#publish(SyncPhase.SYNC_PHASE_FETCHING);
+    let t = performance.now();
+    await this.deps.git.ensureCommit(req.repoUrl, d.source?.branch ?? "", req.revision);
+    timings.fetchMs = this.#measure("fetch", t);
+    this.#publish(SyncPhase.SYNC_PHASE_RENDERING);
+    t = performance.now();
+    const rendered = await render(this.deps.git, this.deps.tools, req, this.deps.renderLimits);
+    timings.renderMs = this.#measure("render", t);
+    return rendered;
+  }
+
+  /**
+   * The error of a plan with refusals. When the only refusals are kinds the API server does not
+   * serve, the rest is dry-run too, so the report names every failing object at once (a
+   * misspelt kind and a misspelt field in one commit are both fixed in one go).
+   */
+  async #refusal(
+    d: DesiredState,
+    rendered: readonly KubeObject[],
+    previous: readonly Ref[],
+    p: Plan,
+  ): Promise<AgentError> {
+    const refused = refusedError(p.refusals);
+    if (p.refusals.some((r) => r.rule !== "unknown-kind")) return refused;
+    const unknown = new Set(p.refusals.map((r) => refKey(r.ref)));
+    const rest = await this.#plan(
+      d,
+      rendered.filter((o) => !unknown.has(refKey(refOf(o)))),
+      previous,
+    );
+    if (rest.refusals.length > 0) return refused;
+    // Objects in a namespace that does not exist yet would only fail for that.
+    const missing = new Set(rest.createNamespaces);
+    const failures = await this.deps.applier
+      .validate({ ...rest, apply: rest.apply.filter((o) => !missing.has(o.metadata.namespace ?? "")) })
+      .then(
+        () => [],
+        (err: unknown) => (err instanceof ValidationError ? err.objects : []),
+      );
+    return new ValidationError([...refused.objects, ...failures]);
+  }
+
+  /** Reads what the cluster holds of the set and plans the reconcile of `d`. */
+  async #plan(d: DesiredState, rendered: readonly KubeObject[], previous: readonly Ref[]): Promise<Plan> {
+    const targetNamespace = d.targetNamespace ?? "";
+    const facts = await this.deps.observer.observe(rendered, targetNamespace, previous);
+    return plan({
+      app: this.app,
+      targetNamespace,
+      agentNamespace: this.deps.agentNamespace,
+      policy: effectivePolicy(d.policy, targetNamespace),
+      adopt: Boolean(d.adopt),
+      prune: Boolean(d.prune),
+      rendered,
+      inventory: previous,
+      facts,
+    });
+  }
+
+  /** Saves the inventory of an applied plan: its own objects, plus prune candidates until they are deleted. */
+  async #record(target: Target, revision: string, p: Plan): Promise<void> {
+    this.#inv = {
+      app: this.app,
+      appliedGeneration: Number(target.desired.generation),
+      revision,
+      rolloutId: target.desired.rolloutId ?? "",
+      observedGeneration: this.#inv.observedGeneration,
+      // Candidates stay listed until they are deleted: a failed or interrupted prune must find them again.
+      objects: [...p.inventory, ...p.retain, ...p.prune.map((c) => c.ref)],
+      desired: Buffer.from(target.bytes).toString("base64"),
+      appliedAtMs: Date.now(),
+    };
+    await this.deps.inventories.save(this.#inv);
+    this.#applied = target;
+    this.#set = p;
+    this.#drifted.clear();
+    this.deps.metrics.managedObjects.set({ app: this.app }, this.#inv.objects.length);
+  }
+
+  /** Carries out the plan's prune decisions, then drops the candidates from the inventory. */
+  async #prune(p: Plan): Promise<void> {
+    this.#publish(SyncPhase.SYNC_PHASE_PRUNING);
+    const decisions = await this.deps.applier.prune(p.prune, this.app);
+    for (const decision of decisions) {
+      if (decision.action === "delete") this.deps.metrics.prunes.inc({ app: this.app });
+      this.#pruned.push(prunedStatusOf(decision));
+    }
+    this.#inv = { ...this.#inv, objects: [...p.inventory, ...p.retain] };
+    await this.deps.inventories.save(this.#inv);
+    this.deps.metrics.managedObjects.set({ app: this.app }, this.#inv.objects.length);
+  }
+
+  /** Reports a failed reconcile, keeps what may be live in the inventory, and retries what may succeed later. */
+  async #failed(target: Target, e: AgentError, attempted: readonly Ref[], started: number, log: Logger): Promise<void> {
+    if (this.#timings) this.#timings.totalMs = ms(started);
+    this.deps.metrics.errors.inc({ app: this.app, code: ErrorCode[e.code] ?? "unknown" });
+    if (e instanceof ApplyError || e instanceof PruneError || attempted.length > 0) {
+      // Some objects may be live now; keep every one we might own in the inventory.
+      const known = new Set(this.#inv.objects.map(refKey));
+      this.#inv = {
+        ...this.#inv,
+        objects: [...this.#inv.objects, ...attempted.filter((r) => !known.has(refKey(r)))],
+      };
+    }
+    await this.deps.inventories.save(this.#inv).catch((saveErr: unknown) => {
+      log.error({ err: saveErr }, "cannot save inventory");
+    });
+    this.#error = errorInfoOf(e);
+    log.warn({ code: ErrorCode[e.code], retryable: e.retryable, err: e.message }, "reconcile failed");
+    await this.#assess().catch(() => undefined);
+    this.#publish(e instanceof PruneError ? SyncPhase.SYNC_PHASE_SYNCED : SyncPhase.SYNC_PHASE_FAILED);
+    if (e.retryable) this.#scheduleRetry(target);
   }
 
   #scheduleRetry(target: Target): void {
@@ -458,13 +530,11 @@ export class AppController {
 
   async #remove(log: Logger): Promise<void> {
     this.#publish(SyncPhase.SYNC_PHASE_PRUNING);
-    const decisions = await this.deps.applier.prune(this.#inv.objects, this.app);
-    this.#pruned = decisions.map((dec) => ({
-      ref: toProtoRef(dec.ref),
-      health: Health.HEALTH_UNSPECIFIED,
-      sync: dec.action === "skip" ? ResourceSync.RESOURCE_SYNC_FAILED : ResourceSync.RESOURCE_SYNC_PRUNED,
-      message: dec.action === "skip" ? dec.reason : "pruned",
-    }));
+    const decisions = await this.deps.applier.prune(
+      this.#inv.objects.map((ref) => ({ action: "delete", ref })),
+      this.app,
+    );
+    this.#pruned = decisions.map(prunedStatusOf);
     await this.deps.inventories.remove(this.app);
     this.#inv = { ...this.#inv, objects: [], appliedGeneration: this.#inv.observedGeneration };
     this.#applied = undefined;
@@ -591,19 +661,21 @@ export class AppController {
     });
   }
 
-  /** The applied set, re-rendered from the Git cache after a restart. */
-  async #appliedSet(): Promise<PreparedSet | undefined> {
+  /** The plan of the applied state, planned again from the Git cache after a restart. */
+  async #appliedSet(): Promise<Plan | undefined> {
     if (this.#set) return this.#set;
     const d = this.#applied?.desired;
     if (!d?.source || d.remove) return undefined;
     await this.deps.git.ensureCommit(d.source.repoUrl ?? "", d.source.branch ?? "", d.source.revision ?? "");
-    const rendered = await render(this.deps.git, this.deps.tools, renderRequestOf(this.app, d));
-    this.#set = await this.deps.applier.prepare(rendered, this.app, d.targetNamespace);
-    return this.#set;
+    const rendered = await render(this.deps.git, this.deps.tools, renderRequestOf(this.app, d), this.deps.renderLimits);
+    const p = await this.#plan(d, rendered, this.#inv.objects);
+    if (p.refusals.length > 0) throw refusedError(p.refusals);
+    this.#set = p;
+    return p;
   }
 
-  async #computeDrift(set: PreparedSet): Promise<ObjectDrift[]> {
-    const namespaces = [...new Set(set.objects.map((o) => o.metadata.namespace).filter((n): n is string => !!n))];
+  async #computeDrift(set: Plan): Promise<ObjectDrift[]> {
+    const namespaces = [...new Set(set.apply.map((o) => o.metadata.namespace).filter((n): n is string => !!n))];
     const hpas = (
       await Promise.all(
         namespaces.map((ns) => this.deps.kube.list("autoscaling/v2", "HorizontalPodAutoscaler", ns).catch(() => [])),
@@ -611,12 +683,14 @@ export class AppController {
     ).flat();
     const scaled = hpaTargets(hpas);
     const results = await mapSettled(
-      set.objects,
+      set.apply,
       this.deps.concurrency,
       async (obj): Promise<ObjectDrift | undefined> => {
         const ref = refOf(obj);
         const live = await this.deps.kube.get(ref);
         if (!live) return { ref, fields: ["(object missing)"] };
+        // Taken over since the apply: self-heal must not take it back (the next revision is refused instead).
+        if (!isOwnedBy(live, this.app)) return { ref, fields: ["(no longer labelled as this app's)"], foreign: true };
         const expected = await this.deps.applier.dryRunOne(obj);
         const fields = diffObject(expected, live, ignoredPathsFor(refKey(ref), scaled));
         return fields.length > 0 ? { ref, fields } : undefined;
@@ -631,7 +705,7 @@ export class AppController {
   }
 
   async #checkDrift(): Promise<void> {
-    let set: PreparedSet | undefined;
+    let set: Plan | undefined;
     try {
       set = await this.#appliedSet();
     } catch (err) {
@@ -652,7 +726,12 @@ export class AppController {
     if (reportPhase) this.#publish(SyncPhase.SYNC_PHASE_OUT_OF_SYNC);
     if (!this.#applied.desired.selfHeal) return;
     try {
-      await this.deps.applier.reapply(set);
+      const foreign = new Set(drifts.filter((d) => d.foreign).map((d) => refKey(d.ref)));
+      await this.deps.applier.reapply(
+        set.apply.filter((o) => !foreign.has(refKey(refOf(o)))),
+        set.namespaces,
+        this.app,
+      );
       this.deps.metrics.driftCorrections.inc({ app: this.app });
       this.#drifted.clear();
       await this.#assess();

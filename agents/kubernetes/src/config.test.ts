@@ -53,6 +53,19 @@ describe("loadConfig", () => {
     });
   });
 
+  it("reads the Git URL rules: HTTPS to public hosts unless told otherwise", () => {
+    expect(loadConfig(["--bootstrap", bundle], {})).toMatchObject({ gitAllowHttp: false, gitAllowedHosts: [] });
+    const c = loadConfig(["--bootstrap", bundle], {
+      FLOTILLA_GIT_ALLOW_HTTP: "true",
+      FLOTILLA_GIT_ALLOWED_HOSTS: "git.internal, 127.0.0.1,10.0.0.0/8",
+    });
+    expect(c).toMatchObject({ gitAllowHttp: true, gitAllowedHosts: ["git.internal", "127.0.0.1", "10.0.0.0/8"] });
+    expect(() => loadConfig(["--bootstrap", bundle], { FLOTILLA_GIT_ALLOWED_HOSTS: "10.0.0.0/40" })).toThrow(
+      /FLOTILLA_GIT_ALLOWED_HOSTS: allowed Git host "10\.0\.0\.0\/40" is not/,
+    );
+    expect(() => loadConfig(["--bootstrap", bundle], { FLOTILLA_GIT_ALLOW_HTTP: "yes" })).toThrow(ConfigError);
+  });
+
   it("lists every setting it reads, under the names it always had", () => {
     const fields = new Set(AGENT_SETTINGS.map((s) => s.field));
     // retryBackoffMs is for tests and embedding only.

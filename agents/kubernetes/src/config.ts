@@ -6,9 +6,12 @@
  */
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { allowListProblem } from "@flotilla/netguard";
 import { isDnsLabel } from "@flotilla/proto";
 import {
   durationSchema,
+  flagSchema,
+  listSchema,
   parseSettings,
   type Reading,
   readSettings,
@@ -54,6 +57,12 @@ export const DEFAULT_KUSTOMIZE_BIN = "kustomize";
 export const DEFAULT_RETRY_BACKOFF_MS = 2_000;
 export const MAX_RETRY_BACKOFF_MS = 60_000;
 
+/** Non-public Git hosts, addresses or CIDR ranges; a bad entry is named. */
+const allowedHosts = listSchema.superRefine((entries, ctx) => {
+  const problem = allowListProblem(entries);
+  if (problem) ctx.addIssue({ code: "custom", message: problem });
+});
+
 /** The settings the agent runs with, after defaults. */
 export const configSchema = z.object({
   /** This cluster's name (a DNS label); only its own desired states are acted on. Required. */
@@ -74,6 +83,17 @@ export const configSchema = z.object({
   cacheDir: z.string().min(1).default(DEFAULT_CACHE_DIR),
   /** Path of a JSON file `[{ urlPrefix, username, password }]` with Git credentials. @default "" */
   gitCredentialsFile: z.string().default(""),
+  /**
+   * Allow plain-HTTP Git URLs as well as HTTPS. Keep it off outside a local test fleet: plain HTTP
+   * lets anyone on the path change what the agent applies. @default false
+   */
+  gitAllowHttp: flagSchema.default(false),
+  /**
+   * Git hosts the agent may fetch from although they are not public: host names, IP addresses or
+   * CIDR ranges, comma-separated (`git.internal,10.20.0.0/16`). Everything else on loopback,
+   * private, link-local, metadata and other special addresses is refused. @default none
+   */
+  gitAllowedHosts: allowedHosts.default([]),
   /** Milliseconds between drift checks. @default {@link DEFAULT_DRIFT_INTERVAL_MS} */
   driftIntervalMs: durationSchema.default(DEFAULT_DRIFT_INTERVAL_MS),
   /** Milliseconds between heartbeats. @default {@link DEFAULT_HEARTBEAT_INTERVAL_MS} */
@@ -155,6 +175,8 @@ export const AGENT_SETTINGS: readonly AgentSetting[] = [
   { field: "namespace", env: "FLOTILLA_NAMESPACE", flag: "namespace" },
   { field: "cacheDir", env: "FLOTILLA_CACHE_DIR", flag: "cache-dir" },
   { field: "gitCredentialsFile", env: "FLOTILLA_GIT_CREDENTIALS", flag: "git-credentials" },
+  { field: "gitAllowHttp", env: "FLOTILLA_GIT_ALLOW_HTTP", flag: "git-allow-http" },
+  { field: "gitAllowedHosts", env: "FLOTILLA_GIT_ALLOWED_HOSTS", flag: "git-allowed-hosts" },
   { field: "driftIntervalMs", env: "FLOTILLA_DRIFT_INTERVAL", flag: "drift-interval" },
   { field: "heartbeatIntervalMs", env: "FLOTILLA_HEARTBEAT_INTERVAL", flag: "heartbeat-interval" },
   { field: "healthPollMs", env: "FLOTILLA_HEALTH_POLL", flag: "health-poll" },

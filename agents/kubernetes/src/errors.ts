@@ -40,6 +40,15 @@ export class FetchError extends AgentError {
   }
 }
 
+/**
+ * The repository URL breaks the Git URL rules (scheme, a non-public address, a redirect, an
+ * answer too large): terminal until the URL or the agent's allow-list changes.
+ */
+export class RepoUrlRefusedError extends AgentError {
+  override name = "RepoUrlRefusedError";
+  override readonly code = ErrorCode.ERROR_CODE_FETCH_FAILED;
+}
+
 /** The commit is not on the branch after a fetch: terminal for this generation. */
 export class RevisionNotFoundError extends AgentError {
   override name = "RevisionNotFoundError";
@@ -104,6 +113,42 @@ export class HealthRuleError extends AgentError {
   }
 }
 
+/** One render read or produced more than its limits allow (see `render-limits.ts`); terminal. */
+export class RenderLimitError extends AgentError {
+  override name = "RenderLimitError";
+  override readonly code = ErrorCode.ERROR_CODE_RENDER_FAILED;
+  constructor(
+    /** Repository path where the limit was crossed. */
+    readonly path: string,
+    limit: string,
+    why: string,
+  ) {
+    super(
+      `render stopped at ${JSON.stringify(path || ".")}: ${limit}, the limit of one render (${why}); point the app at a smaller directory`,
+    );
+  }
+}
+
+/**
+ * A kustomization names content rendering may not read: a URL (remote bases, generator files,
+ * Helm inflation), or a path that is not a file or directory of the repository. Rendering reads
+ * the repository alone, so the same commit always renders the same objects.
+ */
+export class RenderInputError extends AgentError {
+  override name = "RenderInputError";
+  override readonly code = ErrorCode.ERROR_CODE_RENDER_FAILED;
+  constructor(
+    /** The kustomization (or generator config) naming the input. */
+    readonly file: string,
+    /** Its field, e.g. `resources` or `configMapGenerator.files`. */
+    readonly field: string,
+    readonly entry: string,
+    reason: string,
+  ) {
+    super(`${file}: ${field} entry ${JSON.stringify(entry)} ${reason}`);
+  }
+}
+
 /** The server-side dry run refused one or more objects; nothing was applied. */
 export class ValidationError extends AgentError {
   override name = "ValidationError";
@@ -114,6 +159,32 @@ export class ValidationError extends AgentError {
       `${objects.length} object(s) failed validation, nothing applied: ${objects.map((o) => `${describeRef(o.ref)}: ${o.message}`).join("; ")}`,
     );
     this.objects = objects;
+  }
+}
+
+/**
+ * The plan refused objects (the team's policy, the agent's own namespace, another app's or an
+ * unlabelled object, a kind not served); nothing was applied. Terminal for this generation. The
+ * code says the gravest kind of refusal: policy, then ownership, then validation.
+ */
+export class RefusedError extends AgentError {
+  override name = "RefusedError";
+  override readonly code: ErrorCode;
+  override readonly objects: ObjectFailure[];
+  constructor(
+    objects: ObjectFailure[],
+    /** Which kinds of rule were broken. */
+    readonly kinds: { policy: boolean; ownership: boolean },
+  ) {
+    super(
+      `${objects.length} object(s) refused, nothing applied: ${objects.map((o) => `${describeRef(o.ref)}: ${o.message}`).join("; ")}`,
+    );
+    this.objects = objects;
+    this.code = kinds.policy
+      ? ErrorCode.ERROR_CODE_POLICY_VIOLATION
+      : kinds.ownership
+        ? ErrorCode.ERROR_CODE_OWNERSHIP_CONFLICT
+        : ErrorCode.ERROR_CODE_VALIDATION_FAILED;
   }
 }
 

@@ -32,6 +32,28 @@ describe("loadGitCredentials", () => {
     expect(credentialFor(creds, "https://elsewhere/x.git")).toBeUndefined();
   });
 
+  it.each([
+    ["https://git.example.com", "https://git.example.com.evil.io/team/app.git", false],
+    ["https://git.example.com", "https://git.example.com@evil.io/team/app.git", false],
+    ["https://git.example.com", "https://git.example.com:8443/team/app.git", false],
+    ["https://git.example.com", "http://git.example.com/team/app.git", false],
+    ["https://git.example.com", "https://GIT.example.com/team/app.git", true],
+    ["https://git.example.com/team/", "https://git.example.com/team/app.git", true],
+    ["https://git.example.com/team/", "https://git.example.com/other/app.git", false],
+  ])("matches %s to %s only on the host boundary: %s", (urlPrefix, url, match) => {
+    const creds = [{ urlPrefix, username: "u", password: "p" }];
+    expect(credentialFor(creds, url) !== undefined).toBe(match);
+  });
+
+  it("refuses a prefix that is not a URL, naming the entry but no value", () => {
+    const file = join(dir, "prefix.json");
+    writeFileSync(file, JSON.stringify([{ urlPrefix: "git.example.com", username: "u", password: "hunter2SECRET" }]));
+    const err = errorOf(() => loadGitCredentials(file));
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err?.message).toMatch(/check 0\.urlPrefix/);
+    expect(err?.message).not.toContain("SECRET");
+  });
+
   it("does not quote a malformed file, which holds passwords, in its error", () => {
     const file = join(dir, "broken.json");
     writeFileSync(file, '[{"urlPrefix":"https://git.example/","username":"u","password":hunter2SECRET}]');

@@ -1,33 +1,62 @@
 /**
- * Reads one exact commit of a repository with isomorphic-git: one bare cache repository per
- * URL, fetched by branch only when the commit is not already there, and read straight from the
- * object store (no working tree).
+ * Reads exact commits of Git repositories: one bare cache repository per URL, fetched by branch
+ * only when the commit is not already there, and read straight from the object store (no
+ * working tree), lazily and within a {@link ReadBudget}.
  */
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { describeGitError, type GitHttpClient, ResponseTooLargeError, UrlRefusedError } from "@flotilla/netguard";
 import git from "isomorphic-git";
-import http from "isomorphic-git/http/node";
-import { FetchError, RevisionNotFoundError } from "./errors.js";
+import { FetchError, RepoUrlRefusedError, RevisionNotFoundError } from "./errors.js";
 import { credentialFor, type GitCredential } from "./git-credentials.js";
-import type { ManifestFile } from "./manifest.js";
+import type { ReadBudget } from "./render-limits.js";
 
-/** One file of a commit: path relative to the repository root, and its blob id. */
-interface TreeFile {
-  path: string;
-  oid: string;
+/** What a path is in a commit (symlinks and submodules are not followed: a link could leave the repository). */
+export type EntryType = "file" | "dir";
+
+/** One commit's files, read on demand; every read counts against the budget it was opened with. */
+export interface Snapshot {
+  /** What repository path `path` ("" for the root) is, undefined when the commit has nothing there. */
+  stat(path: string): Promise<EntryType | undefined>;
+  /** The bytes of the file at `path`. */
+  read(path: string): Promise<Uint8Array>;
+  /** Every file under directory `dir`, recursively, as repository paths; [] when `dir` is not a directory. */
+  list(dir: string): Promise<string[]>;
+}
+
+/** Where the agent gets an app's source: the seam between reconciling and Git. */
+export interface GitSource {
+  /**
+   * Makes sure `revision` is in the cache, fetching `branch` when it is not. Throws FetchError
+   * (retryable) when the server fails, RevisionNotFoundError when the fetch succeeded without it.
+   */
+  ensureCommit(url: string, branch: string, revision: string): Promise<{ fetched: boolean }>;
+  /** Opens `revision` of `url` (already in the cache) for reading within `budget`. */
+  snapshot(url: string, revision: string, budget: ReadBudget): Snapshot;
 }
 
 const REMOTE = "origin";
+/** Git file modes of what a snapshot follows; symlinks (120000) and submodules (160000) are not. */
+const TREE_MODE = "040000";
+const FILE_MODES = new Set(["100644", "100755"]);
 
-/** Fetches and reads commits; safe to share between apps (one fetch per repository at a time). */
-export class GitSource {
+interface Entry {
+  name: string;
+  mode: string;
+  oid: string;
+}
+
+/** {@link GitSource} over isomorphic-git; safe to share between apps (one fetch per repository at a time). */
+export class GitCache implements GitSource {
   readonly #locks = new Map<string, Promise<unknown>>();
 
   constructor(
     readonly cacheDir: string,
     readonly credentials: readonly GitCredential[],
+    /** The HTTP client of every fetch: `guardedGitHttp` of @flotilla/netguard, holding URLs to the Git URL rules. */
+    private readonly http: GitHttpClient,
   ) {}
 
   /** Cache directory of a repository URL. */
@@ -35,10 +64,6 @@ export class GitSource {
     return join(this.cacheDir, createHash("sha256").update(url).digest("hex").slice(0, 24));
   }
 
-  /**
-   * Makes sure `revision` is in the cache, fetching `branch` when it is not. Throws FetchError
-   * (retryable) when the server fails, RevisionNotFoundError when the fetch succeeded without it.
-   */
   async ensureCommit(url: string, branch: string, revision: string): Promise<{ fetched: boolean }> {
     const gitdir = this.gitdirOf(url);
     return this.#serialize(gitdir, async () => {
@@ -48,77 +73,33 @@ export class GitSource {
       try {
         await git.fetch({
           fs,
-          http,
+          http: this.http,
           gitdir,
           remote: REMOTE,
           ref: branch,
           singleBranch: true,
           tags: false,
           onAuth: () => (cred ? { username: cred.username, password: cred.password } : { cancel: true }),
+          // Without this isomorphic-git asks onAuth again forever on a 401 with bad credentials.
+          onAuthFailure: () => ({ cancel: true }),
         });
       } catch (err) {
-        const e = err as { code?: string; data?: { statusCode?: number }; message: string };
-        if (e.code === "NotFoundError") throw new RevisionNotFoundError(url, branch, revision);
-        const status = e.data?.statusCode ? `HTTP ${e.data.statusCode}: ` : "";
-        throw new FetchError(url, `${status}${e.message}`, { cause: err });
+        if ((err as { code?: string }).code === "NotFoundError") throw new RevisionNotFoundError(url, branch, revision);
+        // A refused URL, or an answer too large, stays so; a name that does not resolve, or a server
+        // that fails, may do better later.
+        if (err instanceof UrlRefusedError || err instanceof ResponseTooLargeError) {
+          throw new RepoUrlRefusedError(err.message);
+        }
+        // The cause is dropped on purpose: isomorphic-git's errors can quote what the server sent.
+        throw new FetchError(url, describeGitError(err));
       }
       if (!(await this.#hasCommit(gitdir, revision))) throw new RevisionNotFoundError(url, branch, revision);
       return { fetched: true };
     });
   }
 
-  /** Every file under `dir` (repository-relative, "" for the root) in `revision`, recursively. */
-  async listFiles(url: string, revision: string, dir: string, cache: object = {}): Promise<TreeFile[]> {
-    const gitdir = this.gitdirOf(url);
-    const out: TreeFile[] = [];
-    const visit = async (treePath: string): Promise<void> => {
-      let tree: Awaited<ReturnType<typeof git.readTree>>;
-      try {
-        tree = await git.readTree({ fs, gitdir, oid: revision, filepath: treePath || undefined, cache });
-      } catch (err) {
-        if ((err as { code?: string }).code === "NotFoundError" && treePath === dir) return;
-        throw err;
-      }
-      for (const entry of tree.tree) {
-        const path = treePath ? `${treePath}/${entry.path}` : entry.path;
-        // Symlinks and submodules are skipped: a link could point outside the repository.
-        if (entry.type === "tree") await visit(path);
-        else if (entry.type === "blob" && entry.mode !== "120000") out.push({ path, oid: entry.oid });
-      }
-    };
-    await visit(dir);
-    return out;
-  }
-
-  /** Reads the files under `dir` accepted by `filter` as text. */
-  async readFiles(
-    url: string,
-    revision: string,
-    dir: string,
-    filter: (path: string) => boolean,
-  ): Promise<ManifestFile[]> {
-    const gitdir = this.gitdirOf(url);
-    // One pack cache per read: packs stay in memory only while a commit is being read.
-    const cache = {};
-    const files = (await this.listFiles(url, revision, dir, cache)).filter((f) => filter(f.path));
-    return Promise.all(
-      files.map(async (f) => {
-        const { blob } = await git.readBlob({ fs, gitdir, oid: f.oid, cache });
-        return { path: f.path, content: Buffer.from(blob).toString("utf8") };
-      }),
-    );
-  }
-
-  /** Writes the whole tree of `revision` under `target` (for kustomize and helm, which read a directory). */
-  async writeTree(url: string, revision: string, target: string): Promise<void> {
-    const gitdir = this.gitdirOf(url);
-    const cache = {};
-    for (const f of await this.listFiles(url, revision, "", cache)) {
-      const { blob } = await git.readBlob({ fs, gitdir, oid: f.oid, cache });
-      const path = join(target, f.path);
-      await mkdir(dirname(path), { recursive: true });
-      await writeFile(path, blob);
-    }
+  snapshot(url: string, revision: string, budget: ReadBudget): Snapshot {
+    return new CommitSnapshot(this.gitdirOf(url), revision, budget);
   }
 
   async #hasCommit(gitdir: string, revision: string): Promise<boolean> {
@@ -149,5 +130,92 @@ export class GitSource {
     } finally {
       if (this.#locks.get(key) === settled) this.#locks.delete(key);
     }
+  }
+}
+
+/**
+ * One commit read through isomorphic-git. Trees are read once per snapshot and kept by object id,
+ * so a subtree named many times costs one read; what is listed still counts entry by entry.
+ */
+class CommitSnapshot implements Snapshot {
+  /** One pack cache per snapshot: packs stay in memory only while a commit is being read. */
+  readonly #cache = {};
+  readonly #trees = new Map<string, Promise<Entry[]>>();
+  #root: Promise<string> | undefined;
+
+  constructor(
+    private readonly gitdir: string,
+    private readonly revision: string,
+    private readonly budget: ReadBudget,
+  ) {}
+
+  async stat(path: string): Promise<EntryType | undefined> {
+    const found = await this.#resolve(path);
+    return found?.type;
+  }
+
+  async read(path: string): Promise<Uint8Array> {
+    const found = await this.#resolve(path);
+    if (found?.type !== "file") throw new Error(`${path} is not a file of ${this.revision}`);
+    const { blob } = await git.readBlob({ fs, gitdir: this.gitdir, oid: found.oid, cache: this.#cache });
+    this.budget.read(blob.byteLength, path);
+    return blob;
+  }
+
+  async list(dir: string): Promise<string[]> {
+    const found = await this.#resolve(dir);
+    if (found?.type !== "dir") return [];
+    const out: string[] = [];
+    const visit = async (oid: string, path: string, depth: number): Promise<void> => {
+      this.budget.descend(depth, path);
+      const entries = await this.#tree(oid);
+      this.budget.visit(entries.length, path);
+      for (const e of entries) {
+        const child = path ? `${path}/${e.name}` : e.name;
+        if (e.mode === TREE_MODE) await visit(e.oid, child, depth + 1);
+        else if (FILE_MODES.has(e.mode)) out.push(child);
+      }
+    };
+    await visit(found.oid, dir, 0);
+    return out;
+  }
+
+  /** The entry at repository path `path`, following directories only. */
+  async #resolve(path: string): Promise<{ type: EntryType; oid: string } | undefined> {
+    let oid = await this.#rootTree();
+    if (path === "") return { type: "dir", oid };
+    const parts = path.split("/");
+    for (const [i, name] of parts.entries()) {
+      const entry = (await this.#tree(oid)).find((e) => e.name === name);
+      if (!entry) return undefined;
+      const last = i === parts.length - 1;
+      if (entry.mode === TREE_MODE) {
+        oid = entry.oid;
+        if (last) return { type: "dir", oid };
+      } else if (last && FILE_MODES.has(entry.mode)) {
+        return { type: "file", oid: entry.oid };
+      } else {
+        return undefined;
+      }
+    }
+    return undefined;
+  }
+
+  #rootTree(): Promise<string> {
+    this.#root ??= git
+      .readCommit({ fs, gitdir: this.gitdir, oid: this.revision, cache: this.#cache })
+      .then((c) => c.commit.tree);
+    return this.#root;
+  }
+
+  #tree(oid: string): Promise<Entry[]> {
+    let entries = this.#trees.get(oid);
+    if (!entries) {
+      entries = git
+        .readTree({ fs, gitdir: this.gitdir, oid, cache: this.#cache })
+        .then((t) => t.tree.map((e) => ({ name: e.path, mode: e.mode, oid: e.oid })));
+      this.#trees.set(oid, entries);
+    }
+    return entries;
   }
 }

@@ -3,7 +3,7 @@
  * `flotilla-agent` (src/main.ts) runs it as a process.
  */
 export { AGENT_VERSION, type RunningAgent, startAgent } from "./agent.js";
-export { Applier, type PreparedSet } from "./applier.js";
+export { Applier, type ApplySet } from "./applier.js";
 export {
   AGENT_SETTINGS,
   type AgentConfig,
@@ -14,7 +14,7 @@ export {
   makeConfig,
 } from "./config.js";
 export * from "./errors.js";
-export { GitSource } from "./git-source.js";
+export { GitCache, type GitSource, type Snapshot } from "./git-source.js";
 export {
   ADDRESS_RULES,
   type AddressRule,
@@ -28,7 +28,9 @@ export {
   type HealthSettings,
 } from "./health/index.js";
 export { inventoryName } from "./inventory.js";
-export { KubeClient } from "./kube-client.js";
+export { type KubeApi, KubeClient } from "./kube-client.js";
 export { fromKubeconfigFile, type KubeTarget, loadKubeTarget } from "./kubeconfig.js";
 export { parseManifests } from "./manifest.js";
 export { APP_LABEL, FIELD_MANAGER, type KubeObject, MANAGED_BY_LABEL } from "./objects.js";
+export { Observer } from "./observe.js";
+export { type ClusterFacts, type Plan, type PlanInput, plan, type Refusal } from "./plan.js";

@@ -6,17 +6,27 @@ import {
   inventoryName,
   inventoryToConfigMap,
 } from "./inventory.js";
-import type { KubeClient } from "./kube-client.js";
-import type { Ref } from "./objects.js";
+import type { KubeApi } from "./kube-client.js";
+import type { KubeObject, Ref } from "./objects.js";
 
 const INVENTORY_FIELD_MANAGER = "flotilla-agent";
 
+/** Where the agent keeps what it applied per app: the seam between reconciling and its records. */
+export interface InventoryStore {
+  /** The app's inventory, or an empty one when it has none. */
+  load(app: string): Promise<Inventory>;
+  /** Every app with an inventory, for resuming after a restart. */
+  loadAll(): Promise<Inventory[]>;
+  save(inv: Inventory): Promise<void>;
+  remove(app: string): Promise<void>;
+}
+
 /** Inventories as ConfigMaps in the agent's namespace (created when missing). */
-export class InventoryStore {
+export class ConfigMapInventoryStore implements InventoryStore {
   #namespaceReady = false;
 
   constructor(
-    private readonly kube: KubeClient,
+    private readonly kube: KubeApi,
     readonly namespace: string,
   ) {}
 
@@ -24,13 +34,11 @@ export class InventoryStore {
     return { group: "", version: "v1", kind: "ConfigMap", namespace: this.namespace, name: inventoryName(app) };
   }
 
-  /** The app's inventory, or an empty one when it has none. */
   async load(app: string): Promise<Inventory> {
     const cm = await this.kube.get(this.#ref(app));
     return (cm && inventoryFromConfigMap(cm)) || emptyInventory(app);
   }
 
-  /** Every app with an inventory, for resuming after a restart. */
   async loadAll(): Promise<Inventory[]> {
     if (!(await this.kube.get({ group: "", version: "v1", kind: "Namespace", namespace: "", name: this.namespace }))) {
       return [];
@@ -44,10 +52,7 @@ export class InventoryStore {
 
   async save(inv: Inventory): Promise<void> {
     await this.#ensureNamespace();
-    const cm = inventoryToConfigMap(inv, this.namespace);
-    const query = new URLSearchParams({ fieldManager: INVENTORY_FIELD_MANAGER, force: "true" });
-    const path = await this.kube.pathOf(this.#ref(inv.app));
-    await this.kube.request("PATCH", `${path}?${query}`, cm, "application/apply-patch+yaml");
+    await this.kube.apply(inventoryToConfigMap(inv, this.namespace), { fieldManager: INVENTORY_FIELD_MANAGER });
   }
 
   async remove(app: string): Promise<void> {
@@ -56,16 +61,8 @@ export class InventoryStore {
 
   async #ensureNamespace(): Promise<void> {
     if (this.#namespaceReady) return;
-    const ns = { apiVersion: "v1", kind: "Namespace", metadata: { name: this.namespace } };
-    const path = await this.kube.pathOf({
-      group: "",
-      version: "v1",
-      kind: "Namespace",
-      namespace: "",
-      name: this.namespace,
-    });
-    const query = new URLSearchParams({ fieldManager: INVENTORY_FIELD_MANAGER });
-    await this.kube.request("PATCH", `${path}?${query}`, ns, "application/apply-patch+yaml");
+    const ns: KubeObject = { apiVersion: "v1", kind: "Namespace", metadata: { name: this.namespace } };
+    await this.kube.apply(ns, { fieldManager: INVENTORY_FIELD_MANAGER });
     this.#namespaceReady = true;
   }
 }

@@ -102,7 +102,7 @@ export type PruneDecision =
  * Decides whether to delete a candidate: only objects that still exist and still carry this
  * app's ownership labels are deleted; another app's or a person's object is left alone.
  */
-export function decidePrune(ref: Ref, live: KubeObject | undefined, app: string): PruneDecision {
+export function decidePrune(ref: Ref, live: Pick<KubeObject, "metadata"> | undefined, app: string): PruneDecision {
   if (!live) return { action: "gone", ref };
   if (!isOwnedBy(live, app)) {
     return { action: "skip", ref, reason: "not deleted: the live object is not labelled as managed by this app" };

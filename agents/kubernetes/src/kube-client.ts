@@ -11,7 +11,15 @@ import * as http from "node:http";
 import * as https from "node:https";
 import { KubeApiError } from "./errors.js";
 import type { KubeTarget } from "./kubeconfig.js";
-import { apiVersionOf, FIELD_MANAGER, type KubeObject, type Ref, refOf, splitApiVersion } from "./objects.js";
+import {
+  apiVersionOf,
+  FIELD_MANAGER,
+  type KubeObject,
+  type ObjectMeta,
+  type Ref,
+  refOf,
+  splitApiVersion,
+} from "./objects.js";
 
 /** How the API server serves one kind. */
 export interface Mapping {
@@ -22,6 +30,46 @@ export interface Mapping {
   statusSubresource: boolean;
 }
 
+/** Options of a server-side apply. */
+export interface ApplyOptions {
+  /** Validate and compute the result without persisting it. @default false */
+  dryRun?: boolean;
+  /** Field manager the fields are applied as. @default {@link FIELD_MANAGER} */
+  fieldManager?: string;
+}
+
+/**
+ * What the agent asks of the Kubernetes API: the seam between its decisions and the API server.
+ * {@link KubeClient} speaks it over HTTPS; unit tests implement it in memory.
+ */
+export interface KubeApi {
+  /** The API server's version, e.g. `v1.33.1`. */
+  version(): Promise<string>;
+  /** How `apiVersion`/`kind` is served; undefined when the API server does not serve it. */
+  mapping(apiVersion: string, kind: string): Promise<Mapping | undefined>;
+  /** Reads an object; undefined when it does not exist (or its kind is no longer served). */
+  get(ref: Ref): Promise<KubeObject | undefined>;
+  /** Reads only an object's metadata; undefined when it does not exist. */
+  getMetadata(ref: Ref): Promise<ObjectMeta | undefined>;
+  /**
+   * Lists the metadata of every object of a kind in `namespace` ("" for cluster-scoped kinds);
+   * undefined when the kind is not served.
+   */
+  listMetadata(apiVersion: string, kind: string, namespace: string): Promise<ObjectMeta[] | undefined>;
+  /** Lists objects of a kind, optionally in one namespace and by label selector. */
+  list(apiVersion: string, kind: string, namespace?: string, labelSelector?: string): Promise<KubeObject[]>;
+  /** Server-side apply, forcing conflicts, with strict field validation; resolves the resulting object. */
+  apply(obj: KubeObject, options?: ApplyOptions): Promise<KubeObject>;
+  /** Creates `obj` unless it exists; resolves false when it already existed (left untouched). */
+  create(obj: KubeObject): Promise<boolean>;
+  /** Deletes an object in the background; an object already gone is fine. */
+  delete(ref: Ref): Promise<void>;
+}
+
+/** Accept header asking for metadata only (no spec or status), which keeps ownership reads small. */
+const METADATA_ACCEPT = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json";
+const METADATA_LIST_ACCEPT = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
+
 interface ApiResourceList {
   resources: { name: string; kind: string; namespaced: boolean }[];
 }
@@ -30,7 +78,7 @@ interface ApiResourceList {
 const MAX_SOCKETS = 32;
 const REQUEST_TIMEOUT_MS = 30_000;
 
-export class KubeClient {
+export class KubeClient implements KubeApi {
   readonly #server: URL;
   readonly #agent: http.Agent;
   readonly #discovery = new Map<string, Promise<ApiResourceList | undefined>>();
@@ -57,8 +105,14 @@ export class KubeClient {
   }
 
   /** Sends one request and resolves its parsed JSON body; any non-2xx answer is a KubeApiError. */
-  async request<T>(method: string, path: string, body?: unknown, contentType = "application/json"): Promise<T> {
-    const headers: http.OutgoingHttpHeaders = { accept: "application/json" };
+  async request<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    contentType = "application/json",
+    accept = "application/json",
+  ): Promise<T> {
+    const headers: http.OutgoingHttpHeaders = { accept };
     // Service-account tokens rotate, so the header is read per request.
     const authorization = this.target.authorization();
     if (authorization) headers.authorization = authorization;
@@ -145,12 +199,17 @@ export class KubeClient {
   }
 
   /**
-   * Server-side apply of `obj` as field manager `flotilla`, forcing conflicts (Git is the source
-   * of truth) and validating fields strictly, so unknown fields are errors, not silently dropped.
+   * Server-side apply of `obj` (as field manager `flotilla` unless told otherwise), forcing
+   * conflicts (Git is the source of truth) and validating fields strictly, so unknown fields are
+   * errors, not silently dropped.
    */
-  async apply(obj: KubeObject, dryRun = false): Promise<KubeObject> {
-    const query = new URLSearchParams({ fieldManager: FIELD_MANAGER, force: "true", fieldValidation: "Strict" });
-    if (dryRun) query.set("dryRun", "All");
+  async apply(obj: KubeObject, options: ApplyOptions = {}): Promise<KubeObject> {
+    const query = new URLSearchParams({
+      fieldManager: options.fieldManager ?? FIELD_MANAGER,
+      force: "true",
+      fieldValidation: "Strict",
+    });
+    if (options.dryRun) query.set("dryRun", "All");
     const path = await this.pathOf(refOf(obj));
     return this.request<KubeObject>("PATCH", `${path}?${query}`, obj, "application/apply-patch+yaml");
   }
@@ -175,6 +234,35 @@ export class KubeClient {
   async get(ref: Ref): Promise<KubeObject | undefined> {
     try {
       return await this.request<KubeObject>("GET", await this.pathOf(ref));
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async getMetadata(ref: Ref): Promise<ObjectMeta | undefined> {
+    try {
+      const path = await this.pathOf(ref);
+      const partial = await this.request<{ metadata?: ObjectMeta }>("GET", path, undefined, undefined, METADATA_ACCEPT);
+      return partial.metadata;
+    } catch (err) {
+      if (err instanceof KubeApiError && err.status === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async listMetadata(apiVersion: string, kind: string, namespace: string): Promise<ObjectMeta[] | undefined> {
+    const { group, version } = splitApiVersion(apiVersion);
+    try {
+      const path = await this.pathOf({ group, version, kind, namespace });
+      const list = await this.request<{ items?: { metadata?: ObjectMeta }[] }>(
+        "GET",
+        path,
+        undefined,
+        undefined,
+        METADATA_LIST_ACCEPT,
+      );
+      return (list.items ?? []).flatMap((item) => (item.metadata ? [item.metadata] : []));
     } catch (err) {
       if (err instanceof KubeApiError && err.status === 404) return undefined;
       throw err;

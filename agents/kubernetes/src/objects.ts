@@ -21,6 +21,9 @@ export interface KubeObject {
   [key: string]: unknown;
 }
 
+/** An object's metadata, as a metadata-only read returns it. */
+export type ObjectMeta = KubeObject["metadata"];
+
 /** An object reference with every field present (group empty for the core group). */
 export interface Ref {
   group: string;
@@ -131,9 +134,28 @@ export function withOwnership(obj: KubeObject, app: string): KubeObject {
 }
 
 /** Whether the live object says it belongs to `app`; anything else is never deleted by us. */
-export function isOwnedBy(live: KubeObject, app: string): boolean {
-  const labels = live.metadata.labels ?? {};
-  return labels[MANAGED_BY_LABEL] === MANAGED_BY_VALUE && labels[APP_LABEL] === app;
+export function isOwnedBy(live: Pick<KubeObject, "metadata">, app: string): boolean {
+  const o = ownershipOf(live.metadata);
+  return o.by === "app" && o.app === app;
+}
+
+/** Who a live object belongs to, as its labels and annotations say. */
+export type Ownership =
+  /** Applied by Flotilla for `app`. */
+  | { by: "app"; app: string }
+  /** A Namespace Flotilla created because `app` used it without defining it; no app's own. */
+  | { by: "created-for"; app: string }
+  /** No Flotilla app's: made by a person, another tool, or nobody we know. */
+  | { by: "none" };
+
+/** Reads an object's ownership from its metadata (the labels every apply sets). */
+export function ownershipOf(meta: Pick<ObjectMeta, "labels" | "annotations">): Ownership {
+  const labels = meta.labels ?? {};
+  if (labels[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE) return { by: "none" };
+  const app = labels[APP_LABEL];
+  if (app) return { by: "app", app };
+  const createdFor = meta.annotations?.[CREATED_FOR_ANNOTATION];
+  return createdFor ? { by: "created-for", app: createdFor } : { by: "none" };
 }
 
 /** Objects the API server serves outside namespaces, as discovery reports them. */

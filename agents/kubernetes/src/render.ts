@@ -1,18 +1,22 @@
 /**
  * Turns an app's source at one commit into Kubernetes objects: plain manifests are parsed
- * straight from Git blobs; Kustomize and Helm run on a temporary copy of the commit's tree.
+ * straight from Git blobs; Kustomize and Helm run on a temporary directory holding only what
+ * they read (the chart's directory and its values files; the kustomizations and the files they
+ * name). Rendering is hermetic: it reads the commit alone, never the network (see
+ * `kustomize-inputs.ts`), and within the limits of `render-limits.ts`.
  */
 import { execFile } from "node:child_process";
-import { existsSync, statSync } from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { type DesiredState, SourceType } from "@flotilla/proto";
-import { parse } from "yaml";
-import { PathEscapeError, RenderError } from "./errors.js";
-import type { GitSource } from "./git-source.js";
+import { RenderError } from "./errors.js";
+import type { GitSource, Snapshot } from "./git-source.js";
+import { KUSTOMIZATION_FILES, kustomizeInputs } from "./kustomize-inputs.js";
 import { isManifestFile, parseManifest, parseManifests } from "./manifest.js";
 import type { KubeObject } from "./objects.js";
+import { DEFAULT_RENDER_LIMITS, ReadBudget, type RenderLimits } from "./render-limits.js";
 import { joinRepoPath, resolveRepoPath } from "./repo-path.js";
 
 /** What to render: one app's source at one commit. */
@@ -37,6 +41,11 @@ export interface RenderTools {
 const RENDER_TIMEOUT_MS = 120_000;
 /** Largest rendered output accepted. */
 const MAX_RENDER_BYTES = 64 * 1024 * 1024;
+/**
+ * Where a render tool's HTTP would go: nowhere (the discard port on loopback). Rendering never
+ * needs the network (every input is checked to be in the repository); this is the second wall.
+ */
+const NO_PROXY_TARGET = "http://127.0.0.1:9";
 
 function run(tool: string, bin: string, args: string[], env: NodeJS.ProcessEnv): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -53,99 +62,110 @@ function run(tool: string, bin: string, args: string[], env: NodeJS.ProcessEnv):
         const reason =
           code === "ENOENT"
             ? `${bin} not found; install ${tool} on PATH or set FLOTILLA_${tool.toUpperCase()}_BIN`
-            : (stderr.trim().split("\n").slice(-3).join(" ") || err.message).trim();
+            : code === "ERR_CHILD_PROCESS_STDIO_MAXBUFFER"
+              ? `its output is larger than ${MAX_RENDER_BYTES / 1024 / 1024} MiB, the limit of one render`
+              : (stderr.trim().split("\n").slice(-3).join(" ") || err.message).trim();
         reject(new RenderError(tool, reason, { cause: err }));
       },
     );
   });
 }
 
-const KUSTOMIZATION_FILES = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
-/**
- * Kustomization fields whose entries may name another kustomization directory. Kustomize's
- * load restrictor confines files to their kustomization's directory but lets these point
- * anywhere (`../../..` out of the repository, or `file://` Git URLs such as another repository
- * in the agent's cache), so the agent checks them itself.
- */
-const KUSTOMIZE_ROOT_FIELDS = ["resources", "bases", "components", "generators", "transformers", "validators"];
-
-/**
- * Follows the kustomization in repository directory `dir` and every local directory it names,
- * throwing PathEscapeError for an entry that leaves the repository or is a `file:` URL. Remote
- * URLs are left to kustomize; a kustomization that does not parse is left for kustomize to report.
- */
-async function checkKustomizeRefs(root: string, dir: string, seen = new Set<string>()): Promise<void> {
-  if (seen.has(dir)) return;
-  seen.add(dir);
-  const file = KUSTOMIZATION_FILES.map((f) => join(root, dir, f)).find((f) => existsSync(f));
-  if (!file) return;
-  let doc: unknown;
-  try {
-    doc = parse(await readFile(file, "utf8"));
-  } catch {
-    return;
-  }
-  if (typeof doc !== "object" || doc === null) return;
-  for (const field of KUSTOMIZE_ROOT_FIELDS) {
-    const entries = (doc as Record<string, unknown>)[field];
-    if (!Array.isArray(entries)) continue;
-    for (const entry of entries) {
-      if (typeof entry !== "string") continue;
-      if (/file:/i.test(entry)) throw new PathEscapeError(entry);
-      if (/^[a-z][a-z0-9+.-]*:\/\//i.test(entry)) continue;
-      const target = joinRepoPath(dir, entry);
-      const abs = join(root, target);
-      if (existsSync(abs) && statSync(abs).isDirectory()) await checkKustomizeRefs(root, target, seen);
-    }
-  }
-}
-
 /** Source type when the desired state leaves it unspecified: guessed from marker files. */
-function detectType(dir: string): SourceType {
-  if (KUSTOMIZATION_FILES.some((f) => existsSync(join(dir, f)))) {
-    return SourceType.SOURCE_TYPE_KUSTOMIZE;
+async function detectType(snap: Snapshot, dir: string): Promise<SourceType> {
+  for (const f of KUSTOMIZATION_FILES) {
+    if ((await snap.stat(joinRepoPath(dir, f))) === "file") return SourceType.SOURCE_TYPE_KUSTOMIZE;
   }
-  if (existsSync(join(dir, "Chart.yaml"))) return SourceType.SOURCE_TYPE_HELM;
+  if ((await snap.stat(joinRepoPath(dir, "Chart.yaml"))) === "file") return SourceType.SOURCE_TYPE_HELM;
   return SourceType.SOURCE_TYPE_MANIFESTS;
 }
 
-/** Renders `req`; the objects are not yet placed in namespaces or labelled. */
-export async function render(git: GitSource, tools: RenderTools, req: RenderRequest): Promise<KubeObject[]> {
-  const path = resolveRepoPath(req.path);
-  if (req.type === SourceType.SOURCE_TYPE_MANIFESTS) {
-    const files = await git.readFiles(req.repoUrl, req.revision, path, isManifestFile);
-    return parseManifests(files);
+/** Reads the manifest files under `dir`. */
+async function readManifests(snap: Snapshot, dir: string): Promise<KubeObject[]> {
+  const paths = (await snap.list(dir)).filter(isManifestFile);
+  const files = [];
+  for (const path of paths) files.push({ path, content: Buffer.from(await snap.read(path)).toString("utf8") });
+  return parseManifests(files);
+}
+
+/** Writes repository files `paths` of `snap` under `root`. */
+async function writeFiles(snap: Snapshot, paths: readonly string[], root: string): Promise<void> {
+  for (const path of paths) {
+    const target = join(root, path);
+    await mkdir(dirname(target), { recursive: true });
+    await writeFile(target, await snap.read(path));
   }
+}
+
+/** Renders `req`; the objects are not yet placed in namespaces or labelled. */
+export async function render(
+  git: GitSource,
+  tools: RenderTools,
+  req: RenderRequest,
+  limits: RenderLimits = DEFAULT_RENDER_LIMITS,
+): Promise<KubeObject[]> {
+  const path = resolveRepoPath(req.path);
+  const budget = new ReadBudget(limits);
+  const snap = git.snapshot(req.repoUrl, req.revision, budget);
+  const where = req.path || ".";
+  if (req.type === SourceType.SOURCE_TYPE_MANIFESTS) {
+    const objects = await readManifests(snap, path);
+    budget.objects(objects.length, where);
+    return objects;
+  }
+  if ((await snap.stat(path)) !== "dir") {
+    throw new RenderError("render", `path ${JSON.stringify(req.path)} is not a directory in ${req.revision}`);
+  }
+  const type = req.type === SourceType.SOURCE_TYPE_UNSPECIFIED ? await detectType(snap, path) : req.type;
+  if (type === SourceType.SOURCE_TYPE_MANIFESTS) {
+    const objects = await readManifests(snap, path);
+    budget.objects(objects.length, where);
+    return objects;
+  }
+  // Decide what the tool may read before writing anything.
+  const inputs =
+    type === SourceType.SOURCE_TYPE_KUSTOMIZE ? await kustomizeInputs(snap, path) : await helmInputs(snap, req, path);
   const work = await mkdtemp(join(tmpdir(), "flotilla-render-"));
   try {
     const root = join(work, "repo");
-    await git.writeTree(req.repoUrl, req.revision, root);
-    const dir = join(root, path);
-    if (!existsSync(dir))
-      throw new RenderError("render", `path ${JSON.stringify(req.path)} does not exist in ${req.revision}`);
-    const type = req.type === SourceType.SOURCE_TYPE_UNSPECIFIED ? detectType(dir) : req.type;
-    // Tools write caches and config under these; keep them in the throwaway directory.
+    await mkdir(root);
+    await writeFiles(snap, inputs, root);
+    // Tools write caches and config under these; keep them in the throwaway directory, and give
+    // them no way out: no proxy but a dead one, no Git protocol.
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
       HOME: work,
       HELM_CACHE_HOME: join(work, "helm-cache"),
       HELM_CONFIG_HOME: join(work, "helm-config"),
       HELM_DATA_HOME: join(work, "helm-data"),
+      HTTP_PROXY: NO_PROXY_TARGET,
+      HTTPS_PROXY: NO_PROXY_TARGET,
+      ALL_PROXY: NO_PROXY_TARGET,
+      NO_PROXY: "",
+      GIT_ALLOW_PROTOCOL: "none",
+      GIT_TERMINAL_PROMPT: "0",
+      GIT_CONFIG_NOSYSTEM: "1",
     };
-    let output: string;
-    if (type === SourceType.SOURCE_TYPE_KUSTOMIZE) {
-      await checkKustomizeRefs(root, path);
-      output = await run("kustomize", tools.kustomizeBin, ["build", dir], env);
-    } else if (type === SourceType.SOURCE_TYPE_HELM) {
-      output = await run("helm", tools.helmBin, helmArgs(req, path, root), env);
-    } else {
-      const files = await git.readFiles(req.repoUrl, req.revision, path, isManifestFile);
-      return parseManifests(files);
-    }
-    return parseManifest({ path: `${req.path || "."} (rendered)`, content: output });
+    const output =
+      type === SourceType.SOURCE_TYPE_KUSTOMIZE
+        ? await run("kustomize", tools.kustomizeBin, ["build", join(root, path)], env)
+        : await run("helm", tools.helmBin, helmArgs(req, path, root), env);
+    const objects = parseManifest({ path: `${where} (rendered)`, content: output });
+    budget.objects(objects.length, where);
+    return objects;
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** What `helm template` reads: the chart's directory (dependencies vendored in it) and the values files. */
+async function helmInputs(snap: Snapshot, req: RenderRequest, path: string): Promise<string[]> {
+  const files = new Set(await snap.list(path));
+  for (const file of req.helm?.valueFiles ?? []) {
+    const values = joinRepoPath(path, file);
+    if ((await snap.stat(values)) === "file") files.add(values);
+  }
+  return [...files].sort();
 }
 
 /** `helm template` arguments: values.yaml, values-<env>.yaml when present, extra files, then --set. */

@@ -175,6 +175,12 @@ export const appSpecSchema = z
      * rollout progressDeadlineSeconds at least as long.
      */
     progressDeadlineSeconds: deadlineSeconds.optional(),
+    /**
+     * Take over live objects that exist but that no Flotilla app created (they lack Flotilla's
+     * labels), instead of refusing them. Objects another app owns are refused either way.
+     * @default false
+     */
+    adopt: z.boolean().default(false),
   })
   .superRefine((app, ctx) => {
     app.overrides?.forEach((o, i) => {

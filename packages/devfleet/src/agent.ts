@@ -20,8 +20,11 @@ export interface AgentProcessOptions {
   readonly bootstrap: BootstrapBundle;
   /** The cluster it applies to. */
   readonly kubeconfig: string;
-  /** A Git server whose repos it may fetch, with that server's credentials. */
-  readonly git?: Pick<GitServer, "baseUrl" | "username" | "password">;
+  /**
+   * A Git server whose repos it may fetch, with that server's credentials and the settings that
+   * let the agent reach it (plain HTTP on loopback).
+   */
+  readonly git?: Pick<GitServer, "baseUrl" | "username" | "password" | "clientEnv">;
   /** Port of its metrics, `/healthz` and `/readyz` on 127.0.0.1. @default 0 (any free port) */
   readonly metricsPort?: number;
   /** More settings (`FLOTILLA_*`), applied last. `FLOTILLA_LOG_LEVEL` is `info` unless set here. */
@@ -59,6 +62,7 @@ export async function startAgentProcess(options: AgentProcessOptions): Promise<A
   };
   const { git } = options;
   if (git !== undefined) {
+    Object.assign(settings, git.clientEnv);
     settings.FLOTILLA_GIT_CREDENTIALS = await writeSecretFile(
       join(dir, "git-credentials.json"),
       JSON.stringify([{ urlPrefix: git.baseUrl, username: git.username, password: git.password }]),

@@ -54,6 +54,11 @@ export interface FleetOptions {
   readonly operatorMode?: boolean;
   /** `sync_interval: always` in NATS's JetStream block. @default false */
   readonly natsSyncAlways?: boolean;
+  /**
+   * Loopback address of the Git server (see `GitServerOptions.host`): the only one hubs and
+   * agents are allowed to reach besides public addresses. @default "127.0.0.1"
+   */
+  readonly gitHost?: string;
   /** Repos the Git server holds: name → branch → files (see `GitServer.createRepo`). @default {} */
   readonly repos?: Readonly<Record<string, Record<string, FileChanges>>>;
   /**
@@ -192,7 +197,7 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
     say(`redis: ${redis.url}`);
 
     step();
-    const git = await startGitServer({ dir });
+    const git = await startGitServer({ dir, ...(options.gitHost ? { host: options.gitHost } : {}) });
     stops.push(() => git.stop());
     const repos: Record<string, FixtureRepo> = {};
     for (const [name, branches] of Object.entries(options.repos ?? {})) {
@@ -227,7 +232,8 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
         natsUrl: nats.url,
         token,
         encryptionKey,
-        env: { ...options.hubEnv, ...hubOptions.env },
+        // The fleet's Git server speaks plain HTTP on loopback, which a hub refuses unless told.
+        env: { ...git.clientEnv, ...options.hubEnv, ...hubOptions.env },
         ...(operatorSetup ? { operatorSetup } : {}),
         ...(hubOptions.replica !== undefined ? { replica: hubOptions.replica } : {}),
         ...(hubOptions.waitFor ? { waitFor: hubOptions.waitFor } : {}),

@@ -39,6 +39,11 @@ export interface GitServer {
   /** Requests served so far, by path, for tests that check the network was (not) used. */
   readonly requests: string[];
   /**
+   * The settings a hub or agent needs to reach this server: it speaks plain HTTP on loopback,
+   * which both refuse unless told (`FLOTILLA_GIT_ALLOW_HTTP`, `FLOTILLA_GIT_ALLOWED_HOSTS`).
+   */
+  readonly clientEnv: Readonly<Record<string, string>>;
+  /**
    * Creates a bare repo `<name>.git`. The first branch listed is created first; every other
    * branch starts from it, then gets its own files, so branches share history like develop/main.
    */
@@ -51,6 +56,12 @@ export interface GitServerOptions {
   password?: string;
   /** Parent directory for the server's repositories and work trees. @default os.tmpdir() */
   dir?: string;
+  /**
+   * Loopback address to listen on. A test that must show 127.0.0.1 refused while the Git server
+   * is allowed puts the server on another loopback address (all of 127.0.0.0/8 is local).
+   * @default "127.0.0.1"
+   */
+  host?: string;
 }
 
 export async function startGitServer(options: GitServerOptions = {}): Promise<GitServer> {
@@ -71,14 +82,16 @@ export async function startGitServer(options: GitServerOptions = {}): Promise<Gi
     }
     serveBackend(projects, username, req, res);
   });
-  const port = await listen(server);
-  const baseUrl = `http://127.0.0.1:${port}`;
+  const host = options.host ?? "127.0.0.1";
+  const port = await listen(server, host);
+  const baseUrl = `http://${host}:${port}`;
 
   return {
     baseUrl,
     username,
     password,
     requests,
+    clientEnv: { FLOTILLA_GIT_ALLOW_HTTP: "true", FLOTILLA_GIT_ALLOWED_HOSTS: host },
     createRepo: (name, branches) => createRepo(root, projects, baseUrl, name, branches),
     async stop() {
       server.closeAllConnections();
@@ -88,10 +101,10 @@ export async function startGitServer(options: GitServerOptions = {}): Promise<Gi
   };
 }
 
-function listen(server: Server): Promise<number> {
+function listen(server: Server, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
+    server.listen(0, host, () => {
       const address = server.address();
       if (address && typeof address === "object") resolve(address.port);
       else reject(new Error("git server has no port"));

@@ -13,3 +13,4 @@ export {
   readSettings,
   type Setting,
 } from "./loader.js";
+export { flagSchema, listSchema } from "./values.js";

@@ -43,6 +43,18 @@ describe("loadConfig", () => {
     expect(c.offlineAfterMissed).toBe(5);
   });
 
+  it("reads the Git URL rules, the names the agent reads: HTTPS to public hosts unless told otherwise", () => {
+    expect(loadConfig(base, [])).toMatchObject({ gitAllowHttp: false, gitAllowedHosts: [] });
+    const c = loadConfig({ ...base, FLOTILLA_GIT_ALLOW_HTTP: "true" }, [
+      "--git-allowed-hosts",
+      "127.0.0.1,git.internal",
+    ]);
+    expect(c).toMatchObject({ gitAllowHttp: true, gitAllowedHosts: ["127.0.0.1", "git.internal"] });
+    expect(() => loadConfig({ ...base, FLOTILLA_GIT_ALLOWED_HOSTS: "10.0.0.0/99" }, [])).toThrow(
+      /FLOTILLA_GIT_ALLOWED_HOSTS.*allowed Git host "10\.0\.0\.0\/99"/,
+    );
+  });
+
   it("reads file settings from the files they name", () => {
     const dir = mkdtempSync(join(tmpdir(), "hub-config-"));
     writeFileSync(join(dir, "token"), "token-from-a-file-0123\n");

@@ -4,7 +4,16 @@
  * start; a bad value stops the hub with one line naming the variable.
  */
 import { hostname } from "node:os";
-import { durationSchema, loadSettings, parseSettings, type Setting, SettingsError } from "@flotilla/settings";
+import { allowListProblem } from "@flotilla/netguard";
+import {
+  durationSchema,
+  flagSchema,
+  listSchema,
+  loadSettings,
+  parseSettings,
+  type Setting,
+  SettingsError,
+} from "@flotilla/settings";
 import { z } from "zod";
 import { ConfigError } from "./errors.js";
 
@@ -57,6 +66,12 @@ const listen = z.string().transform((text, ctx) => {
   return { host: match[1].replace(/^\[(.*)\]$/, "$1"), port };
 });
 
+/** Non-public Git hosts, addresses or CIDR ranges; a bad entry is named. */
+const allowedHosts = listSchema.superRefine((entries, ctx) => {
+  const problem = allowListProblem(entries);
+  if (problem) ctx.addIssue({ code: "custom", message: problem });
+});
+
 /**
  * The hub's settings after reading files. Every field maps to one environment variable
  * (and a flag); see {@link SETTINGS}.
@@ -99,6 +114,19 @@ export const hubConfigSchema = z.object({
     }
     return key;
   }),
+  /**
+   * `FLOTILLA_GIT_ALLOW_HTTP` / `--git-allow-http`: accept plain-HTTP repository URLs as well as
+   * HTTPS. Keep it off outside a local test fleet: plain HTTP lets anyone on the path change what
+   * the hub sees (agents read the same variable). @default false
+   */
+  gitAllowHttp: flagSchema.default(false),
+  /**
+   * `FLOTILLA_GIT_ALLOWED_HOSTS` / `--git-allowed-hosts`: Git hosts repository URLs may reach
+   * although they are not public: host names, IP addresses or CIDR ranges, comma-separated.
+   * Loopback, private, link-local, metadata and other special addresses are refused otherwise,
+   * when a repo is saved and before every ref listing. @default none
+   */
+  gitAllowedHosts: allowedHosts.default([]),
   /** `FLOTILLA_HUB_POLL_INTERVAL` / `--poll-interval`: Git poll interval for repos without their own. @default {@link DEFAULT_POLL_INTERVAL_MS} */
   pollIntervalMs: durationSchema.default(DEFAULT_POLL_INTERVAL_MS),
   /** `FLOTILLA_HEARTBEAT_INTERVAL` / `--heartbeat-interval`: how often agents beat. @default {@link DEFAULT_HEARTBEAT_INTERVAL_MS} */
@@ -153,6 +181,8 @@ export const SETTINGS: readonly HubSetting[] = [
     fileEnv: "FLOTILLA_HUB_ENCRYPTION_KEY_FILE",
     fileFlag: "encryption-key-file",
   },
+  { field: "gitAllowHttp", env: "FLOTILLA_GIT_ALLOW_HTTP", flag: "git-allow-http" },
+  { field: "gitAllowedHosts", env: "FLOTILLA_GIT_ALLOWED_HOSTS", flag: "git-allowed-hosts" },
   { field: "pollIntervalMs", env: "FLOTILLA_HUB_POLL_INTERVAL", flag: "poll-interval" },
   { field: "heartbeatIntervalMs", env: "FLOTILLA_HEARTBEAT_INTERVAL", flag: "heartbeat-interval" },
   { field: "offlineAfterMissed", env: "FLOTILLA_HUB_OFFLINE_AFTER_MISSED", flag: "offline-after-missed" },

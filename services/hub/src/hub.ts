@@ -2,6 +2,7 @@
  * Wiring only: builds the hub's parts from its configuration and starts them. What each part
  * does is in its folder; what only the leader runs is listed in `leaderDuties` below.
  */
+import { guardedGitHttp, parseAllowList, type UrlRules } from "@flotilla/netguard";
 import type { SigningKey } from "@flotilla/proto";
 import type { Logger } from "pino";
 import { buildApi, serve } from "./api/server.js";
@@ -27,6 +28,9 @@ import { GitSourceCache } from "./tracking/source-cache.js";
 import { Tracker } from "./tracking/tracker.js";
 
 /** A running hub. */
+/** Largest ref listing accepted from a Git server: thousands of branches fit in far less. */
+const MAX_REF_LISTING_BYTES = 16 * 1024 * 1024;
+
 export interface RunningHub {
   /** Base URL of the HTTP API, e.g. `http://127.0.0.1:8080`. */
   url: string;
@@ -74,7 +78,9 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       rollouts,
       accountJwt,
     } = redis.stores;
+    const gitRules: UrlRules = { allowHttp: config.gitAllowHttp, allowed: parseAllowList(config.gitAllowedHosts) };
     const sources = new GitSourceCache({
+      http: guardedGitHttp({ rules: gitRules }),
       ...(config.gitCacheDir ? { dir: config.gitCacheDir } : {}),
       maxBytes: config.gitCacheMaxBytes,
     });
@@ -105,6 +111,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
 
     const registry = new Registry({
       objects,
+      gitRules,
       statuses,
       cleanup,
       box,
@@ -147,7 +154,9 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
         desired,
         heads,
         registry,
-        refs: options.refs ?? new IsomorphicGitRefLister(),
+        refs:
+          options.refs ??
+          new IsomorphicGitRefLister(guardedGitHttp({ rules: gitRules, maxResponseBytes: MAX_REF_LISTING_BYTES })),
         sources,
         rollouts,
         publisher,

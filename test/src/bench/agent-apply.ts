@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { Applier, fromKubeconfigFile, KubeClient, type KubeObject } from "@flotilla/agent";
+import { Applier, fromKubeconfigFile, KubeClient, type KubeObject, Observer, plan } from "@flotilla/agent";
 import {
   type AgentProcess,
   binPath,
@@ -105,12 +105,25 @@ async function main(): Promise<void> {
       await run(kubectl, ["--kubeconfig", kubeconfig, "create", "namespace", ns]);
     }
 
-    // 1. The agent's apply path in-process: prepare (discovery, labels, namespaces), server-side
-    // dry run of the whole set, then server-side apply — what a reconcile does after rendering.
+    // 1. The agent's apply path in-process: observe (discovery, live headers) and plan (placement,
+    // labels, policy, ownership), server-side dry run of the whole set, then server-side apply —
+    // what a reconcile does after rendering.
     const kube = new KubeClient(fromKubeconfigFile(kubeconfig));
     const applier = new Applier(kube, 12);
     let t = performance.now();
-    const set = await applier.prepare(objects, "bench", "bench-agent");
+    const facts = await new Observer(kube, 12).observe(objects, "bench-agent", []);
+    const set = plan({
+      app: "bench",
+      targetNamespace: "bench-agent",
+      agentNamespace: "flotilla-system",
+      policy: { team: "bench", namespaces: ["bench-agent"], clusterResources: [] },
+      adopt: false,
+      prune: true,
+      rendered: objects,
+      inventory: [],
+      facts,
+    });
+    if (set.refusals.length > 0) throw new Error(set.refusals.map((r) => r.message).join("; "));
     await applier.validate(set);
     const validateMs = performance.now() - t;
     t = performance.now();
@@ -162,6 +175,7 @@ async function main(): Promise<void> {
           generation: 1,
           targetNamespace: "bench-process",
           prune: true,
+          policy: { team: "bench", namespaces: ["bench-process"], clusterResources: [] },
           source: { repoUrl: repo.url, branch: "main", revision, path: "app", type: SourceType.SOURCE_TYPE_MANIFESTS },
         },
         hub,
@@ -187,7 +201,9 @@ async function main(): Promise<void> {
         .map(([k, n]) => `${n} ${k}`)
         .join(", ")})`,
     );
-    console.log(`agent apply path: ${sec(agentMs)} (prepare + dry run ${sec(validateMs)}, apply ${sec(applyMs)})`);
+    console.log(
+      `agent apply path: ${sec(agentMs)} (observe + plan + dry run ${sec(validateMs)}, apply ${sec(applyMs)})`,
+    );
     console.log(`kubectl apply --server-side: ${sec(kubectlMs)}`);
     console.log(
       `ratio agent/kubectl: ${(agentMs / kubectlMs).toFixed(2)} (apply only: ${(applyMs / kubectlMs).toFixed(2)})`,

@@ -253,13 +253,23 @@ describe("cluster agent", () => {
     rmSync(work, { recursive: true, force: true });
   });
 
+  /**
+   * What these apps may touch: anything but the agent's own namespace. Team policies have their
+   * own end-to-end test (policy.test.ts); here the agent's other duties are under test.
+   */
+  const OPEN_POLICY = { team: "e2e", namespaces: ["*"], clusterResources: ["*"] };
+
   /** Signs and writes the next generation of `app`'s desired state. */
   async function putDesired(app: string, init: Partial<DesiredStateInit> & { source: DesiredStateInit["source"] }) {
     const generation = (generations.get(app) ?? 0) + 1;
     generations.set(app, generation);
     await desired.put(
       stateKey(CLUSTER, app),
-      seal(DESIRED_STATE, { cluster: CLUSTER, app, generation, prune: true, environment: "dev", ...init }, hubKey),
+      seal(
+        DESIRED_STATE,
+        { cluster: CLUSTER, app, generation, prune: true, environment: "dev", policy: OPEN_POLICY, ...init },
+        hubKey,
+      ),
     );
     return generation;
   }

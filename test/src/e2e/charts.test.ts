@@ -145,6 +145,10 @@ function valuesFile(values: unknown): string {
 }
 
 const exampleValues = (chart: ChartName) => join(CHARTS[chart], "ci/example-values.yaml");
+/** What the agent chart needs on top of its defaults: the namespaces it may manage (its default scope). */
+const AGENT_NAMESPACES = valuesFile({ rbac: { namespaces: TEAM_NAMESPACES } });
+/** The agent chart with cluster-wide RBAC. */
+const CLUSTER_SCOPE = valuesFile({ rbac: { scope: "cluster" } });
 
 function helm(args: string[]): Promise<Result> {
   return run(binPath("helm"), args);
@@ -286,7 +290,8 @@ const CASES: { chart: ChartName; values: "default" | "example" }[] = [
   { chart: "agent", values: "default" },
   { chart: "agent", values: "example" },
 ];
-const filesOf = (c: (typeof CASES)[number]) => (c.values === "example" ? [exampleValues(c.chart)] : []);
+const filesOf = (c: (typeof CASES)[number]) =>
+  c.values === "example" ? [exampleValues(c.chart)] : c.chart === "agent" ? [AGENT_NAMESPACES] : [];
 
 afterAll(() => {
   rmSync(work, { recursive: true, force: true });
@@ -336,6 +341,8 @@ describe("helm lint and helm template", () => {
       "release",
       CHARTS.agent,
       "-f",
+      AGENT_NAMESPACES,
+      "-f",
       valuesFile({ existingSecretKeys: { bootstrap: "", hubPublicKey: "hub.pem", agentKey: "agent.pem" } }),
     ]);
     expect(noCluster.code).not.toBe(0);
@@ -367,8 +374,15 @@ describe("rendered content", () => {
     },
   );
 
-  it("agent: by default one ClusterRole to apply, prune and read health anywhere, and nothing more", async () => {
-    const objects = await render("agent", "wide");
+  it("agent: by default refuses to render until the namespaces it may manage are listed", async () => {
+    const r = await helm(["template", "release", CHARTS.agent]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain("rbac.scope is namespaces (the default) but rbac.namespaces is empty");
+    expect(r.stderr).toContain("rbac.scope=cluster");
+  });
+
+  it("agent: cluster scope is one ClusterRole to apply, prune and read health anywhere, and nothing more", async () => {
+    const objects = await render("agent", "wide", [CLUSTER_SCOPE]);
     expect(ofKind(objects, "Role")).toEqual([]);
     const role = theOne(objects, "ClusterRole");
     const rules = role.rules as PolicyRule[];
@@ -409,6 +423,7 @@ describe("rendered content", () => {
   it("secrets reach the pods as files from a Secret, never as env values or plain text", async () => {
     const sentinel = (what: string) => `sentinel-${what}-${"x".repeat(16)}`;
     const agentValues = {
+      rbac: { namespaces: TEAM_NAMESPACES },
       bootstrap: {
         bundle: JSON.stringify({ cluster: "c", natsUrl: "nats://n:4222", agentSigningKey: sentinel("agent-key") }),
         natsCreds: sentinel("agent-nats-creds"),
@@ -473,13 +488,19 @@ describe("rendered content", () => {
   });
 
   it("agent: every FLOTILLA_ variable the chart sets is one the agent reads", async () => {
-    for (const values of [[], [exampleValues("agent")]]) {
+    const gitRules = valuesFile({ gitAllowHttp: true, gitAllowedHosts: ["git.internal", "10.0.0.0/8"] });
+    for (const values of [[AGENT_NAMESPACES], [exampleValues("agent")], [AGENT_NAMESPACES, gitRules]]) {
       const objects = await render("agent", "release", values);
       const known = new Set(AGENT_SETTINGS.flatMap((s) => [s.env, s.fileEnv]).filter(Boolean));
       const set = (containerOf(objects).env ?? []).map((v) => v.name).filter((n) => n.startsWith("FLOTILLA_"));
       expect(set.filter((n) => !known.has(n))).toEqual([]);
       expect(set).toEqual(expect.arrayContaining(["FLOTILLA_DRIFT_INTERVAL", "FLOTILLA_METRICS_PORT"]));
     }
+    const env = containerOf(await render("agent", "release", [AGENT_NAMESPACES, gitRules])).env ?? [];
+    expect(env.filter((v) => v.name.startsWith("FLOTILLA_GIT_A")).map((v) => [v.name, v.value])).toEqual([
+      ["FLOTILLA_GIT_ALLOW_HTTP", "true"],
+      ["FLOTILLA_GIT_ALLOWED_HOSTS", "git.internal,10.0.0.0/8"],
+    ]);
   });
 
   it("hub: a PodDisruptionBudget and spread replicas only when replicas > 1; no Kubernetes access", async () => {
@@ -503,7 +524,7 @@ describe("rendered content", () => {
   it("NetworkPolicies let in only the serving port and let out only the listed ports", async () => {
     const ports = (rules: { ports?: { port: number; protocol: string }[] }[] | undefined) =>
       (rules ?? []).flatMap((r) => (r.ports ?? []).map((p) => `${p.port}/${p.protocol}`)).sort();
-    const agent = theOne<NetworkPolicy>(await render("agent", "release"), "NetworkPolicy");
+    const agent = theOne<NetworkPolicy>(await render("agent", "release", [AGENT_NAMESPACES]), "NetworkPolicy");
     expect(ports(agent.spec.ingress)).toEqual(["9464/TCP"]);
     expect(ports(agent.spec.egress)).toEqual(["4222/TCP", "443/TCP", "443/TCP", "53/TCP", "53/UDP", "6443/TCP"]);
     const hub = theOne<NetworkPolicy>(await render("hub", "release"), "NetworkPolicy");
@@ -580,7 +601,7 @@ describe("against a real Kubernetes API server", () => {
   });
 
   it("cluster-scoped RBAC lets the agent apply and prune anywhere, without escalating or impersonating", async () => {
-    const can = await grantsOf("wide", []);
+    const can = await grantsOf("wide", [CLUSTER_SCOPE]);
     expect(await can("patch", "deployments.apps", OTHER_NS)).toBe("yes");
     expect(await can("delete", "customresourcedefinitions.apiextensions.k8s.io")).toBe("yes");
     expect(await can("escalate", "clusterroles.rbac.authorization.k8s.io")).toBe("no");
@@ -593,6 +614,7 @@ describe("against a real Kubernetes API server", () => {
     const name = "charts-e2e";
     const objects = await render("agent", "run", [
       valuesFile({
+        rbac: { namespaces: TEAM_NAMESPACES },
         bootstrap: {
           bundle: JSON.stringify({
             cluster: name,

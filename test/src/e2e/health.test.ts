@@ -9,12 +9,16 @@
  * resources (Widget with Reconciling/Ready conditions, Gadget with a `status.phase` only a
  * CEL rule can read) and deletes the Pods of the OnDelete DaemonSet, as an operator would.
  * kwok plays a crash loop for Pods labelled CRASH_LOOP_LABEL (packages/devfleet/src/kube/stages.ts).
+ * The CRDs are installed by the test, as a cluster's administrator would: the team's apps may
+ * hold no cluster-scoped kind (its policy allows only the app's namespace).
  *
  * The rollout deadline and the agents' progress deadline are 10 minutes, so any failure seen
  * here within a run of a few minutes came from the health verdict, not a deadline. Nothing
  * asserts on how long anything took: only on reasons, states and the order of timestamps.
  */
 import { execFile } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import {
   binPath,
@@ -61,10 +65,12 @@ spec:
             status: { type: object, x-kubernetes-preserve-unknown-fields: true }
 `;
 
+/** The CRDs of the custom resources, installed by the cluster's administrator. */
+const CRDS = `${crd("Widget", "widgets")}---\n${crd("Gadget", "gadgets")}`;
+
 /** The app at one version: an OnDelete DaemonSet and a Widget whose spec follows the version. */
 function manifests(version: string): FileChanges {
   return {
-    "deploy/crds.yaml": `${crd("Widget", "widgets")}---\n${crd("Gadget", "gadgets")}`,
     "deploy/daemonset.yaml": `apiVersion: apps/v1
 kind: DaemonSet
 metadata:
@@ -249,6 +255,12 @@ describe("health gates waves on real clusters", () => {
       },
     };
     expect((await api("PUT", "/v1/environments/prod", policy)).status).toBe(201);
+    const crds = join(fleet.dir, "crds.yaml");
+    writeFileSync(crds, CRDS);
+    for (const c of CLUSTERS) {
+      await kubectl(c.name, "apply", "-f", crds);
+      await kubectl(c.name, "wait", "--for=condition=Established", "-f", crds, "--timeout=60s");
+    }
     expect((await api("POST", "/v1/teams", { name: "shop" })).status).toBe(201);
     const repoBody = {
       name: "shop",

@@ -4,11 +4,14 @@
  */
 import { startGitServer } from "@flotilla/devfleet";
 import { GitSourceCache } from "@flotilla/hub";
+import { guardedGitHttp, parseAllowList } from "@flotilla/netguard";
 import { expect, it } from "vitest";
 
 it("reads a new head's commit and tree, and evicts repositories over its size cap", async () => {
   const git = await startGitServer();
-  const cache = new GitSourceCache({ maxBytes: 1024 * 1024 });
+  // The hub's rules as the fleet sets them for its loopback Git server.
+  const http = guardedGitHttp({ rules: { allowHttp: true, allowed: parseAllowList(["127.0.0.1"]) } });
+  const cache = new GitSourceCache({ http, maxBytes: 1024 * 1024 });
   try {
     const repo = await git.createRepo("shop", { main: { "apps/a/x.yaml": "1" } });
     const credentials = { username: git.username, password: git.password };
@@ -26,6 +29,10 @@ it("reads a new head's commit and tree, and evicts repositories over its size ca
       cache.read("shop", repo.url, { ...credentials, password: "wrong" }, "main", "f".repeat(40)),
     ).rejects.toThrow(/cannot read commit/);
     expect(await cache.sizeBytes()).toBeLessThan(1024 * 1024);
+    // Nothing but the loopback Git server is allowed.
+    await expect(cache.read("x", "http://169.254.169.254/x.git", undefined, "main", first)).rejects.toThrow(
+      /cannot read commit .*a cloud metadata address/,
+    );
   } finally {
     await cache.close();
     await git.stop();

@@ -17,6 +17,7 @@ interface CreateOptions {
   selector?: string[];
   prune?: boolean;
   selfHeal?: boolean;
+  adopt?: boolean;
   helmRelease?: string;
   helmValues?: string[];
   helmSet?: string[];
@@ -47,6 +48,7 @@ export const registerAppCommands: CommandModule = (program, ctx) => {
     )
     .option("--prune", "delete objects removed from Git")
     .option("--self-heal", "re-apply when live objects drift from Git")
+    .option("--adopt", "take over existing objects no Flotilla app created, instead of refusing them")
     .option("--helm-release <name>", "Helm release name (source helm)")
     .option("--helm-values <file>", "values file inside the chart, repeatable (source helm)", collect)
     .option("--helm-set <key=value>", "a Helm value, repeatable (source helm)", collect)
@@ -70,6 +72,7 @@ export const registerAppCommands: CommandModule = (program, ctx) => {
       if (opts.selector) spec.clusterSelector = parsePairs(opts.selector, "--selector", "tier=canary");
       if (opts.prune) spec.prune = true;
       if (opts.selfHeal) spec.selfHeal = true;
+      if (opts.adopt) spec.adopt = true;
       const helm: Record<string, unknown> = {};
       if (opts.helmRelease) helm.releaseName = opts.helmRelease;
       if (opts.helmValues) helm.valueFiles = opts.helmValues;
@@ -132,6 +135,7 @@ export const registerAppCommands: CommandModule = (program, ctx) => {
         ["Cluster selector", a.clusterSelector ? formatLabels(a.clusterSelector) : undefined],
         ["Prune", a.prune ? "yes" : "no"],
         ["Self-heal", a.selfHeal ? "yes" : "no"],
+        ["Adopt", a.adopt ? "yes" : "no"],
         ["Helm release", a.helm?.releaseName],
         ["Helm values", a.helm?.valueFiles?.join(", ")],
         ["Helm set", a.helm?.set ? formatLabels(a.helm.set) : undefined],

@@ -249,6 +249,7 @@ function setup(leading = true) {
     namespace: "web",
     prune: false,
     selfHeal: false,
+    adopt: false,
   });
   store.environments.push({
     name: "prod",

@@ -312,7 +312,7 @@ export class RolloutConductor {
     if (target.settings) return target;
     const repo = await this.o.objects.getObject("Repo", app.repo);
     if (!repo) throw new NotFoundError("repo", app.repo);
-    const settings = settingsOf(app, repo, environment);
+    const settings = settingsOf(app, repo, environment, await this.o.objects.getObject("Team", repo.team));
     const digest = settingsDigest(settings);
     await this.o.settings.putSettings(digest, settings);
     return { revision: target.revision, settings: digest };

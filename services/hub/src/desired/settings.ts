@@ -15,11 +15,12 @@
  */
 
 import type { AppSpec, HealthCheck } from "@flotilla/api";
-import { type DesiredStateInit, SourceType } from "@flotilla/proto";
+import { type DesiredStateInit, SourceType, type TeamPolicyInit } from "@flotilla/proto";
 import { fingerprint } from "../registry/canonical.js";
 import { healthRulesInput, mergeHealthChecks } from "../registry/health-checks.js";
 import { matchesSelector, resolveAppPath } from "../registry/targets.js";
-import type { AppRecord, RepoRecord } from "../store.js";
+import { teamPolicyOf } from "../registry/team-policy.js";
+import type { AppRecord, RepoRecord, TeamRecord } from "../store.js";
 
 /** Version of the {@link AppSettings} shape; part of the digest. */
 export const SETTINGS_SCHEMA = 1;
@@ -56,6 +57,10 @@ export interface AppSettings {
   healthChecks?: HealthCheck[];
   /** Seconds an object may stay Progressing after an apply; unset keeps the agent's setting. */
   progressDeadlineSeconds?: number;
+  /** What the app's objects may touch: the team's policy (see `registry/team-policy.ts`). */
+  policy?: TeamPolicyInit;
+  /** Take over live objects no Flotilla app created; absent means no. */
+  adopt?: true;
 }
 
 /** What a desired state holds besides generation, rollout id and issue time. */
@@ -64,8 +69,16 @@ export type DesiredInputs = Omit<DesiredStateInit, "generation" | "rolloutId" | 
 /** An app record (its spec carries the per-cluster overrides). */
 export type AppWithOverrides = AppRecord;
 
-/** The snapshot of `app` in `environment`, from the live records. */
-export function settingsOf(app: AppWithOverrides, repo: RepoRecord, environment: string): AppSettings {
+/**
+ * The snapshot of `app` in `environment`, from the live records. `team` is the repo's team
+ * record, whose policy (when it has one) bounds what the app's objects may touch.
+ */
+export function settingsOf(
+  app: AppWithOverrides,
+  repo: RepoRecord,
+  environment: string,
+  team?: TeamRecord,
+): AppSettings {
   const settings: AppSettings = {
     schema: SETTINGS_SCHEMA,
     repo: repo.name,
@@ -83,6 +96,8 @@ export function settingsOf(app: AppWithOverrides, repo: RepoRecord, environment:
   // Team rules join here once teams carry them: the team's first, the app's replacing them per kind.
   if (app.healthChecks && app.healthChecks.length > 0) settings.healthChecks = structuredClone([...app.healthChecks]);
   if (app.progressDeadlineSeconds !== undefined) settings.progressDeadlineSeconds = app.progressDeadlineSeconds;
+  settings.policy = teamPolicyOf(repo.team, team, app.namespace);
+  if (app.adopt) settings.adopt = true;
   return settings;
 }
 
@@ -154,6 +169,8 @@ export function resolveDesired(settings: AppSettings, place: DesiredPlace): Desi
     selfHeal: s.selfHeal,
     healthRules: mergeHealthChecks([], s.healthChecks ?? []),
     progressDeadlineSeconds: s.progressDeadlineSeconds ?? 0,
+    ...(s.policy ? { policy: structuredClone(s.policy) } : {}),
+    adopt: s.adopt === true,
   };
 }
 
@@ -186,5 +203,17 @@ export function desiredFingerprint(m: DesiredInputs): string {
     // Only when set, so that states published before these fields existed keep their fingerprint.
     ...(rules.length > 0 ? { healthRules: rules } : {}),
     ...(deadline > 0 ? { progressDeadlineSeconds: deadline } : {}),
+    // Every state carries the team's policy since teams have one: a changed policy is published
+    // again, so agents enforce what the team may touch now.
+    ...(m.policy
+      ? {
+          policy: {
+            team: m.policy.team ?? "",
+            namespaces: [...(m.policy.namespaces ?? [])],
+            clusterResources: [...(m.policy.clusterResources ?? [])],
+          },
+        }
+      : {}),
+    ...(m.adopt ? { adopt: true } : {}),
   });
 }

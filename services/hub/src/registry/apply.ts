@@ -33,7 +33,8 @@ const envelopeSchema = z.strictObject({
   spec: z.unknown().optional(),
 });
 
-function where(index: number, kind?: unknown, name?: unknown): string {
+/** How an error names a document of an applied file: `document 2 (Repo "web")`. */
+export function where(index: number, kind?: unknown, name?: unknown): string {
   const k = typeof kind === "string" && kind ? ` ${kind}` : "";
   const n = typeof name === "string" && name ? ` ${JSON.stringify(name)}` : "";
   return `document ${index}${k || n ? ` (${`${k}${n}`.trim()})` : ""}`;

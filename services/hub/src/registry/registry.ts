@@ -14,6 +14,14 @@ import type {
   TeamSpec,
 } from "@flotilla/api";
 import {
+  ResolveError,
+  type Resolver,
+  resolveRepoUrl,
+  systemResolver,
+  UrlRefusedError,
+  type UrlRules,
+} from "@flotilla/netguard";
+import {
   generateSigningKey,
   keyIdOf,
   publicKeyFromPem,
@@ -34,12 +42,16 @@ import type {
   RepoRecord,
   RepoSecrets,
 } from "../store.js";
-import { parseApplyDocuments, planApply } from "./apply.js";
+import { parseApplyDocuments, planApply, where } from "./apply.js";
 import { canonicalJson } from "./canonical.js";
 import type { ClusterCredentialIssuer } from "./credentials.js";
 
 export interface RegistryOptions {
   objects: ObjectStore;
+  /** What repository URLs may reach; checked, with their names resolved, when a repo is saved. */
+  gitRules: UrlRules;
+  /** Resolves repository host names. @default the system resolver */
+  resolver?: Resolver;
   statuses: ClusterStatusStore;
   cleanup: ClusterCleanup;
   box: SecretBox;
@@ -266,6 +278,9 @@ export class Registry {
    */
   async apply(text: string): Promise<ApplyResult[]> {
     const docs = parseApplyDocuments(text);
+    for (const d of docs) {
+      if (d.kind === "Repo") await this.#checkRepoUrl(d.spec.url, where(d.index, d.kind, d.name));
+    }
     const current = new Map<string, unknown>();
     await Promise.all(docs.map(async (d) => current.set(`${d.kind}/${d.name}`, await this.specOf(d.kind, d.name))));
     const refs = new Map<string, boolean>();
@@ -298,8 +313,23 @@ export class Registry {
     return results.sort((a, b) => a.index - b.index);
   }
 
+  /**
+   * Refuses a repo URL that breaks the Git URL rules (400 naming why). A name that does not
+   * resolve now is let through: the tracker checks again before every listing, and says so.
+   */
+  async #checkRepoUrl(url: string, where = ""): Promise<void> {
+    try {
+      await resolveRepoUrl(url, this.o.gitRules, this.o.resolver ?? systemResolver);
+    } catch (err) {
+      if (err instanceof ResolveError) return;
+      if (err instanceof UrlRefusedError) throw new ValidationError("url", err.message, where);
+      throw err;
+    }
+  }
+
   async #checkReferences(kind: Kind, spec: unknown): Promise<void> {
     if (kind === "Repo") {
+      await this.#checkRepoUrl((spec as RepoSpec).url);
       const team = (spec as RepoSpec).team;
       if (!(await this.o.objects.getObject("Team", team))) {
         throw new ValidationError("team", `team ${JSON.stringify(team)} does not exist; create it first`);

@@ -1,6 +1,6 @@
 import type { GitCredentials } from "@flotilla/api";
+import { describeGitError, type GitHttpClient } from "@flotilla/netguard";
 import git from "isomorphic-git";
-import http from "isomorphic-git/http/node";
 import { GitError } from "../errors.js";
 
 /** Asks a Git server for its branch heads, without cloning. */
@@ -13,6 +13,15 @@ const HEADS = "refs/heads/";
 
 /** RefLister over isomorphic-git's `listServerRefs` (protocol v2, ~15 ms against http-backend). */
 export class IsomorphicGitRefLister implements RefLister {
+  constructor(
+    /**
+     * The HTTP client of every listing: `guardedGitHttp` of @flotilla/netguard, which checks the
+     * URL and what its name resolves to before each request (DNS may have changed since the repo
+     * was saved), follows no redirect and keeps the server's answers out of errors.
+     */
+    private readonly http: GitHttpClient,
+  ) {}
+
   async listBranchHeads(
     repo: string,
     url: string,
@@ -21,7 +30,7 @@ export class IsomorphicGitRefLister implements RefLister {
     let refs: { ref: string; oid: string }[];
     try {
       refs = await git.listServerRefs({
-        http,
+        http: this.http,
         url,
         prefix: HEADS,
         protocolVersion: 2,
@@ -30,7 +39,8 @@ export class IsomorphicGitRefLister implements RefLister {
         onAuthFailure: () => ({ cancel: true }),
       });
     } catch (err) {
-      throw new GitError(repo, `cannot list branches of ${url}: ${(err as Error).message}`, { cause: err });
+      // The cause is dropped on purpose: isomorphic-git's errors can quote what the server sent.
+      throw new GitError(repo, `cannot list branches: ${describeGitError(err)}`);
     }
     return new Map(refs.filter((r) => r.ref.startsWith(HEADS)).map((r) => [r.ref.slice(HEADS.length), r.oid]));
   }

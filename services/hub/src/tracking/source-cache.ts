@@ -16,8 +16,8 @@ import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { GitCredentials } from "@flotilla/api";
+import { describeGitError, type GitHttpClient, NetGuardError } from "@flotilla/netguard";
 import git from "isomorphic-git";
-import http from "isomorphic-git/http/node";
 import { DEFAULT_GIT_CACHE_MAX_BYTES } from "../config.js";
 import { GitError } from "../errors.js";
 import type { CommitInfo } from "../rollout/index.js";
@@ -45,6 +45,11 @@ export interface SourceReader {
 }
 
 export interface GitSourceCacheOptions {
+  /**
+   * The HTTP client of every fetch: `guardedGitHttp` of @flotilla/netguard, holding each request
+   * to the Git URL rules (checked after resolving, no redirects, capped, no server text in errors).
+   */
+  http: GitHttpClient;
   /** Directory of the cache; undefined: a temporary one, removed by close(). */
   dir?: string;
   /** @default {@link DEFAULT_GIT_CACHE_MAX_BYTES} */
@@ -58,8 +63,10 @@ export class GitSourceCache implements SourceReader {
   #dir: Promise<string>;
   readonly #temporary: boolean;
   readonly #maxBytes: number;
+  readonly #http: GitHttpClient;
 
-  constructor(o: GitSourceCacheOptions = {}) {
+  constructor(o: GitSourceCacheOptions) {
+    this.#http = o.http;
     this.#temporary = o.dir === undefined;
     this.#dir =
       o.dir === undefined
@@ -99,7 +106,7 @@ export class GitSourceCache implements SourceReader {
           await git.addRemote({ fs, gitdir, remote: "origin", url, force: true });
           const fetchArgs = {
             fs,
-            http,
+            http: this.#http,
             gitdir,
             url,
             ref: branch,
@@ -125,6 +132,10 @@ export class GitSourceCache implements SourceReader {
         };
         return { commit: info, tree: commitTree(gitdir, sha) };
       } catch (err) {
+        // isomorphic-git's errors (those with a code) can quote what the server sent: they are
+        // described from codes and statuses only, and not kept as the cause.
+        const remote = err instanceof NetGuardError || typeof (err as { code?: unknown }).code === "string";
+        if (remote) throw new GitError(repo, `cannot read commit ${sha} of ${url}: ${describeGitError(err)}`);
         throw new GitError(repo, `cannot read commit ${sha} of ${url}: ${(err as Error).message}`, { cause: err });
       }
     });

@@ -144,6 +144,7 @@ describe("Tracker change detection", () => {
     namespace: "web",
     prune: false,
     selfHeal: false,
+    adopt: false,
   }));
   const commits: Record<string, Record<string, string>> = {
     c1: {

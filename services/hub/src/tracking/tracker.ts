@@ -16,6 +16,7 @@ import type {
   ObjectReader,
   RepoRecord,
   RolloutStore,
+  TeamRecord,
 } from "../store.js";
 import { needsSource, wantedRevision } from "./change.js";
 import type { RefLister } from "./git.js";
@@ -180,9 +181,10 @@ export class Tracker {
     } finally {
       end();
     }
-    const [apps, clusters] = await Promise.all([
+    const [apps, clusters, team] = await Promise.all([
       this.o.objects.listObjects("App"),
       this.o.objects.listObjects("Cluster"),
+      this.o.objects.getObject("Team", repo.team),
     ]);
     const repoApps = apps.filter((a) => a.repo === repo.name);
     let failures = 0;
@@ -204,7 +206,7 @@ export class Tracker {
       for (const app of repoApps) {
         try {
           // Rollout first, head second: a crash in between only repeats an idempotent check.
-          const request = await this.#request(app, repo, environment, sha, detectedAtMs, readSource);
+          const request = await this.#request(app, repo, team, environment, sha, detectedAtMs, readSource);
           if (request) await this.o.conductor.rollOut(app, environment, request);
           failures += await this.o.conductor.fill(
             app,
@@ -255,12 +257,13 @@ export class Tracker {
   async #request(
     app: AppRecord,
     repo: RepoRecord,
+    team: TeamRecord | undefined,
     environment: string,
     head: string,
     detectedAtMs: number,
     readSource: () => Promise<CommitSource | Error>,
   ): Promise<RolloutRequest | undefined> {
-    const settings = settingsOf(app, repo, environment);
+    const settings = settingsOf(app, repo, environment, team);
     const digest = settingsDigest(settings);
     const latest = (await this.o.rollouts.latest(app.name, environment))?.rollout;
     const known = latest

@@ -1,0 +1,27 @@
+/**
+ * @flotilla/netguard — which Git URLs the hub and the agents may reach, decided the same way at
+ * both ends: the URL and address rules, the DNS check, and an HTTP client for isomorphic-git that
+ * pins checked addresses, follows no redirect and never surfaces a server's answer.
+ */
+export { type AddressClass, classifyAddress, describeClass, METADATA_ADDRESSES } from "./address.js";
+export { type AllowList, admitsHost, allowListProblem, EMPTY_ALLOW_LIST, parseAllowList } from "./allow-list.js";
+export * from "./errors.js";
+export {
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_RESPONSE_BYTES,
+  describeGitError,
+  type GitHttpClient,
+  type GitHttpRequest,
+  type GitHttpResponse,
+  type GuardedHttpOptions,
+  guardedGitHttp,
+} from "./http.js";
+export {
+  checkRepoUrl,
+  type RepoTarget,
+  type Resolver,
+  resolveRepoUrl,
+  STRICT_RULES,
+  systemResolver,
+  type UrlRules,
+} from "./rules.js";
