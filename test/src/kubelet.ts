@@ -49,6 +49,8 @@ export interface Volume {
   name: string;
   secret?: { secretName: string; defaultMode?: number; items?: { key: string; path: string }[] };
   emptyDir?: Record<string, unknown>;
+  /** On a live pod: the ServiceAccount token the API server's admission adds (`kube-api-access-*`). */
+  projected?: Record<string, unknown>;
 }
 export interface PodSpec {
   securityContext?: SecurityContext;
@@ -89,17 +91,22 @@ const ofKind = <T extends KubeObject>(objects: readonly KubeObject[], kind: stri
 export function podPlan(objects: readonly KubeObject[], podName: string): PodPlan {
   const deployments = ofKind<Deployment>(objects, "Deployment");
   if (deployments.length !== 1) throw new Error(`expected one Deployment, found ${deployments.length}`);
-  const pod = (deployments[0] as Deployment).spec.template.spec;
+  return planOf((deployments[0] as Deployment).spec.template.spec, ofKind(objects, "Secret"), podName);
+}
+
+/** The plan of a pod's one container; `secrets` must hold every Secret its volumes name. */
+export function planOf(pod: PodSpec, secrets: readonly KubeObject[], podName: string): PodPlan {
   if (pod.containers.length !== 1) throw new Error(`expected one container, found ${pod.containers.length}`);
   const container = pod.containers[0] as Container;
   const mounts: PodMount[] = [];
   for (const volume of pod.volumes ?? []) {
     const mount = container.volumeMounts?.find((m) => m.name === volume.name);
-    if (!mount) continue;
+    // The ServiceAccount token is the runner's business (a mount under runc, a kubeconfig for a process).
+    if (!mount || volume.projected) continue;
     const entry: PodMount = { name: volume.name, mountPath: mount.mountPath, readOnly: mount.readOnly === true };
     if (volume.secret) {
       const name = volume.secret.secretName;
-      const secret = ofKind(objects, "Secret").find((s) => s.metadata.name === name);
+      const secret = secrets.find((s) => s.metadata.name === name);
       if (!secret) throw new Error(`the pod mounts Secret ${name}, which is not among the objects`);
       const data = (secret.data ?? {}) as Record<string, string>;
       const items = volume.secret.items ?? Object.keys(data).map((key) => ({ key, path: key }));

@@ -254,13 +254,7 @@ describe("the images run as the charts run them", () => {
     const saDir = join(work, "agent-pod", "serviceaccount");
     mkdirSync(saDir, { recursive: true });
     const saToken = await kubectl(["-n", NS, "create", "token", plan.serviceAccountName ?? "", "--duration=1h"]);
-    const caCert = await kubectl([
-      "config",
-      "view",
-      "--raw",
-      "-o",
-      "jsonpath={.clusters[0].cluster.certificate-authority-data}",
-    ]);
+    const caCert = cluster.kubeConfig().getCurrentCluster()?.caData ?? "";
     for (const [file, text] of [
       ["token", saToken],
       ["ca.crt", Buffer.from(caCert, "base64").toString("utf8")],

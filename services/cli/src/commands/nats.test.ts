@@ -41,6 +41,7 @@ describe("flotilla nats init", () => {
       "sync_interval: always",
       `operator: ${JSON.stringify(setup.operator.jwt)}`,
       "type: full",
+      'http: "127.0.0.1:8222"',
     ]) {
       expect(config).toContain(line);
     }
@@ -48,10 +49,14 @@ describe("flotilla nats init", () => {
     expect(config).not.toMatch(/\bS[OAU][A-Z2-7]{20,}/);
 
     const again = context();
-    expect(await run(["nats", "init", "--dir", dir, "--listen", "0.0.0.0:4333"], again.ctx)).toBe(0);
+    expect(await run(["nats", "init", "--dir", dir, "--listen", "0.0.0.0:4333", "--monitor", "off"], again.ctx)).toBe(
+      0,
+    );
     expect(again.out()).toContain("kept as it was");
     expect(readFileSync(setupPath, "utf8")).toContain(result.operator);
-    expect(readFileSync(result.serverConfigFile, "utf8")).toContain('listen: "0.0.0.0:4333"');
+    const rewritten = readFileSync(result.serverConfigFile, "utf8");
+    expect(rewritten).toContain('listen: "0.0.0.0:4333"');
+    expect(rewritten).not.toContain("http:");
   });
 
   it("refuses a bad --listen and a damaged operator setup with one line", async () => {

@@ -9,6 +9,8 @@ import { formatDetail } from "../output.js";
 
 /** The NATS address a server listens on unless told otherwise: every interface, the client port. */
 export const DEFAULT_NATS_LISTEN = "0.0.0.0:4222";
+/** Where NATS serves its monitoring endpoints (`/healthz`, `/varz`) unless told otherwise: loopback only. */
+export const DEFAULT_NATS_MONITOR = "127.0.0.1:8222";
 /** File names inside `--dir`. */
 export const OPERATOR_SETUP_FILE = "operator-setup.json";
 export const SERVER_CONFIG_FILE = "nats-server.conf";
@@ -19,6 +21,7 @@ interface InitOptions {
   serverName: string;
   storeDir?: string;
   resolverDir?: string;
+  monitor: string;
 }
 
 /** What `nats init` wrote, as `-o json|yaml` prints it (public keys only). */
@@ -32,11 +35,15 @@ export interface NatsInitResult {
 }
 
 /** `host:port` → its parts; throws a UsageError naming the flag. */
-export function parseListen(text: string): { host: string; port: number } {
+export function parseListen(
+  text: string,
+  flag = "--listen",
+  example = DEFAULT_NATS_LISTEN,
+): { host: string; port: number } {
   const match = /^(.+):(\d{1,5})$/.exec(text);
   const port = Number(match?.[2]);
   if (!match?.[1] || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new UsageError(`--listen ${JSON.stringify(text)} is not host:port`, "e.g. --listen 0.0.0.0:4222");
+    throw new UsageError(`${flag} ${JSON.stringify(text)} is not host:port`, `e.g. ${flag} ${example}`);
   }
   return { host: match[1].replace(/^\[(.*)\]$/, "$1"), port };
 }
@@ -53,6 +60,11 @@ export const registerNatsCommands: CommandModule = (program, ctx) => {
     .option("--server-name <name>", "the server's name; JetStream needs it stable across restarts", "flotilla-nats")
     .option("--store-dir <dir>", "JetStream's file store (default: <dir>/jetstream)")
     .option("--resolver-dir <dir>", "where the account JWTs the hub pushes are kept (default: <dir>/resolver)")
+    .option(
+      "--monitor <host:port>",
+      "where NATS serves /healthz and its other monitoring endpoints; 'off' for none",
+      DEFAULT_NATS_MONITOR,
+    )
     .addHelpText(
       "after",
       `${examples(
@@ -73,6 +85,7 @@ operator setup is kept, never replaced.
     )
     .action(async (opts: InitOptions, cmd: Command) => {
       const { host, port } = parseListen(opts.listen);
+      const monitor = opts.monitor === "off" ? undefined : parseListen(opts.monitor, "--monitor", DEFAULT_NATS_MONITOR);
       const dir = resolve(opts.dir);
       const hub = await import("@flotilla/hub");
       mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -99,7 +112,9 @@ operator setup is kept, never replaced.
         storeDir: resolve(opts.storeDir ?? join(dir, "jetstream")),
         resolverDir: resolve(opts.resolverDir ?? join(dir, "resolver")),
       });
-      writeFileSync(configPath, `# Written by 'flotilla nats init'; run it again to change it.\n${config}`, {
+      // Monitoring (for health checks and probes) is not the hub's business: written here.
+      const http = monitor ? `http: ${JSON.stringify(`${monitor.host}:${monitor.port}`)}\n` : "";
+      writeFileSync(configPath, `# Written by 'flotilla nats init'; run it again to change it.\n${http}${config}`, {
         mode: 0o644,
       });
       const result: NatsInitResult = {
@@ -115,6 +130,7 @@ operator setup is kept, never replaced.
             ["Operator setup", `${setupPath} (${kept ? "kept as it was" : "new, mode 0600"})`],
             ["Server config", configPath],
             ["Listens on", opts.listen],
+            ["Monitoring", monitor ? `http://${opts.monitor}/healthz` : "off"],
             ["Operator", setup.operator.publicKey],
             ["Account", `${setup.account.name} ${setup.account.publicKey}`],
           ]),
