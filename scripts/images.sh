@@ -166,7 +166,7 @@ build() {
     esac
     start=$SECONDS
     log "building localhost/flotilla-$name:$TAG from $dockerfile"
-    (cd "$ROOT" && bah build --isolation chroot --network host --force-rm \
+    (cd "$ROOT" && bah build --isolation chroot --network host \
       --build-arg "NODE_IMAGE=$node" "${args[@]}" "${ca_args[@]}" \
       -f "$dockerfile" -t "localhost/flotilla-$name:$TAG" . >"$IMAGES/build-$name.log" 2>&1) ||
       die "building $name failed; the end of $IMAGES/build-$name.log:$(printf '\n')$(tail -20 "$IMAGES/build-$name.log")"

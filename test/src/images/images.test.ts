@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import type { AppOnCluster } from "@flotilla/api";
 import {
   binPath,
   type Cluster,
@@ -33,7 +34,7 @@ import {
   startRedis,
   until,
 } from "@flotilla/devfleet";
-import { type AppOnCluster, createOperatorSetup, type OperatorSetup, serializeOperatorSetup } from "@flotilla/hub";
+import { createOperatorSetup, type OperatorSetup, serializeOperatorSetup } from "@flotilla/hub";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments, stringify } from "yaml";
 import { type KubeObject, materialize, podPlan, probeUrl } from "../kubelet.js";
@@ -169,7 +170,10 @@ describe("the images run as the charts run them", () => {
       startCluster({ name: "images" }),
     ]);
     repo = await git.createRepo(EXAMPLE.repo, { main: exampleManifests("v1"), develop: exampleManifests("v1") });
+    // The agent's own namespace, and the app's: with the chart's default, namespace-scoped RBAC
+    // the agent may not create namespaces.
     await kubectl(["create", "namespace", NS]);
+    await kubectl(["create", "namespace", EXAMPLE.namespace]);
   });
 
   afterAll(async () => {
@@ -194,6 +198,9 @@ describe("the images run as the charts run them", () => {
       heartbeatInterval: "1s",
       nats: { url: nats.url },
       redis: { url: redis.url },
+      // The fixture Git server speaks plain HTTP on loopback.
+      gitAllowHttp: true,
+      gitAllowedHosts: [new URL(git.baseUrl).hostname],
     });
     const plan = podPlan(objects, "img-hub-0");
     expect(plan.security).toMatchObject({
@@ -237,6 +244,9 @@ describe("the images run as the charts run them", () => {
       gitCredentials: { credentials: [{ urlPrefix: git.baseUrl, username: git.username, password: git.password }] },
       metrics: { port: metricsPort },
       heartbeatInterval: "1s",
+      rbac: { namespaces: [EXAMPLE.namespace] },
+      gitAllowHttp: true,
+      gitAllowedHosts: [new URL(git.baseUrl).hostname],
     });
     // The chart's ServiceAccount and RBAC, for real; the pod's token as the kubelet mounts it.
     const rbac = objects.filter((o) => o.kind === "ServiceAccount" || /Role/.test(o.kind));
