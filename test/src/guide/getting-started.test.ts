@@ -9,7 +9,9 @@
  * whose `prod-us-1` context an exec credential plugin, as an EKS kubeconfig does), a Git
  * repository with a read-only token and a push webhook (the fixture Git server; a post-receive
  * hook plays the Git host's webhook), a git identity, and nats-server, redis-server, kubectl,
- * helm, curl, jq and openssl on PATH. The fixture clusters start no containers: a loop
+ * helm, curl, jq and openssl on PATH. The fixture Git server speaks plain HTTP on loopback, which
+ * hub and agents refuse unless told: the test's environment (and the pods') carries
+ * FLOTILLA_GIT_ALLOW_HTTP and FLOTILLA_GIT_ALLOWED_HOSTS for it, as a reader's would not. The fixture clusters start no containers: a loop
  * (test/src/guide/pods.ts) runs the program of every Flotilla pod the chart creates.
  *
  * Slow (two clusters, several rollouts): `npm run test:docs`, not part of `npm test`. The fast
@@ -22,6 +24,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import type { RolloutState } from "@flotilla/api";
 import {
   binPath,
   type Cluster,
@@ -33,7 +36,6 @@ import {
   startGitServer,
   until,
 } from "@flotilla/devfleet";
-import type { RolloutState } from "@flotilla/hub";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { parseGuide, type Step, substitute } from "./markdown.js";
@@ -200,10 +202,13 @@ beforeAll(async () => {
       GIT_CONFIG_COUNT: "1",
       GIT_CONFIG_KEY_0: `http.${git.baseUrl}/.extraHeader`,
       GIT_CONFIG_VALUE_0: `Authorization: Basic ${basic}`,
+      // The one setting the reader's machine does not need: their Git host speaks HTTPS at a
+      // public address, the fixture's plain HTTP on loopback (the hub and process agent inherit these).
+      ...git.clientEnv,
     },
     REPO_ROOT,
   );
-  pods = new PodRunner(clusters, join(work, "pods"));
+  pods = new PodRunner(clusters, join(work, "pods"), git.clientEnv);
   pods.start();
 }, 300_000);
 

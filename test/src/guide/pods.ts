@@ -57,9 +57,14 @@ export class PodRunner {
   #busy = false;
   #stopped = false;
 
+  /**
+   * @param extraEnv settings this machine needs that a real cluster would not (the fixture Git
+   *   server's plain HTTP on loopback), added to every program's environment
+   */
   constructor(
     private readonly clusters: readonly Cluster[],
     private readonly dir: string,
+    private readonly extraEnv: Readonly<Record<string, string>> = {},
   ) {}
 
   start(): void {
@@ -132,7 +137,7 @@ export class PodRunner {
     const plan = planOf(pod.spec, secrets, pod.metadata.name);
     const podDir = join(this.dir, `${cluster.name}-${pod.metadata.name}`);
     mkdirSync(podDir, { recursive: true });
-    const env: Record<string, string> = { ...materialize(plan, podDir).hostEnv };
+    const env: Record<string, string> = { ...materialize(plan, podDir).hostEnv, ...this.extraEnv };
     if (program === "agent") {
       env.FLOTILLA_METRICS_HOST = "127.0.0.1";
       env.FLOTILLA_METRICS_PORT = String(await freePort());
