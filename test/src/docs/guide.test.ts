@@ -10,8 +10,9 @@ import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { binPath } from "@flotilla/devfleet";
 import { describe, expect, it } from "vitest";
-import { flotillaCommands, GuideError, parseGuide, shellWords, substitute } from "../guide/markdown.js";
+import { flotillaCommands, GuideError, helmInstalls, parseGuide, shellWords, substitute } from "../guide/markdown.js";
 import { guideSubstitutions } from "../guide/substitutions.js";
 
 const run = promisify(execFile);
@@ -109,6 +110,25 @@ describe("docs/getting-started.md", () => {
       if (problem) problems.push(`line ${c.line}: ${problem}`);
     }
     expect(problems).toEqual([]);
+  });
+
+  it("every helm install in the guide, skipped blocks included, renders with the values it sets", async () => {
+    const installs = steps.flatMap((s) =>
+      helmInstalls(s.code, { FLOTILLA_SRC: ROOT }).map((words) => ({ line: s.line, words })),
+    );
+    expect(installs.map((i) => i.line).length).toBeGreaterThanOrEqual(2);
+    const failures: string[] = [];
+    for (const { line, words } of installs) {
+      // `helm [--kube-context c] install NAME CHART flags...` → `helm template NAME CHART flags...`
+      const args = words.filter((w, i) => w !== "--kube-context" && words[i - 1] !== "--kube-context");
+      args[args.indexOf("install")] = "template";
+      const result = await run(binPath("helm"), args).then(
+        () => "",
+        (err: { stderr?: string }) => err.stderr ?? String(err),
+      );
+      if (result) failures.push(`line ${line}: helm ${args.join(" ")}: ${result.trim()}`);
+    }
+    expect(failures).toEqual([]);
   });
 
   it("the command check notices a verb or flag the CLI does not have", async () => {

@@ -1,8 +1,9 @@
 /**
  * docs/getting-started.md, followed literally: every shell block of the guide runs, in order,
  * in one reader's shell (test/src/guide/shell.ts), as parsed by test/src/guide/markdown.ts, with
- * the substitutions below and nothing else changed. Each block is one test, named by its line,
- * so a command that stops working shows as that step failing (and the steps after it skipped).
+ * the substitutions of test/src/guide/substitutions.ts and nothing else changed. Each block is
+ * one test, named by its line, so a command that stops working shows as that step failing (and
+ * the steps after it skipped).
  *
  * What the reader is assumed to have, the test provides: two Kubernetes clusters (fixture
  * clusters, reached through a kubeconfig whose `prod-eu-1` context uses a client certificate and

@@ -157,6 +157,26 @@ export function flotillaCommands(code: string): string[][] {
   return commands;
 }
 
+/**
+ * The `helm install` commands of a block, as words, with every command substitution and variable
+ * replaced by `placeholder` except the ones in `variables`: enough for `helm template` to check
+ * the chart and the values the guide sets, in blocks the slow test runs and in those it skips.
+ */
+export function helmInstalls(code: string, variables: Readonly<Record<string, string>>, placeholder = "x"): string[][] {
+  const joined = code
+    .replace(/\\\n\s*/g, " ")
+    .replace(/\$\((?:[^()]|\([^()]*\))*\)/g, placeholder)
+    .replace(/\$\{?(\w+)\}?/g, (_m, name: string) => variables[name] ?? placeholder);
+  const installs: string[][] = [];
+  for (const line of joined.split("\n")) {
+    const m = /(?:^|[\s;&|(])helm\s+([^|;&)]*)/.exec(line);
+    if (!m) continue;
+    const words = shellWords(m[1] ?? "");
+    if (words.includes("install")) installs.push(words);
+  }
+  return installs;
+}
+
 /** Words of a simple command: single and double quotes grouped and removed; `#` starts a comment. */
 export function shellWords(text: string): string[] {
   const words: string[] = [];

@@ -70,6 +70,11 @@ async function helmTemplate(chart: "hub" | "agent", release: string, values: unk
 }
 
 beforeAll(async () => {
+  if (process.getuid?.() !== 0) {
+    throw new Error(
+      "the image test runs as root: debootstrap, buildah's vfs store, runc and the pods' file ownership need it",
+    );
+  }
   const built = (await images("build")).split("\n");
   hubImage = built.find((l) => l.includes("flotilla-hub")) ?? "";
   agentImage = built.find((l) => l.includes("flotilla-agent")) ?? "";
