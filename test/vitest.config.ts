@@ -1,14 +1,22 @@
 import { defineConfig } from "vitest/config";
 
-// Every test here starts real servers: run files one at a time on this 2-core machine,
-// each in its own process so a crash cannot leak servers into the next file.
+/**
+ * Every test here starts real servers: run files one at a time on this 2-core machine, each in
+ * its own process so a crash cannot leak servers into the next file.
+ */
+export const serverTests = {
+  pool: "forks",
+  fileParallelism: false,
+  testTimeout: 300_000,
+  hookTimeout: 300_000,
+  teardownTimeout: 60_000,
+} as const;
+
 export default defineConfig({
   test: {
+    ...serverTests,
     include: ["src/**/*.test.ts"],
-    pool: "forks",
-    fileParallelism: false,
-    testTimeout: 300_000,
-    hookTimeout: 300_000,
-    teardownTimeout: 60_000,
+    // The slow suites have their own scripts (vitest.slow.config.ts): npm run test:docs, test:images.
+    exclude: ["src/guide/**", "src/images/**", "**/node_modules/**"],
   },
 });

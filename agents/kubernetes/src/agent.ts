@@ -59,7 +59,7 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
     throw new ConfigError(`bad key: ${(err as Error).message}`, { cause: err });
   }
   const metrics = new AgentMetrics();
-  const kube = new KubeClient(loadKubeTarget(config.kubeconfig));
+  const kube = new KubeClient(loadKubeTarget(config.kubeconfig, config.kubeContext));
   const transport = new Transport({
     cluster: config.cluster,
     natsUrl: config.natsUrl,

@@ -75,8 +75,13 @@ export const configSchema = z.object({
   hubPublicKey: z.string().min(1, "hubPublicKey is required"),
   /** PKCS#8 PEM of this agent's Ed25519 key, which signs reports and heartbeats. Required. */
   agentSigningKey: z.string().min(1, "agentSigningKey is required"),
-  /** Path of a kubeconfig; empty means in-cluster config (or the default kubeconfig). @default "" */
+  /**
+   * Path of a kubeconfig, or a list of them separated as in `KUBECONFIG` (merged as kubectl
+   * merges them); empty means in-cluster config (or the default kubeconfig). @default ""
+   */
   kubeconfig: z.string().default(""),
+  /** Context of the kubeconfig to use; empty means its `current-context`. @default "" */
+  kubeContext: z.string().default(""),
   /** Namespace of the inventories. @default {@link DEFAULT_NAMESPACE} */
   namespace: z.string().refine(isDnsLabel, "namespace must be a DNS label").default(DEFAULT_NAMESPACE),
   /** Repository cache directory. @default {@link DEFAULT_CACHE_DIR} */
@@ -172,6 +177,7 @@ export const AGENT_SETTINGS: readonly AgentSetting[] = [
   { field: "hubPublicKey", fileEnv: "FLOTILLA_HUB_PUBLIC_KEY_FILE", fileFlag: "hub-public-key" },
   { field: "agentSigningKey", fileEnv: "FLOTILLA_AGENT_KEY_FILE", fileFlag: "agent-key" },
   { field: "kubeconfig", env: "FLOTILLA_KUBECONFIG", flag: "kubeconfig" },
+  { field: "kubeContext", env: "FLOTILLA_KUBE_CONTEXT", flag: "kube-context" },
   { field: "namespace", env: "FLOTILLA_NAMESPACE", flag: "namespace" },
   { field: "cacheDir", env: "FLOTILLA_CACHE_DIR", flag: "cache-dir" },
   { field: "gitCredentialsFile", env: "FLOTILLA_GIT_CREDENTIALS", flag: "git-credentials" },

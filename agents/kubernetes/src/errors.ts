@@ -235,6 +235,23 @@ export class KubeApiError extends AgentError {
   override readonly retryable: boolean;
 }
 
+/**
+ * A kubeconfig user's exec credential plugin failed or printed no usable credential. A request
+ * that needed it fails like one the API server never answered (status 0): retried with backoff,
+ * since cloud CLIs fail for a moment when their own token service does. The message never
+ * holds the plugin's output (see exec-credential.ts).
+ */
+export class ExecPluginError extends KubeApiError {
+  override name = "ExecPluginError";
+  constructor(
+    readonly command: string,
+    reason: string,
+  ) {
+    super(0, "ExecPluginFailed", `exec plugin ${command} failed: ${reason}`, "", "");
+    this.message = this.apiMessage;
+  }
+}
+
 /** A kind the API server does not serve (no REST mapping). */
 export class UnknownKindError extends AgentError {
   override name = "UnknownKindError";

@@ -29,7 +29,7 @@ export {
 } from "./health/index.js";
 export { inventoryName } from "./inventory.js";
 export { type KubeApi, KubeClient } from "./kube-client.js";
-export { fromKubeconfigFile, type KubeTarget, loadKubeTarget } from "./kubeconfig.js";
+export { fromKubeconfigFile, type KubeconfigOptions, type KubeTarget, loadKubeTarget } from "./kubeconfig.js";
 export { parseManifests } from "./manifest.js";
 export { APP_LABEL, FIELD_MANAGER, type KubeObject, MANAGED_BY_LABEL } from "./objects.js";
 export { Observer } from "./observe.js";

@@ -104,7 +104,11 @@ export class KubeClient implements KubeApi {
     this.#agent.destroy();
   }
 
-  /** Sends one request and resolves its parsed JSON body; any non-2xx answer is a KubeApiError. */
+  /**
+   * Sends one request and resolves its parsed JSON body; any non-2xx answer is a KubeApiError.
+   * A 401 is retried once when the credentials may have been replaced meanwhile (an exec
+   * plugin's token revoked before its stated expiry).
+   */
   async request<T>(
     method: string,
     path: string,
@@ -112,9 +116,25 @@ export class KubeClient implements KubeApi {
     contentType = "application/json",
     accept = "application/json",
   ): Promise<T> {
+    // Read per request: service-account tokens rotate and exec plugin tokens expire.
+    const authorization = await this.target.authorization();
+    try {
+      return await this.#send<T>(method, path, body, contentType, accept, authorization);
+    } catch (err) {
+      if (!(err instanceof KubeApiError && err.status === 401 && this.target.unauthorized(authorization))) throw err;
+      return this.#send<T>(method, path, body, contentType, accept, await this.target.authorization());
+    }
+  }
+
+  #send<T>(
+    method: string,
+    path: string,
+    body: unknown,
+    contentType: string,
+    accept: string,
+    authorization: string | undefined,
+  ): Promise<T> {
     const headers: http.OutgoingHttpHeaders = { accept };
-    // Service-account tokens rotate, so the header is read per request.
-    const authorization = this.target.authorization();
     if (authorization) headers.authorization = authorization;
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     if (payload) {

@@ -23,6 +23,8 @@ export interface FixtureRepo {
   readonly name: string;
   /** The work tree commits are made in; `git push origin <branch>` from it publishes. */
   readonly workTree: string;
+  /** The bare repository the server serves (its `hooks/` run on every push, as on a Git host). */
+  readonly gitDir: string;
   /** Clone URL without credentials, e.g. http://127.0.0.1:PORT/web.git */
   readonly url: string;
   /** Commits `files` on `branch` (creating the branch from the default one if new) and returns the SHA. */
@@ -221,6 +223,7 @@ async function createRepo(
   return {
     name,
     workTree: work,
+    gitDir: bare,
     url: `${baseUrl}/${name}.git`,
     commit,
     head: (branch) => git(bare, "rev-parse", `refs/heads/${branch}`),

@@ -4,6 +4,7 @@ import { registerApplyCommands } from "./commands/apply.js";
 import { registerClusterCommands } from "./commands/cluster.js";
 import { registerEnvCommands } from "./commands/env.js";
 import { registerHubCommands } from "./commands/hub.js";
+import { registerNatsCommands } from "./commands/nats.js";
 import { registerRepoCommands } from "./commands/repo.js";
 import { registerRolloutCommands } from "./commands/rollout.js";
 import { registerStatusCommands } from "./commands/status.js";
@@ -29,6 +30,7 @@ export const COMMAND_MODULES: readonly CommandModule[] = [
   registerApplyCommands,
   registerRolloutCommands,
   registerHubCommands,
+  registerNatsCommands,
   registerFleetCommands,
   registerVersionCommands,
 ];

@@ -17,6 +17,7 @@ export {
   type NatsServerConfigOptions,
   natsServerConfig,
   type OperatorSetup,
+  parseOperatorSetup,
   revokedUsers,
   revokeUser,
   serializeOperatorSetup,

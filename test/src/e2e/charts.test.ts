@@ -7,7 +7,7 @@
  * probe paths) starts the real hub and agent against real Redis and NATS.
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -40,6 +40,15 @@ import {
 import { connect } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments, stringify } from "yaml";
+import {
+  type Container,
+  type Deployment,
+  type KubeObject,
+  materialize,
+  type PodSpec,
+  podPlan,
+  probeUrl,
+} from "../kubelet.js";
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const CHARTS = { hub: join(REPO_ROOT, "charts/hub"), agent: join(REPO_ROOT, "charts/agent") } as const;
@@ -53,50 +62,6 @@ const WAIT_MS = 90_000;
 /** How long the hub and agent get to stop on SIGTERM, as a pod's termination grace period. */
 const STOP_GRACE_MS = 10_000;
 
-interface Metadata {
-  name: string;
-  namespace?: string;
-  annotations?: Record<string, string>;
-}
-interface KubeObject {
-  apiVersion: string;
-  kind: string;
-  metadata: Metadata;
-  [field: string]: unknown;
-}
-interface EnvVar {
-  name: string;
-  value?: string;
-  valueFrom?: { fieldRef?: { fieldPath: string } };
-}
-interface Probe {
-  httpGet?: { path: string; port: string | number };
-}
-interface Container {
-  name: string;
-  env?: EnvVar[];
-  ports?: { name?: string; containerPort: number }[];
-  livenessProbe?: Probe;
-  readinessProbe?: Probe;
-  securityContext?: Record<string, unknown>;
-  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
-  volumeMounts?: { name: string; mountPath: string }[];
-}
-interface Volume {
-  name: string;
-  secret?: { secretName: string; items?: { key: string; path: string }[] };
-  emptyDir?: Record<string, unknown>;
-}
-interface PodSpec {
-  securityContext?: Record<string, unknown>;
-  serviceAccountName?: string;
-  automountServiceAccountToken?: boolean;
-  containers: Container[];
-  volumes?: Volume[];
-}
-interface Deployment extends KubeObject {
-  spec: { replicas: number; template: { spec: PodSpec } };
-}
 interface PolicyRule {
   apiGroups?: string[];
   resources?: string[];
@@ -209,59 +174,6 @@ function startPod(program: Program, env: Record<string, string>, logPath: string
     logPath,
     env: programEnv(env),
   });
-}
-
-/**
- * Wires a rendered pod as a kubelet would, on this machine: each Secret volume becomes a
- * directory holding the Secret's items, each emptyDir an empty directory, and env values that
- * point into a mount are moved to where that mount landed. `metadata.name` field refs get
- * `podName`. Returns the container's environment.
- */
-function kubeletEnv(objects: KubeObject[], podName: string): Record<string, string> {
-  const pod = podOf(objects);
-  const container = containerOf(objects);
-  const root = mkdtempSync(join(work, "pod-"));
-  const mounts = new Map<string, string>();
-  for (const volume of pod.volumes ?? []) {
-    const dir = join(root, volume.name);
-    mkdirSync(dir);
-    if (volume.secret) {
-      const secret = ofKind(objects, "Secret").find((s) => s.metadata.name === volume.secret?.secretName);
-      if (!secret) throw new Error(`the pod mounts Secret ${volume.secret.secretName}, which the chart did not render`);
-      const data = secret.data as Record<string, string>;
-      const items = volume.secret.items ?? Object.keys(data).map((key) => ({ key, path: key }));
-      for (const { key, path } of items) {
-        if (data[key] === undefined) throw new Error(`Secret ${secret.metadata.name} has no key ${key}`);
-        writeFileSync(join(dir, path), Buffer.from(data[key], "base64"));
-      }
-    }
-    const mount = container.volumeMounts?.find((m) => m.name === volume.name);
-    if (mount) mounts.set(mount.mountPath, dir);
-  }
-  const env: Record<string, string> = {};
-  for (const v of container.env ?? []) {
-    if (v.valueFrom?.fieldRef?.fieldPath === "metadata.name") env[v.name] = podName;
-    else if (v.valueFrom) throw new Error(`env ${v.name}: only metadata.name field refs are wired here`);
-    else {
-      const value = v.value ?? "";
-      // The deepest mount holding the path, as in a container's filesystem.
-      const mount = [...mounts.keys()]
-        .filter((m) => value === m || value.startsWith(`${m}/`))
-        .sort((a, b) => b.length - a.length)[0];
-      env[v.name] = mount ? (mounts.get(mount) ?? "") + value.slice(mount.length) : value;
-    }
-  }
-  return env;
-}
-
-/** The URL a probe of the rendered container fetches, on loopback. */
-function probeUrl(container: Container, probe: Probe | undefined): string {
-  const get = probe?.httpGet;
-  if (!get) throw new Error(`container ${container.name} has no httpGet probe`);
-  const port =
-    typeof get.port === "number" ? get.port : container.ports?.find((p) => p.name === get.port)?.containerPort;
-  if (!port) throw new Error(`probe port ${get.port} is not a port of container ${container.name}`);
-  return `http://127.0.0.1:${port}${get.path}`;
 }
 
 /** Polls `url` until it answers 200; fails early, with the process log, if the process exits. */
@@ -628,7 +540,7 @@ describe("against a real Kubernetes API server", () => {
         heartbeatInterval: 1,
       }),
     ]);
-    const env = kubeletEnv(objects, "run-agent-0");
+    const env = materialize(podPlan(objects, "run-agent-0"), mkdtempSync(join(work, "pod-"))).hostEnv;
     // Off the pod: listen on loopback only, and reach the API server as the pod's token would.
     env.FLOTILLA_METRICS_HOST = "127.0.0.1";
     env.KUBECONFIG = cluster.kubeconfigPath;
@@ -661,7 +573,11 @@ describe("against a real Kubernetes API server", () => {
     const token = secretText(secret, "admin-token");
     expect(token.length).toBeGreaterThanOrEqual(32);
     expect(Buffer.from(secretText(secret, "encryption-key"), "base64")).toHaveLength(32);
-    const hub = await startPod("hub", kubeletEnv(objects, "run-hub-0"), join(work, "hub.log"));
+    const hub = await startPod(
+      "hub",
+      materialize(podPlan(objects, "run-hub-0"), mkdtempSync(join(work, "pod-"))).hostEnv,
+      join(work, "hub.log"),
+    );
     try {
       const container = containerOf(objects);
       await waitForOk(probeUrl(container, container.livenessProbe), hub);
