@@ -1,12 +1,14 @@
 import { operations, type RolloutState, type RolloutSummary, type RolloutView } from "@flotilla/api";
 import type { FastifyPluginAsync } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import type { Ownership } from "../access/ownership.js";
 import { type SettingsChange, settingsDiff } from "../desired/index.js";
 import { ConflictError, NotFoundError } from "../errors.js";
 import { ENV_LABEL } from "../registry/targets.js";
 import { clusterStandings, command, isSettled, leadTime, parsePolicy, planWaves } from "../rollout/index.js";
 import type { EventBus } from "../status/events.js";
 import type { ClusterStatusStore, ObjectReader, RolloutStore, SettingsStore } from "../store.js";
+import { listedTeamOf } from "./access.js";
 import { routeOf } from "./route.js";
 
 /** Compare-and-set attempts of a command against the leader's concurrent steps. */
@@ -64,6 +66,7 @@ export interface RolloutRoutesOptions {
   rollouts: RolloutStore;
   settings: SettingsStore;
   events: EventBus;
+  ownership: Ownership;
 }
 
 /**
@@ -84,7 +87,10 @@ export function rolloutRoutes(o: RolloutRoutesOptions): FastifyPluginAsync {
           ...(environment ? { environment } : {}),
           ...(state ? { state } : {}),
         });
-        return { items: items.map(rolloutSummary) };
+        const team = listedTeamOf(req);
+        const teams = team === undefined ? undefined : await o.ownership.appTeams();
+        const visible = teams ? items.filter((r) => teams.get(r.app) === team) : items;
+        return { items: visible.map(rolloutSummary) };
       },
     });
 

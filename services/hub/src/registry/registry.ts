@@ -62,6 +62,8 @@ export interface RegistryOptions {
   issuer?: ClusterCredentialIssuer;
   /** Clears what the transport holds for a deregistered cluster (its KV keys). */
   onClusterDeleted?: (cluster: string) => Promise<void>;
+  /** Ids of the API tokens of a team: a team that has some cannot be deleted. */
+  teamTokens?: (team: string) => Promise<string[]>;
   log: Logger;
 }
 
@@ -218,6 +220,15 @@ export class Registry {
           "team",
           name,
           `still owns repos ${repos.map((r) => r.name).join(", ")}; delete them first`,
+        );
+      }
+      // A token outliving its team would act for any later team of the same name.
+      const tokens = (await this.o.teamTokens?.(name)) ?? [];
+      if (tokens.length > 0) {
+        throw new ConflictError(
+          "team",
+          name,
+          `still has API tokens ${tokens.join(", ")}; revoke them first ('flotilla token revoke <id>')`,
         );
       }
     }
