@@ -35,11 +35,17 @@ describe("the scope of every operation", () => {
     }
   });
 
-  it("documents 403 exactly when some role could be refused", () => {
+  it("documents 403 exactly when some role could be refused: by its role, or for an object of another team", () => {
     for (const [id, op] of table) {
       const scope: OperationScope = op.scope;
+      const names =
+        scope !== PUBLIC_SCOPE && (scope.object !== undefined || scope.also !== undefined || scope.documents);
       const refusable =
-        scope !== PUBLIC_SCOPE && ROLES.some((r) => PERMISSIONS[r][scope.resource][scope.action] !== "all");
+        scope !== PUBLIC_SCOPE &&
+        ROLES.some((r) => {
+          const reach = PERMISSIONS[r][scope.resource][scope.action];
+          return reach === "none" || (reach === "team" && names);
+        });
       expect(Object.keys(op.schema.response).includes("403"), id).toBe(refusable);
     }
   });

@@ -46,7 +46,7 @@ import {
   rolloutViewSchema,
 } from "./rollout.js";
 import { appStatusSchema, clusterDetailSchema, fleetStatusSchema } from "./status.js";
-import { identitySchema, mintedTokenSchema, tokenIdSchema, tokenRequestSchema, tokenViewSchema } from "./tokens.js";
+import { identitySchema, mintedTokenSchema, tokenRequestSchema, tokenViewSchema } from "./tokens.js";
 
 /** The HTTP methods the API uses. */
 export type Method = "GET" | "POST" | "PUT" | "DELETE";
@@ -253,9 +253,18 @@ const environments = resource({
   view: environmentSchema,
 });
 
-/** Whether some token could be refused by the operation's scope (then it documents 403). */
+/**
+ * Whether some token could be refused by the operation's scope (then it documents 403): a role
+ * that does not reach it, or one that reaches only its team's objects when the request names one.
+ * A list names none: it answers what the token may read.
+ */
 function mayForbid(scope: OperationScope): boolean {
-  return scope !== PUBLIC_SCOPE && ROLES.some((role) => reachOf(role, scope) !== "all");
+  if (scope === PUBLIC_SCOPE) return false;
+  const names = scope.object !== undefined || scope.also !== undefined || scope.documents === true;
+  return ROLES.some((role) => {
+    const reach = reachOf(role, scope);
+    return reach === "none" || (reach === "team" && names);
+  });
 }
 
 type Declared = Omit<Operation, "schema"> & { schema: Omit<OperationSchema, "operationId" | "x-flotilla-scope"> };
@@ -612,14 +621,14 @@ export const operations = withIds({
     schema: {
       tags: ["tokens"],
       summary: "Revoke a token: every replica refuses it (401) within a second, and its event streams end",
-      params: z.object({ id: tokenIdSchema }),
-      response: { 204: deleted, ...errors(400, 401, 404) },
+      params: z.object({ id: z.string() }),
+      response: { 204: deleted, ...errors(401, 404) },
     },
   },
   listAudit: {
     method: "GET",
     path: "/v1/audit",
-    scope: { action: "read", resource: "audit" },
+    scope: { action: "read", resource: "audit", object: ref("query", "team", "Team") },
     schema: {
       tags: ["audit"],
       summary:

@@ -14,11 +14,6 @@ export const BOOTSTRAP_TOKEN_ID = "bootstrap";
 /** Longest lifetime a minted token may ask for: ten years. */
 export const MAX_TOKEN_LIFETIME_SECONDS = 10 * 365 * 86_400;
 
-/** A token's id: 16 lowercase hex characters. */
-export const tokenIdSchema = z
-  .string()
-  .regex(/^[0-9a-f]{16}$/, "is not a token id (16 hex characters, as `flotilla token list` shows)");
-
 export const roleSchema = z.enum(ROLES, { message: `must be one of ${ROLES.join(", ")}` }).meta({ id: "Role" });
 
 /** `POST /v1/tokens`. */

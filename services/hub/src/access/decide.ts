@@ -74,7 +74,9 @@ export function decideOwners(p: Principal, scope: Scope, facts: readonly OwnerFa
       fact.team === undefined
         ? `the team of ${NOUN[fact.ref.kind]} ${JSON.stringify(fact.name)} cannot be found`
         : fact.ref === object
-          ? `it belongs to team ${JSON.stringify(fact.team)}`
+          ? fact.ref.kind === "Team"
+            ? "a token of a team reaches only its own team"
+            : `it belongs to team ${JSON.stringify(fact.team)}`
           : fact.ref.kind === "Team"
             ? `its team would be ${JSON.stringify(fact.team)}`
             : `${NOUN[fact.ref.kind]} ${JSON.stringify(fact.name)} belongs to team ${JSON.stringify(fact.team)}`;
