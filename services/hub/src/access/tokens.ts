@@ -64,11 +64,12 @@ export class TokenService {
   }
 
   /**
-   * Whether the token behind `p` still works (not revoked, not expired): asked every second for
-   * the tokens of open event streams.
+   * Whether the token behind `p` still works (not revoked, not expired), read afresh: asked
+   * twice a second for the tokens of open event streams.
    */
   async stillValid(p: Principal): Promise<boolean> {
     if (p.tokenId === BOOTSTRAP_TOKEN_ID) return true;
+    this.#cache.delete(p.tokenId);
     const record = await this.#record(p.tokenId);
     return record !== undefined && (record.expiresAtMs === undefined || record.expiresAtMs > this.#now());
   }

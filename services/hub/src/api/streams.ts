@@ -2,8 +2,11 @@ import type { Logger } from "pino";
 import type { Principal } from "../access/principal.js";
 import { TooManyRequestsError } from "../errors.js";
 
-/** How often open streams' tokens are checked, so a revoked or expired token's streams end. */
-export const STREAM_CHECK_MS = 1_000;
+/**
+ * How often open streams' tokens are read afresh, so a revoked or expired token's streams end
+ * within a second of the revocation (half of this on average).
+ */
+export const STREAM_CHECK_MS = 500;
 
 /** An open event stream. */
 export interface OpenStream {
@@ -14,7 +17,7 @@ export interface OpenStream {
 
 /**
  * The event streams open on this replica: at most `maxPerToken` per token (the next one is
- * refused with 429), each ended when its token stops working (checked every second) and when
+ * refused with 429), each ended when its token stops working (checked twice a second) and when
  * the server closes.
  */
 export class StreamRegistry {
