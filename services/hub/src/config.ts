@@ -182,6 +182,14 @@ export const hubConfigSchema = z.object({
    * @default {@link DEFAULT_AUTH_FAILURE_LIMIT}
    */
   authFailureLimit: z.coerce.number().int().min(1).default(DEFAULT_AUTH_FAILURE_LIMIT),
+  /**
+   * `FLOTILLA_HUB_TRUSTED_PROXIES` / `--trusted-proxies`: how many proxies (load balancers) stand
+   * between clients and the hub. With 1 or more, a client's address is read from
+   * `X-Forwarded-For` that many hops back, so failed authentications are counted per client, not
+   * per proxy. Leave 0 when clients reach the hub directly: the header could then be forged.
+   * @default 0
+   */
+  trustedProxies: z.coerce.number().int().min(0).max(10).default(0),
   /** `FLOTILLA_HUB_AUDIT_MAX_ENTRIES` / `--audit-max-entries`: about how many entries the audit trail keeps, oldest dropped first. @default {@link DEFAULT_AUDIT_MAX_ENTRIES} */
   auditMaxEntries: z.coerce.number().int().min(100).default(DEFAULT_AUDIT_MAX_ENTRIES),
   /**
@@ -240,6 +248,7 @@ export const SETTINGS: readonly HubSetting[] = [
   { field: "keepAliveTimeoutMs", env: "FLOTILLA_HUB_KEEPALIVE_TIMEOUT", flag: "keepalive-timeout" },
   { field: "maxStreamsPerToken", env: "FLOTILLA_HUB_MAX_STREAMS_PER_TOKEN", flag: "max-streams-per-token" },
   { field: "authFailureLimit", env: "FLOTILLA_HUB_AUTH_FAILURE_LIMIT", flag: "auth-failure-limit" },
+  { field: "trustedProxies", env: "FLOTILLA_HUB_TRUSTED_PROXIES", flag: "trusted-proxies" },
   { field: "auditMaxEntries", env: "FLOTILLA_HUB_AUDIT_MAX_ENTRIES", flag: "audit-max-entries" },
   {
     field: "metricsToken",

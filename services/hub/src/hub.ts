@@ -215,6 +215,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
         keepAliveTimeoutMs: config.keepAliveTimeoutMs,
         maxStreamsPerToken: config.maxStreamsPerToken,
         authFailureLimit: config.authFailureLimit,
+        trustedProxies: config.trustedProxies,
       },
       ...(config.metricsToken ? { metricsToken: config.metricsToken } : {}),
       hubKey,

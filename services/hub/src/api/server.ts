@@ -58,6 +58,8 @@ export interface EdgeLimits {
   maxStreamsPerToken: number;
   /** Failed authentications one address may make per minute. */
   authFailureLimit: number;
+  /** Proxies between clients and the hub, whose `X-Forwarded-For` names the client. */
+  trustedProxies: number;
 }
 
 /** Largest request body: an apply of a big fleet file, or a large push webhook. */
@@ -115,6 +117,10 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     // A client that trickles its request is cut off; Node checks these every TIMEOUT_CHECK_MS.
     requestTimeout: o.limits.requestTimeoutMs,
     keepAliveTimeout: o.limits.keepAliveTimeoutMs,
+    // The nearest `trustedProxies` hops are proxies; the address before them is the client's.
+    ...(o.limits.trustedProxies > 0
+      ? { trustProxy: (_address: string, hop: number) => hop < o.limits.trustedProxies }
+      : {}),
     http: {
       headersTimeout: Math.min(MAX_HEADERS_TIMEOUT_MS, o.limits.requestTimeoutMs),
       requestTimeout: o.limits.requestTimeoutMs,
