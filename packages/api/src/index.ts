@@ -21,4 +21,5 @@ export * from "./resources.js";
 export * from "./rollout.js";
 export * from "./selector.js";
 export * from "./status.js";
+export * from "./team-policy.js";
 export * from "./tokens.js";

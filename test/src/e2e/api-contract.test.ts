@@ -336,6 +336,8 @@ describe("the hub's HTTP contract", () => {
    */
   function walk(): Step[] {
     const policy = { waves: [{ name: "all", maxConcurrency: "100%", bakeSeconds: 0 }], progressDeadlineSeconds: 3600 };
+    // The team's apps use namespaces web and spare, its repos live on the fixture Git server.
+    const teamPolicy = { namespaces: ["web", "spare"], repoUrls: [`${git.baseUrl}/*`], clusterSelector: "env" };
     const repoSpec = {
       team: "payments",
       url: repo.url,
@@ -376,11 +378,16 @@ spec: { labels: { env: prod } }
       ...Array.from({ length: MAX_STREAMS }, (): Step => ({ op: "streamEvents", status: 200 })),
       { op: "streamEvents", status: 429 },
 
-      { op: "createTeam", status: 201, body: { name: "payments", description: "owns the shop" } },
+      { op: "createTeam", status: 201, body: { name: "payments", description: "owns the shop", policy: teamPolicy } },
       { op: "createTeam", status: 409, body: { name: "payments" } },
       { op: "listTeams", status: 200 },
       { op: "getTeam", status: 200, params: { name: "payments" } },
-      { op: "replaceTeam", status: 200, params: { name: "payments" }, body: { description: "owns the web shop" } },
+      {
+        op: "replaceTeam",
+        status: 200,
+        params: { name: "payments" },
+        body: { description: "owns the web shop", policy: teamPolicy },
+      },
       { op: "replaceTeam", status: 201, params: { name: "spare" }, body: {} },
       { op: "deleteTeam", status: 204, params: { name: "spare" } },
 

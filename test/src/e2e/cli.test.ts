@@ -461,11 +461,22 @@ describe("flotilla CLI end to end", () => {
 
   it("team create|list, repo add|list|get (password from stdin, never shown), app create|list|get|status", async () => {
     try {
-      expect(await json(["team", "create", "web", "--description", "the storefront"])).toEqual({
-        name: "web",
-        description: "the storefront",
-      });
-      expect((await json(["team", "list"])).items).toEqual([{ name: "web", description: "the storefront" }]);
+      const created = await json([
+        "team",
+        "create",
+        "web",
+        "--description",
+        "the storefront",
+        "--namespace",
+        "storefront",
+        "--namespace",
+        "reports",
+        "--repo-url",
+        `${git.baseUrl}/*`,
+      ]);
+      const policy = { namespaces: ["storefront", "reports"], repoUrls: [`${git.baseUrl}/*`] };
+      expect(created).toEqual({ name: "web", description: "the storefront", policy });
+      expect((await json(["team", "list"])).items).toEqual([{ name: "web", description: "the storefront", policy }]);
 
       const secretFile = join(work, "hook.secret");
       await writeFile(secretFile, `${WEBHOOK_SECRET}\n`);
@@ -511,6 +522,12 @@ describe("flotilla CLI end to end", () => {
       expect(shown.stdout).not.toContain(WEBHOOK_SECRET);
       expect(await json(["repo", "get", "web"])).toMatchObject({ name: "web", hasCredentials: true });
 
+      // An app outside the team's namespaces is refused, naming the rule.
+      const outside = await cli(["app", "create", "elsewhere", "--repo", "web", "-n", "kube-system"]);
+      expect(outside.code).toBe(1);
+      expect(outside.stderr).toMatch(
+        /namespace kube-system is not allowed by team web's policy\.namespaces \(storefront, reports\)/,
+      );
       const app = await json([
         "app",
         "create",

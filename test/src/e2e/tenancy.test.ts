@@ -474,6 +474,53 @@ spec: ${JSON.stringify(repoSpec("a", "ra"))}
     expect(await ok("whoami", {}, 200)).toEqual({ tokenId: tokens.memberA.id, role: "member", team: "a" });
   });
 
+  it("refuses a repo whose URL and an app whose namespace break the team's policy, naming the rule; targets only the team's clusters", async () => {
+    const gitBase = fleet.git.baseUrl;
+    const policy = { repoUrls: [`${gitBase}/ra.git`], namespaces: ["p", "p-*"], clusterSelector: { tier: "gold" } };
+    await admin("POST", "/v1/teams", { name: "p", policy }, 201);
+    expect((await admin("GET", "/v1/teams/p", undefined, 200)).policy).toEqual(policy);
+
+    const repo = await sendOp(
+      base,
+      "createRepo",
+      { body: { name: "rp", ...repoSpec("p", "rb") } },
+      { token: adminToken },
+    );
+    expect(repo.status, repo.text).toBe(400);
+    expect(repo.json).toMatchObject({ error: "invalid_request", field: "url" });
+    expect(repo.json.message).toBe(
+      `url: ${fleet.repo("rb").url} is not allowed by team p's policy.repoUrls (${gitBase}/ra.git)`,
+    );
+    await admin("POST", "/v1/repos", { name: "rp", ...repoSpec("p", "ra") }, 201);
+
+    const app = await sendOp(
+      base,
+      "createApp",
+      { body: { name: "ap", repo: "rp", namespace: "a" } },
+      { token: adminToken },
+    );
+    expect(app.status, app.text).toBe(400);
+    expect(app.json).toMatchObject({ error: "invalid_request", field: "namespace" });
+    expect(app.json.message).toBe("namespace: namespace a is not allowed by team p's policy.namespaces (p, p-*)");
+    // In an apply, naming the document and its field; the default policy of team a is a and a-*.
+    const applied = await sendOp(
+      base,
+      "apply",
+      { body: "apiVersion: flotilla.dev/v1\nkind: App\nmetadata: { name: aa-b }\nspec: { repo: ra, namespace: b }\n" },
+      { token: tokens.memberA.token },
+    );
+    expect(applied.status, applied.text).toBe(400);
+    expect(applied.json).toMatchObject({ field: "spec.namespace", document: 'document 1 (App "aa-b")' });
+    expect(applied.json.message).toMatch(/namespace b is not allowed by team a's policy\.namespaces \(a, a-\*\)$/);
+
+    // Team p's apps may target only clusters labelled tier=gold: c1 is not one.
+    await admin("POST", "/v1/apps", { name: "ap", repo: "rp", path: "deploy", namespace: "p" }, 201);
+    const plan = await admin("POST", "/v1/environments/prod/plan", { app: "ap" }, 200);
+    expect(plan.waves.flatMap((w: Json) => w.clusters)).toEqual([]);
+    const planA = await admin("POST", "/v1/environments/prod/plan", { app: "aa" }, 200);
+    expect(planA.waves.flatMap((w: Json) => w.clusters)).toEqual(["c1"]);
+  });
+
   it("refuses a viewer every write", async () => {
     let writes = 0;
     for (const [id, op] of Object.entries(operations) as [OperationId, (typeof operations)[OperationId]][]) {

@@ -83,23 +83,29 @@ export function registryRoutes(registry: Registry, ownership: Ownership): Fastif
         ],
       },
     ] as const;
+    /** The objects of `kind` a list answers: for a token limited to `team`, only that team's. */
+    const listed = async (
+      kind: "Team" | "Repo" | "App" | "Environment",
+      team: string | undefined,
+    ): Promise<unknown[]> => {
+      if (kind === "Repo") {
+        const repos = await registry.listRepos();
+        return team === undefined ? repos : repos.filter((r) => r.team === team);
+      }
+      if (kind === "App" && team !== undefined) {
+        const [apps, teams] = await Promise.all([registry.list("App"), ownership.appTeams()]);
+        return apps.filter((a) => teams.get(a.name) === team);
+      }
+      return registry.list(kind);
+    };
+
     for (const { kind, ops } of kinds) {
       const [list, get, create, replace, remove] = ops;
       const read = (name: string) => (kind === "Repo" ? registry.getRepo(name) : registry.get(kind, name));
+      // One handler for four kinds: the route's schema checks each answer at run time.
       app.route({
         ...routeOf(list),
-        handler: async (req) => {
-          const team = listedTeamOf(req);
-          if (kind === "Repo") {
-            const repos = await registry.listRepos();
-            return { items: team === undefined ? repos : repos.filter((r) => r.team === team) };
-          }
-          if (kind === "App" && team !== undefined) {
-            const [apps, teams] = await Promise.all([registry.list("App"), ownership.appTeams()]);
-            return { items: apps.filter((a) => teams.get(a.name) === team) };
-          }
-          return { items: await registry.list(kind) };
-        },
+        handler: async (req) => ({ items: await listed(kind, listedTeamOf(req)) }) as never,
       });
       app.route({ ...routeOf(get), handler: async (req) => read(req.params.name) });
       app.route({
