@@ -33,7 +33,10 @@ export const auditEntrySchema = z
       .string()
       .optional()
       .describe("what the operation did, when it says more: the rollout command, or what an apply did"),
-    kind: z.enum(OBJECT_KINDS),
+    kind: z
+      .enum(OBJECT_KINDS)
+      .optional()
+      .describe("the kind of object; absent for an apply refused before its documents were read"),
     object: z
       .string()
       .optional()

@@ -73,13 +73,6 @@ export class AuthError extends HubError {
  */
 export class ForbiddenError extends HubError {
   override name = "ForbiddenError";
-  constructor(
-    message: string,
-    /** The object refused, for the audit trail: its kind and name, when the request named one. */
-    readonly refused?: { kind: string; name?: string; team?: string },
-  ) {
-    super(message);
-  }
 }
 
 /**

@@ -55,7 +55,7 @@ export const registerAuditCommands: CommandModule = (program, ctx) => {
               new Date(e.atMs).toISOString().replace(/\.\d{3}Z$/, "Z"),
               `${e.actor.role}:${e.actor.tokenId}${e.actor.team ? `@${e.actor.team}` : ""}`,
               e.detail ? `${e.action} ${e.detail}` : e.action,
-              `${e.kind.toLowerCase()}/${e.object ?? "?"}`,
+              e.kind ? `${e.kind.toLowerCase()}/${e.object ?? "?"}` : NONE,
               e.team ?? NONE,
               String(e.status),
             ]),

@@ -31,7 +31,7 @@ import { type ApplyDocument, parseApplyDocuments, where } from "../registry/appl
 
 /** A change a handler reports for the audit trail, when the request alone does not say it. */
 export interface AuditRecord {
-  kind: ObjectKind;
+  kind?: ObjectKind;
   object?: string;
   team?: string;
   /** What the operation did, when it says more than its name (an apply's `created`). */
@@ -47,7 +47,7 @@ export interface AccessState {
   /** The documents of an apply, as parsed when their scopes were checked. */
   documents?: ApplyDocument[];
   /** What was refused, for the audit entry of a 403. */
-  refused?: { kind: ObjectKind; object?: string; team?: string };
+  refused?: { kind?: ObjectKind; object?: string; team?: string };
   /** Set by a handler whose changes the request does not name (an apply, a minted token). */
   audit?: AuditRecord[];
 }
@@ -64,12 +64,6 @@ declare module "fastify" {
     principal?: Principal;
     access?: AccessState;
   }
-}
-
-/** Failed authentications from one address per window before it is refused outright. */
-export interface AuthFailureLimit {
-  max: number;
-  windowMs: number;
 }
 
 export interface AccessControlOptions {
@@ -117,14 +111,14 @@ function nameInDocument(doc: ApplyDocument, ref: NameRef): string | undefined {
   return typeof value === "string" ? value : undefined;
 }
 
-/** The kind of object an operation acts on, for the audit trail. */
-function kindOf(scope: Scope): ObjectKind {
-  return scope.object?.kind ?? RESOURCE_KIND[scope.resource] ?? "Team";
+/** The kind of object an operation acts on, for the audit trail; none for an apply (its documents say). */
+function kindOf(scope: Scope): ObjectKind | undefined {
+  return scope.object?.kind ?? RESOURCE_KIND[scope.resource];
 }
 
 /** An object as the audit trail names it, its unknown parts left out. */
-function named(kind: ObjectKind, object?: string, team?: string): NonNullable<AccessState["refused"]> {
-  return { kind, ...(object ? { object } : {}), ...(team ? { team } : {}) };
+function named(kind: ObjectKind | undefined, object?: string, team?: string): NonNullable<AccessState["refused"]> {
+  return { ...(kind ? { kind } : {}), ...(object ? { object } : {}), ...(team ? { team } : {}) };
 }
 
 function refsOf(scope: Scope): NameRef[] {
@@ -144,7 +138,7 @@ const COMMAND: NameRef = { in: "params", field: "command", kind: "Rollout" };
 export function installAccessControl(app: FastifyInstance, o: AccessControlOptions): void {
   const refuse = (req: FastifyRequest, refused: AccessState["refused"], message: string): never => {
     req.access = { ...req.access, refused };
-    throw new ForbiddenError(message, refused);
+    throw new ForbiddenError(message);
   };
 
   /** Checks the facts of `refs` for `scope`, throwing 403 when one belongs to another team. */
@@ -249,7 +243,7 @@ export function installAccessControl(app: FastifyInstance, o: AccessControlOptio
     for (const r of records) {
       await o.audit.record({
         ...base,
-        kind: r.kind,
+        ...(r.kind ? { kind: r.kind } : {}),
         ...(r.object ? { object: r.object } : {}),
         ...(r.team ? { team: r.team } : {}),
         ...(r.detail ? { detail: r.detail } : {}),
