@@ -66,5 +66,6 @@ keys:
   signingKey: {{ ternary "signing-key.pem" "" (ne .Values.hub.signingKey "") | quote }}
   operatorSetup: {{ ternary "operator-setup.json" "" (ne .Values.hub.operatorSetup "") | quote }}
   natsCreds: {{ ternary "nats.creds" "" (ne .Values.nats.creds "") | quote }}
+  metricsToken: {{ ternary "metrics-token" "" (ne .Values.hub.metricsToken "") | quote }}
 {{- end -}}
 {{- end -}}

@@ -4,7 +4,8 @@ import { z } from "zod";
 /**
  * Body of every error response: one line to show a user, plus the field when input was bad.
  * `error` is a stable code: invalid_request (400), unauthorized or bad_signature (401),
- * not_found (404), conflict (409), not_leader (503, retry), internal (500), or the HTTP
+ * forbidden (403), not_found (404), conflict (409), too_many_requests or too_many_streams (429),
+ * not_leader (503, retry), internal (500), or the HTTP
  * server's own code for a malformed request (e.g. FST_ERR_CTP_INVALID_MEDIA_TYPE, 415).
  */
 export const errorBodySchema = z

@@ -2,10 +2,13 @@
  * @flotilla/api — the hub's HTTP contract, declared once for the hub that serves it and the
  * clients that call it: zod schemas of every request, response, error and event body, the
  * resource specs and the rollout policy (with its selector grammar) they carry, and the table of
- * operations from which the hub registers its routes and generates `/openapi.json`.
+ * operations from which the hub registers its routes and generates `/openapi.json`, each with
+ * the scope a token needs to call it (`access.ts`).
  *
  * Pure: schemas, types and pure functions only; no I/O.
  */
+export * from "./access.js";
+export * from "./audit.js";
 export * from "./error-body.js";
 export * from "./errors.js";
 export * from "./events.js";
@@ -18,3 +21,5 @@ export * from "./resources.js";
 export * from "./rollout.js";
 export * from "./selector.js";
 export * from "./status.js";
+export * from "./team-policy.js";
+export * from "./tokens.js";

@@ -5,6 +5,17 @@
  * CLI reads the same schemas. Paths are OpenAPI templates (`/v1/clusters/{name}`).
  */
 import { z } from "zod";
+import {
+  type NameRef,
+  type ObjectKind,
+  type OperationScope,
+  PUBLIC_SCOPE,
+  type Resource,
+  ROLES,
+  reachOf,
+  scopeName,
+} from "./access.js";
+import { auditEntrySchema, auditQuerySchema } from "./audit.js";
 import { errorBodySchema } from "./error-body.js";
 import { HUB_EVENT_TYPES, hubEventSchema } from "./events.js";
 import { healthSchema, hubInfoSchema, readinessSchema } from "./hub.js";
@@ -35,6 +46,7 @@ import {
   rolloutViewSchema,
 } from "./rollout.js";
 import { appStatusSchema, clusterDetailSchema, fleetStatusSchema } from "./status.js";
+import { identitySchema, mintedTokenSchema, tokenRequestSchema, tokenViewSchema } from "./tokens.js";
 
 /** The HTTP methods the API uses. */
 export type Method = "GET" | "POST" | "PUT" | "DELETE";
@@ -54,8 +66,10 @@ export interface OperationSchema {
   tags: readonly string[];
   summary: string;
   description?: string;
-  /** `[]` for the public routes, which need no bearer token. */
+  /** `[]` for the public routes, which need no bearer token; derived from the operation's scope. */
   security?: readonly Record<string, readonly string[]>[];
+  /** The operation's scope in one word (`write:repos`, `public`), for readers of the document. */
+  "x-flotilla-scope": string;
   params?: z.ZodType;
   querystring?: z.ZodType;
   body?: z.ZodType;
@@ -70,6 +84,8 @@ export interface Operation {
   method: Method;
   /** OpenAPI path template, e.g. `/v1/clusters/{name}`. */
   path: string;
+  /** What the calling token needs (see `access.ts`); required, so no route goes unscoped. */
+  scope: OperationScope;
   schema: OperationSchema;
 }
 
@@ -86,6 +102,8 @@ export const TAGS = [
   { name: "rollouts", description: "Revisions rolling out in waves, and the commands that steer them" },
   { name: "status", description: "What the agents report, per cluster, per app and fleet-wide; live events" },
   { name: "webhooks", description: "Git push notifications, checked against the repo's webhook secret" },
+  { name: "tokens", description: "API tokens: mint, list and revoke them; who the caller is" },
+  { name: "audit", description: "Who changed what, and when" },
 ] as const;
 
 /** Request content types `POST /v1/apply` reads. */
@@ -97,9 +115,11 @@ function json<S extends z.ZodType>(description: string, schema: S) {
 
 const ERROR_DESCRIPTIONS = {
   400: "Bad input: the field at fault and why; nothing was changed",
-  401: "Missing or wrong bearer token (or webhook signature)",
+  401: "Missing, unknown, expired or revoked bearer token (or a bad webhook signature)",
+  403: "The token's role or team does not allow this; the message names what is missing",
   404: "No such object",
   409: "Conflicts with what exists, or with the object's state",
+  429: "Too many: open event streams of this token",
   503: "Not ready: Redis or NATS does not answer",
 } as const;
 type ErrorStatus = keyof typeof ERROR_DESCRIPTIONS;
@@ -108,7 +128,10 @@ type ErrorResponse = ReturnType<typeof json<typeof errorBodySchema>>;
 /** The error responses of an operation, plus `default` for anything else (500 internal, 503 not_leader, 415). */
 function errors<const C extends readonly ErrorStatus[]>(...codes: C): Record<C[number] | "default", ErrorResponse> {
   const out: Partial<Record<ErrorStatus | "default", ErrorResponse>> = {
-    default: json("Any other failure: internal (500), not_leader (503, retry), a malformed request", errorBodySchema),
+    default: json(
+      "Any other failure: internal (500), not_leader (503, retry), too_many_requests (429, after too many failed authentications from one address), a malformed request",
+      errorBodySchema,
+    ),
   };
   for (const code of codes) out[code] = json(ERROR_DESCRIPTIONS[code], errorBodySchema);
   return out as Record<C[number] | "default", ErrorResponse>;
@@ -116,18 +139,23 @@ function errors<const C extends readonly ErrorStatus[]>(...codes: C): Record<C[n
 
 const PUBLIC = [] as const;
 const anyName = z.object({ name: z.string() });
+const ref = (at: NameRef["in"], field: string, kind: ObjectKind): NameRef => ({ in: at, field, kind });
 const newName = z.object({ name: nameSchema });
 const deleted = z.undefined().describe("Deleted");
 
 /** The five operations of a registry kind with one shape: list, create, get, replace, delete. */
 function resource<Spec extends z.ZodObject, View extends z.ZodType>(o: {
-  kind: string;
-  plural: string;
+  kind: ObjectKind;
+  plural: Resource;
   spec: Spec;
   view: View;
   /** Why deleting may conflict, if it can. */
   deleteConflict?: string;
+  /** Names in a spec whose team must be the token's too (a repo's team, an app's repo). */
+  also?: readonly NameRef[];
 }) {
+  const resource = o.plural;
+  const also = o.also ? { also: o.also } : {};
   const tags = [o.plural];
   const one = o.kind.toLowerCase();
   const collection = `/v1/${o.plural}`;
@@ -136,6 +164,7 @@ function resource<Spec extends z.ZodObject, View extends z.ZodType>(o: {
     list: {
       method: "GET",
       path: collection,
+      scope: { action: "read", resource },
       schema: {
         tags,
         summary: `List ${o.plural}`,
@@ -145,6 +174,7 @@ function resource<Spec extends z.ZodObject, View extends z.ZodType>(o: {
     create: {
       method: "POST",
       path: collection,
+      scope: { action: "write", resource, object: ref("body", "name", o.kind), ...also },
       schema: {
         tags,
         summary: `Create a ${one} (409 if it exists)`,
@@ -155,6 +185,7 @@ function resource<Spec extends z.ZodObject, View extends z.ZodType>(o: {
     get: {
       method: "GET",
       path: item,
+      scope: { action: "read", resource, object: ref("params", "name", o.kind) },
       schema: {
         tags,
         summary: `Get one ${one}`,
@@ -165,6 +196,7 @@ function resource<Spec extends z.ZodObject, View extends z.ZodType>(o: {
     replace: {
       method: "PUT",
       path: item,
+      scope: { action: "write", resource, object: ref("params", "name", o.kind), ...also },
       schema: {
         tags,
         summary: `Create or replace a ${one}`,
@@ -180,6 +212,7 @@ function resource<Spec extends z.ZodObject, View extends z.ZodType>(o: {
     delete: {
       method: "DELETE",
       path: item,
+      scope: { action: "write", resource, object: ref("params", "name", o.kind) },
       schema: {
         tags,
         summary: `Delete a ${one}`,
@@ -196,7 +229,7 @@ const teams = resource({
   plural: "teams",
   spec: teamSpecSchema,
   view: teamSchema,
-  deleteConflict: "the team still owns repos",
+  deleteConflict: "the team still owns repos or tokens",
 });
 const repos = resource({
   kind: "Repo",
@@ -204,8 +237,15 @@ const repos = resource({
   spec: repoSpecSchema,
   view: repoSchema,
   deleteConflict: "apps still use the repo",
+  also: [ref("body", "team", "Team")],
 });
-const apps = resource({ kind: "App", plural: "apps", spec: appSpecSchema, view: appSchema });
+const apps = resource({
+  kind: "App",
+  plural: "apps",
+  spec: appSpecSchema,
+  view: appSchema,
+  also: [ref("body", "repo", "Repo")],
+});
 const environments = resource({
   kind: "Environment",
   plural: "environments",
@@ -213,13 +253,44 @@ const environments = resource({
   view: environmentSchema,
 });
 
-/** Adds each operation's key as its operationId, so the two cannot differ. */
-function withIds<
-  const T extends Record<string, Omit<Operation, "schema"> & { schema: Omit<OperationSchema, "operationId"> }>,
->(table: T): { [K in keyof T]: T[K] & { schema: T[K]["schema"] & { operationId: K } } } {
+/**
+ * Whether some token could be refused by the operation's scope (then it documents 403): a role
+ * that does not reach it, or one that reaches only its team's objects when the request names one.
+ * A list names none: it answers what the token may read.
+ */
+function mayForbid(scope: OperationScope): boolean {
+  if (scope === PUBLIC_SCOPE) return false;
+  const names = scope.object !== undefined || scope.also !== undefined || scope.documents === true;
+  return ROLES.some((role) => {
+    const reach = reachOf(role, scope);
+    return reach === "none" || (reach === "team" && names);
+  });
+}
+
+type Declared = Omit<Operation, "schema"> & { schema: Omit<OperationSchema, "operationId" | "x-flotilla-scope"> };
+type WithId<T extends Declared, K> = T & {
+  schema: T["schema"] & { operationId: K; "x-flotilla-scope": string };
+};
+
+/**
+ * Completes each operation from its declaration: its key as its operationId (so the two cannot
+ * differ), its scope as `x-flotilla-scope`, `security: []` when it is public, and the 403
+ * response when its scope can refuse a token.
+ */
+function withIds<const T extends Record<string, Declared>>(table: T): { [K in keyof T]: WithId<T[K], K> } {
   return Object.fromEntries(
-    Object.entries(table).map(([operationId, op]) => [operationId, { ...op, schema: { operationId, ...op.schema } }]),
-  ) as { [K in keyof T]: T[K] & { schema: T[K]["schema"] & { operationId: K } } };
+    Object.entries(table).map(([operationId, op]) => {
+      const forbidden = mayForbid(op.scope) ? { 403: json(ERROR_DESCRIPTIONS[403], errorBodySchema) } : {};
+      const schema = {
+        operationId,
+        ...op.schema,
+        ...(op.scope === PUBLIC_SCOPE ? { security: PUBLIC } : {}),
+        "x-flotilla-scope": scopeName(op.scope),
+        response: { ...op.schema.response, ...forbidden },
+      };
+      return [operationId, { ...op, schema }];
+    }),
+  ) as { [K in keyof T]: WithId<T[K], K> };
 }
 
 /** Every operation of the API, by operationId. */
@@ -228,41 +299,45 @@ export const operations = withIds({
   getHealth: {
     method: "GET",
     path: "/healthz",
+    scope: PUBLIC_SCOPE,
     schema: {
       tags: ["probes"],
       summary: "Liveness: the process answers",
-      security: PUBLIC,
       response: { 200: json("Alive", healthSchema) },
     },
   },
   getReadiness: {
     method: "GET",
     path: "/readyz",
+    scope: PUBLIC_SCOPE,
     schema: {
       tags: ["probes"],
       summary: "Readiness: Redis and NATS answer",
-      security: PUBLIC,
       response: { 200: json("Ready", readinessSchema), 503: json(ERROR_DESCRIPTIONS[503], readinessSchema) },
     },
   },
   getMetrics: {
     method: "GET",
     path: "/metrics",
+    scope: PUBLIC_SCOPE,
     schema: {
       tags: ["probes"],
       summary: "Prometheus metrics of this replica",
-      security: PUBLIC,
+      description:
+        "Public unless the hub sets FLOTILLA_HUB_METRICS_TOKEN; then send that token as a bearer token (no API token works here).",
       response: {
         200: {
           description: "Prometheus text exposition format",
           content: { "text/plain": { schema: z.string() } },
         },
+        ...errors(401),
       },
     },
   },
   getOpenApi: {
     method: "GET",
     path: "/openapi.json",
+    scope: { action: "read", resource: "hub" },
     schema: {
       tags: ["hub"],
       summary: "This document, with the hub's own address as its server",
@@ -272,6 +347,7 @@ export const operations = withIds({
   getHub: {
     method: "GET",
     path: "/v1/hub",
+    scope: { action: "read", resource: "hub" },
     schema: {
       tags: ["hub"],
       summary: "This replica, the current leader, the hub public key",
@@ -283,6 +359,7 @@ export const operations = withIds({
   listClusters: {
     method: "GET",
     path: "/v1/clusters",
+    scope: { action: "read", resource: "clusters" },
     schema: {
       tags: ["clusters"],
       summary: "List clusters with their state, last heartbeat and agent version",
@@ -292,6 +369,7 @@ export const operations = withIds({
   createCluster: {
     method: "POST",
     path: "/v1/clusters",
+    scope: { action: "write", resource: "clusters", object: ref("body", "name", "Cluster") },
     schema: {
       tags: ["clusters"],
       summary: "Register a cluster; returns its agent's bootstrap bundle",
@@ -305,6 +383,7 @@ export const operations = withIds({
   getCluster: {
     method: "GET",
     path: "/v1/clusters/{name}",
+    scope: { action: "read", resource: "clusters", object: ref("params", "name", "Cluster") },
     schema: {
       tags: ["clusters", "status"],
       summary: "A cluster, its state and its apps with revision, sync, health and last report",
@@ -315,6 +394,7 @@ export const operations = withIds({
   replaceCluster: {
     method: "PUT",
     path: "/v1/clusters/{name}",
+    scope: { action: "write", resource: "clusters", object: ref("params", "name", "Cluster") },
     schema: {
       tags: ["clusters"],
       summary: "Replace a cluster's labels",
@@ -326,6 +406,7 @@ export const operations = withIds({
   deleteCluster: {
     method: "DELETE",
     path: "/v1/clusters/{name}",
+    scope: { action: "write", resource: "clusters", object: ref("params", "name", "Cluster") },
     schema: {
       tags: ["clusters"],
       summary: "Deregister a cluster and revoke its credentials",
@@ -359,6 +440,7 @@ export const operations = withIds({
   apply: {
     method: "POST",
     path: "/v1/apply",
+    scope: { action: "write", resource: "apply", documents: true },
     schema: {
       tags: ["apply"],
       summary: "Apply a multi-document YAML of Cluster, Team, Repo, App and Environment documents",
@@ -377,6 +459,7 @@ export const operations = withIds({
   getFleetStatus: {
     method: "GET",
     path: "/v1/fleet/status",
+    scope: { action: "read", resource: "fleet" },
     schema: {
       tags: ["status"],
       summary: "Clusters by state and apps by sync and health, per environment",
@@ -386,6 +469,7 @@ export const operations = withIds({
   getAppStatus: {
     method: "GET",
     path: "/v1/apps/{app}/status",
+    scope: { action: "read", resource: "apps", object: ref("params", "app", "App") },
     schema: {
       tags: ["apps", "status"],
       summary: "Per-cluster matrix of one app: desired and reported revision, sync and health",
@@ -396,12 +480,13 @@ export const operations = withIds({
   streamEvents: {
     method: "GET",
     path: "/v1/events",
+    scope: { action: "read", resource: "fleet" },
     schema: {
       tags: ["status"],
       summary:
         "Server-Sent Events of reports, heartbeats, desired states, cluster states, registry changes and rollouts",
       description:
-        "Each event's `event:` line is its type and its `data:` line one HubEvent as JSON; a comment line keeps an idle stream open.",
+        "Each event's `event:` line is its type and its `data:` line one HubEvent as JSON; a comment line keeps an idle stream open. A token may hold a limited number of streams open on each replica (429 beyond); a stream ends when its token is revoked or expires.",
       querystring: z.object({
         types: z
           .string()
@@ -416,7 +501,7 @@ export const operations = withIds({
           description: "An endless stream of events",
           content: { "text/event-stream": { schema: hubEventSchema } },
         },
-        ...errors(400, 401),
+        ...errors(400, 401, 429),
       },
     },
   },
@@ -425,6 +510,7 @@ export const operations = withIds({
   listRollouts: {
     method: "GET",
     path: "/v1/rollouts",
+    scope: { action: "read", resource: "rollouts" },
     schema: {
       tags: ["rollouts"],
       summary: "List rollouts, newest first",
@@ -439,6 +525,7 @@ export const operations = withIds({
   getRollout: {
     method: "GET",
     path: "/v1/rollouts/{id}",
+    scope: { action: "read", resource: "rollouts", object: ref("params", "id", "Rollout") },
     schema: {
       tags: ["rollouts"],
       summary:
@@ -450,6 +537,7 @@ export const operations = withIds({
   commandRollout: {
     method: "POST",
     path: "/v1/rollouts/{id}/{command}",
+    scope: { action: "write", resource: "rollouts", object: ref("params", "id", "Rollout") },
     schema: {
       tags: ["rollouts"],
       summary: "Pause, resume, promote (approve the waiting wave), abort, or roll back a rollout",
@@ -462,6 +550,7 @@ export const operations = withIds({
   previewPlan: {
     method: "POST",
     path: "/v1/environments/{env}/plan",
+    scope: { action: "read", resource: "apps", object: ref("body", "app", "App") },
     schema: {
       tags: ["environments", "rollouts"],
       summary: "Preview which clusters fall in which wave for an app; changes nothing",
@@ -475,12 +564,12 @@ export const operations = withIds({
   receiveGitWebhook: {
     method: "POST",
     path: "/v1/webhooks/git/{repo}",
+    scope: PUBLIC_SCOPE,
     schema: {
       tags: ["webhooks"],
       summary: "Git push webhook (GitHub X-Hub-Signature-256, GitLab X-Gitlab-Token, or X-Flotilla-Signature)",
       description:
         "Checked against the repo's webhook secret over the raw body bytes; the payload is not trusted for the new head: the hub asks the Git server.",
-      security: PUBLIC,
       params: z.object({ repo: z.string() }),
       consumes: ["application/json", "application/x-www-form-urlencoded"],
       body: z.unknown().describe("the push event as the Git server sends it"),
@@ -488,6 +577,66 @@ export const operations = withIds({
         202: json("Accepted: the repo is polled now", z.object({ accepted: z.literal(true), repo: z.string() })),
         ...errors(401, 404),
       },
+    },
+  },
+
+  // ---- tokens and the audit trail ----
+  whoami: {
+    method: "GET",
+    path: "/v1/whoami",
+    scope: { action: "read", resource: "hub" },
+    schema: {
+      tags: ["tokens"],
+      summary: "The identity the caller's token proves: its id, role, team and expiry",
+      response: { 200: json("The caller", identitySchema), ...errors(401) },
+    },
+  },
+  createToken: {
+    method: "POST",
+    path: "/v1/tokens",
+    scope: { action: "write", resource: "tokens" },
+    schema: {
+      tags: ["tokens"],
+      summary: "Mint a token with a role, optionally a team and an expiry; the token is shown only now",
+      description:
+        "The hub keeps only a SHA-256 of the token's secret; a lost token cannot be shown again: revoke it and mint another.",
+      body: tokenRequestSchema,
+      response: { 201: json("Minted; `token` is shown only now", mintedTokenSchema), ...errors(400, 401) },
+    },
+  },
+  listTokens: {
+    method: "GET",
+    path: "/v1/tokens",
+    scope: { action: "read", resource: "tokens" },
+    schema: {
+      tags: ["tokens"],
+      summary: "List minted tokens (never their secrets), with their last use",
+      response: { 200: json("Every token that has not been revoked", listOf(tokenViewSchema)), ...errors(401) },
+    },
+  },
+  revokeToken: {
+    method: "DELETE",
+    path: "/v1/tokens/{id}",
+    scope: { action: "write", resource: "tokens", object: ref("params", "id", "Token") },
+    schema: {
+      tags: ["tokens"],
+      summary: "Revoke a token: every replica refuses it (401) within a second, and its event streams end",
+      params: z.object({ id: z.string() }),
+      response: { 204: deleted, ...errors(401, 404) },
+    },
+  },
+  listAudit: {
+    method: "GET",
+    path: "/v1/audit",
+    scope: { action: "read", resource: "audit", object: ref("query", "team", "Team") },
+    schema: {
+      tags: ["audit"],
+      summary:
+        "The audit trail, newest first: every change made through the API, and every write refused for its scope",
+      description:
+        "A token with a team reads only the entries about its team's objects or made by its team's tokens. The trail is capped (FLOTILLA_HUB_AUDIT_MAX_ENTRIES); the oldest entries go first.",
+      querystring: auditQuerySchema,
+      response: { 200: json("The entries that match, newest first", listOf(auditEntrySchema)), ...errors(400, 401) },
     },
   },
 });

@@ -6,6 +6,7 @@ import { compileHealthExpression, HEALTH_RULE_EXPRESSIONS, InvalidHealthRuleErro
 import { z } from "zod";
 import { labelsSchema, nameSchema } from "./labels.js";
 import { policySchema } from "./policy.js";
+import { teamPolicySchema } from "./team-policy.js";
 
 /** The kinds of object the registry holds, as written in `kind:` of an applied document. */
 export const KINDS = ["Cluster", "Team", "Repo", "App", "Environment"] as const;
@@ -21,9 +22,10 @@ export const clusterSpecSchema = z.strictObject({
   labels: labelsSchema.default({}),
 });
 
-/** Team spec. */
+/** Team spec: a description, and its policy (what its apps may touch; defaults in team-policy.ts). */
 export const teamSpecSchema = z.strictObject({
   description: z.string().max(500).optional(),
+  policy: teamPolicySchema.optional(),
 });
 
 /** Basic-auth credentials for a Git server; write-only through the API. */

@@ -72,7 +72,13 @@ export function exampleManifests(version: string, replicas = 2): Record<string, 
  */
 export function exampleDocuments(repoUrl: string, credentials: { username: string; password: string }): string {
   const docs = [
-    { apiVersion: "flotilla.dev/v1", kind: "Team", metadata: { name: EXAMPLE.team }, spec: {} },
+    {
+      apiVersion: "flotilla.dev/v1",
+      kind: "Team",
+      metadata: { name: EXAMPLE.team },
+      // The team's apps may use the example's namespace only (by default: demo and demo-*).
+      spec: { policy: { namespaces: [EXAMPLE.namespace] } },
+    },
     {
       apiVersion: "flotilla.dev/v1",
       kind: "Repo",

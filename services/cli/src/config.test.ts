@@ -1,5 +1,15 @@
+import { chmodSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { configPath, DEFAULT_HUB, parseConfigFile, resolveSettings } from "./config.js";
+import {
+  configFileWarning,
+  configPath,
+  DEFAULT_HUB,
+  parseConfigFile,
+  resolveSettings,
+  writeConfigFile,
+} from "./config.js";
 import { SettingsError } from "./errors.js";
 
 const FILE = "/home/me/.config/flotilla/config.yaml";
@@ -105,5 +115,27 @@ describe("config file", () => {
     expect(() => parseConfigFile("hubb: x\n", FILE)).toThrow(/unknown key "hubb"/);
     expect(() => parseConfigFile("hub: [x\n", FILE)).toThrow(/is not valid YAML/);
     expect(() => parseConfigFile("token: 5\n", FILE)).toThrow(/token: /);
+  });
+});
+
+describe("the config file's mode", () => {
+  it("is 0600 after every write, even of a file that was group-readable", () => {
+    const dir = mkdtempSync(join(tmpdir(), "flotilla-config-"));
+    try {
+      const path = join(dir, "flotilla", "config.yaml");
+      writeConfigFile(path, "hub: http://127.0.0.1:8080\ntoken: t\n");
+      expect(statSync(path).mode & 0o777).toBe(0o600);
+      chmodSync(path, 0o644);
+      expect(configFileWarning(path, { token: "t" })).toBe(
+        `warning: ${path} holds a token and is readable by others (mode 0644); run: chmod 600 ${path}`,
+      );
+      writeConfigFile(path, "hub: http://127.0.0.1:8080\ntoken: u\n");
+      expect(statSync(path).mode & 0o777).toBe(0o600);
+      expect(configFileWarning(path, { token: "u" })).toBeUndefined();
+      chmodSync(path, 0o644);
+      expect(configFileWarning(path, {})).toBeUndefined();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,6 +1,6 @@
-import { readFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { SettingsError } from "./errors.js";
@@ -13,6 +13,8 @@ export const DEFAULT_OUTPUT = "table";
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 /** Environment variable naming the config file. */
 export const CONFIG_ENV = "FLOTILLA_CONFIG";
+/** Mode of the config file: it holds a token, so only its owner reads it. */
+export const CONFIG_FILE_MODE = 0o600;
 
 /** Output formats of `-o`. */
 export const OUTPUT_FORMATS = ["table", "json", "yaml"] as const;
@@ -186,4 +188,31 @@ export function readConfigFile(env: NodeJS.ProcessEnv, path: string): RawSetting
     throw new SettingsError(`config file ${path}`, `${why}${fix}`, { cause: err });
   }
   return parseConfigFile(text, path);
+}
+
+/**
+ * Writes the config file with mode 0600, whether it is new or not: `writeFile`'s mode applies
+ * only to a file it creates, so the mode is set again after every write. Its directory is made
+ * 0700 when it has to be made.
+ */
+export function writeConfigFile(path: string, text: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  writeFileSync(path, text, { mode: CONFIG_FILE_MODE });
+  chmodSync(path, CONFIG_FILE_MODE);
+}
+
+/**
+ * A warning when the config file holds a token and others may read it (group or other bits
+ * set), with the command that fixes it; undefined otherwise.
+ */
+export function configFileWarning(path: string, file: RawSettings): string | undefined {
+  if (file.token === undefined) return undefined;
+  let mode: number;
+  try {
+    mode = statSync(path).mode & 0o777;
+  } catch {
+    return undefined;
+  }
+  if ((mode & 0o077) === 0) return undefined;
+  return `warning: ${path} holds a token and is readable by others (mode ${mode.toString(8).padStart(4, "0")}); run: chmod 600 ${path}`;
 }

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { HubClient } from "./client.js";
 import {
+  configFileWarning,
   configPath,
   type OutputFormat,
   type RawSettings,
@@ -22,6 +23,8 @@ export interface Io {
  * (so `flotilla version` and `flotilla hub` work without a hub address or token).
  */
 export class CommandContext {
+  #warned = false;
+
   constructor(
     readonly io: Io,
     readonly env: NodeJS.ProcessEnv,
@@ -38,7 +41,13 @@ export class CommandContext {
       ...(o.requestTimeout !== undefined ? { requestTimeout: o.requestTimeout } : {}),
     };
     const path = configPath(this.env);
-    return resolveSettings(flags, this.env, readConfigFile(this.env, path), path);
+    const file = readConfigFile(this.env, path);
+    const warning = this.#warned ? undefined : configFileWarning(path, file);
+    if (warning) {
+      this.#warned = true;
+      this.note(warning);
+    }
+    return resolveSettings(flags, this.env, file, path);
   }
 
   /** An API client for the hub the settings name. */

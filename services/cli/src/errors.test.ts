@@ -4,11 +4,13 @@ import {
   BadRequestError,
   ConflictError,
   EXIT,
+  ForbiddenError,
   HubUnreachableError,
   NotFoundError,
   notFoundHint,
   RolloutEndedError,
   ServerError,
+  TooManyRequestsError,
   UnauthorizedError,
 } from "./errors.js";
 
@@ -62,15 +64,42 @@ describe("apiErrorFor", () => {
   });
 
   it("401 names the token's source, or says how to give one", () => {
-    const wrong = apiErrorFor(401, "GET", "/v1/clusters", { message: "missing or wrong bearer token" }, token);
+    const wrong = apiErrorFor(
+      401,
+      "GET",
+      "/v1/clusters",
+      { message: "token 0f3a9c2e1b7d4a60 expired at 2026-01-01T00:00:00.000Z: ask an admin for a new one" },
+      token,
+    );
     expect(wrong).toBeInstanceOf(UnauthorizedError);
     expect(wrong.message).toBe(
-      "the hub refused the token from FLOTILLA_TOKEN (GET /v1/clusters): check that it matches the hub's admin token",
+      "the hub refused the token from FLOTILLA_TOKEN (GET /v1/clusters): token 0f3a9c2e1b7d4a60 expired at 2026-01-01T00:00:00.000Z: ask an admin for a new one",
     );
     const none = apiErrorFor(401, "GET", "/v1/clusters", {}, { ...token, present: false, source: "none" });
     expect(none.message).toBe(
       "the hub needs a token (GET /v1/clusters): pass --token, set FLOTILLA_TOKEN, or add 'token:' to /home/me/.config/flotilla/config.yaml",
     );
+  });
+
+  it("403 says what the hub refused and where to go; 429 may be retried", () => {
+    const refused = apiErrorFor(
+      403,
+      "POST",
+      "/v1/clusters",
+      {
+        error: "forbidden",
+        message: 'member token 0f3a9c2e1b7d4a60 of team "web" may not change clusters: that needs an admin token',
+      },
+      token,
+    );
+    expect(refused).toBeInstanceOf(ForbiddenError);
+    expect(refused.retryable).toBe(false);
+    expect(refused.message).toBe(
+      "member token 0f3a9c2e1b7d4a60 of team \"web\" may not change clusters: that needs an admin token (POST /v1/clusters): ask an admin for a token that may, or run 'flotilla token list' as one",
+    );
+    const throttled = apiErrorFor(429, "GET", "/v1/events", { error: "too_many_streams", message: "close one" }, token);
+    expect(throttled).toBeInstanceOf(TooManyRequestsError);
+    expect(throttled.retryable).toBe(true);
   });
 
   it("409 and 5xx; only 502-504 are retryable; messages never span lines", () => {

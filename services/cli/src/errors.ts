@@ -125,6 +125,17 @@ export class UnauthorizedError extends ApiError {
   override name = "UnauthorizedError";
 }
 
+/** 403: the token is known, but its role or team does not allow the request. */
+export class ForbiddenError extends ApiError {
+  override name = "ForbiddenError";
+}
+
+/** 429: too many failed authentications from this address, or too many open event streams. Retryable later. */
+export class TooManyRequestsError extends ApiError {
+  override name = "TooManyRequestsError";
+  override readonly retryable = true;
+}
+
 /** 404: the object (or the route) does not exist. */
 export class NotFoundError extends ApiError {
   override name = "NotFoundError";
@@ -221,7 +232,7 @@ export function apiErrorFor(
   }
   if (status === 401) {
     const what = token.present
-      ? `the hub refused the token from ${token.source} (${request}): check that it matches the hub's admin token`
+      ? `the hub refused the token from ${token.source} (${request}): ${said || "it is unknown, expired or revoked"}`
       : `the hub needs a token (${request}): pass --token, set FLOTILLA_TOKEN, or add 'token:' to ${token.configPath}`;
     return new UnauthorizedError(status, method, path, body, what);
   }
@@ -244,6 +255,17 @@ export function apiErrorFor(
       `${said || "not found"} (${request})${hint ? `: ${hint}` : ""}`,
     );
   }
+  if (status === 403) {
+    return new ForbiddenError(
+      status,
+      method,
+      path,
+      body,
+      `${said || "forbidden"} (${request}): ask an admin for a token that may, or run 'flotilla token list' as one`,
+    );
+  }
+  if (status === 429)
+    return new TooManyRequestsError(status, method, path, body, `${said || "too many requests"} (${request})`);
   if (status === 409) return new ConflictError(status, method, path, body, `${said || "conflict"} (${request})`);
   if (status >= 500) {
     return new ServerError(status, method, path, body, `the hub failed: ${said || `HTTP ${status}`} (${request})`);

@@ -36,11 +36,14 @@ export function hasPolicyFlags(f: PolicyFlags): boolean {
   );
 }
 
-/** Seconds from `300`, `300s`, `5m` or `1h`. */
+const SECONDS_PER: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+/** Seconds from `300`, `300s`, `5m`, `1h` or `30d`. */
 export function parseSeconds(text: string, flag: string): number {
-  const m = /^(\d+(?:\.\d+)?)(s|m|h)?$/.exec(text.trim());
-  if (!m) throw new UsageError(`${flag} ${JSON.stringify(text)} is not a duration`, "use seconds (300) or 90s, 5m, 1h");
-  const n = Number(m[1]) * (m[2] === "h" ? 3600 : m[2] === "m" ? 60 : 1);
+  const m = /^(\d+(?:\.\d+)?)(s|m|h|d)?$/.exec(text.trim());
+  if (!m)
+    throw new UsageError(`${flag} ${JSON.stringify(text)} is not a duration`, "use seconds (300) or 90s, 5m, 1h, 30d");
+  const n = Number(m[1]) * (SECONDS_PER[m[2] ?? "s"] ?? 1);
   if (!Number.isInteger(n)) throw new UsageError(`${flag} ${JSON.stringify(text)} is not a whole number of seconds`);
   return n;
 }

@@ -48,7 +48,7 @@ describe("run", () => {
   it("prints tables by default and the API object with -o json", async () => {
     const c = context();
     expect(await run(["team", "list"], c.ctx)).toBe(0);
-    expect(c.out()).toBe("NAME  DESCRIPTION\nweb   shop\n");
+    expect(c.out()).toBe("NAME  DESCRIPTION  POLICY\nweb   shop         default\n");
     const j = context();
     expect(await run(["team", "list", "-o", "json"], j.ctx)).toBe(0);
     expect(JSON.parse(j.out())).toEqual({ items: [{ name: "web", description: "shop" }] });

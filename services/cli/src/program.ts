@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from "commander";
 import { registerAppCommands } from "./commands/app.js";
 import { registerApplyCommands } from "./commands/apply.js";
+import { registerAuditCommands } from "./commands/audit.js";
 import { registerClusterCommands } from "./commands/cluster.js";
 import { registerEnvCommands } from "./commands/env.js";
 import { registerHubCommands } from "./commands/hub.js";
@@ -9,6 +10,7 @@ import { registerRepoCommands } from "./commands/repo.js";
 import { registerRolloutCommands } from "./commands/rollout.js";
 import { registerStatusCommands } from "./commands/status.js";
 import { registerTeamCommands } from "./commands/team.js";
+import { registerTokenCommands } from "./commands/token.js";
 import { cliVersion, registerVersionCommands } from "./commands/version.js";
 import { OUTPUT_FORMATS } from "./config.js";
 import { CommandContext, type CommandModule } from "./context.js";
@@ -29,6 +31,8 @@ export const COMMAND_MODULES: readonly CommandModule[] = [
   registerEnvCommands,
   registerApplyCommands,
   registerRolloutCommands,
+  registerTokenCommands,
+  registerAuditCommands,
   registerHubCommands,
   registerNatsCommands,
   registerFleetCommands,

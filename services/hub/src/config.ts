@@ -37,6 +37,18 @@ export const DEFAULT_GIT_CACHE_MAX_BYTES = 512 * 1024 * 1024;
 export const DEFAULT_LOG_LEVEL = "info";
 /** Shortest admin token accepted, so a guessable token cannot be configured by mistake. */
 export const MIN_ADMIN_TOKEN_LENGTH = 16;
+/** Default time to receive a whole request, headers and body: 30 s. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+/** Longest time to receive a request's headers, whatever the request timeout: 10 s. */
+export const MAX_HEADERS_TIMEOUT_MS = 10_000;
+/** Default idle keep-alive time: 72 s, longer than the 60 s idle timeout of common load balancers. */
+export const DEFAULT_KEEPALIVE_TIMEOUT_MS = 72_000;
+/** Default most event streams one token may hold open on one replica. */
+export const DEFAULT_MAX_STREAMS_PER_TOKEN = 8;
+/** Default failed authentications one client address may make per minute before it is refused. */
+export const DEFAULT_AUTH_FAILURE_LIMIT = 20;
+/** Default size of the audit trail (approximate: Redis trims whole stream nodes). */
+export const DEFAULT_AUDIT_MAX_ENTRIES = 50_000;
 
 const SIZE_UNITS: Record<string, number> = { "": 1, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 };
 
@@ -148,6 +160,48 @@ export const hubConfigSchema = z.object({
    * when needed. @default {@link DEFAULT_GIT_CACHE_MAX_BYTES}
    */
   gitCacheMaxBytes: sizeSchema.default(DEFAULT_GIT_CACHE_MAX_BYTES),
+  /**
+   * `FLOTILLA_HUB_REQUEST_TIMEOUT` / `--request-timeout`: time to receive a whole request,
+   * headers and body; a client that sends slower is cut off (408). Headers must arrive within
+   * {@link MAX_HEADERS_TIMEOUT_MS} or this, whichever is shorter. Event streams are not bound by
+   * it once open. @default {@link DEFAULT_REQUEST_TIMEOUT_MS}
+   */
+  requestTimeoutMs: durationSchema
+    .pipe(z.number().min(1000, "must be at least 1s"))
+    .default(DEFAULT_REQUEST_TIMEOUT_MS),
+  /** `FLOTILLA_HUB_KEEPALIVE_TIMEOUT` / `--keepalive-timeout`: how long an idle keep-alive connection stays open. @default {@link DEFAULT_KEEPALIVE_TIMEOUT_MS} */
+  keepAliveTimeoutMs: durationSchema
+    .pipe(z.number().min(1000, "must be at least 1s"))
+    .default(DEFAULT_KEEPALIVE_TIMEOUT_MS),
+  /** `FLOTILLA_HUB_MAX_STREAMS_PER_TOKEN` / `--max-streams-per-token`: event streams one token may hold open on one replica. @default {@link DEFAULT_MAX_STREAMS_PER_TOKEN} */
+  maxStreamsPerToken: z.coerce.number().int().min(1).default(DEFAULT_MAX_STREAMS_PER_TOKEN),
+  /**
+   * `FLOTILLA_HUB_AUTH_FAILURE_LIMIT` / `--auth-failure-limit`: failed authentications one
+   * client address may make per minute, counted across replicas in Redis; beyond it every request
+   * from that address that needs a token is refused (429) until the minute is over.
+   * @default {@link DEFAULT_AUTH_FAILURE_LIMIT}
+   */
+  authFailureLimit: z.coerce.number().int().min(1).default(DEFAULT_AUTH_FAILURE_LIMIT),
+  /**
+   * `FLOTILLA_HUB_TRUSTED_PROXIES` / `--trusted-proxies`: how many proxies (load balancers) stand
+   * between clients and the hub. With 1 or more, a client's address is read from
+   * `X-Forwarded-For` that many hops back, so failed authentications are counted per client, not
+   * per proxy. Leave 0 when clients reach the hub directly: the header could then be forged.
+   * @default 0
+   */
+  trustedProxies: z.coerce.number().int().min(0).max(10).default(0),
+  /** `FLOTILLA_HUB_AUDIT_MAX_ENTRIES` / `--audit-max-entries`: about how many entries the audit trail keeps, oldest dropped first. @default {@link DEFAULT_AUDIT_MAX_ENTRIES} */
+  auditMaxEntries: z.coerce.number().int().min(100).default(DEFAULT_AUDIT_MAX_ENTRIES),
+  /**
+   * `FLOTILLA_HUB_METRICS_TOKEN` or `FLOTILLA_HUB_METRICS_TOKEN_FILE` / `--metrics-token-file`:
+   * when set, `/metrics` needs it as a bearer token (and no API token works there); unset, it is
+   * public like the probes.
+   */
+  metricsToken: z
+    .string()
+    .trim()
+    .min(MIN_ADMIN_TOKEN_LENGTH, `must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters`)
+    .optional(),
   /** `FLOTILLA_LOG_LEVEL` / `--log-level`. @default {@link DEFAULT_LOG_LEVEL} */
   logLevel: z.enum(LOG_LEVELS).default(DEFAULT_LOG_LEVEL),
 });
@@ -190,6 +244,18 @@ export const SETTINGS: readonly HubSetting[] = [
   { field: "replicaId", env: "FLOTILLA_HUB_REPLICA_ID", flag: "replica-id" },
   { field: "gitCacheDir", env: "FLOTILLA_HUB_GIT_CACHE_DIR", flag: "git-cache-dir" },
   { field: "gitCacheMaxBytes", env: "FLOTILLA_HUB_GIT_CACHE_SIZE", flag: "git-cache-size" },
+  { field: "requestTimeoutMs", env: "FLOTILLA_HUB_REQUEST_TIMEOUT", flag: "request-timeout" },
+  { field: "keepAliveTimeoutMs", env: "FLOTILLA_HUB_KEEPALIVE_TIMEOUT", flag: "keepalive-timeout" },
+  { field: "maxStreamsPerToken", env: "FLOTILLA_HUB_MAX_STREAMS_PER_TOKEN", flag: "max-streams-per-token" },
+  { field: "authFailureLimit", env: "FLOTILLA_HUB_AUTH_FAILURE_LIMIT", flag: "auth-failure-limit" },
+  { field: "trustedProxies", env: "FLOTILLA_HUB_TRUSTED_PROXIES", flag: "trusted-proxies" },
+  { field: "auditMaxEntries", env: "FLOTILLA_HUB_AUDIT_MAX_ENTRIES", flag: "audit-max-entries" },
+  {
+    field: "metricsToken",
+    env: "FLOTILLA_HUB_METRICS_TOKEN",
+    fileEnv: "FLOTILLA_HUB_METRICS_TOKEN_FILE",
+    fileFlag: "metrics-token-file",
+  },
   { field: "logLevel", env: "FLOTILLA_LOG_LEVEL", flag: "log-level" },
 ];
 

@@ -62,9 +62,35 @@ export class ConflictError extends HubError {
   }
 }
 
-/** A missing or wrong bearer token. */
+/** A missing, unknown, expired or revoked bearer token. */
 export class AuthError extends HubError {
   override name = "AuthError";
+}
+
+/**
+ * A token that may not do what it asked: its role does not reach the resource, or the object
+ * belongs to another team. The message is one line naming what is missing.
+ */
+export class ForbiddenError extends HubError {
+  override name = "ForbiddenError";
+}
+
+/**
+ * Too many of something from one caller: failed authentications from one address, or open event
+ * streams of one token. Retryable: later, or after closing a stream.
+ */
+export class TooManyRequestsError extends HubError {
+  override name = "TooManyRequestsError";
+  override readonly retryable = true;
+  constructor(
+    /** `too_many_requests` (failed authentications) or `too_many_streams`. */
+    readonly code: "too_many_requests" | "too_many_streams",
+    message: string,
+    /** Seconds until trying again may succeed, when known. */
+    readonly retryAfterSeconds?: number,
+  ) {
+    super(message);
+  }
 }
 
 /** A webhook delivery whose signature or token does not verify. */

@@ -5,6 +5,7 @@
 import { guardedGitHttp, parseAllowList, type UrlRules } from "@flotilla/netguard";
 import type { SigningKey } from "@flotilla/proto";
 import type { Logger } from "pino";
+import { TokenService } from "./access/tokens.js";
 import { buildApi, serve } from "./api/server.js";
 import { RolloutConductor } from "./conductor/conductor.js";
 import type { HubConfig } from "./config.js";
@@ -61,7 +62,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     for (const c of cleanups.reverse()) await c().catch((err) => log.warn({ err }, "shutdown step failed"));
   };
   try {
-    const redis = await openRedis(config.redisUrl, log);
+    const redis = await openRedis(config.redisUrl, log, { auditMaxEntries: config.auditMaxEntries });
     cleanups.push(() => redis.close());
     const { events } = redis;
     const {
@@ -77,6 +78,8 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       leases,
       rollouts,
       accountJwt,
+      tokens: tokenStore,
+      audit,
     } = redis.stores;
     const gitRules: UrlRules = { allowHttp: config.gitAllowHttp, allowed: parseAllowList(config.gitAllowedHosts) };
     const sources = new GitSourceCache({
@@ -108,6 +111,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       issuer = await NatsCredentialIssuer.start(setup, accountJwt, system, log);
     }
     const buckets = await openBuckets(nc, log);
+    const tokens = new TokenService({ tokens: tokenStore, objects, bootstrapToken: config.adminToken, log });
 
     const registry = new Registry({
       objects,
@@ -120,6 +124,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       agentNatsUrl: config.agentNatsUrl ?? config.natsUrl,
       ...(issuer ? { issuer } : {}),
       onClusterDeleted: (cluster) => buckets.purgeCluster(cluster),
+      teamTokens: (team) => tokens.ofTeam(team),
       log,
     });
 
@@ -202,7 +207,17 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       events,
       metrics,
       log,
-      adminToken: config.adminToken,
+      tokens,
+      audit,
+      redis: redis.redis,
+      limits: {
+        requestTimeoutMs: config.requestTimeoutMs,
+        keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+        maxStreamsPerToken: config.maxStreamsPerToken,
+        authFailureLimit: config.authFailureLimit,
+        trustedProxies: config.trustedProxies,
+      },
+      ...(config.metricsToken ? { metricsToken: config.metricsToken } : {}),
       hubKey,
       replicaId: config.replicaId,
       lease,

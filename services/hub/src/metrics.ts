@@ -6,7 +6,7 @@ export class HubMetrics {
 
   readonly clusters = new Gauge({
     name: "flotilla_hub_clusters",
-    help: "Registered clusters by state (Pending, Ready, Offline).",
+    help: "Registered clusters by state (Pending, Ready, Offline), counted at most every 15 s.",
     labelNames: ["state"] as const,
     registers: [this.registry],
   });
@@ -78,8 +78,14 @@ export class HubMetrics {
   });
   readonly rollouts = new Gauge({
     name: "flotilla_rollouts",
-    help: "Stored rollouts by state, counted when /metrics is scraped.",
+    help: "Unsettled rollouts by state, counted at most every 15 s (ended ones: flotilla_rollouts_total).",
     labelNames: ["state"] as const,
+    registers: [this.registry],
+  });
+  readonly authRefusals = new Counter({
+    name: "flotilla_hub_api_auth_refusals_total",
+    help: "API requests refused by access control, by status (401 bad token, 403 scope, 429 throttled).",
+    labelNames: ["status"] as const,
     registers: [this.registry],
   });
   readonly leader = new Gauge({

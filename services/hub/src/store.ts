@@ -6,10 +6,12 @@
  */
 import type {
   App,
+  AuditEntry,
   ClusterStatus,
   Environment,
   Report,
   RepoSpec,
+  Role,
   RolloutPhase,
   RolloutState,
   Team,
@@ -261,6 +263,54 @@ export interface AccountJwtStore {
   lock(): Promise<(() => Promise<void>) | undefined>;
 }
 
+/** A minted API token as stored: its secret only as a SHA-256 (see `access/token.ts`). */
+export interface TokenRecord {
+  id: string;
+  role: Role;
+  team?: string;
+  description?: string;
+  /** Hex SHA-256 of the token's secret part. */
+  secretSha256: string;
+  createdAtMs: number;
+  /** Id of the token that minted it. */
+  createdBy: string;
+  expiresAtMs?: number;
+}
+
+/** How long the record of an expired token is kept (it still answers "expired"), then dropped. */
+export const EXPIRED_TOKEN_RETENTION_MS = 7 * 86_400_000;
+
+/** Minted API tokens. Revoking deletes the record; the audit trail keeps the history. */
+export interface TokenStore {
+  create(record: TokenRecord): Promise<void>;
+  get(id: string): Promise<TokenRecord | undefined>;
+  /** Every stored token (expired ones until {@link EXPIRED_TOKEN_RETENTION_MS} after expiry), by id, with its last use. */
+  list(): Promise<(TokenRecord & { lastUsedAtMs?: number })[]>;
+  /** False when there was no such token. */
+  delete(id: string): Promise<boolean>;
+  /** Records that the token was used at `atMs`. Callers throttle it. */
+  touch(id: string, atMs: number): Promise<void>;
+}
+
+/** What the audit trail is asked for: all optional, combined with AND. */
+export interface AuditFilter {
+  /** Entries whose object's team or actor's team is this. */
+  team?: string;
+  kind?: string;
+  object?: string;
+  sinceMs?: number;
+  /** At most this many, newest first. */
+  limit: number;
+}
+
+/** The audit trail: append-only, capped at about `maxEntries` (oldest dropped first). */
+export interface AuditStore {
+  /** Stores one entry and returns its id (time-ordered). */
+  append(entry: Omit<AuditEntry, "id">): Promise<string>;
+  /** Matching entries, newest first. */
+  list(filter: AuditFilter): Promise<AuditEntry[]>;
+}
+
 /** Every store, one per concern, as `redisStores` builds them over one connection. */
 export interface Stores {
   objects: ObjectStore;
@@ -275,4 +325,6 @@ export interface Stores {
   leases: LeaseStore;
   rollouts: RolloutStore;
   accountJwt: AccountJwtStore;
+  tokens: TokenStore;
+  audit: AuditStore;
 }

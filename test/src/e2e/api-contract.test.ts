@@ -7,11 +7,13 @@
  * input and for an unknown name — and each answer's status and body are checked against
  * what the document says for that operation and status. An operation the walk below has no
  * entry for fails the test, so a new route cannot be left out. The test plays the agents: it
- * beats and reports over NATS with the keys of the bootstrap bundles.
+ * beats and reports over NATS with the keys of the bootstrap bundles. Every operation that
+ * documents 403 is called again, right after its success, with a token its scope refuses: a
+ * viewer for what a viewer may not do, else a viewer of another team.
  */
 import { createHmac } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import { type OperationId, operations } from "@flotilla/api";
+import { type OperationId, operations, PERMISSIONS, PUBLIC_SCOPE } from "@flotilla/api";
 import { type FixtureRepo, type Fleet, type GitServer, type HubProcess, startFleet, waitsOf } from "@flotilla/devfleet";
 import { KEY_PREFIX } from "@flotilla/hub";
 import {
@@ -33,6 +35,9 @@ import { connect, type NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const WEBHOOK_SECRET = "contract-webhook-secret-0123456789";
+const METRICS_TOKEN = "contract-metrics-token-0123456789";
+/** Event streams a token may hold open: the walk opens that many and is refused the next. */
+const MAX_STREAMS = 2;
 const REDOCLY_CONFIG = fileURLToPath(new URL("../../../redocly.yaml", import.meta.url));
 /** Bounds every wait for something the test expects; it never asserts on how long things took. */
 const until = waitsOf(30_000);
@@ -116,6 +121,9 @@ describe("the hub's HTTP contract", () => {
   let beats: NodeJS.Timeout | undefined;
   let bundle: Json;
   let rolloutId = "";
+  let mintedId = "";
+  /** Tokens the refusal calls use: a viewer of every team, and a viewer of team ops only. */
+  const refusing = { viewer: "", otherTeam: "" };
 
   beforeAll(async () => {
     fleet = await startFleet({
@@ -124,6 +132,10 @@ describe("the hub's HTTP contract", () => {
         FLOTILLA_HEARTBEAT_INTERVAL: "500ms",
         FLOTILLA_HUB_LEASE_TTL: "2s",
         FLOTILLA_LOG_LEVEL: "warn",
+        FLOTILLA_HUB_METRICS_TOKEN: METRICS_TOKEN,
+        FLOTILLA_HUB_MAX_STREAMS_PER_TOKEN: String(MAX_STREAMS),
+        // The 401 pass sends ~50 requests without a token from one address.
+        FLOTILLA_HUB_AUTH_FAILURE_LIMIT: "1000",
       },
       repos: {
         web: {
@@ -146,8 +158,11 @@ describe("the hub's HTTP contract", () => {
     await fleet?.stop();
   });
 
-  /** Sends `call` as operation `id` describes it; `token: false` leaves the bearer token out. */
-  async function send(id: string, call: Call, o: { token?: boolean; stream?: boolean } = {}): Promise<Answer> {
+  /**
+   * Sends `call` as operation `id` describes it; `token: false` leaves the bearer token out, a
+   * string sends that token instead of the admin's.
+   */
+  async function send(id: string, call: Call, o: { token?: boolean | string; stream?: boolean } = {}): Promise<Answer> {
     const op = documented.get(id);
     if (!op) throw new Error(`the document has no operation ${id}`);
     const path = op.path.replace(/\{(\w+)\}/g, (_m, name: string) => {
@@ -158,7 +173,9 @@ describe("the hub's HTTP contract", () => {
     const url = new URL(hub.url + path);
     for (const [k, v] of Object.entries(call.query ?? {})) url.searchParams.set(k, v);
     const headers: Record<string, string> = { ...call.headers };
-    if (!op.public && o.token !== false) headers.authorization = `Bearer ${hub.token}`;
+    if (!op.public && o.token !== false) {
+      headers.authorization = `Bearer ${typeof o.token === "string" ? o.token : hub.token}`;
+    }
     let body: string | undefined;
     if (call.body !== undefined) {
       const type = op.consumes[0] ?? "application/json";
@@ -300,6 +317,17 @@ describe("the hub's HTTP contract", () => {
     expect(documented.get("streamEvents")?.responses["200"]).toEqual(["text/event-stream"]);
   });
 
+  it("mints the tokens the refusals use: a viewer, and a viewer of team ops", async () => {
+    expect((await hub.api.request("POST", "/v1/teams", { name: "ops" })).status).toBe(201);
+    const mint = async (body: object) => {
+      const res = await hub.api.request<{ token: string }>("POST", "/v1/tokens", body);
+      expect(res.status, res.text).toBe(201);
+      return res.json?.token ?? "";
+    };
+    refusing.viewer = await mint({ role: "viewer" });
+    refusing.otherTeam = await mint({ role: "viewer", team: "ops" });
+  });
+
   /**
    * The walk: every documented operation, in an order that builds the fleet up (a team, an
    * environment, two clusters, a repo, an app, a rollout held by an offline cluster) and takes
@@ -308,6 +336,8 @@ describe("the hub's HTTP contract", () => {
    */
   function walk(): Step[] {
     const policy = { waves: [{ name: "all", maxConcurrency: "100%", bakeSeconds: 0 }], progressDeadlineSeconds: 3600 };
+    // The team's apps use namespaces web and spare, its repos live on the fixture Git server.
+    const teamPolicy = { namespaces: ["web", "spare"], repoUrls: [`${git.baseUrl}/*`], clusterSelector: "env" };
     const repoSpec = {
       team: "payments",
       url: repo.url,
@@ -340,16 +370,24 @@ spec: { labels: { env: prod } }
     return [
       { op: "getHealth", status: 200 },
       { op: "getReadiness", status: 200 },
-      { op: "getMetrics", status: 200 },
+      { op: "getMetrics", status: 200, headers: { authorization: `Bearer ${METRICS_TOKEN}` } },
+      { op: "getMetrics", status: 401 },
       { op: "getOpenApi", status: 200 },
       { op: "getHub", status: 200 },
-      { op: "streamEvents", status: 200 },
+      { op: "whoami", status: 200, after: (body) => expect(body).toEqual({ tokenId: "bootstrap", role: "admin" }) },
+      ...Array.from({ length: MAX_STREAMS }, (): Step => ({ op: "streamEvents", status: 200 })),
+      { op: "streamEvents", status: 429 },
 
-      { op: "createTeam", status: 201, body: { name: "payments", description: "owns the shop" } },
+      { op: "createTeam", status: 201, body: { name: "payments", description: "owns the shop", policy: teamPolicy } },
       { op: "createTeam", status: 409, body: { name: "payments" } },
       { op: "listTeams", status: 200 },
       { op: "getTeam", status: 200, params: { name: "payments" } },
-      { op: "replaceTeam", status: 200, params: { name: "payments" }, body: { description: "owns the web shop" } },
+      {
+        op: "replaceTeam",
+        status: 200,
+        params: { name: "payments" },
+        body: { description: "owns the web shop", policy: teamPolicy },
+      },
       { op: "replaceTeam", status: 201, params: { name: "spare" }, body: {} },
       { op: "deleteTeam", status: 204, params: { name: "spare" } },
 
@@ -489,7 +527,30 @@ spec: { labels: { env: prod } }
         headers: { "x-hub-signature-256": githubSignature(push, "not-the-webhook-secret") },
       },
 
+      {
+        op: "createToken",
+        status: 201,
+        body: { role: "member", team: "payments", expiresInSeconds: 3600, description: "contract walk" },
+        after: (body) => {
+          mintedId = body.id;
+          expect(body.token).toMatch(/^flt_[0-9a-f]{16}_/);
+        },
+      },
+      { op: "listTokens", status: 200, after: (body) => expect(body.items.map((t: Json) => t.id)).toContain(mintedId) },
+      // The team has a token now, and repos: both hold its deletion back.
       { op: "deleteTeam", status: 409, params: { name: "payments" } },
+      { op: "revokeToken", status: 204, params: { id: "" } },
+      {
+        op: "listAudit",
+        status: 200,
+        query: { team: "payments", limit: "500" },
+        after: (body) => {
+          const actions = new Set(body.items.map((e: Json) => e.action));
+          for (const action of ["createRepo", "createApp", "commandRollout", "createToken", "revokeToken"]) {
+            expect(actions, action).toContain(action);
+          }
+        },
+      },
       { op: "deleteRepo", status: 409, params: { name: "web" } },
       { op: "deleteApp", status: 204, params: { name: "web" } },
       { op: "deleteRepo", status: 204, params: { name: "web" } },
@@ -507,12 +568,23 @@ spec: { labels: { env: prod } }
     for (const step of steps) {
       await step.before?.();
       const { op, status, before: _b, after: _a, ...call } = step;
-      // Rollout ids are known only once the rollout exists.
-      if (call.params?.id === "") call.params = { ...call.params, id: rolloutId };
+      // Rollout and token ids are known only once they exist.
+      if (call.params?.id === "") call.params = { ...call.params, id: op === "revokeToken" ? mintedId : rolloutId };
       const answer = await send(op, call, { stream: op === "streamEvents" });
       const body = check(op, answer, status);
-      if (status < 300 && !successCalls.has(op)) successCalls.set(op, call);
       step.after?.(body);
+      if (status >= 300 || successCalls.has(op)) continue;
+      successCalls.set(op, call);
+      // The same call with a token its scope refuses: a viewer where viewers may do nothing, else
+      // a viewer of another team, for an object of team payments.
+      if (documented.get(op)?.responses["403"]) {
+        const scope = operations[op].scope;
+        if (scope === PUBLIC_SCOPE) throw new Error(`${op} is public but documents 403`);
+        const token =
+          PERMISSIONS.viewer[scope.resource][scope.action] === "none" ? refusing.viewer : refusing.otherTeam;
+        const refused = check(op, await send(op, call, { token }), 403);
+        expect(refused.error, op).toBe("forbidden");
+      }
     }
     process.stdout.write(`contract walk: ${steps.length} requests over ${walked.size} operations\n`);
   });

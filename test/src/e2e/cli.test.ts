@@ -10,7 +10,7 @@
  * so rollouts move and `rollout watch` sees them succeed, roll back, fail and be superseded.
  */
 import { spawn } from "node:child_process";
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -461,11 +461,22 @@ describe("flotilla CLI end to end", () => {
 
   it("team create|list, repo add|list|get (password from stdin, never shown), app create|list|get|status", async () => {
     try {
-      expect(await json(["team", "create", "web", "--description", "the storefront"])).toEqual({
-        name: "web",
-        description: "the storefront",
-      });
-      expect((await json(["team", "list"])).items).toEqual([{ name: "web", description: "the storefront" }]);
+      const created = await json([
+        "team",
+        "create",
+        "web",
+        "--description",
+        "the storefront",
+        "--namespace",
+        "storefront",
+        "--namespace",
+        "reports",
+        "--repo-url",
+        `${git.baseUrl}/*`,
+      ]);
+      const policy = { namespaces: ["storefront", "reports"], repoUrls: [`${git.baseUrl}/*`] };
+      expect(created).toEqual({ name: "web", description: "the storefront", policy });
+      expect((await json(["team", "list"])).items).toEqual([{ name: "web", description: "the storefront", policy }]);
 
       const secretFile = join(work, "hook.secret");
       await writeFile(secretFile, `${WEBHOOK_SECRET}\n`);
@@ -511,6 +522,12 @@ describe("flotilla CLI end to end", () => {
       expect(shown.stdout).not.toContain(WEBHOOK_SECRET);
       expect(await json(["repo", "get", "web"])).toMatchObject({ name: "web", hasCredentials: true });
 
+      // An app outside the team's namespaces is refused, naming the rule.
+      const outside = await cli(["app", "create", "elsewhere", "--repo", "web", "-n", "kube-system"]);
+      expect(outside.code).toBe(1);
+      expect(outside.stderr).toMatch(
+        /namespace kube-system is not allowed by team web's policy\.namespaces \(storefront, reports\)/,
+      );
       const app = await json([
         "app",
         "create",
@@ -562,6 +579,58 @@ describe("flotilla CLI end to end", () => {
       await dump();
       throw err;
     }
+  });
+
+  it("token create|list|revoke and audit: a member token works on its team and is refused the rest", async () => {
+    const created = await cli([
+      "token",
+      "create",
+      "--role",
+      "member",
+      "--team",
+      "web",
+      "--expires",
+      "30d",
+      "-d",
+      "web CI",
+    ]);
+    expect(created.code, created.stderr).toBe(0);
+    const token = created.stdout.trim();
+    expect(token).toMatch(/^flt_[0-9a-f]{16}_\S{43}$/);
+    expect(created.stderr).toMatch(/^token [0-9a-f]{16} minted: it is shown only now/);
+    const id = token.slice(4, 20);
+    const list = await json(["token", "list"]);
+    const listed = list.items.find((t: Json) => t.id === id);
+    expect(listed).toMatchObject({ role: "member", team: "web", description: "web CI", createdBy: "bootstrap" });
+    expect(listed.expiresAtMs - Date.now()).toBeGreaterThan(29 * 86_400_000);
+    expect(JSON.stringify(list)).not.toContain(token.slice(21));
+
+    const asMember = { FLOTILLA_TOKEN: token };
+    const apps = await cli(["app", "list", "-o", "json"], { env: asMember });
+    expect(apps.code, apps.stderr).toBe(0);
+    expect(JSON.parse(apps.stdout).items.map((a: Json) => a.name)).toContain("storefront");
+    expectOneLineError(
+      await cli(["cluster", "register", "intruder", "-l", "env=prod", "--bootstrap-out", "-"], { env: asMember }),
+      1,
+      new RegExp(
+        `member token ${id} of team "web" may not change clusters: that needs an admin token \\(POST /v1/clusters\\)`,
+      ),
+    );
+    expectOneLineError(
+      await cli(["token", "create", "--role", "admin"], { env: asMember }),
+      1,
+      /may not change tokens/,
+    );
+
+    const minted = await json(["audit", "--kind", "Token", "--object", id]);
+    expect(minted.items[0]).toMatchObject({ action: "createToken", kind: "Token", object: id, team: "web" });
+    const refused = await json(["audit", "--team", "web", "--since", "1h"]);
+    expect(refused.items.some((e: Json) => e.status === 403 && e.actor.tokenId === id)).toBe(true);
+    const table = await cli(["audit", "--object", id]);
+    expect(table.stdout).toMatch(/createToken/);
+
+    expect((await cli(["token", "revoke", id])).code).toBe(0);
+    expectOneLineError(await cli(["app", "list"], { env: asMember }), 1, new RegExp(`unknown or revoked token ${id}`));
   });
 
   it("rollout plan|list|get|watch|promote: the first deploy goes canary, waits for approval, then succeeds", async () => {
@@ -836,7 +905,7 @@ spec: { repo: web, path: "deploy/{env}", namespace: reports }
 
   it("reads hub and token from the config file; flags beat environment beat file", async () => {
     const config = join(work, "config.yaml");
-    await writeFile(config, `hub: ${hubUrl}\ntoken: wrong-token-in-the-file-0123\n`);
+    await writeFile(config, `hub: ${hubUrl}\ntoken: wrong-token-in-the-file-0123\n`, { mode: 0o600 });
     const fileOnly = { FLOTILLA_CONFIG: config, FLOTILLA_HUB: undefined, FLOTILLA_TOKEN: undefined };
     expectOneLineError(
       await cli(["cluster", "list"], { env: fileOnly }),
@@ -857,10 +926,15 @@ spec: { repo: web, path: "deploy/{env}", namespace: reports }
       join(home, ".config", "flotilla", "config.yaml"),
       `hub: ${hubUrl}\ntoken: ${fleet.token}\noutput: json\n`,
     );
+    await chmod(join(home, ".config", "flotilla", "config.yaml"), 0o644);
     const viaHome = await cli(["team", "list"], {
       env: { HOME: home, FLOTILLA_HUB: undefined, FLOTILLA_TOKEN: undefined },
     });
     expect(viaHome.code, viaHome.stderr).toBe(0);
+    // It holds a token others can read: the CLI says so.
+    expect(viaHome.stderr).toMatch(
+      /^warning: .*config\.yaml holds a token and is readable by others \(mode 0644\); run: chmod 600 /,
+    );
     expect(JSON.parse(viaHome.stdout).items.map((t: Json) => t.name)).toContain("web");
 
     await writeFile(config, "hub: [oops\n");

@@ -10,7 +10,7 @@
  * CEL rule can read) and deletes the Pods of the OnDelete DaemonSet, as an operator would.
  * kwok plays a crash loop for Pods labelled CRASH_LOOP_LABEL (packages/devfleet/src/kube/stages.ts).
  * The CRDs are installed by the test, as a cluster's administrator would: the team's apps may
- * hold no cluster-scoped kind (its policy allows only the app's namespace).
+ * hold no cluster-scoped kind (its team's default policy allows none).
  *
  * The rollout deadline and the agents' progress deadline are 10 minutes, so any failure seen
  * here within a run of a few minutes came from the health verdict, not a deadline. Nothing

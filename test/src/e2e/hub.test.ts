@@ -226,7 +226,7 @@ function fleetYaml(git: GitServer, repo: FixtureRepo, pollSeconds: number): stri
   return `apiVersion: flotilla.dev/v1
 kind: Team
 metadata: { name: payments }
-spec: { description: owns the web shop }
+spec: { description: owns the web shop, policy: { namespaces: [web] } }
 ---
 apiVersion: flotilla.dev/v1
 kind: Environment

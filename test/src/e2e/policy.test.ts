@@ -4,8 +4,10 @@
  * `prod`: `canary` (tier=canary) in the first wave, `main` in the second. Build first
  * (`npm run build`).
  *
- * Teams `a`, `b`, `c` and `d` have no policy of their own, so the hub sends each app a policy
- * allowing only its own namespace. App `a` owns Namespace `team-a` and what is in it. Every bad
+ * Teams `b` and `d` have no policy of their own, so the hub sends their apps the default: the
+ * team's own name space (`b`, `b-*`) and no cluster-scoped kind. Team `a` may use namespace
+ * `team-a` only; team `c` may use `team-a` too, which its policy allows but ownership does not:
+ * app `a` owns Namespace `team-a` and what is in it. Every bad
  * revision below must fail at the canary with nothing applied, and never reach `main`.
  *
  * The Git server listens on 127.0.0.2 and is the only loopback address the hub and agents are
@@ -308,10 +310,14 @@ describe("team policy, ownership and hermetic rendering through a real hub and a
     redirector?.server.close();
   });
 
+  /** The teams' policies; a team not here has none (the default). */
+  const POLICIES: Record<string, Json> = { a: { namespaces: ["team-a"] }, c: { namespaces: ["c", "team-a"] } };
+
   /** Registers `team` (once), its repo `name` on the fleet's Git server, and `apps` of it. */
   async function register(team: string, name: string, apps: Json[]): Promise<void> {
     if ((await api("GET", `/v1/teams/${team}`)).status === 404) {
-      expect((await api("POST", "/v1/teams", { name: team })).status).toBe(201);
+      const policy = POLICIES[team];
+      expect((await api("POST", "/v1/teams", { name: team, ...(policy ? { policy } : {}) })).status).toBe(201);
     }
     const r = await api("POST", "/v1/repos", {
       name,
@@ -344,8 +350,8 @@ describe("team policy, ownership and hermetic rendering through a real hub and a
         `Secret ${AGENT_NS}/${BOOTSTRAP_SECRET}: refused by rule agent-namespace`,
         "ConfigMap kube-system/b-was-here: refused by rule namespaces",
       ]);
-      // The hub sent team b's policy: its app's namespace only.
-      expect(r.failure.reason).toMatch(/namespace team-a is not allowed by team b's policy \(namespaces: b\)/);
+      // The hub sent team b's policy: the default, its own name space.
+      expect(r.failure.reason).toMatch(/namespace team-a is not allowed by team b's policy \(namespaces: b, b-\*\)/);
       expect(r.failure.reason).toMatch(/4 object\(s\) refused, nothing applied/);
       expect({ canary: await uids("canary"), main: await uids("main") }).toEqual(before);
       const rbac = k8s("canary").makeApiClient(RbacAuthorizationV1Api);

@@ -124,7 +124,9 @@ describe("settings and commits through the waves, only changed apps rolling", ()
       },
     };
     expect((await api("PUT", "/v1/environments/prod", policy)).status).toBe(201);
-    expect((await api("POST", "/v1/teams", { name: "shop" })).status).toBe(201);
+    // Its apps use namespace web and shop-<name>.
+    const teamPolicy = { namespaces: ["web", "shop-*"] };
+    expect((await api("POST", "/v1/teams", { name: "shop", policy: teamPolicy })).status).toBe(201);
     const repoSpec = {
       name: "shop",
       team: "shop",

@@ -5,11 +5,11 @@
 import { execFile, spawn } from "node:child_process";
 import { existsSync, openSync, readFileSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
-import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { EXAMPLE, exampleManifests, isAlive } from "@flotilla/devfleet";
+import { configPath, writeConfigFile } from "../config.js";
 import { FleetError } from "./errors.js";
 import { type FleetRecord, fleetPaths } from "./layout.js";
 
@@ -109,9 +109,9 @@ export async function down(dir: string, out: (line: string) => void): Promise<bo
   return true;
 }
 
-/** Path of the CLI config `up` writes so that `flotilla status` needs no flags. */
+/** Path of the CLI config `up` writes so that `flotilla status` needs no flags: the one the CLI reads. */
 export function cliConfigPath(): string {
-  return process.env.FLOTILLA_CONFIG ?? join(homedir(), ".config", "flotilla", "config.yaml");
+  return configPath(process.env);
 }
 
 /**
@@ -121,14 +121,7 @@ export function cliConfigPath(): string {
 export async function writeCliConfig(record: FleetRecord): Promise<boolean> {
   const path = cliConfigPath();
   if (existsSync(path) && !(await readFile(path, "utf8")).startsWith(CONFIG_MARKER)) return false;
-  await mkdir(dirname(path), { recursive: true });
-  await writeFile(
-    path,
-    `${CONFIG_MARKER}; 'flotilla down' leaves it\nhub: ${record.hubUrl}\ntoken: ${record.token}\n`,
-    {
-      mode: 0o600,
-    },
-  );
+  writeConfigFile(path, `${CONFIG_MARKER}; 'flotilla down' leaves it\nhub: ${record.hubUrl}\ntoken: ${record.token}\n`);
   return true;
 }
 

@@ -4,10 +4,12 @@ import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
 import {
   AuthError,
   ConflictError,
+  ForbiddenError,
   HubError,
   NotFoundError,
   NotLeaderError,
   ResponseContractError,
+  TooManyRequestsError,
   ValidationError,
   WebhookSignatureError,
 } from "../errors.js";
@@ -16,8 +18,9 @@ import { PolicyError, RolloutCommandError, RolloutInputError } from "../rollout/
 /**
  * Maps hub and rollout-engine errors to HTTP statuses; the only place that does. Bad input
  * (and a bad policy) 400 with the field, unknown 404, conflict (and a command the rollout's
- * state refuses) 409, bad token or signature 401, not leader 503 (retry), else 500
- * without internals (a body the route's schema does not describe among them: logged, as a bug).
+ * state refuses) 409, bad token or signature 401, a scope the token lacks 403, too many failed
+ * authentications or streams 429, not leader 503 (retry), else 500 without internals (a body
+ * the route's schema does not describe among them: logged, as a bug).
  */
 export function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   if (hasZodFastifySchemaValidationErrors(error)) {
@@ -56,6 +59,11 @@ export function sendError(error: unknown, request: FastifyRequest, reply: Fastif
   if (error instanceof NotFoundError) return reply.code(404).send({ error: "not_found", message: error.message });
   if (error instanceof ConflictError) return reply.code(409).send({ error: "conflict", message: error.message });
   if (error instanceof AuthError) return reply.code(401).send({ error: "unauthorized", message: error.message });
+  if (error instanceof ForbiddenError) return reply.code(403).send({ error: "forbidden", message: error.message });
+  if (error instanceof TooManyRequestsError) {
+    if (error.retryAfterSeconds !== undefined) reply.header("retry-after", String(error.retryAfterSeconds));
+    return reply.code(429).send({ error: error.code, message: error.message });
+  }
   if (error instanceof WebhookSignatureError) {
     return reply.code(401).send({ error: "bad_signature", message: error.message });
   }

@@ -1,12 +1,15 @@
-import { operations, type RolloutState, type RolloutSummary, type RolloutView } from "@flotilla/api";
+import { operations, type RolloutState, type RolloutSummary, type RolloutView, teamMayTarget } from "@flotilla/api";
 import type { FastifyPluginAsync } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import type { Ownership } from "../access/ownership.js";
 import { type SettingsChange, settingsDiff } from "../desired/index.js";
 import { ConflictError, NotFoundError } from "../errors.js";
 import { ENV_LABEL } from "../registry/targets.js";
+import { policyOfTeam } from "../registry/team-policy.js";
 import { clusterStandings, command, isSettled, leadTime, parsePolicy, planWaves } from "../rollout/index.js";
 import type { EventBus } from "../status/events.js";
 import type { ClusterStatusStore, ObjectReader, RolloutStore, SettingsStore } from "../store.js";
+import { listedTeamOf } from "./access.js";
 import { routeOf } from "./route.js";
 
 /** Compare-and-set attempts of a command against the leader's concurrent steps. */
@@ -64,6 +67,7 @@ export interface RolloutRoutesOptions {
   rollouts: RolloutStore;
   settings: SettingsStore;
   events: EventBus;
+  ownership: Ownership;
 }
 
 /**
@@ -84,7 +88,10 @@ export function rolloutRoutes(o: RolloutRoutesOptions): FastifyPluginAsync {
           ...(environment ? { environment } : {}),
           ...(state ? { state } : {}),
         });
-        return { items: items.map(rolloutSummary) };
+        const team = listedTeamOf(req);
+        const teams = team === undefined ? undefined : await o.ownership.appTeams();
+        const visible = teams ? items.filter((r) => teams.get(r.app) === team) : items;
+        return { items: visible.map(rolloutSummary) };
       },
     });
 
@@ -134,7 +141,12 @@ export function rolloutRoutes(o: RolloutRoutesOptions): FastifyPluginAsync {
           o.objects.getObject("Environment", environment),
           o.objects.listObjects("Cluster"),
         ]);
-        const members = clusters.filter((c) => c.labels[ENV_LABEL] === environment);
+        const repo = await o.objects.getObject("Repo", appRecord.repo);
+        const team = repo ? await o.objects.getObject("Team", repo.team) : undefined;
+        const teamPolicy = policyOfTeam(repo?.team ?? "", team);
+        const members = clusters.filter(
+          (c) => c.labels[ENV_LABEL] === environment && teamMayTarget(teamPolicy, c.labels),
+        );
         if (!envRecord && members.length === 0) throw new NotFoundError("environment", environment);
         const states = await Promise.all(members.map((c) => o.statuses.getClusterStatus(c.name)));
         const policy = parsePolicy(envRecord?.policy ?? {}, environment);

@@ -1,14 +1,23 @@
+import fastifyRateLimit from "@fastify/rate-limit";
 import fastifySwagger from "@fastify/swagger";
-import { CLUSTER_STATES, operations } from "@flotilla/api";
+import { operations, PUBLIC_SCOPE } from "@flotilla/api";
 import { publicKeyToPem, type SigningKey } from "@flotilla/proto";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
 import { validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
+import type { Redis } from "ioredis";
 import type { Logger } from "pino";
+import { Ownership } from "../access/ownership.js";
+import type { TokenService } from "../access/tokens.js";
+import { AuditTrail } from "../audit/trail.js";
+import { MAX_HEADERS_TIMEOUT_MS } from "../config.js";
 import { AuthError } from "../errors.js";
 import type { HubMetrics } from "../metrics.js";
+import { redisKeys } from "../redis/index.js";
 import type { Registry } from "../registry/registry.js";
 import type { EventBus } from "../status/events.js";
+import { FleetGauges } from "../status/gauges.js";
 import type {
+  AuditStore,
   ClusterStatusStore,
   DesiredStore,
   Lease,
@@ -19,6 +28,8 @@ import type {
   SettingsStore,
 } from "../store.js";
 import { constantTimeEqual } from "../tracking/webhook.js";
+import { installAccessControl } from "./access.js";
+import { auditRoutes } from "./audit-routes.js";
 import { sendError } from "./errors.js";
 import { openApiOptions, withServer } from "./openapi.js";
 import { registryRoutes } from "./registry-routes.js";
@@ -26,6 +37,8 @@ import { rolloutRoutes } from "./rollout-routes.js";
 import { routeOf } from "./route.js";
 import { contractSerializerCompiler } from "./serializer.js";
 import { statusRoutes } from "./status-routes.js";
+import { StreamRegistry } from "./streams.js";
+import { tokenRoutes } from "./token-routes.js";
 import { webhookRoutes } from "./webhook-routes.js";
 
 declare module "fastify" {
@@ -35,8 +48,24 @@ declare module "fastify" {
   }
 }
 
+/** The HTTP server's limits (see the hub's settings). */
+export interface EdgeLimits {
+  /** Time to receive a whole request, headers and body. */
+  requestTimeoutMs: number;
+  /** Idle time after which a keep-alive connection is closed. */
+  keepAliveTimeoutMs: number;
+  /** Event streams one token may hold open on this replica. */
+  maxStreamsPerToken: number;
+  /** Failed authentications one address may make per minute. */
+  authFailureLimit: number;
+  /** Proxies between clients and the hub, whose `X-Forwarded-For` names the client. */
+  trustedProxies: number;
+}
+
 /** Largest request body: an apply of a big fleet file, or a large push webhook. */
 export const BODY_LIMIT_BYTES = 4 * 1024 * 1024;
+/** The window failed authentications are counted in. */
+export const AUTH_FAILURE_WINDOW_MS = 60_000;
 
 export interface ApiOptions {
   objects: ObjectReader;
@@ -50,7 +79,13 @@ export interface ApiOptions {
   events: EventBus;
   metrics: HubMetrics;
   log: Logger;
-  adminToken: string;
+  tokens: TokenService;
+  audit: AuditStore;
+  /** Where failed authentications are counted, shared by every replica; in memory when absent (tests). */
+  redis?: Redis;
+  limits: EdgeLimits;
+  /** When set, `/metrics` needs it as a bearer token. */
+  metricsToken?: string;
   hubKey: SigningKey;
   replicaId: string;
   /** This replica's lease while it leads. */
@@ -59,19 +94,38 @@ export interface ApiOptions {
   ready: () => Promise<boolean>;
 }
 
+/** Longest pause between checks of the request and headers timeouts. */
+const TIMEOUT_CHECK_MS = 1_000;
+
 /**
  * The HTTP API v1: the operations of `@flotilla/api`, each route registered from its entry there
- * (Fastify with zod schemas → OpenAPI 3 at `/openapi.json`). Every route needs
- * `Authorization: Bearer <admin token>` except `/healthz`, `/readyz`, `/metrics` and the Git
- * webhook, which carries its own signature. A response body its schema does not describe
- * fails with 500 and a log line (see serializer.ts).
+ * (Fastify with zod schemas → OpenAPI 3 at `/openapi.json`). Every route needs a bearer token
+ * whose role and team its scope allows (see access.ts) except `/healthz`, `/readyz`, `/metrics`
+ * (unless a metrics token is set) and the Git webhook, which carries its own signature. A
+ * response body its schema does not describe fails with 500 and a log line (see serializer.ts).
  */
 export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
-  const streams = new Set<{ end(): void }>();
+  const streams = new StreamRegistry({
+    maxPerToken: o.limits.maxStreamsPerToken,
+    stillValid: (p) => o.tokens.stillValid(p),
+    log: o.log,
+  });
   const app = Fastify({
     loggerInstance: o.log as FastifyBaseLogger,
     bodyLimit: BODY_LIMIT_BYTES,
     forceCloseConnections: true,
+    // A client that trickles its request is cut off; Node checks these every TIMEOUT_CHECK_MS.
+    requestTimeout: o.limits.requestTimeoutMs,
+    keepAliveTimeout: o.limits.keepAliveTimeoutMs,
+    // The nearest `trustedProxies` hops are proxies; the address before them is the client's.
+    ...(o.limits.trustedProxies > 0
+      ? { trustProxy: (_address: string, hop: number) => hop < o.limits.trustedProxies }
+      : {}),
+    http: {
+      headersTimeout: Math.min(MAX_HEADERS_TIMEOUT_MS, o.limits.requestTimeoutMs),
+      requestTimeout: o.limits.requestTimeoutMs,
+      connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_MS, o.limits.requestTimeoutMs / 2),
+    },
     // Per-request lines would drown the log (SSE, health probes, agents' polling tools); API
     // latency is in flotilla_hub_api_request_duration_seconds instead.
     logController: new LogController({ disableRequestLogging: true }),
@@ -84,23 +138,38 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   );
 
   await app.register(fastifySwagger, openApiOptions());
+  // Only its counter is used, and only for failed authentications (see access.ts).
+  await app.register(fastifyRateLimit, {
+    global: false,
+    max: o.limits.authFailureLimit,
+    timeWindow: AUTH_FAILURE_WINDOW_MS,
+    ...(o.redis ? { redis: o.redis, nameSpace: redisKeys.authFailuresPrefix } : {}),
+  });
 
-  app.addHook("onRequest", async (req) => {
-    if (req.routeOptions.config?.public) return;
-    const header = req.headers.authorization ?? "";
-    const token = header.startsWith("Bearer ") ? header.slice("Bearer ".length).trim() : "";
-    if (!token || !constantTimeEqual(token, o.adminToken)) {
-      throw new AuthError("missing or wrong bearer token: send Authorization: Bearer <admin token>");
-    }
+  const ownership = new Ownership(o.objects, o.rollouts);
+  installAccessControl(app, {
+    tokens: o.tokens,
+    ownership,
+    audit: new AuditTrail(o.audit, o.log),
+    failures: app.createRateLimit(),
   });
   app.addHook("onResponse", async (req, reply) => {
+    const status = reply.statusCode;
     o.metrics.apiDuration.observe(
-      { method: req.method, route: req.routeOptions.url ?? "unmatched", status: String(reply.statusCode) },
+      { method: req.method, route: req.routeOptions.url ?? "unmatched", status: String(status) },
       reply.elapsedTime / 1000,
     );
+    const scope = req.routeOptions.config?.scope;
+    if (scope !== undefined && scope !== PUBLIC_SCOPE && (status === 401 || status === 403 || status === 429)) {
+      o.metrics.authRefusals.inc({ status: String(status) });
+    }
   });
-  app.addHook("preClose", async () => {
-    for (const s of [...streams]) s.end();
+  app.addHook("preClose", async () => streams.endAll());
+  const gauges = new FleetGauges({
+    objects: o.objects,
+    statuses: o.statuses,
+    rollouts: o.rollouts,
+    metrics: o.metrics,
   });
 
   const api = app.withTypeProvider<ZodTypeProvider>();
@@ -114,19 +183,15 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   });
   api.route({
     ...routeOf(operations.getMetrics),
-    handler: async (_req, reply) => {
-      const clusters = await o.objects.listObjects("Cluster");
-      const statuses = await o.statuses.getClusterStatuses(clusters.map((c) => c.name));
-      const counts = Object.fromEntries(CLUSTER_STATES.map((s) => [s, 0])) as Record<string, number>;
-      for (const c of clusters) {
-        const state = statuses.get(c.name)?.state ?? "Pending";
-        counts[state] = (counts[state] ?? 0) + 1;
+    handler: async (req, reply) => {
+      if (o.metricsToken !== undefined) {
+        const header = req.headers.authorization ?? "";
+        const token = header.startsWith("Bearer ") ? header.slice("Bearer ".length).trim() : "";
+        if (!constantTimeEqual(token, o.metricsToken)) {
+          throw new AuthError("/metrics needs the metrics token (FLOTILLA_HUB_METRICS_TOKEN) as a bearer token");
+        }
       }
-      for (const [state, n] of Object.entries(counts)) o.metrics.clusters.set({ state }, n);
-      const byState = new Map<string, number>();
-      for (const r of await o.rollouts.list({})) byState.set(r.state, (byState.get(r.state) ?? 0) + 1);
-      o.metrics.rollouts.reset();
-      for (const [state, n] of byState) o.metrics.rollouts.set({ state }, n);
+      await gauges.refresh();
       return reply.type(o.metrics.registry.contentType).send(await o.metrics.registry.metrics());
     },
   });
@@ -146,7 +211,9 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     },
   });
 
-  await app.register(registryRoutes(o.registry));
+  await app.register(registryRoutes(o.registry, ownership));
+  await app.register(tokenRoutes(o.tokens));
+  await app.register(auditRoutes(o.audit));
   await app.register(
     statusRoutes({
       objects: o.objects,
@@ -166,6 +233,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
       rollouts: o.rollouts,
       settings: o.settings,
       events: o.events,
+      ownership,
     }),
   );
   await app.register(webhookRoutes(o));

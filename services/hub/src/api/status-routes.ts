@@ -8,6 +8,7 @@ import type { EventBus } from "../status/events.js";
 import { joinAppsOnClusters, summarizeFleet } from "../status/fleet.js";
 import type { ClusterStatusStore, DesiredStore, ObjectReader, ReportStore, RolloutStore } from "../store.js";
 import { routeOf } from "./route.js";
+import type { OpenStream, StreamRegistry } from "./streams.js";
 
 /** SSE comment sent this often so proxies keep an idle stream open. */
 export const SSE_KEEPALIVE_MS = 15_000;
@@ -20,8 +21,8 @@ export interface StatusRoutesOptions {
   rollouts: RolloutStore;
   registry: Registry;
   events: EventBus;
-  /** Streams to end when the server closes. */
-  streams: Set<{ end(): void }>;
+  /** The open event streams: at most so many per token, ended when their token stops working. */
+  streams: StreamRegistry;
 }
 
 /** Fleet, cluster and app status, and the SSE event stream. */
@@ -108,8 +109,14 @@ export function statusRoutes(o: StatusRoutesOptions): FastifyPluginAsync {
     app.route({
       ...routeOf(operations.streamEvents),
       handler: async (req, reply) => {
+        const principal = req.principal;
+        if (!principal) throw new Error("the access hook let an event stream through without a token");
+        o.streams.admit(principal);
         const wanted = req.query.types ? new Set(req.query.types.split(",")) : undefined;
         reply.hijack();
+        // The stream outlives any request timeout: it ends when the client goes, the token stops
+        // working, or the server closes.
+        req.raw.socket.setTimeout(0);
         const raw = reply.raw;
         raw.writeHead(200, {
           "content-type": "text/event-stream; charset=utf-8",
@@ -124,7 +131,8 @@ export function statusRoutes(o: StatusRoutesOptions): FastifyPluginAsync {
           raw.write(`id: ${++id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
         });
         const keepalive = setInterval(() => raw.write(": keepalive\n\n"), SSE_KEEPALIVE_MS);
-        const stream = {
+        const stream: OpenStream = {
+          principal,
           end: () => {
             clearInterval(keepalive);
             unsubscribe();

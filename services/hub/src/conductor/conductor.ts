@@ -1,9 +1,11 @@
+import { teamMayTarget } from "@flotilla/api";
 import type { Logger } from "pino";
 import { type AppSettings, type SettingsChange, settingsDiff, settingsDigest, settingsOf } from "../desired/index.js";
 import { NotFoundError, NotLeaderError } from "../errors.js";
 import type { HubMetrics } from "../metrics.js";
 import type { DesiredStatePublisher } from "../nats/publisher.js";
 import { ENV_LABEL } from "../registry/targets.js";
+import { policyOfTeam } from "../registry/team-policy.js";
 import {
   type Action,
   abandonRollback,
@@ -416,11 +418,16 @@ export class RolloutConductor {
       const id = rolloutId(app.name, environment, to, now);
       await this.o.settings.putSettings(to.settings, request.settings);
       if (latest) await this.#supersede(latest, id, fence);
-      const [envRecord, clusters] = await Promise.all([
+      const [envRecord, clusters, team] = await Promise.all([
         this.o.objects.getObject("Environment", environment),
         this.o.objects.listObjects("Cluster"),
+        this.o.objects.getObject("Team", request.settings.team),
       ]);
-      const members = clusters.filter((c) => c.labels[ENV_LABEL] === environment);
+      // The environment's clusters that the app's team may target at all (its policy's selector).
+      const teamPolicy = policyOfTeam(request.settings.team, team);
+      const members = clusters.filter(
+        (c) => c.labels[ENV_LABEL] === environment && teamMayTarget(teamPolicy, c.labels),
+      );
       const states = await this.o.statuses.getClusterStatuses(members.map((c) => c.name));
       const changed = changesBetween(from, to);
       // A new commit's lead time starts at the commit; a settings-only change's when it was seen.

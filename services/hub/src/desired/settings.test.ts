@@ -69,12 +69,12 @@ describe("settings snapshots", () => {
   it("carries the team's policy and the adopt choice into the desired state and its fingerprint", () => {
     const place = { app: "web", cluster: "c", labels: { env: "prod" }, environment: "prod", revision: "r" };
     const plain = resolveDesired(settingsOf(APP, REPO, "prod"), place);
-    // A team without a policy of its own: the app's namespace only, no cluster-scoped kind.
-    expect(plain.policy).toEqual({ team: "shop", namespaces: ["shop"], clusterResources: [] });
+    // A team without a policy of its own: its own name space, no cluster-scoped kind.
+    expect(plain.policy).toEqual({ team: "shop", namespaces: ["shop", "shop-*"], clusterResources: [] });
     expect(plain.adopt).toBe(false);
-    const team = { name: "shop", policy: { namespaces: ["shop", "shop-*"], clusterResources: [] } };
+    const team = { name: "shop", policy: { namespaces: ["shop", "shop-*", "web"], clusterResources: [] } };
     const widened = resolveDesired(settingsOf(APP, REPO, "prod", team), place);
-    expect(widened.policy?.namespaces).toEqual(["shop", "shop-*"]);
+    expect(widened.policy?.namespaces).toEqual(["shop", "shop-*", "web"]);
     expect(desiredFingerprint(widened)).not.toBe(desiredFingerprint(plain));
     const adopting = resolveDesired(settingsOf({ ...APP, adopt: true }, REPO, "prod"), place);
     expect(adopting.adopt).toBe(true);
@@ -134,8 +134,6 @@ describe("settingsDiff", () => {
       { path: "helm.set.db.password", from: MASKED, to: MASKED },
       { path: "helm.set.replicaCount", from: '"1"', to: '"2"' },
       { path: "namespace", from: '"shop"', to: '"shop-2"' },
-      // The policy of a team without its own follows the app's namespace.
-      { path: "policy.namespaces", from: '["shop"]', to: '["shop-2"]' },
     ]);
     expect(settingsDiff(before, before)).toEqual([]);
     expect(JSON.stringify(settingsDiff(undefined, after))).not.toContain("swordfish");

@@ -96,7 +96,7 @@ export function settingsOf(
   // Team rules join here once teams carry them: the team's first, the app's replacing them per kind.
   if (app.healthChecks && app.healthChecks.length > 0) settings.healthChecks = structuredClone([...app.healthChecks]);
   if (app.progressDeadlineSeconds !== undefined) settings.progressDeadlineSeconds = app.progressDeadlineSeconds;
-  settings.policy = teamPolicyOf(repo.team, team, app.namespace);
+  settings.policy = teamPolicyOf(repo.team, team);
   if (app.adopt) settings.adopt = true;
   return settings;
 }

@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import type { EventBus } from "../status/events.js";
 import type { Stores } from "../store.js";
 import { RedisAccountJwtStore } from "./account-jwt.js";
+import { RedisAuditStore } from "./audit.js";
 import { RedisDesiredStore, RedisGenerationStore, RedisReportStore } from "./cluster-apps.js";
 import { RedisClusterCleanup, RedisClusterStatusStore } from "./clusters.js";
 import { connectRedis, handleErrors } from "./connection.js";
@@ -17,13 +18,20 @@ import { RedisObjectStore } from "./objects.js";
 import { RedisRolloutStore } from "./rollouts.js";
 import { RedisSettingsStore } from "./settings.js";
 import { RedisSigningKeyStore } from "./signing-key.js";
+import { RedisTokenStore } from "./tokens.js";
 
 export { REDIS_START_ATTEMPTS, redactRedisUrl } from "./connection.js";
-export { EVENTS_CHANNEL, KEY_PREFIX, NUDGE_CHANNEL } from "./keys.js";
+export { EVENTS_CHANNEL, KEY_PREFIX, keys as redisKeys, NUDGE_CHANNEL } from "./keys.js";
 export { RedisRolloutStore } from "./rollouts.js";
 
+/** How the stores keep what grows. */
+export interface StoreOptions {
+  /** About how many entries the audit trail keeps (`MAXLEN ~`). */
+  auditMaxEntries: number;
+}
+
 /** Every store over one connection (or a Redis primary behind Sentinel: pass the connected client). */
-export function redisStores(redis: Redis): Stores {
+export function redisStores(redis: Redis, options: StoreOptions): Stores {
   return {
     objects: new RedisObjectStore(redis),
     statuses: new RedisClusterStatusStore(redis),
@@ -37,12 +45,16 @@ export function redisStores(redis: Redis): Stores {
     leases: new RedisLeaseStore(redis),
     rollouts: new RedisRolloutStore(redis),
     accountJwt: new RedisAccountJwtStore(redis),
+    tokens: new RedisTokenStore(redis),
+    audit: new RedisAuditStore(redis, options.auditMaxEntries),
   };
 }
 
 /** What the hub holds in Redis, over its connections. */
 export interface RedisBackend {
   stores: Stores;
+  /** The connection the stores use, for a library that keeps its own keys (the auth-failure limiter). */
+  redis: Redis;
   /** Events and nudges to and from every replica, over a dedicated subscriber connection. */
   events: EventBus;
   /** True when Redis answers. */
@@ -55,7 +67,7 @@ export interface RedisBackend {
  * Connects to Redis (giving up after a few attempts at start, see `connectRedis`), opens a
  * second connection for pub/sub, and builds the stores and the event bus over them.
  */
-export async function openRedis(url: string, log: Logger): Promise<RedisBackend> {
+export async function openRedis(url: string, log: Logger, options: StoreOptions): Promise<RedisBackend> {
   const redis = await connectRedis(url, log);
   const subscriber = redis.duplicate();
   handleErrors(subscriber, log, url);
@@ -64,7 +76,8 @@ export async function openRedis(url: string, log: Logger): Promise<RedisBackend>
     await subscriber.connect().catch(() => {});
     const events = await RedisEventBus.start(redis, subscriber, log);
     return {
-      stores: redisStores(redis),
+      stores: redisStores(redis, options),
+      redis,
       events,
       ping: async () => (await redis.ping()) === "PONG",
       close: async () => {

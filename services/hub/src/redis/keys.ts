@@ -13,6 +13,12 @@
  * - `hub-signing-key` sealed PKCS#8 PEM of a generated hub key
  * - `nats-account-jwt` account JWT with every revocation; `nats-account-lock` lock serialising revocations
  * - `leader` lease value `<holder>|<token>` with a TTL; `leader-fence` fencing token counter
+ * - `token:<id>` JSON TokenRecord (the secret only as its SHA-256; expires a week after the
+ *   token does); `tokens` set of ids; `tokens-last-used` hash id → ms of the last use (written at
+ *   most once a minute per token and replica)
+ * - `audit` stream of audit entries (field `e`: the entry as JSON), capped with `MAXLEN ~`
+ * - `auth-failures:<address>` failed authentications from one client address in the current
+ *   window (@fastify/rate-limit's Redis store; expires with the window)
  * - pub/sub channels `events` (SSE fan-out) and `nudge` (wake the tracker for one repo)
  *
  * The Lua scripts that change several of these at once are in `scripts.ts`.
@@ -46,6 +52,12 @@ export const keys = {
   accountLock: `${KEY_PREFIX}nats-account-lock`,
   leader: `${KEY_PREFIX}leader`,
   leaderFence: `${KEY_PREFIX}leader-fence`,
+  token: (id: string) => `${KEY_PREFIX}token:${id}`,
+  tokens: `${KEY_PREFIX}tokens`,
+  tokensLastUsed: `${KEY_PREFIX}tokens-last-used`,
+  audit: `${KEY_PREFIX}audit`,
+  /** Prefix of the rate limiter's counters; it appends the client address. */
+  authFailuresPrefix: `${KEY_PREFIX}auth-failures:`,
 } as const;
 
 /** Pub/sub channel carrying hub events to every replica's SSE clients. */

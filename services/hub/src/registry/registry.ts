@@ -1,17 +1,20 @@
-import type {
-  ApplyAction,
-  ApplyResult,
-  AppSpec,
-  BootstrapBundle,
-  ClusterListItem,
-  ClusterSpec,
-  ClusterView,
-  EnvironmentSpec,
-  Kind,
-  Repo,
-  RepoSpec,
-  SpecOf,
-  TeamSpec,
+import {
+  type ApplyAction,
+  type ApplyResult,
+  type AppSpec,
+  type BootstrapBundle,
+  type ClusterListItem,
+  type ClusterSpec,
+  type ClusterView,
+  type EnvironmentSpec,
+  type Kind,
+  namespaceBreach,
+  type PolicyBreach,
+  type Repo,
+  type RepoSpec,
+  repoUrlBreach,
+  type SpecOf,
+  type TeamSpec,
 } from "@flotilla/api";
 import {
   ResolveError,
@@ -41,10 +44,12 @@ import type {
   ObjectStore,
   RepoRecord,
   RepoSecrets,
+  TeamRecord,
 } from "../store.js";
-import { parseApplyDocuments, planApply, where } from "./apply.js";
+import { type ApplyDocument, parseApplyDocuments, planApply, where } from "./apply.js";
 import { canonicalJson } from "./canonical.js";
 import type { ClusterCredentialIssuer } from "./credentials.js";
+import { policyOfTeam } from "./team-policy.js";
 
 export interface RegistryOptions {
   objects: ObjectStore;
@@ -62,6 +67,8 @@ export interface RegistryOptions {
   issuer?: ClusterCredentialIssuer;
   /** Clears what the transport holds for a deregistered cluster (its KV keys). */
   onClusterDeleted?: (cluster: string) => Promise<void>;
+  /** Ids of the API tokens of a team: a team that has some cannot be deleted. */
+  teamTokens?: (team: string) => Promise<string[]>;
   log: Logger;
 }
 
@@ -220,6 +227,15 @@ export class Registry {
           `still owns repos ${repos.map((r) => r.name).join(", ")}; delete them first`,
         );
       }
+      // A token outliving its team would act for any later team of the same name.
+      const tokens = (await this.o.teamTokens?.(name)) ?? [];
+      if (tokens.length > 0) {
+        throw new ConflictError(
+          "team",
+          name,
+          `still has API tokens ${tokens.join(", ")}; revoke them first ('flotilla token revoke <id>')`,
+        );
+      }
     }
     if (kind === "Repo") {
       const apps = (await this.o.objects.listObjects("App")).filter((a) => a.repo === name);
@@ -278,6 +294,7 @@ export class Registry {
    */
   async apply(text: string): Promise<ApplyResult[]> {
     const docs = parseApplyDocuments(text);
+    await this.#checkPolicies(docs);
     for (const d of docs) {
       if (d.kind === "Repo") await this.#checkRepoUrl(d.spec.url, where(d.index, d.kind, d.name));
     }
@@ -331,14 +348,48 @@ export class Registry {
     if (kind === "Repo") {
       await this.#checkRepoUrl((spec as RepoSpec).url);
       const team = (spec as RepoSpec).team;
-      if (!(await this.o.objects.getObject("Team", team))) {
+      const record = await this.o.objects.getObject("Team", team);
+      if (!record) {
         throw new ValidationError("team", `team ${JSON.stringify(team)} does not exist; create it first`);
       }
+      refuseBreach(repoUrlBreach(policyOfTeam(team, record), (spec as RepoSpec).url));
     }
     if (kind === "App") {
       const repo = (spec as AppSpec).repo;
-      if (!(await this.o.objects.getObject("Repo", repo))) {
+      const record = await this.o.objects.getObject("Repo", repo);
+      if (!record) {
         throw new ValidationError("repo", `repo ${JSON.stringify(repo)} does not exist; create it first`);
+      }
+      const team = await this.o.objects.getObject("Team", record.team);
+      refuseBreach(namespaceBreach(policyOfTeam(record.team, team), (spec as AppSpec).namespace));
+    }
+  }
+
+  /**
+   * Checks every Repo and App document of an apply against its team's policy, as the file would
+   * leave it: a Team or Repo document in the same file counts over the stored one.
+   */
+  async #checkPolicies(docs: readonly ApplyDocument[]): Promise<void> {
+    const teams = new Map<string, TeamRecord | undefined>();
+    const repos = new Map<string, string | undefined>();
+    for (const d of docs) {
+      if (d.kind === "Team") teams.set(d.name, { name: d.name, ...d.spec });
+      if (d.kind === "Repo") repos.set(d.name, d.spec.team);
+    }
+    const teamOf = async (name: string) =>
+      teams.has(name) ? teams.get(name) : await this.o.objects.getObject("Team", name);
+    for (const d of docs) {
+      const at = where(d.index, d.kind, d.name);
+      if (d.kind === "Repo") {
+        refuseBreach(repoUrlBreach(policyOfTeam(d.spec.team, await teamOf(d.spec.team)), d.spec.url), at);
+      }
+      if (d.kind === "App") {
+        const team = repos.has(d.spec.repo)
+          ? repos.get(d.spec.repo)
+          : (await this.o.objects.getObject("Repo", d.spec.repo))?.team;
+        // A repo that does not exist is planApply's to refuse, naming the reference.
+        if (team !== undefined)
+          refuseBreach(namespaceBreach(policyOfTeam(team, await teamOf(team)), d.spec.namespace), at);
       }
     }
   }
@@ -385,6 +436,15 @@ export class Registry {
     await this.o.events.emit({ type: "registry", kind, name, action, atMs: Date.now() });
     if (nudge) await this.o.events.nudge(nudge);
   }
+}
+
+/**
+ * Refuses (400) what breaks a team's policy, naming the field and the rule; in an apply the
+ * field is the document's (`spec.url`) and `where` names the document.
+ */
+function refuseBreach(breach: PolicyBreach | undefined, where = ""): void {
+  if (!breach) return;
+  throw new ValidationError(where ? `spec.${breach.field}` : breach.field, breach.reason, where);
 }
 
 /** A cluster as the API shows it: its agent's key only by id. */

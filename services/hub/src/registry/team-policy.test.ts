@@ -1,25 +1,26 @@
 import { describe, expect, it } from "vitest";
-import type { TeamRecord } from "../store.js";
 import { teamPolicyOf } from "./team-policy.js";
 
 describe("teamPolicyOf", () => {
-  it("allows only the app's namespace and no cluster-scoped kind when the team sets no policy", () => {
-    expect(teamPolicyOf("web", { name: "web" }, "shop")).toEqual({
-      team: "web",
-      namespaces: ["shop"],
-      clusterResources: [],
-    });
-    expect(teamPolicyOf("web", undefined, "shop")).toEqual({ team: "web", namespaces: ["shop"], clusterResources: [] });
+  it("gives a team without a policy its own name space and no cluster-scoped kind", () => {
+    const least = { team: "web", namespaces: ["web", "web-*"], clusterResources: [] };
+    expect(teamPolicyOf("web", { name: "web" })).toEqual(least);
+    expect(teamPolicyOf("web", undefined)).toEqual(least);
+    expect(teamPolicyOf("web", { name: "web", policy: { repoUrls: ["https://git.example.com/*"] } })).toEqual(least);
   });
 
-  it("sends the team's own policy when its record has one", () => {
-    const team: TeamRecord & { policy: unknown } = {
+  it("sends the team's own namespaces and kinds, and nothing the agent does not enforce", () => {
+    const team = {
       name: "web",
-      policy: { namespaces: ["web", "web-*"], clusterResources: ["ClusterRole.rbac.authorization.k8s.io"] },
+      policy: {
+        namespaces: ["web", "shop"],
+        clusterResources: ["ClusterRole.rbac.authorization.k8s.io"],
+        clusterSelector: { tier: "shared" },
+      },
     };
-    expect(teamPolicyOf("web", team, "shop")).toEqual({
+    expect(teamPolicyOf("web", team)).toEqual({
       team: "web",
-      namespaces: ["web", "web-*"],
+      namespaces: ["web", "shop"],
       clusterResources: ["ClusterRole.rbac.authorization.k8s.io"],
     });
   });

@@ -1,26 +1,23 @@
 /**
  * The team policy the hub puts in every desired state (see TEAM-POLICY.md): what the app's
- * objects may touch on a cluster, enforced by the agent.
+ * objects may touch on a cluster, enforced by the agent. The rest of the policy (repo URLs, the
+ * cluster selector) the hub enforces itself, when a repo or app is saved and when it picks an
+ * app's clusters.
  */
+import { type EffectiveTeamPolicy, effectiveTeamPolicy } from "@flotilla/api";
 import type { TeamPolicyInit } from "@flotilla/proto";
 import type { TeamRecord } from "../store.js";
 
-function strings(value: unknown): string[] | undefined {
-  return Array.isArray(value) && value.every((v) => typeof v === "string") ? value : undefined;
+/** The policy in force for the team named `teamName`, whose record is `team` (defaults when it has none). */
+export function policyOfTeam(teamName: string, team: TeamRecord | undefined): EffectiveTeamPolicy {
+  return effectiveTeamPolicy(teamName, team?.policy);
 }
 
 /**
- * The policy of an app of team `teamName` deploying into `appNamespace`: the team's own
- * `policy` when its record has one; otherwise only the app's own namespace and no
- * cluster-scoped kind, so an app can touch nothing beyond what it was registered for.
+ * The agent's part of the policy of team `teamName`: its namespaces (by default its own name
+ * space, `<team>` and `<team>-*`) and its cluster-scoped kinds (by default none).
  */
-export function teamPolicyOf(teamName: string, team: TeamRecord | undefined, appNamespace: string): TeamPolicyInit {
-  const own = team && "policy" in team && typeof team.policy === "object" && team.policy !== null ? team.policy : {};
-  const namespaces = "namespaces" in own ? strings(own.namespaces) : undefined;
-  const clusterResources = "clusterResources" in own ? strings(own.clusterResources) : undefined;
-  return {
-    team: teamName,
-    namespaces: namespaces ?? [appNamespace],
-    clusterResources: clusterResources ?? [],
-  };
+export function teamPolicyOf(teamName: string, team: TeamRecord | undefined): TeamPolicyInit {
+  const policy = policyOfTeam(teamName, team);
+  return { team: teamName, namespaces: policy.namespaces, clusterResources: policy.clusterResources };
 }

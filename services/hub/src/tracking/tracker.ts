@@ -1,4 +1,4 @@
-import type { GitCredentials } from "@flotilla/api";
+import { type GitCredentials, teamMayTarget } from "@flotilla/api";
 import type { Logger } from "pino";
 import type { RolloutConductor, RolloutRequest } from "../conductor/conductor.js";
 import { settingsDigest, settingsOf } from "../desired/index.js";
@@ -7,6 +7,7 @@ import type { HubMetrics } from "../metrics.js";
 import type { DesiredStatePublisher } from "../nats/publisher.js";
 import type { Registry } from "../registry/registry.js";
 import { targetClusters } from "../registry/targets.js";
+import { policyOfTeam } from "../registry/team-policy.js";
 import type { EventBus } from "../status/events.js";
 import type {
   AppRecord,
@@ -181,11 +182,14 @@ export class Tracker {
     } finally {
       end();
     }
-    const [apps, clusters, team] = await Promise.all([
+    const [apps, everyCluster, team] = await Promise.all([
       this.o.objects.listObjects("App"),
       this.o.objects.listObjects("Cluster"),
       this.o.objects.getObject("Team", repo.team),
     ]);
+    // Only the clusters the repo's team may target (its policy's selector) run its apps.
+    const teamPolicy = policyOfTeam(repo.team, team);
+    const clusters = everyCluster.filter((c) => teamMayTarget(teamPolicy, c.labels));
     const repoApps = apps.filter((a) => a.repo === repo.name);
     let failures = 0;
     for (const [environment, branch] of Object.entries(repo.branches)) {

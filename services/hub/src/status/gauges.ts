@@ -1,0 +1,56 @@
+import { CLUSTER_STATES } from "@flotilla/api";
+import type { HubMetrics } from "../metrics.js";
+import type { ClusterStatusStore, ObjectReader, RolloutStore } from "../store.js";
+
+/** How old the counted gauges may be when `/metrics` is scraped. */
+export const GAUGE_REFRESH_MS = 15_000;
+
+/**
+ * Keeps the gauges that count the fleet (clusters by state, unsettled rollouts by state) fresh
+ * enough for scraping without reading Redis on every scrape: they are counted at most once per
+ * {@link GAUGE_REFRESH_MS} per replica, one count at a time however many scrapers ask. Rollouts
+ * are counted from the set of unsettled ones, not from every stored rollout; ended rollouts are
+ * `flotilla_rollouts_total`.
+ */
+export class FleetGauges {
+  #countedAtMs = Number.NEGATIVE_INFINITY;
+  #counting: Promise<void> | undefined;
+
+  constructor(
+    private readonly o: {
+      objects: ObjectReader;
+      statuses: ClusterStatusStore;
+      rollouts: Pick<RolloutStore, "unsettled" | "get">;
+      metrics: HubMetrics;
+      now?: () => number;
+    },
+  ) {}
+
+  /** Counts again when the last count is older than {@link GAUGE_REFRESH_MS}. */
+  async refresh(): Promise<void> {
+    const now = (this.o.now ?? Date.now)();
+    if (now - this.#countedAtMs < GAUGE_REFRESH_MS) return;
+    this.#counting ??= this.#count(now).finally(() => {
+      this.#counting = undefined;
+    });
+    await this.#counting;
+  }
+
+  async #count(now: number): Promise<void> {
+    const clusters = await this.o.objects.listObjects("Cluster");
+    const statuses = await this.o.statuses.getClusterStatuses(clusters.map((c) => c.name));
+    const counts = new Map<string, number>(CLUSTER_STATES.map((s) => [s, 0]));
+    for (const c of clusters) {
+      const state = statuses.get(c.name)?.state ?? "Pending";
+      counts.set(state, (counts.get(state) ?? 0) + 1);
+    }
+    const ids = await this.o.rollouts.unsettled();
+    const stored = await Promise.all(ids.map((id) => this.o.rollouts.get(id)));
+    const byState = new Map<string, number>();
+    for (const s of stored) if (s) byState.set(s.rollout.state, (byState.get(s.rollout.state) ?? 0) + 1);
+    for (const [state, n] of counts) this.o.metrics.clusters.set({ state }, n);
+    this.o.metrics.rollouts.reset();
+    for (const [state, n] of byState) this.o.metrics.rollouts.set({ state }, n);
+    this.#countedAtMs = now;
+  }
+}
