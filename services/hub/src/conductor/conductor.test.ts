@@ -116,6 +116,9 @@ class MemoryStore implements ObjectReader, ClusterStatusStore, ReportStore, Desi
   async listObjects<K extends StoredKind>(kind: K): Promise<RecordOf[K][]> {
     return this.#objects(kind);
   }
+  async getObjects<K extends StoredKind>(kind: K, names: readonly string[]): Promise<Map<string, RecordOf[K]>> {
+    return new Map(this.#objects(kind).flatMap((x) => (names.includes(x.name) ? [[x.name, x] as const] : [])));
+  }
   async getClusterStatus(cluster: string): Promise<ClusterStatus | undefined> {
     return this.statuses.get(cluster);
   }
@@ -130,11 +133,20 @@ class MemoryStore implements ObjectReader, ClusterStatusStore, ReportStore, Desi
   async putClusterStatus(cluster: string, status: ClusterStatus): Promise<void> {
     this.statuses.set(cluster, status);
   }
+  async putClusterStatuses(statuses: ReadonlyMap<string, ClusterStatus>): Promise<void> {
+    for (const [cluster, status] of statuses) this.statuses.set(cluster, status);
+  }
   async getReport(cluster: string, app: string): Promise<ReportRecord | undefined> {
     return this.reports.get(`${cluster}.${app}`);
   }
   async putReport(record: ReportRecord): Promise<void> {
     this.reports.set(`${record.cluster}.${record.app}`, record);
+  }
+  async getReports(pairs: readonly { cluster: string; app: string }[]): Promise<(ReportRecord | undefined)[]> {
+    return pairs.map((p) => this.reports.get(`${p.cluster}.${p.app}`));
+  }
+  async putReports(records: readonly ReportRecord[]): Promise<void> {
+    for (const r of records) await this.putReport(r);
   }
   async listReports(by: { cluster?: string; app?: string }): Promise<ReportRecord[]> {
     return [...this.reports.values()].filter(
@@ -229,6 +241,9 @@ const events: EventBus & { seen: HubEvent[] } = {
   seen: [],
   async emit(e) {
     this.seen.push(e);
+  },
+  async emitAll(all) {
+    this.seen.push(...all);
   },
   subscribe: () => () => {},
   async nudge() {},

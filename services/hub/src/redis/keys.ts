@@ -13,7 +13,8 @@
  * - `hub-signing-key` sealed PKCS#8 PEM of a generated hub key
  * - `nats-account-jwt` account JWT with every revocation; `nats-account-lock` lock serialising revocations
  * - `leader` lease value `<holder>|<token>` with a TTL; `leader-fence` fencing token counter
- * - pub/sub channels `events` (SSE fan-out) and `nudge` (wake the tracker for one repo)
+ * - pub/sub channels `events` (SSE fan-out: one JSON HubEvent, or a JSON array of them from a batch)
+ *   and `nudge` (wake the tracker for one repo)
  *
  * The Lua scripts that change several of these at once are in `scripts.ts`.
  */

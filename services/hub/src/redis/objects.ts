@@ -18,6 +18,17 @@ export class RedisObjectStore implements ObjectStore {
     return allFromJson<RecordOf[K]>(await this.redis.mget(names.map((n) => keys.object(kind, n))));
   }
 
+  async getObjects<K extends StoredKind>(kind: K, names: readonly string[]): Promise<Map<string, RecordOf[K]>> {
+    const found = new Map<string, RecordOf[K]>();
+    if (names.length === 0) return found;
+    const texts = await this.redis.mget(names.map((n) => keys.object(kind, n)));
+    names.forEach((name, i) => {
+      const record = fromJson<RecordOf[K]>(texts[i]);
+      if (record) found.set(name, record);
+    });
+    return found;
+  }
+
   async createObject<K extends StoredKind>(kind: K, record: RecordOf[K]): Promise<boolean> {
     const created = await this.redis.eval(
       CREATE_OBJECT,

@@ -21,14 +21,7 @@ import {
   UrlRefusedError,
   type UrlRules,
 } from "@flotilla/netguard";
-import {
-  generateSigningKey,
-  keyIdOf,
-  publicKeyFromPem,
-  publicKeyToPem,
-  type SigningKey,
-  signingKeyToPem,
-} from "@flotilla/proto";
+import { generateSigningKey, publicKeyToPem, type SigningKey, signingKeyToPem } from "@flotilla/proto";
 import type { Logger } from "pino";
 import { ConflictError, NotFoundError, ValidationError } from "../errors.js";
 import type { SecretBox } from "../secrets/secretbox.js";
@@ -42,6 +35,7 @@ import type {
   RepoRecord,
   RepoSecrets,
 } from "../store.js";
+import { AgentKeys } from "./agent-keys.js";
 import { parseApplyDocuments, planApply, where } from "./apply.js";
 import { canonicalJson } from "./canonical.js";
 import type { ClusterCredentialIssuer } from "./credentials.js";
@@ -387,12 +381,15 @@ export class Registry {
   }
 }
 
+/** Parsed once per key: listing thousands of clusters must not parse thousands of PEMs per call. */
+const agentKeys = new AgentKeys();
+
 /** A cluster as the API shows it: its agent's key only by id. */
 export function clusterView(c: ClusterRecord): ClusterView {
   return {
     name: c.name,
     labels: c.labels,
-    agentKeyId: keyIdOf(publicKeyFromPem(c.agentPublicKey)),
+    agentKeyId: agentKeys.keyId(c.agentPublicKey),
     hasNatsCredentials: c.natsUserPublicKey !== undefined,
     createdAtMs: c.createdAtMs,
   };
