@@ -61,6 +61,8 @@ export interface RolloutResult {
   reportsPerRevision: number;
   /** Trigger (webhook, or the app's apply for the first deploy) to RolloutSucceeded. */
   seconds: number;
+  /** Trigger to the rollout's creation. */
+  createdSeconds: number;
   desiredWrites: number;
   desiredWritesPerSecond: number;
   reportsIngested: number;
@@ -216,6 +218,7 @@ async function measureRollout(
   const started = performance.now();
   await trigger();
   const id = (await created).rolloutId;
+  const createdSeconds = (performance.now() - started) / 1000;
   const end = await events.end(id, ROLLOUT_TIMEOUT_MS);
   const seconds = (performance.now() - started) / 1000;
   const hubCpuSeconds = (await cpuSeconds(hub.process.pid)) - cpuBefore;
@@ -228,6 +231,7 @@ async function measureRollout(
     policy,
     reportsPerRevision,
     seconds,
+    createdSeconds,
     desiredWrites: window.count,
     desiredWritesPerSecond: spanS > 0 ? window.count / spanS : window.count,
     reportsIngested: events.count("report") - reportsBefore,
@@ -235,7 +239,8 @@ async function measureRollout(
     problems,
   };
   h.say(
-    `  ${name} (${policy}, ${reportsPerRevision} report(s)/revision): ${seconds.toFixed(2)} s, ` +
+    `  ${name} (${policy}, ${reportsPerRevision} report(s)/revision): ${seconds.toFixed(2)} s ` +
+      `(created after ${createdSeconds.toFixed(2)} s), ` +
       `${result.desiredWritesPerSecond.toFixed(0)} writes/s, hub CPU ${hubCpuSeconds.toFixed(2)} s` +
       (problems.length ? `; PROBLEMS: ${problems.join("; ")}` : ""),
   );
@@ -276,7 +281,7 @@ export async function runSize(o: SizeOptions): Promise<SizeResult> {
       ...(setup ? { operatorSetup: setup } : {}),
       waitFor: "leader",
       ...(o.hubScript ? { command: hubCommand(o.hubScript, nats.url, redis.url) } : {}),
-      env: o.profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${o.profileDir}` } : {},
+      ...(o.profileDir ? { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${o.profileDir}`] } : {}),
     });
     stops.push(() => hub.stop());
     const events = await HubEventStream.open(hub.url, hub.token, ["rollout", "cluster-state", "report"]);

@@ -14,7 +14,18 @@ const rate = (n: number) => `${Math.round(n).toLocaleString("en-US")} /s`;
 /** Rollout figures, one row per rollout of every size. */
 export function rolloutTable(results: readonly SizeResult[]): string {
   return table(
-    ["clusters", "mode", "rollout", "policy", "reports/rev", "→ Succeeded", "desired writes/s", "hub CPU", "ok"],
+    [
+      "clusters",
+      "mode",
+      "rollout",
+      "policy",
+      "reports/rev",
+      "→ created",
+      "→ Succeeded",
+      "desired writes/s",
+      "hub CPU",
+      "ok",
+    ],
     results.flatMap((s) =>
       s.rollouts.map((r) => [
         s.clusters.toLocaleString("en-US"),
@@ -22,6 +33,7 @@ export function rolloutTable(results: readonly SizeResult[]): string {
         r.name,
         r.policy,
         String(r.reportsPerRevision),
+        `${fixed(r.createdSeconds, 2)} s`,
         `${fixed(r.seconds, 2)} s`,
         rate(r.desiredWritesPerSecond),
         `${fixed(r.hubCpuSeconds, 2)} s`,
