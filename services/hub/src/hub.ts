@@ -23,6 +23,7 @@ import { Registry } from "./registry/registry.js";
 import { loadHubKey } from "./secrets/hub-key.js";
 import { SecretBox } from "./secrets/secretbox.js";
 import { Ingester } from "./status/ingest.js";
+import { createVerifier } from "./status/verifier.js";
 import { IsomorphicGitRefLister, type RefLister } from "./tracking/git.js";
 import { GitSourceCache } from "./tracking/source-cache.js";
 import { Tracker } from "./tracking/tracker.js";
@@ -108,6 +109,8 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       issuer = await NatsCredentialIssuer.start(setup, accountJwt, system, log);
     }
     const buckets = await openBuckets(nc, log);
+    const verifier = createVerifier(config.verifyThreads);
+    cleanups.push(() => verifier.close());
 
     const registry = new Registry({
       objects,
@@ -135,6 +138,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
         metrics,
         log,
         liveness: { heartbeatIntervalMs: config.heartbeatIntervalMs, offlineAfterMissed: config.offlineAfterMissed },
+        verifier,
       });
       const conductor = new RolloutConductor({
         objects,

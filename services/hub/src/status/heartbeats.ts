@@ -1,10 +1,10 @@
-import { HEARTBEAT, type Heartbeat, open, ProtocolError } from "@flotilla/proto";
 import type { Logger } from "pino";
 import type { HubMetrics } from "../metrics.js";
-import type { AgentKeys } from "../registry/agent-keys.js";
 import type { ClusterStatus, ClusterStatusStore, ObjectReader } from "../store.js";
 import type { EventBus, HubEvent } from "./events.js";
 import { type LivenessPolicy, nextClusterStatus } from "./liveness.js";
+import type { HeartbeatFacts, SignedItem } from "./verification.js";
+import type { Verifier } from "./verifier.js";
 
 /** A heartbeat as it arrived, not yet verified. */
 export interface ReceivedHeartbeat {
@@ -22,7 +22,7 @@ export interface HeartbeatIngestOptions {
   metrics: HubMetrics;
   log: Logger;
   liveness: LivenessPolicy;
-  keys: AgentKeys;
+  verifier: Verifier;
 }
 
 function stateChange(cluster: string, previous: string, state: string, atMs: number): HubEvent {
@@ -43,32 +43,27 @@ export class HeartbeatIngest {
     const { metrics, log } = this.o;
     try {
       const records = await this.o.objects.getObjects("Cluster", [...new Set(batch.map((b) => b.cluster))]);
-      const accepted = new Map<string, { beat: Heartbeat; atMs: number }>();
+      const accepted = new Map<string, { beat: HeartbeatFacts; atMs: number }>();
       const dropped = new Map<string, number>();
       const drop = (result: string) => dropped.set(result, (dropped.get(result) ?? 0) + 1);
+      const signed: (SignedItem & { atMs: number })[] = [];
       for (const b of batch) {
         const cluster = records.get(b.cluster);
-        if (!cluster) {
-          drop("unknown_cluster");
-          continue;
-        }
-        let beat: Heartbeat;
-        try {
-          beat = open(HEARTBEAT, b.data, this.o.keys.ring(cluster.agentPublicKey)).message;
-        } catch (err) {
-          drop(err instanceof ProtocolError ? err.code : "error");
-          log.warn({ cluster: b.cluster, err }, "heartbeat rejected");
-          continue;
-        }
-        if (beat.cluster !== b.cluster) {
-          drop("cluster_mismatch");
-          log.warn({ cluster: b.cluster, claimed: beat.cluster }, "heartbeat rejected");
-          continue;
+        if (cluster) signed.push({ cluster: b.cluster, pem: cluster.agentPublicKey, bytes: b.data, atMs: b.atMs });
+        else drop("unknown_cluster");
+      }
+      const verdicts = await this.o.verifier.heartbeats(signed);
+      signed.forEach((item, i) => {
+        const verdict = verdicts[i];
+        if (!verdict?.ok) {
+          drop(verdict?.reason ?? "error");
+          log.warn({ cluster: item.cluster, reason: verdict?.reason, detail: verdict?.detail }, "heartbeat rejected");
+          return;
         }
         // A later beat of the same cluster in this batch replaces an earlier one.
-        accepted.delete(b.cluster);
-        accepted.set(b.cluster, { beat, atMs: b.atMs });
-      }
+        accepted.delete(item.cluster);
+        accepted.set(item.cluster, { beat: verdict.value, atMs: item.atMs });
+      });
       for (const [result, n] of dropped) metrics.heartbeats.inc({ result }, n);
       const acceptedCount = batch.length - [...dropped.values()].reduce((a, n) => a + n, 0);
       if (acceptedCount > 0) metrics.heartbeats.inc({ result: "accepted" }, acceptedCount);
@@ -86,7 +81,7 @@ export class HeartbeatIngest {
             atMs,
             agentVersion: beat.agentVersion,
             kubernetesVersion: beat.kubernetesVersion,
-            capabilities: [...beat.capabilities],
+            capabilities: beat.capabilities,
           },
           this.o.liveness,
         );

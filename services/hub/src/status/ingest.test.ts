@@ -12,7 +12,6 @@ import {
 import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { HubMetrics } from "../metrics.js";
-import { AgentKeys } from "../registry/agent-keys.js";
 import type {
   ClusterRecord,
   ClusterStatus,
@@ -26,6 +25,7 @@ import type {
 import type { EventBus, HubEvent } from "./events.js";
 import { HeartbeatIngest, type ReceivedHeartbeat } from "./heartbeats.js";
 import { ReportIngest, type StatusEntry } from "./reports.js";
+import { InlineVerifier } from "./verifier.js";
 
 const log = pino({ level: "silent" });
 const liveness = { heartbeatIntervalMs: 1_000, offlineAfterMissed: 3 };
@@ -119,16 +119,24 @@ function setup() {
   const stores = new MemoryStores();
   const events = new RecordingBus();
   const metrics = new HubMetrics();
-  const keys = new AgentKeys();
+  const verifier = new InlineVerifier();
   const stopping = new AbortController();
-  const heartbeats = new HeartbeatIngest({ objects: stores, statuses: stores, events, metrics, log, liveness, keys });
+  const heartbeats = new HeartbeatIngest({
+    objects: stores,
+    statuses: stores,
+    events,
+    metrics,
+    log,
+    liveness,
+    verifier,
+  });
   const reports = new ReportIngest({
     objects: stores,
     reports: stores,
     events,
     metrics,
     log,
-    keys,
+    verifier,
     stopping: stopping.signal,
   });
   return { stores, events, metrics, heartbeats, reports, stopping };

@@ -2,13 +2,13 @@ import { HEARTBEAT_PREFIX } from "@flotilla/proto";
 import type { KV, KvEntry, NatsConnection, QueuedIterator, Subscription } from "nats";
 import type { Logger } from "pino";
 import type { HubMetrics } from "../metrics.js";
-import { AgentKeys } from "../registry/agent-keys.js";
 import type { ClusterStatusStore, ObjectReader, ReportStore } from "../store.js";
 import { Batcher } from "./batcher.js";
 import type { EventBus } from "./events.js";
 import { HeartbeatIngest, type ReceivedHeartbeat } from "./heartbeats.js";
 import type { LivenessPolicy } from "./liveness.js";
 import { ReportIngest } from "./reports.js";
+import type { Verifier } from "./verifier.js";
 
 /** Most heartbeats stored per batch (one Redis round trip per read and write). */
 export const HEARTBEAT_BATCH = 1_000;
@@ -25,6 +25,8 @@ export interface IngestOptions {
   metrics: HubMetrics;
   log: Logger;
   liveness: LivenessPolicy;
+  /** Verifies reports and heartbeats; the hub owns it and closes it. */
+  verifier: Verifier;
 }
 
 /**
@@ -49,9 +51,8 @@ export class Ingester {
   #loop: Promise<void> | undefined;
 
   constructor(private readonly o: IngestOptions) {
-    const keys = new AgentKeys();
-    this.#heartbeats = new HeartbeatIngest({ ...o, keys });
-    const reports = new ReportIngest({ ...o, keys, stopping: this.#stopping.signal });
+    this.#heartbeats = new HeartbeatIngest(o);
+    const reports = new ReportIngest({ ...o, stopping: this.#stopping.signal });
     this.#beats = new Batcher((batch) => this.#heartbeats.store(batch), HEARTBEAT_BATCH);
     this.#reports = new Batcher((batch) => reports.store(batch), REPORT_BATCH);
   }

@@ -1,24 +1,13 @@
-import { createHash } from "node:crypto";
 import { setTimeout as delay } from "node:timers/promises";
-import {
-  errorCodeName,
-  Health,
-  healthName,
-  open,
-  ProtocolError,
-  parseStateKey,
-  REPORT,
-  type Report,
-  ResourceSync,
-  syncPhaseName,
-} from "@flotilla/proto";
+import { parseStateKey } from "@flotilla/proto";
 import type { KvEntry } from "nats";
 import type { Logger } from "pino";
 import { HubError } from "../errors.js";
 import type { HubMetrics } from "../metrics.js";
-import type { AgentKeys } from "../registry/agent-keys.js";
 import type { ObjectReader, ReportRecord, ReportStore } from "../store.js";
 import type { EventBus, HubEvent } from "./events.js";
+import type { SignedReport } from "./verification.js";
+import type { Verifier } from "./verifier.js";
 
 /** First wait before storing a batch of reports again after Redis failed; it doubles up to {@link REPORT_RETRY_MAX_MS}. */
 export const REPORT_RETRY_FIRST_MS = 100;
@@ -27,40 +16,6 @@ export const REPORT_RETRY_MAX_MS = 2_000;
 
 /** What ingestion reads of a status-bucket entry. */
 export type StatusEntry = Pick<KvEntry, "key" | "value" | "operation">;
-
-function reportRecord(report: Report, digest: string, receivedAtMs: number): ReportRecord {
-  return {
-    cluster: report.cluster,
-    app: report.app,
-    observedGeneration: Number(report.observedGeneration),
-    revision: report.revision,
-    rolloutId: report.rolloutId,
-    phase: syncPhaseName(report.phase),
-    health: healthName(report.health),
-    ...(report.error?.code
-      ? {
-          error: {
-            code: errorCodeName(report.error.code),
-            message: report.error.message ?? "",
-            retryable: Boolean(report.error.retryable),
-          },
-        }
-      : {}),
-    ...(Number(report.rejectedGeneration) > 0 ? { rejectedGeneration: Number(report.rejectedGeneration) } : {}),
-    resources: report.resources.map((r) => ({
-      kind: r.ref?.kind ?? "",
-      namespace: r.ref?.namespace ?? "",
-      name: r.ref?.name ?? "",
-      health: healthName(r.health ?? Health.HEALTH_UNKNOWN),
-      sync: (ResourceSync[r.sync ?? 0] ?? "RESOURCE_SYNC_UNSPECIFIED").slice("RESOURCE_SYNC_".length).toLowerCase(),
-      message: r.message ?? "",
-    })),
-    reportedAtMs: Number(report.reportedAtMs),
-    receivedAtMs,
-    agentVersion: report.agentVersion,
-    digest,
-  };
-}
 
 function reportEvent(r: ReportRecord): HubEvent {
   return {
@@ -81,7 +36,7 @@ export interface ReportIngestOptions {
   events: EventBus;
   metrics: HubMetrics;
   log: Logger;
-  keys: AgentKeys;
+  verifier: Verifier;
   /** Aborted when ingestion stops: a batch stops retrying. */
   stopping: AbortSignal;
 }
@@ -133,28 +88,19 @@ export class ReportIngest {
     if (keyed.length === 0) return;
     try {
       const clusters = await this.o.objects.getObjects("Cluster", [...new Set(keyed.map((k) => k.cluster))]);
-      const verified: { record: ReportRecord; pair: { cluster: string; app: string } }[] = [];
-      const receivedAtMs = Date.now();
+      const signed: SignedReport[] = [];
       for (const { cluster: name, app, entry } of keyed) {
         const cluster = clusters.get(name);
-        if (!cluster) {
-          this.#reject("unknown_cluster", { cluster: name, app });
-          continue;
-        }
-        let report: Report;
-        try {
-          report = open(REPORT, entry.value, this.o.keys.ring(cluster.agentPublicKey)).message;
-        } catch (err) {
-          this.#reject(err instanceof ProtocolError ? err.code : "error", { cluster: name, app, err });
-          continue;
-        }
-        if (report.cluster !== name || report.app !== app) {
-          this.#reject("cluster_mismatch", { cluster: name, app, claimed: `${report.cluster}.${report.app}` });
-          continue;
-        }
-        const digest = createHash("sha256").update(entry.value).digest("hex");
-        verified.push({ record: reportRecord(report, digest, receivedAtMs), pair: { cluster: name, app } });
+        if (cluster) signed.push({ cluster: name, app, pem: cluster.agentPublicKey, bytes: entry.value });
+        else this.#reject("unknown_cluster", { cluster: name, app });
       }
+      const verdicts = await this.o.verifier.reports(signed, Date.now());
+      const verified: { record: ReportRecord; pair: { cluster: string; app: string } }[] = [];
+      signed.forEach(({ cluster, app }, i) => {
+        const verdict = verdicts[i];
+        if (verdict?.ok) verified.push({ record: verdict.value, pair: { cluster, app } });
+        else this.#reject(verdict?.reason ?? "error", { cluster, app, detail: verdict?.detail });
+      });
       const previous = await this.o.reports.getReports(verified.map((v) => v.pair));
       const fresh = verified.filter((v, i) => previous[i]?.digest !== v.record.digest).map((v) => v.record);
       if (fresh.length === 0) return;
