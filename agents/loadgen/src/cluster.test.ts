@@ -134,7 +134,7 @@ describe("SimulatedCluster", () => {
     expect(link.reports[0]).toMatchObject({ phase: SyncPhase.SYNC_PHASE_FAILED, health: Health.HEALTH_DEGRADED });
   });
 
-  it("sends its last report again with a new timestamp, and beats with its own key", () => {
+  it("sends its report sequence again for the same revision, and beats with its own key", () => {
     vi.useFakeTimers();
     const { cluster, link } = simulated();
     cluster.onDesired("web", desired(1));
@@ -143,6 +143,12 @@ describe("SimulatedCluster", () => {
     expect(link.reports).toHaveLength(2);
     expect(link.reports[1]!.phase).toBe(SyncPhase.SYNC_PHASE_SYNCED);
     expect(Number(link.reports[1]!.reportedAtMs)).toBeGreaterThan(Number(link.reports[0]!.reportedAtMs));
+    cluster.reportAgain(3);
+    expect(link.reports.slice(2).map((r) => [Number(r.observedGeneration), r.phase, r.health])).toEqual([
+      [1, SyncPhase.SYNC_PHASE_VALIDATING, Health.HEALTH_HEALTHY],
+      [1, SyncPhase.SYNC_PHASE_APPLYING, Health.HEALTH_HEALTHY],
+      [1, SyncPhase.SYNC_PHASE_SYNCED, Health.HEALTH_HEALTHY],
+    ]);
     cluster.heartbeat();
     expect(link.beats).toEqual(["c1"]);
   });

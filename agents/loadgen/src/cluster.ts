@@ -122,11 +122,17 @@ export class SimulatedCluster {
     }
   }
 
-  /** Sends the last report of every app again, with a fresh timestamp (a burst for ingest tests). */
-  reportAgain(): void {
+  /**
+   * Sends every app's report sequence again at once, for the revision it last acted on: with
+   * `reports` of 5, fetching, rendering, validating, applying, then the same verdict as before
+   * (a report burst for ingest tests; each report differs, so none is a mere re-delivery).
+   */
+  reportAgain(reports = 1): void {
+    const behaviour = { ...this.context.behaviour(), reportsPerRevision: reports, reportDelayMs: 0 };
     for (const [app, state] of this.#apps) {
       if (state.phase === SyncPhase.SYNC_PHASE_UNSPECIFIED) continue;
-      this.#report(app, state, { afterMs: 0, phase: state.phase, health: state.health });
+      const failed = state.phase === SyncPhase.SYNC_PHASE_FAILED;
+      for (const planned of reportPlan(behaviour, failed, state.health)) this.#report(app, state, planned);
     }
   }
 

@@ -119,9 +119,12 @@ export class SimulatedFleet {
     await this.#links?.flush();
   }
 
-  /** Every cluster sends the last report of each app again, at once: a report burst. */
-  reportAgain(): void {
-    for (const c of this.#clusters.values()) c.reportAgain();
+  /**
+   * A report burst: every cluster sends each app's sequence of `reports` reports (1 to 5, the
+   * verdict last) for the revision it runs, all at once.
+   */
+  reportAgain(reports = 1): void {
+    for (const c of this.#clusters.values()) c.reportAgain(reports);
   }
 
   async stop(): Promise<void> {

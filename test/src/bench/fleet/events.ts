@@ -11,8 +11,11 @@ interface Waiter {
   resolve: (e: HubEvent) => void;
 }
 
+/** What the stream counts: an event type, or `report:<phase>` for reports of one phase. */
+export type CountKey = HubEvent["type"] | `report:${string}`;
+
 interface CountWaiter {
-  type: HubEvent["type"];
+  type: CountKey;
   target: number;
   resolve: (atMs: number) => void;
 }
@@ -66,7 +69,8 @@ export class HubEventStream {
   }
 
   #dispatch(e: HubEvent): void {
-    this.#counts.set(e.type, (this.#counts.get(e.type) ?? 0) + 1);
+    const counted: CountKey[] = e.type === "report" ? [e.type, `report:${e.phase}`] : [e.type];
+    for (const key of counted) this.#counts.set(key, (this.#counts.get(key) ?? 0) + 1);
     this.#lastAt.set(e.type, Date.now());
     if (e.type === "cluster-state") {
       if (e.state === "Ready") this.ready.add(e.cluster);
@@ -74,9 +78,8 @@ export class HubEventStream {
       if (e.state === "Offline") this.offline.set(e.cluster, (this.offline.get(e.cluster) ?? 0) + 1);
     }
     if (e.type === "rollout" && ROLLOUT_END_EVENTS.includes(e.event)) this.#ended.set(e.rolloutId, e);
-    const count = this.#counts.get(e.type) ?? 0;
     for (const w of this.#countWaiters) {
-      if (w.type !== e.type || count < w.target) continue;
+      if (!counted.includes(w.type) || this.count(w.type) < w.target) continue;
       this.#countWaiters.delete(w);
       w.resolve(Date.now());
     }
@@ -87,7 +90,7 @@ export class HubEventStream {
     }
   }
 
-  count(type: HubEvent["type"]): number {
+  count(type: CountKey): number {
     return this.#counts.get(type) ?? 0;
   }
 
@@ -135,7 +138,7 @@ export class HubEventStream {
    * Resolves with the time (this process's clock) at which `count(type)` reached `target`;
    * rejects after `timeoutMs`.
    */
-  reach(type: HubEvent["type"], target: number, timeoutMs: number): Promise<number> {
+  reach(type: CountKey, target: number, timeoutMs: number): Promise<number> {
     if (this.count(type) >= target) return Promise.resolve(Date.now());
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {

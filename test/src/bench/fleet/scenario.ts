@@ -30,6 +30,8 @@ const ROLLOUT_TIMEOUT_MS = 900_000;
 const READY_TIMEOUT_PER_THOUSAND_MS = 60_000;
 /** Requests per latency figure (the median is reported). */
 const LATENCY_SAMPLES = 21;
+/** Reports per cluster in the report burst: a real agent's sequence for one revision. */
+const REPORT_BURST = 5;
 /** How long the hub gets to exit after SIGTERM before it is killed. */
 const STOP_GRACE_MS = 60_000;
 
@@ -314,12 +316,13 @@ export async function runSize(o: SizeOptions): Promise<SizeResult> {
       rollouts.push(await commitRollout(h, version++, "canary 1% → rest"));
     }
 
-    // A report burst: every cluster sends its last report again at once.
-    const reportsBefore = events.count("report");
+    // A report burst: every cluster sends a real agent's five reports at once; done when the
+    // hub has stored every cluster's last one (the verdict, phase synced).
+    const verdictsBefore = events.count("report:synced");
     started = Date.now();
-    fleet.reportAgain();
-    const reportsDoneAt = await events.reach("report", reportsBefore + o.clusters, 120_000);
-    const reportBurstPerSecond = o.clusters / Math.max(0.001, (reportsDoneAt - started) / 1000);
+    fleet.reportAgain(REPORT_BURST);
+    const reportsDoneAt = await events.reach("report:synced", verdictsBefore + o.clusters, 120_000);
+    const reportBurstPerSecond = (REPORT_BURST * o.clusters) / Math.max(0.001, (reportsDoneAt - started) / 1000);
 
     // A heartbeat burst: every cluster beats at once, on top of the beats already spread over time.
     const beats = await HubEventStream.open(hub.url, hub.token, ["heartbeat"]);
