@@ -2,7 +2,7 @@
  * A fleet of simulated agents in one process: one {@link SimulatedCluster} per bootstrap bundle,
  * heartbeats spread evenly over the interval, desired states dispatched from NATS.
  */
-import type { BootstrapBundle } from "@flotilla/hub";
+import type { BootstrapBundle } from "@flotilla/api";
 import { KeyRing, publicKeyFromPem, signingKeyFromPem } from "@flotilla/proto";
 import { type AgentBehaviour, DEFAULT_BEHAVIOUR } from "./behaviour.js";
 import { type AppProgress, type ClusterContext, SimulatedCluster } from "./cluster.js";

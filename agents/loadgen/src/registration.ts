@@ -3,7 +3,7 @@
  * Cluster documents answers each new cluster's bootstrap bundle, as `POST /v1/clusters` does
  * for one.
  */
-import type { BootstrapBundle } from "@flotilla/hub";
+import type { ApplyResponse, BootstrapBundle } from "@flotilla/api";
 import { RegistrationError } from "./errors.js";
 
 /** Clusters per apply request: well under the hub's body limit, and quick to answer. */
@@ -23,10 +23,6 @@ export interface ApplyClient {
 export interface ClusterSpec {
   name: string;
   labels: Readonly<Record<string, string>>;
-}
-
-interface ApplyAnswer {
-  results: { kind: string; name: string; action: string; bootstrap?: BootstrapBundle }[];
 }
 
 function clusterDocument(c: ClusterSpec): string {
@@ -50,7 +46,7 @@ export async function registerClusters(
   const bundles: BootstrapBundle[] = [];
   for (let i = 0; i < clusters.length; i += chunk) {
     const part = clusters.slice(i, i + chunk);
-    const res = await api.request<ApplyAnswer>("POST", "/v1/apply", part.map(clusterDocument).join("\n---\n"), {
+    const res = await api.request<ApplyResponse>("POST", "/v1/apply", part.map(clusterDocument).join("\n---\n"), {
       contentType: "application/yaml",
     });
     if (res.status !== 200 || !res.json) {

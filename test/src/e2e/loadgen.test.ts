@@ -9,6 +9,7 @@ import { createHmac } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { RolloutSummary, RolloutView } from "@flotilla/api";
 import {
   type FixtureRepo,
   type GitServer,
@@ -21,7 +22,7 @@ import {
   startRedis,
   waitsOf,
 } from "@flotilla/devfleet";
-import { GITHUB_SIGNATURE_HEADER, type RolloutState } from "@flotilla/hub";
+import { GITHUB_SIGNATURE_HEADER } from "@flotilla/hub";
 import { type ClusterSpec, registerClusters, SimulatedFleet } from "@flotilla/loadgen";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -48,15 +49,12 @@ describe("load generator against the hub", () => {
     labels: { env: "prod" },
   }));
 
-  async function rolloutTo(revision: string, ended: readonly string[]): Promise<RolloutState> {
+  async function rolloutTo(revision: string, ended: readonly string[]): Promise<RolloutView> {
     return until(`the rollout to ${revision.slice(0, 7)} to end ${ended.join(" or ")}`, async () => {
-      const list = await hub.api.request<{ items: { id: string; toRevision: string }[] }>(
-        "GET",
-        "/v1/rollouts?app=web&environment=prod",
-      );
-      const id = list.json?.items.find((r) => r.toRevision === revision)?.id;
+      const list = await hub.api.request<{ items: RolloutSummary[] }>("GET", "/v1/rollouts?app=web&environment=prod");
+      const id = list.json?.items.find((r) => r.to.revision === revision)?.id;
       if (!id) return undefined;
-      const r = (await hub.api.request<RolloutState & { settled: boolean }>("GET", `/v1/rollouts/${id}`)).json;
+      const r = (await hub.api.request<RolloutView>("GET", `/v1/rollouts/${id}`)).json;
       return r && ended.includes(r.state) && r.settled ? r : undefined;
     });
   }
@@ -83,7 +81,7 @@ describe("load generator against the hub", () => {
       natsUrl: nats.url,
       redisUrl: redis.url,
       waitFor: "leader",
-      env: { FLOTILLA_HEARTBEAT_INTERVAL: "1s" },
+      env: { ...git.clientEnv, FLOTILLA_HEARTBEAT_INTERVAL: "1s" },
     });
   });
 
@@ -140,7 +138,7 @@ spec: { repo: web, path: deploy, namespace: web }
     const firstGenerations = new Map<string, number>();
     for (const c of first.waves.flatMap((w) => w.clusters)) {
       expect(c.state).toBe("healthy");
-      expect(f.progress(c.name, "web")).toMatchObject({ generation: c.generation, revision: first.toRevision });
+      expect(f.progress(c.name, "web")).toMatchObject({ generation: c.generation, revision: first.to.revision });
       firstGenerations.set(c.name, c.generation ?? 0);
     }
     expect(firstGenerations.size).toBe(CLUSTERS);
@@ -151,7 +149,7 @@ spec: { repo: web, path: deploy, namespace: web }
     for (const c of second.waves.flatMap((w) => w.clusters)) {
       expect(c.state).toBe("healthy");
       expect(c.generation).toBeGreaterThan(firstGenerations.get(c.name)!);
-      expect(f.progress(c.name, "web")).toMatchObject({ generation: c.generation, revision: second.toRevision });
+      expect(f.progress(c.name, "web")).toMatchObject({ generation: c.generation, revision: second.to.revision });
     }
     expect(f.counters.reportsSent - reportsBefore).toBe(5 * CLUSTERS);
     expect(f.counters.snapshot()).toMatchObject({ desiredRefused: 0, generationRegressions: 0, reportFailures: 0 });
@@ -166,7 +164,7 @@ spec: { repo: web, path: deploy, namespace: web }
       if (c.rollback?.generation === undefined) continue;
       expect(f.progress(c.name, "web")).toMatchObject({
         generation: c.rollback.generation,
-        revision: failed.fromRevision,
+        revision: failed.from?.revision,
       });
     }
     expect(failed.waves.flatMap((w) => w.clusters).some((c) => c.rollback?.generation !== undefined)).toBe(true);

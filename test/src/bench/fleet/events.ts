@@ -2,7 +2,7 @@
  * The hub's public event stream (`GET /v1/events`, Server-Sent Events) as the benchmark reads
  * it: counts per type, the time of the last event of each type, and waits on rollout events.
  */
-import type { HubEvent } from "@flotilla/hub";
+import type { HubEvent } from "@flotilla/api";
 
 type RolloutEvent = Extract<HubEvent, { type: "rollout" }>;
 

@@ -7,6 +7,7 @@ import { createHmac } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { loadavg } from "node:os";
 import { join } from "node:path";
+import type { RolloutView } from "@flotilla/api";
 import {
   type FixtureRepo,
   type HubCommand,
@@ -16,7 +17,7 @@ import {
   startNats,
   startRedis,
 } from "@flotilla/devfleet";
-import { createOperatorSetup, GITHUB_SIGNATURE_HEADER, type RolloutState } from "@flotilla/hub";
+import { createOperatorSetup, GITHUB_SIGNATURE_HEADER } from "@flotilla/hub";
 import { type ClusterSpec, registerClusters, SimulatedFleet } from "@flotilla/loadgen";
 import { HubEventStream } from "./events.js";
 import { cpuSeconds, peakRssBytes } from "./process-stats.js";
@@ -179,7 +180,7 @@ async function latency(hub: HubProcess, path: string): Promise<{ p50Ms: number; 
 
 /** Whether every cluster of the rollout is healthy at the generation its simulated agent last acted on. */
 async function verify(hub: HubProcess, fleet: SimulatedFleet, id: string): Promise<string[]> {
-  const res = await hub.api.request<RolloutState>("GET", `/v1/rollouts/${id}`);
+  const res = await hub.api.request<RolloutView>("GET", `/v1/rollouts/${id}`);
   const r = res.json;
   if (!r) return [`GET /v1/rollouts/${id} answered ${res.status}`];
   const problems: string[] = [];
@@ -188,7 +189,7 @@ async function verify(hub: HubProcess, fleet: SimulatedFleet, id: string): Promi
   let example = "";
   for (const c of r.waves.flatMap((w) => w.clusters)) {
     const seen = fleet.progress(c.name, APP);
-    if (c.state === "healthy" && seen && seen.generation === c.generation && seen.revision === r.toRevision) continue;
+    if (c.state === "healthy" && seen && seen.generation === c.generation && seen.revision === r.to.revision) continue;
     wrong++;
     example ||= `${c.name} is ${c.state} at generation ${c.generation}; its agent acted on ${seen?.generation} (${seen?.revision.slice(0, 7) ?? "nothing"})`;
   }
@@ -283,6 +284,7 @@ export async function runSize(o: SizeOptions): Promise<SizeResult> {
       ...(setup ? { operatorSetup: setup } : {}),
       waitFor: "leader",
       ...(o.hubScript ? { command: hubCommand(o.hubScript, nats.url, redis.url) } : {}),
+      env: git.clientEnv,
       ...(o.profileDir ? { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${o.profileDir}`] } : {}),
     });
     stops.push(() => hub.stop());
