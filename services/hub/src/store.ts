@@ -114,6 +114,8 @@ export interface ObjectReader {
 
 /** Registry objects: clusters, teams, repos, apps and environments. Only the registry writes. */
 export interface ObjectStore extends ObjectReader {
+  /** Names of every object of `kind`, sorted, without reading the objects: for paging. */
+  listNames(kind: StoredKind): Promise<string[]>;
   /** Writes `record` only if no object of that kind and name exists; false if one does. */
   createObject<K extends StoredKind>(kind: K, record: RecordOf[K]): Promise<boolean>;
   putObject<K extends StoredKind>(kind: K, record: RecordOf[K]): Promise<void>;

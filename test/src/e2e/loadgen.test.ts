@@ -9,7 +9,7 @@ import { createHmac } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { RolloutSummary, RolloutView } from "@flotilla/api";
+import type { ClusterPage, RolloutSummary, RolloutView } from "@flotilla/api";
 import {
   type FixtureRepo,
   type GitServer,
@@ -44,9 +44,10 @@ describe("load generator against the hub", () => {
   let repo: FixtureRepo;
   let hub: HubProcess;
   let fleet: SimulatedFleet | undefined;
+  const canary: Record<string, string> = { env: "prod", tier: "canary" };
   const specs: ClusterSpec[] = Array.from({ length: CLUSTERS }, (_, i) => ({
     name: `sim-${String(i).padStart(2, "0")}`,
-    labels: { env: "prod" },
+    labels: i % 7 === 0 ? canary : { env: "prod" },
   }));
 
   async function rolloutTo(revision: string, ended: readonly string[]): Promise<RolloutView> {
@@ -103,6 +104,35 @@ describe("load generator against the hub", () => {
       specs.map((s) => s.name),
       60_000,
     );
+  });
+
+  it("pages GET /v1/clusters in name order, filters by label selector, and refuses a token it did not give", async () => {
+    const pages: string[][] = [];
+    let next: string | undefined;
+    do {
+      const query = new URLSearchParams({ limit: "6", ...(next ? { continue: next } : {}) });
+      const page = await hub.api.request<ClusterPage>("GET", `/v1/clusters?${query}`);
+      expect(page.status).toBe(200);
+      pages.push(page.json!.items.map((c) => c.name));
+      next = page.json!.continue;
+    } while (next);
+    expect(pages.map((p) => p.length)).toEqual([6, 6, 6, 2]);
+    expect(pages.flat()).toEqual(specs.map((s) => s.name));
+
+    const selected = await hub.api.request<ClusterPage>("GET", "/v1/clusters?limit=2&selector=tier%20in%20(canary)");
+    expect(selected.json!.items.map((c) => c.name)).toEqual(["sim-00", "sim-07"]);
+    const rest = await hub.api.request<ClusterPage>(
+      "GET",
+      `/v1/clusters?limit=2&selector=tier%20in%20(canary)&continue=${selected.json!.continue}`,
+    );
+    expect(rest.json).toMatchObject({ items: [{ name: "sim-14", status: { state: "Ready" } }] });
+    expect(rest.json!.continue).toBeUndefined();
+
+    expect((await hub.api.request("GET", "/v1/clusters?continue=bm9wZQ")).status).toBe(400);
+    const badSelector = await hub.api.request<{ message: string }>("GET", "/v1/clusters?selector=tier%20in%20canary");
+    expect(badSelector.status).toBe(400);
+    expect(badSelector.json!.message).toMatch(/selector/);
+    expect((await hub.api.request<ClusterPage>("GET", "/v1/clusters")).json!.items).toHaveLength(CLUSTERS);
   });
 
   it("answers a first deploy and a commit rollout with five reports each, healthy at the written generation", async () => {

@@ -12,8 +12,12 @@ export class RedisObjectStore implements ObjectStore {
     return fromJson<RecordOf[K]>(await this.redis.get(keys.object(kind, name)));
   }
 
+  async listNames(kind: StoredKind): Promise<string[]> {
+    return (await this.redis.smembers(keys.objectIndex(kind))).sort();
+  }
+
   async listObjects<K extends StoredKind>(kind: K): Promise<RecordOf[K][]> {
-    const names = (await this.redis.smembers(keys.objectIndex(kind))).sort();
+    const names = await this.listNames(kind);
     if (names.length === 0) return [];
     return allFromJson<RecordOf[K]>(await this.redis.mget(names.map((n) => keys.object(kind, n))));
   }

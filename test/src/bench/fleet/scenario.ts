@@ -89,6 +89,8 @@ export interface SizeResult {
   falseOfflineClusters: number;
   clustersListP50Ms: number;
   clustersListBytes: number;
+  /** `GET /v1/clusters?limit=500`: the first page. */
+  clustersPageP50Ms: number;
   fleetStatusP50Ms: number;
   hubPeakRssBytes: number;
   sigtermSeconds: number;
@@ -335,6 +337,7 @@ export async function runSize(o: SizeOptions): Promise<SizeResult> {
     await beats.close();
 
     const clustersList = await latency(hub, "/v1/clusters");
+    const clustersPage = await latency(hub, "/v1/clusters?limit=500");
     const fleetStatus = await latency(hub, "/v1/fleet/status");
     const hubPeakRssBytes = await peakRssBytes(hub.process.pid);
     const falseOffline = [...events.offline.values()].reduce((a, b) => a + b, 0);
@@ -364,6 +367,7 @@ export async function runSize(o: SizeOptions): Promise<SizeResult> {
       falseOfflineClusters,
       clustersListP50Ms: clustersList.p50Ms,
       clustersListBytes: clustersList.bytes,
+      clustersPageP50Ms: clustersPage.p50Ms,
       fleetStatusP50Ms: fleetStatus.p50Ms,
       hubPeakRssBytes,
       sigtermSeconds,
