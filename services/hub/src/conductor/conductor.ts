@@ -19,7 +19,7 @@ import {
   parsePolicy,
   type RolloutState,
   type RolloutTarget,
-  recordWrite,
+  recordWrites,
   type StepResult,
   sameTarget,
   step,
@@ -260,13 +260,15 @@ export class RolloutConductor {
     );
     if (outcomes.length === 0) return { recorded: undefined, complete };
     const now = Date.now();
+    const written = outcomes.flatMap((o) =>
+      o.kind === "written"
+        ? [{ write: o.write, generation: o.generation, unchanged: o.write.kind === "WriteDesired" && o.unchanged }]
+        : [],
+    );
     const next = await this.#update(id, fence, (r) =>
       outcomes.reduce(
-        (acc, o) =>
-          o.kind === "abandoned"
-            ? abandonRollback(acc, o.write, o.reason, now)
-            : recordWrite(acc, o.write, o.generation, now, o.write.kind === "WriteDesired" && o.unchanged),
-        r,
+        (acc, o) => (o.kind === "abandoned" ? abandonRollback(acc, o.write, o.reason, now) : acc),
+        recordWrites(r, written, now),
       ),
     );
     if (!next) return { recorded: undefined, complete: false };
