@@ -48,6 +48,23 @@ export const clusterListItemSchema = clusterViewSchema
   .meta({ id: "ClusterListItem" });
 export type ClusterListItem = z.output<typeof clusterListItemSchema>;
 
+/** Most clusters one page of `GET /v1/clusters` holds. */
+export const CLUSTER_PAGE_MAX = 1000;
+/** The page size clients ask for when they follow pages. */
+export const CLUSTER_PAGE_SIZE = 500;
+
+/** One page of `GET /v1/clusters`, in name order. */
+export const clusterPageSchema = z
+  .object({
+    items: z.array(clusterListItemSchema),
+    continue: z
+      .string()
+      .optional()
+      .describe("present when more clusters follow: pass it as `continue` to get the next page"),
+  })
+  .meta({ id: "ClusterPage" });
+export type ClusterPage = z.output<typeof clusterPageSchema>;
+
 /** The bootstrap bundle an agent starts from (`FLOTILLA_BOOTSTRAP`); shown only when the cluster is created. */
 export const bootstrapBundleSchema = z
   .object({

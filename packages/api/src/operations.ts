@@ -17,6 +17,7 @@ import {
 } from "./access.js";
 import { auditEntrySchema, auditQuerySchema } from "./audit.js";
 import { errorBodySchema } from "./error-body.js";
+import { SelectorSyntaxError } from "./errors.js";
 import { HUB_EVENT_TYPES, hubEventSchema } from "./events.js";
 import { healthSchema, hubInfoSchema, readinessSchema } from "./hub.js";
 import { nameSchema } from "./labels.js";
@@ -24,7 +25,8 @@ import {
   applyResponseSchema,
   appSchema,
   bootstrapBundleSchema,
-  clusterListItemSchema,
+  CLUSTER_PAGE_MAX,
+  clusterPageSchema,
   clusterViewSchema,
   environmentSchema,
   listOf,
@@ -45,6 +47,7 @@ import {
   rolloutSummarySchema,
   rolloutViewSchema,
 } from "./rollout.js";
+import { parseSelector } from "./selector.js";
 import { appStatusSchema, clusterDetailSchema, fleetStatusSchema } from "./status.js";
 import { identitySchema, mintedTokenSchema, tokenRequestSchema, tokenViewSchema } from "./tokens.js";
 
@@ -363,7 +366,31 @@ export const operations = withIds({
     schema: {
       tags: ["clusters"],
       summary: "List clusters with their state, last heartbeat and agent version",
-      response: { 200: json("Every cluster", listOf(clusterListItemSchema)), ...errors(401) },
+      description:
+        "In name order. Without `limit`, every cluster in one answer; with it, a page and, when more follow, a `continue` token for the next. A fleet of thousands should be read in pages.",
+      querystring: z.object({
+        limit: z.coerce
+          .number()
+          .int()
+          .min(1)
+          .max(CLUSTER_PAGE_MAX)
+          .optional()
+          .describe(`clusters per page, 1 to ${CLUSTER_PAGE_MAX}; unset: every cluster`),
+        continue: z.string().min(1).optional().describe("the `continue` of the previous page"),
+        selector: z
+          .string()
+          .optional()
+          .superRefine((selector, ctx) => {
+            try {
+              parseSelector(selector ?? "");
+            } catch (err) {
+              if (!(err instanceof SelectorSyntaxError)) throw err;
+              ctx.addIssue({ code: "custom", message: err.reason });
+            }
+          })
+          .describe('label selector, e.g. "env=prod,tier in (canary,edge),!legacy"'),
+      }),
+      response: { 200: json("A page of clusters", clusterPageSchema), ...errors(400, 401) },
     },
   },
   createCluster: {

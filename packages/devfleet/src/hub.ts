@@ -52,6 +52,8 @@ export interface HubProcessOptions {
   readonly token?: string;
   /** The encryption key, handed over in a 0600 file. @default a fresh {@link newEncryptionKey} */
   readonly encryptionKey?: string;
+  /** Flags for `node` itself, before the script: `--cpu-prof`, `--max-old-space-size=...` (not all may go in NODE_OPTIONS). */
+  readonly nodeArgs?: readonly string[];
   /** Sets `FLOTILLA_HUB_REPLICA_ID`. @default the hub's own default */
   readonly replica?: string;
   /** More settings (`FLOTILLA_*`), applied last. `FLOTILLA_LOG_LEVEL` is `info` unless set here. */
@@ -127,7 +129,7 @@ export async function startHubProcess(options: HubProcessOptions): Promise<HubPr
   const proc = await startProcess({
     name: "hub",
     command: process.execPath,
-    args: [command.script, ...command.args],
+    args: [...(options.nodeArgs ?? []), command.script, ...command.args],
     logPath: join(dir, "hub.log"),
     env: programEnv({ ...settings, ...options.env }),
   });

@@ -33,6 +33,8 @@ export const DEFAULT_OFFLINE_AFTER_MISSED = 3;
 export const DEFAULT_LEASE_TTL_MS = 5_000;
 /** Default size cap of the Git cache (`FLOTILLA_HUB_GIT_CACHE_SIZE`): 512 MiB. */
 export const DEFAULT_GIT_CACHE_MAX_BYTES = 512 * 1024 * 1024;
+/** Default threads that verify agents' signatures: two, enough to keep ingestion off one busy core. */
+export const DEFAULT_VERIFY_THREADS = 2;
 /** Default log level. */
 export const DEFAULT_LOG_LEVEL = "info";
 /** Shortest admin token accepted, so a guessable token cannot be configured by mistake. */
@@ -145,6 +147,12 @@ export const hubConfigSchema = z.object({
   heartbeatIntervalMs: durationSchema.default(DEFAULT_HEARTBEAT_INTERVAL_MS),
   /** `FLOTILLA_HUB_OFFLINE_AFTER_MISSED` / `--offline-after-missed`: missed beats before Offline. @default {@link DEFAULT_OFFLINE_AFTER_MISSED} */
   offlineAfterMissed: z.coerce.number().int().min(1).default(DEFAULT_OFFLINE_AFTER_MISSED),
+  /**
+   * `FLOTILLA_HUB_VERIFY_THREADS` / `--verify-threads`: worker threads that verify agents'
+   * report and heartbeat signatures on the leader; 0 verifies on the main thread. Size it to
+   * the CPUs the hub may use. @default {@link DEFAULT_VERIFY_THREADS}
+   */
+  verifyThreads: z.coerce.number().int().min(0).max(64).default(DEFAULT_VERIFY_THREADS),
   /** `FLOTILLA_HUB_LEASE_TTL` / `--lease-ttl`: leader lease time-to-live. @default {@link DEFAULT_LEASE_TTL_MS} */
   leaseTtlMs: durationSchema.default(DEFAULT_LEASE_TTL_MS),
   /** `FLOTILLA_HUB_REPLICA_ID` / `--replica-id`: this replica's name in the lease and logs. @default hostname-pid */
@@ -240,6 +248,7 @@ export const SETTINGS: readonly HubSetting[] = [
   { field: "pollIntervalMs", env: "FLOTILLA_HUB_POLL_INTERVAL", flag: "poll-interval" },
   { field: "heartbeatIntervalMs", env: "FLOTILLA_HEARTBEAT_INTERVAL", flag: "heartbeat-interval" },
   { field: "offlineAfterMissed", env: "FLOTILLA_HUB_OFFLINE_AFTER_MISSED", flag: "offline-after-missed" },
+  { field: "verifyThreads", env: "FLOTILLA_HUB_VERIFY_THREADS", flag: "verify-threads" },
   { field: "leaseTtlMs", env: "FLOTILLA_HUB_LEASE_TTL", flag: "lease-ttl" },
   { field: "replicaId", env: "FLOTILLA_HUB_REPLICA_ID", flag: "replica-id" },
   { field: "gitCacheDir", env: "FLOTILLA_HUB_GIT_CACHE_DIR", flag: "git-cache-dir" },

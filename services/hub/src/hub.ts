@@ -24,6 +24,7 @@ import { Registry } from "./registry/registry.js";
 import { loadHubKey } from "./secrets/hub-key.js";
 import { SecretBox } from "./secrets/secretbox.js";
 import { Ingester } from "./status/ingest.js";
+import { createVerifier } from "./status/verifier.js";
 import { IsomorphicGitRefLister, type RefLister } from "./tracking/git.js";
 import { GitSourceCache } from "./tracking/source-cache.js";
 import { Tracker } from "./tracking/tracker.js";
@@ -112,6 +113,8 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     }
     const buckets = await openBuckets(nc, log);
     const tokens = new TokenService({ tokens: tokenStore, objects, bootstrapToken: config.adminToken, log });
+    const verifier = createVerifier(config.verifyThreads);
+    cleanups.push(() => verifier.close());
 
     const registry = new Registry({
       objects,
@@ -140,6 +143,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
         metrics,
         log,
         liveness: { heartbeatIntervalMs: config.heartbeatIntervalMs, offlineAfterMissed: config.offlineAfterMissed },
+        verifier,
       });
       const conductor = new RolloutConductor({
         objects,

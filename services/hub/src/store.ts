@@ -110,10 +110,14 @@ export interface ObjectReader {
   getObject<K extends StoredKind>(kind: K, name: string): Promise<RecordOf[K] | undefined>;
   /** Every object of `kind`, sorted by name. */
   listObjects<K extends StoredKind>(kind: K): Promise<RecordOf[K][]>;
+  /** Objects of `kind` by name in one round trip; names without an object are left out. */
+  getObjects<K extends StoredKind>(kind: K, names: readonly string[]): Promise<Map<string, RecordOf[K]>>;
 }
 
 /** Registry objects: clusters, teams, repos, apps and environments. Only the registry writes. */
 export interface ObjectStore extends ObjectReader {
+  /** Names of every object of `kind`, sorted, without reading the objects: for paging. */
+  listNames(kind: StoredKind): Promise<string[]>;
   /** Writes `record` only if no object of that kind and name exists; false if one does. */
   createObject<K extends StoredKind>(kind: K, record: RecordOf[K]): Promise<boolean>;
   putObject<K extends StoredKind>(kind: K, record: RecordOf[K]): Promise<void>;
@@ -127,6 +131,8 @@ export interface ClusterStatusStore {
   /** Statuses of many clusters in one round trip; clusters without one are left out. */
   getClusterStatuses(clusters: readonly string[]): Promise<Map<string, ClusterStatus>>;
   putClusterStatus(cluster: string, status: ClusterStatus): Promise<void>;
+  /** Writes many statuses in one round trip. */
+  putClusterStatuses(statuses: ReadonlyMap<string, ClusterStatus>): Promise<void>;
 }
 
 /**
@@ -160,6 +166,10 @@ export interface DesiredStore {
 export interface ReportStore {
   getReport(cluster: string, app: string): Promise<ReportRecord | undefined>;
   putReport(record: ReportRecord): Promise<void>;
+  /** The reports of many (cluster, app) pairs in one round trip, in the order asked; undefined where there is none. */
+  getReports(pairs: readonly { cluster: string; app: string }[]): Promise<(ReportRecord | undefined)[]>;
+  /** Writes many reports in one round trip. */
+  putReports(records: readonly ReportRecord[]): Promise<void>;
   /** Reports of one cluster, of one app, or (no filter) of every registered cluster. */
   listReports(by: { cluster?: string; app?: string }): Promise<ReportRecord[]>;
 }

@@ -604,6 +604,7 @@ spec: { labels: { env: prod } }
       call.params = { ...call.params, ...Object.fromEntries(Object.keys(op.enums).map((k) => [k, "bogus"])) };
       call.query = { ...call.query, ...Object.fromEntries(Object.keys(op.queryEnums).map((k) => [k, "bogus"])) };
       if (op.id === "streamEvents") call.query = { types: "bogus" };
+      if (op.id === "listClusters") call.query = { limit: "0" };
       if (op.consumes[0] === "application/json") call.body = { bogus: true };
       else if (op.consumes.length > 0) call.body = "apiVersion: flotilla.dev/v1\nkind: Bogus\n";
       const body = check(op.id, await send(op.id, call), 400);

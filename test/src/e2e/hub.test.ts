@@ -911,7 +911,7 @@ describe("hub while Redis refuses writes", () => {
     };
     await statusKv.put(stateKey("oom-1", "web"), seal(REPORT, report, key));
     await until("the hub to fail storing the report", async () =>
-      (await hub.process.log()).includes("could not store a report") ? true : undefined,
+      (await hub.process.log()).includes("could not store reports") ? true : undefined,
     );
     await admin.config("SET", "maxmemory", "0");
 

@@ -1,4 +1,12 @@
-import type { AppOnCluster, BootstrapBundle, ClusterDetail, ClusterListItem, List } from "@flotilla/api";
+import {
+  type AppOnCluster,
+  type BootstrapBundle,
+  CLUSTER_PAGE_SIZE,
+  type ClusterDetail,
+  type ClusterListItem,
+  type ClusterPage,
+  type List,
+} from "@flotilla/api";
 import type { Command } from "commander";
 import { bundleText, defaultBundlePath, reserveSecretFile, SECRET_FILE_MODE } from "../bootstrap.js";
 import { apiPath } from "../client.js";
@@ -76,16 +84,36 @@ export const registerClusterCommands: CommandModule = (program, ctx) => {
     .command("list")
     .alias("ls")
     .description("list clusters with their state and labels")
+    .option("-l, --selector <selector>", 'only clusters whose labels match, e.g. "env=prod,tier in (canary,edge)"')
     .addHelpText(
       "after",
-      examples(["every cluster", "flotilla cluster list"], ["as JSON, for scripts", "flotilla cluster list -o json"]),
+      examples(
+        ["every cluster", "flotilla cluster list"],
+        ["the prod canaries", "flotilla cluster list -l env=prod,tier=canary"],
+        ["as JSON, for scripts", "flotilla cluster list -o json"],
+      ),
     )
-    .action(async (_opts: unknown, cmd: Command) => {
+    .action(async (opts: { selector?: string }, cmd: Command) => {
       const client = ctx.client(cmd);
-      const list = await client.get<List<ClusterListItem>>("/v1/clusters");
+      // The hub answers in pages; a fleet of thousands comes in a few requests of bounded size.
+      const list: List<ClusterListItem> = { items: [] };
+      let next: string | undefined;
+      do {
+        const page: ClusterPage = await client.get<ClusterPage>("/v1/clusters", {
+          limit: String(CLUSTER_PAGE_SIZE),
+          continue: next,
+          selector: opts.selector,
+        });
+        list.items.push(...page.items);
+        next = page.continue;
+      } while (next);
       if (ctx.format(cmd) !== "table") return ctx.print(cmd, list, () => "");
       if (list.items.length === 0) {
-        ctx.note("no clusters registered; add one with 'flotilla cluster register <name> -l env=<environment>'");
+        ctx.note(
+          opts.selector
+            ? `no cluster matches ${opts.selector}`
+            : "no clusters registered; add one with 'flotilla cluster register <name> -l env=<environment>'",
+        );
         return;
       }
       const rows = list.items;

@@ -33,12 +33,9 @@ class MemoryTokens implements TokenStore {
 }
 
 /** Only teams exist: `web`. */
-const objects: ObjectReader = {
+const objects: Pick<ObjectReader, "getObject"> = {
   async getObject<K extends StoredKind>(kind: K, name: string): Promise<RecordOf[K] | undefined> {
     return kind === "Team" && name === "web" ? ({ name } as RecordOf[K]) : undefined;
-  },
-  async listObjects<K extends StoredKind>(): Promise<RecordOf[K][]> {
-    return [];
   },
 };
 

@@ -20,7 +20,7 @@ export type Verdict = { principal: Principal } | { refused: string };
 
 export interface TokenServiceOptions {
   tokens: TokenStore;
-  objects: ObjectReader;
+  objects: Pick<ObjectReader, "getObject">;
   /** The configured admin token (`FLOTILLA_HUB_ADMIN_TOKEN`): always an admin, never expires. */
   bootstrapToken: string;
   log: Logger;

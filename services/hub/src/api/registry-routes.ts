@@ -19,7 +19,7 @@ export function registryRoutes(registry: Registry, ownership: Ownership): Fastif
     // ---- clusters ----
     app.route({
       ...routeOf(operations.listClusters),
-      handler: async () => ({ items: await registry.listClustersWithStatus() }),
+      handler: async (req) => registry.listClusterPage(req.query),
     });
     app.route({
       ...routeOf(operations.createCluster),

@@ -47,6 +47,8 @@ const REPO: RepoRecord = {
 class MemoryRollouts implements RolloutStore {
   readonly texts = new Map<string, string>();
   readonly order: string[] = [];
+  /** Compare-and-sets that saved, to show how often a step rewrites the rollout. */
+  saves = 0;
 
   async create(rollout: RolloutState): Promise<boolean> {
     if (this.texts.has(rollout.id)) return false;
@@ -62,6 +64,7 @@ class MemoryRollouts implements RolloutStore {
     if (fence && fence.token !== LEASE.token) throw new NotLeaderError("deposed");
     if (this.texts.get(next.id) !== expected.raw) return false;
     this.texts.set(next.id, JSON.stringify(next));
+    this.saves++;
     return true;
   }
   async list(filter: RolloutFilter): Promise<RolloutState[]> {
@@ -116,6 +119,9 @@ class MemoryStore implements ObjectReader, ClusterStatusStore, ReportStore, Desi
   async listObjects<K extends StoredKind>(kind: K): Promise<RecordOf[K][]> {
     return this.#objects(kind);
   }
+  async getObjects<K extends StoredKind>(kind: K, names: readonly string[]): Promise<Map<string, RecordOf[K]>> {
+    return new Map(this.#objects(kind).flatMap((x) => (names.includes(x.name) ? [[x.name, x] as const] : [])));
+  }
   async getClusterStatus(cluster: string): Promise<ClusterStatus | undefined> {
     return this.statuses.get(cluster);
   }
@@ -130,11 +136,20 @@ class MemoryStore implements ObjectReader, ClusterStatusStore, ReportStore, Desi
   async putClusterStatus(cluster: string, status: ClusterStatus): Promise<void> {
     this.statuses.set(cluster, status);
   }
+  async putClusterStatuses(statuses: ReadonlyMap<string, ClusterStatus>): Promise<void> {
+    for (const [cluster, status] of statuses) this.statuses.set(cluster, status);
+  }
   async getReport(cluster: string, app: string): Promise<ReportRecord | undefined> {
     return this.reports.get(`${cluster}.${app}`);
   }
   async putReport(record: ReportRecord): Promise<void> {
     this.reports.set(`${record.cluster}.${record.app}`, record);
+  }
+  async getReports(pairs: readonly { cluster: string; app: string }[]): Promise<(ReportRecord | undefined)[]> {
+    return pairs.map((p) => this.reports.get(`${p.cluster}.${p.app}`));
+  }
+  async putReports(records: readonly ReportRecord[]): Promise<void> {
+    for (const r of records) await this.putReport(r);
   }
   async listReports(by: { cluster?: string; app?: string }): Promise<ReportRecord[]> {
     return [...this.reports.values()].filter(
@@ -229,6 +244,9 @@ const events: EventBus & { seen: HubEvent[] } = {
   seen: [],
   async emit(e) {
     this.seen.push(e);
+  },
+  async emitAll(all) {
+    this.seen.push(...all);
   },
   subscribe: () => () => {},
   async nudge() {},
@@ -351,6 +369,31 @@ describe("RolloutConductor", () => {
       changed: ["revision"],
     });
     expect(latest?.to.settings).toBe(latest?.from?.settings);
+  });
+
+  it("writes a whole wave in one pass, each cluster once, and records it with one compare-and-set", async () => {
+    const { store, rollouts, publisher, conductor, healthy, roll } = setup();
+    const env = store.environments[0]!;
+    env.policy = { ...env.policy, remaining: { bakeSeconds: 0, maxConcurrency: "100%" } };
+    const wave = Array.from({ length: 30 }, (_, i) => `w-${String(i).padStart(2, "0")}`);
+    for (const name of wave) {
+      store.clusters.push({ name, labels: { env: "prod" }, agentPublicKey: "", createdAtMs: 0 });
+      store.statuses.set(name, { state: "Ready", changedAtMs: 0 });
+    }
+    await roll("aaaaaaa1", 1);
+    await conductor.stepAll();
+    healthy("canary");
+    const saves = rollouts.saves;
+    await conductor.stepAll();
+    const written = publisher.writes.map((w) => w.cluster);
+    expect([...written].sort()).toEqual(["canary", "eu-1", ...wave].sort());
+    // The step that starts the wave, then one record of all 31 writes.
+    expect(rollouts.saves - saves).toBe(2);
+    const r = (await rollouts.latest("web", "prod"))?.rollout;
+    const generations = r?.waves[1]?.clusters.map((c) => [c.name, c.state, c.generation]);
+    expect(generations).toEqual(
+      ["eu-1", ...wave].map((name) => [name, "progressing", store.desired.get(`${name}.web`)?.generation]),
+    );
   });
 
   it("supersedes the rollout in flight; the newer one starts over from the first wave", async () => {

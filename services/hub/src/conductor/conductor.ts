@@ -21,7 +21,7 @@ import {
   parsePolicy,
   type RolloutState,
   type RolloutTarget,
-  recordWrite,
+  recordWrites,
   type StepResult,
   sameTarget,
   step,
@@ -48,8 +48,15 @@ export const ROLLOUT_TICK_MS = 1000;
 const MAX_STEPS_PER_PASS = 8;
 /** Compare-and-set attempts before leaving a change to the next pass. */
 const CAS_ATTEMPTS = 5;
+/** Desired-state writes of one step in flight at once: their round trips overlap, the store sees one batch. */
+export const WRITE_CONCURRENCY = 64;
 /** Deleted resources that make a decided rollback impossible, as NotFoundError names them. */
 const GONE_KINDS = new Set(["cluster", "app"]);
+
+/** What came of publishing one write, recorded in the rollout with the rest of its step. */
+type WriteOutcome =
+  | { kind: "written"; write: WriteAction; generation: number; published: boolean; unchanged: boolean }
+  | { kind: "abandoned"; write: WriteAction; reason: string };
 
 export interface ConductorOptions {
   objects: ObjectReader;
@@ -213,20 +220,62 @@ export class RolloutConductor {
       await this.#announce(result.rollout, result.actions);
       const writes = result.actions.filter(isWriteAction);
       if (writes.length === 0) return last;
-      for (const write of writes) {
-        try {
-          last = (await this.#execute(write)) ?? last;
-        } catch (err) {
-          if (err instanceof NotLeaderError) throw err;
-          this.o.log.warn(
-            { err, rollout: id, cluster: write.cluster, app: write.app },
-            "rollout write failed; retrying on the next tick",
-          );
-          return last;
-        }
-      }
+      const { recorded, complete } = await this.#executeAll(id, writes);
+      last = recorded ?? last;
+      if (!complete) return last;
     }
     return last;
+  }
+
+  /**
+   * Executes one step's writes: publishes them concurrently (at most {@link WRITE_CONCURRENCY}
+   * at once), then records every outcome in the rollout with one compare-and-set, instead of
+   * one read-modify-write of the whole rollout per cluster. Each cluster appears once in a
+   * step's writes, so each is written once. A crash between the publishes and the record is
+   * the crash the executor already survives: the next step finds each published state and
+   * records it without writing again. `complete` is false when a write failed (retried on the
+   * next tick) or the record could not be saved.
+   */
+  async #executeAll(
+    id: string,
+    writes: readonly WriteAction[],
+  ): Promise<{ recorded: RolloutState | undefined; complete: boolean }> {
+    const fence = this.#fence();
+    const outcomes: WriteOutcome[] = [];
+    let complete = true;
+    const queue = [...writes];
+    await Promise.all(
+      Array.from({ length: Math.min(WRITE_CONCURRENCY, queue.length) }, async () => {
+        for (let write = queue.shift(); write; write = queue.shift()) {
+          try {
+            outcomes.push(await this.#publishWrite(write));
+          } catch (err) {
+            if (err instanceof NotLeaderError) throw err;
+            complete = false;
+            this.o.log.warn(
+              { err, rollout: id, cluster: write.cluster, app: write.app },
+              "rollout write failed; retrying on the next tick",
+            );
+          }
+        }
+      }),
+    );
+    if (outcomes.length === 0) return { recorded: undefined, complete };
+    const now = Date.now();
+    const written = outcomes.flatMap((o) =>
+      o.kind === "written"
+        ? [{ write: o.write, generation: o.generation, unchanged: o.write.kind === "WriteDesired" && o.unchanged }]
+        : [],
+    );
+    const next = await this.#update(id, fence, (r) =>
+      outcomes.reduce(
+        (acc, o) => (o.kind === "abandoned" ? abandonRollback(acc, o.write, o.reason, now) : acc),
+        recordWrites(r, written, now),
+      ),
+    );
+    if (!next) return { recorded: undefined, complete: false };
+    await this.o.events.emitAll(outcomes.map((o) => this.#writeEvent(next, o)));
+    return { recorded: next, complete };
   }
 
   /** Cluster states and this app's reports, in two batched reads whatever the rollout's size. */
@@ -245,19 +294,14 @@ export class RolloutConductor {
   }
 
   /**
-   * Executes one write: publishes the target's desired state (the publisher allocates the
-   * generation, fenced) unless the last published state already is this rollout's write, then
-   * records it. A write that changed nothing (the cluster's state already was the target, by
-   * another writer) is recorded as unchanged. A rollback to a cluster or app that was deleted
-   * meanwhile is recorded as abandoned: there is nothing left to roll back, and owing it
-   * forever would hold back every newer rollout.
+   * Publishes one write's target (the publisher allocates the generation, fenced) unless the
+   * last published state already is this rollout's write. A write that changed nothing (the
+   * cluster's state already was the target, by another writer) is recorded as unchanged. A
+   * rollback to a cluster or app that was deleted meanwhile is recorded as abandoned: there is
+   * nothing left to roll back, and owing it forever would hold back every newer rollout.
    */
-  async #execute(write: WriteAction): Promise<RolloutState | undefined> {
-    const fence = this.#fence();
+  async #publishWrite(write: WriteAction): Promise<WriteOutcome> {
     const desired = await this.o.desired.getDesired(write.cluster, write.app);
-    let generation: number;
-    let published = false;
-    let unchanged = false;
     if (
       desired &&
       !desired.removed &&
@@ -265,45 +309,64 @@ export class RolloutConductor {
       desired.revision === write.target.revision &&
       (write.target.settings === "" || desired.settings === write.target.settings)
     ) {
-      generation = desired.generation;
-    } else {
-      try {
-        const app = await this.o.objects.getObject("App", write.app);
-        if (!app) throw new NotFoundError("app", write.app);
-        const target = await this.#known(write.target, app, write.environment);
-        const result = await this.o.publisher.publish(write.cluster, write.app, target, write.rolloutId);
-        generation = result.generation;
-        published = result.published;
-        unchanged = !result.published && result.rolloutId !== write.rolloutId;
-      } catch (err) {
-        if (!(write.kind === "RollbackCluster" && err instanceof NotFoundError && GONE_KINDS.has(err.kind))) throw err;
-        const reason = `nothing to roll back: ${err.message}`;
-        const next = await this.#update(write.rolloutId, fence, (r) => abandonRollback(r, write, reason, Date.now()));
-        if (next) {
-          this.o.log.warn({ rollout: write.rolloutId, cluster: write.cluster, app: write.app }, reason);
-          await this.#emit(next, "RollbackAbandoned", { cluster: write.cluster, message: reason });
-        }
-        return next;
-      }
+      return { kind: "written", write, generation: desired.generation, published: false, unchanged: false };
     }
-    const next = await this.#update(write.rolloutId, fence, (r) =>
-      recordWrite(r, write, generation, Date.now(), write.kind === "WriteDesired" && unchanged),
-    );
-    if (!next) return undefined;
+    try {
+      const app = await this.o.objects.getObject("App", write.app);
+      if (!app) throw new NotFoundError("app", write.app);
+      const target = await this.#known(write.target, app, write.environment);
+      const result = await this.o.publisher.publish(write.cluster, write.app, target, write.rolloutId);
+      return {
+        kind: "written",
+        write,
+        generation: result.generation,
+        published: result.published,
+        unchanged: !result.published && result.rolloutId !== write.rolloutId,
+      };
+    } catch (err) {
+      if (!(write.kind === "RollbackCluster" && err instanceof NotFoundError && GONE_KINDS.has(err.kind))) throw err;
+      return { kind: "abandoned", write, reason: `nothing to roll back: ${err.message}` };
+    }
+  }
+
+  /** Logs a recorded write and returns its event. */
+  #writeEvent(r: RolloutState, o: WriteOutcome): HubEvent {
+    const { write } = o;
+    const base = {
+      type: "rollout" as const,
+      rolloutId: r.id,
+      app: r.app,
+      environment: r.environment,
+      state: r.state,
+      origin: "engine" as const,
+      atMs: Date.now(),
+      cluster: write.cluster,
+    };
+    if (o.kind === "abandoned") {
+      this.o.log.warn({ rollout: write.rolloutId, cluster: write.cluster, app: write.app }, o.reason);
+      return { ...base, event: "RollbackAbandoned", message: o.reason };
+    }
     const target = describeTarget(write.target);
     this.o.log.info(
-      { rollout: write.rolloutId, cluster: write.cluster, app: write.app, generation, target: write.target, published },
+      {
+        rollout: write.rolloutId,
+        cluster: write.cluster,
+        app: write.app,
+        generation: o.generation,
+        target: write.target,
+        published: o.published,
+      },
       write.kind === "WriteDesired" ? "rollout wrote desired state" : "rollout rolled cluster back",
     );
-    await this.#emit(next, write.kind, {
-      cluster: write.cluster,
+    return {
+      ...base,
+      event: write.kind,
       revision: write.target.revision,
-      generation,
-      message: unchanged
-        ? `${target} changes nothing on this cluster; generation ${generation} stays in force`
-        : `${write.kind === "WriteDesired" ? "wrote" : "rolled back to"} ${target} at generation ${generation}`,
-    });
-    return next;
+      generation: o.generation,
+      message: o.unchanged
+        ? `${target} changes nothing on this cluster; generation ${o.generation} stays in force`
+        : `${write.kind === "WriteDesired" ? "wrote" : "rolled back to"} ${target} at generation ${o.generation}`,
+    };
   }
 
   /**

@@ -7,6 +7,8 @@ import { ALLOCATE_GENERATION } from "./scripts.js";
 
 /** Filter of a listing: one cluster, one app, or (neither) every registered cluster. */
 type PairFilter = { cluster?: string; app?: string };
+/** One (cluster, app). */
+type PairKey = { cluster: string; app: string };
 
 /**
  * JSON records kept per (cluster, app), each listed in an index set of its cluster and one of
@@ -25,12 +27,25 @@ class PairRecords<T extends { cluster: string; app: string }> {
   }
 
   async put(record: T): Promise<void> {
-    await this.redis
-      .multi()
-      .set(this.key(record.cluster, record.app), JSON.stringify(record))
-      .sadd(this.byCluster(record.cluster), record.app)
-      .sadd(this.byApp(record.app), record.cluster)
-      .exec();
+    await this.putAll([record]);
+  }
+
+  async getAll(pairs: readonly PairKey[]): Promise<(T | undefined)[]> {
+    if (pairs.length === 0) return [];
+    const texts = await this.redis.mget(pairs.map((p) => this.key(p.cluster, p.app)));
+    return texts.map((text) => fromJson<T>(text));
+  }
+
+  /** One transaction: every record with its index entries, so a listing never sees half of them. */
+  async putAll(records: readonly T[]): Promise<void> {
+    if (records.length === 0) return;
+    const tx = this.redis.multi();
+    for (const record of records) {
+      tx.set(this.key(record.cluster, record.app), JSON.stringify(record))
+        .sadd(this.byCluster(record.cluster), record.app)
+        .sadd(this.byApp(record.app), record.cluster);
+    }
+    await tx.exec();
   }
 
   async list(by: PairFilter): Promise<T[]> {
@@ -89,6 +104,14 @@ export class RedisReportStore implements ReportStore {
 
   putReport(record: ReportRecord): Promise<void> {
     return this.#records.put(record);
+  }
+
+  getReports(pairs: readonly PairKey[]): Promise<(ReportRecord | undefined)[]> {
+    return this.#records.getAll(pairs);
+  }
+
+  putReports(records: readonly ReportRecord[]): Promise<void> {
+    return this.#records.putAll(records);
   }
 
   listReports(by: PairFilter): Promise<ReportRecord[]> {

@@ -25,6 +25,13 @@ export class RedisClusterStatusStore implements ClusterStatusStore {
   async putClusterStatus(cluster: string, status: ClusterStatus): Promise<void> {
     await this.redis.set(keys.clusterStatus(cluster), JSON.stringify(status));
   }
+
+  async putClusterStatuses(statuses: ReadonlyMap<string, ClusterStatus>): Promise<void> {
+    if (statuses.size === 0) return;
+    const pairs: string[] = [];
+    for (const [cluster, status] of statuses) pairs.push(keys.clusterStatus(cluster), JSON.stringify(status));
+    await this.redis.mset(pairs);
+  }
 }
 
 /** Drops a deregistered cluster's status, reports and desired records in one transaction. */

@@ -27,18 +27,23 @@ export class RedisEventBus implements EventBus {
       for (const l of this.#nudgeListeners) l(message);
       return;
     }
-    let event: HubEvent;
+    let parsed: HubEvent | HubEvent[];
     try {
-      event = JSON.parse(message) as HubEvent;
+      parsed = JSON.parse(message) as HubEvent | HubEvent[];
     } catch (err) {
       this.log.warn({ err }, "dropped an event that is not JSON");
       return;
     }
-    for (const l of this.#listeners) l(event);
+    for (const event of Array.isArray(parsed) ? parsed : [parsed]) for (const l of this.#listeners) l(event);
   }
 
   async emit(event: HubEvent): Promise<void> {
     await this.publisher.publish(EVENTS_CHANNEL, JSON.stringify(event));
+  }
+
+  async emitAll(events: readonly HubEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    await this.publisher.publish(EVENTS_CHANNEL, JSON.stringify(events.length === 1 ? events[0] : events));
   }
 
   subscribe(listener: (event: HubEvent) => void): () => void {

@@ -19,7 +19,8 @@
  * - `audit` stream of audit entries (field `e`: the entry as JSON), capped with `MAXLEN ~`
  * - `auth-failures:<address>` failed authentications from one client address in the current
  *   window (@fastify/rate-limit's Redis store; expires with the window)
- * - pub/sub channels `events` (SSE fan-out) and `nudge` (wake the tracker for one repo)
+ * - pub/sub channels `events` (SSE fan-out: one JSON HubEvent, or a JSON array of them from a batch)
+ *   and `nudge` (wake the tracker for one repo)
  *
  * The Lua scripts that change several of these at once are in `scripts.ts`.
  */

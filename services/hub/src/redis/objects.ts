@@ -12,10 +12,25 @@ export class RedisObjectStore implements ObjectStore {
     return fromJson<RecordOf[K]>(await this.redis.get(keys.object(kind, name)));
   }
 
+  async listNames(kind: StoredKind): Promise<string[]> {
+    return (await this.redis.smembers(keys.objectIndex(kind))).sort();
+  }
+
   async listObjects<K extends StoredKind>(kind: K): Promise<RecordOf[K][]> {
-    const names = (await this.redis.smembers(keys.objectIndex(kind))).sort();
+    const names = await this.listNames(kind);
     if (names.length === 0) return [];
     return allFromJson<RecordOf[K]>(await this.redis.mget(names.map((n) => keys.object(kind, n))));
+  }
+
+  async getObjects<K extends StoredKind>(kind: K, names: readonly string[]): Promise<Map<string, RecordOf[K]>> {
+    const found = new Map<string, RecordOf[K]>();
+    if (names.length === 0) return found;
+    const texts = await this.redis.mget(names.map((n) => keys.object(kind, n)));
+    names.forEach((name, i) => {
+      const record = fromJson<RecordOf[K]>(texts[i]);
+      if (record) found.set(name, record);
+    });
+    return found;
   }
 
   async createObject<K extends StoredKind>(kind: K, record: RecordOf[K]): Promise<boolean> {

@@ -3,13 +3,15 @@ import {
   type ApplyResult,
   type AppSpec,
   type BootstrapBundle,
-  type ClusterListItem,
+  type ClusterPage,
   type ClusterSpec,
   type ClusterView,
   type EnvironmentSpec,
   type Kind,
+  matchesSelector,
   namespaceBreach,
   type PolicyBreach,
+  parseSelector,
   type Repo,
   type RepoSpec,
   repoUrlBreach,
@@ -24,14 +26,7 @@ import {
   UrlRefusedError,
   type UrlRules,
 } from "@flotilla/netguard";
-import {
-  generateSigningKey,
-  keyIdOf,
-  publicKeyFromPem,
-  publicKeyToPem,
-  type SigningKey,
-  signingKeyToPem,
-} from "@flotilla/proto";
+import { generateSigningKey, publicKeyToPem, type SigningKey, signingKeyToPem } from "@flotilla/proto";
 import type { Logger } from "pino";
 import { ConflictError, NotFoundError, ValidationError } from "../errors.js";
 import type { SecretBox } from "../secrets/secretbox.js";
@@ -46,6 +41,7 @@ import type {
   RepoSecrets,
   TeamRecord,
 } from "../store.js";
+import { AgentKeys } from "./agent-keys.js";
 import { type ApplyDocument, parseApplyDocuments, planApply, where } from "./apply.js";
 import { canonicalJson } from "./canonical.js";
 import type { ClusterCredentialIssuer } from "./credentials.js";
@@ -87,13 +83,33 @@ export class Registry {
   // ---- clusters ----
 
   /**
-   * Every cluster with its state, last heartbeat and agent version: the statuses come in one
-   * Redis round trip, whatever the number of clusters. A cluster without a status is Pending.
+   * One page of clusters in name order, with their state, last heartbeat and agent version:
+   * `limit` of them (all without it) after the cluster a `continue` token names, matching
+   * `selector`. Without a selector only the page's clusters are read, so a page costs the same
+   * in a fleet of any size; statuses come in one round trip per page.
    */
-  async listClustersWithStatus(): Promise<ClusterListItem[]> {
-    const clusters = await this.o.objects.listObjects("Cluster");
-    const statuses = await this.o.statuses.getClusterStatuses(clusters.map((c) => c.name));
-    return clusters.map((c) => {
+  async listClusterPage(query: { limit?: number; continue?: string; selector?: string }): Promise<ClusterPage> {
+    const after = query.continue === undefined ? undefined : pageAfter(query.continue);
+    const limit = query.limit ?? Number.POSITIVE_INFINITY;
+    let page: ClusterRecord[];
+    let more: boolean;
+    if (query.selector) {
+      const requirements = parseSelector(query.selector);
+      const matching = (await this.o.objects.listObjects("Cluster")).filter(
+        (c) => (after === undefined || c.name > after) && matchesSelector(requirements, c.labels),
+      );
+      page = matching.slice(0, limit);
+      more = matching.length > page.length;
+    } else {
+      const names = await this.o.objects.listNames("Cluster");
+      const start = after === undefined ? 0 : firstAfter(names, after);
+      const wanted = names.slice(start, start + limit);
+      const records = await this.o.objects.getObjects("Cluster", wanted);
+      page = wanted.flatMap((n) => records.get(n) ?? []);
+      more = start + wanted.length < names.length;
+    }
+    const statuses = await this.o.statuses.getClusterStatuses(page.map((c) => c.name));
+    const items = page.map((c) => {
       const s = statuses.get(c.name);
       return {
         ...clusterView(c),
@@ -104,6 +120,8 @@ export class Registry {
         },
       };
     });
+    const last = page.at(-1);
+    return more && last ? { items, continue: pageToken(last.name) } : { items };
   }
 
   async getCluster(name: string): Promise<ClusterRecord> {
@@ -447,12 +465,41 @@ function refuseBreach(breach: PolicyBreach | undefined, where = ""): void {
   throw new ValidationError(where ? `spec.${breach.field}` : breach.field, breach.reason, where);
 }
 
+/** The `continue` token after cluster `name`: opaque to clients, so its form may change. */
+function pageToken(name: string): string {
+  return Buffer.from(`after:${name}`).toString("base64url");
+}
+
+/** The cluster name a `continue` token names; ValidationError when it is not one this hub gave. */
+function pageAfter(token: string): string {
+  const text = Buffer.from(token, "base64url").toString("utf8");
+  if (!text.startsWith("after:") || text.length === "after:".length) {
+    throw new ValidationError("continue", "is not a token this hub gave; list again without it");
+  }
+  return text.slice("after:".length);
+}
+
+/** Index of the first name greater than `after` in sorted `names`. */
+function firstAfter(names: readonly string[], after: string): number {
+  let lo = 0;
+  let hi = names.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((names[mid] ?? "") <= after) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Parsed once per key: listing thousands of clusters must not parse thousands of PEMs per call. */
+const agentKeys = new AgentKeys();
+
 /** A cluster as the API shows it: its agent's key only by id. */
 export function clusterView(c: ClusterRecord): ClusterView {
   return {
     name: c.name,
     labels: c.labels,
-    agentKeyId: keyIdOf(publicKeyFromPem(c.agentPublicKey)),
+    agentKeyId: agentKeys.keyId(c.agentPublicKey),
     hasNatsCredentials: c.natsUserPublicKey !== undefined,
     createdAtMs: c.createdAtMs,
   };

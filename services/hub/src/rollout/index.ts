@@ -18,4 +18,4 @@ export * from "./observation.js";
 export * from "./policy.js";
 export * from "./state.js";
 export { step } from "./step.js";
-export { abandonRollback, outstandingWrites, recordWrite } from "./write.js";
+export { abandonRollback, type ExecutedWrite, outstandingWrites, recordWrite, recordWrites } from "./write.js";

@@ -21,7 +21,7 @@ import {
   readRollout,
 } from "./state.js";
 import { step } from "./step.js";
-import { abandonRollback, outstandingWrites, recordWrite } from "./write.js";
+import { abandonRollback, outstandingWrites, recordWrite, recordWrites } from "./write.js";
 
 const OLD = "a".repeat(40);
 const NEW = "b".repeat(40);
@@ -1176,3 +1176,25 @@ function deepFreeze<T>(value: T): T {
   }
   return value;
 }
+
+describe("recordWrites", () => {
+  it("confirms a whole wave exactly as recordWrite would, one write after another", () => {
+    const names = Array.from({ length: 40 }, (_, i) => `c-${String(i).padStart(2, "0")}`);
+    const policy: PolicyInput = { waves: [{ name: "all", selector: {}, maxConcurrency: "100%", bakeSeconds: 0 }] };
+    const ready: Observations = {
+      clusters: Object.fromEntries(names.map((n) => [n, { connectivity: "Ready" as const }])),
+    };
+    const started = step(rolloutOf(policy, names), ready, 10 * S);
+    const writes = started.actions.filter(isWriteAction);
+    expect(writes).toHaveLength(names.length);
+    const executed = writes.map((write, i) => ({ write, generation: 100 + i, unchanged: i % 3 === 0 }));
+    const oneByOne = executed.reduce(
+      (r, e) => recordWrite(r, e.write, e.generation, 11 * S, e.unchanged),
+      deepFreeze(started.rollout),
+    );
+    expect(recordWrites(started.rollout, executed, 11 * S)).toEqual(oneByOne);
+    expect(() => recordWrites(started.rollout, [{ ...executed[0]!, generation: 0 }], 11 * S)).toThrow(
+      RolloutInputError,
+    );
+  });
+});

@@ -16,6 +16,7 @@
 import { actionBase, type WriteAction } from "./action.js";
 import { RolloutInputError } from "./errors.js";
 import {
+  type ClusterProgress,
   describeTarget,
   findCluster,
   isTerminal,
@@ -73,13 +74,46 @@ export function recordWrite(
   nowMs: number,
   unchanged = false,
 ): RolloutState {
+  return recordWrites(rollout, [{ write, generation, unchanged }], nowMs);
+}
+
+/** One executed write, as {@link recordWrites} confirms it. */
+export interface ExecutedWrite {
+  write: WriteAction;
+  generation: number;
+  /** The generation was already in force before the write (see {@link recordWrite}). */
+  unchanged?: boolean;
+}
+
+/**
+ * Confirms many executed writes of one rollout at once, exactly as {@link recordWrite} would
+ * one after another, in time linear in the rollout's size: a wave of thousands of clusters is
+ * recorded in one change of the rollout, not one whole copy per cluster. Throws as recordWrite.
+ */
+export function recordWrites(rollout: RolloutState, executed: readonly ExecutedWrite[], nowMs: number): RolloutState {
   const id = rollout.id;
-  if (write.rolloutId !== id) throw new RolloutInputError(id, `cannot record a write of rollout ${write.rolloutId}`);
-  if (!Number.isSafeInteger(generation) || generation < 1)
-    throw new RolloutInputError(id, `generation ${generation} is not a positive integer`);
   const next = structuredClone(rollout);
-  const c = findCluster(next, write.cluster)?.progress;
-  if (!c) throw new RolloutInputError(id, `cluster ${JSON.stringify(write.cluster)} is not part of this rollout`);
+  const progress = new Map(next.waves.flatMap((w) => w.clusters.map((c) => [c.name, c] as const)));
+  for (const { write, generation, unchanged = false } of executed) {
+    if (write.rolloutId !== id) throw new RolloutInputError(id, `cannot record a write of rollout ${write.rolloutId}`);
+    if (!Number.isSafeInteger(generation) || generation < 1)
+      throw new RolloutInputError(id, `generation ${generation} is not a positive integer`);
+    const c = progress.get(write.cluster);
+    if (!c) throw new RolloutInputError(id, `cluster ${JSON.stringify(write.cluster)} is not part of this rollout`);
+    applyWrite(next, c, write, generation, nowMs, unchanged);
+  }
+  return next;
+}
+
+function applyWrite(
+  next: RolloutState,
+  c: ClusterProgress,
+  write: WriteAction,
+  generation: number,
+  nowMs: number,
+  unchanged: boolean,
+): void {
+  const id = next.id;
   if (write.kind === "WriteDesired") {
     if (!sameWrite(write.target, next.to))
       throw new RolloutInputError(
@@ -98,7 +132,7 @@ export function recordWrite(
       }
     }
     if (c.state === "writing") c.state = "progressing";
-    return next;
+    return;
   }
   if (!next.from || !sameWrite(write.target, next.from))
     throw new RolloutInputError(
@@ -111,7 +145,6 @@ export function recordWrite(
     c.rollback.writtenAtMs = nowMs;
   }
   c.state = "rolled-back";
-  return next;
 }
 
 /**

@@ -10,24 +10,17 @@ describe("FleetGauges", () => {
   it("counts the fleet at most once per refresh period, however many scrapes ask at once", async () => {
     let lists = 0;
     const clusters = [cluster("a"), cluster("b"), cluster("c")];
-    const objects: ObjectReader = {
-      async getObject<K extends StoredKind>(): Promise<RecordOf[K] | undefined> {
-        return undefined;
-      },
+    const objects: Pick<ObjectReader, "listObjects"> = {
       async listObjects<K extends StoredKind>(kind: K): Promise<RecordOf[K][]> {
         lists++;
         return kind === "Cluster" ? (clusters as RecordOf[K][]) : [];
       },
     };
     const states = new Map<string, ClusterStatus>([["a", { state: "Ready", changedAtMs: 0 }]]);
-    const statuses: ClusterStatusStore = {
-      async getClusterStatus(name) {
-        return states.get(name);
-      },
+    const statuses: Pick<ClusterStatusStore, "getClusterStatuses"> = {
       async getClusterStatuses() {
         return states;
       },
-      async putClusterStatus() {},
     };
     const metrics = new HubMetrics();
     let now = 0;

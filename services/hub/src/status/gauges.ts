@@ -18,8 +18,8 @@ export class FleetGauges {
 
   constructor(
     private readonly o: {
-      objects: ObjectReader;
-      statuses: ClusterStatusStore;
+      objects: Pick<ObjectReader, "listObjects">;
+      statuses: Pick<ClusterStatusStore, "getClusterStatuses">;
       rollouts: Pick<RolloutStore, "unsettled" | "get">;
       metrics: HubMetrics;
       now?: () => number;

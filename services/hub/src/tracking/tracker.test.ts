@@ -1,5 +1,5 @@
 import pino from "pino";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { RolloutRequest } from "../conductor/conductor.js";
 import { settingsDigest } from "../desired/index.js";
 import { HubMetrics } from "../metrics.js";
@@ -8,6 +8,7 @@ import type { EventBus } from "../status/events.js";
 import type {
   AppRecord,
   DesiredStore,
+  HeadRecord,
   HeadStore,
   ObjectReader,
   RecordOf,
@@ -33,6 +34,7 @@ const OBJECTS: { [K in StoredKind]: RecordOf[K][] } = { Cluster: [], Team: [], R
 
 const events: EventBus = {
   async emit() {},
+  async emitAll() {},
   subscribe: () => () => {},
   async nudge() {},
   onNudge: () => () => {},
@@ -61,6 +63,7 @@ describe("Tracker", () => {
         synced.push(name);
         return undefined;
       },
+      getObjects: async () => new Map(),
     };
     const desired: DesiredStore = {
       getDesired: async () => undefined,
@@ -114,6 +117,83 @@ describe("Tracker", () => {
     await new Promise((resolve) => setTimeout(resolve, 20));
 
     expect(synced).toEqual([]);
+  });
+
+  it("rolls out a nudged head at once while a pass is still filling clusters", async () => {
+    let nudge: (repo: string) => void = () => {};
+    const bus: EventBus = {
+      ...events,
+      onNudge: (listener) => {
+        nudge = listener;
+        return () => {};
+      },
+    };
+    const app: AppRecord = {
+      name: "web",
+      repo: "web",
+      path: ".",
+      source: "manifests",
+      namespace: "web",
+      prune: false,
+      selfHeal: false,
+      adopt: false,
+    };
+    const byKind: { [K in StoredKind]: RecordOf[K][] } = { ...OBJECTS, App: [app] };
+    const objects: ObjectReader = {
+      listObjects: async (kind) => byKind[kind],
+      getObject: async (kind, name) => byKind[kind].find((x) => x.name === name),
+      getObjects: async () => new Map(),
+    };
+    let head = "a".repeat(40);
+    const rolledOut: string[] = [];
+    let releaseFill = () => {};
+    const filling = new Promise<void>((resolve) => {
+      releaseFill = resolve;
+    });
+    let fillStarted = () => {};
+    const started = new Promise<void>((resolve) => {
+      fillStarted = resolve;
+    });
+    const seen: HeadRecord[] = [];
+    const unpublished = { generation: 0, published: false, rolloutId: "" };
+    const tracker = new Tracker({
+      objects,
+      desired: { getDesired: async () => undefined, putDesired: async () => {}, listDesired: async () => [] },
+      heads: {
+        getHead: async (repo, environment) => seen.find((h) => h.repo === repo && h.environment === environment),
+        putHead: async (h) => void seen.push(h),
+      },
+      registry: { repoSecrets: async () => ({}) },
+      refs: { listBranchHeads: async () => new Map([["main", head]]) },
+      sources: {
+        read: async () => {
+          throw new Error("no Git cache here");
+        },
+      },
+      rollouts: { latest: async () => undefined },
+      publisher: { publish: async () => unpublished, remove: async () => unpublished },
+      conductor: {
+        rollOut: async (_app, _env, request) => void rolledOut.push(request.revision),
+        fill: async () => {
+          fillStarted();
+          await filling;
+          return 0;
+        },
+      },
+      events: bus,
+      metrics: new HubMetrics(),
+      log: pino({ level: "silent" }),
+      defaultPollMs: 60_000,
+    });
+    tracker.start();
+    await started;
+    expect(rolledOut).toEqual(["a".repeat(40)]);
+
+    head = "b".repeat(40);
+    nudge("web");
+    await vi.waitFor(() => expect(rolledOut).toEqual(["a".repeat(40), "b".repeat(40)]));
+    releaseFill();
+    await tracker.stop();
   });
 });
 
@@ -171,6 +251,7 @@ describe("Tracker change detection", () => {
       async listObjects(kind) {
         return (kind === "App" ? apps : []) as never;
       },
+      getObjects: async () => new Map(),
     };
     const sources: SourceReader = {
       async read(_repo, _url, _credentials, _branch, sha): Promise<CommitSource> {

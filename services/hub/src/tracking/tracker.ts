@@ -66,6 +66,9 @@ export class Tracker {
   readonly #nextAt = new Map<string, number>();
   readonly #inFlight = new Set<string>();
   readonly #again = new Set<string>();
+  /** Repos whose heads are being checked beside a running pass, and those nudged again meanwhile. */
+  readonly #checking = new Set<string>();
+  readonly #checkAgain = new Set<string>();
   readonly #passes = new Set<Promise<void>>();
   readonly #decided = new Map<string, string>();
   #timer: NodeJS.Timeout | undefined;
@@ -92,7 +95,26 @@ export class Tracker {
     if (!this.#running) return;
     if (repo === "*") this.#nextAt.clear();
     else this.#nextAt.set(repo, 0);
+    // A pass in flight may take long (it fills every cluster); a pushed commit need not wait for it.
+    if (this.#inFlight.has(repo)) this.#check(repo);
     this.#schedule(0);
+  }
+
+  /** Checks `repo`'s heads beside the pass in flight; the pass that follows it does the rest. */
+  #check(repo: string): void {
+    if (this.#checking.has(repo)) {
+      this.#checkAgain.add(repo);
+      return;
+    }
+    this.#checking.add(repo);
+    const check = this.rollOutHeads(repo)
+      .catch((err) => this.o.log.warn({ err, repo }, "head check failed; the next pass retries"))
+      .finally(() => {
+        this.#checking.delete(repo);
+        this.#passes.delete(check);
+        if (this.#checkAgain.delete(repo) && this.#running && this.#inFlight.has(repo)) this.#check(repo);
+      });
+    this.#passes.add(check);
   }
 
   #schedule(delayMs: number): void {
@@ -167,21 +189,56 @@ export class Tracker {
     return failures;
   }
 
-  /** One pass over one repo: list heads, then roll out what changed and fill in the rest. */
-  async syncRepo(name: string): Promise<void> {
-    const repo = await this.o.objects.getObject("Repo", name);
-    if (!repo) return;
-    const secrets = await this.o.registry.repoSecrets(repo);
+  async #listHeads(repo: RepoRecord, credentials: GitCredentials | undefined): Promise<Map<string, string>> {
     const end = this.o.metrics.gitPollDuration.startTimer();
-    let heads: Map<string, string>;
     try {
-      heads = await this.o.refs.listBranchHeads(repo.name, repo.url, secrets.credentials);
+      return await this.o.refs.listBranchHeads(repo.name, repo.url, credentials);
     } catch (err) {
       this.o.metrics.gitPollErrors.inc();
       throw err;
     } finally {
       end();
     }
+  }
+
+  /**
+   * Lists the repo's heads and starts the rollouts a moved head asks for, and nothing else: what
+   * a webhook needs at once. The next pass (`syncRepo`) records the heads, fills and removes;
+   * asking for the same rollout again there changes nothing.
+   */
+  async rollOutHeads(name: string): Promise<void> {
+    const repo = await this.o.objects.getObject("Repo", name);
+    if (!repo) return;
+    const secrets = await this.o.registry.repoSecrets(repo);
+    const heads = await this.#listHeads(repo, secrets.credentials);
+    const [apps, team] = await Promise.all([
+      this.o.objects.listObjects("App"),
+      this.o.objects.getObject("Team", repo.team),
+    ]);
+    const repoApps = apps.filter((a) => a.repo === repo.name);
+    for (const [environment, branch] of Object.entries(repo.branches)) {
+      const sha = heads.get(branch);
+      const seen = await this.o.heads.getHead(repo.name, environment);
+      if (!sha || (seen?.sha === sha && seen.branch === branch)) continue;
+      let source: Promise<CommitSource | Error> | undefined;
+      const readSource = () => {
+        source ??= this.#read(repo, secrets.credentials, branch, sha);
+        return source;
+      };
+      const detectedAtMs = Date.now();
+      for (const app of repoApps) {
+        const request = await this.#request(app, repo, team, environment, sha, detectedAtMs, readSource);
+        if (request) await this.o.conductor.rollOut(app, environment, request);
+      }
+    }
+  }
+
+  /** One pass over one repo: list heads, then roll out what changed and fill in the rest. */
+  async syncRepo(name: string): Promise<void> {
+    const repo = await this.o.objects.getObject("Repo", name);
+    if (!repo) return;
+    const secrets = await this.o.registry.repoSecrets(repo);
+    const heads = await this.#listHeads(repo, secrets.credentials);
     const [apps, everyCluster, team] = await Promise.all([
       this.o.objects.listObjects("App"),
       this.o.objects.listObjects("Cluster"),

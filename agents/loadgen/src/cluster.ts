@@ -1,0 +1,199 @@
+/**
+ * One simulated cluster's agent: admits desired states as a real agent does (signed by the hub,
+ * for this cluster and app, newer than the last one acted on), answers each with the reports
+ * of its {@link AgentBehaviour}, signed with the cluster's own key, and beats.
+ */
+import {
+  DESIRED_STATE,
+  type DesiredState,
+  HEARTBEAT,
+  Health,
+  type KeyRing,
+  open,
+  REPORT,
+  type ReportInit,
+  ResourceSync,
+  type SigningKey,
+  SyncPhase,
+  seal,
+} from "@flotilla/proto";
+import { type AgentBehaviour, failsRevision, type PlannedReport, reportPlan } from "./behaviour.js";
+import type { FleetCounters } from "./counters.js";
+
+/** Version the simulated agents put in heartbeats and reports. */
+export const LOADGEN_AGENT_VERSION = "loadgen";
+
+/** Where one simulated cluster sends what it writes: its own connection, or a shared one. */
+export interface ClusterLink {
+  /** Writes a signed report to the cluster's key of the status bucket. */
+  putReport(app: string, bytes: Uint8Array): Promise<void>;
+  /** Publishes a signed heartbeat on the cluster's heartbeat subject. */
+  publishHeartbeat(bytes: Uint8Array): void;
+}
+
+/** What the cluster did with one app's latest desired state. */
+export interface AppProgress {
+  /** The newest generation acted on. */
+  generation: number;
+  revision: string;
+  rolloutId: string;
+  /** Health of the last verdict; what work-phase reports carry. */
+  health: Health;
+  /** The phase of the last report sent. */
+  phase: SyncPhase;
+}
+
+interface AppState extends AppProgress {
+  timers: NodeJS.Timeout[];
+}
+
+/** Settings every simulated cluster of a fleet shares. */
+export interface ClusterContext {
+  hubKeys: KeyRing;
+  behaviour: () => AgentBehaviour;
+  counters: FleetCounters;
+}
+
+export class SimulatedCluster {
+  readonly #apps = new Map<string, AppState>();
+  #stopped = false;
+
+  constructor(
+    readonly name: string,
+    private readonly key: SigningKey,
+    private readonly link: ClusterLink,
+    private readonly context: ClusterContext,
+  ) {}
+
+  /** The latest desired state of `app` this cluster acted on, if any. */
+  progress(app: string): AppProgress | undefined {
+    const s = this.#apps.get(app);
+    return (
+      s && { generation: s.generation, revision: s.revision, rolloutId: s.rolloutId, health: s.health, phase: s.phase }
+    );
+  }
+
+  /** Apps this cluster has received a desired state for. */
+  apps(): string[] {
+    return [...this.#apps.keys()];
+  }
+
+  /** Handles one value of the cluster's key `app` in the desired bucket. */
+  onDesired(app: string, bytes: Uint8Array): void {
+    if (this.#stopped) return;
+    const { counters } = this.context;
+    let desired: DesiredState;
+    try {
+      desired = open(DESIRED_STATE, bytes, this.context.hubKeys).message;
+    } catch {
+      counters.desiredRefused++;
+      return;
+    }
+    if (desired.cluster !== this.name || desired.app !== app) {
+      counters.desiredRefused++;
+      return;
+    }
+    const generation = Number(desired.generation);
+    const current = this.#apps.get(app);
+    if (current && generation <= current.generation) {
+      // The same value again (a watch restarted) is harmless; an older one is a hub bug.
+      if (generation < current.generation) counters.generationRegressions++;
+      return;
+    }
+    counters.noteDesired();
+    for (const t of current?.timers ?? []) clearTimeout(t);
+    const revision = desired.source?.revision ?? "";
+    const state: AppState = {
+      generation,
+      revision,
+      rolloutId: desired.rolloutId,
+      health: current?.health ?? Health.HEALTH_UNKNOWN,
+      phase: current?.phase ?? SyncPhase.SYNC_PHASE_UNSPECIFIED,
+      timers: [],
+    };
+    this.#apps.set(app, state);
+    const behaviour = this.context.behaviour();
+    const plan: PlannedReport[] = desired.remove
+      ? [{ afterMs: behaviour.reportDelayMs, phase: SyncPhase.SYNC_PHASE_REMOVED, health: Health.HEALTH_UNKNOWN }]
+      : reportPlan(behaviour, failsRevision(this.name, revision, behaviour.failureRatio), state.health);
+    for (const planned of plan) {
+      if (planned.afterMs <= 0) this.#report(app, state, planned);
+      else state.timers.push(setTimeout(() => this.#report(app, state, planned), planned.afterMs));
+    }
+  }
+
+  /**
+   * Sends every app's report sequence again at once, for the revision it last acted on: with
+   * `reports` of 5, fetching, rendering, validating, applying, then the same verdict as before
+   * (a report burst for ingest tests; each report differs, so none is a mere re-delivery).
+   */
+  reportAgain(reports = 1): void {
+    const behaviour = { ...this.context.behaviour(), reportsPerRevision: reports, reportDelayMs: 0 };
+    for (const [app, state] of this.#apps) {
+      if (state.phase === SyncPhase.SYNC_PHASE_UNSPECIFIED) continue;
+      const failed = state.phase === SyncPhase.SYNC_PHASE_FAILED;
+      for (const planned of reportPlan(behaviour, failed, state.health)) this.#report(app, state, planned);
+    }
+  }
+
+  /** Sends one signed heartbeat. */
+  heartbeat(): void {
+    if (this.#stopped) return;
+    const bytes = seal(
+      HEARTBEAT,
+      {
+        cluster: this.name,
+        agentVersion: LOADGEN_AGENT_VERSION,
+        kubernetesVersion: "v1.34.0",
+        capabilities: ["render.manifests"],
+        sentAtMs: Date.now(),
+        apps: this.#apps.size,
+      },
+      this.key,
+    );
+    this.link.publishHeartbeat(bytes);
+    this.context.counters.heartbeatsSent++;
+  }
+
+  /** Cancels every scheduled report. */
+  stop(): void {
+    this.#stopped = true;
+    for (const s of this.#apps.values()) for (const t of s.timers) clearTimeout(t);
+  }
+
+  #report(app: string, state: AppState, planned: PlannedReport): void {
+    if (this.#stopped || this.#apps.get(app) !== state) return;
+    state.phase = planned.phase;
+    if (planned.phase === SyncPhase.SYNC_PHASE_SYNCED || planned.phase === SyncPhase.SYNC_PHASE_FAILED) {
+      state.health = planned.health;
+    }
+    const report: ReportInit = {
+      cluster: this.name,
+      app,
+      observedGeneration: state.generation,
+      revision: state.revision,
+      rolloutId: state.rolloutId,
+      phase: planned.phase,
+      health: planned.health,
+      resources: this.#resources(app, planned.health),
+      error: planned.error ?? null,
+      reportedAtMs: Date.now(),
+      agentVersion: LOADGEN_AGENT_VERSION,
+    };
+    const { counters } = this.context;
+    counters.reportsSent++;
+    this.link.putReport(app, seal(REPORT, report, this.key)).catch(() => {
+      counters.reportFailures++;
+    });
+  }
+
+  #resources(app: string, health: Health): ReportInit["resources"] {
+    const count = this.context.behaviour().resourcesPerReport;
+    return Array.from({ length: count }, (_, i) => ({
+      ref: { group: "apps", version: "v1", kind: "Deployment", namespace: app, name: `${app}-${i}` },
+      health,
+      sync: ResourceSync.RESOURCE_SYNC_SYNCED,
+      message: "",
+    }));
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * A fleet of simulated agents in one process: one {@link SimulatedCluster} per bootstrap bundle,
+ * heartbeats spread evenly over the interval, desired states dispatched from NATS.
+ */
+import type { BootstrapBundle } from "@flotilla/api";
+import { KeyRing, publicKeyFromPem, signingKeyFromPem } from "@flotilla/proto";
+import { type AgentBehaviour, DEFAULT_BEHAVIOUR } from "./behaviour.js";
+import { type AppProgress, type ClusterContext, SimulatedCluster } from "./cluster.js";
+import { FleetCounters } from "./counters.js";
+import { type FleetLinks, isolatedLinks, sharedLinks } from "./links.js";
+
+/** How often agents beat, as the agent's own default. */
+export const DEFAULT_HEARTBEAT_INTERVAL_MS = 10_000;
+/** Clusters per shared NATS connection. */
+export const DEFAULT_CLUSTERS_PER_CONNECTION = 500;
+/** Resolution of the heartbeat schedule: each tick beats the clusters of one slot. */
+const HEARTBEAT_TICK_MS = 100;
+
+export interface SimulatedFleetOptions {
+  /** NATS URL the agents connect to (bundles carry the hub's view of it, which may differ). */
+  natsUrl: string;
+  /** One per simulated cluster, as registration answered them. */
+  bundles: readonly BootstrapBundle[];
+  behaviour?: Partial<AgentBehaviour>;
+  /** @default {@link DEFAULT_HEARTBEAT_INTERVAL_MS} */
+  heartbeatIntervalMs?: number;
+  /**
+   * Without auth (bundles without NATS credentials): clusters per shared connection.
+   * With credentials every cluster has its own connection.
+   * @default {@link DEFAULT_CLUSTERS_PER_CONNECTION}
+   */
+  clustersPerConnection?: number;
+}
+
+export class SimulatedFleet {
+  readonly counters = new FleetCounters();
+  readonly #clusters = new Map<string, SimulatedCluster>();
+  #behaviour: AgentBehaviour;
+  #links: FleetLinks | undefined;
+  #ticker: NodeJS.Timeout | undefined;
+
+  private constructor(behaviour: AgentBehaviour) {
+    this.#behaviour = behaviour;
+  }
+
+  /**
+   * Connects every simulated cluster and starts beating. Bundles with NATS credentials
+   * (operator mode) get a connection each; the others share connections.
+   */
+  static async start(options: SimulatedFleetOptions): Promise<SimulatedFleet> {
+    const fleet = new SimulatedFleet({ ...DEFAULT_BEHAVIOUR, ...options.behaviour });
+    const first = options.bundles[0];
+    if (!first) return fleet;
+    const context: ClusterContext = {
+      hubKeys: new KeyRing([publicKeyFromPem(first.hubPublicKey)]),
+      behaviour: () => fleet.#behaviour,
+      counters: fleet.counters,
+    };
+    const onDesired = (cluster: string, app: string, value: Uint8Array) =>
+      fleet.#clusters.get(cluster)?.onDesired(app, value);
+    const names = options.bundles.map((b) => b.cluster);
+    const isolated = options.bundles.every((b) => b.natsCreds !== "");
+    const links = isolated
+      ? await isolatedLinks(
+          options.natsUrl,
+          options.bundles.map((b) => ({ name: b.cluster, creds: b.natsCreds })),
+          onDesired,
+        )
+      : await sharedLinks(
+          options.natsUrl,
+          names,
+          options.clustersPerConnection ?? DEFAULT_CLUSTERS_PER_CONNECTION,
+          onDesired,
+        );
+    fleet.#links = links;
+    for (const b of options.bundles) {
+      fleet.#clusters.set(
+        b.cluster,
+        new SimulatedCluster(b.cluster, signingKeyFromPem(b.agentSigningKey), links.link(b.cluster), context),
+      );
+    }
+    fleet.#beat(names, options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS);
+    return fleet;
+  }
+
+  /** Every cluster beats once per interval, in its own slot, so beats arrive evenly spread. */
+  #beat(names: readonly string[], intervalMs: number): void {
+    const clusters = names.map((n) => this.#clusters.get(n)!);
+    const slots = Math.max(1, Math.round(intervalMs / HEARTBEAT_TICK_MS));
+    for (const c of clusters) c.heartbeat();
+    let tick = 0;
+    this.#ticker = setInterval(() => {
+      tick = (tick + 1) % slots;
+      for (let i = tick; i < clusters.length; i += slots) clusters[i]!.heartbeat();
+    }, HEARTBEAT_TICK_MS);
+  }
+
+  get size(): number {
+    return this.#clusters.size;
+  }
+
+  get behaviour(): AgentBehaviour {
+    return this.#behaviour;
+  }
+
+  /** Changes how every cluster answers from the next desired state on. */
+  setBehaviour(change: Partial<AgentBehaviour>): void {
+    this.#behaviour = { ...this.#behaviour, ...change };
+  }
+
+  /** What `cluster` last acted on for `app`. */
+  progress(cluster: string, app: string): AppProgress | undefined {
+    return this.#clusters.get(cluster)?.progress(app);
+  }
+
+  /** Every cluster beats now, at once: a heartbeat burst. */
+  async beatAll(): Promise<void> {
+    for (const c of this.#clusters.values()) c.heartbeat();
+    await this.#links?.flush();
+  }
+
+  /**
+   * A report burst: every cluster sends each app's sequence of `reports` reports (1 to 5, the
+   * verdict last) for the revision it runs, all at once.
+   */
+  reportAgain(reports = 1): void {
+    for (const c of this.#clusters.values()) c.reportAgain(reports);
+  }
+
+  async stop(): Promise<void> {
+    if (this.#ticker) clearInterval(this.#ticker);
+    for (const c of this.#clusters.values()) c.stop();
+    await this.#links?.close();
+  }
+}

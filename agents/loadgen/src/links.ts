@@ -1,0 +1,163 @@
+/**
+ * The NATS side of a simulated fleet. Without auth, clusters share a few connections and one
+ * watch of the whole desired bucket (a real agent's own connection and watch would cost the
+ * NATS server one consumer per cluster, which is the server's load, not the hub's). In operator
+ * mode every cluster has its own credentials, so each gets its own connection and a watch of
+ * its own keys, within the permissions a real agent has.
+ */
+import {
+  clusterKeyFilter,
+  DESIRED_BUCKET,
+  heartbeatSubject,
+  inboxPrefix,
+  parseStateKey,
+  STATUS_BUCKET,
+  stateKey,
+} from "@flotilla/proto";
+import { connect, credsAuthenticator, type KV, type KvEntry, type NatsConnection, type QueuedIterator } from "nats";
+import type { ClusterLink } from "./cluster.js";
+
+/** Receives every value written to one cluster's keys of the desired bucket. */
+export type DesiredHandler = (cluster: string, app: string, value: Uint8Array) => void;
+
+/** Connections, watches and links of one fleet. */
+export interface FleetLinks {
+  link(cluster: string): ClusterLink;
+  /** Resolves when the connections have sent everything queued (after a burst of heartbeats). */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A cluster's own credentials reach only its own keys: bind without stream info, read through direct get. */
+function openBucket(nc: NatsConnection, bucket: string): Promise<KV> {
+  return nc.jetstream({ checkAPI: false }).views.kv(bucket, { bindOnly: true, allow_direct: true });
+}
+
+function consume(watch: QueuedIterator<KvEntry>, onDesired: DesiredHandler): Promise<void> {
+  return (async () => {
+    for await (const e of watch) {
+      if (e.operation !== "PUT") continue;
+      let key: { cluster: string; app: string };
+      try {
+        key = parseStateKey(e.key);
+      } catch {
+        continue;
+      }
+      onDesired(key.cluster, key.app, e.value);
+    }
+  })();
+}
+
+class ConnectionLink implements ClusterLink {
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly status: KV,
+    private readonly cluster: string,
+  ) {}
+
+  async putReport(app: string, bytes: Uint8Array): Promise<void> {
+    await this.status.put(stateKey(this.cluster, app), bytes);
+  }
+
+  publishHeartbeat(bytes: Uint8Array): void {
+    this.nc.publish(heartbeatSubject(this.cluster), bytes);
+  }
+}
+
+interface Opened {
+  nc: NatsConnection;
+  status: KV;
+  watch?: QueuedIterator<KvEntry>;
+}
+
+async function closeAll(opened: readonly Opened[], loops: readonly Promise<void>[]): Promise<void> {
+  for (const o of opened) o.watch?.stop();
+  await Promise.allSettled(opened.map((o) => o.nc.drain().catch(() => o.nc.close())));
+  await Promise.allSettled(loops);
+}
+
+/**
+ * Shared links: one connection per `perConnection` clusters, and one watch of the whole desired
+ * bucket on the first, dispatched by key.
+ */
+export async function sharedLinks(
+  natsUrl: string,
+  clusters: readonly string[],
+  perConnection: number,
+  onDesired: DesiredHandler,
+): Promise<FleetLinks> {
+  const count = Math.max(1, Math.ceil(clusters.length / perConnection));
+  const opened: Opened[] = [];
+  const loops: Promise<void>[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const nc = await connect({ servers: natsUrl, name: `flotilla-loadgen-${i}`, maxReconnectAttempts: -1 });
+      opened.push({ nc, status: await openBucket(nc, STATUS_BUCKET) });
+    }
+    const first = opened[0]!;
+    first.watch = await (await openBucket(first.nc, DESIRED_BUCKET)).watch({ key: ">" });
+    loops.push(consume(first.watch, onDesired));
+  } catch (err) {
+    await closeAll(opened, loops);
+    throw err;
+  }
+  const links = new Map<string, ClusterLink>();
+  clusters.forEach((name, i) => {
+    const o = opened[Math.floor(i / perConnection)]!;
+    links.set(name, new ConnectionLink(o.nc, o.status, name));
+  });
+  return {
+    link: (cluster) => links.get(cluster)!,
+    flush: async () => {
+      await Promise.all(opened.map((o) => o.nc.flush()));
+    },
+    close: () => closeAll(opened, loops),
+  };
+}
+
+/** Connections opened at once while an isolated fleet starts. */
+const CONNECT_CONCURRENCY = 32;
+
+/**
+ * Isolated links: each cluster connects with its own credentials and inbox prefix, as a real
+ * agent does, and watches only its own keys.
+ */
+export async function isolatedLinks(
+  natsUrl: string,
+  clusters: readonly { name: string; creds: string }[],
+  onDesired: DesiredHandler,
+): Promise<FleetLinks> {
+  const opened = new Map<string, Opened>();
+  const loops: Promise<void>[] = [];
+  const open = async (c: { name: string; creds: string }) => {
+    const nc = await connect({
+      servers: natsUrl,
+      name: `flotilla-loadgen-${c.name}`,
+      inboxPrefix: inboxPrefix(c.name),
+      authenticator: credsAuthenticator(new TextEncoder().encode(c.creds)),
+      maxReconnectAttempts: -1,
+    });
+    const o: Opened = { nc, status: await openBucket(nc, STATUS_BUCKET) };
+    opened.set(c.name, o);
+    o.watch = await (await openBucket(nc, DESIRED_BUCKET)).watch({ key: clusterKeyFilter(c.name) });
+    loops.push(consume(o.watch, onDesired));
+  };
+  try {
+    for (let i = 0; i < clusters.length; i += CONNECT_CONCURRENCY) {
+      await Promise.all(clusters.slice(i, i + CONNECT_CONCURRENCY).map(open));
+    }
+  } catch (err) {
+    await closeAll([...opened.values()], loops);
+    throw err;
+  }
+  return {
+    link: (cluster) => {
+      const o = opened.get(cluster)!;
+      return new ConnectionLink(o.nc, o.status, cluster);
+    },
+    flush: async () => {
+      await Promise.all([...opened.values()].map((o) => o.nc.flush()));
+    },
+    close: () => closeAll([...opened.values()], loops),
+  };
+}

@@ -1,0 +1,127 @@
+import { setTimeout as delay } from "node:timers/promises";
+import { parseStateKey } from "@flotilla/proto";
+import type { KvEntry } from "nats";
+import type { Logger } from "pino";
+import { HubError } from "../errors.js";
+import type { HubMetrics } from "../metrics.js";
+import type { ObjectReader, ReportRecord, ReportStore } from "../store.js";
+import type { EventBus, HubEvent } from "./events.js";
+import type { SignedReport } from "./verification.js";
+import type { Verifier } from "./verifier.js";
+
+/** First wait before storing a batch of reports again after Redis failed; it doubles up to {@link REPORT_RETRY_MAX_MS}. */
+export const REPORT_RETRY_FIRST_MS = 100;
+/** Longest wait between attempts to store one batch. */
+export const REPORT_RETRY_MAX_MS = 2_000;
+
+/** What ingestion reads of a status-bucket entry. */
+export type StatusEntry = Pick<KvEntry, "key" | "value" | "operation">;
+
+function reportEvent(r: ReportRecord): HubEvent {
+  return {
+    type: "report",
+    cluster: r.cluster,
+    app: r.app,
+    revision: r.revision,
+    observedGeneration: r.observedGeneration,
+    phase: r.phase,
+    health: r.health,
+    atMs: r.receivedAtMs,
+  };
+}
+
+export interface ReportIngestOptions {
+  objects: ObjectReader;
+  reports: ReportStore;
+  events: EventBus;
+  metrics: HubMetrics;
+  log: Logger;
+  verifier: Verifier;
+  /** Aborted when ingestion stops: a batch stops retrying. */
+  stopping: AbortSignal;
+}
+
+/**
+ * Folds values of the `flotilla_status` bucket into the report store a batch at a time: the
+ * last value per key in the batch (a key's value is its latest report, so an earlier one in
+ * the same batch is already stale), verified with the reporting cluster's own agent key, stored
+ * in one transaction and announced in one event message. A value whose digest matches the
+ * stored report (a re-delivery) is skipped.
+ */
+export class ReportIngest {
+  constructor(private readonly o: ReportIngestOptions) {}
+
+  /**
+   * Stores one batch, retrying while Redis fails: the watch delivers each value once, and an
+   * agent reports again only when something changes, so a dropped "healthy" report would hold
+   * a rollout until its deadline fails a good revision. Stops retrying when ingestion stops
+   * (the next leader's watch starts from every key's last value).
+   */
+  async store(batch: readonly StatusEntry[]): Promise<void> {
+    for (let attempt = 1; !this.o.stopping.aborted; attempt++) {
+      try {
+        await this.#store(batch);
+        return;
+      } catch (err) {
+        this.o.log.error({ err, reports: batch.length, attempt }, "could not store reports; retrying");
+        const wait = Math.min(REPORT_RETRY_FIRST_MS * 2 ** (attempt - 1), REPORT_RETRY_MAX_MS);
+        await delay(wait, undefined, { signal: this.o.stopping }).catch(() => {});
+      }
+    }
+  }
+
+  async #store(batch: readonly StatusEntry[]): Promise<void> {
+    const latest = new Map<string, StatusEntry>();
+    for (const entry of batch) {
+      if (entry.operation !== "PUT") continue;
+      latest.delete(entry.key);
+      latest.set(entry.key, entry);
+    }
+    const keyed: { cluster: string; app: string; entry: StatusEntry }[] = [];
+    for (const entry of latest.values()) {
+      try {
+        keyed.push({ ...parseStateKey(entry.key), entry });
+      } catch {
+        this.#reject("bad_key", { key: entry.key });
+      }
+    }
+    if (keyed.length === 0) return;
+    try {
+      const clusters = await this.o.objects.getObjects("Cluster", [...new Set(keyed.map((k) => k.cluster))]);
+      const signed: SignedReport[] = [];
+      for (const { cluster: name, app, entry } of keyed) {
+        const cluster = clusters.get(name);
+        if (cluster) signed.push({ cluster: name, app, pem: cluster.agentPublicKey, bytes: entry.value });
+        else this.#reject("unknown_cluster", { cluster: name, app });
+      }
+      const verdicts = await this.o.verifier.reports(signed, Date.now());
+      const verified: { record: ReportRecord; pair: { cluster: string; app: string } }[] = [];
+      signed.forEach(({ cluster, app }, i) => {
+        const verdict = verdicts[i];
+        if (verdict?.ok) verified.push({ record: verdict.value, pair: { cluster, app } });
+        else this.#reject(verdict?.reason ?? "error", { cluster, app, detail: verdict?.detail });
+      });
+      const previous = await this.o.reports.getReports(verified.map((v) => v.pair));
+      const fresh = verified.filter((v, i) => previous[i]?.digest !== v.record.digest).map((v) => v.record);
+      if (fresh.length === 0) return;
+      await this.o.reports.putReports(fresh);
+      this.o.metrics.reportsIngested.inc(fresh.length);
+      if (this.o.log.isLevelEnabled("debug")) {
+        for (const r of fresh) {
+          this.o.log.debug(
+            { cluster: r.cluster, app: r.app, generation: r.observedGeneration, phase: r.phase, health: r.health },
+            "report ingested",
+          );
+        }
+      }
+      await this.o.events.emitAll(fresh.map(reportEvent));
+    } catch (err) {
+      throw new HubError(`could not store ${keyed.length} report(s)`, { cause: err });
+    }
+  }
+
+  #reject(reason: string, fields: Record<string, unknown>): void {
+    this.o.metrics.reportsRejected.inc({ reason });
+    this.o.log.warn({ ...fields, reason }, "report rejected");
+  }
+}

@@ -1,0 +1,382 @@
+/**
+ * One fleet size of the benchmark: real nats-server, redis-server, Git smart-HTTP server and
+ * the hub's built command; N simulated agents from @flotilla/loadgen; a first deploy and commit
+ * rollouts through a signed webhook; then bursts, API latency and the hub's stop on SIGTERM.
+ */
+import { createHmac } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { loadavg } from "node:os";
+import { join } from "node:path";
+import type { RolloutView } from "@flotilla/api";
+import {
+  type FixtureRepo,
+  type HubCommand,
+  type HubProcess,
+  startGitServer,
+  startHubProcess,
+  startNats,
+  startRedis,
+} from "@flotilla/devfleet";
+import { createOperatorSetup, GITHUB_SIGNATURE_HEADER } from "@flotilla/hub";
+import { type ClusterSpec, registerClusters, SimulatedFleet } from "@flotilla/loadgen";
+import { HubEventStream } from "./events.js";
+import { cpuSeconds, peakRssBytes } from "./process-stats.js";
+
+const APP = "bench";
+const ENVIRONMENT = "prod";
+const WEBHOOK_SECRET = "bench-webhook-secret-0123456789";
+/** Longest wait for one rollout; the policy's progress deadline (600 s) fails it before that. */
+const ROLLOUT_TIMEOUT_MS = 900_000;
+/** Longest wait for every cluster to turn Ready, per thousand clusters. */
+const READY_TIMEOUT_PER_THOUSAND_MS = 60_000;
+/** Requests per latency figure (the median is reported). */
+const LATENCY_SAMPLES = 21;
+/** Reports per cluster in the report burst: a real agent's sequence for one revision. */
+const REPORT_BURST = 5;
+/** How long the hub gets to exit after SIGTERM before it is killed. */
+const STOP_GRACE_MS = 60_000;
+
+/** A rollout policy the benchmark runs. */
+export type PolicyName = "one wave" | "canary 1% → rest";
+
+/** What one size runs. */
+export interface SizeOptions {
+  clusters: number;
+  /** NATS in operator mode: every simulated cluster connects with its own credentials. */
+  operator: boolean;
+  /** One one-wave commit rollout per entry, with that many reports per revision. */
+  reportsPerRevision: readonly number[];
+  /** Also a commit rollout with a canary wave of 1 % of the clusters, then the rest. */
+  canary: boolean;
+  /** Where the servers keep their files. */
+  workDir: string;
+  /** Writes a V8 CPU profile of the hub here (`node --cpu-prof`). */
+  profileDir?: string;
+  /** Runs this script as the hub instead of the built `flotilla-hub` (e.g. a copy of an older build, to compare). */
+  hubScript?: string;
+  say: (line: string) => void;
+}
+
+/** One rollout's figures. */
+export interface RolloutResult {
+  name: string;
+  policy: PolicyName;
+  reportsPerRevision: number;
+  /** Trigger (webhook, or the app's apply for the first deploy) to RolloutSucceeded. */
+  seconds: number;
+  /** Trigger to the rollout's creation. */
+  createdSeconds: number;
+  desiredWrites: number;
+  desiredWritesPerSecond: number;
+  reportsIngested: number;
+  hubCpuSeconds: number;
+  /** Empty when the rollout succeeded with every cluster healthy at the generation it was written. */
+  problems: string[];
+}
+
+/** One size's figures. */
+export interface SizeResult {
+  clusters: number;
+  mode: "shared" | "operator";
+  loadBefore: number;
+  loadAfter: number;
+  registrationSeconds: number;
+  rollouts: RolloutResult[];
+  reportBurstPerSecond: number;
+  heartbeatBurstPerSecond: number;
+  /** Ready → Offline transitions of clusters whose simulated agent never stopped. */
+  falseOffline: number;
+  falseOfflineClusters: number;
+  clustersListP50Ms: number;
+  clustersListBytes: number;
+  /** `GET /v1/clusters?limit=500`: the first page. */
+  clustersPageP50Ms: number;
+  fleetStatusP50Ms: number;
+  hubPeakRssBytes: number;
+  sigtermSeconds: number;
+  /** The hub had to be killed: it did not exit within the grace period. */
+  sigtermKilled: boolean;
+  generationRegressions: number;
+  problems: string[];
+}
+
+function files(version: string): Record<string, string> {
+  return {
+    "deploy/config.yaml": `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bench\ndata:\n  version: "${version}"\n`,
+  };
+}
+
+function policyYaml(policy: PolicyName): string {
+  const waves =
+    policy === "one wave"
+      ? `[{ name: all, selector: {}, maxConcurrency: "100%", bakeSeconds: 0 }]`
+      : `[{ name: canary, selector: { tier: canary }, maxConcurrency: "100%", bakeSeconds: 0 }, { name: rest, selector: {}, maxConcurrency: "100%", bakeSeconds: 0 }]`;
+  return `apiVersion: flotilla.dev/v1
+kind: Environment
+metadata: { name: ${ENVIRONMENT} }
+spec:
+  policy: { waves: ${waves}, progressDeadlineSeconds: 600, offlineClusters: block }
+`;
+}
+
+function teamYaml(): string {
+  return `apiVersion: flotilla.dev/v1
+kind: Team
+metadata: { name: bench }
+spec: { description: the fleet benchmark }
+`;
+}
+
+function repoAndAppYaml(repo: FixtureRepo, git: { username: string; password: string }): string {
+  return `apiVersion: flotilla.dev/v1
+kind: Repo
+metadata: { name: ${APP} }
+spec:
+  team: bench
+  url: ${repo.url}
+  branches: { ${ENVIRONMENT}: main }
+  pollIntervalSeconds: 3600
+  credentials: { username: ${git.username}, password: ${git.password} }
+  webhookSecret: ${WEBHOOK_SECRET}
+---
+apiVersion: flotilla.dev/v1
+kind: App
+metadata: { name: ${APP} }
+spec: { repo: ${APP}, path: deploy, source: manifests, namespace: ${APP} }
+`;
+}
+
+/** Starts `script` as the hub: the listen, Redis and NATS addresses go in its flags. */
+function hubCommand(script: string, natsUrl: string, redisUrl: string): (listen: string) => HubCommand {
+  return (listen) => ({ script, args: ["--listen", listen, "--redis-url", redisUrl, "--nats-url", natsUrl] });
+}
+
+/** Cluster names sort in registration order; the first 1 % (at least one) are canaries. */
+function clusterSpecs(count: number): ClusterSpec[] {
+  const canaries = Math.max(1, Math.ceil(count / 100));
+  const width = String(count).length;
+  return Array.from({ length: count }, (_, i): ClusterSpec => {
+    const labels: Record<string, string> = { env: ENVIRONMENT };
+    if (i < canaries) labels.tier = "canary";
+    return { name: `sim-${String(i).padStart(width, "0")}`, labels };
+  });
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? 0;
+}
+
+async function latency(hub: HubProcess, path: string): Promise<{ p50Ms: number; bytes: number }> {
+  const times: number[] = [];
+  let bytes = 0;
+  for (let i = 0; i < LATENCY_SAMPLES; i++) {
+    const started = performance.now();
+    const res = await hub.api.request("GET", path);
+    times.push(performance.now() - started);
+    if (res.status !== 200) throw new Error(`GET ${path} answered ${res.status}: ${res.text.slice(0, 200)}`);
+    bytes = Buffer.byteLength(res.text);
+  }
+  return { p50Ms: median(times), bytes };
+}
+
+/** Whether every cluster of the rollout is healthy at the generation its simulated agent last acted on. */
+async function verify(hub: HubProcess, fleet: SimulatedFleet, id: string): Promise<string[]> {
+  const res = await hub.api.request<RolloutView>("GET", `/v1/rollouts/${id}`);
+  const r = res.json;
+  if (!r) return [`GET /v1/rollouts/${id} answered ${res.status}`];
+  const problems: string[] = [];
+  if (r.state !== "Succeeded") problems.push(`rollout ${id} ended ${r.state}: ${r.failure?.reason ?? ""}`);
+  let wrong = 0;
+  let example = "";
+  for (const c of r.waves.flatMap((w) => w.clusters)) {
+    const seen = fleet.progress(c.name, APP);
+    if (c.state === "healthy" && seen && seen.generation === c.generation && seen.revision === r.to.revision) continue;
+    wrong++;
+    example ||= `${c.name} is ${c.state} at generation ${c.generation}; its agent acted on ${seen?.generation} (${seen?.revision.slice(0, 7) ?? "nothing"})`;
+  }
+  if (wrong > 0) problems.push(`${wrong} cluster(s) not healthy at the written generation, e.g. ${example}`);
+  return problems;
+}
+
+interface Harness {
+  hub: HubProcess;
+  fleet: SimulatedFleet;
+  events: HubEventStream;
+  repo: FixtureRepo;
+  say: (line: string) => void;
+}
+
+/** Runs one rollout from `trigger` to its end and measures it. */
+async function measureRollout(
+  h: Harness,
+  name: string,
+  policy: PolicyName,
+  trigger: () => Promise<void>,
+): Promise<RolloutResult> {
+  const { hub, fleet, events } = h;
+  const reportsPerRevision = fleet.behaviour.reportsPerRevision;
+  fleet.counters.openWindow();
+  const reportsBefore = events.count("report");
+  const cpuBefore = await cpuSeconds(hub.process.pid);
+  const created = events.nextRollout(["Created"], 120_000);
+  const started = performance.now();
+  await trigger();
+  const id = (await created).rolloutId;
+  const createdSeconds = (performance.now() - started) / 1000;
+  const end = await events.end(id, ROLLOUT_TIMEOUT_MS);
+  const seconds = (performance.now() - started) / 1000;
+  const hubCpuSeconds = (await cpuSeconds(hub.process.pid)) - cpuBefore;
+  const window = fleet.counters.window;
+  const spanS = ((window.lastAtMs ?? 0) - (window.firstAtMs ?? 0)) / 1000;
+  const problems = end.event === "RolloutSucceeded" ? [] : [`${id}: ${end.event} ${end.message ?? ""}`];
+  problems.push(...(await verify(hub, fleet, id)));
+  const result: RolloutResult = {
+    name,
+    policy,
+    reportsPerRevision,
+    seconds,
+    createdSeconds,
+    desiredWrites: window.count,
+    desiredWritesPerSecond: spanS > 0 ? window.count / spanS : window.count,
+    reportsIngested: events.count("report") - reportsBefore,
+    hubCpuSeconds,
+    problems,
+  };
+  h.say(
+    `  ${name} (${policy}, ${reportsPerRevision} report(s)/revision): ${seconds.toFixed(2)} s ` +
+      `(created after ${createdSeconds.toFixed(2)} s), ` +
+      `${result.desiredWritesPerSecond.toFixed(0)} writes/s, hub CPU ${hubCpuSeconds.toFixed(2)} s` +
+      (problems.length ? `; PROBLEMS: ${problems.join("; ")}` : ""),
+  );
+  return result;
+}
+
+async function commitRollout(h: Harness, version: number, policy: PolicyName): Promise<RolloutResult> {
+  const sha = await h.repo.commit("main", files(`v${version}`), `v${version}`);
+  const body = JSON.stringify({ ref: "refs/heads/main", after: sha });
+  const signature = `sha256=${createHmac("sha256", WEBHOOK_SECRET).update(body).digest("hex")}`;
+  return measureRollout(h, `commit v${version}`, policy, async () => {
+    const res = await h.hub.api.request("POST", `/v1/webhooks/git/${APP}`, body, {
+      token: null,
+      headers: { [GITHUB_SIGNATURE_HEADER]: signature, "x-github-event": "push" },
+    });
+    if (res.status !== 202) throw new Error(`the webhook answered ${res.status}: ${res.text}`);
+  });
+}
+
+/** Runs one size from start to stop; never throws for a failed rollout, only for a broken harness. */
+export async function runSize(o: SizeOptions): Promise<SizeResult> {
+  const dir = await mkdtemp(join(o.workDir, `fleet-${o.clusters}-`));
+  const stops: (() => Promise<unknown>)[] = [];
+  const loadBefore = loadavg()[0] ?? 0;
+  try {
+    const setup = o.operator ? await createOperatorSetup() : undefined;
+    const nats = await startNats({ dir, ...(setup ? { operator: setup } : {}) });
+    stops.push(() => nats.stop());
+    const redis = await startRedis({ dir });
+    stops.push(() => redis.stop());
+    const git = await startGitServer({ dir });
+    stops.push(() => git.stop());
+    const repo = await git.createRepo(APP, { main: files("v0") });
+    const hub = await startHubProcess({
+      dir: join(dir, "hub"),
+      natsUrl: nats.url,
+      redisUrl: redis.url,
+      ...(setup ? { operatorSetup: setup } : {}),
+      waitFor: "leader",
+      ...(o.hubScript ? { command: hubCommand(o.hubScript, nats.url, redis.url) } : {}),
+      env: git.clientEnv,
+      ...(o.profileDir ? { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${o.profileDir}`] } : {}),
+    });
+    stops.push(() => hub.stop());
+    const events = await HubEventStream.open(hub.url, hub.token, ["rollout", "cluster-state", "report"]);
+    stops.push(() => events.close());
+    await hub.api.apply(`${teamYaml()}---\n${policyYaml("one wave")}`);
+
+    let started = performance.now();
+    const bundles = await registerClusters(hub.api, clusterSpecs(o.clusters));
+    const registrationSeconds = (performance.now() - started) / 1000;
+    const fleet = await SimulatedFleet.start({ natsUrl: nats.url, bundles });
+    stops.push(() => fleet.stop());
+    o.say(`  ${o.clusters} clusters registered in ${registrationSeconds.toFixed(1)} s; waiting for them to be Ready`);
+    const readyBy = Date.now() + Math.max(60_000, (o.clusters / 1000) * READY_TIMEOUT_PER_THOUSAND_MS);
+    while (events.ready.size < o.clusters) {
+      if (Date.now() > readyBy) throw new Error(`only ${events.ready.size} of ${o.clusters} clusters turned Ready`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+
+    const h: Harness = { hub, fleet, events, repo, say: o.say };
+    const rollouts: RolloutResult[] = [];
+    rollouts.push(await measureRollout(h, "first deploy", "one wave", () => hub.api.apply(repoAndAppYaml(repo, git))));
+    let version = 1;
+    for (const reports of o.reportsPerRevision) {
+      fleet.setBehaviour({ reportsPerRevision: reports });
+      rollouts.push(await commitRollout(h, version++, "one wave"));
+    }
+    fleet.setBehaviour({ reportsPerRevision: 1 });
+    if (o.canary) {
+      await hub.api.apply(policyYaml("canary 1% → rest"));
+      rollouts.push(await commitRollout(h, version++, "canary 1% → rest"));
+    }
+
+    // A report burst: every cluster sends a real agent's five reports at once; done when the
+    // hub has stored every cluster's last one (the verdict, phase synced).
+    const verdictsBefore = events.count("report:synced");
+    started = Date.now();
+    fleet.reportAgain(REPORT_BURST);
+    const reportsDoneAt = await events.reach("report:synced", verdictsBefore + o.clusters, 120_000);
+    const reportBurstPerSecond = (REPORT_BURST * o.clusters) / Math.max(0.001, (reportsDoneAt - started) / 1000);
+
+    // A heartbeat burst: every cluster beats at once, on top of the beats already spread over time.
+    const beats = await HubEventStream.open(hub.url, hub.token, ["heartbeat"]);
+    started = Date.now();
+    await fleet.beatAll();
+    const beatsDoneAt = await beats.reach("heartbeat", o.clusters, 120_000);
+    const heartbeatBurstPerSecond = o.clusters / Math.max(0.001, (beatsDoneAt - started) / 1000);
+    await beats.close();
+
+    const clustersList = await latency(hub, "/v1/clusters");
+    const clustersPage = await latency(hub, "/v1/clusters?limit=500");
+    const fleetStatus = await latency(hub, "/v1/fleet/status");
+    const hubPeakRssBytes = await peakRssBytes(hub.process.pid);
+    const falseOffline = [...events.offline.values()].reduce((a, b) => a + b, 0);
+    const falseOfflineClusters = events.offline.size;
+    await events.close();
+
+    started = performance.now();
+    await hub.process.stop(STOP_GRACE_MS);
+    const sigtermSeconds = (performance.now() - started) / 1000;
+    const sigtermKilled = hub.process.exitStatus?.signal === "SIGKILL";
+
+    const problems = rollouts.flatMap((r) => r.problems);
+    if (fleet.counters.generationRegressions > 0) {
+      problems.push(`${fleet.counters.generationRegressions} desired state(s) went back a generation`);
+    }
+    if (falseOffline > 0) problems.push(`${falseOffline} false Offline transition(s)`);
+    return {
+      clusters: o.clusters,
+      mode: o.operator ? "operator" : "shared",
+      loadBefore,
+      loadAfter: loadavg()[0] ?? 0,
+      registrationSeconds,
+      rollouts,
+      reportBurstPerSecond,
+      heartbeatBurstPerSecond,
+      falseOffline,
+      falseOfflineClusters,
+      clustersListP50Ms: clustersList.p50Ms,
+      clustersListBytes: clustersList.bytes,
+      clustersPageP50Ms: clustersPage.p50Ms,
+      fleetStatusP50Ms: fleetStatus.p50Ms,
+      hubPeakRssBytes,
+      sigtermSeconds,
+      sigtermKilled,
+      generationRegressions: fleet.counters.generationRegressions,
+      problems,
+    };
+  } finally {
+    for (const stop of stops.reverse()) await stop().catch(() => {});
+    await rm(dir, { recursive: true, force: true });
+  }
+}
