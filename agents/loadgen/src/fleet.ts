@@ -17,7 +17,7 @@ export const DEFAULT_CLUSTERS_PER_CONNECTION = 500;
 const HEARTBEAT_TICK_MS = 100;
 
 export interface SimulatedFleetOptions {
-  /** NATS URL the agents connect to (bundles carry the hub's view of it, which may differ). */
+  /** NATS URL(s) the agents connect to, comma-separated (bundles carry the hub's view, which may differ). */
   natsUrl: string;
   /** One per simulated cluster, as registration answered them. */
   bundles: readonly BootstrapBundle[];

@@ -91,7 +91,11 @@ export async function sharedLinks(
   const loops: Promise<void>[] = [];
   try {
     for (let i = 0; i < count; i++) {
-      const nc = await connect({ servers: natsUrl, name: `flotilla-loadgen-${i}`, maxReconnectAttempts: -1 });
+      const nc = await connect({
+        servers: natsUrl.split(",").map((s) => s.trim()),
+        name: `flotilla-loadgen-${i}`,
+        maxReconnectAttempts: -1,
+      });
       opened.push({ nc, status: await openBucket(nc, STATUS_BUCKET) });
     }
     const first = opened[0]!;
@@ -131,7 +135,7 @@ export async function isolatedLinks(
   const loops: Promise<void>[] = [];
   const open = async (c: { name: string; creds: string }) => {
     const nc = await connect({
-      servers: natsUrl,
+      servers: natsUrl.split(",").map((s) => s.trim()),
       name: `flotilla-loadgen-${c.name}`,
       inboxPrefix: inboxPrefix(c.name),
       authenticator: credsAuthenticator(new TextEncoder().encode(c.creds)),
