@@ -183,7 +183,6 @@ export async function partitionedAgent(world: World): Promise<FaultFigures> {
     },
     () => undefined,
   );
-  world.reportAgain();
   const lost = await world.lostWrites();
   blackhole.lostWrites = lost.lost;
   blackhole.notes = [

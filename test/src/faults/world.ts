@@ -418,12 +418,6 @@ spec: { repo: web, path: deploy, namespace: web }
     return (this.fleet?.counters.generationRegressions ?? 0) + (this.edge?.counters.generationRegressions ?? 0);
   }
 
-  /** A simulated agent re-sends its last report, as a real one does on reconnecting to NATS. */
-  reportAgain(): void {
-    this.fleet?.reportAgain();
-    this.edge?.reportAgain();
-  }
-
   /**
    * Runs one rollout with `fault` injected once it has written `afterWrites` clusters, and
    * measures it. `fault` returns when the fault was detected (ms), if that applies, and notes.
@@ -440,7 +434,6 @@ spec: { repo: web, path: deploy, namespace: web }
     const outcome = (await fault(revision)) ?? {};
     const r = await this.waitSettled(revision);
     const settledAtMs = Date.now();
-    this.reportAgain();
     const lost = await this.lostWrites();
     return {
       fault: name,
@@ -473,13 +466,20 @@ spec: { repo: web, path: deploy, namespace: web }
     return `${parts.join("\n")}\n`;
   }
 
+  /** Stops the simulated agents (their drain needs NATS up). */
+  async stopAgents(): Promise<void> {
+    await this.edge?.stop().catch(() => {});
+    await this.fleet?.stop().catch(() => {});
+    this.edge = undefined;
+    this.fleet = undefined;
+  }
+
   /** Stops everything it started and returns the process ids still alive afterwards (none, when stops are clean). */
   async stop(): Promise<number[]> {
     const pids = this.pids();
     this.#watch?.stop();
     await this.#nc?.close().catch(() => {});
-    await this.edge?.stop().catch(() => {});
-    await this.fleet?.stop().catch(() => {});
+    await this.stopAgents();
     for (const h of this.hubs) await h?.stop();
     await this.toxiproxy.stop();
     await this.git.stop();
@@ -522,6 +522,13 @@ export function faultTable(rows: readonly FaultFigures[]): string {
   return [row(head), row(head.map(() => "---")), ...lines.map(row)].join("\n");
 }
 
+/** Each distinct value and how often it occurs, in order of first occurrence. */
+function tally(values: readonly string[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
+  return counts;
+}
+
 /** Sums rows of one fault run several times (the kills) into one row. */
 export function sumRows(fault: string, rows: readonly FaultFigures[]): FaultFigures {
   const detect = rows.map((r) => Number(r.detectSeconds)).filter((n) => !Number.isNaN(n));
@@ -538,9 +545,6 @@ export function sumRows(fault: string, rows: readonly FaultFigures[]): FaultFigu
     generationRegressions: rows.reduce((s, r) => s + r.generationRegressions, 0),
     detectSeconds: range(detect),
     recoverSeconds: range(recover),
-    notes: rows
-      .map((r) => r.notes)
-      .filter((n) => n !== "Succeeded")
-      .join(" / "),
+    notes: [...tally(rows.map((r) => r.notes))].map(([note, n]) => (n > 1 ? `${note} ×${n}` : note)).join(" / "),
   };
 }
