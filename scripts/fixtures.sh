@@ -23,6 +23,8 @@ HELM_VERSION=v3.19.5
 HELM_K8S_MINOR=34
 # v5.8.3 needs Go 1.27; v5.8.2 is the newest that builds with Go 1.26.
 KUSTOMIZE_VERSION=v5.8.2
+# The TCP proxy the fault suite cuts and slows links through (latency, resets, blackholes).
+TOXIPROXY_VERSION=v2.12.0
 DEBIAN_PACKAGES=(git redis-server openssl ca-certificates)
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -152,6 +154,13 @@ helm_build() {
   GOBIN=$OUT nice -n 10 go install -ldflags "$ldflags" "helm.sh/helm/v3/cmd/helm@$version"
 }
 
+# toxiproxy's server command is named `server` upstream; install it as toxiproxy-server.
+toxiproxy_build() {
+  local version=$1
+  GOBIN=$OUT nice -n 10 go install "github.com/Shopify/toxiproxy/v2/cmd/server@$version"
+  mv "$OUT/server" "$OUT/toxiproxy-server"
+}
+
 main() {
   install_debian_packages
   find_go
@@ -181,6 +190,7 @@ main() {
   # The k8s suffix is part of the cache key, so machines with a plain build rebuild once.
   fixture helm "$HELM_VERSION-k8s1.$HELM_K8S_MINOR" helm_build "$HELM_VERSION" "$HELM_K8S_MINOR"
   fixture kustomize "$KUSTOMIZE_VERSION" go_install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
+  fixture toxiproxy-server "$TOXIPROXY_VERSION" toxiproxy_build "$TOXIPROXY_VERSION"
 
   log "all fixtures ready in $BIN/current ($((SECONDS - total))s)"
 }

@@ -49,6 +49,8 @@ function openBucket(nc: NatsConnection, bucket: string): Promise<KV> {
 
 /** Reconnect delay between attempts; nats.js retries forever with `maxReconnectAttempts: -1`. */
 const RECONNECT_WAIT_MS = 1_000;
+/** How long a stop waits for the connection to drain before closing it outright. */
+const DRAIN_TIMEOUT_MS = 2_000;
 
 export class Transport {
   #nc: NatsConnection | undefined;
@@ -195,6 +197,13 @@ export class Transport {
     this.#stopped = true;
     const nc = this.#nc;
     if (!nc || nc.isClosed()) return;
-    await nc.drain().catch(() => nc.close());
+    // With NATS gone a drain never ends; close outright after a short wait.
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, DRAIN_TIMEOUT_MS);
+    });
+    await Promise.race([nc.drain().catch(() => {}), timeout]);
+    clearTimeout(timer);
+    if (!nc.isClosed()) await nc.close().catch(() => {});
   }
 }

@@ -23,8 +23,11 @@ const agentRing = new KeyRing([agentKey.publicKey]);
 class RecordingLink implements ClusterLink {
   readonly reports: Report[] = [];
   readonly beats: string[] = [];
+  /** While true, every report write fails, as when NATS is away. */
+  down = false;
 
   async putReport(app: string, bytes: Uint8Array): Promise<void> {
+    if (this.down) throw new Error("no responders");
     const report = open(REPORT, bytes, agentRing).message;
     if (report.app !== app) throw new Error(`report of ${report.app} written under ${app}`);
     this.reports.push(report);
@@ -92,6 +95,23 @@ describe("SimulatedCluster", () => {
     cluster.onDesired("other", desired(3));
     expect(link.reports).toHaveLength(0);
     expect(counters.desiredRefused).toBe(3);
+  });
+
+  it("keeps a report the bucket did not take and sends it again with the next heartbeat, as the real agent does", async () => {
+    const { cluster, link, counters } = simulated();
+    link.down = true;
+    cluster.onDesired("web", desired(7));
+    await vi.waitFor(() => expect(counters.reportFailures).toBe(1));
+    expect(link.reports).toHaveLength(0);
+    link.down = false;
+    cluster.heartbeat();
+    await vi.waitFor(() => expect(link.reports).toHaveLength(1));
+    expect(Number(link.reports[0]!.observedGeneration)).toBe(7);
+    expect(link.reports[0]!.phase).toBe(SyncPhase.SYNC_PHASE_SYNCED);
+    // Sent once: the next heartbeat sends nothing more.
+    cluster.heartbeat();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(link.reports).toHaveLength(1);
   });
 
   it("counts a generation going backwards, and ignores the same generation again", () => {

@@ -56,6 +56,8 @@ export interface ClusterContext {
 
 export class SimulatedCluster {
   readonly #apps = new Map<string, AppState>();
+  /** The latest report per app that the status bucket did not take, sent again with each heartbeat. */
+  readonly #unsent = new Map<string, Uint8Array>();
   #stopped = false;
 
   constructor(
@@ -136,9 +138,14 @@ export class SimulatedCluster {
     }
   }
 
-  /** Sends one signed heartbeat. */
+  /**
+   * Sends one signed heartbeat, and first any report that failed to write, as the real agent
+   * does (`retryPending` on its heartbeat): a report lost while NATS was away would otherwise
+   * leave the hub waiting on a verdict that never comes.
+   */
   heartbeat(): void {
     if (this.#stopped) return;
+    for (const [app, bytes] of this.#unsent) this.#put(app, bytes);
     const bytes = seal(
       HEARTBEAT,
       {
@@ -180,11 +187,21 @@ export class SimulatedCluster {
       reportedAtMs: Date.now(),
       agentVersion: LOADGEN_AGENT_VERSION,
     };
-    const { counters } = this.context;
-    counters.reportsSent++;
-    this.link.putReport(app, seal(REPORT, report, this.key)).catch(() => {
-      counters.reportFailures++;
-    });
+    this.context.counters.reportsSent++;
+    this.#put(app, seal(REPORT, report, this.key));
+  }
+
+  /** Writes a report; on failure keeps it (unless a newer one of the app came) for the next heartbeat. */
+  #put(app: string, bytes: Uint8Array): void {
+    this.#unsent.set(app, bytes);
+    this.link.putReport(app, bytes).then(
+      () => {
+        if (this.#unsent.get(app) === bytes) this.#unsent.delete(app);
+      },
+      () => {
+        this.context.counters.reportFailures++;
+      },
+    );
   }
 
   #resources(app: string, health: Health): ReportInit["resources"] {

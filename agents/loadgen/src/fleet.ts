@@ -17,7 +17,7 @@ export const DEFAULT_CLUSTERS_PER_CONNECTION = 500;
 const HEARTBEAT_TICK_MS = 100;
 
 export interface SimulatedFleetOptions {
-  /** NATS URL the agents connect to (bundles carry the hub's view of it, which may differ). */
+  /** NATS URL(s) the agents connect to, comma-separated (bundles carry the hub's view, which may differ). */
   natsUrl: string;
   /** One per simulated cluster, as registration answered them. */
   bundles: readonly BootstrapBundle[];
@@ -30,6 +30,11 @@ export interface SimulatedFleetOptions {
    * @default {@link DEFAULT_CLUSTERS_PER_CONNECTION}
    */
   clustersPerConnection?: number;
+  /**
+   * Connect only to the URLs given, never to the cluster's other servers the first one
+   * gossips: for a link that runs through a proxy a test cuts. @default false
+   */
+  ignoreClusterUpdates?: boolean;
 }
 
 export class SimulatedFleet {
@@ -59,19 +64,15 @@ export class SimulatedFleet {
     const onDesired = (cluster: string, app: string, value: Uint8Array) =>
       fleet.#clusters.get(cluster)?.onDesired(app, value);
     const names = options.bundles.map((b) => b.cluster);
+    const target = { url: options.natsUrl, ignoreClusterUpdates: options.ignoreClusterUpdates ?? false };
     const isolated = options.bundles.every((b) => b.natsCreds !== "");
     const links = isolated
       ? await isolatedLinks(
-          options.natsUrl,
+          target,
           options.bundles.map((b) => ({ name: b.cluster, creds: b.natsCreds })),
           onDesired,
         )
-      : await sharedLinks(
-          options.natsUrl,
-          names,
-          options.clustersPerConnection ?? DEFAULT_CLUSTERS_PER_CONNECTION,
-          onDesired,
-        );
+      : await sharedLinks(target, names, options.clustersPerConnection ?? DEFAULT_CLUSTERS_PER_CONNECTION, onDesired);
     fleet.#links = links;
     for (const b of options.bundles) {
       fleet.#clusters.set(

@@ -76,12 +76,26 @@ async function closeAll(opened: readonly Opened[], loops: readonly Promise<void>
   await Promise.allSettled(loops);
 }
 
+/** Where simulated agents connect: comma-separated URLs, and whether to stay on them. */
+export interface NatsTarget {
+  url: string;
+  /** Never connect to the servers the first one gossips (a link through a proxy). */
+  ignoreClusterUpdates?: boolean;
+}
+
+function connectTarget(nats: NatsTarget) {
+  return {
+    servers: nats.url.split(",").map((s) => s.trim()),
+    ...(nats.ignoreClusterUpdates ? { ignoreClusterUpdates: true } : {}),
+  };
+}
+
 /**
  * Shared links: one connection per `perConnection` clusters, and one watch of the whole desired
  * bucket on the first, dispatched by key.
  */
 export async function sharedLinks(
-  natsUrl: string,
+  nats: NatsTarget,
   clusters: readonly string[],
   perConnection: number,
   onDesired: DesiredHandler,
@@ -91,7 +105,11 @@ export async function sharedLinks(
   const loops: Promise<void>[] = [];
   try {
     for (let i = 0; i < count; i++) {
-      const nc = await connect({ servers: natsUrl, name: `flotilla-loadgen-${i}`, maxReconnectAttempts: -1 });
+      const nc = await connect({
+        ...connectTarget(nats),
+        name: `flotilla-loadgen-${i}`,
+        maxReconnectAttempts: -1,
+      });
       opened.push({ nc, status: await openBucket(nc, STATUS_BUCKET) });
     }
     const first = opened[0]!;
@@ -123,7 +141,7 @@ const CONNECT_CONCURRENCY = 32;
  * agent does, and watches only its own keys.
  */
 export async function isolatedLinks(
-  natsUrl: string,
+  nats: NatsTarget,
   clusters: readonly { name: string; creds: string }[],
   onDesired: DesiredHandler,
 ): Promise<FleetLinks> {
@@ -131,7 +149,7 @@ export async function isolatedLinks(
   const loops: Promise<void>[] = [];
   const open = async (c: { name: string; creds: string }) => {
     const nc = await connect({
-      servers: natsUrl,
+      ...connectTarget(nats),
       name: `flotilla-loadgen-${c.name}`,
       inboxPrefix: inboxPrefix(c.name),
       authenticator: credsAuthenticator(new TextEncoder().encode(c.creds)),

@@ -1,7 +1,8 @@
 /**
  * @flotilla/devfleet — Flotilla's harness of real servers, and the local fleet built from it.
  *
- * The parts: nats-server, redis-server, a Git smart-HTTP server and Kubernetes fixture clusters
+ * The parts: nats-server (alone or a three-node JetStream cluster), redis-server (alone or a
+ * primary, replica and three sentinels), toxiproxy, a Git smart-HTTP server and Kubernetes fixture clusters
  * (etcd, kube-apiserver, controllers, kwok), each on free loopback ports in its own directory;
  * the hub and the agent as processes; all under one process manager that stops each process
  * group and kills what is left if this process exits. The whole: {@link startFleet}, which
@@ -50,7 +51,15 @@ export {
   startClusters,
 } from "./kube/cluster.js";
 export { CRASH_LOOP_LABEL, CRASH_LOOP_RESTARTS } from "./kube/stages.js";
-export { type NatsOptions, type NatsServer, startNats } from "./nats.js";
+export {
+  type NatsCluster,
+  type NatsClusterNode,
+  type NatsClusterOptions,
+  type NatsOptions,
+  type NatsServer,
+  startNats,
+  startNatsCluster,
+} from "./nats.js";
 export { freePort, freePorts, LOOPBACK, releasePorts, waitForPort } from "./ports.js";
 export {
   DEFAULT_STOP_GRACE_MS,
@@ -62,5 +71,23 @@ export {
   startProcess,
 } from "./process.js";
 export { entryPoint, type Program, programEnv } from "./program.js";
-export { type RedisOptions, type RedisServer, startRedis } from "./redis.js";
+export {
+  type RedisNode,
+  type RedisOptions,
+  type RedisSentinelOptions,
+  type RedisSentinelSet,
+  type RedisServer,
+  type RespValue,
+  redisCommand,
+  startRedis,
+  startRedisSentinel,
+} from "./redis.js";
+export {
+  type Proxy,
+  startToxiproxy,
+  type Toxic,
+  type ToxicStream,
+  type Toxiproxy,
+  type ToxiproxyOptions,
+} from "./toxiproxy.js";
 export { DEFAULT_POLL_MS, DEFAULT_WAIT_MS, type Probe, until, waitsOf } from "./wait.js";

@@ -55,6 +55,27 @@ describe("loadConfig", () => {
     );
   });
 
+  it("reads the replica count of the buckets and the Redis Sentinel settings", () => {
+    expect(loadConfig(base, [])).toMatchObject({ natsReplicas: 1, redisSentinelMaster: "flotilla" });
+    expect(loadConfig(base, []).redisSentinels).toBeUndefined();
+    const c = loadConfig(
+      { ...base, FLOTILLA_NATS_REPLICAS: "3", FLOTILLA_REDIS_SENTINELS: "127.0.0.1:26379, [::1]:26380" },
+      ["--redis-sentinel-master", "main"],
+    );
+    expect(c).toMatchObject({
+      natsReplicas: 3,
+      redisSentinelMaster: "main",
+      redisSentinels: [
+        { host: "127.0.0.1", port: 26379 },
+        { host: "::1", port: 26380 },
+      ],
+    });
+    expect(() => loadConfig({ ...base, FLOTILLA_REDIS_SENTINELS: "sentinel-a" }, [])).toThrow(
+      /FLOTILLA_REDIS_SENTINELS.*"sentinel-a" is not host:port/,
+    );
+    expect(() => loadConfig({ ...base, FLOTILLA_NATS_REPLICAS: "0" }, [])).toThrow(/FLOTILLA_NATS_REPLICAS/);
+  });
+
   it("reads file settings from the files they name", () => {
     const dir = mkdtempSync(join(tmpdir(), "hub-config-"));
     writeFileSync(join(dir, "token"), "token-from-a-file-0123\n");

@@ -23,6 +23,10 @@ export const DEFAULT_LISTEN = "127.0.0.1:8080";
 export const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
 /** Default NATS URL. */
 export const DEFAULT_NATS_URL = "nats://127.0.0.1:4222";
+/** Default replicas of the two KV buckets: 1, a single nats-server. Set 3 on a JetStream cluster. */
+export const DEFAULT_NATS_REPLICAS = 1;
+/** Default name Sentinel monitors the hub's Redis primary under (`FLOTILLA_REDIS_SENTINEL_MASTER`). */
+export const DEFAULT_REDIS_SENTINEL_MASTER = "flotilla";
 /** Default Git poll interval for repos that do not set their own: 15 s. */
 export const DEFAULT_POLL_INTERVAL_MS = 15_000;
 /** Default interval at which agents send heartbeats: 10 s (the agent uses the same variable). */
@@ -80,6 +84,19 @@ const listen = z.string().transform((text, ctx) => {
   return { host: match[1].replace(/^\[(.*)\]$/, "$1"), port };
 });
 
+/** Sentinel addresses, `host:port` each; a bad entry is named. */
+const sentinels = listSchema.transform((entries, ctx) =>
+  entries.map((entry) => {
+    const match = /^(.+):(\d{1,5})$/.exec(entry);
+    const port = Number(match?.[2]);
+    if (!match?.[1] || port < 1 || port > 65535) {
+      ctx.addIssue({ code: "custom", message: `${JSON.stringify(entry)} is not host:port` });
+      return { host: "", port: 0 };
+    }
+    return { host: match[1].replace(/^\[(.*)\]$/, "$1"), port };
+  }),
+);
+
 /** Non-public Git hosts, addresses or CIDR ranges; a bad entry is named. */
 const allowedHosts = listSchema.superRefine((entries, ctx) => {
   const problem = allowListProblem(entries);
@@ -97,6 +114,25 @@ export const hubConfigSchema = z.object({
   redisUrl: z.string().url().default(DEFAULT_REDIS_URL),
   /** `FLOTILLA_NATS_URL` / `--nats-url`: NATS server(s) the hub connects to, comma-separated. @default {@link DEFAULT_NATS_URL} */
   natsUrl: z.string().min(1).default(DEFAULT_NATS_URL),
+  /**
+   * `FLOTILLA_NATS_REPLICAS` / `--nats-replicas`: replicas of the `flotilla_desired` and
+   * `flotilla_status` buckets when the hub creates them (1 on a single server, 3 on a
+   * three-node JetStream cluster; never more than the cluster has nodes). A bucket that exists
+   * is scaled to this count at start. @default {@link DEFAULT_NATS_REPLICAS}
+   */
+  natsReplicas: z.coerce.number().int().min(1).max(5).default(DEFAULT_NATS_REPLICAS),
+  /**
+   * `FLOTILLA_REDIS_SENTINELS` / `--redis-sentinels`: Redis Sentinel addresses, comma-separated
+   * `host:port`. When set, the hub asks them for the primary of
+   * {@link DEFAULT_REDIS_SENTINEL_MASTER | the master name} and follows failovers; the host of
+   * `FLOTILLA_REDIS_URL` is then ignored, its username, password and database still apply to
+   * the primary. @default unset: connect to `FLOTILLA_REDIS_URL` directly
+   */
+  redisSentinels: sentinels.optional(),
+  /** `FLOTILLA_REDIS_SENTINEL_MASTER` / `--redis-sentinel-master`: the master name the sentinels monitor. @default {@link DEFAULT_REDIS_SENTINEL_MASTER} */
+  redisSentinelMaster: z.string().min(1).default(DEFAULT_REDIS_SENTINEL_MASTER),
+  /** `FLOTILLA_REDIS_SENTINEL_PASSWORD_FILE` / `--redis-sentinel-password-file`: password of the sentinels themselves (`requirepass` in sentinel.conf); unset means none. */
+  redisSentinelPassword: z.string().trim().min(1).optional(),
   /** `FLOTILLA_NATS_CREDS` / `--nats-creds`: text of the hub's NATS creds file; unset means no auth (dev only). */
   natsCreds: z.string().optional(),
   /** `FLOTILLA_AGENT_NATS_URL` / `--agent-nats-url`: NATS URL put in bootstrap bundles. @default the NATS URL */
@@ -227,6 +263,14 @@ export const SETTINGS: readonly HubSetting[] = [
   { field: "listen", env: "FLOTILLA_HUB_LISTEN", flag: "listen" },
   { field: "redisUrl", env: "FLOTILLA_REDIS_URL", flag: "redis-url" },
   { field: "natsUrl", env: "FLOTILLA_NATS_URL", flag: "nats-url" },
+  { field: "natsReplicas", env: "FLOTILLA_NATS_REPLICAS", flag: "nats-replicas" },
+  { field: "redisSentinels", env: "FLOTILLA_REDIS_SENTINELS", flag: "redis-sentinels" },
+  { field: "redisSentinelMaster", env: "FLOTILLA_REDIS_SENTINEL_MASTER", flag: "redis-sentinel-master" },
+  {
+    field: "redisSentinelPassword",
+    fileEnv: "FLOTILLA_REDIS_SENTINEL_PASSWORD_FILE",
+    fileFlag: "redis-sentinel-password-file",
+  },
   { field: "natsCreds", fileEnv: "FLOTILLA_NATS_CREDS", fileFlag: "nats-creds" },
   { field: "agentNatsUrl", env: "FLOTILLA_AGENT_NATS_URL", flag: "agent-nats-url" },
   { field: "signingKeyPem", fileEnv: "FLOTILLA_HUB_SIGNING_KEY_FILE", fileFlag: "signing-key-file" },

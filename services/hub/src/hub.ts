@@ -15,7 +15,7 @@ import { createLogger } from "./log.js";
 import { HubMetrics } from "./metrics.js";
 import { describeOperatorSetup, parseOperatorSetup } from "./nats/auth/index.js";
 import { openBuckets } from "./nats/buckets.js";
-import { connectNats } from "./nats/connection.js";
+import { closeNats, connectNats } from "./nats/connection.js";
 import { NatsCredentialIssuer } from "./nats/issuer.js";
 import { NatsDesiredStatePublisher } from "./nats/publisher.js";
 import { openRedis } from "./redis/index.js";
@@ -63,7 +63,16 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     for (const c of cleanups.reverse()) await c().catch((err) => log.warn({ err }, "shutdown step failed"));
   };
   try {
-    const redis = await openRedis(config.redisUrl, log, { auditMaxEntries: config.auditMaxEntries });
+    const redis = await openRedis(
+      {
+        url: config.redisUrl,
+        sentinels: config.redisSentinels,
+        sentinelMaster: config.redisSentinelMaster,
+        sentinelPassword: config.redisSentinelPassword,
+      },
+      log,
+      { auditMaxEntries: config.auditMaxEntries },
+    );
     cleanups.push(() => redis.close());
     const { events } = redis;
     const {
@@ -100,7 +109,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       config.natsCreds ?? setup?.hubUser.creds,
       `flotilla-hub-${config.replicaId}`,
     );
-    cleanups.push(() => nc.drain());
+    cleanups.push(() => closeNats(nc));
     let issuer: ClusterCredentialIssuer | undefined;
     if (setup) {
       const system = await connectNats(
@@ -108,10 +117,10 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
         setup.systemUser.creds,
         `flotilla-hub-system-${config.replicaId}`,
       );
-      cleanups.push(() => system.drain());
+      cleanups.push(() => closeNats(system));
       issuer = await NatsCredentialIssuer.start(setup, accountJwt, system, log);
     }
-    const buckets = await openBuckets(nc, log);
+    const buckets = await openBuckets(nc, log, { replicas: config.natsReplicas });
     const tokens = new TokenService({ tokens: tokenStore, objects, bootstrapToken: config.adminToken, log });
     const verifier = createVerifier(config.verifyThreads);
     cleanups.push(() => verifier.close());

@@ -2,7 +2,7 @@ import pino from "pino";
 import { describe, expect, it, vi } from "vitest";
 import { HubMetrics } from "../metrics.js";
 import type { Lease, LeaseStore } from "../store.js";
-import { type LeaderDuties, LeaderElector } from "./elector.js";
+import { LEASE_SAFETY_MARGIN, type LeaderDuties, LeaderElector } from "./elector.js";
 
 /** One lease in memory, as the Redis one behaves: a holder, a token that only grows. */
 class MemoryLease implements LeaseStore {
@@ -26,7 +26,7 @@ class MemoryLease implements LeaseStore {
   }
 }
 
-function elector(leases: LeaseStore, seen: string[]) {
+function elector(leases: LeaseStore, seen: string[], now?: () => number) {
   const duties: LeaderDuties = {
     start: async (lease) => {
       seen.push(`start ${lease.token}`);
@@ -42,6 +42,7 @@ function elector(leases: LeaseStore, seen: string[]) {
     duties,
     metrics: new HubMetrics(),
     log: pino({ level: "silent" }),
+    ...(now ? { now } : {}),
   });
 }
 
@@ -70,5 +71,29 @@ describe("LeaderElector", () => {
     expect(e.lease).toBeUndefined();
     await e.stop();
     expect(leases.held).toEqual({ holder: "r2", token: 99 });
+  });
+
+  it("answers no lease once its local deadline passed, before any renewal runs: a frozen leader wakes fenced", async () => {
+    const leases = new MemoryLease();
+    const seen: string[] = [];
+    let clock = 1_000;
+    const e = elector(leases, seen, () => clock);
+    e.start();
+    await vi.waitFor(() => expect(e.lease?.token).toBe(1), { timeout: 10_000 });
+    // Within the TTL less the margin the lease holds; the renewals keep it there.
+    clock += 150 * (1 - LEASE_SAFETY_MARGIN) - 1;
+    const held = e.lease;
+    // The clock jumps past the deadline as it does for a process stopped and resumed: no
+    // renewal ran in between, and the lease must already read as gone.
+    clock += 2;
+    expect(held?.token).toBe(1);
+    expect(e.lease).toBeUndefined();
+    // A renewal sent after the jump finds the key still ours and extends the deadline from its own send time.
+    await vi.waitFor(() => expect(e.lease?.token).toBe(1), { timeout: 10_000 });
+    // When the key is gone (another replica's by now), the duties stop.
+    leases.held = { holder: "r2", token: 2 };
+    await vi.waitFor(() => expect(seen).toEqual(["start 1", "stop"]), { timeout: 10_000 });
+    expect(e.lease).toBeUndefined();
+    await e.stop();
   });
 });

@@ -8,10 +8,19 @@ export interface LeaderDuties {
   stop(): Promise<void>;
 }
 
+/**
+ * Share of the TTL a leader gives up at the end of each term it renews: it stops calling
+ * itself leader this much before Redis would let the key expire, so a clock that runs a little
+ * fast (or a renewal reply that was slow to arrive) cannot make two replicas lead at once.
+ */
+export const LEASE_SAFETY_MARGIN = 0.2;
+
 export interface LeaderElectorOptions {
   leases: LeaseStore;
   replicaId: string;
   ttlMs: number;
+  /** A monotonic clock in ms (one that keeps running while the process is stopped). @default performance.now */
+  now?: () => number;
   duties: LeaderDuties;
   metrics: HubMetrics;
   log: Logger;
@@ -23,19 +32,35 @@ export interface LeaderElectorOptions {
  * whole TTL, it stops its duties at once. Followers try to take the lease every third of the
  * TTL, so a dead leader is replaced within about 1⅓ TTL. Writes are fenced by the token (see
  * GenerationStore.allocateGeneration), so a paused leader that wakes after losing the lease writes nothing.
+ *
+ * Writes that Redis cannot fence (the desired-state bucket in NATS) are fenced here instead:
+ * `lease` answers only until the lease's local deadline, measured on a monotonic clock from
+ * the moment the last successful renewal was *sent* (so no later than Redis started its TTL),
+ * less {@link LEASE_SAFETY_MARGIN}. A leader frozen past its TTL (SIGSTOP, a long GC pause, a
+ * suspended VM) finds its lease gone the instant it wakes, before its renewal timer has run.
  */
 export class LeaderElector {
   #lease: Lease | undefined;
   #lastRenewedMs = 0;
+  /** Monotonic time until which this replica may act as leader. */
+  #validUntil = 0;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
   #step: Promise<void> = Promise.resolve();
 
-  constructor(private readonly o: LeaderElectorOptions) {}
+  readonly #now: () => number;
 
-  /** The lease while this replica leads. */
+  constructor(private readonly o: LeaderElectorOptions) {
+    this.#now = o.now ?? (() => performance.now());
+  }
+
+  /** The lease while this replica leads and its local deadline has not passed. */
   get lease(): Lease | undefined {
-    return this.#lease;
+    return this.#lease && this.#now() < this.#validUntil ? this.#lease : undefined;
+  }
+
+  #extend(sentAt: number): void {
+    this.#validUntil = sentAt + this.o.ttlMs * (1 - LEASE_SAFETY_MARGIN);
   }
 
   start(): void {
@@ -52,9 +77,13 @@ export class LeaderElector {
   async #tick(): Promise<void> {
     const held = this.#lease;
     try {
+      const sentAt = this.#now();
       if (held) {
+        // Past the local deadline (frozen, or starved of CPU) `lease` already answers nothing;
+        // a renewal that still finds the key ours proves no other replica led meanwhile.
         if (await this.o.leases.renewLease(held, this.o.ttlMs)) {
           this.#lastRenewedMs = Date.now();
+          this.#extend(sentAt);
           return;
         }
         this.o.log.warn({ token: held.token }, "leader lease lost");
@@ -65,6 +94,7 @@ export class LeaderElector {
       if (!lease) return;
       this.#lease = lease;
       this.#lastRenewedMs = Date.now();
+      this.#extend(sentAt);
       this.o.metrics.leader.set(1);
       this.o.log.info({ token: lease.token }, "became leader");
       try {
@@ -83,6 +113,7 @@ export class LeaderElector {
   async #stepDown(): Promise<void> {
     if (!this.#lease) return;
     this.#lease = undefined;
+    this.#validUntil = 0;
     this.o.metrics.leader.set(0);
     await this.o.duties.stop().catch((err) => this.o.log.error({ err }, "leader duties did not stop cleanly"));
   }

@@ -91,9 +91,19 @@ async function ensureKvStream(jsm: JetStreamManager, wanted: Partial<StreamConfi
     await jsm.streams.add(wanted);
     return;
   }
-  if (existing.config.allow_rollup_hdrs || !existing.config.deny_delete) {
-    log.warn({ stream: name }, "KV stream allowed rollups or deletes; turning them off");
-    await jsm.streams.update(name, { ...existing.config, allow_rollup_hdrs: false, deny_delete: true });
+  const replicas = wanted.num_replicas ?? 1;
+  const unsafe = existing.config.allow_rollup_hdrs || !existing.config.deny_delete;
+  if (unsafe) log.warn({ stream: name }, "KV stream allowed rollups or deletes; turning them off");
+  if (existing.config.num_replicas !== replicas) {
+    log.info({ stream: name, from: existing.config.num_replicas, to: replicas }, "scaling KV stream replicas");
+  }
+  if (unsafe || existing.config.num_replicas !== replicas) {
+    await jsm.streams.update(name, {
+      ...existing.config,
+      allow_rollup_hdrs: false,
+      deny_delete: true,
+      num_replicas: replicas,
+    });
   }
 }
 
@@ -110,15 +120,29 @@ export interface Buckets {
   purgeCluster(cluster: string): Promise<void>;
 }
 
-/** Creates the buckets' streams if missing (rollups off, see above) and opens both buckets. */
-export async function openBuckets(nc: NatsConnection, log: Logger): Promise<Buckets> {
+/** Options of {@link openBuckets}. */
+export interface BucketOptions {
+  /** Replicas of both streams: 3 on a three-node JetStream cluster. @default 1 */
+  replicas?: number;
+}
+
+/**
+ * Creates the buckets' streams if missing (rollups off, see above, and `replicas` copies) and
+ * opens both buckets. A stream that exists with another replica count is scaled to it.
+ */
+export async function openBuckets(nc: NatsConnection, log: Logger, options: BucketOptions = {}): Promise<Buckets> {
   const jsm = await nc.jetstreamManager();
-  await ensureKvStream(jsm, desiredStreamConfig({ history: DEFAULT_DESIRED_HISTORY }), log);
-  await ensureKvStream(jsm, statusStreamConfig({ history: DEFAULT_STATUS_HISTORY }), log);
+  const replicas = options.replicas ?? 1;
+  await ensureKvStream(jsm, desiredStreamConfig({ history: DEFAULT_DESIRED_HISTORY, replicas }), log);
+  await ensureKvStream(jsm, statusStreamConfig({ history: DEFAULT_STATUS_HISTORY, replicas }), log);
   const js = nc.jetstream();
   return {
-    desired: await js.views.kv(DESIRED_BUCKET, { history: DEFAULT_DESIRED_HISTORY, storage: StorageType.File }),
-    status: await js.views.kv(STATUS_BUCKET, { history: DEFAULT_STATUS_HISTORY, storage: StorageType.File }),
+    desired: await js.views.kv(DESIRED_BUCKET, {
+      history: DEFAULT_DESIRED_HISTORY,
+      storage: StorageType.File,
+      replicas,
+    }),
+    status: await js.views.kv(STATUS_BUCKET, { history: DEFAULT_STATUS_HISTORY, storage: StorageType.File, replicas }),
     purgeCluster: async (cluster) => {
       for (const bucket of [DESIRED_BUCKET, STATUS_BUCKET]) {
         await jsm.streams.purge(`KV_${bucket}`, { filter: `$KV.${bucket}.${clusterKeyFilter(cluster)}` });

@@ -65,10 +65,12 @@ export interface NatsPublisherOptions {
 }
 
 /**
- * Publishes signed desired states to the `flotilla_desired` bucket. Each write is fenced twice:
- * the generation comes from a Redis INCR that only succeeds while this replica's lease holds,
- * and the bucket write is a compare-and-set on the revision read just before, so two replicas
- * that both believe they lead can never both write the same key from the same state.
+ * Publishes signed desired states to the `flotilla_desired` bucket. Each write is fenced three
+ * times: the generation comes from a Redis INCR that only succeeds while this replica's lease
+ * holds, the lease's local deadline is checked again just before the write goes out (the
+ * elector's `lease` answers nothing once it passed), and the bucket write is a compare-and-set
+ * on the revision read just before, so two replicas that both believe they lead can never both
+ * write the same key from the same state.
  */
 export class NatsDesiredStatePublisher implements DesiredStatePublisher {
   readonly #ring: KeyRing;
@@ -136,6 +138,9 @@ export class NatsDesiredStatePublisher implements DesiredStatePublisher {
       const generation = await this.o.generations.allocateGeneration(cluster, app, floor, lease);
       const message: DesiredStateInit = { ...inputs, generation, rolloutId, issuedAtMs: Date.now() };
       const bytes = seal(DESIRED_STATE, message, this.o.hubKey);
+      // NATS cannot check the lease: check it here, in the same tick as the write goes out, so a
+      // leader frozen after allocating (its term over when it wakes) writes nothing.
+      this.#fence(lease);
       try {
         if (entry) await this.o.kv.update(key, bytes, entry.revision);
         else await this.o.kv.create(key, bytes);
@@ -146,6 +151,9 @@ export class NatsDesiredStatePublisher implements DesiredStatePublisher {
         this.o.log.warn({ err, cluster, app, generation }, "desired state changed under us; reading it again");
         continue;
       }
+      // A leader that froze here, its write in NATS but not yet in Redis, leaves the record to its
+      // successor, which finds the write in the bucket (above) and records it.
+      this.#fence(lease);
       await this.#record(inputs, generation, rolloutId, fp, repo, settings);
       this.o.metrics.desiredPublished.inc();
       this.o.log.info(
@@ -161,6 +169,13 @@ export class NatsDesiredStatePublisher implements DesiredStatePublisher {
       );
       await this.o.events.emit({ type: "desired", cluster, app, revision, generation, rolloutId, atMs: Date.now() });
       return { generation, published: true, rolloutId };
+    }
+  }
+
+  /** Throws NotLeaderError unless this replica still holds `lease` (its local deadline included). */
+  #fence(lease: Lease): void {
+    if (this.o.lease()?.token !== lease.token) {
+      throw new NotLeaderError(`replica ${lease.holder} no longer holds leader lease ${lease.token}`);
     }
   }
 

@@ -1,6 +1,7 @@
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { EventBus, HubEvent } from "../status/events.js";
+import { closeRedis } from "./connection.js";
 import { EVENTS_CHANNEL, NUDGE_CHANNEL } from "./keys.js";
 
 /** EventBus over Redis pub/sub: one subscriber connection per replica. */
@@ -63,6 +64,6 @@ export class RedisEventBus implements EventBus {
   async close(): Promise<void> {
     this.#listeners.clear();
     this.#nudgeListeners.clear();
-    await this.subscriber.quit().catch(() => this.subscriber.disconnect());
+    await closeRedis(this.subscriber);
   }
 }

@@ -10,7 +10,7 @@ import { RedisAccountJwtStore } from "./account-jwt.js";
 import { RedisAuditStore } from "./audit.js";
 import { RedisDesiredStore, RedisGenerationStore, RedisReportStore } from "./cluster-apps.js";
 import { RedisClusterCleanup, RedisClusterStatusStore } from "./clusters.js";
-import { connectRedis, handleErrors } from "./connection.js";
+import { closeRedis, connectRedis, describeRedisTarget, handleErrors, type RedisTarget } from "./connection.js";
 import { RedisEventBus } from "./event-bus.js";
 import { RedisHeadStore } from "./heads.js";
 import { RedisLeaseStore } from "./lease.js";
@@ -20,7 +20,7 @@ import { RedisSettingsStore } from "./settings.js";
 import { RedisSigningKeyStore } from "./signing-key.js";
 import { RedisTokenStore } from "./tokens.js";
 
-export { REDIS_START_ATTEMPTS, redactRedisUrl } from "./connection.js";
+export { REDIS_START_ATTEMPTS, type RedisTarget, redactRedisUrl } from "./connection.js";
 export { EVENTS_CHANNEL, KEY_PREFIX, keys as redisKeys, NUDGE_CHANNEL } from "./keys.js";
 export { RedisRolloutStore } from "./rollouts.js";
 
@@ -67,11 +67,11 @@ export interface RedisBackend {
  * Connects to Redis (giving up after a few attempts at start, see `connectRedis`), opens a
  * second connection for pub/sub, and builds the stores and the event bus over them.
  */
-export async function openRedis(url: string, log: Logger, options: StoreOptions): Promise<RedisBackend> {
-  const redis = await connectRedis(url, log);
+export async function openRedis(target: RedisTarget, log: Logger, options: StoreOptions): Promise<RedisBackend> {
+  const redis = await connectRedis(target, log);
   const subscriber = redis.duplicate();
-  handleErrors(subscriber, log, url);
-  const quit = () => redis.quit().catch(() => redis.disconnect());
+  handleErrors(subscriber, log, describeRedisTarget(target));
+  const quit = () => closeRedis(redis);
   try {
     await subscriber.connect().catch(() => {});
     const events = await RedisEventBus.start(redis, subscriber, log);

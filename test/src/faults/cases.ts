@@ -1,0 +1,195 @@
+/**
+ * The fault cases: each injects one fault into a rollout in flight on a {@link World} and
+ * returns the row of figures it measured. The suites (`npm run test:faults`, and the reduced
+ * set in `npm test`) run them and assert on the counts (violations, duplicates, losses, writes
+ * by a woken leader), never on the times.
+ */
+import { readFile } from "node:fs/promises";
+import type { ClusterDetail } from "@flotilla/api";
+import { until } from "@flotilla/devfleet";
+import { EDGE, type FaultFigures, LEASE_TTL_MS, seconds, sumRows, type World } from "./world.js";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** How many clusters a rollout writes before a fault: the canary alone, or into the main wave. */
+function randomPoint(world: World): number {
+  return 1 + Math.floor(Math.random() * (world.clusterNames.length - 1));
+}
+
+/** The leader replica SIGKILLed `times` times, one rollout each, at a random point; it comes back as a follower. */
+export async function leaderKills(world: World, times: number): Promise<FaultFigures> {
+  const rows: FaultFigures[] = [];
+  for (let i = 0; i < times; i++) {
+    rows.push(
+      await world.faultDuringRollout(`leader SIGKILL #${i + 1}`, randomPoint(world), async () => {
+        await sleep(Math.floor(Math.random() * 800));
+        const leader = await world.waitLeader();
+        await world.hubs[leader]?.kill();
+        const next = await world.waitLeader(leader);
+        const detectedAtMs = Date.now();
+        await world.startHub(leader);
+        return { detectedAtMs, notes: `hub-${leader} → hub-${next}` };
+      }),
+    );
+  }
+  return sumRows(`leader SIGKILL ×${times} (random points)`, rows);
+}
+
+/** `desired state published` lines a replica logged at or after `sinceMs`. */
+async function publishedSince(logPath: string, sinceMs: number): Promise<number> {
+  const text = await readFile(logPath, "utf8").catch(() => "");
+  let count = 0;
+  for (const line of text.split("\n")) {
+    if (!line.includes('"desired state published"') && !line.includes('"app removal published"')) continue;
+    try {
+      if ((JSON.parse(line) as { time: number }).time >= sinceMs) count++;
+    } catch {
+      // A line cut by a kill.
+    }
+  }
+  return count;
+}
+
+/**
+ * The leader frozen (SIGSTOP) past its lease while the other replica takes over, then resumed:
+ * it must write nothing once awake. `writesAfterWake` is in the notes and in the result.
+ */
+export async function frozenLeader(world: World): Promise<FaultFigures & { writesAfterWake: number }> {
+  let writesAfterWake = 0;
+  const row = await world.faultDuringRollout("leader frozen (SIGSTOP) past its lease, then SIGCONT", 1, async () => {
+    const leader = await world.waitLeader();
+    const frozen = world.hubs[leader];
+    if (!frozen) throw new Error("no leader to freeze");
+    frozen.process.signal("SIGSTOP");
+    const next = await world.waitLeader(leader);
+    const detectedAtMs = Date.now();
+    // Let the new leader write while the frozen one sleeps, one more TTL.
+    await sleep(LEASE_TTL_MS);
+    const wokeAtMs = Date.now();
+    frozen.process.signal("SIGCONT");
+    // Give the woken replica time to act on whatever it had in flight.
+    await sleep(2 * LEASE_TTL_MS);
+    writesAfterWake = await publishedSince(frozen.process.logPath, wokeAtMs);
+    return {
+      detectedAtMs,
+      notes: `hub-${next} took over; woken hub-${leader} wrote ${writesAfterWake} desired states`,
+    };
+  });
+  return { ...row, writesAfterWake };
+}
+
+/** Both replicas SIGKILLed at once mid-rollout, then both started again. */
+export async function bothReplicasKilled(world: World): Promise<FaultFigures> {
+  return world.faultDuringRollout("both replicas SIGKILLed at once, restarted", 2, async () => {
+    await Promise.all(world.hubs.map((h) => h?.kill()));
+    await world.startHub(0);
+    await world.startHub(1);
+    await world.waitLeader();
+    return { detectedAtMs: Date.now(), notes: "detect = a replica leads again" };
+  });
+}
+
+/** One NATS node SIGKILLed mid-rollout (the buckets are R3), started again after the rollout. */
+export async function natsNodeKilled(world: World): Promise<FaultFigures> {
+  // The last node: the edge cluster's proxy goes to the first.
+  const node = world.nats.nodes[world.nats.nodes.length - 1];
+  if (!node) throw new Error("no NATS node");
+  const row = await world.faultDuringRollout(`NATS node ${node.name} SIGKILLed (R3)`, 1, async () => {
+    await node.kill();
+    return { notes: "detect: clients move to the other nodes" };
+  });
+  await node.start();
+  return row;
+}
+
+/** Every NATS node stopped and started again mid-rollout (stores kept). */
+export async function natsClusterRestarted(world: World): Promise<FaultFigures> {
+  return world.faultDuringRollout("whole NATS cluster restarted", 1, async () => {
+    await world.nats.restart();
+    return { detectedAtMs: Date.now(), notes: "detect = cluster healthy again" };
+  });
+}
+
+/** The Redis primary SIGKILLed mid-rollout; Sentinel promotes the replica; the old primary comes back as a replica. */
+export async function redisFailover(world: World): Promise<FaultFigures> {
+  const sentinel = world.redis.sentinel;
+  if (!sentinel) throw new Error("this world runs Redis without Sentinel");
+  const primary = await sentinel.primary();
+  const row = await world.faultDuringRollout("Redis primary SIGKILLed (Sentinel failover)", 1, async () => {
+    await primary.kill();
+    await until(
+      "the sentinels to promote the replica",
+      async () => (await sentinel.primaryPort()) !== primary.port,
+      60_000,
+      100,
+    );
+    return { detectedAtMs: Date.now(), notes: "detect = sentinels name the new primary" };
+  });
+  await primary.start();
+  return row;
+}
+
+/** The single Redis server SIGKILLed mid-rollout and started again from its append-only file. */
+export async function redisRestarted(world: World): Promise<FaultFigures> {
+  const server = world.redis.server;
+  if (!server) throw new Error("this world runs Redis behind Sentinel");
+  return world.faultDuringRollout("Redis SIGKILLed, restarted (AOF, fsync always)", 1, async () => {
+    await server.kill();
+    await sleep(1_000);
+    await server.start();
+    return { detectedAtMs: Date.now(), notes: "detect = Redis answers again" };
+  });
+}
+
+async function clusterState(world: World, name: string): Promise<string | undefined> {
+  const d = (await world.api.request<ClusterDetail>("GET", `/v1/clusters/${name}`).catch(() => undefined))?.json;
+  return d?.status.state;
+}
+
+/**
+ * The edge cluster's link to NATS through toxiproxy: 400 ms of latency through one rollout,
+ * connections reset in the next, then blackholed (no bytes either way) through a third until
+ * the hub calls it Offline; `offlineClusters: skip` lets that rollout complete without it.
+ * Healed, the cluster turns Ready and takes the desired state it missed.
+ */
+export async function partitionedAgent(world: World): Promise<FaultFigures> {
+  const link = world.edgeLink;
+  const latency = await world.faultDuringRollout("agent link: +400 ms latency (toxiproxy)", 1, async () => {
+    await link.addToxic({ name: "slow", type: "latency", attributes: { latency: 400, jitter: 100 } });
+    return {};
+  });
+  await link.heal();
+  const reset = await world.faultDuringRollout("agent link: connections reset (toxiproxy)", 1, async () => {
+    await link.addToxic({ name: "reset", type: "reset_peer", attributes: { timeout: 500 } });
+    await sleep(3_000);
+    await link.heal();
+    return {};
+  });
+  let backAtMs: number | undefined;
+  // Cut as the rollout starts, so the edge (last of the main wave) is Offline before its turn.
+  const blackhole = await world.faultDuringRollout("agent link: blackholed until Offline (skip)", 0, async () => {
+    await link.addToxic({ name: "hole-down", type: "timeout", stream: "downstream", attributes: { timeout: 0 } });
+    await link.addToxic({ name: "hole-up", type: "timeout", stream: "upstream", attributes: { timeout: 0 } });
+    await until(`${EDGE} to turn Offline`, async () => (await clusterState(world, EDGE)) === "Offline", 60_000, 200);
+    return { detectedAtMs: Date.now() };
+  });
+  const skipped = (await world.lastRollout())?.waves.flatMap((w) => w.clusters).find((c) => c.name === EDGE);
+  // The rollout completed without the edge (skip); heal and see it come back and catch up.
+  await link.heal();
+  const healedAtMs = Date.now();
+  await until(`${EDGE} to turn Ready`, async () => (await clusterState(world, EDGE)) === "Ready", 60_000, 200).then(
+    () => {
+      backAtMs = Date.now();
+    },
+    () => undefined,
+  );
+  const lost = await world.lostWrites();
+  blackhole.lostWrites = lost.lost;
+  blackhole.notes = [
+    blackhole.notes,
+    `edge ${skipped?.state ?? "?"}`,
+    `Ready again ${seconds(healedAtMs, backAtMs)} s after healing`,
+    ...lost.detail,
+  ].join("; ");
+  return sumRows("agent link via toxiproxy: latency, resets, blackhole", [latency, reset, blackhole]);
+}

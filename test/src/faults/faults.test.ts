@@ -1,0 +1,103 @@
+/**
+ * The fault suite (`npm run test:faults`): every fault of docs/faults.md injected into a
+ * rollout in flight, on a three-node NATS JetStream cluster (R3), Redis behind Sentinel (and a
+ * single Redis for the restart case), two hub replicas and simulated agents, one of them behind
+ * toxiproxy. Prints the table of figures; asserts that no rollout broke wave order, wrote a
+ * cluster twice, lost a write or moved a generation backwards, that a woken leader wrote
+ * nothing, and that every process it started is gone afterwards. Never asserts on times.
+ *
+ * `FLOTILLA_FAULT_KILLS` sets how many leader kills run (default 20).
+ */
+import { afterAll, describe, expect, it } from "vitest";
+import {
+  bothReplicasKilled,
+  frozenLeader,
+  leaderKills,
+  natsClusterRestarted,
+  natsNodeKilled,
+  partitionedAgent,
+  redisFailover,
+  redisRestarted,
+} from "./cases.js";
+import { type FaultFigures, faultTable, World } from "./world.js";
+
+const KILLS = Number(process.env.FLOTILLA_FAULT_KILLS ?? 20);
+const rows: FaultFigures[] = [];
+
+/** Runs a case, keeps its row, and checks the counts every case must keep at zero. */
+async function run(world: World, fault: () => Promise<FaultFigures>): Promise<FaultFigures> {
+  let row: FaultFigures;
+  try {
+    row = await fault();
+  } catch (err) {
+    process.stderr.write(await world.logTails());
+    throw err;
+  }
+  rows.push(row);
+  process.stdout.write(`${faultTable([row])}\n`);
+  expect(row, row.notes).toMatchObject({
+    completed: row.rollouts,
+    orderViolations: 0,
+    duplicateWrites: 0,
+    lostWrites: 0,
+    generationRegressions: 0,
+  });
+  return row;
+}
+
+afterAll(() => {
+  process.stdout.write(`\nFault table (${new Date().toISOString()}):\n${faultTable(rows)}\n`);
+});
+
+describe("faults on clustered NATS and Redis behind Sentinel", () => {
+  let world: World;
+
+  it("starts the world: NATS R3 cluster, Redis + Sentinel, two hubs, simulated agents", async () => {
+    world = await World.start({ sentinel: true, clusters: 6 });
+  });
+
+  it("leader frozen past its lease: the other replica takes over, the woken one writes nothing", async () => {
+    let woken = -1;
+    await run(world, async () => {
+      const row = await frozenLeader(world);
+      woken = row.writesAfterWake;
+      return row;
+    });
+    expect(woken).toBe(0);
+  });
+
+  it(`leader SIGKILLed ${KILLS} times at random points`, async () => {
+    await run(world, () => leaderKills(world, KILLS));
+  });
+
+  it("both replicas killed at once and restarted", async () => {
+    await run(world, () => bothReplicasKilled(world));
+  });
+
+  it("one NATS node killed, then the whole NATS cluster restarted", async () => {
+    await run(world, () => natsNodeKilled(world));
+    await run(world, () => natsClusterRestarted(world));
+  });
+
+  it("Redis primary killed: Sentinel fails over and the hub follows", async () => {
+    await run(world, () => redisFailover(world));
+  });
+
+  it("an agent's link slowed, reset and blackholed: Offline, skipped, back and caught up", async () => {
+    await run(world, () => partitionedAgent(world));
+  });
+
+  it("stops every process it started", async () => {
+    expect(await world.stop()).toEqual([]);
+  });
+});
+
+describe("faults on a single Redis with append-only persistence", () => {
+  let world: World;
+
+  it("Redis SIGKILLed mid-rollout and restarted from its AOF", async () => {
+    world = await World.start({ clusters: 4 });
+    await run(world, () => redisRestarted(world));
+    expect(await world.stop()).toEqual([]);
+  });
+});
