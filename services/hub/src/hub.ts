@@ -99,6 +99,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       config.natsUrl,
       config.natsCreds ?? setup?.hubUser.creds,
       `flotilla-hub-${config.replicaId}`,
+      log,
     );
     cleanups.push(() => nc.drain());
     let issuer: ClusterCredentialIssuer | undefined;
@@ -107,6 +108,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
         config.natsUrl,
         setup.systemUser.creds,
         `flotilla-hub-system-${config.replicaId}`,
+        log,
       );
       cleanups.push(() => system.drain());
       issuer = await NatsCredentialIssuer.start(setup, accountJwt, system, log);
