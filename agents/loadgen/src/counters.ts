@@ -10,6 +10,11 @@ export interface FleetCounts {
   /** Reports the status bucket did not take. */
   reportFailures: number;
   heartbeatsSent: number;
+  /**
+   * Longest a heartbeat tick of the fleet ran late (its process was busy): beats that late are
+   * real silence to the hub, not a hub that fell behind.
+   */
+  heartbeatLateMaxMs: number;
 }
 
 /** Desired states accepted since {@link FleetCounters.openWindow}, and when the first and last came. */
@@ -27,6 +32,7 @@ export class FleetCounters implements FleetCounts {
   reportsSent = 0;
   reportFailures = 0;
   heartbeatsSent = 0;
+  heartbeatLateMaxMs = 0;
   #window: DesiredWindow = { count: 0 };
 
   noteDesired(): void {
@@ -54,6 +60,7 @@ export class FleetCounters implements FleetCounts {
       reportsSent: this.reportsSent,
       reportFailures: this.reportFailures,
       heartbeatsSent: this.heartbeatsSent,
+      heartbeatLateMaxMs: this.heartbeatLateMaxMs,
     };
   }
 }

@@ -90,7 +90,11 @@ export class SimulatedFleet {
     const slots = Math.max(1, Math.round(intervalMs / HEARTBEAT_TICK_MS));
     for (const c of clusters) c.heartbeat();
     let tick = 0;
+    let dueMs = Date.now() + HEARTBEAT_TICK_MS;
     this.#ticker = setInterval(() => {
+      const now = Date.now();
+      this.counters.heartbeatLateMaxMs = Math.max(this.counters.heartbeatLateMaxMs, now - dueMs);
+      dueMs = now + HEARTBEAT_TICK_MS;
       tick = (tick + 1) % slots;
       for (let i = tick; i < clusters.length; i += slots) clusters[i]!.heartbeat();
     }, HEARTBEAT_TICK_MS);

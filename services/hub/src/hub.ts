@@ -108,6 +108,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       config.natsUrl,
       config.natsCreds ?? setup?.hubUser.creds,
       `flotilla-hub-${config.replicaId}`,
+      log,
     );
     cleanups.push(() => closeNats(nc));
     let issuer: ClusterCredentialIssuer | undefined;
@@ -116,6 +117,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
         config.natsUrl,
         setup.systemUser.creds,
         `flotilla-hub-system-${config.replicaId}`,
+        log,
       );
       cleanups.push(() => closeNats(system));
       issuer = await NatsCredentialIssuer.start(setup, accountJwt, system, log);

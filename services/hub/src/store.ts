@@ -215,10 +215,13 @@ export interface LeaseStore {
  */
 export const ROLLOUT_RETENTION = 50;
 
-/** A stored rollout and the exact text it was read as, the token of a later compare-and-set. */
+/**
+ * A stored rollout and the token of a later compare-and-set. Shared with other readers: never
+ * change it in place (the pure functions of `rollout/` copy).
+ */
 export interface StoredRollout {
   rollout: RolloutState;
-  /** The JSON as stored; pass it back to {@link RolloutStore.compareAndSet}. */
+  /** The text as stored (the Redis store: the header, which every save changes); pass it back to {@link RolloutStore.compareAndSet}. */
   raw: string;
 }
 
@@ -239,8 +242,9 @@ export interface RolloutStore {
   create(rollout: RolloutState, fence: Lease): Promise<boolean>;
   get(id: string): Promise<StoredRollout | undefined>;
   /**
-   * Replaces `expected` by `next`; false when the stored text changed meanwhile (read again and
-   * retry). With `fence`, throws NotLeaderError when that lease no longer holds.
+   * Replaces `expected` by `next`; false when the stored rollout changed meanwhile (read again
+   * and retry). A `next` equal to `expected` saves nothing and returns true. With `fence`,
+   * throws NotLeaderError when that lease no longer holds (when something is saved).
    */
   compareAndSet(expected: StoredRollout, next: RolloutState, fence?: Lease): Promise<boolean>;
   /** Newest first; at most {@link ROLLOUT_RETENTION} ended ones per (app, environment) are kept. */

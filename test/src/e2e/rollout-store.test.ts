@@ -103,4 +103,74 @@ describe("rollout store on Redis", () => {
     expect(await store.compareAndSet(stored!, { ...stored!.rollout, state: "Failed" }, FENCE)).toBe(true);
     expect(JSON.parse((await redis.get(`${KEY_PREFIX}rollout:v1-old`)) ?? "{}").version).toBe(2);
   });
+
+  it("keeps a cluster per hash entry: a save writes only what changed, against the header another replica may have moved", async () => {
+    const clusters = ["c-1", "c-2", "c-3"].map((name) => ({ name, state: "pending" as const }));
+    const base: RolloutState = {
+      ...rollout("split", "qa"),
+      waves: [
+        {
+          name: "all",
+          implicit: false,
+          maxConcurrency: 3,
+          failureBudget: 0,
+          bakeSeconds: 0,
+          requireApproval: false,
+          status: "pending",
+          clusters,
+        },
+      ],
+    };
+    expect(await store.create(base, FENCE)).toBe(true);
+    expect(await redis.hlen(`${KEY_PREFIX}rollout-clusters:split`)).toBe(3);
+    const first = (await store.get("split"))!;
+    expect(first.rollout).toEqual(base);
+
+    const writing = structuredClone(base);
+    writing.waves[0]!.clusters[1]!.state = "writing";
+    const before = await redis.hgetall(`${KEY_PREFIX}rollout-clusters:split`);
+    expect(await store.compareAndSet(first, writing, FENCE)).toBe(true);
+    const after = await redis.hgetall(`${KEY_PREFIX}rollout-clusters:split`);
+    expect(Object.keys(after).filter((k) => after[k] !== before[k])).toEqual(["c-2"]);
+
+    // Another replica's store (its own cache) saves next; the stale token no longer saves here.
+    const other = new RedisRolloutStore(redis);
+    const seen = (await other.get("split"))!;
+    expect(seen.rollout).toEqual(writing);
+    expect(await other.compareAndSet(seen, { ...writing, state: "Paused" }, FENCE)).toBe(true);
+    expect(await store.compareAndSet(first, { ...base, state: "Progressing" }, FENCE)).toBe(false);
+    expect((await store.get("split"))?.rollout.state).toBe("Paused");
+    // Unchanged saves nothing; a deposed leader saves nothing either.
+    const current = (await store.get("split"))!;
+    expect(await store.compareAndSet(current, current.rollout, FENCE)).toBe(true);
+    await expect(
+      store.compareAndSet(current, { ...current.rollout, state: "Progressing" }, { holder: "old", token: 0 }),
+    ).rejects.toThrow(/no longer holds/);
+  });
+
+  it("reads a whole rollout document stored by an earlier hub and splits it on its next save", async () => {
+    const whole: RolloutState = {
+      ...rollout("whole", "qa"),
+      waves: [
+        {
+          name: "all",
+          implicit: true,
+          maxConcurrency: 1,
+          failureBudget: 0,
+          bakeSeconds: 0,
+          requireApproval: false,
+          status: "progressing",
+          clusters: [{ name: "c-1", state: "writing", dispatchedAtMs: 5 }],
+        },
+      ],
+    };
+    const raw = JSON.stringify(whole);
+    await redis.set(`${KEY_PREFIX}rollout:whole`, raw);
+    const stored = (await store.get("whole"))!;
+    expect(stored.raw).toBe(raw);
+    expect(stored.rollout).toEqual(whole);
+    expect(await store.compareAndSet(stored, { ...whole, state: "Paused" }, FENCE)).toBe(true);
+    expect(await redis.hlen(`${KEY_PREFIX}rollout-clusters:whole`)).toBe(1);
+    expect((await new RedisRolloutStore(redis).get("whole"))?.rollout).toEqual({ ...whole, state: "Paused" });
+  });
 });

@@ -1,5 +1,5 @@
 import pino from "pino";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import {
   type AppSettings,
   type AppWithOverrides,
@@ -62,8 +62,10 @@ class MemoryRollouts implements RolloutStore {
   }
   async compareAndSet(expected: StoredRollout, next: RolloutState, fence?: Lease): Promise<boolean> {
     if (fence && fence.token !== LEASE.token) throw new NotLeaderError("deposed");
+    const text = JSON.stringify(next);
+    if (text === expected.raw) return true;
     if (this.texts.get(next.id) !== expected.raw) return false;
-    this.texts.set(next.id, JSON.stringify(next));
+    this.texts.set(next.id, text);
     this.saves++;
     return true;
   }
@@ -254,7 +256,22 @@ const events: EventBus & { seen: HubEvent[] } = {
   async close() {},
 };
 
-function setup(leading = true) {
+/** A bus that hands what is announced to its subscribers, as the Redis one does. */
+function listeningBus(): EventBus & { announce(e: HubEvent): void } {
+  const listeners = new Set<(e: HubEvent) => void>();
+  return {
+    ...events,
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    announce(e) {
+      for (const l of listeners) l(e);
+    },
+  };
+}
+
+function setup(leading = true, options: { events?: EventBus; observationRefreshMs?: number } = {}) {
   const lease = leading ? LEASE : undefined;
   const store = new MemoryStore();
   const rollouts = new MemoryRollouts();
@@ -294,10 +311,12 @@ function setup(leading = true) {
     rollouts,
     settings: store,
     publisher,
-    events,
+    events: options.events ?? events,
     metrics: new HubMetrics(),
     log: pino({ level: "silent" }),
     lease: () => lease,
+    // Every pass reads every report: most tests store reports without announcing them.
+    observationRefreshMs: options.observationRefreshMs ?? 0,
   });
   const app = store.apps[0] as AppRecord;
   /** What the tracker would ask for: `revision` with the app's settings now (optionally changed). */
@@ -394,6 +413,44 @@ describe("RolloutConductor", () => {
     expect(generations).toEqual(
       ["eu-1", ...wave].map((name) => [name, "progressing", store.desired.get(`${name}.web`)?.generation]),
     );
+  });
+
+  it("between full reads, reads again only the clusters whose reports or states were announced", async () => {
+    vi.useFakeTimers({ now: 1_000_000 });
+    const bus = listeningBus();
+    const { conductor, rollouts, healthy, roll } = setup(true, { events: bus, observationRefreshMs: 60_000 });
+    const states = async () =>
+      (await rollouts.latest("web", "prod"))?.rollout.waves.flatMap((w) => w.clusters.map((c) => c.state));
+    try {
+      conductor.start();
+      await roll("aaaaaaa1", 1);
+      await conductor.stepAll();
+      expect(await states()).toEqual(["progressing", "pending"]);
+      // Stored but not announced: the conductor still goes by what it read.
+      healthy("canary");
+      await conductor.stepAll();
+      expect(await states()).toEqual(["progressing", "pending"]);
+      bus.announce({
+        type: "report",
+        cluster: "canary",
+        app: "web",
+        revision: "aaaaaaa1",
+        observedGeneration: 1,
+        phase: "synced",
+        health: "healthy",
+        atMs: 1_000_000,
+      });
+      await conductor.stepAll();
+      expect(await states()).toEqual(["healthy", "progressing"]);
+      // A full read comes anyway after the refresh interval: eu-1's unannounced report counts then.
+      healthy("eu-1");
+      vi.setSystemTime(1_000_000 + 60_000);
+      await conductor.stepAll();
+      expect((await rollouts.latest("web", "prod"))?.rollout.state).toBe("Succeeded");
+    } finally {
+      await conductor.stop();
+      vi.useRealTimers();
+    }
   });
 
   it("supersedes the rollout in flight; the newer one starts over from the first wave", async () => {

@@ -9,6 +9,7 @@ import { policyOfTeam } from "../registry/team-policy.js";
 import {
   type Action,
   abandonRollback,
+  type ClusterObservation,
   type CommitInfo,
   changesBetween,
   command,
@@ -32,10 +33,12 @@ import type { EventBus, HubEvent } from "../status/events.js";
 import type {
   AppRecord,
   ClusterRecord,
+  ClusterStatus,
   ClusterStatusStore,
   DesiredStore,
   Lease,
   ObjectReader,
+  ReportRecord,
   ReportStore,
   RolloutStore,
   SettingsStore,
@@ -50,8 +53,25 @@ const MAX_STEPS_PER_PASS = 8;
 const CAS_ATTEMPTS = 5;
 /** Desired-state writes of one step in flight at once: their round trips overlap, the store sees one batch. */
 export const WRITE_CONCURRENCY = 64;
+/**
+ * Longest the conductor trusts what it observed of a rollout's clusters without reading all of
+ * them again. Between full reads it reads only the clusters whose reports or states changed,
+ * as the hub's events say; events travel over Redis pub/sub, which may lose one, so a full read
+ * every few seconds bounds what a lost event can delay (never what it can decide: a step only
+ * ever sees stored reports).
+ */
+export const OBSERVATION_REFRESH_MS = 5_000;
 /** Deleted resources that make a decided rollback impossible, as NotFoundError names them. */
 const GONE_KINDS = new Set(["cluster", "app"]);
+
+/** What the conductor last read of one rollout's clusters, and which of them changed since. */
+interface Observed {
+  app: string;
+  readAtMs: number;
+  clusters: Record<string, ClusterObservation>;
+  /** Clusters whose report of `app` or whose state changed since they were read. */
+  changed: Set<string>;
+}
 
 /** What came of publishing one write, recorded in the rollout with the rest of its step. */
 type WriteOutcome =
@@ -73,6 +93,8 @@ export interface ConductorOptions {
   lease: () => Lease | undefined;
   /** @default {@link ROLLOUT_TICK_MS} */
   tickMs?: number;
+  /** @default {@link OBSERVATION_REFRESH_MS} */
+  observationRefreshMs?: number;
 }
 
 /** What the tracker wants an (app, environment) to run, and what it knows of the commit. */
@@ -114,12 +136,19 @@ export class RolloutConductor {
   #pass: Promise<void> | undefined;
   #again = false;
   #unsubscribe: (() => void) | undefined;
+  /** By rollout id: unsettled rollouts stepped by this leader. */
+  readonly #observed = new Map<string, Observed>();
 
   constructor(private readonly o: ConductorOptions) {}
 
   start(): void {
     this.#running = true;
     this.#unsubscribe = this.o.events.subscribe((e) => {
+      if (e.type === "report") {
+        for (const seen of this.#observed.values()) if (seen.app === e.app) seen.changed.add(e.cluster);
+      } else if (e.type === "cluster-state") {
+        for (const seen of this.#observed.values()) seen.changed.add(e.cluster);
+      }
       if (e.type === "report" || e.type === "cluster-state" || (e.type === "rollout" && e.origin === "api"))
         this.kick();
     });
@@ -129,6 +158,7 @@ export class RolloutConductor {
   async stop(): Promise<void> {
     this.#running = false;
     this.#unsubscribe?.();
+    this.#observed.clear();
     if (this.#timer) clearTimeout(this.#timer);
     await this.#pass;
     await Promise.allSettled([...this.#locks.values()]);
@@ -204,6 +234,7 @@ export class RolloutConductor {
       last = r;
       const now = Date.now();
       if (isSettled(r)) {
+        this.#observed.delete(id);
         // Saving the same state drops it from the unsettled set.
         await this.o.rollouts.compareAndSet(stored, r, this.#fence());
         return r;
@@ -212,10 +243,8 @@ export class RolloutConductor {
       const result: StepResult =
         !app && !isTerminal(r.state)
           ? command(r, "abort", now, "the app's deletion")
-          : step(r, await this.#observe(r), now);
-      if (JSON.stringify(result.rollout) !== stored.raw) {
-        if (!(await this.o.rollouts.compareAndSet(stored, result.rollout, this.#fence()))) continue;
-      }
+          : step(r, await this.#observe(r, now), now);
+      if (!(await this.o.rollouts.compareAndSet(stored, result.rollout, this.#fence()))) continue;
       last = result.rollout;
       await this.#announce(result.rollout, result.actions);
       const writes = result.actions.filter(isWriteAction);
@@ -278,19 +307,38 @@ export class RolloutConductor {
     return { recorded: next, complete };
   }
 
-  /** Cluster states and this app's reports, in two batched reads whatever the rollout's size. */
-  async #observe(r: RolloutState): Promise<Observations> {
-    const names = r.waves.flatMap((w) => w.clusters.map((c) => c.name));
-    const [statuses, reports] = await Promise.all([
-      this.o.statuses.getClusterStatuses(names),
-      this.o.reports.listReports({ app: r.app }),
-    ]);
-    const reportOf = new Map(reports.map((report) => [report.cluster, report]));
-    const entries = names.map((name) => {
-      const report = reportOf.get(name);
-      return [name, { connectivity: statuses.get(name)?.state ?? "Offline", ...(report ? { report } : {}) }] as const;
-    });
-    return { clusters: Object.fromEntries(entries) };
+  /**
+   * Cluster states and this app's reports: all of them in two batched reads at first and every
+   * {@link OBSERVATION_REFRESH_MS}, in between only those of clusters that changed, so a pass
+   * after one report reads one report, not the rollout's thousands.
+   */
+  async #observe(r: RolloutState, now: number): Promise<Observations> {
+    let seen = this.#observed.get(r.id);
+    if (!seen || now - seen.readAtMs >= (this.o.observationRefreshMs ?? OBSERVATION_REFRESH_MS)) {
+      // Registered before reading, so a change announced meanwhile is read again next time.
+      seen = { app: r.app, readAtMs: now, clusters: {}, changed: new Set() };
+      this.#observed.set(r.id, seen);
+      const names = r.waves.flatMap((w) => w.clusters.map((c) => c.name));
+      const [statuses, reports] = await Promise.all([
+        this.o.statuses.getClusterStatuses(names),
+        this.o.reports.listReports({ app: r.app }),
+      ]);
+      const reportOf = new Map(reports.map((report) => [report.cluster, report]));
+      for (const name of names) seen.clusters[name] = observation(statuses.get(name), reportOf.get(name));
+      return { clusters: seen.clusters };
+    }
+    if (seen.changed.size > 0) {
+      const names = [...seen.changed].filter((name) => name in seen.clusters);
+      seen.changed = new Set();
+      const [statuses, reports] = await Promise.all([
+        this.o.statuses.getClusterStatuses(names),
+        this.o.reports.getReports(names.map((cluster) => ({ cluster, app: r.app }))),
+      ]);
+      names.forEach((name, i) => {
+        seen.clusters[name] = observation(statuses.get(name), reports[i]);
+      });
+    }
+    return { clusters: seen.clusters };
   }
 
   /**
@@ -393,8 +441,7 @@ export class RolloutConductor {
       const stored = await this.o.rollouts.get(id);
       if (!stored) return undefined;
       const next = change(stored.rollout);
-      if (JSON.stringify(next) === stored.raw || (await this.o.rollouts.compareAndSet(stored, next, fence)))
-        return next;
+      if (await this.o.rollouts.compareAndSet(stored, next, fence)) return next;
     }
     return undefined;
   }
@@ -617,6 +664,11 @@ export class RolloutConductor {
       return failures;
     });
   }
+}
+
+/** One cluster as a step sees it; a cluster that never beat counts as Offline. */
+function observation(status: ClusterStatus | undefined, report: ReportRecord | undefined): ClusterObservation {
+  return { connectivity: status?.state ?? "Offline", ...(report ? { report } : {}) };
 }
 
 /** `path from → to`, for event messages (values already masked). */

@@ -1,16 +1,33 @@
 import { connect, credsAuthenticator, type NatsConnection } from "nats";
+import type { Logger } from "pino";
 
 /**
- * Connects to NATS as one of the hub's users, reconnecting forever. `servers` is comma-separated;
- * `creds` is the text of a creds file, or undefined on a NATS without auth.
+ * Connects to NATS as one of the hub's users, reconnecting forever, and logs every change of
+ * the connection's state: a cut connection loses the heartbeats published meanwhile, so a
+ * liveness question ("why did live clusters turn Offline?") starts in this log. `servers` is
+ * comma-separated; `creds` is the text of a creds file, or undefined on a NATS without auth.
  */
-export function connectNats(servers: string, creds: string | undefined, name: string): Promise<NatsConnection> {
-  return connect({
+export async function connectNats(
+  servers: string,
+  creds: string | undefined,
+  name: string,
+  log: Logger,
+): Promise<NatsConnection> {
+  const nc = await connect({
     servers: servers.split(",").map((s) => s.trim()),
     name,
     maxReconnectAttempts: -1,
     ...(creds ? { authenticator: credsAuthenticator(new TextEncoder().encode(creds)) } : {}),
   });
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === "pingTimer" || s.type === "update") continue;
+      const fields = { connection: name, event: s.type, data: String(s.data) };
+      if (s.type === "reconnect") log.info(fields, "NATS connection restored");
+      else log.warn(fields, "NATS connection state changed");
+    }
+  })().catch(() => {});
+  return nc;
 }
 
 /** How long a closing connection may take to drain before it is closed outright. */

@@ -7,7 +7,10 @@
  * - `report:<cluster>.<app>` JSON ReportRecord; `report-by-cluster:<cluster>`, `report-by-app:<app>` index sets
  * - `head:<repo>:<environment>` JSON HeadRecord
  * - `settings:<digest>` JSON AppSettings snapshot, immutable (content-addressed by its SHA-256)
- * - `rollout:<id>` RolloutState JSON (compare-and-set on the whole text); `rollouts` and
+ * - `rollout:<id>` the rollout's header: its RolloutState JSON without clusters, with a revision
+ *   raised by every save (the compare-and-set token); `rollout-clusters:<id>` hash cluster → JSON
+ *   `[wave, position, progress]` (see `rollout-parts.ts`; a header without a revision is a whole
+ *   document stored by an earlier hub, read as is and split on its next save); `rollouts` and
  *   `rollouts-by:<app>:<env>` sorted sets of ids scored by detection time; `rollouts-active` set of
  *   unsettled ids; `rollout-last-good:<app>:<env>` id of the newest Succeeded rollout
  * - `hub-signing-key` sealed PKCS#8 PEM of a generated hub key
@@ -44,6 +47,7 @@ export const keys = {
   head: (repo: string, environment: string) => `${KEY_PREFIX}head:${repo}:${environment}`,
   settings: (digest: string) => `${KEY_PREFIX}settings:${digest}`,
   rollout: (id: string) => `${KEY_PREFIX}rollout:${id}`,
+  rolloutClusters: (id: string) => `${KEY_PREFIX}rollout-clusters:${id}`,
   rollouts: `${KEY_PREFIX}rollouts`,
   rolloutsBy: (app: string, environment: string) => `${KEY_PREFIX}rollouts-by:${app}:${environment}`,
   rolloutsActive: `${KEY_PREFIX}rollouts-active`,

@@ -31,35 +31,40 @@ export const RENEW_LEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.
 export const RELEASE_LEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end return 0`;
 
 /**
- * KEYS: rollout, all rollouts, rollouts of (app, env), active set, leader.
- * ARGV: rollout JSON, id, detection time, lease value.
+ * KEYS: rollout header, rollout clusters, all rollouts, rollouts of (app, env), active set, leader.
+ * ARGV: header JSON, id, detection time, lease value, then field, value pairs of the clusters hash.
  * 1 when created, 0 when the id is taken, -1 when the lease is no longer held.
  */
 export const CREATE_ROLLOUT = `
-if redis.call('GET', KEYS[5]) ~= ARGV[4] then return -1 end
+if redis.call('GET', KEYS[6]) ~= ARGV[4] then return -1 end
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+redis.call('DEL', KEYS[2])
+for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
-redis.call('SADD', KEYS[4], ARGV[2])
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2])
+redis.call('SADD', KEYS[5], ARGV[2])
 return 1`;
 
 /**
- * Compare-and-set of a stored rollout.
- * KEYS: rollout, active set, leader, last-good pointer, rollouts of (app, env).
- * ARGV: expected JSON, next JSON, id, '1' when settled, lease value or '' (unfenced), '1' when Succeeded.
+ * Compare-and-set of a stored rollout: the header's text is the token, and only the cluster
+ * entries that changed are written (see `rollout-parts.ts`).
+ * KEYS: rollout header, rollout clusters, active set, leader, last-good pointer, rollouts of (app, env).
+ * ARGV: expected header, next header, id, '1' when settled, lease value or '' (unfenced),
+ * '1' when Succeeded, then field, value pairs of the changed cluster entries.
  * When the new state is Succeeded the pointer moves to this rollout unless it already names a
  * newer one (by detection score), so it only ever moves forward.
- * 1 when saved, 0 when the stored text changed, -1 when the lease is no longer held.
+ * 1 when saved, 0 when the stored header changed, -1 when the lease is no longer held.
  */
 export const SAVE_ROLLOUT = `
-if ARGV[5] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[5] then return -1 end
+if ARGV[5] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[5] then return -1 end
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
-if ARGV[4] == '1' then redis.call('SREM', KEYS[2], ARGV[3]) else redis.call('SADD', KEYS[2], ARGV[3]) end
+for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+if ARGV[4] == '1' then redis.call('SREM', KEYS[3], ARGV[3]) else redis.call('SADD', KEYS[3], ARGV[3]) end
 if ARGV[6] == '1' then
-  local current = redis.call('GET', KEYS[4])
-  local mine = redis.call('ZSCORE', KEYS[5], ARGV[3])
-  local theirs = current and redis.call('ZSCORE', KEYS[5], current)
-  if not theirs or (mine and tonumber(theirs) <= tonumber(mine)) then redis.call('SET', KEYS[4], ARGV[3]) end
+  local current = redis.call('GET', KEYS[5])
+  local mine = redis.call('ZSCORE', KEYS[6], ARGV[3])
+  local theirs = current and redis.call('ZSCORE', KEYS[6], current)
+  if not theirs or (mine and tonumber(theirs) <= tonumber(mine)) then redis.call('SET', KEYS[5], ARGV[3]) end
 end
 return 1`;

@@ -102,22 +102,23 @@ export class HeartbeatIngest {
   }
 
   /**
-   * Turns Ready clusters silent at `nowMs` Offline. The caller passes the arrival time of the
-   * oldest heartbeat it has not stored yet (or the clock when there is none), so a backlog of
-   * heartbeats never reads as silence.
+   * Turns Ready clusters silent at `nowMs` Offline, counting silence only from
+   * `listeningSinceMs` on (see `LivenessInput`). The caller passes a time up to which
+   * every beat that reached NATS has been stored, so a backlog of heartbeats never reads as
+   * silence.
    */
-  async sweep(nowMs: number): Promise<void> {
+  async sweep(nowMs: number, listeningSinceMs = 0): Promise<void> {
     try {
       const clusters = await this.o.objects.listObjects("Cluster");
       const statuses = await this.o.statuses.getClusterStatuses(clusters.map((c) => c.name));
       const next = new Map<string, ClusterStatus>();
       const events: HubEvent[] = [];
       for (const [name, current] of statuses) {
-        const after = nextClusterStatus(current, { kind: "sweep", nowMs }, this.o.liveness);
+        const after = nextClusterStatus(current, { kind: "sweep", nowMs, listeningSinceMs }, this.o.liveness);
         if (after.state === current.state) continue;
         next.set(name, after);
         this.o.log.info({ cluster: name, previous: current.state, state: after.state }, "cluster state changed");
-        events.push(stateChange(name, current.state, after.state, Date.now()));
+        events.push(stateChange(name, current.state, after.state, nowMs));
       }
       await this.o.statuses.putClusterStatuses(next);
       await this.o.events.emitAll(events);

@@ -10,7 +10,11 @@ const beat = (atMs: number): LivenessInput => ({
   kubernetesVersion: "v1.31.0",
   capabilities: [],
 });
-const sweep = (nowMs: number): LivenessInput => ({ kind: "sweep", nowMs });
+const sweep = (nowMs: number, listeningSinceMs?: number): LivenessInput => ({
+  kind: "sweep",
+  nowMs,
+  ...(listeningSinceMs === undefined ? {} : { listeningSinceMs }),
+});
 const pending: ClusterStatus = { state: "Pending", changedAtMs: 0 };
 const ready: ClusterStatus = { state: "Ready", lastHeartbeatMs: 10_000, changedAtMs: 5_000 };
 const offline: ClusterStatus = { state: "Offline", lastHeartbeatMs: 10_000, changedAtMs: 13_500 };
@@ -22,6 +26,11 @@ describe("nextClusterStatus", () => {
     ["Ready + heartbeat", ready, beat(11_000), "Ready", 5_000],
     ["Ready + silence of exactly N beats", ready, sweep(13_000), "Ready", 5_000],
     ["Ready + silence past N beats", ready, sweep(13_001), "Offline", 13_001],
+    ["Ready + silence past N beats, listening all along", ready, sweep(13_001, 0), "Offline", 13_001],
+    // The hub (re)subscribed at 12 000: beats before that may have been lost on the way.
+    ["Ready + silence, listening only since", ready, sweep(13_001, 12_000), "Ready", 5_000],
+    ["Ready + silence past N beats of listening", ready, sweep(15_001, 12_000), "Offline", 15_001],
+    ["Ready + a sweep as of before listening began", ready, sweep(13_001, 20_000), "Ready", 5_000],
     ["Offline + heartbeat", offline, beat(20_000), "Ready", 20_000],
     ["Offline + silence", offline, sweep(99_000), "Offline", 13_500],
     ["unknown + heartbeat", undefined, beat(7), "Ready", 7],

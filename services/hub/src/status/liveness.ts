@@ -7,14 +7,21 @@ export interface LivenessPolicy {
   offlineAfterMissed: number;
 }
 
-/** What happened: a verified heartbeat arrived, or time passed (the sweeper). */
+/**
+ * What happened: a verified heartbeat arrived, or time passed (the sweeper). A sweep judges
+ * silence as of `nowMs` — the time up to which every beat that reached NATS has been stored,
+ * not the clock when the sweep happens to run — and only over time the hub was listening:
+ * beats published before `listeningSinceMs` (before this leader subscribed, or while its NATS
+ * connection was cut) may have been lost on the way, so their absence proves nothing.
+ */
 export type LivenessInput =
   | { kind: "heartbeat"; atMs: number; agentVersion: string; kubernetesVersion: string; capabilities: string[] }
-  | { kind: "sweep"; nowMs: number };
+  | { kind: "sweep"; nowMs: number; listeningSinceMs?: number };
 
 /**
  * The next status of a cluster: any verified heartbeat makes it Ready (from Pending or
- * Offline); a Ready cluster silent for more than `offlineAfterMissed` intervals turns Offline.
+ * Offline); a Ready cluster silent for more than `offlineAfterMissed` intervals of the time the
+ * hub was listening turns Offline.
  * A Pending cluster stays Pending until it first beats. Pure, so the transitions are tested
  * with a table; the caller writes the result and announces changes.
  */
@@ -39,7 +46,8 @@ export function nextClusterStatus(
     };
   }
   if (base.state !== "Ready") return base;
-  const silentFor = input.nowMs - (base.lastHeartbeatMs ?? base.changedAtMs);
+  const heardAtMs = Math.max(base.lastHeartbeatMs ?? base.changedAtMs, input.listeningSinceMs ?? 0);
+  const silentFor = input.nowMs - heardAtMs;
   if (silentFor > policy.heartbeatIntervalMs * policy.offlineAfterMissed) {
     return { ...base, state: "Offline", changedAtMs: input.nowMs };
   }

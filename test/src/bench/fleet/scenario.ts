@@ -4,7 +4,7 @@
  * rollouts through a signed webhook; then bursts, API latency and the hub's stop on SIGTERM.
  */
 import { createHmac } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import type { RolloutView } from "@flotilla/api";
@@ -97,7 +97,30 @@ export interface SizeResult {
   /** The hub had to be killed: it did not exit within the grace period. */
   sigtermKilled: boolean;
   generationRegressions: number;
+  /** Warnings and errors the hub logged, counted by message (lease losses, NATS cuts, ...). */
+  hubWarnings: Record<string, number>;
   problems: string[];
+}
+
+/** Pino's level of `warn`; errors and worse are above it. */
+const PINO_WARN = 40;
+
+/** Counts the warnings and errors of a hub's JSON log by message. */
+async function warningsOf(logPath: string): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  const text = await readFile(logPath, "utf8").catch(() => "");
+  for (const line of text.split("\n")) {
+    if (!line.startsWith("{")) continue;
+    try {
+      const entry = JSON.parse(line) as { level?: number; msg?: string };
+      if ((entry.level ?? 0) < PINO_WARN) continue;
+      const msg = entry.msg ?? "(no message)";
+      counts[msg] = (counts[msg] ?? 0) + 1;
+    } catch {
+      // A line cut by the kill is no warning.
+    }
+  }
+  return counts;
 }
 
 function files(version: string): Record<string, string> {
@@ -348,6 +371,11 @@ export async function runSize(o: SizeOptions): Promise<SizeResult> {
     await hub.process.stop(STOP_GRACE_MS);
     const sigtermSeconds = (performance.now() - started) / 1000;
     const sigtermKilled = hub.process.exitStatus?.signal === "SIGKILL";
+    const hubWarnings = await warningsOf(join(dir, "hub", "hub.log"));
+    for (const [msg, n] of Object.entries(hubWarnings)) o.say(`  hub logged ${n}× "${msg}"`);
+    o.say(
+      `  simulated agents' heartbeat ticks ran up to ${(fleet.counters.heartbeatLateMaxMs / 1000).toFixed(1)} s late`,
+    );
 
     const problems = rollouts.flatMap((r) => r.problems);
     if (fleet.counters.generationRegressions > 0) {
@@ -373,6 +401,7 @@ export async function runSize(o: SizeOptions): Promise<SizeResult> {
       sigtermSeconds,
       sigtermKilled,
       generationRegressions: fleet.counters.generationRegressions,
+      hubWarnings,
       problems,
     };
   } finally {
