@@ -83,9 +83,9 @@ export {
   startRedisSentinel,
 } from "./redis.js";
 export {
-  type Proxy,
   startToxiproxy,
   type Toxic,
+  type ToxicProxy,
   type ToxicStream,
   type Toxiproxy,
   type ToxiproxyOptions,

@@ -24,7 +24,7 @@ export interface Toxic {
 }
 
 /** One TCP proxy: clients connect to `port`, it forwards to the upstream. */
-export interface Proxy {
+export interface ToxicProxy {
   readonly name: string;
   /** The loopback port clients connect to. */
   readonly port: number;
@@ -43,7 +43,7 @@ export interface Toxiproxy {
   readonly api: string;
   readonly pid: number | undefined;
   /** Creates a proxy on a free loopback port to `upstream` (`host:port`). */
-  proxy(name: string, upstream: string): Promise<Proxy>;
+  proxy(name: string, upstream: string): Promise<ToxicProxy>;
   stop(): Promise<void>;
 }
 
@@ -88,7 +88,7 @@ export async function startToxiproxy(options: ToxiproxyOptions = {}): Promise<To
       proxyPorts.push(listen as number);
       await call(api, "POST", "/proxies", { name, listen: `127.0.0.1:${listen}`, upstream, enabled: true });
       const toxics = new Set<string>();
-      const proxy: Proxy = {
+      const proxy: ToxicProxy = {
         name,
         port: listen as number,
         async addToxic(toxic) {

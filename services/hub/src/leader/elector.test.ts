@@ -2,7 +2,7 @@ import pino from "pino";
 import { describe, expect, it, vi } from "vitest";
 import { HubMetrics } from "../metrics.js";
 import type { Lease, LeaseStore } from "../store.js";
-import { LEASE_SAFETY_MARGIN, type LeaderDuties, LeaderElector } from "./elector.js";
+import { ELECTOR_STOP_WAIT_MS, LEASE_SAFETY_MARGIN, type LeaderDuties, LeaderElector } from "./elector.js";
 
 /** One lease in memory, as the Redis one behaves: a holder, a token that only grows. */
 class MemoryLease implements LeaseStore {
@@ -95,5 +95,25 @@ describe("LeaderElector", () => {
     await vi.waitFor(() => expect(seen).toEqual(["start 1", "stop"]), { timeout: 10_000 });
     expect(e.lease).toBeUndefined();
     await e.stop();
+  });
+
+  it("stops within its wait when Redis never answers: the lease is left to expire", async () => {
+    const leases = new MemoryLease();
+    const seen: string[] = [];
+    const e = elector(leases, seen);
+    e.start();
+    await vi.waitFor(() => expect(e.lease?.token).toBe(1), { timeout: 10_000 });
+    // Redis gone: every call hangs, as ioredis's do while it reconnects.
+    const never = () => new Promise<never>(() => {});
+    leases.renewLease = never;
+    leases.releaseLease = never;
+    await new Promise((r) => setTimeout(r, 100));
+    const stopped = e.stop().then(() => "stopped");
+    const outcome = await Promise.race([
+      stopped,
+      new Promise((r) => setTimeout(() => r("still waiting"), 10 * ELECTOR_STOP_WAIT_MS)),
+    ]);
+    expect(outcome).toBe("stopped");
+    expect(seen).toEqual(["start 1", "stop"]);
   });
 });

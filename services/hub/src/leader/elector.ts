@@ -118,13 +118,32 @@ export class LeaderElector {
     await this.o.duties.stop().catch((err) => this.o.log.error({ err }, "leader duties did not stop cleanly"));
   }
 
-  /** Stops electing; a leader stops its duties and releases the lease so a follower takes over now. */
+  /**
+   * Stops electing; a leader stops its duties and releases the lease so a follower takes over
+   * now. With Redis unreachable neither the tick in flight nor the release is waited for longer
+   * than {@link ELECTOR_STOP_WAIT_MS} each (the lease then simply expires): a stop must end.
+   */
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
-    await this.#step;
+    await settledWithin(this.#step, ELECTOR_STOP_WAIT_MS);
     const lease = this.#lease;
     await this.#stepDown();
-    if (lease) await this.o.leases.releaseLease(lease).catch(() => {});
+    if (lease) await settledWithin(this.o.leases.releaseLease(lease), ELECTOR_STOP_WAIT_MS);
   }
+}
+
+/** Longest a stop waits for the election tick in flight, and again for releasing the lease. */
+export const ELECTOR_STOP_WAIT_MS = 1_000;
+
+/** Resolves when `work` settles (either way) or after `ms`, whichever comes first. */
+async function settledWithin(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    work.catch(() => {}),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+    }),
+  ]);
+  clearTimeout(timer);
 }
