@@ -277,6 +277,7 @@ function setup(leading = true) {
       progressDeadlineSeconds: 600,
       autoRollback: true,
       offlineClusters: "block",
+      windows: [],
     },
   });
   for (const [name, labels] of [
