@@ -18,6 +18,7 @@ import { openBuckets } from "./nats/buckets.js";
 import { connectNats } from "./nats/connection.js";
 import { NatsCredentialIssuer } from "./nats/issuer.js";
 import { NatsDesiredStatePublisher } from "./nats/publisher.js";
+import { PrometheusClient } from "./prometheus/client.js";
 import { openRedis } from "./redis/index.js";
 import type { ClusterCredentialIssuer } from "./registry/credentials.js";
 import { Registry } from "./registry/registry.js";
@@ -81,7 +82,15 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       accountJwt,
       tokens: tokenStore,
       audit,
+      freezes,
     } = redis.stores;
+    const metricsSource = config.prometheusUrl
+      ? new PrometheusClient({
+          url: config.prometheusUrl,
+          timeoutMs: config.prometheusTimeoutMs,
+          ...(config.prometheusToken ? { token: config.prometheusToken } : {}),
+        })
+      : undefined;
     const gitRules: UrlRules = { allowHttp: config.gitAllowHttp, allowed: parseAllowList(config.gitAllowedHosts) };
     const sources = new GitSourceCache({
       http: guardedGitHttp({ rules: gitRules }),
@@ -152,6 +161,8 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
         desired,
         rollouts,
         settings,
+        freezes,
+        ...(metricsSource ? { metricsSource } : {}),
         publisher,
         events,
         metrics,

@@ -1,9 +1,10 @@
-import { teamMayTarget } from "@flotilla/api";
+import { describeFreeze, isPerCluster, substituteQuery, teamMayTarget } from "@flotilla/api";
 import type { Logger } from "pino";
 import { type AppSettings, type SettingsChange, settingsDiff, settingsDigest, settingsOf } from "../desired/index.js";
 import { NotFoundError, NotLeaderError } from "../errors.js";
 import type { HubMetrics } from "../metrics.js";
 import type { DesiredStatePublisher } from "../nats/publisher.js";
+import type { MetricQuerier } from "../prometheus/client.js";
 import { ENV_LABEL } from "../registry/targets.js";
 import { policyOfTeam } from "../registry/team-policy.js";
 import {
@@ -13,10 +14,15 @@ import {
   changesBetween,
   command,
   createRollout,
+  type DueMeasurement,
   describeTarget,
+  dueMeasurements,
+  findCluster,
+  type Hold,
   isSettled,
   isTerminal,
   isWriteAction,
+  type MeasurementObservation,
   type Observations,
   parsePolicy,
   type RolloutState,
@@ -27,6 +33,7 @@ import {
   step,
   supersede,
   type WriteAction,
+  windowVerdict,
 } from "../rollout/index.js";
 import type { EventBus, HubEvent } from "../status/events.js";
 import type {
@@ -34,6 +41,7 @@ import type {
   ClusterRecord,
   ClusterStatusStore,
   DesiredStore,
+  FreezeStore,
   Lease,
   ObjectReader,
   ReportStore,
@@ -65,6 +73,9 @@ export interface ConductorOptions {
   desired: DesiredStore;
   rollouts: RolloutStore;
   settings: SettingsStore;
+  freezes: Pick<FreezeStore, "list">;
+  /** Where waves' metric analyses are measured; undefined: every measurement is inconclusive, saying why. */
+  metricsSource?: MetricQuerier;
   publisher: DesiredStatePublisher;
   events: EventBus;
   metrics: HubMetrics;
@@ -212,7 +223,7 @@ export class RolloutConductor {
       const result: StepResult =
         !app && !isTerminal(r.state)
           ? command(r, "abort", now, "the app's deletion")
-          : step(r, await this.#observe(r), now);
+          : step(r, await this.#observe(r, app, now), now);
       if (JSON.stringify(result.rollout) !== stored.raw) {
         if (!(await this.o.rollouts.compareAndSet(stored, result.rollout, this.#fence()))) continue;
       }
@@ -278,19 +289,131 @@ export class RolloutConductor {
     return { recorded: next, complete };
   }
 
-  /** Cluster states and this app's reports, in two batched reads whatever the rollout's size. */
-  async #observe(r: RolloutState): Promise<Observations> {
+  /**
+   * Cluster states and this app's reports (two batched reads whatever the rollout's size), what
+   * holds the rollout now (its windows at `now`, freezes in force), the measurements its
+   * analyses are due, and which of its waiting clusters an app it depends on still blocks.
+   */
+  async #observe(r: RolloutState, app: AppRecord | undefined, now: number): Promise<Observations> {
+    if (isTerminal(r.state)) return { clusters: {} };
     const names = r.waves.flatMap((w) => w.clusters.map((c) => c.name));
-    const [statuses, reports] = await Promise.all([
+    const [statuses, reports, holds, measurements, blocked] = await Promise.all([
       this.o.statuses.getClusterStatuses(names),
       this.o.reports.listReports({ app: r.app }),
+      this.#holds(r, now),
+      this.#measure(r, now),
+      this.#blocked(r, app?.dependsOn ?? []),
     ]);
     const reportOf = new Map(reports.map((report) => [report.cluster, report]));
     const entries = names.map((name) => {
       const report = reportOf.get(name);
-      return [name, { connectivity: statuses.get(name)?.state ?? "Offline", ...(report ? { report } : {}) }] as const;
+      const blockedBy = blocked.get(name);
+      return [
+        name,
+        {
+          connectivity: statuses.get(name)?.state ?? "Offline",
+          ...(report ? { report } : {}),
+          ...(blockedBy ? { blockedBy } : {}),
+        },
+      ] as const;
     });
-    return { clusters: Object.fromEntries(entries) };
+    return { clusters: Object.fromEntries(entries), holds, measurements };
+  }
+
+  /** A closed calendar window of the rollout (evaluated at `now`), then freezes of its environment or the fleet. */
+  async #holds(r: RolloutState, now: number): Promise<Hold[]> {
+    const holds: Hold[] = [];
+    const verdict = r.windows?.length ? windowVerdict(r.windows, now) : { open: true as const };
+    if (!verdict.open) holds.push({ kind: "window", reason: verdict.reason });
+    for (const f of await this.o.freezes.list())
+      if (f.scope === "fleet" || f.environment === r.environment)
+        holds.push({ kind: "freeze", reason: describeFreeze(f) });
+    return holds;
+  }
+
+  /** Runs every measurement the rollout's analyses are due at `now` (queries concurrently, each with its time limit). */
+  async #measure(r: RolloutState, now: number): Promise<MeasurementObservation[]> {
+    const due = dueMeasurements(r, now);
+    if (due.length === 0) return [];
+    return Promise.all(due.map((d) => this.#measureOne(r, d)));
+  }
+
+  async #measureOne(r: RolloutState, d: DueMeasurement): Promise<MeasurementObservation> {
+    const run = async (query: string, cluster?: string) => {
+      const where = cluster ? { cluster } : {};
+      if (!this.o.metricsSource)
+        return { ...where, error: "the hub has no Prometheus to ask: set FLOTILLA_HUB_PROMETHEUS_URL" };
+      try {
+        const value = await this.o.metricsSource.query(query);
+        this.o.log.info(
+          { rollout: r.id, app: r.app, wave: d.wave, analysis: d.analysis, cluster, query, value },
+          "analysis measured",
+        );
+        return value === undefined ? where : { ...where, value };
+      } catch (err) {
+        this.o.log.warn(
+          { err, rollout: r.id, app: r.app, wave: d.wave, analysis: d.analysis, cluster, query },
+          "analysis query failed",
+        );
+        return { ...where, error: (err as Error).message };
+      }
+    };
+    let results: MeasurementObservation["results"];
+    if (isPerCluster(d.query)) {
+      const records = await Promise.all(d.clusters.map((c) => this.o.objects.getObject("Cluster", c)));
+      results = await Promise.all(
+        d.clusters.map((c, i) => run(substituteQuery(d.query, c, records[i]?.labels ?? {}), c)),
+      );
+    } else {
+      results = [await run(d.query)];
+    }
+    return { wave: d.wave, analysis: d.analysis, round: d.round, results };
+  }
+
+  /**
+   * For each pending cluster of the current wave, the first app of `dependsOn` that is not
+   * Healthy at its newest desired state there, in words: `app db on cluster c1 (Progressing)`.
+   * An app that does not run on a cluster (no desired state there, no rollout writing it) does
+   * not block it.
+   */
+  async #blocked(r: RolloutState, dependsOn: readonly string[]): Promise<Map<string, string>> {
+    const blocked = new Map<string, string>();
+    if (dependsOn.length === 0) return blocked;
+    const wave = r.waves.find((w) => w.status !== "succeeded");
+    const waiting = wave?.clusters.filter((c) => c.state === "pending").map((c) => c.name) ?? [];
+    if (waiting.length === 0) return blocked;
+    for (const dep of dependsOn) {
+      const [depApp, latest] = await Promise.all([
+        this.o.objects.getObject("App", dep),
+        this.o.rollouts.latest(dep, r.environment),
+      ]);
+      const pending = waiting.filter((c) => !blocked.has(c));
+      if (!depApp) {
+        for (const c of pending) blocked.set(c, `app ${dep}, which does not exist (remove it from dependsOn)`);
+        continue;
+      }
+      const inFlight = latest && !isTerminal(latest.rollout.state) ? latest.rollout : undefined;
+      const [desired, reports] = await Promise.all([
+        Promise.all(pending.map((c) => this.o.desired.getDesired(c, dep))),
+        this.o.reports.getReports(pending.map((cluster) => ({ cluster, app: dep }))),
+      ]);
+      pending.forEach((c, i) => {
+        const progress = inFlight ? findCluster(inFlight, c)?.progress : undefined;
+        if (progress && progress.state !== "healthy") {
+          blocked.set(c, `app ${dep} on cluster ${c} (its rollout ${inFlight?.id} is ${progress.state} there)`);
+          return;
+        }
+        const want = desired[i];
+        if (!want || want.removed) return;
+        const report = reports[i];
+        if (!report) blocked.set(c, `app ${dep} on cluster ${c} (no report yet)`);
+        else if (report.observedGeneration < want.generation)
+          blocked.set(c, `app ${dep} on cluster ${c} (not yet at generation ${want.generation})`);
+        else if (report.health !== "healthy" || report.phase !== "synced")
+          blocked.set(c, `app ${dep} on cluster ${c} (${capital(report.health)}, ${report.phase})`);
+      });
+    }
+    return blocked;
   }
 
   /**
@@ -622,6 +745,10 @@ export class RolloutConductor {
 /** `path from → to`, for event messages (values already masked). */
 function describeChange(c: SettingsChange): string {
   return `${c.path} ${c.from ?? "(unset)"} → ${c.to ?? "(unset)"}`;
+}
+
+function capital(word: string): string {
+  return word.charAt(0).toUpperCase() + word.slice(1);
 }
 
 function lockKey(app: string, environment: string): string {
