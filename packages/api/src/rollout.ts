@@ -88,9 +88,13 @@ export function isTerminalPhase(state: string): boolean {
 }
 
 /** The commands of `POST /v1/rollouts/{id}/{command}`. */
-export const ROLLOUT_COMMANDS = ["pause", "resume", "promote", "abort", "rollback", "override"] as const;
+export const ROLLOUT_COMMANDS = ["pause", "resume", "promote", "abort", "rollback"] as const;
 export const rolloutCommandSchema = z.enum(ROLLOUT_COMMANDS);
-export type RolloutCommand = z.output<typeof rolloutCommandSchema>;
+/**
+ * A command the engine applies: those of the generic route, and `override` (windows and freezes
+ * no longer hold the rollout), which has its own operation because only who may freeze may override.
+ */
+export type RolloutCommand = z.output<typeof rolloutCommandSchema> | "override";
 
 /** Lifecycle of a wave. */
 export const waveStatusSchema = z.enum([

@@ -224,6 +224,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       log,
       tokens,
       audit,
+      freezes,
       redis: redis.redis,
       limits: {
         requestTimeoutMs: config.requestTimeoutMs,
