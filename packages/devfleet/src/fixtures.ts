@@ -22,7 +22,8 @@ export type FixtureTool =
   | "kwok"
   | "kstatus"
   | "helm"
-  | "kustomize";
+  | "kustomize"
+  | "prometheus";
 
 /** Absolute path of a pinned fixture binary; throws FixtureMissingError when absent. */
 export function binPath(tool: FixtureTool): string {

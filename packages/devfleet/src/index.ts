@@ -62,5 +62,6 @@ export {
   startProcess,
 } from "./process.js";
 export { entryPoint, type Program, programEnv } from "./program.js";
+export { type PrometheusOptions, type PrometheusServer, startPrometheus } from "./prometheus.js";
 export { type RedisOptions, type RedisServer, startRedis } from "./redis.js";
 export { DEFAULT_POLL_MS, DEFAULT_WAIT_MS, type Probe, until, waitsOf } from "./wait.js";

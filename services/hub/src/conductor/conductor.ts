@@ -373,8 +373,9 @@ export class RolloutConductor {
   /**
    * For each pending cluster of the current wave, the first app of `dependsOn` that is not
    * Healthy at its newest desired state there, in words: `app db on cluster c1 (Progressing)`.
-   * An app that does not run on a cluster (no desired state there, no rollout writing it) does
-   * not block it.
+   * A dependency meant to run on the cluster but not deployed there yet blocks it too; one that
+   * does not run there at all (no branch for the environment, or its selector leaves the
+   * cluster out) does not.
    */
   async #blocked(r: RolloutState, dependsOn: readonly string[]): Promise<Map<string, string>> {
     const blocked = new Map<string, string>();
@@ -393,10 +394,21 @@ export class RolloutConductor {
         continue;
       }
       const inFlight = latest && !isTerminal(latest.rollout.state) ? latest.rollout : undefined;
-      const [desired, reports] = await Promise.all([
+      const [desired, reports, repo, clusters] = await Promise.all([
         Promise.all(pending.map((c) => this.o.desired.getDesired(c, dep))),
         this.o.reports.getReports(pending.map((cluster) => ({ cluster, app: dep }))),
+        this.o.objects.getObject("Repo", depApp.repo),
+        this.o.objects.getObjects("Cluster", pending),
       ]);
+      // Whether the dependency is meant to run on a cluster: its repo has a branch for this
+      // environment and its own selector takes the cluster.
+      const runsOn = (c: string) => {
+        const labels = clusters.get(c)?.labels ?? {};
+        return (
+          repo?.branches[r.environment] !== undefined &&
+          Object.entries(depApp.clusterSelector ?? {}).every(([k, v]) => labels[k] === v)
+        );
+      };
       pending.forEach((c, i) => {
         const progress = inFlight ? findCluster(inFlight, c)?.progress : undefined;
         if (progress && progress.state !== "healthy") {
@@ -404,7 +416,10 @@ export class RolloutConductor {
           return;
         }
         const want = desired[i];
-        if (!want || want.removed) return;
+        if (!want || want.removed) {
+          if (runsOn(c)) blocked.set(c, `app ${dep} on cluster ${c} (not deployed there yet)`);
+          return;
+        }
         const report = reports[i];
         if (!report) blocked.set(c, `app ${dep} on cluster ${c} (no report yet)`);
         else if (report.observedGeneration < want.generation)
