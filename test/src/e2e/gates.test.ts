@@ -162,7 +162,7 @@ spec:
             query: 'app_error_ratio{cluster="{{cluster}}"}'
             successCondition: { operator: "<", threshold: 0.1 }
             noData: failure
-            intervalSeconds: 2
+            intervalSeconds: 1
             count: 2
     remaining: { maxConcurrency: 2, bakeSeconds: 0 }
 ---
@@ -200,7 +200,9 @@ spec: { repo: shop, path: web, namespace: shop }
     );
     // The rest never received it; the canary is back on the last good revision.
     for (const name of ["sim-eu", "sim-us"]) expect(fleet.progress(name, "web")?.revision).toBe(first.to.revision);
-    expect(fleet.progress("sim-canary", "web")?.revision).toBe(first.to.revision);
+    await until("the canary back on the last good revision", async () =>
+      fleet.progress("sim-canary", "web")?.revision === first.to.revision ? true : undefined,
+    );
 
     const good = await push({ "web/config.yaml": config("web", "2") }, "web 2");
     const passed = await rolloutOf("web", good, settled);

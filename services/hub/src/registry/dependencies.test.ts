@@ -17,4 +17,9 @@ describe("dependencyCycle", () => {
   ])("%s", (_title, edges, cycle) => {
     expect(dependencyCycle(new Map(Object.entries(edges)))).toEqual(cycle);
   });
+
+  it("names the cycle from the app being saved", () => {
+    const graph = new Map(Object.entries({ api: ["db"], db: ["api"] }));
+    expect(dependencyCycle(graph, ["db"])).toEqual(["db", "api", "db"]);
+  });
 });

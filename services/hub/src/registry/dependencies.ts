@@ -3,8 +3,15 @@
  * exists (in the registry or the same apply), and no app depends on itself through others. Pure.
  */
 
-/** The first cycle found, as the path that closes it (`["api", "db", "api"]`), or undefined. */
-export function dependencyCycle(graph: ReadonlyMap<string, readonly string[]>): string[] | undefined {
+/**
+ * The first cycle found, as the path that closes it (`["api", "db", "api"]`), or undefined.
+ * The search starts from `first` (the apps being saved, so the cycle is named from the app the
+ * user touched), then the others by name.
+ */
+export function dependencyCycle(
+  graph: ReadonlyMap<string, readonly string[]>,
+  first: readonly string[] = [],
+): string[] | undefined {
   const state = new Map<string, "visiting" | "done">();
   const path: string[] = [];
   const visit = (app: string): string[] | undefined => {
@@ -21,7 +28,7 @@ export function dependencyCycle(graph: ReadonlyMap<string, readonly string[]>): 
     state.set(app, "done");
     return undefined;
   };
-  for (const app of [...graph.keys()].sort()) {
+  for (const app of [...first, ...[...graph.keys()].sort()]) {
     const cycle = visit(app);
     if (cycle) return cycle;
   }

@@ -387,7 +387,10 @@ export class Registry {
             `app ${JSON.stringify(dep)} does not exist; add an App document or create it first`,
             a.where ?? "",
           );
-    const cycle = dependencyCycle(graph);
+    const cycle = dependencyCycle(
+      graph,
+      apps.map((a) => a.name),
+    );
     if (cycle) {
       const at = apps.find((a) => cycle.includes(a.name));
       throw new ValidationError(
