@@ -25,6 +25,11 @@ HELM_K8S_MINOR=34
 KUSTOMIZE_VERSION=v5.8.2
 # The TCP proxy the fault suite cuts and slows links through (latency, resets, blackholes).
 TOXIPROXY_VERSION=v2.12.0
+# Prometheus 3.x as a Go module (its v0.3xx tags are the v3.x releases), for the metric
+# analysis tests. Built with remove_all_sd: the tests scrape static targets, and leaving out the
+# cloud service discoveries (AWS, Azure, GCE, Kubernetes, ...) halves the build. No web UI
+# assets are embedded (that needs npm); the HTTP API the hub queries is all there.
+PROMETHEUS_VERSION=v0.316.0
 DEBIAN_PACKAGES=(git redis-server openssl ca-certificates)
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -161,6 +166,11 @@ toxiproxy_build() {
   mv "$OUT/server" "$OUT/toxiproxy-server"
 }
 
+prometheus_build() {
+  GOBIN=$OUT nice -n 10 go install -tags remove_all_sd -ldflags "-s -w" \
+    "github.com/prometheus/prometheus/cmd/prometheus@$1"
+}
+
 main() {
   install_debian_packages
   find_go
@@ -191,6 +201,7 @@ main() {
   fixture helm "$HELM_VERSION-k8s1.$HELM_K8S_MINOR" helm_build "$HELM_VERSION" "$HELM_K8S_MINOR"
   fixture kustomize "$KUSTOMIZE_VERSION" go_install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
   fixture toxiproxy-server "$TOXIPROXY_VERSION" toxiproxy_build "$TOXIPROXY_VERSION"
+  fixture prometheus "$PROMETHEUS_VERSION" prometheus_build "$PROMETHEUS_VERSION"
 
   log "all fixtures ready in $BIN/current ($((SECONDS - total))s)"
 }

@@ -12,6 +12,8 @@ export * from "./audit.js";
 export * from "./error-body.js";
 export * from "./errors.js";
 export * from "./events.js";
+export * from "./freeze.js";
+export * from "./gates.js";
 export * from "./hub.js";
 export * from "./labels.js";
 export * from "./objects.js";

@@ -19,6 +19,7 @@ import { auditEntrySchema, auditQuerySchema } from "./audit.js";
 import { errorBodySchema } from "./error-body.js";
 import { SelectorSyntaxError } from "./errors.js";
 import { HUB_EVENT_TYPES, hubEventSchema } from "./events.js";
+import { freezeListSchema, freezeRequestSchema, freezeSchema } from "./freeze.js";
 import { healthSchema, hubInfoSchema, readinessSchema } from "./hub.js";
 import { nameSchema } from "./labels.js";
 import {
@@ -145,6 +146,7 @@ const anyName = z.object({ name: z.string() });
 const ref = (at: NameRef["in"], field: string, kind: ObjectKind): NameRef => ({ in: at, field, kind });
 const newName = z.object({ name: nameSchema });
 const deleted = z.undefined().describe("Deleted");
+const lifted = z.undefined().describe("Lifted");
 
 /** The five operations of a registry kind with one shape: list, create, get, replace, delete. */
 function resource<Spec extends z.ZodObject, View extends z.ZodType>(o: {
@@ -572,6 +574,74 @@ export const operations = withIds({
         "409 when the rollout's state does not allow the command (it ended, no wave awaits approval, or a first deploy has nothing to roll back to).",
       params: z.object({ id: z.string(), command: rolloutCommandSchema }),
       response: { 200: json("The rollout after the command", rolloutViewSchema), ...errors(400, 401, 404, 409) },
+    },
+  },
+  overrideRollout: {
+    method: "POST",
+    path: "/v1/rollouts/{id}/override",
+    scope: { action: "write", resource: "environments", object: ref("params", "id", "Rollout") },
+    schema: {
+      tags: ["rollouts"],
+      summary:
+        "Let one rollout move although a calendar window is closed or a freeze is in force (audited; the same scope as setting a freeze)",
+      description: "409 when the rollout already ended.",
+      params: z.object({ id: z.string() }),
+      response: { 200: json("The rollout after the override", rolloutViewSchema), ...errors(400, 401, 404, 409) },
+    },
+  },
+  listFreezes: {
+    method: "GET",
+    path: "/v1/freezes",
+    scope: { action: "read", resource: "environments" },
+    schema: {
+      tags: ["environments"],
+      summary: "The freezes in force: the fleet's and each environment's",
+      response: { 200: json("The freezes", freezeListSchema), ...errors(401) },
+    },
+  },
+  freezeFleet: {
+    method: "PUT",
+    path: "/v1/freeze",
+    scope: { action: "write", resource: "environments" },
+    schema: {
+      tags: ["environments"],
+      summary:
+        "Freeze the whole fleet: no rollout starts a wave or writes a new cluster until unfrozen; in-flight clusters are still judged and rolled back",
+      body: freezeRequestSchema,
+      response: { 200: json("The freeze in force", freezeSchema), ...errors(400, 401) },
+    },
+  },
+  unfreezeFleet: {
+    method: "DELETE",
+    path: "/v1/freeze",
+    scope: { action: "write", resource: "environments" },
+    schema: {
+      tags: ["environments"],
+      summary: "Lift the fleet's freeze",
+      response: { 204: lifted, ...errors(401, 404) },
+    },
+  },
+  freezeEnvironment: {
+    method: "PUT",
+    path: "/v1/environments/{env}/freeze",
+    scope: { action: "write", resource: "environments", object: ref("params", "env", "Environment") },
+    schema: {
+      tags: ["environments"],
+      summary: "Freeze one environment: its rollouts start no wave and write no new cluster until unfrozen",
+      params: z.object({ env: nameSchema }),
+      body: freezeRequestSchema,
+      response: { 200: json("The freeze in force", freezeSchema), ...errors(400, 401) },
+    },
+  },
+  unfreezeEnvironment: {
+    method: "DELETE",
+    path: "/v1/environments/{env}/freeze",
+    scope: { action: "write", resource: "environments", object: ref("params", "env", "Environment") },
+    schema: {
+      tags: ["environments"],
+      summary: "Lift an environment's freeze",
+      params: z.object({ env: nameSchema }),
+      response: { 204: lifted, ...errors(401, 404) },
     },
   },
   previewPlan: {

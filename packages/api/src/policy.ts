@@ -11,6 +11,7 @@
 import { isDnsLabel } from "@flotilla/proto";
 import { z } from "zod";
 import { SelectorSyntaxError } from "./errors.js";
+import { analysesSchema, windowSchema } from "./gates.js";
 import { DNS_LABEL_REASON } from "./labels.js";
 import { parseSelector } from "./selector.js";
 
@@ -99,6 +100,8 @@ const waveSettingsShape = {
   failureBudget: budgetSchema.optional(),
   /** Promotion into this wave waits for `promote`. @default false */
   requireApproval: z.boolean().optional(),
+  /** Metric checks run during this wave's bake; a failing one fails the wave (see gates.ts). @default [] */
+  analysis: analysesSchema.optional(),
 };
 
 const waveSchema = z.strictObject({
@@ -130,6 +133,8 @@ export const policySchema = z
     autoRollback: z.boolean().default(DEFAULT_AUTO_ROLLBACK),
     /** What offline clusters do (see {@link offlinePolicySchema}). @default "block" */
     offlineClusters: offlinePolicySchema.default(DEFAULT_OFFLINE_CLUSTERS),
+    /** Calendar windows that allow or deny starting waves and writing clusters (see gates.ts). @default [] */
+    windows: z.array(windowSchema).max(50).default([]),
   })
   .superRefine((policy, ctx) => {
     const seen = new Set<string>();

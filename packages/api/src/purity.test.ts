@@ -2,12 +2,15 @@ import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 
-/** What the contract may import besides its own modules: validation and the wire contract's names. */
-const ALLOWED = ["zod", "@flotilla/proto"];
+/**
+ * What the contract may import besides its own modules: validation, the wire contract's names,
+ * and croner, to check a window's cron schedule (parsing only; no callback, so no timer).
+ */
+const ALLOWED = ["zod", "@flotilla/proto", "croner"];
 const SRC = fileURLToPath(new URL(".", import.meta.url));
 
 describe("@flotilla/api", () => {
-  it("is pure: its modules import only each other, zod and @flotilla/proto", () => {
+  it("is pure: its modules import only each other, zod, croner and @flotilla/proto", () => {
     const modules = readdirSync(SRC).filter((f) => f.endsWith(".ts") && !f.endsWith(".test.ts"));
     const foreign: string[] = [];
     const seen: string[] = [];

@@ -183,6 +183,16 @@ export const appSpecSchema = z
      * @default false
      */
     adopt: z.boolean().default(false),
+    /**
+     * Apps of the same environment this one waits for: on each cluster, this app's new desired
+     * state is written only once each of them is Healthy at its newest desired state there.
+     * Cycles are refused when the apps are saved.
+     */
+    dependsOn: z
+      .array(nameSchema)
+      .max(20)
+      .refine((names) => new Set(names).size === names.length, { message: "names an app twice" })
+      .optional(),
   })
   .superRefine((app, ctx) => {
     app.overrides?.forEach((o, i) => {

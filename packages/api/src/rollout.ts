@@ -4,6 +4,7 @@
  * field. Times are Unix milliseconds of the hub's clock.
  */
 import { z } from "zod";
+import { analysisSchema, windowSchema } from "./gates.js";
 import { nameSchema } from "./labels.js";
 import { offlinePolicySchema, policySchema } from "./policy.js";
 
@@ -89,7 +90,11 @@ export function isTerminalPhase(state: string): boolean {
 /** The commands of `POST /v1/rollouts/{id}/{command}`. */
 export const ROLLOUT_COMMANDS = ["pause", "resume", "promote", "abort", "rollback"] as const;
 export const rolloutCommandSchema = z.enum(ROLLOUT_COMMANDS);
-export type RolloutCommand = z.output<typeof rolloutCommandSchema>;
+/**
+ * A command the engine applies: those of the generic route, and `override` (windows and freezes
+ * no longer hold the rollout), which has its own operation because only who may freeze may override.
+ */
+export type RolloutCommand = z.output<typeof rolloutCommandSchema> | "override";
 
 /** Lifecycle of a wave. */
 export const waveStatusSchema = z.enum([
@@ -164,6 +169,33 @@ const resolvedWaveSettingsShape = {
   requireApproval: z.boolean(),
 };
 
+/** What one measurement of an analysis came to. */
+export const measurementVerdictSchema = z.enum(["success", "failure", "inconclusive"]);
+export type MeasurementVerdict = z.output<typeof measurementVerdictSchema>;
+
+/** One round of an analysis: every cluster's value (or the one value of a fleet-wide query) judged. */
+export const measurementSchema = z.object({
+  atMs: z.number(),
+  verdict: measurementVerdictSchema,
+  message: z.string().describe("the query, the value(s) and the condition, e.g. `… on canary-1 = 0.42, wanted < 0.1`"),
+});
+export type Measurement = z.output<typeof measurementSchema>;
+
+/** Lifecycle of one analysis in a wave. */
+export const analysisStatusSchema = z.enum(["pending", "running", "succeeded", "failed", "inconclusive", "skipped"]);
+export type AnalysisStatus = z.output<typeof analysisStatusSchema>;
+
+/** One analysis of a wave: its spec (snapshotted at creation) and how it went. */
+export const analysisRunSchema = analysisSchema
+  .extend({
+    status: analysisStatusSchema,
+    startedAtMs: z.number().optional().describe("when the wave's bake started it; measurements are due from here"),
+    measurements: z.array(measurementSchema),
+    reason: z.string().optional().describe("why it failed, paused the rollout, or was skipped"),
+  })
+  .meta({ id: "AnalysisRun" });
+export type AnalysisRun = z.output<typeof analysisRunSchema>;
+
 /** One wave: its resolved settings (snapshotted at creation), status and clusters. */
 export const waveProgressSchema = z.object({
   name: z.string(),
@@ -175,19 +207,30 @@ export const waveProgressSchema = z.object({
   approvedAtMs: z.number().optional().describe("when promote approved this wave"),
   bakeStartedAtMs: z.number().optional(),
   completedAtMs: z.number().optional(),
+  analyses: z.array(analysisRunSchema).optional().describe("metric checks run during the bake; absent: none"),
 });
 export type WaveProgress = z.output<typeof waveProgressSchema>;
 
 /** Why a rollout ended without succeeding. */
 export const rolloutFailureSchema = z
   .object({
-    kind: z.enum(["budget-exceeded", "aborted", "rollback-requested"]),
+    kind: z.enum(["budget-exceeded", "analysis-failed", "aborted", "rollback-requested"]),
     reason: z.string().describe("one line: what failed, where, and the clusters' own reasons"),
     wave: z.string().optional().describe("the wave that was current when it failed"),
     atMs: z.number(),
   })
   .meta({ id: "RolloutFailure" });
 export type RolloutFailure = z.output<typeof rolloutFailureSchema>;
+
+/** Why a rollout is held: a window is closed, or a freeze is in force. */
+export const rolloutHoldSchema = z
+  .object({
+    kind: z.enum(["window", "freeze"]),
+    reason: z.string().describe("in words, e.g. `outside every allow window; the next opens at …`"),
+    sinceMs: z.number(),
+  })
+  .meta({ id: "RolloutHold" });
+export type RolloutHold = z.output<typeof rolloutHoldSchema>;
 
 /** The whole persisted rollout. */
 export const rolloutStateSchema = z.object({
@@ -229,6 +272,15 @@ export const rolloutStateSchema = z.object({
   finishedAtMs: z.number().optional().describe("when the rollout reached a terminal state"),
   failure: rolloutFailureSchema.optional(),
   supersededBy: z.string().optional().describe("the rollout that superseded this one"),
+  windows: z
+    .array(windowSchema)
+    .optional()
+    .describe("the environment's calendar windows when the rollout was created; absent: none"),
+  hold: rolloutHoldSchema.optional().describe("set while a closed window or a freeze keeps the rollout from moving on"),
+  holdOverride: z
+    .object({ atMs: z.number(), by: z.string() })
+    .optional()
+    .describe("set by the override command: windows and freezes no longer hold this rollout"),
 });
 export type RolloutState = z.output<typeof rolloutStateSchema>;
 
@@ -307,6 +359,7 @@ export const rolloutSummarySchema = z
       detectedAtMs: true,
       finishedAtMs: true,
       failure: true,
+      hold: true,
     }).shape,
     waves: z.array(
       z.object({
@@ -327,6 +380,7 @@ export const plannedWaveSchema = z
     clusters: z.array(nameSchema).describe("cluster names, sorted: the order they are written in"),
     offline: z.array(nameSchema).describe("of clusters, those not Ready at planning time"),
     ...resolvedWaveSettingsShape,
+    analysis: z.array(analysisSchema).optional().describe("metric checks run during the bake"),
   })
   .meta({ id: "PlannedWave" });
 export type PlannedWave = z.output<typeof plannedWaveSchema>;

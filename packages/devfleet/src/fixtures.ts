@@ -23,7 +23,8 @@ export type FixtureTool =
   | "kstatus"
   | "helm"
   | "kustomize"
-  | "toxiproxy-server";
+  | "toxiproxy-server"
+  | "prometheus";
 
 /** Absolute path of a pinned fixture binary; throws FixtureMissingError when absent. */
 export function binPath(tool: FixtureTool): string {

@@ -71,6 +71,7 @@ export {
   startProcess,
 } from "./process.js";
 export { entryPoint, type Program, programEnv } from "./program.js";
+export { type PrometheusOptions, type PrometheusServer, startPrometheus } from "./prometheus.js";
 export {
   type RedisNode,
   type RedisOptions,

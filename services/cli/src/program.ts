@@ -4,6 +4,7 @@ import { registerApplyCommands } from "./commands/apply.js";
 import { registerAuditCommands } from "./commands/audit.js";
 import { registerClusterCommands } from "./commands/cluster.js";
 import { registerEnvCommands } from "./commands/env.js";
+import { registerFreezeCommands } from "./commands/freeze.js";
 import { registerHubCommands } from "./commands/hub.js";
 import { registerNatsCommands } from "./commands/nats.js";
 import { registerRepoCommands } from "./commands/repo.js";
@@ -31,6 +32,7 @@ export const COMMAND_MODULES: readonly CommandModule[] = [
   registerEnvCommands,
   registerApplyCommands,
   registerRolloutCommands,
+  registerFreezeCommands,
   registerTokenCommands,
   registerAuditCommands,
   registerHubCommands,

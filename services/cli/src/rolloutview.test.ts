@@ -114,6 +114,37 @@ describe("rollout views", () => {
     expect(stateLine(rollout({ state: "Superseded", supersededBy: "r-2" }), 0)).toBe("Superseded by r-2");
   });
 
+  it("shows a hold and a wave's analyses, in the state line and the detail page", () => {
+    const held = rollout({
+      hold: { kind: "freeze", reason: "environment prod is frozen by ops: incident 7", sinceMs: 2_000 },
+    });
+    held.waves[0]!.analyses = [
+      {
+        name: "errors",
+        query: "ratio",
+        successCondition: { operator: "<", threshold: 0.1 },
+        noData: "inconclusive",
+        intervalSeconds: 10,
+        count: 3,
+        failureLimit: 0,
+        inconclusiveLimit: 2,
+        status: "running",
+        startedAtMs: 10_000,
+        measurements: [{ atMs: 20_000, verdict: "success", message: "ratio on prod-eu-1 = 0.01, wanted < 0.1" }],
+      },
+    ];
+    expect(stateLine(held, 22_000)).toBe(
+      "Progressing — wave 1/2 canary: baking 12s of 60s, analysis errors 1/3 (held: environment prod is frozen by ops: incident 7)",
+    );
+    const text = rolloutText(held, 22_000);
+    expect(text).toMatch(
+      /^Held: +20s ago by a freeze: environment prod is frozen by ops: incident 7 \(an admin may: flotilla rollout override r-1\)$/m,
+    );
+    expect(text).toMatch(
+      /^Analyses:\n.*\ncanary +errors +running +1 ok, 0 failed, 0 inconclusive of 3 \(limits 0\/2\) +success: ratio on prod-eu-1 = 0.01, wanted < 0.1$/m,
+    );
+  });
+
   it("the detail page lists waves, then every cluster with its wave", () => {
     const text = rolloutText(rollout(), 22_000);
     expect(text).toMatch(/^Change: +revision$/m);

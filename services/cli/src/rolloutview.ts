@@ -85,6 +85,14 @@ function waveDoing(r: RolloutView, wave: WaveProgress, nowMs: number): string {
   }
 }
 
+/** A wave's running analyses, in words: `analysis errors 1/3`. */
+function analysesDoing(wave: WaveProgress): string {
+  const running = (wave.analyses ?? []).filter((a) => a.status === "running");
+  return running
+    .map((a) => `, analysis ${a.name} ${a.measurements.filter((m) => m.verdict !== "inconclusive").length}/${a.count}`)
+    .join("");
+}
+
 /** The state line: `Progressing — wave 1/2 canary: baking 12s of 60s`. */
 export function stateLine(r: RolloutView, nowMs: number): string {
   const cur = currentWave(r);
@@ -100,7 +108,8 @@ export function stateLine(r: RolloutView, nowMs: number): string {
     return `${r.state}${r.failure ? `: ${r.failure.reason}` : ""}`;
   }
   if (!cur) return r.state;
-  return `${r.state} — wave ${cur.index + 1}/${r.waves.length} ${cur.wave.name}: ${waveDoing(r, cur.wave, nowMs)}`;
+  const held = r.hold ? ` (held: ${r.hold.reason})` : "";
+  return `${r.state} — wave ${cur.index + 1}/${r.waves.length} ${cur.wave.name}: ${waveDoing(r, cur.wave, nowMs)}${analysesDoing(cur.wave)}${held}`;
 }
 
 /** When a cluster entered its current state, best known. */
@@ -163,6 +172,18 @@ export function rolloutText(r: RolloutView, nowMs: number): string {
       "Paused",
       r.pausedAtMs !== undefined ? `${formatAge(r.pausedAtMs, nowMs)} ago: flotilla rollout resume ${r.id}` : undefined,
     ],
+    [
+      "Held",
+      r.hold
+        ? `${formatAge(r.hold.sinceMs, nowMs)} ago by a ${r.hold.kind}: ${r.hold.reason} (an admin may: flotilla rollout override ${r.id})`
+        : undefined,
+    ],
+    [
+      "Override",
+      r.holdOverride
+        ? `windows and freezes ignored since ${formatAge(r.holdOverride.atMs, nowMs)} ago (${r.holdOverride.by})`
+        : undefined,
+    ],
     ["Failed wave", r.failure?.wave],
     [
       "Settled",
@@ -197,13 +218,34 @@ export function rolloutText(r: RolloutView, nowMs: number): string {
       ]),
     ),
   );
+  const analyses = r.waves.flatMap((w) =>
+    (w.analyses ?? []).map((a) => {
+      const verdicts = a.measurements.map((m) => m.verdict);
+      const tally = (v: string) => verdicts.filter((x) => x === v).length;
+      const last = a.measurements.at(-1);
+      return [
+        w.name,
+        a.name,
+        a.status,
+        `${tally("success")} ok, ${tally("failure")} failed, ${tally("inconclusive")} inconclusive of ${a.count} (limits ${a.failureLimit}/${a.inconclusiveLimit})`,
+        a.reason ??
+          (last
+            ? `${last.verdict}: ${last.message}`
+            : `${a.query} ${a.successCondition.operator} ${a.successCondition.threshold}`),
+      ];
+    }),
+  );
+  const gates =
+    analyses.length > 0
+      ? `\n\nAnalyses:\n${formatTable(["wave", "analysis", "status", "measurements", "last"], analyses)}`
+      : "";
   const diff =
     r.settingsDiff && r.settingsDiff.length > 0
       ? `\n\nSettings:\n${r.settingsDiff.map((d) => `  ${d.path}: ${d.from ?? "(unset)"} → ${d.to ?? "(unset)"}`).join("\n")}`
       : "";
   return r.waves.length === 0
     ? `${head}${diff}\n\nWaves: none (no cluster of the environment is selected)`
-    : `${head}${diff}\n\nWaves:\n${waves}\n\nClusters:\n${clusters}`;
+    : `${head}${diff}\n\nWaves:\n${waves}${gates}\n\nClusters:\n${clusters}`;
 }
 
 /** A rollout as it looks before anything happened, to diff the first observation against. */

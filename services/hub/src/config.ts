@@ -43,6 +43,8 @@ export const DEFAULT_VERIFY_THREADS = 2;
 export const DEFAULT_LOG_LEVEL = "info";
 /** Shortest admin token accepted, so a guessable token cannot be configured by mistake. */
 export const MIN_ADMIN_TOKEN_LENGTH = 16;
+/** Default time one Prometheus query of a metric analysis may take before it counts as inconclusive: 5 s. */
+export const DEFAULT_PROMETHEUS_TIMEOUT_MS = 5_000;
 /** Default time to receive a whole request, headers and body: 30 s. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 /** Longest time to receive a request's headers, whatever the request timeout: 10 s. */
@@ -246,6 +248,21 @@ export const hubConfigSchema = z.object({
     .trim()
     .min(MIN_ADMIN_TOKEN_LENGTH, `must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters`)
     .optional(),
+  /**
+   * `FLOTILLA_HUB_PROMETHEUS_URL` / `--prometheus-url`: base URL of the Prometheus-compatible
+   * API (`/api/v1/query`) the leader queries for waves' metric analyses. Unset: a wave with an
+   * analysis cannot measure it, and every round is inconclusive, naming this setting.
+   */
+  prometheusUrl: z
+    .url({ protocol: /^https?$/, error: "must be an http(s) URL, like http://prometheus:9090" })
+    .optional(),
+  /**
+   * `FLOTILLA_HUB_PROMETHEUS_TOKEN` or `FLOTILLA_HUB_PROMETHEUS_TOKEN_FILE` /
+   * `--prometheus-token-file`: bearer token sent with every query; never logged. @default none
+   */
+  prometheusToken: z.string().trim().min(1).optional(),
+  /** `FLOTILLA_HUB_PROMETHEUS_TIMEOUT` / `--prometheus-timeout`: one query's time limit. @default {@link DEFAULT_PROMETHEUS_TIMEOUT_MS} */
+  prometheusTimeoutMs: durationSchema.default(DEFAULT_PROMETHEUS_TIMEOUT_MS),
   /** `FLOTILLA_LOG_LEVEL` / `--log-level`. @default {@link DEFAULT_LOG_LEVEL} */
   logLevel: z.enum(LOG_LEVELS).default(DEFAULT_LOG_LEVEL),
 });
@@ -309,6 +326,14 @@ export const SETTINGS: readonly HubSetting[] = [
     fileEnv: "FLOTILLA_HUB_METRICS_TOKEN_FILE",
     fileFlag: "metrics-token-file",
   },
+  { field: "prometheusUrl", env: "FLOTILLA_HUB_PROMETHEUS_URL", flag: "prometheus-url" },
+  {
+    field: "prometheusToken",
+    env: "FLOTILLA_HUB_PROMETHEUS_TOKEN",
+    fileEnv: "FLOTILLA_HUB_PROMETHEUS_TOKEN_FILE",
+    fileFlag: "prometheus-token-file",
+  },
+  { field: "prometheusTimeoutMs", env: "FLOTILLA_HUB_PROMETHEUS_TIMEOUT", flag: "prometheus-timeout" },
   { field: "logLevel", env: "FLOTILLA_LOG_LEVEL", flag: "log-level" },
 ];
 

@@ -18,6 +18,7 @@ import { openBuckets } from "./nats/buckets.js";
 import { closeNats, connectNats } from "./nats/connection.js";
 import { NatsCredentialIssuer } from "./nats/issuer.js";
 import { NatsDesiredStatePublisher } from "./nats/publisher.js";
+import { PrometheusClient } from "./prometheus/client.js";
 import { openRedis } from "./redis/index.js";
 import type { ClusterCredentialIssuer } from "./registry/credentials.js";
 import { Registry } from "./registry/registry.js";
@@ -90,7 +91,15 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       accountJwt,
       tokens: tokenStore,
       audit,
+      freezes,
     } = redis.stores;
+    const metricsSource = config.prometheusUrl
+      ? new PrometheusClient({
+          url: config.prometheusUrl,
+          timeoutMs: config.prometheusTimeoutMs,
+          ...(config.prometheusToken ? { token: config.prometheusToken } : {}),
+        })
+      : undefined;
     const gitRules: UrlRules = { allowHttp: config.gitAllowHttp, allowed: parseAllowList(config.gitAllowedHosts) };
     const sources = new GitSourceCache({
       http: guardedGitHttp({ rules: gitRules }),
@@ -163,6 +172,8 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
         desired,
         rollouts,
         settings,
+        freezes,
+        ...(metricsSource ? { metricsSource } : {}),
         publisher,
         events,
         metrics,
@@ -224,6 +235,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       log,
       tokens,
       audit,
+      freezes,
       redis: redis.redis,
       limits: {
         requestTimeoutMs: config.requestTimeoutMs,

@@ -9,6 +9,7 @@ import type {
   AuditEntry,
   ClusterStatus,
   Environment,
+  Freeze,
   Report,
   RepoSpec,
   Role,
@@ -325,6 +326,16 @@ export interface AuditStore {
   list(filter: AuditFilter): Promise<AuditEntry[]>;
 }
 
+/** Freezes in force: at most one for the fleet and one per environment. */
+export interface FreezeStore {
+  /** Every freeze in force, oldest first. */
+  list(): Promise<Freeze[]>;
+  /** Sets (or replaces) the fleet's freeze, or an environment's when `freeze.environment` is set. */
+  put(freeze: Freeze): Promise<void>;
+  /** Lifts the environment's freeze (the fleet's when undefined); false when there was none. */
+  delete(environment: string | undefined): Promise<boolean>;
+}
+
 /** Every store, one per concern, as `redisStores` builds them over one connection. */
 export interface Stores {
   objects: ObjectStore;
@@ -341,4 +352,5 @@ export interface Stores {
   accountJwt: AccountJwtStore;
   tokens: TokenStore;
   audit: AuditStore;
+  freezes: FreezeStore;
 }

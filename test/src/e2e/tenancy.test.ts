@@ -341,6 +341,17 @@ describe("teams as tenants", () => {
         return { own: { params: { id: tokens.memberB.id } } };
       case "listAudit":
         return { own: { query: { team: "a" } }, other: { query: { team: "b" } } };
+      case "listFreezes":
+      case "unfreezeFleet":
+        return { own: {} };
+      case "freezeFleet":
+        return { own: { body: { reason: "tenancy matrix" } } };
+      case "freezeEnvironment":
+        return { own: { params: { env: "prod" }, body: { reason: "tenancy matrix" } } };
+      case "unfreezeEnvironment":
+        return { own: { params: { env: "prod" } } };
+      case "overrideRollout":
+        return { own: { params: { id: rollouts.a } }, other: { params: { id: rollouts.b } } };
     }
   }
 

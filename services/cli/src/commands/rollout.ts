@@ -31,7 +31,7 @@ const COMMANDS = [
   ["rollback", "end the rollout and roll every cluster that got the revision back to the last good one", "rolled back"],
 ] as const;
 
-/** `flotilla rollout list|get|watch|plan|pause|resume|promote|abort|rollback`. */
+/** `flotilla rollout list|get|watch|plan|pause|resume|promote|abort|rollback|override`. */
 export const registerRolloutCommands: CommandModule = (program, ctx) => {
   const rollout = program
     .command("rollout")
@@ -133,6 +133,13 @@ export const registerRolloutCommands: CommandModule = (program, ctx) => {
     });
 
   for (const [name, what, done] of COMMANDS) registerCommandVerb(rollout, ctx, name, what, done);
+  registerCommandVerb(
+    rollout,
+    ctx,
+    "override",
+    "let this rollout move although a window is closed or a freeze is in force (admins; audited)",
+    "overridden",
+  );
 };
 
 function registerCommandVerb(rollout: Command, ctx: CommandContext, name: string, what: string, done: string): void {

@@ -1,7 +1,15 @@
-import { operations, type RolloutState, type RolloutSummary, type RolloutView, teamMayTarget } from "@flotilla/api";
-import type { FastifyPluginAsync } from "fastify";
+import {
+  operations,
+  type RolloutCommand,
+  type RolloutState,
+  type RolloutSummary,
+  type RolloutView,
+  teamMayTarget,
+} from "@flotilla/api";
+import type { FastifyPluginAsync, FastifyRequest } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import type { Ownership } from "../access/ownership.js";
+import { describePrincipal } from "../access/principal.js";
 import { type SettingsChange, settingsDiff } from "../desired/index.js";
 import { ConflictError, NotFoundError } from "../errors.js";
 import { ENV_LABEL } from "../registry/targets.js";
@@ -104,31 +112,38 @@ export function rolloutRoutes(o: RolloutRoutesOptions): FastifyPluginAsync {
       },
     });
 
+    const apply = async (req: FastifyRequest, id: string, cmd: RolloutCommand, by: string) => {
+      for (let attempt = 0; attempt < COMMAND_ATTEMPTS; attempt++) {
+        const stored = await o.rollouts.get(id);
+        if (!stored) throw new NotFoundError("rollout", id);
+        const result = command(stored.rollout, cmd, Date.now(), by);
+        if (!(await o.rollouts.compareAndSet(stored, result.rollout))) continue;
+        const r = result.rollout;
+        await o.events.emit({
+          type: "rollout",
+          rolloutId: r.id,
+          app: r.app,
+          environment: r.environment,
+          event: `Command:${cmd}`,
+          state: r.state,
+          message: r.failure?.reason ?? cmd,
+          origin: "api",
+          atMs: Date.now(),
+        });
+        return rolloutView(r, await diffOf(r, o.settings));
+      }
+      throw new ConflictError("rollout", id, "changed under every attempt to apply the command; retry");
+    };
+
     app.route({
       ...routeOf(operations.commandRollout),
-      handler: async (req) => {
-        const { id, command: cmd } = req.params;
-        for (let attempt = 0; attempt < COMMAND_ATTEMPTS; attempt++) {
-          const stored = await o.rollouts.get(id);
-          if (!stored) throw new NotFoundError("rollout", id);
-          const result = command(stored.rollout, cmd, Date.now(), "api");
-          if (!(await o.rollouts.compareAndSet(stored, result.rollout))) continue;
-          const r = result.rollout;
-          await o.events.emit({
-            type: "rollout",
-            rolloutId: r.id,
-            app: r.app,
-            environment: r.environment,
-            event: `Command:${cmd}`,
-            state: r.state,
-            message: r.failure?.reason ?? cmd,
-            origin: "api",
-            atMs: Date.now(),
-          });
-          return rolloutView(r, await diffOf(r, o.settings));
-        }
-        throw new ConflictError("rollout", id, "changed under every attempt to apply the command; retry");
-      },
+      handler: async (req) => apply(req, req.params.id, req.params.command, "api"),
+    });
+
+    app.route({
+      ...routeOf(operations.overrideRollout),
+      handler: async (req) =>
+        apply(req, req.params.id, "override", req.principal ? describePrincipal(req.principal) : "api"),
     });
 
     app.route({

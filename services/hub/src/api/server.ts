@@ -20,6 +20,7 @@ import type {
   AuditStore,
   ClusterStatusStore,
   DesiredStore,
+  FreezeStore,
   Lease,
   LeaseStore,
   ObjectReader,
@@ -31,6 +32,7 @@ import { constantTimeEqual } from "../tracking/webhook.js";
 import { installAccessControl } from "./access.js";
 import { auditRoutes } from "./audit-routes.js";
 import { sendError } from "./errors.js";
+import { freezeRoutes } from "./freeze-routes.js";
 import { openApiOptions, withServer } from "./openapi.js";
 import { registryRoutes } from "./registry-routes.js";
 import { rolloutRoutes } from "./rollout-routes.js";
@@ -81,6 +83,7 @@ export interface ApiOptions {
   log: Logger;
   tokens: TokenService;
   audit: AuditStore;
+  freezes: FreezeStore;
   /** Where failed authentications are counted, shared by every replica; in memory when absent (tests). */
   redis?: Redis;
   limits: EdgeLimits;
@@ -214,6 +217,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   await app.register(registryRoutes(o.registry, ownership));
   await app.register(tokenRoutes(o.tokens));
   await app.register(auditRoutes(o.audit));
+  await app.register(freezeRoutes(o.freezes));
   await app.register(
     statusRoutes({
       objects: o.objects,

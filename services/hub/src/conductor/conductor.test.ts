@@ -1,3 +1,4 @@
+import type { Freeze } from "@flotilla/api";
 import pino from "pino";
 import { describe, expect, it, vi } from "vitest";
 import {
@@ -10,6 +11,7 @@ import {
 import { NotFoundError, NotLeaderError } from "../errors.js";
 import { HubMetrics } from "../metrics.js";
 import type { DesiredStatePublisher, PublishResult } from "../nats/publisher.js";
+import { type MetricQuerier, MetricQueryError } from "../prometheus/client.js";
 import { isSettled, type RolloutState, type RolloutTarget, readRollout } from "../rollout/index.js";
 import type { EventBus, HubEvent } from "../status/events.js";
 import type {
@@ -20,6 +22,7 @@ import type {
   DesiredRecord,
   DesiredStore,
   EnvironmentRecord,
+  FreezeStore,
   Lease,
   ObjectReader,
   RecordOf,
@@ -271,8 +274,36 @@ function listeningBus(): EventBus & { announce(e: HubEvent): void } {
   };
 }
 
+/** Freezes in memory. */
+class MemoryFreezes implements FreezeStore {
+  readonly items = new Map<string, Freeze>();
+  async list(): Promise<Freeze[]> {
+    return [...this.items.values()];
+  }
+  async put(freeze: Freeze): Promise<void> {
+    this.items.set(freeze.environment ?? "", freeze);
+  }
+  async delete(environment: string | undefined): Promise<boolean> {
+    return this.items.delete(environment ?? "");
+  }
+}
+
+/** A metrics backend whose answers the test sets per query; it records what it was asked. */
+class FakeMetrics implements MetricQuerier {
+  readonly asked: string[] = [];
+  answer: (query: string) => number | undefined | Error = () => undefined;
+  async query(query: string): Promise<number | undefined> {
+    this.asked.push(query);
+    const a = this.answer(query);
+    if (a instanceof Error) throw new MetricQueryError(query, a.message);
+    return a;
+  }
+}
+
 function setup(leading = true, options: { events?: EventBus; observationRefreshMs?: number } = {}) {
   const lease = leading ? LEASE : undefined;
+  const freezes = new MemoryFreezes();
+  const metrics = new FakeMetrics();
   const store = new MemoryStore();
   const rollouts = new MemoryRollouts();
   const publisher = new MemoryPublisher(store);
@@ -294,6 +325,7 @@ function setup(leading = true, options: { events?: EventBus; observationRefreshM
       progressDeadlineSeconds: 600,
       autoRollback: true,
       offlineClusters: "block",
+      windows: [],
     },
   });
   for (const [name, labels] of [
@@ -310,6 +342,8 @@ function setup(leading = true, options: { events?: EventBus; observationRefreshM
     desired: store,
     rollouts,
     settings: store,
+    freezes,
+    metricsSource: metrics,
     publisher,
     events: options.events ?? events,
     metrics: new HubMetrics(),
@@ -336,12 +370,12 @@ function setup(leading = true, options: { events?: EventBus; observationRefreshM
     throw new Error("rollouts did not settle");
   };
   /** Plays the agent: reports the desired generation healthy. */
-  const healthy = (cluster: string) => {
-    const d = store.desired.get(`${cluster}.web`);
+  const healthy = (cluster: string, appName = "web") => {
+    const d = store.desired.get(`${cluster}.${appName}`);
     if (!d) throw new Error(`nothing desired on ${cluster}`);
-    store.reports.set(`${cluster}.web`, {
+    store.reports.set(`${cluster}.${appName}`, {
       cluster,
-      app: "web",
+      app: appName,
       observedGeneration: d.generation,
       revision: d.revision,
       rolloutId: d.rolloutId,
@@ -354,7 +388,7 @@ function setup(leading = true, options: { events?: EventBus; observationRefreshM
       digest: "",
     });
   };
-  return { store, rollouts, publisher, conductor, app, healthy, roll, converge };
+  return { store, rollouts, publisher, conductor, app, healthy, roll, converge, freezes, metrics };
 }
 
 describe("RolloutConductor", () => {
@@ -681,5 +715,116 @@ describe("RolloutConductor", () => {
   it("refuses to create or step rollouts without the lease", async () => {
     const { roll } = setup(false);
     await expect(roll("aaaaaaa1", 1)).rejects.toBeInstanceOf(NotLeaderError);
+  });
+
+  it("holds a rollout while its environment is frozen, says why, and goes on when the freeze is lifted", async () => {
+    const { rollouts, publisher, conductor, roll, freezes, converge } = setup();
+    await freezes.put({ scope: "environment", environment: "prod", reason: "incident 7", by: "ops", atMs: 0 });
+    await freezes.put({ scope: "environment", environment: "staging", reason: "other", by: "ops", atMs: 0 });
+    await roll("aaaaaaa1", 1);
+    await conductor.stepAll();
+    await conductor.stepAll();
+    const held = (await rollouts.latest("web", "prod"))?.rollout;
+    expect(publisher.writes).toEqual([]);
+    expect(held?.hold).toMatchObject({ kind: "freeze", reason: "environment prod is frozen by ops: incident 7" });
+    await freezes.delete("prod");
+    await converge();
+    expect((await rollouts.latest("web", "prod"))?.rollout.state).toBe("Succeeded");
+  });
+
+  it("holds a rollout outside its allow window", async () => {
+    const { store, rollouts, publisher, conductor, roll } = setup();
+    const env = store.environments[0];
+    if (!env) throw new Error("no environment");
+    // An allow window that opened and closed long ago, once a year on 1 January 00:00 for a second.
+    env.policy.windows = [{ kind: "allow", schedule: "0 0 1 1 *", timeZone: "UTC", durationSeconds: 1 }];
+    await roll("aaaaaaa1", 1);
+    await conductor.stepAll();
+    expect(publisher.writes).toEqual([]);
+    const held = (await rollouts.latest("web", "prod"))?.rollout;
+    expect(held?.hold?.kind).toBe("window");
+    expect(held?.hold?.reason).toMatch(
+      /^outside every allow window \("0 0 1 1 \*" UTC for 1s\); the next opens at \d{4}-01-01T00:00:00.000Z$/,
+    );
+  });
+
+  it("measures a wave's analysis per cluster with its name and labels, and rolls back when it fails", async () => {
+    const { store, rollouts, publisher, conductor, roll, healthy, metrics } = setup();
+    const env = store.environments[0];
+    if (!env) throw new Error("no environment");
+    env.policy.waves = [
+      {
+        name: "canary",
+        selector: { tier: "canary" },
+        maxConcurrency: 1,
+        bakeSeconds: 0,
+        analysis: [
+          {
+            name: "errors",
+            query: 'ratio{cluster="{{cluster}}",tier="{{labels.tier}}"}',
+            successCondition: { operator: "<", threshold: 0.1 },
+            noData: "inconclusive",
+            intervalSeconds: 1,
+            count: 2,
+            failureLimit: 0,
+            inconclusiveLimit: 2,
+          },
+        ],
+      },
+    ];
+    await convergeFirstDeploy();
+    metrics.answer = () => 0.5;
+    await roll("bbbbbbb2", 2);
+    await conductor.stepAll();
+    healthy("canary");
+    const deadline = Date.now() + 10_000;
+    let r = (await rollouts.latest("web", "prod"))?.rollout;
+    while (r?.state !== "RolledBack" && Date.now() < deadline) {
+      await conductor.stepAll();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      r = (await rollouts.latest("web", "prod"))?.rollout;
+    }
+    expect(r?.state).toBe("RolledBack");
+    expect(metrics.asked[0]).toBe('ratio{cluster="canary",tier="canary"}');
+    expect(r?.failure?.reason).toContain("on canary = 0.5, wanted < 0.1");
+    expect(publisher.writes.filter((w) => w.cluster === "eu-1").map((w) => w.revision)).toEqual(["aaaaaaa1"]);
+
+    async function convergeFirstDeploy() {
+      await roll("aaaaaaa1", 1);
+      for (let i = 0; i < 40 && (await rollouts.unsettled()).length > 0; i++) {
+        metrics.answer = () => 0;
+        await conductor.stepAll();
+        for (const c of store.clusters) if (store.desired.has(`${c.name}.web`)) healthy(c.name);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect((await rollouts.latest("web", "prod"))?.rollout.state).toBe("Succeeded");
+    }
+  });
+
+  it("writes a dependent app on a cluster only once the app it depends on is healthy there", async () => {
+    const { store, rollouts, publisher, conductor, app, healthy } = setup();
+    const api: AppRecord = { ...app, name: "api", dependsOn: ["web"] };
+    store.apps.push(api);
+    await conductor.rollOut(app, "prod", {
+      revision: "aaaaaaa1",
+      settings: settingsOf(app, REPO, "prod"),
+      detectedAtMs: 1,
+    });
+    await conductor.rollOut(api, "prod", {
+      revision: "aaaaaaa1",
+      settings: settingsOf(api, REPO, "prod"),
+      detectedAtMs: 1,
+    });
+    await conductor.stepAll();
+    expect(publisher.writes.map((w) => w.cluster)).toEqual(["canary"]);
+    const waiting = (await rollouts.latest("api", "prod"))?.rollout;
+    expect(waiting?.waves[0]?.clusters[0]?.reason).toBe(
+      `waiting: blocked by app web on cluster canary (its rollout ${(await rollouts.latest("web", "prod"))?.rollout.id} is progressing there)`,
+    );
+    healthy("canary", "web");
+    await conductor.stepAll();
+    expect(publisher.writes.map((w) => w.cluster)).toEqual(["canary", "eu-1", "canary"]);
+    expect(store.desired.get("canary.api")).toBeDefined();
+    expect(store.desired.get("eu-1.api")).toBeUndefined();
   });
 });

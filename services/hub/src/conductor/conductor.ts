@@ -1,9 +1,10 @@
-import { teamMayTarget } from "@flotilla/api";
+import { describeFreeze, isPerCluster, substituteQuery, teamMayTarget } from "@flotilla/api";
 import type { Logger } from "pino";
 import { type AppSettings, type SettingsChange, settingsDiff, settingsDigest, settingsOf } from "../desired/index.js";
 import { NotFoundError, NotLeaderError } from "../errors.js";
 import type { HubMetrics } from "../metrics.js";
 import type { DesiredStatePublisher } from "../nats/publisher.js";
+import type { MetricQuerier } from "../prometheus/client.js";
 import { ENV_LABEL } from "../registry/targets.js";
 import { policyOfTeam } from "../registry/team-policy.js";
 import {
@@ -14,10 +15,15 @@ import {
   changesBetween,
   command,
   createRollout,
+  type DueMeasurement,
   describeTarget,
+  dueMeasurements,
+  findCluster,
+  type Hold,
   isSettled,
   isTerminal,
   isWriteAction,
+  type MeasurementObservation,
   type Observations,
   parsePolicy,
   type RolloutState,
@@ -28,6 +34,7 @@ import {
   step,
   supersede,
   type WriteAction,
+  windowVerdict,
 } from "../rollout/index.js";
 import type { EventBus, HubEvent } from "../status/events.js";
 import type {
@@ -36,6 +43,7 @@ import type {
   ClusterStatus,
   ClusterStatusStore,
   DesiredStore,
+  FreezeStore,
   Lease,
   ObjectReader,
   ReportRecord,
@@ -85,6 +93,9 @@ export interface ConductorOptions {
   desired: DesiredStore;
   rollouts: RolloutStore;
   settings: SettingsStore;
+  freezes: Pick<FreezeStore, "list">;
+  /** Where waves' metric analyses are measured; undefined: every measurement is inconclusive, saying why. */
+  metricsSource?: MetricQuerier;
   publisher: DesiredStatePublisher;
   events: EventBus;
   metrics: HubMetrics;
@@ -243,7 +254,7 @@ export class RolloutConductor {
       const result: StepResult =
         !app && !isTerminal(r.state)
           ? command(r, "abort", now, "the app's deletion")
-          : step(r, await this.#observe(r, now), now);
+          : step(r, await this.#observe(r, app, now), now);
       if (!(await this.o.rollouts.compareAndSet(stored, result.rollout, this.#fence()))) continue;
       last = result.rollout;
       await this.#announce(result.rollout, result.actions);
@@ -308,11 +319,34 @@ export class RolloutConductor {
   }
 
   /**
+   * What one step sees: cluster states and this app's reports ({@link #observeClusters}), what
+   * holds the rollout now (its windows at `now`, freezes in force), the measurements its
+   * analyses are due, and which of its waiting clusters an app it depends on still blocks.
+   */
+  async #observe(r: RolloutState, app: AppRecord | undefined, now: number): Promise<Observations> {
+    if (isTerminal(r.state)) return { clusters: {} };
+    const [clusters, holds, measurements, blocked] = await Promise.all([
+      this.#observeClusters(r, now),
+      this.#holds(r, now),
+      this.#measure(r, now),
+      this.#blocked(r, app?.dependsOn ?? []),
+    ]);
+    if (blocked.size === 0) return { clusters, holds, measurements };
+    // The cached observations stay as read; the blocks of this pass go on copies.
+    const withBlocks: Record<string, ClusterObservation | undefined> = { ...clusters };
+    for (const [name, blockedBy] of blocked) {
+      const seen = withBlocks[name];
+      if (seen) withBlocks[name] = { ...seen, blockedBy };
+    }
+    return { clusters: withBlocks, holds, measurements };
+  }
+
+  /**
    * Cluster states and this app's reports: all of them in two batched reads at first and every
    * {@link OBSERVATION_REFRESH_MS}, in between only those of clusters that changed, so a pass
    * after one report reads one report, not the rollout's thousands.
    */
-  async #observe(r: RolloutState, now: number): Promise<Observations> {
+  async #observeClusters(r: RolloutState, now: number): Promise<Observations["clusters"]> {
     let seen = this.#observed.get(r.id);
     if (!seen || now - seen.readAtMs >= (this.o.observationRefreshMs ?? OBSERVATION_REFRESH_MS)) {
       // Registered before reading, so a change announced meanwhile is read again next time.
@@ -325,7 +359,7 @@ export class RolloutConductor {
       ]);
       const reportOf = new Map(reports.map((report) => [report.cluster, report]));
       for (const name of names) seen.clusters[name] = observation(statuses.get(name), reportOf.get(name));
-      return { clusters: seen.clusters };
+      return seen.clusters;
     }
     if (seen.changed.size > 0) {
       const names = [...seen.changed].filter((name) => name in seen.clusters);
@@ -338,7 +372,118 @@ export class RolloutConductor {
         seen.clusters[name] = observation(statuses.get(name), reports[i]);
       });
     }
-    return { clusters: seen.clusters };
+    return seen.clusters;
+  }
+
+  /** A closed calendar window of the rollout (evaluated at `now`), then freezes of its environment or the fleet. */
+  async #holds(r: RolloutState, now: number): Promise<Hold[]> {
+    const holds: Hold[] = [];
+    const verdict = r.windows?.length ? windowVerdict(r.windows, now) : { open: true as const };
+    if (!verdict.open) holds.push({ kind: "window", reason: verdict.reason });
+    for (const f of await this.o.freezes.list())
+      if (f.scope === "fleet" || f.environment === r.environment)
+        holds.push({ kind: "freeze", reason: describeFreeze(f) });
+    return holds;
+  }
+
+  /** Runs every measurement the rollout's analyses are due at `now` (queries concurrently, each with its time limit). */
+  async #measure(r: RolloutState, now: number): Promise<MeasurementObservation[]> {
+    const due = dueMeasurements(r, now);
+    if (due.length === 0) return [];
+    return Promise.all(due.map((d) => this.#measureOne(r, d)));
+  }
+
+  async #measureOne(r: RolloutState, d: DueMeasurement): Promise<MeasurementObservation> {
+    const run = async (query: string, cluster?: string) => {
+      const where = cluster ? { cluster } : {};
+      if (!this.o.metricsSource)
+        return { ...where, error: "the hub has no Prometheus to ask: set FLOTILLA_HUB_PROMETHEUS_URL" };
+      try {
+        const value = await this.o.metricsSource.query(query);
+        this.o.log.info(
+          { rollout: r.id, app: r.app, wave: d.wave, analysis: d.analysis, cluster, query, value },
+          "analysis measured",
+        );
+        return value === undefined ? where : { ...where, value };
+      } catch (err) {
+        this.o.log.warn(
+          { err, rollout: r.id, app: r.app, wave: d.wave, analysis: d.analysis, cluster, query },
+          "analysis query failed",
+        );
+        return { ...where, error: (err as Error).message };
+      }
+    };
+    let results: MeasurementObservation["results"];
+    if (isPerCluster(d.query)) {
+      const records = await Promise.all(d.clusters.map((c) => this.o.objects.getObject("Cluster", c)));
+      results = await Promise.all(
+        d.clusters.map((c, i) => run(substituteQuery(d.query, c, records[i]?.labels ?? {}), c)),
+      );
+    } else {
+      results = [await run(d.query)];
+    }
+    return { wave: d.wave, analysis: d.analysis, round: d.round, results };
+  }
+
+  /**
+   * For each pending cluster of the current wave, the first app of `dependsOn` that is not
+   * Healthy at its newest desired state there, in words: `app db on cluster c1 (Progressing)`.
+   * A dependency meant to run on the cluster but not deployed there yet blocks it too; one that
+   * does not run there at all (no branch for the environment, or its selector leaves the
+   * cluster out) does not.
+   */
+  async #blocked(r: RolloutState, dependsOn: readonly string[]): Promise<Map<string, string>> {
+    const blocked = new Map<string, string>();
+    if (dependsOn.length === 0) return blocked;
+    const wave = r.waves.find((w) => w.status !== "succeeded");
+    const waiting = wave?.clusters.filter((c) => c.state === "pending").map((c) => c.name) ?? [];
+    if (waiting.length === 0) return blocked;
+    for (const dep of dependsOn) {
+      const [depApp, latest] = await Promise.all([
+        this.o.objects.getObject("App", dep),
+        this.o.rollouts.latest(dep, r.environment),
+      ]);
+      const pending = waiting.filter((c) => !blocked.has(c));
+      if (!depApp) {
+        for (const c of pending) blocked.set(c, `app ${dep}, which does not exist (remove it from dependsOn)`);
+        continue;
+      }
+      const inFlight = latest && !isTerminal(latest.rollout.state) ? latest.rollout : undefined;
+      const [desired, reports, repo, clusters] = await Promise.all([
+        Promise.all(pending.map((c) => this.o.desired.getDesired(c, dep))),
+        this.o.reports.getReports(pending.map((cluster) => ({ cluster, app: dep }))),
+        this.o.objects.getObject("Repo", depApp.repo),
+        this.o.objects.getObjects("Cluster", pending),
+      ]);
+      // Whether the dependency is meant to run on a cluster: its repo has a branch for this
+      // environment and its own selector takes the cluster.
+      const runsOn = (c: string) => {
+        const labels = clusters.get(c)?.labels ?? {};
+        return (
+          repo?.branches[r.environment] !== undefined &&
+          Object.entries(depApp.clusterSelector ?? {}).every(([k, v]) => labels[k] === v)
+        );
+      };
+      pending.forEach((c, i) => {
+        const progress = inFlight ? findCluster(inFlight, c)?.progress : undefined;
+        if (progress && progress.state !== "healthy") {
+          blocked.set(c, `app ${dep} on cluster ${c} (its rollout ${inFlight?.id} is ${progress.state} there)`);
+          return;
+        }
+        const want = desired[i];
+        if (!want || want.removed) {
+          if (runsOn(c)) blocked.set(c, `app ${dep} on cluster ${c} (not deployed there yet)`);
+          return;
+        }
+        const report = reports[i];
+        if (!report) blocked.set(c, `app ${dep} on cluster ${c} (no report yet)`);
+        else if (report.observedGeneration < want.generation)
+          blocked.set(c, `app ${dep} on cluster ${c} (not yet at generation ${want.generation})`);
+        else if (report.health !== "healthy" || report.phase !== "synced")
+          blocked.set(c, `app ${dep} on cluster ${c} (${capital(report.health)}, ${report.phase})`);
+      });
+    }
+    return blocked;
   }
 
   /**
@@ -674,6 +819,10 @@ function observation(status: ClusterStatus | undefined, report: ReportRecord | u
 /** `path from → to`, for event messages (values already masked). */
 function describeChange(c: SettingsChange): string {
   return `${c.path} ${c.from ?? "(unset)"} → ${c.to ?? "(unset)"}`;
+}
+
+function capital(word: string): string {
+  return word.charAt(0).toUpperCase() + word.slice(1);
 }
 
 function lockKey(app: string, environment: string): string {

@@ -12,6 +12,7 @@ import { RedisDesiredStore, RedisGenerationStore, RedisReportStore } from "./clu
 import { RedisClusterCleanup, RedisClusterStatusStore } from "./clusters.js";
 import { closeRedis, connectRedis, describeRedisTarget, handleErrors, type RedisTarget } from "./connection.js";
 import { RedisEventBus } from "./event-bus.js";
+import { RedisFreezeStore } from "./freezes.js";
 import { RedisHeadStore } from "./heads.js";
 import { RedisLeaseStore } from "./lease.js";
 import { RedisObjectStore } from "./objects.js";
@@ -47,6 +48,7 @@ export function redisStores(redis: Redis, options: StoreOptions): Stores {
     accountJwt: new RedisAccountJwtStore(redis),
     tokens: new RedisTokenStore(redis),
     audit: new RedisAuditStore(redis, options.auditMaxEntries),
+    freezes: new RedisFreezeStore(redis),
   };
 }
 

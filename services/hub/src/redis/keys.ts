@@ -19,6 +19,7 @@
  * - `token:<id>` JSON TokenRecord (the secret only as its SHA-256; expires a week after the
  *   token does); `tokens` set of ids; `tokens-last-used` hash id → ms of the last use (written at
  *   most once a minute per token and replica)
+ * - `freezes` hash: field `fleet` or `env:<environment>` → JSON Freeze (an operator's freeze in force)
  * - `audit` stream of audit entries (field `e`: the entry as JSON), capped with `MAXLEN ~`
  * - `auth-failures:<address>` failed authentications from one client address in the current
  *   window (@fastify/rate-limit's Redis store; expires with the window)
@@ -61,6 +62,7 @@ export const keys = {
   tokens: `${KEY_PREFIX}tokens`,
   tokensLastUsed: `${KEY_PREFIX}tokens-last-used`,
   audit: `${KEY_PREFIX}audit`,
+  freezes: `${KEY_PREFIX}freezes`,
   /** Prefix of the rate limiter's counters; it appends the client address. */
   authFailuresPrefix: `${KEY_PREFIX}auth-failures:`,
 } as const;

@@ -45,6 +45,7 @@ import { AgentKeys } from "./agent-keys.js";
 import { type ApplyDocument, parseApplyDocuments, planApply, where } from "./apply.js";
 import { canonicalJson } from "./canonical.js";
 import type { ClusterCredentialIssuer } from "./credentials.js";
+import { dependencyCycle } from "./dependencies.js";
 import { policyOfTeam } from "./team-policy.js";
 
 export interface RegistryOptions {
@@ -222,6 +223,7 @@ export class Registry {
     mode: "create" | "upsert",
   ): Promise<ApplyAction> {
     await this.#checkReferences(kind, spec);
+    if (kind === "App") await this.#checkDependencies([{ name, spec: spec as AppSpec }]);
     const before = await this.specOf(kind, name);
     if (mode === "create" && before !== undefined) {
       throw new ConflictError(kind.toLowerCase(), name, "already exists; use PUT to replace it");
@@ -331,6 +333,11 @@ export class Registry {
       spec: (kind, name) => current.get(`${kind}/${name}`),
       exists: (kind, name) => refs.get(`${kind}/${name}`) === true || current.get(`${kind}/${name}`) !== undefined,
     });
+    await this.#checkDependencies(
+      docs.flatMap((d) =>
+        d.kind === "App" ? [{ name: d.name, spec: d.spec, where: where(d.index, d.kind, d.name) }] : [],
+      ),
+    );
     const results: ApplyResult[] = [];
     for (const { doc, action } of plan) {
       const result: ApplyResult = { index: doc.index, kind: doc.kind, name: doc.name, action };
@@ -359,6 +366,38 @@ export class Registry {
       if (err instanceof ResolveError) return;
       if (err instanceof UrlRefusedError) throw new ValidationError("url", err.message, where);
       throw err;
+    }
+  }
+
+  /**
+   * Refuses apps whose `dependsOn` names an app that neither exists nor comes in the same
+   * apply, or that would close a cycle with the stored apps (400 naming the cycle).
+   */
+  async #checkDependencies(apps: readonly { name: string; spec: AppSpec; where?: string }[]): Promise<void> {
+    if (!apps.some((a) => a.spec.dependsOn?.length)) return;
+    const graph = new Map<string, readonly string[]>(
+      (await this.o.objects.listObjects("App")).map((a) => [a.name, a.dependsOn ?? []]),
+    );
+    for (const a of apps) graph.set(a.name, a.spec.dependsOn ?? []);
+    for (const a of apps)
+      for (const dep of a.spec.dependsOn ?? [])
+        if (!graph.has(dep))
+          throw new ValidationError(
+            "spec.dependsOn",
+            `app ${JSON.stringify(dep)} does not exist; add an App document or create it first`,
+            a.where ?? "",
+          );
+    const cycle = dependencyCycle(
+      graph,
+      apps.map((a) => a.name),
+    );
+    if (cycle) {
+      const at = apps.find((a) => cycle.includes(a.name));
+      throw new ValidationError(
+        "spec.dependsOn",
+        `apps would depend on each other in a cycle: ${cycle.join(" → ")}; remove one of these dependencies`,
+        at?.where ?? "",
+      );
     }
   }
 

@@ -71,7 +71,15 @@ export type RolloutEventType =
   | "BakeStarted"
   | "Paused"
   | "Resumed"
-  | "Superseded";
+  | "Superseded"
+  | "Held"
+  | "Released"
+  | "Overridden"
+  | "ClusterBlocked"
+  | "AnalysisMeasured"
+  | "AnalysisSucceeded"
+  | "AnalysisFailed"
+  | "AnalysisInconclusive";
 
 /** Something worth telling users about; no effect on the rollout. */
 export interface EmitEvent extends RolloutRef {

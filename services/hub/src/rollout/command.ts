@@ -12,6 +12,7 @@
 
 import type { RolloutCommand } from "@flotilla/api";
 import { type Action, eventAction, type StepResult } from "./action.js";
+import { retryInconclusive } from "./analysis.js";
 import { RolloutCommandError } from "./errors.js";
 import { endFailed } from "./outcome.js";
 import { currentWaveIndex, isTerminal, type RolloutState } from "./state.js";
@@ -21,10 +22,13 @@ export type { RolloutCommand } from "@flotilla/api";
 /**
  * Applies one command at `nowMs`; `by` (a token or user name) goes into events and reasons.
  * - pause: no new writes or waves until resume; in-flight clusters are still judged. Repeating it is a no-op.
- * - resume: undoes pause. A no-op on a rollout that is not paused.
+ * - resume: undoes pause (an operator's, or an inconclusive analysis's, whose inconclusive
+ *   rounds are dropped so it measures again). A no-op on a rollout that is not paused.
  * - promote: approves the wave awaiting approval; it starts on the next step (after resume if paused).
  * - abort: ends Failed ("aborted"), nothing rolled back, nothing more written.
  * - rollback: ends RolledBack; every cluster that received the target is rolled back to `from`.
+ * - override: calendar windows and freezes no longer hold this rollout (an audited exception
+ *   for one rollout; the hold is released on the next step). Repeating it is a no-op.
  * Throws RolloutCommandError when the rollout is terminal, nothing awaits approval (promote), or
  * there is no previous target to go back to (rollback on a first deploy: abort instead).
  */
@@ -46,7 +50,19 @@ export function command(rollout: RolloutState, cmd: RolloutCommand, nowMs: numbe
       if (r.state === "Paused") {
         r.state = r.startedAtMs === undefined ? "Pending" : "Progressing";
         delete r.pausedAtMs;
-        actions.push(eventAction(r, nowMs, "Resumed", `resumed${who}`));
+        const wave = r.waves[currentWaveIndex(r) ?? -1];
+        const retried = wave ? retryInconclusive(wave).map((a) => `"${a.name}"`) : [];
+        const again = retried.length > 0 ? `; measuring analysis ${retried.join(", ")} again` : "";
+        actions.push(eventAction(r, nowMs, "Resumed", `resumed${who}${again}`));
+      }
+      break;
+    case "override":
+      if (!r.holdOverride) {
+        r.holdOverride = { atMs: nowMs, by: by || "unknown" };
+        const was = r.hold ? ` (held: ${r.hold.reason})` : "";
+        actions.push(
+          eventAction(r, nowMs, "Overridden", `windows and freezes no longer hold this rollout${who}${was}`),
+        );
       }
       break;
     case "promote": {

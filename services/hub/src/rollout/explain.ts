@@ -24,6 +24,7 @@ export function clusterStandings(rollout: RolloutState): Record<string, string> 
           else if (wave.status === "awaiting-approval")
             why = `waiting for promote: wave "${wave.name}" requires approval`;
           else if (rollout.state === "Paused") why = "waiting: the rollout is paused";
+          else if (rollout.hold) why = `waiting: held, ${rollout.hold.reason}`;
           else if (inFlight >= wave.maxConcurrency)
             why = `waiting for a free slot (maxConcurrency ${wave.maxConcurrency} of wave "${wave.name}")`;
           else why = "waiting for its turn";

@@ -10,6 +10,7 @@
  *      persist recordWrite(freshRollout, action, generation, now); other actions: events, metrics
  */
 export * from "./action.js";
+export { type DueMeasurement, dueMeasurements } from "./analysis.js";
 export * from "./command.js";
 export * from "./errors.js";
 export { clusterStandings } from "./explain.js";
@@ -18,4 +19,5 @@ export * from "./observation.js";
 export * from "./policy.js";
 export * from "./state.js";
 export { step } from "./step.js";
+export { type WindowVerdict, windowVerdict } from "./window.js";
 export { abandonRollback, type ExecutedWrite, outstandingWrites, recordWrite, recordWrites } from "./write.js";

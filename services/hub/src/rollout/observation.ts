@@ -45,11 +45,39 @@ export interface ClusterObservation {
   connectivity: ClusterConnectivity;
   /** Absent when the agent has not reported this app yet. */
   report?: ClusterReport;
+  /**
+   * Set while an app this one depends on is not yet Healthy at its newest desired state on this
+   * cluster, in words (`app db on cluster c1 is Progressing`): the cluster is not written meanwhile.
+   */
+  blockedBy?: string;
+}
+
+/** Something that keeps a rollout from starting waves and writing clusters: a closed window, a freeze. */
+export interface Hold {
+  kind: "window" | "freeze";
+  reason: string;
+}
+
+/**
+ * One measurement the conductor took because {@link dueMeasurements} asked for it: the query's
+ * value per cluster (or once, for a query that names no cluster). `value` absent and `error`
+ * absent: the query returned no sample.
+ */
+export interface MeasurementObservation {
+  wave: string;
+  analysis: string;
+  /** Index of the measurement it answers (the number already recorded); a stale one is ignored. */
+  round: number;
+  results: readonly { cluster?: string; value?: number; error?: string }[];
 }
 
 /** Everything one step sees. A cluster missing here is treated as Offline with no report. */
 export interface Observations {
   clusters: Readonly<Record<string, ClusterObservation | undefined>>;
+  /** What holds the rollout now (windows evaluated at `now`, freezes in force); absent or empty: nothing. */
+  holds?: readonly Hold[];
+  /** Measurements taken for this step; each is recorded once (by its round). */
+  measurements?: readonly MeasurementObservation[];
 }
 
 /** Health and phase names the gate compares against. */

@@ -15,6 +15,8 @@ function many(prefix: string, n: number, labels: Record<string, string>): PlanCl
   return Array.from({ length: n }, (_, i) => cluster(`${prefix}-${i}`, labels));
 }
 
+const OK_COND = { operator: "<", threshold: 0.1 } as const;
+
 describe("parsePolicy", () => {
   it("gives a safe policy for an empty or missing one", () => {
     for (const input of [{}, undefined, null]) {
@@ -25,6 +27,7 @@ describe("parsePolicy", () => {
         progressDeadlineSeconds: DEFAULT_PROGRESS_DEADLINE_SECONDS,
         autoRollback: true,
         offlineClusters: "block",
+        windows: [],
       });
       const [wave] = planWaves(policy, many("c", 8, {}));
       expect(wave).toMatchObject({ name: IMPLICIT_WAVE_NAME, maxConcurrency: 1, failureBudget: 0 });
@@ -48,6 +51,50 @@ describe("parsePolicy", () => {
     [{ offlineClusters: "wait" }, "offlineClusters", "block"],
     [{ progressDeadlineSeconds: 0 }, "progressDeadlineSeconds", ""],
     [{ remaining: { requireApproval: "yes" } }, "remaining.requireApproval", ""],
+    [{ windows: [{ kind: "allow", schedule: "0 25 * * *", durationSeconds: 60 }] }, "windows.0.schedule", "cron"],
+    [{ windows: [{ kind: "allow", schedule: "not cron", durationSeconds: 60 }] }, "windows.0.schedule", "cron"],
+    [
+      { windows: [{ kind: "deny", schedule: "0 2 * * *", timeZone: "Mars/Base", durationSeconds: 60 }] },
+      "windows.0.timeZone",
+      "IANA time zone",
+    ],
+    [{ windows: [{ kind: "maybe", schedule: "0 2 * * *", durationSeconds: 60 }] }, "windows.0.kind", '"allow"'],
+    [{ windows: [{ kind: "deny", schedule: "0 2 * * *", durationSeconds: 0 }] }, "windows.0.durationSeconds", ""],
+    [{ waves: [{ name: "c", analysis: [{ name: "e", query: "up" }] }] }, "waves.0.analysis.0.successCondition", ""],
+    [
+      { waves: [{ name: "c", analysis: [{ name: "e", query: "up{x='{{region}}'}", successCondition: OK_COND }] }] },
+      "waves.0.analysis.0.query",
+      "{{region}}",
+    ],
+    [
+      {
+        waves: [
+          { name: "c", analysis: [{ name: "e", query: "up", successCondition: { operator: "=", threshold: 1 } }] },
+        ],
+      },
+      "waves.0.analysis.0.successCondition.operator",
+      "one of < <= > >=",
+    ],
+    [
+      {
+        waves: [
+          {
+            name: "c",
+            analysis: [
+              { name: "e", query: "up", successCondition: OK_COND },
+              { name: "e", query: "up", successCondition: OK_COND },
+            ],
+          },
+        ],
+      },
+      "waves.0.analysis.1.name",
+      "used twice",
+    ],
+    [
+      { remaining: { analysis: [{ name: "e", query: "up", successCondition: OK_COND, count: 0 }] } },
+      "remaining.analysis.0.count",
+      "",
+    ],
   ])("refuses %j, naming %s", (input, field, words) => {
     try {
       parsePolicy(input, "prod");

@@ -94,6 +94,7 @@ function resolveWave(
     failureBudget: typeof budget === "number" ? budget : Math.floor((percent(budget) * count) / 100),
     bakeSeconds: settings.bakeSeconds ?? DEFAULT_BAKE_SECONDS,
     requireApproval: settings.requireApproval ?? DEFAULT_REQUIRE_APPROVAL,
+    ...(settings.analysis?.length ? { analysis: settings.analysis } : {}),
   };
 }
 

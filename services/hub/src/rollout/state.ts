@@ -113,6 +113,15 @@ export function createRollout(input: NewRollout): RolloutState {
         requireApproval: w.requireApproval,
         status: "pending",
         clusters: w.clusters.map((name) => ({ name, state: "pending" })),
+        ...(w.analysis?.length
+          ? {
+              analyses: w.analysis.map((a) => ({
+                ...structuredClone(a),
+                status: "pending" as const,
+                measurements: [],
+              })),
+            }
+          : {}),
       })),
     detectedAtMs: input.detectedAtMs,
   };
@@ -120,6 +129,7 @@ export function createRollout(input: NewRollout): RolloutState {
   if (input.commitUnknown) rollout.commitUnknown = input.commitUnknown;
   if (input.commitAtMs !== undefined) rollout.commitAtMs = input.commitAtMs;
   if (input.sourceDigest) rollout.sourceDigest = input.sourceDigest;
+  if (input.policy.windows.length > 0) rollout.windows = structuredClone(input.policy.windows);
   return rollout;
 }
 

@@ -32,9 +32,21 @@
  *   a revision that cuts a cluster off cannot slip through as "offline".
  * - Paused: nothing new is written and no wave starts; in-flight clusters are still judged, a
  *   wave may finish its bake, and the budget can still fail (and roll back) the rollout.
+ * - Held (observations.holds: a closed calendar window, a freeze), unless the override command
+ *   was given: like Paused (no wave starts, nothing new is written, in-flight clusters are judged
+ *   and rolled back if they fail), and the rollout records why in `hold`; it moves on by itself
+ *   once nothing holds it.
+ * - Dependencies: a pending cluster whose observation says `blockedBy` (an app this one depends
+ *   on is not Healthy at its newest desired state there) is not written and holds no slot; its
+ *   reason says which app and state. Other clusters of the wave go ahead.
+ * - Analyses (analysis.ts): a baking wave's metric checks are measured from observations; one
+ *   that fails fails the wave and the rollout (rolled back with autoRollback), one inconclusive
+ *   too often pauses the rollout, and the wave completes only when its bake is over and none is
+ *   still running.
  */
 
 import { type Action, actionBase, eventAction, type StepResult } from "./action.js";
+import { recordMeasurements, resetAnalyses, startAnalyses } from "./analysis.js";
 import { waveDurationSeconds } from "./leadtime.js";
 import {
   APPLY_FAILED,
@@ -62,6 +74,7 @@ export function step(rollout: RolloutState, observations: Observations, nowMs: n
   const next = structuredClone(rollout);
   const actions: Action[] = [];
   if (!isTerminal(next.state)) advance(next, observations, nowMs, actions);
+  if (isTerminal(next.state)) delete next.hold;
   actions.push(...outstandingWrites(next, nowMs));
   return { rollout: next, actions };
 }
@@ -80,6 +93,7 @@ function advance(r: RolloutState, observations: Observations, now: number, out: 
     );
   }
   if (r.state === "Pending") r.state = "Progressing";
+  updateHold(r, observations, now, out);
   for (;;) {
     const index = currentWaveIndex(r);
     if (index === undefined) {
@@ -101,23 +115,28 @@ function advance(r: RolloutState, observations: Observations, now: number, out: 
       return;
     }
 
-    if (r.state !== "Paused") dispatch(r, wave, observations, now, out);
+    if (r.state !== "Paused" && !r.hold) dispatch(r, wave, observations, now, out);
     if (!wave.clusters.every(hasVerdict)) {
       // A newer confirmed write can send a healthy cluster back to progressing; the bake restarts.
       if (wave.status === "baking") {
         wave.status = "progressing";
         delete wave.bakeStartedAtMs;
+        resetAnalyses(wave);
       }
       return;
     }
-    const bakeMs = wave.clusters.some((c) => c.state === "healthy" && !c.unchanged) ? wave.bakeSeconds * 1000 : 0;
+    const watching = wave.clusters.some((c) => c.state === "healthy" && !c.unchanged);
+    const bakeMs = watching ? wave.bakeSeconds * 1000 : 0;
     if (wave.status === "progressing") {
       wave.status = "baking";
       wave.bakeStartedAtMs = now;
+      startAnalyses(wave, watching, now);
       if (bakeMs > 0)
         out.push(eventAction(r, now, "BakeStarted", `baking for ${wave.bakeSeconds}s`, { wave: wave.name }));
     }
+    if (!analyse(r, wave, observations, now, out)) return;
     if (now - (wave.bakeStartedAtMs ?? now) < bakeMs) return;
+    if (wave.analyses?.some((a) => a.status !== "succeeded" && a.status !== "skipped")) return;
     wave.status = "succeeded";
     wave.completedAtMs = now;
     out.push({
@@ -139,7 +158,7 @@ function openWave(r: RolloutState, wave: WaveProgress, index: number, now: numbe
     }
     return false;
   }
-  if (r.state === "Paused") return false;
+  if (r.state === "Paused" || r.hold) return false;
   wave.status = "progressing";
   wave.startedAtMs = now;
   out.push({
@@ -149,6 +168,61 @@ function openWave(r: RolloutState, wave: WaveProgress, index: number, now: numbe
     index,
     clusters: wave.clusters.map((c) => c.name),
   });
+  return true;
+}
+
+/** Records why the rollout is held now (the first hold observed), or that nothing holds it any more. */
+function updateHold(r: RolloutState, observations: Observations, now: number, out: Action[]): void {
+  const hold = r.holdOverride ? undefined : observations.holds?.[0];
+  if (hold) {
+    if (r.hold?.kind === hold.kind && r.hold.reason === hold.reason) return;
+    r.hold = { kind: hold.kind, reason: hold.reason, sinceMs: r.hold?.kind === hold.kind ? r.hold.sinceMs : now };
+    out.push(eventAction(r, now, "Held", `held: ${hold.reason}`));
+  } else if (r.hold) {
+    const was = r.hold;
+    delete r.hold;
+    out.push(eventAction(r, now, "Released", `no longer held (was: ${was.reason})`));
+  }
+}
+
+/**
+ * Records this step's measurements of a baking wave and acts on what its analyses came to;
+ * returns false when the wave cannot move on in this step (an analysis failed the rollout, or
+ * paused it).
+ */
+function analyse(r: RolloutState, wave: WaveProgress, observations: Observations, now: number, out: Action[]): boolean {
+  if (!wave.analyses?.length) return true;
+  const about = { wave: wave.name };
+  for (const { run, measurement } of recordMeasurements(wave, observations.measurements ?? [], now)) {
+    out.push(
+      eventAction(
+        r,
+        now,
+        "AnalysisMeasured",
+        `analysis "${run.name}": ${measurement.verdict}: ${measurement.message}`,
+        about,
+      ),
+    );
+    if (run.status === "succeeded")
+      out.push(eventAction(r, now, "AnalysisSucceeded", `analysis "${run.name}" succeeded`, about));
+  }
+  const failed = wave.analyses.find((a) => a.status === "failed");
+  if (failed) {
+    wave.status = "failed";
+    const reason = `wave "${wave.name}": ${failed.reason ?? `analysis "${failed.name}" failed`}`;
+    out.push(eventAction(r, now, "AnalysisFailed", reason, about));
+    endFailed(r, { kind: "analysis-failed", reason, wave: wave.name, atMs: now }, r.autoRollback, now, out);
+    return false;
+  }
+  const inconclusive = wave.analyses.find((a) => a.status === "inconclusive");
+  if (inconclusive) {
+    if (r.state !== "Paused") {
+      r.state = "Paused";
+      r.pausedAtMs = now;
+      out.push(eventAction(r, now, "AnalysisInconclusive", `paused: ${inconclusive.reason ?? ""}`, about));
+    }
+    return false;
+  }
   return true;
 }
 
@@ -163,8 +237,15 @@ function dispatch(r: RolloutState, wave: WaveProgress, observations: Observation
     wave.maxConcurrency - wave.clusters.filter((c) => c.state === "writing" || c.state === "progressing").length;
   for (const c of wave.clusters) {
     if (c.state !== "pending") continue;
-    const connectivity = observations.clusters[c.name]?.connectivity ?? "Offline";
-    if (connectivity === "Ready") {
+    const observed = observations.clusters[c.name];
+    const connectivity = observed?.connectivity ?? "Offline";
+    if (connectivity === "Ready" && observed?.blockedBy) {
+      const reason = `waiting: blocked by ${observed.blockedBy}`;
+      if (c.reason !== reason) {
+        c.reason = reason;
+        out.push(eventAction(r, now, "ClusterBlocked", reason, { wave: wave.name, cluster: c.name }));
+      }
+    } else if (connectivity === "Ready") {
       if (free <= 0) {
         delete c.reason; // back online, waiting only for a slot now
         continue;

@@ -1,0 +1,63 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { binPath } from "./fixtures.js";
+import { freePort } from "./ports.js";
+import { restartableServer } from "./process.js";
+
+/** A real Prometheus (built by scripts/fixtures.sh) on a free loopback port. */
+export interface PrometheusServer {
+  /** Base URL of its HTTP API, e.g. `http://127.0.0.1:41234`. */
+  readonly url: string;
+  readonly dir: string;
+  stop(): Promise<void>;
+}
+
+/** Options of {@link startPrometheus}. */
+export interface PrometheusOptions {
+  /** `host:port` of each target it scrapes at `/metrics`, as one job `fixture`. */
+  targets: readonly string[];
+  /** Seconds between scrapes. @default 1 */
+  scrapeIntervalSeconds?: number;
+  /** Parent directory for its own directory. @default os.tmpdir() */
+  dir?: string;
+}
+
+/** Starts Prometheus scraping `targets`, with its data in a temp dir removed at stop. */
+export async function startPrometheus(options: PrometheusOptions): Promise<PrometheusServer> {
+  const dir = await mkdtemp(join(options.dir ?? tmpdir(), "flotilla-prometheus-"));
+  const port = await freePort();
+  const interval = `${options.scrapeIntervalSeconds ?? 1}s`;
+  const config = [
+    "global:",
+    `  scrape_interval: ${interval}`,
+    `  evaluation_interval: ${interval}`,
+    "scrape_configs:",
+    "  - job_name: fixture",
+    "    static_configs:",
+    `      - targets: [${options.targets.map((t) => JSON.stringify(t)).join(", ")}]`,
+    "",
+  ].join("\n");
+  await writeFile(join(dir, "prometheus.yml"), config);
+  const server = restartableServer({
+    name: "prometheus",
+    command: binPath("prometheus"),
+    args: [
+      `--config.file=${join(dir, "prometheus.yml")}`,
+      `--storage.tsdb.path=${join(dir, "data")}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      "--log.level=warn",
+    ],
+    logPath: join(dir, "prometheus.log"),
+    port,
+  });
+  await server.start();
+  return {
+    url: `http://127.0.0.1:${port}`,
+    dir,
+    async stop() {
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
