@@ -8,6 +8,7 @@
  * Pure: schemas, types and pure functions only; no I/O.
  */
 export * from "./access.js";
+export * from "./agent-calls.js";
 export * from "./audit.js";
 export * from "./error-body.js";
 export * from "./errors.js";

@@ -15,6 +15,7 @@ import {
   reachOf,
   scopeName,
 } from "./access.js";
+import { appDiffSchema, appRefreshSchema } from "./agent-calls.js";
 import { auditEntrySchema, auditQuerySchema } from "./audit.js";
 import { errorBodySchema } from "./error-body.js";
 import { SelectorSyntaxError } from "./errors.js";
@@ -75,6 +76,7 @@ export interface OperationSchema {
   "x-flotilla-scope": string;
   params?: z.ZodType;
   querystring?: z.ZodType;
+  headers?: z.ZodType;
   body?: z.ZodType;
   /** Request content types, when not JSON. */
   consumes?: readonly string[];
@@ -504,6 +506,32 @@ export const operations = withIds({
       response: { 200: json("The app across the fleet", appStatusSchema), ...errors(401, 404) },
     },
   },
+  diffApp: {
+    method: "GET",
+    path: "/v1/apps/{app}/diff",
+    scope: { action: "read", resource: "apps", object: ref("params", "app", "App") },
+    schema: {
+      tags: ["apps", "status"],
+      summary: "How the live objects of an app differ from what each agent applied, per cluster",
+      description:
+        "Asks the agent of every cluster the app is published to (a signed request, answered signed) and waits for each at most the agent call timeout. Field paths only, never values.",
+      params: z.object({ app: z.string() }),
+      response: { 200: json("Each cluster's answer", appDiffSchema), ...errors(401, 404) },
+    },
+  },
+  refreshApp: {
+    method: "POST",
+    path: "/v1/apps/{app}/refresh",
+    scope: { action: "write", resource: "apps", object: ref("params", "app", "App") },
+    schema: {
+      tags: ["apps"],
+      summary: "Ask the agents of an app to reconcile it now, and answer when each has",
+      description:
+        "A reconcile of the desired state each agent holds: it renders, applies, prunes and reports as on a change. Changes nothing on the hub.",
+      params: z.object({ app: z.string() }),
+      response: { 200: json("Each cluster's answer", appRefreshSchema), ...errors(401, 404) },
+    },
+  },
   streamEvents: {
     method: "GET",
     path: "/v1/events",
@@ -513,7 +541,7 @@ export const operations = withIds({
       summary:
         "Server-Sent Events of reports, heartbeats, desired states, cluster states, registry changes and rollouts",
       description:
-        "Each event's `event:` line is its type and its `data:` line one HubEvent as JSON; a comment line keeps an idle stream open. A token may hold a limited number of streams open on each replica (429 beyond); a stream ends when its token is revoked or expires.",
+        "Each event's `event:` line is its type, its `id:` line its id and its `data:` line one HubEvent as JSON; a comment line keeps an idle stream open. Ids grow in one order across replicas and hub restarts (they come from a Redis stream): a client that reconnects with `Last-Event-ID` first gets every event after that id still in the event log (FLOTILLA_HUB_EVENTS_MAX_ENTRIES batches), then the live ones, each once; a comment line says so when some were trimmed already. A token may hold a limited number of streams open on each replica (429 beyond); a stream ends when its token is revoked or expires.",
       querystring: z.object({
         types: z
           .string()
@@ -522,6 +550,14 @@ export const operations = withIds({
           .refine((t) => !t || t.split(",").every((x) => (HUB_EVENT_TYPES as readonly string[]).includes(x)), {
             message: `must be a comma-separated subset of ${HUB_EVENT_TYPES.join(", ")}`,
           }),
+      }),
+      headers: z.object({
+        "last-event-id": z
+          .string()
+          .optional()
+          .describe(
+            "the id of the last event received: the stream resumes after it (400 when it is not an id of this hub)",
+          ),
       }),
       response: {
         200: {

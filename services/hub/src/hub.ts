@@ -13,6 +13,7 @@ import { dutiesOf } from "./leader/duties.js";
 import { LeaderElector } from "./leader/elector.js";
 import { createLogger } from "./log.js";
 import { HubMetrics } from "./metrics.js";
+import { AgentCalls, natsAgentChannel } from "./nats/agent-calls.js";
 import { describeOperatorSetup, parseOperatorSetup } from "./nats/auth/index.js";
 import { openBuckets } from "./nats/buckets.js";
 import { connectNats } from "./nats/connection.js";
@@ -63,7 +64,10 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     for (const c of cleanups.reverse()) await c().catch((err) => log.warn({ err }, "shutdown step failed"));
   };
   try {
-    const redis = await openRedis(config.redisUrl, log, { auditMaxEntries: config.auditMaxEntries });
+    const redis = await openRedis(config.redisUrl, log, {
+      auditMaxEntries: config.auditMaxEntries,
+      eventsMaxEntries: config.eventsMaxEntries,
+    });
     cleanups.push(() => redis.close());
     const { events } = redis;
     const {
@@ -208,6 +212,8 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       rollouts,
       settings,
       registry,
+      eventLog: events,
+      agents: new AgentCalls({ objects, desired, channel: natsAgentChannel(nc), hubKey }),
       events,
       metrics,
       log,

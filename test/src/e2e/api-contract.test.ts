@@ -512,6 +512,15 @@ spec: { labels: { env: prod } }
       { op: "commandRollout", status: 409, params: { id: "", command: "promote" } },
       { op: "getFleetStatus", status: 200 },
       { op: "getAppStatus", status: 200, params: { app: "web" } },
+      // No agent listens for eu-1 here: its entry says so, and the answer is still whole.
+      {
+        op: "diffApp",
+        status: 200,
+        params: { app: "web" },
+        after: (body) => expect(body.clusters.map((c: Json) => [c.cluster, c.ok])).toContainEqual(["eu-1", false]),
+      },
+      { op: "diffApp", status: 404, params: { app: "nope" } },
+      { op: "refreshApp", status: 200, params: { app: "web" } },
       {
         op: "receiveGitWebhook",
         status: 202,

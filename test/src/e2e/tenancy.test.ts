@@ -320,6 +320,8 @@ describe("teams as tenants", () => {
       case "deleteApp":
         return { own: { params: { name: "aa-spare" } }, other: { params: { name: "ab" } } };
       case "getAppStatus":
+      case "diffApp":
+      case "refreshApp":
         return { own: { params: { app: "aa" } }, other: { params: { app: "ab" } } };
       case "previewPlan":
         return {

@@ -12,9 +12,10 @@ import { AuditTrail } from "../audit/trail.js";
 import { MAX_HEADERS_TIMEOUT_MS } from "../config.js";
 import { AuthError } from "../errors.js";
 import type { HubMetrics } from "../metrics.js";
+import type { AgentCalls } from "../nats/agent-calls.js";
 import { redisKeys } from "../redis/index.js";
 import type { Registry } from "../registry/registry.js";
-import type { EventBus } from "../status/events.js";
+import type { EventBus, EventLog } from "../status/events.js";
 import { FleetGauges } from "../status/gauges.js";
 import type {
   AuditStore,
@@ -29,6 +30,7 @@ import type {
 } from "../store.js";
 import { constantTimeEqual } from "../tracking/webhook.js";
 import { installAccessControl } from "./access.js";
+import { agentRoutes } from "./agent-routes.js";
 import { auditRoutes } from "./audit-routes.js";
 import { sendError } from "./errors.js";
 import { openApiOptions, withServer } from "./openapi.js";
@@ -76,7 +78,11 @@ export interface ApiOptions {
   rollouts: RolloutStore;
   settings: SettingsStore;
   registry: Registry;
+  /** Questions to agents: an app's live diff, a refresh. */
+  agents: AgentCalls;
   events: EventBus;
+  /** What reconnecting event streams are served from. */
+  eventLog: EventLog;
   metrics: HubMetrics;
   log: Logger;
   tokens: TokenService;
@@ -223,6 +229,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
       rollouts: o.rollouts,
       registry: o.registry,
       events: o.events,
+      eventLog: o.eventLog,
       streams,
     }),
   );
@@ -236,6 +243,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
       ownership,
     }),
   );
+  await app.register(agentRoutes(o.agents));
   await app.register(webhookRoutes(o));
   return app;
 }

@@ -4,7 +4,7 @@
  */
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
-import type { EventBus } from "../status/events.js";
+import type { EventBus, EventLog } from "../status/events.js";
 import type { Stores } from "../store.js";
 import { RedisAccountJwtStore } from "./account-jwt.js";
 import { RedisAuditStore } from "./audit.js";
@@ -21,13 +21,15 @@ import { RedisSigningKeyStore } from "./signing-key.js";
 import { RedisTokenStore } from "./tokens.js";
 
 export { REDIS_START_ATTEMPTS, redactRedisUrl } from "./connection.js";
-export { EVENTS_CHANNEL, KEY_PREFIX, keys as redisKeys, NUDGE_CHANNEL } from "./keys.js";
+export { KEY_PREFIX, keys as redisKeys, NUDGE_CHANNEL } from "./keys.js";
 export { RedisRolloutStore } from "./rollouts.js";
 
 /** How the stores keep what grows. */
 export interface StoreOptions {
   /** About how many entries the audit trail keeps (`MAXLEN ~`). */
   auditMaxEntries: number;
+  /** About how many batches of events the event log keeps (`MAXLEN ~`). */
+  eventsMaxEntries: number;
 }
 
 /** Every store over one connection (or a Redis primary behind Sentinel: pass the connected client). */
@@ -55,8 +57,8 @@ export interface RedisBackend {
   stores: Stores;
   /** The connection the stores use, for a library that keeps its own keys (the auth-failure limiter). */
   redis: Redis;
-  /** Events and nudges to and from every replica, over a dedicated subscriber connection. */
-  events: EventBus;
+  /** Events and nudges to and from every replica, over dedicated reader and subscriber connections. */
+  events: EventBus & EventLog;
   /** True when Redis answers. */
   ping(): Promise<boolean>;
   /** Closes the event bus and both connections. */
@@ -65,16 +67,20 @@ export interface RedisBackend {
 
 /**
  * Connects to Redis (giving up after a few attempts at start, see `connectRedis`), opens a
- * second connection for pub/sub, and builds the stores and the event bus over them.
+ * connection for pub/sub and one that blocks reading the event log, and builds the stores and
+ * the event bus over them.
  */
 export async function openRedis(url: string, log: Logger, options: StoreOptions): Promise<RedisBackend> {
   const redis = await connectRedis(url, log);
   const subscriber = redis.duplicate();
   handleErrors(subscriber, log, url);
+  const reader = redis.duplicate();
+  handleErrors(reader, log, url);
   const quit = () => redis.quit().catch(() => redis.disconnect());
   try {
     await subscriber.connect().catch(() => {});
-    const events = await RedisEventBus.start(redis, subscriber, log);
+    await reader.connect().catch(() => {});
+    const events = await RedisEventBus.start(redis, subscriber, reader, { maxEntries: options.eventsMaxEntries, log });
     return {
       stores: redisStores(redis, options),
       redis,
@@ -87,6 +93,7 @@ export async function openRedis(url: string, log: Logger, options: StoreOptions)
     };
   } catch (err) {
     subscriber.disconnect();
+    reader.disconnect();
     await quit();
     throw err;
   }

@@ -19,8 +19,10 @@
  * - `audit` stream of audit entries (field `e`: the entry as JSON), capped with `MAXLEN ~`
  * - `auth-failures:<address>` failed authentications from one client address in the current
  *   window (@fastify/rate-limit's Redis store; expires with the window)
- * - pub/sub channels `events` (SSE fan-out: one JSON HubEvent, or a JSON array of them from a batch)
- *   and `nudge` (wake the tracker for one repo)
+ * - `events` stream of hub events, one entry per batch (field `e`: a JSON array of HubEvents),
+ *   capped with `MAXLEN ~`; every replica reads it in order for its SSE clients, and a client's
+ *   `Last-Event-ID` (`<entry id>:<index>`) resumes from it
+ * - pub/sub channel `nudge` (wake the tracker for one repo)
  *
  * The Lua scripts that change several of these at once are in `scripts.ts`.
  */
@@ -57,12 +59,11 @@ export const keys = {
   tokens: `${KEY_PREFIX}tokens`,
   tokensLastUsed: `${KEY_PREFIX}tokens-last-used`,
   audit: `${KEY_PREFIX}audit`,
+  events: `${KEY_PREFIX}events`,
   /** Prefix of the rate limiter's counters; it appends the client address. */
   authFailuresPrefix: `${KEY_PREFIX}auth-failures:`,
 } as const;
 
-/** Pub/sub channel carrying hub events to every replica's SSE clients. */
-export const EVENTS_CHANNEL = `${KEY_PREFIX}events`;
 /** Pub/sub channel asking the leader's tracker to poll one repo now (webhooks, registry changes). */
 export const NUDGE_CHANNEL = `${KEY_PREFIX}nudge`;
 
