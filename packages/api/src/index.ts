@@ -15,6 +15,7 @@ export * from "./errors.js";
 export * from "./events.js";
 export * from "./hub.js";
 export * from "./labels.js";
+export * from "./notifications.js";
 export * from "./objects.js";
 export * from "./operations.js";
 export * from "./policy.js";

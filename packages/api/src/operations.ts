@@ -22,6 +22,7 @@ import { SelectorSyntaxError } from "./errors.js";
 import { HUB_EVENT_TYPES, hubEventSchema } from "./events.js";
 import { healthSchema, hubInfoSchema, readinessSchema } from "./hub.js";
 import { nameSchema } from "./labels.js";
+import { deliverySchema, receiverSchema, receiverSpecSchema } from "./notifications.js";
 import {
   applyResponseSchema,
   appSchema,
@@ -109,6 +110,7 @@ export const TAGS = [
   { name: "webhooks", description: "Git push notifications, checked against the repo's webhook secret" },
   { name: "tokens", description: "API tokens: mint, list and revoke them; who the caller is" },
   { name: "audit", description: "Who changed what, and when" },
+  { name: "notifications", description: "Receivers of rollout and cluster notifications, and their deliveries" },
 ] as const;
 
 /** Request content types `POST /v1/apply` reads. */
@@ -700,6 +702,58 @@ export const operations = withIds({
         "A token with a team reads only the entries about its team's objects or made by its team's tokens. The trail is capped (FLOTILLA_HUB_AUDIT_MAX_ENTRIES); the oldest entries go first.",
       querystring: auditQuerySchema,
       response: { 200: json("The entries that match, newest first", listOf(auditEntrySchema)), ...errors(400, 401) },
+    },
+  },
+
+  // ---- notifications ----
+  listReceivers: {
+    method: "GET",
+    path: "/v1/receivers",
+    scope: { action: "read", resource: "receivers" },
+    schema: {
+      tags: ["notifications"],
+      summary: "List notification receivers (never their URL paths or secrets)",
+      response: { 200: json("Every receiver", listOf(receiverSchema)), ...errors(401) },
+    },
+  },
+  replaceReceiver: {
+    method: "PUT",
+    path: "/v1/receivers/{name}",
+    scope: { action: "write", resource: "receivers" },
+    schema: {
+      tags: ["notifications"],
+      summary: "Create or replace a receiver and its route (which events, teams and environments)",
+      description:
+        "The URL and secret are sealed with the hub's encryption key and never answered again. A webhook delivery is a JSON Notification signed in the x-flotilla-signature header (sha256=<hex HMAC-SHA256 of the body>); a failed delivery (no answer, or a status other than 2xx) is tried again with exponential backoff.",
+      params: newName,
+      body: receiverSpecSchema,
+      response: {
+        200: json("Replaced", receiverSchema),
+        201: json("Created", receiverSchema),
+        ...errors(400, 401),
+      },
+    },
+  },
+  deleteReceiver: {
+    method: "DELETE",
+    path: "/v1/receivers/{name}",
+    scope: { action: "write", resource: "receivers" },
+    schema: {
+      tags: ["notifications"],
+      summary: "Delete a receiver",
+      params: anyName,
+      response: { 204: deleted, ...errors(401, 404) },
+    },
+  },
+  listDeliveries: {
+    method: "GET",
+    path: "/v1/receivers/{name}/deliveries",
+    scope: { action: "read", resource: "receivers" },
+    schema: {
+      tags: ["notifications"],
+      summary: "The deliveries to a receiver, newest first, with their outcome and attempts",
+      params: anyName,
+      response: { 200: json("Its deliveries still in the log", listOf(deliverySchema)), ...errors(401, 404) },
     },
   },
 });

@@ -207,6 +207,8 @@ export const hubConfigSchema = z.object({
   auditMaxEntries: z.coerce.number().int().min(100).default(DEFAULT_AUDIT_MAX_ENTRIES),
   /** `FLOTILLA_HUB_EVENTS_MAX_ENTRIES` / `--events-max-entries`: about how many batches of events the event log keeps for reconnecting streams, oldest dropped first. @default {@link DEFAULT_EVENTS_MAX_ENTRIES} */
   eventsMaxEntries: z.coerce.number().int().min(100).default(DEFAULT_EVENTS_MAX_ENTRIES),
+  /** `FLOTILLA_HUB_NOTIFY_RETRY_MIN` / `--notify-retry-min`: the wait before a failed notification is sent again; each next wait doubles (up to a minute, 5 retries). @default 1s */
+  notifyRetryMinMs: durationSchema.default(1_000),
   /**
    * `FLOTILLA_HUB_METRICS_TOKEN` or `FLOTILLA_HUB_METRICS_TOKEN_FILE` / `--metrics-token-file`:
    * when set, `/metrics` needs it as a bearer token (and no API token works there); unset, it is
@@ -267,6 +269,7 @@ export const SETTINGS: readonly HubSetting[] = [
   { field: "trustedProxies", env: "FLOTILLA_HUB_TRUSTED_PROXIES", flag: "trusted-proxies" },
   { field: "auditMaxEntries", env: "FLOTILLA_HUB_AUDIT_MAX_ENTRIES", flag: "audit-max-entries" },
   { field: "eventsMaxEntries", env: "FLOTILLA_HUB_EVENTS_MAX_ENTRIES", flag: "events-max-entries" },
+  { field: "notifyRetryMinMs", env: "FLOTILLA_HUB_NOTIFY_RETRY_MIN", flag: "notify-retry-min" },
   {
     field: "metricsToken",
     env: "FLOTILLA_HUB_METRICS_TOKEN",

@@ -19,6 +19,8 @@ import { openBuckets } from "./nats/buckets.js";
 import { connectNats } from "./nats/connection.js";
 import { NatsCredentialIssuer } from "./nats/issuer.js";
 import { NatsDesiredStatePublisher } from "./nats/publisher.js";
+import { Notifier } from "./notify/notifier.js";
+import { Receivers } from "./notify/receivers.js";
 import { openRedis } from "./redis/index.js";
 import type { ClusterCredentialIssuer } from "./registry/credentials.js";
 import { Registry } from "./registry/registry.js";
@@ -85,6 +87,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       accountJwt,
       tokens: tokenStore,
       audit,
+      receivers: receiverStore,
     } = redis.stores;
     const gitRules: UrlRules = { allowHttp: config.gitAllowHttp, allowed: parseAllowList(config.gitAllowedHosts) };
     const sources = new GitSourceCache({
@@ -95,6 +98,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     cleanups.push(() => sources.close());
     const box = new SecretBox(config.encryptionKey);
     const hubKey = await loadHubKey(config.signingKeyPem, signingKey, box);
+    const receivers = new Receivers(receiverStore, box);
     const metrics = new HubMetrics();
 
     const setup = config.operatorSetup ? await parseOperatorSetup(config.operatorSetup) : undefined;
@@ -179,7 +183,16 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
         log,
         defaultPollMs: config.pollIntervalMs,
       });
-      return [ingester, conductor, tracker];
+      const notifier = new Notifier({
+        events,
+        receivers: receiverStore,
+        secrets: receivers,
+        objects,
+        metrics,
+        log,
+        retryMinMs: config.notifyRetryMinMs,
+      });
+      return [ingester, conductor, tracker, notifier];
     };
     const elector = new LeaderElector({
       leases,
@@ -213,6 +226,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       settings,
       registry,
       eventLog: events,
+      receivers,
       agents: new AgentCalls({ objects, desired, channel: natsAgentChannel(nc), hubKey }),
       events,
       metrics,

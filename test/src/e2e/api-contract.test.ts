@@ -522,6 +522,41 @@ spec: { labels: { env: prod } }
       { op: "diffApp", status: 404, params: { app: "nope" } },
       { op: "refreshApp", status: 200, params: { app: "web" } },
       {
+        op: "replaceReceiver",
+        status: 201,
+        params: { name: "ops" },
+        body: { url: "https://hooks.example.com/flotilla", secret: "0123456789abcdef", events: ["rollout-failed"] },
+      },
+      {
+        op: "replaceReceiver",
+        status: 200,
+        params: { name: "ops" },
+        body: { type: "slack", url: "https://hooks.example.com/services/T0/B0/x" },
+      },
+      {
+        op: "replaceReceiver",
+        status: 400,
+        params: { name: "ops" },
+        body: { url: "https://hooks.example.com/flotilla" },
+        after: (body) => expect(body.field).toBe("secret"),
+      },
+      {
+        op: "listReceivers",
+        status: 200,
+        after: (body) =>
+          expect(body.items).toEqual([
+            expect.objectContaining({
+              name: "ops",
+              type: "slack",
+              urlOrigin: "https://hooks.example.com",
+              hasSecret: false,
+            }),
+          ]),
+      },
+      { op: "listDeliveries", status: 200, params: { name: "ops" } },
+      { op: "deleteReceiver", status: 204, params: { name: "ops" } },
+      { op: "deleteReceiver", status: 404, params: { name: "ops" } },
+      {
         op: "receiveGitWebhook",
         status: 202,
         params: { repo: "web" },

@@ -343,6 +343,13 @@ describe("teams as tenants", () => {
         return { own: { params: { id: tokens.memberB.id } } };
       case "listAudit":
         return { own: { query: { team: "a" } }, other: { query: { team: "b" } } };
+      case "listReceivers":
+        return { own: {} };
+      case "replaceReceiver":
+        return { own: { params: { name: "r-new" }, body: { type: "slack", url: "https://hooks.example.com/x" } } };
+      case "deleteReceiver":
+      case "listDeliveries":
+        return { own: { params: { name: "r-new" } } };
     }
   }
 

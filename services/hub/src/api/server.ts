@@ -13,6 +13,7 @@ import { MAX_HEADERS_TIMEOUT_MS } from "../config.js";
 import { AuthError } from "../errors.js";
 import type { HubMetrics } from "../metrics.js";
 import type { AgentCalls } from "../nats/agent-calls.js";
+import type { Receivers } from "../notify/receivers.js";
 import { redisKeys } from "../redis/index.js";
 import type { Registry } from "../registry/registry.js";
 import type { EventBus, EventLog } from "../status/events.js";
@@ -34,6 +35,7 @@ import { agentRoutes } from "./agent-routes.js";
 import { auditRoutes } from "./audit-routes.js";
 import { sendError } from "./errors.js";
 import { openApiOptions, withServer } from "./openapi.js";
+import { receiverRoutes } from "./receiver-routes.js";
 import { registryRoutes } from "./registry-routes.js";
 import { rolloutRoutes } from "./rollout-routes.js";
 import { routeOf } from "./route.js";
@@ -80,6 +82,8 @@ export interface ApiOptions {
   registry: Registry;
   /** Questions to agents: an app's live diff, a refresh. */
   agents: AgentCalls;
+  /** Notification receivers. */
+  receivers: Receivers;
   events: EventBus;
   /** What reconnecting event streams are served from. */
   eventLog: EventLog;
@@ -244,6 +248,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     }),
   );
   await app.register(agentRoutes(o.agents));
+  await app.register(receiverRoutes(o.receivers));
   await app.register(webhookRoutes(o));
   return app;
 }

@@ -15,6 +15,7 @@ import { RedisEventBus } from "./event-bus.js";
 import { RedisHeadStore } from "./heads.js";
 import { RedisLeaseStore } from "./lease.js";
 import { RedisObjectStore } from "./objects.js";
+import { RedisReceiverStore } from "./receivers.js";
 import { RedisRolloutStore } from "./rollouts.js";
 import { RedisSettingsStore } from "./settings.js";
 import { RedisSigningKeyStore } from "./signing-key.js";
@@ -23,6 +24,9 @@ import { RedisTokenStore } from "./tokens.js";
 export { REDIS_START_ATTEMPTS, redactRedisUrl } from "./connection.js";
 export { KEY_PREFIX, keys as redisKeys, NUDGE_CHANNEL } from "./keys.js";
 export { RedisRolloutStore } from "./rollouts.js";
+
+/** About how many deliveries the delivery log keeps (`MAXLEN ~`). */
+export const DELIVERIES_MAX_ENTRIES = 10_000;
 
 /** How the stores keep what grows. */
 export interface StoreOptions {
@@ -49,6 +53,7 @@ export function redisStores(redis: Redis, options: StoreOptions): Stores {
     accountJwt: new RedisAccountJwtStore(redis),
     tokens: new RedisTokenStore(redis),
     audit: new RedisAuditStore(redis, options.auditMaxEntries),
+    receivers: new RedisReceiverStore(redis, DELIVERIES_MAX_ENTRIES),
   };
 }
 

@@ -17,6 +17,8 @@
  *   token does); `tokens` set of ids; `tokens-last-used` hash id → ms of the last use (written at
  *   most once a minute per token and replica)
  * - `audit` stream of audit entries (field `e`: the entry as JSON), capped with `MAXLEN ~`
+ * - `receivers` hash name → JSON ReceiverRecord (URL and secret sealed); `deliveries` stream of
+ *   notification deliveries (field `e`: the delivery as JSON), capped with `MAXLEN ~`
  * - `auth-failures:<address>` failed authentications from one client address in the current
  *   window (@fastify/rate-limit's Redis store; expires with the window)
  * - `events` stream of hub events, one entry per batch (field `e`: a JSON array of HubEvents),
@@ -60,6 +62,8 @@ export const keys = {
   tokensLastUsed: `${KEY_PREFIX}tokens-last-used`,
   audit: `${KEY_PREFIX}audit`,
   events: `${KEY_PREFIX}events`,
+  receivers: `${KEY_PREFIX}receivers`,
+  deliveries: `${KEY_PREFIX}deliveries`,
   /** Prefix of the rate limiter's counters; it appends the client address. */
   authFailuresPrefix: `${KEY_PREFIX}auth-failures:`,
 } as const;
