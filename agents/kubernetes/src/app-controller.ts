@@ -19,6 +19,7 @@ import {
 } from "@flotilla/proto";
 import { admit } from "./admission.js";
 import type { Applier } from "./applier.js";
+import { Condition } from "./condition.js";
 import { diffObject, hpaTargets, ignoredPathsFor } from "./drift.js";
 import { AgentError, ApplyError, HealthRuleError, PruneError, ValidationError } from "./errors.js";
 import type { GitSource } from "./git-source.js";
@@ -153,6 +154,10 @@ export class AppController {
   #resources: ResourceStatusInit[] = [];
   #pruned: ResourceStatusInit[] = [];
   #drifted = new Map<string, string[]>();
+  /** The drift last logged, so the same drift is logged once, not on every check. */
+  readonly #driftLog = new Condition();
+  /** The reconcile failure last logged (Git unreachable, a bad commit), likewise. */
+  readonly #failureLog = new Condition();
   #health: Health = Health.HEALTH_UNKNOWN;
   #healthTimer: NodeJS.Timeout | undefined;
   #driftTimer: NodeJS.Timeout | undefined;
@@ -387,6 +392,7 @@ export class AppController {
       this.#retryDelay = this.deps.retryBackoffMs;
       await this.#assess();
       log.info({ objects: p.apply.length, pruned: this.#pruned.length, timings }, "applied");
+      if (this.#failureLog.observe(undefined) === "ended") log.info("reconcile recovered");
       this.#publish(SyncPhase.SYNC_PHASE_SYNCED);
       // What was just applied is rolling out: watch it at the fast pace, whatever the last health was,
       // or a rollout waits a whole idle interval to see its wave turn Healthy.
@@ -513,7 +519,10 @@ export class AppController {
       log.error({ err: saveErr }, "cannot save inventory");
     });
     this.#error = errorInfoOf(e);
-    log.warn({ code: ErrorCode[e.code], retryable: e.retryable, err: e.message }, "reconcile failed");
+    const failure = { code: ErrorCode[e.code], retryable: e.retryable, err: e.message };
+    // Once per failure, not on every retry; the errors metric counts every one.
+    if (this.#failureLog.observe(`${failure.code}: ${e.message}`) !== undefined) log.warn(failure, "reconcile failed");
+    else log.debug(failure, "reconcile failed again");
     await this.#assess().catch(() => undefined);
     this.#publish(e instanceof PruneError ? SyncPhase.SYNC_PHASE_SYNCED : SyncPhase.SYNC_PHASE_FAILED);
     if (e.retryable) this.#scheduleRetry(target);
@@ -717,12 +726,17 @@ export class AppController {
     const wasDrifted = this.#drifted.size > 0;
     this.#drifted = new Map(drifts.map((d) => [refKey(d.ref), d.fields]));
     const reportPhase = this.#phase === SyncPhase.SYNC_PHASE_SYNCED || this.#phase === SyncPhase.SYNC_PHASE_OUT_OF_SYNC;
+    const described = drifts.map((d) => `${d.ref.kind}/${d.ref.name}: ${d.fields.join(",")}`);
+    const change = this.#driftLog.observe(drifts.length > 0 ? described.join("; ") : undefined);
     if (drifts.length === 0) {
+      if (change === "ended") this.log.info("drift ended: live objects match the applied set again");
       if (wasDrifted && reportPhase) this.#publish(SyncPhase.SYNC_PHASE_SYNCED);
       return;
     }
     this.deps.metrics.driftDetected.inc({ app: this.app });
-    this.log.info({ drifted: drifts.map((d) => `${d.ref.kind}/${d.ref.name}: ${d.fields.join(",")}`) }, "drift found");
+    // Once when it starts or changes, not on every check: the metric counts every check.
+    if (change !== undefined)
+      this.log.info({ drifted: described }, change === "started" ? "drift found" : "drift changed");
     if (reportPhase) this.#publish(SyncPhase.SYNC_PHASE_OUT_OF_SYNC);
     if (!this.#applied.desired.selfHeal) return;
     try {

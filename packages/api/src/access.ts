@@ -13,7 +13,7 @@ export type Role = (typeof ROLES)[number];
 /**
  * What operations act on. `hub` is the hub itself and the caller's own token; `fleet` is fleet
  * status (summaries and the event stream); `apply` is a multi-document apply, whose documents
- * are each checked as a write of their own kind.
+ * are each checked as a write of their own kind; `receivers` are where notifications go.
  */
 export const RESOURCES = [
   "hub",
@@ -27,6 +27,7 @@ export const RESOURCES = [
   "apply",
   "tokens",
   "audit",
+  "receivers",
 ] as const;
 export type Resource = (typeof RESOURCES)[number];
 
@@ -98,6 +99,7 @@ export const PERMISSIONS: Readonly<Record<Role, Readonly<Record<Resource, Readon
     apply: { read: "none", write: "all" },
     tokens: { read: "all", write: "all" },
     audit: { read: "all", write: "none" },
+    receivers: { read: "all", write: "all" },
   },
   member: {
     hub: { read: "all", write: "none" },
@@ -111,6 +113,7 @@ export const PERMISSIONS: Readonly<Record<Role, Readonly<Record<Resource, Readon
     apply: { read: "none", write: "team" },
     tokens: { read: "none", write: "none" },
     audit: { read: "team", write: "none" },
+    receivers: { read: "none", write: "none" },
   },
   viewer: {
     hub: { read: "all", write: "none" },
@@ -124,6 +127,7 @@ export const PERMISSIONS: Readonly<Record<Role, Readonly<Record<Resource, Readon
     apply: { read: "none", write: "none" },
     tokens: { read: "none", write: "none" },
     audit: { read: "team", write: "none" },
+    receivers: { read: "none", write: "none" },
   },
 };
 

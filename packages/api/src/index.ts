@@ -8,6 +8,7 @@
  * Pure: schemas, types and pure functions only; no I/O.
  */
 export * from "./access.js";
+export * from "./agent-calls.js";
 export * from "./audit.js";
 export * from "./error-body.js";
 export * from "./errors.js";
@@ -16,6 +17,7 @@ export * from "./freeze.js";
 export * from "./gates.js";
 export * from "./hub.js";
 export * from "./labels.js";
+export * from "./notifications.js";
 export * from "./objects.js";
 export * from "./operations.js";
 export * from "./policy.js";

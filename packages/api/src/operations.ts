@@ -15,6 +15,7 @@ import {
   reachOf,
   scopeName,
 } from "./access.js";
+import { appDiffSchema, appRefreshSchema } from "./agent-calls.js";
 import { auditEntrySchema, auditQuerySchema } from "./audit.js";
 import { errorBodySchema } from "./error-body.js";
 import { SelectorSyntaxError } from "./errors.js";
@@ -22,6 +23,7 @@ import { HUB_EVENT_TYPES, hubEventSchema } from "./events.js";
 import { freezeListSchema, freezeRequestSchema, freezeSchema } from "./freeze.js";
 import { healthSchema, hubInfoSchema, readinessSchema } from "./hub.js";
 import { nameSchema } from "./labels.js";
+import { deliverySchema, receiverSchema, receiverSpecSchema } from "./notifications.js";
 import {
   applyResponseSchema,
   appSchema,
@@ -76,6 +78,7 @@ export interface OperationSchema {
   "x-flotilla-scope": string;
   params?: z.ZodType;
   querystring?: z.ZodType;
+  headers?: z.ZodType;
   body?: z.ZodType;
   /** Request content types, when not JSON. */
   consumes?: readonly string[];
@@ -108,6 +111,7 @@ export const TAGS = [
   { name: "webhooks", description: "Git push notifications, checked against the repo's webhook secret" },
   { name: "tokens", description: "API tokens: mint, list and revoke them; who the caller is" },
   { name: "audit", description: "Who changed what, and when" },
+  { name: "notifications", description: "Receivers of rollout and cluster notifications, and their deliveries" },
 ] as const;
 
 /** Request content types `POST /v1/apply` reads. */
@@ -506,6 +510,32 @@ export const operations = withIds({
       response: { 200: json("The app across the fleet", appStatusSchema), ...errors(401, 404) },
     },
   },
+  diffApp: {
+    method: "GET",
+    path: "/v1/apps/{app}/diff",
+    scope: { action: "read", resource: "apps", object: ref("params", "app", "App") },
+    schema: {
+      tags: ["apps", "status"],
+      summary: "How the live objects of an app differ from what each agent applied, per cluster",
+      description:
+        "Asks the agent of every cluster the app is published to (a signed request, answered signed) and waits for each at most the agent call timeout. Field paths only, never values.",
+      params: z.object({ app: z.string() }),
+      response: { 200: json("Each cluster's answer", appDiffSchema), ...errors(401, 404) },
+    },
+  },
+  refreshApp: {
+    method: "POST",
+    path: "/v1/apps/{app}/refresh",
+    scope: { action: "write", resource: "apps", object: ref("params", "app", "App") },
+    schema: {
+      tags: ["apps"],
+      summary: "Ask the agents of an app to reconcile it now, and answer when each has",
+      description:
+        "A reconcile of the desired state each agent holds: it renders, applies, prunes and reports as on a change. Changes nothing on the hub.",
+      params: z.object({ app: z.string() }),
+      response: { 200: json("Each cluster's answer", appRefreshSchema), ...errors(401, 404) },
+    },
+  },
   streamEvents: {
     method: "GET",
     path: "/v1/events",
@@ -515,7 +545,7 @@ export const operations = withIds({
       summary:
         "Server-Sent Events of reports, heartbeats, desired states, cluster states, registry changes and rollouts",
       description:
-        "Each event's `event:` line is its type and its `data:` line one HubEvent as JSON; a comment line keeps an idle stream open. A token may hold a limited number of streams open on each replica (429 beyond); a stream ends when its token is revoked or expires.",
+        "Each event's `event:` line is its type, its `id:` line its id and its `data:` line one HubEvent as JSON; a comment line keeps an idle stream open. Ids grow in one order across replicas and hub restarts (they come from a Redis stream): a client that reconnects with `Last-Event-ID` first gets every event after that id still in the event log (FLOTILLA_HUB_EVENTS_MAX_ENTRIES batches), then the live ones, each once; a comment line says so when some were trimmed already. A token may hold a limited number of streams open on each replica (429 beyond); a stream ends when its token is revoked or expires.",
       querystring: z.object({
         types: z
           .string()
@@ -524,6 +554,14 @@ export const operations = withIds({
           .refine((t) => !t || t.split(",").every((x) => (HUB_EVENT_TYPES as readonly string[]).includes(x)), {
             message: `must be a comma-separated subset of ${HUB_EVENT_TYPES.join(", ")}`,
           }),
+      }),
+      headers: z.object({
+        "last-event-id": z
+          .string()
+          .optional()
+          .describe(
+            "the id of the last event received: the stream resumes after it (400 when it is not an id of this hub)",
+          ),
       }),
       response: {
         200: {
@@ -734,6 +772,58 @@ export const operations = withIds({
         "A token with a team reads only the entries about its team's objects or made by its team's tokens. The trail is capped (FLOTILLA_HUB_AUDIT_MAX_ENTRIES); the oldest entries go first.",
       querystring: auditQuerySchema,
       response: { 200: json("The entries that match, newest first", listOf(auditEntrySchema)), ...errors(400, 401) },
+    },
+  },
+
+  // ---- notifications ----
+  listReceivers: {
+    method: "GET",
+    path: "/v1/receivers",
+    scope: { action: "read", resource: "receivers" },
+    schema: {
+      tags: ["notifications"],
+      summary: "List notification receivers (never their URL paths or secrets)",
+      response: { 200: json("Every receiver", listOf(receiverSchema)), ...errors(401) },
+    },
+  },
+  replaceReceiver: {
+    method: "PUT",
+    path: "/v1/receivers/{name}",
+    scope: { action: "write", resource: "receivers" },
+    schema: {
+      tags: ["notifications"],
+      summary: "Create or replace a receiver and its route (which events, teams and environments)",
+      description:
+        "The URL and secret are sealed with the hub's encryption key and never answered again. A webhook delivery is a JSON Notification signed in the x-flotilla-signature header (sha256=<hex HMAC-SHA256 of the body>); a failed delivery (no answer, or a status other than 2xx) is tried again with exponential backoff.",
+      params: newName,
+      body: receiverSpecSchema,
+      response: {
+        200: json("Replaced", receiverSchema),
+        201: json("Created", receiverSchema),
+        ...errors(400, 401),
+      },
+    },
+  },
+  deleteReceiver: {
+    method: "DELETE",
+    path: "/v1/receivers/{name}",
+    scope: { action: "write", resource: "receivers" },
+    schema: {
+      tags: ["notifications"],
+      summary: "Delete a receiver",
+      params: anyName,
+      response: { 204: deleted, ...errors(401, 404) },
+    },
+  },
+  listDeliveries: {
+    method: "GET",
+    path: "/v1/receivers/{name}/deliveries",
+    scope: { action: "read", resource: "receivers" },
+    schema: {
+      tags: ["notifications"],
+      summary: "The deliveries to a receiver, newest first, with their outcome and attempts",
+      params: anyName,
+      response: { 200: json("Its deliveries still in the log", listOf(deliverySchema)), ...errors(401, 404) },
     },
   },
 });

@@ -29,7 +29,13 @@ describe("apiErrorFor", () => {
     expect(e.message).toBe(
       `cluster "nope" does not exist (GET /v1/clusters/nope): run 'flotilla cluster list' to see registered clusters`,
     );
-    expect(e.exitCode).toBe(EXIT.error);
+    expect(e.exitCode).toBe(EXIT.notFound);
+  });
+
+  it("gives not found, unauthorized or forbidden, and conflict their own exit codes", () => {
+    const code = (status: number) => apiErrorFor(status, "GET", "/v1/apps/x", { message: "m" }, token).exitCode;
+    expect([400, 401, 403, 404, 409, 500].map(code)).toEqual([1, 6, 6, 5, 7, 1]);
+    expect(new Set([EXIT.unreachable, EXIT.notFound, EXIT.denied, EXIT.conflict, EXIT.error]).size).toBe(5);
   });
 
   it("404 hints by the kind the hub names, not the path", () => {

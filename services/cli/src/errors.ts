@@ -9,7 +9,7 @@
 export const EXIT = {
   /** Success. */
   ok: 0,
-  /** Usage error, bad input, or the hub refused the request (400, 401, 404, 409, 5xx). */
+  /** Usage error, bad input, a timeout, or the hub failed (400, 5xx). */
   error: 1,
   /** The hub could not be reached (connection refused, DNS, timeout). */
   unreachable: 2,
@@ -17,6 +17,12 @@ export const EXIT = {
   rolloutFailed: 3,
   /** `rollout watch`: the rollout ended Superseded by a newer commit. */
   rolloutSuperseded: 4,
+  /** The object (or route) does not exist (404). */
+  notFound: 5,
+  /** The token is missing, unknown or expired (401), or may not do this (403). */
+  denied: 6,
+  /** Conflicts with what exists or with the object's state (409). */
+  conflict: 7,
 } as const;
 
 /** Base class of every error the CLI reports to a user. */
@@ -123,11 +129,13 @@ export class BadRequestError extends ApiError {
 /** 401: the token is missing or wrong. */
 export class UnauthorizedError extends ApiError {
   override name = "UnauthorizedError";
+  override readonly exitCode: number = EXIT.denied;
 }
 
 /** 403: the token is known, but its role or team does not allow the request. */
 export class ForbiddenError extends ApiError {
   override name = "ForbiddenError";
+  override readonly exitCode: number = EXIT.denied;
 }
 
 /** 429: too many failed authentications from this address, or too many open event streams. Retryable later. */
@@ -139,11 +147,13 @@ export class TooManyRequestsError extends ApiError {
 /** 404: the object (or the route) does not exist. */
 export class NotFoundError extends ApiError {
   override name = "NotFoundError";
+  override readonly exitCode: number = EXIT.notFound;
 }
 
 /** 409: the object exists already, is in use, or is in a state that refuses the command. */
 export class ConflictError extends ApiError {
   override name = "ConflictError";
+  override readonly exitCode: number = EXIT.conflict;
 }
 
 /** 5xx. 502/503/504 are retryable (not the leader, a proxy in between); 500 is not. */

@@ -13,10 +13,13 @@ export function examples(...items: Example[]): string {
 export const EXIT_CODES_HELP = `
 Exit codes:
   ${EXIT.ok}  success
-  ${EXIT.error}  usage error, bad input, or the hub refused the request (400, 401, 404, 409, 5xx)
+  ${EXIT.error}  usage error, bad input, a timeout, or the hub failed (400, 5xx)
   ${EXIT.unreachable}  the hub could not be reached
   ${EXIT.rolloutFailed}  rollout watch: the rollout ended Failed or RolledBack
   ${EXIT.rolloutSuperseded}  rollout watch: the rollout ended Superseded by a newer commit
+  ${EXIT.notFound}  no such object (404)
+  ${EXIT.denied}  the token is missing, unknown or expired (401), or may not do this (403)
+  ${EXIT.conflict}  conflicts with what exists or with the object's state (409)
 
 Settings (flags win over environment, environment over the config file):
   --hub, FLOTILLA_HUB, hub:          hub address (default http://127.0.0.1:8080)

@@ -54,9 +54,9 @@ describe("run", () => {
     expect(JSON.parse(j.out())).toEqual({ items: [{ name: "web", description: "shop" }] });
   });
 
-  it("API errors: one line on stderr, exit 1", async () => {
+  it("API errors: one line on stderr, the exit code of the status (404: 5)", async () => {
     const c = context();
-    expect(await run(["cluster", "get", "nope"], c.ctx)).toBe(1);
+    expect(await run(["cluster", "get", "nope"], c.ctx)).toBe(5);
     expect(c.err()).toBe(
       `error: cluster "nope" does not exist (GET /v1/clusters/nope): run 'flotilla cluster list' to see registered clusters\n`,
     );
@@ -85,6 +85,21 @@ describe("run", () => {
     expect(await run(["--help"], c.ctx)).toBe(0);
     expect(c.out()).toMatch(/^Exit codes:$/m);
     expect(c.out()).toMatch(/^ {2}2 {2}the hub could not be reached$/m);
+    expect(c.out()).toMatch(/^ {2}5 {2}no such object \(404\)$/m);
+  });
+
+  it("refuses a delete without --yes when there is no terminal to ask, sending nothing", async () => {
+    const c = context();
+    expect(await run(["app", "delete", "web"], c.ctx)).toBe(1);
+    expect(c.err()).toBe(
+      "error: delete app/web?: not asked, stdin is not a terminal: pass --yes to delete without asking\n",
+    );
+  });
+
+  it("deletes with --yes through the API, and a missing object exits 5", async () => {
+    const c = context();
+    expect(await run(["team", "delete", "nope", "--yes"], c.ctx)).toBe(5);
+    expect(c.err()).toMatch(/^error: cluster "nope" does not exist \(DELETE \/v1\/teams\/nope\)/);
   });
 });
 

@@ -57,6 +57,11 @@ export const DEFAULT_MAX_STREAMS_PER_TOKEN = 8;
 export const DEFAULT_AUTH_FAILURE_LIMIT = 20;
 /** Default size of the audit trail (approximate: Redis trims whole stream nodes). */
 export const DEFAULT_AUDIT_MAX_ENTRIES = 50_000;
+/**
+ * Default size of the event log, in batches of events (approximate, as for the audit trail): a
+ * reconnecting event stream gets what it missed while its `Last-Event-ID` is still in it.
+ */
+export const DEFAULT_EVENTS_MAX_ENTRIES = 20_000;
 
 const SIZE_UNITS: Record<string, number> = { "": 1, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 };
 
@@ -238,6 +243,10 @@ export const hubConfigSchema = z.object({
   trustedProxies: z.coerce.number().int().min(0).max(10).default(0),
   /** `FLOTILLA_HUB_AUDIT_MAX_ENTRIES` / `--audit-max-entries`: about how many entries the audit trail keeps, oldest dropped first. @default {@link DEFAULT_AUDIT_MAX_ENTRIES} */
   auditMaxEntries: z.coerce.number().int().min(100).default(DEFAULT_AUDIT_MAX_ENTRIES),
+  /** `FLOTILLA_HUB_EVENTS_MAX_ENTRIES` / `--events-max-entries`: about how many batches of events the event log keeps for reconnecting streams, oldest dropped first. @default {@link DEFAULT_EVENTS_MAX_ENTRIES} */
+  eventsMaxEntries: z.coerce.number().int().min(100).default(DEFAULT_EVENTS_MAX_ENTRIES),
+  /** `FLOTILLA_HUB_NOTIFY_RETRY_MIN` / `--notify-retry-min`: the wait before a failed notification is sent again; each next wait doubles (up to a minute, 5 retries). @default 1s */
+  notifyRetryMinMs: durationSchema.default(1_000),
   /**
    * `FLOTILLA_HUB_METRICS_TOKEN` or `FLOTILLA_HUB_METRICS_TOKEN_FILE` / `--metrics-token-file`:
    * when set, `/metrics` needs it as a bearer token (and no API token works there); unset, it is
@@ -320,6 +329,8 @@ export const SETTINGS: readonly HubSetting[] = [
   { field: "authFailureLimit", env: "FLOTILLA_HUB_AUTH_FAILURE_LIMIT", flag: "auth-failure-limit" },
   { field: "trustedProxies", env: "FLOTILLA_HUB_TRUSTED_PROXIES", flag: "trusted-proxies" },
   { field: "auditMaxEntries", env: "FLOTILLA_HUB_AUDIT_MAX_ENTRIES", flag: "audit-max-entries" },
+  { field: "eventsMaxEntries", env: "FLOTILLA_HUB_EVENTS_MAX_ENTRIES", flag: "events-max-entries" },
+  { field: "notifyRetryMinMs", env: "FLOTILLA_HUB_NOTIFY_RETRY_MIN", flag: "notify-retry-min" },
   {
     field: "metricsToken",
     env: "FLOTILLA_HUB_METRICS_TOKEN",

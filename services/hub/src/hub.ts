@@ -13,12 +13,15 @@ import { dutiesOf } from "./leader/duties.js";
 import { LeaderElector } from "./leader/elector.js";
 import { createLogger } from "./log.js";
 import { HubMetrics } from "./metrics.js";
+import { AgentCalls, natsAgentChannel } from "./nats/agent-calls.js";
 import { describeOperatorSetup, parseOperatorSetup } from "./nats/auth/index.js";
 import { openBuckets } from "./nats/buckets.js";
 import { closeNats, connectNats } from "./nats/connection.js";
 import { NatsCredentialIssuer } from "./nats/issuer.js";
 import { NatsDesiredStatePublisher } from "./nats/publisher.js";
 import { PrometheusClient } from "./prometheus/client.js";
+import { Notifier } from "./notify/notifier.js";
+import { Receivers } from "./notify/receivers.js";
 import { openRedis } from "./redis/index.js";
 import type { ClusterCredentialIssuer } from "./registry/credentials.js";
 import { Registry } from "./registry/registry.js";
@@ -72,7 +75,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
         sentinelPassword: config.redisSentinelPassword,
       },
       log,
-      { auditMaxEntries: config.auditMaxEntries },
+      { auditMaxEntries: config.auditMaxEntries, eventsMaxEntries: config.eventsMaxEntries },
     );
     cleanups.push(() => redis.close());
     const { events } = redis;
@@ -92,6 +95,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       tokens: tokenStore,
       audit,
       freezes,
+      receivers: receiverStore,
     } = redis.stores;
     const metricsSource = config.prometheusUrl
       ? new PrometheusClient({
@@ -109,6 +113,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     cleanups.push(() => sources.close());
     const box = new SecretBox(config.encryptionKey);
     const hubKey = await loadHubKey(config.signingKeyPem, signingKey, box);
+    const receivers = new Receivers(receiverStore, box);
     const metrics = new HubMetrics();
 
     const setup = config.operatorSetup ? await parseOperatorSetup(config.operatorSetup) : undefined;
@@ -197,7 +202,16 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
         log,
         defaultPollMs: config.pollIntervalMs,
       });
-      return [ingester, conductor, tracker];
+      const notifier = new Notifier({
+        events,
+        receivers: receiverStore,
+        secrets: receivers,
+        objects,
+        metrics,
+        log,
+        retryMinMs: config.notifyRetryMinMs,
+      });
+      return [ingester, conductor, tracker, notifier];
     };
     const elector = new LeaderElector({
       leases,
@@ -230,6 +244,9 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       rollouts,
       settings,
       registry,
+      eventLog: events,
+      receivers,
+      agents: new AgentCalls({ objects, desired, channel: natsAgentChannel(nc), hubKey }),
       events,
       metrics,
       log,

@@ -82,6 +82,12 @@ export class HubMetrics {
     labelNames: ["state"] as const,
     registers: [this.registry],
   });
+  readonly notifications = new Counter({
+    name: "flotilla_hub_notifications_total",
+    help: "Notification deliveries by receiver and outcome (delivered, or failed after every retry).",
+    labelNames: ["receiver", "outcome"] as const,
+    registers: [this.registry],
+  });
   readonly authRefusals = new Counter({
     name: "flotilla_hub_api_auth_refusals_total",
     help: "API requests refused by access control, by status (401 bad token, 403 scope, 429 throttled).",

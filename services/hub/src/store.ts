@@ -8,8 +8,10 @@ import type {
   App,
   AuditEntry,
   ClusterStatus,
+  Delivery,
   Environment,
   Freeze,
+  Receiver,
   Report,
   RepoSpec,
   Role,
@@ -336,6 +338,31 @@ export interface FreezeStore {
   delete(environment: string | undefined): Promise<boolean>;
 }
 
+/** A notification receiver as stored: its URL and secret only sealed. */
+export interface ReceiverRecord extends Receiver {
+  /** SecretBox ciphertext of {@link ReceiverSecrets}, bound to the receiver's name. */
+  sealed: string;
+}
+
+/** What a receiver record keeps sealed. */
+export interface ReceiverSecrets {
+  url: string;
+  secret?: string;
+}
+
+/** Notification receivers and the log of deliveries to them (capped, oldest dropped first). */
+export interface ReceiverStore {
+  /** Writes a receiver; true when it is new. */
+  putReceiver(record: ReceiverRecord): Promise<boolean>;
+  getReceiver(name: string): Promise<ReceiverRecord | undefined>;
+  listReceivers(): Promise<ReceiverRecord[]>;
+  /** False when there was none of that name. */
+  deleteReceiver(name: string): Promise<boolean>;
+  appendDelivery(delivery: Omit<Delivery, "id">): Promise<string>;
+  /** The deliveries to `receiver`, newest first, at most `limit`. */
+  listDeliveries(receiver: string, limit: number): Promise<Delivery[]>;
+}
+
 /** Every store, one per concern, as `redisStores` builds them over one connection. */
 export interface Stores {
   objects: ObjectStore;
@@ -353,4 +380,5 @@ export interface Stores {
   tokens: TokenStore;
   audit: AuditStore;
   freezes: FreezeStore;
+  receivers: ReceiverStore;
 }

@@ -512,6 +512,50 @@ spec: { labels: { env: prod } }
       { op: "commandRollout", status: 409, params: { id: "", command: "promote" } },
       { op: "getFleetStatus", status: 200 },
       { op: "getAppStatus", status: 200, params: { app: "web" } },
+      // No agent listens for eu-1 here: its entry says so, and the answer is still whole.
+      {
+        op: "diffApp",
+        status: 200,
+        params: { app: "web" },
+        after: (body) => expect(body.clusters.map((c: Json) => [c.cluster, c.ok])).toContainEqual(["eu-1", false]),
+      },
+      { op: "diffApp", status: 404, params: { app: "nope" } },
+      { op: "refreshApp", status: 200, params: { app: "web" } },
+      {
+        op: "replaceReceiver",
+        status: 201,
+        params: { name: "ops" },
+        body: { url: "https://hooks.example.com/flotilla", secret: "0123456789abcdef", events: ["rollout-failed"] },
+      },
+      {
+        op: "replaceReceiver",
+        status: 200,
+        params: { name: "ops" },
+        body: { type: "slack", url: "https://hooks.example.com/services/T0/B0/x" },
+      },
+      {
+        op: "replaceReceiver",
+        status: 400,
+        params: { name: "ops" },
+        body: { url: "https://hooks.example.com/flotilla" },
+        after: (body) => expect(body.field).toBe("secret"),
+      },
+      {
+        op: "listReceivers",
+        status: 200,
+        after: (body) =>
+          expect(body.items).toEqual([
+            expect.objectContaining({
+              name: "ops",
+              type: "slack",
+              urlOrigin: "https://hooks.example.com",
+              hasSecret: false,
+            }),
+          ]),
+      },
+      { op: "listDeliveries", status: 200, params: { name: "ops" } },
+      { op: "deleteReceiver", status: 204, params: { name: "ops" } },
+      { op: "deleteReceiver", status: 404, params: { name: "ops" } },
       {
         op: "receiveGitWebhook",
         status: 202,

@@ -320,6 +320,8 @@ describe("teams as tenants", () => {
       case "deleteApp":
         return { own: { params: { name: "aa-spare" } }, other: { params: { name: "ab" } } };
       case "getAppStatus":
+      case "diffApp":
+      case "refreshApp":
         return { own: { params: { app: "aa" } }, other: { params: { app: "ab" } } };
       case "previewPlan":
         return {
@@ -352,6 +354,13 @@ describe("teams as tenants", () => {
         return { own: { params: { env: "prod" } } };
       case "overrideRollout":
         return { own: { params: { id: rollouts.a } }, other: { params: { id: rollouts.b } } };
+      case "listReceivers":
+        return { own: {} };
+      case "replaceReceiver":
+        return { own: { params: { name: "r-new" }, body: { type: "slack", url: "https://hooks.example.com/x" } } };
+      case "deleteReceiver":
+      case "listDeliveries":
+        return { own: { params: { name: "r-new" } } };
     }
   }
 

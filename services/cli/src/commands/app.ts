@@ -1,13 +1,17 @@
-import type { App, AppStatus, List } from "@flotilla/api";
+import type { App, AppDiff, AppRefresh, AppStatus, List } from "@flotilla/api";
 import { type Command, Option } from "commander";
+import { appWaitVerdict, DEFAULT_APP_WAIT_INTERVAL_MS, waitForApp } from "../appwait.js";
 import { apiPath } from "../client.js";
+import { addDeleteCommand } from "../confirm.js";
 import type { CommandModule } from "../context.js";
-import { UsageError } from "../errors.js";
+import { CliError, UsageError } from "../errors.js";
 import { examples } from "../help.js";
 import { collect, parsePairs } from "../input.js";
 import { formatDetail, formatLabels, formatTable, NONE } from "../output.js";
+import { parseSeconds } from "../policy.js";
 import { targetsText } from "../rolloutview.js";
 import { appsOnClustersTable } from "./cluster.js";
+import { parseInterval } from "./rollout.js";
 
 interface CreateOptions {
   repo: string;
@@ -23,7 +27,7 @@ interface CreateOptions {
   helmSet?: string[];
 }
 
-/** `flotilla app create|list|get|status`. */
+/** `flotilla app create|list|get|status|diff|refresh|wait|delete`. */
 export const registerAppCommands: CommandModule = (program, ctx) => {
   const app = program.command("app").description("define apps: a path of a repo, rendered into a namespace");
 
@@ -152,6 +156,85 @@ export const registerAppCommands: CommandModule = (program, ctx) => {
       const status = await ctx.client(cmd).get<AppStatus>(apiPath`/v1/apps/${name}/status`);
       ctx.print(cmd, status, () => clustersText(status, ctx.now()));
     });
+
+  app
+    .command("diff")
+    .description("how the live objects differ from what each agent applied (field paths, never values)")
+    .argument("<name>", "app name")
+    .option("--exit-code", "exit 1 when any cluster differs or did not answer, as diff(1) does")
+    .addHelpText(
+      "after",
+      examples(
+        ["what was changed by hand, per cluster", "flotilla app diff storefront"],
+        ["fail a check when anything drifted", "flotilla app diff storefront --exit-code"],
+      ),
+    )
+    .action(async (name: string, opts: { exitCode?: boolean }, cmd: Command) => {
+      const diff = await ctx.client(cmd).get<AppDiff>(apiPath`/v1/apps/${name}/diff`);
+      ctx.print(cmd, diff, () => diffText(diff));
+      const drifted = diff.clusters.some((c) => !c.ok || c.objects.length > 0);
+      if (opts.exitCode && drifted) throw new CliError(`app ${name} differs from Git, or a cluster did not answer`);
+    });
+
+  app
+    .command("refresh")
+    .alias("sync")
+    .description(
+      "ask the app's agents to reconcile it now (render, apply, prune, report), without waiting for a change",
+    )
+    .argument("<name>", "app name")
+    .addHelpText("after", examples(["undo a hand edit at once", "flotilla app refresh storefront"]))
+    .action(async (name: string, _opts: unknown, cmd: Command) => {
+      const result = await ctx.client(cmd).post<AppRefresh>(apiPath`/v1/apps/${name}/refresh`);
+      ctx.print(cmd, result, () =>
+        result.clusters.length === 0
+          ? `app/${name} is published to no cluster yet`
+          : formatTable(
+              ["cluster", "ok", "message"],
+              result.clusters.map((c) => [c.cluster, c.ok ? "yes" : "no", c.message]),
+            ),
+      );
+      const failed = result.clusters.filter((c) => !c.ok).map((c) => c.cluster);
+      if (failed.length > 0) throw new CliError(`app ${name} was not refreshed on ${failed.join(", ")}`);
+    });
+
+  app
+    .command("wait")
+    .description(
+      "wait until every cluster of the app runs the revision last published, synced (and healthy with --health)",
+    )
+    .argument("<name>", "app name")
+    .option("--health", "wait for healthy too, not only synced")
+    .option("--timeout <duration>", "give up (exit 1) after this long, e.g. 90s, 5m", "5m")
+    .option("--interval <duration>", "how often to read the status", `${DEFAULT_APP_WAIT_INTERVAL_MS}ms`)
+    .addHelpText(
+      "after",
+      examples([
+        "in CI, after a push: the app healthy everywhere within 10 minutes",
+        "flotilla app wait storefront --health --timeout 10m",
+      ]),
+    )
+    .action(async (name: string, opts: { health?: boolean; timeout: string; interval: string }, cmd: Command) => {
+      const status = await waitForApp(ctx.client(cmd), name, {
+        health: Boolean(opts.health),
+        timeoutMs: parseSeconds(opts.timeout, "--timeout") * 1000,
+        intervalMs: parseInterval(opts.interval),
+        now: ctx.now,
+      });
+      const clusters = status.clusters.filter((r) => r.desired !== null).length;
+      ctx.print(
+        cmd,
+        { app: name, ready: appWaitVerdict(status, { health: Boolean(opts.health) }).done, clusters },
+        () => `app/${name} is ${opts.health ? "synced and healthy" : "synced"} on ${clusters} cluster(s)`,
+      );
+    });
+
+  addDeleteCommand(app, ctx, {
+    noun: "app",
+    path: (name) => apiPath`/v1/apps/${name}`,
+    after: "its objects are pruned from every cluster that ran it",
+    example: "flotilla app delete storefront --yes",
+  });
 };
 
 function clustersText(status: AppStatus, nowMs: number): string {
@@ -171,4 +254,21 @@ function clustersText(status: AppStatus, nowMs: number): string {
       : "";
   if (status.clusters.length === 0) return `${rollouts}Clusters: none yet (no desired state published)`;
   return `${rollouts}Clusters:\n${appsOnClustersTable(status.clusters, "cluster", nowMs)}`;
+}
+
+/** The human view of an app's diff: one row per differing object, and a line per cluster without one. */
+export function diffText(diff: AppDiff): string {
+  if (diff.clusters.length === 0) return `app/${diff.app} is published to no cluster yet`;
+  const rows: string[][] = [];
+  for (const c of diff.clusters) {
+    if (!c.ok) rows.push([c.cluster, NONE, `no answer: ${c.message}`]);
+    else if (c.objects.length === 0) rows.push([c.cluster, NONE, "in sync"]);
+    else {
+      for (const o of c.objects) {
+        const kind = o.group ? `${o.kind}.${o.group}` : o.kind;
+        rows.push([c.cluster, `${kind}/${o.namespace ? `${o.namespace}/` : ""}${o.name}`, o.fields.join(", ")]);
+      }
+    }
+  }
+  return formatTable(["cluster", "object", "differs"], rows);
 }

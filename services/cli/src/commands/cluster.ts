@@ -10,13 +10,14 @@ import {
 import type { Command } from "commander";
 import { bundleText, defaultBundlePath, reserveSecretFile, SECRET_FILE_MODE } from "../bootstrap.js";
 import { apiPath } from "../client.js";
+import { addDeleteCommand } from "../confirm.js";
 import type { CommandModule } from "../context.js";
 import { UsageError } from "../errors.js";
 import { examples } from "../help.js";
 import { collect, parsePairs } from "../input.js";
 import { formatAge, formatDetail, formatLabels, formatTable, NONE, shortSha } from "../output.js";
 
-/** `flotilla cluster register|list|get|deregister`. */
+/** `flotilla cluster register|list|get|deregister|delete`. */
 export const registerClusterCommands: CommandModule = (program, ctx) => {
   const cluster = program
     .command("cluster")
@@ -158,6 +159,13 @@ export const registerClusterCommands: CommandModule = (program, ctx) => {
       await ctx.client(cmd).delete(apiPath`/v1/clusters/${name}`);
       ctx.print(cmd, { name, deregistered: true }, () => `cluster/${name} deregistered; its credentials are revoked`);
     });
+
+  addDeleteCommand(cluster, ctx, {
+    noun: "cluster",
+    path: (name) => apiPath`/v1/clusters/${name}`,
+    after: "its credentials are revoked and its agent can no longer connect",
+    example: "flotilla cluster delete prod-eu-1 --yes",
+  });
 };
 
 /** The human view of `GET /v1/clusters/:name`. */

@@ -1,6 +1,7 @@
 import type { Environment, List, PolicyInput } from "@flotilla/api";
 import { type Command, Option } from "commander";
 import { apiPath } from "../client.js";
+import { addDeleteCommand } from "../confirm.js";
 import type { CommandModule } from "../context.js";
 import { UsageError } from "../errors.js";
 import { examples } from "../help.js";
@@ -8,7 +9,7 @@ import { collect, parseOneDocument, readInput } from "../input.js";
 import { formatDetail, formatLabels, formatTable } from "../output.js";
 import { hasPolicyFlags, type PolicyFlags, policyFromDocument, policyFromFlags, REMAINING_WAVE } from "../policy.js";
 
-/** `flotilla env set|get|list`. */
+/** `flotilla env set|get|list|delete`. */
 export const registerEnvCommands: CommandModule = (program, ctx) => {
   const env = program
     .command("env")
@@ -117,6 +118,12 @@ export const registerEnvCommands: CommandModule = (program, ctx) => {
         ),
       );
     });
+
+  addDeleteCommand(env, ctx, {
+    noun: "environment",
+    path: (name) => apiPath`/v1/environments/${name}`,
+    example: "flotilla env delete staging --yes",
+  });
 };
 
 function show(value: unknown): string {

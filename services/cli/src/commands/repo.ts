@@ -1,6 +1,7 @@
 import type { List, Repo } from "@flotilla/api";
 import type { Command } from "commander";
 import { apiPath } from "../client.js";
+import { addDeleteCommand } from "../confirm.js";
 import type { CommandModule } from "../context.js";
 import { UsageError } from "../errors.js";
 import { examples } from "../help.js";
@@ -18,7 +19,7 @@ interface AddOptions {
   pollInterval?: string;
 }
 
-/** `flotilla repo add|list|get`. */
+/** `flotilla repo add|list|get|delete`. */
 export const registerRepoCommands: CommandModule = (program, ctx) => {
   const repo = program.command("repo").description("register Git repositories and map environments to branches");
 
@@ -125,6 +126,12 @@ export const registerRepoCommands: CommandModule = (program, ctx) => {
         return `${head}\n\nBranches:\n${formatTable(["environment", "branch"], rows)}`;
       });
     });
+
+  addDeleteCommand(repo, ctx, {
+    noun: "repo",
+    path: (name) => apiPath`/v1/repos/${name}`,
+    example: "flotilla repo delete web --yes",
+  });
 };
 
 /** `dev=develop,prod=main`. */

@@ -1,5 +1,7 @@
 import type { List, Team, TeamPolicySpec } from "@flotilla/api";
 import type { Command } from "commander";
+import { apiPath } from "../client.js";
+import { addDeleteCommand } from "../confirm.js";
 import type { CommandModule } from "../context.js";
 import { examples } from "../help.js";
 import { collect } from "../input.js";
@@ -44,9 +46,9 @@ function policyText(p: TeamPolicySpec | undefined): string {
   return parts.filter(Boolean).join("; ");
 }
 
-/** `flotilla team create|list`. */
+/** `flotilla team create|list|delete`. */
 export const registerTeamCommands: CommandModule = (program, ctx) => {
-  const team = program.command("team").description("create and list teams (teams own repos and apps)");
+  const team = program.command("team").description("create, list and delete teams (teams own repos and apps)");
 
   team
     .command("create")
@@ -96,4 +98,10 @@ export const registerTeamCommands: CommandModule = (program, ctx) => {
         ),
       );
     });
+
+  addDeleteCommand(team, ctx, {
+    noun: "team",
+    path: (name) => apiPath`/v1/teams/${name}`,
+    example: "flotilla team delete web --yes",
+  });
 };

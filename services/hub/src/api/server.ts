@@ -12,9 +12,11 @@ import { AuditTrail } from "../audit/trail.js";
 import { MAX_HEADERS_TIMEOUT_MS } from "../config.js";
 import { AuthError } from "../errors.js";
 import type { HubMetrics } from "../metrics.js";
+import type { AgentCalls } from "../nats/agent-calls.js";
+import type { Receivers } from "../notify/receivers.js";
 import { redisKeys } from "../redis/index.js";
 import type { Registry } from "../registry/registry.js";
-import type { EventBus } from "../status/events.js";
+import type { EventBus, EventLog } from "../status/events.js";
 import { FleetGauges } from "../status/gauges.js";
 import type {
   AuditStore,
@@ -30,10 +32,12 @@ import type {
 } from "../store.js";
 import { constantTimeEqual } from "../tracking/webhook.js";
 import { installAccessControl } from "./access.js";
+import { agentRoutes } from "./agent-routes.js";
 import { auditRoutes } from "./audit-routes.js";
 import { sendError } from "./errors.js";
 import { freezeRoutes } from "./freeze-routes.js";
 import { openApiOptions, withServer } from "./openapi.js";
+import { receiverRoutes } from "./receiver-routes.js";
 import { registryRoutes } from "./registry-routes.js";
 import { rolloutRoutes } from "./rollout-routes.js";
 import { routeOf } from "./route.js";
@@ -78,7 +82,13 @@ export interface ApiOptions {
   rollouts: RolloutStore;
   settings: SettingsStore;
   registry: Registry;
+  /** Questions to agents: an app's live diff, a refresh. */
+  agents: AgentCalls;
+  /** Notification receivers. */
+  receivers: Receivers;
   events: EventBus;
+  /** What reconnecting event streams are served from. */
+  eventLog: EventLog;
   metrics: HubMetrics;
   log: Logger;
   tokens: TokenService;
@@ -227,6 +237,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
       rollouts: o.rollouts,
       registry: o.registry,
       events: o.events,
+      eventLog: o.eventLog,
       streams,
     }),
   );
@@ -240,6 +251,8 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
       ownership,
     }),
   );
+  await app.register(agentRoutes(o.agents));
+  await app.register(receiverRoutes(o.receivers));
   await app.register(webhookRoutes(o));
   return app;
 }

@@ -4,7 +4,8 @@ import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { NotFoundError } from "../errors.js";
 import { clusterView, type Registry } from "../registry/registry.js";
 import { isTerminal } from "../rollout/index.js";
-import type { EventBus } from "../status/events.js";
+import { compareEventIds, type EventId, parseEventId } from "../status/event-ids.js";
+import type { EventBus, EventLog, HubEvent } from "../status/events.js";
 import { joinAppsOnClusters, summarizeFleet } from "../status/fleet.js";
 import type { ClusterStatusStore, DesiredStore, ObjectReader, ReportStore, RolloutStore } from "../store.js";
 import { routeOf } from "./route.js";
@@ -21,6 +22,8 @@ export interface StatusRoutesOptions {
   rollouts: RolloutStore;
   registry: Registry;
   events: EventBus;
+  /** Where a stream that reconnects with `Last-Event-ID` reads what it missed. */
+  eventLog: EventLog;
   /** The open event streams: at most so many per token, ended when their token stops working. */
   streams: StreamRegistry;
 }
@@ -113,6 +116,10 @@ export function statusRoutes(o: StatusRoutesOptions): FastifyPluginAsync {
         if (!principal) throw new Error("the access hook let an event stream through without a token");
         o.streams.admit(principal);
         const wanted = req.query.types ? new Set(req.query.types.split(",")) : undefined;
+        const header = req.headers["last-event-id"];
+        // A browser's EventSource sends the header by itself when it reconnects.
+        const resumeFrom: EventId | undefined =
+          typeof header === "string" && header.trim() !== "" ? parseEventId(header) : undefined;
         reply.hijack();
         // The stream outlives any request timeout: it ends when the client goes, the token stops
         // working, or the server closes.
@@ -125,10 +132,21 @@ export function statusRoutes(o: StatusRoutesOptions): FastifyPluginAsync {
           "x-accel-buffering": "no",
         });
         raw.write(": connected\n\n");
-        let id = 0;
-        const unsubscribe = o.events.subscribe((event) => {
+        let sent: EventId | undefined = resumeFrom;
+        const send = (event: HubEvent, id: string): void => {
+          if (raw.writableEnded) return;
+          const parsed = parseEventId(id, "event id");
+          // Live events that arrived while the log was replayed come again: send each once.
+          if (sent && compareEventIds(parsed, sent) <= 0) return;
+          sent = parsed;
           if (wanted && !wanted.has(event.type)) return;
-          raw.write(`id: ${++id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+          raw.write(`id: ${id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+        };
+        // Subscribe first and hold live events back, so none falls between the replay and them.
+        let held: [HubEvent, string][] | undefined = resumeFrom ? [] : undefined;
+        const unsubscribe = o.events.subscribe((event, id) => {
+          if (held) held.push([event, id]);
+          else send(event, id);
         });
         const keepalive = setInterval(() => raw.write(": keepalive\n\n"), SSE_KEEPALIVE_MS);
         const stream: OpenStream = {
@@ -142,6 +160,21 @@ export function statusRoutes(o: StatusRoutesOptions): FastifyPluginAsync {
         };
         o.streams.add(stream);
         req.raw.on("close", () => stream.end());
+        if (resumeFrom) {
+          try {
+            const replay = await o.eventLog.replay(resumeFrom);
+            if (!replay.complete) raw.write(": some events after the Last-Event-ID are no longer kept\n\n");
+            for (const e of replay.events) {
+              if (raw.writableEnded) break;
+              send(e.event, e.id);
+            }
+          } catch (err) {
+            req.log.warn({ err }, "cannot replay the event log; the stream goes on from now");
+            raw.write(": the events missed could not be read; going on from now\n\n");
+          }
+          for (const [event, id] of held ?? []) send(event, id);
+          held = undefined;
+        }
       },
     });
   };

@@ -261,7 +261,8 @@ const events: EventBus & { seen: HubEvent[] } = {
 
 /** A bus that hands what is announced to its subscribers, as the Redis one does. */
 function listeningBus(): EventBus & { announce(e: HubEvent): void } {
-  const listeners = new Set<(e: HubEvent) => void>();
+  const listeners = new Set<(e: HubEvent, id: string) => void>();
+  let next = 0;
   return {
     ...events,
     subscribe(listener) {
@@ -269,7 +270,8 @@ function listeningBus(): EventBus & { announce(e: HubEvent): void } {
       return () => listeners.delete(listener);
     },
     announce(e) {
-      for (const l of listeners) l(e);
+      next += 1;
+      for (const l of listeners) l(e, `${next}-0:0`);
     },
   };
 }

@@ -4,7 +4,7 @@
  */
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
-import type { EventBus } from "../status/events.js";
+import type { EventBus, EventLog } from "../status/events.js";
 import type { Stores } from "../store.js";
 import { RedisAccountJwtStore } from "./account-jwt.js";
 import { RedisAuditStore } from "./audit.js";
@@ -16,19 +16,25 @@ import { RedisFreezeStore } from "./freezes.js";
 import { RedisHeadStore } from "./heads.js";
 import { RedisLeaseStore } from "./lease.js";
 import { RedisObjectStore } from "./objects.js";
+import { RedisReceiverStore } from "./receivers.js";
 import { RedisRolloutStore } from "./rollouts.js";
 import { RedisSettingsStore } from "./settings.js";
 import { RedisSigningKeyStore } from "./signing-key.js";
 import { RedisTokenStore } from "./tokens.js";
 
 export { REDIS_START_ATTEMPTS, type RedisTarget, redactRedisUrl } from "./connection.js";
-export { EVENTS_CHANNEL, KEY_PREFIX, keys as redisKeys, NUDGE_CHANNEL } from "./keys.js";
+export { KEY_PREFIX, keys as redisKeys, NUDGE_CHANNEL } from "./keys.js";
 export { RedisRolloutStore } from "./rollouts.js";
+
+/** About how many deliveries the delivery log keeps (`MAXLEN ~`). */
+export const DELIVERIES_MAX_ENTRIES = 10_000;
 
 /** How the stores keep what grows. */
 export interface StoreOptions {
   /** About how many entries the audit trail keeps (`MAXLEN ~`). */
   auditMaxEntries: number;
+  /** About how many batches of events the event log keeps (`MAXLEN ~`). */
+  eventsMaxEntries: number;
 }
 
 /** Every store over one connection (or a Redis primary behind Sentinel: pass the connected client). */
@@ -49,6 +55,7 @@ export function redisStores(redis: Redis, options: StoreOptions): Stores {
     tokens: new RedisTokenStore(redis),
     audit: new RedisAuditStore(redis, options.auditMaxEntries),
     freezes: new RedisFreezeStore(redis),
+    receivers: new RedisReceiverStore(redis, DELIVERIES_MAX_ENTRIES),
   };
 }
 
@@ -57,8 +64,8 @@ export interface RedisBackend {
   stores: Stores;
   /** The connection the stores use, for a library that keeps its own keys (the auth-failure limiter). */
   redis: Redis;
-  /** Events and nudges to and from every replica, over a dedicated subscriber connection. */
-  events: EventBus;
+  /** Events and nudges to and from every replica, over dedicated reader and subscriber connections. */
+  events: EventBus & EventLog;
   /** True when Redis answers. */
   ping(): Promise<boolean>;
   /** Closes the event bus and both connections. */
@@ -67,16 +74,20 @@ export interface RedisBackend {
 
 /**
  * Connects to Redis (giving up after a few attempts at start, see `connectRedis`), opens a
- * second connection for pub/sub, and builds the stores and the event bus over them.
+ * connection for pub/sub and one that blocks reading the event log, and builds the stores and
+ * the event bus over them.
  */
 export async function openRedis(target: RedisTarget, log: Logger, options: StoreOptions): Promise<RedisBackend> {
   const redis = await connectRedis(target, log);
   const subscriber = redis.duplicate();
   handleErrors(subscriber, log, describeRedisTarget(target));
+  const reader = redis.duplicate();
+  handleErrors(reader, log, describeRedisTarget(target));
   const quit = () => closeRedis(redis);
   try {
     await subscriber.connect().catch(() => {});
-    const events = await RedisEventBus.start(redis, subscriber, log);
+    await reader.connect().catch(() => {});
+    const events = await RedisEventBus.start(redis, subscriber, reader, { maxEntries: options.eventsMaxEntries, log });
     return {
       stores: redisStores(redis, options),
       redis,
@@ -89,6 +100,7 @@ export async function openRedis(target: RedisTarget, log: Logger, options: Store
     };
   } catch (err) {
     subscriber.disconnect();
+    reader.disconnect();
     await quit();
     throw err;
   }

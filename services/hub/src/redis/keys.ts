@@ -21,10 +21,14 @@
  *   most once a minute per token and replica)
  * - `freezes` hash: field `fleet` or `env:<environment>` → JSON Freeze (an operator's freeze in force)
  * - `audit` stream of audit entries (field `e`: the entry as JSON), capped with `MAXLEN ~`
+ * - `receivers` hash name → JSON ReceiverRecord (URL and secret sealed); `deliveries` stream of
+ *   notification deliveries (field `e`: the delivery as JSON), capped with `MAXLEN ~`
  * - `auth-failures:<address>` failed authentications from one client address in the current
  *   window (@fastify/rate-limit's Redis store; expires with the window)
- * - pub/sub channels `events` (SSE fan-out: one JSON HubEvent, or a JSON array of them from a batch)
- *   and `nudge` (wake the tracker for one repo)
+ * - `events` stream of hub events, one entry per batch (field `e`: a JSON array of HubEvents),
+ *   capped with `MAXLEN ~`; every replica reads it in order for its SSE clients, and a client's
+ *   `Last-Event-ID` (`<entry id>:<index>`) resumes from it
+ * - pub/sub channel `nudge` (wake the tracker for one repo)
  *
  * The Lua scripts that change several of these at once are in `scripts.ts`.
  */
@@ -63,12 +67,13 @@ export const keys = {
   tokensLastUsed: `${KEY_PREFIX}tokens-last-used`,
   audit: `${KEY_PREFIX}audit`,
   freezes: `${KEY_PREFIX}freezes`,
+  events: `${KEY_PREFIX}events`,
+  receivers: `${KEY_PREFIX}receivers`,
+  deliveries: `${KEY_PREFIX}deliveries`,
   /** Prefix of the rate limiter's counters; it appends the client address. */
   authFailuresPrefix: `${KEY_PREFIX}auth-failures:`,
 } as const;
 
-/** Pub/sub channel carrying hub events to every replica's SSE clients. */
-export const EVENTS_CHANNEL = `${KEY_PREFIX}events`;
 /** Pub/sub channel asking the leader's tracker to poll one repo now (webhooks, registry changes). */
 export const NUDGE_CHANNEL = `${KEY_PREFIX}nudge`;
 

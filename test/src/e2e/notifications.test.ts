@@ -1,0 +1,160 @@
+/**
+ * Notifications end to end: a real hub (its built command) over real nats-server, redis-server
+ * and Git smart-HTTP server, and a test receiver on loopback. The test plays one cluster's agent
+ * as far as heartbeats go (signed with the key of its bootstrap bundle), so the cluster is Ready
+ * and gets the revision, but never reports it: the rollout fails at its progress deadline. The
+ * receiver answers 500 twice; the third attempt delivers, and the signature verifies with the
+ * receiver's secret.
+ */
+import { createHmac, timingSafeEqual } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { type Fleet, startFleet, waitsOf } from "@flotilla/devfleet";
+import { HEARTBEAT, heartbeatSubject, seal, signingKeyFromPem } from "@flotilla/proto";
+import { connect, type NatsConnection } from "nats";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const until = waitsOf(60_000, 100);
+const SECRET = "receiver-secret-0123456789";
+
+interface Call {
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+  answered: number;
+}
+
+describe("notifications of a failing rollout", () => {
+  let fleet: Fleet;
+  let nc: NatsConnection;
+  let receiver: Server;
+  let receiverUrl: string;
+  let beat: NodeJS.Timeout | undefined;
+  const calls: Call[] = [];
+
+  const api = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${fleet.hub.url}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${fleet.hub.token}`,
+        ...(body !== undefined ? { "content-type": "application/json" } : {}),
+      },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    return { status: res.status, json: text ? JSON.parse(text) : undefined };
+  };
+
+  beforeAll(async () => {
+    receiver = createServer((req, res) => {
+      let body = "";
+      req.on("data", (d: Buffer) => {
+        body += d.toString();
+      });
+      req.on("end", () => {
+        // The first two calls fail; every call after them is taken.
+        const answered = calls.length < 2 ? 500 : 200;
+        calls.push({ headers: req.headers, body, answered });
+        res.writeHead(answered).end();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", r));
+    receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks/flotilla`;
+    fleet = await startFleet({
+      repos: { web: { main: { "deploy/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\n" } } },
+      hubEnv: {
+        FLOTILLA_HUB_POLL_INTERVAL: "500ms",
+        FLOTILLA_HEARTBEAT_INTERVAL: "500ms",
+        FLOTILLA_HUB_NOTIFY_RETRY_MIN: "200ms",
+        FLOTILLA_LOG_LEVEL: "warn",
+      },
+    });
+    nc = await connect({ servers: fleet.nats.url });
+  }, 120_000);
+
+  afterAll(async () => {
+    clearInterval(beat);
+    await nc?.close();
+    await fleet?.stop();
+    await new Promise<void>((r) => receiver?.close(() => r()));
+  });
+
+  it("delivers a signed rollout-failed notification on the third try, and logs the delivery", async () => {
+    const put = await api("PUT", "/v1/receivers/ops", {
+      url: receiverUrl,
+      secret: SECRET,
+      events: ["rollout-failed"],
+      teams: ["web"],
+    });
+    expect(put.status).toBe(201);
+    // The URL's path and the secret never come back.
+    const listed = JSON.stringify((await api("GET", "/v1/receivers")).json);
+    expect(listed).toContain('"urlOrigin":"http://127.0.0.1:');
+    expect(listed).not.toContain("/hooks/flotilla");
+    expect(listed).not.toContain(SECRET);
+
+    const registered = await api("POST", "/v1/clusters", { name: "c1", labels: { env: "prod" } });
+    expect(registered.status).toBe(201);
+    const key = signingKeyFromPem(registered.json.agentSigningKey);
+    const heartbeat = () =>
+      nc.publish(
+        heartbeatSubject("c1"),
+        seal(HEARTBEAT, { cluster: "c1", agentVersion: "e2e", sentAtMs: Date.now() }, key),
+      );
+    heartbeat();
+    beat = setInterval(heartbeat, 300);
+    await until("c1 Ready", async () =>
+      (await api("GET", "/v1/clusters/c1")).json?.status?.state === "Ready" ? true : undefined,
+    );
+
+    const policy = {
+      waves: [{ name: "all", selector: {}, bakeSeconds: 0 }],
+      progressDeadlineSeconds: 2,
+      autoRollback: false,
+    };
+    expect((await api("PUT", "/v1/environments/prod", { policy })).status).toBe(201);
+    expect((await api("POST", "/v1/teams", { name: "web" })).status).toBe(201);
+    const repo = fleet.repo("web");
+    const repoSpec = {
+      name: "web",
+      team: "web",
+      url: repo.url,
+      branches: { prod: "main" },
+      pollIntervalSeconds: 0.5,
+      credentials: { username: fleet.git.username, password: fleet.git.password },
+    };
+    expect((await api("POST", "/v1/repos", repoSpec)).status).toBe(201);
+    expect((await api("POST", "/v1/apps", { name: "web", repo: "web", path: "deploy", namespace: "web" })).status).toBe(
+      201,
+    );
+
+    await until("the delivery on the third try", () => (calls.some((c) => c.answered === 200) ? true : undefined));
+    expect(calls.map((c) => c.answered)).toEqual([500, 500, 200]);
+    const delivered = calls[2] as Call;
+    // The three tries carry the same body and delivery id.
+    expect(new Set(calls.map((c) => c.body)).size).toBe(1);
+    expect(new Set(calls.map((c) => c.headers["x-flotilla-delivery"])).size).toBe(1);
+    const expected = `sha256=${createHmac("sha256", SECRET).update(delivered.body).digest("hex")}`;
+    const got = String(delivered.headers["x-flotilla-signature"]);
+    expect(got.length).toBe(expected.length);
+    expect(timingSafeEqual(Buffer.from(got), Buffer.from(expected))).toBe(true);
+    expect(JSON.parse(delivered.body)).toMatchObject({
+      event: "rollout-failed",
+      app: "web",
+      team: "web",
+      environment: "prod",
+      message: expect.stringMatching(/progress deadline/),
+    });
+
+    const log = await until("the delivery in the log", async () => {
+      const items = (await api("GET", "/v1/receivers/ops/deliveries")).json?.items ?? [];
+      return items.length > 0 ? items : undefined;
+    });
+    expect(log[0]).toMatchObject({
+      receiver: "ops",
+      event: "rollout-failed",
+      outcome: "delivered",
+      attempts: 3,
+      status: 200,
+    });
+  }, 120_000);
+});
