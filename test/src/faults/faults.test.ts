@@ -30,11 +30,14 @@ async function run(world: World, fault: () => Promise<FaultFigures>): Promise<Fa
   try {
     row = await fault();
   } catch (err) {
+    world.failed = true;
     process.stderr.write(await world.logTails());
     throw err;
   }
   rows.push(row);
   process.stdout.write(`${faultTable([row])}\n`);
+  const clean = row.completed === row.rollouts && row.orderViolations + row.duplicateWrites + row.lostWrites === 0;
+  if (!clean || row.generationRegressions > 0) world.failed = true;
   expect(row, row.notes).toMatchObject({
     completed: row.rollouts,
     orderViolations: 0,

@@ -109,6 +109,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Everything a case needs, and the checks every case shares. */
 export class World {
   readonly written: Written[] = [];
+  /** Set when a case failed: {@link stop} then keeps the world's directory (every log) and prints where. */
+  failed = false;
   readonly hubs: (HubProcess | undefined)[] = [undefined, undefined];
   #version = 0;
   #watch: QueuedIterator<KvEntry> | undefined;
@@ -486,7 +488,8 @@ spec: { repo: web, path: deploy, namespace: web }
     await this.redis.sentinel?.stop();
     await this.redis.server?.stop();
     await this.nats.stop();
-    await rm(this.dir, { recursive: true, force: true });
+    if (this.failed) process.stderr.write(`fault world kept for its logs: ${this.dir}\n`);
+    else await rm(this.dir, { recursive: true, force: true });
     await sleep(100);
     return pids.filter(isAlive);
   }
