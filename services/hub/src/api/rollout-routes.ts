@@ -1,4 +1,5 @@
 import {
+  describeFreeze,
   operations,
   type RolloutCommand,
   type RolloutState,
@@ -14,9 +15,17 @@ import { type SettingsChange, settingsDiff } from "../desired/index.js";
 import { ConflictError, NotFoundError } from "../errors.js";
 import { ENV_LABEL } from "../registry/targets.js";
 import { policyOfTeam } from "../registry/team-policy.js";
-import { clusterStandings, command, isSettled, leadTime, parsePolicy, planWaves } from "../rollout/index.js";
+import {
+  clusterStandings,
+  command,
+  isSettled,
+  leadTime,
+  parsePolicy,
+  planWaves,
+  windowVerdict,
+} from "../rollout/index.js";
 import type { EventBus } from "../status/events.js";
-import type { ClusterStatusStore, ObjectReader, RolloutStore, SettingsStore } from "../store.js";
+import type { ClusterStatusStore, FreezeStore, ObjectReader, RolloutStore, SettingsStore } from "../store.js";
 import { listedTeamOf } from "./access.js";
 import { routeOf } from "./route.js";
 
@@ -74,6 +83,7 @@ export interface RolloutRoutesOptions {
   statuses: ClusterStatusStore;
   rollouts: RolloutStore;
   settings: SettingsStore;
+  freezes: Pick<FreezeStore, "list">;
   events: EventBus;
   ownership: Ownership;
 }
@@ -170,7 +180,22 @@ export function rolloutRoutes(o: RolloutRoutesOptions): FastifyPluginAsync {
           members.map((c, i) => ({ name: c.name, labels: c.labels, state: states[i]?.state ?? "Pending" })),
           appRecord.clusterSelector,
         );
-        return { environment, app: appRecord.name, policy, waves };
+        const now = Date.now();
+        const window = policy.windows.length > 0 ? windowVerdict(policy.windows, now) : { open: true as const };
+        const holds = [
+          ...(window.open ? [] : [{ kind: "window" as const, reason: window.reason }]),
+          ...(await o.freezes.list())
+            .filter((f) => f.scope === "fleet" || f.environment === environment)
+            .map((f) => ({ kind: "freeze" as const, reason: describeFreeze(f) })),
+        ];
+        return {
+          environment,
+          app: appRecord.name,
+          policy,
+          waves,
+          holds,
+          ...(appRecord.dependsOn?.length ? { dependsOn: appRecord.dependsOn } : {}),
+        };
       },
     });
   };
