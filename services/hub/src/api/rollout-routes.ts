@@ -7,7 +7,7 @@ import {
   type RolloutView,
   teamMayTarget,
 } from "@flotilla/api";
-import type { FastifyPluginAsync, FastifyRequest } from "fastify";
+import type { FastifyPluginAsync } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import type { Ownership } from "../access/ownership.js";
 import { describePrincipal } from "../access/principal.js";
@@ -122,7 +122,7 @@ export function rolloutRoutes(o: RolloutRoutesOptions): FastifyPluginAsync {
       },
     });
 
-    const apply = async (req: FastifyRequest, id: string, cmd: RolloutCommand, by: string) => {
+    const apply = async (id: string, cmd: RolloutCommand, by: string) => {
       for (let attempt = 0; attempt < COMMAND_ATTEMPTS; attempt++) {
         const stored = await o.rollouts.get(id);
         if (!stored) throw new NotFoundError("rollout", id);
@@ -147,13 +147,13 @@ export function rolloutRoutes(o: RolloutRoutesOptions): FastifyPluginAsync {
 
     app.route({
       ...routeOf(operations.commandRollout),
-      handler: async (req) => apply(req, req.params.id, req.params.command, "api"),
+      handler: async (req) => apply(req.params.id, req.params.command, "api"),
     });
 
     app.route({
       ...routeOf(operations.overrideRollout),
       handler: async (req) =>
-        apply(req, req.params.id, "override", req.principal ? describePrincipal(req.principal) : "api"),
+        apply(req.params.id, "override", req.principal ? describePrincipal(req.principal) : "api"),
     });
 
     app.route({
