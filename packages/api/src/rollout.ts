@@ -392,6 +392,14 @@ export const planPreviewSchema = z
     app: nameSchema,
     policy: policySchema,
     waves: z.array(plannedWaveSchema),
+    holds: z
+      .array(z.object({ kind: z.enum(["window", "freeze"]), reason: z.string() }))
+      .optional()
+      .describe("what would hold a rollout started now: a closed window of the policy, freezes in force"),
+    dependsOn: z
+      .array(nameSchema)
+      .optional()
+      .describe("apps whose rollout must be Healthy on a cluster before this app is written there"),
   })
   .meta({ id: "PlanPreview" });
 export type PlanPreview = z.output<typeof planPreviewSchema>;

@@ -15,7 +15,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { RolloutSummary, RolloutView } from "@flotilla/api";
+import type { PlanPreview, RolloutSummary, RolloutView } from "@flotilla/api";
 import {
   type FixtureRepo,
   type GitServer,
@@ -215,6 +215,8 @@ spec: { repo: shop, path: web, namespace: shop }
   it("a frozen environment holds a wave and says why; an opening window starts one; an override starts one at once", async () => {
     const freeze = await api("PUT", "/v1/environments/prod/freeze", { reason: "incident 4711" });
     expect(freeze.status).toBe(200);
+    const plan = await api<PlanPreview>("POST", "/v1/environments/prod/plan", { app: "web" });
+    expect(plan.json?.holds).toEqual([{ kind: "freeze", reason: expect.stringContaining("incident 4711") }]);
     const sha = await push({ "web/config.yaml": config("web", "3") }, "web 3");
     const held = await rolloutOf("web", sha, (r) => r.hold !== undefined);
     expect(held.hold).toMatchObject({ kind: "freeze" });
@@ -275,6 +277,8 @@ spec: { repo: shop, path: api, namespace: shop, dependsOn: [db] }
     expect(cycle.status).toBe(400);
     expect(cycle.json?.message).toContain("cycle: db → api → db");
 
+    const plan = await api<PlanPreview>("POST", "/v1/environments/prod/plan", { app: "api" });
+    expect(plan.json?.dependsOn).toEqual(["db"]);
     const blocked = await rolloutOf("api", undefined, (r) =>
       (clusterOf(r, "sim-canary")?.why ?? "").includes("blocked by"),
     );

@@ -2,6 +2,7 @@ import {
   IN_FLIGHT_PHASES,
   type List,
   type PlannedWave,
+  type PlanPreview,
   type RolloutSummary,
   type RolloutView,
   TERMINAL_PHASES,
@@ -126,10 +127,20 @@ export const registerRolloutCommands: CommandModule = (program, ctx) => {
     .action(async (environment: string, opts: { app: string }, cmd: Command) => {
       const plan = await ctx
         .client(cmd)
-        .post<{ waves: PlannedWave[] } | PlannedWave[]>(apiPath`/v1/environments/${environment}/plan`, {
-          json: { app: opts.app },
-        });
-      ctx.print(cmd, plan, () => planText(Array.isArray(plan) ? plan : plan.waves));
+        .post<Pick<PlanPreview, "waves" | "holds" | "dependsOn"> | PlannedWave[]>(
+          apiPath`/v1/environments/${environment}/plan`,
+          { json: { app: opts.app } },
+        );
+      ctx.print(cmd, plan, () => {
+        if (Array.isArray(plan)) return planText(plan);
+        const notes = [
+          ...(plan.holds ?? []).map((h) => `Held now by a ${h.kind}: ${h.reason}`),
+          ...(plan.dependsOn?.length
+            ? [`On each cluster, waits for ${plan.dependsOn.join(", ")} to be Healthy there first`]
+            : []),
+        ];
+        return [planText(plan.waves), ...notes].join("\n");
+      });
     });
 
   for (const [name, what, done] of COMMANDS) registerCommandVerb(rollout, ctx, name, what, done);

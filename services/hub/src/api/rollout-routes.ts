@@ -1,4 +1,5 @@
 import {
+  describeFreeze,
   operations,
   type RolloutCommand,
   type RolloutState,
@@ -6,7 +7,7 @@ import {
   type RolloutView,
   teamMayTarget,
 } from "@flotilla/api";
-import type { FastifyPluginAsync, FastifyRequest } from "fastify";
+import type { FastifyPluginAsync } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import type { Ownership } from "../access/ownership.js";
 import { describePrincipal } from "../access/principal.js";
@@ -14,9 +15,17 @@ import { type SettingsChange, settingsDiff } from "../desired/index.js";
 import { ConflictError, NotFoundError } from "../errors.js";
 import { ENV_LABEL } from "../registry/targets.js";
 import { policyOfTeam } from "../registry/team-policy.js";
-import { clusterStandings, command, isSettled, leadTime, parsePolicy, planWaves } from "../rollout/index.js";
+import {
+  clusterStandings,
+  command,
+  isSettled,
+  leadTime,
+  parsePolicy,
+  planWaves,
+  windowVerdict,
+} from "../rollout/index.js";
 import type { EventBus } from "../status/events.js";
-import type { ClusterStatusStore, ObjectReader, RolloutStore, SettingsStore } from "../store.js";
+import type { ClusterStatusStore, FreezeStore, ObjectReader, RolloutStore, SettingsStore } from "../store.js";
 import { listedTeamOf } from "./access.js";
 import { routeOf } from "./route.js";
 
@@ -74,6 +83,7 @@ export interface RolloutRoutesOptions {
   statuses: ClusterStatusStore;
   rollouts: RolloutStore;
   settings: SettingsStore;
+  freezes: Pick<FreezeStore, "list">;
   events: EventBus;
   ownership: Ownership;
 }
@@ -112,7 +122,7 @@ export function rolloutRoutes(o: RolloutRoutesOptions): FastifyPluginAsync {
       },
     });
 
-    const apply = async (req: FastifyRequest, id: string, cmd: RolloutCommand, by: string) => {
+    const apply = async (id: string, cmd: RolloutCommand, by: string) => {
       for (let attempt = 0; attempt < COMMAND_ATTEMPTS; attempt++) {
         const stored = await o.rollouts.get(id);
         if (!stored) throw new NotFoundError("rollout", id);
@@ -137,13 +147,13 @@ export function rolloutRoutes(o: RolloutRoutesOptions): FastifyPluginAsync {
 
     app.route({
       ...routeOf(operations.commandRollout),
-      handler: async (req) => apply(req, req.params.id, req.params.command, "api"),
+      handler: async (req) => apply(req.params.id, req.params.command, "api"),
     });
 
     app.route({
       ...routeOf(operations.overrideRollout),
       handler: async (req) =>
-        apply(req, req.params.id, "override", req.principal ? describePrincipal(req.principal) : "api"),
+        apply(req.params.id, "override", req.principal ? describePrincipal(req.principal) : "api"),
     });
 
     app.route({
@@ -170,7 +180,22 @@ export function rolloutRoutes(o: RolloutRoutesOptions): FastifyPluginAsync {
           members.map((c, i) => ({ name: c.name, labels: c.labels, state: states[i]?.state ?? "Pending" })),
           appRecord.clusterSelector,
         );
-        return { environment, app: appRecord.name, policy, waves };
+        const now = Date.now();
+        const window = policy.windows.length > 0 ? windowVerdict(policy.windows, now) : { open: true as const };
+        const holds = [
+          ...(window.open ? [] : [{ kind: "window" as const, reason: window.reason }]),
+          ...(await o.freezes.list())
+            .filter((f) => f.scope === "fleet" || f.environment === environment)
+            .map((f) => ({ kind: "freeze" as const, reason: describeFreeze(f) })),
+        ];
+        return {
+          environment,
+          app: appRecord.name,
+          policy,
+          waves,
+          holds,
+          ...(appRecord.dependsOn?.length ? { dependsOn: appRecord.dependsOn } : {}),
+        };
       },
     });
   };

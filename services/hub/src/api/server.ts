@@ -247,6 +247,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
       statuses: o.statuses,
       rollouts: o.rollouts,
       settings: o.settings,
+      freezes: o.freezes,
       events: o.events,
       ownership,
     }),
