@@ -704,13 +704,13 @@ export const operations = withIds({
       tags: ["webhooks"],
       summary: "Git push webhook (GitHub X-Hub-Signature-256, GitLab X-Gitlab-Token, or X-Flotilla-Signature)",
       description:
-        "Checked against the repo's webhook secret over the raw body bytes; the payload is not trusted for the new head: the hub asks the Git server.",
+        "Checked against the repo's webhook secret over the raw body bytes; the payload is not trusted for the new head: the hub asks the Git server. An unknown repo is answered as a bad signature (401), so repo names cannot be probed.",
       params: z.object({ repo: z.string() }),
       consumes: ["application/json", "application/x-www-form-urlencoded"],
       body: z.unknown().describe("the push event as the Git server sends it"),
       response: {
         202: json("Accepted: the repo is polled now", z.object({ accepted: z.literal(true), repo: z.string() })),
-        ...errors(401, 404),
+        ...errors(401),
       },
     },
   },

@@ -96,11 +96,18 @@ export class TooManyRequestsError extends HubError {
 /** A webhook delivery whose signature or token does not verify. */
 export class WebhookSignatureError extends HubError {
   override name = "WebhookSignatureError";
+  /**
+   * The message is the same whatever the `reason` (kept for the log only): an unknown repo, a
+   * repo without a secret and a wrong signature answer alike, so deliveries cannot tell which
+   * repos exist.
+   */
   constructor(
     readonly repo: string,
     readonly reason: string,
   ) {
-    super(`webhook for repo ${JSON.stringify(repo)} refused: ${reason}`);
+    super(
+      `webhook for repo ${JSON.stringify(repo)} refused: it does not verify against the repo's webhook secret (X-Hub-Signature-256, X-Gitlab-Token or X-Flotilla-Signature)`,
+    );
   }
 }
 

@@ -506,7 +506,13 @@ describe("hub end to end (NATS without auth)", () => {
       }
       expect(await metric(hub, "flotilla_hub_webhook_deliveries_total", 'result="bad_signature"')).toBe(4);
       expect(watcher.latest("dev-1.web")).toEqual(before);
-      expect((await api(hub, "POST", "/v1/webhooks/git/nope", body, { token: null })).status).toBe(404);
+      // An unknown repo answers exactly as a bad signature does: no repo enumeration.
+      const unknown = await api(hub, "POST", "/v1/webhooks/git/nope", body, { token: null, headers: forged[0] });
+      const badSignature = await api(hub, "POST", "/v1/webhooks/git/web", body, { token: null, headers: forged[0] });
+      expect(unknown.status).toBe(401);
+      expect(JSON.stringify(unknown.json).replace(/"nope"|\\"nope\\"/g, "R")).toBe(
+        JSON.stringify(badSignature.json).replace(/"web"|\\"web\\"/g, "R"),
+      );
 
       const sentAt = Date.now();
       const accepted = await api(hub, "POST", "/v1/webhooks/git/web", body, {

@@ -25,8 +25,19 @@ describe("verifyWebhook", () => {
     expect(() => verifyWebhook("web", headers, body, secret)).toThrow(WebhookSignatureError);
   });
 
-  it("refuses every delivery when the repo has no secret", () => {
-    expect(() => verifyWebhook("web", { "x-gitlab-token": "" }, body, undefined)).toThrow(/no webhook secret/);
+  it("refuses every delivery when the repo has no secret, saying why only to the log", () => {
+    let refused: WebhookSignatureError | undefined;
+    expect(verifyWebhook("web", { "x-gitlab-token": "" }, body, undefined, (e) => (refused = e))).toBeUndefined();
+    expect(refused?.reason).toMatch(/no webhook secret/);
+  });
+
+  it("answers every refusal with the same message, whatever the reason", () => {
+    const messages = new Set<string>();
+    for (const headers of [{}, { "x-gitlab-token": "wrong" }, { "x-hub-signature-256": "sha256=00" }]) {
+      verifyWebhook("web", headers, body, secret, (e) => messages.add(e.message));
+    }
+    verifyWebhook("web", {}, body, undefined, (e) => messages.add(e.message));
+    expect(messages.size).toBe(1);
   });
 
   it("names the repo in the error", () => {

@@ -31,14 +31,29 @@ export function signBody(secret: string, body: Uint8Array): string {
 /**
  * Verifies a webhook delivery for `repo` against its secret: GitHub's `X-Hub-Signature-256`,
  * GitLab's `X-Gitlab-Token`, or Flotilla's generic `X-Flotilla-Signature: sha256=<hmac>` over
- * the raw body. Throws WebhookSignatureError naming why; nothing is trusted before this passes.
+ * the raw body (GitLab's token compared as a token, in constant time; it is not an HMAC key).
+ * Throws WebhookSignatureError naming why (for the log; its message is the same for every
+ * reason); nothing is trusted before this passes. `onRefused` may take the refusal instead.
  */
 export function verifyWebhook(
   repo: string,
   headers: Headers,
   body: Uint8Array,
   secret: string | undefined,
-): WebhookProvider {
+  onRefused: (err: WebhookSignatureError) => void = (err) => {
+    throw err;
+  },
+): WebhookProvider | undefined {
+  try {
+    return verifyOrThrow(repo, headers, body, secret);
+  } catch (err) {
+    if (!(err instanceof WebhookSignatureError)) throw err;
+    onRefused(err);
+    return undefined;
+  }
+}
+
+function verifyOrThrow(repo: string, headers: Headers, body: Uint8Array, secret: string | undefined): WebhookProvider {
   if (!secret)
     throw new WebhookSignatureError(repo, "the repo has no webhook secret; set webhookSecret to use webhooks");
   const github = header(headers, GITHUB_SIGNATURE_HEADER);
