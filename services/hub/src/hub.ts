@@ -16,7 +16,7 @@ import { HubMetrics } from "./metrics.js";
 import { AgentCalls, natsAgentChannel } from "./nats/agent-calls.js";
 import { describeOperatorSetup, parseOperatorSetup } from "./nats/auth/index.js";
 import { openBuckets } from "./nats/buckets.js";
-import { connectNats } from "./nats/connection.js";
+import { connectNats, watchConnection } from "./nats/connection.js";
 import { NatsCredentialIssuer } from "./nats/issuer.js";
 import { NatsDesiredStatePublisher } from "./nats/publisher.js";
 import { Notifier } from "./notify/notifier.js";
@@ -109,6 +109,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       `flotilla-hub-${config.replicaId}`,
     );
     cleanups.push(() => nc.drain());
+    watchConnection(nc, (connected) => metrics.natsConnected.set(connected ? 1 : 0));
     let issuer: ClusterCredentialIssuer | undefined;
     if (setup) {
       const system = await connectNats(
