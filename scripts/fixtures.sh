@@ -183,7 +183,7 @@ main() {
   flock 9
 
   local total=$SECONDS
-  local k8s etcd kstatus
+  local k8s etcd kstatus promlint
   k8s=$(module_version packages/devfleet/fixtures/k8s k8s.io/kubernetes)
   etcd=$(module_version packages/devfleet/fixtures/etcd go.etcd.io/etcd/server/v3)
   # Our own command wraps kstatus: a change to it must rebuild too, so its hash is in the key.
@@ -197,6 +197,9 @@ main() {
   done
   fixture kwok "$KWOK_VERSION" kwok_build "$KWOK_VERSION"
   fixture kstatus "$kstatus" go_build_in packages/devfleet/fixtures/kstatus . kstatus -ldflags "-s -w"
+  # promlint: the linter of `promtool check metrics`, from client_golang, for the metrics test.
+  promlint=$(module_version packages/devfleet/fixtures/promlint github.com/prometheus/client_golang)-$(sha256sum "$ROOT/packages/devfleet/fixtures/promlint/main.go" | cut -c1-8)
+  fixture promlint "$promlint" go_build_in packages/devfleet/fixtures/promlint . promlint -ldflags "-s -w"
   # The k8s suffix is part of the cache key, so machines with a plain build rebuild once.
   fixture helm "$HELM_VERSION-k8s1.$HELM_K8S_MINOR" helm_build "$HELM_VERSION" "$HELM_K8S_MINOR"
   fixture kustomize "$KUSTOMIZE_VERSION" go_install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"

@@ -171,7 +171,20 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
   };
 
   let kubeVersion = "";
-  const signals: Omit<ReadinessSignals, "natsConnected"> = { kubeAnsweredAtMs: 0, kubeError: "", loopAtMs: startedAt };
+  const signals: Omit<ReadinessSignals, "natsConnected"> = {
+    kubeAnsweredAtMs: 0,
+    kubeError: "",
+    loopAtMs: startedAt,
+    natsDownSinceMs: startedAt,
+  };
+  /** Notes when the NATS connection went, and keeps its gauge current. */
+  const watchNats = (now: number): boolean => {
+    const connected = transport.connected;
+    if (connected) signals.natsDownSinceMs = 0;
+    else if (signals.natsDownSinceMs === 0) signals.natsDownSinceMs = now;
+    metrics.natsConnected.set(connected ? 1 : 0);
+    return connected;
+  };
   let probing = false;
   // Probes the API server (and keeps the heartbeat's version current): readiness needs a recent answer.
   const probeKube = (): void => {
@@ -194,10 +207,13 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
       });
   };
   probeKube();
-  const readiness = (): Readiness =>
-    assessReadiness({ ...signals, natsConnected: transport.connected }, Date.now(), config.heartbeatIntervalMs);
+  const readiness = (): Readiness => {
+    const now = Date.now();
+    return assessReadiness({ ...signals, natsConnected: watchNats(now) }, now, config.heartbeatIntervalMs);
+  };
   const heartbeat = setInterval(() => {
     signals.loopAtMs = Date.now();
+    watchNats(signals.loopAtMs);
     probeKube();
     transport.retryPending();
     transport.heartbeat({

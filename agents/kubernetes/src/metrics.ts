@@ -62,6 +62,12 @@ export class AgentMetrics {
     registers: [this.registry],
   });
 
+  readonly natsConnected = new Gauge({
+    name: "flotilla_agent_nats_connected",
+    help: "1 while the agent is connected to NATS, 0 while it is cut off",
+    registers: [this.registry],
+  });
+
   readonly lastReconcile = new Gauge({
     name: "flotilla_agent_last_reconcile_timestamp_seconds",
     help: "Unix time of the last finished reconcile",

@@ -9,20 +9,35 @@ const ok: ReadinessSignals = {
   kubeError: "",
   loopAtMs: NOW - 1_000,
   natsConnected: true,
+  natsDownSinceMs: 0,
 };
 
 describe("assessReadiness", () => {
-  it.each<[string, Partial<ReadinessSignals>, boolean, boolean, boolean]>([
-    ["API answered recently and the loop runs", {}, true, true, true],
-    ["NATS down does not make it unready", { natsConnected: false }, true, true, true],
-    ["the last probe failed", { kubeError: "connect ECONNREFUSED" }, false, false, true],
-    ["no API answer for too long (a hung probe)", { kubeAnsweredAtMs: LATE }, false, false, true],
-    ["the API never answered", { kubeAnsweredAtMs: 0 }, false, false, true],
-    ["the loop stopped", { loopAtMs: LATE }, false, true, false],
-  ])("%s", (_n, change, ready, kube, loop) => {
+  it.each<[string, Partial<ReadinessSignals>, boolean, boolean, boolean, boolean]>([
+    ["API answered recently, the loop runs, NATS connected", {}, true, true, true, true],
+    [
+      "NATS cut off for less than a heartbeat interval",
+      { natsConnected: false, natsDownSinceMs: NOW - INTERVAL },
+      true,
+      true,
+      true,
+      true,
+    ],
+    [
+      "NATS cut off for longer than a heartbeat interval",
+      { natsConnected: false, natsDownSinceMs: NOW - INTERVAL - 1 },
+      false,
+      true,
+      true,
+      false,
+    ],
+    ["the last probe failed", { kubeError: "connect ECONNREFUSED" }, false, false, true, true],
+    ["no API answer for too long (a hung probe)", { kubeAnsweredAtMs: LATE }, false, false, true, true],
+    ["the API never answered", { kubeAnsweredAtMs: 0 }, false, false, true, true],
+    ["the loop stopped", { loopAtMs: LATE }, false, true, false, true],
+  ])("%s", (_n, change, ready, kube, loop, nats) => {
     const r = assessReadiness({ ...ok, ...change }, NOW, INTERVAL);
-    expect([r.ready, r.checks.kubernetes.ok, r.checks.loop.ok]).toEqual([ready, kube, loop]);
-    expect(r.nats.connected).toBe(change.natsConnected ?? true);
+    expect([r.ready, r.checks.kubernetes.ok, r.checks.loop.ok, r.checks.nats.ok]).toEqual([ready, kube, loop, nats]);
   });
 
   it("says why", () => {

@@ -6,9 +6,12 @@
  * - **loop**: the agent's periodic loop (heartbeats, report retries, the probe above) ran
  *   recently, so its timers are firing.
  *
- * "Recent" is within {@link READINESS_MISSED_INTERVALS} heartbeat intervals. NATS is reported
- * but not required: without the hub the agent keeps enforcing the last desired states, which
- * is its job, and an agent waiting for NATS is not helped by being marked unready.
+ * - **nats**: the agent is connected to NATS, or was cut off no longer than one heartbeat
+ *   interval ago. It keeps enforcing the last desired states without the hub, but an agent
+ *   that cannot hear the hub or report to it is not doing all of its job, and a probe is what
+ *   makes that visible (an agent cut off from NATS used to stay ready and silent).
+ *
+ * "Recent" is within {@link READINESS_MISSED_INTERVALS} heartbeat intervals.
  */
 
 /** Heartbeat intervals that may pass without a loop tick or an API answer before the agent is not ready. */
@@ -23,9 +26,7 @@ export interface ReadinessCheck {
 /** The answer of `/readyz`. */
 export interface Readiness {
   ready: boolean;
-  checks: { kubernetes: ReadinessCheck; loop: ReadinessCheck };
-  /** Informational: NATS does not gate readiness. */
-  nats: { connected: boolean };
+  checks: { kubernetes: ReadinessCheck; loop: ReadinessCheck; nats: ReadinessCheck };
 }
 
 /** What the agent observed, as Unix milliseconds (0: never). */
@@ -37,6 +38,8 @@ export interface ReadinessSignals {
   /** Last time the periodic loop ran. */
   loopAtMs: number;
   natsConnected: boolean;
+  /** When the agent last lost (or has not yet made) its NATS connection; 0 while connected. */
+  natsDownSinceMs: number;
 }
 
 function age(nowMs: number, atMs: number): string {
@@ -61,5 +64,13 @@ export function assessReadiness(s: ReadinessSignals, nowMs: number, intervalMs: 
   const loop: ReadinessCheck = fresh(s.loopAtMs)
     ? { ok: true, message: `ran ${age(nowMs, s.loopAtMs)}` }
     : { ok: false, message: `has not run since ${age(nowMs, s.loopAtMs)}` };
-  return { ready: kubernetes.ok && loop.ok, checks: { kubernetes, loop }, nats: { connected: s.natsConnected } };
+  const nats: ReadinessCheck = s.natsConnected
+    ? { ok: true, message: "connected" }
+    : nowMs - s.natsDownSinceMs <= intervalMs
+      ? { ok: true, message: `reconnecting, cut off ${age(nowMs, s.natsDownSinceMs)}` }
+      : {
+          ok: false,
+          message: `cannot reach NATS since ${age(nowMs, s.natsDownSinceMs)}: no desired states in, no reports out`,
+        };
+  return { ready: kubernetes.ok && loop.ok && nats.ok, checks: { kubernetes, loop, nats } };
 }

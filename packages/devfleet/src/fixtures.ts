@@ -21,6 +21,7 @@ export type FixtureTool =
   | "kubectl"
   | "kwok"
   | "kstatus"
+  | "promlint"
   | "helm"
   | "kustomize"
   | "toxiproxy-server"

@@ -15,6 +15,7 @@ import { type FileChanges, type FixtureRepo, type GitServer, startGitServer } fr
 import { type HubCommand, type HubProcess, newAdminToken, newEncryptionKey, startHubProcess } from "./hub.js";
 import { type Cluster, startClusters } from "./kube/cluster.js";
 import { type NatsServer, startNats } from "./nats.js";
+import { freePort } from "./ports.js";
 import { type RedisServer, startRedis } from "./redis.js";
 import { until } from "./wait.js";
 
@@ -292,6 +293,8 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
               bootstrap: bundle,
               kubeconfig: kube.kubeconfigPath,
               git,
+              // Metrics and probes on, as in a cluster: `flotilla up` shows what a Prometheus would.
+              metricsPort: await freePort(),
               env: { ...options.agentEnv },
             })
           : undefined;

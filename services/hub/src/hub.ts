@@ -16,7 +16,7 @@ import { HubMetrics } from "./metrics.js";
 import { AgentCalls, natsAgentChannel } from "./nats/agent-calls.js";
 import { describeOperatorSetup, parseOperatorSetup } from "./nats/auth/index.js";
 import { openBuckets } from "./nats/buckets.js";
-import { closeNats, connectNats } from "./nats/connection.js";
+import { closeNats, connectNats, watchConnection } from "./nats/connection.js";
 import { NatsCredentialIssuer } from "./nats/issuer.js";
 import { NatsDesiredStatePublisher } from "./nats/publisher.js";
 import { PrometheusClient } from "./prometheus/client.js";
@@ -125,6 +125,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       log,
     );
     cleanups.push(() => closeNats(nc));
+    watchConnection(nc, (connected) => metrics.natsConnected.set(connected ? 1 : 0));
     let issuer: ClusterCredentialIssuer | undefined;
     if (setup) {
       const system = await connectNats(

@@ -10,6 +10,28 @@ export class HubMetrics {
     labelNames: ["state"] as const,
     registers: [this.registry],
   });
+  readonly clusterState = new Gauge({
+    name: "flotilla_cluster_state",
+    help: '1 for each cluster\'s current state (Pending, Ready, Offline), 0 for the others: alert on state="Offline" == 1. Counted at most every 15 s.',
+    labelNames: ["cluster", "state"] as const,
+    registers: [this.registry],
+  });
+  readonly appInfo = new Gauge({
+    name: "flotilla_app_info",
+    help: "1 per (cluster, app) the hub published, labelled with the last report's sync phase, health and revision (short), and whether it is current. At most 10000 series (then flotilla_app_info_truncated is 1); counted at most every 15 s.",
+    labelNames: ["cluster", "app", "environment", "sync", "health", "revision", "current"] as const,
+    registers: [this.registry],
+  });
+  readonly appInfoTruncated = new Gauge({
+    name: "flotilla_app_info_truncated",
+    help: "1 when the fleet has more (cluster, app) pairs than flotilla_app_info shows (10000), else 0.",
+    registers: [this.registry],
+  });
+  readonly natsConnected = new Gauge({
+    name: "flotilla_hub_nats_connected",
+    help: "1 while this replica is connected to NATS, 0 while it is cut off.",
+    registers: [this.registry],
+  });
   readonly reportsIngested = new Counter({
     name: "flotilla_hub_reports_ingested_total",
     help: "Agent reports verified and stored.",

@@ -182,6 +182,8 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     objects: o.objects,
     statuses: o.statuses,
     rollouts: o.rollouts,
+    desired: o.desired,
+    reports: o.reports,
     metrics: o.metrics,
   });
 

@@ -48,3 +48,15 @@ export async function closeNats(nc: NatsConnection): Promise<void> {
   clearTimeout(timer);
   if (!nc.isClosed()) await nc.close().catch(() => {});
 }
+
+/** Calls `onChange` with true now and on every reconnect, false on every disconnect, until the connection closes. */
+export function watchConnection(nc: NatsConnection, onChange: (connected: boolean) => void): void {
+  onChange(!nc.isClosed());
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === "disconnect") onChange(false);
+      else if (s.type === "reconnect") onChange(true);
+    }
+    onChange(false);
+  })().catch(() => onChange(false));
+}

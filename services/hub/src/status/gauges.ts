@@ -1,9 +1,15 @@
 import { CLUSTER_STATES } from "@flotilla/api";
 import type { HubMetrics } from "../metrics.js";
-import type { ClusterStatusStore, ObjectReader, RolloutStore } from "../store.js";
+import type { ClusterStatusStore, DesiredStore, ObjectReader, ReportStore, RolloutStore } from "../store.js";
 
 /** How old the counted gauges may be when `/metrics` is scraped. */
 export const GAUGE_REFRESH_MS = 15_000;
+/**
+ * Most (cluster, app) pairs `flotilla_app_info` shows: a bound on the series one scrape carries,
+ * whatever the fleet's size. Past it the gauge keeps the first pairs in (cluster, app) order and
+ * `flotilla_app_info_truncated` is 1; the per-cluster `flotilla_cluster_state` is never cut.
+ */
+export const FLEET_SERIES_MAX = 10_000;
 
 /**
  * Keeps the gauges that count the fleet (clusters by state, unsettled rollouts by state) fresh
@@ -21,6 +27,9 @@ export class FleetGauges {
       objects: Pick<ObjectReader, "listObjects">;
       statuses: Pick<ClusterStatusStore, "getClusterStatuses">;
       rollouts: Pick<RolloutStore, "unsettled" | "get">;
+      /** For the per-(cluster, app) series; without them only the counts and cluster states are kept. */
+      desired?: Pick<DesiredStore, "listDesired">;
+      reports?: Pick<ReportStore, "getReports">;
       metrics: HubMetrics;
       now?: () => number;
     },
@@ -49,8 +58,45 @@ export class FleetGauges {
     const byState = new Map<string, number>();
     for (const s of stored) if (s) byState.set(s.rollout.state, (byState.get(s.rollout.state) ?? 0) + 1);
     for (const [state, n] of counts) this.o.metrics.clusters.set({ state }, n);
+    // Reset, so a deregistered cluster or removed app leaves no stale series behind.
+    this.o.metrics.clusterState.reset();
+    for (const c of clusters) {
+      const current = statuses.get(c.name)?.state ?? "Pending";
+      for (const state of CLUSTER_STATES)
+        this.o.metrics.clusterState.set({ cluster: c.name, state }, state === current ? 1 : 0);
+    }
+    await this.#countApps();
     this.o.metrics.rollouts.reset();
     for (const [state, n] of byState) this.o.metrics.rollouts.set({ state }, n);
     this.#countedAtMs = now;
+  }
+
+  async #countApps(): Promise<void> {
+    const { desired, reports } = this.o;
+    if (!desired || !reports) return;
+    const published = (await desired.listDesired({}))
+      .filter((d) => !d.removed)
+      .sort((a, b) => a.cluster.localeCompare(b.cluster) || a.app.localeCompare(b.app));
+    const shown = published.slice(0, FLEET_SERIES_MAX);
+    const got = await reports.getReports(shown.map((d) => ({ cluster: d.cluster, app: d.app })));
+    const info = this.o.metrics.appInfo;
+    info.reset();
+    shown.forEach((d, i) => {
+      const r = got[i];
+      const current = r !== undefined && r.observedGeneration === d.generation && r.revision === d.revision;
+      info.set(
+        {
+          cluster: d.cluster,
+          app: d.app,
+          environment: d.environment,
+          sync: r?.phase ?? "unknown",
+          health: r?.health ?? "unknown",
+          revision: (r?.revision ?? d.revision).slice(0, 12),
+          current: current ? "true" : "false",
+        },
+        1,
+      );
+    });
+    this.o.metrics.appInfoTruncated.set(published.length > shown.length ? 1 : 0);
   }
 }
