@@ -49,8 +49,9 @@ function consume(watch: QueuedIterator<KvEntry>, onDesired: DesiredHandler): Pro
 }
 
 class ConnectionLink implements ClusterLink {
+  /** `beats` carries the heartbeats; `status` the reports (the same connection, or not). */
   constructor(
-    private readonly nc: NatsConnection,
+    private readonly beats: NatsConnection,
     private readonly status: KV,
     private readonly cluster: string,
   ) {}
@@ -60,7 +61,7 @@ class ConnectionLink implements ClusterLink {
   }
 
   publishHeartbeat(bytes: Uint8Array): void {
-    this.nc.publish(heartbeatSubject(this.cluster), bytes);
+    this.beats.publish(heartbeatSubject(this.cluster), bytes);
   }
 }
 
@@ -92,7 +93,9 @@ function connectTarget(nats: NatsTarget) {
 
 /**
  * Shared links: one connection per `perConnection` clusters, and one watch of the whole desired
- * bucket on the first, dispatched by key.
+ * bucket on the first, dispatched by key. Heartbeats go on a connection of their own: a real
+ * agent's beat waits behind its own few reports, not behind the report bursts of hundreds of
+ * clusters, which would make the load generator's queue look like silence to the hub.
  */
 export async function sharedLinks(
   nats: NatsTarget,
@@ -112,6 +115,8 @@ export async function sharedLinks(
       });
       opened.push({ nc, status: await openBucket(nc, STATUS_BUCKET) });
     }
+    const beats = await connect({ servers: natsUrl, name: "flotilla-loadgen-beats", maxReconnectAttempts: -1 });
+    opened.push({ nc: beats, status: await openBucket(beats, STATUS_BUCKET) });
     const first = opened[0]!;
     first.watch = await (await openBucket(first.nc, DESIRED_BUCKET)).watch({ key: ">" });
     loops.push(consume(first.watch, onDesired));
@@ -120,9 +125,10 @@ export async function sharedLinks(
     throw err;
   }
   const links = new Map<string, ClusterLink>();
+  const beats = opened[opened.length - 1]!.nc;
   clusters.forEach((name, i) => {
     const o = opened[Math.floor(i / perConnection)]!;
-    links.set(name, new ConnectionLink(o.nc, o.status, name));
+    links.set(name, new ConnectionLink(beats, o.status, name));
   });
   return {
     link: (cluster) => links.get(cluster)!,

@@ -49,6 +49,13 @@ export interface ReportIngestOptions {
  * stored report (a re-delivery) is skipped.
  */
 export class ReportIngest {
+  /**
+   * Digest of the report last stored per `cluster.app` by this ingester, so a batch reads back
+   * only the stored reports it has not seen (after an election, the first of each key) to tell
+   * a re-delivery from a new report. Ten thousand clusters cost about a megabyte.
+   */
+  readonly #digests = new Map<string, string>();
+
   constructor(private readonly o: ReportIngestOptions) {}
 
   /**
@@ -101,10 +108,17 @@ export class ReportIngest {
         if (verdict?.ok) verified.push({ record: verdict.value, pair: { cluster, app } });
         else this.#reject(verdict?.reason ?? "error", { cluster, app, detail: verdict?.detail });
       });
-      const previous = await this.o.reports.getReports(verified.map((v) => v.pair));
-      const fresh = verified.filter((v, i) => previous[i]?.digest !== v.record.digest).map((v) => v.record);
+      const pairKey = (p: { cluster: string; app: string }) => `${p.cluster}.${p.app}`;
+      const unknown = verified.filter((v) => !this.#digests.has(pairKey(v.pair))).map((v) => v.pair);
+      const stored = await this.o.reports.getReports(unknown);
+      unknown.forEach((pair, i) => {
+        const digest = stored[i]?.digest;
+        if (digest !== undefined) this.#digests.set(pairKey(pair), digest);
+      });
+      const fresh = verified.filter((v) => this.#digests.get(pairKey(v.pair)) !== v.record.digest).map((v) => v.record);
       if (fresh.length === 0) return;
       await this.o.reports.putReports(fresh);
+      for (const r of fresh) this.#digests.set(pairKey(r), r.digest);
       this.o.metrics.reportsIngested.inc(fresh.length);
       if (this.o.log.isLevelEnabled("debug")) {
         for (const r of fresh) {

@@ -230,6 +230,11 @@ interface Harness {
   say: (line: string) => void;
 }
 
+/** Ready → Offline transitions seen so far. */
+function offlineSoFar(events: HubEventStream): number {
+  return [...events.offline.values()].reduce((a, b) => a + b, 0);
+}
+
 /** Runs one rollout from `trigger` to its end and measures it. */
 async function measureRollout(
   h: Harness,
@@ -247,8 +252,10 @@ async function measureRollout(
   await trigger();
   const id = (await created).rolloutId;
   const createdSeconds = (performance.now() - started) / 1000;
+  const offlineBefore = offlineSoFar(events);
   const end = await events.end(id, ROLLOUT_TIMEOUT_MS);
   const seconds = (performance.now() - started) / 1000;
+  const offline = offlineSoFar(events) - offlineBefore;
   const hubCpuSeconds = (await cpuSeconds(hub.process.pid)) - cpuBefore;
   const window = fleet.counters.window;
   const spanS = ((window.lastAtMs ?? 0) - (window.firstAtMs ?? 0)) / 1000;
@@ -270,6 +277,7 @@ async function measureRollout(
     `  ${name} (${policy}, ${reportsPerRevision} report(s)/revision): ${seconds.toFixed(2)} s ` +
       `(created after ${createdSeconds.toFixed(2)} s), ` +
       `${result.desiredWritesPerSecond.toFixed(0)} writes/s, hub CPU ${hubCpuSeconds.toFixed(2)} s` +
+      (offline > 0 ? `, ${offline} false Offline meanwhile` : "") +
       (problems.length ? `; PROBLEMS: ${problems.join("; ")}` : ""),
   );
   return result;
@@ -345,6 +353,7 @@ export async function runSize(o: SizeOptions): Promise<SizeResult> {
 
     // A report burst: every cluster sends a real agent's five reports at once; done when the
     // hub has stored every cluster's last one (the verdict, phase synced).
+    const offlineBeforeBursts = offlineSoFar(events);
     const verdictsBefore = events.count("report:synced");
     started = Date.now();
     fleet.reportAgain(REPORT_BURST);
@@ -359,6 +368,8 @@ export async function runSize(o: SizeOptions): Promise<SizeResult> {
     const heartbeatBurstPerSecond = o.clusters / Math.max(0.001, (beatsDoneAt - started) / 1000);
     await beats.close();
 
+    const offlineInBursts = offlineSoFar(events) - offlineBeforeBursts;
+    if (offlineInBursts > 0) o.say(`  ${offlineInBursts} false Offline during the report and heartbeat bursts`);
     const clustersList = await latency(hub, "/v1/clusters");
     const clustersPage = await latency(hub, "/v1/clusters?limit=500");
     const fleetStatus = await latency(hub, "/v1/fleet/status");
