@@ -115,7 +115,11 @@ export async function sharedLinks(
       });
       opened.push({ nc, status: await openBucket(nc, STATUS_BUCKET) });
     }
-    const beats = await connect({ servers: natsUrl, name: "flotilla-loadgen-beats", maxReconnectAttempts: -1 });
+    const beats = await connect({
+      ...connectTarget(nats),
+      name: "flotilla-loadgen-beats",
+      maxReconnectAttempts: -1,
+    });
     opened.push({ nc: beats, status: await openBucket(beats, STATUS_BUCKET) });
     const first = opened[0]!;
     first.watch = await (await openBucket(first.nc, DESIRED_BUCKET)).watch({ key: ">" });
