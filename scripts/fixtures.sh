@@ -23,7 +23,9 @@ HELM_VERSION=v3.19.5
 HELM_K8S_MINOR=34
 # v5.8.3 needs Go 1.27; v5.8.2 is the newest that builds with Go 1.26.
 KUSTOMIZE_VERSION=v5.8.2
-DEBIAN_PACKAGES=(git redis-server openssl ca-certificates)
+# chromium: the dashboard's browser tests drive Debian's build through playwright-core (no
+# browser download works where the tests run).
+DEBIAN_PACKAGES=(git redis-server openssl ca-certificates chromium)
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${FLOTILLA_CACHE:-$HOME/.cache/flotilla}
