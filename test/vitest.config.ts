@@ -16,7 +16,8 @@ export default defineConfig({
   test: {
     ...serverTests,
     include: ["src/**/*.test.ts"],
-    // The slow suites have their own scripts (vitest.slow.config.ts): npm run test:docs, test:images.
-    exclude: ["src/guide/**", "src/images/**", "**/node_modules/**"],
+    // The slow suites have their own scripts: npm run test:docs, test:images (vitest.slow.config.ts)
+    // and test:browser (vitest.browser.config.ts).
+    exclude: ["src/guide/**", "src/images/**", "src/browser/**", "**/node_modules/**"],
   },
 });
