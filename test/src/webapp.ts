@@ -11,8 +11,13 @@ export function webAppFiles(version: string): Record<string, string> {
   };
 }
 
-/** Team, Repo and App documents, with the repo's webhook secret. */
-export function webAppDocuments(git: GitServer, repo: FixtureRepo, webhookSecret: string): string {
+/** Team, Repo and App documents, with the repo's webhook secret; `apps` from their paths in the repo. */
+export function webAppDocuments(
+  git: GitServer,
+  repo: FixtureRepo,
+  webhookSecret: string,
+  apps: readonly { name: string; path: string }[] = [{ name: "web", path: "deploy" }],
+): string {
   return `apiVersion: flotilla.dev/v1
 kind: Team
 metadata: { name: t }
@@ -28,10 +33,14 @@ spec:
   pollIntervalSeconds: 3600
   credentials: { username: ${git.username}, password: ${git.password} }
   webhookSecret: ${webhookSecret}
----
+${apps
+  .map(
+    (a) => `---
 apiVersion: flotilla.dev/v1
 kind: App
-metadata: { name: web }
-spec: { repo: web, path: deploy, namespace: web }
-`;
+metadata: { name: ${a.name} }
+spec: { repo: web, path: ${a.path}, namespace: web }
+`,
+  )
+  .join("")}`;
 }
