@@ -94,7 +94,9 @@ spec:
 ---
 ${webAppDocuments(git, repo, SECRET, apps)}`);
     await until(`the first deploy of ${APPS} apps on ${CLUSTERS} clusters`, async () => {
-      const list = (await hub.api.request<{ items: RolloutSummary[] }>("GET", "/v1/rollouts")).json?.items ?? [];
+      // A busy hub may let one list time out while it writes 10,000 desired states; ask again.
+      const res = await hub.api.request<{ items: RolloutSummary[] }>("GET", "/v1/rollouts").catch(() => undefined);
+      const list = res?.json?.items ?? [];
       return list.length >= APPS && list.every((r) => r.state === "Succeeded") ? true : undefined;
     });
     say(`dashboard bench: ${CLUSTERS} clusters × ${APPS} apps deployed`);

@@ -59,3 +59,14 @@ export async function seriousViolations(page: Page): Promise<{ id: string; help:
     .filter((v) => v.impact === "serious" || v.impact === "critical")
     .map((v) => ({ id: v.id, help: v.help, targets: v.nodes.map((n) => n.target.join(" ")) }));
 }
+
+/**
+ * Saves a screenshot of the page as `<name>.png` in `FLOTILLA_SCREENSHOTS` when that is set (the
+ * docs' pictures come from the tests' own runs: `FLOTILLA_SCREENSHOTS=$PWD/../docs/dashboard`).
+ */
+export async function screenshot(page: Page, name: string): Promise<void> {
+  const dir = process.env.FLOTILLA_SCREENSHOTS;
+  if (!dir) return;
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.screenshot({ path: `${dir}/${name}.png`, fullPage: true });
+}

@@ -16,7 +16,7 @@ import type { MintedToken, RolloutSummary } from "@flotilla/api";
 import { type FixtureRepo, type Fleet, startFleet, waitsOf } from "@flotilla/devfleet";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DOM_WAIT_MS, launchBrowser, loggedIn, seriousViolations } from "./dashboard.js";
+import { DOM_WAIT_MS, launchBrowser, loggedIn, screenshot, seriousViolations } from "./dashboard.js";
 
 const BAKE_SECONDS = 8;
 const until = waitsOf(240_000, 300);
@@ -169,6 +169,7 @@ describe("dashboard on a real fleet", () => {
 
     const { page: member } = await loggedIn(browser, fleet.hub.url, memberToken);
     await member.goto(`${fleet.hub.url}/ui/#/rollouts/${rollout.id}`);
+    await screenshot(member, "rollout-awaiting-approval");
     await member.locator("[data-command='promote']").click();
     await scan(member, "confirmation");
     await member.getByRole("button", { name: "Yes, promote" }).click();
@@ -198,6 +199,7 @@ describe("dashboard on a real fleet", () => {
     expect(text).toContain(`rollback to ${good.slice(0, 7)}`);
     expect(await viewer.locator("[data-rollout-cluster='prod-1']").getAttribute("data-cluster-step")).toBe("pending");
     await scan(viewer, "failed rollout");
+    await screenshot(viewer, "rollout-rolled-back");
   });
 
   it("4: the cluster, app and rollout list views pass the scan too", async () => {
@@ -209,6 +211,7 @@ describe("dashboard on a real fleet", () => {
       await viewer.goto(`${fleet.hub.url}/ui/${path}`);
       await viewer.locator(ready).first().waitFor({ timeout: DOM_WAIT_MS });
       await scan(viewer, view);
+      await screenshot(viewer, view);
     }
   });
 });

@@ -28,7 +28,7 @@ import { GITHUB_SIGNATURE_HEADER } from "@flotilla/hub";
 import { type ClusterSpec, registerClusters, SimulatedFleet } from "@flotilla/loadgen";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DOM_WAIT_MS, launchBrowser, loggedIn, seriousViolations } from "../browser/dashboard.js";
+import { DOM_WAIT_MS, launchBrowser, loggedIn, screenshot, seriousViolations } from "../browser/dashboard.js";
 import { webAppDocuments, webAppFiles } from "../webapp.js";
 
 const SECRET = "dashboard-e2e-webhook-secret-0123";
@@ -115,6 +115,7 @@ ${webAppDocuments(git, repo, SECRET)}`);
     const p = await context.newPage();
     await p.goto(`${hub.url}/ui/`);
     expect(await seriousViolations(p)).toEqual([]);
+    await screenshot(p, "login");
     await p.getByLabel("API token").fill("flt_nope_nope");
     await p.getByRole("button", { name: "Log in" }).click();
     await p.getByRole("alert").waitFor({ timeout: DOM_WAIT_MS });
@@ -168,6 +169,7 @@ ${webAppDocuments(git, repo, SECRET)}`);
       const left = await bake.getAttribute("data-bake-left").catch(() => null);
       return left === null || Number(left) < first ? true : undefined;
     });
+    await screenshot(page, "rollout-baking");
     // A viewer sees no button, and the page says why.
     expect(await page.locator("[data-command]").count()).toBe(0);
     expect(await seriousViolations(page)).toEqual([]);
@@ -179,6 +181,7 @@ ${webAppDocuments(git, repo, SECRET)}`);
     }
     expect(await page.evaluate(() => (globalThis as { marker?: number }).marker)).toBe(1);
     expect(await seriousViolations(page)).toEqual([]);
+    await screenshot(page, "fleet");
   });
 
   it("refuses a viewer's forged command, with and without the CSRF header", async () => {

@@ -217,7 +217,8 @@ export function RolloutView(props: { store: FleetStore; id: string }) {
                 )}
               </h3>
               <p class="muted">
-                {w.clusters.length} clusters · {w.maxConcurrency} at a time · bake {duration(w.bakeSeconds)} ·{" "}
+                {w.clusters.length} cluster{w.clusters.length === 1 ? "" : "s"} · {w.maxConcurrency} at a time · bake{" "}
+                {duration(w.bakeSeconds)} ·{" "}
                 <span data-budget={`${budget.failed}/${budget.budget}`}>
                   failures {budget.failed} of {budget.budget} allowed
                 </span>
