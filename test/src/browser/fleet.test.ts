@@ -157,7 +157,9 @@ describe("dashboard on a real fleet", () => {
     const sha = await repo.commit("main", manifests("v2"), "v2");
     const rollout = await rolloutOf(sha);
     await viewer.goto(`${fleet.hub.url}/ui/#/rollouts/${rollout.id}`);
-    await viewer.getByText('Waiting for promote: wave "rest" requires approval').waitFor({ timeout: DOM_WAIT_MS * 2 });
+    await viewer
+      .getByText('Waiting for promote: wave "rest" requires approval', { exact: true })
+      .waitFor({ timeout: DOM_WAIT_MS * 2 });
     expect(await viewer.locator("[data-rollout-cluster='prod-1'] .why").textContent()).toBe(
       'waiting for promote: wave "rest" requires approval',
     );
