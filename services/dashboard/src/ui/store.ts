@@ -120,7 +120,8 @@ export class FleetStore {
           if (s) s.value = row;
           else this.rows.set(item.name, signal(row));
         }
-        for (const name of [...this.rows.keys()]) if (!names.includes(name)) this.rows.delete(name);
+        const present = new Set(names);
+        for (const name of [...this.rows.keys()]) if (!present.has(name)) this.rows.delete(name);
         for (const status of statuses) {
           for (const a of status.clusters) this.cell(a.cluster, a.app).value = cellOf(a);
         }

@@ -177,7 +177,9 @@ export function FleetView(props: { store: FleetStore }) {
     const row = store.row(name)?.peek();
     if (!row || !labelOk(row.labels)) continue;
     if (f.environment && row.environment !== f.environment) continue;
-    byEnv.set(row.environment, [...(byEnv.get(row.environment) ?? []), name]);
+    const list = byEnv.get(row.environment);
+    if (list) list.push(name);
+    else byEnv.set(row.environment, [name]);
   }
   const environments = [...new Set(store.clusterNames.value.map((n) => store.row(n)?.peek().environment ?? ""))].sort();
 
