@@ -23,7 +23,8 @@ const TERMINAL = new Set(["Succeeded", "Failed", "RolledBack", "Superseded"]);
 
 /** How many clusters of a wave failed, and how many it may lose before the rollout fails. */
 export function budgetOf(wave: RolloutWaveView): { failed: number; budget: number; exceeded: boolean } {
-  const failed = wave.clusters.filter((c) => c.state === "failed").length;
+  // A failed cluster that was rolled back since still counted against the budget.
+  const failed = wave.clusters.filter((c) => c.state === "failed" || c.failedAtMs !== undefined).length;
   return { failed, budget: wave.failureBudget, exceeded: failed > wave.failureBudget };
 }
 
