@@ -106,7 +106,7 @@ describe("waves", () => {
       failureBudget: 1,
       clusters: [
         { name: "a", state: "failed" },
-        { name: "b", state: "failed" },
+        { name: "b", state: "rolled-back", failedAtMs: T0 },
       ],
     });
     expect(budgetOf(w)).toEqual({ failed: 2, budget: 1, exceeded: true });
