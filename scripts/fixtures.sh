@@ -30,7 +30,9 @@ TOXIPROXY_VERSION=v2.12.0
 # cloud service discoveries (AWS, Azure, GCE, Kubernetes, ...) halves the build. No web UI
 # assets are embedded (that needs npm); the HTTP API the hub queries is all there.
 PROMETHEUS_VERSION=v0.316.0
-DEBIAN_PACKAGES=(git redis-server openssl ca-certificates)
+# chromium: the dashboard's browser tests drive Debian's build through playwright-core (no
+# browser download works where the tests run).
+DEBIAN_PACKAGES=(git redis-server openssl ca-certificates chromium)
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${FLOTILLA_CACHE:-$HOME/.cache/flotilla}

@@ -17,7 +17,7 @@ export default defineConfig({
     ...serverTests,
     include: ["src/**/*.test.ts"],
     // The slow suites have their own scripts: npm run test:docs, test:images (vitest.slow.config.ts)
-    // and test:faults (vitest.faults.config.ts).
-    exclude: ["src/guide/**", "src/images/**", "src/faults/**", "**/node_modules/**"],
+    // test:faults (vitest.faults.config.ts) and test:browser (vitest.browser.config.ts).
+    exclude: ["src/guide/**", "src/images/**", "src/faults/**", "src/browser/**", "**/node_modules/**"],
   },
 });

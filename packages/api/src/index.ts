@@ -24,6 +24,7 @@ export * from "./policy.js";
 export * from "./resources.js";
 export * from "./rollout.js";
 export * from "./selector.js";
+export * from "./session.js";
 export * from "./status.js";
 export * from "./team-policy.js";
 export * from "./tokens.js";

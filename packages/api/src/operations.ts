@@ -51,6 +51,7 @@ import {
   rolloutViewSchema,
 } from "./rollout.js";
 import { parseSelector } from "./selector.js";
+import { CSRF_HEADER, SESSION_COOKIE } from "./session.js";
 import { appStatusSchema, clusterDetailSchema, fleetStatusSchema } from "./status.js";
 import { identitySchema, mintedTokenSchema, tokenRequestSchema, tokenViewSchema } from "./tokens.js";
 
@@ -716,6 +717,27 @@ export const operations = withIds({
   },
 
   // ---- tokens and the audit trail ----
+  createSession: {
+    method: "POST",
+    path: "/v1/session",
+    scope: { action: "read", resource: "hub" },
+    schema: {
+      tags: ["tokens"],
+      summary: "Start a dashboard session: send the token as a bearer token; it comes back as an HttpOnly cookie",
+      description: `Sets the ${SESSION_COOKIE} cookie to the token (HttpOnly, SameSite=Strict, Path=/, Secure over HTTPS; it lasts as long as the token). The hub reads the cookie only when a request has no Authorization header, and refuses a write authenticated by it without the ${CSRF_HEADER} header (403).`,
+      response: { 200: json("The identity the token proves; the cookie is set", identitySchema), ...errors(401) },
+    },
+  },
+  deleteSession: {
+    method: "DELETE",
+    path: "/v1/session",
+    scope: PUBLIC_SCOPE,
+    schema: {
+      tags: ["tokens"],
+      summary: "End a dashboard session: clears the session cookie (the token itself stays valid)",
+      response: { 204: z.undefined().describe("The cookie is cleared") },
+    },
+  },
   whoami: {
     method: "GET",
     path: "/v1/whoami",

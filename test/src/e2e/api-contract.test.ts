@@ -375,6 +375,12 @@ spec: { labels: { env: prod } }
       { op: "getOpenApi", status: 200 },
       { op: "getHub", status: 200 },
       { op: "whoami", status: 200, after: (body) => expect(body).toEqual({ tokenId: "bootstrap", role: "admin" }) },
+      {
+        op: "createSession",
+        status: 200,
+        after: (body) => expect(body).toEqual({ tokenId: "bootstrap", role: "admin" }),
+      },
+      { op: "deleteSession", status: 204 },
       ...Array.from({ length: MAX_STREAMS }, (): Step => ({ op: "streamEvents", status: 200 })),
       { op: "streamEvents", status: 429 },
 

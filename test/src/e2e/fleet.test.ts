@@ -56,6 +56,7 @@ describe("flotilla up / status / demo commit / down", () => {
     expect(up.code).toBe(0);
     expect(up.stdout).toContain("fleet: every cluster is Ready");
     expect(up.stdout).toContain("Flotilla local fleet is up.");
+    expect(up.stdout).toMatch(/dashboard http:\/\/127\.0\.0\.1:\d+\/ui\/ \(log in with the token\)/);
     const record = JSON.parse(await readFile(join(dir, "fleet.json"), "utf8")) as { pid: number; pids: number[] };
     pids = [record.pid, ...record.pids];
     // supervisor, nats, redis, hub, 3 agents, and 5 processes per cluster

@@ -25,16 +25,13 @@ import {
 import { GITHUB_SIGNATURE_HEADER } from "@flotilla/hub";
 import { type ClusterSpec, registerClusters, SimulatedFleet } from "@flotilla/loadgen";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { webAppDocuments, webAppFiles } from "../webapp.js";
 
 const CLUSTERS = 20;
 const SECRET = "loadgen-e2e-webhook-secret-0123";
 const until = waitsOf(120_000, 200);
 
-function files(version: string): Record<string, string> {
-  return {
-    "deploy/config.yaml": `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\ndata:\n  v: "${version}"\n`,
-  };
-}
+const files = webAppFiles;
 
 describe("load generator against the hub", () => {
   let dir: string;
@@ -143,27 +140,7 @@ metadata: { name: prod }
 spec:
   policy: { waves: [{ name: all, selector: {}, maxConcurrency: "100%", bakeSeconds: 0 }], progressDeadlineSeconds: 120 }
 ---
-apiVersion: flotilla.dev/v1
-kind: Team
-metadata: { name: t }
-spec: { policy: { namespaces: [web] } }
----
-apiVersion: flotilla.dev/v1
-kind: Repo
-metadata: { name: web }
-spec:
-  team: t
-  url: ${repo.url}
-  branches: { prod: main }
-  pollIntervalSeconds: 3600
-  credentials: { username: ${git.username}, password: ${git.password} }
-  webhookSecret: ${SECRET}
----
-apiVersion: flotilla.dev/v1
-kind: App
-metadata: { name: web }
-spec: { repo: web, path: deploy, namespace: web }
-`);
+${webAppDocuments(git, repo, SECRET)}`);
     const first = await rolloutTo(await repo.head("main"), ["Succeeded"]);
     const firstGenerations = new Map<string, number>();
     for (const c of first.waves.flatMap((w) => w.clusters)) {

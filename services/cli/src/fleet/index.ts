@@ -7,6 +7,7 @@
 import { spawn } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { DASHBOARD_PATH } from "@flotilla/dashboard";
 import { EXAMPLE } from "@flotilla/devfleet";
 import { type Command, Option } from "commander";
 import { HubClient } from "../client.js";
@@ -44,9 +45,10 @@ function summary(record: FleetRecord, dir: string, wroteConfig: boolean): string
     : `  Your CLI config was left alone; point the CLI at the fleet with:\n    export FLOTILLA_HUB=${record.hubUrl} FLOTILLA_TOKEN=${record.token}`;
   return `
 Flotilla local fleet is up.
-  hub      ${record.hubUrl}
-  token    ${record.token}
-  git      ${record.gitUrl}
+  hub       ${record.hubUrl}
+  dashboard ${record.hubUrl}${DASHBOARD_PATH} (log in with the token)
+  token     ${record.token}
+  git       ${record.gitUrl}
   clusters
 ${clusters}
 ${config}

@@ -1,7 +1,8 @@
 /**
  * The API's access control, in three hooks over every route registered from `@flotilla/api`:
  *
- * - `onRequest`: authenticate the bearer token (401 when unknown, expired or revoked; failed
+ * - `onRequest`: authenticate the bearer token, or without an Authorization header the dashboard's
+ *   session cookie (a write by cookie needs the CSRF header, else 403), (401 when unknown, expired or revoked; failed
  *   attempts are counted per client address by @fastify/rate-limit in Redis, and an address over
  *   the limit gets 429 whatever it sends), then check the operation's scope against the token's
  *   role, and the team of every object named in the path or query (403, one line naming what is
@@ -11,13 +12,16 @@
  * - `onSend`: record every write the hub answered 2xx, or refused with 403, in the audit trail.
  */
 import {
+  CSRF_HEADER,
   DOCUMENT_SCOPES,
   type NameRef,
   type ObjectKind,
   type OperationScope,
   PUBLIC_SCOPE,
   type Resource,
+  SAFE_METHODS,
   type Scope,
+  SESSION_COOKIE,
 } from "@flotilla/api";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { decideOwners, decideRole, listedTeam, type OwnerFact } from "../access/decide.js";
@@ -62,6 +66,8 @@ declare module "fastify" {
   interface FastifyRequest {
     /** Who the request's token speaks for; set on every non-public route. */
     principal?: Principal;
+    /** The token the principal was proved by (from the Authorization header or the session cookie). */
+    bearer?: string;
     access?: AccessState;
   }
 }
@@ -88,9 +94,21 @@ const RESOURCE_KIND: Partial<Record<Resource, ObjectKind>> = {
   tokens: "Token",
 };
 
+/**
+ * The request's token: the Authorization header's bearer token, else the dashboard's session
+ * cookie. A write that relies on the cookie must carry the CSRF header, which no other site's
+ * page can send (see `@flotilla/api`'s session.ts).
+ */
 function bearerOf(req: FastifyRequest): string {
-  const header = req.headers.authorization ?? "";
-  return header.startsWith("Bearer ") ? header.slice("Bearer ".length).trim() : "";
+  const header = req.headers.authorization;
+  if (header !== undefined) return header.startsWith("Bearer ") ? header.slice("Bearer ".length).trim() : "";
+  const cookie = req.cookies?.[SESSION_COOKIE] ?? "";
+  if (cookie !== "" && !SAFE_METHODS.includes(req.method) && !req.headers[CSRF_HEADER]) {
+    throw new ForbiddenError(
+      `a change made with the dashboard's session cookie must carry the ${CSRF_HEADER} header; send the token as a bearer token instead, or use the dashboard`,
+    );
+  }
+  return cookie;
 }
 
 /** The name a request carries at `ref`, if it carries one. */
@@ -166,7 +184,8 @@ export function installAccessControl(app: FastifyInstance, o: AccessControlOptio
     // An address over the limit is refused before its token is looked at, so a guesser learns nothing.
     const before = await o.failures(req, { increment: false });
     if (before.isExceeded) throw tooManyFailures(before.ttlInSeconds);
-    const verdict = await o.tokens.verify(bearerOf(req));
+    const bearer = bearerOf(req);
+    const verdict = await o.tokens.verify(bearer);
     if ("refused" in verdict) {
       const after = await o.failures(req);
       if (after.isExceeded) throw tooManyFailures(after.ttlInSeconds);
@@ -174,6 +193,7 @@ export function installAccessControl(app: FastifyInstance, o: AccessControlOptio
     }
     const principal = verdict.principal;
     req.principal = principal;
+    req.bearer = bearer;
     req.access = {};
     const role = decideRole(principal, scope);
     if (!role.allowed) {

@@ -1,3 +1,4 @@
+import fastifyCookie from "@fastify/cookie";
 import fastifyRateLimit from "@fastify/rate-limit";
 import fastifySwagger from "@fastify/swagger";
 import { operations, PUBLIC_SCOPE } from "@flotilla/api";
@@ -34,6 +35,7 @@ import { constantTimeEqual } from "../tracking/webhook.js";
 import { installAccessControl } from "./access.js";
 import { agentRoutes } from "./agent-routes.js";
 import { auditRoutes } from "./audit-routes.js";
+import { dashboardRoutes } from "./dashboard-routes.js";
 import { sendError } from "./errors.js";
 import { freezeRoutes } from "./freeze-routes.js";
 import { openApiOptions, withServer } from "./openapi.js";
@@ -116,6 +118,7 @@ const TIMEOUT_CHECK_MS = 1_000;
  * whose role and team its scope allows (see access.ts) except `/healthz`, `/readyz`, `/metrics`
  * (unless a metrics token is set) and the Git webhook, which carries its own signature. A
  * response body its schema does not describe fails with 500 and a log line (see serializer.ts).
+ * The dashboard's files are served at `/ui/` (see dashboard-routes.ts).
  */
 export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   const streams = new StreamRegistry({
@@ -158,6 +161,9 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
     timeWindow: AUTH_FAILURE_WINDOW_MS,
     ...(o.redis ? { redis: o.redis, nameSpace: redisKeys.authFailuresPrefix } : {}),
   });
+
+  // Parses the dashboard's session cookie before the access hook reads it (see access.ts).
+  await app.register(fastifyCookie);
 
   const ownership = new Ownership(o.objects, o.rollouts);
   installAccessControl(app, {
@@ -257,6 +263,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   await app.register(agentRoutes(o.agents));
   await app.register(receiverRoutes(o.receivers));
   await app.register(webhookRoutes(o));
+  await app.register(dashboardRoutes({ log: o.log }));
   return app;
 }
 
