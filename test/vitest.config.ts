@@ -16,7 +16,7 @@ export default defineConfig({
   test: {
     ...serverTests,
     include: ["src/**/*.test.ts"],
-    // The slow suites have their own scripts (vitest.slow.config.ts): npm run test:docs, test:images.
-    exclude: ["src/guide/**", "src/images/**", "**/node_modules/**"],
+    // The slow suites have their own scripts (vitest.slow.config.ts): npm run test:docs, test:images, test:ops.
+    exclude: ["src/guide/**", "src/images/**", "src/ops/**", "**/node_modules/**"],
   },
 });
