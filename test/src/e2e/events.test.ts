@@ -125,6 +125,8 @@ describe("GET /v1/events with Last-Event-ID", () => {
       headers: { authorization: `Bearer ${fleet.hub.token}`, "last-event-id": "42" },
     });
     expect(res.status).toBe(400);
-    expect(((await res.json()) as { message: string }).message).toMatch(/"42" is not an event id of this hub .*reconnect without it/);
+    expect(((await res.json()) as { message: string }).message).toMatch(
+      /"42" is not an event id of this hub .*reconnect without it/,
+    );
   });
 });
