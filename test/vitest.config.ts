@@ -16,8 +16,8 @@ export default defineConfig({
   test: {
     ...serverTests,
     include: ["src/**/*.test.ts"],
-    // The slow suites have their own scripts: npm run test:docs, test:images (vitest.slow.config.ts)
-    // test:faults (vitest.faults.config.ts) and test:browser (vitest.browser.config.ts).
-    exclude: ["src/guide/**", "src/images/**", "src/faults/**", "src/browser/**", "**/node_modules/**"],
+    // The slow suites have their own scripts: npm run test:docs, test:images, test:ops
+    // (vitest.slow.config.ts), test:faults (vitest.faults.config.ts), test:browser (vitest.browser.config.ts).
+    exclude: ["src/guide/**", "src/images/**", "src/ops/**", "src/faults/**", "src/browser/**", "**/node_modules/**"],
   },
 });

@@ -36,4 +36,5 @@ export const COMMAND_TEXT: Record<RolloutCommand, string> = {
   resume: "Let the paused rollout go on.",
   abort: "End the rollout here; clusters keep what they have.",
   rollback: "Roll every cluster this rollout touched back to the last good target.",
+  override: "Let the rollout go on through the window or freeze that holds it (recorded in the audit trail).",
 };
