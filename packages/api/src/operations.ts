@@ -625,7 +625,8 @@ export const operations = withIds({
         "Let one rollout move although a calendar window is closed or a freeze is in force (audited; the same scope as setting a freeze)",
       description: "409 when the rollout already ended.",
       params: z.object({ id: z.string() }),
-      response: { 200: json("The rollout after the override", rolloutViewSchema), ...errors(400, 401, 404, 409) },
+      // No body and no enum: nothing to answer 400 for.
+      response: { 200: json("The rollout after the override", rolloutViewSchema), ...errors(401, 404, 409) },
     },
   },
   listFreezes: {

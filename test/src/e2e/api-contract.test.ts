@@ -514,6 +514,16 @@ spec: { labels: { env: prod } }
         },
       },
       { op: "commandRollout", status: 200, params: { id: "", command: "pause" } },
+      { op: "overrideRollout", status: 200, params: { id: "" } },
+      { op: "freezeFleet", status: 200, body: { reason: "contract walk" } },
+      { op: "freezeEnvironment", status: 200, params: { env: "prod" }, body: { reason: "contract walk" } },
+      {
+        op: "listFreezes",
+        status: 200,
+        after: (body) => expect(body.items.map((f: Json) => f.reason)).toEqual(["contract walk", "contract walk"]),
+      },
+      { op: "unfreezeEnvironment", status: 204, params: { env: "prod" } },
+      { op: "unfreezeFleet", status: 204 },
       // Nothing awaits approval: the rollout waits for eu-2, which never reported in.
       { op: "commandRollout", status: 409, params: { id: "", command: "promote" } },
       { op: "getFleetStatus", status: 200 },
@@ -719,6 +729,8 @@ spec: { labels: { env: prod } }
       redis.disconnect();
     }
     const view = check("getRollout", await send("getRollout", { params: { id } }), 200);
+    // An ended rollout takes no override.
+    check("overrideRollout", await send("overrideRollout", { params: { id } }), 409);
     expect(view).toMatchObject({
       version: 2,
       from: { revision: from, settings: "" },

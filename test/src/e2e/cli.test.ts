@@ -319,12 +319,12 @@ describe("flotilla CLI end to end", () => {
 
       // Registering a taken name: 409 in one line, and no empty bundle file left behind.
       const again = await cli(["cluster", "register", "prod-eu-1", "--bootstrap-out", join(work, "again.json")]);
-      expectOneLineError(again, 1, /cluster "prod-eu-1": already registered.*\(POST \/v1\/clusters\)/);
+      expectOneLineError(again, 7, /cluster "prod-eu-1": already registered.*\(POST \/v1\/clusters\)/);
       await expect(stat(join(work, "again.json"))).rejects.toThrow();
       // An existing bundle file is never overwritten, and nothing is registered.
       const clash = await cli(["cluster", "register", "prod-ap-1", "--bootstrap-out", bundlePath]);
       expectOneLineError(clash, 1, /prod-eu-1\.json: already exists/);
-      expect((await cli(["cluster", "get", "prod-ap-1"])).code).toBe(1);
+      expect((await cli(["cluster", "get", "prod-ap-1"])).code).toBe(5);
 
       const list = await json(["cluster", "list"]);
       expect(list.items.map((c: Json) => c.name).sort()).toEqual(["dev-1", "prod-eu-1", "prod-us-1"]);
@@ -344,7 +344,7 @@ describe("flotilla CLI end to end", () => {
       expect(gone).toEqual({ name: "dev-1", deregistered: true });
       expectOneLineError(
         await cli(["cluster", "get", "dev-1"]),
-        1,
+        5,
         /^error: cluster "dev-1" does not exist \(GET \/v1\/clusters\/dev-1\): run 'flotilla cluster list' to see registered clusters$/,
       );
 
@@ -611,14 +611,14 @@ describe("flotilla CLI end to end", () => {
     expect(JSON.parse(apps.stdout).items.map((a: Json) => a.name)).toContain("storefront");
     expectOneLineError(
       await cli(["cluster", "register", "intruder", "-l", "env=prod", "--bootstrap-out", "-"], { env: asMember }),
-      1,
+      6,
       new RegExp(
         `member token ${id} of team "web" may not change clusters: that needs an admin token \\(POST /v1/clusters\\)`,
       ),
     );
     expectOneLineError(
       await cli(["token", "create", "--role", "admin"], { env: asMember }),
-      1,
+      6,
       /may not change tokens/,
     );
 
@@ -630,7 +630,7 @@ describe("flotilla CLI end to end", () => {
     expect(table.stdout).toMatch(/createToken/);
 
     expect((await cli(["token", "revoke", id])).code).toBe(0);
-    expectOneLineError(await cli(["app", "list"], { env: asMember }), 1, new RegExp(`unknown or revoked token ${id}`));
+    expectOneLineError(await cli(["app", "list"], { env: asMember }), 6, new RegExp(`unknown or revoked token ${id}`));
   });
 
   it("rollout plan|list|get|watch|promote: the first deploy goes canary, waits for approval, then succeeds", async () => {
@@ -700,7 +700,7 @@ describe("flotilla CLI end to end", () => {
       // A command the rollout's state refuses: 409 in one line.
       expectOneLineError(
         await cli(["rollout", "promote", first.id]),
-        1,
+        7,
         new RegExp(
           `cannot promote rollout "${first.id}": it already ended Succeeded.*\\(POST /v1/rollouts/${first.id}/promote\\)`,
         ),
@@ -765,7 +765,7 @@ describe("flotilla CLI end to end", () => {
       expect(w4.stderr).toMatch(new RegExp(`^error: rollout ${fourth.id} ended Failed: aborted[^\n]*\n$`));
       expectOneLineError(
         await cli(["rollout", "get", "no-such-rollout"]),
-        1,
+        5,
         /rollout "no-such-rollout" does not exist .*run 'flotilla rollout list'/,
       );
       expectOneLineError(await cli(["rollout", "list", "--state", "Done"]), 1, /--state "Done" is not a rollout state/);
@@ -839,7 +839,7 @@ spec: { repo: web, path: "deploy/{env}", namespace: reports }
   it("bad input: unknown cluster, malformed or unknown-kind apply files, bad names, usage errors", async () => {
     expectOneLineError(
       await cli(["cluster", "get", "nope"]),
-      1,
+      5,
       /^error: cluster "nope" does not exist \(GET \/v1\/clusters\/nope\): run 'flotilla cluster list' to see registered clusters$/,
     );
     expectOneLineError(
@@ -881,15 +881,15 @@ spec: { repo: web, path: "deploy/{env}", namespace: reports }
   it("wrong or missing token names where it came from; an unreachable hub exits 2", async () => {
     expectOneLineError(
       await cli(["cluster", "list"], { env: { FLOTILLA_TOKEN: "wrong-token-0123456789" } }),
-      1,
+      6,
       /the hub refused the token from FLOTILLA_TOKEN \(GET \/v1\/clusters\)/,
     );
     const fromFlag = await cli(["cluster", "list", "--token", "another-wrong-token-0123"]);
-    expectOneLineError(fromFlag, 1, /the hub refused the token from --token/);
+    expectOneLineError(fromFlag, 6, /the hub refused the token from --token/);
     expect(fromFlag.stderr).not.toContain("another-wrong-token");
     expectOneLineError(
       await cli(["status"], { env: { FLOTILLA_TOKEN: undefined } }),
-      1,
+      6,
       /the hub needs a token \(GET \/v1\/.*\): pass --token, set FLOTILLA_TOKEN, or add 'token:' to .*config\.yaml/,
     );
 
@@ -909,7 +909,7 @@ spec: { repo: web, path: "deploy/{env}", namespace: reports }
     const fileOnly = { FLOTILLA_CONFIG: config, FLOTILLA_HUB: undefined, FLOTILLA_TOKEN: undefined };
     expectOneLineError(
       await cli(["cluster", "list"], { env: fileOnly }),
-      1,
+      6,
       new RegExp(`the hub refused the token from config file ${config.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`),
     );
     // The environment's token beats the file's.

@@ -47,6 +47,9 @@ export function dashboardRoutes(o: { log: Logger; root?: string }): FastifyPlugi
       serveDotFiles: false,
       decorateReply: false,
     });
-    app.get("/", { config: { public: true } }, async (_req, reply) => reply.redirect(DASHBOARD_PATH));
+    // Not an API operation: kept out of /openapi.json, as the static files are.
+    app.get("/", { config: { public: true }, schema: { hide: true } }, async (_req, reply) =>
+      reply.redirect(DASHBOARD_PATH),
+    );
   };
 }
