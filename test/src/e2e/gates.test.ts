@@ -133,6 +133,12 @@ describe("analysis gates, freezes and windows, app dependencies", () => {
       CLUSTERS.map((c) => c.name),
       60_000,
     );
+    // A first measurement before Prometheus's first scrape would find no data (noData: failure).
+    await until("Prometheus to have scraped the exporter", async () => {
+      const res = await fetch(`${prometheus.url}/api/v1/query?query=${encodeURIComponent("app_error_ratio")}`);
+      const body = (await res.json()) as { data?: { result?: unknown[] } };
+      return (body.data?.result?.length ?? 0) >= CLUSTERS.length ? true : undefined;
+    });
   }, 120_000);
 
   afterAll(async () => {
@@ -188,7 +194,7 @@ metadata: { name: web }
 spec: { repo: shop, path: web, namespace: shop }
 `);
     const first = await rolloutOf("web", await repo.head("main"), settled);
-    expect(first.state).toBe("Succeeded");
+    expect(first.state, JSON.stringify(first.failure)).toBe("Succeeded");
     expect(first.waves[0]?.analyses?.[0]).toMatchObject({ status: "succeeded" });
 
     const badSha = await push({ "web/config.yaml": config("web", "1") }, "web 1", (sha) => bad.add(sha));
