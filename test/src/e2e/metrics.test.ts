@@ -82,10 +82,11 @@ describe("metrics and readiness an operator can alert on", () => {
     } finally {
       await fleet.nats.start();
     }
-    const up = await until("the agent ready again", async () => {
+    // Both recover: the probe answers 200 and the gauge reads 1 again, in one read of each.
+    const up = await until("the agent ready again, its gauge 1", async () => {
       const r = await ready();
-      return r.status === 200 ? r : undefined;
+      return r.status === 200 && r.gauge === "1" ? r : undefined;
     });
-    expect(up.gauge).toBe("1");
+    expect(up.nats.ok).toBe(true);
   }, 120_000);
 });
