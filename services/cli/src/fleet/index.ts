@@ -8,14 +8,11 @@ import { spawn } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { DASHBOARD_PATH } from "@flotilla/dashboard";
-import { EXAMPLE } from "@flotilla/devfleet";
 import { type Command, Option } from "commander";
 import { HubClient } from "../client.js";
 import { examples } from "../help.js";
-import { cliConfigPath, commitExample, down, readRecord, up, writeCliConfig } from "./control.js";
 import { FleetError } from "./errors.js";
 import { DEFAULT_FLEET_DIR, type FleetRecord } from "./layout.js";
-import { superviseFleet } from "./supervisor.js";
 
 export { FleetError } from "./errors.js";
 export { DEFAULT_FLEET_DIR, type FleetRecord } from "./layout.js";
@@ -25,13 +22,20 @@ const DETECT_TIMEOUT_MS = 60_000;
 /** Per-request timeout while the demo asks the fleet's hub for its rollouts. */
 const REQUEST_TIMEOUT_MS = 30_000;
 
+/**
+ * The fleet's machinery (@flotilla/devfleet, which pulls in the hub and the agent) loads only when
+ * one of these verbs runs: every other verb of the CLI starts without paying for it.
+ */
+const control = () => import("./control.js");
+const example = async () => (await import("@flotilla/devfleet")).EXAMPLE;
+
 const CLI_MAIN = fileURLToPath(new URL("../main.js", import.meta.url));
 
 function say(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
-function summary(record: FleetRecord, dir: string, wroteConfig: boolean): string {
+function summary(record: FleetRecord, dir: string, wroteConfig: boolean, cliConfigPath: string): string {
   const clusters = record.clusters
     .map(
       (c) =>
@@ -41,7 +45,7 @@ function summary(record: FleetRecord, dir: string, wroteConfig: boolean): string
     )
     .join("\n");
   const config = wroteConfig
-    ? `  The CLI is configured for it (${cliConfigPath()}).`
+    ? `  The CLI is configured for it (${cliConfigPath}).`
     : `  Your CLI config was left alone; point the CLI at the fleet with:\n    export FLOTILLA_HUB=${record.hubUrl} FLOTILLA_TOKEN=${record.token}`;
   return `
 Flotilla local fleet is up.
@@ -62,13 +66,14 @@ Next:
 }
 
 async function requireFleet(dir: string): Promise<FleetRecord> {
-  const record = await readRecord(dir);
+  const record = await (await control()).readRecord(dir);
   if (!record) throw new FleetError(`no fleet is up in ${dir}; run 'flotilla up' first`);
   return record;
 }
 
 /** Waits until the hub has a rollout of the example app in `env` to `sha`, and returns its id. */
 async function findRollout(record: FleetRecord, env: string, sha: string): Promise<string> {
+  const EXAMPLE = await example();
   const client = new HubClient({
     baseUrl: record.hubUrl,
     hubSource: "the local fleet",
@@ -106,7 +111,8 @@ function watch(record: FleetRecord, id: string): Promise<number> {
 }
 
 async function demoCommit(record: FleetRecord, env: "dev" | "prod", version: string, andWatch: boolean) {
-  const sha = await commitExample(record, env, version);
+  const EXAMPLE = await example();
+  const sha = await (await control()).commitExample(record, env, version);
   say(`pushed ${EXAMPLE.app} ${version} to ${env === "prod" ? "main" : "develop"} as ${sha.slice(0, 12)}`);
   const id = await findRollout(record, env, sha);
   say(`the hub started rollout ${id}`);
@@ -132,10 +138,11 @@ export function registerFleetCommands(program: Command): void {
       ),
     )
     .action(async (opts: { dir: string; foreground?: boolean; demo?: boolean }) => {
-      if (opts.foreground) return superviseFleet(opts.dir);
+      if (opts.foreground) return (await import("./supervisor.js")).superviseFleet(opts.dir);
+      const { up, writeCliConfig, cliConfigPath } = await control();
       const record = await up(opts.dir, CLI_MAIN, say);
       const wrote = await writeCliConfig(record);
-      say(summary(record, opts.dir, wrote));
+      say(summary(record, opts.dir, wrote, cliConfigPath()));
       if (opts.demo) await demoCommit(record, "prod", `v${Date.now().toString(36)}`, true);
     });
 
@@ -145,6 +152,7 @@ export function registerFleetCommands(program: Command): void {
     .addOption(dirOption())
     .addHelpText("after", examples(["stop everything 'flotilla up' started", "flotilla down"]))
     .action(async (opts: { dir: string }) => {
+      const { down } = await control();
       say((await down(opts.dir, say)) ? `fleet stopped; ${opts.dir} removed` : `no fleet was up in ${opts.dir}`);
     });
 
