@@ -22,6 +22,7 @@ function Live(props: { store: FleetStore }) {
       class="live"
       data-connection={connection}
       data-events={store.applied.value}
+      data-last-event={store.appliedId.value}
       data-reconnects={store.reconnects.value}
       role="status"
       title={

@@ -52,6 +52,8 @@ export class FleetStore {
   readonly revision = signal(0);
   /** Events applied since the page loaded (shown as `data-events` on the stream's status). */
   readonly applied = signal(0);
+  /** Id of the last event applied (`data-last-event`): with `applied`, what a test compares with the hub's log. */
+  readonly appliedId = signal<string | undefined>(undefined);
   /** Times the stream was opened again after a drop, each resumed with `Last-Event-ID` when an id was known. */
   readonly reconnects = signal(0);
   /** Id of the last event received: where a stream opened again resumes. */
@@ -63,6 +65,7 @@ export class FleetStore {
   private readonly cells = new Map<string, Signal<Cell>>();
   private readonly rolloutListeners = new Set<(rolloutId: string) => void>();
   private queue: HubEvent[] = [];
+  private queuedId: string | undefined;
   private flushing = false;
   private stream: AbortController | undefined;
   private revisionTimer: ReturnType<typeof setTimeout> | undefined;
@@ -181,17 +184,20 @@ export class FleetStore {
   }
 
   /** Queues an event to be applied with the others of this animation frame. */
-  enqueue(e: HubEvent): void {
+  enqueue(e: HubEvent, id?: string): void {
     this.queue.push(e);
+    if (id !== undefined) this.queuedId = id;
     if (this.flushing) return;
     this.flushing = true;
     const flush = () => {
       const events = this.queue;
+      const lastId = this.queuedId;
       this.queue = [];
       this.flushing = false;
       batch(() => {
         for (const e of events) this.apply(e);
         this.applied.value += events.length;
+        this.appliedId.value = lastId;
       });
       this.countsSoon();
     };
@@ -238,7 +244,7 @@ export class FleetStore {
           },
           onEvent: (type, id, data) => {
             if (id) this.lastEventId = id;
-            if (EVENT_TYPES.includes(type)) this.enqueue(JSON.parse(data) as HubEvent);
+            if (EVENT_TYPES.includes(type)) this.enqueue(JSON.parse(data) as HubEvent, id);
           },
           onComment: (text) => {
             if (replayIncomplete(text)) void this.load();
