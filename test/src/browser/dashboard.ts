@@ -5,6 +5,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
+import { type AddressInfo, connect, createServer, type Socket } from "node:net";
 import type { HubEvent } from "@flotilla/api";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 
@@ -158,4 +159,63 @@ export async function eventIdsBetween(
 ): Promise<string[]> {
   if (compareEventIds(through, after) <= 0) return [];
   return hubEventsFrom(hubUrl, token, after, (id) => compareEventIds(id, through) >= 0);
+}
+
+/** A TCP link on a loopback port to the hub, which a test cuts and restores. */
+export interface CuttableLink {
+  /** The hub's address through the link (`http://127.0.0.1:<port>`). */
+  readonly url: string;
+  /** Closes every open connection and refuses new ones (closed at once) until {@link restore}. */
+  cut(): void;
+  restore(): void;
+  close(): Promise<void>;
+}
+
+/**
+ * Puts a plain TCP relay between the browser and `hubUrl`: cutting it drops the page's open
+ * streams and requests the way a network does, with the hub left running. In-process, so a
+ * test needs no other server for it.
+ */
+export async function cuttableLink(hubUrl: string): Promise<CuttableLink> {
+  const target = new URL(hubUrl);
+  const open = new Set<Socket>();
+  let cut = false;
+  const server = createServer((client) => {
+    if (cut) {
+      client.destroy();
+      return;
+    }
+    const upstream = connect(Number(target.port), target.hostname);
+    const pair = [client, upstream];
+    const end = () => {
+      for (const s of pair) {
+        s.destroy();
+        open.delete(s);
+      }
+    };
+    for (const s of pair) {
+      open.add(s);
+      s.on("error", end);
+      s.on("close", end);
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    cut() {
+      cut = true;
+      for (const s of open) s.destroy();
+      open.clear();
+    },
+    restore() {
+      cut = false;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of open) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }

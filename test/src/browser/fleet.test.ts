@@ -12,16 +12,17 @@
  *    and the rollback to the last good revision.
  * 4. axe-core finds no serious or critical violation on any view; a viewer has no refresh button
  *    and a forged refresh is refused, a member refreshes the app after a confirmation.
- * 5. The page's event stream is cut (toxiproxy between browser and hub) mid-rollout: the page
+ * 5. The page's connections to the hub are cut (a TCP relay between them) mid-rollout: the page
  *    says it is reconnecting, opens the stream again with `Last-Event-ID`, and applies exactly
  *    the events the hub logged meanwhile, none lost or twice, without reading its snapshot again
  *    or reloading; the matrix ends right.
  */
 import type { MintedToken, RolloutSummary } from "@flotilla/api";
-import { type FixtureRepo, type Fleet, startFleet, startToxiproxy, waitsOf } from "@flotilla/devfleet";
+import { type FixtureRepo, type Fleet, startFleet, waitsOf } from "@flotilla/devfleet";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  cuttableLink,
   DOM_WAIT_MS,
   eventIdsBetween,
   launchBrowser,
@@ -251,11 +252,9 @@ describe("dashboard on a real fleet", () => {
   });
 
   it("5: a stream cut mid-rollout resumes with Last-Event-ID, no event lost, the matrix right without a reload", async () => {
-    const toxiproxy = await startToxiproxy();
+    const link = await cuttableLink(fleet.hub.url);
     try {
-      const link = await toxiproxy.proxy("hub", new URL(fleet.hub.url).host);
-      const through = `http://127.0.0.1:${link.port}`;
-      const { page, context } = await loggedIn(browser, through, viewerToken);
+      const { page, context } = await loggedIn(browser, link.url, viewerToken);
       const opens: (string | undefined)[] = [];
       let snapshotReads = 0;
       page.on("request", (r) => {
@@ -274,7 +273,7 @@ describe("dashboard on a real fleet", () => {
       expect(before.connection).toBe("live");
       const readsBefore = snapshotReads;
       const opensBefore = opens.length;
-      await link.setEnabled(false);
+      link.cut();
       await page.locator(".live[data-connection='reconnecting']").waitFor({ timeout: DOM_WAIT_MS });
       await screenshot(page, "fleet-reconnecting");
       const rollout = await rolloutOf(sha);
@@ -285,7 +284,7 @@ describe("dashboard on a real fleet", () => {
       );
       expect(await page.locator(`[data-cell="prod-1/web"]`).getAttribute("data-revision")).not.toBe(sha);
 
-      await link.setEnabled(true);
+      link.restore();
       await page.locator(".live[data-connection='live']").waitFor({ timeout: DOM_WAIT_MS });
       await cell(page, "prod-1", sha);
       expect(await page.locator(`[data-cell="canary/web"]`).getAttribute("data-revision")).toBe(sha);
@@ -303,7 +302,7 @@ describe("dashboard on a real fleet", () => {
       expect(await page.evaluate("window.notReloaded")).toBe(true);
       await context.close();
     } finally {
-      await toxiproxy.stop();
+      await link.close();
     }
   });
 });
