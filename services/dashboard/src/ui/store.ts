@@ -264,11 +264,15 @@ export class FleetStore {
       opened = true;
       this.connection.value = "reconnecting";
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, retryDelayMs(attempt++));
-        stream.signal.addEventListener("abort", () => {
+        const stop = () => {
           clearTimeout(t);
           resolve();
-        });
+        };
+        const t = setTimeout(() => {
+          stream.signal.removeEventListener("abort", stop);
+          resolve();
+        }, retryDelayMs(attempt++));
+        stream.signal.addEventListener("abort", stop, { once: true });
       });
     }
   }
