@@ -10,13 +10,27 @@
  *    forged promote is refused; a member of the owning team presses Promote and it goes on.
  * 3. A commit the API server refuses: the failed cluster, the object and the agent's message,
  *    and the rollback to the last good revision.
- * 4. axe-core finds no serious or critical violation on any view.
+ * 4. axe-core finds no serious or critical violation on any view; a viewer has no refresh button
+ *    and a forged refresh is refused, a member refreshes the app after a confirmation.
+ * 5. The page's connections to the hub are cut (a TCP relay between them) mid-rollout: the page
+ *    says it is reconnecting, opens the stream again with `Last-Event-ID`, and applies exactly
+ *    the events the hub logged meanwhile, none lost or twice, without reading its snapshot again
+ *    or reloading; the matrix ends right.
  */
 import type { MintedToken, RolloutSummary } from "@flotilla/api";
 import { type FixtureRepo, type Fleet, startFleet, waitsOf } from "@flotilla/devfleet";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DOM_WAIT_MS, launchBrowser, loggedIn, screenshot, seriousViolations } from "./dashboard.js";
+import {
+  cuttableLink,
+  DOM_WAIT_MS,
+  eventIdsBetween,
+  launchBrowser,
+  loggedIn,
+  screenshot,
+  seriousViolations,
+  streamState,
+} from "./dashboard.js";
 
 const BAKE_SECONDS = 8;
 const until = waitsOf(240_000, 300);
@@ -204,7 +218,7 @@ describe("dashboard on a real fleet", () => {
     await screenshot(viewer, "rollout-rolled-back");
   });
 
-  it("4: the cluster, app and rollout list views pass the scan too", async () => {
+  it("4: the cluster, app and rollout list views pass the scan too; refresh is a member's", async () => {
     for (const [view, path, ready] of [
       ["rollouts", "#/rollouts", "[data-rollout]"],
       ["cluster", "#/clusters/canary", "[data-app='web']"],
@@ -214,6 +228,81 @@ describe("dashboard on a real fleet", () => {
       await viewer.locator(ready).first().waitFor({ timeout: DOM_WAIT_MS });
       await scan(viewer, view);
       await screenshot(viewer, view);
+    }
+    // The viewer is on the app's page: no refresh button, and a forged refresh is refused.
+    expect(await viewer.locator("[data-action]").count()).toBe(0);
+    await viewer.locator("[data-readonly]").waitFor({ timeout: DOM_WAIT_MS });
+    const forged = await viewer.evaluate(
+      `fetch("/v1/apps/web/refresh", { method: "POST", headers: { "x-flotilla-csrf": "1" } }).then((r) => r.status)`,
+    );
+    expect(forged).toBe(403);
+
+    const { page: member, context } = await loggedIn(browser, fleet.hub.url, memberToken);
+    await member.goto(`${fleet.hub.url}/ui/#/apps/web`);
+    await member.locator("[data-action='refresh']").click();
+    await member.getByRole("button", { name: "Yes, refresh" }).waitFor({ timeout: DOM_WAIT_MS });
+    await scan(member, "refresh confirmation");
+    await member.getByRole("button", { name: "Yes, refresh" }).click();
+    for (const c of CLUSTERS) {
+      await member.locator(`[data-refresh-cluster='${c.name}'][data-ok='true']`).waitFor({ timeout: DOM_WAIT_MS });
+    }
+    expect(await member.locator("[data-refresh-notice]").textContent()).toBe("refresh: 2 of 2 clusters reconciled");
+    await screenshot(member, "app-refreshed");
+    await context.close();
+  });
+
+  it("5: a stream cut mid-rollout resumes with Last-Event-ID, no event lost, the matrix right without a reload", async () => {
+    const link = await cuttableLink(fleet.hub.url);
+    try {
+      const { page, context } = await loggedIn(browser, link.url, viewerToken);
+      const opens: (string | undefined)[] = [];
+      let snapshotReads = 0;
+      page.on("request", (r) => {
+        const path = new URL(r.url()).pathname;
+        if (path === "/v1/events") opens.push(r.headers()["last-event-id"]);
+        if (/^\/v1\/apps\/[^/]+\/status$/.test(path)) snapshotReads++;
+      });
+      await page.locator(`[data-cell="prod-1/web"][data-revision]`).waitFor({ timeout: DOM_WAIT_MS });
+      await page.evaluate("window.notReloaded = true");
+
+      const sha = await repo.commit("main", manifests("v5"), "v5");
+      await cell(page, "canary", sha);
+      expect(await page.locator(`[data-cell="prod-1/web"]`).getAttribute("data-revision")).not.toBe(sha);
+      // Cut mid-rollout: the canary has the commit, the bake runs, the rest is still to come.
+      const before = await streamState(page);
+      expect(before.connection).toBe("live");
+      const readsBefore = snapshotReads;
+      const opensBefore = opens.length;
+      link.cut();
+      await page.locator(".live[data-connection='reconnecting']").waitFor({ timeout: DOM_WAIT_MS });
+      await screenshot(page, "fleet-reconnecting");
+      const rollout = await rolloutOf(sha);
+      await until("the rollout to succeed while the page is cut off", async () =>
+        (await api<{ state: string }>("GET", `/v1/rollouts/${rollout.id}`)).json?.state === "Succeeded"
+          ? true
+          : undefined,
+      );
+      expect(await page.locator(`[data-cell="prod-1/web"]`).getAttribute("data-revision")).not.toBe(sha);
+
+      link.restore();
+      await page.locator(".live[data-connection='live']").waitFor({ timeout: DOM_WAIT_MS });
+      await cell(page, "prod-1", sha);
+      expect(await page.locator(`[data-cell="canary/web"]`).getAttribute("data-revision")).toBe(sha);
+      expect(await page.locator(".live").getAttribute("data-reconnects")).not.toBe("0");
+      // Every open after the cut resumed from the last event the page had.
+      const reopened = opens.slice(opensBefore);
+      expect(reopened.length).toBeGreaterThan(0);
+      expect(reopened.every((id) => id !== undefined && id !== "")).toBe(true);
+      // The page applied exactly the events the hub logged since the cut: none lost, none twice.
+      const after = await streamState(page);
+      const logged = await eventIdsBetween(fleet.hub.url, viewerToken, before.last, after.last);
+      expect(after.events - before.events).toBe(logged.length);
+      // ...and caught up from them alone: no snapshot read, no reload.
+      expect(snapshotReads).toBe(readsBefore);
+      expect(await page.evaluate("window.notReloaded")).toBe(true);
+      await context.close();
+    } finally {
+      await link.close();
     }
   });
 });

@@ -32,6 +32,7 @@ import { DOM_WAIT_MS, launchBrowser, loggedIn, screenshot, seriousViolations } f
 import { webAppDocuments, webAppFiles } from "../webapp.js";
 
 const SECRET = "dashboard-e2e-webhook-secret-0123";
+// Only the pushed commit bakes (the first deploy does not); long enough for the rollout page to load mid-bake on a busy machine.
 const BAKE_SECONDS = 6;
 const CLUSTERS: ClusterSpec[] = [
   { name: "canary", labels: { env: "prod", tier: "canary" } },
@@ -40,6 +41,16 @@ const CLUSTERS: ClusterSpec[] = [
 ];
 const until = waitsOf(120_000, 200);
 const files = webAppFiles;
+const environment = (bakeSeconds: number) => `apiVersion: flotilla.dev/v1
+kind: Environment
+metadata: { name: prod }
+spec:
+  policy:
+    waves:
+      - { name: canary, selector: { tier: canary }, maxConcurrency: 1, bakeSeconds: ${bakeSeconds} }
+      - { name: rest, selector: {}, maxConcurrency: "100%", bakeSeconds: 0 }
+    progressDeadlineSeconds: 120
+`;
 
 describe("dashboard in a browser, simulated agents", () => {
   let dir: string;
@@ -82,16 +93,7 @@ describe("dashboard in a browser, simulated agents", () => {
       bundles: await registerClusters(hub.api, CLUSTERS),
       heartbeatIntervalMs: 1_000,
     });
-    await hub.api.apply(`apiVersion: flotilla.dev/v1
-kind: Environment
-metadata: { name: prod }
-spec:
-  policy:
-    waves:
-      - { name: canary, selector: { tier: canary }, maxConcurrency: 1, bakeSeconds: ${BAKE_SECONDS} }
-      - { name: rest, selector: {}, maxConcurrency: "100%", bakeSeconds: 0 }
-    progressDeadlineSeconds: 120
----
+    await hub.api.apply(`${environment(0)}---
 ${webAppDocuments(git, repo, SECRET)}`);
     const minted = await hub.api.request<MintedToken>("POST", "/v1/tokens", { role: "viewer", team: "t" });
     viewer = minted.json!.token;
@@ -100,6 +102,7 @@ ${webAppDocuments(git, repo, SECRET)}`);
       const r = await hub.api.request<{ state: string }>("GET", `/v1/rollouts/${first.id}`);
       return r.json?.state === "Succeeded" ? true : undefined;
     });
+    await hub.api.apply(environment(BAKE_SECONDS));
   });
 
   afterAll(async () => {

@@ -5,6 +5,7 @@
  */
 import {
   type App,
+  type AppRefresh,
   type AppStatus,
   type AuditEntry,
   type ClusterDetail,
@@ -73,6 +74,7 @@ export const hub = {
   cluster: (name: string) => call<ClusterDetail>("GET", `/v1/clusters/${enc(name)}`),
   apps: () => call<List<App>>("GET", "/v1/apps"),
   repos: () => call<List<Repo>>("GET", "/v1/repos"),
+  refresh: (app: string) => call<AppRefresh>("POST", `/v1/apps/${enc(app)}/refresh`),
   appStatus: (app: string) => call<AppStatus>("GET", `/v1/apps/${enc(app)}/status`),
   rollouts: (q: { app?: string } = {}) =>
     call<List<RolloutSummary>>("GET", `/v1/rollouts${q.app ? `?app=${enc(q.app)}` : ""}`),

@@ -10,6 +10,32 @@ import { Login } from "./views/login.js";
 import { RolloutView } from "./views/rollout.js";
 import { RolloutList } from "./views/rollouts.js";
 
+/**
+ * Where the event stream stands, with the events applied and the resumptions as data attributes:
+ * its own component, so a batch of events re-renders this and not the page.
+ */
+function Live(props: { store: FleetStore }) {
+  const { store } = props;
+  const connection = store.connection.value;
+  return (
+    <span
+      class="live"
+      data-connection={connection}
+      data-events={store.applied.value}
+      data-last-event={store.appliedId.value}
+      data-reconnects={store.reconnects.value}
+      role="status"
+      title={
+        connection === "reconnecting"
+          ? "The event stream dropped: the page opens it again and resumes where it stopped"
+          : undefined
+      }
+    >
+      {connection === "reconnecting" ? "reconnecting…" : connection}
+    </span>
+  );
+}
+
 /** The page: a login form until a session exists, then the views over one live store. */
 export function App() {
   const store = useMemo(() => new FleetStore(), []);
@@ -36,7 +62,13 @@ export function App() {
     if (!identity) return;
     void store.load();
     store.connect();
-    return () => store.close();
+    // Back on the network: open the stream now rather than at the end of the retry pause.
+    const online = () => store.reconnectNow();
+    window.addEventListener("online", online);
+    return () => {
+      window.removeEventListener("online", online);
+      store.close();
+    };
   }, [identity, store]);
 
   if (!checked.value) return <main id="main" aria-busy="true" />;
@@ -72,9 +104,7 @@ export function App() {
             Rollouts
           </a>
         </nav>
-        <span class="live" data-connection={store.connection.value} role="status">
-          {store.connection.value === "live" ? "live" : store.connection.value}
-        </span>
+        <Live store={store} />
         <span class="who" data-role={identity.role}>
           {identity.role}
           {identity.team ? ` of ${identity.team}` : ""}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type Cell, cellState, countOf, labelPredicate, withDesired, withReport } from "./model.js";
+import { type Cell, cellState, countOf, labelPredicate, withDesired, withReport, withSnapshot } from "./model.js";
 
 const published = { generation: 3, revision: "bbbbbbb2", rolloutId: "r1", publishedAtMs: 1 };
 const report = (generation: number, revision: string, phase = "synced", health = "healthy") => ({
@@ -116,5 +116,44 @@ describe("countOf", () => {
     const counts = countOf(rows, cells);
     expect(counts.clusters).toMatchObject({ Ready: 1, Offline: 1, Pending: 0 });
     expect(counts.cells).toMatchObject({ current: 1, offline: 1, failed: 0 });
+  });
+});
+
+describe("withSnapshot", () => {
+  const older = { generation: 2, revision: "aaaaaaa1", rolloutId: "r0", publishedAtMs: 1 };
+  it.each([
+    ["empty cell takes the snapshot", cell({}), cell({ desired: published, report: report(3, "bbbbbbb2") }), 3, 3],
+    [
+      "a snapshot older than the events applied changes nothing",
+      cell({ desired: published, report: report(3, "bbbbbbb2") }),
+      cell({ desired: older, report: report(2, "aaaaaaa1") }),
+      3,
+      3,
+    ],
+    [
+      "a newer snapshot wins",
+      cell({ desired: older, report: report(2, "aaaaaaa1") }),
+      cell({ desired: published, report: report(3, "bbbbbbb2") }),
+      3,
+      3,
+    ],
+    [
+      "each half keeps its newer side",
+      cell({ desired: published, report: report(2, "aaaaaaa1") }),
+      cell({ desired: older, report: report(3, "bbbbbbb2") }),
+      3,
+      3,
+    ],
+  ])("%s", (_, held, snap, generation, observed) => {
+    const out = withSnapshot(held, snap);
+    expect(out.desired?.generation).toBe(generation);
+    expect(out.report?.observedGeneration).toBe(observed);
+  });
+
+  it("at one generation, keeps the report received last", () => {
+    const early = { ...report(3, "bbbbbbb2", "synced", "progressing"), receivedAtMs: 5 };
+    const late = { ...report(3, "bbbbbbb2"), receivedAtMs: 9 };
+    expect(withSnapshot(cell({ report: late }), cell({ report: early })).report).toBe(late);
+    expect(withSnapshot(cell({ report: early }), cell({ report: late })).report).toBe(late);
   });
 });

@@ -96,6 +96,20 @@ export function withDesired(cell: Cell, e: EventOf<"desired">): Cell {
   };
 }
 
+/**
+ * A cell read from a snapshot, folded into the one the page holds: each half keeps whichever is
+ * newer, so a snapshot read while events arrive never takes a cell back.
+ */
+export function withSnapshot(cell: Cell, snap: Cell): Cell {
+  const desired =
+    cell.desired && (!snap.desired || cell.desired.generation > snap.desired.generation) ? cell.desired : snap.desired;
+  const newer = (a: CellReport, b: CellReport) =>
+    a.observedGeneration > b.observedGeneration ||
+    (a.observedGeneration === b.observedGeneration && a.receivedAtMs > b.receivedAtMs);
+  const report = cell.report && (!snap.report || newer(cell.report, snap.report)) ? cell.report : snap.report;
+  return desired === cell.desired && report === cell.report ? cell : { ...cell, desired, report };
+}
+
 export function withHeartbeat(row: ClusterRow, e: EventOf<"heartbeat">): ClusterRow {
   return { ...row, lastHeartbeatMs: e.atMs, agentVersion: e.agentVersion };
 }

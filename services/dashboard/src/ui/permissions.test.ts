@@ -1,6 +1,6 @@
 import type { RolloutView } from "@flotilla/api";
 import { describe, expect, it } from "vitest";
-import { commandsFor, maySteer } from "./permissions.js";
+import { commandsFor, mayRefresh, maySteer } from "./permissions.js";
 
 describe("maySteer", () => {
   it.each([
@@ -12,6 +12,19 @@ describe("maySteer", () => {
     [null, "web", false],
   ] as const)("%j on team %s → %s", (identity, team, want) => {
     expect(maySteer(identity, team)).toBe(want);
+  });
+});
+
+describe("mayRefresh", () => {
+  it.each([
+    [{ tokenId: "a", role: "admin" }, "web", true],
+    [{ tokenId: "m", role: "member", team: "web" }, "web", true],
+    [{ tokenId: "m", role: "member", team: "shop" }, "web", false],
+    [{ tokenId: "m", role: "member", team: "shop" }, undefined, false],
+    [{ tokenId: "v", role: "viewer", team: "web" }, "web", false],
+    [null, "web", false],
+  ] as const)("%j on team %s → %s", (identity, team, want) => {
+    expect(mayRefresh(identity, team)).toBe(want);
   });
 });
 

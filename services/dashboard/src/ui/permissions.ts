@@ -5,14 +5,28 @@
  */
 import { type Identity, type RolloutCommand, type RolloutView, reachOf } from "@flotilla/api";
 
-/** Whether this identity may steer a rollout of an app owned by `team`. */
-export function maySteer(identity: Identity | null, team: string | undefined): boolean {
+/** Whether this identity may write `resource` of an app owned by `team`. */
+function mayWrite(identity: Identity | null, resource: "rollouts" | "apps", team: string | undefined): boolean {
   if (!identity) return false;
-  const reach = reachOf(identity.role, { action: "write", resource: "rollouts" });
+  const reach = reachOf(identity.role, { action: "write", resource });
   if (reach === "all") return true;
   if (reach === "none") return false;
   return identity.team === undefined || identity.team === team;
 }
+
+/** Whether this identity may steer a rollout of an app owned by `team`. */
+export function maySteer(identity: Identity | null, team: string | undefined): boolean {
+  return mayWrite(identity, "rollouts", team);
+}
+
+/** Whether this identity may ask the agents of an app owned by `team` to reconcile it now (`refreshApp`). */
+export function mayRefresh(identity: Identity | null, team: string | undefined): boolean {
+  return mayWrite(identity, "apps", team);
+}
+
+/** What a refresh does, for its confirmation. */
+export const REFRESH_TEXT =
+  "Ask the agent of every cluster the app is published to to render, apply, prune and report it now. Nothing changes on the hub.";
 
 /** The commands the rollout's state allows, in the order the page shows them. */
 export function commandsFor(r: RolloutView): RolloutCommand[] {

@@ -1,14 +1,94 @@
-import type { AppStatus, RolloutView } from "@flotilla/api";
+import type { AppRefresh, AppStatus, RolloutView } from "@flotilla/api";
 import { useSignal } from "@preact/signals";
 import { useEffect } from "preact/hooks";
 import { hub } from "../api.js";
 import { duration, shortSha } from "../model.js";
+import { mayRefresh, REFRESH_TEXT } from "../permissions.js";
 import { href } from "../route.js";
 import type { FleetStore } from "../store.js";
+import { Confirm } from "./confirm.js";
 import { Failure } from "./notice.js";
 
 /** How many of an app's newest rollouts are read for their lead times. */
 const HISTORY = 10;
+
+/**
+ * The refresh action: shown only to a session that may write the app (its team's members,
+ * admins), confirmed first, then each cluster's answer.
+ */
+function Refresh(props: { store: FleetStore; app: string }) {
+  const { store, app } = props;
+  const asking = useSignal(false);
+  const busy = useSignal(false);
+  const answer = useSignal<AppRefresh | null>(null);
+  const notice = useSignal<string | null>(null);
+  const team = store.teamOfApp.value.get(app);
+  if (!mayRefresh(store.identity.value, team)) {
+    return (
+      <p class="muted" data-readonly="true">
+        Read-only: refreshing this app needs a member of team {team || "(unknown)"} or an admin.
+      </p>
+    );
+  }
+  const run = async () => {
+    asking.value = false;
+    busy.value = true;
+    notice.value = "refresh: asking the agents…";
+    try {
+      answer.value = await hub.refresh(app);
+      const failed = answer.value.clusters.filter((c) => !c.ok).length;
+      notice.value = `refresh: ${answer.value.clusters.length - failed} of ${answer.value.clusters.length} clusters reconciled`;
+    } catch (err) {
+      notice.value = `refresh refused: ${err instanceof Error ? err.message : String(err)}`;
+    } finally {
+      busy.value = false;
+    }
+  };
+  return (
+    <>
+      <fieldset class="actions">
+        <legend class="sr-only">Act on this app</legend>
+        <button
+          type="button"
+          data-action="refresh"
+          disabled={busy.value}
+          onClick={() => {
+            asking.value = true;
+          }}
+        >
+          Refresh
+        </button>
+      </fieldset>
+      {notice.value && (
+        <p class="notice" role="status" data-refresh-notice="">
+          {notice.value}
+        </p>
+      )}
+      {answer.value && (
+        <ul class="answers">
+          {answer.value.clusters.map((c) => (
+            <li key={c.cluster} data-refresh-cluster={c.cluster} data-ok={String(c.ok)}>
+              {c.cluster}: {c.ok ? "reconciled" : "not reconciled"}
+              {c.message ? ` — ${c.message}` : ""}
+            </li>
+          ))}
+        </ul>
+      )}
+      {asking.value && (
+        <Confirm
+          title={`refresh app ${app}?`}
+          confirm="Yes, refresh"
+          onConfirm={() => void run()}
+          onCancel={() => {
+            asking.value = false;
+          }}
+        >
+          <p>{REFRESH_TEXT}</p>
+        </Confirm>
+      )}
+    </>
+  );
+}
 
 /** One app: its revision on every cluster, and its rollouts with their lead times. */
 export function AppView(props: { store: FleetStore; name: string }) {
@@ -41,6 +121,7 @@ export function AppView(props: { store: FleetStore; name: string }) {
       <p>
         Repo {s.repo}, team {store.teamOfApp.value.get(s.app) ?? "unknown"}
       </p>
+      <Refresh store={store} app={s.app} />
       <h2>Revision per cluster</h2>
       <table class="list">
         <caption class="sr-only">Revision of {s.app} on each cluster</caption>

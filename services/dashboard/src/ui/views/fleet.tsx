@@ -11,6 +11,7 @@ import {
 } from "../model.js";
 import { href } from "../route.js";
 import type { FleetStore } from "../store.js";
+import { useVirtualRows } from "./virtual.js";
 
 const STATE_WORDS: Record<CellState, string> = {
   current: "synced",
@@ -24,6 +25,8 @@ const STATE_WORDS: Record<CellState, string> = {
 
 /** A report older than this is shown as stale. */
 const STALE_MS = 5 * 60_000;
+/** A matrix row's height in CSS pixels (styles.css: `.matrix tbody tr`), before it is measured. */
+const ROW_PX = 38;
 
 /** One (cluster, app): the running revision, where it is going, and how it is. */
 function MatrixCell(props: { store: FleetStore; cluster: string; app: string }) {
@@ -87,22 +90,34 @@ function EnvironmentTable(props: {
   state: Filters["state"];
 }) {
   const { store, environment, apps, state } = props;
+  // Filtering by state reads every cell: once per counted batch, not once per event.
+  if (state) store.revision.value;
   const clusters = state
     ? props.clusters.filter((c) =>
-        apps.some((a) => cellState(store.cell(c, a).value, store.row(c)?.value.state ?? "Pending") === state),
+        apps.some((a) => cellState(store.cell(c, a).peek(), store.row(c)?.peek().state ?? "Pending") === state),
       )
     : props.clusters;
+  const { box, rows } = useVirtualRows(clusters.length, ROW_PX);
+  const shown = rows.getVirtualItems();
+  const before = shown[0]?.start ?? 0;
+  const after = rows.getTotalSize() - (shown[shown.length - 1]?.end ?? 0);
+  const spacer = (px: number) =>
+    px > 0 && (
+      <tr class="spacer" style={{ height: `${px}px` }}>
+        <td colSpan={3 + apps.length} />
+      </tr>
+    );
   const title = environment || "no environment";
   return (
     <section aria-labelledby={`env-${environment}`} data-environment={environment}>
       <h2 id={`env-${environment}`}>
         {title} <span class="muted">({clusters.length} clusters)</span>
       </h2>
-      <div class="scroll">
-        <table class="matrix">
+      <div class="scroll" ref={box}>
+        <table class="matrix" aria-rowcount={clusters.length + 1}>
           <caption class="sr-only">Apps by cluster in environment {title}: running revision, sync and health</caption>
           <thead>
-            <tr>
+            <tr aria-rowindex={1}>
               <th scope="col">Cluster</th>
               <th scope="col">State</th>
               <th scope="col">Heartbeat</th>
@@ -114,14 +129,19 @@ function EnvironmentTable(props: {
             </tr>
           </thead>
           <tbody>
-            {clusters.map((c) => (
-              <tr key={c} data-cluster={c}>
-                <ClusterHeader store={store} name={c} />
-                {apps.map((a) => (
-                  <MatrixCell key={a} store={store} cluster={c} app={a} />
-                ))}
-              </tr>
-            ))}
+            {spacer(before)}
+            {shown.map((v) => {
+              const c = clusters[v.index] as string;
+              return (
+                <tr key={c} data-cluster={c} data-index={v.index} aria-rowindex={v.index + 2} ref={rows.measureElement}>
+                  <ClusterHeader store={store} name={c} />
+                  {apps.map((a) => (
+                    <MatrixCell key={a} store={store} cluster={c} app={a} />
+                  ))}
+                </tr>
+              );
+            })}
+            {spacer(after)}
           </tbody>
         </table>
       </div>
