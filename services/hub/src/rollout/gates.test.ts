@@ -519,6 +519,17 @@ describe("windows and freezes limited to a cluster selector", () => {
     expect(r.state).toBe("Succeeded");
   });
 
+  it("an override lifts a selector's hold for its rollout, not a cluster's own freeze", () => {
+    const fleet = new Fleet();
+    fleet.held = { "canary-1": "clusters tier=canary: inside deny window" };
+    fleet.freeze = { "main-1": "etcd defrag" };
+    const r = fleet.run(command(rolloutOf({}), "override", 0, "ops").rollout, 0, 5 * S);
+    expect(fleet.written).toEqual(["WriteDesired:canary-1"]);
+    expect(clusterStandings(r)["main-1"]).toBe(
+      "waiting: cluster requested a freeze: etcd defrag (offlineClusters: block)",
+    );
+  });
+
   const at = Date.UTC(2026, 10, 30, 12, 0, 0); // a Monday, 12:00 UTC
   const window = (w: Partial<Window>): Window => ({
     kind: "deny",

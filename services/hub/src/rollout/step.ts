@@ -34,7 +34,8 @@
  *   treated as an offline one under the same policy: "block" waits with the reason
  *   "cluster requested a freeze: <reason>", "skip" leaves it behind, reported.
  * - A window or freeze limited to a cluster selector (observation `held`): the cluster waits,
- *   holds no slot, and its wave cannot complete until it is released; the others go ahead.
+ *   holds no slot, and its wave cannot complete until it is released; the others go ahead. The
+ *   override lifts these as it lifts holds; it does not lift a cluster's own freeze.
  * - Paused: nothing new is written and no wave starts; in-flight clusters are still judged, a
  *   wave may finish its bake, and the budget can still fail (and roll back) the rollout.
  * - Held (observations.holds: a closed calendar window, a freeze), unless the override command
@@ -266,7 +267,7 @@ function dispatch(r: RolloutState, wave: WaveProgress, observations: Observation
     const observed = observations.clusters[c.name];
     const connectivity = observed?.connectivity ?? "Offline";
     const about = { wave: wave.name, cluster: c.name };
-    if (connectivity === "Ready" && observed?.held) {
+    if (connectivity === "Ready" && observed?.held && !r.holdOverride) {
       const reason = `waiting: held, ${observed.held}`;
       if (c.reason !== reason) {
         c.reason = reason;
