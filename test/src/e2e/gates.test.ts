@@ -248,7 +248,15 @@ spec: { repo: shop, path: web, namespace: shop }
               ? await redisClient.get(key)
               : type === "hash"
                 ? JSON.stringify(await redisClient.hgetall(key))
-                : "";
+                : type === "stream"
+                  ? JSON.stringify(await redisClient.xrange(key, "-", "+"))
+                  : type === "list"
+                    ? JSON.stringify(await redisClient.lrange(key, 0, -1))
+                    : type === "zset"
+                      ? JSON.stringify(await redisClient.zrange(key, 0, -1))
+                      : type === "set"
+                        ? JSON.stringify(await redisClient.smembers(key))
+                        : "";
           if (text?.includes(PROMETHEUS_FIXTURE_PASSWORD)) found++;
         }
       expect(found).toBe(0);
