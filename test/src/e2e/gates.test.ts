@@ -354,7 +354,8 @@ spec: { repo: shop, path: api, namespace: shop, dependsOn: [db] }
   it("a window and a freeze limited to a selector hold only their clusters; a pre-promotion check measures the next wave first", async () => {
     fleet.setBehaviour({ reportDelayMs: 0 });
     const env = (await api<{ policy: Record<string, unknown> }>("GET", "/v1/environments/prod")).json;
-    const opens = new Date(Date.now() + 8_000);
+    // Far enough ahead that the canary wave and the pre-promotion check are done before it opens.
+    const opens = new Date(Date.now() + 30_000);
     const schedule = `${opens.getUTCSeconds()} ${opens.getUTCMinutes()} ${opens.getUTCHours()} * * *`;
     const opensAt = Math.floor(opens.getTime() / 1000) * 1000;
     const policy = {
