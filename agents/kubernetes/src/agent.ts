@@ -20,6 +20,7 @@ import { Applier } from "./applier.js";
 import { type AgentConfig, MAX_RETRY_BACKOFF_MS } from "./config.js";
 import { serveEndpoints } from "./endpoints.js";
 import { ConfigError } from "./errors.js";
+import { FREEZE_LABEL, type FreezeRequest, freezeRequest } from "./freeze.js";
 import { loadGitCredentials } from "./git-credentials.js";
 import { GitCache } from "./git-source.js";
 import { emptyInventory } from "./inventory.js";
@@ -207,6 +208,29 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
       });
   };
   probeKube();
+  // The freeze this cluster asks for: the setting, or a labelled ConfigMap read each beat. A failed
+  // read keeps the last answer, so a blip of the API server neither starts nor lifts a freeze.
+  let freeze: FreezeRequest | undefined = freezeRequest(config.freeze, []);
+  let readingFreeze = false;
+  const readFreeze = (): void => {
+    if (config.freeze.trim() || readingFreeze) return;
+    readingFreeze = true;
+    kube
+      .list("v1", "ConfigMap", config.namespace, FREEZE_LABEL)
+      .then(
+        (items) => {
+          const next = freezeRequest("", items);
+          if (next?.reason !== freeze?.reason || next?.source !== freeze?.source)
+            log.warn({ freeze: next, was: freeze }, next ? "cluster asks for a freeze" : "cluster freeze lifted");
+          freeze = next;
+        },
+        (err: unknown) => log.warn({ err: (err as Error).message }, "could not read freeze ConfigMaps"),
+      )
+      .finally(() => {
+        readingFreeze = false;
+      });
+  };
+  readFreeze();
   const readiness = (): Readiness => {
     const now = Date.now();
     return assessReadiness({ ...signals, natsConnected: watchNats(now) }, now, config.heartbeatIntervalMs);
@@ -215,6 +239,7 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
     signals.loopAtMs = Date.now();
     watchNats(signals.loopAtMs);
     probeKube();
+    readFreeze();
     transport.retryPending();
     transport.heartbeat({
       cluster: config.cluster,
@@ -224,6 +249,7 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
       sentAtMs: Date.now(),
       apps: controllers.size,
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+      ...(freeze ? { freezeReason: freeze.reason, freezeSource: freeze.source } : {}),
     });
   }, config.heartbeatIntervalMs);
   heartbeat.unref();

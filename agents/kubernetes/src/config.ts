@@ -84,6 +84,11 @@ export const configSchema = z.object({
   kubeContext: z.string().default(""),
   /** Namespace of the inventories. @default {@link DEFAULT_NAMESPACE} */
   namespace: z.string().refine(isDnsLabel, "namespace must be a DNS label").default(DEFAULT_NAMESPACE),
+  /**
+   * Ask the hub for a freeze of this cluster, with this reason (see freeze.ts); a ConfigMap in
+   * `namespace` labelled `flotilla.io/freeze` does the same without restarting the agent. @default ""
+   */
+  freeze: z.string().max(500).default(""),
   /** Repository cache directory. @default {@link DEFAULT_CACHE_DIR} */
   cacheDir: z.string().min(1).default(DEFAULT_CACHE_DIR),
   /** Path of a JSON file `[{ urlPrefix, username, password }]` with Git credentials. @default "" */
@@ -179,6 +184,7 @@ export const AGENT_SETTINGS: readonly AgentSetting[] = [
   { field: "kubeconfig", env: "FLOTILLA_KUBECONFIG", flag: "kubeconfig" },
   { field: "kubeContext", env: "FLOTILLA_KUBE_CONTEXT", flag: "kube-context" },
   { field: "namespace", env: "FLOTILLA_NAMESPACE", flag: "namespace" },
+  { field: "freeze", env: "FLOTILLA_FREEZE", flag: "freeze" },
   { field: "cacheDir", env: "FLOTILLA_CACHE_DIR", flag: "cache-dir" },
   { field: "gitCredentialsFile", env: "FLOTILLA_GIT_CREDENTIALS", flag: "git-credentials" },
   { field: "gitAllowHttp", env: "FLOTILLA_GIT_ALLOW_HTTP", flag: "git-allow-http" },

@@ -24,6 +24,15 @@ const heartbeatEventSchema = z.object({
   atMs: z.number(),
 });
 
+/** A cluster started or stopped asking for a freeze (`reason` absent: it stopped). */
+const clusterFreezeEventSchema = z.object({
+  type: z.literal("cluster-freeze"),
+  cluster: nameSchema,
+  reason: z.string().optional(),
+  source: z.string().optional(),
+  atMs: z.number(),
+});
+
 const desiredEventSchema = z.object({
   type: z.literal("desired"),
   cluster: nameSchema,
@@ -82,6 +91,7 @@ export const hubEventSchema = z
     heartbeatEventSchema,
     desiredEventSchema,
     clusterStateEventSchema,
+    clusterFreezeEventSchema,
     registryEventSchema,
     rolloutEventSchema,
   ])

@@ -5,11 +5,20 @@
  */
 import { z } from "zod";
 import { nameSchema } from "./labels.js";
+import { type Selector, selectorSchema } from "./selector.js";
 
-/** The body of `PUT /v1/freezes/...`: why, in words that end up in every held rollout. */
+const reasonSchema = z.string().trim().min(1, 'must say why, e.g. "incident 4711"').max(500);
+
+/** The body of `PUT /v1/freeze` (the fleet): why, in words that end up in every held rollout. */
+export const fleetFreezeRequestSchema = z.strictObject({ reason: reasonSchema }).meta({ id: "FleetFreezeRequest" });
+export type FleetFreezeRequest = z.output<typeof fleetFreezeRequestSchema>;
+
+/** The body of `PUT /v1/environments/{env}/freeze`: why, and optionally which of its clusters. */
 export const freezeRequestSchema = z
   .strictObject({
-    reason: z.string().trim().min(1, 'must say why, e.g. "incident 4711"').max(500),
+    reason: reasonSchema,
+    /** Only the environment's clusters this selects wait; the others move on. Absent: the whole environment. */
+    selector: selectorSchema.optional(),
   })
   .meta({ id: "FreezeRequest" });
 export type FreezeRequest = z.output<typeof freezeRequestSchema>;
@@ -20,6 +29,7 @@ export const freezeSchema = z
     scope: z.enum(["fleet", "environment"]),
     environment: nameSchema.optional().describe("with scope environment: which one"),
     reason: z.string(),
+    selector: selectorSchema.optional().describe("only the environment's clusters this selects are frozen"),
     by: z.string().describe("the token (or admin) that set it"),
     atMs: z.number(),
   })
@@ -32,6 +42,20 @@ export type FreezeList = z.output<typeof freezeListSchema>;
 
 /** Words for a held rollout: `environment prod is frozen by admin: incident 4711`. */
 export function describeFreeze(f: Freeze): string {
-  const what = f.scope === "fleet" ? "the fleet is frozen" : `environment ${f.environment ?? ""} is frozen`;
+  const what =
+    f.scope === "fleet"
+      ? "the fleet is frozen"
+      : f.selector !== undefined
+        ? `clusters ${describeSelector(f.selector)} of environment ${f.environment ?? ""} are frozen`
+        : `environment ${f.environment ?? ""} is frozen`;
   return `${what} by ${f.by}: ${f.reason}`;
+}
+
+/** A selector in words: `tier=canary,region=eu` for a map, the string as written otherwise. */
+export function describeSelector(selector: Selector): string {
+  return typeof selector === "string"
+    ? selector
+    : Object.entries(selector)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(",");
 }

@@ -8,6 +8,7 @@ import { isDnsLabel } from "@flotilla/proto";
 import { Cron } from "croner";
 import { z } from "zod";
 import { DNS_LABEL_REASON } from "./labels.js";
+import { selectorSchema } from "./selector.js";
 
 /** Seconds between two measurements of an analysis, when unset. */
 export const DEFAULT_ANALYSIS_INTERVAL_SECONDS = 30;
@@ -25,6 +26,10 @@ export const DEFAULT_WINDOW_TIME_ZONE = "UTC";
 /** The comparisons a success condition can make. */
 export const ANALYSIS_OPERATORS = ["<", "<=", ">", ">="] as const;
 export type AnalysisOperator = (typeof ANALYSIS_OPERATORS)[number];
+
+/** When an analysis runs: during the wave's bake, or before the wave writes its first cluster. */
+export const ANALYSIS_PHASES = ["bake", "prePromotion"] as const;
+export type AnalysisPhase = (typeof ANALYSIS_PHASES)[number];
 
 /** Placeholders a query may carry; they are replaced per cluster of the wave. */
 const PLACEHOLDER = /\{\{\s*(cluster|labels\.[A-Za-z0-9_./-]+)\s*\}\}/g;
@@ -74,8 +79,16 @@ export const analysisSchema = z
      * @default 2
      */
     inconclusiveLimit: z.number().int().min(0).max(100).default(DEFAULT_ANALYSIS_INCONCLUSIVE_LIMIT),
+    /**
+     * When it runs: `bake`, during the wave's bake, about the clusters the wave changed; or
+     * `prePromotion`, when the wave's turn comes and before any of its clusters is written, about
+     * the clusters it is about to write (is it safe to promote there now?). A pre-promotion check
+     * that fails fails the rollout before the wave writes anything.
+     * @default "bake"
+     */
+    phase: z.enum(ANALYSIS_PHASES).default("bake"),
   })
-  .meta({ id: "Analysis", description: "a metric check run during a wave's bake" });
+  .meta({ id: "Analysis", description: "a metric check run during a wave's bake, or before its promotion" });
 export type Analysis = z.output<typeof analysisSchema>;
 export type AnalysisInput = z.input<typeof analysisSchema>;
 
@@ -124,6 +137,11 @@ export const windowSchema = z
       .max(31 * 86_400),
     /** Shown in the reason a rollout waits. */
     description: z.string().max(200).optional(),
+    /**
+     * Only the environment's clusters this selects are held by the window; the others move as if
+     * it were not there. Absent: the whole environment.
+     */
+    selector: selectorSchema.optional(),
   })
   .superRefine((w, ctx) => {
     if (!isTimeZone(w.timeZone)) {

@@ -13,6 +13,20 @@ export const clusterStateSchema = z
   .meta({ id: "ClusterState", description: "Pending until the first heartbeat, then Ready or Offline" });
 export type ClusterState = z.output<typeof clusterStateSchema>;
 
+/**
+ * A freeze a cluster asks for itself, through its agent's heartbeat: an agent setting, or a
+ * ConfigMap in the agent's namespace labelled `flotilla.io/freeze`. The hub holds the cluster as
+ * the environment's `offlineClusters` policy says for an offline one.
+ */
+export const clusterFreezeSchema = z
+  .object({
+    reason: z.string().describe("why, in the cluster operator's words"),
+    source: z.string().describe('where it was asked: "setting" or "configmap <namespace>/<name>"'),
+    sinceMs: z.number().describe("hub clock of the first heartbeat that asked for it"),
+  })
+  .meta({ id: "ClusterFreeze" });
+export type ClusterFreeze = z.output<typeof clusterFreezeSchema>;
+
 /** Liveness of a cluster, folded from heartbeats. */
 export const clusterStatusSchema = z
   .object({
@@ -22,6 +36,9 @@ export const clusterStatusSchema = z
     kubernetesVersion: z.string().optional(),
     capabilities: z.array(z.string()).optional(),
     changedAtMs: z.number().describe("hub clock of the last state change"),
+    freeze: clusterFreezeSchema
+      .optional()
+      .describe("set while the cluster asks for a freeze itself, as its last heartbeat said"),
   })
   .meta({ id: "ClusterStatus" });
 export type ClusterStatus = z.output<typeof clusterStatusSchema>;
@@ -42,7 +59,7 @@ export type ClusterView = z.output<typeof clusterViewSchema>;
 export const clusterListItemSchema = clusterViewSchema
   .extend({
     status: clusterStatusSchema
-      .pick({ state: true, lastHeartbeatMs: true, agentVersion: true })
+      .pick({ state: true, lastHeartbeatMs: true, agentVersion: true, freeze: true })
       .describe("liveness, as in GET /v1/clusters/{name}"),
   })
   .meta({ id: "ClusterListItem" });
@@ -96,9 +113,16 @@ export type Repo = z.output<typeof repoSchema>;
 export const appSchema = z.object({ name: nameSchema, ...appSpecSchema.shape }).meta({ id: "App" });
 export type App = z.output<typeof appSchema>;
 
-/** An environment, its policy stored with every default filled in. */
+/** An environment, its policy stored with every default filled in; its Prometheus credentials only by whether it has them. */
 export const environmentSchema = z
-  .object({ name: nameSchema, ...environmentSpecSchema.shape })
+  .object({
+    name: nameSchema,
+    ...environmentSpecSchema.omit({ prometheusCredentials: true }).shape,
+    hasPrometheusCredentials: z
+      .boolean()
+      .optional()
+      .describe("the hub authenticates to Prometheus for this environment with credentials it keeps sealed"),
+  })
   .meta({ id: "Environment" });
 export type Environment = z.output<typeof environmentSchema>;
 

@@ -20,7 +20,7 @@ import { auditEntrySchema, auditQuerySchema } from "./audit.js";
 import { errorBodySchema } from "./error-body.js";
 import { SelectorSyntaxError } from "./errors.js";
 import { HUB_EVENT_TYPES, hubEventSchema } from "./events.js";
-import { freezeListSchema, freezeRequestSchema, freezeSchema } from "./freeze.js";
+import { fleetFreezeRequestSchema, freezeListSchema, freezeRequestSchema, freezeSchema } from "./freeze.js";
 import { healthSchema, hubInfoSchema, readinessSchema } from "./hub.js";
 import { nameSchema } from "./labels.js";
 import { deliverySchema, receiverSchema, receiverSpecSchema } from "./notifications.js";
@@ -647,7 +647,7 @@ export const operations = withIds({
       tags: ["environments"],
       summary:
         "Freeze the whole fleet: no rollout starts a wave or writes a new cluster until unfrozen; in-flight clusters are still judged and rolled back",
-      body: freezeRequestSchema,
+      body: fleetFreezeRequestSchema,
       response: { 200: json("The freeze in force", freezeSchema), ...errors(400, 401) },
     },
   },
@@ -667,7 +667,8 @@ export const operations = withIds({
     scope: { action: "write", resource: "environments", object: ref("params", "env", "Environment") },
     schema: {
       tags: ["environments"],
-      summary: "Freeze one environment: its rollouts start no wave and write no new cluster until unfrozen",
+      summary:
+        "Freeze one environment (or, with a selector, some of its clusters): its rollouts start no wave and write no frozen cluster until unfrozen",
       params: z.object({ env: nameSchema }),
       body: freezeRequestSchema,
       response: { 200: json("The freeze in force", freezeSchema), ...errors(400, 401) },

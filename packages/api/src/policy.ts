@@ -10,10 +10,9 @@
 
 import { isDnsLabel } from "@flotilla/proto";
 import { z } from "zod";
-import { SelectorSyntaxError } from "./errors.js";
 import { analysesSchema, windowSchema } from "./gates.js";
 import { DNS_LABEL_REASON } from "./labels.js";
-import { parseSelector } from "./selector.js";
+import { selectorSchema } from "./selector.js";
 
 /** Concurrency of the first wave when unset: one cluster at a time, so a bad revision hurts one cluster. */
 export const DEFAULT_FIRST_WAVE_MAX_CONCURRENCY = 1;
@@ -69,21 +68,6 @@ const budgetSchema = amountSchema(
   0,
   'must be a whole number of failed clusters (0 or more) or a percentage from "0%" to "100%"',
 );
-
-/** A selector that must parse; the error names the bad term. */
-export const selectorSchema = z
-  .union([z.record(z.string(), z.string()), z.string()], {
-    error: 'must be a map of label equalities or a selector string like "tier=canary,region in (eu,us)"',
-  })
-  .superRefine((selector, ctx) => {
-    try {
-      parseSelector(selector);
-    } catch (err) {
-      if (!(err instanceof SelectorSyntaxError)) throw err;
-      ctx.addIssue({ code: "custom", message: err.reason });
-    }
-  })
-  .meta({ description: 'map of label equalities, or a selector string like "tier=canary,region in (eu,us),!legacy"' });
 
 const waveSettingsShape = {
   /** Clusters written at once in this wave; a slot frees when a cluster turns healthy (or fails).

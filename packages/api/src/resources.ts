@@ -206,11 +206,30 @@ export const appSpecSchema = z
   });
 
 /**
+ * How the hub authenticates to its Prometheus-compatible endpoint for this environment's metric
+ * analyses: a bearer token, or basic auth (a Mimir or Cortex tenant, say). Write-only: sealed at
+ * rest like a repo's credentials, never shown again, never logged.
+ */
+export const prometheusCredentialsSchema = z
+  .union(
+    [
+      z.strictObject({ bearerToken: z.string().min(1).max(4096) }),
+      z.strictObject({ username: z.string().min(1).max(256), password: z.string().min(1).max(1024) }),
+    ],
+    { error: "must be { bearerToken } or { username, password }" },
+  )
+  .meta({ id: "PrometheusCredentials" });
+export type PrometheusCredentials = z.output<typeof prometheusCredentialsSchema>;
+
+/**
  * Environment spec: its rollout policy (waves, concurrency, bake, budgets, deadline, rollback,
  * offline clusters). Stored with every default filled in, so what the API shows is what runs.
  */
 export const environmentSpecSchema = z.strictObject({
   policy: policySchema.prefault({}),
+  prometheusCredentials: prometheusCredentialsSchema
+    .optional()
+    .describe("write-only: how the hub authenticates to Prometheus for this environment's analyses; never shown again"),
 });
 
 export type ClusterSpec = z.output<typeof clusterSpecSchema>;

@@ -393,9 +393,22 @@ export const planPreviewSchema = z
     policy: policySchema,
     waves: z.array(plannedWaveSchema),
     holds: z
-      .array(z.object({ kind: z.enum(["window", "freeze"]), reason: z.string() }))
+      .array(
+        z.object({
+          kind: z.enum(["window", "freeze", "cluster-freeze"]),
+          reason: z.string(),
+          clusters: z
+            .array(nameSchema)
+            .optional()
+            .describe(
+              "the only clusters it holds (a selector-limited window or freeze, a cluster's own freeze); absent: all",
+            ),
+        }),
+      )
       .optional()
-      .describe("what would hold a rollout started now: a closed window of the policy, freezes in force"),
+      .describe(
+        "what would hold a rollout started now: closed windows of the policy, freezes in force, clusters that ask for a freeze",
+      ),
     dependsOn: z
       .array(nameSchema)
       .optional()

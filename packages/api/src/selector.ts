@@ -4,6 +4,7 @@
  * (`"tier=canary,region in (eu,us),!legacy"`). An empty map or string matches every cluster.
  */
 
+import { z } from "zod";
 import { SelectorSyntaxError } from "./errors.js";
 import { LABEL_KEY, LABEL_VALUE } from "./labels.js";
 
@@ -125,3 +126,18 @@ function checkValue(selector: string, key: string, value: string): void {
       `value ${JSON.stringify(value)} of ${key} is not a label value (at most 63 letters, digits, '-', '_' or '.')`,
     );
 }
+
+/** A selector that must parse; the error names the bad term. */
+export const selectorSchema = z
+  .union([z.record(z.string(), z.string()), z.string()], {
+    error: 'must be a map of label equalities or a selector string like "tier=canary,region in (eu,us)"',
+  })
+  .superRefine((selector, ctx) => {
+    try {
+      parseSelector(selector);
+    } catch (err) {
+      if (!(err instanceof SelectorSyntaxError)) throw err;
+      ctx.addIssue({ code: "custom", message: err.reason });
+    }
+  })
+  .meta({ description: 'map of label equalities, or a selector string like "tier=canary,region in (eu,us),!legacy"' });

@@ -9,8 +9,7 @@
  */
 import { matchesAnyGlob } from "@flotilla/proto";
 import { z } from "zod";
-import { selectorSchema } from "./policy.js";
-import { matchesSelector, type Selector } from "./selector.js";
+import { matchesSelector, type Selector, selectorSchema } from "./selector.js";
 
 /** Namespace globs: DNS-label characters and `*`. */
 const NAMESPACE_GLOB = /^[a-z0-9*]([-a-z0-9*]{0,61}[a-z0-9*])?$/;

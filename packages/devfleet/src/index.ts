@@ -71,7 +71,13 @@ export {
   startProcess,
 } from "./process.js";
 export { entryPoint, type Program, programEnv } from "./program.js";
-export { type PrometheusOptions, type PrometheusServer, startPrometheus } from "./prometheus.js";
+export {
+  PROMETHEUS_FIXTURE_PASSWORD,
+  PROMETHEUS_FIXTURE_USER,
+  type PrometheusOptions,
+  type PrometheusServer,
+  startPrometheus,
+} from "./prometheus.js";
 export {
   type RedisNode,
   type RedisOptions,

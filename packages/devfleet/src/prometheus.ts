@@ -21,7 +21,23 @@ export interface PrometheusOptions {
   scrapeIntervalSeconds?: number;
   /** Parent directory for its own directory. @default os.tmpdir() */
   dir?: string;
+  /**
+   * Require basic auth on every endpoint (Prometheus's web config file), as user
+   * {@link PROMETHEUS_FIXTURE_USER} with password {@link PROMETHEUS_FIXTURE_PASSWORD}. @default false
+   */
+  basicAuth?: boolean;
 }
+
+/** The user a fixture Prometheus started with `basicAuth` accepts. */
+export const PROMETHEUS_FIXTURE_USER = "flotilla";
+/** Its password: a test value, known to every test, guarding nothing. */
+export const PROMETHEUS_FIXTURE_PASSWORD = "flotilla-prometheus-e2e";
+/**
+ * The bcrypt hash of {@link PROMETHEUS_FIXTURE_PASSWORD} (cost 10) that Prometheus's web config
+ * wants. Computed once and written here rather than computed by the fixture, so the fixture needs
+ * no bcrypt implementation of its own.
+ */
+const PROMETHEUS_FIXTURE_PASSWORD_BCRYPT = "$2b$10$xDZfq.eVf0WojD0puXCDLOakKPfqnOOczo19AHbT11P7S7pn6awOG";
 
 /** Starts Prometheus scraping `targets`, with its data in a temp dir removed at stop. */
 export async function startPrometheus(options: PrometheusOptions): Promise<PrometheusServer> {
@@ -39,6 +55,12 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Prome
     "",
   ].join("\n");
   await writeFile(join(dir, "prometheus.yml"), config);
+  const webConfig = join(dir, "web.yml");
+  if (options.basicAuth)
+    await writeFile(
+      webConfig,
+      `basic_auth_users:\n  ${PROMETHEUS_FIXTURE_USER}: ${JSON.stringify(PROMETHEUS_FIXTURE_PASSWORD_BCRYPT)}\n`,
+    );
   const server = restartableServer({
     name: "prometheus",
     command: binPath("prometheus"),
@@ -47,6 +69,7 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Prome
       `--storage.tsdb.path=${join(dir, "data")}`,
       `--web.listen-address=127.0.0.1:${port}`,
       "--log.level=warn",
+      ...(options.basicAuth ? [`--web.config.file=${webConfig}`] : []),
     ],
     logPath: join(dir, "prometheus.log"),
     port,

@@ -128,6 +128,7 @@ describe("rollout views", () => {
         count: 3,
         failureLimit: 0,
         inconclusiveLimit: 2,
+        phase: "bake",
         status: "running",
         startedAtMs: 10_000,
         measurements: [{ atMs: 20_000, verdict: "success", message: "ratio on prod-eu-1 = 0.01, wanted < 0.1" }],

@@ -89,7 +89,10 @@ function waveDoing(r: RolloutView, wave: WaveProgress, nowMs: number): string {
 function analysesDoing(wave: WaveProgress): string {
   const running = (wave.analyses ?? []).filter((a) => a.status === "running");
   return running
-    .map((a) => `, analysis ${a.name} ${a.measurements.filter((m) => m.verdict !== "inconclusive").length}/${a.count}`)
+    .map(
+      (a) =>
+        `, ${a.phase === "prePromotion" ? "pre-promotion analysis" : "analysis"} ${a.name} ${a.measurements.filter((m) => m.verdict !== "inconclusive").length}/${a.count}`,
+    )
     .join("");
 }
 
@@ -225,7 +228,7 @@ export function rolloutText(r: RolloutView, nowMs: number): string {
       const last = a.measurements.at(-1);
       return [
         w.name,
-        a.name,
+        a.phase === "prePromotion" ? `${a.name} (pre-promotion)` : a.name,
         a.status,
         `${tally("success")} ok, ${tally("failure")} failed, ${tally("inconclusive")} inconclusive of ${a.count} (limits ${a.failureLimit}/${a.inconclusiveLimit})`,
         a.reason ??

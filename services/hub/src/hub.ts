@@ -180,6 +180,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
         settings,
         freezes,
         ...(metricsSource ? { metricsSource } : {}),
+        prometheusCredentials: (environment) => registry.prometheusCredentials(environment),
         publisher,
         events,
         metrics,

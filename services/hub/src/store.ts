@@ -56,7 +56,11 @@ export interface RepoSecrets {
 export type AppRecord = App;
 
 /** An environment as stored, its policy with every default filled in: exactly as the API shows it. */
-export type EnvironmentRecord = Environment;
+/** An environment as stored: its Prometheus credentials only in `sealedPrometheusCredentials`, encrypted. */
+export type EnvironmentRecord = Environment & {
+  /** SecretBox ciphertext of its PrometheusCredentials, bound to the environment's name. */
+  sealedPrometheusCredentials?: string;
+};
 
 export interface RecordOf {
   Cluster: ClusterRecord;

@@ -7,6 +7,8 @@
  *
  * The exporter's `app_error_ratio{cluster}` is 0.5 while a cluster runs a revision the test
  * marked bad, else 0.01, so a bad release really makes its canary's metric cross the threshold.
+ * Prometheus requires basic auth (its web config file); environment `prod` carries the
+ * credentials, sealed by the hub, and the hub's own settings carry none.
  * Nothing asserts on how long anything took, only on the order of the hub's own timestamps.
  */
 import { createHmac } from "node:crypto";
@@ -21,6 +23,8 @@ import {
   type GitServer,
   type HubProcess,
   type NatsServer,
+  PROMETHEUS_FIXTURE_PASSWORD,
+  PROMETHEUS_FIXTURE_USER,
   type PrometheusServer,
   type RedisServer,
   startGitServer,
@@ -32,6 +36,7 @@ import {
 } from "@flotilla/devfleet";
 import { GITHUB_SIGNATURE_HEADER } from "@flotilla/hub";
 import { registerClusters, SimulatedFleet } from "@flotilla/loadgen";
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const SECRET = "gates-e2e-webhook-secret-012345";
@@ -41,6 +46,9 @@ const CLUSTERS: { name: string; labels: Record<string, string> }[] = [
   { name: "sim-us", labels: { env: "prod", region: "us" } },
 ];
 const until = waitsOf(90_000, 100);
+const PROMETHEUS_AUTH = `Basic ${Buffer.from(`${PROMETHEUS_FIXTURE_USER}:${PROMETHEUS_FIXTURE_PASSWORD}`).toString("base64")}`;
+/** How prod's documents give the hub its Prometheus credentials (write-only). */
+const PROMETHEUS_CREDENTIALS = { username: PROMETHEUS_FIXTURE_USER, password: PROMETHEUS_FIXTURE_PASSWORD };
 
 const config = (app: string, version: string) =>
   `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${app}\ndata:\n  v: "${version}"\n`;
@@ -106,7 +114,7 @@ describe("analysis gates, freezes and windows, app dependencies", () => {
       startNats({ dir }),
       startRedis({ dir }),
       startGitServer({ dir }),
-      startPrometheus({ targets: [`127.0.0.1:${port}`], dir }),
+      startPrometheus({ targets: [`127.0.0.1:${port}`], dir, basicAuth: true }),
     ]);
     repo = await git.createRepo("shop", {
       main: {
@@ -135,7 +143,9 @@ describe("analysis gates, freezes and windows, app dependencies", () => {
     );
     // A first measurement before Prometheus's first scrape would find no data (noData: failure).
     await until("Prometheus to have scraped the exporter", async () => {
-      const res = await fetch(`${prometheus.url}/api/v1/query?query=${encodeURIComponent("app_error_ratio")}`);
+      const res = await fetch(`${prometheus.url}/api/v1/query?query=${encodeURIComponent("app_error_ratio")}`, {
+        headers: { authorization: PROMETHEUS_AUTH },
+      });
       const body = (await res.json()) as { data?: { result?: unknown[] } };
       return (body.data?.result?.length ?? 0) >= CLUSTERS.length ? true : undefined;
     });
@@ -157,6 +167,7 @@ describe("analysis gates, freezes and windows, app dependencies", () => {
 kind: Environment
 metadata: { name: prod }
 spec:
+  prometheusCredentials: { username: ${PROMETHEUS_FIXTURE_USER}, password: ${PROMETHEUS_FIXTURE_PASSWORD} }
   policy:
     progressDeadlineSeconds: 60
     waves:
@@ -193,6 +204,14 @@ kind: App
 metadata: { name: web }
 spec: { repo: shop, path: web, namespace: shop }
 `);
+    // Prometheus refuses a query without credentials; the environment's own are sealed at rest and never shown.
+    const anonymous = await fetch(`${prometheus.url}/api/v1/query?query=up`);
+    expect(anonymous.status).toBe(401);
+    const env = await api<Record<string, unknown>>("GET", "/v1/environments/prod");
+    expect(env.json?.hasPrometheusCredentials).toBe(true);
+    expect(JSON.stringify(env.json)).not.toContain(PROMETHEUS_FIXTURE_PASSWORD);
+    expect(env.json).not.toHaveProperty("prometheusCredentials");
+
     const first = await rolloutOf("web", await repo.head("main"), settled);
     expect(first.state, JSON.stringify(first.failure)).toBe("Succeeded");
     expect(first.waves[0]?.analyses?.[0]).toMatchObject({ status: "succeeded" });
@@ -216,6 +235,35 @@ spec: { repo: shop, path: web, namespace: shop }
     const run = passed.waves[0]?.analyses?.[0];
     expect(run?.measurements.map((m) => m.verdict)).toEqual(["success", "success"]);
     expect(run?.measurements[0]?.message).toContain("on sim-canary = 0.01, wanted < 0.1");
+
+    // Measured with the environment's credentials, which neither Redis nor the hub's log holds in the clear.
+    const redisClient = new Redis(redis.url);
+    try {
+      let found = 0;
+      for await (const batch of redisClient.scanStream({ count: 500 }) as AsyncIterable<string[]>)
+        for (const key of batch) {
+          const type = await redisClient.type(key);
+          const text =
+            type === "string"
+              ? await redisClient.get(key)
+              : type === "hash"
+                ? JSON.stringify(await redisClient.hgetall(key))
+                : type === "stream"
+                  ? JSON.stringify(await redisClient.xrange(key, "-", "+"))
+                  : type === "list"
+                    ? JSON.stringify(await redisClient.lrange(key, 0, -1))
+                    : type === "zset"
+                      ? JSON.stringify(await redisClient.zrange(key, 0, -1))
+                      : type === "set"
+                        ? JSON.stringify(await redisClient.smembers(key))
+                        : "";
+          if (text?.includes(PROMETHEUS_FIXTURE_PASSWORD)) found++;
+        }
+      expect(found).toBe(0);
+    } finally {
+      redisClient.disconnect();
+    }
+    expect(await hub.process.log()).not.toContain(PROMETHEUS_FIXTURE_PASSWORD);
   });
 
   it("a frozen environment holds a wave and says why; an opening window starts one; an override starts one at once", async () => {
@@ -246,7 +294,8 @@ spec: { repo: shop, path: web, namespace: shop }
     const schedule = `${opens.getUTCSeconds()} ${opens.getUTCMinutes()} ${opens.getUTCHours()} * * *`;
     const env = (await api<{ policy: Record<string, unknown> }>("GET", "/v1/environments/prod")).json;
     const policy = { ...env?.policy, windows: [{ kind: "allow", schedule, durationSeconds: 600 }] };
-    expect((await api("PUT", "/v1/environments/prod", { policy })).status).toBe(200);
+    const prometheusCredentials = PROMETHEUS_CREDENTIALS;
+    expect((await api("PUT", "/v1/environments/prod", { policy, prometheusCredentials })).status).toBe(200);
     const later = await push({ "web/config.yaml": config("web", "4") }, "web 4");
     const waiting = await rolloutOf("web", later, (r) => r.hold !== undefined);
     expect(waiting.hold?.kind).toBe("window");
@@ -259,7 +308,7 @@ spec: { repo: shop, path: web, namespace: shop }
     const firstWrite = Math.min(...opened.waves.flatMap((w) => w.clusters.map((c) => c.dispatchedAtMs ?? Infinity)));
     expect(firstWrite).toBeGreaterThanOrEqual(Math.floor(opens.getTime() / 1000) * 1000);
     const windowless = { ...env?.policy, windows: [] };
-    expect((await api("PUT", "/v1/environments/prod", { policy: windowless })).status).toBe(200);
+    expect((await api("PUT", "/v1/environments/prod", { policy: windowless, prometheusCredentials })).status).toBe(200);
   });
 
   it("app api depending on db is written on each cluster only after db is healthy there; a cycle is refused", async () => {
@@ -300,5 +349,88 @@ spec: { repo: shop, path: api, namespace: shop, dependsOn: [db] }
       expect(healthyAt, name).toBeDefined();
       expect(writtenAt, name).toBeGreaterThanOrEqual(healthyAt ?? Infinity);
     }
+  });
+
+  it("a window and a freeze limited to a selector hold only their clusters; a pre-promotion check measures the next wave first", async () => {
+    fleet.setBehaviour({ reportDelayMs: 0 });
+    const env = (await api<{ policy: Record<string, unknown> }>("GET", "/v1/environments/prod")).json;
+    // Far enough ahead that the canary wave and the pre-promotion check are done before it opens.
+    const opens = new Date(Date.now() + 30_000);
+    const schedule = `${opens.getUTCSeconds()} ${opens.getUTCMinutes()} ${opens.getUTCHours()} * * *`;
+    const opensAt = Math.floor(opens.getTime() / 1000) * 1000;
+    const policy = {
+      ...env?.policy,
+      windows: [{ kind: "allow", schedule, durationSeconds: 600, selector: { region: "eu" } }],
+      remaining: {
+        maxConcurrency: 2,
+        bakeSeconds: 0,
+        analysis: [
+          {
+            name: "calm",
+            phase: "prePromotion",
+            query: 'app_error_ratio{cluster="{{cluster}}"}',
+            successCondition: { operator: "<", threshold: 0.1 },
+            noData: "failure",
+            intervalSeconds: 1,
+            count: 1,
+          },
+        ],
+      },
+    };
+    const prometheusCredentials = PROMETHEUS_CREDENTIALS;
+    expect((await api("PUT", "/v1/environments/prod", { policy, prometheusCredentials })).status).toBe(200);
+    const freeze = await api("PUT", "/v1/environments/prod/freeze", { reason: "us rack swap", selector: "region=us" });
+    expect(freeze.status).toBe(200);
+    expect(freeze.json).toMatchObject({ selector: "region=us", reason: "us rack swap" });
+    const plan = await api<PlanPreview>("POST", "/v1/environments/prod/plan", { app: "web" });
+    expect(plan.json?.holds).toEqual([
+      {
+        kind: "window",
+        reason: expect.stringMatching(/^clusters region=eu: outside every allow window/),
+        clusters: ["sim-eu"],
+      },
+      {
+        kind: "freeze",
+        reason: expect.stringMatching(
+          /^clusters region=us of environment prod are frozen by admin token .*: us rack swap$/,
+        ),
+        clusters: ["sim-us"],
+      },
+    ]);
+
+    const sha = await push({ "web/config.yaml": config("web", "5") }, "web 5");
+    const waiting = await rolloutOf(
+      "web",
+      sha,
+      (r) =>
+        (clusterOf(r, "sim-us")?.why ?? "").includes("us rack swap") &&
+        (clusterOf(r, "sim-eu")?.why ?? "").includes("allow window"),
+    );
+    expect(waiting.hold).toBeUndefined();
+    expect(clusterOf(waiting, "sim-canary")?.state).toBe("healthy");
+    expect(clusterOf(waiting, "sim-eu")?.why).toMatch(/^waiting: held, clusters region=eu: outside every allow window/);
+    expect(clusterOf(waiting, "sim-us")?.why).toMatch(
+      /^waiting: held, clusters region=us of environment prod are frozen/,
+    );
+    // The pre-promotion check measured the wave's clusters before it wrote any of them.
+    const remaining = waiting.waves.find((w) => w.name === "remaining");
+    const calm = remaining?.analyses?.find((a) => a.name === "calm");
+    expect(calm?.status).toBe("succeeded");
+    expect(calm?.measurements[0]?.message).toMatch(/on sim-eu = 0\.01, wanted < 0\.1.*on sim-us = 0\.01/);
+    expect(calm?.measurements[0]?.atMs).toBeLessThanOrEqual(remaining?.startedAtMs ?? -1);
+
+    // The window opens: sim-eu is written then, sim-us still waits for its freeze.
+    const euDone = await rolloutOf("web", sha, (r) => clusterOf(r, "sim-eu")?.state === "healthy");
+    expect(clusterOf(euDone, "sim-eu")?.dispatchedAtMs).toBeGreaterThanOrEqual(opensAt);
+    expect(clusterOf(euDone, "sim-us")?.state).toBe("pending");
+    expect(fleet.progress("sim-us", "web")?.revision).not.toBe(sha);
+    expect((await api("DELETE", "/v1/environments/prod/freeze")).status).toBe(204);
+    const done = await rolloutOf("web", sha, settled);
+    expect(done.state).toBe("Succeeded");
+    expect(clusterOf(done, "sim-us")?.dispatchedAtMs).toBeGreaterThan(
+      clusterOf(done, "sim-eu")?.dispatchedAtMs ?? Infinity,
+    );
+    const plain = { ...env?.policy, windows: [] };
+    expect((await api("PUT", "/v1/environments/prod", { policy: plain, prometheusCredentials })).status).toBe(200);
   });
 });

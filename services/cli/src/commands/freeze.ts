@@ -1,4 +1,4 @@
-import type { Freeze, List } from "@flotilla/api";
+import { describeSelector, type Freeze, type List } from "@flotilla/api";
 import type { Command } from "commander";
 import { apiPath } from "../client.js";
 import type { CommandModule } from "../context.js";
@@ -30,22 +30,31 @@ export const registerFreezeCommands: CommandModule = (program, ctx) => {
     )
     .option("--env <environment>", "freeze this environment")
     .option("--fleet", "freeze every environment")
+    .option("--selector <selector>", 'with --env: only its clusters this selects wait, e.g. "region=us"')
     .requiredOption("--reason <text>", "why; every held rollout shows it")
     .addHelpText(
       "after",
       examples(
         ["during an incident", 'flotilla freeze --env prod --reason "incident 4711"'],
         ["a change freeze", 'flotilla freeze --fleet --reason "year-end freeze"'],
+        ["some clusters only", 'flotilla freeze --env prod --selector region=us --reason "us rack swap"'],
       ) +
         "\nClusters already written are still judged and rolled back if they fail. One rollout can be let through: flotilla rollout override <id>.\n",
     )
-    .action(async (opts: Target & { reason: string }, cmd: Command) => {
-      const freeze = await ctx.client(cmd).put<Freeze>(freezePath(opts, "freeze"), { json: { reason: opts.reason } });
-      ctx.print(
-        cmd,
-        freeze,
-        () => `${freeze.environment ? `environment ${freeze.environment}` : "the fleet"} frozen: ${freeze.reason}`,
-      );
+    .action(async (opts: Target & { reason: string; selector?: string }, cmd: Command) => {
+      if (opts.selector !== undefined && opts.fleet)
+        throw new UsageError(
+          "--selector limits an environment's freeze; give --env with it",
+          "e.g. flotilla freeze --env prod --selector region=us --reason ...",
+        );
+      const json = { reason: opts.reason, ...(opts.selector !== undefined ? { selector: opts.selector } : {}) };
+      const freeze = await ctx.client(cmd).put<Freeze>(freezePath(opts, "freeze"), { json });
+      const what = freeze.environment
+        ? freeze.selector !== undefined
+          ? `clusters ${describeSelector(freeze.selector)} of environment ${freeze.environment}`
+          : `environment ${freeze.environment}`
+        : "the fleet";
+      ctx.print(cmd, freeze, () => `${what} frozen: ${freeze.reason}`);
     });
 
   program
@@ -73,8 +82,14 @@ export const registerFreezeCommands: CommandModule = (program, ctx) => {
       const now = ctx.now();
       ctx.print(cmd, list, () =>
         formatTable(
-          ["scope", "reason", "by", "age"],
-          list.items.map((f) => [f.environment ?? "fleet", f.reason, f.by, formatAge(f.atMs, now)]),
+          ["scope", "clusters", "reason", "by", "age"],
+          list.items.map((f) => [
+            f.environment ?? "fleet",
+            f.selector !== undefined ? describeSelector(f.selector) : "all",
+            f.reason,
+            f.by,
+            formatAge(f.atMs, now),
+          ]),
         ),
       );
     });

@@ -134,7 +134,9 @@ export const registerRolloutCommands: CommandModule = (program, ctx) => {
       ctx.print(cmd, plan, () => {
         if (Array.isArray(plan)) return planText(plan);
         const notes = [
-          ...(plan.holds ?? []).map((h) => `Held now by a ${h.kind}: ${h.reason}`),
+          ...(plan.holds ?? []).map(
+            (h) => `Held now by a ${h.kind}${h.clusters ? ` (clusters ${h.clusters.join(", ")})` : ""}: ${h.reason}`,
+          ),
           ...(plan.dependsOn?.length
             ? [`On each cluster, waits for ${plan.dependsOn.join(", ")} to be Healthy there first`]
             : []),

@@ -52,6 +52,7 @@ export function freezeRoutes(freezes: FreezeStore): FastifyPluginAsync {
           scope: "environment",
           environment: req.params.env,
           reason: req.body.reason,
+          ...(req.body.selector !== undefined ? { selector: req.body.selector } : {}),
           by: setter(req),
           atMs: Date.now(),
         };

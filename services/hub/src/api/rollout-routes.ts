@@ -1,5 +1,4 @@
 import {
-  describeFreeze,
   operations,
   type RolloutCommand,
   type RolloutState,
@@ -18,11 +17,12 @@ import { policyOfTeam } from "../registry/team-policy.js";
 import {
   clusterStandings,
   command,
+  heldClusters,
+  holdsAt,
   isSettled,
   leadTime,
   parsePolicy,
   planWaves,
-  windowVerdict,
 } from "../rollout/index.js";
 import type { EventBus } from "../status/events.js";
 import type { ClusterStatusStore, FreezeStore, ObjectReader, RolloutStore, SettingsStore } from "../store.js";
@@ -180,13 +180,27 @@ export function rolloutRoutes(o: RolloutRoutesOptions): FastifyPluginAsync {
           members.map((c, i) => ({ name: c.name, labels: c.labels, state: states[i]?.state ?? "Pending" })),
           appRecord.clusterSelector,
         );
-        const now = Date.now();
-        const window = policy.windows.length > 0 ? windowVerdict(policy.windows, now) : { open: true as const };
+        const { holds: whole, limited } = holdsAt(policy.windows, await o.freezes.list(), environment, Date.now());
+        const held = heldClusters(limited, members);
         const holds = [
-          ...(window.open ? [] : [{ kind: "window" as const, reason: window.reason }]),
-          ...(await o.freezes.list())
-            .filter((f) => f.scope === "fleet" || f.environment === environment)
-            .map((f) => ({ kind: "freeze" as const, reason: describeFreeze(f) })),
+          ...whole,
+          ...limited.flatMap((l) => {
+            const clusters = [...held].filter(([, reason]) => reason === l.reason).map(([name]) => name);
+            return clusters.length > 0 ? [{ kind: l.kind, reason: l.reason, clusters }] : [];
+          }),
+          // A cluster that asks for a freeze itself is held as an offline one (offlineClusters).
+          ...members.flatMap((c, i) => {
+            const asked = states[i]?.freeze;
+            return asked
+              ? [
+                  {
+                    kind: "cluster-freeze" as const,
+                    reason: `cluster requested a freeze: ${asked.reason} (offlineClusters: ${policy.offlineClusters})`,
+                    clusters: [c.name],
+                  },
+                ]
+              : [];
+          }),
         ];
         return {
           environment,

@@ -1,4 +1,4 @@
-import type { Freeze } from "@flotilla/api";
+import type { Freeze, PrometheusCredentials } from "@flotilla/api";
 import pino from "pino";
 import { describe, expect, it, vi } from "vitest";
 import {
@@ -293,9 +293,11 @@ class MemoryFreezes implements FreezeStore {
 /** A metrics backend whose answers the test sets per query; it records what it was asked. */
 class FakeMetrics implements MetricQuerier {
   readonly asked: string[] = [];
+  readonly credentials: (PrometheusCredentials | undefined)[] = [];
   answer: (query: string) => number | undefined | Error = () => undefined;
-  async query(query: string): Promise<number | undefined> {
+  async query(query: string, credentials?: PrometheusCredentials): Promise<number | undefined> {
     this.asked.push(query);
+    this.credentials.push(credentials);
     const a = this.answer(query);
     if (a instanceof Error) throw new MetricQueryError(query, a.message);
     return a;
@@ -346,6 +348,8 @@ function setup(leading = true, options: { events?: EventBus; observationRefreshM
     settings: store,
     freezes,
     metricsSource: metrics,
+    prometheusCredentials: async (environment) =>
+      environment === "prod" ? { username: "prod-tenant", password: "not-a-real-secret" } : undefined,
     publisher,
     events: options.events ?? events,
     metrics: new HubMetrics(),
@@ -734,6 +738,45 @@ describe("RolloutConductor", () => {
     expect((await rollouts.latest("web", "prod"))?.rollout.state).toBe("Succeeded");
   });
 
+  it("holds only the clusters a selector freeze takes; the others are written", async () => {
+    const { rollouts, publisher, conductor, roll, freezes } = setup();
+    await freezes.put({
+      scope: "environment",
+      environment: "prod",
+      selector: { tier: "canary" },
+      reason: "canary rack swap",
+      by: "ops",
+      atMs: 0,
+    });
+    await roll("aaaaaaa1", 1);
+    await conductor.stepAll();
+    const r = (await rollouts.latest("web", "prod"))?.rollout;
+    expect(r?.hold).toBeUndefined();
+    expect(r?.waves[0]?.clusters[0]?.reason).toBe(
+      "waiting: held, clusters tier=canary of environment prod are frozen by ops: canary rack swap",
+    );
+    expect(publisher.writes).toEqual([]);
+  });
+
+  it("a cluster whose heartbeat asks for a freeze waits under offlineClusters: block", async () => {
+    const { store, rollouts, publisher, conductor, roll, converge } = setup();
+    store.statuses.set("canary", {
+      state: "Ready",
+      changedAtMs: 0,
+      freeze: { reason: "etcd defrag", source: "setting", sinceMs: 0 },
+    });
+    await roll("aaaaaaa1", 1);
+    await conductor.stepAll();
+    const r = (await rollouts.latest("web", "prod"))?.rollout;
+    expect(r?.waves[0]?.clusters[0]?.reason).toBe(
+      "waiting: cluster requested a freeze: etcd defrag (offlineClusters: block)",
+    );
+    expect(publisher.writes).toEqual([]);
+    store.statuses.set("canary", { state: "Ready", changedAtMs: 0 });
+    await converge();
+    expect((await rollouts.latest("web", "prod"))?.rollout.state).toBe("Succeeded");
+  });
+
   it("holds a rollout outside its allow window", async () => {
     const { store, rollouts, publisher, conductor, roll } = setup();
     const env = store.environments[0];
@@ -770,6 +813,7 @@ describe("RolloutConductor", () => {
             count: 2,
             failureLimit: 0,
             inconclusiveLimit: 2,
+            phase: "bake",
           },
         ],
       },
@@ -788,6 +832,8 @@ describe("RolloutConductor", () => {
     }
     expect(r?.state).toBe("RolledBack");
     expect(metrics.asked[0]).toBe('ratio{cluster="canary",tier="canary"}');
+    // The environment's own credentials go with each of its queries.
+    expect(metrics.credentials[0]).toEqual({ username: "prod-tenant", password: "not-a-real-secret" });
     expect(r?.failure?.reason).toContain("on canary = 0.5, wanted < 0.1");
     expect(publisher.writes.filter((w) => w.cluster === "eu-1").map((w) => w.revision)).toEqual(["aaaaaaa1"]);
 

@@ -1,4 +1,4 @@
-import { describeFreeze, isPerCluster, substituteQuery, teamMayTarget } from "@flotilla/api";
+import { isPerCluster, type PrometheusCredentials, substituteQuery, teamMayTarget } from "@flotilla/api";
 import type { Logger } from "pino";
 import { type AppSettings, type SettingsChange, settingsDiff, settingsDigest, settingsOf } from "../desired/index.js";
 import { NotFoundError, NotLeaderError } from "../errors.js";
@@ -20,6 +20,8 @@ import {
   dueMeasurements,
   findCluster,
   type Hold,
+  heldClusters,
+  holdsAt,
   isSettled,
   isTerminal,
   isWriteAction,
@@ -34,7 +36,6 @@ import {
   step,
   supersede,
   type WriteAction,
-  windowVerdict,
 } from "../rollout/index.js";
 import type { EventBus, HubEvent } from "../status/events.js";
 import type {
@@ -96,6 +97,8 @@ export interface ConductorOptions {
   freezes: Pick<FreezeStore, "list">;
   /** Where waves' metric analyses are measured; undefined: every measurement is inconclusive, saying why. */
   metricsSource?: MetricQuerier;
+  /** An environment's own Prometheus credentials (decrypted), when it has some; else the hub's are used. */
+  prometheusCredentials?: (environment: string) => Promise<PrometheusCredentials | undefined>;
   publisher: DesiredStatePublisher;
   events: EventBus;
   metrics: HubMetrics;
@@ -157,10 +160,15 @@ export class RolloutConductor {
     this.#unsubscribe = this.o.events.subscribe((e) => {
       if (e.type === "report") {
         for (const seen of this.#observed.values()) if (seen.app === e.app) seen.changed.add(e.cluster);
-      } else if (e.type === "cluster-state") {
+      } else if (e.type === "cluster-state" || e.type === "cluster-freeze") {
         for (const seen of this.#observed.values()) seen.changed.add(e.cluster);
       }
-      if (e.type === "report" || e.type === "cluster-state" || (e.type === "rollout" && e.origin === "api"))
+      if (
+        e.type === "report" ||
+        e.type === "cluster-state" ||
+        e.type === "cluster-freeze" ||
+        (e.type === "rollout" && e.origin === "api")
+      )
         this.kick();
     });
     this.#schedule(0);
@@ -325,18 +333,22 @@ export class RolloutConductor {
    */
   async #observe(r: RolloutState, app: AppRecord | undefined, now: number): Promise<Observations> {
     if (isTerminal(r.state)) return { clusters: {} };
-    const [clusters, holds, measurements, blocked] = await Promise.all([
+    const [clusters, { holds, held }, measurements, blocked] = await Promise.all([
       this.#observeClusters(r, now),
       this.#holds(r, now),
       this.#measure(r, now),
       this.#blocked(r, app?.dependsOn ?? []),
     ]);
-    if (blocked.size === 0) return { clusters, holds, measurements };
-    // The cached observations stay as read; the blocks of this pass go on copies.
+    if (blocked.size === 0 && held.size === 0) return { clusters, holds, measurements };
+    // The cached observations stay as read; the blocks and holds of this pass go on copies.
     const withBlocks: Record<string, ClusterObservation | undefined> = { ...clusters };
     for (const [name, blockedBy] of blocked) {
       const seen = withBlocks[name];
       if (seen) withBlocks[name] = { ...seen, blockedBy };
+    }
+    for (const [name, reason] of held) {
+      const seen = withBlocks[name];
+      if (seen) withBlocks[name] = { ...seen, held: reason };
     }
     return { clusters: withBlocks, holds, measurements };
   }
@@ -375,15 +387,18 @@ export class RolloutConductor {
     return seen.clusters;
   }
 
-  /** A closed calendar window of the rollout (evaluated at `now`), then freezes of its environment or the fleet. */
-  async #holds(r: RolloutState, now: number): Promise<Hold[]> {
-    const holds: Hold[] = [];
-    const verdict = r.windows?.length ? windowVerdict(r.windows, now) : { open: true as const };
-    if (!verdict.open) holds.push({ kind: "window", reason: verdict.reason });
-    for (const f of await this.o.freezes.list())
-      if (f.scope === "fleet" || f.environment === r.environment)
-        holds.push({ kind: "freeze", reason: describeFreeze(f) });
-    return holds;
+  /**
+   * What holds the rollout as a whole (a closed calendar window of the rollout evaluated at
+   * `now`, then freezes of its environment or the fleet), and what holds some of its clusters
+   * only (windows and freezes limited to a cluster selector), by cluster name.
+   */
+  async #holds(r: RolloutState, now: number): Promise<{ holds: Hold[]; held: Map<string, string> }> {
+    const { holds, limited } = holdsAt(r.windows ?? [], await this.o.freezes.list(), r.environment, now);
+    if (limited.length === 0) return { holds, held: new Map() };
+    const wave = r.waves.find((w) => w.status !== "succeeded");
+    const waiting = wave?.clusters.filter((c) => c.state === "pending").map((c) => c.name) ?? [];
+    const records = await this.o.objects.getObjects("Cluster", waiting);
+    return { holds, held: heldClusters(limited, [...records.values()]) };
   }
 
   /** Runs every measurement the rollout's analyses are due at `now` (queries concurrently, each with its time limit). */
@@ -394,12 +409,23 @@ export class RolloutConductor {
   }
 
   async #measureOne(r: RolloutState, d: DueMeasurement): Promise<MeasurementObservation> {
+    let credentials: PrometheusCredentials | undefined;
+    let unopened: string | undefined;
+    try {
+      credentials = await this.o.prometheusCredentials?.(r.environment);
+    } catch (err) {
+      // Never the secret: the error says only which record and what to do.
+      unopened = (err as Error).message;
+      this.o.log.warn({ rollout: r.id, app: r.app, environment: r.environment, reason: unopened }, "no credentials");
+    }
     const run = async (query: string, cluster?: string) => {
       const where = cluster ? { cluster } : {};
       if (!this.o.metricsSource)
         return { ...where, error: "the hub has no Prometheus to ask: set FLOTILLA_HUB_PROMETHEUS_URL" };
+      if (unopened !== undefined)
+        return { ...where, error: `the environment's Prometheus credentials cannot be read: ${unopened}` };
       try {
-        const value = await this.o.metricsSource.query(query);
+        const value = await this.o.metricsSource.query(query, credentials);
         this.o.log.info(
           { rollout: r.id, app: r.app, wave: d.wave, analysis: d.analysis, cluster, query, value },
           "analysis measured",
@@ -813,7 +839,11 @@ export class RolloutConductor {
 
 /** One cluster as a step sees it; a cluster that never beat counts as Offline. */
 function observation(status: ClusterStatus | undefined, report: ReportRecord | undefined): ClusterObservation {
-  return { connectivity: status?.state ?? "Offline", ...(report ? { report } : {}) };
+  return {
+    connectivity: status?.state ?? "Offline",
+    ...(report ? { report } : {}),
+    ...(status?.freeze ? { freeze: status.freeze.reason } : {}),
+  };
 }
 
 /** `path from → to`, for event messages (values already masked). */

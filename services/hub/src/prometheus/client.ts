@@ -1,16 +1,21 @@
 /**
  * The hub's one client of a Prometheus-compatible query API, for waves' metric analyses: an
  * instant query (`GET /api/v1/query`) with a time limit, whose first sample's value is the
- * measurement. Thanos, Mimir, VictoriaMetrics and Cortex answer the same API.
+ * measurement. Thanos, Mimir, VictoriaMetrics and Cortex answer the same API. Credentials come
+ * per query (an environment's own, sealed at rest) or from the hub's settings; they go only into
+ * the Authorization header, never into an error or a log line.
  */
+
+import type { PrometheusCredentials } from "@flotilla/api";
 
 /** What the conductor needs of a metrics backend; tests fake this interface. */
 export interface MetricQuerier {
   /**
    * The value of `query`'s first sample now; undefined when it returned no sample. Throws
-   * MetricQueryError when the backend cannot answer (unreachable, timeout, bad query).
+   * MetricQueryError when the backend cannot answer (unreachable, timeout, bad query, refused
+   * credentials). `credentials`, when given, replace the hub's own token for this query.
    */
-  query(query: string): Promise<number | undefined>;
+  query(query: string, credentials?: PrometheusCredentials): Promise<number | undefined>;
 }
 
 /** A query the backend could not answer; the measurement is inconclusive. Retryable: the next round asks again. */
@@ -46,14 +51,15 @@ export class PrometheusClient implements MetricQuerier {
     this.#endpoint = new URL("api/v1/query", o.url.endsWith("/") ? o.url : `${o.url}/`);
   }
 
-  async query(query: string): Promise<number | undefined> {
+  async query(query: string, credentials?: PrometheusCredentials): Promise<number | undefined> {
+    const authorization = authorizationOf(credentials ?? (this.o.token ? { bearerToken: this.o.token } : undefined));
     let response: Response;
     try {
       response = await fetch(this.#endpoint, {
         method: "POST",
         headers: {
           "content-type": "application/x-www-form-urlencoded",
-          ...(this.o.token ? { authorization: `Bearer ${this.o.token}` } : {}),
+          ...(authorization ? { authorization } : {}),
         },
         body: new URLSearchParams({ query }),
         redirect: "error",
@@ -69,6 +75,11 @@ export class PrometheusClient implements MetricQuerier {
         { cause: err },
       );
     }
+    if (response.status === 401 || response.status === 403)
+      throw new MetricQueryError(
+        query,
+        `Prometheus refused the hub's credentials (HTTP ${response.status}); check the environment's prometheusCredentials or FLOTILLA_HUB_PROMETHEUS_TOKEN`,
+      );
     const text = await response.text();
     if (text.length > MAX_RESPONSE_BYTES)
       throw new MetricQueryError(query, `Prometheus answered more than ${MAX_RESPONSE_BYTES} bytes`);
@@ -106,4 +117,11 @@ function firstValue(data: PrometheusAnswer["data"], query: string): number | und
     query,
     `the query gives a ${data.resultType}; write one that gives a single number (a vector or scalar)`,
   );
+}
+
+/** The Authorization header for `credentials`, or undefined without any. */
+export function authorizationOf(credentials: PrometheusCredentials | undefined): string | undefined {
+  if (!credentials) return undefined;
+  if ("bearerToken" in credentials) return `Bearer ${credentials.bearerToken}`;
+  return `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`, "utf8").toString("base64")}`;
 }

@@ -11,6 +11,7 @@ import {
   matchesSelector,
   namespaceBreach,
   type PolicyBreach,
+  type PrometheusCredentials,
   parseSelector,
   type Repo,
   type RepoSpec,
@@ -36,6 +37,7 @@ import type {
   ClusterCleanup,
   ClusterRecord,
   ClusterStatusStore,
+  EnvironmentRecord,
   ObjectStore,
   RepoRecord,
   RepoSecrets,
@@ -71,6 +73,16 @@ export interface RegistryOptions {
 
 function repoSecretsContext(name: string): string {
   return `repo/${name}`;
+}
+
+function prometheusContext(environment: string): string {
+  return `environment/${environment}/prometheus`;
+}
+
+/** An environment as the API shows it: its Prometheus credentials only by whether it has them. */
+function environmentView<T>(record: T): T {
+  const { sealedPrometheusCredentials: _s, ...view } = record as EnvironmentRecord;
+  return view as T;
 }
 
 /**
@@ -187,13 +199,23 @@ export class Registry {
   // ---- teams, repos, apps, environments ----
 
   async list<K extends "Team" | "App" | "Environment">(kind: K) {
-    return this.o.objects.listObjects(kind);
+    const records = await this.o.objects.listObjects(kind);
+    return kind === "Environment" ? records.map(environmentView) : records;
   }
 
   async get<K extends "Team" | "App" | "Environment">(kind: K, name: string) {
     const record = await this.o.objects.getObject(kind, name);
     if (!record) throw new NotFoundError(kind.toLowerCase(), name);
-    return record;
+    return kind === "Environment" ? environmentView(record) : record;
+  }
+
+  /** An environment's decrypted Prometheus credentials, for the conductor's analyses only. */
+  async prometheusCredentials(environment: string): Promise<PrometheusCredentials | undefined> {
+    const record = await this.o.objects.getObject("Environment", environment);
+    if (!record?.sealedPrometheusCredentials) return undefined;
+    return JSON.parse(
+      this.o.box.open(record.sealedPrometheusCredentials, prometheusContext(environment)),
+    ) as PrometheusCredentials;
   }
 
   async listRepos(): Promise<Repo[]> {
@@ -301,8 +323,9 @@ export class Registry {
       case "Environment": {
         const e = await this.o.objects.getObject("Environment", name);
         if (!e) return undefined;
-        const { name: _n, ...spec } = e;
-        return spec satisfies EnvironmentSpec;
+        const { name: _n, sealedPrometheusCredentials: _s, hasPrometheusCredentials: _h, ...spec } = e;
+        const credentials = await this.prometheusCredentials(name);
+        return { ...spec, ...(credentials ? { prometheusCredentials: credentials } : {}) } satisfies EnvironmentSpec;
       }
     }
   }
@@ -475,9 +498,23 @@ export class Registry {
       case "App":
         await this.o.objects.putObject("App", { name, ...(spec as AppSpec) });
         return;
-      case "Environment":
-        await this.o.objects.putObject("Environment", { name, ...(spec as EnvironmentSpec) });
+      case "Environment": {
+        const { prometheusCredentials, ...rest } = spec as EnvironmentSpec;
+        await this.o.objects.putObject("Environment", {
+          name,
+          ...rest,
+          ...(prometheusCredentials
+            ? {
+                sealedPrometheusCredentials: this.o.box.seal(
+                  JSON.stringify(prometheusCredentials),
+                  prometheusContext(name),
+                ),
+                hasPrometheusCredentials: true,
+              }
+            : {}),
+        });
         return;
+      }
     }
   }
 

@@ -5,8 +5,13 @@
  * out but decisions.
  *
  * Rules:
- * - Analyses start when their wave starts baking, and only if the bake has something new to
- *   watch (a healthy cluster whose desired state changed); otherwise they are skipped.
+ * - Bake analyses (`phase: bake`, the default) start when their wave starts baking, and only if
+ *   the bake has something new to watch (a healthy cluster whose desired state changed);
+ *   otherwise they are skipped. Their per-cluster queries are about the changed healthy clusters.
+ * - Pre-promotion analyses (`phase: prePromotion`) start when their wave's turn comes (the
+ *   previous wave succeeded, promote given if required, nothing holds the rollout) and must all
+ *   succeed before the wave writes its first cluster. Their per-cluster queries are about every
+ *   cluster of the wave, none of which has the target yet.
  * - A measurement is due `intervalSeconds` after the start, then after each recorded one.
  * - A measurement is recorded once: an observation answers one round (the number already
  *   recorded), so feeding the same observations again changes nothing.
@@ -36,15 +41,31 @@ export interface DueMeasurement {
   clusters: string[];
 }
 
-/** The measurements due at `nowMs`: of the current wave's running analyses, while it bakes. */
+/** Whether an analysis runs before its wave's promotion rather than during its bake. */
+export function isPrePromotion(a: Pick<AnalysisRun, "phase">): boolean {
+  return a.phase === "prePromotion";
+}
+
+/**
+ * The measurements due at `nowMs`: of the current wave's running analyses, while it bakes (bake
+ * analyses) or while it waits to be promoted and nothing holds or pauses the rollout (pre-promotion ones).
+ */
 export function dueMeasurements(rollout: RolloutState, nowMs: number): DueMeasurement[] {
   if (isTerminal(rollout.state)) return [];
   const wave = rollout.waves[currentWaveIndex(rollout) ?? -1];
-  if (wave?.status !== "baking") return [];
-  const clusters = wave.clusters.filter((c) => c.state === "healthy" && !c.unchanged).map((c) => c.name);
+  if (!wave) return [];
+  const baking = wave.status === "baking";
+  const promoting =
+    (wave.status === "pending" || wave.status === "awaiting-approval") &&
+    rollout.state !== "Paused" &&
+    rollout.hold === undefined;
+  if (!baking && !promoting) return [];
+  const clusters = baking
+    ? wave.clusters.filter((c) => c.state === "healthy" && !c.unchanged).map((c) => c.name)
+    : wave.clusters.map((c) => c.name);
   const due: DueMeasurement[] = [];
   for (const a of wave.analyses ?? []) {
-    if (a.status !== "running") continue;
+    if (a.status !== "running" || isPrePromotion(a) === baking) continue;
     const last = a.measurements.at(-1)?.atMs ?? a.startedAtMs ?? nowMs;
     if (nowMs - last >= a.intervalSeconds * 1000)
       due.push({ wave: wave.name, analysis: a.name, round: a.measurements.length, query: a.query, clusters });
@@ -52,9 +73,28 @@ export function dueMeasurements(rollout: RolloutState, nowMs: number): DueMeasur
   return due;
 }
 
+/**
+ * Starts the pre-promotion analyses of a wave whose turn came; returns whether all of them
+ * succeeded (true too when it has none), i.e. whether the wave may write.
+ */
+export function startPrePromotion(wave: WaveProgress, nowMs: number): { ready: boolean; started: AnalysisRun[] } {
+  const pre = (wave.analyses ?? []).filter(isPrePromotion);
+  const started: AnalysisRun[] = [];
+  for (const a of pre) {
+    if (a.status !== "pending") continue;
+    a.status = "running";
+    a.startedAtMs = nowMs;
+    a.measurements = [];
+    delete a.reason;
+    started.push(a);
+  }
+  return { ready: pre.every((a) => a.status === "succeeded"), started };
+}
+
 /** Starts (or skips, with nothing new to watch) the analyses of a wave that just began baking. */
 export function startAnalyses(wave: WaveProgress, watching: boolean, nowMs: number): void {
   for (const a of wave.analyses ?? []) {
+    if (isPrePromotion(a)) continue;
     a.measurements = [];
     delete a.reason;
     if (watching) {
@@ -70,6 +110,7 @@ export function startAnalyses(wave: WaveProgress, watching: boolean, nowMs: numb
 /** Puts a wave's analyses back to pending: a newer write restarted its bake. */
 export function resetAnalyses(wave: WaveProgress): void {
   for (const a of wave.analyses ?? []) {
+    if (isPrePromotion(a)) continue; // decided before the wave wrote anything; a newer write does not undo it
     a.status = "pending";
     a.measurements = [];
     delete a.startedAtMs;
@@ -162,12 +203,13 @@ function settle(run: AnalysisRun): void {
   const failures = count("failure");
   const inconclusive = count("inconclusive");
   const last = run.measurements.at(-1);
+  const what = isPrePromotion(run) ? `pre-promotion analysis "${run.name}"` : `analysis "${run.name}"`;
   if (failures > run.failureLimit) {
     run.status = "failed";
-    run.reason = `analysis "${run.name}" failed ${failures} measurement(s), over its failure limit of ${run.failureLimit}: ${last?.message ?? ""}`;
+    run.reason = `${what} failed ${failures} measurement(s), over its failure limit of ${run.failureLimit}: ${last?.message ?? ""}`;
   } else if (inconclusive > run.inconclusiveLimit) {
     run.status = "inconclusive";
-    run.reason = `analysis "${run.name}" was inconclusive ${inconclusive} time(s), over its limit of ${run.inconclusiveLimit}: ${last?.message ?? ""}; resume to measure again, or roll back`;
+    run.reason = `${what} was inconclusive ${inconclusive} time(s), over its limit of ${run.inconclusiveLimit}: ${last?.message ?? ""}; resume to measure again, or roll back`;
   } else if (count("success") + failures >= run.count) {
     run.status = "succeeded";
   }

@@ -6,6 +6,13 @@
 
 import { currentWaveIndex, describeTarget, isTerminal, type RolloutState } from "./state.js";
 
+/** Why a wave whose turn came has not written yet: its pre-promotion analyses still run. */
+function prePromotion(wave: RolloutState["waves"][number]): string | undefined {
+  const running = wave.analyses?.filter((a) => a.phase === "prePromotion" && a.status === "running") ?? [];
+  if (running.length === 0) return undefined;
+  return `waiting: pre-promotion analysis ${running.map((a) => `"${a.name}"`).join(", ")} of wave "${wave.name}" is measuring (${running.map((a) => `${a.measurements.length}/${a.count}`).join(", ")})`;
+}
+
 /** One line per cluster name: where it stands in `rollout` and why. */
 export function clusterStandings(rollout: RolloutState): Record<string, string> {
   const out: Record<string, string> = {};
@@ -25,6 +32,8 @@ export function clusterStandings(rollout: RolloutState): Record<string, string> 
             why = `waiting for promote: wave "${wave.name}" requires approval`;
           else if (rollout.state === "Paused") why = "waiting: the rollout is paused";
           else if (rollout.hold) why = `waiting: held, ${rollout.hold.reason}`;
+          else if (wave.status !== "progressing" && wave.status !== "baking" && prePromotion(wave))
+            why = prePromotion(wave) ?? "";
           else if (inFlight >= wave.maxConcurrency)
             why = `waiting for a free slot (maxConcurrency ${wave.maxConcurrency} of wave "${wave.name}")`;
           else why = "waiting for its turn";

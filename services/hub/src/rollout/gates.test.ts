@@ -1,9 +1,10 @@
-import type { AnalysisInput, PolicyInput, WindowInput } from "@flotilla/api";
+import type { AnalysisInput, Freeze, PolicyInput, Window, WindowInput } from "@flotilla/api";
 import { describe, expect, it } from "vitest";
 import { type Action, isWriteAction } from "./action.js";
 import { dueMeasurements } from "./analysis.js";
 import { command } from "./command.js";
 import { clusterStandings } from "./explain.js";
+import { heldClusters, holdsAt } from "./holds.js";
 import type { ClusterReport, Hold, MeasurementObservation, Observations } from "./observation.js";
 import { parsePolicy } from "./policy.js";
 import { createRollout, findCluster, type RolloutState } from "./state.js";
@@ -62,6 +63,11 @@ class Fleet {
   readonly written: string[] = [];
   holds: Hold[] = [];
   blockedBy: Record<string, string> = {};
+  /** Clusters that ask for a freeze themselves: name → reason. */
+  freeze: Record<string, string> = {};
+  /** Clusters a selector-limited window or freeze holds: name → reason. */
+  held: Record<string, string> = {};
+  offline = new Set<string>();
   events: string[] = [];
 
   observations(r: RolloutState, measurements: MeasurementObservation[] = []): Observations {
@@ -71,9 +77,11 @@ class Fleet {
         names.map((n) => [
           n,
           {
-            connectivity: "Ready" as const,
+            connectivity: this.offline.has(n) ? ("Offline" as const) : ("Ready" as const),
             ...(this.reports[n] ? { report: this.reports[n] } : {}),
             ...(this.blockedBy[n] ? { blockedBy: this.blockedBy[n] } : {}),
+            ...(this.freeze[n] !== undefined ? { freeze: this.freeze[n] } : {}),
+            ...(this.held[n] ? { held: this.held[n] } : {}),
           },
         ]),
       ),
@@ -396,5 +404,296 @@ describe("metric analysis", () => {
     next = fleet.run(next, S, 5 * S);
     expect(next.waves[0]?.analyses?.[0]).toMatchObject({ status: "skipped" });
     expect(next.state).toBe("Succeeded");
+  });
+});
+
+describe("a cluster that asks for a freeze (heartbeat), under offlineClusters", () => {
+  const REASON = "etcd defrag";
+  const policy = (offlineClusters: "block" | "skip"): PolicyInput => ({
+    offlineClusters,
+    remaining: { maxConcurrency: 2, bakeSeconds: 0 },
+  });
+  type Row = [
+    title: string,
+    offlineClusters: "block" | "skip",
+    frozen: Record<string, string>,
+    offline: string[],
+    wantWritten: string[],
+    wantState: string,
+    wantCanary: { state: string; why: string },
+  ];
+  const rows: Row[] = [
+    [
+      "block: the frozen cluster waits with the reason, the others go ahead, the wave waits",
+      "block",
+      { "canary-1": REASON },
+      [],
+      ["WriteDesired:main-1"],
+      "Progressing",
+      { state: "pending", why: `waiting: cluster requested a freeze: ${REASON} (offlineClusters: block)` },
+    ],
+    [
+      "skip: the frozen cluster is left behind and reported; the rollout succeeds without it",
+      "skip",
+      { "canary-1": REASON },
+      [],
+      ["WriteDesired:main-1"],
+      "Succeeded",
+      {
+        state: "skipped",
+        why: `skipped: cluster requested a freeze: ${REASON} when its turn came (offlineClusters: skip)`,
+      },
+    ],
+    [
+      "no freeze asked: both written",
+      "block",
+      {},
+      [],
+      ["WriteDesired:canary-1", "WriteDesired:main-1"],
+      "Succeeded",
+      { state: "healthy", why: "healthy at generation 2" },
+    ],
+    [
+      "an offline cluster that asked for a freeze says it is offline",
+      "block",
+      { "canary-1": REASON },
+      ["canary-1"],
+      ["WriteDesired:main-1"],
+      "Progressing",
+      { state: "pending", why: "waiting: cluster is Offline (offlineClusters: block)" },
+    ],
+  ];
+  it.each(rows)("%s", (_t, offlineClusters, frozen, offline, wantWritten, wantState, wantCanary) => {
+    const fleet = new Fleet();
+    fleet.freeze = frozen;
+    fleet.offline = new Set(offline);
+    const r = fleet.run(rolloutOf(policy(offlineClusters)), 0, 10 * S);
+    expect([...fleet.written].sort()).toEqual(wantWritten);
+    expect(r.state).toBe(wantState);
+    expect(stateOf(r, "canary-1")).toBe(wantCanary.state);
+    expect(clusterStandings(r)["canary-1"]).toBe(wantCanary.why);
+  });
+
+  it("block: once the cluster lifts its freeze it is written and the rollout completes; said once", () => {
+    const fleet = new Fleet();
+    fleet.freeze = { "canary-1": REASON };
+    let r = fleet.run(rolloutOf(policy("block")), 0, 5 * S);
+    expect(fleet.events.filter((e) => e.startsWith("ClusterWaitingFrozen"))).toHaveLength(1);
+    fleet.freeze = {};
+    r = fleet.run(r, 6 * S, 20 * S);
+    expect(fleet.written).toEqual(["WriteDesired:main-1", "WriteDesired:canary-1"]);
+    expect(r.state).toBe("Succeeded");
+  });
+
+  it("block: a frozen cluster holds no slot", () => {
+    const fleet = new Fleet();
+    fleet.freeze = { "canary-1": REASON };
+    fleet.run(rolloutOf({ remaining: { maxConcurrency: 1, bakeSeconds: 0 } }), 0, 3 * S);
+    expect(fleet.written).toEqual(["WriteDesired:main-1"]);
+  });
+
+  it("a cluster already written that asks for a freeze is still judged and completes", () => {
+    const fleet = new Fleet();
+    let r = fleet.tick(rolloutOf(policy("block")), 0);
+    expect(fleet.written).toEqual(["WriteDesired:canary-1", "WriteDesired:main-1"]);
+    fleet.freeze = { "canary-1": REASON };
+    r = fleet.run(r, S, 5 * S);
+    expect(r.state).toBe("Succeeded");
+  });
+});
+
+describe("windows and freezes limited to a cluster selector", () => {
+  it("only the held cluster waits (no slot, with the reason); the others go ahead; it goes once released", () => {
+    const fleet = new Fleet();
+    const reason = "clusters tier=canary of environment prod are frozen by admin: canary hardware swap";
+    fleet.held = { "canary-1": reason };
+    let r = fleet.run(rolloutOf({ remaining: { maxConcurrency: 1, bakeSeconds: 0 } }), 0, 5 * S);
+    expect(fleet.written).toEqual(["WriteDesired:main-1"]);
+    expect(r.hold).toBeUndefined();
+    expect(clusterStandings(r)["canary-1"]).toBe(`waiting: held, ${reason}`);
+    expect(r.state).toBe("Progressing");
+    expect(fleet.events.filter((e) => e.startsWith("ClusterHeld"))).toHaveLength(1);
+    fleet.held = {};
+    r = fleet.run(r, 6 * S, 20 * S);
+    expect(fleet.written).toEqual(["WriteDesired:main-1", "WriteDesired:canary-1"]);
+    expect(r.state).toBe("Succeeded");
+  });
+
+  it("an override lifts a selector's hold for its rollout, not a cluster's own freeze", () => {
+    const fleet = new Fleet();
+    fleet.held = { "canary-1": "clusters tier=canary: inside deny window" };
+    fleet.freeze = { "main-1": "etcd defrag" };
+    const r = fleet.run(command(rolloutOf({}), "override", 0, "ops").rollout, 0, 5 * S);
+    expect(fleet.written).toEqual(["WriteDesired:canary-1"]);
+    expect(clusterStandings(r)["main-1"]).toBe(
+      "waiting: cluster requested a freeze: etcd defrag (offlineClusters: block)",
+    );
+  });
+
+  const at = Date.UTC(2026, 10, 30, 12, 0, 0); // a Monday, 12:00 UTC
+  const window = (w: Partial<Window>): Window => ({
+    kind: "deny",
+    schedule: "0 11 * * *",
+    timeZone: "UTC",
+    durationSeconds: 7200,
+    ...w,
+  });
+  const freeze = (f: Partial<Freeze>): Freeze => ({
+    scope: "environment",
+    environment: "prod",
+    reason: "incident 7",
+    by: "admin",
+    atMs: 0,
+    ...f,
+  });
+  const clusters = [
+    { name: "canary-1", labels: { tier: "canary", region: "eu" } },
+    { name: "eu-1", labels: { tier: "main", region: "eu" } },
+    { name: "us-1", labels: { tier: "main", region: "us" } },
+  ];
+  type Row = [title: string, windows: Window[], freezes: Freeze[], whole: string[], held: Record<string, string>];
+  const rows: Row[] = [
+    ["nothing", [], [], [], {}],
+    [
+      "an open deny window of one selector holds only its clusters",
+      [window({ selector: { region: "eu" } })],
+      [],
+      [],
+      {
+        "canary-1": 'clusters region=eu: inside deny window "0 11 * * *" UTC for 7200s until 2026-11-30T13:00:00.000Z',
+        "eu-1": 'clusters region=eu: inside deny window "0 11 * * *" UTC for 7200s until 2026-11-30T13:00:00.000Z',
+      },
+    ],
+    [
+      "a closed deny window of a selector holds nothing",
+      [window({ selector: "region=us", schedule: "0 3 * * *" })],
+      [],
+      [],
+      {},
+    ],
+    [
+      "a selector's allow window that is closed holds its clusters only",
+      [window({ kind: "allow", selector: "tier=canary", schedule: "0 2 * * *", durationSeconds: 3600 })],
+      [],
+      [],
+      {
+        "canary-1":
+          'clusters tier=canary: outside every allow window ("0 2 * * *" UTC for 3600s); the next opens at 2026-12-01T02:00:00.000Z',
+      },
+    ],
+    [
+      "a whole-environment window holds the rollout",
+      [window({})],
+      [],
+      ['window: inside deny window "0 11 * * *" UTC for 7200s until 2026-11-30T13:00:00.000Z'],
+      {},
+    ],
+    [
+      "an environment freeze with a selector holds its clusters only",
+      [],
+      [freeze({ selector: "region in (us)" })],
+      [],
+      { "us-1": "clusters region in (us) of environment prod are frozen by admin: incident 7" },
+    ],
+    [
+      "a freeze of another environment holds nothing; the fleet's holds all",
+      [],
+      [freeze({ environment: "staging" }), freeze({ scope: "fleet", environment: undefined, reason: "year end" })],
+      ["freeze: the fleet is frozen by admin: year end"],
+      {},
+    ],
+    [
+      "with a selector freeze and a selector window on one cluster, the first (the window) names it",
+      [window({ selector: { tier: "canary" } })],
+      [freeze({ selector: { tier: "canary" } })],
+      [],
+      {
+        "canary-1":
+          'clusters tier=canary: inside deny window "0 11 * * *" UTC for 7200s until 2026-11-30T13:00:00.000Z',
+      },
+    ],
+  ];
+  it.each(rows)("holdsAt: %s", (_t, windows, freezes, whole, held) => {
+    const { holds, limited } = holdsAt(windows, freezes, "prod", at);
+    expect(holds.map((h) => `${h.kind}: ${h.reason}`)).toEqual(whole);
+    expect(Object.fromEntries(heldClusters(limited, clusters))).toEqual(held);
+  });
+});
+
+describe("pre-promotion analysis", () => {
+  const SAFE: AnalysisInput = {
+    name: "safe",
+    query: 'incidents{cluster="{{cluster}}"}',
+    successCondition: { operator: "<", threshold: 1 },
+    intervalSeconds: 2,
+    count: 2,
+    phase: "prePromotion",
+  };
+  const policy = (analysis: AnalysisInput = SAFE, first = false): PolicyInput => ({
+    waves: [
+      { name: "canary", selector: { tier: "canary" }, bakeSeconds: 0, ...(first ? { analysis: [analysis] } : {}) },
+      { name: "main", selector: { tier: "main" }, bakeSeconds: 0, ...(first ? {} : { analysis: [analysis] }) },
+    ],
+  });
+
+  it("measures the clusters the wave is about to write, before it writes any; passes, then writes", () => {
+    const fleet = new Fleet();
+    const measured: string[] = [];
+    let r = fleet.run(rolloutOf(policy()), 0, 2 * S, (cluster) => {
+      measured.push(cluster ?? "");
+      return 0;
+    });
+    // Canary done at 1 s; main's pre-promotion started then, first measurement 2 s later.
+    expect(fleet.written).toEqual(["WriteDesired:canary-1"]);
+    expect(r.waves[1]?.status).toBe("pending");
+    expect(r.waves[1]?.analyses?.[0]).toMatchObject({ status: "running", startedAtMs: S });
+    expect(clusterStandings(r)["main-1"]).toBe(
+      'waiting: pre-promotion analysis "safe" of wave "main" is measuring (0/2)',
+    );
+    r = fleet.run(r, 3 * S, 10 * S, (cluster) => {
+      measured.push(cluster ?? "");
+      return 0;
+    });
+    expect(measured).toEqual(["main-1", "main-1"]);
+    expect(r.waves[1]?.analyses?.[0]?.status).toBe("succeeded");
+    expect(fleet.written).toEqual(["WriteDesired:canary-1", "WriteDesired:main-1"]);
+    expect(r.state).toBe("Succeeded");
+    expect(r.waves[1]?.startedAtMs).toBeGreaterThanOrEqual(5 * S);
+    expect(fleet.events.filter((e) => e.startsWith("PrePromotionAnalysisStarted"))).toHaveLength(1);
+  });
+
+  it("a failing pre-promotion check fails the rollout before the wave writes; the canary is rolled back", () => {
+    const fleet = new Fleet();
+    const r = fleet.run(rolloutOf(policy()), 0, 10 * S, () => 3);
+    expect(r.state).toBe("RolledBack");
+    expect(r.failure?.kind).toBe("analysis-failed");
+    expect(r.failure?.reason).toBe(
+      'wave "main": pre-promotion analysis "safe" failed 1 measurement(s), over its failure limit of 0: incidents{cluster="{{cluster}}"} on main-1 = 3, wanted < 1',
+    );
+    expect(fleet.written).toEqual(["WriteDesired:canary-1", "RollbackCluster:canary-1"]);
+  });
+
+  it("on the first wave: nothing is written until it passes", () => {
+    const fleet = new Fleet();
+    let r = fleet.run(rolloutOf(policy(SAFE, true)), 0, 3 * S, () => 0);
+    expect(fleet.written).toEqual([]);
+    r = fleet.run(r, 4 * S, 10 * S, () => 0);
+    expect(fleet.written[0]).toBe("WriteDesired:canary-1");
+    expect(r.state).toBe("Succeeded");
+  });
+
+  it("is not measured while the rollout is held, and not before promote when the wave needs approval", () => {
+    const fleet = new Fleet();
+    fleet.holds = [{ kind: "freeze", reason: "frozen" }];
+    let r = fleet.run(rolloutOf(policy(SAFE, true)), 0, 5 * S);
+    expect(dueMeasurements(r, 100 * S)).toEqual([]);
+    expect(r.waves[0]?.analyses?.[0]?.status).toBe("pending");
+    fleet.holds = [];
+    const gated = rolloutOf({
+      waves: [{ name: "canary", selector: { tier: "canary" }, requireApproval: true, analysis: [SAFE] }],
+    });
+    r = fleet.run(gated, 0, 5 * S);
+    expect(r.waves[0]?.status).toBe("awaiting-approval");
+    expect(dueMeasurements(r, 100 * S)).toEqual([]);
   });
 });

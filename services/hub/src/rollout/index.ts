@@ -14,6 +14,7 @@ export { type DueMeasurement, dueMeasurements } from "./analysis.js";
 export * from "./command.js";
 export * from "./errors.js";
 export { clusterStandings } from "./explain.js";
+export { type HoldsNow, heldClusters, holdsAt, type LimitedHold } from "./holds.js";
 export * from "./leadtime.js";
 export * from "./observation.js";
 export * from "./policy.js";

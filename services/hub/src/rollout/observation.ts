@@ -50,6 +50,17 @@ export interface ClusterObservation {
    * cluster, in words (`app db on cluster c1 is Progressing`): the cluster is not written meanwhile.
    */
   blockedBy?: string;
+  /**
+   * Set while the cluster asks for a freeze itself (its heartbeat's reason): it is held as if
+   * Offline, under the rollout's `offlineClusters` policy (block: waits; skip: left behind).
+   */
+  freeze?: string;
+  /**
+   * Set while a window or freeze limited to a cluster selector holds this cluster, in words
+   * (`inside deny window …`, `clusters tier=canary of environment prod are frozen by …`): the
+   * cluster is not written and holds no slot; the rest of its wave goes ahead.
+   */
+  held?: string;
 }
 
 /** Something that keeps a rollout from starting waves and writing clusters: a closed window, a freeze. */

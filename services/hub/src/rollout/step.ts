@@ -30,6 +30,12 @@
  *   deadline starts when it is written. Policy "skip": it is marked skipped when its turn comes.
  *   A cluster already written is judged by its reports and the deadline under both policies, so
  *   a revision that cuts a cluster off cannot slip through as "offline".
+ * - A Ready cluster that asks for a freeze itself (observation `freeze`, from its heartbeat) is
+ *   treated as an offline one under the same policy: "block" waits with the reason
+ *   "cluster requested a freeze: <reason>", "skip" leaves it behind, reported.
+ * - A window or freeze limited to a cluster selector (observation `held`): the cluster waits,
+ *   holds no slot, and its wave cannot complete until it is released; the others go ahead. The
+ *   override lifts these as it lifts holds; it does not lift a cluster's own freeze.
  * - Paused: nothing new is written and no wave starts; in-flight clusters are still judged, a
  *   wave may finish its bake, and the budget can still fail (and roll back) the rollout.
  * - Held (observations.holds: a closed calendar window, a freeze), unless the override command
@@ -39,6 +45,8 @@
  * - Dependencies: a pending cluster whose observation says `blockedBy` (an app this one depends
  *   on is not Healthy at its newest desired state there) is not written and holds no slot; its
  *   reason says which app and state. Other clusters of the wave go ahead.
+ * - Pre-promotion analyses (analysis.ts) start when a wave's turn comes; the wave writes its first
+ *   cluster only once they all succeeded; one that fails fails the rollout before the wave writes.
  * - Analyses (analysis.ts): a baking wave's metric checks are measured from observations; one
  *   that fails fails the wave and the rollout (rolled back with autoRollback), one inconclusive
  *   too often pauses the rollout, and the wave completes only when its bake is over and none is
@@ -46,7 +54,7 @@
  */
 
 import { type Action, actionBase, eventAction, type StepResult } from "./action.js";
-import { recordMeasurements, resetAnalyses, startAnalyses } from "./analysis.js";
+import { recordMeasurements, resetAnalyses, startAnalyses, startPrePromotion } from "./analysis.js";
 import { waveDurationSeconds } from "./leadtime.js";
 import {
   APPLY_FAILED,
@@ -102,7 +110,10 @@ function advance(r: RolloutState, observations: Observations, now: number, out: 
     }
     const wave = r.waves[index];
     if (!wave) return;
-    if ((wave.status === "pending" || wave.status === "awaiting-approval") && !openWave(r, wave, index, now, out))
+    if (
+      (wave.status === "pending" || wave.status === "awaiting-approval") &&
+      !openWave(r, wave, index, observations, now, out)
+    )
       return;
 
     for (const c of wave.clusters) judgeCluster(r, wave, c, observations.clusters[c.name], now, out);
@@ -150,7 +161,14 @@ function advance(r: RolloutState, observations: Observations, now: number, out: 
 }
 
 /** Starts a pending wave if allowed; returns whether it is now progressing. */
-function openWave(r: RolloutState, wave: WaveProgress, index: number, now: number, out: Action[]): boolean {
+function openWave(
+  r: RolloutState,
+  wave: WaveProgress,
+  index: number,
+  observations: Observations,
+  now: number,
+  out: Action[],
+): boolean {
   if (wave.requireApproval && wave.approvedAtMs === undefined) {
     if (wave.status !== "awaiting-approval") {
       wave.status = "awaiting-approval";
@@ -159,6 +177,15 @@ function openWave(r: RolloutState, wave: WaveProgress, index: number, now: numbe
     return false;
   }
   if (r.state === "Paused" || r.hold) return false;
+  // Pre-promotion analyses: measured now, about the clusters the wave is about to write.
+  const { ready, started } = startPrePromotion(wave, now);
+  for (const a of started)
+    out.push(
+      eventAction(r, now, "PrePromotionAnalysisStarted", `pre-promotion analysis "${a.name}" started`, {
+        wave: wave.name,
+      }),
+    );
+  if (!ready && (!analyse(r, wave, observations, now, out) || !startPrePromotion(wave, now).ready)) return false;
   wave.status = "progressing";
   wave.startedAtMs = now;
   out.push({
@@ -239,11 +266,33 @@ function dispatch(r: RolloutState, wave: WaveProgress, observations: Observation
     if (c.state !== "pending") continue;
     const observed = observations.clusters[c.name];
     const connectivity = observed?.connectivity ?? "Offline";
-    if (connectivity === "Ready" && observed?.blockedBy) {
+    const about = { wave: wave.name, cluster: c.name };
+    if (connectivity === "Ready" && observed?.held && !r.holdOverride) {
+      const reason = `waiting: held, ${observed.held}`;
+      if (c.reason !== reason) {
+        c.reason = reason;
+        out.push(eventAction(r, now, "ClusterHeld", reason, about));
+      }
+    } else if (connectivity === "Ready" && observed?.freeze !== undefined) {
+      // A cluster that asks for a freeze is treated as an offline one, under the same policy.
+      const asked = `cluster requested a freeze: ${observed.freeze}`;
+      if (r.offlineClusters === "block") {
+        const reason = `waiting: ${asked} (offlineClusters: block)`;
+        if (c.reason !== reason) {
+          c.reason = reason;
+          out.push(eventAction(r, now, "ClusterWaitingFrozen", reason, about));
+        }
+      } else if (free > 0) {
+        c.state = "skipped";
+        c.skippedAtMs = now;
+        c.reason = `skipped: ${asked} when its turn came (offlineClusters: skip)`;
+        out.push(eventAction(r, now, "ClusterSkipped", c.reason, about));
+      }
+    } else if (connectivity === "Ready" && observed?.blockedBy) {
       const reason = `waiting: blocked by ${observed.blockedBy}`;
       if (c.reason !== reason) {
         c.reason = reason;
-        out.push(eventAction(r, now, "ClusterBlocked", reason, { wave: wave.name, cluster: c.name }));
+        out.push(eventAction(r, now, "ClusterBlocked", reason, about));
       }
     } else if (connectivity === "Ready") {
       if (free <= 0) {

@@ -82,6 +82,7 @@ export class HeartbeatIngest {
             agentVersion: beat.agentVersion,
             kubernetesVersion: beat.kubernetesVersion,
             capabilities: beat.capabilities,
+            ...(beat.freeze ? { freeze: beat.freeze } : {}),
           },
           this.o.liveness,
         );
@@ -91,6 +92,15 @@ export class HeartbeatIngest {
         if (previous !== after.state) {
           log.info({ cluster: name, previous, state: after.state }, "cluster state changed");
           events.push(stateChange(name, previous, after.state, atMs));
+        }
+        if (before?.freeze?.reason !== after.freeze?.reason || before?.freeze?.source !== after.freeze?.source) {
+          log.warn({ cluster: name, freeze: after.freeze, was: before?.freeze }, "cluster freeze request changed");
+          events.push({
+            type: "cluster-freeze",
+            cluster: name,
+            ...(after.freeze ? { reason: after.freeze.reason, source: after.freeze.source } : {}),
+            atMs,
+          });
         }
       }
       await this.o.statuses.putClusterStatuses(next);

@@ -212,6 +212,48 @@ describe("HeartbeatIngest", () => {
   });
 });
 
+describe("HeartbeatIngest: a cluster's own freeze", () => {
+  const frozen = (cluster: string, atMs: number, reason: string): ReceivedHeartbeat => ({
+    cluster,
+    atMs,
+    data: seal(
+      HEARTBEAT,
+      { cluster, agentVersion: "v1", freezeReason: reason, freezeSource: "configmap flotilla-system/m" },
+      agentKeys[cluster]!,
+    ),
+  });
+
+  it("keeps the freeze a signed heartbeat asks for, announces each change once, and lifts it with a beat without one", async () => {
+    const { stores, events, heartbeats } = setup();
+    await heartbeats.store([beat("a", 100)]);
+    await heartbeats.store([frozen("a", 200, "etcd defrag")]);
+    await heartbeats.store([frozen("a", 300, "etcd defrag")]);
+    expect(stores.statuses.get("a")?.freeze).toEqual({
+      reason: "etcd defrag",
+      source: "configmap flotilla-system/m",
+      sinceMs: 200,
+    });
+    await heartbeats.store([beat("a", 400)]);
+    expect(stores.statuses.get("a")?.freeze).toBeUndefined();
+    expect(events.seen.filter((e) => e.type === "cluster-freeze")).toEqual([
+      {
+        type: "cluster-freeze",
+        cluster: "a",
+        reason: "etcd defrag",
+        source: "configmap flotilla-system/m",
+        atMs: 200,
+      },
+      { type: "cluster-freeze", cluster: "a", atMs: 400 },
+    ]);
+  });
+
+  it("cuts a long reason to 500 characters", async () => {
+    const { stores, heartbeats } = setup();
+    await heartbeats.store([frozen("b", 100, "x".repeat(5_000))]);
+    expect(stores.statuses.get("b")?.freeze?.reason).toHaveLength(500);
+  });
+});
+
 describe("ReportIngest", () => {
   it("stores the last value per key of a batch, once, and announces it in one message", async () => {
     const { stores, events, metrics, reports } = setup();

@@ -44,4 +44,32 @@ describe("nextClusterStatus", () => {
     const next = nextClusterStatus(pending, beat(42), policy);
     expect(next).toMatchObject({ lastHeartbeatMs: 42, agentVersion: "0.1.0", kubernetesVersion: "v1.31.0" });
   });
+
+  const asked = { reason: "etcd defrag", source: "configmap flotilla-system/maintenance" };
+  const frozen: ClusterStatus = { ...ready, freeze: { ...asked, sinceMs: 9_000 } };
+  it.each([
+    ["no freeze asked, none before", ready, beat(11_000), undefined],
+    [
+      "asked for the first time: since this beat",
+      ready,
+      { ...beat(11_000), freeze: asked },
+      { ...asked, sinceMs: 11_000 },
+    ],
+    [
+      "asked again, same words: since the first beat",
+      frozen,
+      { ...beat(11_000), freeze: asked },
+      { ...asked, sinceMs: 9_000 },
+    ],
+    [
+      "asked with another reason: since this beat",
+      frozen,
+      { ...beat(11_000), freeze: { ...asked, reason: "node upgrade" } },
+      { ...asked, reason: "node upgrade", sinceMs: 11_000 },
+    ],
+    ["a beat without a freeze lifts it", frozen, beat(11_000), undefined],
+    ["a sweep keeps it", frozen, sweep(11_000), { ...asked, sinceMs: 9_000 }],
+  ] as const)("freeze: %s", (_what, current, input, freeze) => {
+    expect(nextClusterStatus(current, input, policy).freeze).toEqual(freeze);
+  });
 });

@@ -15,12 +15,20 @@ export interface LivenessPolicy {
  * connection was cut) may have been lost on the way, so their absence proves nothing.
  */
 export type LivenessInput =
-  | { kind: "heartbeat"; atMs: number; agentVersion: string; kubernetesVersion: string; capabilities: string[] }
+  | {
+      kind: "heartbeat";
+      atMs: number;
+      agentVersion: string;
+      kubernetesVersion: string;
+      capabilities: string[];
+      /** Set while the cluster asks for a freeze itself; absent: it does not (any more). */
+      freeze?: { reason: string; source: string };
+    }
   | { kind: "sweep"; nowMs: number; listeningSinceMs?: number };
 
 /**
  * The next status of a cluster: any verified heartbeat makes it Ready (from Pending or
- * Offline); a Ready cluster silent for more than `offlineAfterMissed` intervals of the time the
+ * Offline) and says whether the cluster asks for a freeze; a Ready cluster silent for more than `offlineAfterMissed` intervals of the time the
  * hub was listening turns Offline.
  * A Pending cluster stays Pending until it first beats. Pure, so the transitions are tested
  * with a table; the caller writes the result and announces changes.
@@ -35,14 +43,19 @@ export function nextClusterStatus(
     changedAtMs: input.kind === "heartbeat" ? input.atMs : input.nowMs,
   };
   if (input.kind === "heartbeat") {
+    const { freeze: _was, ...rest } = base;
+    const asked = input.freeze;
+    const same = asked && base.freeze?.reason === asked.reason && base.freeze.source === asked.source;
     return {
-      ...base,
+      ...rest,
       state: "Ready",
       lastHeartbeatMs: input.atMs,
       agentVersion: input.agentVersion,
       kubernetesVersion: input.kubernetesVersion,
       capabilities: input.capabilities,
       changedAtMs: base.state === "Ready" ? base.changedAtMs : input.atMs,
+      // Each beat says the whole truth: a beat without a freeze lifts the one before.
+      ...(asked ? { freeze: { ...asked, sinceMs: same ? (base.freeze?.sinceMs ?? input.atMs) : input.atMs } } : {}),
     };
   }
   if (base.state !== "Ready") return base;

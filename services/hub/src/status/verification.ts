@@ -39,7 +39,12 @@ export interface HeartbeatFacts {
   agentVersion: string;
   kubernetesVersion: string;
   capabilities: string[];
+  /** Set when the cluster asks for a freeze (a non-empty reason in the heartbeat). */
+  freeze?: { reason: string; source: string };
 }
+
+/** Longest freeze reason or source kept from a heartbeat; the rest is cut, so a beat cannot bloat a status. */
+const FREEZE_TEXT_MAX = 500;
 
 /** An opened message, or why it was refused (a metric label) and a line for the log. */
 export type Verdict<T> = { ok: true; value: T } | { ok: false; reason: string; detail: string };
@@ -122,6 +127,14 @@ export function openHeartbeat(keys: AgentKeys, item: SignedItem): Verdict<Heartb
         agentVersion: beat.agentVersion,
         kubernetesVersion: beat.kubernetesVersion,
         capabilities: [...beat.capabilities],
+        ...(beat.freezeReason
+          ? {
+              freeze: {
+                reason: beat.freezeReason.slice(0, FREEZE_TEXT_MAX),
+                source: (beat.freezeSource || "agent").slice(0, FREEZE_TEXT_MAX),
+              },
+            }
+          : {}),
       },
     };
   } catch (err) {
