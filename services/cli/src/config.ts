@@ -17,8 +17,15 @@ export const CONFIG_ENV = "FLOTILLA_CONFIG";
 export const CONFIG_FILE_MODE = 0o600;
 
 /** Output formats of `-o`. */
-export const OUTPUT_FORMATS = ["table", "json", "yaml"] as const;
+export const OUTPUT_FORMATS = ["table", "wide", "json", "yaml"] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+/** The formats for people: `table`, and `wide` (the table with more columns). */
+export type HumanFormat = Extract<OutputFormat, "table" | "wide">;
+
+/** Whether a format is for people (a table) rather than scripts (JSON or YAML). */
+export function isHuman(format: OutputFormat): format is HumanFormat {
+  return format === "table" || format === "wide";
+}
 
 /** A hub address: a full http(s) URL, or `host:port` (http assumed); no trailing slash. */
 const hubUrl = z.string().transform((text, ctx) => {
@@ -43,7 +50,7 @@ export const settingsSchema = z.object({
   hub: hubUrl.default(DEFAULT_HUB),
   /** `--token` / `FLOTILLA_TOKEN` / `token:`: the hub's bearer token. Never printed. @default none */
   token: z.string().trim().min(1, "must not be empty").optional(),
-  /** `-o` / `FLOTILLA_OUTPUT` / `output:`: table, json or yaml. @default {@link DEFAULT_OUTPUT} */
+  /** `-o` / `FLOTILLA_OUTPUT` / `output:`: table, wide, json or yaml. @default {@link DEFAULT_OUTPUT} */
   output: z.enum(OUTPUT_FORMATS, { message: `must be one of ${OUTPUT_FORMATS.join(", ")}` }).default(DEFAULT_OUTPUT),
   /** `--request-timeout` / `FLOTILLA_REQUEST_TIMEOUT` (seconds): per-request timeout. @default {@link DEFAULT_REQUEST_TIMEOUT_MS} */
   requestTimeoutMs: z.coerce

@@ -1,14 +1,17 @@
+import type { Kind } from "@flotilla/api";
 import type { Command } from "commander";
 import { HubClient } from "./client.js";
 import {
   configFileWarning,
   configPath,
+  isHuman,
   type OutputFormat,
   type RawSettings,
   type ResolvedSettings,
   readConfigFile,
   resolveSettings,
 } from "./config.js";
+import { documentsYaml, type ObjectOf, toDocument } from "./documents.js";
 import { formatData } from "./output.js";
 
 /** The streams a command talks through; a test or an embedding may pass its own. */
@@ -63,6 +66,16 @@ export class CommandContext {
     });
   }
 
+  /** Whether the output is a table for people (`-o table` or `-o wide`), not JSON or YAML. */
+  human(cmd: Command): boolean {
+    return isHuman(this.format(cmd));
+  }
+
+  /** Whether `-o wide` asks for the table with more columns. */
+  wide(cmd: Command): boolean {
+    return this.format(cmd) === "wide";
+  }
+
   /** The output format chosen by `-o`, FLOTILLA_OUTPUT or the config file. */
   format(cmd: Command): OutputFormat {
     return this.settings(cmd).settings.output;
@@ -74,8 +87,18 @@ export class CommandContext {
    */
   print(cmd: Command, data: unknown, table: () => string): void {
     const format = this.format(cmd);
-    if (format === "table") this.out(table());
+    if (isHuman(format)) this.out(table());
     else this.io.stdout.write(formatData(format, data));
+  }
+
+  /**
+   * Prints one registry object a `get` answered: as the document `apply -f` reads with `-o yaml`
+   * (so `get -o yaml | apply -f -` is a no-op), as the API object with `-o json`, else the
+   * human form `table()` builds.
+   */
+  printObject<K extends Kind>(cmd: Command, kind: K, object: ObjectOf[K], table: () => string): void {
+    if (this.format(cmd) === "yaml") this.io.stdout.write(documentsYaml([toDocument(kind, object)]));
+    else this.print(cmd, object, table);
   }
 
   /** A line (or block) on stdout. */

@@ -338,7 +338,9 @@ describe("flotilla CLI end to end", () => {
       expect(got).toMatchObject({ name: "prod-eu-1", labels: { env: "prod", tier: "canary" } });
       expect(got.status.state).toBe("Pending");
       const yaml = await cli(["cluster", "get", "prod-eu-1", "-o", "yaml"]);
-      expect(yaml.stdout).toMatch(/^name: prod-eu-1$/m);
+      expect(yaml.stdout).toBe(
+        "apiVersion: flotilla.dev/v1\nkind: Cluster\nmetadata:\n  name: prod-eu-1\nspec:\n  labels:\n    env: prod\n    tier: canary\n",
+      );
 
       const gone = await json(["cluster", "deregister", "dev-1"]);
       expect(gone).toEqual({ name: "dev-1", deregistered: true });
@@ -813,6 +815,61 @@ spec: { repo: web, path: "deploy/{env}", namespace: reports }
       "cluster/edge-1 unchanged",
       "app/reports unchanged",
     ]);
+  });
+
+  it("get -o yaml emits the documents apply reads: piped back to apply they change nothing", async () => {
+    const env = (await json(["env", "list"])).items[0].name as string;
+    const objects = [
+      ["cluster", "prod-eu-1"],
+      ["team", "web"],
+      ["repo", "web"],
+      ["app", "storefront"],
+      ["env", env],
+    ] as const;
+    const docs: string[] = [];
+    for (const [noun, name] of objects) {
+      const r = await cli([noun, "get", name, "-o", "yaml"]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/^apiVersion: flotilla\.dev\/v1$/m);
+      expect(r.stdout).toMatch(new RegExp(`^metadata:\n  name: ${name}\nspec:$`, "m"));
+      docs.push(r.stdout);
+    }
+    // The repo's credentials and webhook secret are write-only: not in its document, yet kept.
+    expect(docs[2]).not.toContain(git.password);
+    expect(docs[2]).not.toContain("hasCredentials");
+    const unchanged = await cli(["apply", "-f", "-"], { stdin: docs.join("---\n") });
+    expect(unchanged.code, unchanged.stderr).toBe(0);
+    expect(unchanged.stdout.trim().split("\n")).toEqual(
+      objects.map(([noun, name]) => `${noun === "env" ? "environment" : noun}/${name} unchanged`),
+    );
+    expect(await json(["repo", "get", "web"])).toMatchObject({ hasCredentials: true, hasWebhookSecret: true });
+
+    // Through a real shell pipe, as an operator types it.
+    const piped = await new Promise<Run>((resolve, reject) => {
+      const sh = `"${process.execPath}" "${CLI_MAIN}" app get storefront -o yaml | "${process.execPath}" "${CLI_MAIN}" apply -f -`;
+      const child = spawn("sh", ["-c", sh], { env: baseEnv, cwd: work });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (d: Buffer) => {
+        stdout += d.toString();
+      });
+      child.stderr.on("data", (d: Buffer) => {
+        stderr += d.toString();
+      });
+      child.once("error", reject);
+      child.once("close", (code) => resolve({ code, stdout, stderr }));
+    });
+    expect(piped.code, piped.stderr).toBe(0);
+    expect(piped.stdout).toBe("app/storefront unchanged\n");
+
+    // An edited document is applied: the round trip is not trivially "unchanged".
+    const edited = docs[3]?.replace(/^  selfHeal: false$/m, "  selfHeal: true") ?? "";
+    expect(edited).not.toBe(docs[3]);
+    const configured = await cli(["apply", "-f", "-"], { stdin: edited });
+    expect(configured.stdout, configured.stderr).toBe("app/storefront configured\n");
+    expect((await json(["app", "get", "storefront"])).selfHeal).toBe(true);
+    const back = await cli(["apply", "-f", "-"], { stdin: docs[3] });
+    expect(back.stdout, back.stderr).toBe("app/storefront configured\n");
   });
 
   it("status summarizes clusters, apps and rollouts", async () => {
