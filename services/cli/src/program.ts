@@ -3,6 +3,7 @@ import { registerAppCommands } from "./commands/app.js";
 import { registerApplyCommands } from "./commands/apply.js";
 import { registerAuditCommands } from "./commands/audit.js";
 import { registerClusterCommands } from "./commands/cluster.js";
+import { registerCompletionCommands } from "./commands/completion.js";
 import { registerEnvCommands } from "./commands/env.js";
 import { registerFreezeCommands } from "./commands/freeze.js";
 import { registerHubCommands } from "./commands/hub.js";
@@ -39,6 +40,7 @@ export const COMMAND_MODULES: readonly CommandModule[] = [
   registerNatsCommands,
   registerFleetCommands,
   registerVersionCommands,
+  registerCompletionCommands,
 ];
 
 /** `flotilla cluster register`, for messages. */
