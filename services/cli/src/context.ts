@@ -2,6 +2,7 @@ import type { Kind } from "@flotilla/api";
 import type { Command } from "commander";
 import { HubClient } from "./client.js";
 import {
+  CONTEXT_ENV,
   configFileWarning,
   configPath,
   isHuman,
@@ -36,7 +37,13 @@ export class CommandContext {
 
   /** Settings from the command's flags (global ones included), the environment and the config file. */
   settings(cmd: Command): ResolvedSettings {
-    const o = cmd.optsWithGlobals<{ hub?: string; token?: string; output?: string; requestTimeout?: string }>();
+    const o = cmd.optsWithGlobals<{
+      hub?: string;
+      token?: string;
+      output?: string;
+      requestTimeout?: string;
+      context?: string;
+    }>();
     const flags: RawSettings = {
       ...(o.hub !== undefined ? { hub: o.hub } : {}),
       ...(o.token !== undefined ? { token: o.token } : {}),
@@ -44,7 +51,7 @@ export class CommandContext {
       ...(o.requestTimeout !== undefined ? { requestTimeout: o.requestTimeout } : {}),
     };
     const path = configPath(this.env);
-    const file = readConfigFile(this.env, path);
+    const file = readConfigFile(this.env, path, o.context ?? (this.env[CONTEXT_ENV] || undefined));
     const warning = this.#warned ? undefined : configFileWarning(path, file);
     if (warning) {
       this.#warned = true;

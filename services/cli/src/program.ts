@@ -4,6 +4,7 @@ import { registerApplyCommands } from "./commands/apply.js";
 import { registerAuditCommands } from "./commands/audit.js";
 import { registerClusterCommands } from "./commands/cluster.js";
 import { registerCompletionCommands } from "./commands/completion.js";
+import { registerContextCommands } from "./commands/contexts.js";
 import { registerEnvCommands } from "./commands/env.js";
 import { registerFreezeCommands } from "./commands/freeze.js";
 import { registerHubCommands } from "./commands/hub.js";
@@ -36,6 +37,7 @@ export const COMMAND_MODULES: readonly CommandModule[] = [
   registerFreezeCommands,
   registerTokenCommands,
   registerAuditCommands,
+  registerContextCommands,
   registerHubCommands,
   registerNatsCommands,
   registerFleetCommands,
@@ -68,6 +70,10 @@ export function buildProgram(ctx: CommandContext, modules: readonly CommandModul
       new Option("-o, --output <format>", "output format (env FLOTILLA_OUTPUT; default table)").choices(OUTPUT_FORMATS),
     )
     .option("--request-timeout <seconds>", "give up on a request after this long (default 30)")
+    .option(
+      "--context <name>",
+      "use this hub and token of the config file (env FLOTILLA_CONTEXT; see 'flotilla context')",
+    )
     .showSuggestionAfterError(true)
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
     .configureOutput({ writeOut: (s) => ctx.io.stdout.write(s), writeErr: (s) => ctx.io.stderr.write(s) })
