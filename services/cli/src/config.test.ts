@@ -85,7 +85,7 @@ describe("resolveSettings", () => {
       new SettingsError("FLOTILLA_HUB", '"ftp://x" must be an http:// or https:// URL'),
     );
     expect(() => resolveSettings({}, {}, { output: "xml" }, FILE)).toThrow(
-      /^config file .*: must be one of table, json, yaml$/,
+      /^config file .*: must be one of table, wide, json, yaml$/,
     );
     expect(() => resolveSettings({ requestTimeout: "-1" }, {}, {}, FILE)).toThrow(/^--request-timeout: /);
   });

@@ -17,8 +17,15 @@ export const CONFIG_ENV = "FLOTILLA_CONFIG";
 export const CONFIG_FILE_MODE = 0o600;
 
 /** Output formats of `-o`. */
-export const OUTPUT_FORMATS = ["table", "json", "yaml"] as const;
+export const OUTPUT_FORMATS = ["table", "wide", "json", "yaml"] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+/** The formats for people: `table`, and `wide` (the table with more columns). */
+export type HumanFormat = Extract<OutputFormat, "table" | "wide">;
+
+/** Whether a format is for people (a table) rather than scripts (JSON or YAML). */
+export function isHuman(format: OutputFormat): format is HumanFormat {
+  return format === "table" || format === "wide";
+}
 
 /** A hub address: a full http(s) URL, or `host:port` (http assumed); no trailing slash. */
 const hubUrl = z.string().transform((text, ctx) => {
@@ -43,7 +50,7 @@ export const settingsSchema = z.object({
   hub: hubUrl.default(DEFAULT_HUB),
   /** `--token` / `FLOTILLA_TOKEN` / `token:`: the hub's bearer token. Never printed. @default none */
   token: z.string().trim().min(1, "must not be empty").optional(),
-  /** `-o` / `FLOTILLA_OUTPUT` / `output:`: table, json or yaml. @default {@link DEFAULT_OUTPUT} */
+  /** `-o` / `FLOTILLA_OUTPUT` / `output:`: table, wide, json or yaml. @default {@link DEFAULT_OUTPUT} */
   output: z.enum(OUTPUT_FORMATS, { message: `must be one of ${OUTPUT_FORMATS.join(", ")}` }).default(DEFAULT_OUTPUT),
   /** `--request-timeout` / `FLOTILLA_REQUEST_TIMEOUT` (seconds): per-request timeout. @default {@link DEFAULT_REQUEST_TIMEOUT_MS} */
   requestTimeoutMs: z.coerce
@@ -54,13 +61,27 @@ export const settingsSchema = z.object({
 
 export type Settings = z.output<typeof settingsSchema>;
 
+/** Environment variable choosing a context of the config file (`--context` beats it). */
+export const CONTEXT_ENV = "FLOTILLA_CONTEXT";
+/** A context's name: what `flotilla context use` takes. */
+export const CONTEXT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+/** One hub of the config file: its address and the token for it. */
+const contextSchema = z.strictObject({ hub: z.string(), token: z.string().optional() });
+export type ConfigContext = z.output<typeof contextSchema>;
+
 /** The config file's keys; unknown keys are refused so a typo does not silently do nothing. */
 const fileSchema = z.strictObject({
   hub: z.string().optional(),
   token: z.string().optional(),
   output: z.string().optional(),
   requestTimeoutSeconds: z.number().optional(),
+  /** The context used when neither --context nor FLOTILLA_CONTEXT names one. */
+  currentContext: z.string().optional(),
+  /** Several hubs, by name; the chosen one's hub and token beat the top-level ones. */
+  contexts: z.record(z.string().regex(CONTEXT_NAME, "is not a context name"), contextSchema).optional(),
 });
+const FILE_KEYS = "hub, token, output, requestTimeoutSeconds, currentContext, contexts";
 
 /** Settings as the user gave them, before validation. */
 export interface RawSettings {
@@ -69,6 +90,8 @@ export interface RawSettings {
   output?: string;
   /** Seconds, as typed. */
   requestTimeout?: string | number;
+  /** The config file's context hub and token came from, to name it in messages. */
+  context?: string;
 }
 
 /** Where each setting came from, to name it in error messages (the 401 names the token's source). */
@@ -88,10 +111,40 @@ export function configPath(env: NodeJS.ProcessEnv, home: string = env.HOME || ho
   return join(env.XDG_CONFIG_HOME || join(home, ".config"), "flotilla", "config.yaml");
 }
 
+/** The config file as written: top-level settings and the contexts. */
+export type ConfigFile = z.output<typeof fileSchema>;
+
 /**
- * Parses the config file text. `path` names the file in errors. Throws SettingsError.
+ * Parses the config file text; `context` (from --context or FLOTILLA_CONTEXT) beats the file's
+ * currentContext. `path` names the file in errors. Throws SettingsError.
  */
-export function parseConfigFile(text: string, path: string): RawSettings {
+export function parseConfigFile(text: string, path: string, context?: string): RawSettings {
+  const file = parseConfigFileText(text, path);
+  const { hub, token, output, requestTimeoutSeconds } = file;
+  const chosen = context ?? file.currentContext;
+  const base: RawSettings = {
+    ...(hub !== undefined ? { hub } : {}),
+    ...(token !== undefined ? { token } : {}),
+    ...(output !== undefined ? { output } : {}),
+    ...(requestTimeoutSeconds !== undefined ? { requestTimeout: requestTimeoutSeconds } : {}),
+  };
+  if (chosen === undefined) return base;
+  const found = file.contexts?.[chosen];
+  if (!found) {
+    const known = Object.keys(file.contexts ?? {});
+    const from = context !== undefined ? "" : " (its currentContext)";
+    throw new SettingsError(
+      `config file ${path}`,
+      `has no context ${JSON.stringify(chosen)}${from}${known.length ? ` (known: ${known.join(", ")})` : ""}; add it with 'flotilla context add ${chosen} --hub <url>' or 'flotilla login --hub <url> --context ${chosen}'`,
+    );
+  }
+  // The context's hub and token replace the top-level ones: a token is never sent to another hub.
+  const { hub: _h, token: _t, ...rest } = base;
+  return { ...rest, hub: found.hub, ...(found.token !== undefined ? { token: found.token } : {}), context: chosen };
+}
+
+/** The config file's text parsed and checked, before a context is chosen. Throws SettingsError. */
+export function parseConfigFileText(text: string, path: string): ConfigFile {
   const source = `config file ${path}`;
   let value: unknown;
   try {
@@ -106,17 +159,11 @@ export function parseConfigFile(text: string, path: string): RawSettings {
     const field = issue?.path.join(".");
     const reason =
       issue?.code === "unrecognized_keys"
-        ? `unknown key ${issue.keys.map((k) => JSON.stringify(k)).join(", ")} (known: hub, token, output, requestTimeoutSeconds)`
+        ? `${field ? `${field}: ` : ""}unknown key ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}${issue.path.length === 0 ? ` (known: ${FILE_KEYS})` : ""}`
         : `${field ? `${field}: ` : ""}${issue?.message ?? "invalid"}`;
     throw new SettingsError(source, reason);
   }
-  const { hub, token, output, requestTimeoutSeconds } = result.data;
-  return {
-    ...(hub !== undefined ? { hub } : {}),
-    ...(token !== undefined ? { token } : {}),
-    ...(output !== undefined ? { output } : {}),
-    ...(requestTimeoutSeconds !== undefined ? { requestTimeout: requestTimeoutSeconds } : {}),
-  };
+  return result.data;
 }
 
 const ENV_NAMES = {
@@ -159,7 +206,8 @@ export function resolveSettings(
       sources[field] = ENV_NAMES[key];
     } else if (fromFile !== undefined) {
       raw[key] = fromFile;
-      sources[field] = `config file ${path}`;
+      sources[field] =
+        `config file ${path}${file.context !== undefined && (key === "hub" || key === "token") ? ` (context ${file.context})` : ""}`;
     }
   }
   const input = {
@@ -175,19 +223,40 @@ export function resolveSettings(
   throw new SettingsError(sources[field] ?? field, issue?.message ?? "invalid");
 }
 
-/** Reads the config file if it exists; a missing file is fine unless FLOTILLA_CONFIG names it. */
-export function readConfigFile(env: NodeJS.ProcessEnv, path: string): RawSettings {
+/**
+ * Reads the config file if it exists; a missing file is fine unless FLOTILLA_CONFIG names it,
+ * or a context is asked for.
+ */
+export function readConfigFile(env: NodeJS.ProcessEnv, path: string, context?: string): RawSettings {
+  const text = readConfigText(env, path);
+  if (text === undefined) {
+    if (context !== undefined) {
+      throw new SettingsError(
+        `config file ${path}`,
+        `does not exist, so it has no context ${JSON.stringify(context)}; run 'flotilla login --hub <url> --context ${context}'`,
+      );
+    }
+    return {};
+  }
+  return parseConfigFile(text, path, context);
+}
+
+/**
+ * The config file's text; undefined when it does not exist and FLOTILLA_CONFIG does not name
+ * it (or `creating`: a command that writes it, like login, may start it).
+ */
+export function readConfigText(env: NodeJS.ProcessEnv, path: string, creating = false): string | undefined {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" && !env[CONFIG_ENV]) return {};
+    if (code === "ENOENT" && (creating || !env[CONFIG_ENV])) return undefined;
     const why = code === "ENOENT" ? "does not exist" : `cannot be read (${code ?? (err as Error).message})`;
     const fix = env[CONFIG_ENV] ? `; fix or unset ${CONFIG_ENV}` : "";
     throw new SettingsError(`config file ${path}`, `${why}${fix}`, { cause: err });
   }
-  return parseConfigFile(text, path);
+  return text;
 }
 
 /**

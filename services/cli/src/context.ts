@@ -1,14 +1,18 @@
+import type { Kind } from "@flotilla/api";
 import type { Command } from "commander";
 import { HubClient } from "./client.js";
 import {
+  CONTEXT_ENV,
   configFileWarning,
   configPath,
+  isHuman,
   type OutputFormat,
   type RawSettings,
   type ResolvedSettings,
   readConfigFile,
   resolveSettings,
 } from "./config.js";
+import { documentsYaml, type ObjectOf, toDocument } from "./documents.js";
 import { formatData } from "./output.js";
 
 /** The streams a command talks through; a test or an embedding may pass its own. */
@@ -33,7 +37,13 @@ export class CommandContext {
 
   /** Settings from the command's flags (global ones included), the environment and the config file. */
   settings(cmd: Command): ResolvedSettings {
-    const o = cmd.optsWithGlobals<{ hub?: string; token?: string; output?: string; requestTimeout?: string }>();
+    const o = cmd.optsWithGlobals<{
+      hub?: string;
+      token?: string;
+      output?: string;
+      requestTimeout?: string;
+      context?: string;
+    }>();
     const flags: RawSettings = {
       ...(o.hub !== undefined ? { hub: o.hub } : {}),
       ...(o.token !== undefined ? { token: o.token } : {}),
@@ -41,7 +51,7 @@ export class CommandContext {
       ...(o.requestTimeout !== undefined ? { requestTimeout: o.requestTimeout } : {}),
     };
     const path = configPath(this.env);
-    const file = readConfigFile(this.env, path);
+    const file = readConfigFile(this.env, path, o.context ?? (this.env[CONTEXT_ENV] || undefined));
     const warning = this.#warned ? undefined : configFileWarning(path, file);
     if (warning) {
       this.#warned = true;
@@ -63,6 +73,16 @@ export class CommandContext {
     });
   }
 
+  /** Whether the output is a table for people (`-o table` or `-o wide`), not JSON or YAML. */
+  human(cmd: Command): boolean {
+    return isHuman(this.format(cmd));
+  }
+
+  /** Whether `-o wide` asks for the table with more columns. */
+  wide(cmd: Command): boolean {
+    return this.format(cmd) === "wide";
+  }
+
   /** The output format chosen by `-o`, FLOTILLA_OUTPUT or the config file. */
   format(cmd: Command): OutputFormat {
     return this.settings(cmd).settings.output;
@@ -74,8 +94,18 @@ export class CommandContext {
    */
   print(cmd: Command, data: unknown, table: () => string): void {
     const format = this.format(cmd);
-    if (format === "table") this.out(table());
+    if (isHuman(format)) this.out(table());
     else this.io.stdout.write(formatData(format, data));
+  }
+
+  /**
+   * Prints one registry object a `get` answered: as the document `apply -f` reads with `-o yaml`
+   * (so `get -o yaml | apply -f -` is a no-op), as the API object with `-o json`, else the
+   * human form `table()` builds.
+   */
+  printObject<K extends Kind>(cmd: Command, kind: K, object: ObjectOf[K], table: () => string): void {
+    if (this.format(cmd) === "yaml") this.io.stdout.write(documentsYaml([toDocument(kind, object)]));
+    else this.print(cmd, object, table);
   }
 
   /** A line (or block) on stdout. */

@@ -24,6 +24,7 @@ Exit codes:
 Settings (flags win over environment, environment over the config file):
   --hub, FLOTILLA_HUB, hub:          hub address (default http://127.0.0.1:8080)
   --token, FLOTILLA_TOKEN, token:    the hub's bearer token (never printed)
-  -o, FLOTILLA_OUTPUT, output:       table, json or yaml
-  config file: $FLOTILLA_CONFIG, else ~/.config/flotilla/config.yaml
+  -o, FLOTILLA_OUTPUT, output:       table, wide, json or yaml
+  --context, FLOTILLA_CONTEXT, currentContext:   which hub and token of the config file's contexts
+  config file: $FLOTILLA_CONFIG, else ~/.config/flotilla/config.yaml (mode 0600; 'flotilla login' writes it)
 `;

@@ -33,7 +33,7 @@ export function formatDetail(pairs: readonly (readonly [string, string | undefin
 }
 
 /** JSON (2-space indent) or YAML of an API object, ending with a newline. */
-export function formatData(format: Exclude<OutputFormat, "table">, data: unknown): string {
+export function formatData(format: Exclude<OutputFormat, "table" | "wide">, data: unknown): string {
   return format === "json" ? `${JSON.stringify(data, null, 2)}\n` : toYaml(data ?? null);
 }
 

@@ -3,6 +3,8 @@ import { registerAppCommands } from "./commands/app.js";
 import { registerApplyCommands } from "./commands/apply.js";
 import { registerAuditCommands } from "./commands/audit.js";
 import { registerClusterCommands } from "./commands/cluster.js";
+import { registerCompletionCommands } from "./commands/completion.js";
+import { registerContextCommands } from "./commands/contexts.js";
 import { registerEnvCommands } from "./commands/env.js";
 import { registerFreezeCommands } from "./commands/freeze.js";
 import { registerHubCommands } from "./commands/hub.js";
@@ -35,10 +37,12 @@ export const COMMAND_MODULES: readonly CommandModule[] = [
   registerFreezeCommands,
   registerTokenCommands,
   registerAuditCommands,
+  registerContextCommands,
   registerHubCommands,
   registerNatsCommands,
   registerFleetCommands,
   registerVersionCommands,
+  registerCompletionCommands,
 ];
 
 /** `flotilla cluster register`, for messages. */
@@ -66,6 +70,10 @@ export function buildProgram(ctx: CommandContext, modules: readonly CommandModul
       new Option("-o, --output <format>", "output format (env FLOTILLA_OUTPUT; default table)").choices(OUTPUT_FORMATS),
     )
     .option("--request-timeout <seconds>", "give up on a request after this long (default 30)")
+    .option(
+      "--context <name>",
+      "use this hub and token of the config file (env FLOTILLA_CONTEXT; see 'flotilla context')",
+    )
     .showSuggestionAfterError(true)
     .configureHelp({ showGlobalOptions: true, sortSubcommands: false })
     .configureOutput({ writeOut: (s) => ctx.io.stdout.write(s), writeErr: (s) => ctx.io.stderr.write(s) })

@@ -5,8 +5,8 @@ import type { ClusterStepState, RolloutView } from "@flotilla/api";
 import { afterEach, describe, expect, it } from "vitest";
 import { HubClient } from "./client.js";
 import type { Io } from "./context.js";
-import { CliError, RolloutEndedError } from "./errors.js";
-import { screenRows, watchRollout } from "./watch.js";
+import { CliError, RolloutEndedError, ServerError } from "./errors.js";
+import { screenRows, watchRollout, watchView } from "./watch.js";
 
 const ESC = String.fromCharCode(27);
 
@@ -217,5 +217,92 @@ describe("screenRows", () => {
   it("counts wrapped lines", () => {
     expect(screenRows("abc\nabcdefghij", 4)).toBe(1 + 3);
     expect(screenRows("", 80)).toBe(1);
+  });
+});
+
+describe("watchView", () => {
+  /** Reads the scripted answers in order; an Error is thrown; after the last, the watch is stopped. */
+  function reader(answers: (number | Error)[], stop: AbortController) {
+    let i = 0;
+    return async () => {
+      const a = answers[i++];
+      if (i >= answers.length) stop.abort();
+      if (a instanceof Error) throw a;
+      return { count: a };
+    };
+  }
+
+  it("into a pipe prints a timestamped table only when the data changed", async () => {
+    const stop = new AbortController();
+    const c = capture();
+    await watchView(c.io, reader([1, 1, 2, 2, 3], stop), (d) => `COUNT\n${d.count}`, {
+      intervalMs: 1_000,
+      format: "table",
+      tty: false,
+      signal: stop.signal,
+      ...fakeTime(),
+    });
+    const frames = c
+      .out()
+      .split(/^--- \S+\n/m)
+      .filter(Boolean);
+    expect(frames).toEqual(["COUNT\n1\n", "COUNT\n2\n", "COUNT\n3\n"]);
+    expect(c.out()).toMatch(/^--- \d{4}-\d\d-\d\dT\S+Z$/m);
+  });
+
+  it("with -o json prints one object per line per change; on a terminal redraws in place", async () => {
+    const stop = new AbortController();
+    const c = capture();
+    await watchView(c.io, reader([1, 2, 2], stop), () => "", {
+      intervalMs: 1_000,
+      format: "json",
+      tty: false,
+      signal: stop.signal,
+      ...fakeTime(),
+    });
+    expect(c.out()).toBe('{"count":1}\n{"count":2}\n');
+
+    const again = new AbortController();
+    const t = capture();
+    await watchView(t.io, reader([1, 2], again), (d) => `COUNT ${d.count}`, {
+      intervalMs: 2_000,
+      format: "wide",
+      tty: true,
+      signal: again.signal,
+      ...fakeTime(),
+    });
+    expect(t.out()).toBe(
+      `COUNT 1\n\nwatching every 2s; Ctrl-C to stop\n${ESC}[3F${ESC}[0JCOUNT 2\n\nwatching every 2s; Ctrl-C to stop\n`,
+    );
+  });
+
+  it("waits out a hub that stops answering, and stops on an error that is not worth retrying", async () => {
+    const stop = new AbortController();
+    const c = capture();
+    await watchView(
+      c.io,
+      reader([1, new ServerError(503, "GET", "/v1/x", {}, "the hub answered 503"), 2], stop),
+      (d) => `${d.count}`,
+      {
+        intervalMs: 1_000,
+        format: "json",
+        tty: false,
+        signal: stop.signal,
+        ...fakeTime(),
+      },
+    );
+    expect(c.out()).toBe('{"count":1}\n{"count":2}\n');
+    expect(c.err()).toMatch(/retrying for up to 60s\nhub answers again\n$/);
+
+    const fatal = new AbortController();
+    await expect(
+      watchView(capture().io, reader([new CliError("denied"), 1], fatal), () => "", {
+        intervalMs: 1_000,
+        format: "json",
+        tty: false,
+        signal: fatal.signal,
+        ...fakeTime(),
+      }),
+    ).rejects.toThrow("denied");
   });
 });

@@ -67,7 +67,7 @@ export async function watchRollout(client: HubClient, id: string, io: Io, o: Wat
       continue;
     }
 
-    if (o.format !== "table") {
+    if (o.format === "json" || o.format === "yaml") {
       const json = JSON.stringify(rollout);
       if (json !== previousJson) {
         io.stdout.write(o.format === "json" ? `${json}\n` : `---\n${formatData("yaml", rollout)}`);
@@ -98,6 +98,70 @@ export async function watchRollout(client: HubClient, id: string, io: Io, o: Wat
         `rollout ${id} is still ${rollout.state} after ${o.timeoutMs / 1000}s (--timeout); it goes on without this watch`,
       );
     }
+    await sleep(o.intervalMs);
+  }
+}
+
+/** How often `--watch` reads a view again: 2 s. */
+export const DEFAULT_VIEW_INTERVAL_MS = 2_000;
+
+export interface ViewWatchOptions {
+  intervalMs: number;
+  format: OutputFormat;
+  /** Redraw in place (stdout is a terminal and the format is a table). */
+  tty: boolean;
+  now: () => number;
+  sleep?: (ms: number) => Promise<void>;
+  /** Stops the watch after the frame in progress; it runs until Ctrl-C otherwise. */
+  signal?: AbortSignal;
+}
+
+/**
+ * `--watch` on a view (`status`, `cluster list`, `app status`): reads it every interval until
+ * Ctrl-C. On a terminal the table is redrawn in place; into a pipe a timestamped table is
+ * printed each time the data changed, and with `-o json` one JSON object per line (YAML: one
+ * document) each time. A hub that stops answering for a while is waited for, as by `rollout watch`.
+ */
+export async function watchView<T>(
+  io: Io,
+  read: () => Promise<T>,
+  render: (data: T, nowMs: number) => string,
+  o: ViewWatchOptions,
+): Promise<void> {
+  const sleep = o.sleep ?? sleepFor;
+  let previousJson = "";
+  let drawnRows = 0;
+  let failingSince: number | undefined;
+  while (!o.signal?.aborted) {
+    let data: T;
+    try {
+      data = await read();
+      if (failingSince !== undefined) io.stderr.write("hub answers again\n");
+      failingSince = undefined;
+    } catch (err) {
+      if (!(err instanceof CliError) || !err.retryable) throw err;
+      if (failingSince === undefined) {
+        failingSince = o.now();
+        io.stderr.write(`${err.message}; retrying for up to ${RETRY_GIVE_UP_MS / 1000}s\n`);
+      }
+      if (o.now() - failingSince > RETRY_GIVE_UP_MS) throw err;
+      await sleep(o.intervalMs);
+      continue;
+    }
+    const json = JSON.stringify(data);
+    if (o.format === "json" || o.format === "yaml") {
+      if (json !== previousJson)
+        io.stdout.write(o.format === "json" ? `${json}\n` : `---\n${formatData("yaml", data)}`);
+    } else if (o.tty) {
+      const frame = `${render(data, o.now())}\n\nwatching every ${o.intervalMs / 1000}s; Ctrl-C to stop\n`;
+      const columns = (io.stdout as { columns?: number }).columns ?? 80;
+      io.stdout.write(`${drawnRows > 0 ? `\x1b[${drawnRows}F\x1b[0J` : ""}${frame}`);
+      drawnRows = screenRows(frame.replace(/\n$/, ""), columns);
+    } else if (json !== previousJson) {
+      io.stdout.write(`--- ${new Date(o.now()).toISOString()}\n${render(data, o.now())}\n`);
+    }
+    previousJson = json;
+    if (o.signal?.aborted) break;
     await sleep(o.intervalMs);
   }
 }

@@ -338,7 +338,9 @@ describe("flotilla CLI end to end", () => {
       expect(got).toMatchObject({ name: "prod-eu-1", labels: { env: "prod", tier: "canary" } });
       expect(got.status.state).toBe("Pending");
       const yaml = await cli(["cluster", "get", "prod-eu-1", "-o", "yaml"]);
-      expect(yaml.stdout).toMatch(/^name: prod-eu-1$/m);
+      expect(yaml.stdout).toBe(
+        "apiVersion: flotilla.dev/v1\nkind: Cluster\nmetadata:\n  name: prod-eu-1\nspec:\n  labels:\n    env: prod\n    tier: canary\n",
+      );
 
       const gone = await json(["cluster", "deregister", "dev-1"]);
       expect(gone).toEqual({ name: "dev-1", deregistered: true });
@@ -815,6 +817,61 @@ spec: { repo: web, path: "deploy/{env}", namespace: reports }
     ]);
   });
 
+  it("get -o yaml emits the documents apply reads: piped back to apply they change nothing", async () => {
+    const env = (await json(["env", "list"])).items[0].name as string;
+    const objects = [
+      ["cluster", "prod-eu-1"],
+      ["team", "web"],
+      ["repo", "web"],
+      ["app", "storefront"],
+      ["env", env],
+    ] as const;
+    const docs: string[] = [];
+    for (const [noun, name] of objects) {
+      const r = await cli([noun, "get", name, "-o", "yaml"]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/^apiVersion: flotilla\.dev\/v1$/m);
+      expect(r.stdout).toMatch(new RegExp(`^metadata:\n  name: ${name}\nspec:$`, "m"));
+      docs.push(r.stdout);
+    }
+    // The repo's credentials and webhook secret are write-only: not in its document, yet kept.
+    expect(docs[2]).not.toContain(git.password);
+    expect(docs[2]).not.toContain("hasCredentials");
+    const unchanged = await cli(["apply", "-f", "-"], { stdin: docs.join("---\n") });
+    expect(unchanged.code, unchanged.stderr).toBe(0);
+    expect(unchanged.stdout.trim().split("\n")).toEqual(
+      objects.map(([noun, name]) => `${noun === "env" ? "environment" : noun}/${name} unchanged`),
+    );
+    expect(await json(["repo", "get", "web"])).toMatchObject({ hasCredentials: true, hasWebhookSecret: true });
+
+    // Through a real shell pipe, as an operator types it.
+    const piped = await new Promise<Run>((resolve, reject) => {
+      const sh = `"${process.execPath}" "${CLI_MAIN}" app get storefront -o yaml | "${process.execPath}" "${CLI_MAIN}" apply -f -`;
+      const child = spawn("sh", ["-c", sh], { env: baseEnv, cwd: work });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (d: Buffer) => {
+        stdout += d.toString();
+      });
+      child.stderr.on("data", (d: Buffer) => {
+        stderr += d.toString();
+      });
+      child.once("error", reject);
+      child.once("close", (code) => resolve({ code, stdout, stderr }));
+    });
+    expect(piped.code, piped.stderr).toBe(0);
+    expect(piped.stdout).toBe("app/storefront unchanged\n");
+
+    // An edited document is applied: the round trip is not trivially "unchanged".
+    const edited = docs[3]?.replace(/^ {2}selfHeal: false$/m, "  selfHeal: true") ?? "";
+    expect(edited).not.toBe(docs[3]);
+    const configured = await cli(["apply", "-f", "-"], { stdin: edited });
+    expect(configured.stdout, configured.stderr).toBe("app/storefront configured\n");
+    expect((await json(["app", "get", "storefront"])).selfHeal).toBe(true);
+    const back = await cli(["apply", "-f", "-"], { stdin: docs[3] });
+    expect(back.stdout, back.stderr).toBe("app/storefront configured\n");
+  });
+
   it("status summarizes clusters, apps and rollouts", async () => {
     const s = await json(["status"]);
     expect(s.fleet.clusters).toMatchObject({ total: 3, Ready: 2, Pending: 1 });
@@ -945,6 +1002,88 @@ spec: { repo: web, path: "deploy/{env}", namespace: reports }
     );
     await writeFile(config, "hubb: http://x\n");
     expectOneLineError(await cli(["team", "list"], { env: fileOnly }), 1, /unknown key "hubb"/);
+  });
+
+  it("login keeps a checked token as a 0600 context; context add|list|use and --context pick the hub", async () => {
+    const config = join(work, "contexts", "config.yaml");
+    const env = { FLOTILLA_CONFIG: config, FLOTILLA_HUB: undefined, FLOTILLA_TOKEN: undefined };
+    // A token the hub refuses is not saved.
+    const refused = await cli(["login", "--hub", hubUrl, "--context", "local"], {
+      env,
+      stdin: "wrong-token-0123456789\n",
+    });
+    expect(refused.code, refused.stderr).toBe(6);
+    await expect(stat(config)).rejects.toThrow(/ENOENT/);
+
+    const login = await cli(["login", "--hub", hubUrl, "--context", "local"], { env, stdin: `${fleet.token}\n` });
+    expect(login.code, login.stderr).toBe(0);
+    expect(login.stdout).toMatch(/^logged in to http:\/\/127\.0\.0\.1:\d+ as admin .*; context local is current/);
+    expect(login.stdout + login.stderr).not.toContain(fleet.token);
+    expect((await stat(config)).mode & 0o777).toBe(0o600);
+    expect((await cli(["team", "list"], { env })).code).toBe(0);
+
+    // A second hub that is down: made current, commands go there; --context or FLOTILLA_CONTEXT go back.
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    const added = await cli(["context", "add", "elsewhere", "--hub", dead, "--token-stdin", "--use"], {
+      env,
+      stdin: "another-token-0123456789",
+    });
+    expect(added.code, added.stderr).toBe(0);
+    expect((await json(["context", "list"], { env })).items).toEqual([
+      { name: "elsewhere", hub: dead, hasToken: true, current: true },
+      { name: "local", hub: hubUrl, hasToken: true, current: false },
+    ]);
+    expectOneLineError(
+      await cli(["team", "list"], { env }),
+      2,
+      /cannot reach the hub at .* address from config file .*config\.yaml \(context elsewhere\)\)/,
+    );
+    expect((await cli(["team", "list", "--context", "local"], { env })).code).toBe(0);
+    expect((await cli(["team", "list"], { env: { ...env, FLOTILLA_CONTEXT: "local" } })).code).toBe(0);
+    expectOneLineError(await cli(["team", "list", "--context", "nope"], { env }), 1, /has no context "nope"/);
+    expect((await cli(["context", "use", "local"], { env })).code).toBe(0);
+    const table = await cli(["context", "list"], { env });
+    expect(table.stdout).toMatch(/^\* +local +http:\/\/127\.0\.0\.1:\d+ +set$/m);
+    expect(table.stdout).not.toContain(fleet.token);
+    expect((await stat(config)).mode & 0o777).toBe(0o600);
+  });
+
+  it("-o wide adds columns; --watch prints the view again when it changes, until stopped", async () => {
+    const wide = await cli(["cluster", "list", "-o", "wide"]);
+    expect(wide.code, wide.stderr).toBe(0);
+    expect(wide.stdout.split("\n")[0]).toMatch(/^NAME +STATE +LABELS +AGENT +HEARTBEAT +AGE +AGENT KEY +CREATED$/);
+    expect(wide.stdout).toMatch(/^prod-eu-1 +Ready .* \d{4}-\d\d-\d\dT[\d:.]+Z$/m);
+    const apps = await cli(["app", "list", "-o", "wide"]);
+    expect(apps.stdout.split("\n")[0]).toMatch(/ PRUNE +SELF-HEAL +ADOPT +DEPENDS ON +OVERRIDES$/);
+
+    /** Runs a watching command until it printed `lines` lines, then stops it as Ctrl-C would. */
+    const watch = (args: string[], lines: number) =>
+      new Promise<string[]>((resolve, reject) => {
+        const child = spawn(process.execPath, [CLI_MAIN, ...args], { env: baseEnv, cwd: work });
+        let out = "";
+        let err = "";
+        child.stdout.on("data", (d: Buffer) => {
+          out += d.toString();
+          if (out.split("\n").length > lines) child.kill("SIGINT");
+        });
+        child.stderr.on("data", (d: Buffer) => {
+          err += d.toString();
+        });
+        child.once("error", reject);
+        child.once("close", () =>
+          out.split("\n").length > lines ? resolve(out.split("\n").slice(0, lines)) : reject(new Error(err)),
+        );
+      });
+    // The played agents beat every 300 ms, so each read of the cluster list differs from the last.
+    const frames = await watch(["cluster", "list", "--watch", "--interval", "300ms", "-o", "json"], 2);
+    const [a, b] = frames.map((l) => JSON.parse(l) as Json);
+    expect(a.items.map((c: Json) => c.name)).toEqual(b.items.map((c: Json) => c.name));
+    expect(JSON.stringify(a)).not.toBe(JSON.stringify(b));
+    const status = await watch(["status", "--watch", "--interval", "300ms"], 2);
+    expect(status[0]).toMatch(/^--- \d{4}-\d\d-\d\dT\S+Z$/);
+    expect(status[1]).toMatch(/^Clusters: +\d+ \(Ready \d+/);
+    const app = await watch(["app", "status", "storefront", "--watch", "-o", "json"], 1);
+    expect(JSON.parse(app[0] ?? "{}").app).toBe("storefront");
   });
 
   it("flotilla hub refuses a bad configuration in one line, and stops cleanly on SIGTERM", async () => {

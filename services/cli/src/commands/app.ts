@@ -10,8 +10,8 @@ import { collect, parsePairs } from "../input.js";
 import { formatDetail, formatLabels, formatTable, NONE } from "../output.js";
 import { parseSeconds } from "../policy.js";
 import { targetsText } from "../rolloutview.js";
+import { addWatchOptions, parseInterval, showView, type WatchFlags } from "../views.js";
 import { appsOnClustersTable } from "./cluster.js";
-import { parseInterval } from "./rollout.js";
 
 interface CreateOptions {
   repo: string;
@@ -93,15 +93,30 @@ export const registerAppCommands: CommandModule = (program, ctx) => {
     .command("list")
     .alias("ls")
     .description("list apps")
-    .addHelpText("after", examples(["every app", "flotilla app list"]))
+    .addHelpText(
+      "after",
+      examples(
+        ["every app", "flotilla app list"],
+        ["with prune, self-heal and dependencies", "flotilla app list -o wide"],
+      ),
+    )
     .action(async (_opts: unknown, cmd: Command) => {
       const list = await ctx.client(cmd).get<List<App>>("/v1/apps");
-      if (ctx.format(cmd) === "table" && list.items.length === 0) {
+      if (ctx.human(cmd) && list.items.length === 0) {
         return ctx.note("no apps yet; create one with 'flotilla app create <name> --repo <repo> -n <namespace>'");
       }
+      const wide = ctx.wide(cmd);
       ctx.print(cmd, list, () =>
         formatTable(
-          ["name", "repo", "path", "source", "namespace", "selector"],
+          [
+            "name",
+            "repo",
+            "path",
+            "source",
+            "namespace",
+            "selector",
+            ...(wide ? ["prune", "self-heal", "adopt", "depends on", "overrides"] : []),
+          ],
           list.items.map((a) => [
             a.name,
             a.repo,
@@ -109,6 +124,15 @@ export const registerAppCommands: CommandModule = (program, ctx) => {
             a.source,
             a.namespace,
             a.clusterSelector ? formatLabels(a.clusterSelector) : NONE,
+            ...(wide
+              ? [
+                  a.prune ? "yes" : "no",
+                  a.selfHeal ? "yes" : "no",
+                  a.adopt ? "yes" : "no",
+                  a.dependsOn?.length ? a.dependsOn.join(",") : NONE,
+                  String(a.overrides?.length ?? 0),
+                ]
+              : []),
           ]),
         ),
       );
@@ -123,12 +147,13 @@ export const registerAppCommands: CommandModule = (program, ctx) => {
       examples(
         ["one app and its clusters", "flotilla app get storefront"],
         ["its definition as JSON", "flotilla app get storefront -o json"],
+        ["as the document apply reads, to edit and apply again", "flotilla app get storefront -o yaml"],
       ),
     )
     .action(async (name: string, _opts: unknown, cmd: Command) => {
       const client = ctx.client(cmd);
       const a = await client.get<App>(apiPath`/v1/apps/${name}`);
-      if (ctx.format(cmd) !== "table") return ctx.print(cmd, a, () => "");
+      if (!ctx.human(cmd)) return ctx.printObject(cmd, "App", a, () => "");
       const status = await client.get<AppStatus>(apiPath`/v1/apps/${name}/status`);
       const head = formatDetail([
         ["Name", a.name],
@@ -144,17 +169,32 @@ export const registerAppCommands: CommandModule = (program, ctx) => {
         ["Helm values", a.helm?.valueFiles?.join(", ")],
         ["Helm set", a.helm?.set ? formatLabels(a.helm.set) : undefined],
       ]);
-      ctx.out(`${head}\n\n${clustersText(status, ctx.now())}`);
+      ctx.out(`${head}\n\n${clustersText(status, ctx.now(), ctx.wide(cmd))}`);
     });
 
-  app
-    .command("status")
-    .description("where an app runs: desired and reported revision, sync and health per cluster")
-    .argument("<name>", "app name")
-    .addHelpText("after", examples(["the per-cluster matrix", "flotilla app status storefront"]))
-    .action(async (name: string, _opts: unknown, cmd: Command) => {
-      const status = await ctx.client(cmd).get<AppStatus>(apiPath`/v1/apps/${name}/status`);
-      ctx.print(cmd, status, () => clustersText(status, ctx.now()));
+  addWatchOptions(
+    app
+      .command("status")
+      .description("where an app runs: desired and reported revision, sync and health per cluster")
+      .argument("<name>", "app name"),
+  )
+    .addHelpText(
+      "after",
+      examples(
+        ["the per-cluster matrix", "flotilla app status storefront"],
+        ["follow it through a rollout, full revisions", "flotilla app status storefront --watch -o wide"],
+      ),
+    )
+    .action(async (name: string, opts: WatchFlags, cmd: Command) => {
+      const client = ctx.client(cmd);
+      const wide = ctx.wide(cmd);
+      await showView(
+        ctx,
+        cmd,
+        opts,
+        () => client.get<AppStatus>(apiPath`/v1/apps/${name}/status`),
+        (status, now) => clustersText(status, now, wide),
+      );
     });
 
   app
@@ -237,7 +277,7 @@ export const registerAppCommands: CommandModule = (program, ctx) => {
   });
 };
 
-function clustersText(status: AppStatus, nowMs: number): string {
+function clustersText(status: AppStatus, nowMs: number, wide = false): string {
   const rollouts =
     status.rollouts && status.rollouts.length > 0
       ? `Rollouts (newest per environment):\n${formatTable(
@@ -253,7 +293,7 @@ function clustersText(status: AppStatus, nowMs: number): string {
         )}\n\n`
       : "";
   if (status.clusters.length === 0) return `${rollouts}Clusters: none yet (no desired state published)`;
-  return `${rollouts}Clusters:\n${appsOnClustersTable(status.clusters, "cluster", nowMs)}`;
+  return `${rollouts}Clusters:\n${appsOnClustersTable(status.clusters, "cluster", nowMs, wide)}`;
 }
 
 /** The human view of an app's diff: one row per differing object, and a line per cluster without one. */

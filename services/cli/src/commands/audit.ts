@@ -47,7 +47,7 @@ export const registerAuditCommands: CommandModule = (program, ctx) => {
           since: opts.since === undefined ? undefined : String(parseSince(opts.since, now)),
           limit: opts.limit,
         });
-        if (ctx.format(cmd) === "table" && list.items.length === 0) return ctx.note("no audit entries match");
+        if (ctx.human(cmd) && list.items.length === 0) return ctx.note("no audit entries match");
         ctx.print(cmd, list, () =>
           formatTable(
             ["time", "actor", "action", "object", "team", "status"],

@@ -10,12 +10,14 @@ import {
 import type { Command } from "commander";
 import { bundleText, defaultBundlePath, reserveSecretFile, SECRET_FILE_MODE } from "../bootstrap.js";
 import { apiPath } from "../client.js";
+import { isHuman } from "../config.js";
 import { addDeleteCommand } from "../confirm.js";
 import type { CommandModule } from "../context.js";
 import { UsageError } from "../errors.js";
 import { examples } from "../help.js";
 import { collect, parsePairs } from "../input.js";
 import { formatAge, formatDetail, formatLabels, formatTable, NONE, shortSha } from "../output.js";
+import { addWatchOptions, showView, type WatchFlags } from "../views.js";
 
 /** `flotilla cluster register|list|get|deregister|delete`. */
 export const registerClusterCommands: CommandModule = (program, ctx) => {
@@ -53,7 +55,7 @@ export const registerClusterCommands: CommandModule = (program, ctx) => {
       const labels = parsePairs(opts.label ?? [], "-l", "env=prod");
       const format = ctx.format(cmd);
       const out = opts.bootstrapOut ?? defaultBundlePath(name);
-      if (out === "-" && format !== "table") {
+      if (out === "-" && !isHuman(format)) {
         throw new UsageError("--bootstrap-out - and -o json|yaml both write to stdout", "choose one");
       }
       const client = ctx.client(cmd);
@@ -70,7 +72,7 @@ export const registerClusterCommands: CommandModule = (program, ctx) => {
         out === "-"
           ? "bootstrap bundle written to stdout"
           : `bootstrap bundle: ${out} (mode ${SECRET_FILE_MODE.toString(8).padStart(4, "0")}; give it to the agent with --bootstrap, then delete it)`;
-      if (format === "table") {
+      if (isHuman(format)) {
         const say = (text: string) => (out === "-" ? ctx.note(text) : ctx.out(text));
         say(`cluster/${name} registered (labels ${formatLabels(labels)})`);
         say(where);
@@ -81,56 +83,50 @@ export const registerClusterCommands: CommandModule = (program, ctx) => {
       ctx.print(cmd, detail, () => "");
     });
 
-  cluster
-    .command("list")
-    .alias("ls")
-    .description("list clusters with their state and labels")
-    .option("-l, --selector <selector>", 'only clusters whose labels match, e.g. "env=prod,tier in (canary,edge)"')
+  addWatchOptions(
+    cluster
+      .command("list")
+      .alias("ls")
+      .description("list clusters with their state and labels")
+      .option("-l, --selector <selector>", 'only clusters whose labels match, e.g. "env=prod,tier in (canary,edge)"'),
+  )
     .addHelpText(
       "after",
       examples(
         ["every cluster", "flotilla cluster list"],
         ["the prod canaries", "flotilla cluster list -l env=prod,tier=canary"],
         ["as JSON, for scripts", "flotilla cluster list -o json"],
+        ["follow the fleet, with key ids and creation times", "flotilla cluster list --watch -o wide"],
       ),
     )
-    .action(async (opts: { selector?: string }, cmd: Command) => {
+    .action(async (opts: { selector?: string } & WatchFlags, cmd: Command) => {
       const client = ctx.client(cmd);
-      // The hub answers in pages; a fleet of thousands comes in a few requests of bounded size.
-      const list: List<ClusterListItem> = { items: [] };
-      let next: string | undefined;
-      do {
-        const page: ClusterPage = await client.get<ClusterPage>("/v1/clusters", {
-          limit: String(CLUSTER_PAGE_SIZE),
-          continue: next,
-          selector: opts.selector,
-        });
-        list.items.push(...page.items);
-        next = page.continue;
-      } while (next);
-      if (ctx.format(cmd) !== "table") return ctx.print(cmd, list, () => "");
-      if (list.items.length === 0) {
-        ctx.note(
-          opts.selector
-            ? `no cluster matches ${opts.selector}`
-            : "no clusters registered; add one with 'flotilla cluster register <name> -l env=<environment>'",
-        );
-        return;
+      const read = async () => {
+        // The hub answers in pages; a fleet of thousands comes in a few requests of bounded size.
+        const list: List<ClusterListItem> = { items: [] };
+        let next: string | undefined;
+        do {
+          const page: ClusterPage = await client.get<ClusterPage>("/v1/clusters", {
+            limit: String(CLUSTER_PAGE_SIZE),
+            continue: next,
+            selector: opts.selector,
+          });
+          list.items.push(...page.items);
+          next = page.continue;
+        } while (next);
+        return list;
+      };
+      const empty = opts.selector
+        ? `no cluster matches ${opts.selector}`
+        : "no clusters registered; add one with 'flotilla cluster register <name> -l env=<environment>'";
+      if (!opts.watch && ctx.human(cmd)) {
+        const list = await read();
+        if (list.items.length === 0) return ctx.note(empty);
+        return ctx.out(clusterListText(list.items, ctx.now(), ctx.wide(cmd)));
       }
-      const rows = list.items;
-      const now = ctx.now();
-      ctx.out(
-        formatTable(
-          ["name", "state", "labels", "agent", "heartbeat", "age"],
-          rows.map((c) => [
-            c.name,
-            c.status.state,
-            formatLabels(c.labels),
-            c.status?.agentVersion ?? NONE,
-            c.status?.lastHeartbeatMs ? `${formatAge(c.status.lastHeartbeatMs, now)} ago` : NONE,
-            formatAge(c.createdAtMs, now),
-          ]),
-        ),
+      const wide = ctx.wide(cmd);
+      await showView(ctx, cmd, opts, read, (list, now) =>
+        list.items.length === 0 ? `(${empty})` : clusterListText(list.items, now, wide),
       );
     });
 
@@ -142,12 +138,12 @@ export const registerClusterCommands: CommandModule = (program, ctx) => {
       "after",
       examples(
         ["one cluster", "flotilla cluster get prod-eu-1"],
-        ["as YAML", "flotilla cluster get prod-eu-1 -o yaml"],
+        ["as the document apply reads, to edit and apply again", "flotilla cluster get prod-eu-1 -o yaml"],
       ),
     )
     .action(async (name: string, _opts: unknown, cmd: Command) => {
       const detail = await ctx.client(cmd).get<ClusterDetail>(apiPath`/v1/clusters/${name}`);
-      ctx.print(cmd, detail, () => clusterDetailText(detail, ctx.now()));
+      ctx.printObject(cmd, "Cluster", detail, () => clusterDetailText(detail, ctx.now()));
     });
 
   cluster
@@ -186,15 +182,40 @@ export function clusterDetailText(c: ClusterDetail, nowMs: number): string {
   return `${head}\n\nApps:\n${appsOnClustersTable(c.apps, "app", nowMs)}`;
 }
 
-/** A table of (cluster, app) rows, keyed by `first` (app on a cluster page, cluster on an app page). */
-export function appsOnClustersTable(rows: readonly AppOnCluster[], first: "app" | "cluster", nowMs: number): string {
+/** The `cluster list` table; `wide` adds the agent's key id and the creation time. */
+export function clusterListText(rows: readonly ClusterListItem[], nowMs: number, wide = false): string {
+  return formatTable(
+    ["name", "state", "labels", "agent", "heartbeat", "age", ...(wide ? ["agent key", "created"] : [])],
+    rows.map((c) => [
+      c.name,
+      c.status.state,
+      formatLabels(c.labels),
+      c.status?.agentVersion ?? NONE,
+      c.status?.lastHeartbeatMs ? `${formatAge(c.status.lastHeartbeatMs, nowMs)} ago` : NONE,
+      formatAge(c.createdAtMs, nowMs),
+      ...(wide ? [c.agentKeyId, new Date(c.createdAtMs).toISOString()] : []),
+    ]),
+  );
+}
+
+/**
+ * A table of (cluster, app) rows, keyed by `first` (app on a cluster page, cluster on an app
+ * page); `wide` shows whole revisions and the time of the report.
+ */
+export function appsOnClustersTable(
+  rows: readonly AppOnCluster[],
+  first: "app" | "cluster",
+  nowMs: number,
+  wide = false,
+): string {
+  const sha = wide ? (s: string | undefined) => s || NONE : shortSha;
   return formatTable(
     [first, "env", "desired", "reported", "sync", "health", "current", "reported at", "error"],
     rows.map((r) => [
       first === "app" ? r.app : r.cluster,
       r.environment,
-      r.desired ? `${shortSha(r.desired.revision)} (gen ${r.desired.generation})` : NONE,
-      r.report ? `${shortSha(r.report.revision)} (gen ${r.report.observedGeneration})` : NONE,
+      r.desired ? `${sha(r.desired.revision)} (gen ${r.desired.generation})` : NONE,
+      r.report ? `${sha(r.report.revision)} (gen ${r.report.observedGeneration})` : NONE,
       r.report?.phase ?? NONE,
       r.report?.health ?? NONE,
       r.current ? "yes" : "no",

@@ -85,12 +85,12 @@ export const registerEnvCommands: CommandModule = (program, ctx) => {
       "after",
       examples(
         ["the prod waves", "flotilla env get prod"],
-        ["the policy as YAML, to edit and set again", "flotilla env get prod -o yaml"],
+        ["as the document apply reads, to edit and apply again", "flotilla env get prod -o yaml"],
       ),
     )
     .action(async (name: string, _opts: unknown, cmd: Command) => {
       const e = await ctx.client(cmd).get<Environment>(apiPath`/v1/environments/${name}`);
-      ctx.print(cmd, e, () => environmentText(e));
+      ctx.printObject(cmd, "Environment", e, () => environmentText(e));
     });
 
   env
@@ -100,7 +100,7 @@ export const registerEnvCommands: CommandModule = (program, ctx) => {
     .addHelpText("after", examples(["every environment", "flotilla env list"]))
     .action(async (_opts: unknown, cmd: Command) => {
       const list = await ctx.client(cmd).get<List<Environment>>("/v1/environments");
-      if (ctx.format(cmd) === "table" && list.items.length === 0) {
+      if (ctx.human(cmd) && list.items.length === 0) {
         return ctx.note("no environments yet; define one with 'flotilla env set <name> --wave ...'");
       }
       ctx.print(cmd, list, () =>

@@ -78,7 +78,7 @@ export const registerFreezeCommands: CommandModule = (program, ctx) => {
     .addHelpText("after", examples(["what is frozen, why and by whom", "flotilla freezes"]))
     .action(async (_opts: unknown, cmd: Command) => {
       const list = await ctx.client(cmd).get<List<Freeze>>("/v1/freezes");
-      if (ctx.format(cmd) === "table" && list.items.length === 0) return ctx.note("nothing is frozen");
+      if (ctx.human(cmd) && list.items.length === 0) return ctx.note("nothing is frozen");
       const now = ctx.now();
       ctx.print(cmd, list, () =>
         formatTable(

@@ -86,7 +86,7 @@ export const registerRepoCommands: CommandModule = (program, ctx) => {
     .addHelpText("after", examples(["every repo", "flotilla repo list"]))
     .action(async (_opts: unknown, cmd: Command) => {
       const list = await ctx.client(cmd).get<List<Repo>>("/v1/repos");
-      if (ctx.format(cmd) === "table" && list.items.length === 0) {
+      if (ctx.human(cmd) && list.items.length === 0) {
         return ctx.note(
           "no repos yet; add one with 'flotilla repo add <name> --team <team> --url <url> --branch <env=branch>'",
         );
@@ -110,10 +110,16 @@ export const registerRepoCommands: CommandModule = (program, ctx) => {
     .command("get")
     .description("show a repo and its environment → branch map")
     .argument("<name>", "repo name")
-    .addHelpText("after", examples(["one repo", "flotilla repo get web"]))
+    .addHelpText(
+      "after",
+      examples(
+        ["one repo", "flotilla repo get web"],
+        ["as the document apply reads (credentials stay write-only and are kept)", "flotilla repo get web -o yaml"],
+      ),
+    )
     .action(async (name: string, _opts: unknown, cmd: Command) => {
       const r = await ctx.client(cmd).get<Repo>(apiPath`/v1/repos/${name}`);
-      ctx.print(cmd, r, () => {
+      ctx.printObject(cmd, "Repo", r, () => {
         const head = formatDetail([
           ["Name", r.name],
           ["Team", r.team],

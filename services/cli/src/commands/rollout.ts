@@ -9,12 +9,14 @@ import {
 } from "@flotilla/api";
 import type { Command } from "commander";
 import { apiPath } from "../client.js";
+import { isHuman } from "../config.js";
 import type { CommandContext, CommandModule } from "../context.js";
 import { UsageError } from "../errors.js";
 import { examples } from "../help.js";
 import { formatTable } from "../output.js";
 import { parseSeconds } from "../policy.js";
 import { planText, ROLLOUT_LIST_HEADERS, rolloutRow, rolloutText } from "../rolloutview.js";
+import { parseInterval } from "../views.js";
 import { DEFAULT_WATCH_INTERVAL_MS, watchRollout } from "../watch.js";
 
 const PHASES = [...IN_FLIGHT_PHASES, ...TERMINAL_PHASES];
@@ -62,7 +64,7 @@ export const registerRolloutCommands: CommandModule = (program, ctx) => {
       const list = await ctx
         .client(cmd)
         .get<List<RolloutSummary>>("/v1/rollouts", { app: opts.app, environment: opts.env, state: opts.state });
-      if (ctx.format(cmd) === "table" && list.items.length === 0) return ctx.note("no rollouts match");
+      if (ctx.human(cmd) && list.items.length === 0) return ctx.note("no rollouts match");
       const now = ctx.now();
       ctx.print(cmd, list, () =>
         formatTable(
@@ -110,7 +112,7 @@ export const registerRolloutCommands: CommandModule = (program, ctx) => {
         intervalMs: parseInterval(opts.interval),
         ...(opts.timeout !== undefined ? { timeoutMs: parseSeconds(opts.timeout, "--timeout") * 1000 } : {}),
         format,
-        tty: format === "table" && Boolean(ctx.io.stdout.isTTY),
+        tty: isHuman(format) && Boolean(ctx.io.stdout.isTTY),
         now: ctx.now,
       });
     });
@@ -167,12 +169,4 @@ function registerCommandVerb(rollout: Command, ctx: CommandContext, name: string
         r?.state ? `rollout ${id} ${done} (now ${r.state})` : `rollout ${id}: ${name} accepted`,
       );
     });
-}
-
-/** Milliseconds from `1s`, `500ms` or `2` (seconds). */
-export function parseInterval(text: string): number {
-  const ms = /^(\d+)ms$/.exec(text.trim());
-  const value = ms ? Number(ms[1]) : parseSeconds(text, "--interval") * 1000;
-  if (value < 100) throw new UsageError(`--interval ${JSON.stringify(text)} is too short`, "use at least 100ms");
-  return value;
 }

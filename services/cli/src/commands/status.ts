@@ -6,6 +6,7 @@ import { NotFoundError } from "../errors.js";
 import { examples } from "../help.js";
 import { formatCounts, formatDetail, formatTable } from "../output.js";
 import { ROLLOUT_LIST_HEADERS, rolloutRow } from "../rolloutview.js";
+import { addWatchOptions, showView, type WatchFlags } from "../views.js";
 
 /** What `status -o json|yaml` prints: the fleet summary as the hub returns it, plus counts the CLI adds. */
 export interface StatusView {
@@ -19,22 +20,30 @@ export interface StatusView {
 
 /** `flotilla status`. */
 export const registerStatusCommands: CommandModule = (program, ctx) => {
-  program
-    .command("status")
-    .description("fleet summary: clusters by state, apps by sync and health per environment, rollouts in flight")
+  addWatchOptions(
+    program
+      .command("status")
+      .description("fleet summary: clusters by state, apps by sync and health per environment, rollouts in flight"),
+  )
     .addHelpText(
       "after",
-      examples(["how the fleet is doing", "flotilla status"], ["for a dashboard script", "flotilla status -o json"]),
+      examples(
+        ["how the fleet is doing", "flotilla status"],
+        ["for a dashboard script", "flotilla status -o json"],
+        ["on a wall screen", "flotilla status --watch --interval 5s"],
+      ),
     )
-    .action(async (_opts: unknown, cmd: Command) => {
+    .action(async (opts: WatchFlags, cmd: Command) => {
       const client = ctx.client(cmd);
-      const [fleet, apps, rollouts] = await Promise.all([
-        client.get<FleetStatus>("/v1/fleet/status"),
-        client.get<List<App>>("/v1/apps"),
-        inFlight(client),
-      ]);
-      const view: StatusView = { fleet, apps: apps.items.length, rollouts };
-      ctx.print(cmd, view, () => statusText(view, ctx.now()));
+      const read = async (): Promise<StatusView> => {
+        const [fleet, apps, rollouts] = await Promise.all([
+          client.get<FleetStatus>("/v1/fleet/status"),
+          client.get<List<App>>("/v1/apps"),
+          inFlight(client),
+        ]);
+        return { fleet, apps: apps.items.length, rollouts };
+      };
+      await showView(ctx, cmd, opts, read, statusText);
     });
 };
 

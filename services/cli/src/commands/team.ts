@@ -5,7 +5,7 @@ import { addDeleteCommand } from "../confirm.js";
 import type { CommandModule } from "../context.js";
 import { examples } from "../help.js";
 import { collect } from "../input.js";
-import { formatTable, NONE } from "../output.js";
+import { formatDetail, formatTable, NONE } from "../output.js";
 
 /** The flags of a team's policy. */
 interface PolicyFlags {
@@ -46,7 +46,7 @@ function policyText(p: TeamPolicySpec | undefined): string {
   return parts.filter(Boolean).join("; ");
 }
 
-/** `flotilla team create|list|delete`. */
+/** `flotilla team create|list|get|delete`. */
 export const registerTeamCommands: CommandModule = (program, ctx) => {
   const team = program.command("team").description("create, list and delete teams (teams own repos and apps)");
 
@@ -88,7 +88,7 @@ export const registerTeamCommands: CommandModule = (program, ctx) => {
     .addHelpText("after", examples(["every team", "flotilla team list"]))
     .action(async (_opts: unknown, cmd: Command) => {
       const list = await ctx.client(cmd).get<List<Team>>("/v1/teams");
-      if (ctx.format(cmd) === "table" && list.items.length === 0) {
+      if (ctx.human(cmd) && list.items.length === 0) {
         return ctx.note("no teams yet; create one with 'flotilla team create <name>'");
       }
       ctx.print(cmd, list, () =>
@@ -96,6 +96,28 @@ export const registerTeamCommands: CommandModule = (program, ctx) => {
           ["name", "description", "policy"],
           list.items.map((t) => [t.name, t.description ?? NONE, policyText(t.policy)]),
         ),
+      );
+    });
+
+  team
+    .command("get")
+    .description("show a team and its policy")
+    .argument("<name>", "team name")
+    .addHelpText(
+      "after",
+      examples(
+        ["one team", "flotilla team get web"],
+        ["as the document apply reads, to edit and apply again", "flotilla team get web -o yaml"],
+      ),
+    )
+    .action(async (name: string, _opts: unknown, cmd: Command) => {
+      const t = await ctx.client(cmd).get<Team>(apiPath`/v1/teams/${name}`);
+      ctx.printObject(cmd, "Team", t, () =>
+        formatDetail([
+          ["Name", t.name],
+          ["Description", t.description ?? NONE],
+          ["Policy", policyText(t.policy)],
+        ]),
       );
     });
 

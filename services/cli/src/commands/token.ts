@@ -56,7 +56,7 @@ export const registerTokenCommands: CommandModule = (program, ctx) => {
     .addHelpText("after", examples(["every token", "flotilla token list"]))
     .action(async (_opts: unknown, cmd: Command) => {
       const list = await ctx.client(cmd).get<List<TokenView>>("/v1/tokens");
-      if (ctx.format(cmd) === "table" && list.items.length === 0) {
+      if (ctx.human(cmd) && list.items.length === 0) {
         return ctx.note("no tokens minted yet; mint one with 'flotilla token create --role <role>'");
       }
       const now = ctx.now();

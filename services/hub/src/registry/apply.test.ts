@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ValidationError } from "../errors.js";
-import { type ApplyCurrent, parseApplyDocuments, planApply } from "./apply.js";
+import { type ApplyCurrent, keepWriteOnly, parseApplyDocuments, planApply } from "./apply.js";
 
 const FLEET = `
 apiVersion: flotilla.dev/v1
@@ -203,5 +203,33 @@ describe("planApply", () => {
     const docs = parseApplyDocuments(FLEET).filter((d) => d.kind === "App");
     const plan = planApply(docs, { spec: () => undefined, exists: (kind, name) => kind === "Repo" && name === "web" });
     expect(plan).toHaveLength(1);
+  });
+});
+
+describe("keepWriteOnly", () => {
+  const stored = {
+    team: "payments",
+    url: "https://git.example/web.git",
+    branches: { prod: "main" },
+    credentials: { username: "ci", password: "s3cret" },
+    webhookSecret: "a-webhook-secret-0123",
+  };
+  it("a Repo document without the write-only fields keeps the stored ones, so it plans unchanged", () => {
+    const [doc] = parseApplyDocuments(
+      "apiVersion: flotilla.dev/v1\nkind: Repo\nmetadata: { name: web }\nspec: { team: payments, url: https://git.example/web.git, branches: { prod: main } }\n",
+    );
+    if (doc?.kind !== "Repo") throw new Error("expected a Repo document");
+    keepWriteOnly(doc.spec, stored);
+    expect(doc.spec).toEqual(stored);
+    const current: ApplyCurrent = { spec: () => stored, exists: () => true };
+    expect(planApply([doc], current).map((c) => c.action)).toEqual(["unchanged"]);
+  });
+  it("a document that gives them replaces them; a new repo has nothing to keep", () => {
+    const spec = { ...stored, credentials: { username: "ci", password: "rotated" } };
+    keepWriteOnly(spec, stored);
+    expect(spec.credentials.password).toBe("rotated");
+    const fresh = { team: "payments", url: "https://git.example/web.git", branches: { prod: "main" } };
+    keepWriteOnly(fresh, undefined);
+    expect(fresh).not.toHaveProperty("credentials");
   });
 });

@@ -1,4 +1,13 @@
-import { API_VERSION, type ApplyAction, KINDS, type Kind, nameSchema, SPEC_SCHEMAS, type SpecOf } from "@flotilla/api";
+import {
+  API_VERSION,
+  type ApplyAction,
+  KINDS,
+  type Kind,
+  nameSchema,
+  type RepoSpec,
+  SPEC_SCHEMAS,
+  type SpecOf,
+} from "@flotilla/api";
 import { parseAllDocuments } from "yaml";
 import { z } from "zod";
 import { ValidationError } from "../errors.js";
@@ -148,4 +157,15 @@ export function planApply(docs: readonly ApplyDocument[], current: ApplyCurrent)
   return changes.sort(
     (a, b) => APPLY_ORDER.indexOf(a.doc.kind) - APPLY_ORDER.indexOf(b.doc.kind) || a.doc.index - b.doc.index,
   );
+}
+
+/**
+ * A Repo document that leaves out `credentials` or `webhookSecret` keeps the stored ones: they
+ * are write-only, so no `get` can show them, and `get -o yaml | apply -f -` must change nothing.
+ * To drop one, replace the repo (`PUT /v1/repos/{name}`) without it.
+ */
+export function keepWriteOnly(spec: RepoSpec, stored: RepoSpec | undefined): void {
+  if (!stored) return;
+  if (spec.credentials === undefined && stored.credentials !== undefined) spec.credentials = stored.credentials;
+  if (spec.webhookSecret === undefined && stored.webhookSecret !== undefined) spec.webhookSecret = stored.webhookSecret;
 }

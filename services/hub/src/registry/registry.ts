@@ -44,7 +44,7 @@ import type {
   TeamRecord,
 } from "../store.js";
 import { AgentKeys } from "./agent-keys.js";
-import { type ApplyDocument, parseApplyDocuments, planApply, where } from "./apply.js";
+import { type ApplyDocument, keepWriteOnly, parseApplyDocuments, planApply, where } from "./apply.js";
 import { canonicalJson } from "./canonical.js";
 import type { ClusterCredentialIssuer } from "./credentials.js";
 import { dependencyCycle } from "./dependencies.js";
@@ -343,6 +343,7 @@ export class Registry {
     }
     const current = new Map<string, unknown>();
     await Promise.all(docs.map(async (d) => current.set(`${d.kind}/${d.name}`, await this.specOf(d.kind, d.name))));
+    for (const d of docs) if (d.kind === "Repo") keepWriteOnly(d.spec, current.get(`Repo/${d.name}`) as RepoSpec);
     const refs = new Map<string, boolean>();
     const needed = docs.flatMap((d): [Kind, string][] =>
       d.kind === "Repo" ? [["Team", d.spec.team]] : d.kind === "App" ? [["Repo", d.spec.repo]] : [],
