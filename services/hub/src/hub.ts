@@ -185,6 +185,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
         metrics,
         log,
         lease,
+        clock: () => redis.time(),
       });
       const tracker = new Tracker({
         objects,
