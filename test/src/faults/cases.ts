@@ -202,15 +202,9 @@ export async function partitionedAgent(world: World): Promise<FaultFigures> {
   return sumRows("agent link via toxiproxy: latency, resets, blackhole", [latency, reset, blackhole]);
 }
 
-/** The edge cluster's NATS link blackholed both ways (no bytes, no reset: a partition). */
-async function blackhole(world: World): Promise<void> {
-  const link = world.link("edge");
-  await link.addToxic({ name: "hole-down", type: "timeout", stream: "downstream", attributes: { timeout: 0 } });
-  await link.addToxic({ name: "hole-up", type: "timeout", stream: "upstream", attributes: { timeout: 0 } });
-}
-
 /**
- * `offlineClusters: block`: the edge cluster partitioned (blackholed) before a rollout starts.
+ * `offlineClusters: block`: the edge cluster cut off before a rollout starts (its link
+ * blackholed through toxiproxy; its simulated agent stopped while toxiproxy is not built).
  * The rollout writes every other cluster and then waits on the edge, saying why in its API
  * (`why` of the cluster); healed, the edge turns Ready, is written and the rollout completes.
  * Notes carry the reason as the API gave it and how long the rollout waited.
@@ -222,45 +216,40 @@ export async function blockedOnPartition(
   let waitingWhy = "";
   let keptWaiting = false;
   try {
-    await blackhole(world);
+    const cut = await world.cutEdge();
     await until(`${EDGE} to turn Offline`, async () => (await clusterState(world, EDGE)) === "Offline", 60_000, 200);
     const others = world.clusterNames.length - 1;
-    const row = await world.faultDuringRollout(
-      "agent partitioned, offlineClusters: block",
-      others,
-      async (revision) => {
-        // Every other cluster written and healthy: all that is left is the partitioned one.
-        const waiting = await until(
-          `the rollout to wait on ${EDGE}`,
-          async () => {
-            const r = await world.rollout(revision);
-            const clusters = r?.waves.flatMap((w) => w.clusters) ?? [];
-            const edge = clusters.find((c) => c.name === EDGE);
-            const rest = clusters.filter((c) => c.name !== EDGE);
-            return r && edge?.state === "pending" && rest.every((c) => c.state === "healthy") ? { r, edge } : undefined;
-          },
-          120_000,
-          200,
-        );
-        waitingWhy = waiting.edge.why ?? "";
-        // It keeps waiting while the partition lasts: still Progressing, the edge still unwritten.
-        await sleep(3 * LEASE_TTL_MS);
-        const still = await world.rollout(revision);
-        const edgeNow = still?.waves.flatMap((w) => w.clusters).find((c) => c.name === EDGE);
-        keptWaiting =
-          still?.state === "Progressing" && edgeNow?.state === "pending" && edgeNow.generation === undefined;
-        const healedAtMs = Date.now();
-        await world.link("edge").heal();
-        await until(`${EDGE} to turn Ready`, async () => (await clusterState(world, EDGE)) === "Ready", 60_000, 200);
-        return {
-          detectedAtMs: healedAtMs,
-          notes: `waited on ${EDGE} (${keptWaiting ? "still waiting 6 s later" : "did NOT keep waiting"}), its why: "${waitingWhy}"; detect = healed`,
-        };
-      },
-    );
+    const row = await world.faultDuringRollout("agent cut off, offlineClusters: block", others, async (revision) => {
+      // Every other cluster written and healthy: all that is left is the partitioned one.
+      const waiting = await until(
+        `the rollout to wait on ${EDGE}`,
+        async () => {
+          const r = await world.rollout(revision);
+          const clusters = r?.waves.flatMap((w) => w.clusters) ?? [];
+          const edge = clusters.find((c) => c.name === EDGE);
+          const rest = clusters.filter((c) => c.name !== EDGE);
+          return r && edge?.state === "pending" && rest.every((c) => c.state === "healthy") ? { r, edge } : undefined;
+        },
+        120_000,
+        200,
+      );
+      waitingWhy = waiting.edge.why ?? "";
+      // It keeps waiting while the partition lasts: still Progressing, the edge still unwritten.
+      await sleep(3 * LEASE_TTL_MS);
+      const still = await world.rollout(revision);
+      const edgeNow = still?.waves.flatMap((w) => w.clusters).find((c) => c.name === EDGE);
+      keptWaiting = still?.state === "Progressing" && edgeNow?.state === "pending" && edgeNow.generation === undefined;
+      const healedAtMs = Date.now();
+      await world.healEdge();
+      await until(`${EDGE} to turn Ready`, async () => (await clusterState(world, EDGE)) === "Ready", 60_000, 200);
+      return {
+        detectedAtMs: healedAtMs,
+        notes: `${EDGE}: ${cut}; the rollout waited on it (${keptWaiting ? "still waiting 6 s later" : "did NOT keep waiting"}), its why: "${waitingWhy}"; detect = healed`,
+      };
+    });
     return { ...row, waitingWhy, keptWaiting };
   } finally {
-    await world.link("edge").heal();
+    await world.healEdge();
     await world.setOfflinePolicy("skip");
   }
 }

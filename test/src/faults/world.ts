@@ -140,6 +140,8 @@ export class World {
   failed = false;
   readonly hubs: (HubProcess | undefined)[] = [undefined, undefined];
   #version = 0;
+  #retiredRegressions = 0;
+  #startEdge: (() => Promise<SimulatedFleet>) | undefined;
   #watch: QueuedIterator<KvEntry> | undefined;
   #nc: NatsConnection | undefined;
 
@@ -205,13 +207,15 @@ export class World {
         heartbeatIntervalMs: 500,
         behaviour: { reportsPerRevision: 3, reportDelayMs: options.reportDelayMs ?? 600 },
       });
-      world.edge = await SimulatedFleet.start({
-        natsUrl: links ? `nats://127.0.0.1:${links.edge.port}` : nats.url,
-        ignoreClusterUpdates: true,
-        bundles: bundles.filter((b) => b.cluster === EDGE),
-        heartbeatIntervalMs: 500,
-        behaviour: { reportsPerRevision: 3, reportDelayMs: options.reportDelayMs ?? 600 },
-      });
+      world.#startEdge = () =>
+        SimulatedFleet.start({
+          natsUrl: links ? `nats://127.0.0.1:${links.edge.port}` : nats.url,
+          ignoreClusterUpdates: true,
+          bundles: bundles.filter((b) => b.cluster === EDGE),
+          heartbeatIntervalMs: 500,
+          behaviour: { reportsPerRevision: 3, reportDelayMs: options.reportDelayMs ?? 600 },
+        });
+      world.edge = await world.#startEdge();
       await world.api.waitClustersReady(world.clusterNames, 60_000);
       await world.#watchBucket();
       await world.api.apply(`${environmentYaml(options.offlineClusters ?? "skip", world.canaryBakeSeconds)}---
@@ -516,7 +520,44 @@ spec: { repo: web, path: deploy, namespace: web }
 
   /** Generations the agents saw go backwards, so far. */
   regressions(): number {
-    return (this.fleet?.counters.generationRegressions ?? 0) + (this.edge?.counters.generationRegressions ?? 0);
+    return (
+      this.#retiredRegressions +
+      (this.fleet?.counters.generationRegressions ?? 0) +
+      (this.edge?.counters.generationRegressions ?? 0)
+    );
+  }
+
+  /**
+   * Cuts the edge cluster off from the hub: its NATS link blackholed through toxiproxy (a
+   * partition: the agent runs on, nothing crosses), or, while toxiproxy is not built, its
+   * simulated agent stopped (the hub hears the same silence). Returns what was done.
+   */
+  async cutEdge(): Promise<string> {
+    if (this.links) {
+      await this.links.edge.addToxic({
+        name: "hole-down",
+        type: "timeout",
+        stream: "downstream",
+        attributes: { timeout: 0 },
+      });
+      await this.links.edge.addToxic({
+        name: "hole-up",
+        type: "timeout",
+        stream: "upstream",
+        attributes: { timeout: 0 },
+      });
+      return "link blackholed (toxiproxy)";
+    }
+    this.#retiredRegressions += this.edge?.counters.generationRegressions ?? 0;
+    await this.edge?.stop();
+    this.edge = undefined;
+    return "agent stopped (toxiproxy not built)";
+  }
+
+  /** Undoes {@link cutEdge}: the link healed, or the simulated agent started again (it picks up its last desired state). */
+  async healEdge(): Promise<void> {
+    if (this.links) await this.links.edge.heal();
+    else this.edge ??= await this.#startEdge?.();
   }
 
   /**
@@ -598,7 +639,8 @@ spec: { repo: web, path: deploy, namespace: web }
     await this.redis.sentinel?.stop();
     await this.redis.server?.stop();
     await this.nats.stop();
-    if (this.failed) process.stderr.write(`fault world kept for its logs: ${this.dir}\n`);
+    if (this.failed || process.env.FLOTILLA_FAULT_KEEP)
+      process.stderr.write(`fault world kept for its logs: ${this.dir}\n`);
     else await rm(this.dir, { recursive: true, force: true });
     await sleep(100);
     return pids.filter(isAlive);
