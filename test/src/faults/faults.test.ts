@@ -16,7 +16,6 @@ import {
   bothReplicasKilled,
   clockSkew,
   frozenLeader,
-  gitDownDuringFetch,
   LIBFAKETIME,
   leaderKills,
   natsClusterRestarted,
@@ -119,10 +118,6 @@ describe("faults on clustered NATS and Redis behind Sentinel", () => {
     });
     expect(waited.keptWaiting).toBe(true);
     expect(waited.waitingWhy).toContain("offlineClusters: block");
-  });
-
-  it.skipIf(NO_PROXY)("the Git server down during the leader's fetch: nothing stalls or half-applies", async () => {
-    await run(world, () => gitDownDuringFetch(world));
   });
 
   it("stops every process it started", async () => {
