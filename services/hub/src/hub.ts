@@ -186,6 +186,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
         metrics,
         log,
         lease,
+        clock: () => redis.time(),
       });
       const tracker = new Tracker({
         objects,
@@ -223,6 +224,10 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       log,
       duties: dutiesOf(leaderDuties),
     });
+    // A broken connection to the primary leaves the lease unconfirmed until the next renewal
+    // (Sentinel may have promoted a replica that never got it); a new one renews at once.
+    redis.redis.on("close", () => elector.suspect());
+    redis.redis.on("ready", () => elector.wake());
     const lease = () => elector.lease;
     const publisher = new NatsDesiredStatePublisher({
       objects,

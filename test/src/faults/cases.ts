@@ -111,11 +111,13 @@ export async function natsClusterRestarted(world: World): Promise<FaultFigures> 
 }
 
 /** The Redis primary SIGKILLed mid-rollout; Sentinel promotes the replica; the old primary comes back as a replica. */
-export async function redisFailover(world: World): Promise<FaultFigures> {
+export async function redisFailover(world: World): Promise<FaultFigures & { longestGapMs: number; overlapMs: number }> {
   const sentinel = world.redis.sentinel;
   if (!sentinel) throw new Error("this world runs Redis without Sentinel");
   const primary = await sentinel.primary();
-  const row = await world.faultDuringRollout("Redis primary SIGKILLed (Sentinel failover)", 1, async () => {
+  let leaders: { longestGapMs: number; overlapMs: number } = { longestGapMs: 0, overlapMs: 0 };
+  const row = await world.faultDuringRollout("Redis primary SIGKILLed (Sentinel failover)", 1, async (revision) => {
+    const sampler = world.sampleLeaders();
     await primary.kill();
     await until(
       "the sentinels to promote the replica",
@@ -123,10 +125,16 @@ export async function redisFailover(world: World): Promise<FaultFigures> {
       60_000,
       100,
     );
-    return { detectedAtMs: Date.now(), notes: "detect = sentinels name the new primary" };
+    const detectedAtMs = Date.now();
+    await world.waitSettled(revision);
+    leaders = await sampler.stop();
+    return {
+      detectedAtMs,
+      notes: `detect = sentinels name the new primary; no replica led for ${seconds(0, leaders.longestGapMs)} s at most, two at once for ${seconds(0, leaders.overlapMs)} s`,
+    };
   });
   await primary.start();
-  return row;
+  return { ...row, ...leaders };
 }
 
 /** The single Redis server SIGKILLed mid-rollout and started again from its append-only file. */
@@ -153,7 +161,7 @@ async function clusterState(world: World, name: string): Promise<string | undefi
  * Healed, the cluster turns Ready and takes the desired state it missed.
  */
 export async function partitionedAgent(world: World): Promise<FaultFigures> {
-  const link = world.edgeLink;
+  const link = world.link("edge");
   const latency = await world.faultDuringRollout("agent link: +400 ms latency (toxiproxy)", 1, async () => {
     await link.addToxic({ name: "slow", type: "latency", attributes: { latency: 400, jitter: 100 } });
     return {};
@@ -192,4 +200,123 @@ export async function partitionedAgent(world: World): Promise<FaultFigures> {
     ...lost.detail,
   ].join("; ");
   return sumRows("agent link via toxiproxy: latency, resets, blackhole", [latency, reset, blackhole]);
+}
+
+/**
+ * `offlineClusters: block`: the edge cluster cut off before a rollout starts (its link
+ * blackholed through toxiproxy; its simulated agent stopped while toxiproxy is not built).
+ * The rollout writes every other cluster and then waits on the edge, saying why in its API
+ * (`why` of the cluster); healed, the edge turns Ready, is written and the rollout completes.
+ * Notes carry the reason as the API gave it and how long the rollout waited.
+ */
+export async function blockedOnPartition(
+  world: World,
+): Promise<FaultFigures & { waitingWhy: string; keptWaiting: boolean }> {
+  await world.setOfflinePolicy("block");
+  let waitingWhy = "";
+  let keptWaiting = false;
+  try {
+    const cut = await world.cutEdge();
+    await until(`${EDGE} to turn Offline`, async () => (await clusterState(world, EDGE)) === "Offline", 60_000, 200);
+    const others = world.clusterNames.length - 1;
+    const row = await world.faultDuringRollout("agent cut off, offlineClusters: block", others, async (revision) => {
+      // Every other cluster written and healthy: all that is left is the partitioned one.
+      const waiting = await until(
+        `the rollout to wait on ${EDGE}`,
+        async () => {
+          const r = await world.rollout(revision);
+          const clusters = r?.waves.flatMap((w) => w.clusters) ?? [];
+          const edge = clusters.find((c) => c.name === EDGE);
+          const rest = clusters.filter((c) => c.name !== EDGE);
+          return r && edge?.state === "pending" && rest.every((c) => c.state === "healthy") ? { r, edge } : undefined;
+        },
+        120_000,
+        200,
+      );
+      waitingWhy = waiting.edge.why ?? "";
+      // It keeps waiting while the partition lasts: still Progressing, the edge still unwritten.
+      await sleep(3 * LEASE_TTL_MS);
+      const still = await world.rollout(revision);
+      const edgeNow = still?.waves.flatMap((w) => w.clusters).find((c) => c.name === EDGE);
+      keptWaiting = still?.state === "Progressing" && edgeNow?.state === "pending" && edgeNow.generation === undefined;
+      const healedAtMs = Date.now();
+      await world.healEdge();
+      await until(`${EDGE} to turn Ready`, async () => (await clusterState(world, EDGE)) === "Ready", 60_000, 200);
+      return {
+        detectedAtMs: healedAtMs,
+        notes: `${EDGE}: ${cut}; the rollout waited on it (${keptWaiting ? "still waiting 6 s later" : "did NOT keep waiting"}), its why: "${waitingWhy}"; detect = healed`,
+      };
+    });
+    return { ...row, waitingWhy, keptWaiting };
+  } finally {
+    await world.healEdge();
+    await world.setOfflinePolicy("skip");
+  }
+}
+
+/**
+ * libfaketime from Debian's `faketime` package (`apt-get install faketime`): preloaded into a
+ * hub replica, it shifts that process's wall clock (Date.now) by a fixed offset and leaves its
+ * monotonic clock alone, as a host whose NTP is off would. The hub has no clock of its own to
+ * skew, so this is the fault point.
+ */
+export const LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+
+/** The environment that runs a process `seconds` off the true wall clock. */
+function skewed(seconds: number): Record<string, string> {
+  return {
+    LD_PRELOAD: LIBFAKETIME,
+    FAKETIME: `${seconds >= 0 ? "+" : ""}${seconds}`,
+    FAKETIME_DONT_FAKE_MONOTONIC: "1",
+  };
+}
+
+/**
+ * Clock skew between hub replicas, within the lease TTL: the replica whose wall clock is
+ * `skewSeconds` off leads while the canary turns healthy and its bake starts, then stops
+ * (SIGTERM: it releases the lease, so the other takes over at once) and the replica with the
+ * true clock finishes the bake it did not start. The lease is unaffected (its deadline runs on
+ * the monotonic clock); what the skew reaches is every time stamp the rollout carries from one
+ * leader to the next. Measured, on the test's own clock: the canary seen baking → the first
+ * main-wave write reaching the bucket (`real bake`), against the configured bake.
+ */
+export async function clockSkew(
+  world: World,
+  skewSeconds: number,
+): Promise<FaultFigures & { realBakeSeconds: number }> {
+  // The skewed replica leads: restart the follower skewed, then hand it the lease.
+  const leader = await world.waitLeader();
+  const other = 1 - leader;
+  await world.hubs[other]?.stop();
+  await world.startHub(other, "ready", skewed(skewSeconds));
+  await world.hubs[leader]?.stop();
+  await world.waitLeader(leader);
+  await world.startHub(leader);
+  let realBakeSeconds = Number.NaN;
+  const name = `hub leader's wall clock ${skewSeconds > 0 ? "+" : ""}${skewSeconds} s, handed over mid-bake`;
+  const row = await world.faultDuringRollout(name, 1, async (revision) => {
+    const bakingSeenAtMs = await until(
+      "the canary wave to bake",
+      async () => {
+        const r = await world.rollout(revision);
+        return r?.waves[0]?.status === "baking" ? Date.now() : undefined;
+      },
+      60_000,
+      20,
+    );
+    await world.hubs[other]?.stop();
+    const next = await world.waitLeader(other);
+    const detectedAtMs = Date.now();
+    await world.startHub(other);
+    const r = await world.waitWrites(revision, 2);
+    const firstMainMs = Math.min(
+      ...world.written.filter((w) => w.rolloutId === r.id && w.cluster !== "canary").map((w) => w.atMs),
+    );
+    realBakeSeconds = (firstMainMs - bakingSeenAtMs) / 1000;
+    return {
+      detectedAtMs,
+      notes: `hub-${next} (true clock) took over the bake; real bake ≤ ${realBakeSeconds.toFixed(1)} s of ${world.canaryBakeSeconds} s`,
+    };
+  });
+  return { ...row, realBakeSeconds };
 }

@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ClusterDetail, RolloutSummary, RolloutView } from "@flotilla/api";
 import {
+  binPath,
   type FixtureRepo,
   type GitServer,
   type HubProcess,
@@ -91,6 +92,32 @@ export interface WorldOptions {
   reportDelayMs?: number;
 }
 
+/** Whether `scripts/fixtures.sh` has built toxiproxy-server (every link case needs it). */
+export function toxiproxyBuilt(): boolean {
+  try {
+    binPath("toxiproxy-server");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The Environment every case rolls through: a canary wave, then the rest two at a time. */
+function environmentYaml(offlineClusters: "skip" | "block", canaryBakeSeconds: number): string {
+  return `apiVersion: flotilla.dev/v1
+kind: Environment
+metadata: { name: prod }
+spec:
+  policy:
+    waves:
+      - { name: canary, selector: { tier: canary }, maxConcurrency: 1, bakeSeconds: ${canaryBakeSeconds} }
+      - { name: main, selector: {}, maxConcurrency: 2, bakeSeconds: 0 }
+    progressDeadlineSeconds: 120
+    autoRollback: false
+    offlineClusters: ${offlineClusters}
+`;
+}
+
 const secs = (ms: number) => (ms / 1000).toFixed(1);
 
 /** Seconds between two instants, or "-" when either is missing. */
@@ -113,6 +140,8 @@ export class World {
   failed = false;
   readonly hubs: (HubProcess | undefined)[] = [undefined, undefined];
   #version = 0;
+  #retiredRegressions = 0;
+  #startEdge: (() => Promise<SimulatedFleet>) | undefined;
   #watch: QueuedIterator<KvEntry> | undefined;
   #nc: NatsConnection | undefined;
 
@@ -122,8 +151,9 @@ export class World {
     readonly redis: { url: string; sentinel?: RedisSentinelSet; server?: RedisServer },
     readonly git: GitServer,
     readonly repo: FixtureRepo,
-    readonly toxiproxy: Toxiproxy,
-    readonly edgeLink: ToxicProxy,
+    readonly toxiproxy: Toxiproxy | undefined,
+    readonly links: { edge: ToxicProxy } | undefined,
+    readonly canaryBakeSeconds: number,
     readonly token: string,
     readonly encryptionKey: string,
     readonly clusterNames: readonly string[],
@@ -138,8 +168,14 @@ export class World {
     const server = options.sentinel ? undefined : await startRedis({ dir });
     const git = await startGitServer({ dir });
     const repo = await git.createRepo("web", { main: files("v0") });
-    const toxiproxy = await startToxiproxy({ dir });
-    const edgeLink = await toxiproxy.proxy("edge-nats", (nats.nodes[0]?.url ?? "").replace("nats://", ""));
+    // Without toxiproxy (not built yet) the edge reaches NATS directly, and the cases that cut
+    // its link cannot run.
+    const toxiproxy = toxiproxyBuilt() ? await startToxiproxy({ dir }) : undefined;
+    const links = toxiproxy
+      ? {
+          edge: await toxiproxy.proxy("edge-nats", (nats.nodes[0]?.url ?? "").replace("nats://", "")),
+        }
+      : undefined;
     const count = options.clusters ?? 6;
     const names = Array.from({ length: count }, (_, i) => (i === 0 ? "canary" : `c${i}`));
     const world = new World(
@@ -149,7 +185,8 @@ export class World {
       git,
       repo,
       toxiproxy,
-      edgeLink,
+      links,
+      options.canaryBakeSeconds ?? 2,
       newAdminToken(),
       newEncryptionKey(),
       [...names, EDGE],
@@ -169,27 +206,18 @@ export class World {
         heartbeatIntervalMs: 500,
         behaviour: { reportsPerRevision: 3, reportDelayMs: options.reportDelayMs ?? 600 },
       });
-      world.edge = await SimulatedFleet.start({
-        natsUrl: `nats://127.0.0.1:${edgeLink.port}`,
-        ignoreClusterUpdates: true,
-        bundles: bundles.filter((b) => b.cluster === EDGE),
-        heartbeatIntervalMs: 500,
-        behaviour: { reportsPerRevision: 3, reportDelayMs: options.reportDelayMs ?? 600 },
-      });
+      world.#startEdge = () =>
+        SimulatedFleet.start({
+          natsUrl: links ? `nats://127.0.0.1:${links.edge.port}` : nats.url,
+          ignoreClusterUpdates: true,
+          bundles: bundles.filter((b) => b.cluster === EDGE),
+          heartbeatIntervalMs: 500,
+          behaviour: { reportsPerRevision: 3, reportDelayMs: options.reportDelayMs ?? 600 },
+        });
+      world.edge = await world.#startEdge();
       await world.api.waitClustersReady(world.clusterNames, 60_000);
       await world.#watchBucket();
-      await world.api.apply(`apiVersion: flotilla.dev/v1
-kind: Environment
-metadata: { name: prod }
-spec:
-  policy:
-    waves:
-      - { name: canary, selector: { tier: canary }, maxConcurrency: 1, bakeSeconds: ${options.canaryBakeSeconds ?? 2} }
-      - { name: main, selector: {}, maxConcurrency: 2, bakeSeconds: 0 }
-    progressDeadlineSeconds: 120
-    autoRollback: false
-    offlineClusters: ${options.offlineClusters ?? "skip"}
----
+      await world.api.apply(`${environmentYaml(options.offlineClusters ?? "skip", world.canaryBakeSeconds)}---
 apiVersion: flotilla.dev/v1
 kind: Team
 metadata: { name: t }
@@ -219,6 +247,18 @@ spec: { repo: web, path: deploy, namespace: web }
     }
   }
 
+  /** The toxiproxy link `name` (the edge cluster's to NATS); throws when toxiproxy is not built. */
+  link(name: "edge"): ToxicProxy {
+    const link = this.links?.[name];
+    if (!link) throw new Error("toxiproxy-server is not built (scripts/setup builds it): no link to cut");
+    return link;
+  }
+
+  /** Applies the environment again with another `offlineClusters` policy (rollouts created from then on use it). */
+  async setOfflinePolicy(policy: "skip" | "block"): Promise<void> {
+    await this.api.apply(environmentYaml(policy, this.canaryBakeSeconds));
+  }
+
   /** The admin API of whichever replica runs. */
   get api() {
     const hub = this.hubs.find((h) => h?.process.alive());
@@ -227,7 +267,11 @@ spec: { repo: web, path: deploy, namespace: web }
   }
 
   /** Starts replica `i` (again) with the shared token and key, on the same directory. */
-  async startHub(i: number, waitFor: "ready" | "leader" = "ready"): Promise<HubProcess> {
+  async startHub(
+    i: number,
+    waitFor: "ready" | "leader" = "ready",
+    env: Record<string, string> = {},
+  ): Promise<HubProcess> {
     const hub = await startHubProcess({
       dir: join(this.dir, `hub-${i}`),
       replica: `hub-${i}`,
@@ -249,6 +293,7 @@ spec: { repo: web, path: deploy, namespace: web }
               FLOTILLA_REDIS_SENTINEL_MASTER: this.redis.sentinel.masterName,
             }
           : {}),
+        ...env,
       },
     });
     this.hubs[i] = hub;
@@ -263,6 +308,55 @@ spec: { repo: web, path: deploy, namespace: web }
       if (res?.status === 200 && ((await res.json()) as { leader?: boolean }).leader) return i;
     }
     return undefined;
+  }
+
+  /** Indices of every replica that says it leads now (two at once would be a split brain). */
+  async leaders(): Promise<number[]> {
+    const answers = await Promise.all(
+      this.hubs.map(async (hub, i) => {
+        if (!hub?.process.alive()) return undefined;
+        const res = await fetch(`${hub.url}/readyz`, { signal: AbortSignal.timeout(1_000) }).catch(() => undefined);
+        return res?.status === 200 && ((await res.json()) as { leader?: boolean }).leader ? i : undefined;
+      }),
+    );
+    return answers.filter((i): i is number => i !== undefined);
+  }
+
+  /**
+   * Samples who leads every `everyMs` until stopped: the longest stretch with no replica
+   * leading, and how long two said they led at once (both by the test's clock, so upper bounds
+   * of what the replicas did between two samples).
+   */
+  sampleLeaders(everyMs = 50): { stop(): Promise<{ longestGapMs: number; overlapMs: number; samples: number }> } {
+    let running = true;
+    let longestGapMs = 0;
+    let overlapMs = 0;
+    let samples = 0;
+    const loop = (async () => {
+      let gapSince: number | undefined;
+      let last = Date.now();
+      while (running) {
+        const who = await this.leaders();
+        const now = Date.now();
+        samples++;
+        if (who.length === 0) gapSince ??= last;
+        else if (gapSince !== undefined) {
+          longestGapMs = Math.max(longestGapMs, now - gapSince);
+          gapSince = undefined;
+        }
+        if (who.length > 1) overlapMs += now - last;
+        last = now;
+        await sleep(everyMs);
+      }
+      if (gapSince !== undefined) longestGapMs = Math.max(longestGapMs, Date.now() - gapSince);
+    })();
+    return {
+      async stop() {
+        running = false;
+        await loop;
+        return { longestGapMs, overlapMs, samples };
+      },
+    };
   }
 
   /** Waits for a replica other than `not` (if given) to lead; returns its index. */
@@ -323,18 +417,26 @@ spec: { repo: web, path: deploy, namespace: web }
     return id ? (await this.api.request<RolloutView>("GET", `/v1/rollouts/${id}`)).json : undefined;
   }
 
-  /** Waits until the rollout to `revision` has written at least `writes` clusters. */
+  /**
+   * Waits until the rollout to `revision` has written at least `writes` clusters, or has settled
+   * first (clusters it skipped as Offline are never written, so a settled rollout may have
+   * fewer). On a timeout the error says where each cluster stands, as the hub explains it.
+   */
   async waitWrites(revision: string, writes: number): Promise<RolloutView> {
+    let last: RolloutView | undefined;
     return until(
       `the rollout to ${revision.slice(0, 7)} to write ${writes} clusters`,
       async () => {
         const r = await this.rollout(revision).catch(() => undefined);
+        if (r) last = r;
         const n = r?.waves.flatMap((w) => w.clusters).filter((c) => c.generation !== undefined).length ?? 0;
-        return r && n >= writes ? r : undefined;
+        return r && (n >= writes || r.settled) ? r : undefined;
       },
       ROLLOUT_WAIT_MS,
       100,
-    );
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}; ${last ? standings(last) : "the rollout was never created"}`);
+    });
   }
 
   /** Waits for the rollout to `revision` to settle; undefined when it did not within {@link ROLLOUT_WAIT_MS}. */
@@ -417,21 +519,60 @@ spec: { repo: web, path: deploy, namespace: web }
 
   /** Generations the agents saw go backwards, so far. */
   regressions(): number {
-    return (this.fleet?.counters.generationRegressions ?? 0) + (this.edge?.counters.generationRegressions ?? 0);
+    return (
+      this.#retiredRegressions +
+      (this.fleet?.counters.generationRegressions ?? 0) +
+      (this.edge?.counters.generationRegressions ?? 0)
+    );
   }
 
   /**
-   * Runs one rollout with `fault` injected once it has written `afterWrites` clusters, and
-   * measures it. `fault` returns when the fault was detected (ms), if that applies, and notes.
+   * Cuts the edge cluster off from the hub: its NATS link blackholed through toxiproxy (a
+   * partition: the agent runs on, nothing crosses), or, while toxiproxy is not built, its
+   * simulated agent stopped (the hub hears the same silence). Returns what was done.
+   */
+  async cutEdge(): Promise<string> {
+    if (this.links) {
+      await this.links.edge.addToxic({
+        name: "hole-down",
+        type: "timeout",
+        stream: "downstream",
+        attributes: { timeout: 0 },
+      });
+      await this.links.edge.addToxic({
+        name: "hole-up",
+        type: "timeout",
+        stream: "upstream",
+        attributes: { timeout: 0 },
+      });
+      return "link blackholed (toxiproxy)";
+    }
+    this.#retiredRegressions += this.edge?.counters.generationRegressions ?? 0;
+    await this.edge?.stop();
+    this.edge = undefined;
+    return "agent stopped (toxiproxy not built)";
+  }
+
+  /** Undoes {@link cutEdge}: the link healed, or the simulated agent started again (it picks up its last desired state). */
+  async healEdge(): Promise<void> {
+    if (this.links) await this.links.edge.heal();
+    else this.edge ??= await this.#startEdge?.();
+  }
+
+  /**
+   * Runs one rollout with `fault` injected once it has written `afterWrites` clusters (or, with
+   * "push", as soon as its commit is pushed, before the hub has seen it), and measures it.
+   * `fault` returns when the fault was detected (ms), if that applies, and notes.
    */
   async faultDuringRollout(
     name: string,
-    afterWrites: number,
+    afterWrites: number | "push",
     fault: (revision: string) => Promise<{ detectedAtMs?: number; notes?: string } | undefined>,
   ): Promise<FaultFigures> {
     const regressionsBefore = this.regressions();
     const revision = await this.push();
-    await this.waitWrites(revision, afterWrites);
+    const before = afterWrites === "push" ? undefined : await this.waitWrites(revision, afterWrites);
+    const early = before?.settled ? `settled ${before.state} before the fault` : undefined;
     const faultAtMs = Date.now();
     const outcome = (await fault(revision)) ?? {};
     const r = await this.waitSettled(revision);
@@ -447,7 +588,16 @@ spec: { repo: web, path: deploy, namespace: web }
       generationRegressions: this.regressions() - regressionsBefore,
       detectSeconds: seconds(faultAtMs, outcome.detectedAtMs),
       recoverSeconds: r ? seconds(faultAtMs, settledAtMs) : "-",
-      notes: [r ? `${r.state}` : "not settled", outcome.notes, ...lost.detail].filter(Boolean).join("; "),
+      notes: [
+        r ? `${r.state}` : "not settled",
+        early,
+        outcome.notes,
+        ...(r ? skipped(r) : []),
+        ...(r && r.state !== "Succeeded" ? [standings(r)] : []),
+        ...lost.detail,
+      ]
+        .filter(Boolean)
+        .join("; "),
     };
   }
 
@@ -457,7 +607,7 @@ spec: { repo: web, path: deploy, namespace: web }
       ...this.nats.pids(),
       ...(this.redis.sentinel?.pids() ?? []),
       ...(this.redis.server?.pid ? [this.redis.server.pid] : []),
-      ...(this.toxiproxy.pid ? [this.toxiproxy.pid] : []),
+      ...(this.toxiproxy?.pid ? [this.toxiproxy.pid] : []),
       ...this.hubs.flatMap((h) => (h?.process.alive() ? [h.process.pid] : [])),
     ];
   }
@@ -483,16 +633,30 @@ spec: { repo: web, path: deploy, namespace: web }
     await this.#nc?.close().catch(() => {});
     await this.stopAgents();
     for (const h of this.hubs) await h?.stop();
-    await this.toxiproxy.stop();
+    await this.toxiproxy?.stop();
     await this.git.stop();
     await this.redis.sentinel?.stop();
     await this.redis.server?.stop();
     await this.nats.stop();
-    if (this.failed) process.stderr.write(`fault world kept for its logs: ${this.dir}\n`);
+    if (this.failed || process.env.FLOTILLA_FAULT_KEEP)
+      process.stderr.write(`fault world kept for its logs: ${this.dir}\n`);
     else await rm(this.dir, { recursive: true, force: true });
     await sleep(100);
     return pids.filter(isAlive);
   }
+}
+
+/** Where each cluster of a rollout stands, as the hub explains it (`why`). */
+export function standings(r: RolloutView): string {
+  const clusters = r.waves.flatMap((w) => w.clusters.map((c) => `${c.name} ${c.state}: ${c.why ?? c.reason ?? ""}`));
+  return `rollout ${r.id} ${r.state}: ${clusters.join(" | ")}`;
+}
+
+/** The clusters a rollout skipped, with the hub's reason. */
+function skipped(r: RolloutView): string[] {
+  return r.waves.flatMap((w) =>
+    w.clusters.filter((c) => c.state === "skipped").map((c) => `${c.name} ${c.reason ?? "skipped"}`),
+  );
 }
 
 /** The fault table, one row per case, as the suite prints it. */

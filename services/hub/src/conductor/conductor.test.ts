@@ -304,7 +304,10 @@ class FakeMetrics implements MetricQuerier {
   }
 }
 
-function setup(leading = true, options: { events?: EventBus; observationRefreshMs?: number } = {}) {
+function setup(
+  leading = true,
+  options: { events?: EventBus; observationRefreshMs?: number; clock?: () => Promise<number> } = {},
+) {
   const lease = leading ? LEASE : undefined;
   const freezes = new MemoryFreezes();
   const metrics = new FakeMetrics();
@@ -357,6 +360,7 @@ function setup(leading = true, options: { events?: EventBus; observationRefreshM
     lease: () => lease,
     // Every pass reads every report: most tests store reports without announcing them.
     observationRefreshMs: options.observationRefreshMs ?? 0,
+    ...(options.clock ? { clock: options.clock } : {}),
   });
   const app = store.apps[0] as AppRecord;
   /** What the tracker would ask for: `revision` with the app's settings now (optionally changed). */
@@ -428,6 +432,30 @@ describe("RolloutConductor", () => {
       changed: ["revision"],
     });
     expect(latest?.to.settings).toBe(latest?.from?.settings);
+  });
+
+  it("times what it stores on the clock it is given, so a leader's skewed wall clock cannot cut a bake short", async () => {
+    // The hub gives Redis's clock; here it is far behind this process's Date.now(), which would
+    // have ended a bake the moment it started.
+    let now = 1_000_000;
+    const { store, rollouts, publisher, conductor, healthy, roll } = setup(true, { clock: async () => now });
+    const env = store.environments[0] as EnvironmentRecord;
+    const canary = env.policy.waves?.[0];
+    if (!canary) throw new Error("no canary wave");
+    store.environments[0] = { ...env, policy: { ...env.policy, waves: [{ ...canary, bakeSeconds: 10 }] } };
+    await roll("aaaaaaa1", 1);
+    await conductor.stepAll();
+    healthy("canary");
+    await conductor.stepAll();
+    const baking = (await rollouts.latest("web", "prod"))?.rollout;
+    expect(baking?.waves[0]?.clusters[0]?.dispatchedAtMs).toBe(1_000_000);
+    expect(baking?.waves[0]).toMatchObject({ status: "baking", bakeStartedAtMs: 1_000_000 });
+    now += 9_000;
+    await conductor.stepAll();
+    expect(publisher.writes.map((w) => w.cluster)).toEqual(["canary"]);
+    now += 1_000;
+    await conductor.stepAll();
+    expect(publisher.writes.map((w) => w.cluster)).toEqual(["canary", "eu-1"]);
   });
 
   it("writes a whole wave in one pass, each cluster once, and records it with one compare-and-set", async () => {

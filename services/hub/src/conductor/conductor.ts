@@ -105,6 +105,13 @@ export interface ConductorOptions {
   log: Logger;
   /** The lease this replica holds now; undefined when it is not the leader. */
   lease: () => Lease | undefined;
+  /**
+   * The clock every time a rollout stores is read from (write decisions, bake starts, health
+   * verdicts, deadlines). The hub gives Redis's clock: a bake one leader starts and another
+   * ends is then measured on one clock, not on two replicas' wall clocks, whose skew would cut
+   * it short or stretch it by as much. @default Date.now
+   */
+  clock?: () => Promise<number>;
   /** @default {@link ROLLOUT_TICK_MS} */
   tickMs?: number;
   /** @default {@link OBSERVATION_REFRESH_MS} */
@@ -237,6 +244,10 @@ export class RolloutConductor {
     return run;
   }
 
+  async #now(): Promise<number> {
+    return this.o.clock ? this.o.clock() : Date.now();
+  }
+
   #fence(): Lease {
     const lease = this.o.lease();
     if (!lease) throw new NotLeaderError("only the leader drives rollouts");
@@ -251,7 +262,7 @@ export class RolloutConductor {
       if (!stored) return last;
       const r = stored.rollout;
       last = r;
-      const now = Date.now();
+      const now = await this.#now();
       if (isSettled(r)) {
         this.#observed.delete(id);
         // Saving the same state drops it from the unsettled set.
@@ -309,7 +320,7 @@ export class RolloutConductor {
       }),
     );
     if (outcomes.length === 0) return { recorded: undefined, complete };
-    const now = Date.now();
+    const now = await this.#now();
     const written = outcomes.flatMap((o) =>
       o.kind === "written"
         ? [{ write: o.write, generation: o.generation, unchanged: o.write.kind === "WriteDesired" && o.unchanged }]

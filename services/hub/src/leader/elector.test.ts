@@ -26,7 +26,7 @@ class MemoryLease implements LeaseStore {
   }
 }
 
-function elector(leases: LeaseStore, seen: string[], now?: () => number) {
+function elector(leases: LeaseStore, seen: string[], now?: () => number, ttlMs = 150) {
   const duties: LeaderDuties = {
     start: async (lease) => {
       seen.push(`start ${lease.token}`);
@@ -38,7 +38,7 @@ function elector(leases: LeaseStore, seen: string[], now?: () => number) {
   return new LeaderElector({
     leases,
     replicaId: "r1",
-    ttlMs: 150,
+    ttlMs,
     duties,
     metrics: new HubMetrics(),
     log: pino({ level: "silent" }),
@@ -94,6 +94,47 @@ describe("LeaderElector", () => {
     leases.held = { holder: "r2", token: 2 };
     await vi.waitFor(() => expect(seen).toEqual(["start 1", "stop"]), { timeout: 10_000 });
     expect(e.lease).toBeUndefined();
+    await e.stop();
+  });
+
+  it("acts as leader no more once its Redis connection broke, until a renewal succeeds again", async () => {
+    const leases = new MemoryLease();
+    const seen: string[] = [];
+    let clock = 1_000;
+    const e = elector(leases, seen, () => clock, 60_000);
+    e.start();
+    await vi.waitFor(() => expect(e.lease?.token).toBe(1), { timeout: 10_000 });
+    // Well within the deadline, but the primary it renewed on is gone: the lease is unconfirmed.
+    clock += 10;
+    e.suspect();
+    expect(e.lease).toBeUndefined();
+    expect(seen).toEqual(["start 1"]);
+    // Reconnected: the renewal that follows at once finds the key still ours.
+    e.wake();
+    await vi.waitFor(() => expect(e.lease?.token).toBe(1), { timeout: 10_000 });
+    expect(seen).toEqual(["start 1"]);
+    await e.stop();
+  });
+
+  it("tries for the lease at once when Redis is back, and again right after losing it, not a tick later", async () => {
+    const leases = new MemoryLease();
+    leases.held = { holder: "r2", token: 7 };
+    const seen: string[] = [];
+    // Ticks 20 s apart: only wake() or the loss itself can explain a prompt election.
+    const e = elector(leases, seen, undefined, 60_000);
+    e.start();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(e.lease).toBeUndefined();
+    // A failover dropped r2's lease; this replica reconnects to the new primary.
+    leases.held = undefined;
+    e.wake();
+    await vi.waitFor(() => expect(e.lease?.token).toBeGreaterThan(0), { timeout: 2_000 });
+    const first = e.lease?.token ?? 0;
+    // Its own lease dropped and free: the renewal fails and the same tick takes a new one.
+    leases.held = undefined;
+    e.wake();
+    await vi.waitFor(() => expect(e.lease?.token).toBe(first + 1), { timeout: 2_000 });
+    expect(seen).toEqual([`start ${first}`, "stop", `start ${first + 1}`]);
     await e.stop();
   });
 

@@ -67,8 +67,31 @@ export class LeaderElector {
     this.#loop();
   }
 
+  /**
+   * The connection to Redis broke (its primary died, or Sentinel moved it): until a renewal
+   * succeeds again, perhaps on a new primary that never received the last one, this replica
+   * does not act as leader. Without this, a leader whose lease a failover dropped would go on
+   * until its local deadline, up to (1 − margin) of the TTL, while another replica may already
+   * hold the lease on the new primary. Only ever shortens the lease, so fencing stays as it is.
+   */
+  suspect(): void {
+    if (this.#lease) this.#validUntil = Math.min(this.#validUntil, this.#now());
+  }
+
+  /**
+   * Redis answers again (reconnected, perhaps to a new primary): renew, or try to take the
+   * lease, now rather than at the next tick, so a failover costs the fleet its leader for the
+   * failover's own time and not a tick more. A tick in flight is left to finish.
+   */
+  wake(): void {
+    if (this.#stopped || this.#timer === undefined) return;
+    clearTimeout(this.#timer);
+    this.#loop();
+  }
+
   #loop(): void {
     if (this.#stopped) return;
+    this.#timer = undefined;
     this.#step = this.#tick().finally(() => {
       if (!this.#stopped) this.#timer = setTimeout(() => this.#loop(), Math.max(50, Math.floor(this.o.ttlMs / 3)));
     });
@@ -88,13 +111,15 @@ export class LeaderElector {
         }
         this.o.log.warn({ token: held.token }, "leader lease lost");
         await this.#stepDown();
-        return;
+        // The key may be free (a failover dropped it, or it expired): try for it now.
+        if (this.#stopped) return;
       }
+      const acquireSentAt = this.#now();
       const lease = await this.o.leases.acquireLease(this.o.replicaId, this.o.ttlMs);
       if (!lease) return;
       this.#lease = lease;
       this.#lastRenewedMs = Date.now();
-      this.#extend(sentAt);
+      this.#extend(acquireSentAt);
       this.o.metrics.leader.set(1);
       this.o.log.info({ token: lease.token }, "became leader");
       try {

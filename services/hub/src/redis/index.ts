@@ -68,6 +68,11 @@ export interface RedisBackend {
   events: EventBus & EventLog;
   /** True when Redis answers. */
   ping(): Promise<boolean>;
+  /**
+   * Redis's clock (`TIME`) in ms: one clock for every replica, so a span that one leader starts
+   * and another ends (a bake, a progress deadline) is not stretched or cut by their skew.
+   */
+  time(): Promise<number>;
   /** Closes the event bus and both connections. */
   close(): Promise<void>;
 }
@@ -93,6 +98,10 @@ export async function openRedis(target: RedisTarget, log: Logger, options: Store
       redis,
       events,
       ping: async () => (await redis.ping()) === "PONG",
+      time: async () => {
+        const [seconds, micros] = await redis.time();
+        return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+      },
       close: async () => {
         await events.close();
         await quit();
