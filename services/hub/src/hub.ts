@@ -28,6 +28,7 @@ import { Registry } from "./registry/registry.js";
 import { loadHubKey } from "./secrets/hub-key.js";
 import { SecretBox } from "./secrets/secretbox.js";
 import { Ingester } from "./status/ingest.js";
+import { publishedAssignments } from "./status/reports.js";
 import { createVerifier } from "./status/verifier.js";
 import { IsomorphicGitRefLister, type RefLister } from "./tracking/git.js";
 import { GitSourceCache } from "./tracking/source-cache.js";
@@ -181,7 +182,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
         log,
         liveness: { heartbeatIntervalMs: config.heartbeatIntervalMs, offlineAfterMissed: config.offlineAfterMissed },
         verifier,
-        assignments: desired,
+        assignments: publishedAssignments(desired, buckets.desired),
       });
       const conductor = new RolloutConductor({
         objects,

@@ -1,6 +1,6 @@
 import { setTimeout as delay } from "node:timers/promises";
-import { parseStateKey } from "@flotilla/proto";
-import type { KvEntry } from "nats";
+import { parseStateKey, stateKey } from "@flotilla/proto";
+import type { KV, KvEntry } from "nats";
 import type { Logger } from "pino";
 import { HubError } from "../errors.js";
 import type { HubMetrics } from "../metrics.js";
@@ -27,6 +27,26 @@ function reportEvent(r: ReportRecord): HubEvent {
     phase: r.phase,
     health: r.health,
     atMs: r.receivedAtMs,
+  };
+}
+
+/**
+ * The hub's assignments: a desired record in Redis, or else a value in the desired bucket. The
+ * publisher writes the bucket first and the record after, so an agent's first report can arrive
+ * between the two; the bucket (read on the hub's own connection) settles that case.
+ */
+export function publishedAssignments(records: AssignmentReader, desiredKv: Pick<KV, "get">): AssignmentReader {
+  return {
+    published: async (pairs) => {
+      const known = await records.published(pairs);
+      return Promise.all(
+        pairs.map(async (p, i) => {
+          if (known[i]) return true;
+          const entry = await desiredKv.get(stateKey(p.cluster, p.app));
+          return entry !== null && entry.operation === "PUT";
+        }),
+      );
+    },
   };
 }
 
