@@ -5,7 +5,7 @@
  * carrying `Nats-Rollup: all` purges the whole stream — every other cluster's status with it.
  * So the bucket clusters write into must be created with rollups off, before anything opens it.
  */
-import { clusterKeyFilter, DESIRED_BUCKET, STATUS_BUCKET } from "@flotilla/proto";
+import { clusterKeyFilter, DESIRED_BUCKET, MAX_PAYLOAD_BYTES, STATUS_BUCKET } from "@flotilla/proto";
 import {
   DiscardPolicy,
   type JetStreamManager,
@@ -46,15 +46,18 @@ export interface BucketLimits {
   desiredMaxBytes: number;
 }
 
+/** Room for a signed envelope's own fields around its payload, with margin. */
+const ENVELOPE_ROOM = 1024;
+
 /**
- * Default largest report: 256 KiB. A signed report is a few hundred bytes plus about 150 bytes
- * per resource it lists, so this holds an app of well over a thousand objects.
+ * Default largest report: the wire contract's largest report payload plus its envelope (513
+ * KiB). A report is a few hundred bytes plus about 150 bytes per resource it lists.
  */
-export const DEFAULT_STATUS_MAX_VALUE_SIZE = 256 * 1024;
+export const DEFAULT_STATUS_MAX_VALUE_SIZE = MAX_PAYLOAD_BYTES.report + ENVELOPE_ROOM;
 /** Default size of the status bucket: 1 GiB. */
 export const DEFAULT_STATUS_MAX_BYTES = 1024 ** 3;
-/** Default largest desired state: 256 KiB (Helm values and settings are carried inline). */
-export const DEFAULT_DESIRED_MAX_VALUE_SIZE = 256 * 1024;
+/** Default largest desired state: the wire contract's largest desired payload plus its envelope (65 KiB). */
+export const DEFAULT_DESIRED_MAX_VALUE_SIZE = MAX_PAYLOAD_BYTES.desired + ENVELOPE_ROOM;
 /** Default size of the desired bucket, history included: 1 GiB. */
 export const DEFAULT_DESIRED_MAX_BYTES = 1024 ** 3;
 
