@@ -41,4 +41,12 @@ describe("names", () => {
     // Stream info (with a subjects filter) would list every cluster's key names.
     expect(p.publish.filter((s) => s.startsWith("$JS.API.INFO") || s.startsWith("$JS.API.STREAM.INFO"))).toEqual([]);
   });
+
+  it("grants only the status keys of the apps given", () => {
+    const p = clusterPermissions("a", ["web", "api", "web"]);
+    const status = p.publish.filter((s) => s.startsWith("$KV.flotilla_status."));
+    expect(status).toEqual(["$KV.flotilla_status.a.api", "$KV.flotilla_status.a.web"]);
+    expect(clusterPermissions("a", []).publish.filter((s) => s.startsWith("$KV.flotilla_status."))).toEqual([]);
+    expect(() => clusterPermissions("a", ["bad.app"])).toThrow(InvalidNameError);
+  });
 });

@@ -76,9 +76,18 @@ export interface ClusterPermissions {
  * every key in the bucket, which would name other clusters' apps. Clients therefore open the
  * buckets without asking for either: `nc.jetstream({ checkAPI: false }).views.kv(bucket,
  * { bindOnly: true, allow_direct: true })`.
+ *
+ * With `apps`, the cluster may write only the status keys of those apps (`<cluster>.<app>`):
+ * the keys it may hold are then exactly its assigned apps, so its share of the status bucket is
+ * bounded by apps × the bucket's largest value, whatever it writes. Without, any key under its
+ * own name.
  */
-export function clusterPermissions(cluster: string): ClusterPermissions {
+export function clusterPermissions(cluster: string, apps?: readonly string[]): ClusterPermissions {
   const c = checkName("cluster", cluster);
+  const statusKeys =
+    apps === undefined
+      ? [`$KV.${STATUS_BUCKET}.${c}.>`]
+      : [...new Set(apps)].sort().map((app) => `$KV.${STATUS_BUCKET}.${stateKey(c, app)}`);
   const desired = `KV_${DESIRED_BUCKET}`;
   const status = `KV_${STATUS_BUCKET}`;
   return {
@@ -88,7 +97,7 @@ export function clusterPermissions(cluster: string): ClusterPermissions {
       `$JS.FC.${desired}.>`,
       `$JS.ACK.${desired}.>`,
       `$JS.API.DIRECT.GET.${desired}.$KV.${DESIRED_BUCKET}.${c}.>`,
-      `$KV.${STATUS_BUCKET}.${c}.>`,
+      ...statusKeys,
       `$JS.API.DIRECT.GET.${status}.$KV.${STATUS_BUCKET}.${c}.>`,
       heartbeatSubject(c),
     ],

@@ -16,6 +16,13 @@ import {
 } from "@flotilla/settings";
 import { z } from "zod";
 import { ConfigError } from "./errors.js";
+import { DEFAULT_ACCOUNT_DISK_BYTES } from "./nats/auth/setup.js";
+import {
+  DEFAULT_DESIRED_MAX_BYTES,
+  DEFAULT_DESIRED_MAX_VALUE_SIZE,
+  DEFAULT_STATUS_MAX_BYTES,
+  DEFAULT_STATUS_MAX_VALUE_SIZE,
+} from "./nats/buckets.js";
 
 /** Default HTTP listen address: loopback only, so nothing is exposed by accident. */
 export const DEFAULT_LISTEN = "127.0.0.1:8080";
@@ -65,19 +72,27 @@ export const DEFAULT_EVENTS_MAX_ENTRIES = 20_000;
 
 const SIZE_UNITS: Record<string, number> = { "": 1, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 };
 
-/** A size in bytes: a bare number, or with `Ki`, `Mi` or `Gi` (`256Mi`). */
-const sizeSchema = z.union([z.number(), z.string()]).transform((value, ctx) => {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*(Ki|Mi|Gi)?\s*$/.exec(String(value));
-  const bytes = match ? Math.floor(Number(match[1]) * (SIZE_UNITS[match[2] ?? ""] ?? 1)) : Number.NaN;
-  if (!Number.isSafeInteger(bytes) || bytes < 1024 * 1024) {
-    ctx.addIssue({
-      code: "custom",
-      message: `${JSON.stringify(value)} is not a size of at least 1Mi (e.g. 512Mi, 2Gi)`,
-    });
-    return z.NEVER;
-  }
-  return bytes;
-});
+/** A size in bytes of at least `min`: a bare number, or with `Ki`, `Mi` or `Gi` (`256Mi`). */
+function sizeAtLeast(min: number, minText: string, examples: string) {
+  return z.union([z.number(), z.string()]).transform((value, ctx) => {
+    const match = /^\s*(\d+(?:\.\d+)?)\s*(Ki|Mi|Gi)?\s*$/.exec(String(value));
+    const bytes = match ? Math.floor(Number(match[1]) * (SIZE_UNITS[match[2] ?? ""] ?? 1)) : Number.NaN;
+    if (!Number.isSafeInteger(bytes) || bytes < min) {
+      ctx.addIssue({
+        code: "custom",
+        message: `${JSON.stringify(value)} is not a size of at least ${minText} (e.g. ${examples})`,
+      });
+      return z.NEVER;
+    }
+    return bytes;
+  });
+}
+
+/** A size in bytes: a bare number, or with `Ki`, `Mi` or `Gi` (`256Mi`), at least 1 MiB. */
+const sizeSchema = sizeAtLeast(1024 * 1024, "1Mi", "512Mi, 2Gi");
+
+/** The largest value of a KV bucket: at least 4 KiB (NATS refuses any message over its own 1 MiB default payload). */
+const valueSizeSchema = sizeAtLeast(4 * 1024, "4Ki", "64Ki, 256Ki");
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
@@ -128,6 +143,35 @@ export const hubConfigSchema = z.object({
    * is scaled to this count at start. @default {@link DEFAULT_NATS_REPLICAS}
    */
   natsReplicas: z.coerce.number().int().min(1).max(5).default(DEFAULT_NATS_REPLICAS),
+  /**
+   * `FLOTILLA_NATS_STATUS_MAX_BYTES` / `--nats-status-max-bytes`: bytes the `flotilla_status`
+   * bucket may hold; agents' writes past it are refused by the server. Set at start on an
+   * existing bucket too. Size it as clusters × apps per cluster × largest report.
+   * @default {@link DEFAULT_STATUS_MAX_BYTES}
+   */
+  natsStatusMaxBytes: sizeSchema.default(DEFAULT_STATUS_MAX_BYTES),
+  /**
+   * `FLOTILLA_NATS_STATUS_MAX_VALUE` / `--nats-status-max-value`: largest report an agent may
+   * write. @default {@link DEFAULT_STATUS_MAX_VALUE_SIZE}
+   */
+  natsStatusMaxValueSize: valueSizeSchema.default(DEFAULT_STATUS_MAX_VALUE_SIZE),
+  /**
+   * `FLOTILLA_NATS_DESIRED_MAX_BYTES` / `--nats-desired-max-bytes`: bytes the `flotilla_desired`
+   * bucket may hold, its history included. @default {@link DEFAULT_DESIRED_MAX_BYTES}
+   */
+  natsDesiredMaxBytes: sizeSchema.default(DEFAULT_DESIRED_MAX_BYTES),
+  /**
+   * `FLOTILLA_NATS_DESIRED_MAX_VALUE` / `--nats-desired-max-value`: largest desired state the hub
+   * writes; a bigger one fails to publish with the server's error. @default {@link DEFAULT_DESIRED_MAX_VALUE_SIZE}
+   */
+  natsDesiredMaxValueSize: valueSizeSchema.default(DEFAULT_DESIRED_MAX_VALUE_SIZE),
+  /**
+   * `FLOTILLA_NATS_ACCOUNT_MAX_BYTES` / `--nats-account-max-bytes`: JetStream file storage of
+   * the FLOTILLA account (hub and agents), set in the account JWT at start when the hub holds
+   * the operator setup. At least both buckets' bytes times their replicas.
+   * @default {@link DEFAULT_ACCOUNT_DISK_BYTES}
+   */
+  natsAccountMaxBytes: sizeSchema.default(DEFAULT_ACCOUNT_DISK_BYTES),
   /**
    * `FLOTILLA_REDIS_SENTINELS` / `--redis-sentinels`: Redis Sentinel addresses, comma-separated
    * `host:port`. When set, the hub asks them for the primary of
@@ -290,6 +334,11 @@ export const SETTINGS: readonly HubSetting[] = [
   { field: "redisUrl", env: "FLOTILLA_REDIS_URL", flag: "redis-url" },
   { field: "natsUrl", env: "FLOTILLA_NATS_URL", flag: "nats-url" },
   { field: "natsReplicas", env: "FLOTILLA_NATS_REPLICAS", flag: "nats-replicas" },
+  { field: "natsStatusMaxBytes", env: "FLOTILLA_NATS_STATUS_MAX_BYTES", flag: "nats-status-max-bytes" },
+  { field: "natsStatusMaxValueSize", env: "FLOTILLA_NATS_STATUS_MAX_VALUE", flag: "nats-status-max-value" },
+  { field: "natsDesiredMaxBytes", env: "FLOTILLA_NATS_DESIRED_MAX_BYTES", flag: "nats-desired-max-bytes" },
+  { field: "natsDesiredMaxValueSize", env: "FLOTILLA_NATS_DESIRED_MAX_VALUE", flag: "nats-desired-max-value" },
+  { field: "natsAccountMaxBytes", env: "FLOTILLA_NATS_ACCOUNT_MAX_BYTES", flag: "nats-account-max-bytes" },
   { field: "redisSentinels", env: "FLOTILLA_REDIS_SENTINELS", flag: "redis-sentinels" },
   { field: "redisSentinelMaster", env: "FLOTILLA_REDIS_SENTINEL_MASTER", flag: "redis-sentinel-master" },
   {

@@ -14,7 +14,7 @@ import { LeaderElector } from "./leader/elector.js";
 import { createLogger } from "./log.js";
 import { HubMetrics } from "./metrics.js";
 import { AgentCalls, natsAgentChannel } from "./nats/agent-calls.js";
-import { describeOperatorSetup, parseOperatorSetup } from "./nats/auth/index.js";
+import { DEFAULT_ACCOUNT_LIMITS, describeOperatorSetup, parseOperatorSetup } from "./nats/auth/index.js";
 import { openBuckets } from "./nats/buckets.js";
 import { closeNats, connectNats, watchConnection } from "./nats/connection.js";
 import { NatsCredentialIssuer } from "./nats/issuer.js";
@@ -28,6 +28,7 @@ import { Registry } from "./registry/registry.js";
 import { loadHubKey } from "./secrets/hub-key.js";
 import { SecretBox } from "./secrets/secretbox.js";
 import { Ingester } from "./status/ingest.js";
+import { publishedAssignments } from "./status/reports.js";
 import { createVerifier } from "./status/verifier.js";
 import { IsomorphicGitRefLister, type RefLister } from "./tracking/git.js";
 import { GitSourceCache } from "./tracking/source-cache.js";
@@ -135,9 +136,20 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
         log,
       );
       cleanups.push(() => closeNats(system));
-      issuer = await NatsCredentialIssuer.start(setup, accountJwt, system, log);
+      issuer = await NatsCredentialIssuer.start(setup, accountJwt, system, log, {
+        ...DEFAULT_ACCOUNT_LIMITS,
+        diskStorage: config.natsAccountMaxBytes,
+      });
     }
-    const buckets = await openBuckets(nc, log, { replicas: config.natsReplicas });
+    const buckets = await openBuckets(nc, log, {
+      replicas: config.natsReplicas,
+      limits: {
+        statusMaxBytes: config.natsStatusMaxBytes,
+        statusMaxValueSize: config.natsStatusMaxValueSize,
+        desiredMaxBytes: config.natsDesiredMaxBytes,
+        desiredMaxValueSize: config.natsDesiredMaxValueSize,
+      },
+    });
     const tokens = new TokenService({ tokens: tokenStore, objects, bootstrapToken: config.adminToken, log });
     const verifier = createVerifier(config.verifyThreads);
     cleanups.push(() => verifier.close());
@@ -170,6 +182,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
         log,
         liveness: { heartbeatIntervalMs: config.heartbeatIntervalMs, offlineAfterMissed: config.offlineAfterMissed },
         verifier,
+        assignments: publishedAssignments(desired, buckets.desired),
       });
       const conductor = new RolloutConductor({
         objects,

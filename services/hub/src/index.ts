@@ -23,7 +23,11 @@ export {
   serializeOperatorSetup,
   withAccountJwt,
 } from "./nats/auth/index.js";
-export { statusStreamConfig } from "./nats/buckets.js";
+export {
+  DEFAULT_BUCKET_LIMITS,
+  desiredStreamConfig,
+  statusStreamConfig,
+} from "./nats/buckets.js";
 export type { DesiredStatePublisher, PublishResult } from "./nats/publisher.js";
 export { KEY_PREFIX, NUDGE_CHANNEL, RedisRolloutStore } from "./redis/index.js";
 export { parseApplyDocuments, planApply } from "./registry/apply.js";

@@ -169,6 +169,14 @@ export interface DesiredStore {
   listDesired(by: { cluster?: string; app?: string }): Promise<DesiredRecord[]>;
 }
 
+/**
+ * Which (cluster, app) pairs the hub has published a desired state for: the apps assigned to a
+ * cluster, now or before (a removed app's last reports still count). One round trip per call.
+ */
+export interface AssignmentReader {
+  published(pairs: readonly { cluster: string; app: string }[]): Promise<boolean[]>;
+}
+
 /** The last verified report per (cluster, app). */
 export interface ReportStore {
   getReport(cluster: string, app: string): Promise<ReportRecord | undefined>;
@@ -373,7 +381,7 @@ export interface Stores {
   statuses: ClusterStatusStore;
   cleanup: ClusterCleanup;
   generations: GenerationStore;
-  desired: DesiredStore;
+  desired: DesiredStore & AssignmentReader;
   reports: ReportStore;
   heads: HeadStore;
   settings: SettingsStore;

@@ -1,6 +1,7 @@
 import { type NatsServer, startNats, waitsOf } from "@flotilla/devfleet";
 import {
   createOperatorSetup,
+  desiredStreamConfig,
   mintClusterUser,
   type OperatorSetup,
   revokedUsers,
@@ -40,6 +41,11 @@ const decoder = new TextDecoder();
 const EVENT_DEADLINE_MS = 20_000;
 
 const until = waitsOf(EVENT_DEADLINE_MS, 20);
+
+/** Small limits, so the test reaches them with a few writes. */
+const MAX_VALUE = 16 * 1024;
+const STATUS_MAX_BYTES = 256 * 1024;
+const ACCOUNT_DISK_BYTES = 4 * 1024 * 1024;
 
 /** The rejection of `p`, or a failure when it resolves. */
 async function rejection(p: Promise<unknown>): Promise<NatsError> {
@@ -106,7 +112,7 @@ describe("per-cluster NATS credentials (operator mode, real nats-server)", () =>
   });
 
   beforeAll(async () => {
-    setup = await createOperatorSetup();
+    setup = await createOperatorSetup({ limits: { diskStorage: ACCOUNT_DISK_BYTES } });
     nats = await startNats({ operator: setup, syncAlways: true });
     hub = await connect({ servers: nats.url, authenticator: credsAuthenticator(encoder.encode(setup.hubUser.creds)) });
     system = await connect({
@@ -116,8 +122,10 @@ describe("per-cluster NATS credentials (operator mode, real nats-server)", () =>
 
     // The hub's side of registration: buckets, desired values, and watches on what agents send.
     const js = hub.jetstream();
+    const jsm = await hub.jetstreamManager();
+    await jsm.streams.add(desiredStreamConfig({ history: 1, maxValueSize: MAX_VALUE, maxBytes: STATUS_MAX_BYTES }));
     desired = await js.views.kv(DESIRED_BUCKET, { storage: StorageType.File, history: 1 });
-    await (await hub.jetstreamManager()).streams.add(statusStreamConfig());
+    await jsm.streams.add(statusStreamConfig({ maxValueSize: MAX_VALUE, maxBytes: STATUS_MAX_BYTES }));
     status = await js.views.kv(STATUS_BUCKET);
     for (const [cluster, app] of [
       ["a", "web"],
@@ -135,8 +143,9 @@ describe("per-cluster NATS credentials (operator mode, real nats-server)", () =>
     });
     await hub.flush();
 
-    clusterA = await mintClusterUser(setup, "a");
-    clusterB = await mintClusterUser(setup, "b");
+    // Each may write the status keys of its assigned apps only.
+    clusterA = await mintClusterUser(setup, "a", { apps: ["web", "api"] });
+    clusterB = await mintClusterUser(setup, "b", { apps: ["web"] });
   });
 
   afterAll(async () => {
@@ -219,7 +228,7 @@ describe("per-cluster NATS credentials (operator mode, real nats-server)", () =>
       const rollup = headers();
       rollup.set("Nats-Rollup", "all");
       const err = await rejection(
-        a.jetstream().publish(`$KV.${STATUS_BUCKET}.a.x`, encoder.encode("wipe"), { headers: rollup }),
+        a.jetstream().publish(`$KV.${STATUS_BUCKET}.a.web`, encoder.encode("wipe"), { headers: rollup }),
       );
       expect(err.message).toMatch(/rollup not permitted/);
       // A marker after the attempts: the status stream is ordered, so once the hub has seen it,
@@ -298,6 +307,86 @@ describe("per-cluster NATS credentials (operator mode, real nats-server)", () =>
       await expectPermissionsViolation(jsm.getAccountInfo());
       // The default way of opening a bucket asks for both, so it is refused too.
       await expectPermissionsViolation(a.jetstream().views.kv(DESIRED_BUCKET));
+    });
+  });
+
+  describe("bus limits: what one cluster's credentials can put on the bus is bounded", () => {
+    let a: NatsConnection;
+    let aStatus: KV;
+
+    beforeAll(async () => {
+      a = await connect(clusterOptions("a", clusterA.creds));
+      aStatus = await clusterKv(a, STATUS_BUCKET);
+    });
+
+    afterAll(async () => {
+      await a?.close();
+    });
+
+    async function statusBytes(): Promise<number> {
+      return (await (await hub.jetstreamManager()).streams.info(`KV_${STATUS_BUCKET}`)).state.bytes;
+    }
+
+    it("refuses a value larger than the bucket's largest value", async () => {
+      const err = await rejection(aStatus.put(stateKey("a", "web"), new Uint8Array(MAX_VALUE + 1)));
+      expect(err.message).toMatch(/message size exceeds maximum allowed/);
+    });
+
+    it("refuses status keys of apps not assigned to the cluster", async () => {
+      for (const app of ["madeup", "flood0", "web-2"]) {
+        await expectPermissionsViolation(aStatus.put(stateKey("a", app), encoder.encode("made up")));
+      }
+    });
+
+    it("keeps a flood of its largest values within its assigned keys; B keeps reporting and reading", async () => {
+      const before = await statusBytes();
+      for (let i = 0; i < 40; i++) {
+        await aStatus.put(stateKey("a", i % 2 === 0 ? "web" : "api"), new Uint8Array(MAX_VALUE - 1024).fill(i));
+      }
+      // One value per key is kept: A holds at most two values, however much it writes.
+      expect(await statusBytes()).toBeLessThanOrEqual(before + 2 * MAX_VALUE);
+      const b = await connect(clusterOptions("b", clusterB.creds));
+      await (await clusterKv(b, STATUS_BUCKET)).put(stateKey("b", "web"), encoder.encode("B's report after A's flood"));
+      const entry = await (await clusterKv(b, DESIRED_BUCKET)).get(stateKey("b", "web"));
+      expect(entry && decoder.decode(entry.value)).toBe("desired b/web");
+      await b.close();
+      await until("the hub to see B's report after the flood", () =>
+        statusSeen.some((e) => e.key === "b.web" && decoder.decode(e.value) === "B's report after A's flood"),
+      );
+      // Put A's small reports back for the tests after this one.
+      await aStatus.put(stateKey("a", "web"), encoder.encode("A's report"));
+      await aStatus.put(stateKey("a", "api"), encoder.encode("A's marker"));
+    });
+
+    it("refuses writes past the bucket's bytes, even to a credential allowed any key under its name", async () => {
+      // The widest credential a cluster can hold: minted without an app list.
+      const wide = await mintClusterUser(setup, "c");
+      const c = await connect(clusterOptions("c", wide.creds));
+      const cStatus = await clusterKv(c, STATUS_BUCKET);
+      let refusal: NatsError | undefined;
+      for (let i = 0; i < 100 && !refusal; i++) {
+        await cStatus.put(stateKey("c", `flood${i}`), new Uint8Array(MAX_VALUE - 1024)).catch((err: unknown) => {
+          refusal = err as NatsError;
+        });
+      }
+      expect(refusal?.message).toMatch(/maximum bytes exceeded/);
+      expect(await statusBytes()).toBeLessThanOrEqual(STATUS_MAX_BYTES);
+      await c.close();
+      const jsm = await hub.jetstreamManager();
+      await jsm.streams.purge(`KV_${STATUS_BUCKET}`, { filter: `$KV.${STATUS_BUCKET}.${clusterKeyFilter("c")}` });
+    });
+
+    it("refuses a stream beyond the account's JetStream storage", async () => {
+      const jsm = await hub.jetstreamManager();
+      const err = await rejection(
+        jsm.streams.add({
+          name: "TOO_BIG",
+          subjects: ["flotilla.too-big.>"],
+          storage: StorageType.File,
+          max_bytes: ACCOUNT_DISK_BYTES * 2,
+        }),
+      );
+      expect(err.message).toMatch(/insufficient|exceed/i);
     });
   });
 

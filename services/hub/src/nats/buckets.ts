@@ -5,7 +5,7 @@
  * carrying `Nats-Rollup: all` purges the whole stream — every other cluster's status with it.
  * So the bucket clusters write into must be created with rollups off, before anything opens it.
  */
-import { clusterKeyFilter, DESIRED_BUCKET, STATUS_BUCKET } from "@flotilla/proto";
+import { clusterKeyFilter, DESIRED_BUCKET, MAX_PAYLOAD_BYTES, STATUS_BUCKET } from "@flotilla/proto";
 import {
   DiscardPolicy,
   type JetStreamManager,
@@ -26,7 +26,47 @@ export interface StatusStreamOptions {
   replicas?: number;
   /** Largest value in bytes; -1 means the server's limit. @default -1 */
   maxValueSize?: number;
+  /** Bytes the whole bucket may hold; a write past it is refused (discard new). -1: no limit. @default -1 */
+  maxBytes?: number;
 }
+
+/**
+ * Byte limits of both buckets: what the hub creates them with and sets on an existing bucket at
+ * start. Sizing (docs/architecture.md, "Bus limits"): a cluster may hold one status value per
+ * assigned app, so the status bucket needs about clusters × apps per cluster × report size.
+ */
+export interface BucketLimits {
+  /** Largest report an agent may write. @default {@link DEFAULT_STATUS_MAX_VALUE_SIZE} */
+  statusMaxValueSize: number;
+  /** Bytes of the status bucket. @default {@link DEFAULT_STATUS_MAX_BYTES} */
+  statusMaxBytes: number;
+  /** Largest desired state the hub may write. @default {@link DEFAULT_DESIRED_MAX_VALUE_SIZE} */
+  desiredMaxValueSize: number;
+  /** Bytes of the desired bucket (with its history). @default {@link DEFAULT_DESIRED_MAX_BYTES} */
+  desiredMaxBytes: number;
+}
+
+/** Room for a signed envelope's own fields around its payload, with margin. */
+const ENVELOPE_ROOM = 1024;
+
+/**
+ * Default largest report: the wire contract's largest report payload plus its envelope (513
+ * KiB). A report is a few hundred bytes plus about 150 bytes per resource it lists.
+ */
+export const DEFAULT_STATUS_MAX_VALUE_SIZE = MAX_PAYLOAD_BYTES.report + ENVELOPE_ROOM;
+/** Default size of the status bucket: 1 GiB. */
+export const DEFAULT_STATUS_MAX_BYTES = 1024 ** 3;
+/** Default largest desired state: the wire contract's largest desired payload plus its envelope (65 KiB). */
+export const DEFAULT_DESIRED_MAX_VALUE_SIZE = MAX_PAYLOAD_BYTES.desired + ENVELOPE_ROOM;
+/** Default size of the desired bucket, history included: 1 GiB. */
+export const DEFAULT_DESIRED_MAX_BYTES = 1024 ** 3;
+
+export const DEFAULT_BUCKET_LIMITS: Readonly<BucketLimits> = Object.freeze({
+  statusMaxValueSize: DEFAULT_STATUS_MAX_VALUE_SIZE,
+  statusMaxBytes: DEFAULT_STATUS_MAX_BYTES,
+  desiredMaxValueSize: DEFAULT_DESIRED_MAX_VALUE_SIZE,
+  desiredMaxBytes: DEFAULT_DESIRED_MAX_BYTES,
+});
 
 /** Default number of values kept per status key: only the latest report matters. */
 export const DEFAULT_STATUS_HISTORY = 1;
@@ -46,6 +86,7 @@ function kvStreamConfig(bucket: string, history: number, options: StatusStreamOp
     storage: StorageType.File,
     max_msgs_per_subject: history,
     max_msg_size: options.maxValueSize ?? -1,
+    max_bytes: options.maxBytes ?? -1,
     num_replicas: options.replicas ?? 1,
     discard: DiscardPolicy.New,
     allow_direct: true,
@@ -97,12 +138,28 @@ async function ensureKvStream(jsm: JetStreamManager, wanted: Partial<StreamConfi
   if (existing.config.num_replicas !== replicas) {
     log.info({ stream: name, from: existing.config.num_replicas, to: replicas }, "scaling KV stream replicas");
   }
-  if (unsafe || existing.config.num_replicas !== replicas) {
+  const maxBytes = wanted.max_bytes ?? -1;
+  const maxValueSize = wanted.max_msg_size ?? -1;
+  const limitsChanged = existing.config.max_bytes !== maxBytes || existing.config.max_msg_size !== maxValueSize;
+  if (limitsChanged) {
+    log.info(
+      {
+        stream: name,
+        maxBytes: { from: existing.config.max_bytes, to: maxBytes },
+        maxValueSize: { from: existing.config.max_msg_size, to: maxValueSize },
+      },
+      "setting KV stream byte limits",
+    );
+  }
+  if (unsafe || limitsChanged || existing.config.num_replicas !== replicas) {
     await jsm.streams.update(name, {
       ...existing.config,
       allow_rollup_hdrs: false,
       deny_delete: true,
       num_replicas: replicas,
+      max_bytes: maxBytes,
+      max_msg_size: maxValueSize,
+      discard: DiscardPolicy.New,
     });
   }
 }
@@ -124,6 +181,8 @@ export interface Buckets {
 export interface BucketOptions {
   /** Replicas of both streams: 3 on a three-node JetStream cluster. @default 1 */
   replicas?: number;
+  /** Byte limits of both streams. @default {@link DEFAULT_BUCKET_LIMITS} */
+  limits?: Partial<BucketLimits>;
 }
 
 /**
@@ -133,8 +192,27 @@ export interface BucketOptions {
 export async function openBuckets(nc: NatsConnection, log: Logger, options: BucketOptions = {}): Promise<Buckets> {
   const jsm = await nc.jetstreamManager();
   const replicas = options.replicas ?? 1;
-  await ensureKvStream(jsm, desiredStreamConfig({ history: DEFAULT_DESIRED_HISTORY, replicas }), log);
-  await ensureKvStream(jsm, statusStreamConfig({ history: DEFAULT_STATUS_HISTORY, replicas }), log);
+  const limits = { ...DEFAULT_BUCKET_LIMITS, ...options.limits };
+  await ensureKvStream(
+    jsm,
+    desiredStreamConfig({
+      history: DEFAULT_DESIRED_HISTORY,
+      replicas,
+      maxBytes: limits.desiredMaxBytes,
+      maxValueSize: limits.desiredMaxValueSize,
+    }),
+    log,
+  );
+  await ensureKvStream(
+    jsm,
+    statusStreamConfig({
+      history: DEFAULT_STATUS_HISTORY,
+      replicas,
+      maxBytes: limits.statusMaxBytes,
+      maxValueSize: limits.statusMaxValueSize,
+    }),
+    log,
+  );
   const js = nc.jetstream();
   return {
     desired: await js.views.kv(DESIRED_BUCKET, {

@@ -4,6 +4,8 @@ import { HubError } from "../errors.js";
 import type { ClusterCredentialIssuer, MintedCredentials } from "../registry/credentials.js";
 import type { AccountJwtStore } from "../store.js";
 import {
+  type AccountLimits,
+  accountJwtWithLimits,
   mintClusterUser,
   type OperatorSetup,
   pushAccountJwt,
@@ -46,6 +48,7 @@ export class NatsCredentialIssuer implements ClusterCredentialIssuer {
     stored: AccountJwtStore,
     system: NatsConnection,
     log: Logger,
+    limits?: AccountLimits,
   ): Promise<NatsCredentialIssuer> {
     const issuer = new NatsCredentialIssuer(setup, stored, system, log);
     const jwt = await issuer.#accountJwt();
@@ -58,7 +61,26 @@ export class NatsCredentialIssuer implements ClusterCredentialIssuer {
         log.warn({ err }, "could not push the stored account JWT at start; revocations may be missing on the server");
       }
     }
+    if (limits) await issuer.#applyLimits(limits);
     return issuer;
+  }
+
+  /**
+   * Re-signs the account JWT with `limits` when it carries others (revocations kept), stores it
+   * and pushes it: the server then enforces them on every connection of the account at once.
+   */
+  async #applyLimits(limits: AccountLimits): Promise<void> {
+    await this.#locked("set the account's limits", async () => {
+      const base = await this.#accountJwt();
+      const next = await accountJwtWithLimits(withAccountJwt(this.setup, base), limits);
+      if (!next) return;
+      await this.stored.put(next);
+      await pushAccountJwt(this.system, next);
+      this.log.info(
+        { diskStorage: limits.diskStorage, memoryStorage: limits.memoryStorage, streams: limits.streams },
+        "NATS account limits set",
+      );
+    });
   }
 
   /** Stores the server's account JWT (checked against the operator) unless Redis has a newer one. */

@@ -36,6 +36,19 @@ class PairRecords<T extends { cluster: string; app: string }> {
     return texts.map((text) => fromJson<T>(text));
   }
 
+  /** Whether each pair has a record, in the order asked; one round trip. */
+  async exist(pairs: readonly PairKey[]): Promise<boolean[]> {
+    if (pairs.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const p of pairs) pipeline.exists(this.key(p.cluster, p.app));
+    const results = (await pipeline.exec()) ?? [];
+    return pairs.map((_, i) => {
+      const [err, count] = results[i] ?? [new Error("no answer"), 0];
+      if (err) throw err;
+      return count === 1;
+    });
+  }
+
   /** One transaction: every record with its index entries, so a listing never sees half of them. */
   async putAll(records: readonly T[]): Promise<void> {
     if (records.length === 0) return;
@@ -87,6 +100,11 @@ export class RedisDesiredStore implements DesiredStore {
 
   listDesired(by: PairFilter): Promise<DesiredRecord[]> {
     return this.#records.list(by);
+  }
+
+  /** Whether a desired state was ever published for each pair, in the order asked: one round trip. */
+  async published(pairs: readonly PairKey[]): Promise<boolean[]> {
+    return this.#records.exist(pairs);
   }
 }
 

@@ -13,6 +13,7 @@ import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { HubMetrics } from "../metrics.js";
 import type {
+  AssignmentReader,
   ClusterRecord,
   ClusterStatus,
   ClusterStatusStore,
@@ -115,7 +116,7 @@ class RecordingBus implements EventBus {
   async close(): Promise<void> {}
 }
 
-function setup() {
+function setup(assignments?: AssignmentReader) {
   const stores = new MemoryStores();
   const events = new RecordingBus();
   const metrics = new HubMetrics();
@@ -138,6 +139,7 @@ function setup() {
     log,
     verifier,
     stopping: stopping.signal,
+    ...(assignments ? { assignments } : {}),
   });
   return { stores, events, metrics, heartbeats, reports, stopping };
 }
@@ -277,6 +279,29 @@ describe("ReportIngest", () => {
     await reports.store([same]);
     await reports.store([same]);
     expect(events.seen).toHaveLength(1);
+  });
+
+  it("drops and counts reports for apps never assigned to the reporting cluster, asking once per assigned pair", async () => {
+    const assigned = new Set(["a.web"]);
+    const asked: string[] = [];
+    const { stores, metrics, reports } = setup({
+      published: async (pairs) => {
+        asked.push(...pairs.map((p) => `${p.cluster}.${p.app}`));
+        return pairs.map((p) => assigned.has(`${p.cluster}.${p.app}`));
+      },
+    });
+    await reports.store([entry("a", 1), entry("b", 1)]);
+    expect([...stores.reports.keys()]).toEqual(["a.web"]);
+    expect(await counter(metrics, "flotilla_hub_reports_rejected_total", { reason: "unassigned_app" })).toBe(1);
+    await reports.store([entry("a", 2), entry("b", 2)]);
+    expect(stores.reports.get("a.web")?.observedGeneration).toBe(2);
+    expect(stores.reports.has("b.web")).toBe(false);
+    expect(await counter(metrics, "flotilla_hub_reports_rejected_total", { reason: "unassigned_app" })).toBe(2);
+    // An assigned pair is asked about once; an unassigned one every time, so a later assignment is seen.
+    expect(asked).toEqual(["a.web", "b.web", "b.web"]);
+    assigned.add("b.web");
+    await reports.store([entry("b", 3)]);
+    expect(stores.reports.get("b.web")?.observedGeneration).toBe(3);
   });
 
   it("keeps retrying a batch while Redis fails, and stops when ingestion stops", async () => {

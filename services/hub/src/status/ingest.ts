@@ -2,7 +2,7 @@ import { HEARTBEAT_PREFIX } from "@flotilla/proto";
 import { createInbox, type KV, type KvEntry, type NatsConnection, type QueuedIterator, type Subscription } from "nats";
 import type { Logger } from "pino";
 import type { HubMetrics } from "../metrics.js";
-import type { ClusterStatusStore, ObjectReader, ReportStore } from "../store.js";
+import type { AssignmentReader, ClusterStatusStore, ObjectReader, ReportStore } from "../store.js";
 import { Batcher } from "./batcher.js";
 import type { EventBus } from "./events.js";
 import { HeartbeatIngest, type ReceivedHeartbeat } from "./heartbeats.js";
@@ -38,6 +38,8 @@ export interface IngestOptions {
   liveness: LivenessPolicy;
   /** Verifies reports and heartbeats; the hub owns it and closes it. */
   verifier: Verifier;
+  /** Drops reports for apps not assigned to the reporting cluster (see ReportIngestOptions). */
+  assignments?: AssignmentReader;
 }
 
 /**

@@ -1,10 +1,10 @@
 import { setTimeout as delay } from "node:timers/promises";
-import { parseStateKey } from "@flotilla/proto";
-import type { KvEntry } from "nats";
+import { parseStateKey, stateKey } from "@flotilla/proto";
+import type { KV, KvEntry } from "nats";
 import type { Logger } from "pino";
 import { HubError } from "../errors.js";
 import type { HubMetrics } from "../metrics.js";
-import type { ObjectReader, ReportRecord, ReportStore } from "../store.js";
+import type { AssignmentReader, ObjectReader, ReportRecord, ReportStore } from "../store.js";
 import type { EventBus, HubEvent } from "./events.js";
 import type { SignedReport } from "./verification.js";
 import type { Verifier } from "./verifier.js";
@@ -30,6 +30,26 @@ function reportEvent(r: ReportRecord): HubEvent {
   };
 }
 
+/**
+ * The hub's assignments: a desired record in Redis, or else a value in the desired bucket. The
+ * publisher writes the bucket first and the record after, so an agent's first report can arrive
+ * between the two; the bucket (read on the hub's own connection) settles that case.
+ */
+export function publishedAssignments(records: AssignmentReader, desiredKv: Pick<KV, "get">): AssignmentReader {
+  return {
+    published: async (pairs) => {
+      const known = await records.published(pairs);
+      return Promise.all(
+        pairs.map(async (p, i) => {
+          if (known[i]) return true;
+          const entry = await desiredKv.get(stateKey(p.cluster, p.app));
+          return entry !== null && entry.operation === "PUT";
+        }),
+      );
+    },
+  };
+}
+
 export interface ReportIngestOptions {
   objects: ObjectReader;
   reports: ReportStore;
@@ -37,6 +57,13 @@ export interface ReportIngestOptions {
   metrics: HubMetrics;
   log: Logger;
   verifier: Verifier;
+  /**
+   * When set, reports for apps never assigned to the reporting cluster are dropped and counted
+   * (`flotilla_hub_reports_rejected_total{reason="unassigned_app"}`): a cluster's credentials
+   * let it write any key under its own name, and such keys must not reach the rollouts or the
+   * report store.
+   */
+  assignments?: AssignmentReader;
   /** Aborted when ingestion stops: a batch stops retrying. */
   stopping: AbortSignal;
 }
@@ -55,6 +82,8 @@ export class ReportIngest {
    * a re-delivery from a new report. Ten thousand clusters cost about a megabyte.
    */
   readonly #digests = new Map<string, string>();
+  /** `cluster.app` pairs known to be assigned: checked once per ingester, never forgotten. */
+  readonly #assigned = new Set<string>();
 
   constructor(private readonly o: ReportIngestOptions) {}
 
@@ -84,7 +113,7 @@ export class ReportIngest {
       latest.delete(entry.key);
       latest.set(entry.key, entry);
     }
-    const keyed: { cluster: string; app: string; entry: StatusEntry }[] = [];
+    let keyed: { cluster: string; app: string; entry: StatusEntry }[] = [];
     for (const entry of latest.values()) {
       try {
         keyed.push({ ...parseStateKey(entry.key), entry });
@@ -94,6 +123,8 @@ export class ReportIngest {
     }
     if (keyed.length === 0) return;
     try {
+      keyed = await this.#onlyAssigned(keyed);
+      if (keyed.length === 0) return;
       const clusters = await this.o.objects.getObjects("Cluster", [...new Set(keyed.map((k) => k.cluster))]);
       const signed: SignedReport[] = [];
       for (const { cluster: name, app, entry } of keyed) {
@@ -132,6 +163,26 @@ export class ReportIngest {
     } catch (err) {
       throw new HubError(`could not store ${keyed.length} report(s)`, { cause: err });
     }
+  }
+
+  /** The pairs among `keyed` assigned to their cluster; the others are rejected as `unassigned_app`. */
+  async #onlyAssigned<T extends { cluster: string; app: string }>(keyed: T[]): Promise<T[]> {
+    const assignments = this.o.assignments;
+    if (!assignments) return keyed;
+    const unknown = keyed.filter((k) => !this.#assigned.has(`${k.cluster}.${k.app}`));
+    if (unknown.length === 0) return keyed;
+    const answers = await assignments.published(unknown.map(({ cluster, app }) => ({ cluster, app })));
+    const refused = new Set<string>();
+    unknown.forEach((k, i) => {
+      const pair = `${k.cluster}.${k.app}`;
+      if (answers[i]) this.#assigned.add(pair);
+      else refused.add(pair);
+    });
+    return keyed.filter((k) => {
+      if (!refused.has(`${k.cluster}.${k.app}`)) return true;
+      this.#reject("unassigned_app", { cluster: k.cluster, app: k.app });
+      return false;
+    });
   }
 
   #reject(reason: string, fields: Record<string, unknown>): void {

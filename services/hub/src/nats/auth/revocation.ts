@@ -7,7 +7,7 @@
 import { type Account, decode, encodeAccount, fromPublic } from "@nats-io/jwt";
 import type { NatsConnection } from "nats";
 import { ClaimsUpdateError, InvalidUserKeyError, StaleAccountJwtError } from "./errors.js";
-import type { OperatorSetup } from "./setup.js";
+import { type AccountLimits, accountLimitsClaim, type OperatorSetup } from "./setup.js";
 
 /** How long to wait for nats-server to answer an account JWT update or lookup. @default 5000 */
 export const DEFAULT_CLAIMS_TIMEOUT_MS = 5_000;
@@ -52,6 +52,26 @@ export async function revokedAccountJwt(
     claims.name,
     setup.account.publicKey,
     { ...claims.nats, revocations },
+    { signer: setup.operator.seed },
+  );
+}
+
+/**
+ * The FLOTILLA account JWT of `setup` with `limits` (revocations and everything else kept), or
+ * undefined when it already carries exactly those limits. A hub started with other limits than
+ * the stored JWT's applies them this way, without a new operator setup.
+ */
+export async function accountJwtWithLimits(setup: OperatorSetup, limits: AccountLimits): Promise<string | undefined> {
+  const claims = decode<Account>(setup.account.jwt);
+  const wanted = accountLimitsClaim(limits);
+  const current = (claims.nats.limits ?? {}) as Record<string, unknown>;
+  const same = Object.entries(wanted).every(([k, v]) => current[k] === v);
+  if (same) return undefined;
+  await nextSecondAfter(claims.iat);
+  return encodeAccount(
+    claims.name,
+    setup.account.publicKey,
+    { ...claims.nats, limits: { ...claims.nats.limits, ...wanted } },
     { signer: setup.operator.seed },
   );
 }

@@ -1,6 +1,7 @@
-import { type Account, decode } from "@nats-io/jwt";
+import { type Account, createUser, decode } from "@nats-io/jwt";
 import { describe, expect, it } from "vitest";
 import { OperatorSetupError } from "./errors.js";
+import { accountJwtWithLimits, revokedAccountJwt } from "./revocation.js";
 import {
   createOperatorSetup,
   DEFAULT_ACCOUNT_LIMITS,
@@ -36,16 +37,16 @@ describe("createOperatorSetup", () => {
     expect((await parseUserCreds(setup.systemUser.creds)).account).toBe(setup.systemAccount.publicKey);
   });
 
-  it("gives the FLOTILLA account explicit connection, data and JetStream limits", () => {
+  it("gives the FLOTILLA account explicit connection and data limits, and bounded JetStream storage", () => {
     const limits = decode<Account>(setup.account.jwt).nats.limits;
     expect(limits).toMatchObject({
       conn: -1,
       subs: -1,
       data: -1,
       payload: -1,
-      mem_storage: -1,
-      disk_storage: -1,
-      streams: -1,
+      mem_storage: 256 * 1024 ** 2,
+      disk_storage: 8 * 1024 ** 3,
+      streams: 16,
       consumer: -1,
       disallow_bearer: true,
     });
@@ -59,6 +60,17 @@ describe("createOperatorSetup", () => {
     expect(limits?.conn).toBe(50);
     expect(limits?.disk_storage).toBe(1 << 30);
     expect(limits?.streams).toBe(DEFAULT_ACCOUNT_LIMITS.streams);
+  });
+
+  it("re-signs the account JWT with other limits, keeping its revocations, and leaves it alone when they match", async () => {
+    const revoked = withAccountJwt(setup, await revokedAccountJwt(setup, createUser().getPublicKey()));
+    expect(await accountJwtWithLimits(revoked, DEFAULT_ACCOUNT_LIMITS)).toBeUndefined();
+    const next = await accountJwtWithLimits(revoked, { ...DEFAULT_ACCOUNT_LIMITS, diskStorage: 1 << 30 });
+    expect(next).toBeDefined();
+    const claims = decode<Account>(next ?? "");
+    expect(claims.nats.limits?.disk_storage).toBe(1 << 30);
+    expect(claims.nats.revocations).toEqual(decode<Account>(revoked.account.jwt).nats.revocations);
+    expect(claims.iss).toBe(setup.operator.publicKey);
   });
 
   it("lets the hub user use JetStream and flotilla subjects only", async () => {

@@ -58,16 +58,30 @@ export interface AccountLimits {
   consumers: number;
 }
 
-/** Default FLOTILLA account limits: bounded only by the server's own limits. */
+/**
+ * Default JetStream file storage of the FLOTILLA account: 8 GiB, room for both buckets at their
+ * default 1 GiB each on three replicas, with margin. See docs/architecture.md, "Bus limits".
+ */
+export const DEFAULT_ACCOUNT_DISK_BYTES = 8 * 1024 ** 3;
+/** Default JetStream memory storage of the FLOTILLA account: 256 MiB (no bucket lives in memory). */
+export const DEFAULT_ACCOUNT_MEMORY_BYTES = 256 * 1024 ** 2;
+/** Default most streams in the FLOTILLA account: the two buckets, with room for a migration. */
+export const DEFAULT_ACCOUNT_STREAMS = 16;
+
+/**
+ * Default FLOTILLA account limits: JetStream storage and streams bounded, so no credential of
+ * the account (an agent's stolen one included) can fill the server's disk; connections and
+ * consumers bounded only by the server.
+ */
 export const DEFAULT_ACCOUNT_LIMITS: Readonly<AccountLimits> = Object.freeze({
   connections: UNLIMITED,
   subscriptions: UNLIMITED,
   data: UNLIMITED,
   payload: UNLIMITED,
   leafNodes: UNLIMITED,
-  memoryStorage: UNLIMITED,
-  diskStorage: UNLIMITED,
-  streams: UNLIMITED,
+  memoryStorage: DEFAULT_ACCOUNT_MEMORY_BYTES,
+  diskStorage: DEFAULT_ACCOUNT_DISK_BYTES,
+  streams: DEFAULT_ACCOUNT_STREAMS,
   consumers: UNLIMITED,
 });
 

@@ -63,13 +63,24 @@ export async function mintUser(
   return { publicKey: ukp.getPublicKey(), creds: new TextDecoder().decode(fmtCreds(jwt, ukp)) };
 }
 
+/** Options of {@link mintClusterUser}. */
+export interface ClusterUserOptions {
+  /** Apps whose status keys the user may write; unset: any key under the cluster's name. */
+  apps?: readonly string[];
+}
+
 /**
  * Mints the credentials of one cluster's agent: a user in the FLOTILLA account allowed exactly
- * `clusterPermissions(cluster)`, no bearer token (the agent must prove it holds the seed), named
- * and tagged with the cluster. Throws proto's InvalidNameError for a cluster that is not a DNS label.
+ * `clusterPermissions(cluster, apps)`, no bearer token (the agent must prove it holds the seed),
+ * named and tagged with the cluster. Throws proto's InvalidNameError for a cluster or app that
+ * is not a DNS label.
  */
-export async function mintClusterUser(setup: OperatorSetup, cluster: string): Promise<ClusterUser> {
-  const permissions = clusterPermissions(cluster);
+export async function mintClusterUser(
+  setup: OperatorSetup,
+  cluster: string,
+  options: ClusterUserOptions = {},
+): Promise<ClusterUser> {
+  const permissions = clusterPermissions(cluster, options.apps);
   const user = await mintUser(setup.account.seed, `flotilla-agent-${cluster}`, permissions, [
     `cluster:${cluster}`,
     "role:agent",
