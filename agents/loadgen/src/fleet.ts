@@ -84,19 +84,28 @@ export class SimulatedFleet {
     return fleet;
   }
 
-  /** Every cluster beats once per interval, in its own slot, so beats arrive evenly spread. */
+  /**
+   * Every cluster beats once per interval, in its own slot, so beats arrive evenly spread. Each
+   * cluster keeps its own due time, as a real agent's timer does: a tick that runs late (a busy
+   * event loop) beats every cluster that came due meanwhile, instead of skipping their slots and
+   * leaving them silent for another interval.
+   */
   #beat(names: readonly string[], intervalMs: number): void {
     const clusters = names.map((n) => this.#clusters.get(n)!);
     const slots = Math.max(1, Math.round(intervalMs / HEARTBEAT_TICK_MS));
+    const start = Date.now();
+    const due = clusters.map((_, i) => start + ((i % slots) + 1) * HEARTBEAT_TICK_MS);
     for (const c of clusters) c.heartbeat();
-    let tick = 0;
-    let dueMs = Date.now() + HEARTBEAT_TICK_MS;
+    let dueMs = start + HEARTBEAT_TICK_MS;
     this.#ticker = setInterval(() => {
       const now = Date.now();
       this.counters.heartbeatLateMaxMs = Math.max(this.counters.heartbeatLateMaxMs, now - dueMs);
       dueMs = now + HEARTBEAT_TICK_MS;
-      tick = (tick + 1) % slots;
-      for (let i = tick; i < clusters.length; i += slots) clusters[i]!.heartbeat();
+      clusters.forEach((c, i) => {
+        if ((due[i] ?? 0) > now) return;
+        c.heartbeat();
+        while ((due[i] ?? 0) <= now) due[i] = (due[i] ?? 0) + intervalMs;
+      });
     }, HEARTBEAT_TICK_MS);
   }
 

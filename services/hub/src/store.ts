@@ -159,6 +159,11 @@ export interface GenerationStore {
    * `floor`. Only when `fence` still holds the leader lease; else throws NotLeaderError.
    */
   allocateGeneration(cluster: string, app: string, floor: number, fence: Lease): Promise<number>;
+  /** {@link allocateGeneration} for many pairs in one round trip, all or none; in the order asked. */
+  allocateGenerations(
+    requests: readonly { cluster: string; app: string; floor: number }[],
+    fence: Lease,
+  ): Promise<number[]>;
 }
 
 /** The last desired state published per (cluster, app). */
@@ -175,6 +180,14 @@ export interface DesiredStore {
  */
 export interface AssignmentReader {
   published(pairs: readonly { cluster: string; app: string }[]): Promise<boolean[]>;
+}
+
+/** Desired records of many (cluster, app) pairs at once: one round trip per batch, for the publisher and conductor. */
+export interface DesiredBatchStore extends DesiredStore {
+  /** The records of many pairs in one round trip, in the order asked; undefined where there is none. */
+  getDesiredMany(pairs: readonly { cluster: string; app: string }[]): Promise<(DesiredRecord | undefined)[]>;
+  /** Stores many records in one transaction. */
+  putDesiredMany(records: readonly DesiredRecord[]): Promise<void>;
 }
 
 /** The last verified report per (cluster, app). */
@@ -381,7 +394,7 @@ export interface Stores {
   statuses: ClusterStatusStore;
   cleanup: ClusterCleanup;
   generations: GenerationStore;
-  desired: DesiredStore & AssignmentReader;
+  desired: DesiredBatchStore & AssignmentReader;
   reports: ReportStore;
   heads: HeadStore;
   settings: SettingsStore;

@@ -10,6 +10,7 @@
  * Run: npx turbo run build && npm run bench:fleet -- --clusters 100,1000 [--operator 1000]
  *      [--reports 1,5] [--no-canary] [--profile DIR] [--out FILE.json] [--hub SCRIPT]
  *
+ * `--profile DIR` keeps the hub's CPU profiles and its log (`hub.log`) per size in DIR.
  * `--hub` runs another build of the hub (its `dist/main.js`, inside this repository so its
  * imports resolve), to compare figures before and after a change on the same machine.
  */

@@ -10,7 +10,7 @@ import {
 } from "../desired/index.js";
 import { NotFoundError, NotLeaderError } from "../errors.js";
 import { HubMetrics } from "../metrics.js";
-import type { DesiredStatePublisher, PublishResult } from "../nats/publisher.js";
+import type { DesiredStatePublisher, PublishOutcome, PublishRequest, PublishResult } from "../nats/publisher.js";
 import { type MetricQuerier, MetricQueryError } from "../prometheus/client.js";
 import { isSettled, type RolloutState, type RolloutTarget, readRollout } from "../rollout/index.js";
 import type { EventBus, HubEvent } from "../status/events.js";
@@ -19,8 +19,8 @@ import type {
   ClusterRecord,
   ClusterStatus,
   ClusterStatusStore,
+  DesiredBatchStore,
   DesiredRecord,
-  DesiredStore,
   EnvironmentRecord,
   FreezeStore,
   Lease,
@@ -99,7 +99,7 @@ class MemoryRollouts implements RolloutStore {
 }
 
 /** The stores the conductor reads, in memory: registry objects, statuses, reports, desired records. */
-class MemoryStore implements ObjectReader, ClusterStatusStore, ReportStore, DesiredStore, SettingsStore {
+class MemoryStore implements ObjectReader, ClusterStatusStore, ReportStore, DesiredBatchStore, SettingsStore {
   readonly clusters: ClusterRecord[] = [];
   readonly snapshots = new Map<string, AppSettings>();
   readonly apps: AppRecord[] = [];
@@ -166,6 +166,12 @@ class MemoryStore implements ObjectReader, ClusterStatusStore, ReportStore, Desi
   }
   async putDesired(record: DesiredRecord): Promise<void> {
     this.desired.set(`${record.cluster}.${record.app}`, record);
+  }
+  async getDesiredMany(pairs: readonly { cluster: string; app: string }[]): Promise<(DesiredRecord | undefined)[]> {
+    return pairs.map((p) => this.desired.get(`${p.cluster}.${p.app}`));
+  }
+  async putDesiredMany(records: readonly DesiredRecord[]): Promise<void> {
+    for (const r of records) await this.putDesired(r);
   }
   async listDesired(by: { cluster?: string; app?: string }): Promise<DesiredRecord[]> {
     return [...this.desired.values()].filter(
@@ -237,6 +243,17 @@ class MemoryPublisher implements DesiredStatePublisher {
       generation,
     });
     return { generation, published: true, rolloutId };
+  }
+  async publishAll(requests: readonly PublishRequest[]): Promise<PublishOutcome[]> {
+    const outcomes: PublishOutcome[] = [];
+    for (const q of requests) {
+      try {
+        outcomes.push({ ok: true, result: await this.publish(q.cluster, q.app, q.target, q.rolloutId) });
+      } catch (error) {
+        outcomes.push({ ok: false, error });
+      }
+    }
+    return outcomes;
   }
   async remove(): Promise<PublishResult> {
     return { generation: 0, published: false, rolloutId: "" };

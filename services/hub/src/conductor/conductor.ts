@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import { type AppSettings, type SettingsChange, settingsDiff, settingsDigest, settingsOf } from "../desired/index.js";
 import { NotFoundError, NotLeaderError } from "../errors.js";
 import type { HubMetrics } from "../metrics.js";
-import type { DesiredStatePublisher } from "../nats/publisher.js";
+import type { DesiredStatePublisher, PublishRequest } from "../nats/publisher.js";
 import type { MetricQuerier } from "../prometheus/client.js";
 import { ENV_LABEL } from "../registry/targets.js";
 import { policyOfTeam } from "../registry/team-policy.js";
@@ -43,7 +43,7 @@ import type {
   ClusterRecord,
   ClusterStatus,
   ClusterStatusStore,
-  DesiredStore,
+  DesiredBatchStore,
   FreezeStore,
   Lease,
   ObjectReader,
@@ -60,8 +60,12 @@ export const ROLLOUT_TICK_MS = 1000;
 const MAX_STEPS_PER_PASS = 8;
 /** Compare-and-set attempts before leaving a change to the next pass. */
 const CAS_ATTEMPTS = 5;
-/** Desired-state writes of one step in flight at once: their round trips overlap, the store sees one batch. */
-export const WRITE_CONCURRENCY = 64;
+/**
+ * Desired-state writes of one step published as one batch: the publisher reads what they need
+ * once per batch and sends the batch's writes together, so a wave of thousands costs a few
+ * round trips per thousand clusters, not several per cluster.
+ */
+export const WRITE_BATCH = 1_000;
 /**
  * Longest the conductor trusts what it observed of a rollout's clusters without reading all of
  * them again. Between full reads it reads only the clusters whose reports or states changed,
@@ -91,7 +95,7 @@ export interface ConductorOptions {
   objects: ObjectReader;
   statuses: ClusterStatusStore;
   reports: ReportStore;
-  desired: DesiredStore;
+  desired: DesiredBatchStore;
   rollouts: RolloutStore;
   settings: SettingsStore;
   freezes: Pick<FreezeStore, "list">;
@@ -287,8 +291,8 @@ export class RolloutConductor {
   }
 
   /**
-   * Executes one step's writes: publishes them concurrently (at most {@link WRITE_CONCURRENCY}
-   * at once), then records every outcome in the rollout with one compare-and-set, instead of
+   * Executes one step's writes: publishes them in batches of {@link WRITE_BATCH} (each one
+   * publisher batch, see {@link #publishWrites}), then records every outcome in the rollout with one compare-and-set, instead of
    * one read-modify-write of the whole rollout per cluster. Each cluster appears once in a
    * step's writes, so each is written once. A crash between the publishes and the record is
    * the crash the executor already survives: the next step finds each published state and
@@ -302,23 +306,24 @@ export class RolloutConductor {
     const fence = this.#fence();
     const outcomes: WriteOutcome[] = [];
     let complete = true;
-    const queue = [...writes];
-    await Promise.all(
-      Array.from({ length: Math.min(WRITE_CONCURRENCY, queue.length) }, async () => {
-        for (let write = queue.shift(); write; write = queue.shift()) {
-          try {
-            outcomes.push(await this.#publishWrite(write));
-          } catch (err) {
-            if (err instanceof NotLeaderError) throw err;
-            complete = false;
-            this.o.log.warn(
-              { err, rollout: id, cluster: write.cluster, app: write.app },
-              "rollout write failed; retrying on the next tick",
-            );
-          }
+    for (let from = 0; from < writes.length; from += WRITE_BATCH) {
+      const batch = writes.slice(from, from + WRITE_BATCH);
+      const results = await this.#publishWrites(batch);
+      batch.forEach((write, i) => {
+        const result = results[i];
+        if (result && "kind" in result) {
+          outcomes.push(result);
+          return;
         }
-      }),
-    );
+        const err = result?.error;
+        if (err instanceof NotLeaderError) throw err;
+        complete = false;
+        this.o.log.warn(
+          { err, rollout: id, cluster: write.cluster, app: write.app },
+          "rollout write failed; retrying on the next tick",
+        );
+      });
+    }
     if (outcomes.length === 0) return { recorded: undefined, complete };
     const now = await this.#now();
     const written = outcomes.flatMap((o) =>
@@ -524,39 +529,72 @@ export class RolloutConductor {
   }
 
   /**
-   * Publishes one write's target (the publisher allocates the generation, fenced) unless the
-   * last published state already is this rollout's write. A write that changed nothing (the
-   * cluster's state already was the target, by another writer) is recorded as unchanged. A
-   * rollback to a cluster or app that was deleted meanwhile is recorded as abandoned: there is
-   * nothing left to roll back, and owing it forever would hold back every newer rollout.
+   * Publishes a batch of writes' targets in one publisher batch (it allocates the generations,
+   * fenced), reading the app, its targets' snapshots and the records in force once for the
+   * batch. A write whose last published state already is this rollout's write is not published
+   * again. A write that changed nothing (the cluster's state already was the target, by another
+   * writer) is recorded as unchanged. A rollback to a cluster or app that was deleted meanwhile
+   * is recorded as abandoned: there is nothing left to roll back, and owing it forever would
+   * hold back every newer rollout. One answer per write, in order: its outcome or its error.
    */
-  async #publishWrite(write: WriteAction): Promise<WriteOutcome> {
-    const desired = await this.o.desired.getDesired(write.cluster, write.app);
-    if (
-      desired &&
-      !desired.removed &&
-      desired.rolloutId === write.rolloutId &&
-      desired.revision === write.target.revision &&
-      (write.target.settings === "" || desired.settings === write.target.settings)
-    ) {
-      return { kind: "written", write, generation: desired.generation, published: false, unchanged: false };
-    }
-    try {
-      const app = await this.o.objects.getObject("App", write.app);
-      if (!app) throw new NotFoundError("app", write.app);
-      const target = await this.#known(write.target, app, write.environment);
-      const result = await this.o.publisher.publish(write.cluster, write.app, target, write.rolloutId);
-      return {
-        kind: "written",
-        write,
-        generation: result.generation,
-        published: result.published,
-        unchanged: !result.published && result.rolloutId !== write.rolloutId,
-      };
-    } catch (err) {
-      if (!(write.kind === "RollbackCluster" && err instanceof NotFoundError && GONE_KINDS.has(err.kind))) throw err;
-      return { kind: "abandoned", write, reason: `nothing to roll back: ${err.message}` };
-    }
+  async #publishWrites(writes: readonly WriteAction[]): Promise<(WriteOutcome | { error: unknown })[]> {
+    const answers: (WriteOutcome | { error: unknown })[] = new Array(writes.length);
+    const desired = await this.o.desired.getDesiredMany(writes);
+    const apps = new Map<string, Promise<AppRecord | undefined>>();
+    const targets = new Map<string, Promise<RolloutTarget>>();
+    const requests: PublishRequest[] = [];
+    const at: number[] = [];
+    await Promise.all(
+      writes.map(async (write, i) => {
+        const d = desired[i];
+        if (
+          d &&
+          !d.removed &&
+          d.rolloutId === write.rolloutId &&
+          d.revision === write.target.revision &&
+          (write.target.settings === "" || d.settings === write.target.settings)
+        ) {
+          answers[i] = { kind: "written", write, generation: d.generation, published: false, unchanged: false };
+          return;
+        }
+        try {
+          const appOnce = apps.get(write.app) ?? this.o.objects.getObject("App", write.app);
+          apps.set(write.app, appOnce);
+          const app = await appOnce;
+          if (!app) throw new NotFoundError("app", write.app);
+          const key = `${write.app}\n${write.environment}\n${write.target.revision}\n${write.target.settings}`;
+          const targetOnce = targets.get(key) ?? this.#known(write.target, app, write.environment);
+          targets.set(key, targetOnce);
+          const target = await targetOnce;
+          requests.push({ cluster: write.cluster, app: write.app, target, rolloutId: write.rolloutId });
+          at.push(i);
+        } catch (error) {
+          answers[i] = this.#failed(write, error);
+        }
+      }),
+    );
+    const published = requests.length > 0 ? await this.o.publisher.publishAll(requests) : [];
+    published.forEach((p, j) => {
+      const i = at[j] ?? 0;
+      const write = writes[i] as WriteAction;
+      answers[i] = p.ok
+        ? {
+            kind: "written",
+            write,
+            generation: p.result.generation,
+            published: p.result.published,
+            unchanged: !p.result.published && p.result.rolloutId !== write.rolloutId,
+          }
+        : this.#failed(write, p.error);
+    });
+    return answers;
+  }
+
+  /** A write that could not be published: abandoned when it rolls back to what was deleted, else its error. */
+  #failed(write: WriteAction, error: unknown): WriteOutcome | { error: unknown } {
+    if (write.kind === "RollbackCluster" && error instanceof NotFoundError && GONE_KINDS.has(error.kind))
+      return { kind: "abandoned", write, reason: `nothing to roll back: ${error.message}` };
+    return { error };
   }
 
   /** Logs a recorded write and returns its event. */

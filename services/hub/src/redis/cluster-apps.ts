@@ -1,9 +1,9 @@
 import type { Redis } from "ioredis";
 import { NotLeaderError } from "../errors.js";
-import type { DesiredRecord, DesiredStore, GenerationStore, Lease, ReportRecord, ReportStore } from "../store.js";
+import type { DesiredBatchStore, DesiredRecord, GenerationStore, Lease, ReportRecord, ReportStore } from "../store.js";
 import { allFromJson, fromJson } from "./json.js";
 import { keys, leaseValue } from "./keys.js";
-import { ALLOCATE_GENERATION } from "./scripts.js";
+import { ALLOCATE_GENERATION, ALLOCATE_GENERATIONS } from "./scripts.js";
 
 /** Filter of a listing: one cluster, one app, or (neither) every registered cluster. */
 type PairFilter = { cluster?: string; app?: string };
@@ -83,7 +83,7 @@ class PairRecords<T extends { cluster: string; app: string }> {
 }
 
 /** The last published desired state per (cluster, app). */
-export class RedisDesiredStore implements DesiredStore {
+export class RedisDesiredStore implements DesiredBatchStore {
   readonly #records: PairRecords<DesiredRecord>;
 
   constructor(redis: Redis) {
@@ -96,6 +96,14 @@ export class RedisDesiredStore implements DesiredStore {
 
   putDesired(record: DesiredRecord): Promise<void> {
     return this.#records.put(record);
+  }
+
+  getDesiredMany(pairs: readonly PairKey[]): Promise<(DesiredRecord | undefined)[]> {
+    return this.#records.getAll(pairs);
+  }
+
+  putDesiredMany(records: readonly DesiredRecord[]): Promise<void> {
+    return this.#records.putAll(records);
   }
 
   listDesired(by: PairFilter): Promise<DesiredRecord[]> {
@@ -154,5 +162,23 @@ export class RedisGenerationStore implements GenerationStore {
     );
     if (g < 0) throw new NotLeaderError(`replica ${fence.holder} no longer holds leader lease ${fence.token}`);
     return g;
+  }
+
+  async allocateGenerations(
+    requests: readonly { cluster: string; app: string; floor: number }[],
+    fence: Lease,
+  ): Promise<number[]> {
+    if (requests.length === 0) return [];
+    const answer = await this.redis.eval(
+      ALLOCATE_GENERATIONS,
+      requests.length + 1,
+      keys.leader,
+      ...requests.map((r) => keys.generation(r.cluster, r.app)),
+      leaseValue(fence),
+      ...requests.map((r) => r.floor),
+    );
+    if (!Array.isArray(answer))
+      throw new NotLeaderError(`replica ${fence.holder} no longer holds leader lease ${fence.token}`);
+    return answer.map(Number);
   }
 }

@@ -84,9 +84,10 @@ export interface RedisBackend {
  */
 export async function openRedis(target: RedisTarget, log: Logger, options: StoreOptions): Promise<RedisBackend> {
   const redis = await connectRedis(target, log);
-  const subscriber = redis.duplicate();
+  // Pub/sub and the blocking stream read each own their connection: nothing to pipeline.
+  const subscriber = redis.duplicate({ enableAutoPipelining: false });
   handleErrors(subscriber, log, describeRedisTarget(target));
-  const reader = redis.duplicate();
+  const reader = redis.duplicate({ enableAutoPipelining: false });
   handleErrors(reader, log, describeRedisTarget(target));
   const quit = () => closeRedis(redis);
   try {

@@ -17,6 +17,22 @@ local floor = tonumber(ARGV[2])
 if g < floor then redis.call('SET', KEYS[2], floor) g = floor end
 return g`;
 
+/**
+ * KEYS: leader, then one generation counter per pair. ARGV: lease value, then one floor per
+ * counter. The next generation of each, as ALLOCATE_GENERATION gives it; -1 (and nothing
+ * allocated) when the lease is no longer held.
+ */
+export const ALLOCATE_GENERATIONS = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+local out = {}
+for i = 2, #KEYS do
+  local g = redis.call('INCR', KEYS[i])
+  local floor = tonumber(ARGV[i])
+  if g < floor then redis.call('SET', KEYS[i], floor) g = floor end
+  out[i - 1] = g
+end
+return out`;
+
 /** KEYS: leader, fence counter. ARGV: holder, TTL in ms. The new fencing token, or 0 when the lease is held. */
 export const ACQUIRE_LEASE = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end

@@ -99,7 +99,7 @@ describe("Tracker", () => {
         },
       },
       rollouts: { latest: async () => undefined },
-      publisher: { publish: async () => unpublished, remove: async () => unpublished },
+      publisher: { publish: async () => unpublished, publishAll: async () => [], remove: async () => unpublished },
       conductor: {
         rollOut: async () => {},
         fill: async () => 0,
@@ -171,7 +171,7 @@ describe("Tracker", () => {
         },
       },
       rollouts: { latest: async () => undefined },
-      publisher: { publish: async () => unpublished, remove: async () => unpublished },
+      publisher: { publish: async () => unpublished, publishAll: async () => [], remove: async () => unpublished },
       conductor: {
         rollOut: async (_app, _env, request) => void rolledOut.push(request.revision),
         fill: async () => {
@@ -274,6 +274,7 @@ describe("Tracker change detection", () => {
       rollouts: { latest: async (app) => latest.get(app) },
       publisher: {
         publish: async () => ({ generation: 0, published: false, rolloutId: "" }),
+        publishAll: async () => [],
         remove: async () => ({ generation: 0, published: false, rolloutId: "" }),
       },
       conductor: {

@@ -37,6 +37,10 @@ export class HubEventStream {
   /** Clusters that went Offline, with how often: every simulated agent stays up, so each is false. */
   readonly offline = new Map<string, number>();
   #done: Promise<void> | undefined;
+  /** Per rollout, the hub's clock at its first and last desired-state write event. */
+  readonly #writes = new Map<string, { firstAtMs: number; lastAtMs: number }>();
+  /** The hub's clock at the newest report event. */
+  #lastReportAtMs = 0;
 
   private constructor() {}
 
@@ -78,6 +82,12 @@ export class HubEventStream {
       if (e.state === "Offline") this.offline.set(e.cluster, (this.offline.get(e.cluster) ?? 0) + 1);
     }
     if (e.type === "rollout" && ROLLOUT_END_EVENTS.includes(e.event)) this.#ended.set(e.rolloutId, e);
+    if (e.type === "rollout" && (e.event === "WriteDesired" || e.event === "RollbackCluster")) {
+      const w = this.#writes.get(e.rolloutId);
+      if (w) w.lastAtMs = Math.max(w.lastAtMs, e.atMs);
+      else this.#writes.set(e.rolloutId, { firstAtMs: e.atMs, lastAtMs: e.atMs });
+    }
+    if (e.type === "report") this.#lastReportAtMs = Math.max(this.#lastReportAtMs, e.atMs);
     for (const w of this.#countWaiters) {
       if (!counted.includes(w.type) || this.count(w.type) < w.target) continue;
       this.#countWaiters.delete(w);
@@ -88,6 +98,16 @@ export class HubEventStream {
       this.#waiters.delete(w);
       w.resolve(e);
     }
+  }
+
+  /** The hub's clock at rollout `id`'s first and last write events, if any came. */
+  writesOf(id: string): { firstAtMs: number; lastAtMs: number } | undefined {
+    return this.#writes.get(id);
+  }
+
+  /** The hub's clock at the newest report event so far (0 before any). */
+  get lastReportAtMs(): number {
+    return this.#lastReportAtMs;
   }
 
   count(type: CountKey): number {

@@ -4,7 +4,7 @@
  * rollouts through a signed webhook; then bursts, API latency and the hub's stop on SIGTERM.
  */
 import { createHmac } from "node:crypto";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { copyFile, mkdtemp, readFile, rm } from "node:fs/promises";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import type { RolloutView } from "@flotilla/api";
@@ -50,7 +50,7 @@ export interface SizeOptions {
   canary: boolean;
   /** Where the servers keep their files. */
   workDir: string;
-  /** Writes a V8 CPU profile of the hub here (`node --cpu-prof`). */
+  /** Writes a V8 CPU profile of the hub here (`node --cpu-prof`), and its log once it stopped. */
   profileDir?: string;
   /** Runs this script as the hub instead of the built `flotilla-hub` (e.g. a copy of an older build, to compare). */
   hubScript?: string;
@@ -66,6 +66,12 @@ export interface RolloutResult {
   seconds: number;
   /** Trigger to the rollout's creation. */
   createdSeconds: number;
+  /**
+   * By the hub's clock (its events' times), from the rollout's creation: when its last desired
+   * state was written, when the last report before its end was stored, and its end. Apart from
+   * the delay of the benchmark's own event loop, which reads the events.
+   */
+  hub: { lastWriteSeconds: number; lastReportSeconds: number; endSeconds: number };
   desiredWrites: number;
   desiredWritesPerSecond: number;
   reportsIngested: number;
@@ -250,7 +256,8 @@ async function measureRollout(
   const created = events.nextRollout(["Created"], 120_000);
   const started = performance.now();
   await trigger();
-  const id = (await created).rolloutId;
+  const createdEvent = await created;
+  const id = createdEvent.rolloutId;
   const createdSeconds = (performance.now() - started) / 1000;
   const offlineBefore = offlineSoFar(events);
   const end = await events.end(id, ROLLOUT_TIMEOUT_MS);
@@ -259,6 +266,12 @@ async function measureRollout(
   const hubCpuSeconds = (await cpuSeconds(hub.process.pid)) - cpuBefore;
   const window = fleet.counters.window;
   const spanS = ((window.lastAtMs ?? 0) - (window.firstAtMs ?? 0)) / 1000;
+  const fromCreated = (atMs: number | undefined) => Math.max(0, ((atMs ?? 0) - createdEvent.atMs) / 1000);
+  const hubTimes = {
+    lastWriteSeconds: fromCreated(events.writesOf(id)?.lastAtMs),
+    lastReportSeconds: fromCreated(events.lastReportAtMs),
+    endSeconds: fromCreated(end.atMs),
+  };
   const problems = end.event === "RolloutSucceeded" ? [] : [`${id}: ${end.event} ${end.message ?? ""}`];
   problems.push(...(await verify(hub, fleet, id)));
   const result: RolloutResult = {
@@ -267,6 +280,7 @@ async function measureRollout(
     reportsPerRevision,
     seconds,
     createdSeconds,
+    hub: hubTimes,
     desiredWrites: window.count,
     desiredWritesPerSecond: spanS > 0 ? window.count / spanS : window.count,
     reportsIngested: events.count("report") - reportsBefore,
@@ -275,7 +289,9 @@ async function measureRollout(
   };
   h.say(
     `  ${name} (${policy}, ${reportsPerRevision} report(s)/revision): ${seconds.toFixed(2)} s ` +
-      `(created after ${createdSeconds.toFixed(2)} s), ` +
+      `(created after ${createdSeconds.toFixed(2)} s; by the hub's clock from creation: last write ` +
+      `${hubTimes.lastWriteSeconds.toFixed(2)} s, last report ${hubTimes.lastReportSeconds.toFixed(2)} s, ` +
+      `end ${hubTimes.endSeconds.toFixed(2)} s), ` +
       `${result.desiredWritesPerSecond.toFixed(0)} writes/s, hub CPU ${hubCpuSeconds.toFixed(2)} s` +
       (offline > 0 ? `, ${offline} false Offline meanwhile` : "") +
       (problems.length ? `; PROBLEMS: ${problems.join("; ")}` : ""),
@@ -383,6 +399,8 @@ export async function runSize(o: SizeOptions): Promise<SizeResult> {
     const sigtermSeconds = (performance.now() - started) / 1000;
     const sigtermKilled = hub.process.exitStatus?.signal === "SIGKILL";
     const hubWarnings = await warningsOf(join(dir, "hub", "hub.log"));
+    // Beside the profile, the log tells when each step ran.
+    if (o.profileDir) await copyFile(join(dir, "hub", "hub.log"), join(o.profileDir, "hub.log")).catch(() => {});
     for (const [msg, n] of Object.entries(hubWarnings)) o.say(`  hub logged ${n}× "${msg}"`);
     o.say(
       `  simulated agents' heartbeat ticks ran up to ${(fleet.counters.heartbeatLateMaxMs / 1000).toFixed(1)} s late`,
