@@ -7,7 +7,17 @@
 import { readFile } from "node:fs/promises";
 import type { ClusterDetail } from "@flotilla/api";
 import { until } from "@flotilla/devfleet";
-import { EDGE, type FaultFigures, LEASE_TTL_MS, seconds, sumRows, type World } from "./world.js";
+import {
+  APP,
+  EDGE,
+  type FaultFigures,
+  LEASE_TTL_MS,
+  ROLLOUT_WAIT_MS,
+  seconds,
+  sumRows,
+  type World,
+  type Written,
+} from "./world.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -33,6 +43,54 @@ export async function leaderKills(world: World, times: number): Promise<FaultFig
     );
   }
   return sumRows(`leader SIGKILL ×${times} (random points)`, rows);
+}
+
+/**
+ * Kills aimed at the window between a desired-state write reaching the NATS bucket and its
+ * record in Redis: the bucket watch SIGKILLs the leader the moment it sees the rollout's first
+ * write, then asks the other replica what Redis recorded for that cluster. A record older than
+ * the write means the kill landed in the window; the successor must then find the write in the
+ * bucket and record it without writing again (no duplicate write, no lost write). The hub needs
+ * no fault point of its own; `landed` counts the kills that hit the window.
+ */
+export async function aimedKills(world: World, times: number): Promise<FaultFigures & { landed: number }> {
+  const rows: FaultFigures[] = [];
+  let landed = 0;
+  for (let i = 0; i < times; i++) {
+    const leader = await world.waitLeader();
+    const hub = world.hubs[leader];
+    const other = world.hubs[1 - leader];
+    if (!hub || !other) throw new Error("two replicas are needed");
+    rows.push(
+      await world.faultDuringRollout(`aimed kill #${i + 1}`, "push", async (revision) => {
+        let aimed: Written | undefined;
+        world.onWrite((w) => {
+          if (aimed || w.revision !== revision) return;
+          aimed = w;
+          hub.process.signal("SIGKILL");
+        });
+        const w = await until("the rollout's first write to reach the bucket", async () => aimed, ROLLOUT_WAIT_MS, 5);
+        world.offWrite();
+        const detail = await other.api
+          .request<ClusterDetail>("GET", `/v1/clusters/${w.cluster}`)
+          .catch(() => undefined);
+        const recorded = detail?.json?.apps.find((a) => a.app === APP)?.desired?.generation;
+        const inWindow = recorded === undefined || recorded < w.generation;
+        if (inWindow) landed++;
+        await hub.kill();
+        const next = await world.waitLeader(leader);
+        const detectedAtMs = Date.now();
+        await world.startHub(leader);
+        return {
+          detectedAtMs,
+          notes: `hub-${leader} → hub-${next}; ${inWindow ? "killed between the bucket write and its Redis record" : "Redis had recorded the write first"}`,
+        };
+      }),
+    );
+  }
+  world.offWrite();
+  const row = sumRows(`leader SIGKILLed as its write reaches the bucket ×${times}`, rows);
+  return { ...row, notes: `${landed} of ${times} landed between the bucket and Redis; ${row.notes}`, landed };
 }
 
 /** `desired state published` lines a replica logged at or after `sinceMs`. */

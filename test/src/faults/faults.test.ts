@@ -12,6 +12,7 @@
 import { existsSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import {
+  aimedKills,
   blockedOnPartition,
   bothReplicasKilled,
   clockSkew,
@@ -27,6 +28,8 @@ import {
 import { type FaultFigures, faultTable, toxiproxyBuilt, World } from "./world.js";
 
 const KILLS = Number(process.env.FLOTILLA_FAULT_KILLS ?? 20);
+/** Kills aimed at the window between the bucket write and its Redis record (`FLOTILLA_FAULT_AIMED`, default 5). */
+const AIMED = Number(process.env.FLOTILLA_FAULT_AIMED ?? 5);
 /** The cases that cut a link need toxiproxy-server, which `scripts/setup` builds among the last fixtures. */
 const NO_PROXY = toxiproxyBuilt() ? false : "toxiproxy-server is not built yet (scripts/setup builds it)";
 /** The clock-skew case preloads Debian's libfaketime into a hub replica. */
@@ -82,6 +85,16 @@ describe("faults on clustered NATS and Redis behind Sentinel", () => {
 
   it(`leader SIGKILLed ${KILLS} times at random points`, async () => {
     await run(world, () => leaderKills(world, KILLS));
+  });
+
+  it("leader SIGKILLed as its write reaches the bucket, before Redis records it", async () => {
+    let landed = 0;
+    await run(world, async () => {
+      const row = await aimedKills(world, AIMED);
+      landed = row.landed;
+      return row;
+    });
+    process.stdout.write(`aimed kills that landed in the window: ${landed} of ${AIMED}\n`);
   });
 
   it("both replicas killed at once and restarted", async () => {

@@ -140,6 +140,7 @@ export class World {
   failed = false;
   readonly hubs: (HubProcess | undefined)[] = [undefined, undefined];
   #version = 0;
+  #onWrite: ((w: Written) => void) | undefined;
   #retiredRegressions = 0;
   #startEdge: (() => Promise<SimulatedFleet>) | undefined;
   #watch: QueuedIterator<KvEntry> | undefined;
@@ -383,15 +384,29 @@ spec: { repo: web, path: deploy, namespace: web }
       for await (const e of iter) {
         if (e.operation !== "PUT") continue;
         const m = open(DESIRED_STATE, e.value, ring).message;
-        this.written.push({
+        const written: Written = {
           cluster: e.key.split(".")[0] ?? "",
           generation: Number(m.generation),
           revision: m.source?.revision ?? "",
           rolloutId: m.rolloutId,
           atMs: Date.now(),
-        });
+        };
+        this.written.push(written);
+        this.#onWrite?.(written);
       }
     })();
+  }
+
+  /**
+   * Calls `fn` synchronously for each desired state the bucket watch sees from now on (a fault
+   * aimed at the moment a write lands), until {@link offWrite}.
+   */
+  onWrite(fn: (w: Written) => void): void {
+    this.#onWrite = fn;
+  }
+
+  offWrite(): void {
+    this.#onWrite = undefined;
   }
 
   /** Pushes a new commit; the hub's poll (every 0.5 s) starts its rollout. */
