@@ -31,8 +31,9 @@ TOXIPROXY_VERSION=v2.12.0
 # assets are embedded (that needs npm); the HTTP API the hub queries is all there.
 PROMETHEUS_VERSION=v0.316.0
 # chromium: the dashboard's browser tests drive Debian's build through playwright-core (no
-# browser download works where the tests run).
-DEBIAN_PACKAGES=(git redis-server openssl ca-certificates chromium)
+# browser download works where the tests run). faketime: the fault suite preloads its
+# libfaketime into one hub replica to skew that replica's wall clock alone.
+DEBIAN_PACKAGES=(git redis-server openssl ca-certificates chromium faketime)
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE=${FLOTILLA_CACHE:-$HOME/.cache/flotilla}
