@@ -152,6 +152,8 @@ export class RolloutConductor {
   #running = false;
   #pass: Promise<void> | undefined;
   #again = false;
+  /** A kicked pass starts no earlier than this (hub clock): see {@link kick}. */
+  #restMs = 0;
   #unsubscribe: (() => void) | undefined;
   /** By rollout id: unsettled rollouts stepped by this leader. */
   readonly #observed = new Map<string, Observed>();
@@ -181,11 +183,17 @@ export class RolloutConductor {
     await Promise.allSettled([...this.#locks.values()]);
   }
 
-  /** Steps every unsettled rollout as soon as possible. */
+  /**
+   * Steps every unsettled rollout as soon as possible: at once, or, right after a pass, once as
+   * long again has passed as that pass took. Reports stream in while a wave converges and each
+   * pass is linear in the rollout's size, so back-to-back passes would take the event loop from
+   * the ingestion that feeds them; spaced like this, passes take at most about half of it and
+   * each takes in every report that came meanwhile.
+   */
   kick(): void {
     if (!this.#running) return;
     if (this.#pass) this.#again = true;
-    else this.#schedule(0);
+    else this.#schedule(Math.max(0, this.#restMs - Date.now()));
   }
 
   #schedule(delayMs: number): void {
@@ -196,11 +204,15 @@ export class RolloutConductor {
 
   #startPass(): void {
     if (!this.#running || this.#pass) return;
+    const startedMs = Date.now();
     this.#pass = this.stepAll().finally(() => {
       this.#pass = undefined;
       const again = this.#again;
       this.#again = false;
-      this.#schedule(again ? 0 : (this.o.tickMs ?? ROLLOUT_TICK_MS));
+      const tickMs = this.o.tickMs ?? ROLLOUT_TICK_MS;
+      const restMs = Math.min(Date.now() - startedMs, tickMs);
+      this.#restMs = Date.now() + restMs;
+      this.#schedule(again ? restMs : tickMs);
     });
   }
 
