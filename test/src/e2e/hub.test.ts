@@ -363,6 +363,7 @@ describe("hub end to end (NATS without auth)", () => {
       const itemSchema = resolved(resolved(listSchema).properties.items.items);
       expect(Object.keys(resolved(itemSchema.properties.status).properties).sort()).toEqual([
         "agentVersion",
+        "freeze",
         "lastHeartbeatMs",
         "state",
       ]);
@@ -902,6 +903,10 @@ describe("hub while Redis refuses writes", () => {
     nc = await connect({ servers: fleet.nats.url });
     const statusKv = await nc.jetstream().views.kv(STATUS_BUCKET);
     admin = new Redis(fleet.redis.url);
+    // The hub keeps only reports of apps it assigned to the cluster: a value in the desired
+    // bucket is its assignment (the record in Redis follows it), so web counts as oom-1's app.
+    const desiredKv = await nc.jetstream().views.kv(DESIRED_BUCKET);
+    await desiredKv.put(stateKey("oom-1", "web"), new Uint8Array([0]));
 
     // Every write is refused (OOM, noeviction) while reads and the lease renewal still work.
     await admin.config("SET", "maxmemory", "1");
