@@ -113,7 +113,11 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     cleanups.push(() => sources.close());
     const box = new SecretBox(config.encryptionKey);
     const hubKey = await loadHubKey(config.signingKeyPem, signingKey, box);
-    const receivers = new Receivers(receiverStore, box);
+    const receiverRules: UrlRules = {
+      allowHttp: config.notifyAllowHttp,
+      allowed: parseAllowList(config.notifyAllowedHosts),
+    };
+    const receivers = new Receivers(receiverStore, box, receiverRules);
     const metrics = new HubMetrics();
 
     const setup = config.operatorSetup ? await parseOperatorSetup(config.operatorSetup) : undefined;
@@ -211,6 +215,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
         metrics,
         log,
         retryMinMs: config.notifyRetryMinMs,
+        rules: receiverRules,
       });
       return [ingester, conductor, tracker, notifier];
     };

@@ -84,6 +84,7 @@ export const registerContextCommands: CommandModule = (program, ctx) => {
     .alias("rm")
     .description("remove a context and its token from the config file")
     .argument("<name>", "context name")
+    .addHelpText("after", examples(["forget a hub that is gone", "flotilla context delete old-lab"]))
     .action((name: string) => {
       const { path, text } = configText(ctx);
       writeConfigFile(path, deleteContext(text, path, name));
