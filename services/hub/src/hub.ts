@@ -5,6 +5,7 @@
 import { guardedGitHttp, parseAllowList, type UrlRules } from "@flotilla/netguard";
 import type { SigningKey } from "@flotilla/proto";
 import type { Logger } from "pino";
+import { EventsTokens } from "./access/events-token.js";
 import { TokenService } from "./access/tokens.js";
 import { buildApi, serve } from "./api/server.js";
 import { RolloutConductor } from "./conductor/conductor.js";
@@ -257,6 +258,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       metrics,
       log,
       tokens,
+      eventsTokens: new EventsTokens(config.encryptionKey),
       audit,
       freezes,
       redis: redis.redis,
