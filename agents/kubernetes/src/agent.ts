@@ -59,7 +59,7 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
   } catch (err) {
     throw new ConfigError(`bad key: ${(err as Error).message}`, { cause: err });
   }
-  const metrics = new AgentMetrics();
+  const metrics = new AgentMetrics(AGENT_VERSION);
   const kube = new KubeClient(loadKubeTarget(config.kubeconfig, config.kubeContext));
   const transport = new Transport({
     cluster: config.cluster,

@@ -19,7 +19,7 @@ describe("agent endpoints", () => {
   let close: () => void = () => {};
 
   beforeAll(async () => {
-    const metrics = new AgentMetrics();
+    const metrics = new AgentMetrics("9.9.9");
     metrics.applies.inc({ app: "web" }, 3);
     const server = await serveEndpoints("127.0.0.1", 0, { metrics, readiness: () => readiness(ready) });
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -46,7 +46,9 @@ describe("agent endpoints", () => {
   it("/metrics serves Prometheus text; anything else is 404", async () => {
     const res = await fetch(`${base}/metrics`);
     expect(res.status).toBe(200);
-    expect(await res.text()).toContain('flotilla_agent_applies_total{app="web"} 3');
+    const text = await res.text();
+    expect(text).toContain('flotilla_agent_applies_total{app="web"} 3');
+    expect(text).toMatch(/^flotilla_build_info\{component="agent",version="9\.9\.9",commit="[^"]+"\} 1$/m);
     expect((await fetch(`${base}/nope`)).status).toBe(404);
   });
 });

@@ -4,6 +4,21 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
 export class AgentMetrics {
   readonly registry = new Registry();
 
+  /**
+   * `flotilla_build_info{component="agent",version,commit}`, always 1, as the hub's: the commit
+   * from FLOTILLA_BUILD_COMMIT (set where the image is built), else "unknown".
+   */
+  readonly buildInfo = new Gauge({
+    name: "flotilla_build_info",
+    help: "Always 1: the component's version and the commit it was built from.",
+    labelNames: ["component", "version", "commit"] as const,
+    registers: [this.registry],
+  });
+
+  constructor(version = "unknown") {
+    this.buildInfo.set({ component: "agent", version, commit: process.env.FLOTILLA_BUILD_COMMIT || "unknown" }, 1);
+  }
+
   /** Seconds per reconcile phase (fetch, render, validate, apply, prune, total). */
   readonly reconcileDuration = new Histogram({
     name: "flotilla_agent_reconcile_duration_seconds",

@@ -1,7 +1,7 @@
 /**
  * Notifications: what the hub tells receivers (a generic webhook with an HMAC-signed body, or a
  * Slack-compatible incoming webhook) when a rollout starts, passes a wave, fails, rolls back or
- * succeeds, or a cluster goes offline; which receivers get which (the route: events, teams,
+ * succeeds, a cluster goes offline, or an agent finds an app drifted (once per drift episode); which receivers get which (the route: events, teams,
  * environments); and the log of deliveries.
  */
 import { z } from "zod";
@@ -15,6 +15,7 @@ export const NOTIFICATION_EVENTS = [
   "rollout-rolled-back",
   "rollout-succeeded",
   "cluster-offline",
+  "drift-detected",
 ] as const;
 export const notificationEventSchema = z.enum(NOTIFICATION_EVENTS);
 export type NotificationEvent = (typeof NOTIFICATION_EVENTS)[number];

@@ -304,6 +304,14 @@ function withIds<const T extends Record<string, Declared>>(table: T): { [K in ke
 }
 
 /** Every operation of the API, by operationId. */
+/** What `POST /v1/events/token` answers. */
+const eventsTokenSchema = z
+  .object({
+    token: z.string().describe("pass it as ?access_token= to GET /v1/events; it is not an API token"),
+    expiresAtMs: z.number().describe("after this it opens no stream (streams it opened go on)"),
+  })
+  .meta({ id: "EventsToken" });
+
 export const operations = withIds({
   // ---- probes and the hub ----
   getHealth: {
@@ -548,6 +556,12 @@ export const operations = withIds({
       description:
         "Each event's `event:` line is its type, its `id:` line its id and its `data:` line one HubEvent as JSON; a comment line keeps an idle stream open. Ids grow in one order across replicas and hub restarts (they come from a Redis stream): a client that reconnects with `Last-Event-ID` first gets every event after that id still in the event log (FLOTILLA_HUB_EVENTS_MAX_ENTRIES batches), then the live ones, each once; a comment line says so when some were trimmed already. A token may hold a limited number of streams open on each replica (429 beyond); a stream ends when its token is revoked or expires.",
       querystring: z.object({
+        access_token: z
+          .string()
+          .optional()
+          .describe(
+            "an events token from POST /v1/events/token, for a browser's EventSource (which cannot send a header); no other token is taken from the URL",
+          ),
         types: z
           .string()
           .optional()
@@ -571,6 +585,19 @@ export const operations = withIds({
         },
         ...errors(400, 401, 429),
       },
+    },
+  },
+
+  createEventsToken: {
+    method: "POST",
+    path: "/v1/events/token",
+    scope: { action: "read", resource: "fleet" },
+    schema: {
+      tags: ["status"],
+      summary: "Mint an events token: it opens GET /v1/events (as ?access_token=) and nothing else, for 60 s",
+      description:
+        "For a browser's EventSource, which cannot send an Authorization header. The token carries the caller's role and team; the stream it opens lives as long as the caller's own token and ends when that one is revoked or expires.",
+      response: { 200: json("The events token", eventsTokenSchema), ...errors(401) },
     },
   },
 

@@ -18,8 +18,10 @@ export {
 } from "./http.js";
 export {
   checkRepoUrl,
+  GIT_RULE_SETTINGS,
   type RepoTarget,
   type Resolver,
+  type RuleSettings,
   resolveRepoUrl,
   STRICT_RULES,
   systemResolver,

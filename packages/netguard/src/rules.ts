@@ -24,7 +24,24 @@ export interface UrlRules {
   allowHttp: boolean;
   /** Non-public hosts and networks that may be reached. @default none */
   allowed: AllowList;
+  /**
+   * The settings that loosen these rules, named in refusals: the Git ones by default; the hub's
+   * notification receivers pass their own. @default {@link GIT_RULE_SETTINGS}
+   */
+  settings?: RuleSettings;
 }
+
+/** The names of the two settings that loosen a set of rules, as an operator sets them. */
+export interface RuleSettings {
+  allowHttp: string;
+  allowedHosts: string;
+}
+
+/** The Git URL rules' settings, shared by the hub and the agents. */
+export const GIT_RULE_SETTINGS: RuleSettings = {
+  allowHttp: "FLOTILLA_GIT_ALLOW_HTTP",
+  allowedHosts: "FLOTILLA_GIT_ALLOWED_HOSTS",
+};
 
 /** The strict rules: HTTPS to public addresses only. */
 export const STRICT_RULES: UrlRules = { allowHttp: false, allowed: EMPTY_ALLOW_LIST };
@@ -74,7 +91,7 @@ export function checkRepoUrl(text: string, rules: UrlRules): RepoTarget {
   if (url.protocol === "http:" && !rules.allowHttp) {
     throw new UrlRefusedError(
       display,
-      "plain HTTP is not allowed; use https (FLOTILLA_GIT_ALLOW_HTTP=true allows http)",
+      `plain HTTP is not allowed; use https (${(rules.settings ?? GIT_RULE_SETTINGS).allowHttp}=true allows http)`,
     );
   }
   if (url.protocol !== "https:" && url.protocol !== "http:") {
@@ -99,7 +116,7 @@ export function checkAddress(target: RepoTarget, address: ipaddr.IPv4 | ipaddr.I
   const resolved = target.literal ? "" : `${target.host} resolves to `;
   throw new UrlRefusedError(
     target.display,
-    `${resolved}${describeClass(c)} (${address.toString()}); only public addresses are allowed unless FLOTILLA_GIT_ALLOWED_HOSTS admits it`,
+    `${resolved}${describeClass(c)} (${address.toString()}); only public addresses are allowed unless ${(rules.settings ?? GIT_RULE_SETTINGS).allowedHosts} admits it`,
   );
 }
 

@@ -45,6 +45,6 @@ describe("completion", () => {
       "complete -c flotilla -n '__fish_seen_subcommand_from app; and not __fish_seen_subcommand_from create list ls get status diff refresh sync wait delete rm' -a 'status'",
     );
     expect(fish).toMatch(/^complete -c flotilla -l output -s o -x -a 'table wide json yaml' /m);
-    expect(fish.match(/-l hub /g)).toHaveLength(1);
+    expect(fish.match(/^complete -c flotilla -l hub /gm)).toHaveLength(1);
   });
 });

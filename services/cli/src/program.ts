@@ -9,6 +9,7 @@ import { registerEnvCommands } from "./commands/env.js";
 import { registerFreezeCommands } from "./commands/freeze.js";
 import { registerHubCommands } from "./commands/hub.js";
 import { registerNatsCommands } from "./commands/nats.js";
+import { registerReceiverCommands } from "./commands/receiver.js";
 import { registerRepoCommands } from "./commands/repo.js";
 import { registerRolloutCommands } from "./commands/rollout.js";
 import { registerStatusCommands } from "./commands/status.js";
@@ -35,6 +36,7 @@ export const COMMAND_MODULES: readonly CommandModule[] = [
   registerApplyCommands,
   registerRolloutCommands,
   registerFreezeCommands,
+  registerReceiverCommands,
   registerTokenCommands,
   registerAuditCommands,
   registerContextCommands,

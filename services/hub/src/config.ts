@@ -292,6 +292,19 @@ export const hubConfigSchema = z.object({
   /** `FLOTILLA_HUB_NOTIFY_RETRY_MIN` / `--notify-retry-min`: the wait before a failed notification is sent again; each next wait doubles (up to a minute, 5 retries). @default 1s */
   notifyRetryMinMs: durationSchema.default(1_000),
   /**
+   * `FLOTILLA_NOTIFY_ALLOW_HTTP` / `--notify-allow-http`: accept plain-HTTP receiver URLs as well
+   * as HTTPS. @default false
+   */
+  notifyAllowHttp: flagSchema.default(false),
+  /**
+   * `FLOTILLA_NOTIFY_ALLOWED_HOSTS` / `--notify-allowed-hosts`: hosts receiver URLs may reach
+   * although they are not public (host names, IP addresses or CIDR ranges, comma-separated), as
+   * FLOTILLA_GIT_ALLOWED_HOSTS for Git. Otherwise loopback, private, link-local and metadata
+   * addresses are refused when a receiver is saved and before every delivery, so an admin's
+   * receiver cannot reach the hub's own network. @default none
+   */
+  notifyAllowedHosts: allowedHosts.default([]),
+  /**
    * `FLOTILLA_HUB_METRICS_TOKEN` or `FLOTILLA_HUB_METRICS_TOKEN_FILE` / `--metrics-token-file`:
    * when set, `/metrics` needs it as a bearer token (and no API token works there); unset, it is
    * public like the probes.
@@ -380,6 +393,8 @@ export const SETTINGS: readonly HubSetting[] = [
   { field: "auditMaxEntries", env: "FLOTILLA_HUB_AUDIT_MAX_ENTRIES", flag: "audit-max-entries" },
   { field: "eventsMaxEntries", env: "FLOTILLA_HUB_EVENTS_MAX_ENTRIES", flag: "events-max-entries" },
   { field: "notifyRetryMinMs", env: "FLOTILLA_HUB_NOTIFY_RETRY_MIN", flag: "notify-retry-min" },
+  { field: "notifyAllowHttp", env: "FLOTILLA_NOTIFY_ALLOW_HTTP", flag: "notify-allow-http" },
+  { field: "notifyAllowedHosts", env: "FLOTILLA_NOTIFY_ALLOWED_HOSTS", flag: "notify-allowed-hosts" },
   {
     field: "metricsToken",
     env: "FLOTILLA_HUB_METRICS_TOKEN",

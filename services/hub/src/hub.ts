@@ -5,6 +5,7 @@
 import { guardedGitHttp, parseAllowList, type UrlRules } from "@flotilla/netguard";
 import type { SigningKey } from "@flotilla/proto";
 import type { Logger } from "pino";
+import { EventsTokens } from "./access/events-token.js";
 import { TokenService } from "./access/tokens.js";
 import { buildApi, serve } from "./api/server.js";
 import { RolloutConductor } from "./conductor/conductor.js";
@@ -114,7 +115,11 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     cleanups.push(() => sources.close());
     const box = new SecretBox(config.encryptionKey);
     const hubKey = await loadHubKey(config.signingKeyPem, signingKey, box);
-    const receivers = new Receivers(receiverStore, box);
+    const receiverRules: UrlRules = {
+      allowHttp: config.notifyAllowHttp,
+      allowed: parseAllowList(config.notifyAllowedHosts),
+    };
+    const receivers = new Receivers(receiverStore, box, receiverRules);
     const metrics = new HubMetrics();
 
     const setup = config.operatorSetup ? await parseOperatorSetup(config.operatorSetup) : undefined;
@@ -226,6 +231,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
         metrics,
         log,
         retryMinMs: config.notifyRetryMinMs,
+        rules: receiverRules,
       });
       return [ingester, conductor, tracker, notifier];
     };
@@ -271,6 +277,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       metrics,
       log,
       tokens,
+      eventsTokens: new EventsTokens(config.encryptionKey),
       audit,
       freezes,
       redis: redis.redis,

@@ -1,8 +1,32 @@
+import { readFileSync } from "node:fs";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+
+/** The hub's version, from its package.json (one level up from both src/ and dist/). */
+export function hubVersion(): string {
+  return (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
+}
+
+/**
+ * `flotilla_build_info{component,version,commit}`, always 1, as Prometheus' own build_info: the
+ * commit comes from FLOTILLA_BUILD_COMMIT (set where the image is built), else "unknown".
+ */
+export function buildInfoGauge(registry: Registry, component: string, version: string): Gauge<string> {
+  const gauge = new Gauge({
+    name: "flotilla_build_info",
+    help: "Always 1: the component's version and the commit it was built from.",
+    labelNames: ["component", "version", "commit"] as const,
+    registers: [registry],
+  });
+  gauge.set({ component, version, commit: process.env.FLOTILLA_BUILD_COMMIT || "unknown" }, 1);
+  return gauge;
+}
 
 /** Every metric the hub exports, `flotilla_hub_*`, in a registry of its own per hub instance. */
 export class HubMetrics {
   readonly registry = new Registry();
+
+  /** 1, labelled with the hub's version and the commit it was built from (FLOTILLA_BUILD_COMMIT). */
+  readonly buildInfo = buildInfoGauge(this.registry, "hub", hubVersion());
 
   readonly clusters = new Gauge({
     name: "flotilla_hub_clusters",
@@ -56,13 +80,15 @@ export class HubMetrics {
   });
   readonly gitPollDuration = new Histogram({
     name: "flotilla_hub_git_poll_duration_seconds",
-    help: "Time to list a repo's branch heads from its Git server.",
+    help: "Time to list a repo's branch heads from its Git server, by repo.",
+    labelNames: ["repo"] as const,
     buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
   readonly gitPollErrors = new Counter({
     name: "flotilla_hub_git_poll_errors_total",
-    help: "Git polls that failed (server down, auth refused, branch missing).",
+    help: "Git polls that failed (server down, auth refused, branch missing), by repo.",
+    labelNames: ["repo"] as const,
     registers: [this.registry],
   });
   readonly webhookDeliveries = new Counter({

@@ -381,6 +381,11 @@ spec: { labels: { env: prod } }
         after: (body) => expect(body).toEqual({ tokenId: "bootstrap", role: "admin" }),
       },
       { op: "deleteSession", status: 204 },
+      {
+        op: "createEventsToken",
+        status: 200,
+        after: (body) => expect(body.token).toMatch(/^fev_[\w-]+\.[\w-]+$/),
+      },
       ...Array.from({ length: MAX_STREAMS }, (): Step => ({ op: "streamEvents", status: 200 })),
       { op: "streamEvents", status: 429 },
 
@@ -647,6 +652,34 @@ spec: { labels: { env: prod } }
       }
     }
     process.stdout.write(`contract walk: ${steps.length} requests over ${walked.size} operations\n`);
+  });
+
+  it("an events token opens the event stream (in the URL, as an EventSource sends it) and nothing else", async () => {
+    const mint = await fetch(`${hub.url}/v1/events/token`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${refusing.viewer}` },
+    });
+    expect(mint.status).toBe(200);
+    const { token, expiresAtMs } = (await mint.json()) as { token: string; expiresAtMs: number };
+    expect(expiresAtMs).toBeGreaterThan(0);
+    const open = async (path: string, headers: Record<string, string> = {}) => {
+      const stop = new AbortController();
+      const res = await fetch(`${hub.url}${path}`, { headers, signal: stop.signal });
+      const first = res.status === 200 ? await res.body?.getReader().read() : undefined;
+      stop.abort();
+      return { status: res.status, type: res.headers.get("content-type") ?? "", first };
+    };
+    const stream = await open(`/v1/events?access_token=${encodeURIComponent(token)}`);
+    expect(stream.status).toBe(200);
+    expect(stream.type).toMatch(/^text\/event-stream/);
+    expect(new TextDecoder().decode(stream.first?.value)).toMatch(/^: connected/);
+    // Nothing else takes it, in the URL or as a bearer token.
+    expect((await open(`/v1/clusters?access_token=${encodeURIComponent(token)}`)).status).toBe(401);
+    expect((await open("/v1/clusters", { authorization: `Bearer ${token}` })).status).toBe(401);
+    expect((await open("/v1/fleet/status", { authorization: `Bearer ${token}` })).status).toBe(401);
+    // No API token is taken from a URL; a forged events token is refused.
+    expect((await open(`/v1/events?access_token=${encodeURIComponent(refusing.viewer)}`)).status).toBe(401);
+    expect((await open(`/v1/events?access_token=${encodeURIComponent(`${token}x`)}`)).status).toBe(401);
   });
 
   it("refuses every operation that needs the token without it: 401 with the documented error body", async () => {

@@ -65,6 +65,9 @@ describe("notifications of a failing rollout", () => {
         FLOTILLA_HUB_POLL_INTERVAL: "500ms",
         FLOTILLA_HEARTBEAT_INTERVAL: "500ms",
         FLOTILLA_HUB_NOTIFY_RETRY_MIN: "200ms",
+        // The test receiver listens on loopback over plain HTTP: the hub refuses both unless told.
+        FLOTILLA_NOTIFY_ALLOW_HTTP: "true",
+        FLOTILLA_NOTIFY_ALLOWED_HOSTS: "127.0.0.1",
         FLOTILLA_LOG_LEVEL: "warn",
       },
     });
@@ -76,6 +79,21 @@ describe("notifications of a failing rollout", () => {
     await nc?.close();
     await fleet?.stop();
     await new Promise<void>((r) => receiver?.close(() => r()));
+  });
+
+  it("refuses receiver URLs aimed at addresses the settings do not admit (metadata, other loopback, private)", async () => {
+    for (const [url, reason] of [
+      ["http://169.254.169.254/latest/meta-data", /metadata/],
+      ["http://[::1]:8080/hook", /loopback/],
+      ["http://10.0.0.7/secret-path-hook", /private/],
+      ["ftp://hooks.example/x", /must be an http\(s\) URL/],
+    ] as const) {
+      const refused = await api("PUT", "/v1/receivers/probe", { url, secret: SECRET });
+      expect(refused.status, url).toBe(400);
+      expect(JSON.stringify(refused.json), url).toMatch(reason);
+      expect(JSON.stringify(refused.json)).not.toContain("secret-path-hook");
+    }
+    expect((await api("GET", "/v1/receivers")).json.items).toEqual([]);
   });
 
   it("delivers a signed rollout-failed notification on the third try, and logs the delivery", async () => {

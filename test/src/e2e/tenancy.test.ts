@@ -274,6 +274,7 @@ describe("teams as tenants", () => {
       case "listTokens":
       case "getFleetStatus":
       case "streamEvents":
+      case "createEventsToken":
         return { own: {} };
       case "receiveGitWebhook":
         return { own: { params: { repo: "ra" }, body: {} } };

@@ -9,6 +9,16 @@ import { examples } from "../help.js";
 import { readSecretFromStdin } from "../input.js";
 import { formatTable, NONE } from "../output.js";
 
+/**
+ * The `--hub` (and `--context`) of login and context add: the program's own flags of those
+ * names, which commander gives the program even when typed after the verb.
+ */
+function flagsOf(cmd: Command, verb: string): { hub: string; context?: string } {
+  const o = cmd.optsWithGlobals<{ hub?: string; context?: string }>();
+  if (!o.hub) throw new UsageError(`${verb} needs --hub <url>`, `see 'flotilla ${verb} --help'`);
+  return { hub: hubUrl(o.hub), ...(o.context ? { context: o.context } : {}) };
+}
+
 /** A hub URL as the settings take it (`host:port` gets http://), or a UsageError naming the flag. */
 function hubUrl(text: string): string {
   const parsed = settingsSchema.shape.hub.safeParse(text);
@@ -59,9 +69,8 @@ export const registerContextCommands: CommandModule = (program, ctx) => {
 
   context
     .command("add")
-    .description("add (or change) a context: a hub address and, from stdin, its token")
+    .description("add (or change) a context: a hub address (--hub, required) and, from stdin, its token")
     .argument("<name>", "context name")
-    .requiredOption("--hub <url>", "the hub's address")
     .option("--token-stdin", "read the hub's token from stdin (kept in the 0600 config file)")
     .option("--use", "make it the current context too")
     .addHelpText(
@@ -71,8 +80,8 @@ export const registerContextCommands: CommandModule = (program, ctx) => {
         "vault read -field=token secret/flotilla/staging | flotilla context add staging --hub https://staging.example --token-stdin",
       ]),
     )
-    .action(async (name: string, opts: { hub: string; tokenStdin?: boolean; use?: boolean }) => {
-      const hub = hubUrl(opts.hub);
+    .action(async (name: string, opts: { tokenStdin?: boolean; use?: boolean }, cmd: Command) => {
+      const { hub } = flagsOf(cmd, "context add");
       const token = opts.tokenStdin ? await readSecretFromStdin(ctx.io.stdin, "the token") : undefined;
       const { path, text } = configText(ctx);
       writeConfigFile(path, setContext(text, path, name, { hub, ...(token ? { token } : {}) }, Boolean(opts.use)));
@@ -84,6 +93,7 @@ export const registerContextCommands: CommandModule = (program, ctx) => {
     .alias("rm")
     .description("remove a context and its token from the config file")
     .argument("<name>", "context name")
+    .addHelpText("after", examples(["forget a hub that is gone", "flotilla context delete old-lab"]))
     .action((name: string) => {
       const { path, text } = configText(ctx);
       writeConfigFile(path, deleteContext(text, path, name));
@@ -92,9 +102,9 @@ export const registerContextCommands: CommandModule = (program, ctx) => {
 
   program
     .command("login")
-    .description("check a token against a hub and store both as a context of the config file (mode 0600)")
-    .requiredOption("--hub <url>", "the hub's address")
-    .option("--context <name>", "the context to store it as (default: from the hub's host and port)")
+    .description(
+      "check a token against a hub (--hub, required) and store both as a context (--context, default: from the host) of the config file (mode 0600)",
+    )
     .addHelpText(
       "after",
       `${examples(
@@ -102,9 +112,9 @@ export const registerContextCommands: CommandModule = (program, ctx) => {
         ["a named second hub", 'printf %s "$TOKEN" | flotilla login --hub https://staging.example --context staging'],
       )}\nThe token is read from stdin, checked with GET /v1/whoami, then saved; the context becomes current.\n`,
     )
-    .action(async (opts: { hub: string; context?: string }, cmd: Command) => {
-      const hub = hubUrl(opts.hub);
-      const name = opts.context ?? contextNameFor(hub);
+    .action(async (_opts: unknown, cmd: Command) => {
+      const { hub, context } = flagsOf(cmd, "login");
+      const name = context ?? contextNameFor(hub);
       const token = await readSecretFromStdin(ctx.io.stdin, "the token");
       const { path, text } = configText(ctx);
       // Checked before anything is written: the file never holds a token the hub refused.

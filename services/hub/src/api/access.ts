@@ -25,6 +25,7 @@ import {
 } from "@flotilla/api";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { decideOwners, decideRole, listedTeam, type OwnerFact } from "../access/decide.js";
+import { type EventsTokens, isEventsToken } from "../access/events-token.js";
 import type { DeclaredOwners, Ownership } from "../access/ownership.js";
 import { actorOf, type Principal } from "../access/principal.js";
 import type { TokenService } from "../access/tokens.js";
@@ -74,6 +75,8 @@ declare module "fastify" {
 
 export interface AccessControlOptions {
   tokens: TokenService;
+  /** Events tokens (`POST /v1/events/token`): they open `GET /v1/events` and nothing else. */
+  eventsTokens: EventsTokens;
   ownership: Ownership;
   audit: AuditTrail;
   /** Counts failed authentications per client address; from @fastify/rate-limit's `createRateLimit`. */
@@ -102,6 +105,17 @@ const RESOURCE_KIND: Partial<Record<Resource, ObjectKind>> = {
 function bearerOf(req: FastifyRequest): string {
   const header = req.headers.authorization;
   if (header !== undefined) return header.startsWith("Bearer ") ? header.slice("Bearer ".length).trim() : "";
+  // The event stream takes an events token in its URL, for a browser's EventSource; no other
+  // token is ever taken from a URL, where proxies and histories keep it.
+  const inUrl = (req.query as { access_token?: unknown } | undefined)?.access_token;
+  if (req.routeOptions.config?.operationId === STREAM_EVENTS && typeof inUrl === "string" && inUrl !== "") {
+    if (!isEventsToken(inUrl)) {
+      throw new AuthError(
+        "only an events token (POST /v1/events/token) may be sent in the URL; send others as a bearer token",
+      );
+    }
+    return inUrl;
+  }
   const cookie = req.cookies?.[SESSION_COOKIE] ?? "";
   if (cookie !== "" && !SAFE_METHODS.includes(req.method) && !req.headers[CSRF_HEADER]) {
     throw new ForbiddenError(
@@ -110,6 +124,9 @@ function bearerOf(req: FastifyRequest): string {
   }
   return cookie;
 }
+
+/** The one operation an events token opens. */
+const STREAM_EVENTS = "streamEvents";
 
 /** The name a request carries at `ref`, if it carries one. */
 function nameIn(req: FastifyRequest, ref: NameRef): string | undefined {
@@ -178,6 +195,19 @@ export function installAccessControl(app: FastifyInstance, o: AccessControlOptio
     return facts;
   };
 
+  /** An events token opens the event stream only, and only while the token it came from works. */
+  const verifyEventsToken = async (bearer: string, req: FastifyRequest) => {
+    if (req.routeOptions.config?.operationId !== STREAM_EVENTS) {
+      return { refused: "an events token opens GET /v1/events only; send an API token" };
+    }
+    const verdict = o.eventsTokens.verify(bearer);
+    if ("refused" in verdict) return verdict;
+    if (!(await o.tokens.stillValid(verdict.principal))) {
+      return { refused: `token ${verdict.principal.tokenId}, which the events token came from, is revoked or expired` };
+    }
+    return verdict;
+  };
+
   app.addHook("onRequest", async (req) => {
     const scope = req.routeOptions.config?.scope;
     if (scope === undefined || scope === PUBLIC_SCOPE) return;
@@ -185,7 +215,7 @@ export function installAccessControl(app: FastifyInstance, o: AccessControlOptio
     const before = await o.failures(req, { increment: false });
     if (before.isExceeded) throw tooManyFailures(before.ttlInSeconds);
     const bearer = bearerOf(req);
-    const verdict = await o.tokens.verify(bearer);
+    const verdict = isEventsToken(bearer) ? await verifyEventsToken(bearer, req) : await o.tokens.verify(bearer);
     if ("refused" in verdict) {
       const after = await o.failures(req);
       if (after.isExceeded) throw tooManyFailures(after.ttlInSeconds);

@@ -7,6 +7,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import { validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
+import type { EventsTokens } from "../access/events-token.js";
 import { Ownership } from "../access/ownership.js";
 import type { TokenService } from "../access/tokens.js";
 import { AuditTrail } from "../audit/trail.js";
@@ -94,6 +95,8 @@ export interface ApiOptions {
   metrics: HubMetrics;
   log: Logger;
   tokens: TokenService;
+  /** Mints and checks the events tokens of `POST /v1/events/token`. */
+  eventsTokens: EventsTokens;
   audit: AuditStore;
   freezes: FreezeStore;
   /** Where failed authentications are counted, shared by every replica; in memory when absent (tests). */
@@ -168,6 +171,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   const ownership = new Ownership(o.objects, o.rollouts);
   installAccessControl(app, {
     tokens: o.tokens,
+    eventsTokens: o.eventsTokens,
     ownership,
     audit: new AuditTrail(o.audit, o.log),
     failures: app.createRateLimit(),
@@ -247,6 +251,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
       events: o.events,
       eventLog: o.eventLog,
       streams,
+      eventsTokens: o.eventsTokens,
     }),
   );
   await app.register(

@@ -1,6 +1,7 @@
 import { operations } from "@flotilla/api";
 import type { FastifyPluginAsync } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import type { EventsTokens } from "../access/events-token.js";
 import { NotFoundError } from "../errors.js";
 import { clusterView, type Registry } from "../registry/registry.js";
 import { isTerminal } from "../rollout/index.js";
@@ -26,6 +27,7 @@ export interface StatusRoutesOptions {
   eventLog: EventLog;
   /** The open event streams: at most so many per token, ended when their token stops working. */
   streams: StreamRegistry;
+  eventsTokens: EventsTokens;
 }
 
 /** Fleet, cluster and app status, and the SSE event stream. */
@@ -106,6 +108,15 @@ export function statusRoutes(o: StatusRoutesOptions): FastifyPluginAsync {
             clusterState: statuses.get(r.cluster)?.state ?? "Pending",
           })),
         };
+      },
+    });
+
+    app.route({
+      ...routeOf(operations.createEventsToken),
+      handler: async (req) => {
+        const principal = req.principal;
+        if (!principal) throw new Error("the access hook let an events token request through without a token");
+        return o.eventsTokens.mint(principal);
       },
     });
 

@@ -14,7 +14,24 @@ export function notificationOf(
   event: HubEvent,
   id: string,
   teamOf: (app: string) => string | undefined,
+  /** For a report: whether it starts a drift episode (see DriftEpisodes), and the cluster's environment. */
+  drift?: { starts: boolean; environment?: string },
 ): Notification | undefined {
+  if (event.type === "report") {
+    if (!drift?.starts) return undefined;
+    const team = teamOf(event.app);
+    return {
+      id,
+      event: "drift-detected",
+      atMs: event.atMs,
+      app: event.app,
+      ...(team ? { team } : {}),
+      ...(drift.environment ? { environment: drift.environment } : {}),
+      cluster: event.cluster,
+      revision: event.revision,
+      message: `${event.app} on ${event.cluster}: live objects differ from Git (see 'flotilla app diff ${event.app}')`,
+    };
+  }
   if (event.type === "cluster-state") {
     if (event.state !== "Offline" || event.previous === "Offline") return undefined;
     return {
@@ -41,6 +58,31 @@ export function notificationOf(
     ...(event.cluster ? { cluster: event.cluster } : {}),
     message: `${event.app} in ${event.environment}: ${event.message ?? event.event} (rollout ${event.rolloutId}, ${event.state})`,
   };
+}
+
+/** The phase an agent reports while an app's live objects differ from what it applied. */
+export const DRIFT_PHASE = "out_of_sync";
+
+/**
+ * Tells drift episodes apart, so a receiver hears of a drift once, not every time the agent
+ * reports it again (every drift check, 30 s by default): an episode of a (cluster, app) starts
+ * with its first drifted report and ends with the first report in another phase (re-applied,
+ * self-healed, or a new revision on its way).
+ */
+export class DriftEpisodes {
+  readonly #drifted = new Set<string>();
+
+  /** Whether a report of `phase` for (cluster, app) starts a drift episode. */
+  observe(cluster: string, app: string, phase: string): boolean {
+    const key = `${cluster}\u0000${app}`;
+    if (phase !== DRIFT_PHASE) {
+      this.#drifted.delete(key);
+      return false;
+    }
+    if (this.#drifted.has(key)) return false;
+    this.#drifted.add(key);
+    return true;
+  }
 }
 
 /** The notification of an engine event of a rollout, by its kind and the rollout's state after it. */

@@ -8,14 +8,15 @@
  */
 import type { HubEvent, Notification } from "@flotilla/api";
 import { NOTIFICATION_SIGNATURE_HEADER } from "@flotilla/api";
+import { type Resolver, UrlRefusedError, type UrlRules } from "@flotilla/netguard";
 import pRetry, { AbortError } from "p-retry";
 import type { Logger } from "pino";
 import type { Duty } from "../leader/duties.js";
 import type { HubMetrics } from "../metrics.js";
 import type { EventBus } from "../status/events.js";
 import type { ObjectReader, ReceiverRecord, ReceiverStore } from "../store.js";
-import { notificationOf, routes, signature, slackBody } from "./notifications.js";
-import type { ReceiverSecretsOpener } from "./receivers.js";
+import { DriftEpisodes, notificationOf, routes, signature, slackBody } from "./notifications.js";
+import { checkReceiverUrl, type ReceiverSecretsOpener } from "./receivers.js";
 
 /** Retries after the first attempt, by default: 5 (so 6 attempts over about a minute). */
 export const DEFAULT_NOTIFY_RETRIES = 5;
@@ -49,19 +50,27 @@ export interface NotifierOptions {
   /** @default DEFAULT_NOTIFY_RETRY_MIN_MS */
   retryMinMs?: number;
   fetch?: typeof fetch;
+  /** What receiver URLs may reach, checked again before each delivery (DNS may have changed). */
+  rules?: UrlRules;
+  resolver?: Resolver;
 }
 
 export class Notifier implements Duty {
   #unsubscribe: (() => void) | undefined;
   #stopping = new AbortController();
   readonly #inFlight = new Set<Promise<void>>();
+  /** Drift episodes seen while this replica leads; a new leader starts afresh (one repeat at most). */
+  #drift = new DriftEpisodes();
 
   constructor(private readonly o: NotifierOptions) {}
 
   start(): void {
     this.#stopping = new AbortController();
+    this.#drift = new DriftEpisodes();
     this.#unsubscribe = this.o.events.subscribe((event, id) => {
-      if (event.type !== "rollout" && event.type !== "cluster-state") return;
+      if (event.type === "report") {
+        if (!this.#drift.observe(event.cluster, event.app, event.phase)) return;
+      } else if (event.type !== "rollout" && event.type !== "cluster-state") return;
       const p = this.#handle(event, id).catch((err: unknown) =>
         this.o.log.warn({ err, event: id }, "cannot notify about an event"),
       );
@@ -77,8 +86,15 @@ export class Notifier implements Duty {
   }
 
   async #handle(event: HubEvent, id: string): Promise<void> {
-    const team = event.type === "rollout" ? await this.#teamOf(event.app) : undefined;
-    const n = notificationOf(event, id, () => team);
+    const team = event.type === "rollout" || event.type === "report" ? await this.#teamOf(event.app) : undefined;
+    const environment =
+      event.type === "report" ? (await this.o.objects.getObject("Cluster", event.cluster))?.labels.env : undefined;
+    const n = notificationOf(
+      event,
+      id,
+      () => team,
+      event.type === "report" ? { starts: true, ...(environment ? { environment } : {}) } : undefined,
+    );
     if (!n) return;
     const receivers = (await this.o.receivers.listReceivers()).filter((r) => routes(r, n));
     await Promise.all(receivers.map((r) => this.#deliver(r, n)));
@@ -107,6 +123,15 @@ export class Notifier implements Duty {
       await pRetry(
         async () => {
           attempts++;
+          // Refused addresses are not retried: the rules will not change between attempts.
+          if (this.o.rules) {
+            await checkReceiverUrl(url, this.o.rules, this.o.resolver).catch((err: unknown) => {
+              // The reason only: the URL's path may be the secret (a Slack webhook's is). A name
+              // that does not resolve now may later, so that is tried again.
+              if (err instanceof UrlRefusedError) throw new AbortError(`the URL is refused: ${err.reason}`);
+              throw err;
+            });
+          }
           const res = await doFetch(url, {
             method: "POST",
             headers,

@@ -4,7 +4,17 @@
  * origin and whether a secret is set.
  */
 import type { Receiver, ReceiverSpec } from "@flotilla/api";
-import { NotFoundError } from "../errors.js";
+import {
+  ResolveError,
+  type Resolver,
+  type RuleSettings,
+  resolveRepoUrl,
+  STRICT_RULES,
+  systemResolver,
+  UrlRefusedError,
+  type UrlRules,
+} from "@flotilla/netguard";
+import { NotFoundError, ValidationError } from "../errors.js";
 import type { SecretBox } from "../secrets/secretbox.js";
 import type { ReceiverRecord, ReceiverSecrets, ReceiverStore } from "../store.js";
 
@@ -14,6 +24,30 @@ export interface ReceiverSecretsOpener {
 }
 
 const context = (name: string) => `receiver:${name}`;
+
+/** The settings that let receiver URLs reach HTTP or non-public hosts, named in refusals. */
+export const RECEIVER_RULE_SETTINGS: RuleSettings = {
+  allowHttp: "FLOTILLA_NOTIFY_ALLOW_HTTP",
+  allowedHosts: "FLOTILLA_NOTIFY_ALLOWED_HOSTS",
+};
+
+/**
+ * Checks a receiver URL with the address rules Git URLs pass (packages/netguard): https, no
+ * credentials in it, and every address its host resolves to public unless the hub's settings
+ * admit it. Resolves the addresses checked. Throws UrlRefusedError or ResolveError.
+ */
+export async function checkReceiverUrl(
+  url: string,
+  rules: UrlRules,
+  resolver: Resolver = systemResolver,
+): Promise<string[]> {
+  return (await resolveRepoUrl(url, { ...rules, settings: RECEIVER_RULE_SETTINGS }, resolver)).addresses;
+}
+
+/** Scheme, host and port of a URL: what may be shown of a receiver's. */
+function originOf(url: string): string {
+  return URL.canParse(url) ? new URL(url).origin : "(not a URL)";
+}
 
 /** What the API shows of a record. */
 export function receiverView(r: ReceiverRecord): Receiver {
@@ -25,10 +59,26 @@ export class Receivers implements ReceiverSecretsOpener {
   constructor(
     private readonly store: ReceiverStore,
     private readonly box: SecretBox,
+    /** What receiver URLs may reach; the strict rules (HTTPS to public addresses) when not given. */
+    private readonly rules: UrlRules = STRICT_RULES,
+    private readonly resolver: Resolver = systemResolver,
   ) {}
 
-  /** Creates or replaces a receiver; `created` is true when it is new. */
+  /**
+   * Creates or replaces a receiver; `created` is true when it is new. A URL the address rules
+   * refuse is a 400 naming why (a name that does not resolve now is let through: every delivery
+   * checks again).
+   */
   async put(name: string, spec: ReceiverSpec): Promise<{ view: Receiver; created: boolean }> {
+    try {
+      await checkReceiverUrl(spec.url, this.rules, this.resolver);
+    } catch (err) {
+      // The reason only: the URL's path may be the secret (a Slack webhook's is).
+      if (err instanceof UrlRefusedError) {
+        throw new ValidationError("url", `receiver URL ${originOf(spec.url)} is refused: ${err.reason}`);
+      }
+      if (!(err instanceof ResolveError)) throw err;
+    }
     const secrets: ReceiverSecrets = { url: spec.url, ...(spec.secret !== undefined ? { secret: spec.secret } : {}) };
     const record: ReceiverRecord = {
       name,

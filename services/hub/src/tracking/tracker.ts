@@ -190,11 +190,11 @@ export class Tracker {
   }
 
   async #listHeads(repo: RepoRecord, credentials: GitCredentials | undefined): Promise<Map<string, string>> {
-    const end = this.o.metrics.gitPollDuration.startTimer();
+    const end = this.o.metrics.gitPollDuration.startTimer({ repo: repo.name });
     try {
       return await this.o.refs.listBranchHeads(repo.name, repo.url, credentials);
     } catch (err) {
-      this.o.metrics.gitPollErrors.inc();
+      this.o.metrics.gitPollErrors.inc({ repo: repo.name });
       throw err;
     } finally {
       end();
@@ -252,7 +252,7 @@ export class Tracker {
     for (const [environment, branch] of Object.entries(repo.branches)) {
       const sha = heads.get(branch);
       if (!sha) {
-        this.o.metrics.gitPollErrors.inc();
+        this.o.metrics.gitPollErrors.inc({ repo: repo.name });
         this.o.log.warn({ repo: repo.name, environment, branch }, "branch not found on the Git server");
         continue;
       }
