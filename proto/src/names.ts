@@ -52,6 +52,14 @@ export function rpcSubject(cluster: string): string {
   return `flotilla.agent.${checkName("cluster", cluster)}.rpc`;
 }
 
+/** Prefix of the subjects agents ask the hub for new NATS credentials on. */
+export const CREDS_PREFIX = "flotilla.creds";
+
+/** Subject a cluster's agent sends its credentials requests to (answered by the hub). */
+export function credsSubject(cluster: string): string {
+  return `${CREDS_PREFIX}.${checkName("cluster", cluster)}`;
+}
+
 /** Inbox prefix a cluster's connection must use, so replies to it stay private to it. */
 export function inboxPrefix(cluster: string): string {
   return `_INBOX_${checkName("cluster", cluster)}`;
@@ -100,6 +108,7 @@ export function clusterPermissions(cluster: string, apps?: readonly string[]): C
       ...statusKeys,
       `$JS.API.DIRECT.GET.${status}.$KV.${STATUS_BUCKET}.${c}.>`,
       heartbeatSubject(c),
+      credsSubject(c),
     ],
     subscribe: [`${inboxPrefix(c)}.>`, rpcSubject(c)],
     allowResponses: true,
