@@ -60,6 +60,14 @@ export function credsSubject(cluster: string): string {
   return `${CREDS_PREFIX}.${checkName("cluster", cluster)}`;
 }
 
+/**
+ * Reply subjects of a cluster's credentials requests (`<prefix>.<id>`): under `flotilla.`, which
+ * the hub's user may publish to, and subscribable by that cluster alone.
+ */
+export function credsReplyPrefix(cluster: string): string {
+  return `${credsSubject(cluster)}.reply`;
+}
+
 /** Inbox prefix a cluster's connection must use, so replies to it stay private to it. */
 export function inboxPrefix(cluster: string): string {
   return `_INBOX_${checkName("cluster", cluster)}`;
@@ -110,7 +118,7 @@ export function clusterPermissions(cluster: string, apps?: readonly string[]): C
       heartbeatSubject(c),
       credsSubject(c),
     ],
-    subscribe: [`${inboxPrefix(c)}.>`, rpcSubject(c)],
+    subscribe: [`${inboxPrefix(c)}.>`, rpcSubject(c), `${credsReplyPrefix(c)}.>`],
     allowResponses: true,
   };
 }

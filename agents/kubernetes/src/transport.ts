@@ -5,6 +5,7 @@
  */
 import {
   clusterKeyFilter,
+  credsReplyPrefix,
   DESIRED_BUCKET,
   HEARTBEAT,
   type HeartbeatInit,
@@ -19,7 +20,7 @@ import {
   seal,
   stateKey,
 } from "@flotilla/proto";
-import { connect, credsAuthenticator, Events, type KV, type Msg, type NatsConnection } from "nats";
+import { connect, credsAuthenticator, Events, type KV, type Msg, type NatsConnection, nuid } from "nats";
 import { jwtClaims, parseCreds, renewAtMs, renewCreds } from "./creds.js";
 import type { Logger } from "./logger.js";
 
@@ -250,7 +251,16 @@ export class Transport {
         current: this.#creds,
         agentKey: this.opts.agentKey,
         hubKeys: this.opts.hubKeys,
-        request: async (subject, data) => (await nc.request(subject, data, { timeout: RENEW_TIMEOUT_MS })).data,
+        // The reply comes on the cluster's own credentials reply subject: the hub's user may
+        // publish under flotilla., not to agents' inboxes.
+        request: async (subject, data) =>
+          (
+            await nc.request(subject, data, {
+              timeout: RENEW_TIMEOUT_MS,
+              noMux: true,
+              reply: `${credsReplyPrefix(cluster)}.${nuid.next()}`,
+            })
+          ).data,
       });
       this.#creds = creds;
       this.#renewFailures = 0;

@@ -8,6 +8,7 @@ import { type FixtureRepo, type Fleet, type HubProcess, startFleet, waitsOf } fr
 import {
   CREDENTIALS_REQUEST,
   CREDENTIALS_RESPONSE,
+  credsReplyPrefix,
   credsSubject,
   generateSigningKey,
   KeyRing,
@@ -17,7 +18,7 @@ import {
   signingKeyFromPem,
 } from "@flotilla/proto";
 import { CoreV1Api } from "@kubernetes/client-node";
-import { connect, credsAuthenticator, ErrorCode, type NatsError, nkeys } from "nats";
+import { connect, credsAuthenticator, ErrorCode, type NatsError, nkeys, nuid } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const WAIT_MS = 120_000;
@@ -116,8 +117,8 @@ describe("expiring agent NATS credentials, renewed over NATS", () => {
     await until("v3 on the cluster", async () => (await configVersion()) === "v3");
     await until("two more renewals", async () => (await renewals("renewed")) >= before + 2);
     // The hub heard from the agent throughout: the cluster is Ready, never refused.
-    const status = await api("GET", `/v1/clusters/${CLUSTER}/status`);
-    expect(status.json.state ?? status.json.cluster?.state).toBe("Ready");
+    const detail = await api("GET", `/v1/clusters/${CLUSTER}`);
+    expect(detail.json.status.state).toBe("Ready");
     expect(await renewals("unknown_user")).toBe(0);
   });
 
@@ -151,7 +152,11 @@ describe("expiring agent NATS credentials, renewed over NATS", () => {
         { cluster: CLUSTER, userPublicKey: nkeys.createUser().getPublicKey(), sentAtMs: Date.now() },
         key,
       );
-      const reply = await nc.request(credsSubject(CLUSTER), data, { timeout: 10_000 });
+      const reply = await nc.request(credsSubject(CLUSTER), data, {
+        timeout: 10_000,
+        noMux: true,
+        reply: `${credsReplyPrefix(CLUSTER)}.${nuid.next()}`,
+      });
       return open(CREDENTIALS_RESPONSE, reply.data, hubKeys).message;
     };
     try {
