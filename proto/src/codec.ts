@@ -5,6 +5,10 @@ import {
   type AgentRequestInit,
   type AgentResponse,
   type AgentResponseInit,
+  type CredentialsRequest,
+  type CredentialsRequestInit,
+  type CredentialsResponse,
+  type CredentialsResponseInit,
   type DesiredState,
   type DesiredStateInit,
   type Heartbeat,
@@ -23,6 +27,7 @@ export const MAX_PAYLOAD_BYTES = {
   heartbeat: 16 * 1024,
   request: 16 * 1024,
   response: 512 * 1024,
+  credentials: 8 * 1024,
 } as const;
 
 /** Room for the envelope's own fields around the payload. */
@@ -109,6 +114,22 @@ export const AGENT_REQUEST: Codec<AgentRequest, AgentRequestInit> = codec(
   MAX_PAYLOAD_BYTES.request,
   flotilla.v1.AgentRequest,
   () => {},
+);
+
+export const CREDENTIALS_REQUEST: Codec<CredentialsRequest, CredentialsRequestInit> = codec(
+  "CredentialsRequest",
+  PayloadType.PAYLOAD_TYPE_CREDENTIALS_REQUEST,
+  MAX_PAYLOAD_BYTES.credentials,
+  flotilla.v1.CredentialsRequest,
+  (m) => checkNames("CredentialsRequest", { cluster: m.cluster }),
+);
+
+export const CREDENTIALS_RESPONSE: Codec<CredentialsResponse, CredentialsResponseInit> = codec(
+  "CredentialsResponse",
+  PayloadType.PAYLOAD_TYPE_CREDENTIALS_RESPONSE,
+  MAX_PAYLOAD_BYTES.credentials,
+  flotilla.v1.CredentialsResponse,
+  (m) => checkNames("CredentialsResponse", { cluster: m.cluster }),
 );
 
 export const AGENT_RESPONSE: Codec<AgentResponse, AgentResponseInit> = codec(

@@ -34,7 +34,7 @@ describe("names", () => {
     const p = clusterPermissions("a");
     expect(p.publish).toContain("$JS.API.CONSUMER.CREATE.KV_flotilla_desired.*.$KV.flotilla_desired.a.>");
     expect(p.publish).toContain("$KV.flotilla_status.a.>");
-    expect(p.subscribe).toEqual(["_INBOX_a.>", "flotilla.agent.a.rpc"]);
+    expect(p.subscribe).toEqual(["_INBOX_a.>", "flotilla.agent.a.rpc", "flotilla.creds.a.reply.>"]);
     const everything = [...p.publish, ...p.subscribe].join(" ");
     expect(everything).not.toMatch(/\.b\./);
     expect(p.publish.every((s) => !s.endsWith(".flotilla_status.>") && s !== ">")).toBe(true);

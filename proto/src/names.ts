@@ -52,6 +52,22 @@ export function rpcSubject(cluster: string): string {
   return `flotilla.agent.${checkName("cluster", cluster)}.rpc`;
 }
 
+/** Prefix of the subjects agents ask the hub for new NATS credentials on. */
+export const CREDS_PREFIX = "flotilla.creds";
+
+/** Subject a cluster's agent sends its credentials requests to (answered by the hub). */
+export function credsSubject(cluster: string): string {
+  return `${CREDS_PREFIX}.${checkName("cluster", cluster)}`;
+}
+
+/**
+ * Reply subjects of a cluster's credentials requests (`<prefix>.<id>`): under `flotilla.`, which
+ * the hub's user may publish to, and subscribable by that cluster alone.
+ */
+export function credsReplyPrefix(cluster: string): string {
+  return `${credsSubject(cluster)}.reply`;
+}
+
 /** Inbox prefix a cluster's connection must use, so replies to it stay private to it. */
 export function inboxPrefix(cluster: string): string {
   return `_INBOX_${checkName("cluster", cluster)}`;
@@ -100,8 +116,9 @@ export function clusterPermissions(cluster: string, apps?: readonly string[]): C
       ...statusKeys,
       `$JS.API.DIRECT.GET.${status}.$KV.${STATUS_BUCKET}.${c}.>`,
       heartbeatSubject(c),
+      credsSubject(c),
     ],
-    subscribe: [`${inboxPrefix(c)}.>`, rpcSubject(c)],
+    subscribe: [`${inboxPrefix(c)}.>`, rpcSubject(c), `${credsReplyPrefix(c)}.>`],
     allowResponses: true,
   };
 }

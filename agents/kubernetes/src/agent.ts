@@ -2,7 +2,9 @@
  * Wires the agent together: Kubernetes client, Git cache, inventories, one controller per
  * app, NATS transport, heartbeats, RPC and metrics.
  */
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import type { Server } from "node:http";
+import { dirname, join } from "node:path";
 import { guardedGitHttp, parseAllowList } from "@flotilla/netguard";
 import {
   AGENT_REQUEST,
@@ -18,6 +20,7 @@ import {
 import { AppController, type ControllerDeps } from "./app-controller.js";
 import { Applier } from "./applier.js";
 import { type AgentConfig, MAX_RETRY_BACKOFF_MS } from "./config.js";
+import { newerCreds } from "./creds.js";
 import { serveEndpoints } from "./endpoints.js";
 import { ConfigError } from "./errors.js";
 import { FREEZE_LABEL, type FreezeRequest, freezeRequest } from "./freeze.js";
@@ -48,6 +51,30 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
+/** File name of the renewed NATS creds inside the cache directory. */
+export const SAVED_CREDS_FILE = "nats.creds";
+
+function readSaved(path: string): string | undefined {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
+function saveCreds(path: string, creds: string, log: Logger): void {
+  try {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    writeFileSync(`${path}.tmp`, creds, { mode: 0o600 });
+    renameSync(`${path}.tmp`, path);
+  } catch (err) {
+    log.warn(
+      { err: (err as Error).message, path },
+      "could not save the renewed NATS creds; a restart uses the bundle's",
+    );
+  }
+}
+
 /** Starts the agent with validated settings (see `makeConfig` / `loadConfig`). */
 export async function startAgent(config: AgentConfig, logger?: Logger): Promise<RunningAgent> {
   const log = logger ?? createLogger(config.logLevel, config.cluster);
@@ -61,11 +88,15 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
   }
   const metrics = new AgentMetrics(AGENT_VERSION);
   const kube = new KubeClient(loadKubeTarget(config.kubeconfig, config.kubeContext));
+  // Renewed creds are kept beside the Git cache, so a restarted agent goes on with them.
+  const savedCredsPath = join(config.cacheDir, SAVED_CREDS_FILE);
   const transport = new Transport({
     cluster: config.cluster,
     natsUrl: config.natsUrl,
-    natsCreds: config.natsCreds,
+    natsCreds: config.natsCreds ? newerCreds(config.natsCreds, readSaved(savedCredsPath)) : "",
     agentKey,
+    hubKeys,
+    onCredsRenewed: (creds) => saveCreds(savedCredsPath, creds, log),
     log,
     retryBackoffMs: config.retryBackoffMs,
     maxRetryBackoffMs: MAX_RETRY_BACKOFF_MS,

@@ -5,11 +5,13 @@
  */
 import {
   clusterKeyFilter,
+  credsReplyPrefix,
   DESIRED_BUCKET,
   HEARTBEAT,
   type HeartbeatInit,
   heartbeatSubject,
   inboxPrefix,
+  type KeyRing,
   REPORT,
   type ReportInit,
   rpcSubject,
@@ -18,7 +20,8 @@ import {
   seal,
   stateKey,
 } from "@flotilla/proto";
-import { connect, credsAuthenticator, Events, type KV, type Msg, type NatsConnection } from "nats";
+import { connect, credsAuthenticator, Events, type KV, type Msg, type NatsConnection, nuid } from "nats";
+import { jwtClaims, parseCreds, renewAtMs, renewCreds } from "./creds.js";
 import type { Logger } from "./logger.js";
 
 /** A desired-bucket entry for one of this cluster's apps. */
@@ -33,6 +36,10 @@ export interface TransportOptions {
   natsUrl: string;
   natsCreds: string;
   agentKey: SigningKey;
+  /** The hub's keys: a credentials renewal's answer must verify with one. */
+  hubKeys: KeyRing;
+  /** Called with the new creds text after each renewal (to keep it across restarts). */
+  onCredsRenewed?: (creds: string) => void;
   log: Logger;
   retryBackoffMs: number;
   maxRetryBackoffMs: number;
@@ -49,6 +56,11 @@ function openBucket(nc: NatsConnection, bucket: string): Promise<KV> {
 
 /** Reconnect delay between attempts; nats.js retries forever with `maxReconnectAttempts: -1`. */
 const RECONNECT_WAIT_MS = 1_000;
+/** How long a credentials request waits for the hub's answer. */
+const RENEW_TIMEOUT_MS = 10_000;
+/** First wait before asking again after a failed renewal; it doubles up to {@link RENEW_RETRY_MAX_MS}. */
+const RENEW_RETRY_FIRST_MS = 500;
+const RENEW_RETRY_MAX_MS = 30_000;
 /** How long a stop waits for the connection to drain before closing it outright. */
 const DRAIN_TIMEOUT_MS = 2_000;
 
@@ -60,8 +72,19 @@ export class Transport {
   /** Latest unsent report per app; flushed on reconnect. */
   readonly #pending = new Map<string, ReportInit>();
   #onReconnect: () => void = () => {};
+  /** The creds the next (re)connection authenticates with: the bundle's, then each renewal's. */
+  #creds: string;
+  #renewTimer: NodeJS.Timeout | undefined;
+  #renewFailures = 0;
 
-  constructor(private readonly opts: TransportOptions) {}
+  constructor(private readonly opts: TransportOptions) {
+    this.#creds = opts.natsCreds;
+  }
+
+  /** The creds the connection uses now (renewed ones after a renewal). */
+  get creds(): string {
+    return this.#creds;
+  }
 
   /** Connects, retrying until NATS answers or `stop()` is called. */
   async connect(): Promise<NatsConnection> {
@@ -70,7 +93,7 @@ export class Transport {
       servers: natsUrl.split(",").map((s) => s.trim()),
       name: `flotilla-agent-${cluster}`,
       inboxPrefix: inboxPrefix(cluster),
-      authenticator: natsCreds ? credsAuthenticator(new TextEncoder().encode(natsCreds)) : undefined,
+      authenticator: natsCreds ? credsAuthenticator(() => new TextEncoder().encode(this.#creds)) : undefined,
       maxReconnectAttempts: -1,
       reconnectTimeWait: RECONNECT_WAIT_MS,
       waitOnFirstConnect: true,
@@ -84,6 +107,7 @@ export class Transport {
     this.#connected = true;
     log.info({ server: nc.getServer() }, "connected to NATS");
     this.#flush();
+    this.#scheduleRenewal(0);
     void (async () => {
       for await (const s of nc.status()) {
         if (s.type === Events.Disconnect) {
@@ -192,9 +216,76 @@ export class Transport {
     });
   }
 
+  /**
+   * Schedules the next renewal of the NATS credentials: half way through the JWT's lifetime, or
+   * after `retryMs` when the last attempt failed (never past the expiry). Nothing for creds
+   * without an expiry.
+   */
+  #scheduleRenewal(retryMs: number): void {
+    clearTimeout(this.#renewTimer);
+    if (this.#stopped || !this.#creds) return;
+    let at: number | undefined;
+    try {
+      at = renewAtMs(jwtClaims(parseCreds(this.#creds).jwt));
+    } catch (err) {
+      this.opts.log.warn({ err: (err as Error).message }, "cannot read the NATS creds' expiry; not renewing them");
+      return;
+    }
+    if (at === undefined) return;
+    const wait = retryMs > 0 ? retryMs : Math.max(0, at - Date.now());
+    this.#renewTimer = setTimeout(() => void this.renewCreds(), wait);
+    this.#renewTimer.unref?.();
+  }
+
+  /**
+   * Asks the hub for new NATS credentials now, then reconnects with them, so the new JWT is in
+   * force long before the old one expires. Refused or unanswered: retried with backoff.
+   */
+  async renewCreds(): Promise<boolean> {
+    const nc = this.#nc;
+    const { cluster, log } = this.opts;
+    if (!nc || nc.isClosed() || this.#stopped) return false;
+    try {
+      const { creds, rotated } = await renewCreds({
+        cluster,
+        current: this.#creds,
+        agentKey: this.opts.agentKey,
+        hubKeys: this.opts.hubKeys,
+        // The reply comes on the cluster's own credentials reply subject: the hub's user may
+        // publish under flotilla., not to agents' inboxes.
+        request: async (subject, data) =>
+          (
+            await nc.request(subject, data, {
+              timeout: RENEW_TIMEOUT_MS,
+              noMux: true,
+              reply: `${credsReplyPrefix(cluster)}.${nuid.next()}`,
+            })
+          ).data,
+      });
+      this.#creds = creds;
+      this.#renewFailures = 0;
+      const { exp } = jwtClaims(parseCreds(creds).jwt);
+      log.info(
+        { rotated, expiresAt: exp ? new Date(exp * 1000).toISOString() : undefined },
+        "NATS credentials renewed",
+      );
+      this.opts.onCredsRenewed?.(creds);
+      if (!this.#stopped) await nc.reconnect().catch(() => {});
+      this.#scheduleRenewal(0);
+      return true;
+    } catch (err) {
+      this.#renewFailures++;
+      const retry = Math.min(RENEW_RETRY_FIRST_MS * 2 ** (this.#renewFailures - 1), RENEW_RETRY_MAX_MS);
+      log.warn({ err: (err as Error).message, retryInMs: retry }, "NATS credentials not renewed");
+      this.#scheduleRenewal(retry);
+      return false;
+    }
+  }
+
   /** Stops watching and closes the connection after in-flight messages. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    clearTimeout(this.#renewTimer);
     const nc = this.#nc;
     if (!nc || nc.isClosed()) return;
     // With NATS gone a drain never ends; close outright after a short wait.

@@ -445,6 +445,32 @@ export const operations = withIds({
       response: { 200: json("The cluster with its new labels", clusterViewSchema), ...errors(400, 401, 404) },
     },
   },
+  rotateClusterCredentials: {
+    method: "POST",
+    path: "/v1/clusters/{name}/rotate",
+    scope: { action: "write", resource: "clusters", object: ref("params", "name", "Cluster") },
+    schema: {
+      tags: ["clusters"],
+      summary: "Have the cluster's agent replace its NATS user at its next renewal",
+      description:
+        "The agent's next credentials renewal (at half its JWT's lifetime) is answered with a " +
+        "request to rotate: the agent makes a new NATS user key, the hub mints for it and revokes " +
+        "the old user. Revoke at once with DELETE instead.",
+      params: anyName,
+      response: {
+        202: json(
+          "Accepted",
+          z.object({
+            name: z.string(),
+            rotation: z
+              .enum(["requested", "none"])
+              .describe("none: the cluster has no NATS credentials (the hub runs without an operator setup)"),
+          }),
+        ),
+        ...errors(401, 404),
+      },
+    },
+  },
   deleteCluster: {
     method: "DELETE",
     path: "/v1/clusters/{name}",

@@ -32,6 +32,11 @@ export const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
 export const DEFAULT_NATS_URL = "nats://127.0.0.1:4222";
 /** Default replicas of the two KV buckets: 1, a single nats-server. Set 3 on a JetStream cluster. */
 export const DEFAULT_NATS_REPLICAS = 1;
+/**
+ * Default lifetime of agents' NATS user JWTs: 24 h. Agents renew at half of it, so an agent
+ * offline for more than about 12 h at the wrong moment, or 24 h at most, needs a new bundle.
+ */
+export const DEFAULT_AGENT_CREDS_TTL_MS = 24 * 60 * 60 * 1000;
 /** Default name Sentinel monitors the hub's Redis primary under (`FLOTILLA_REDIS_SENTINEL_MASTER`). */
 export const DEFAULT_REDIS_SENTINEL_MASTER = "flotilla";
 /** Default Git poll interval for repos that do not set their own: 15 s. */
@@ -172,6 +177,15 @@ export const hubConfigSchema = z.object({
    * @default {@link DEFAULT_ACCOUNT_DISK_BYTES}
    */
   natsAccountMaxBytes: sizeSchema.default(DEFAULT_ACCOUNT_DISK_BYTES),
+  /**
+   * `FLOTILLA_AGENT_CREDS_TTL` / `--agent-creds-ttl`: lifetime of the NATS user JWTs the hub
+   * mints for agents (at registration, and at each renewal agents ask for over NATS at half
+   * their lifetime). At least 2 s; there is no never.
+   * @default {@link DEFAULT_AGENT_CREDS_TTL_MS}
+   */
+  agentCredsTtlMs: durationSchema
+    .refine((ms) => ms >= 2_000, "must be at least 2s")
+    .default(DEFAULT_AGENT_CREDS_TTL_MS),
   /**
    * `FLOTILLA_REDIS_SENTINELS` / `--redis-sentinels`: Redis Sentinel addresses, comma-separated
    * `host:port`. When set, the hub asks them for the primary of
@@ -351,6 +365,7 @@ export const SETTINGS: readonly HubSetting[] = [
   { field: "natsStatusMaxValueSize", env: "FLOTILLA_NATS_STATUS_MAX_VALUE", flag: "nats-status-max-value" },
   { field: "natsDesiredMaxBytes", env: "FLOTILLA_NATS_DESIRED_MAX_BYTES", flag: "nats-desired-max-bytes" },
   { field: "natsDesiredMaxValueSize", env: "FLOTILLA_NATS_DESIRED_MAX_VALUE", flag: "nats-desired-max-value" },
+  { field: "agentCredsTtlMs", env: "FLOTILLA_AGENT_CREDS_TTL", flag: "agent-creds-ttl" },
   { field: "natsAccountMaxBytes", env: "FLOTILLA_NATS_ACCOUNT_MAX_BYTES", flag: "nats-account-max-bytes" },
   { field: "redisSentinels", env: "FLOTILLA_REDIS_SENTINELS", flag: "redis-sentinels" },
   { field: "redisSentinelMaster", env: "FLOTILLA_REDIS_SENTINEL_MASTER", flag: "redis-sentinel-master" },

@@ -18,6 +18,7 @@ import { AgentCalls, natsAgentChannel } from "./nats/agent-calls.js";
 import { DEFAULT_ACCOUNT_LIMITS, describeOperatorSetup, parseOperatorSetup } from "./nats/auth/index.js";
 import { openBuckets } from "./nats/buckets.js";
 import { closeNats, connectNats, watchConnection } from "./nats/connection.js";
+import { CredsResponder } from "./nats/creds.js";
 import { NatsCredentialIssuer } from "./nats/issuer.js";
 import { NatsDesiredStatePublisher } from "./nats/publisher.js";
 import { Notifier } from "./notify/notifier.js";
@@ -142,8 +143,8 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       );
       cleanups.push(() => closeNats(system));
       issuer = await NatsCredentialIssuer.start(setup, accountJwt, system, log, {
-        ...DEFAULT_ACCOUNT_LIMITS,
-        diskStorage: config.natsAccountMaxBytes,
+        limits: { ...DEFAULT_ACCOUNT_LIMITS, diskStorage: config.natsAccountMaxBytes },
+        credsTtlSeconds: config.agentCredsTtlMs / 1000,
       });
     }
     const buckets = await openBuckets(nc, log, {
@@ -173,6 +174,12 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       teamTokens: (team) => tokens.ofTeam(team),
       log,
     });
+
+    if (issuer) {
+      const responder = new CredsResponder({ objects, issuer, hubKey, metrics, log });
+      responder.start(nc);
+      cleanups.push(async () => responder.stop());
+    }
 
     // Built afresh at each election, which comes only after everything below exists.
     const leaderDuties = () => {

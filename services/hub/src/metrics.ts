@@ -73,6 +73,12 @@ export class HubMetrics {
     labelNames: ["result"] as const,
     registers: [this.registry],
   });
+  readonly credsRenewals = new Counter({
+    name: "flotilla_hub_creds_renewals_total",
+    help: "Agents' NATS credentials requests, by result (renewed, rotated, rotate_asked or why refused).",
+    labelNames: ["result"] as const,
+    registers: [this.registry],
+  });
   readonly desiredPublished = new Counter({
     name: "flotilla_hub_desired_states_published_total",
     help: "Signed desired states written to the flotilla_desired bucket.",

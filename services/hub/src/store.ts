@@ -31,6 +31,8 @@ export interface ClusterRecord {
   agentPublicKey: string;
   /** Public nkey of the cluster's NATS user, when credentials were minted; revoked on delete. */
   natsUserPublicKey?: string;
+  /** Set by `cluster rotate`: the next credentials request must bring a new NATS user key. */
+  natsRotateRequested?: boolean;
   createdAtMs: number;
 }
 

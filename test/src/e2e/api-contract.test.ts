@@ -621,6 +621,8 @@ spec: { labels: { env: prod } }
       { op: "deleteRepo", status: 204, params: { name: "web" } },
       { op: "deleteTeam", status: 204, params: { name: "payments" } },
       { op: "deleteEnvironment", status: 204, params: { name: "prod" } },
+      { op: "rotateClusterCredentials", status: 404, params: { name: "nowhere" } },
+      { op: "rotateClusterCredentials", status: 202, params: { name: "eu-2" } },
       { op: "deleteCluster", status: 204, params: { name: "eu-2" } },
     ];
   }

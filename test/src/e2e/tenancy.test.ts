@@ -282,6 +282,7 @@ describe("teams as tenants", () => {
         return { own: { body: { name: "c-new", labels: {} } } };
       case "getCluster":
       case "deleteCluster":
+      case "rotateClusterCredentials":
         return { own: { params: { name: "c1" } } };
       case "replaceCluster":
         return { own: { params: { name: "c1" }, body: { labels: { env: "prod" } } } };
@@ -425,6 +426,7 @@ describe("teams as tenants", () => {
       ]),
       ["createCluster", { body: { name: "c-2", labels: { env: "prod" } } }],
       ["replaceCluster", { params: { name: "c1" }, body: { labels: { env: "prod", mine: "yes" } } }],
+      ["rotateClusterCredentials", { params: { name: "c1" } }],
       ["deleteCluster", { params: { name: "c1" } }],
       ["createEnvironment", { body: { name: "dev" } }],
       ["replaceEnvironment", { params: { name: "prod" }, body: {} }],

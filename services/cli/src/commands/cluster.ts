@@ -19,7 +19,7 @@ import { collect, parsePairs } from "../input.js";
 import { formatAge, formatDetail, formatLabels, formatTable, NONE, shortSha } from "../output.js";
 import { addWatchOptions, showView, type WatchFlags } from "../views.js";
 
-/** `flotilla cluster register|list|get|deregister|delete`. */
+/** `flotilla cluster register|list|get|rotate|deregister|delete`. */
 export const registerClusterCommands: CommandModule = (program, ctx) => {
   const cluster = program
     .command("cluster")
@@ -154,6 +154,29 @@ export const registerClusterCommands: CommandModule = (program, ctx) => {
     .action(async (name: string, _opts: unknown, cmd: Command) => {
       await ctx.client(cmd).delete(apiPath`/v1/clusters/${name}`);
       ctx.print(cmd, { name, deregistered: true }, () => `cluster/${name} deregistered; its credentials are revoked`);
+    });
+
+  cluster
+    .command("rotate")
+    .description("have the cluster's agent replace its NATS user at its next credentials renewal")
+    .argument("<name>", "cluster name")
+    .addHelpText(
+      "after",
+      `${examples(["rotate a cluster's NATS credentials", "flotilla cluster rotate prod-eu-1"])}
+The agent renews at half its credentials' lifetime (FLOTILLA_AGENT_CREDS_TTL on the hub); at
+that renewal it makes a new NATS user key and the old user is revoked. To cut a cluster off at
+once, deregister it.
+`,
+    )
+    .action(async (name: string, _opts: unknown, cmd: Command) => {
+      const res = await ctx
+        .client(cmd)
+        .post<{ name: string; rotation: "requested" | "none" }>(apiPath`/v1/clusters/${name}/rotate`);
+      ctx.print(cmd, res, () =>
+        res.rotation === "requested"
+          ? `cluster/${name}: rotation requested; its agent replaces its NATS user at its next renewal`
+          : `cluster/${name} has no NATS credentials to rotate (the hub runs without an operator setup)`,
+      );
     });
 
   addDeleteCommand(cluster, ctx, {

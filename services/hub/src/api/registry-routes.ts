@@ -33,6 +33,13 @@ export function registryRoutes(registry: Registry, ownership: Ownership): Fastif
       handler: async (req) => registry.updateCluster(req.params.name, req.body),
     });
     app.route({
+      ...routeOf(operations.rotateClusterCredentials),
+      handler: async (req, reply) => {
+        const requested = await registry.requestRotation(req.params.name);
+        return reply.code(202).send({ name: req.params.name, rotation: requested ? "requested" : "none" });
+      },
+    });
+    app.route({
       ...routeOf(operations.deleteCluster),
       handler: async (req, reply) => {
         await registry.deleteCluster(req.params.name);

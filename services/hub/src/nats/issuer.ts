@@ -6,6 +6,7 @@ import type { AccountJwtStore } from "../store.js";
 import {
   type AccountLimits,
   accountJwtWithLimits,
+  clusterUserJwt,
   mintClusterUser,
   type OperatorSetup,
   pushAccountJwt,
@@ -22,6 +23,14 @@ function issuedAt(jwt: string): number {
   return (JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as { iat: number }).iat;
 }
 
+/** Options of {@link NatsCredentialIssuer.start}. */
+export interface IssuerOptions {
+  /** Limits the account JWT must carry; re-signed and pushed at start when it carries others. */
+  limits?: AccountLimits;
+  /** Lifetime of agent user JWTs, in seconds; unset: they never expire. */
+  credsTtlSeconds?: number;
+}
+
 /**
  * Mints per-cluster NATS users from the operator setup and revokes them. The account JWT with
  * its revocations lives in the store (written before it is pushed), so every replica and every
@@ -34,6 +43,7 @@ export class NatsCredentialIssuer implements ClusterCredentialIssuer {
     private readonly stored: AccountJwtStore,
     private readonly system: NatsConnection,
     private readonly log: Logger,
+    private readonly ttlSeconds: number | undefined,
   ) {}
 
   /**
@@ -48,9 +58,10 @@ export class NatsCredentialIssuer implements ClusterCredentialIssuer {
     stored: AccountJwtStore,
     system: NatsConnection,
     log: Logger,
-    limits?: AccountLimits,
+    options: IssuerOptions = {},
   ): Promise<NatsCredentialIssuer> {
-    const issuer = new NatsCredentialIssuer(setup, stored, system, log);
+    const issuer = new NatsCredentialIssuer(setup, stored, system, log, options.credsTtlSeconds);
+    const limits = options.limits;
     const jwt = await issuer.#accountJwt();
     try {
       await pushAccountJwt(system, jwt);
@@ -114,7 +125,15 @@ export class NatsCredentialIssuer implements ClusterCredentialIssuer {
   }
 
   async mint(cluster: string): Promise<MintedCredentials> {
-    return mintClusterUser(this.setup, cluster);
+    return mintClusterUser(this.setup, cluster, this.#ttl());
+  }
+
+  async renew(cluster: string, userPublicKey: string): Promise<string> {
+    return clusterUserJwt(this.setup, cluster, userPublicKey, this.#ttl());
+  }
+
+  #ttl(): { ttlSeconds?: number } {
+    return this.ttlSeconds === undefined ? {} : { ttlSeconds: this.ttlSeconds };
   }
 
   /**

@@ -7,10 +7,13 @@ export interface MintedCredentials {
 }
 
 /**
- * Mints and revokes per-cluster NATS users. Backed by the NATS operator setup (nats/auth) when
- * one is configured; without one, the hub runs against a NATS without auth and mints nothing.
+ * Mints, renews and revokes per-cluster NATS users. Backed by the NATS operator setup
+ * (nats/auth) when one is configured; without one, the hub runs against a NATS without auth and
+ * mints nothing.
  */
 export interface ClusterCredentialIssuer {
   mint(cluster: string): Promise<MintedCredentials>;
+  /** A new JWT (with a new expiry) for the cluster's user `userPublicKey`; the agent holds the seed. */
+  renew(cluster: string, userPublicKey: string): Promise<string>;
   revoke(cluster: string, userPublicKey: string): Promise<void>;
 }

@@ -183,6 +183,18 @@ export class Registry {
     return clusterView(next);
   }
 
+  /**
+   * Marks a cluster's NATS user for rotation at the agent's next renewal (nats/creds.ts). False
+   * when the cluster has no NATS user to rotate.
+   */
+  async requestRotation(name: string): Promise<boolean> {
+    const current = await this.getCluster(name);
+    if (!current.natsUserPublicKey) return false;
+    await this.o.objects.putObject("Cluster", { ...current, natsRotateRequested: true });
+    this.o.log.info({ cluster: name }, "NATS credentials rotation requested");
+    return true;
+  }
+
   /** Deregisters a cluster and revokes its NATS user, so its credentials stop working. */
   async deleteCluster(name: string): Promise<void> {
     const current = await this.getCluster(name);

@@ -5,7 +5,17 @@
  */
 
 import { clusterPermissions } from "@flotilla/proto";
-import { createUser, decode, encodeUser, fmtCreds, fromSeed, type KeyPair, parseCreds, type User } from "@nats-io/jwt";
+import {
+  createUser,
+  decode,
+  encodeUser,
+  fmtCreds,
+  fromPublic,
+  fromSeed,
+  type KeyPair,
+  parseCreds,
+  type User,
+} from "@nats-io/jwt";
 import type { OperatorSetup, UserCredentials } from "./setup.js";
 
 /** Publish and subscribe allow lists of a user (the shape of proto's `ClusterPermissions`). */
@@ -67,6 +77,47 @@ export async function mintUser(
 export interface ClusterUserOptions {
   /** Apps whose status keys the user may write; unset: any key under the cluster's name. */
   apps?: readonly string[];
+  /** Seconds the JWT is valid for; the server refuses and disconnects it after. Unset: no expiry. */
+  ttlSeconds?: number;
+  /** Clock, for tests. @default Date.now */
+  nowMs?: number;
+}
+
+/** The JWT's validity options: an `exp` when a TTL is given. */
+function expiryOf(options: ClusterUserOptions): { exp?: number } {
+  if (options.ttlSeconds === undefined) return {};
+  return { exp: Math.floor((options.nowMs ?? Date.now()) / 1000) + Math.ceil(options.ttlSeconds) };
+}
+
+function clusterUserClaims(cluster: string, options: ClusterUserOptions): Partial<User> {
+  return userClaims(clusterPermissions(cluster, options.apps), [`cluster:${cluster}`, "role:agent"]);
+}
+
+/** Name of a cluster's NATS user in its JWT. */
+function clusterUserName(cluster: string): string {
+  return `flotilla-agent-${cluster}`;
+}
+
+/**
+ * A new user JWT for a cluster's existing NATS user (`userPublicKey`, whose seed only the agent
+ * holds): what a renewal or a rotation answers. Same permissions as {@link mintClusterUser}.
+ */
+export async function clusterUserJwt(
+  setup: OperatorSetup,
+  cluster: string,
+  userPublicKey: string,
+  options: ClusterUserOptions = {},
+): Promise<string> {
+  let key: KeyPair;
+  try {
+    key = fromPublic(userPublicKey);
+  } catch (err) {
+    throw new Error(`${JSON.stringify(userPublicKey)} is not a NATS user public key`, { cause: err });
+  }
+  if (!userPublicKey.startsWith("U")) throw new Error(`${JSON.stringify(userPublicKey)} is not a NATS user public key`);
+  return encodeUser(clusterUserName(cluster), key, setup.account.seed, clusterUserClaims(cluster, options), {
+    ...expiryOf(options),
+  });
 }
 
 /**
@@ -80,12 +131,11 @@ export async function mintClusterUser(
   cluster: string,
   options: ClusterUserOptions = {},
 ): Promise<ClusterUser> {
-  const permissions = clusterPermissions(cluster, options.apps);
-  const user = await mintUser(setup.account.seed, `flotilla-agent-${cluster}`, permissions, [
-    `cluster:${cluster}`,
-    "role:agent",
-  ]);
-  return { creds: user.creds, userPublicKey: user.publicKey };
+  const ukp = createUser();
+  const jwt = await encodeUser(clusterUserName(cluster), ukp, setup.account.seed, clusterUserClaims(cluster, options), {
+    ...expiryOf(options),
+  });
+  return { creds: new TextDecoder().decode(fmtCreds(jwt, ukp)), userPublicKey: ukp.getPublicKey() };
 }
 
 /** What a creds file holds, checked: the seed belongs to the JWT's subject. */
