@@ -6,6 +6,7 @@ export * from "./codec.js";
 export * from "./errors.js";
 export * from "./generation.js";
 export * from "./health-rules.js";
+export * from "./key-set.js";
 export * from "./messages.js";
 export * from "./names.js";
 export * from "./policy.js";

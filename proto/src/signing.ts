@@ -110,6 +110,11 @@ export class KeyRing {
     this.#keys.delete(keyId);
   }
 
+  /** The ids of the keys trusted now. */
+  keyIds(): string[] {
+    return [...this.#keys.keys()];
+  }
+
   get size(): number {
     return this.#keys.size;
   }

@@ -13,7 +13,6 @@ import {
   KeyRing,
   open,
   parseStateKey,
-  publicKeyFromPem,
   seal,
   signingKeyFromPem,
 } from "@flotilla/proto";
@@ -26,6 +25,7 @@ import { ConfigError } from "./errors.js";
 import { FREEZE_LABEL, type FreezeRequest, freezeRequest } from "./freeze.js";
 import { loadGitCredentials } from "./git-credentials.js";
 import { GitCache } from "./git-source.js";
+import { HubTrust, SAVED_HUB_KEYS_FILE } from "./hub-trust.js";
 import { emptyInventory } from "./inventory.js";
 import { ConfigMapInventoryStore } from "./inventory-store.js";
 import { KubeClient } from "./kube-client.js";
@@ -78,10 +78,12 @@ function saveCreds(path: string, creds: string, log: Logger): void {
 /** Starts the agent with validated settings (see `makeConfig` / `loadConfig`). */
 export async function startAgent(config: AgentConfig, logger?: Logger): Promise<RunningAgent> {
   const log = logger ?? createLogger(config.logLevel, config.cluster);
-  let hubKeys: KeyRing;
+  const hubKeys = new KeyRing();
+  let hubTrust: HubTrust;
   let agentKey: ReturnType<typeof signingKeyFromPem>;
   try {
-    hubKeys = new KeyRing([publicKeyFromPem(config.hubPublicKey)]);
+    // The bundle's hub key, or the key set learnt from the hub since (kept beside the Git cache).
+    hubTrust = new HubTrust(hubKeys, join(config.cacheDir, SAVED_HUB_KEYS_FILE), config.hubPublicKey, log);
     agentKey = signingKeyFromPem(config.agentSigningKey);
   } catch (err) {
     throw new ConfigError(`bad key: ${(err as Error).message}`, { cause: err });
@@ -97,6 +99,7 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
     agentKey,
     hubKeys,
     onCredsRenewed: (creds) => saveCreds(savedCredsPath, creds, log),
+    onHubKeys: (set, signerKeyId) => hubTrust.offer(set, signerKeyId),
     log,
     retryBackoffMs: config.retryBackoffMs,
     maxRetryBackoffMs: MAX_RETRY_BACKOFF_MS,

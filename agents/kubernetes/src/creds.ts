@@ -8,6 +8,7 @@
 import {
   CREDENTIALS_REQUEST,
   CREDENTIALS_RESPONSE,
+  type CredentialsResponse,
   credsSubject,
   type KeyRing,
   open,
@@ -96,11 +97,16 @@ export async function renewCreds(o: {
   agentKey: SigningKey;
   hubKeys: KeyRing;
   request: Requester;
+  /** Called with the hub key set an answer carries and the key that signed the answer. */
+  onHubKeys?: (set: NonNullable<CredentialsResponse["hubKeys"]>, signerKeyId: string) => void;
 }): Promise<{ creds: string; rotated: boolean }> {
   const ask = async (userPublicKey: string) => {
     const data = seal(CREDENTIALS_REQUEST, { cluster: o.cluster, userPublicKey, sentAtMs: Date.now() }, o.agentKey);
     const reply = await o.request(credsSubject(o.cluster), data);
-    const answer = open(CREDENTIALS_RESPONSE, reply, o.hubKeys).message;
+    const { message: answer, keyId } = open(CREDENTIALS_RESPONSE, reply, o.hubKeys);
+    // Taken before the answer is judged: a refusal signed by a trusted key still tells which
+    // hub keys to trust.
+    if (answer.hubKeys) o.onHubKeys?.(answer.hubKeys, keyId);
     if (answer.cluster !== o.cluster) throw new RenewalRefusedError("the hub answered for another cluster");
     if (answer.error) throw new RenewalRefusedError(answer.error);
     return answer;

@@ -22,6 +22,7 @@ import {
 } from "@flotilla/proto";
 import { connect, credsAuthenticator, Events, type KV, type Msg, type NatsConnection, nuid } from "nats";
 import { jwtClaims, parseCreds, renewAtMs, renewCreds } from "./creds.js";
+import type { WireKeySet } from "./hub-trust.js";
 import type { Logger } from "./logger.js";
 
 /** A desired-bucket entry for one of this cluster's apps. */
@@ -40,6 +41,8 @@ export interface TransportOptions {
   hubKeys: KeyRing;
   /** Called with the new creds text after each renewal (to keep it across restarts). */
   onCredsRenewed?: (creds: string) => void;
+  /** Called with a hub key set a credentials answer carries, and the key that signed it. */
+  onHubKeys?: (set: WireKeySet, signerKeyId: string) => void;
   log: Logger;
   retryBackoffMs: number;
   maxRetryBackoffMs: number;
@@ -251,6 +254,7 @@ export class Transport {
         current: this.#creds,
         agentKey: this.opts.agentKey,
         hubKeys: this.opts.hubKeys,
+        ...(this.opts.onHubKeys ? { onHubKeys: this.opts.onHubKeys } : {}),
         // The reply comes on the cluster's own credentials reply subject: the hub's user may
         // publish under flotilla., not to agents' inboxes.
         request: async (subject, data) =>
