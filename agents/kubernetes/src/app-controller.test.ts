@@ -154,6 +154,21 @@ describe("AppController prune", () => {
   });
 });
 
+describe("AppController source type", () => {
+  it("reports the type it detected for a state that gives none, and none before its first render", async () => {
+    const t = setup({ [R1]: configMaps(["a"]) });
+    // No type in the source: the agent decides from the files at the path (here plain manifests).
+    const d = sealed(1, R1, {
+      source: { repoUrl: "https://git.example/web.git", branch: "main", revision: R1, path: "" },
+    });
+    t.c.offer(d);
+    await vi.waitFor(() => expect(t.synced(1)).toBe(true));
+    const synced = t.reports.find((r) => r.phase === SyncPhase.SYNC_PHASE_SYNCED);
+    expect(synced?.sourceType).toBe(SourceType.SOURCE_TYPE_MANIFESTS);
+    expect(t.reports[0]?.sourceType).toBe(SourceType.SOURCE_TYPE_UNSPECIFIED);
+  });
+});
+
 describe("AppController health rules", () => {
   it("refuses a state whose health rule does not compile, naming the rule, and applies nothing", async () => {
     const t = setup({ [R1]: configMaps(["a"]) });

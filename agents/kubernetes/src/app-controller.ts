@@ -13,6 +13,7 @@ import {
   type ReportInit,
   type ResourceStatusInit,
   ResourceSync,
+  type SourceType,
   SyncPhase,
   stateKey,
   syncPhaseName,
@@ -46,7 +47,7 @@ import { isOwnedBy, type KubeObject, type Ref, refKey, refOf, toProtoRef } from 
 import type { Observer } from "./observe.js";
 import { type Plan, plan, refusedError } from "./plan.js";
 import { mapSettled } from "./pool.js";
-import { type RenderRequest, type RenderTools, render, renderRequestOf } from "./render.js";
+import { type RenderRequest, type RenderTools, render, renderRequestOf, renderSource } from "./render.js";
 import type { RenderLimits } from "./render-limits.js";
 import { buildReport, errorInfoOf, prunedStatusOf } from "./report.js";
 
@@ -159,6 +160,8 @@ export class AppController {
   /** The reconcile failure last logged (Git unreachable, a bad commit), likewise. */
   readonly #failureLog = new Condition();
   #health: Health = Health.HEALTH_UNKNOWN;
+  /** How the last render read the source: the desired state's type, or the detected one. */
+  #sourceType: SourceType | undefined;
   #healthTimer: NodeJS.Timeout | undefined;
   #driftTimer: NodeJS.Timeout | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
@@ -314,6 +317,7 @@ export class AppController {
         desired: this.#target?.desired,
         inventory: this.#inv,
         health: this.#health,
+        sourceType: this.#sourceType,
         resources: this.#resources,
         pruned: this.#pruned,
         drifted: this.#drifted,
@@ -417,9 +421,10 @@ export class AppController {
     timings.fetchMs = this.#measure("fetch", t);
     this.#publish(SyncPhase.SYNC_PHASE_RENDERING);
     t = performance.now();
-    const rendered = await render(this.deps.git, this.deps.tools, req, this.deps.renderLimits);
+    const rendered = await renderSource(this.deps.git, this.deps.tools, req, this.deps.renderLimits);
     timings.renderMs = this.#measure("render", t);
-    return rendered;
+    this.#sourceType = rendered.type;
+    return rendered.objects;
   }
 
   /**

@@ -1,8 +1,11 @@
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { SourceType } from "@flotilla/proto";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { PathEscapeError, RenderError, RenderInputError, RenderLimitError } from "./errors.js";
 import { kustomizeInputs } from "./kustomize-inputs.js";
-import { type RenderRequest, render } from "./render.js";
+import { detectSourceType, type RenderRequest, render, renderSource } from "./render.js";
 import { DEFAULT_RENDER_LIMITS, ReadBudget } from "./render-limits.js";
 import { FakeGit, type Files } from "./testing/fake-git.js";
 
@@ -171,5 +174,60 @@ describe("render of a chart", () => {
     };
     const err = await render(gitOf(files), tools, chartReq).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PathEscapeError);
+  });
+});
+
+describe("source type detection (an app with source auto)", () => {
+  // A real directory tree, read through the one call detection makes.
+  const root = mkdtempSync(join(tmpdir(), "flotilla-detect-"));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+  const onDisk = {
+    async stat(path: string) {
+      try {
+        return statSync(join(root, path)).isDirectory() ? ("dir" as const) : ("file" as const);
+      } catch {
+        return undefined;
+      }
+    },
+  };
+  const tree: Record<string, string> = {
+    "kust-yaml/kustomization.yaml": "resources: []\n",
+    "kust-yml/kustomization.yml": "resources: []\n",
+    "kust-bare/Kustomization": "resources: []\n",
+    "chart/Chart.yaml": "apiVersion: v2\nname: c\nversion: 0.1.0\n",
+    "chart/templates/cm.yaml": "kind: ConfigMap\n",
+    "both/kustomization.yaml": "resources: []\n",
+    "both/Chart.yaml": "apiVersion: v2\nname: c\nversion: 0.1.0\n",
+    "plain/deploy.yaml": "kind: Deployment\n",
+    "plain/sub/kustomization.yaml": "resources: []\n",
+    "dir-named-chart/Chart.yaml/x": "not a file\n",
+  };
+  for (const [path, content] of Object.entries(tree)) {
+    mkdirSync(dirname(join(root, path)), { recursive: true });
+    writeFileSync(join(root, path), content);
+  }
+
+  it.each([
+    ["kust-yaml", SourceType.SOURCE_TYPE_KUSTOMIZE],
+    ["kust-yml", SourceType.SOURCE_TYPE_KUSTOMIZE],
+    ["kust-bare", SourceType.SOURCE_TYPE_KUSTOMIZE],
+    ["chart", SourceType.SOURCE_TYPE_HELM],
+    ["both", SourceType.SOURCE_TYPE_KUSTOMIZE],
+    ["plain", SourceType.SOURCE_TYPE_MANIFESTS],
+    ["dir-named-chart", SourceType.SOURCE_TYPE_MANIFESTS],
+  ])("%s renders as %s", async (dir, type) => {
+    expect(SourceType[await detectSourceType(onDisk, dir)]).toBe(SourceType[type]);
+  });
+
+  it("renders an unspecified source as what it detects, and says so", async () => {
+    const git = gitOf({ "plain/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n" });
+    const out = await renderSource(git, tools, { ...req, path: "plain", type: SourceType.SOURCE_TYPE_UNSPECIFIED });
+    expect(out.type).toBe(SourceType.SOURCE_TYPE_MANIFESTS);
+    expect(out.objects.map((o) => o.metadata?.name)).toEqual(["c"]);
+    // A kustomization is detected and handed to kustomize (here a missing binary, named in the error).
+    const kust = gitOf({ "k/kustomization.yaml": "resources: []\n" });
+    await expect(
+      renderSource(kust, tools, { ...req, path: "k", type: SourceType.SOURCE_TYPE_UNSPECIFIED }),
+    ).rejects.toThrow(/nonexistent\/kustomize/);
   });
 });

@@ -71,8 +71,12 @@ function run(tool: string, bin: string, args: string[], env: NodeJS.ProcessEnv):
   });
 }
 
-/** Source type when the desired state leaves it unspecified: guessed from marker files. */
-async function detectType(snap: Snapshot, dir: string): Promise<SourceType> {
+/**
+ * Source type when the desired state leaves it unspecified (an app's `source: auto`), from the
+ * marker files in `dir`: a kustomization (kustomization.yaml, kustomization.yml, Kustomization)
+ * is Kustomize, Chart.yaml is Helm, anything else plain manifests.
+ */
+export async function detectSourceType(snap: Pick<Snapshot, "stat">, dir: string): Promise<SourceType> {
   for (const f of KUSTOMIZATION_FILES) {
     if ((await snap.stat(joinRepoPath(dir, f))) === "file") return SourceType.SOURCE_TYPE_KUSTOMIZE;
   }
@@ -104,6 +108,16 @@ export async function render(
   req: RenderRequest,
   limits: RenderLimits = DEFAULT_RENDER_LIMITS,
 ): Promise<KubeObject[]> {
+  return (await renderSource(git, tools, req, limits)).objects;
+}
+
+/** Renders `req`, and says as what: the request's type, or the detected one when it gave none. */
+export async function renderSource(
+  git: GitSource,
+  tools: RenderTools,
+  req: RenderRequest,
+  limits: RenderLimits = DEFAULT_RENDER_LIMITS,
+): Promise<{ objects: KubeObject[]; type: SourceType }> {
   const path = resolveRepoPath(req.path);
   const budget = new ReadBudget(limits);
   const snap = git.snapshot(req.repoUrl, req.revision, budget);
@@ -111,16 +125,16 @@ export async function render(
   if (req.type === SourceType.SOURCE_TYPE_MANIFESTS) {
     const objects = await readManifests(snap, path);
     budget.objects(objects.length, where);
-    return objects;
+    return { objects, type: req.type };
   }
   if ((await snap.stat(path)) !== "dir") {
     throw new RenderError("render", `path ${JSON.stringify(req.path)} is not a directory in ${req.revision}`);
   }
-  const type = req.type === SourceType.SOURCE_TYPE_UNSPECIFIED ? await detectType(snap, path) : req.type;
+  const type = req.type === SourceType.SOURCE_TYPE_UNSPECIFIED ? await detectSourceType(snap, path) : req.type;
   if (type === SourceType.SOURCE_TYPE_MANIFESTS) {
     const objects = await readManifests(snap, path);
     budget.objects(objects.length, where);
-    return objects;
+    return { objects, type };
   }
   // Decide what the tool may read before writing anything.
   const inputs =
@@ -152,7 +166,7 @@ export async function render(
         : await run("helm", tools.helmBin, helmArgs(req, path, root), env);
     const objects = parseManifest({ path: `${where} (rendered)`, content: output });
     budget.objects(objects.length, where);
-    return objects;
+    return { objects, type };
   } finally {
     await rm(work, { recursive: true, force: true });
   }

@@ -10,6 +10,7 @@ import {
   type ReportInit,
   type ResourceStatusInit,
   ResourceSync,
+  SourceType,
   SyncPhase,
 } from "@flotilla/proto";
 import type { AgentError, ObjectFailure } from "./errors.js";
@@ -26,6 +27,8 @@ export interface ReportInputs {
   /** The inventory, for what to report before any desired state arrived. */
   inventory: Inventory;
   health: Health;
+  /** How the last render read the source (detected when the desired state gave no type). */
+  sourceType?: SourceType;
   resources: readonly ResourceStatusInit[];
   pruned: readonly ResourceStatusInit[];
   /** Drifted fields by {@link refKey}. */
@@ -50,6 +53,7 @@ export function buildReport(
     rolloutId: d?.rolloutId ?? inputs.inventory.rolloutId,
     phase,
     health: inputs.health,
+    sourceType: inputs.sourceType ?? SourceType.SOURCE_TYPE_UNSPECIFIED,
     resources: [...inputs.resources.map((r) => withDrift(r, inputs.drifted)), ...inputs.pruned],
     error: phase === SyncPhase.SYNC_PHASE_REJECTED ? null : inputs.error,
     timings: inputs.timings,

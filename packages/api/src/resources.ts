@@ -145,7 +145,12 @@ export const appSpecSchema = z
       .min(1)
       .regex(SAFE_PATH, "must be a relative path inside the repo (no leading '/', no '..')")
       .default("."),
-    source: z.enum(["manifests", "kustomize", "helm"]).default("manifests"),
+    /**
+     * How the agent renders `path`. `auto` (the default): Kustomize when the directory holds a
+     * kustomization.yaml, kustomization.yml or Kustomization, Helm when it holds Chart.yaml, plain
+     * manifests otherwise; decided by the agent at every render and shown in its report.
+     */
+    source: z.enum(["auto", "manifests", "kustomize", "helm"]).default("auto"),
     helm: helmSchema.optional(),
     namespace: nameSchema,
     /** Extra labels a cluster must carry, on top of `env=<environment>`. */

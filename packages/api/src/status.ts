@@ -21,6 +21,10 @@ export const reportSchema = z.object({
   health: z.string().describe("health, lowercase (healthy, degraded, ...)"),
   error: z.object({ code: z.string(), message: z.string(), retryable: z.boolean() }).optional(),
   rejectedGeneration: z.number().int().optional().describe("with phase rejected: the generation the agent refused"),
+  sourceType: z
+    .enum(["manifests", "kustomize", "helm"])
+    .optional()
+    .describe("how the agent rendered the source at its last render; detected when the app's source is auto"),
   resources: z.array(
     z.object({
       kind: z.string(),

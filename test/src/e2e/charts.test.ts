@@ -7,7 +7,7 @@
  * probe paths) starts the real hub and agent against real Redis and NATS.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -158,6 +158,58 @@ function secretText(secret: KubeObject, key: string): string {
   const data = secret.data as Record<string, string>;
   expect(Object.keys(data)).toContain(key);
   return Buffer.from(data[key] ?? "", "base64").toString("utf8");
+}
+
+/** The hub chart with its ServiceMonitor and PrometheusRule on. */
+const MONITORING_ON = { metrics: { serviceMonitor: { enabled: true }, prometheusRule: { enabled: true } } };
+const ALERTS = ["FlotillaClusterOffline", "FlotillaAppDegraded", "FlotillaRolloutFailed", "FlotillaGitPollFailing"];
+
+interface AlertRule {
+  alert: string;
+  expr: string;
+  for?: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+}
+function alertRules(objects: KubeObject[]): AlertRule[] {
+  const rule = theOne(objects, "PrometheusRule");
+  return (rule.spec as { groups: { rules: AlertRule[] }[] }).groups.flatMap((g) => g.rules);
+}
+
+/**
+ * The label names of every metric the hub declares, read from its source (services/hub/src/metrics.ts):
+ * each `new Gauge|Counter|Histogram({ name, ..., labelNames })`.
+ */
+function hubMetricLabels(): Map<string, string[]> {
+  const source = readFileSync(join(REPO_ROOT, "services/hub/src/metrics.ts"), "utf8");
+  const declared = new Map<string, string[]>();
+  for (const chunk of source.split(/new (?:Gauge|Counter|Histogram)\(/).slice(1)) {
+    const name = /name: "(\w+)"/.exec(chunk)?.[1];
+    if (!name) continue;
+    const labels = /^[^}]*?labelNames: \[([^\]]*)\]/.exec(chunk)?.[1] ?? "";
+    declared.set(
+      name,
+      [...labels.matchAll(/"(\w+)"/g)].map((m) => m[1] as string),
+    );
+  }
+  return declared;
+}
+
+/** The metric names in a PromQL expression, and the labels it matches or groups by. */
+function promqlNames(expr: string): { metrics: string[]; labels: string[] } {
+  const metrics = [...expr.matchAll(/\b(flotilla_\w+)/g)].map((m) => m[1] as string);
+  const labels = [
+    ...[...expr.matchAll(/\{([^}]*)\}/g)].flatMap((m) => [...(m[1] ?? "").matchAll(/(\w+)\s*[=!]~?/g)]),
+    ...[...expr.matchAll(/\bby \(([^)]*)\)/g)].flatMap((m) => [...(m[1] ?? "").matchAll(/(\w+)/g)]),
+  ].map((m) => m[1] as string);
+  return { metrics, labels };
+}
+
+/** A histogram's or counter's series names back to the name it was declared with. */
+function declaredName(series: string, declared: { has(name: string): boolean }): string {
+  if (declared.has(series)) return series;
+  const base = series.replace(/_(bucket|count|sum)$/, "");
+  return declared.has(base) ? base : series;
 }
 
 const toYamlStream = (objects: KubeObject[]) => objects.map((o) => stringify(o)).join("---\n");
@@ -443,6 +495,61 @@ describe("rendered content", () => {
     expect(ports(hub.spec.ingress)).toEqual(["8080/TCP"]);
     expect(ports(hub.spec.egress)).toEqual(["4222/TCP", "443/TCP", "53/TCP", "53/UDP", "6379/TCP"]);
   });
+  it("hub: ServiceMonitor and PrometheusRule only when asked, scraping the Service's port with the metrics token", async () => {
+    const plain = await render("hub", "release");
+    expect(ofKind(plain, "ServiceMonitor")).toEqual([]);
+    expect(ofKind(plain, "PrometheusRule")).toEqual([]);
+    const objects = await render("hub", "release", [
+      valuesFile({ ...MONITORING_ON, hub: { metricsToken: "m".repeat(20) } }),
+    ]);
+    const service = theOne(objects, "Service");
+    const monitor = theOne(objects, "ServiceMonitor");
+    const spec = monitor.spec as {
+      selector: { matchLabels: Record<string, string> };
+      namespaceSelector: { matchNames: string[] };
+      endpoints: { port: string; path: string; authorization?: { credentials: { name: string; key: string } } }[];
+    };
+    expect(service.metadata.labels).toMatchObject(spec.selector.matchLabels);
+    expect(spec.namespaceSelector.matchNames).toEqual([NS]);
+    const ports = (service.spec as { ports: { name: string }[] }).ports.map((p) => p.name);
+    expect(spec.endpoints.map((e) => e.port).every((p) => ports.includes(p))).toBe(true);
+    expect(spec.endpoints.map((e) => e.path)).toEqual(["/metrics"]);
+    const credentials = spec.endpoints[0]?.authorization?.credentials;
+    const secret = theOne(objects, "Secret");
+    expect(credentials?.name).toBe(secret.metadata.name);
+    expect(secretText(secret, credentials?.key ?? "")).toBe("m".repeat(20));
+    // Without a metrics token, /metrics is public and the ServiceMonitor sends none.
+    const open = theOne(await render("hub", "release", [valuesFile(MONITORING_ON)]), "ServiceMonitor");
+    expect(toYamlStream([open])).not.toContain("authorization");
+
+    const rules = alertRules(objects);
+    expect(rules.map((r) => r.alert)).toEqual(ALERTS);
+    const declared = hubMetricLabels();
+    expect(declared.get("flotilla_hub_git_poll_errors_total")).toEqual(["repo"]);
+    for (const rule of rules) {
+      expect(rule.labels.severity, rule.alert).toBe("warning");
+      expect(rule.annotations.summary, rule.alert).toContain("{{ $");
+      const { metrics, labels } = promqlNames(rule.expr);
+      expect(metrics.length, rule.alert).toBeGreaterThan(0);
+      for (const series of metrics) {
+        const name = declaredName(series, declared);
+        expect([...declared.keys()], `${rule.alert}: ${series}`).toContain(name);
+        for (const label of labels) expect(declared.get(name), `${rule.alert}: ${series}{${label}}`).toContain(label);
+      }
+    }
+    const tuned = alertRules(
+      await render("hub", "release", [
+        valuesFile({
+          metrics: {
+            prometheusRule: { enabled: true, severity: "page", clusterOfflineFor: "2m", rolloutFailedWindow: "1h" },
+          },
+        }),
+      ]),
+    );
+    expect(tuned.find((r) => r.alert === "FlotillaClusterOffline")?.for).toBe("2m");
+    expect(tuned.find((r) => r.alert === "FlotillaRolloutFailed")?.expr).toContain("[1h]");
+    expect(new Set(tuned.map((r) => r.labels.severity))).toEqual(new Set(["page"]));
+  });
 });
 
 describe("against a real Kubernetes API server", () => {
@@ -566,7 +673,12 @@ describe("against a real Kubernetes API server", () => {
   it("the hub starts with the chart's env and generated Secret, answers /healthz, /readyz and its admin token", async () => {
     const port = await freePort();
     const objects = await render("hub", "run", [
-      valuesFile({ hub: { listen: `127.0.0.1:${port}` }, nats: { url: nats.url }, redis: { url: redis.url } }),
+      valuesFile({
+        ...MONITORING_ON,
+        hub: { listen: `127.0.0.1:${port}` },
+        nats: { url: nats.url },
+        redis: { url: redis.url },
+      }),
     ]);
     const secret = theOne(objects, "Secret");
     expect(secret.metadata.annotations?.["helm.sh/resource-policy"]).toBe("keep");
@@ -588,6 +700,12 @@ describe("against a real Kubernetes API server", () => {
       expect(wrong.status).toBe(401);
       const metrics = await fetch(`${base}/metrics`);
       expect(metrics.status).toBe(200);
+      // Every series the chart's alerts query is one this running hub exports (HELP/TYPE lines
+      // are there before the first sample).
+      const exported = new Set([...(await metrics.text()).matchAll(/^# TYPE (\w+) /gm)].map((m) => m[1] as string));
+      const queried = alertRules(objects).flatMap((r) => promqlNames(r.expr).metrics);
+      expect(queried.length).toBeGreaterThanOrEqual(ALERTS.length);
+      for (const series of queried) expect([...exported], series).toContain(declaredName(series, exported));
     } finally {
       await hub.stop(STOP_GRACE_MS);
     }

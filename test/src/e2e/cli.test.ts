@@ -546,7 +546,7 @@ describe("flotilla CLI end to end", () => {
         name: "storefront",
         repo: "web",
         path: "deploy/{env}",
-        source: "manifests",
+        source: "auto",
         namespace: "storefront",
         prune: true,
       });

@@ -39,11 +39,10 @@ export const registerAppCommands: CommandModule = (program, ctx) => {
     .requiredOption("-n, --namespace <namespace>", "target namespace on every cluster")
     .option("--path <path>", "directory in the repo; {env} becomes the environment name (default: .)")
     .addOption(
-      new Option("--source <type>", "how the path is rendered (default: manifests)").choices([
-        "manifests",
-        "kustomize",
-        "helm",
-      ]),
+      new Option(
+        "--source <type>",
+        "how the path is rendered (default: auto: kustomize with a kustomization, helm with Chart.yaml, else manifests)",
+      ).choices(["auto", "manifests", "kustomize", "helm"]),
     )
     .option(
       "--selector <key=value>",
@@ -159,7 +158,7 @@ export const registerAppCommands: CommandModule = (program, ctx) => {
         ["Name", a.name],
         ["Repo", a.repo],
         ["Path", a.path],
-        ["Source", a.source],
+        ["Source", sourceText(a.source, status)],
         ["Namespace", a.namespace],
         ["Cluster selector", a.clusterSelector ? formatLabels(a.clusterSelector) : undefined],
         ["Prune", a.prune ? "yes" : "no"],
@@ -276,6 +275,16 @@ export const registerAppCommands: CommandModule = (program, ctx) => {
     example: "flotilla app delete storefront --yes",
   });
 };
+
+/**
+ * An app's source type; for `auto`, what the agents detected at their last render (the hub
+ * cannot know it before they report).
+ */
+export function sourceText(source: string, status: AppStatus): string {
+  if (source !== "auto") return source;
+  const detected = [...new Set(status.clusters.flatMap((c) => (c.report?.sourceType ? [c.report.sourceType] : [])))];
+  return detected.length === 0 ? "auto" : `auto (detected: ${detected.sort().join(", ")})`;
+}
 
 function clustersText(status: AppStatus, nowMs: number, wide = false): string {
   const rollouts =

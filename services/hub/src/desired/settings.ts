@@ -127,6 +127,8 @@ export function effectiveSettings(settings: AppSettings, labels: Record<string, 
 }
 
 const SOURCE_TYPES: Record<AppSpec["source"], SourceType> = {
+  /** The agent detects it from the directory's marker files when it renders. */
+  auto: SourceType.SOURCE_TYPE_UNSPECIFIED,
   manifests: SourceType.SOURCE_TYPE_MANIFESTS,
   kustomize: SourceType.SOURCE_TYPE_KUSTOMIZE,
   helm: SourceType.SOURCE_TYPE_HELM,

@@ -15,6 +15,7 @@ import {
   REPORT,
   type Report,
   ResourceSync,
+  SourceType,
   syncPhaseName,
 } from "@flotilla/proto";
 import type { AgentKeys } from "../registry/agent-keys.js";
@@ -57,6 +58,18 @@ function refused(err: unknown): { ok: false; reason: string; detail: string } {
   };
 }
 
+/** The source types a report may name, as the API spells them; unspecified (no render yet) is left out. */
+const SOURCE_TYPE_NAMES: Partial<Record<SourceType, "manifests" | "kustomize" | "helm">> = {
+  [SourceType.SOURCE_TYPE_MANIFESTS]: "manifests",
+  [SourceType.SOURCE_TYPE_KUSTOMIZE]: "kustomize",
+  [SourceType.SOURCE_TYPE_HELM]: "helm",
+};
+
+function sourceTypeOf(report: Report): Pick<ReportRecord, "sourceType"> {
+  const name = SOURCE_TYPE_NAMES[report.sourceType ?? SourceType.SOURCE_TYPE_UNSPECIFIED];
+  return name ? { sourceType: name } : {};
+}
+
 function reportRecord(report: Report, digest: string, receivedAtMs: number): ReportRecord {
   return {
     cluster: report.cluster,
@@ -76,6 +89,7 @@ function reportRecord(report: Report, digest: string, receivedAtMs: number): Rep
         }
       : {}),
     ...(Number(report.rejectedGeneration) > 0 ? { rejectedGeneration: Number(report.rejectedGeneration) } : {}),
+    ...sourceTypeOf(report),
     resources: report.resources.map((r) => ({
       kind: r.ref?.kind ?? "",
       namespace: r.ref?.namespace ?? "",

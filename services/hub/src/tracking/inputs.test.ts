@@ -60,6 +60,15 @@ describe("inputsDigest", () => {
       expect(await digest({ ...KUST, [file]: "changed" }, a), file).not.toBe(d);
   });
 
+  it("with source auto, follows a kustomization it finds as kustomize does, and a plain directory as manifests", async () => {
+    const auto = await digest(KUST, app("auto", "apps/a"));
+    expect(auto).toBe(await digest(KUST, app("kustomize", "apps/a")));
+    expect(await digest({ ...KUST, "base/cm.yaml": "changed" }, app("auto", "apps/a"))).not.toBe(auto);
+    // A directory without marker files: only its own tree counts, as with manifests.
+    const plain = { "apps/b/deploy.yaml": "d", "base/cm.yaml": "cm" };
+    expect(await digest(plain, app("auto", "apps/b"))).toBe(await digest(plain, app("manifests", "apps/b")));
+  });
+
   it("is unknown for what it cannot follow: a remote base, a path out of the repo, a Helm chart in Kustomize", async () => {
     const a = app("kustomize", "apps/a");
     const with_ = (text: string) => digest({ ...KUST, "apps/a/kustomization.yaml": text }, a);

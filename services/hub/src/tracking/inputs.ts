@@ -47,8 +47,9 @@ export async function inputsDigest(
     const entry = await tree.entry(p);
     seen.set(p, entry?.oid ?? "-");
     if (entry?.type !== "tree") return;
-    if (settings.source === "kustomize") await followKustomization(tree, p, visit);
-    if (settings.source === "helm") await followChart(tree, p, visit);
+    const source = settings.source === "auto" ? await detectSource(tree, p) : settings.source;
+    if (source === "kustomize") await followKustomization(tree, p, visit);
+    if (source === "helm") await followChart(tree, p, visit);
   };
   try {
     const paths = new Set([settings.path, ...(settings.overrides ?? []).flatMap((o) => (o.path ? [o.path] : []))]);
@@ -67,6 +68,13 @@ function normal(path: string): string {
   if (p === "." || p === "") return "";
   if (p === ".." || p.startsWith("../") || p.startsWith("/")) throw new Unsure();
   return p;
+}
+
+/** What the agent renders a directory as when the app names no source type (agents/kubernetes/src/render.ts). */
+async function detectSource(tree: CommitTree, dir: string): Promise<"kustomize" | "helm" | "manifests"> {
+  for (const name of KUSTOMIZATION_FILES)
+    if ((await tree.entry(posix.join(dir, name)))?.type === "blob") return "kustomize";
+  return (await tree.entry(posix.join(dir, "Chart.yaml")))?.type === "blob" ? "helm" : "manifests";
 }
 
 function isRemote(ref: string): boolean {
