@@ -17,6 +17,7 @@ import {
   bothReplicasKilled,
   clockSkew,
   frozenLeader,
+  gitDownDuringFetch,
   LIBFAKETIME,
   leaderKills,
   natsClusterRestarted,
@@ -131,6 +132,10 @@ describe("faults on clustered NATS and Redis behind Sentinel", () => {
     });
     expect(waited.keptWaiting).toBe(true);
     expect(waited.waitingWhy).toContain("offlineClusters: block");
+  });
+
+  it.skipIf(NO_PROXY)("the Git server down during the leader's fetch: nothing stalls or half-applies", async () => {
+    await run(world, () => gitDownDuringFetch(world));
   });
 
   it("stops every process it started", async () => {
