@@ -184,6 +184,24 @@ describe("kube clusters", () => {
     }
   });
 
+  it("restartApiServer() brings the apiserver back alone, on the same port and data, with a new pid", async () => {
+    const cluster = clusters[0] as Cluster;
+    const pidOf = (component: string) => cluster.processes.find((p) => p.component === component)?.pid;
+    const core = cluster.kubeConfig().makeApiClient(CoreV1Api);
+    await core.createNamespacedConfigMap({
+      namespace: "default",
+      body: { metadata: { name: "before-restart" }, data: { kept: "yes" } },
+    });
+    const [apiserver, etcd] = [pidOf("kube-apiserver"), pidOf("etcd")];
+    if (apiserver === undefined) throw new Error(`cluster ${cluster.name} lists no kube-apiserver`);
+    await cluster.restartApiServer({ kill: true, downMs: 500 });
+    expect(pidOf("kube-apiserver")).not.toBe(apiserver);
+    expect(isAlive(apiserver)).toBe(false);
+    expect(pidOf("etcd")).toBe(etcd);
+    const kept = await core.readNamespacedConfigMap({ name: "before-restart", namespace: "default" });
+    expect(kept.data).toEqual({ kept: "yes" });
+  });
+
   it("stop() kills every process of the cluster and removes its directory", async () => {
     for (const cluster of clusters) {
       expect(cluster.processes.map((p) => p.component)).toEqual([

@@ -312,6 +312,48 @@ export async function blockedOnPartition(
   }
 }
 
+/** Requests the Git server received since index `from` with `method`. */
+function gitRequests(world: World, from: number, method: string): number {
+  return world.git.requests.slice(from).filter((r) => r.startsWith(`${method} `)).length;
+}
+
+/**
+ * The Git server cut off from the hubs in the middle of the leader's fetch of a new commit:
+ * every Git response is slowed by 1 s (toxiproxy, downstream), and once the server has taken
+ * the fetch's request (the second POST after the push: the first is the listing that saw the
+ * new head) the link is disabled, which closes the connection under the response and refuses
+ * new ones, for 4 s. The hub must neither stall nor half-apply: the rollout, once created, must
+ * complete like any other, every write once, and the leader must list Git again once it is back.
+ */
+export async function gitDownDuringFetch(world: World): Promise<FaultFigures> {
+  const link = world.link("git");
+  await link.addToxic({ name: "slow-git", type: "latency", stream: "downstream", attributes: { latency: 1_000 } });
+  const from = world.git.requests.length;
+  try {
+    return await world.faultDuringRollout("Git server down during the hub's fetch", "push", async (revision) => {
+      await until("the leader to fetch the new commit", async () => gitRequests(world, from, "POST") >= 2, 60_000, 20);
+      await link.setEnabled(false);
+      const cutAt = world.git.requests.length;
+      await sleep(4_000);
+      const createdWhileDown = (await world.rollout(revision)) !== undefined;
+      await link.heal();
+      const healedAtMs = Date.now();
+      await until("the leader to reach Git again", async () => gitRequests(world, cutAt, "POST") >= 1, 60_000, 50);
+      const r = await world.rollout(revision);
+      return {
+        detectedAtMs: healedAtMs,
+        notes: [
+          `rollout ${createdWhileDown ? "created while Git was down" : "created after Git came back"}`,
+          r?.commitUnknown ? `commit unknown: ${r.commitUnknown}` : "commit read",
+          "detect = Git back",
+        ].join("; "),
+      };
+    });
+  } finally {
+    await link.heal();
+  }
+}
+
 /**
  * libfaketime from Debian's `faketime` package (`apt-get install faketime`): preloaded into a
  * hub replica, it shifts that process's wall clock (Date.now) by a fixed offset and leaves its

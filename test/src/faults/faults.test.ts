@@ -17,6 +17,7 @@ import {
   bothReplicasKilled,
   clockSkew,
   frozenLeader,
+  gitDownDuringFetch,
   LIBFAKETIME,
   leaderKills,
   natsClusterRestarted,
@@ -25,6 +26,7 @@ import {
   redisFailover,
   redisRestarted,
 } from "./cases.js";
+import { apiserverRestartedMidApply, kubeFixturesMissing, OBJECTS, startKubeFleet } from "./kube-cases.js";
 import { type FaultFigures, faultTable, toxiproxyBuilt, World } from "./world.js";
 
 const KILLS = Number(process.env.FLOTILLA_FAULT_KILLS ?? 20);
@@ -35,11 +37,17 @@ const NO_PROXY = toxiproxyBuilt() ? false : "toxiproxy-server is not built yet (
 /** The clock-skew case preloads Debian's libfaketime into a hub replica. */
 const NO_FAKETIME = existsSync(LIBFAKETIME) ? false : "libfaketime is not installed (Debian: apt-get install faketime)";
 if (NO_FAKETIME) process.stderr.write(`clock-skew case skipped: ${NO_FAKETIME}\n`);
+/** The kube-apiserver case runs real agents on fixture clusters. */
+const NO_KUBE = kubeFixturesMissing();
+if (NO_KUBE) process.stderr.write(`kube-apiserver case skipped: ${NO_KUBE}\n`);
 if (NO_PROXY) process.stderr.write(`link cases skipped: ${NO_PROXY}\n`);
 const rows: FaultFigures[] = [];
 
 /** Runs a case, keeps its row, and checks the counts every case must keep at zero. */
-async function run(world: World, fault: () => Promise<FaultFigures>): Promise<FaultFigures> {
+async function run(
+  world: { failed: boolean; logTails(): Promise<string> },
+  fault: () => Promise<FaultFigures>,
+): Promise<FaultFigures> {
   let row: FaultFigures;
   try {
     row = await fault();
@@ -133,6 +141,10 @@ describe("faults on clustered NATS and Redis behind Sentinel", () => {
     expect(waited.waitingWhy).toContain("offlineClusters: block");
   });
 
+  it.skipIf(NO_PROXY)("the Git server down during the leader's fetch: nothing stalls or half-applies", async () => {
+    await run(world, () => gitDownDuringFetch(world));
+  });
+
   it("stops every process it started", async () => {
     expect(await world.stop()).toEqual([]);
   });
@@ -146,4 +158,24 @@ describe("faults on a single Redis with append-only persistence", () => {
     await run(world, () => redisRestarted(world));
     expect(await world.stop()).toEqual([]);
   });
+});
+
+describe("faults under real agents on real API servers", () => {
+  it.skipIf(NO_KUBE)(
+    "a kube-apiserver SIGKILLed mid-apply and restarted: the agent applies the release whole, the rollout completes",
+    async () => {
+      const fleet = await startKubeFleet();
+      let landed = false;
+      try {
+        await run({ failed: false, logTails: () => fleet.logTails(80) }, async () => {
+          const row = await apiserverRestartedMidApply(fleet);
+          landed = row.landed;
+          return row;
+        });
+      } finally {
+        await fleet.stop();
+      }
+      process.stdout.write(`kube-apiserver kill landed mid-apply (some of ${OBJECTS} objects applied): ${landed}\n`);
+    },
+  );
 });

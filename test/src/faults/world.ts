@@ -153,7 +153,7 @@ export class World {
     readonly git: GitServer,
     readonly repo: FixtureRepo,
     readonly toxiproxy: Toxiproxy | undefined,
-    readonly links: { edge: ToxicProxy } | undefined,
+    readonly links: { edge: ToxicProxy; git: ToxicProxy } | undefined,
     readonly canaryBakeSeconds: number,
     readonly token: string,
     readonly encryptionKey: string,
@@ -169,12 +169,13 @@ export class World {
     const server = options.sentinel ? undefined : await startRedis({ dir });
     const git = await startGitServer({ dir });
     const repo = await git.createRepo("web", { main: files("v0") });
-    // Without toxiproxy (not built yet) the edge reaches NATS directly, and the cases that cut
-    // its link cannot run.
+    // Without toxiproxy (not built yet) the edge reaches NATS and the hub reaches Git directly,
+    // and the cases that cut a link cannot run.
     const toxiproxy = toxiproxyBuilt() ? await startToxiproxy({ dir }) : undefined;
     const links = toxiproxy
       ? {
           edge: await toxiproxy.proxy("edge-nats", (nats.nodes[0]?.url ?? "").replace("nats://", "")),
+          git: await toxiproxy.proxy("git", new URL(git.baseUrl).host),
         }
       : undefined;
     const count = options.clusters ?? 6;
@@ -229,7 +230,7 @@ kind: Repo
 metadata: { name: web }
 spec:
   team: t
-  url: ${repo.url}
+  url: ${links ? repo.url.replace(new URL(repo.url).host, `127.0.0.1:${links.git.port}`) : repo.url}
   branches: { prod: main }
   pollIntervalSeconds: 0.5
   credentials: { username: ${git.username}, password: ${git.password} }
@@ -248,8 +249,8 @@ spec: { repo: web, path: deploy, namespace: web }
     }
   }
 
-  /** The toxiproxy link `name` (the edge cluster's to NATS); throws when toxiproxy is not built. */
-  link(name: "edge"): ToxicProxy {
+  /** The toxiproxy link `name` (the edge cluster's to NATS, the hubs' to Git); throws when toxiproxy is not built. */
+  link(name: "edge" | "git"): ToxicProxy {
     const link = this.links?.[name];
     if (!link) throw new Error("toxiproxy-server is not built (scripts/setup builds it): no link to cut");
     return link;

@@ -74,6 +74,13 @@ export interface Cluster {
   /** Sum of the resident set sizes of the cluster's processes, in bytes. */
   residentMemoryBytes(): Promise<number>;
   /**
+   * Restarts the kube-apiserver alone (etcd and the other components keep running): SIGTERM,
+   * or SIGKILL with `kill: true`, then `downMs` with no apiserver, then the same command on the
+   * same port and certificates; resolves once `/readyz` answers again. For fault tests: a client
+   * mid-request sees its connection closed or refused. `processes` names the new pid afterwards.
+   */
+  restartApiServer(options?: { readonly kill?: boolean; readonly downMs?: number }): Promise<void>;
+  /**
    * Stops every process (SIGTERM to its process group, SIGKILL after a grace
    * period) and removes `dir`. Idempotent.
    */
@@ -220,12 +227,44 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       return true;
     });
 
+    const restartApiServer = async (restart: { readonly kill?: boolean; readonly downMs?: number } = {}) => {
+      const at = processes.findIndex((p) => p.name === "kube-apiserver");
+      const old = processes[at];
+      if (!old) throw new Error(`cluster ${name} has no kube-apiserver to restart`);
+      if (stopping) throw new Error(`cluster ${name} is stopping: its kube-apiserver cannot be restarted`);
+      await (restart.kill ? old.kill() : old.stop());
+      if (restart.downMs) await new Promise((resolve) => setTimeout(resolve, restart.downMs));
+      const next = await startProcess({
+        name: "kube-apiserver" as const,
+        command: binaries["kube-apiserver"],
+        args: args["kube-apiserver"],
+        logPath: join(dir, "logs", "kube-apiserver.log"),
+        cwd: dir,
+      });
+      processes[at] = next;
+      await waitUntil(
+        `kube-apiserver /readyz of cluster ${name} after a restart`,
+        async () => ((await get(`${server}/readyz`, tls)).status === 200 ? true : undefined),
+        {
+          timeoutMs: timeoutMs,
+          abort: () => {
+            if (next.exitStatus !== undefined) {
+              throw new ComponentExitedError("kube-apiserver", next.exitStatus.code, next.exitStatus.signal);
+            }
+          },
+        },
+      );
+    };
+
     return {
       name,
       dir,
       kubeconfigPath: kubeconfigs.admin,
       server,
-      processes: processes.map(({ name, pid, logPath }) => ({ component: name, pid, logPath })),
+      get processes() {
+        return processes.map(({ name, pid, logPath }) => ({ component: name, pid, logPath }));
+      },
+      restartApiServer,
       kubeConfig,
       residentMemoryBytes: async () =>
         (await Promise.all(processes.map((p) => residentSetBytes(p.pid)))).reduce((a, b) => a + b, 0),

@@ -19,7 +19,8 @@ export interface ClusterReport {
   health: string;
   /** Lowercase sync phase (`syncPhaseName`): synced, applying, failed, rejected, ... */
   phase: string;
-  error?: { message: string };
+  /** `retryable`: the agent applies again with backoff (its API server unreachable, a 5xx, throttling). */
+  error?: { message: string; retryable?: boolean };
   /**
    * Each object's health and why, as the agent judged it; the gate names the worst in a
    * failure, so that a crash loop or a paused Deployment says itself what held the wave.

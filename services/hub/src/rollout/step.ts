@@ -15,9 +15,11 @@
  *   keeps the revision; the new generation alone tells its report apart. A write that changed
  *   nothing (the cluster already had the target: `unchanged`) got the generation in force, so
  *   the cluster passes on its existing healthy report.
- * - A cluster fails on a report for its generation that is degraded or whose apply failed, on the
- *   agent rejecting its generation, on a newer generation written by someone else, or when the
- *   progress deadline (counted from the write decision) passes without a healthy verdict.
+ * - A cluster fails on a report for its generation that is degraded or whose apply failed for
+ *   good, on the agent rejecting its generation, on a newer generation written by someone else, or when the
+ *   progress deadline (counted from the write decision) passes without a healthy verdict. An
+ *   apply failure the agent retries (`error.retryable`: its API server unreachable, a 5xx,
+ *   throttling) is no verdict, nor a regression of a healthy cluster: the deadline bounds it.
  * - Once healthy, a cluster must stay healthy (health "healthy", apply not failed) until its wave
  *   completes; anything else is a regression and a failure of that cluster.
  * - Failed clusters count against the wave's failure budget; one more than the budget fails the
@@ -369,7 +371,9 @@ function gate(generation: number, revision: string, report: ClusterReport | unde
   if (report.observedGeneration > generation)
     return `rewritten outside this rollout: the agent acts on generation ${report.observedGeneration}, the rollout wrote ${generation}`;
   if (report.observedGeneration !== generation || report.revision !== revision) return undefined;
-  if (report.phase === APPLY_FAILED) return `apply failed${detail(report)}`;
+  // A failure the agent retries (its API server unreachable, a 5xx, throttling) is no verdict:
+  // the agent applies again with backoff, and the progress deadline bounds the wait.
+  if (report.phase === APPLY_FAILED) return report.error?.retryable ? undefined : `apply failed${detail(report)}`;
   if (report.health === DEGRADED) return `degraded${detail(report)}`;
   if (report.health === HEALTHY && report.phase === SYNCED) return true;
   return undefined;
@@ -381,7 +385,8 @@ function regressionOf(generation: number, revision: string, report: ClusterRepor
   if (report.observedGeneration > generation)
     return `rewritten outside this rollout: the agent acts on generation ${report.observedGeneration}`;
   if (report.observedGeneration !== generation || report.revision !== revision) return undefined;
-  if (report.phase === APPLY_FAILED) return `apply failed${detail(report)}`;
+  // While the agent retries a failure of its own API server it cannot judge health either.
+  if (report.phase === APPLY_FAILED) return report.error?.retryable ? undefined : `apply failed${detail(report)}`;
   if (report.health !== HEALTHY) return `health is ${report.health}${detail(report)}`;
   return undefined;
 }
