@@ -12,8 +12,8 @@
  */
 import * as http from "node:http";
 import * as https from "node:https";
-import type { LookupFunction } from "node:net";
 import { NetGuardError, ResponseTooLargeError, UnreachableError, UrlRefusedError } from "./errors.js";
+import { pinnedLookup } from "./lookup.js";
 import { type Resolver, resolveRepoUrl, systemResolver, type UrlRules } from "./rules.js";
 
 /** A request as isomorphic-git makes it. */
@@ -98,15 +98,8 @@ export function guardedGitHttp(options: GuardedHttpOptions): GitHttpClient {
   return {
     async request(req) {
       const { target, addresses } = await resolveRepoUrl(req.url, options.rules, resolver);
-      const address = addresses[0] as string;
-      const family = address.includes(":") ? 6 : 4;
-      const pinned: LookupFunction = (_host, opts, callback) => {
-        if ((opts as { all?: boolean }).all) {
-          (callback as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [
-            { address, family },
-          ]);
-        } else callback(null, address, family);
-      };
+      // Every address was checked; the socket gets only these.
+      const pinned = pinnedLookup(addresses);
       const payload = await collect(req.body);
       const method = (req.method ?? "GET").toUpperCase();
       const headers: http.OutgoingHttpHeaders = { ...(req.headers ?? {}) };

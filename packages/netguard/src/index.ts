@@ -16,6 +16,7 @@ export {
   type GuardedHttpOptions,
   guardedGitHttp,
 } from "./http.js";
+export { guardedLookup, pinnedLookup } from "./lookup.js";
 export {
   checkRepoUrl,
   GIT_RULE_SETTINGS,
@@ -23,6 +24,7 @@ export {
   type Resolver,
   type RuleSettings,
   resolveRepoUrl,
+  resolveTarget,
   STRICT_RULES,
   systemResolver,
   type UrlRules,

@@ -132,6 +132,15 @@ export async function resolveRepoUrl(
 ): Promise<{ target: RepoTarget; addresses: string[] }> {
   const target = checkRepoUrl(text, rules);
   if (target.literal) return { target, addresses: [target.literal.toString()] };
+  return { target, addresses: await resolveTarget(target, rules, resolver) };
+}
+
+/**
+ * Resolves `target`'s host (a name) and checks every address it resolves to. Resolves the
+ * addresses to connect to (the checked ones). Throws UrlRefusedError when one is refused, or
+ * ResolveError when the name does not resolve.
+ */
+export async function resolveTarget(target: RepoTarget, rules: UrlRules, resolver: Resolver): Promise<string[]> {
   let answers: string[];
   try {
     answers = await resolver.lookup(target.host);
@@ -148,5 +157,5 @@ export async function resolveRepoUrl(
     if (!named || classify(address) === "metadata") checkAddress(target, address, rules);
     addresses.push(address.toString());
   }
-  return { target, addresses };
+  return addresses;
 }
