@@ -8,15 +8,16 @@
  */
 import type { HubEvent, Notification } from "@flotilla/api";
 import { NOTIFICATION_SIGNATURE_HEADER } from "@flotilla/api";
-import { type Resolver, UrlRefusedError, type UrlRules } from "@flotilla/netguard";
+import { guardedLookup, type Resolver, UrlRefusedError, type UrlRules } from "@flotilla/netguard";
 import pRetry, { AbortError } from "p-retry";
 import type { Logger } from "pino";
+import { Agent, fetch } from "undici";
 import type { Duty } from "../leader/duties.js";
 import type { HubMetrics } from "../metrics.js";
 import type { EventBus } from "../status/events.js";
 import type { ObjectReader, ReceiverRecord, ReceiverStore } from "../store.js";
 import { DriftEpisodes, notificationOf, routes, signature, slackBody } from "./notifications.js";
-import { checkReceiverUrl, type ReceiverSecretsOpener } from "./receivers.js";
+import { checkReceiverUrl, RECEIVER_RULE_SETTINGS, type ReceiverSecretsOpener } from "./receivers.js";
 
 /** Retries after the first attempt, by default: 5 (so 6 attempts over about a minute). */
 export const DEFAULT_NOTIFY_RETRIES = 5;
@@ -49,10 +50,72 @@ export interface NotifierOptions {
   retries?: number;
   /** @default DEFAULT_NOTIFY_RETRY_MIN_MS */
   retryMinMs?: number;
-  fetch?: typeof fetch;
-  /** What receiver URLs may reach, checked again before each delivery (DNS may have changed). */
-  rules?: UrlRules;
+  /**
+   * What receiver URLs may reach, checked before each delivery (DNS may have changed) and again
+   * by the connection itself (see {@link receiverDispatcher}).
+   */
+  rules: UrlRules;
   resolver?: Resolver;
+}
+
+/**
+ * The HTTP client of deliveries: an undici Agent whose sockets resolve the receiver's host at
+ * connect time through the address rules (`guardedLookup` of @flotilla/netguard) and connect
+ * only to the addresses that passed, keeping the URL's host as TLS server name and Host header.
+ * The check before a delivery alone would not do: `fetch` resolves the name again, and a
+ * second DNS answer (rebinding) could point it at loopback or a metadata address.
+ */
+export function receiverDispatcher(rules: UrlRules, resolver?: Resolver): Agent {
+  return new Agent({ connect: { lookup: guardedLookup({ ...rules, settings: RECEIVER_RULE_SETTINGS }, resolver) } });
+}
+
+/** One delivery attempt: what {@link postNotification} needs besides the request. */
+export interface PostOptions {
+  rules: UrlRules;
+  resolver?: Resolver | undefined;
+  dispatcher: Agent;
+  signal: AbortSignal;
+}
+
+/**
+ * POSTs `body` to a receiver once and resolves the 2xx status. A URL or address the rules
+ * refuse, and a redirect (not followed: its target was never checked), reject with p-retry's
+ * AbortError (not tried again); another status with DeliveryError; a network failure or a name
+ * that does not resolve with what fetch threw (tried again).
+ */
+export async function postNotification(
+  receiver: string,
+  url: string,
+  body: string,
+  headers: Record<string, string>,
+  o: PostOptions,
+): Promise<number> {
+  const refused = (err: unknown): never => {
+    // The reason only: the URL's path may be the secret (a Slack webhook's is).
+    if (err instanceof UrlRefusedError) throw new AbortError(`the URL is refused: ${err.reason}`);
+    throw err;
+  };
+  await checkReceiverUrl(url, o.rules, o.resolver).catch(refused);
+  const res = await fetch(url, {
+    method: "POST",
+    headers,
+    body,
+    redirect: "manual",
+    dispatcher: o.dispatcher,
+    signal: o.signal,
+  }).catch((err: unknown) => {
+    // undici fails a connection the guarded lookup refused with TypeError("fetch failed", { cause }).
+    const cause = (err as { cause?: unknown }).cause;
+    return refused(cause instanceof UrlRefusedError ? cause : err);
+  });
+  await res.body?.cancel();
+  if (res.status >= 300 && res.status < 400) {
+    throw new AbortError(
+      `receiver ${receiver} answered with a redirect (HTTP ${res.status}); redirects are not followed, so configure the receiver's final URL`,
+    );
+  }
+  if (res.status < 200 || res.status > 299) throw new DeliveryError(receiver, res.status);
+  return res.status;
 }
 
 export class Notifier implements Duty {
@@ -61,11 +124,13 @@ export class Notifier implements Duty {
   readonly #inFlight = new Set<Promise<void>>();
   /** Drift episodes seen while this replica leads; a new leader starts afresh (one repeat at most). */
   #drift = new DriftEpisodes();
+  #dispatcher: Agent | undefined;
 
   constructor(private readonly o: NotifierOptions) {}
 
   start(): void {
     this.#stopping = new AbortController();
+    this.#dispatcher = receiverDispatcher(this.o.rules, this.o.resolver);
     this.#drift = new DriftEpisodes();
     this.#unsubscribe = this.o.events.subscribe((event, id) => {
       if (event.type === "report") {
@@ -83,6 +148,8 @@ export class Notifier implements Duty {
     this.#unsubscribe?.();
     this.#stopping.abort();
     await Promise.allSettled([...this.#inFlight]);
+    await this.#dispatcher?.destroy();
+    this.#dispatcher = undefined;
   }
 
   async #handle(event: HubEvent, id: string): Promise<void> {
@@ -115,7 +182,6 @@ export class Notifier implements Duty {
       "x-flotilla-delivery": n.id,
     };
     if (receiver.type === "webhook" && secret) headers[NOTIFICATION_SIGNATURE_HEADER] = signature(secret, body);
-    const doFetch = this.o.fetch ?? fetch;
     let attempts = 0;
     let status: number | undefined;
     const log = this.o.log.child({ receiver: receiver.name, notification: n.id, event: n.event });
@@ -123,25 +189,19 @@ export class Notifier implements Duty {
       await pRetry(
         async () => {
           attempts++;
-          // Refused addresses are not retried: the rules will not change between attempts.
-          if (this.o.rules) {
-            await checkReceiverUrl(url, this.o.rules, this.o.resolver).catch((err: unknown) => {
-              // The reason only: the URL's path may be the secret (a Slack webhook's is). A name
-              // that does not resolve now may later, so that is tried again.
-              if (err instanceof UrlRefusedError) throw new AbortError(`the URL is refused: ${err.reason}`);
-              throw err;
+          const dispatcher = this.#dispatcher;
+          if (!dispatcher) throw new AbortError("the hub stopped leading");
+          try {
+            status = await postNotification(receiver.name, url, body, headers, {
+              rules: this.o.rules,
+              resolver: this.o.resolver,
+              dispatcher,
+              signal: AbortSignal.any([this.#stopping.signal, AbortSignal.timeout(ATTEMPT_TIMEOUT_MS)]),
             });
+          } catch (err) {
+            if (err instanceof DeliveryError) status = err.status;
+            throw err;
           }
-          const res = await doFetch(url, {
-            method: "POST",
-            headers,
-            body,
-            redirect: "manual",
-            signal: AbortSignal.any([this.#stopping.signal, AbortSignal.timeout(ATTEMPT_TIMEOUT_MS)]),
-          });
-          status = res.status;
-          await res.body?.cancel();
-          if (res.status < 200 || res.status > 299) throw new DeliveryError(receiver.name, res.status);
         },
         {
           retries: this.o.retries ?? DEFAULT_NOTIFY_RETRIES,
