@@ -96,8 +96,10 @@ describe("clusterReason", () => {
 });
 
 describe("waves", () => {
-  it("bake time left never goes below zero", () => {
+  it("bake time left never goes below zero, nor above the bake when the page's clock lags its start", () => {
     expect(bakeLeftSeconds(baking.waves[0]!, T0 + 120_000)).toBe(0);
+    expect(bakeLeftSeconds(baking.waves[0]!, T0 - 900)).toBe(60);
+    expect(bakeLeftSeconds(baking.waves[0]!, T0 + 1_500)).toBe(59);
     expect(bakeLeftSeconds(baking.waves[1]!, T0)).toBeUndefined();
   });
   it("the failure budget is exceeded past its count", () => {

@@ -10,7 +10,9 @@ import { duration, shortSha } from "./model.js";
 /** Seconds of bake left in a baking wave at `nowMs`, or undefined when it is not baking. */
 export function bakeLeftSeconds(wave: RolloutWaveView, nowMs: number): number | undefined {
   if (wave.status !== "baking" || wave.bakeStartedAtMs === undefined) return undefined;
-  return Math.max(0, Math.ceil((wave.bakeStartedAtMs + wave.bakeSeconds * 1000 - nowMs) / 1000));
+  // The page's clock ticks once a second, so it can lag the bake's start: never show more than the bake.
+  const left = Math.ceil((wave.bakeStartedAtMs + wave.bakeSeconds * 1000 - nowMs) / 1000);
+  return Math.min(wave.bakeSeconds, Math.max(0, left));
 }
 
 /** The wave being worked on: the first that has not succeeded; undefined when all have. */
