@@ -43,9 +43,10 @@ export type Reach = "all" | "team" | "none";
 
 /**
  * The kinds of object an operation can name. Teams own themselves; repos are owned by their team,
- * apps by their repo's team, rollouts by their app's; clusters, environments and tokens by none.
+ * apps by their repo's team, rollouts by their app's; clusters, environments, tokens and
+ * notification receivers by none.
  */
-export const OBJECT_KINDS = ["Cluster", "Team", "Repo", "App", "Environment", "Rollout", "Token"] as const;
+export const OBJECT_KINDS = ["Cluster", "Team", "Repo", "App", "Environment", "Rollout", "Token", "Receiver"] as const;
 export type ObjectKind = (typeof OBJECT_KINDS)[number];
 
 /**
@@ -153,6 +154,8 @@ export const DOCUMENT_SCOPES: Readonly<Record<Kind, Scope>> = {
     object: inDocument("metadata.name", "App"),
     also: [inDocument("spec.repo", "Repo")],
   },
+  // As `PUT /v1/receivers/{name}`: receivers belong to no team.
+  Receiver: { action: "write", resource: "receivers" },
 };
 
 /** The scope as one word for documents and messages: `read:repos`, `write:clusters`, `public`. */

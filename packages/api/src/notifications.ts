@@ -30,28 +30,37 @@ const httpUrl = z
   .string()
   .refine((u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol), { message: "must be an http(s) URL" });
 
+/** The fields of a receiver, before the checks that span them. */
+const receiverFieldsSchema = z.strictObject({
+  type: z.enum(RECEIVER_TYPES).default("webhook").describe("webhook: signed JSON; slack: an incoming webhook"),
+  url: httpUrl.describe(
+    "where deliveries are POSTed; stored sealed (a Slack URL is itself a secret), never shown again",
+  ),
+  secret: z
+    .string()
+    .min(16, "must be at least 16 characters")
+    .optional()
+    .describe("webhook: the HMAC-SHA256 key the body is signed with (required); stored sealed, never shown again"),
+  events: z.array(notificationEventSchema).min(1).optional().describe("only these events; unset: all"),
+  teams: z.array(nameSchema).optional().describe("only about these teams' apps; unset: every team"),
+  environments: z.array(nameSchema).optional().describe("only in these environments; unset: all"),
+});
+
 /** A receiver as written: `PUT /v1/receivers/{name}`. */
-export const receiverSpecSchema = z
-  .strictObject({
-    type: z.enum(RECEIVER_TYPES).default("webhook").describe("webhook: signed JSON; slack: an incoming webhook"),
-    url: httpUrl.describe(
-      "where deliveries are POSTed; stored sealed (a Slack URL is itself a secret), never shown again",
-    ),
-    secret: z
-      .string()
-      .min(16, "must be at least 16 characters")
-      .optional()
-      .describe("webhook: the HMAC-SHA256 key the body is signed with (required); stored sealed, never shown again"),
-    events: z.array(notificationEventSchema).min(1).optional().describe("only these events; unset: all"),
-    teams: z.array(nameSchema).optional().describe("only about these teams' apps; unset: every team"),
-    environments: z.array(nameSchema).optional().describe("only in these environments; unset: all"),
-  })
-  .superRefine((spec, ctx) => {
-    if (spec.type === "webhook" && spec.secret === undefined) {
-      ctx.addIssue({ code: "custom", path: ["secret"], message: "a webhook receiver needs a secret to sign with" });
-    }
-  });
+export const receiverSpecSchema = receiverFieldsSchema.superRefine((spec, ctx) => {
+  if (spec.type === "webhook" && spec.secret === undefined) {
+    ctx.addIssue({ code: "custom", path: ["secret"], message: "a webhook receiver needs a secret to sign with" });
+  }
+});
 export type ReceiverSpec = z.output<typeof receiverSpecSchema>;
+
+/**
+ * The spec of a `kind: Receiver` document of an apply: a receiver as written, except that the
+ * URL may be left out like the secret. Both are write-only, so `receiver get -o yaml` shows
+ * neither; apply keeps the stored ones, then checks the result with {@link receiverSpecSchema}.
+ */
+export const receiverDocumentSpecSchema = receiverFieldsSchema.partial({ url: true });
+export type ReceiverDocumentSpec = z.output<typeof receiverDocumentSpecSchema>;
 
 /** A receiver as shown: never its URL's path or its secret. */
 export const receiverSchema = z

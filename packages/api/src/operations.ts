@@ -881,6 +881,17 @@ export const operations = withIds({
       },
     },
   },
+  getReceiver: {
+    method: "GET",
+    path: "/v1/receivers/{name}",
+    scope: { action: "read", resource: "receivers" },
+    schema: {
+      tags: ["notifications"],
+      summary: "Show a receiver and its route (never its URL path or secret)",
+      params: anyName,
+      response: { 200: json("The receiver", receiverSchema), ...errors(401, 404) },
+    },
+  },
   deleteReceiver: {
     method: "DELETE",
     path: "/v1/receivers/{name}",

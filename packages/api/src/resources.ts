@@ -1,15 +1,16 @@
 /**
  * The specs of the objects a fleet is made of, as a user writes them in a request body or an
- * applied document: clusters, teams, repos, apps and environments.
+ * applied document: clusters, teams, repos, apps and environments, and notification receivers.
  */
 import { compileHealthExpression, HEALTH_RULE_EXPRESSIONS, InvalidHealthRuleError } from "@flotilla/proto";
 import { z } from "zod";
 import { labelsSchema, nameSchema } from "./labels.js";
+import { type ReceiverDocumentSpec, receiverDocumentSpecSchema } from "./notifications.js";
 import { policySchema } from "./policy.js";
 import { teamPolicySchema } from "./team-policy.js";
 
-/** The kinds of object the registry holds, as written in `kind:` of an applied document. */
-export const KINDS = ["Cluster", "Team", "Repo", "App", "Environment"] as const;
+/** The kinds of object an applied document can be, as written in its `kind:`: the registry's and receivers. */
+export const KINDS = ["Cluster", "Team", "Repo", "App", "Environment", "Receiver"] as const;
 export type Kind = (typeof KINDS)[number];
 
 /** The apiVersion every applied document must carry. */
@@ -252,6 +253,7 @@ export const SPEC_SCHEMAS = {
   Repo: repoSpecSchema,
   App: appSpecSchema,
   Environment: environmentSpecSchema,
+  Receiver: receiverDocumentSpecSchema,
 } as const;
 
 /** The parsed spec of each kind. */
@@ -261,4 +263,6 @@ export interface SpecOf {
   Repo: RepoSpec;
   App: AppSpec;
   Environment: EnvironmentSpec;
+  /** URL and secret may be left out: apply keeps the stored ones. */
+  Receiver: ReceiverDocumentSpec;
 }

@@ -2,8 +2,8 @@
  * API objects as the documents `flotilla apply -f` reads: `apiVersion`, `kind`, `metadata.name`
  * and `spec`, so `flotilla <kind> get <name> -o yaml | flotilla apply -f -` changes nothing.
  * Pure: only what the hub stores as the spec goes in; what it adds (status, key ids, times) and
- * what it never shows (a repo's credentials and webhook secret, which apply keeps when a Repo
- * document leaves them out) stay out.
+ * what it never shows (a repo's credentials and webhook secret, a receiver's URL and secret,
+ * which apply keeps when a Repo or Receiver document leaves them out) stay out.
  */
 import {
   API_VERSION,
@@ -11,6 +11,7 @@ import {
   type ClusterView,
   type Environment,
   type Kind,
+  type Receiver,
   type Repo,
   type Team,
 } from "@flotilla/api";
@@ -31,6 +32,7 @@ export interface ObjectOf {
   Repo: Repo;
   App: App;
   Environment: Environment;
+  Receiver: Receiver;
 }
 
 /** The fields of an API object that are not its spec, per kind. */
@@ -40,6 +42,7 @@ const NOT_SPEC: Record<Kind, readonly string[]> = {
   Repo: ["name", "hasCredentials", "hasWebhookSecret"],
   App: ["name"],
   Environment: ["name"],
+  Receiver: ["name", "urlOrigin", "hasSecret"],
 };
 
 /** The apply document of an API object. */

@@ -172,6 +172,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       ...(issuer ? { issuer } : {}),
       onClusterDeleted: (cluster) => buckets.purgeCluster(cluster),
       teamTokens: (team) => tokens.ofTeam(team),
+      receivers,
       log,
     });
 

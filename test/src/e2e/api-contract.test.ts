@@ -574,9 +574,19 @@ spec: { labels: { env: prod } }
             }),
           ]),
       },
+      {
+        op: "getReceiver",
+        status: 200,
+        params: { name: "ops" },
+        after: (body) => {
+          expect(body).toMatchObject({ name: "ops", type: "slack", urlOrigin: "https://hooks.example.com" });
+          expect(JSON.stringify(body)).not.toContain("/services/");
+        },
+      },
       { op: "listDeliveries", status: 200, params: { name: "ops" } },
       { op: "deleteReceiver", status: 204, params: { name: "ops" } },
       { op: "deleteReceiver", status: 404, params: { name: "ops" } },
+      { op: "getReceiver", status: 404, params: { name: "ops" } },
       {
         op: "receiveGitWebhook",
         status: 202,

@@ -928,7 +928,7 @@ spec: { repo: web, path: "deploy/{env}", namespace: reports }
     expectOneLineError(
       await cli(["apply", "-f", unknownKind]),
       1,
-      /kind\.yaml: document 2 \(Gadget "g"\): kind: must be one of Cluster, Team, Repo, App, Environment \(POST \/v1\/apply\)/,
+      /kind\.yaml: document 2 \(Gadget "g"\): kind: must be one of Cluster, Team, Repo, App, Environment, Receiver \(POST \/v1\/apply\)/,
     );
     // Nothing of the refused file was applied.
     expect((await cli(["team", "list", "-o", "json"])).stdout).not.toContain('"ok"');

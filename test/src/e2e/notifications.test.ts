@@ -6,9 +6,14 @@
  * receiver answers 500 twice; the third attempt delivers, and the signature verifies with the
  * receiver's secret.
  */
+import { execFile } from "node:child_process";
 import { createHmac, timingSafeEqual } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { type Fleet, startFleet, waitsOf } from "@flotilla/devfleet";
 import { HEARTBEAT, heartbeatSubject, seal, signingKeyFromPem } from "@flotilla/proto";
 import { connect, type NatsConnection } from "nats";
@@ -16,6 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const until = waitsOf(60_000, 100);
 const SECRET = "receiver-secret-0123456789";
+const CLI_MAIN = fileURLToPath(new URL("../../../node_modules/.bin/flotilla", import.meta.url));
 
 interface Call {
   headers: Record<string, string | string[] | undefined>;
@@ -175,4 +181,64 @@ describe("notifications of a failing rollout", () => {
       status: 200,
     });
   }, 120_000);
+
+  it("receiver get -o yaml piped to apply -f - through the real CLI changes nothing, and keeps URL and secret", async () => {
+    const home = await mkdtemp(join(tmpdir(), "flotilla-notify-cli-"));
+    /** Runs a shell line with `flotilla` as the built CLI, against this fleet's hub. */
+    const sh = (line: string) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        const flotilla = `"${process.execPath}" "${CLI_MAIN}"`;
+        execFile(
+          "sh",
+          ["-c", line.replaceAll("flotilla ", `${flotilla} `)],
+          {
+            env: {
+              PATH: process.env.PATH ?? "",
+              HOME: home,
+              FLOTILLA_HUB: fleet.hub.url,
+              FLOTILLA_TOKEN: fleet.hub.token,
+            },
+          },
+          (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
+        );
+      });
+    try {
+      const shown = await sh("flotilla receiver get ops -o yaml");
+      expect(shown.code, shown.stderr).toBe(0);
+      expect(shown.stdout).toMatch(/^kind: Receiver$/m);
+      expect(shown.stdout).toMatch(/^ {2}events:\n {4}- rollout-failed$/m);
+      // Write-only: neither the URL (past its origin) nor the secret is in the document.
+      expect(shown.stdout).not.toContain("/hooks/flotilla");
+      expect(shown.stdout).not.toContain("127.0.0.1");
+      expect(shown.stdout).not.toContain(SECRET);
+
+      const piped = await sh("flotilla receiver get ops -o yaml | flotilla apply -f -");
+      expect(piped.code, piped.stderr).toBe(0);
+      expect(piped.stdout).toBe("receiver/ops unchanged\n");
+
+      // An edited route is applied; the stored URL and secret stay, so the next round trip is a no-op.
+      const edited = shown.stdout.replace("    - rollout-failed\n", "    - rollout-failed\n    - drift-detected\n");
+      expect(edited).not.toBe(shown.stdout);
+      const configured = await sh(`printf '%s' '${edited}' | flotilla apply -f -`);
+      expect(configured.stdout, configured.stderr).toBe("receiver/ops configured\n");
+      expect((await api("GET", "/v1/receivers/ops")).json).toMatchObject({
+        events: ["rollout-failed", "drift-detected"],
+        hasSecret: true,
+        urlOrigin: new URL(receiverUrl).origin,
+      });
+      const again = await sh("flotilla receiver get ops -o yaml | flotilla apply -f -");
+      expect(again.stdout, again.stderr).toBe("receiver/ops unchanged\n");
+
+      // A Receiver document with a URL the settings refuse is refused, naming it; nothing changes.
+      const bad = `apiVersion: flotilla.dev/v1\nkind: Receiver\nmetadata: { name: probe }\nspec: { type: slack, url: "http://10.0.0.7/secret-path-hook" }\n`;
+      const refused = await sh(`printf '%s' '${bad}' | flotilla apply -f -`);
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toMatch(/document 1 \(Receiver "probe"\)/);
+      expect(refused.stderr).toMatch(/private/);
+      expect(refused.stderr).not.toContain("secret-path-hook");
+      expect((await api("GET", "/v1/receivers")).json.items.map((r: { name: string }) => r.name)).toEqual(["ops"]);
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

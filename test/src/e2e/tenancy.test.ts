@@ -368,6 +368,7 @@ describe("teams as tenants", () => {
         return { own: {} };
       case "replaceReceiver":
         return { own: { params: { name: "r-new" }, body: { type: "slack", url: "https://hooks.example.com/x" } } };
+      case "getReceiver":
       case "deleteReceiver":
       case "listDeliveries":
         return { own: { params: { name: "r-new" } } };

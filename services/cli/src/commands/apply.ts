@@ -25,10 +25,11 @@ export const registerApplyCommands: CommandModule = (program, ctx) => {
         `
 Each document is one object, in the order they depend on nothing written first:
   apiVersion: flotilla.dev/v1
-  kind: Repo                    # Cluster | Team | Repo | App | Environment
+  kind: Repo                    # Cluster | Team | Repo | App | Environment | Receiver
   metadata: { name: web }
   spec: { team: web, url: https://git.example/web.git, branches: { prod: main } }
 The hub checks every document before writing any; an object already as declared is left unchanged.
+A Repo or Receiver document that leaves out its credentials, URL or secret keeps the stored ones.
 A Cluster this apply registers gets its bootstrap bundle saved as <bootstrap-dir>/<name>-bootstrap.json.
 `,
     )

@@ -6,7 +6,7 @@ import type { CommandModule } from "../context.js";
 import { UsageError } from "../errors.js";
 import { examples } from "../help.js";
 import { collect, readSecretFile } from "../input.js";
-import { formatAge, formatTable, NONE } from "../output.js";
+import { formatAge, formatDetail, formatTable, NONE } from "../output.js";
 
 interface SetOptions {
   type?: string;
@@ -17,7 +17,7 @@ interface SetOptions {
   env?: string[];
 }
 
-/** `flotilla receiver set|list|deliveries|delete`: where notifications go. */
+/** `flotilla receiver set|get|list|deliveries|delete`: where notifications go. */
 export const registerReceiverCommands: CommandModule = (program, ctx) => {
   const receiver = program
     .command("receiver")
@@ -70,6 +70,36 @@ export const registerReceiverCommands: CommandModule = (program, ctx) => {
       };
       const saved = await ctx.client(cmd).put<Receiver>(apiPath`/v1/receivers/${name}`, { json: spec });
       ctx.print(cmd, saved, () => `receiver/${name} set (${saved.type} to ${saved.urlOrigin})`);
+    });
+
+  receiver
+    .command("get")
+    .description("show a receiver and its route (never its URL path or secret)")
+    .argument("<name>", "receiver name")
+    .addHelpText(
+      "after",
+      examples(
+        ["one receiver", "flotilla receiver get web-chat"],
+        [
+          "as the document apply reads, without URL and secret (apply keeps the stored ones)",
+          "flotilla receiver get web-chat -o yaml",
+        ],
+      ),
+    )
+    .action(async (name: string, _opts: unknown, cmd: Command) => {
+      const r = await ctx.client(cmd).get<Receiver>(apiPath`/v1/receivers/${name}`);
+      const all = (v: string[] | undefined) => (v ? v.join(", ") : "(all)");
+      ctx.printObject(cmd, "Receiver", r, () =>
+        formatDetail([
+          ["Name", r.name],
+          ["Type", r.type],
+          ["Origin", r.urlOrigin],
+          ["Secret", r.hasSecret ? "set" : NONE],
+          ["Events", all(r.events)],
+          ["Teams", all(r.teams)],
+          ["Environments", all(r.environments)],
+        ]),
+      );
     });
 
   receiver

@@ -90,6 +90,13 @@ describe("decideOwners", () => {
     );
   });
 
+  it("checks a Receiver document of an apply as the receiver routes: admin only", () => {
+    expect(DOCUMENT_SCOPES.Receiver).toEqual(scopeOf("replaceReceiver"));
+    expect(decideRole(admin, DOCUMENT_SCOPES.Receiver).allowed).toBe(true);
+    expect(decideRole(memberA, DOCUMENT_SCOPES.Receiver).allowed).toBe(false);
+    expect(decideRole(viewer, DOCUMENT_SCOPES.Receiver).allowed).toBe(false);
+  });
+
   it("lets a viewer limited to a team read only that team's objects", () => {
     const get = scopeOf("getRollout");
     const ref = get.object as NameRef;

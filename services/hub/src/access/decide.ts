@@ -38,6 +38,7 @@ const NOUN: Record<ObjectKind, string> = {
   Environment: "environment",
   Rollout: "rollout",
   Token: "token",
+  Receiver: "receiver",
 };
 
 /** Who may do what `scope` asks, in words: `an admin token, or a member token of its team`. */

@@ -12,6 +12,7 @@ export function receiverRoutes(receivers: Receivers): FastifyPluginAsync {
   return async (fastify) => {
     const app = fastify.withTypeProvider<ZodTypeProvider>();
     app.route({ ...routeOf(operations.listReceivers), handler: async () => ({ items: await receivers.list() }) });
+    app.route({ ...routeOf(operations.getReceiver), handler: async (req) => receivers.get(req.params.name) });
     app.route({
       ...routeOf(operations.replaceReceiver),
       handler: async (req, reply) => {

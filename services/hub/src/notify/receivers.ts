@@ -70,15 +70,28 @@ export class Receivers implements ReceiverSecretsOpener {
    * checks again).
    */
   async put(name: string, spec: ReceiverSpec): Promise<{ view: Receiver; created: boolean }> {
+    await this.check(spec);
+    return this.write(name, spec);
+  }
+
+  /**
+   * Checks a receiver's URL with the address rules, as `put` does: a refused URL is a
+   * ValidationError on `field`, naming `where` (an apply's document) when given.
+   */
+  async check(spec: Pick<ReceiverSpec, "url">, field = "url", where = ""): Promise<void> {
     try {
       await checkReceiverUrl(spec.url, this.rules, this.resolver);
     } catch (err) {
       // The reason only: the URL's path may be the secret (a Slack webhook's is).
       if (err instanceof UrlRefusedError) {
-        throw new ValidationError("url", `receiver URL ${originOf(spec.url)} is refused: ${err.reason}`);
+        throw new ValidationError(field, `receiver URL ${originOf(spec.url)} is refused: ${err.reason}`, where);
       }
       if (!(err instanceof ResolveError)) throw err;
     }
+  }
+
+  /** Seals and stores a receiver that {@link check} passed; `created` is true when it is new. */
+  async write(name: string, spec: ReceiverSpec): Promise<{ view: Receiver; created: boolean }> {
     const secrets: ReceiverSecrets = { url: spec.url, ...(spec.secret !== undefined ? { secret: spec.secret } : {}) };
     const record: ReceiverRecord = {
       name,
@@ -92,6 +105,20 @@ export class Receivers implements ReceiverSecretsOpener {
     };
     const created = await this.store.putReceiver(record);
     return { view: receiverView(record), created };
+  }
+
+  async get(name: string): Promise<Receiver> {
+    const record = await this.store.getReceiver(name);
+    if (!record) throw new NotFoundError("receiver", name);
+    return receiverView(record);
+  }
+
+  /** The spec a receiver was written with (URL and secret opened), as an apply compares it; undefined when none. */
+  async spec(name: string): Promise<ReceiverSpec | undefined> {
+    const record = await this.store.getReceiver(name);
+    if (!record) return undefined;
+    const { name: _n, urlOrigin: _o, hasSecret: _h, sealed: _s, ...route } = record;
+    return { ...route, ...this.open(record) };
   }
 
   async list(): Promise<Receiver[]> {

@@ -4,7 +4,10 @@ import {
   KINDS,
   type Kind,
   nameSchema,
+  type ReceiverDocumentSpec,
+  type ReceiverSpec,
   type RepoSpec,
+  receiverSpecSchema,
   SPEC_SCHEMAS,
   type SpecOf,
 } from "@flotilla/api";
@@ -33,7 +36,7 @@ export interface PlannedChange {
 export const MAX_APPLY_DOCUMENTS = 1000;
 
 /** Order in which kinds are written, so references resolve as objects appear. */
-export const APPLY_ORDER: readonly Kind[] = ["Team", "Environment", "Cluster", "Repo", "App"];
+export const APPLY_ORDER: readonly Kind[] = ["Team", "Environment", "Cluster", "Repo", "App", "Receiver"];
 
 const envelopeSchema = z.strictObject({
   apiVersion: z.literal(API_VERSION, { message: `must be ${API_VERSION}` }),
@@ -168,4 +171,43 @@ export function keepWriteOnly(spec: RepoSpec, stored: RepoSpec | undefined): voi
   if (!stored) return;
   if (spec.credentials === undefined && stored.credentials !== undefined) spec.credentials = stored.credentials;
   if (spec.webhookSecret === undefined && stored.webhookSecret !== undefined) spec.webhookSecret = stored.webhookSecret;
+}
+
+/**
+ * The receiver a Receiver document writes: the document's spec with the stored URL and secret
+ * where it leaves them out (write-only, like a repo's credentials: no `get` shows them, and
+ * `receiver get -o yaml | apply -f -` must change nothing), checked as `PUT /v1/receivers/{name}`
+ * checks a body. Throws ValidationError naming the document and what to add. To drop a secret,
+ * replace the receiver (`flotilla receiver set`) without it.
+ */
+export function completeReceiver(
+  doc: { index: number; kind: "Receiver"; name: string; spec: ReceiverDocumentSpec },
+  stored: ReceiverSpec | undefined,
+): ReceiverSpec {
+  const at = where(doc.index, doc.kind, doc.name);
+  const spec = { ...doc.spec };
+  if (spec.url === undefined) {
+    if (!stored) {
+      throw new ValidationError(
+        "spec.url",
+        "a new receiver needs its URL; add spec.url (it is stored sealed and never shown again)",
+        at,
+      );
+    }
+    spec.url = stored.url;
+  }
+  if (spec.secret === undefined && stored?.secret !== undefined) spec.secret = stored.secret;
+  const checked = receiverSpecSchema.safeParse(spec);
+  if (!checked.success) {
+    const issue = checked.error.issues[0];
+    const missingSecret = issue?.path[0] === "secret" && spec.secret === undefined;
+    throw new ValidationError(
+      fieldOf(issue?.path ?? [], "spec"),
+      missingSecret
+        ? "a webhook receiver needs a secret to sign with; add spec.secret (16+ characters, stored sealed)"
+        : (issue?.message ?? "invalid"),
+      at,
+    );
+  }
+  return checked.data;
 }

@@ -13,6 +13,7 @@ import {
   type PolicyBreach,
   type PrometheusCredentials,
   parseSelector,
+  type ReceiverSpec,
   type Repo,
   type RepoSpec,
   repoUrlBreach,
@@ -44,7 +45,7 @@ import type {
   TeamRecord,
 } from "../store.js";
 import { AgentKeys } from "./agent-keys.js";
-import { type ApplyDocument, keepWriteOnly, parseApplyDocuments, planApply, where } from "./apply.js";
+import { type ApplyDocument, completeReceiver, keepWriteOnly, parseApplyDocuments, planApply, where } from "./apply.js";
 import { canonicalJson } from "./canonical.js";
 import type { ClusterCredentialIssuer } from "./credentials.js";
 import { dependencyCycle } from "./dependencies.js";
@@ -68,7 +69,18 @@ export interface RegistryOptions {
   onClusterDeleted?: (cluster: string) => Promise<void>;
   /** Ids of the API tokens of a team: a team that has some cannot be deleted. */
   teamTokens?: (team: string) => Promise<string[]>;
+  /** The notification receivers, which Receiver documents of an apply write; none: such documents are refused. */
+  receivers?: ApplyReceivers;
   log: Logger;
+}
+
+/** What an apply needs of the notification receivers (notify/receivers.ts). */
+export interface ApplyReceivers {
+  /** The spec a receiver was written with, URL and secret opened; undefined when none. */
+  spec(name: string): Promise<ReceiverSpec | undefined>;
+  /** Refuses a URL the receiver address rules refuse (ValidationError on `field`, naming `where`). */
+  check(spec: Pick<ReceiverSpec, "url">, field?: string, where?: string): Promise<void>;
+  write(name: string, spec: ReceiverSpec): Promise<unknown>;
 }
 
 function repoSecretsContext(name: string): string {
@@ -339,6 +351,8 @@ export class Registry {
         const credentials = await this.prometheusCredentials(name);
         return { ...spec, ...(credentials ? { prometheusCredentials: credentials } : {}) } satisfies EnvironmentSpec;
       }
+      case "Receiver":
+        return this.o.receivers?.spec(name);
     }
   }
 
@@ -356,8 +370,22 @@ export class Registry {
     const current = new Map<string, unknown>();
     await Promise.all(docs.map(async (d) => current.set(`${d.kind}/${d.name}`, await this.specOf(d.kind, d.name))));
     for (const d of docs) if (d.kind === "Repo") keepWriteOnly(d.spec, current.get(`Repo/${d.name}`) as RepoSpec);
+    // Receivers: the stored URL and secret where a document leaves them out, then the checks of
+    // `PUT /v1/receivers/{name}`, all before anything is written.
+    const receivers = new Map<string, ReceiverSpec>();
+    for (const d of docs) {
+      if (d.kind !== "Receiver") continue;
+      const at = where(d.index, d.kind, d.name);
+      if (!this.o.receivers) {
+        throw new ValidationError("kind", "this hub keeps no notification receivers; leave the document out", at);
+      }
+      const spec = completeReceiver(d, current.get(`Receiver/${d.name}`) as ReceiverSpec | undefined);
+      await this.o.receivers.check(spec, "spec.url", at);
+      d.spec = spec;
+      receivers.set(d.name, spec);
+    }
     const refs = new Map<string, boolean>();
-    const needed = docs.flatMap((d): [Kind, string][] =>
+    const needed = docs.flatMap((d): ["Team" | "Repo", string][] =>
       d.kind === "Repo" ? [["Team", d.spec.team]] : d.kind === "App" ? [["Repo", d.spec.repo]] : [],
     );
     await Promise.all(
@@ -381,6 +409,9 @@ export class Registry {
         if (doc.kind === "Cluster") {
           if (action === "created") result.bootstrap = await this.createCluster(doc.name, doc.spec);
           else await this.updateCluster(doc.name, doc.spec);
+        } else if (doc.kind === "Receiver") {
+          const spec = receivers.get(doc.name);
+          if (spec) await this.o.receivers?.write(doc.name, spec);
         } else {
           await this.#write(doc.kind, doc.name, doc.spec);
           await this.#announce(doc.kind, doc.name, action, this.#nudgeTarget(doc.kind, doc.name, doc.spec));
