@@ -40,6 +40,31 @@ export function screenRows(text: string, columns: number): number {
 }
 
 /**
+ * The watches' rule for a hub that stops answering: a retryable failure is said once on stderr
+ * and waited out for up to {@link RETRY_GIVE_UP_MS}; any other failure, or a longer outage, throws.
+ * The reader answers undefined while it waits (read again after the interval).
+ */
+function tolerantReader<T>(read: () => Promise<T>, io: Io, now: () => number): () => Promise<T | undefined> {
+  let failingSince: number | undefined;
+  return async () => {
+    try {
+      const data = await read();
+      if (failingSince !== undefined) io.stderr.write("hub answers again\n");
+      failingSince = undefined;
+      return data;
+    } catch (err) {
+      if (!(err instanceof CliError) || !err.retryable) throw err;
+      if (failingSince === undefined) {
+        failingSince = now();
+        io.stderr.write(`${err.message}; retrying for up to ${RETRY_GIVE_UP_MS / 1000}s\n`);
+      }
+      if (now() - failingSince > RETRY_GIVE_UP_MS) throw err;
+      return undefined;
+    }
+  };
+}
+
+/**
  * Watches until the rollout ends. Resolves with the final rollout when it Succeeded; throws
  * RolloutEndedError (exit 3 or 4) when it ended otherwise.
  */
@@ -49,20 +74,10 @@ export async function watchRollout(client: HubClient, id: string, io: Io, o: Wat
   let previous: RolloutView | undefined;
   let previousJson = "";
   let drawnRows = 0;
-  let failingSince: number | undefined;
+  const readRollout = tolerantReader(() => client.get<RolloutView>(apiPath`/v1/rollouts/${id}`), io, o.now);
   for (;;) {
-    let rollout: RolloutView;
-    try {
-      rollout = await client.get<RolloutView>(apiPath`/v1/rollouts/${id}`);
-      if (failingSince !== undefined) io.stderr.write("hub answers again\n");
-      failingSince = undefined;
-    } catch (err) {
-      if (!(err instanceof CliError) || !err.retryable) throw err;
-      if (failingSince === undefined) {
-        failingSince = o.now();
-        io.stderr.write(`${err.message}; retrying for up to ${RETRY_GIVE_UP_MS / 1000}s\n`);
-      }
-      if (o.now() - failingSince > RETRY_GIVE_UP_MS) throw err;
+    const rollout = await readRollout();
+    if (rollout === undefined) {
       await sleep(o.intervalMs);
       continue;
     }
@@ -131,20 +146,10 @@ export async function watchView<T>(
   const sleep = o.sleep ?? sleepFor;
   let previousJson = "";
   let drawnRows = 0;
-  let failingSince: number | undefined;
+  const readView = tolerantReader(read, io, o.now);
   while (!o.signal?.aborted) {
-    let data: T;
-    try {
-      data = await read();
-      if (failingSince !== undefined) io.stderr.write("hub answers again\n");
-      failingSince = undefined;
-    } catch (err) {
-      if (!(err instanceof CliError) || !err.retryable) throw err;
-      if (failingSince === undefined) {
-        failingSince = o.now();
-        io.stderr.write(`${err.message}; retrying for up to ${RETRY_GIVE_UP_MS / 1000}s\n`);
-      }
-      if (o.now() - failingSince > RETRY_GIVE_UP_MS) throw err;
+    const data = await readView();
+    if (data === undefined) {
       await sleep(o.intervalMs);
       continue;
     }
