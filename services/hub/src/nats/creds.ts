@@ -13,6 +13,7 @@ import {
   CREDENTIALS_RESPONSE,
   CREDS_PREFIX,
   type CredentialsResponseInit,
+  type HubKeySetInit,
   KeyRing,
   open,
   publicKeyFromPem,
@@ -32,6 +33,8 @@ export interface CredsResponderOptions {
   objects: ObjectStore;
   issuer: ClusterCredentialIssuer;
   hubKey: SigningKey;
+  /** The hub key set every answer carries (agents take it when newer than theirs). */
+  hubKeySet?: () => HubKeySetInit;
   metrics: HubMetrics;
   log: Logger;
 }
@@ -81,7 +84,8 @@ export class CredsResponder {
     this.o.metrics.credsRenewals.inc({ result: decision.result });
     if (decision.response.error) this.o.log.warn({ cluster, reason: decision.response.error }, "credentials refused");
     else this.o.log.info({ cluster, result: decision.result }, "credentials answered");
-    msg.respond(seal(CREDENTIALS_RESPONSE, decision.response, this.o.hubKey));
+    const hubKeys = this.o.hubKeySet?.();
+    msg.respond(seal(CREDENTIALS_RESPONSE, { ...decision.response, ...(hubKeys ? { hubKeys } : {}) }, this.o.hubKey));
     if (decision.revoke) {
       await this.o.issuer
         .revoke(cluster, decision.revoke)
