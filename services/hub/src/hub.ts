@@ -254,6 +254,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       const announcer = new KeySetAnnouncer({
         keys: hubKey,
         objects,
+        desired,
         kv: buckets.desired,
         events,
         lease,

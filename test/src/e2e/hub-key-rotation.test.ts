@@ -229,6 +229,11 @@ describe("hub signing-key rotation in the middle of a rollout", () => {
       await succeeded(r.id);
       for (const c of CLUSTERS) expect(await configVersion(c.name)).toBe("v2");
       for (const name of ["eu-1", "us-1"]) expect(await signerOf(stateKey(name, "shop"))).toBe(newKeyId);
+      // The canary's state of the old key was re-signed with the new one, at the same generation.
+      expect(await signerOf(stateKey("canary", "shop"))).toBe(newKeyId);
+      const canary = (await api("GET", "/v1/apps/shop/status")).json.clusters.find((x: Json) => x.cluster === "canary");
+      expect(canary.report.phase).toBe("synced");
+      expect(canary.report.observedGeneration).toBe(canary.desired.generation);
 
       for (const c of CLUSTERS) {
         await until(`${c.name} to say it holds key set v3`, async () => {
