@@ -46,6 +46,11 @@ export function hubKeySetKey(cluster: string): string {
   return `${checkName("cluster", cluster)}.${HUB_KEY_SET_TOKEN}`;
 }
 
+/** Whether a desired-bucket key is a cluster's hub key set rather than an app's desired state. */
+export function isHubKeySetKey(key: string): boolean {
+  return key.endsWith(`.${HUB_KEY_SET_TOKEN}`);
+}
+
 /** KV watch filter for every app of one cluster. */
 export function clusterKeyFilter(cluster: string): string {
   return `${checkName("cluster", cluster)}.>`;
