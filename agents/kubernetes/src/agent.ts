@@ -291,6 +291,7 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
   };
   const heartbeat = setInterval(() => {
     signals.loopAtMs = Date.now();
+    metrics.hubKeySetVersion.set(hubTrust.held.version);
     watchNats(signals.loopAtMs);
     probeKube();
     readFreeze();
