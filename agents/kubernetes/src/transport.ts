@@ -20,7 +20,18 @@ import {
   seal,
   stateKey,
 } from "@flotilla/proto";
-import { connect, credsAuthenticator, Events, type KV, type Msg, type NatsConnection, nuid } from "nats";
+import {
+  connect,
+  credsAuthenticator,
+  Events,
+  type KV,
+  type KvEntry,
+  KvWatchInclude,
+  type Msg,
+  type NatsConnection,
+  nuid,
+  type QueuedIterator,
+} from "nats";
 import { jwtClaims, parseCreds, renewAtMs, renewCreds } from "./creds.js";
 import type { WireKeySet } from "./hub-trust.js";
 import type { Logger } from "./logger.js";
@@ -179,11 +190,25 @@ export class Transport {
     if (!nc || nc.isClosed()) return [];
     const values: Uint8Array[] = [];
     let timer: NodeJS.Timeout | undefined;
+    // A watch from the first value, stopped once it has delivered what the bucket holds: unlike
+    // `kv.history`, it names its consumer, so it goes through the filtered consumer-create subject
+    // a cluster's credentials allow.
     const read = (async () => {
       const kv = await openBucket(nc, DESIRED_BUCKET);
-      const entries = await kv.history({ key });
-      timer = setTimeout(() => entries.stop(), HISTORY_TIMEOUT_MS);
-      for await (const e of entries) if (e.operation === "PUT" && e.value.length > 0) values.push(e.value);
+      let initialized = false;
+      let entries: QueuedIterator<KvEntry> | undefined;
+      entries = await kv.watch({
+        key,
+        include: KvWatchInclude.AllHistory,
+        initializedFn: () => {
+          initialized = true;
+          entries?.stop();
+        },
+      });
+      if (initialized) entries.stop();
+      const watch = entries;
+      timer = setTimeout(() => watch.stop(), HISTORY_TIMEOUT_MS);
+      for await (const e of watch) if (e.operation === "PUT" && e.value.length > 0) values.push(e.value);
     })();
     try {
       await read;

@@ -75,7 +75,7 @@ export const finishRotationSchema = z
       .boolean()
       .optional()
       .describe(
-        "finish although some clusters do not hold the next key yet: they refuse what the hub signs until re-bootstrapped",
+        "finish although some clusters do not hold the next key yet: they catch up from their key set's history when back, or, past it, refuse the hub until re-bootstrapped",
       ),
   })
   .meta({ id: "FinishKeyRotation" });

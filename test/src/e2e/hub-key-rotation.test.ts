@@ -5,14 +5,24 @@
  * against the replica that does not lead (so the leader learns each step from the other one),
  * and the remaining wave goes out signed with the new key. The rollout completes, every agent
  * ends holding the new set without the old key, and a desired state signed with the retired key
- * afterwards is refused by the agent it is written for, which reports the refusal.
+ * afterwards is refused by the agent it is written for, which reports the refusal. A cluster
+ * whose agent is away for a whole second rotation (finished with --force) learns the new key from
+ * the history of its key set when it comes back, and runs its re-signed state on.
  */
 import { spawn } from "node:child_process";
 import { createDecipheriv } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type FixtureRepo, type Fleet, type HubProcess, startFleet, waitsOf } from "@flotilla/devfleet";
+import {
+  type AgentProcess,
+  type FixtureRepo,
+  type Fleet,
+  type HubProcess,
+  startAgentProcess,
+  startFleet,
+  waitsOf,
+} from "@flotilla/devfleet";
 import {
   DESIRED_BUCKET,
   DESIRED_STATE,
@@ -68,6 +78,7 @@ describe("hub signing-key rotation in the middle of a rollout", () => {
   let desired: KV;
   let oldKeyId = "";
   let newKeyId = "";
+  let restarted: AgentProcess | undefined;
 
   const api = async (method: string, path: string, body?: unknown, hub = leader) =>
     hub.api.request<Json>(method, path, body);
@@ -177,6 +188,7 @@ describe("hub signing-key rotation in the middle of a rollout", () => {
   }, 400_000);
 
   afterAll(async () => {
+    await restarted?.stop();
     await nc?.close();
     await fleet?.stop();
   });
@@ -259,6 +271,65 @@ describe("hub signing-key rotation in the middle of a rollout", () => {
     }
   });
 
+  it("a cluster away for a whole rotation learns the new key from the set's history when back", async () => {
+    try {
+      const away = fleet.cluster("us-1");
+      await away.agent?.stop();
+      const started = await api("POST", "/v1/hub/keys/rotation");
+      expect(started.status).toBe(200);
+      expect(started.json.version).toBe(4);
+      await until(
+        "canary and eu-1 to hold v4",
+        async () => (await api("GET", "/v1/hub/keys")).json.holdingAnnounced === 2,
+      );
+      // us-1 last said it holds v3: finishing would leave it behind, so the hub refuses and names it.
+      const refused = await api("POST", "/v1/hub/keys/rotation/finish", {});
+      expect(refused.status).toBe(409);
+      expect(refused.json.message).toContain("1 of 3 clusters do not hold v4 yet: us-1");
+      const forced = await api("POST", "/v1/hub/keys/rotation/finish", { force: true });
+      expect(forced.status).toBe(200);
+      expect(forced.json).toMatchObject({ version: 6, retiredKeyIds: [oldKeyId, newKeyId] });
+      const thirdKeyId = forced.json.currentKeyId;
+      await until(
+        "the leader to sign with the third key",
+        async () => (await api("GET", "/v1/hub")).json.hubKeyId === thirdKeyId,
+      );
+      // While it was away its desired state was re-signed with the third key.
+      await until("us-1's state re-signed", async () => (await signerOf(stateKey("us-1", "shop"))) === thirdKeyId);
+
+      const backAt = Date.now();
+      restarted = await startAgentProcess({
+        dir: join(fleet.dir, "agents", "us-1"),
+        bootstrap: away.bundle,
+        kubeconfig: away.kube.kubeconfigPath,
+        git: fleet.git,
+        env: { FLOTILLA_HEARTBEAT_INTERVAL: "1", FLOTILLA_HEALTH_POLL: "1" },
+      });
+      await until("us-1 to say it holds key set v6", async () => {
+        const detail = (await api("GET", "/v1/clusters/us-1")).json;
+        return detail.status.hubKeySetVersion === 6;
+      });
+      // It runs its state on, re-signed: a fresh report of the same generation, not a refusal.
+      const report = await until("a fresh report from us-1", async () => {
+        const s = (await api("GET", "/v1/apps/shop/status")).json;
+        const c = s.clusters.find((x: Json) => x.cluster === "us-1");
+        return c?.report && c.report.receivedAtMs > backAt ? c : undefined;
+      });
+      expect(report.report.phase).not.toBe("rejected");
+      expect(report.report.observedGeneration).toBe(report.desired.generation);
+
+      // And takes the next rollout, signed by the third key.
+      const known = new Set((await rollouts()).map((r) => r.id));
+      await repo.commit("main", manifests("v3"));
+      const r = await awaitingApproval(known);
+      expect((await api("POST", `/v1/rollouts/${r.id}/promote`)).status).toBe(200);
+      await succeeded(r.id);
+      for (const c of CLUSTERS) expect(await configVersion(c.name)).toBe("v3");
+    } catch (err) {
+      await dump();
+      throw err;
+    }
+  });
   it("refuses a desired state signed with the retired key, and the agent reports the refusal", async () => {
     try {
       // The old key, as the hub first stored it (sealed) before it grew a key set from it.
@@ -289,7 +360,7 @@ describe("hub signing-key rotation in the middle of a rollout", () => {
       });
       expect(report.error.code).toMatch(/signature/i);
       expect(report.error.message).toContain(oldKeyId);
-      expect(await configVersion("canary")).toBe("v2");
+      expect(await configVersion("canary")).toBe("v3");
     } catch (err) {
       await dump();
       throw err;

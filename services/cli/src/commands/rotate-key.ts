@@ -125,7 +125,7 @@ ${examples(
     .description("sign with the announced key and retire the old one")
     .option(
       "--force",
-      "finish although some clusters do not hold the new key (they refuse the hub until re-bootstrapped)",
+      "finish although some clusters do not hold the new key (they catch up from the key set's history when back, or, past it, need a new bundle)",
     )
     .addHelpText("after", examples(["once status shows every cluster", "flotilla hub rotate-key finish"]))
     .action(async (opts: { force?: boolean }, cmd: Command) => {

@@ -223,7 +223,7 @@ export function finishRotation(
     throw new ConflictError(
       "hub key set",
       `v${state.set.version}`,
-      `${status.lagging.length} of ${status.clusters} clusters do not hold v${state.announcedVersion} yet: ${named.join(", ")}${more}; wait for them, or finish with --force (they then refuse what the hub signs until re-bootstrapped)`,
+      `${status.lagging.length} of ${status.clusters} clusters do not hold v${state.announcedVersion} yet: ${named.join(", ")}${more}; wait for them, or finish with --force (they catch up from their key set's history when back, or, past it, need a new bundle)`,
     );
   }
   const oldKeyId = state.set.currentKeyId;
