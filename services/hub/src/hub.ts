@@ -26,6 +26,7 @@ import { Receivers } from "./notify/receivers.js";
 import { PrometheusClient } from "./prometheus/client.js";
 import { openRedis } from "./redis/index.js";
 import type { ClusterCredentialIssuer } from "./registry/credentials.js";
+import { Registrations } from "./registry/registration.js";
 import { Registry } from "./registry/registry.js";
 import { loadHubKey } from "./secrets/hub-key.js";
 import { SecretBox } from "./secrets/secretbox.js";
@@ -96,6 +97,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       rollouts,
       accountJwt,
       tokens: tokenStore,
+      registrationTokens,
       audit,
       freezes,
       receivers: receiverStore,
@@ -281,6 +283,14 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       eventLog: events,
       receivers,
       agents: new AgentCalls({ objects, desired, channel: natsAgentChannel(nc), hubKey }),
+      registrations: new Registrations({
+        tokens: registrationTokens,
+        objects,
+        ...(issuer ? { issuer } : {}),
+        hubKey,
+        metrics,
+        log,
+      }),
       events,
       metrics,
       log,
