@@ -24,6 +24,7 @@ import { connect, credsAuthenticator, Events, type KV, type Msg, type NatsConnec
 import { jwtClaims, parseCreds, renewAtMs, renewCreds } from "./creds.js";
 import type { WireKeySet } from "./hub-trust.js";
 import type { Logger } from "./logger.js";
+import { CredsRecovery, register } from "./registration.js";
 
 /** A desired-bucket entry for one of this cluster's apps. */
 export interface DesiredEntry {
@@ -43,6 +44,11 @@ export interface TransportOptions {
   onCredsRenewed?: (creds: string) => void;
   /** Called with a hub key set a credentials answer carries, and the key that signed it. */
   onHubKeys?: (set: WireKeySet, signerKeyId: string) => void;
+  /**
+   * Where to register with a registration token when NATS refuses the creds (registration.ts);
+   * empty strings: not configured, the agent then says what to do.
+   */
+  registration?: { hubUrl: string; token: string };
   log: Logger;
   retryBackoffMs: number;
   maxRetryBackoffMs: number;
@@ -79,9 +85,32 @@ export class Transport {
   #creds: string;
   #renewTimer: NodeJS.Timeout | undefined;
   #renewFailures = 0;
+  /** Registers when the creds stop working; none without creds (NATS without auth). */
+  readonly #recovery: CredsRecovery | undefined;
 
   constructor(private readonly opts: TransportOptions) {
     this.#creds = opts.natsCreds;
+    const { cluster, hubKeys, onHubKeys, log } = opts;
+    const hubUrl = opts.registration?.hubUrl ?? "";
+    const token = opts.registration?.token ?? "";
+    this.#recovery = opts.natsCreds
+      ? new CredsRecovery({
+          cluster,
+          hubUrl,
+          token,
+          creds: () => this.#creds,
+          onRegistered: (creds) => this.#takeCreds(creds),
+          register: () => register({ cluster, hubUrl, token, hubKeys, ...(onHubKeys ? { onHubKeys } : {}) }),
+          log,
+        })
+      : undefined;
+  }
+
+  /** Takes creds from a registration: the next connection attempt presents them; they are kept and renewed. */
+  #takeCreds(creds: string): void {
+    this.#creds = creds;
+    this.opts.onCredsRenewed?.(creds);
+    this.#scheduleRenewal(0);
   }
 
   /** The creds the connection uses now (renewed ones after a renewal). */
@@ -96,7 +125,14 @@ export class Transport {
       servers: natsUrl.split(",").map((s) => s.trim()),
       name: `flotilla-agent-${cluster}`,
       inboxPrefix: inboxPrefix(cluster),
-      authenticator: natsCreds ? credsAuthenticator(() => new TextEncoder().encode(this.#creds)) : undefined,
+      authenticator: natsCreds
+        ? credsAuthenticator(() => {
+            this.#recovery?.onAttempt();
+            return new TextEncoder().encode(this.#creds);
+          })
+        : undefined,
+      // Refused creds are not the end: a registration may bring new ones (registration.ts).
+      ignoreAuthErrorAbort: true,
       maxReconnectAttempts: -1,
       reconnectTimeWait: RECONNECT_WAIT_MS,
       waitOnFirstConnect: true,
@@ -108,6 +144,7 @@ export class Transport {
     }
     this.#nc = nc;
     this.#connected = true;
+    this.#recovery?.onConnected();
     log.info({ server: nc.getServer() }, "connected to NATS");
     this.#flush();
     this.#scheduleRenewal(0);
@@ -119,6 +156,7 @@ export class Transport {
         }
         if (s.type === Events.Reconnect) {
           this.#connected = true;
+          this.#recovery?.onConnected();
           log.info("NATS reconnected; re-sending reports");
           this.#flush();
           this.#onReconnect();
@@ -290,6 +328,7 @@ export class Transport {
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#renewTimer);
+    await this.#recovery?.settled();
     const nc = this.#nc;
     if (!nc || nc.isClosed()) return;
     // With NATS gone a drain never ends; close outright after a short wait.
