@@ -1,9 +1,9 @@
 import { operations } from "@flotilla/api";
 import type { FastifyPluginAsync } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
-import { RegistrationRefusedError, TooManyRequestsError } from "../errors.js";
+import { RegistrationRefusedError } from "../errors.js";
 import type { Registrations } from "../registry/registration.js";
-import type { AccessControlOptions } from "./access.js";
+import { type AccessControlOptions, tooManyFailures } from "./access.js";
 import { routeOf } from "./route.js";
 
 /**
@@ -51,12 +51,4 @@ export function registrationRoutes(o: {
       },
     });
   };
-}
-
-function tooManyFailures(retryAfterSeconds: number | undefined): TooManyRequestsError {
-  return new TooManyRequestsError(
-    "too_many_requests",
-    `too many refused registrations from this address; try again in ${retryAfterSeconds ?? 60} s with a new token`,
-    retryAfterSeconds,
-  );
 }
