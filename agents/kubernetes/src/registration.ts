@@ -220,7 +220,7 @@ export class CredsRecovery {
       ? "its registration token was used already or refused"
       : "no registration token and hub URL are configured";
     log.error(
-      { cluster, refusedAttempts: this.#refused, expired: credsExpired(this.o.creds(), this.#now()) },
+      { refusedAttempts: this.#refused, expired: credsExpired(this.o.creds(), this.#now()) },
       `NATS refuses this agent's credentials (expired or revoked) and ${what}: run 'flotilla cluster token ${cluster}', give the agent the token (FLOTILLA_REGISTRATION_TOKEN_FILE) and the hub's URL (FLOTILLA_HUB_URL), and restart it`,
     );
   }

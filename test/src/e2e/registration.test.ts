@@ -8,8 +8,12 @@
  * for an unknown cluster are refused alike; of two concurrent uses of one token exactly one
  * registers (Redis GETDEL); Redis never holds a token.
  */
-import { readFile, writeFile } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import {
   type AgentProcess,
   type FixtureRepo,
@@ -25,9 +29,14 @@ import { Redis } from "ioredis";
 import { nkeys } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+/** The command npm links at install, as the README's `npx flotilla` runs it. */
+const CLI_MAIN = fileURLToPath(new URL("../../../node_modules/.bin/flotilla", import.meta.url));
 const WAIT_MS = 120_000;
-/** Lifetime of agents' JWTs: short, so one expires while the agent is stopped. */
-const CREDS_TTL = "3s";
+/**
+ * Lifetime of agents' JWTs: short enough that one expires while the agent is stopped, long
+ * enough that the bundle's is still good when a loaded machine has started the agent.
+ */
+const CREDS_TTL = "30s";
 const CLUSTER = "edge-1";
 /** Registered without an agent: its tokens must not register edge-1. */
 const OTHER = "edge-2";
@@ -165,7 +174,23 @@ describe("registration tokens: an agent offline past its credentials' expiry com
   });
 
   it("registers once with a token and the hub's URL, then reconciles what was committed meanwhile", async () => {
-    const { token } = await mint(CLUSTER, 600);
+    // Minted as an operator does: the token alone on stdout, what it is on stderr.
+    const { stdout, stderr } = await promisify(execFile)(
+      process.execPath,
+      [CLI_MAIN, "cluster", "token", CLUSTER, "--ttl", "10m"],
+      {
+        env: {
+          PATH: process.env.PATH ?? "",
+          HOME: await mkdtemp(join(tmpdir(), "registration-cli-")),
+          FLOTILLA_HUB: hub.url,
+          FLOTILLA_TOKEN: fleet.token,
+        },
+      },
+    );
+    const token = stdout.trim();
+    expect(token).toMatch(/^flreg_[A-Za-z0-9_-]{43}$/);
+    expect(stderr).toContain(`registration token for cluster/${CLUSTER}, shown only now`);
+    minted.push(token);
     usedToken = token;
     const tokenFile = join(fleet.dir, "registration-token");
     await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
