@@ -54,12 +54,18 @@ function manifests(version: string): Record<string, string> {
   };
 }
 
-function expiryMs(creds: string): number {
+function claimsOf(creds: string): { sub: string; exp?: number } {
   const jwt = /-----BEGIN NATS USER JWT-----\s*(\S+)/.exec(creds)?.[1] ?? "";
-  const claims = JSON.parse(Buffer.from(jwt.split(".")[1] ?? "", "base64url").toString("utf8")) as { exp?: number };
-  if (claims.exp === undefined) throw new Error("the JWT does not expire");
-  return claims.exp * 1000;
+  return JSON.parse(Buffer.from(jwt.split(".")[1] ?? "", "base64url").toString("utf8"));
 }
+
+function expiryMs(creds: string): number {
+  const { exp } = claimsOf(creds);
+  if (exp === undefined) throw new Error("the JWT does not expire");
+  return exp * 1000;
+}
+
+const subjectOf = (creds: string) => claimsOf(creds).sub;
 
 describe("registration tokens: an agent offline past its credentials' expiry comes back", () => {
   let fleet: Fleet;
@@ -205,6 +211,9 @@ describe("registration tokens: an agent offline past its credentials' expiry com
       (await metric("flotilla_hub_creds_renewals_total", "renewed")) > renewed ? true : undefined,
     );
     expect((await api("GET", `/v1/clusters/${CLUSTER}`)).json.status.state).toBe("Ready");
+    // A NATS user of the agent's own making, kept for restarts: not the bundle's.
+    const saved = await readFile(join(fleet.dir, "agents", CLUSTER, "cache", "nats.creds"), "utf8");
+    expect(subjectOf(saved)).not.toBe(subjectOf(fleet.cluster(CLUSTER).bundle.natsCreds));
     const log = await agent.process.log();
     expect(log).toContain("registered with the registration token");
     expect(log).not.toContain(token);
@@ -235,6 +244,12 @@ describe("registration tokens: an agent offline past its credentials' expiry com
     const { token } = await mint(OTHER, 600);
     const statuses = (await Promise.all([register(OTHER, token), register(OTHER, token)])).map((a) => a.status);
     expect(statuses.sort()).toEqual([200, 401]);
+  });
+
+  it("logs no token, on the hub or the agent", async () => {
+    const logs = [await hub.process.log(), ...(await Promise.all(started.map((a) => a.process.log())))];
+    expect(minted.length).toBeGreaterThan(3);
+    for (const token of minted) for (const log of logs) expect(log).not.toContain(token);
   });
 
   it("keeps no token in Redis: only digests, under keys that expire", async () => {
