@@ -20,7 +20,16 @@ import {
   seal,
   stateKey,
 } from "@flotilla/proto";
-import { connect, credsAuthenticator, Events, type KV, type Msg, type NatsConnection, nuid } from "nats";
+import {
+  type Authenticator,
+  connect,
+  credsAuthenticator,
+  Events,
+  type KV,
+  type Msg,
+  type NatsConnection,
+  nuid,
+} from "nats";
 import { jwtClaims, parseCreds, renewAtMs, renewCreds } from "./creds.js";
 import type { WireKeySet } from "./hub-trust.js";
 import type { Logger } from "./logger.js";
@@ -113,6 +122,18 @@ export class Transport {
     this.#scheduleRenewal(0);
   }
 
+  /**
+   * Presents the current creds at each connection attempt, first telling the recovery of the
+   * attempt (the creds function itself is read twice per attempt, so it cannot count them).
+   */
+  #authenticator(): Authenticator {
+    const present = credsAuthenticator(() => new TextEncoder().encode(this.#creds));
+    return (nonce?: string) => {
+      this.#recovery?.onAttempt();
+      return present(nonce);
+    };
+  }
+
   /** The creds the connection uses now (renewed ones after a renewal). */
   get creds(): string {
     return this.#creds;
@@ -125,12 +146,7 @@ export class Transport {
       servers: natsUrl.split(",").map((s) => s.trim()),
       name: `flotilla-agent-${cluster}`,
       inboxPrefix: inboxPrefix(cluster),
-      authenticator: natsCreds
-        ? credsAuthenticator(() => {
-            this.#recovery?.onAttempt();
-            return new TextEncoder().encode(this.#creds);
-          })
-        : undefined,
+      authenticator: natsCreds ? this.#authenticator() : undefined,
       // Refused creds are not the end: a registration may bring new ones (registration.ts).
       ignoreAuthErrorAbort: true,
       maxReconnectAttempts: -1,

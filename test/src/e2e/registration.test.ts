@@ -74,6 +74,8 @@ describe("registration tokens: an agent offline past its credentials' expiry com
   const started: AgentProcess[] = [];
   const minted: string[] = [];
   let usedToken = "";
+  /** The agent that came back with a token. */
+  let comeback: AgentProcess | undefined;
 
   const api = async (method: string, path: string, body?: unknown) => hub.api.request<Json>(method, path, body);
 
@@ -200,7 +202,8 @@ describe("registration tokens: an agent offline past its credentials' expiry com
     usedToken = token;
     const tokenFile = join(fleet.dir, "registration-token");
     await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
-    const agent = await startAgent({ FLOTILLA_HUB_URL: hub.url, FLOTILLA_REGISTRATION_TOKEN_FILE: tokenFile });
+    comeback = await startAgent({ FLOTILLA_HUB_URL: hub.url, FLOTILLA_REGISTRATION_TOKEN_FILE: tokenFile });
+    const agent = comeback;
     await until("v2 on the cluster", async () => (await configVersion()) === "v2");
     expect(await metric("flotilla_hub_registrations_total", "registered")).toBe(1);
     // Renewals go on over NATS with the new user, and so do rollouts.
@@ -217,6 +220,16 @@ describe("registration tokens: an agent offline past its credentials' expiry com
     const log = await agent.process.log();
     expect(log).toContain("registered with the registration token");
     expect(log).not.toContain(token);
+  });
+
+  it("an agent whose user is revoked notices (refused twice) and, its token spent, says what to do", async () => {
+    const agent = comeback;
+    if (!agent) throw new Error("the agent did not come back");
+    const spent = "its registration token was used already or refused";
+    expect(await agent.process.log()).not.toContain(spent);
+    // Someone else registers edge-1: the hub revokes the agent's user, and NATS drops it.
+    expect((await register(CLUSTER, (await mint(CLUSTER, 600)).token)).status).toBe(200);
+    await until("the agent's advice", async () => ((await agent.process.log()).includes(spent) ? true : undefined));
   });
 
   it("refuses a used, an expired and another cluster's token, and an unknown cluster, with one answer", async () => {
