@@ -4,9 +4,10 @@
  * commit is made meanwhile. Started again without a token it cannot connect and says what to
  * do; started with a token (`POST /v1/clusters/{name}/registration-tokens`, what
  * `flotilla cluster token` calls) and the hub's URL it registers once, with a NATS user key of
- * its own, and reconciles the commit. A used token, an expired one, another cluster's and one
- * for an unknown cluster are refused alike; of two concurrent uses of one token exactly one
- * registers (Redis GETDEL); Redis never holds a token.
+ * its own, and reconciles the commit. Revoked afterwards, it notices and, its token spent, says
+ * what to do. A used token, an expired one, another cluster's and one for an unknown cluster are
+ * refused alike; of two concurrent uses of one token exactly one registers (Redis GETDEL); Redis
+ * and the logs never hold a token; an address that keeps guessing is throttled (429).
  */
 import { execFile } from "node:child_process";
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
@@ -283,5 +284,17 @@ describe("registration tokens: an agent offline past its credentials' expiry com
     } finally {
       redis.disconnect();
     }
+  });
+
+  // Last: it leaves this address over the limit of failed authentications for a minute.
+  it("throttles an address that keeps presenting bad tokens, like failed authentications", async () => {
+    const answers = [];
+    for (let i = 0; i < 25; i++) answers.push(await register(CLUSTER, `flreg_guess-${i}`));
+    const statuses = answers.map((a) => a.status);
+    expect(statuses).toContain(401);
+    expect(statuses.at(-1)).toBe(429);
+    expect(answers.at(-1)?.json.error).toBe("too_many_requests");
+    // Over the limit, the address waits whatever it sends: its token is not even looked at.
+    expect((await api("POST", `/v1/clusters/${OTHER}/registration-tokens`, { ttlSeconds: 60 })).status).toBe(429);
   });
 });
