@@ -103,7 +103,7 @@ export function clusterPermissions(cluster: string, apps?: readonly string[]): C
   const statusKeys =
     apps === undefined
       ? [`$KV.${STATUS_BUCKET}.${c}.>`]
-      : [...new Set(apps)].sort().map((app) => `$KV.${STATUS_BUCKET}.${stateKey(c, app)}`);
+      : [...new Set(apps)].sort().map((app) => statusSubject(c, app));
   const desired = `KV_${DESIRED_BUCKET}`;
   const status = `KV_${STATUS_BUCKET}`;
   return {
@@ -121,4 +121,33 @@ export function clusterPermissions(cluster: string, apps?: readonly string[]): C
     subscribe: [`${inboxPrefix(c)}.>`, rpcSubject(c), `${credsReplyPrefix(c)}.>`],
     allowResponses: true,
   };
+}
+
+/** Subject a write of one status key goes to (`$KV.<bucket>.<cluster>.<app>`). */
+export function statusSubject(cluster: string, app: string): string {
+  return `$KV.${STATUS_BUCKET}.${stateKey(cluster, app)}`;
+}
+
+/**
+ * Whether `subject` matches the NATS subject `pattern` (`*` one token, `>` one or more at the
+ * end), as nats-server matches permissions.
+ */
+export function subjectMatches(pattern: string, subject: string): boolean {
+  const p = pattern.split(".");
+  const s = subject.split(".");
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === ">") return i === p.length - 1 && s.length > i;
+    if (i >= s.length || (p[i] !== "*" && p[i] !== s[i])) return false;
+  }
+  return p.length === s.length;
+}
+
+/**
+ * Whether a user allowed to publish to `publishAllow` (a user JWT's `pub.allow`, from
+ * {@link clusterPermissions}) may write the status key of `app` on `cluster`: what an agent reads
+ * of its own JWT to tell a newly assigned app (ask the hub for a renewal) from a granted one.
+ */
+export function grantsStatusKey(publishAllow: readonly string[], cluster: string, app: string): boolean {
+  const subject = statusSubject(cluster, app);
+  return publishAllow.some((pattern) => subjectMatches(pattern, subject));
 }
