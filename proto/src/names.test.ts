@@ -6,6 +6,7 @@ import {
   grantsStatusKey,
   heartbeatSubject,
   isDnsLabel,
+  MAX_LISTED_STATUS_KEYS,
   parseStateKey,
   rpcSubject,
   stateKey,
@@ -50,6 +51,13 @@ describe("names", () => {
     expect(status).toEqual(["$KV.flotilla_status.a.api", "$KV.flotilla_status.a.web"]);
     expect(clusterPermissions("a", []).publish.filter((s) => s.startsWith("$KV.flotilla_status."))).toEqual([]);
     expect(() => clusterPermissions("a", ["bad.app"])).toThrow(InvalidNameError);
+  });
+
+  it("grants any key under the cluster's name past MAX_LISTED_STATUS_KEYS apps (the JWT must fit a CONNECT line)", () => {
+    const apps = Array.from({ length: MAX_LISTED_STATUS_KEYS + 1 }, (_, i) => `app-${i}`);
+    const status = (p: { publish: string[] }) => p.publish.filter((s) => s.startsWith("$KV.flotilla_status."));
+    expect(status(clusterPermissions("a", apps))).toEqual(["$KV.flotilla_status.a.>"]);
+    expect(status(clusterPermissions("a", apps.slice(1)))).toHaveLength(MAX_LISTED_STATUS_KEYS);
   });
 
   it.each([

@@ -73,6 +73,18 @@ export function inboxPrefix(cluster: string): string {
   return `_INBOX_${checkName("cluster", cluster)}`;
 }
 
+/**
+ * Most status keys a cluster user's JWT lists one by one; a cluster assigned more apps may write
+ * any key under its name (bounded then by the buckets' byte limits only). The JWT travels in the
+ * client's CONNECT line, which nats-server caps at `max_control_line` (4 KiB by default: about
+ * 25 apps with long names); `natsServerConfig` raises it to {@link NATS_MAX_CONTROL_LINE}, which
+ * holds this many keys of the longest names (63-character cluster and app) with room to spare.
+ */
+export const MAX_LISTED_STATUS_KEYS = 200;
+
+/** `max_control_line` nats-server needs for a JWT listing {@link MAX_LISTED_STATUS_KEYS} status keys. */
+export const NATS_MAX_CONTROL_LINE = 64 * 1024;
+
 /** NATS publish and subscribe permissions for one cluster's credentials. */
 export interface ClusterPermissions {
   publish: string[];
@@ -95,15 +107,16 @@ export interface ClusterPermissions {
  *
  * With `apps`, the cluster may write only the status keys of those apps (`<cluster>.<app>`):
  * the keys it may hold are then exactly its assigned apps, so its share of the status bucket is
- * bounded by apps × the bucket's largest value, whatever it writes. Without, any key under its
- * own name.
+ * bounded by apps × the bucket's largest value, whatever it writes. Without, or with more than
+ * {@link MAX_LISTED_STATUS_KEYS} apps, any key under its own name.
  */
 export function clusterPermissions(cluster: string, apps?: readonly string[]): ClusterPermissions {
   const c = checkName("cluster", cluster);
+  const listed = apps === undefined ? undefined : [...new Set(apps)].sort();
   const statusKeys =
-    apps === undefined
+    listed === undefined || listed.length > MAX_LISTED_STATUS_KEYS
       ? [`$KV.${STATUS_BUCKET}.${c}.>`]
-      : [...new Set(apps)].sort().map((app) => statusSubject(c, app));
+      : listed.map((app) => statusSubject(c, app));
   const desired = `KV_${DESIRED_BUCKET}`;
   const status = `KV_${STATUS_BUCKET}`;
   return {

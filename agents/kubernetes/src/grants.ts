@@ -27,7 +27,7 @@ export const GRANT_SPREAD_MS = 2_000;
 export const GRANT_RETRY_FIRST_MS = 2_000;
 /** Asks for one app before giving up on it: about two minutes of backoff. */
 export const GRANT_MAX_ASKS = 7;
-/** Most apps one request names (the request's size limit is 8 KiB); the rest go in the next. */
+/** Most apps one request names (a few KiB of the request's 64 KiB); the rest go in the next. */
 export const MAX_APPS_PER_REQUEST = 64;
 
 /** What a renewal's answer left: asked apps still lacking, and those given up on. */

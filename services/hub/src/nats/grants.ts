@@ -26,7 +26,7 @@ export interface StatusGrants {
   grantFor(cluster: string, asked?: readonly string[]): Promise<StatusGrant>;
 }
 
-/** Most apps of one request the hub looks up in the bucket (a request is at most 8 KiB anyway). */
+/** Most apps of one request the hub looks up in the bucket (the agent names at most 64). */
 export const MAX_ASKED_APPS = 256;
 
 const REMOVED = syncPhaseName(SyncPhase.SYNC_PHASE_REMOVED);
