@@ -106,6 +106,13 @@ describe("per-cluster status keys: only the apps assigned to the cluster", () =>
     return c.report;
   }
 
+  /** The state of `app`'s rollouts once one succeeded (a failed one ends the wait too). */
+  const settledRollout = (app: string) =>
+    until(`${app}'s rollout settled`, async () => {
+      const rollouts: Json[] = (await api("GET", `/v1/apps/${app}/status`)).json.rollouts ?? [];
+      return rollouts.find((r) => ["Succeeded", "Failed", "RolledBack"].includes(r.state))?.state;
+    });
+
   /** A renewal asked the way the agent asks (its key, its NATS user): the new JWT. */
   async function renewAsAgent(apps: string[] = []): Promise<string> {
     const bundle = fleet.cluster(CLUSTER).bundle;
@@ -155,6 +162,9 @@ describe("per-cluster status keys: only the apps assigned to the cluster", () =>
       servers: fleet.nats.url,
       authenticator: credsAuthenticator(encoder.encode(setup.hubUser.creds)),
     });
+    // No bake: a rollout succeeds as soon as its one cluster reports healthy.
+    const policy = { waves: [{ name: "all", maxConcurrency: "100%", bakeSeconds: 0 }], progressDeadlineSeconds: 300 };
+    expect([200, 201]).toContain((await api("PUT", "/v1/environments/prod", { policy })).status);
     expect((await api("POST", "/v1/teams", { name: "shop" })).status).toBe(201);
     expect(
       (
@@ -187,6 +197,7 @@ describe("per-cluster status keys: only the apps assigned to the cluster", () =>
     await until("shop applied", () => configMap("shop-config", "shop"));
     const report = await until("shop's report of the generation in force", () => currentReport("shop"));
     expect(report.phase).toBe("synced");
+    expect(await settledRollout("shop")).toBe("Succeeded");
     // The agent's JWT (renewed, saved) now grants exactly shop's key.
     expect(statusGrants(jwtOf(agentCreds()))).toEqual([`$KV.${STATUS_BUCKET}.${stateKey(CLUSTER, "shop")}`]);
     expect(
@@ -236,6 +247,7 @@ describe("per-cluster status keys: only the apps assigned to the cluster", () =>
     await until("web applied", () => configMap("web-config", "shop"));
     const report = await until("web's report of the generation in force", () => currentReport("web"));
     expect(report.phase).toBe("synced");
+    expect(await settledRollout("web")).toBe("Succeeded");
     const grants = statusGrants(jwtOf(agentCreds()));
     expect(grants).toEqual(["shop", "web"].map((app) => `$KV.${STATUS_BUCKET}.${stateKey(CLUSTER, app)}`));
     expect(grantsStatusKey(publishAllow(jwtOf(agentCreds())), CLUSTER, "web")).toBe(true);
