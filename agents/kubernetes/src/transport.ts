@@ -58,8 +58,6 @@ export interface TransportOptions {
   metrics?: Pick<AgentMetrics, "credsRenewals">;
   retryBackoffMs: number;
   maxRetryBackoffMs: number;
-  /** Random numbers in [0, 1), for jitter; tests pass a fixed one. @default Math.random */
-  random?: () => number;
 }
 
 /**
@@ -254,10 +252,11 @@ export class Transport {
    */
   #scheduleGrantAsk(): void {
     if (this.#stopped || this.#renewing || this.#grantTimer) return;
-    const random = this.opts.random ?? Math.random;
-    let delay = this.#wants.delayMs(random());
+    let delay = this.#wants.delayMs(Math.random());
     if (delay === undefined) return;
-    if (this.#renewFailures > 0) delay = Math.max(delay, Math.floor(this.#failureBackoffMs() * (0.5 + random() / 2)));
+    if (this.#renewFailures > 0) {
+      delay = Math.max(delay, Math.floor(this.#failureBackoffMs() * (0.5 + Math.random() / 2)));
+    }
     this.#grantTimer = setTimeout(() => {
       this.#grantTimer = undefined;
       void this.renewCreds("assignment");
