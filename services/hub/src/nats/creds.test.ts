@@ -108,12 +108,15 @@ describe("CredsResponder.decide", () => {
       result: "renewed",
       grant: { apps: ["api", "web"], asked: ["db", "web"], notAssigned: ["db"] },
     });
+    const odd = await responder.decide("a", request(USER, agentKey, "a", ["Not.A.Name", "web"]));
+    expect(odd.grant?.asked).toEqual(["web"]);
     const plain = await responder.decide("a", request(USER));
     expect(plain.grant).toMatchObject({ apps: ["api", "web"], asked: [], notAssigned: [] });
     const { responder: rotating, issuer: rotatingIssuer } = setup({ natsRotateRequested: true });
     const rotated = await rotating.decide("a", request("UNEW", agentKey, "a", ["web"]));
     expect(rotated).toMatchObject({ result: "rotated", grant: { apps: ["api", "web"], notAssigned: [] } });
     expect(issuer.granted).toEqual([
+      ["api", "web"],
       ["api", "web"],
       ["api", "web"],
     ]);

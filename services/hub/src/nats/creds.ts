@@ -23,6 +23,7 @@ import {
   CREDENTIALS_RESPONSE,
   CREDS_PREFIX,
   type CredentialsResponseInit,
+  isDnsLabel,
   KeyRing,
   open,
   publicKeyFromPem,
@@ -34,7 +35,7 @@ import type { Logger } from "pino";
 import type { HubMetrics } from "../metrics.js";
 import type { ClusterCredentialIssuer } from "../registry/credentials.js";
 import type { ObjectStore } from "../store.js";
-import type { StatusGrant, StatusGrants } from "./grants.js";
+import { MAX_ASKED_APPS, type StatusGrant, type StatusGrants } from "./grants.js";
 
 /** Queue group of the replicas' subscriptions: each request is answered by one replica. */
 export const CREDS_QUEUE = "flotilla-hub-creds";
@@ -201,7 +202,8 @@ export class CredsResponder {
     if (request.cluster !== cluster) return refuse("cluster_mismatch", "the request names another cluster");
     const current = record.natsUserPublicKey;
     if (!current) return refuse("no_nats_user", `cluster ${cluster} has no NATS user; register it again`);
-    const asked = [...new Set(request.apps ?? [])].sort();
+    // What the agent names is only a hint, logged and looked up: valid names, a bounded number.
+    const asked = [...new Set(request.apps ?? [])].filter(isDnsLabel).sort().slice(0, MAX_ASKED_APPS);
     if (record.natsRotateRequested) {
       if (request.userPublicKey === current) return { response: { cluster, rotate: true }, result: "rotate_asked" };
       const grant = await this.o.grants.grantFor(cluster, asked);
