@@ -102,6 +102,7 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
     onHubKeys: (set, signerKeyId) => hubTrust.offer(set, signerKeyId),
     registration: { hubUrl: config.hubUrl, token: config.registrationToken },
     log,
+    metrics,
     retryBackoffMs: config.retryBackoffMs,
     maxRetryBackoffMs: MAX_RETRY_BACKOFF_MS,
   });

@@ -19,6 +19,7 @@ import { DEFAULT_ACCOUNT_LIMITS, describeOperatorSetup, parseOperatorSetup } fro
 import { openBuckets } from "./nats/buckets.js";
 import { closeNats, connectNats, watchConnection } from "./nats/connection.js";
 import { CredsResponder } from "./nats/creds.js";
+import { StoreStatusGrants } from "./nats/grants.js";
 import { NatsCredentialIssuer } from "./nats/issuer.js";
 import { NatsDesiredStatePublisher } from "./nats/publisher.js";
 import { Notifier } from "./notify/notifier.js";
@@ -178,8 +179,10 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       log,
     });
 
+    // The status keys a cluster user is minted with, at renewals and registrations alike.
+    const grants = new StoreStatusGrants({ desired, reports, desiredKv: buckets.desired });
     if (issuer) {
-      const responder = new CredsResponder({ objects, issuer, hubKey, metrics, log });
+      const responder = new CredsResponder({ objects, issuer, grants, hubKey, metrics, log });
       responder.start(nc);
       cleanups.push(async () => responder.stop());
     }
@@ -287,6 +290,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
         tokens: registrationTokens,
         objects,
         ...(issuer ? { issuer } : {}),
+        grants,
         hubKey,
         metrics,
         log,

@@ -49,9 +49,9 @@ class Issuer implements ClusterCredentialIssuer {
   async mint(): Promise<MintedCredentials> {
     throw new Error("not used");
   }
-  async renew(cluster: string, user: string): Promise<string> {
+  async renew(cluster: string, user: string, apps: readonly string[]): Promise<string> {
     if (this.failing) throw new Error("NATS is away");
-    return `jwt(${cluster},${user})`;
+    return `jwt(${cluster},${user}${apps.map((a) => `,${a}`).join("")})`;
   }
   async revoke(_cluster: string, user: string): Promise<void> {
     this.revoked.push(user);
@@ -80,6 +80,8 @@ function setup(o: { issuer?: boolean } = {}) {
     tokens,
     objects: clusters,
     ...(o.issuer === false ? {} : { issuer }),
+    // Cluster a runs app web.
+    grants: { grantFor: async (cluster: string) => ({ apps: cluster === "a" ? ["web"] : [], notAssigned: [] }) },
     hubKey,
     metrics,
     log: pino({ level: "silent" }),
@@ -143,13 +145,14 @@ describe("Registrations", () => {
     const { token } = await registrations.mint("a", undefined, "t");
     const user = newUser();
     const { registration, replacedUser } = await registrations.register("a", { token, natsUserPublicKey: user }, "ip");
-    expect(registration).toMatchObject({ cluster: "a", jwt: `jwt(a,${user})`, hubKeyId: hubKey.keyId });
+    // Granted the status keys of the cluster's apps, as a renewal would be.
+    expect(registration).toMatchObject({ cluster: "a", jwt: `jwt(a,${user},web)`, hubKeyId: hubKey.keyId });
     const signed = open(
       CREDENTIALS_RESPONSE,
       Buffer.from(registration.credentialsResponse, "base64"),
       new KeyRing([hubKey.publicKey]),
     );
-    expect(signed.message).toMatchObject({ cluster: "a", jwt: `jwt(a,${user})` });
+    expect(signed.message).toMatchObject({ cluster: "a", jwt: `jwt(a,${user},web)` });
     expect(replacedUser).toBe(OLD_USER);
     expect(clusters.records.get("a")).toMatchObject({ natsUserPublicKey: user });
     expect(clusters.records.get("a")?.natsRotateRequested).toBeUndefined();

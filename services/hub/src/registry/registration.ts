@@ -24,6 +24,7 @@ import { nkeys } from "nats";
 import type { Logger } from "pino";
 import { ConflictError, NotFoundError, RegistrationRefusedError, ValidationError } from "../errors.js";
 import type { HubMetrics } from "../metrics.js";
+import type { StatusGrants } from "../nats/grants.js";
 import type { ClusterRecord, ObjectStore, RegistrationTokenRecord, RegistrationTokenStore } from "../store.js";
 import type { ClusterCredentialIssuer } from "./credentials.js";
 
@@ -51,6 +52,8 @@ export interface RegistrationsOptions {
   objects: Pick<ObjectStore, "getObject" | "putObject">;
   /** Mints the JWTs; without one (NATS without an operator setup) no token can be minted. */
   issuer?: ClusterCredentialIssuer;
+  /** Which status keys the new JWT grants: the cluster's assigned apps, as at a renewal. */
+  grants: StatusGrants;
   hubKey: SigningKey;
   metrics: HubMetrics;
   log: Logger;
@@ -135,7 +138,8 @@ export class Registrations {
     if (reason !== undefined || !token || !record) return refuse(reason ?? "no such token");
     let jwt: string;
     try {
-      jwt = await issuer.renew(cluster, request.natsUserPublicKey);
+      const { apps } = await this.o.grants.grantFor(cluster);
+      jwt = await issuer.renew(cluster, request.natsUserPublicKey, apps);
     } catch (err) {
       // Nothing was granted: the token goes back, so the agent can try again.
       await this.o.tokens.put(digest, token).catch(() => {});
