@@ -62,6 +62,28 @@ export function entryTexts(rollout: RolloutState): Map<string, string> {
   return entries;
 }
 
+/**
+ * Cluster name → the text of its entry, as {@link entryTexts}, but reusing the text in `texts`
+ * of every cluster whose progress `rollout` shares with `previous` (the same object at the same
+ * wave and position: a copy-on-write step left it alone), so a save turns into text only the
+ * clusters that changed.
+ */
+export function entryTextsSince(
+  previous: RolloutState,
+  texts: ReadonlyMap<string, string>,
+  rollout: RolloutState,
+): Map<string, string> {
+  const entries = new Map<string, string>();
+  rollout.waves.forEach((wave, w) => {
+    const before = previous.waves[w]?.clusters;
+    wave.clusters.forEach((c, i) => {
+      const kept = before?.[i] === c ? texts.get(c.name) : undefined;
+      entries.set(c.name, kept ?? entryText(w, i, c));
+    });
+  });
+  return entries;
+}
+
 /** The text of one cluster's entry. */
 export function entryText(wave: number, position: number, progress: ClusterProgress): string {
   return JSON.stringify([wave, position, progress]);

@@ -6,6 +6,7 @@ import { keys, leaseValue } from "./keys.js";
 import {
   changedEntries,
   entryTexts,
+  entryTextsSince,
   headerRevision,
   headerText,
   joinRollout,
@@ -134,8 +135,10 @@ export class RedisRolloutStore implements RolloutStore {
 
   async compareAndSet(expected: StoredRollout, next: RolloutState, fence?: Lease): Promise<boolean> {
     // A StoredRollout this store did not hand out: write every entry.
-    const before = this.#read.get(expected) ?? { rev: headerRevision(expected.raw), entries: new Map() };
-    const entries = entryTexts(next);
+    const read = this.#read.get(expected);
+    const before = read ?? { rev: headerRevision(expected.raw), entries: new Map<string, string>() };
+    // Clusters a copy-on-write step left alone keep the text they were read or saved with.
+    const entries = read ? entryTextsSince(read.rollout, read.entries, next) : entryTexts(next);
     const changed = changedEntries(before.entries, entries);
     // Nothing changed: nothing to save, as when the caller compared the texts itself. A settled
     // rollout is saved all the same: the save is what drops it from the unsettled set.
