@@ -94,6 +94,8 @@ export interface SizeResult {
   reportBurstPerSecond: number;
   /** Report burst by the hub's clock: reports stored from its first report event to its last. */
   reportBurstHubPerSecond: number;
+  /** The hub's CPU time (all its threads) in the report burst, per report sent. */
+  reportCpuMicros: number;
   heartbeatBurstPerSecond: number;
   /** Ready → Offline transitions of clusters whose simulated agent never stopped. */
   falseOffline: number;
@@ -381,6 +383,7 @@ export async function runSize(o: SizeOptions): Promise<SizeResult> {
     const verdictsBefore = events.count("report:synced");
     const reportsBefore = events.count("report");
     events.markReports();
+    const burstCpuBefore = await cpuSeconds(hub.process.pid);
     started = Date.now();
     await fleet.reportAgain(REPORT_BURST);
     const reportsDoneAt = await events.reach("report:synced", verdictsBefore + o.clusters, 120_000);
@@ -390,6 +393,10 @@ export async function runSize(o: SizeOptions): Promise<SizeResult> {
     const burstEvents = events.count("report") - reportsBefore;
     const hubBurstS = (events.lastReportAtMs - (events.firstReportSinceMarkAtMs ?? events.lastReportAtMs)) / 1000;
     const reportBurstHubPerSecond = (REPORT_BURST * o.clusters) / Math.max(0.001, hubBurstS);
+    // The hub's CPU (every thread: the main one and the verification threads) per report sent.
+    const reportCpuMicros =
+      (((await cpuSeconds(hub.process.pid)) - burstCpuBefore) * 1e6) / (REPORT_BURST * o.clusters);
+    o.say(`  report burst: hub CPU ${reportCpuMicros.toFixed(0)} µs per report sent`);
     o.say(
       `  report burst: ${REPORT_BURST * o.clusters} reports (${burstEvents} report events) in ${hubBurstS.toFixed(2)} s ` +
         `by the hub's clock (${Math.round(reportBurstHubPerSecond)} /s); ${((reportsDoneAt - started) / 1000).toFixed(2)} s end to end`,
@@ -440,6 +447,7 @@ export async function runSize(o: SizeOptions): Promise<SizeResult> {
       rollouts,
       reportBurstPerSecond,
       reportBurstHubPerSecond,
+      reportCpuMicros,
       heartbeatBurstPerSecond,
       falseOffline,
       falseOfflineClusters,
