@@ -3,11 +3,12 @@ import { HubError } from "../errors.js";
 import { createRollout, parsePolicy, type RolloutState, recordWrites } from "../rollout/index.js";
 import {
   changedEntries,
+  changedSince,
   entryTexts,
-  entryTextsSince,
   headerRevision,
   joinRollout,
   splitRollout,
+  withChanges,
 } from "./rollout-parts.js";
 
 function rollout(): RolloutState {
@@ -88,12 +89,13 @@ describe("rollout parts", () => {
     const next = recordWrites(r, [{ write, generation: 4 }], 2_000);
     expect(next.waves[1]?.clusters[0]).toBe(r.waves[1]?.clusters[0]);
     expect(next.waves[1]?.clusters[1]).not.toBe(r.waves[1]?.clusters[1]);
-    // A stale text for a shared cluster is kept as is: proof that it was not turned into text again.
+    // A stale text for a shared cluster is not compared: proof that it was not turned into text again.
     const stale = new Map(before).set("c-2", "kept");
-    const texts = entryTextsSince(r, stale, next);
-    expect(texts.get("c-2")).toBe("kept");
-    expect(texts.get("c-3")).toBe(entryTexts(next).get("c-3"));
-    expect(changedEntries(before, entryTextsSince(r, before, next))).toEqual(["c-3", entryTexts(next).get("c-3")]);
+    const pairs = changedSince(r, stale, next);
+    expect(pairs).toEqual(["c-3", entryTexts(next).get("c-3")]);
+    expect(changedSince(r, before, next)).toEqual(pairs);
+    expect(withChanges(before, pairs)).toEqual(entryTexts(next));
+    expect(changedSince(next, withChanges(before, pairs), next)).toEqual([]);
   });
 
   it("refuses a rollout whose entries are missing or misplaced, naming it", () => {
