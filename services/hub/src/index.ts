@@ -12,6 +12,7 @@ export * from "./errors.js";
 export { type RunningHub, type StartHubOptions, startHub } from "./hub.js";
 export {
   type ClusterUser,
+  clusterUserJwt,
   createOperatorSetup,
   mintClusterUser,
   type NatsServerConfigOptions,
