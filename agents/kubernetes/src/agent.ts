@@ -102,7 +102,9 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
     hubKeys,
     onCredsRenewed: (creds) => saveCreds(savedCredsPath, creds, log),
     onHubKeys: (set, signerKeyId) => hubTrust.offer(set, signerKeyId),
+    registration: { hubUrl: config.hubUrl, token: config.registrationToken },
     log,
+    metrics,
     retryBackoffMs: config.retryBackoffMs,
     maxRetryBackoffMs: MAX_RETRY_BACKOFF_MS,
   });

@@ -87,6 +87,9 @@ export interface NatsTarget {
 function connectTarget(nats: NatsTarget) {
   return {
     servers: nats.url.split(",").map((s) => s.trim()),
+    // Every report is a JetStream request; a stack trace captured for each one is load
+    // generator CPU that thousands of simulated agents cannot spare.
+    noAsyncTraces: true,
     ...(nats.ignoreClusterUpdates ? { ignoreClusterUpdates: true } : {}),
   };
 }

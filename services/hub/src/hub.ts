@@ -21,6 +21,7 @@ import { DEFAULT_ACCOUNT_LIMITS, describeOperatorSetup, parseOperatorSetup } fro
 import { openBuckets } from "./nats/buckets.js";
 import { closeNats, connectNats, watchConnection } from "./nats/connection.js";
 import { CredsResponder } from "./nats/creds.js";
+import { StoreStatusGrants } from "./nats/grants.js";
 import { NatsCredentialIssuer } from "./nats/issuer.js";
 import { NatsDesiredStatePublisher } from "./nats/publisher.js";
 import { Notifier } from "./notify/notifier.js";
@@ -28,6 +29,7 @@ import { Receivers } from "./notify/receivers.js";
 import { PrometheusClient } from "./prometheus/client.js";
 import { openRedis } from "./redis/index.js";
 import type { ClusterCredentialIssuer } from "./registry/credentials.js";
+import { Registrations } from "./registry/registration.js";
 import { Registry } from "./registry/registry.js";
 import { loadHubKey } from "./secrets/hub-key.js";
 import { SecretBox } from "./secrets/secretbox.js";
@@ -98,6 +100,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       rollouts,
       accountJwt,
       tokens: tokenStore,
+      registrationTokens,
       audit,
       freezes,
       receivers: receiverStore,
@@ -186,8 +189,18 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       log,
     });
 
+    // The status keys a cluster user is minted with, at renewals and registrations alike.
+    const grants = new StoreStatusGrants({ desired, reports, desiredKv: buckets.desired });
     if (issuer) {
-      const responder = new CredsResponder({ objects, issuer, hubKey, hubKeySet: () => hubKey.set, metrics, log });
+      const responder = new CredsResponder({
+        objects,
+        issuer,
+        grants,
+        hubKey,
+        hubKeySet: () => hubKey.set,
+        metrics,
+        log,
+      });
       responder.start(nc);
       cleanups.push(async () => responder.stop());
     }
@@ -302,6 +315,15 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       eventLog: events,
       receivers,
       agents: new AgentCalls({ objects, desired, channel: natsAgentChannel(nc), hubKey }),
+      registrations: new Registrations({
+        tokens: registrationTokens,
+        objects,
+        ...(issuer ? { issuer } : {}),
+        grants,
+        hubKey,
+        metrics,
+        log,
+      }),
       events,
       metrics,
       log,

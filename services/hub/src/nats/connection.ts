@@ -17,6 +17,9 @@ export async function connectNats(
     servers: servers.split(",").map((s) => s.trim()),
     name,
     maxReconnectAttempts: -1,
+    // Every JetStream write is a request; capturing a stack trace for each one cost the hub more
+    // than signing the desired state it carries. Errors still name the subject and the cause.
+    noAsyncTraces: true,
     ...(creds ? { authenticator: credsAuthenticator(new TextEncoder().encode(creds)) } : {}),
   });
   void (async () => {
