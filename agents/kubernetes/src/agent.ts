@@ -27,7 +27,7 @@ import { ConfigError } from "./errors.js";
 import { FREEZE_LABEL, type FreezeRequest, freezeRequest } from "./freeze.js";
 import { loadGitCredentials } from "./git-credentials.js";
 import { GitCache } from "./git-source.js";
-import { HubTrust, SAVED_HUB_KEYS_FILE } from "./hub-trust.js";
+import { ConfigMapHubKeysStore, HubTrust, SAVED_HUB_KEYS_FILE } from "./hub-trust.js";
 import { emptyInventory } from "./inventory.js";
 import { ConfigMapInventoryStore } from "./inventory-store.js";
 import { KubeClient } from "./kube-client.js";
@@ -81,17 +81,31 @@ function saveCreds(path: string, creds: string, log: Logger): void {
 export async function startAgent(config: AgentConfig, logger?: Logger): Promise<RunningAgent> {
   const log = logger ?? createLogger(config.logLevel, config.cluster);
   const hubKeys = new KeyRing();
-  let hubTrust: HubTrust;
   let agentKey: ReturnType<typeof signingKeyFromPem>;
   try {
-    // The bundle's hub key, or the key set learnt from the hub since (kept beside the Git cache).
-    hubTrust = new HubTrust(hubKeys, join(config.cacheDir, SAVED_HUB_KEYS_FILE), config.hubPublicKey, log);
     agentKey = signingKeyFromPem(config.agentSigningKey);
   } catch (err) {
     throw new ConfigError(`bad key: ${(err as Error).message}`, { cause: err });
   }
-  const metrics = new AgentMetrics(AGENT_VERSION);
   const kube = new KubeClient(loadKubeTarget(config.kubeconfig, config.kubeContext));
+  let hubTrust: HubTrust;
+  try {
+    // The bundle's hub key, or the key set learnt from the hub since: saved in a ConfigMap in the
+    // agent's namespace (it outlives the pod), with a copy beside the Git cache.
+    hubTrust = await HubTrust.open(
+      hubKeys,
+      join(config.cacheDir, SAVED_HUB_KEYS_FILE),
+      config.hubPublicKey,
+      log,
+      new ConfigMapHubKeysStore(kube, config.namespace),
+    );
+  } catch (err) {
+    throw new ConfigError(
+      `cannot load the held hub key set from namespace ${config.namespace}: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+  const metrics = new AgentMetrics(AGENT_VERSION);
   // Renewed creds are kept beside the Git cache, so a restarted agent goes on with them.
   const savedCredsPath = join(config.cacheDir, SAVED_CREDS_FILE);
   const transport = new Transport({

@@ -21,7 +21,8 @@ import { nkeys } from "nats";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { formatCreds, renewCreds } from "./creds.js";
-import { HubTrust, SAVED_HUB_KEYS_FILE } from "./hub-trust.js";
+import { ConfigMapHubKeysStore, HUB_KEYS_CONFIGMAP, HubTrust, SAVED_HUB_KEYS_FILE } from "./hub-trust.js";
+import { FakeKube } from "./testing/fake-kube.js";
 
 const log = pino({ level: "silent" });
 const oldKey = generateSigningKey();
@@ -102,6 +103,50 @@ describe("agent hub trust", () => {
     const ring4 = new KeyRing();
     new HubTrust(ring4, path, pem(byHand), log);
     expect(ring4.keyIds()).toEqual([byHand.keyId]);
+  });
+
+  it("keeps the held set in a ConfigMap, so a rescheduled agent with an empty cache refuses the retired key", async () => {
+    const kube = new FakeKube();
+    const store = new ConfigMapHubKeysStore(kube, "flotilla-system");
+    const trust = await HubTrust.open(new KeyRing(), cacheFile(), pem(oldKey), log, store);
+    expect(trust.offer(announced, oldKey.keyId)).toBe(true);
+    expect(trust.offer(switched, newKey.keyId)).toBe(true);
+    expect(trust.offer(retired, newKey.keyId)).toBe(true);
+    await trust.flush();
+    expect(kube.has({ group: "", kind: "ConfigMap", namespace: "flotilla-system", name: HUB_KEYS_CONFIGMAP })).toBe(
+      true,
+    );
+
+    // A new pod: a fresh, empty cache directory, the same bundle naming the retired key.
+    const ring = new KeyRing();
+    const rescheduled = await HubTrust.open(ring, cacheFile(), pem(oldKey), log, store);
+    expect(rescheduled.held.version).toBe(retired.version);
+    expect(ring.keyIds()).toEqual([newKey.keyId]);
+    expect(() => open(DESIRED_STATE, seal(DESIRED_STATE, desired, oldKey), ring)).toThrow(/not trusted/);
+  });
+
+  it("copies a set from the cache file into the cluster when the cluster holds none", async () => {
+    const path = cacheFile();
+    const first = new HubTrust(new KeyRing(), path, pem(oldKey), log);
+    first.offer(announced, oldKey.keyId);
+    const kube = new FakeKube();
+    const store = new ConfigMapHubKeysStore(kube, "flotilla-system");
+    await HubTrust.open(new KeyRing(), path, pem(oldKey), log, store);
+    expect((await store.load())?.set.version).toBe(announced.version);
+  });
+
+  it("refuses to start when the cluster's saved set cannot be read, rather than trust the bundle's key", async () => {
+    const kube = new FakeKube();
+    kube.put({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: HUB_KEYS_CONFIGMAP, namespace: "flotilla-system" },
+      data: { [SAVED_HUB_KEYS_FILE]: "{not json" },
+    });
+    const store = new ConfigMapHubKeysStore(kube, "flotilla-system");
+    await expect(HubTrust.open(new KeyRing(), cacheFile(), pem(oldKey), log, store)).rejects.toThrow(
+      /flotilla-system\/flotilla-hub-keys .*delete it/,
+    );
   });
 
   it("falls back to the bundle's key when the saved set is unreadable", () => {
