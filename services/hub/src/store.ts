@@ -225,6 +225,11 @@ export interface SigningKeyStore {
   getSealedSigningKey(): Promise<string | undefined>;
   /** Stores `sealed` only if no key is stored yet; returns the key stored now, so replicas agree. */
   setSealedSigningKeyIfAbsent(sealed: string): Promise<string>;
+  /** Overwrites the stored key (after a rotation: with the current one, so no retired private key stays). */
+  replaceSealedSigningKey(sealed: string): Promise<void>;
+  /** Ids of hub keys retired by rotations, kept apart from the key set so a lost set cannot bring one back. */
+  getRetiredKeyIds(): Promise<string[]>;
+  addRetiredKeyIds(ids: readonly string[]): Promise<void>;
   /** The sealed key set (see `keys/rotation.ts`) and its version, when one is stored. */
   getSealedKeySet(): Promise<{ version: number; sealed: string } | undefined>;
   /**

@@ -12,6 +12,7 @@ import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { ConflictError } from "../errors.js";
 import { HubMetrics } from "../metrics.js";
+import { loadHubKey } from "../secrets/hub-key.js";
 import { SecretBox } from "../secrets/secretbox.js";
 import type { EventBus, HubEvent } from "../status/events.js";
 import type { SigningKeyStore } from "../store.js";
@@ -23,11 +24,23 @@ const log = pino({ level: "silent" });
 /** The key set as one Redis hash would keep it, shared by the "replicas" of a test. */
 class MemoryKeyStore implements SigningKeyStore {
   stored: { version: number; sealed: string } | undefined;
+  signingKey: string | undefined;
+  readonly retired = new Set<string>();
   async getSealedSigningKey(): Promise<string | undefined> {
-    return undefined;
+    return this.signingKey;
   }
   async setSealedSigningKeyIfAbsent(sealed: string): Promise<string> {
-    return sealed;
+    this.signingKey ??= sealed;
+    return this.signingKey;
+  }
+  async replaceSealedSigningKey(sealed: string): Promise<void> {
+    this.signingKey = sealed;
+  }
+  async getRetiredKeyIds(): Promise<string[]> {
+    return [...this.retired];
+  }
+  async addRetiredKeyIds(ids: readonly string[]): Promise<void> {
+    for (const id of ids) this.retired.add(id);
   }
   async getSealedKeySet(): Promise<{ version: number; sealed: string } | undefined> {
     return this.stored;
@@ -142,6 +155,37 @@ describe("HubKeys", () => {
     await expect(hub.finish(ready(0), false, bus)).rejects.toThrow(ConflictError);
     expect(hub.set.version).toBe(1);
     expect((await hub.finish(ready(0), true, bus)).version).toBe(3);
+  });
+
+  it("drops the retired private key from the stored signing key, and refuses to rebuild v0 from a retired key", async () => {
+    const store = new MemoryKeyStore();
+    const bus = new LoopbackBus();
+    const hub = await replica(store, await loadHubKey(undefined, store, box));
+    const oldKeyId = hub.keyId;
+    await hub.start(ready(0), bus);
+    await hub.finish(ready(1), false, bus);
+    // What every start reads first is now the current key, not the retired one.
+    expect((await loadHubKey(undefined, store, box)).keyId).toBe(hub.keyId);
+    expect([...store.retired]).toEqual([oldKeyId]);
+
+    // A finish cut short before that overwrite: the next start repairs it.
+    const retiredKey = generateSigningKey();
+    const cut = new MemoryKeyStore();
+    const first = await replica(cut, retiredKey);
+    await first.start(ready(0), bus);
+    await first.finish(ready(1), false, bus);
+    cut.signingKey = undefined;
+    cut.retired.clear();
+    await replica(cut, retiredKey);
+    expect((await loadHubKey(undefined, cut, box)).keyId).toBe(first.keyId);
+    expect([...cut.retired]).toEqual([retiredKey.keyId]);
+
+    // The set is lost: a retired key is refused, with what to do.
+    cut.stored = undefined;
+    await expect(replica(cut, retiredKey)).rejects.toThrow(/was retired.*flotilla:hub-key-set.*restore/);
+    expect(cut.stored).toBeUndefined();
+    // The current key still rebuilds v0.
+    expect((await replica(cut, await loadHubKey(undefined, cut, box))).keyId).toBe(first.keyId);
   });
 
   it("cannot rotate a key configured from a file", async () => {

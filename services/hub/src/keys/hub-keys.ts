@@ -8,6 +8,7 @@ import { type HubKeySetData, KeyRing, type SigningKey } from "@flotilla/proto";
 import type { Logger } from "pino";
 import { ConflictError } from "../errors.js";
 import type { HubMetrics } from "../metrics.js";
+import { sealHubKey } from "../secrets/hub-key.js";
 import type { SecretBox } from "../secrets/secretbox.js";
 import type { EventBus } from "../status/events.js";
 import type { SigningKeyStore } from "../store.js";
@@ -70,13 +71,26 @@ export class HubKeys implements SigningKey {
   /**
    * A configured key (FLOTILLA_HUB_SIGNING_KEY_FILE) is used as is and never rotated. Otherwise
    * the stored set, or (first start of a hub with key sets) one made from `first`, the key the
-   * hub signed with so far, stored if no replica stored one first.
+   * hub signed with so far, stored if no replica stored one first. `first` is refused when a
+   * rotation retired it: a lost set must not bring a retired key back.
    */
   static async load(o: HubKeysOptions, first: SigningKey, configured: boolean): Promise<HubKeys> {
     const now = o.now ?? Date.now;
     if (configured) return new HubKeys(o, initialKeyState(first, now()), true);
     const stored = await o.store.getSealedKeySet();
-    if (stored) return new HubKeys(o, openState(o.box, stored.sealed), false);
+    if (stored) {
+      const state = openState(o.box, stored.sealed);
+      // Repairs what a finish cut short: the old key's private half outlived the rotation.
+      if (first.keyId !== state.set.currentKeyId || state.retiredKeyIds.length > 0) await forgetRetired(o, state);
+      return new HubKeys(o, state, false);
+    }
+    if ((await o.store.getRetiredKeyIds()).includes(first.keyId)) {
+      throw new ConflictError(
+        "hub key",
+        first.keyId,
+        "was retired by a key rotation, and the hub key set (Redis hash flotilla:hub-key-set) is gone, so the hub will not sign with it again; restore that hash from a Redis backup, or delete flotilla:hub-signing-key to let the hub generate a new key and re-bootstrap every agent with a bundle naming it",
+      );
+    }
     const initial = initialKeyState(first, now());
     if (await o.store.putSealedKeySet(sealState(o.box, initial), initial.set.version, undefined)) {
       o.log.info({ version: 0, currentKeyId: first.keyId }, "hub key set created from the hub's signing key");
@@ -167,6 +181,7 @@ export class HubKeys implements SigningKey {
     const before = keySetStatus(this.#state, clusters);
     const done = finishRotation(this.#state, clusters, { force, nowMs: (this.o.now ?? Date.now)() });
     await this.#store(done.state, events);
+    await forgetRetired(this.o, done.state);
     this.o.log.warn(
       {
         version: done.state.set.version,
@@ -230,6 +245,15 @@ export class HubKeys implements SigningKey {
       }
     }
   }
+}
+
+/**
+ * After a rotation: records the retired key ids apart from the set and points the stored signing
+ * key (read at every start) at the current key, so the retired private half is gone from Redis.
+ */
+async function forgetRetired(o: HubKeysOptions, state: HubKeyState): Promise<void> {
+  await o.store.addRetiredKeyIds(state.retiredKeyIds);
+  await o.store.replaceSealedSigningKey(sealHubKey(o.box, currentSigningKey(state)));
 }
 
 function sealState(box: SecretBox, state: HubKeyState): string {

@@ -65,6 +65,7 @@ export const keys = {
   rolloutLastGood: (app: string, environment: string) => `${KEY_PREFIX}rollout-last-good:${app}:${environment}`,
   signingKey: `${KEY_PREFIX}hub-signing-key`,
   hubKeySet: `${KEY_PREFIX}hub-key-set`,
+  hubRetiredKeyIds: `${KEY_PREFIX}hub-retired-key-ids`,
   accountJwt: `${KEY_PREFIX}nats-account-jwt`,
   accountLock: `${KEY_PREFIX}nats-account-lock`,
   leader: `${KEY_PREFIX}leader`,

@@ -16,6 +16,18 @@ export class RedisSigningKeyStore implements SigningKeyStore {
     return (await this.redis.get(keys.signingKey)) ?? sealed;
   }
 
+  async replaceSealedSigningKey(sealed: string): Promise<void> {
+    await this.redis.set(keys.signingKey, sealed);
+  }
+
+  async getRetiredKeyIds(): Promise<string[]> {
+    return this.redis.smembers(keys.hubRetiredKeyIds);
+  }
+
+  async addRetiredKeyIds(ids: readonly string[]): Promise<void> {
+    if (ids.length > 0) await this.redis.sadd(keys.hubRetiredKeyIds, ...ids);
+  }
+
   async getSealedKeySet(): Promise<{ version: number; sealed: string } | undefined> {
     const [version, sealed] = await this.redis.hmget(keys.hubKeySet, "version", "sealed");
     if (version == null || sealed == null) return undefined;
