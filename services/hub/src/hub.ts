@@ -274,7 +274,10 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
         metrics,
         log,
       });
-      return [ingester, conductor, tracker, notifier, announcer];
+      // First of all, a new leader reads the key set again: one up to a reload old could sign
+      // with a key a rotation on another replica has just retired.
+      const freshKeys = { start: () => hubKey.reload(), stop: async () => {} };
+      return [freshKeys, ingester, conductor, tracker, notifier, announcer];
     };
     const elector = new LeaderElector({
       leases,

@@ -12,9 +12,13 @@
  * by a key outside the set is re-signed with the current key: the same payload bytes, the same
  * generation, which the agent takes without applying anything (so a rollout in flight is not
  * disturbed, and an agent that restarts later finds every state it runs signed by a key it
- * trusts). Only values whose generation and content are the hub's own record are re-signed.
+ * trusts). Only desired-state values whose signature the retired key's public key verifies and
+ * whose generation and content are the hub's own record are re-signed. Each term re-signs every
+ * cluster once per set version, even one that already holds the set: a leader before it, with a
+ * key state up to one reload old, may have published with the retired key after the set.
  */
 import {
+  DESIRED_STATE,
   type DesiredState,
   HUB_KEY_SET,
   type HubKeySetData,
@@ -40,11 +44,11 @@ import type { HubKeys } from "./hub-keys.js";
 export const ANNOUNCE_SWEEP_MS = 30_000;
 
 export interface AnnouncerOptions {
-  keys: HubKeys;
+  keys: Pick<HubKeys, "set" | "keyId" | "privateKey" | "publicKey" | "ring" | "retiredRing" | "onChange">;
   objects: Pick<ObjectReader, "listObjects">;
   /** The hub's records of what it published, to re-sign exactly those. */
   desired: Pick<DesiredStore, "listDesired">;
-  kv: KV;
+  kv: Pick<KV, "get" | "put" | "update">;
   events: EventBus;
   lease: () => Lease | undefined;
   metrics: HubMetrics;
@@ -52,7 +56,7 @@ export interface AnnouncerOptions {
 }
 
 export class KeySetAnnouncer {
-  /** Version last written per cluster this term. */
+  /** Version last written (and re-signed for) per cluster this term. */
   readonly #written = new Map<string, number>();
   #running: Promise<void> | undefined;
   #again = false;
@@ -66,7 +70,11 @@ export class KeySetAnnouncer {
     this.#unsubscribe.push(this.o.keys.onChange(() => this.announce()));
     this.#unsubscribe.push(
       this.o.events.subscribe((event) => {
-        if (event.type === "registry" && event.kind === "Cluster" && event.action === "created") this.announce();
+        if (event.type !== "registry" || event.kind !== "Cluster") return;
+        if (event.action !== "created" && event.action !== "deleted") return;
+        // A cluster deleted and registered again under its name starts from nothing.
+        this.#written.delete(event.name);
+        if (event.action === "created") this.announce();
       }),
     );
     this.#timer = setInterval(() => this.announce(), ANNOUNCE_SWEEP_MS);
@@ -117,11 +125,12 @@ export class KeySetAnnouncer {
     for (const c of clusters) {
       if (this.#stopped) return;
       if ((this.#written.get(c.name) ?? -1) >= set.version) continue;
+      // Re-signed even when the cluster holds the set already (see the module comment).
+      resigned += await this.#resign(c.name, set, signer);
       if (await this.#holds(c.name, set)) {
         this.#written.set(c.name, set.version);
         continue;
       }
-      resigned += await this.#resign(c.name, set, signer);
       // The set is signed by the key it names as current: agents that hold the set before it trust that key.
       const bytes = seal(HUB_KEY_SET, set, signer);
       this.#fence();
@@ -147,6 +156,9 @@ export class KeySetAnnouncer {
    * the publisher replaced meanwhile (the compare-and-set fails) is already signed by the current key.
    */
   async #resign(cluster: string, set: HubKeySetData, signer: SigningKey): Promise<number> {
+    const retired = this.o.keys.retiredRing;
+    // Only a retired key's signature is re-signed: with none kept, there is nothing to do.
+    if (retired.size === 0) return 0;
     const trusted = keysOf(set);
     let resigned = 0;
     for (const record of await this.o.desired.listDesired({ cluster })) {
@@ -157,11 +169,19 @@ export class KeySetAnnouncer {
       let state: DesiredState;
       try {
         envelope = v1.Envelope.decode(entry.value);
+        if (trusted.has(envelope.keyId)) continue;
+        if (envelope.type !== DESIRED_STATE.type)
+          throw new Error(`payload type ${envelope.type} is not a desired state`);
+        // The old signature must be a retired key's own: the new one vouches for these very bytes.
+        retired.verify(envelope.type, envelope.keyId, envelope.payload, envelope.signature);
         state = v1.DesiredState.decode(envelope.payload);
-      } catch {
+      } catch (err) {
+        this.o.log.warn(
+          { cluster, app: record.app, err: (err as Error).message },
+          "a desired state not signed by the current key set is not a retired key's valid desired state; not re-signing it",
+        );
         continue;
       }
-      if (trusted.has(envelope.keyId)) continue;
       if (Number(state.generation) !== record.generation || desiredFingerprint(state) !== record.fingerprint) {
         this.o.log.warn(
           { cluster, app: record.app, keyId: envelope.keyId },

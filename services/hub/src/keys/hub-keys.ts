@@ -23,6 +23,7 @@ import {
   type KeySetStatus,
   keySetStatus,
   publicKeysOf,
+  retiredPublicKeysOf,
   startRotation,
 } from "./rotation.js";
 
@@ -50,6 +51,7 @@ export class HubKeys implements SigningKey {
   #state: HubKeyState;
   #key: SigningKey;
   #ring: KeyRing;
+  #retiredRing: KeyRing;
   /** Set when the key comes from FLOTILLA_HUB_SIGNING_KEY_FILE: it cannot be rotated here. */
   readonly #fixed: boolean;
   readonly #listeners = new Set<(set: HubKeySetData) => void>();
@@ -64,6 +66,7 @@ export class HubKeys implements SigningKey {
     this.#state = state;
     this.#key = currentSigningKey(state);
     this.#ring = new KeyRing(publicKeysOf(state));
+    this.#retiredRing = new KeyRing(retiredPublicKeysOf(state));
     this.#fixed = fixed;
     o.metrics.hubKeySetVersion.set(state.set.version);
   }
@@ -121,6 +124,11 @@ export class HubKeys implements SigningKey {
   /** Every key of the set (the current one and, during a rotation, the next): reads what the hub wrote. */
   get ring(): KeyRing {
     return this.#ring;
+  }
+
+  /** The public keys of retired keys: checks what they signed before the leader re-signs it. */
+  get retiredRing(): KeyRing {
+    return this.#retiredRing;
   }
 
   /** Calls `listener` with the set after every change this replica learns of; returns the unsubscribe function. */
@@ -233,6 +241,7 @@ export class HubKeys implements SigningKey {
     this.#state = state;
     this.#key = currentSigningKey(state);
     this.#ring = new KeyRing(publicKeysOf(state));
+    this.#retiredRing = new KeyRing(retiredPublicKeysOf(state));
     this.o.metrics.hubKeySetVersion.set(state.set.version);
     if (was.currentKeyId !== state.set.currentKeyId) {
       this.o.log.info({ version: state.set.version, keyId: state.set.currentKeyId }, "hub now signs with a new key");

@@ -10,7 +10,8 @@
  * - `finish` switches signing to the next key and retires the old one (two more versions). It
  *   is refused while a registered cluster does not yet hold the announced version, unless
  *   forced: such a cluster would refuse everything the hub signs from the switch on.
- * - A retired key's private half is dropped; its id is kept, so the status can say it is retired.
+ * - A retired key's private half is dropped; its id and public key are kept, so the status can
+ *   say it is retired and the leader can check what it signed before re-signing it.
  *
  * No I/O and no clock: the caller passes `nowMs` and the clusters' last heartbeats.
  */
@@ -40,6 +41,11 @@ export interface HubKeyState {
   announcedVersion?: number;
   /** Ids of keys retired by past rotations, oldest first. */
   retiredKeyIds: string[];
+  /**
+   * SPKI PEM of retired keys, by key id (public only): the leader checks an old signature against
+   * it before re-signing a value with the current key. Absent in states stored before it was kept.
+   */
+  retiredPublicKeysPem?: Record<string, string>;
   /** When the last step was taken (hub clock, ms). */
   changedAtMs: number;
 }
@@ -230,17 +236,24 @@ export function finishRotation(
   const switched = switchSigningKey(state.set, nextKeyId);
   const retired = retireOldKeys(switched);
   const { [oldKeyId]: _dropped, ...privateKeysPem } = state.privateKeysPem;
+  const oldPem = checkKeySet(state.set).get(oldKeyId) as string;
   return {
     state: {
       set: retired,
       privateKeysPem,
       retiredKeyIds: [...state.retiredKeyIds.filter((id) => id !== oldKeyId), oldKeyId],
+      retiredPublicKeysPem: { ...state.retiredPublicKeysPem, [oldKeyId]: oldPem },
       changedAtMs: o.nowMs,
     },
     switched,
     oldKeyId,
     newKeyId: nextKeyId,
   };
+}
+
+/** The public keys of the keys a state retired (those it kept), for checking what they signed. */
+export function retiredPublicKeysOf(state: HubKeyState): ReturnType<typeof publicKeyFromPem>[] {
+  return Object.values(state.retiredPublicKeysPem ?? {}).map((pem) => publicKeyFromPem(pem));
 }
 
 /** The public keys of a state, for a ring that reads what the hub itself wrote. */
