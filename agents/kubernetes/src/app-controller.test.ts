@@ -5,6 +5,7 @@ import {
   generateSigningKey,
   Health,
   KeyRing,
+  open,
   type ReportInit,
   type SigningKey,
   SourceType,
@@ -173,6 +174,12 @@ describe("AppController and a hub key rotation", () => {
     const reported = t.reports.length;
     t.c.offer(sealed(1, R1, {}, next));
     t.c.offer(sealed(1, R1, {}, next));
+    // The inventory keeps the new signature (without a new apply): a restart that no longer
+    // trusts the old key verifies it.
+    const nextOnly = new KeyRing([next.publicKey]);
+    await vi.waitFor(() =>
+      expect(open(DESIRED_STATE, Buffer.from(t.inventory().desired, "base64"), nextOnly).message.generation).toBe(1),
+    );
     await t.c.refresh();
     expect(t.reports.slice(reported).some((r) => r.phase === SyncPhase.SYNC_PHASE_REJECTED)).toBe(false);
     // The next generation, signed by the new key, goes ahead as usual.

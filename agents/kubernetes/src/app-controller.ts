@@ -230,11 +230,13 @@ export class AppController {
     }
     if (current && this.#resumed && samePayload(current, bytes)) {
       // The state in force, re-signed by a new hub key (a key rotation): nothing to apply or
-      // report; keep the new signature, which outlives the old key.
+      // report; keep the new signature, which outlives the old key, here and in the inventory
+      // (a restart verifies the state saved there).
       const resigned = { desired: a.desired, bytes };
       if (this.#applied === this.#target) this.#applied = resigned;
       this.#target = resigned;
       this.log.info({ generation }, "desired state re-signed by the hub's new key");
+      void this.#enqueue(() => this.#saveResigned(bytes));
       return;
     }
     if (!this.#resumed && generation === this.#inv.observedGeneration && generation > 0) {
@@ -502,6 +504,15 @@ export class AppController {
     this.#set = p;
     this.#drifted.clear();
     this.deps.metrics.managedObjects.set({ app: this.app }, this.#inv.objects.length);
+  }
+
+  /** Saves `bytes` in the inventory in place of the state it holds when they differ only by their signature. */
+  async #saveResigned(bytes: Uint8Array): Promise<void> {
+    if (!this.#inv.desired) return;
+    const held = Buffer.from(this.#inv.desired, "base64");
+    if (held.equals(Buffer.from(bytes)) || !samePayload(held, bytes)) return;
+    this.#inv = { ...this.#inv, desired: Buffer.from(bytes).toString("base64") };
+    await this.deps.inventories.save(this.#inv);
   }
 
   /** Carries out the plan's prune decisions, then drops the candidates from the inventory. */
