@@ -77,6 +77,8 @@ describe("hub signing-key rotation in the middle of a rollout", () => {
   let nc: NatsConnection;
   let desired: KV;
   let oldKeyId = "";
+  /** The first key as the hub stored it (sealed), kept before rotations overwrite it. */
+  let oldSealed = "";
   let newKeyId = "";
   let restarted: AgentProcess | undefined;
 
@@ -198,6 +200,9 @@ describe("hub signing-key rotation in the middle of a rollout", () => {
     expect(keys).toMatchObject({ version: 0, phase: "steady", clusters: 3, retiredKeyIds: [] });
     oldKeyId = keys.currentKeyId;
     expect((await api("GET", "/v1/hub")).json.hubKeyId).toBe(oldKeyId);
+    const redis = new Redis(fleet.redis.url);
+    oldSealed = (await redis.get("flotilla:hub-signing-key")) ?? "";
+    await redis.quit();
     for (const c of CLUSTERS) {
       const entry = await until(
         `${c.name}'s key set`,
@@ -298,12 +303,18 @@ describe("hub signing-key rotation in the middle of a rollout", () => {
       await until("us-1's state re-signed", async () => (await signerOf(stateKey("us-1", "shop"))) === thirdKeyId);
 
       const backAt = Date.now();
+      // Back on another node: an empty cache directory (the chart's emptyDir) and the bundle
+      // naming the retired first key. The held set (v3) comes from the cluster's ConfigMap.
       restarted = await startAgentProcess({
         dir: join(fleet.dir, "agents", "us-1"),
         bootstrap: away.bundle,
         kubeconfig: away.kube.kubeconfigPath,
         git: fleet.git,
-        env: { FLOTILLA_HEARTBEAT_INTERVAL: "1", FLOTILLA_HEALTH_POLL: "1" },
+        env: {
+          FLOTILLA_HEARTBEAT_INTERVAL: "1",
+          FLOTILLA_HEALTH_POLL: "1",
+          FLOTILLA_CACHE_DIR: join(fleet.dir, "agents", "us-1", "rescheduled-cache"),
+        },
       });
       await until("us-1 to say it holds key set v6", async () => {
         const detail = (await api("GET", "/v1/clusters/us-1")).json;
@@ -333,12 +344,16 @@ describe("hub signing-key rotation in the middle of a rollout", () => {
   it("refuses a desired state signed with the retired key, and the agent reports the refusal", async () => {
     try {
       // The old key, as the hub first stored it (sealed) before it grew a key set from it.
-      const redis = new Redis(fleet.redis.url);
-      const sealed = await redis.get("flotilla:hub-signing-key");
-      await redis.quit();
       const encryptionKey = await readFile(join(fleet.dir, "hub-1", "encryption.key"), "utf8");
-      const oldKey = signingKeyFromPem(openSealed(sealed ?? "", encryptionKey, "hub-signing-key"));
+      const oldKey = signingKeyFromPem(openSealed(oldSealed, encryptionKey, "hub-signing-key"));
       expect(oldKey.keyId).toBe(oldKeyId);
+      // Redis no longer holds a retired private key: the stored signing key is the current one.
+      const redis = new Redis(fleet.redis.url);
+      const nowSealed = await redis.get("flotilla:hub-signing-key");
+      await redis.quit();
+      expect(signingKeyFromPem(openSealed(nowSealed ?? "", encryptionKey, "hub-signing-key")).keyId).toBe(
+        (await api("GET", "/v1/hub")).json.hubKeyId,
+      );
 
       const key = stateKey("canary", "shop");
       const entry = await desired.get(key);
