@@ -15,6 +15,7 @@ export interface ShardInit {
   heartbeatIntervalMs?: number;
   clustersPerConnection?: number;
   ignoreClusterUpdates?: boolean;
+  verifyDesired?: boolean;
 }
 
 /** A request to one shard, by operation. */
