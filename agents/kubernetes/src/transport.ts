@@ -25,12 +25,25 @@ import {
   seal,
   stateKey,
 } from "@flotilla/proto";
-import { connect, credsAuthenticator, Events, type KV, type Msg, type NatsConnection, nuid } from "nats";
+import {
+  type Authenticator,
+  connect,
+  credsAuthenticator,
+  Events,
+  type KV,
+  type KvEntry,
+  KvWatchInclude,
+  type Msg,
+  type NatsConnection,
+  nuid,
+  type QueuedIterator,
+} from "nats";
 import { jwtClaims, parseCreds, renewAtMs, renewCreds } from "./creds.js";
 import { GrantWants } from "./grants.js";
 import type { WireKeySet } from "./hub-trust.js";
 import type { Logger } from "./logger.js";
 import type { AgentMetrics } from "./metrics.js";
+import { CredsRecovery, register } from "./registration.js";
 
 /** Why the agent asks for new NATS credentials: its JWT is half way to expiry, or lacks a newly assigned app. */
 export type RenewalReason = "expiry" | "assignment";
@@ -53,6 +66,11 @@ export interface TransportOptions {
   onCredsRenewed?: (creds: string) => void;
   /** Called with a hub key set a credentials answer carries, and the key that signed it. */
   onHubKeys?: (set: WireKeySet, signerKeyId: string) => void;
+  /**
+   * Where to register with a registration token when NATS refuses the creds (registration.ts);
+   * empty strings: not configured, the agent then says what to do.
+   */
+  registration?: { hubUrl: string; token: string };
   log: Logger;
   /** Counts renewals by reason and result. */
   metrics?: Pick<AgentMetrics, "credsRenewals">;
@@ -76,6 +94,8 @@ const RENEW_TIMEOUT_MS = 10_000;
 /** First wait before asking again after a failed renewal; it doubles up to {@link RENEW_RETRY_MAX_MS}. */
 const RENEW_RETRY_FIRST_MS = 500;
 const RENEW_RETRY_MAX_MS = 30_000;
+/** How long reading a key's history may take before the agent goes on without it. */
+const HISTORY_TIMEOUT_MS = 10_000;
 /** How long a stop waits for the connection to drain before closing it outright. */
 const DRAIN_TIMEOUT_MS = 2_000;
 
@@ -98,9 +118,44 @@ export class Transport {
   #grantTimer: NodeJS.Timeout | undefined;
   /** The publish allow list of {@link #creds}' JWT, read once per creds. */
   #allow: { creds: string; allow: string[] | undefined } | undefined;
+  /** Registers when the creds stop working; none without creds (NATS without auth). */
+  readonly #recovery: CredsRecovery | undefined;
 
   constructor(private readonly opts: TransportOptions) {
     this.#creds = opts.natsCreds;
+    const { cluster, hubKeys, onHubKeys, log } = opts;
+    const hubUrl = opts.registration?.hubUrl ?? "";
+    const token = opts.registration?.token ?? "";
+    this.#recovery = opts.natsCreds
+      ? new CredsRecovery({
+          cluster,
+          hubUrl,
+          token,
+          creds: () => this.#creds,
+          onRegistered: (creds) => this.#takeCreds(creds),
+          register: () => register({ cluster, hubUrl, token, hubKeys, ...(onHubKeys ? { onHubKeys } : {}) }),
+          log,
+        })
+      : undefined;
+  }
+
+  /** Takes creds from a registration: the next connection attempt presents them; they are kept and renewed. */
+  #takeCreds(creds: string): void {
+    this.#creds = creds;
+    this.opts.onCredsRenewed?.(creds);
+    this.#scheduleRenewal(0);
+  }
+
+  /**
+   * Presents the current creds at each connection attempt, first telling the recovery of the
+   * attempt (the creds function itself is read twice per attempt, so it cannot count them).
+   */
+  #authenticator(): Authenticator {
+    const present = credsAuthenticator(() => new TextEncoder().encode(this.#creds));
+    return (nonce?: string) => {
+      this.#recovery?.onAttempt();
+      return present(nonce);
+    };
   }
 
   /** The creds the connection uses now (renewed ones after a renewal). */
@@ -115,7 +170,9 @@ export class Transport {
       servers: natsUrl.split(",").map((s) => s.trim()),
       name: `flotilla-agent-${cluster}`,
       inboxPrefix: inboxPrefix(cluster),
-      authenticator: natsCreds ? credsAuthenticator(() => new TextEncoder().encode(this.#creds)) : undefined,
+      authenticator: natsCreds ? this.#authenticator() : undefined,
+      // Refused creds are not the end: a registration may bring new ones (registration.ts).
+      ignoreAuthErrorAbort: true,
       maxReconnectAttempts: -1,
       reconnectTimeWait: RECONNECT_WAIT_MS,
       waitOnFirstConnect: true,
@@ -127,6 +184,7 @@ export class Transport {
     }
     this.#nc = nc;
     this.#connected = true;
+    this.#recovery?.onConnected();
     log.info({ server: nc.getServer() }, "connected to NATS");
     this.#flush();
     this.#scheduleRenewal(0);
@@ -138,6 +196,7 @@ export class Transport {
         }
         if (s.type === Events.Reconnect) {
           this.#connected = true;
+          this.#recovery?.onConnected();
           log.info("NATS reconnected; re-sending reports");
           this.#flush();
           this.#onReconnect();
@@ -184,6 +243,47 @@ export class Transport {
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(delay * 2, this.opts.maxRetryBackoffMs);
     }
+  }
+
+  /**
+   * Every value the desired bucket still holds for `key`, oldest first (the bucket keeps a few
+   * per key), so an agent back from a long absence can walk the hub key sets it missed in order.
+   * Empty when the read fails or takes longer than {@link HISTORY_TIMEOUT_MS}: the watch then
+   * delivers the latest value anyway.
+   */
+  async history(key: string): Promise<Uint8Array[]> {
+    const nc = this.#nc;
+    if (!nc || nc.isClosed()) return [];
+    const values: Uint8Array[] = [];
+    let timer: NodeJS.Timeout | undefined;
+    // A watch from the first value, stopped once it has delivered what the bucket holds: unlike
+    // `kv.history`, it names its consumer, so it goes through the filtered consumer-create subject
+    // a cluster's credentials allow.
+    const read = (async () => {
+      const kv = await openBucket(nc, DESIRED_BUCKET);
+      let initialized = false;
+      let entries: QueuedIterator<KvEntry> | undefined;
+      entries = await kv.watch({
+        key,
+        include: KvWatchInclude.AllHistory,
+        initializedFn: () => {
+          initialized = true;
+          entries?.stop();
+        },
+      });
+      if (initialized) entries.stop();
+      const watch = entries;
+      timer = setTimeout(() => watch.stop(), HISTORY_TIMEOUT_MS);
+      for await (const e of watch) if (e.operation === "PUT" && e.value.length > 0) values.push(e.value);
+    })();
+    try {
+      await read;
+    } catch (err) {
+      this.opts.log.debug({ key, err: (err as Error).message }, "could not read a key's history");
+    } finally {
+      clearTimeout(timer);
+    }
+    return values;
   }
 
   /** Signs and writes a report; if NATS is away, keeps it to send on reconnect. */
@@ -411,6 +511,7 @@ export class Transport {
     this.#stopped = true;
     clearTimeout(this.#renewTimer);
     clearTimeout(this.#grantTimer);
+    await this.#recovery?.settled();
     const nc = this.#nc;
     if (!nc || nc.isClosed()) return;
     // With NATS gone a drain never ends; close outright after a short wait.

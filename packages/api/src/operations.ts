@@ -21,7 +21,7 @@ import { errorBodySchema } from "./error-body.js";
 import { SelectorSyntaxError } from "./errors.js";
 import { HUB_EVENT_TYPES, hubEventSchema } from "./events.js";
 import { fleetFreezeRequestSchema, freezeListSchema, freezeRequestSchema, freezeSchema } from "./freeze.js";
-import { healthSchema, hubInfoSchema, readinessSchema } from "./hub.js";
+import { finishRotationSchema, healthSchema, hubInfoSchema, keySetStatusSchema, readinessSchema } from "./hub.js";
 import { nameSchema } from "./labels.js";
 import { deliverySchema, receiverSchema, receiverSpecSchema } from "./notifications.js";
 import {
@@ -36,6 +36,12 @@ import {
   repoSchema,
   teamSchema,
 } from "./objects.js";
+import {
+  registrationRequestSchema,
+  registrationSchema,
+  registrationTokenRequestSchema,
+  registrationTokenSchema,
+} from "./registration.js";
 import {
   appSpecSchema,
   clusterSpecSchema,
@@ -124,7 +130,7 @@ function json<S extends z.ZodType>(description: string, schema: S) {
 
 const ERROR_DESCRIPTIONS = {
   400: "Bad input: the field at fault and why; nothing was changed",
-  401: "Missing, unknown, expired or revoked bearer token (or a bad webhook signature)",
+  401: "Missing, unknown, expired or revoked bearer token (or a bad webhook signature, or a refused registration token)",
   403: "The token's role or team does not allow this; the message names what is missing",
   404: "No such object",
   409: "Conflicts with what exists, or with the object's state",
@@ -373,6 +379,42 @@ export const operations = withIds({
     },
   },
 
+  getHubKeys: {
+    method: "GET",
+    path: "/v1/hub/keys",
+    scope: { action: "read", resource: "keys" },
+    schema: {
+      tags: ["hub"],
+      summary: "The hub's signing keys and how many clusters hold the current key set",
+      response: { 200: json("The key set and the fleet's progress", keySetStatusSchema), ...errors(401) },
+    },
+  },
+  startKeyRotation: {
+    method: "POST",
+    path: "/v1/hub/keys/rotation",
+    scope: { action: "write", resource: "keys" },
+    schema: {
+      tags: ["hub"],
+      summary: "Start a rotation of the hub's signing key: announce a fresh key beside the current one",
+      description:
+        "The hub keeps signing with the current key; agents learn the next one from the set the leader writes to their keys. Finish once every cluster holds the announced version (GET /v1/hub/keys). 409 while a rotation is under way, or when the key comes from FLOTILLA_HUB_SIGNING_KEY_FILE.",
+      response: { 200: json("The rotation started", keySetStatusSchema), ...errors(401, 403, 409) },
+    },
+  },
+  finishKeyRotation: {
+    method: "POST",
+    path: "/v1/hub/keys/rotation/finish",
+    scope: { action: "write", resource: "keys" },
+    schema: {
+      tags: ["hub"],
+      summary: "Finish a rotation: sign with the next key and retire the old one",
+      description:
+        "409 with no rotation under way, or while a cluster does not hold the announced version yet (the message names them) unless `force`. What the retired key signed is refused by every agent that holds the new set.",
+      body: finishRotationSchema,
+      response: { 200: json("The rotation finished", keySetStatusSchema), ...errors(400, 401, 403, 409) },
+    },
+  },
+
   // ---- clusters ----
   listClusters: {
     method: "GET",
@@ -443,6 +485,47 @@ export const operations = withIds({
       params: newName,
       body: clusterSpecSchema,
       response: { 200: json("The cluster with its new labels", clusterViewSchema), ...errors(400, 401, 404) },
+    },
+  },
+  createRegistrationToken: {
+    method: "POST",
+    path: "/v1/clusters/{name}/registration-tokens",
+    scope: { action: "write", resource: "clusters", object: ref("params", "name", "Cluster") },
+    schema: {
+      tags: ["clusters"],
+      summary: "Mint a single-use registration token for the cluster's agent; the token is shown only now",
+      description:
+        "An agent whose NATS credentials expired while it was offline presents the token once, to " +
+        "POST /v1/clusters/{name}/register, and gets new credentials. The hub keeps only a SHA-256 " +
+        "of the token, which expires unused after ttlSeconds. 409 when the hub mints no NATS " +
+        "credentials (no operator setup).",
+      params: anyName,
+      body: registrationTokenRequestSchema,
+      response: {
+        201: json("Minted; `token` is shown only now", registrationTokenSchema),
+        ...errors(400, 401, 404, 409),
+      },
+    },
+  },
+  registerAgent: {
+    method: "POST",
+    path: "/v1/clusters/{name}/register",
+    scope: PUBLIC_SCOPE,
+    schema: {
+      tags: ["clusters"],
+      summary:
+        "An agent exchanges a registration token for new NATS credentials (no bearer token: the token is the proof)",
+      description:
+        "The token is consumed on first use. An unknown, expired, used or other cluster's token, " +
+        "and an unknown cluster, are all answered alike (401), so neither tokens nor cluster names " +
+        "can be probed; failures count against the address like failed authentications (429 past " +
+        "the limit). The cluster's previous NATS user is revoked once the answer is sent.",
+      params: anyName,
+      body: registrationRequestSchema,
+      response: {
+        200: json("Registered: the new JWT for natsUserPublicKey", registrationSchema),
+        ...errors(400, 401),
+      },
     },
   },
   rotateClusterCredentials: {

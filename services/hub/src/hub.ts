@@ -10,6 +10,8 @@ import { TokenService } from "./access/tokens.js";
 import { buildApi, serve } from "./api/server.js";
 import { RolloutConductor } from "./conductor/conductor.js";
 import type { HubConfig } from "./config.js";
+import { KeySetAnnouncer } from "./keys/announcer.js";
+import { HubKeys } from "./keys/hub-keys.js";
 import { dutiesOf } from "./leader/duties.js";
 import { LeaderElector } from "./leader/elector.js";
 import { createLogger } from "./log.js";
@@ -27,6 +29,7 @@ import { Receivers } from "./notify/receivers.js";
 import { PrometheusClient } from "./prometheus/client.js";
 import { openRedis } from "./redis/index.js";
 import type { ClusterCredentialIssuer } from "./registry/credentials.js";
+import { Registrations } from "./registry/registration.js";
 import { Registry } from "./registry/registry.js";
 import { loadHubKey } from "./secrets/hub-key.js";
 import { SecretBox } from "./secrets/secretbox.js";
@@ -97,6 +100,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       rollouts,
       accountJwt,
       tokens: tokenStore,
+      registrationTokens,
       audit,
       freezes,
       receivers: receiverStore,
@@ -116,13 +120,21 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     });
     cleanups.push(() => sources.close());
     const box = new SecretBox(config.encryptionKey);
-    const hubKey = await loadHubKey(config.signingKeyPem, signingKey, box);
+    const metrics = new HubMetrics();
+    // The key set (first made from the one signing key a hub had before key sets) and the key it
+    // signs with now: every part below signs through `hubKey`, which follows rotations.
+    const hubKey = await HubKeys.load(
+      { store: signingKey, box, metrics, log },
+      await loadHubKey(config.signingKeyPem, signingKey, box),
+      config.signingKeyPem !== undefined,
+    );
+    hubKey.follow(events);
+    cleanups.push(async () => hubKey.stop());
     const receiverRules: UrlRules = {
       allowHttp: config.notifyAllowHttp,
       allowed: parseAllowList(config.notifyAllowedHosts),
     };
     const receivers = new Receivers(receiverStore, box, receiverRules);
-    const metrics = new HubMetrics();
 
     const setup = config.operatorSetup ? await parseOperatorSetup(config.operatorSetup) : undefined;
     if (setup) log.info(describeOperatorSetup(setup), "NATS operator setup loaded; cluster credentials will be minted");
@@ -177,9 +189,18 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       log,
     });
 
+    // The status keys a cluster user is minted with, at renewals and registrations alike.
+    const grants = new StoreStatusGrants({ desired, reports, desiredKv: buckets.desired });
     if (issuer) {
-      const grants = new StoreStatusGrants({ desired, reports, desiredKv: buckets.desired });
-      const responder = new CredsResponder({ objects, issuer, grants, hubKey, metrics, log });
+      const responder = new CredsResponder({
+        objects,
+        issuer,
+        grants,
+        hubKey,
+        hubKeySet: () => hubKey.set,
+        metrics,
+        log,
+      });
       responder.start(nc);
       cleanups.push(async () => responder.stop());
     }
@@ -243,7 +264,17 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
         retryMinMs: config.notifyRetryMinMs,
         rules: receiverRules,
       });
-      return [ingester, conductor, tracker, notifier];
+      const announcer = new KeySetAnnouncer({
+        keys: hubKey,
+        objects,
+        desired,
+        kv: buckets.desired,
+        events,
+        lease,
+        metrics,
+        log,
+      });
+      return [ingester, conductor, tracker, notifier, announcer];
     };
     const elector = new LeaderElector({
       leases,
@@ -265,6 +296,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       generations,
       kv: buckets.desired,
       hubKey,
+      trusted: () => hubKey.ring,
       lease,
       events,
       metrics,
@@ -283,6 +315,15 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       eventLog: events,
       receivers,
       agents: new AgentCalls({ objects, desired, channel: natsAgentChannel(nc), hubKey }),
+      registrations: new Registrations({
+        tokens: registrationTokens,
+        objects,
+        ...(issuer ? { issuer } : {}),
+        grants,
+        hubKey,
+        metrics,
+        log,
+      }),
       events,
       metrics,
       log,
@@ -300,6 +341,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       },
       ...(config.metricsToken ? { metricsToken: config.metricsToken } : {}),
       hubKey,
+      hubKeys: hubKey,
       replicaId: config.replicaId,
       lease,
       ready: async () => (await redis.ping()) && !nc.isClosed(),

@@ -13,10 +13,12 @@ import type { TokenService } from "../access/tokens.js";
 import { AuditTrail } from "../audit/trail.js";
 import { MAX_HEADERS_TIMEOUT_MS } from "../config.js";
 import { AuthError } from "../errors.js";
+import type { HubKeys } from "../keys/hub-keys.js";
 import type { HubMetrics } from "../metrics.js";
 import type { AgentCalls } from "../nats/agent-calls.js";
 import type { Receivers } from "../notify/receivers.js";
 import { redisKeys } from "../redis/index.js";
+import type { Registrations } from "../registry/registration.js";
 import type { Registry } from "../registry/registry.js";
 import type { EventBus, EventLog } from "../status/events.js";
 import { FleetGauges } from "../status/gauges.js";
@@ -39,8 +41,10 @@ import { auditRoutes } from "./audit-routes.js";
 import { dashboardRoutes } from "./dashboard-routes.js";
 import { sendError } from "./errors.js";
 import { freezeRoutes } from "./freeze-routes.js";
+import { keyRoutes } from "./key-routes.js";
 import { openApiOptions, withServer } from "./openapi.js";
 import { receiverRoutes } from "./receiver-routes.js";
+import { registrationRoutes } from "./registration-routes.js";
 import { registryRoutes } from "./registry-routes.js";
 import { rolloutRoutes } from "./rollout-routes.js";
 import { routeOf } from "./route.js";
@@ -89,6 +93,8 @@ export interface ApiOptions {
   agents: AgentCalls;
   /** Notification receivers. */
   receivers: Receivers;
+  /** Registration tokens and agents' registrations with them. */
+  registrations: Registrations;
   events: EventBus;
   /** What reconnecting event streams are served from. */
   eventLog: EventLog;
@@ -105,6 +111,8 @@ export interface ApiOptions {
   /** When set, `/metrics` needs it as a bearer token. */
   metricsToken?: string;
   hubKey: SigningKey;
+  /** The hub's key set and its rotation. */
+  hubKeys: HubKeys;
   replicaId: string;
   /** This replica's lease while it leads. */
   lease: () => Lease | undefined;
@@ -169,12 +177,13 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   await app.register(fastifyCookie);
 
   const ownership = new Ownership(o.objects, o.rollouts);
+  const failures = app.createRateLimit();
   installAccessControl(app, {
     tokens: o.tokens,
     eventsTokens: o.eventsTokens,
     ownership,
     audit: new AuditTrail(o.audit, o.log),
-    failures: app.createRateLimit(),
+    failures,
   });
   app.addHook("onResponse", async (req, reply) => {
     const status = reply.statusCode;
@@ -267,7 +276,9 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   );
   await app.register(agentRoutes(o.agents));
   await app.register(receiverRoutes(o.receivers));
+  await app.register(keyRoutes({ keys: o.hubKeys, objects: o.objects, statuses: o.statuses, events: o.events }));
   await app.register(webhookRoutes(o));
+  await app.register(registrationRoutes({ registrations: o.registrations, failures }));
   await app.register(dashboardRoutes({ log: o.log }));
   return app;
 }

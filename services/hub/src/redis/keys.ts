@@ -13,12 +13,16 @@
  *   document stored by an earlier hub, read as is and split on its next save); `rollouts` and
  *   `rollouts-by:<app>:<env>` sorted sets of ids scored by detection time; `rollouts-active` set of
  *   unsettled ids; `rollout-last-good:<app>:<env>` id of the newest Succeeded rollout
- * - `hub-signing-key` sealed PKCS#8 PEM of a generated hub key
+ * - `hub-signing-key` sealed PKCS#8 PEM of a generated hub key (the first key of the key set)
+ * - `hub-key-set` hash: `version` (the set's version) and `sealed` (the sealed JSON HubKeyState:
+ *   the set agents are told of and the private keys in it), changed only by compare-and-set on `version`
  * - `nats-account-jwt` account JWT with every revocation; `nats-account-lock` lock serialising revocations
  * - `leader` lease value `<holder>|<token>` with a TTL; `leader-fence` fencing token counter
  * - `token:<id>` JSON TokenRecord (the secret only as its SHA-256; expires a week after the
  *   token does); `tokens` set of ids; `tokens-last-used` hash id → ms of the last use (written at
  *   most once a minute per token and replica)
+ * - `registration-token:<cluster>:<sha256>` JSON RegistrationTokenRecord of a single-use
+ *   registration token (never the token), expiring with it; taken with GETDEL
  * - `freezes` hash: field `fleet` or `env:<environment>` → JSON Freeze (an operator's freeze in force)
  * - `audit` stream of audit entries (field `e`: the entry as JSON), capped with `MAXLEN ~`
  * - `receivers` hash name → JSON ReceiverRecord (URL and secret sealed); `deliveries` stream of
@@ -60,6 +64,7 @@ export const keys = {
   rolloutsActive: `${KEY_PREFIX}rollouts-active`,
   rolloutLastGood: (app: string, environment: string) => `${KEY_PREFIX}rollout-last-good:${app}:${environment}`,
   signingKey: `${KEY_PREFIX}hub-signing-key`,
+  hubKeySet: `${KEY_PREFIX}hub-key-set`,
   accountJwt: `${KEY_PREFIX}nats-account-jwt`,
   accountLock: `${KEY_PREFIX}nats-account-lock`,
   leader: `${KEY_PREFIX}leader`,
@@ -67,6 +72,7 @@ export const keys = {
   token: (id: string) => `${KEY_PREFIX}token:${id}`,
   tokens: `${KEY_PREFIX}tokens`,
   tokensLastUsed: `${KEY_PREFIX}tokens-last-used`,
+  registrationToken: (cluster: string, digest: string) => `${KEY_PREFIX}registration-token:${cluster}:${digest}`,
   audit: `${KEY_PREFIX}audit`,
   freezes: `${KEY_PREFIX}freezes`,
   events: `${KEY_PREFIX}events`,
