@@ -20,7 +20,17 @@ import {
   seal,
   stateKey,
 } from "@flotilla/proto";
-import { connect, credsAuthenticator, Events, type KV, type Msg, type NatsConnection, nuid } from "nats";
+import { explainNatsTlsError, type NatsTlsSettings, natsTlsOption } from "@flotilla/settings";
+import {
+  type ConnectionOptions,
+  connect,
+  credsAuthenticator,
+  Events,
+  type KV,
+  type Msg,
+  type NatsConnection,
+  nuid,
+} from "nats";
 import { jwtClaims, parseCreds, renewAtMs, renewCreds } from "./creds.js";
 import type { WireKeySet } from "./hub-trust.js";
 import type { Logger } from "./logger.js";
@@ -36,6 +46,8 @@ export interface TransportOptions {
   cluster: string;
   natsUrl: string;
   natsCreds: string;
+  /** TLS to NATS: required unless the settings say plaintext. */
+  tls: NatsTlsSettings;
   agentKey: SigningKey;
   /** The hub's keys: a credentials renewal's answer must verify with one. */
   hubKeys: KeyRing;
@@ -89,18 +101,28 @@ export class Transport {
     return this.#creds;
   }
 
-  /** Connects, retrying until NATS answers or `stop()` is called. */
+  /**
+   * Connects, retrying until NATS answers or `stop()` is called. A first attempt that fails for
+   * a TLS reason is logged as an error naming the setting to change (later attempts are silent:
+   * nats.js keeps trying, and a server's certificate may be fixed meanwhile).
+   */
   async connect(): Promise<NatsConnection> {
-    const { cluster, natsUrl, natsCreds, log } = this.opts;
-    const nc = await connect({
+    const { cluster, natsUrl, natsCreds, tls, log } = this.opts;
+    const options: ConnectionOptions = {
       servers: natsUrl.split(",").map((s) => s.trim()),
       name: `flotilla-agent-${cluster}`,
       inboxPrefix: inboxPrefix(cluster),
       authenticator: natsCreds ? credsAuthenticator(() => new TextEncoder().encode(this.#creds)) : undefined,
+      tls: natsTlsOption(tls),
       maxReconnectAttempts: -1,
       reconnectTimeWait: RECONNECT_WAIT_MS,
-      waitOnFirstConnect: true,
       pingInterval: 10_000,
+    };
+    const nc = await connect(options).catch((err: unknown) => {
+      const why = explainNatsTlsError(err, natsUrl, tls);
+      if (why) log.error({ err: why }, "cannot connect to NATS over TLS; retrying");
+      else log.warn({ err: (err as Error).message }, "cannot connect to NATS yet; retrying");
+      return connect({ ...options, waitOnFirstConnect: true });
     });
     if (this.#stopped) {
       await nc.close();

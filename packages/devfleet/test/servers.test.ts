@@ -26,14 +26,14 @@ describe("nats-server", () => {
   afterAll(() => nats?.stop());
 
   it("round-trips a JetStream KV value and keeps it across a restart", async () => {
-    let nc = await connect({ servers: nats.url });
+    let nc = await connect(nats.clientOptions());
     const kv = await nc.jetstream().views.kv("harness", { history: 1 });
     await kv.put("a.web", sc.encode("v1"));
     expect(sc.decode((await kv.get("a.web"))?.value ?? new Uint8Array())).toBe("v1");
     await nc.close();
 
     await nats.restart();
-    nc = await connect({ servers: nats.url });
+    nc = await connect(nats.clientOptions());
     const again = await nc.jetstream().views.kv("harness");
     expect(sc.decode((await again.get("a.web"))?.value ?? new Uint8Array())).toBe("v1");
     await nc.close();

@@ -130,6 +130,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       config.natsCreds ?? setup?.hubUser.creds,
       `flotilla-hub-${config.replicaId}`,
       log,
+      config,
     );
     cleanups.push(() => closeNats(nc));
     watchConnection(nc, (connected) => metrics.natsConnected.set(connected ? 1 : 0));
@@ -140,6 +141,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
         setup.systemUser.creds,
         `flotilla-hub-system-${config.replicaId}`,
         log,
+        config,
       );
       cleanups.push(() => closeNats(system));
       issuer = await NatsCredentialIssuer.start(setup, accountJwt, system, log, {
@@ -160,6 +162,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     const verifier = createVerifier(config.verifyThreads);
     cleanups.push(() => verifier.close());
 
+    const agentNatsCa = config.agentNatsCa ?? config.natsCa;
     const registry = new Registry({
       objects,
       gitRules,
@@ -169,6 +172,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       events,
       hubKey,
       agentNatsUrl: config.agentNatsUrl ?? config.natsUrl,
+      ...(agentNatsCa ? { agentNatsCa } : {}),
       ...(issuer ? { issuer } : {}),
       onClusterDeleted: (cluster) => buckets.purgeCluster(cluster),
       teamTokens: (team) => tokens.ofTeam(team),

@@ -210,7 +210,7 @@ describe("cluster agent", () => {
       },
     });
     revisions.v1 = await repo.head("main");
-    nc = await connect({ servers: nats.url });
+    nc = await connect(nats.clientOptions());
     const js = nc.jetstream();
     desired = await js.views.kv(DESIRED_BUCKET, { history: 1 });
     status = await js.views.kv(STATUS_BUCKET, { history: 1 });
@@ -230,6 +230,7 @@ describe("cluster agent", () => {
         hubPublicKey: publicKeyToPem(hubKey.publicKey),
         agentSigningKey: signingKeyToPem(agentKey),
       },
+      natsTls: nats.tls,
       kubeconfig: cluster.kubeconfigPath,
       git,
       metricsPort,

@@ -148,7 +148,7 @@ describe("the hub's HTTP contract", () => {
     ({ git } = fleet);
     repo = fleet.repo("web");
     hub = await fleet.startHub({ replica: "contract", waitFor: "leader" });
-    nc = await connect({ servers: fleet.nats.url });
+    nc = await connect(fleet.nats.clientOptions());
   });
 
   afterAll(async () => {

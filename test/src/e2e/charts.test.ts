@@ -651,7 +651,7 @@ describe("against a real Kubernetes API server", () => {
     // Off the pod: listen on loopback only, and reach the API server as the pod's token would.
     env.FLOTILLA_METRICS_HOST = "127.0.0.1";
     env.KUBECONFIG = cluster.kubeconfigPath;
-    const nc = await connect({ servers: nats.url });
+    const nc = await connect(nats.clientOptions());
     const beat = nc.subscribe(heartbeatSubject(name), { max: 1 });
     const agent = await startPod("agent", env, join(work, "agent.log"));
     try {

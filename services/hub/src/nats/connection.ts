@@ -1,23 +1,32 @@
+import { explainNatsTlsError, type NatsTlsSettings, natsTlsOption } from "@flotilla/settings";
 import { connect, credsAuthenticator, type NatsConnection } from "nats";
 import type { Logger } from "pino";
+import { NatsTlsError } from "../errors.js";
 
 /**
  * Connects to NATS as one of the hub's users, reconnecting forever, and logs every change of
  * the connection's state: a cut connection loses the heartbeats published meanwhile, so a
  * liveness question ("why did live clusters turn Offline?") starts in this log. `servers` is
- * comma-separated; `creds` is the text of a creds file, or undefined on a NATS without auth.
+ * comma-separated; `creds` is the text of a creds file, or undefined on a NATS without auth;
+ * `tls` requires TLS unless it says plaintext. A first connection that fails for a TLS reason
+ * throws a {@link NatsTlsError} naming the setting to change.
  */
 export async function connectNats(
   servers: string,
   creds: string | undefined,
   name: string,
   log: Logger,
+  tls: NatsTlsSettings,
 ): Promise<NatsConnection> {
   const nc = await connect({
     servers: servers.split(",").map((s) => s.trim()),
     name,
     maxReconnectAttempts: -1,
+    tls: natsTlsOption(tls),
     ...(creds ? { authenticator: credsAuthenticator(new TextEncoder().encode(creds)) } : {}),
+  }).catch((err: unknown) => {
+    const why = explainNatsTlsError(err, servers, tls);
+    throw why ? new NatsTlsError(why, { cause: err }) : err;
   });
   void (async () => {
     for await (const s of nc.status()) {
