@@ -118,10 +118,16 @@ export class Transport {
       reconnectTimeWait: RECONNECT_WAIT_MS,
       pingInterval: 10_000,
     };
-    const nc = await connect(options).catch((err: unknown) => {
-      const why = explainNatsTlsError(err, natsUrl, tls);
+    const nc = await connect(options).catch(async (err: unknown) => {
+      // A connection that may reconnect can fail with only TIMEOUT when the server drops the
+      // handshake late (a refused client certificate); one that may not tells the reason.
+      const reason = await connect({ ...options, reconnect: false }).then(
+        (probe) => probe.close().then(() => err),
+        (probeErr: unknown) => probeErr,
+      );
+      const why = explainNatsTlsError(reason, natsUrl, tls);
       if (why) log.error({ err: why }, "cannot connect to NATS over TLS; retrying");
-      else log.warn({ err: (err as Error).message }, "cannot connect to NATS yet; retrying");
+      else log.warn({ err: (reason as Error).message }, "cannot connect to NATS yet; retrying");
       return connect({ ...options, waitOnFirstConnect: true });
     });
     if (this.#stopped) {

@@ -1,5 +1,5 @@
 import { explainNatsTlsError, type NatsTlsSettings, natsTlsOption } from "@flotilla/settings";
-import { connect, credsAuthenticator, type NatsConnection } from "nats";
+import { type ConnectionOptions, connect, credsAuthenticator, type NatsConnection } from "nats";
 import type { Logger } from "pino";
 import { NatsTlsError } from "../errors.js";
 
@@ -18,16 +18,22 @@ export async function connectNats(
   log: Logger,
   tls: NatsTlsSettings,
 ): Promise<NatsConnection> {
-  const nc = await connect({
+  const options: ConnectionOptions = {
     servers: servers.split(",").map((s) => s.trim()),
     name,
     maxReconnectAttempts: -1,
     tls: natsTlsOption(tls),
     ...(creds ? { authenticator: credsAuthenticator(new TextEncoder().encode(creds)) } : {}),
-  }).catch((err: unknown) => {
+  };
+  // A first connection that may reconnect can wait out its whole timeout when the server drops
+  // the handshake late (a missing client certificate under TLS 1.3) and then tells only TIMEOUT;
+  // one that may not fails at once with the server's reason, which names the setting to fix.
+  const probe = await connect({ ...options, reconnect: false }).catch((err: unknown) => {
     const why = explainNatsTlsError(err, servers, tls);
     throw why ? new NatsTlsError(why, { cause: err }) : err;
   });
+  await probe.close();
+  const nc = await connect(options);
   void (async () => {
     for await (const s of nc.status()) {
       if (s.type === "pingTimer" || s.type === "update") continue;
