@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { natsServerConfig, type OperatorSetup } from "@flotilla/hub";
+import { natsServerConfig, natsTlsConfig, type OperatorSetup } from "@flotilla/hub";
 import { binPath } from "./fixtures.js";
 import { createCertificateAuthority } from "./kube/pki.js";
 import { freePort, freePorts, releasePorts } from "./ports.js";
@@ -80,9 +80,6 @@ function clientOptions(url: string, tls: NatsClientTls | null): NatsClientOption
   };
 }
 
-/** nats-server's default TLS handshake timeout (0.5 s) is short for a loaded test machine. */
-const TLS_HANDSHAKE_TIMEOUT_S = 5;
-
 /**
  * Makes a CA, a server certificate for 127.0.0.1 and localhost, and a client certificate in
  * `dir`, and returns them with the server config's `tls` block.
@@ -99,15 +96,7 @@ async function natsTls(dir: string, options: NatsTlsOptions): Promise<{ client: 
     readFile(client.cert, "utf8"),
     readFile(client.key, "utf8"),
   ]);
-  const config = [
-    "tls {",
-    `  cert_file: ${JSON.stringify(server.cert)}`,
-    `  key_file: ${JSON.stringify(server.key)}`,
-    `  ca_file: ${JSON.stringify(authority.ca.cert)}`,
-    `  verify: ${verify}`,
-    `  timeout: ${TLS_HANDSHAKE_TIMEOUT_S}`,
-    "}",
-  ].join("\n");
+  const config = natsTlsConfig({ certFile: server.cert, keyFile: server.key, caFile: authority.ca.cert, verify });
   return {
     client: { caFile: authority.ca.cert, ca, certFile: client.cert, keyFile: client.key, cert, key, verify },
     config,

@@ -104,7 +104,7 @@ describe("per-cluster NATS credentials (operator mode, real nats-server)", () =>
   const heartbeatsSeen: { subject: string; data: string }[] = [];
 
   const clusterOptions = (cluster: string, creds: string): ConnectionOptions => ({
-    servers: nats.url,
+    ...nats.clientOptions(),
     authenticator: credsAuthenticator(encoder.encode(creds)),
     inboxPrefix: inboxPrefix(cluster),
     name: `agent-${cluster}`,
