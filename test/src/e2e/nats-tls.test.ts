@@ -62,13 +62,13 @@ async function hubStartFailure(
   dir: string,
   redis: RedisServer,
   nats: NatsServer,
-  natsTls: NatsClientTls | null,
+  natsTls: NatsClientTls | null | undefined,
 ): Promise<string> {
   const err = await startHubProcess({
     dir,
     redisUrl: redis.url,
     natsUrl: nats.url,
-    natsTls,
+    ...(natsTls !== undefined ? { natsTls } : {}),
     encryptionKey: ENCRYPTION_KEY,
     readyTimeoutMs: HUB_START_TIMEOUT_MS,
   }).then(
@@ -135,6 +135,12 @@ describe("NATS over TLS", () => {
       (e: unknown) => e as NatsError & { code?: string },
     );
     expect(err?.code).toMatch(/CERT|SIGNATURE|SELF_SIGNED/);
+  });
+
+  it("stops a hub given a nats:// URL and no TLS settings, naming FLOTILLA_NATS_CA_FILE", async () => {
+    const log = await hubStartFailure(join(work, "hub-no-ca"), redis, nats, undefined);
+    expect(log).toContain(`NATS at ${nats.url} presented a certificate no system CA trusts`);
+    expect(log).toContain("set FLOTILLA_NATS_CA_FILE to the CA that signed it");
   });
 
   it("stops a hub given the wrong CA, naming FLOTILLA_NATS_CA_FILE", async () => {
