@@ -27,7 +27,8 @@ export const MAX_PAYLOAD_BYTES = {
   heartbeat: 16 * 1024,
   request: 16 * 1024,
   response: 512 * 1024,
-  credentials: 8 * 1024,
+  // A user JWT listing up to MAX_LISTED_STATUS_KEYS status keys, plus the hub key set.
+  credentials: 64 * 1024,
 } as const;
 
 /** Room for the envelope's own fields around the payload. */

@@ -3,11 +3,14 @@ import { InvalidNameError } from "./errors.js";
 import {
   clusterKeyFilter,
   clusterPermissions,
+  grantsStatusKey,
   heartbeatSubject,
   isDnsLabel,
+  MAX_LISTED_STATUS_KEYS,
   parseStateKey,
   rpcSubject,
   stateKey,
+  subjectMatches,
 } from "./names.js";
 
 describe("names", () => {
@@ -48,5 +51,35 @@ describe("names", () => {
     expect(status).toEqual(["$KV.flotilla_status.a.api", "$KV.flotilla_status.a.web"]);
     expect(clusterPermissions("a", []).publish.filter((s) => s.startsWith("$KV.flotilla_status."))).toEqual([]);
     expect(() => clusterPermissions("a", ["bad.app"])).toThrow(InvalidNameError);
+  });
+
+  it("grants any key under the cluster's name past MAX_LISTED_STATUS_KEYS apps (the JWT must fit a CONNECT line)", () => {
+    const apps = Array.from({ length: MAX_LISTED_STATUS_KEYS + 1 }, (_, i) => `app-${i}`);
+    const status = (p: { publish: string[] }) => p.publish.filter((s) => s.startsWith("$KV.flotilla_status."));
+    expect(status(clusterPermissions("a", apps))).toEqual(["$KV.flotilla_status.a.>"]);
+    expect(status(clusterPermissions("a", apps.slice(1)))).toHaveLength(MAX_LISTED_STATUS_KEYS);
+  });
+
+  it.each([
+    ["a.b", "a.b", true],
+    ["a.*", "a.b", true],
+    ["a.*", "a.b.c", false],
+    ["a.>", "a.b.c", true],
+    ["a.>", "a", false],
+    ["a.b", "a.b.c", false],
+    ["a.b.c", "a.b", false],
+    ["*.b", "x.b", true],
+  ])("matches subject pattern %s against %s: %s", (pattern, subject, expected) => {
+    expect(subjectMatches(pattern, subject)).toBe(expected);
+  });
+
+  it("tells which status keys a cluster's publish permissions grant", () => {
+    const scoped = clusterPermissions("a", ["web"]).publish;
+    expect(grantsStatusKey(scoped, "a", "web")).toBe(true);
+    expect(grantsStatusKey(scoped, "a", "api")).toBe(false);
+    expect(grantsStatusKey(scoped, "b", "web")).toBe(false);
+    // A JWT minted without apps grants every key under the cluster's name.
+    expect(grantsStatusKey(clusterPermissions("a").publish, "a", "api")).toBe(true);
+    expect(grantsStatusKey([], "a", "web")).toBe(false);
   });
 });

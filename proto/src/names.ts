@@ -73,6 +73,18 @@ export function inboxPrefix(cluster: string): string {
   return `_INBOX_${checkName("cluster", cluster)}`;
 }
 
+/**
+ * Most status keys a cluster user's JWT lists one by one; a cluster assigned more apps may write
+ * any key under its name (bounded then by the buckets' byte limits only). The JWT travels in the
+ * client's CONNECT line, which nats-server caps at `max_control_line` (4 KiB by default: about
+ * 25 apps with long names); `natsServerConfig` raises it to {@link NATS_MAX_CONTROL_LINE}, which
+ * holds this many keys of the longest names (63-character cluster and app) with room to spare.
+ */
+export const MAX_LISTED_STATUS_KEYS = 200;
+
+/** `max_control_line` nats-server needs for a JWT listing {@link MAX_LISTED_STATUS_KEYS} status keys. */
+export const NATS_MAX_CONTROL_LINE = 64 * 1024;
+
 /** NATS publish and subscribe permissions for one cluster's credentials. */
 export interface ClusterPermissions {
   publish: string[];
@@ -95,15 +107,16 @@ export interface ClusterPermissions {
  *
  * With `apps`, the cluster may write only the status keys of those apps (`<cluster>.<app>`):
  * the keys it may hold are then exactly its assigned apps, so its share of the status bucket is
- * bounded by apps × the bucket's largest value, whatever it writes. Without, any key under its
- * own name.
+ * bounded by apps × the bucket's largest value, whatever it writes. Without, or with more than
+ * {@link MAX_LISTED_STATUS_KEYS} apps, any key under its own name.
  */
 export function clusterPermissions(cluster: string, apps?: readonly string[]): ClusterPermissions {
   const c = checkName("cluster", cluster);
+  const listed = apps === undefined ? undefined : [...new Set(apps)].sort();
   const statusKeys =
-    apps === undefined
+    listed === undefined || listed.length > MAX_LISTED_STATUS_KEYS
       ? [`$KV.${STATUS_BUCKET}.${c}.>`]
-      : [...new Set(apps)].sort().map((app) => `$KV.${STATUS_BUCKET}.${stateKey(c, app)}`);
+      : listed.map((app) => statusSubject(c, app));
   const desired = `KV_${DESIRED_BUCKET}`;
   const status = `KV_${STATUS_BUCKET}`;
   return {
@@ -121,4 +134,33 @@ export function clusterPermissions(cluster: string, apps?: readonly string[]): C
     subscribe: [`${inboxPrefix(c)}.>`, rpcSubject(c), `${credsReplyPrefix(c)}.>`],
     allowResponses: true,
   };
+}
+
+/** Subject a write of one status key goes to (`$KV.<bucket>.<cluster>.<app>`). */
+export function statusSubject(cluster: string, app: string): string {
+  return `$KV.${STATUS_BUCKET}.${stateKey(cluster, app)}`;
+}
+
+/**
+ * Whether `subject` matches the NATS subject `pattern` (`*` one token, `>` one or more at the
+ * end), as nats-server matches permissions.
+ */
+export function subjectMatches(pattern: string, subject: string): boolean {
+  const p = pattern.split(".");
+  const s = subject.split(".");
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === ">") return i === p.length - 1 && s.length > i;
+    if (i >= s.length || (p[i] !== "*" && p[i] !== s[i])) return false;
+  }
+  return p.length === s.length;
+}
+
+/**
+ * Whether a user allowed to publish to `publishAllow` (a user JWT's `pub.allow`, from
+ * {@link clusterPermissions}) may write the status key of `app` on `cluster`: what an agent reads
+ * of its own JWT to tell a newly assigned app (ask the hub for a renewal) from a granted one.
+ */
+export function grantsStatusKey(publishAllow: readonly string[], cluster: string, app: string): boolean {
+  const subject = statusSubject(cluster, app);
+  return publishAllow.some((pattern) => subjectMatches(pattern, subject));
 }

@@ -102,6 +102,7 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
     onCredsRenewed: (creds) => saveCreds(savedCredsPath, creds, log),
     onHubKeys: (set, signerKeyId) => hubTrust.offer(set, signerKeyId),
     log,
+    metrics,
     retryBackoffMs: config.retryBackoffMs,
     maxRetryBackoffMs: MAX_RETRY_BACKOFF_MS,
   });

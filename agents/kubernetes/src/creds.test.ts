@@ -97,4 +97,26 @@ describe("agent NATS creds", () => {
     const forged = async () => seal(CREDENTIALS_RESPONSE, { cluster: "a", jwt: "x.y.z" }, generateSigningKey());
     await expect(renew(text, forged)).rejects.toThrow();
   });
+
+  it("reads the JWT's publish allow list, and names the apps it lacks in the request", async () => {
+    const claims = { sub: "U", iat: 1, nats: { pub: { allow: ["$KV.flotilla_status.a.web"] } } };
+    const token = `e30.${Buffer.from(JSON.stringify(claims)).toString("base64url")}.sig`;
+    expect(jwtClaims(token).publishAllow).toEqual(["$KV.flotilla_status.a.web"]);
+    const { text } = credsFor(100, 110);
+    const apps: string[][] = [];
+    const request = async (_subject: string, data: Uint8Array) => {
+      const req = open(CREDENTIALS_REQUEST, data, new KeyRing([agentKey.publicKey])).message;
+      apps.push(req.apps ?? []);
+      return seal(CREDENTIALS_RESPONSE, { cluster: "a", jwt: jwt({ sub: req.userPublicKey, iat: 200 }) }, hubKey);
+    };
+    await renewCreds({
+      cluster: "a",
+      current: text,
+      agentKey,
+      hubKeys: new KeyRing([hubKey.publicKey]),
+      request,
+      apps: ["api", "web"],
+    });
+    expect(apps).toEqual([["api", "web"]]);
+  });
 });

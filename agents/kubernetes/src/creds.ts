@@ -25,6 +25,8 @@ export interface JwtClaims {
   iat: number;
   /** Expires at, Unix seconds; absent when the JWT never expires. */
   exp?: number;
+  /** Subjects the user may publish to (`nats.pub.allow`); absent when the JWT lists none. */
+  publishAllow?: string[];
 }
 
 /** A creds file's parts. */
@@ -70,9 +72,17 @@ export function formatCreds(creds: Creds): string {
 export function jwtClaims(jwt: string): JwtClaims {
   const payload = jwt.split(".")[1];
   if (!payload) throw new Error("not a JWT");
-  const claims = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as Partial<JwtClaims>;
+  const claims = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as Partial<JwtClaims> & {
+    nats?: { pub?: { allow?: unknown } };
+  };
   if (typeof claims.sub !== "string" || typeof claims.iat !== "number") throw new Error("a JWT without sub or iat");
-  return { sub: claims.sub, iat: claims.iat, ...(typeof claims.exp === "number" ? { exp: claims.exp } : {}) };
+  const allow = claims.nats?.pub?.allow;
+  return {
+    sub: claims.sub,
+    iat: claims.iat,
+    ...(typeof claims.exp === "number" ? { exp: claims.exp } : {}),
+    ...(Array.isArray(allow) ? { publishAllow: allow.filter((x): x is string => typeof x === "string") } : {}),
+  };
 }
 
 /** When to renew: half way through the JWT's lifetime. Undefined when it never expires. */
@@ -97,11 +107,17 @@ export async function renewCreds(o: {
   agentKey: SigningKey;
   hubKeys: KeyRing;
   request: Requester;
+  /** Apps whose status keys the current JWT lacks but the agent needs (see grants.ts). */
+  apps?: readonly string[];
   /** Called with the hub key set an answer carries and the key that signed the answer. */
   onHubKeys?: (set: NonNullable<CredentialsResponse["hubKeys"]>, signerKeyId: string) => void;
 }): Promise<{ creds: string; rotated: boolean }> {
   const ask = async (userPublicKey: string) => {
-    const data = seal(CREDENTIALS_REQUEST, { cluster: o.cluster, userPublicKey, sentAtMs: Date.now() }, o.agentKey);
+    const data = seal(
+      CREDENTIALS_REQUEST,
+      { cluster: o.cluster, userPublicKey, sentAtMs: Date.now(), apps: [...(o.apps ?? [])] },
+      o.agentKey,
+    );
     const reply = await o.request(credsSubject(o.cluster), data);
     const { message: answer, keyId } = open(CREDENTIALS_RESPONSE, reply, o.hubKeys);
     // Taken before the answer is judged: a refusal signed by a trusted key still tells which

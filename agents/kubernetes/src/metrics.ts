@@ -28,6 +28,15 @@ export class AgentMetrics {
     registers: [this.registry],
   });
 
+  readonly credsRenewals = new Counter({
+    name: "flotilla_agent_creds_renewals_total",
+    help:
+      "NATS credentials renewals, by reason (expiry: half way through the JWT's life; assignment: the JWT lacked " +
+      "the status key of a newly assigned app) and result (renewed, rotated, failed)",
+    labelNames: ["reason", "result"] as const,
+    registers: [this.registry],
+  });
+
   readonly applies = new Counter({
     name: "flotilla_agent_applies_total",
     help: "Objects applied with server-side apply",

@@ -1,22 +1,27 @@
 /**
  * The agent's NATS side: watch this cluster's keys in the desired bucket, write reports to the
  * status bucket, publish heartbeats and answer RPCs. NATS may come and go; the watch is
- * re-established and the last report of every app is re-sent after a reconnect.
+ * re-established and the last report of every app is re-sent after a reconnect. A report whose
+ * status key the JWT does not grant (a newly assigned app) waits while the agent asks the hub
+ * for a JWT that grants it (grants.ts), and goes out after the reconnect with the new one.
  */
 import {
   clusterKeyFilter,
   credsReplyPrefix,
   DESIRED_BUCKET,
+  grantsStatusKey,
   HEARTBEAT,
   type HeartbeatInit,
   heartbeatSubject,
   inboxPrefix,
   type KeyRing,
+  parseStateKey,
   REPORT,
   type ReportInit,
   rpcSubject,
   type SigningKey,
   STATUS_BUCKET,
+  SyncPhase,
   seal,
   stateKey,
 } from "@flotilla/proto";
@@ -32,8 +37,13 @@ import {
   nuid,
 } from "nats";
 import { jwtClaims, parseCreds, renewAtMs, renewCreds } from "./creds.js";
+import { GrantWants } from "./grants.js";
 import type { WireKeySet } from "./hub-trust.js";
 import type { Logger } from "./logger.js";
+import type { AgentMetrics } from "./metrics.js";
+
+/** Why the agent asks for new NATS credentials: its JWT is half way to expiry, or lacks a newly assigned app. */
+export type RenewalReason = "expiry" | "assignment";
 
 /** A desired-bucket entry for one of this cluster's apps. */
 export interface DesiredEntry {
@@ -56,6 +66,8 @@ export interface TransportOptions {
   /** Called with a hub key set a credentials answer carries, and the key that signed it. */
   onHubKeys?: (set: WireKeySet, signerKeyId: string) => void;
   log: Logger;
+  /** Counts renewals by reason and result. */
+  metrics?: Pick<AgentMetrics, "credsRenewals">;
   retryBackoffMs: number;
   maxRetryBackoffMs: number;
 }
@@ -91,6 +103,13 @@ export class Transport {
   #creds: string;
   #renewTimer: NodeJS.Timeout | undefined;
   #renewFailures = 0;
+  /** The renewal in flight: at most one at a time. */
+  #renewing: Promise<boolean> | undefined;
+  /** Apps whose status keys the JWT lacks, and when to ask for them. */
+  readonly #wants = new GrantWants();
+  #grantTimer: NodeJS.Timeout | undefined;
+  /** The publish allow list of {@link #creds}' JWT, read once per creds. */
+  #allow: { creds: string; allow: string[] | undefined } | undefined;
 
   constructor(private readonly opts: TransportOptions) {
     this.#creds = opts.natsCreds;
@@ -182,6 +201,7 @@ export class Transport {
         delay = this.opts.retryBackoffMs;
         for await (const e of watch) {
           if (this.#stopped) break;
+          if (e.operation === "PUT") this.#reopen(e.key);
           onEntry({ key: e.key, value: e.value, operation: e.operation });
         }
       } catch (err) {
@@ -203,6 +223,10 @@ export class Transport {
   async #send(app: string, report: ReportInit): Promise<void> {
     const nc = this.#nc;
     if (!nc || nc.isClosed()) return;
+    if (!this.#grants(this.#creds, app)) {
+      this.#lacking(app, report);
+      return;
+    }
     try {
       this.#status ??= await openBucket(nc, STATUS_BUCKET);
       await this.#status.put(stateKey(this.opts.cluster, app), seal(REPORT, report, this.opts.agentKey));
@@ -210,6 +234,66 @@ export class Transport {
     } catch (err) {
       this.opts.log.debug({ app, err: (err as Error).message }, "report not sent; will re-send after reconnect");
     }
+  }
+
+  /** Whether `creds` let this cluster write `app`'s status key (when they say: else the server decides). */
+  #grants(creds: string, app: string): boolean {
+    if (!creds) return true;
+    if (this.#allow?.creds !== creds) {
+      let allow: string[] | undefined;
+      try {
+        allow = jwtClaims(parseCreds(creds).jwt).publishAllow;
+      } catch {
+        allow = undefined;
+      }
+      this.#allow = { creds, allow };
+    }
+    const allow = this.#allow.allow;
+    return allow === undefined || grantsStatusKey(allow, this.opts.cluster, app);
+  }
+
+  /** A report whose status key the JWT lacks: kept, and the key asked for (or dropped once given up on). */
+  #lacking(app: string, report: ReportInit): void {
+    if (this.#wants.gaveUp(app)) {
+      if (this.#pending.get(app) === report) this.#pending.delete(app);
+      return;
+    }
+    if (this.#wants.want(app)) {
+      this.opts.log.info({ app }, "status key not in the NATS credentials (a new assignment); asking the hub for it");
+    }
+    this.#scheduleGrantAsk();
+  }
+
+  /** A new desired state for the app of `key`: its status key may be asked for again. */
+  #reopen(key: string): void {
+    try {
+      this.#wants.reopen(parseStateKey(key).app);
+    } catch {
+      // Not a <cluster>.<app> key: the agent ignores it anyway.
+    }
+  }
+
+  /**
+   * Schedules the next ask for wanted status keys (grants.ts), unless one is scheduled or a
+   * renewal is out (its answer schedules the next). After failed renewals it waits at least
+   * their backoff, so an unreachable hub is not asked more often for this reason.
+   */
+  #scheduleGrantAsk(): void {
+    if (this.#stopped || this.#renewing || this.#grantTimer) return;
+    let delay = this.#wants.delayMs(Math.random());
+    if (delay === undefined) return;
+    if (this.#renewFailures > 0) {
+      delay = Math.max(delay, Math.floor(this.#failureBackoffMs() * (0.5 + Math.random() / 2)));
+    }
+    this.#grantTimer = setTimeout(() => {
+      this.#grantTimer = undefined;
+      void this.renewCreds("assignment");
+    }, delay);
+    this.#grantTimer.unref?.();
+  }
+
+  #failureBackoffMs(): number {
+    return Math.min(RENEW_RETRY_FIRST_MS * 2 ** (this.#renewFailures - 1), RENEW_RETRY_MAX_MS);
   }
 
   #flush(): void {
@@ -269,19 +353,35 @@ export class Transport {
   }
 
   /**
-   * Asks the hub for new NATS credentials now, then reconnects with them, so the new JWT is in
-   * force long before the old one expires. Refused or unanswered: retried with backoff.
+   * Asks the hub for new NATS credentials now, naming the status keys wanted, then reconnects
+   * with them, so the new JWT is in force long before the old one expires and reports wait no
+   * longer than needed. Refused or unanswered: retried with backoff. At most one at a time: a
+   * call while one is out joins it.
    */
-  async renewCreds(): Promise<boolean> {
+  renewCreds(reason: RenewalReason = "expiry"): Promise<boolean> {
+    if (!this.#renewing) {
+      clearTimeout(this.#grantTimer);
+      this.#grantTimer = undefined;
+      this.#renewing = this.#renew(reason).finally(() => {
+        this.#renewing = undefined;
+        this.#scheduleGrantAsk();
+      });
+    }
+    return this.#renewing;
+  }
+
+  async #renew(reason: RenewalReason): Promise<boolean> {
     const nc = this.#nc;
     const { cluster, log } = this.opts;
     if (!nc || nc.isClosed() || this.#stopped) return false;
+    const apps = this.#wants.toAsk();
     try {
       const { creds, rotated } = await renewCreds({
         cluster,
         current: this.#creds,
         agentKey: this.opts.agentKey,
         hubKeys: this.opts.hubKeys,
+        apps,
         ...(this.opts.onHubKeys ? { onHubKeys: this.opts.onHubKeys } : {}),
         // The reply comes on the cluster's own credentials reply subject: the hub's user may
         // publish under flotilla., not to agents' inboxes.
@@ -297,18 +397,38 @@ export class Transport {
       this.#creds = creds;
       this.#renewFailures = 0;
       const { exp } = jwtClaims(parseCreds(creds).jwt);
+      const outcome = this.#wants.answered(
+        apps,
+        (app) => this.#grants(creds, app),
+        (app) => this.#pending.get(app)?.phase === SyncPhase.SYNC_PHASE_REMOVED,
+      );
+      for (const app of outcome.givenUp) this.#pending.delete(app);
+      this.opts.metrics?.credsRenewals.inc({ reason, result: rotated ? "rotated" : "renewed" });
       log.info(
-        { rotated, expiresAt: exp ? new Date(exp * 1000).toISOString() : undefined },
+        {
+          reason,
+          rotated,
+          expiresAt: exp ? new Date(exp * 1000).toISOString() : undefined,
+          ...(apps.length > 0 ? { asked: apps } : {}),
+          ...(outcome.lacking.length > 0 ? { notGranted: outcome.lacking } : {}),
+        },
         "NATS credentials renewed",
       );
+      if (outcome.givenUp.length > 0) {
+        log.warn(
+          { apps: outcome.givenUp },
+          "the hub does not grant these apps' status keys; their last reports are dropped until a new desired state",
+        );
+      }
       this.opts.onCredsRenewed?.(creds);
       if (!this.#stopped) await nc.reconnect().catch(() => {});
       this.#scheduleRenewal(0);
       return true;
     } catch (err) {
       this.#renewFailures++;
-      const retry = Math.min(RENEW_RETRY_FIRST_MS * 2 ** (this.#renewFailures - 1), RENEW_RETRY_MAX_MS);
-      log.warn({ err: (err as Error).message, retryInMs: retry }, "NATS credentials not renewed");
+      this.opts.metrics?.credsRenewals.inc({ reason, result: "failed" });
+      const retry = this.#failureBackoffMs();
+      log.warn({ err: (err as Error).message, reason, retryInMs: retry }, "NATS credentials not renewed");
       this.#scheduleRenewal(retry);
       return false;
     }
@@ -318,6 +438,7 @@ export class Transport {
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#renewTimer);
+    clearTimeout(this.#grantTimer);
     const nc = this.#nc;
     if (!nc || nc.isClosed()) return;
     // With NATS gone a drain never ends; close outright after a short wait.

@@ -138,6 +138,16 @@ export class SimulatedFleet {
     return this.#clusters.get(cluster)?.progress(app);
   }
 
+  /** What every cluster last acted on for `app`, by cluster (clusters that never got it left out). */
+  progressAll(app: string): [cluster: string, progress: AppProgress][] {
+    const out: [string, AppProgress][] = [];
+    for (const [name, c] of this.#clusters) {
+      const p = c.progress(app);
+      if (p) out.push([name, p]);
+    }
+    return out;
+  }
+
   /** Every cluster beats now, at once: a heartbeat burst. */
   async beatAll(): Promise<void> {
     for (const c of this.#clusters.values()) c.heartbeat();

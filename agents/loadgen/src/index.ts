@@ -2,7 +2,7 @@
  * @flotilla/loadgen — simulated Flotilla agents for many clusters in one process, over real
  * NATS: registered through the hub's API ({@link registerClusters}), heartbeating, watching
  * desired states and answering each with the signed reports a real agent sends
- * ({@link SimulatedFleet}). The fleet benchmark (`npm run bench:fleet`) and an end-to-end test
+ * ({@link SimulatedFleet}, or {@link ShardedFleet} over worker threads). The fleet benchmark (`npm run bench:fleet`) and an end-to-end test
  * drive a real hub with it.
  */
 export {
@@ -29,3 +29,4 @@ export {
   DEFAULT_REGISTRATION_CHUNK,
   registerClusters,
 } from "./registration.js";
+export { DEFAULT_SHARDS, ShardedFleet, type ShardedFleetOptions } from "./shards.js";

@@ -98,6 +98,9 @@ function connectTarget(nats: NatsTarget) {
   return {
     servers: nats.url.split(",").map((s) => s.trim()),
     tls: nats.tls,
+    // Every report is a JetStream request; a stack trace captured for each one is load
+    // generator CPU that thousands of simulated agents cannot spare.
+    noAsyncTraces: true,
     ...(nats.ignoreClusterUpdates ? { ignoreClusterUpdates: true } : {}),
   };
 }

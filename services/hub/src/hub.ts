@@ -19,6 +19,7 @@ import { DEFAULT_ACCOUNT_LIMITS, describeOperatorSetup, parseOperatorSetup } fro
 import { openBuckets } from "./nats/buckets.js";
 import { closeNats, connectNats, watchConnection } from "./nats/connection.js";
 import { CredsResponder } from "./nats/creds.js";
+import { StoreStatusGrants } from "./nats/grants.js";
 import { NatsCredentialIssuer } from "./nats/issuer.js";
 import { NatsDesiredStatePublisher } from "./nats/publisher.js";
 import { Notifier } from "./notify/notifier.js";
@@ -181,7 +182,8 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     });
 
     if (issuer) {
-      const responder = new CredsResponder({ objects, issuer, hubKey, metrics, log });
+      const grants = new StoreStatusGrants({ desired, reports, desiredKv: buckets.desired });
+      const responder = new CredsResponder({ objects, issuer, grants, hubKey, metrics, log });
       responder.start(nc);
       cleanups.push(async () => responder.stop());
     }

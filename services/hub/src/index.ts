@@ -12,6 +12,7 @@ export * from "./errors.js";
 export { type RunningHub, type StartHubOptions, startHub } from "./hub.js";
 export {
   type ClusterUser,
+  clusterUserJwt,
   createOperatorSetup,
   mintClusterUser,
   type NatsServerConfigOptions,
@@ -31,7 +32,7 @@ export {
   statusStreamConfig,
 } from "./nats/buckets.js";
 export type { DesiredStatePublisher, PublishResult } from "./nats/publisher.js";
-export { KEY_PREFIX, NUDGE_CHANNEL, RedisRolloutStore } from "./redis/index.js";
+export { KEY_PREFIX, NUDGE_CHANNEL, RedisObjectStore, RedisRolloutStore } from "./redis/index.js";
 export { parseApplyDocuments, planApply } from "./registry/apply.js";
 export type { ClusterCredentialIssuer, MintedCredentials } from "./registry/credentials.js";
 export { ENV_LABEL, targetClusters } from "./registry/targets.js";

@@ -75,7 +75,15 @@ export class HubMetrics {
   });
   readonly credsRenewals = new Counter({
     name: "flotilla_hub_creds_renewals_total",
-    help: "Agents' NATS credentials requests, by result (renewed, rotated, rotate_asked or why refused).",
+    help: "Agents' NATS credentials requests, by result (renewed, rotated, rotate_asked, shed when dropped unanswered under load, or why refused).",
+    labelNames: ["result"] as const,
+    registers: [this.registry],
+  });
+  readonly credsAssignmentRenewals = new Counter({
+    name: "flotilla_hub_creds_assignment_renewals_total",
+    help:
+      "Credentials renewals an agent asked for because its JWT lacked the status key of an app it holds a desired " +
+      "state for (a new assignment), by result: granted, or not_assigned when the hub did not assign some of them.",
     labelNames: ["result"] as const,
     registers: [this.registry],
   });

@@ -8,7 +8,11 @@
  * generation went backwards, or when a live cluster was marked Offline.
  *
  * Run: npx turbo run build && npm run bench:fleet -- --clusters 100,1000 [--operator 1000]
- *      [--reports 1,5] [--no-canary] [--profile DIR] [--out FILE.json] [--hub SCRIPT]
+ *      [--reports 1,5] [--no-canary] [--agent-shards N] [--profile DIR] [--out FILE.json] [--hub SCRIPT]
+ *
+ * The simulated agents run in `--agent-shards` worker threads (default 2), so their heartbeat
+ * and report timers never wait on this process's event loop, which reads the hub's events and
+ * serves Git. Rollout times are printed end to end and by the hub's clock (from its events).
  *
  * `--profile DIR` keeps the hub's CPU profiles and its log (`hub.log`) per size in DIR.
  * `--hub` runs another build of the hub (its `dist/main.js`, inside this repository so its
@@ -18,6 +22,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { DEFAULT_SHARDS } from "@flotilla/loadgen";
 import { describeProfiles } from "./fleet/profile.js";
 import { runSize, type SizeResult } from "./fleet/scenario.js";
 import { rolloutTable, sizeTable } from "./fleet/table.js";
@@ -28,6 +33,7 @@ const { values } = parseArgs({
     operator: { type: "string", default: "" },
     reports: { type: "string", default: "1,5" },
     "no-canary": { type: "boolean", default: false },
+    "agent-shards": { type: "string", default: String(DEFAULT_SHARDS) },
     profile: { type: "string" },
     hub: { type: "string" },
     out: { type: "string" },
@@ -52,6 +58,9 @@ const runs = [
   ...sizes(values.clusters).map((clusters) => ({ clusters, operator: false })),
   ...sizes(values.operator).map((clusters) => ({ clusters, operator: true })),
 ];
+const agentShards = Number(values["agent-shards"]);
+if (!Number.isInteger(agentShards) || agentShards < 1)
+  throw new Error(`--agent-shards takes a count of worker threads like 2; got ${values["agent-shards"]}`);
 const workDir = await mkdtemp(join(tmpdir(), "flotilla-bench-fleet-"));
 const results: SizeResult[] = [];
 try {
@@ -67,6 +76,7 @@ try {
       ...run,
       reportsPerRevision: sizes(values.reports),
       canary: !values["no-canary"],
+      agentShards,
       workDir,
       ...(profileDir ? { profileDir } : {}),
       ...(values.hub ? { hubScript: fromCaller(values.hub) } : {}),

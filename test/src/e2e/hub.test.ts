@@ -21,7 +21,7 @@ import {
   startFleet,
   waitsOf,
 } from "@flotilla/devfleet";
-import { KEY_PREFIX, type OperatorSetup, revokedUsers } from "@flotilla/hub";
+import { KEY_PREFIX, mintClusterUser, type OperatorSetup, revokedUsers } from "@flotilla/hub";
 import {
   DESIRED_BUCKET,
   DESIRED_STATE,
@@ -972,7 +972,13 @@ describe("hub with NATS in operator mode", () => {
         bundles.push(res.json as Bundle);
       }
       for (const bundle of bundles) {
-        const agent = await connect(agentOptions(bundle));
+        // A user granted web's status key (the bundle's grants no app until one is assigned), so
+        // the bucket, not the permissions, is what refuses the roll-up below.
+        const user = await mintClusterUser(setup, bundle.cluster, { apps: ["web"] });
+        const agent = await connect({
+          ...agentOptions(bundle),
+          authenticator: credsAuthenticator(new TextEncoder().encode(user.creds)),
+        });
         agents.push(agent);
         const report = seal(
           REPORT,

@@ -15,6 +15,7 @@ import {
   HEARTBEAT_PREFIX,
   heartbeatSubject,
   inboxPrefix,
+  MAX_LISTED_STATUS_KEYS,
   rpcSubject,
   STATUS_BUCKET,
   stateKey,
@@ -338,6 +339,23 @@ describe("per-cluster NATS credentials (operator mode, real nats-server)", () =>
     it("refuses status keys of apps not assigned to the cluster", async () => {
       for (const app of ["madeup", "flood0", "web-2"]) {
         await expectPermissionsViolation(aStatus.put(stateKey("a", app), encoder.encode("made up")));
+      }
+    });
+
+    it("lets a cluster listed with the most apps of the longest names connect and write each of its keys", async () => {
+      // The JWT lists one status key per app and travels in CONNECT (natsServerConfig's max_control_line).
+      const cluster = "c".repeat(63);
+      const apps = Array.from({ length: MAX_LISTED_STATUS_KEYS }, (_, i) => `app-${i}-`.padEnd(63, "x"));
+      const user = await mintClusterUser(setup, cluster, { apps });
+      const nc = await connect(clusterOptions(cluster, user.creds));
+      try {
+        const kv = await clusterKv(nc, STATUS_BUCKET);
+        for (const app of [apps[0] ?? "", apps[apps.length - 1] ?? ""]) {
+          await kv.put(stateKey(cluster, app), encoder.encode("listed"));
+        }
+        await expectPermissionsViolation(kv.put(stateKey(cluster, "not-listed"), encoder.encode("x")));
+      } finally {
+        await nc.close();
       }
     });
 

@@ -4,7 +4,7 @@ import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { sendError } from "./errors.js";
-import { contractSerializerCompiler, undescribedPaths } from "./serializer.js";
+import { contractSerializerCompiler, hasUndescribed, undescribedPaths } from "./serializer.js";
 
 describe("undescribedPaths", () => {
   it.each([
@@ -17,6 +17,22 @@ describe("undescribedPaths", () => {
     ["text", "text", []],
   ])("%j against %j → %j", (sent, described, paths) => {
     expect(undescribedPaths(sent, described)).toEqual(paths);
+  });
+});
+
+describe("hasUndescribed", () => {
+  it.each([
+    [{ a: 1 }, { a: 1 }, false],
+    [{ a: 1, b: 2 }, { a: 1 }, true],
+    [{ a: 1, b: undefined }, { a: 1 }, false],
+    [{ a: { b: 1, c: 2 } }, { a: { b: 1 } }, true],
+    [{ items: [{ x: 1 }, { x: 1, y: 2 }] }, { items: [{ x: 1 }, { x: 1 }] }, true],
+    [{ items: [{ x: 1 }, { x: 1 }] }, { items: [{ x: 1 }, { x: 1 }] }, false],
+    [{ a: null }, { a: null }, false],
+    ["text", "text", false],
+  ])("%j against %j → %j, as undescribedPaths finds paths or none", (sent, described, has) => {
+    expect(hasUndescribed(sent, described)).toBe(has);
+    expect(undescribedPaths(JSON.parse(JSON.stringify(sent)), described).length > 0).toBe(has);
   });
 });
 

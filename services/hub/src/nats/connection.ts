@@ -23,6 +23,9 @@ export async function connectNats(
     name,
     maxReconnectAttempts: -1,
     tls: natsTlsOption(tls),
+    // Every JetStream write is a request; capturing a stack trace for each one cost the hub more
+    // than signing the desired state it carries. Errors still name the subject and the cause.
+    noAsyncTraces: true,
     ...(creds ? { authenticator: credsAuthenticator(new TextEncoder().encode(creds)) } : {}),
   };
   // A first connection that may reconnect can wait out its whole timeout when the server drops

@@ -4,7 +4,8 @@ import { describe, expect, it } from "vitest";
 import { HubMetrics } from "../metrics.js";
 import type { ClusterCredentialIssuer, MintedCredentials } from "../registry/credentials.js";
 import type { ClusterRecord, ObjectStore, RecordOf, StoredKind } from "../store.js";
-import { CredsResponder } from "./creds.js";
+import { AnswerQueue, CredsResponder } from "./creds.js";
+import type { StatusGrant, StatusGrants } from "./grants.js";
 
 const agentKey = generateSigningKey();
 const USER = "UOLD";
@@ -23,14 +24,25 @@ class Clusters implements Pick<ObjectStore, "getObject" | "putObject"> {
 
 class Issuer implements ClusterCredentialIssuer {
   readonly revoked: string[] = [];
+  /** The apps each renewal granted, in order. */
+  readonly granted: string[][] = [];
   async mint(): Promise<MintedCredentials> {
     throw new Error("not used");
   }
-  async renew(cluster: string, user: string): Promise<string> {
+  async renew(cluster: string, user: string, apps: readonly string[]): Promise<string> {
+    this.granted.push([...apps]);
     return `jwt(${cluster},${user})`;
   }
   async revoke(_cluster: string, user: string): Promise<void> {
     this.revoked.push(user);
+  }
+}
+
+/** Cluster a is assigned web and api. */
+class Grants implements StatusGrants {
+  readonly assigned = ["api", "web"];
+  async grantFor(_cluster: string, asked: readonly string[] = []): Promise<StatusGrant> {
+    return { apps: this.assigned, notAssigned: asked.filter((a) => !this.assigned.includes(a)) };
   }
 }
 
@@ -45,19 +57,21 @@ function setup(record: Partial<ClusterRecord> = {}) {
     ...record,
   });
   const issuer = new Issuer();
+  const metrics = new HubMetrics();
   const responder = new CredsResponder({
     // The responder reads and writes clusters only.
     objects: clusters as unknown as ObjectStore,
     issuer,
+    grants: new Grants(),
     hubKey: generateSigningKey(),
-    metrics: new HubMetrics(),
+    metrics,
     log: pino({ level: "silent" }),
   });
-  return { clusters, issuer, responder };
+  return { clusters, issuer, responder, metrics };
 }
 
-const request = (user: string, key: SigningKey = agentKey, cluster = "a") =>
-  seal(CREDENTIALS_REQUEST, { cluster, userPublicKey: user, sentAtMs: 1 }, key);
+const request = (user: string, key: SigningKey = agentKey, cluster = "a", apps: string[] = []) =>
+  seal(CREDENTIALS_REQUEST, { cluster, userPublicKey: user, sentAtMs: 1, apps }, key);
 
 describe("CredsResponder.decide", () => {
   it.each([
@@ -85,5 +99,70 @@ describe("CredsResponder.decide", () => {
     expect(record?.natsRotateRequested).toBeUndefined();
     // Rotated: the old user is now a stranger.
     expect((await responder.decide("a", request(USER))).result).toBe("unknown_user");
+  });
+
+  it("grants the cluster's assigned apps on every renewal and rotation, whatever the agent asks for", async () => {
+    const { responder, issuer } = setup();
+    const asked = await responder.decide("a", request(USER, agentKey, "a", ["web", "db", "web"]));
+    expect(asked).toMatchObject({
+      result: "renewed",
+      grant: { apps: ["api", "web"], asked: ["db", "web"], notAssigned: ["db"] },
+    });
+    const odd = await responder.decide("a", request(USER, agentKey, "a", ["Not.A.Name", "web"]));
+    expect(odd.grant?.asked).toEqual(["web"]);
+    const plain = await responder.decide("a", request(USER));
+    expect(plain.grant).toMatchObject({ apps: ["api", "web"], asked: [], notAssigned: [] });
+    const { responder: rotating, issuer: rotatingIssuer } = setup({ natsRotateRequested: true });
+    const rotated = await rotating.decide("a", request("UNEW", agentKey, "a", ["web"]));
+    expect(rotated).toMatchObject({ result: "rotated", grant: { apps: ["api", "web"], notAssigned: [] } });
+    expect(issuer.granted).toEqual([
+      ["api", "web"],
+      ["api", "web"],
+      ["api", "web"],
+    ]);
+    expect(rotatingIssuer.granted).toEqual([["api", "web"]]);
+  });
+
+  it("grants nothing to a refused request", async () => {
+    const { responder, issuer } = setup();
+    const refused = await responder.decide("a", request("UOTHER", agentKey, "a", ["web"]));
+    expect(refused.grant).toBeUndefined();
+    expect(issuer.granted).toEqual([]);
+  });
+});
+
+describe("AnswerQueue", () => {
+  it("works on at most `limit` items at once and sheds the ones that waited too long", async () => {
+    let now = 0;
+    const started: number[] = [];
+    const shed: number[] = [];
+    const finish = new Map<number, () => void>();
+    const queue = new AnswerQueue<number>({
+      limit: 2,
+      maxWaitMs: 100,
+      now: () => now,
+      work: (n) =>
+        new Promise<void>((resolve) => {
+          started.push(n);
+          finish.set(n, resolve);
+        }),
+      shed: (n) => shed.push(n),
+    });
+    for (const n of [1, 2, 3, 4]) queue.push(n);
+    expect(started).toEqual([1, 2]);
+    expect(queue.waiting).toBe(2);
+    finish.get(1)?.();
+    await new Promise((r) => setImmediate(r));
+    expect(started).toEqual([1, 2, 3]);
+    // 4 waited past the limit by the time 2 finishes: nobody waits for its answer any more.
+    now = 101;
+    finish.get(2)?.();
+    await new Promise((r) => setImmediate(r));
+    expect(started).toEqual([1, 2, 3]);
+    expect(shed).toEqual([4]);
+    queue.push(5);
+    finish.get(3)?.();
+    await new Promise((r) => setImmediate(r));
+    expect(started).toEqual([1, 2, 3, 5]);
   });
 });

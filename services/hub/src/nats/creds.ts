@@ -7,12 +7,23 @@
  * cannot either. After `cluster rotate`, the hub answers the current user with `rotate`; the
  * agent then asks with a new user key (its seed never leaves the agent), which the hub records
  * and mints for, and the old user is revoked.
+ *
+ * Every JWT grants the status keys of the cluster's assigned apps and no others (grants.ts), as
+ * they are at that moment: an app unassigned since the last renewal loses its key. A request
+ * naming apps (`apps`) comes from an agent that holds a desired state its JWT does not cover,
+ * i.e. a new assignment; it is counted in `flotilla_hub_creds_assignment_renewals_total`.
+ *
+ * Bounded work: at most {@link MAX_CONCURRENT_ANSWERS} requests are worked on at once per
+ * replica; one that waited longer than {@link MAX_QUEUED_MS} is dropped unanswered (the agent
+ * has given up on it and asks again after a backoff), so a burst of requests (an app assigned
+ * to every cluster) never builds a backlog of answers nobody waits for.
  */
 import {
   CREDENTIALS_REQUEST,
   CREDENTIALS_RESPONSE,
   CREDS_PREFIX,
   type CredentialsResponseInit,
+  isDnsLabel,
   KeyRing,
   open,
   publicKeyFromPem,
@@ -24,16 +35,30 @@ import type { Logger } from "pino";
 import type { HubMetrics } from "../metrics.js";
 import type { ClusterCredentialIssuer } from "../registry/credentials.js";
 import type { ObjectStore } from "../store.js";
+import { MAX_ASKED_APPS, type StatusGrant, type StatusGrants } from "./grants.js";
 
 /** Queue group of the replicas' subscriptions: each request is answered by one replica. */
 export const CREDS_QUEUE = "flotilla-hub-creds";
 
+/** Requests one replica works on at once (each is a few Redis round trips and one signature). */
+export const MAX_CONCURRENT_ANSWERS = 32;
+
+/**
+ * How long a request may wait for its turn before it is dropped unanswered: half the agent's
+ * wait for an answer (10 s), so an answer that goes out still finds the agent waiting.
+ */
+export const MAX_QUEUED_MS = 5_000;
+
 export interface CredsResponderOptions {
   objects: ObjectStore;
   issuer: ClusterCredentialIssuer;
+  /** Which status keys each cluster's JWT grants. */
+  grants: StatusGrants;
   hubKey: SigningKey;
   metrics: HubMetrics;
   log: Logger;
+  /** Clock, for tests. @default Date.now */
+  now?: () => number;
 }
 
 /** What one request gets, and what is left to do after the answer went out. */
@@ -43,12 +68,71 @@ export interface CredsDecision {
   result: string;
   /** A rotated-away user to revoke once the agent has its new JWT. */
   revoke?: string;
+  /** What the new JWT grants, and the apps the agent asked for; absent when refused. */
+  grant?: StatusGrant & { asked: string[] };
+}
+
+/**
+ * Works on at most `limit` items at once, in arrival order; an item that waited longer than
+ * `maxWaitMs` for its turn is passed to `shed` instead.
+ */
+export class AnswerQueue<T> {
+  readonly #waiting: { item: T; atMs: number }[] = [];
+  #working = 0;
+
+  constructor(
+    private readonly o: {
+      limit: number;
+      maxWaitMs: number;
+      now: () => number;
+      work: (item: T) => Promise<void>;
+      shed: (item: T) => void;
+    },
+  ) {}
+
+  push(item: T): void {
+    this.#waiting.push({ item, atMs: this.o.now() });
+    this.#next();
+  }
+
+  /** Items waiting for a turn. */
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
+  #next(): void {
+    while (this.#working < this.o.limit) {
+      const next = this.#waiting.shift();
+      if (!next) return;
+      if (this.o.now() - next.atMs > this.o.maxWaitMs) {
+        this.o.shed(next.item);
+        continue;
+      }
+      this.#working++;
+      void this.o
+        .work(next.item)
+        .catch(() => {})
+        .finally(() => {
+          this.#working--;
+          this.#next();
+        });
+    }
+  }
 }
 
 export class CredsResponder {
   #sub: Subscription | undefined;
+  readonly #queue: AnswerQueue<Msg>;
 
-  constructor(private readonly o: CredsResponderOptions) {}
+  constructor(private readonly o: CredsResponderOptions) {
+    this.#queue = new AnswerQueue<Msg>({
+      limit: MAX_CONCURRENT_ANSWERS,
+      maxWaitMs: MAX_QUEUED_MS,
+      now: o.now ?? Date.now,
+      work: (msg) => this.#handle(msg),
+      shed: () => this.o.metrics.credsRenewals.inc({ result: "shed" }),
+    });
+  }
 
   /** Answers requests on `flotilla.creds.*` until {@link stop}. */
   start(nc: NatsConnection): void {
@@ -59,7 +143,7 @@ export class CredsResponder {
           this.o.log.warn({ err }, "credentials subscription failed");
           return;
         }
-        void this.#handle(msg);
+        this.#queue.push(msg);
       },
     });
   }
@@ -79,8 +163,23 @@ export class CredsResponder {
       decision = { response: { cluster, error: "the hub could not answer; try again" }, result: "error" };
     }
     this.o.metrics.credsRenewals.inc({ result: decision.result });
+    const grant = decision.grant;
     if (decision.response.error) this.o.log.warn({ cluster, reason: decision.response.error }, "credentials refused");
-    else this.o.log.info({ cluster, result: decision.result }, "credentials answered");
+    else if (grant && grant.asked.length > 0) {
+      this.o.metrics.credsAssignmentRenewals.inc({ result: grant.notAssigned.length > 0 ? "not_assigned" : "granted" });
+      this.o.log.info(
+        {
+          cluster,
+          result: decision.result,
+          asked: grant.asked,
+          notAssigned: grant.notAssigned,
+          apps: grant.apps.length,
+        },
+        grant.notAssigned.length > 0
+          ? "credentials renewed; some apps the agent asked for are not assigned to it"
+          : "credentials renewed for newly assigned apps",
+      );
+    } else this.o.log.info({ cluster, result: decision.result, apps: grant?.apps.length }, "credentials answered");
     msg.respond(seal(CREDENTIALS_RESPONSE, decision.response, this.o.hubKey));
     if (decision.revoke) {
       await this.o.issuer
@@ -94,7 +193,7 @@ export class CredsResponder {
     const refuse = (result: string, error: string): CredsDecision => ({ response: { cluster, error }, result });
     const record = await this.o.objects.getObject("Cluster", cluster).catch(() => undefined);
     if (!record) return refuse("unknown_cluster", `cluster ${cluster} is not registered; register it again`);
-    let request: { cluster: string; userPublicKey: string };
+    let request: { cluster: string; userPublicKey: string; apps?: string[] | null };
     try {
       request = open(CREDENTIALS_REQUEST, data, new KeyRing([publicKeyFromPem(record.agentPublicKey)])).message;
     } catch (err) {
@@ -103,21 +202,26 @@ export class CredsResponder {
     if (request.cluster !== cluster) return refuse("cluster_mismatch", "the request names another cluster");
     const current = record.natsUserPublicKey;
     if (!current) return refuse("no_nats_user", `cluster ${cluster} has no NATS user; register it again`);
+    // What the agent names is only a hint, logged and looked up: valid names, a bounded number.
+    const asked = [...new Set(request.apps ?? [])].filter(isDnsLabel).sort().slice(0, MAX_ASKED_APPS);
     if (record.natsRotateRequested) {
       if (request.userPublicKey === current) return { response: { cluster, rotate: true }, result: "rotate_asked" };
+      const grant = await this.o.grants.grantFor(cluster, asked);
       let jwt: string;
       try {
-        jwt = await this.o.issuer.renew(cluster, request.userPublicKey);
+        jwt = await this.o.issuer.renew(cluster, request.userPublicKey, grant.apps);
       } catch (err) {
         return refuse("bad_user_key", (err as Error).message);
       }
       const { natsRotateRequested: _, ...rest } = record;
       await this.o.objects.putObject("Cluster", { ...rest, natsUserPublicKey: request.userPublicKey });
-      return { response: { cluster, jwt }, result: "rotated", revoke: current };
+      return { response: { cluster, jwt }, result: "rotated", revoke: current, grant: { ...grant, asked } };
     }
     if (request.userPublicKey !== current) {
       return refuse("unknown_user", `${request.userPublicKey} is not cluster ${cluster}'s NATS user`);
     }
-    return { response: { cluster, jwt: await this.o.issuer.renew(cluster, current) }, result: "renewed" };
+    const grant = await this.o.grants.grantFor(cluster, asked);
+    const jwt = await this.o.issuer.renew(cluster, current, grant.apps);
+    return { response: { cluster, jwt }, result: "renewed", grant: { ...grant, asked } };
   }
 }

@@ -124,12 +124,12 @@ export class NatsCredentialIssuer implements ClusterCredentialIssuer {
     return this.setup.account.jwt;
   }
 
-  async mint(cluster: string): Promise<MintedCredentials> {
-    return mintClusterUser(this.setup, cluster, this.#ttl());
+  async mint(cluster: string, apps: readonly string[]): Promise<MintedCredentials> {
+    return mintClusterUser(this.setup, cluster, { ...this.#ttl(), apps });
   }
 
-  async renew(cluster: string, userPublicKey: string): Promise<string> {
-    return clusterUserJwt(this.setup, cluster, userPublicKey, this.#ttl());
+  async renew(cluster: string, userPublicKey: string, apps: readonly string[]): Promise<string> {
+    return clusterUserJwt(this.setup, cluster, userPublicKey, { ...this.#ttl(), apps });
   }
 
   #ttl(): { ttlSeconds?: number } {

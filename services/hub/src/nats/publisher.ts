@@ -25,6 +25,7 @@ import type {
   ObjectReader,
   SettingsStore,
 } from "../store.js";
+import { WrittenEntries, type WrittenEntry } from "./written.js";
 
 /** Outcome of one publish. */
 export interface PublishResult {
@@ -99,6 +100,8 @@ export interface NatsPublisherOptions {
  */
 export class NatsDesiredStatePublisher implements DesiredStatePublisher {
   readonly #ring: KeyRing;
+  /** This hub's own last write per key: replaced without reading and verifying it again. */
+  readonly #written = new WrittenEntries();
 
   constructor(private readonly o: NatsPublisherOptions) {
     this.#ring = new KeyRing([o.hubKey.publicKey]);
@@ -179,20 +182,39 @@ export class NatsDesiredStatePublisher implements DesiredStatePublisher {
     if (renamed.length > 0) await this.o.desired.putDesiredMany(renamed);
     if (pending.length === 0) return outcomes;
 
-    // The bucket's entries now, read concurrently.
+    // The bucket's entries now, read concurrently; a key whose last write this hub remembers
+    // is not read: its write compare-and-sets on the remembered revision, and only if another
+    // writer changed the key since is it read and verified (the lost writes below).
     const entries = await Promise.all(
-      pending.map((i) =>
-        this.o.kv.get(keyOf(items[i] as WriteItem)).then(
+      pending.map((i) => {
+        const key = keyOf(items[i] as WriteItem);
+        const known = this.#written.get(key);
+        if (known) return { known };
+        return this.o.kv.get(key).then(
           (entry) => ({ entry }),
           (error: unknown) => ({ error }),
-        ),
-      ),
+        );
+      }),
     );
     const records: DesiredRecord[] = [];
-    const toWrite: { i: number; entry: KvEntry | null; floor: number }[] = [];
+    const toWrite: { i: number; entry: { revision: number } | null; floor: number }[] = [];
     pending.forEach((i, j) => {
       const it = items[i] as WriteItem;
-      const read = entries[j] as { entry?: KvEntry | null; error?: unknown };
+      const read = entries[j] as { entry?: KvEntry | null; error?: unknown; known?: WrittenEntry };
+      const known = read.known;
+      if (known) {
+        if (known.fingerprint === fps[i]) {
+          // Written by this hub but not recorded in Redis (a record write that failed).
+          records.push(this.#record(it, known.generation, known.rolloutId, fps[i] ?? ""));
+          outcomes[i] = {
+            ok: true,
+            result: { generation: known.generation, published: false, rolloutId: known.rolloutId },
+          };
+          return;
+        }
+        toWrite.push({ i, entry: { revision: known.revision }, floor: known.generation + 1 });
+        return;
+      }
       if (read.error !== undefined || read.entry === undefined) {
         outcomes[i] = { ok: false, error: read.error };
         return;
@@ -242,8 +264,8 @@ export class NatsDesiredStatePublisher implements DesiredStatePublisher {
         const bytes = sealed[j] as Uint8Array;
         const put = w.entry ? this.o.kv.update(key, bytes, w.entry.revision) : this.o.kv.create(key, bytes);
         return put.then(
-          () => undefined,
-          (error: unknown) => error ?? new Error("write failed"),
+          (revision): { revision: number; error?: undefined } => ({ revision }),
+          (error: unknown) => ({ error: error ?? new Error("write failed") }),
         );
       }),
     );
@@ -253,12 +275,20 @@ export class NatsDesiredStatePublisher implements DesiredStatePublisher {
     const events: HubEvent[] = [];
     const lost: number[] = [];
     toWrite.forEach((w, j) => {
-      if (puts[j] !== undefined) {
+      const it = items[w.i] as WriteItem;
+      const put = puts[j];
+      if (!put || put.error !== undefined) {
+        this.#written.forget(keyOf(it));
         lost.push(w.i);
         return;
       }
-      const it = items[w.i] as WriteItem;
       const generation = generations[j] ?? 0;
+      this.#written.remember(keyOf(it), {
+        revision: put.revision,
+        generation,
+        fingerprint: fps[w.i] ?? "",
+        rolloutId: it.rolloutId,
+      });
       const { cluster, app } = pairOf(it.inputs);
       const revision = it.inputs.source?.revision ?? "";
       records.push(this.#record(it, generation, it.rolloutId, fps[w.i] ?? ""));
@@ -320,9 +350,10 @@ export class NatsDesiredStatePublisher implements DesiredStatePublisher {
       const bytes = seal(DESIRED_STATE, message, this.o.hubKey);
       this.#fence(lease);
       try {
-        if (entry) await this.o.kv.update(key, bytes, entry.revision);
-        else await this.o.kv.create(key, bytes);
+        const written = entry ? await this.o.kv.update(key, bytes, entry.revision) : await this.o.kv.create(key, bytes);
+        this.#written.remember(key, { revision: written, generation, fingerprint: fp, rolloutId });
       } catch (err) {
+        this.#written.forget(key);
         if (attempt >= CAS_ATTEMPTS) {
           throw new HubError(`cannot write ${DESIRED_BUCKET}/${key}: another writer keeps changing it`, { cause: err });
         }

@@ -24,6 +24,7 @@ import { RedisTokenStore } from "./tokens.js";
 
 export { REDIS_START_ATTEMPTS, type RedisTarget, redactRedisUrl } from "./connection.js";
 export { KEY_PREFIX, keys as redisKeys, NUDGE_CHANNEL } from "./keys.js";
+export { RedisObjectStore } from "./objects.js";
 export { RedisRolloutStore } from "./rollouts.js";
 
 /** About how many deliveries the delivery log keeps (`MAXLEN ~`). */

@@ -41,6 +41,8 @@ export const KEY_PREFIX = "flotilla:";
 export const keys = {
   object: (kind: StoredKind, name: string) => `${KEY_PREFIX}obj:${kind.toLowerCase()}:${name}`,
   objectIndex: (kind: StoredKind) => `${KEY_PREFIX}idx:${kind.toLowerCase()}`,
+  /** Raised by every change of the kind's index, so a replica may keep the sorted names it read. */
+  objectIndexVersion: (kind: StoredKind) => `${KEY_PREFIX}idx-version:${kind.toLowerCase()}`,
   clusterStatus: (cluster: string) => `${KEY_PREFIX}cluster-status:${cluster}`,
   generation: (cluster: string, app: string) => `${KEY_PREFIX}gen:${cluster}.${app}`,
   desired: (cluster: string, app: string) => `${KEY_PREFIX}desired:${cluster}.${app}`,

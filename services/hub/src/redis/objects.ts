@@ -4,8 +4,15 @@ import { allFromJson, fromJson } from "./json.js";
 import { keys } from "./keys.js";
 import { CREATE_OBJECT } from "./scripts.js";
 
-/** Registry objects: one JSON value per object and a set of names per kind. */
+/**
+ * Registry objects: one JSON value per object and a set of names per kind, with a version that
+ * every change of the set raises. The sorted names are kept per kind with the version they were
+ * read at, so listing a page of 10,000 clusters costs one GET of the version instead of reading
+ * and sorting every name (50-130 ms at 10,000 on a busy 2-core machine).
+ */
 export class RedisObjectStore implements ObjectStore {
+  readonly #names = new Map<StoredKind, { version: string; names: string[] }>();
+
   constructor(private readonly redis: Redis) {}
 
   async getObject<K extends StoredKind>(kind: K, name: string): Promise<RecordOf[K] | undefined> {
@@ -13,7 +20,16 @@ export class RedisObjectStore implements ObjectStore {
   }
 
   async listNames(kind: StoredKind): Promise<string[]> {
-    return (await this.redis.smembers(keys.objectIndex(kind))).sort();
+    const cached = this.#names.get(kind);
+    if (cached && (await this.redis.get(keys.objectIndexVersion(kind))) === cached.version) return [...cached.names];
+    // The version and the names in one transaction: a change between them would be kept under
+    // the version before it. A set no hub of this version changed yet has no version: not kept.
+    const read = await this.redis.multi().get(keys.objectIndexVersion(kind)).smembers(keys.objectIndex(kind)).exec();
+    const version = read?.[0]?.[1] as string | null | undefined;
+    const names = ((read?.[1]?.[1] as string[] | undefined) ?? []).sort();
+    if (typeof version === "string") this.#names.set(kind, { version, names });
+    else this.#names.delete(kind);
+    return [...names];
   }
 
   async listObjects<K extends StoredKind>(kind: K): Promise<RecordOf[K][]> {
@@ -36,9 +52,10 @@ export class RedisObjectStore implements ObjectStore {
   async createObject<K extends StoredKind>(kind: K, record: RecordOf[K]): Promise<boolean> {
     const created = await this.redis.eval(
       CREATE_OBJECT,
-      2,
+      3,
       keys.object(kind, record.name),
       keys.objectIndex(kind),
+      keys.objectIndexVersion(kind),
       JSON.stringify(record),
       record.name,
     );
@@ -50,11 +67,17 @@ export class RedisObjectStore implements ObjectStore {
       .multi()
       .set(keys.object(kind, record.name), JSON.stringify(record))
       .sadd(keys.objectIndex(kind), record.name)
+      .incr(keys.objectIndexVersion(kind))
       .exec();
   }
 
   async deleteObject(kind: StoredKind, name: string): Promise<boolean> {
-    const result = await this.redis.multi().del(keys.object(kind, name)).srem(keys.objectIndex(kind), name).exec();
+    const result = await this.redis
+      .multi()
+      .del(keys.object(kind, name))
+      .srem(keys.objectIndex(kind), name)
+      .incr(keys.objectIndexVersion(kind))
+      .exec();
     return result?.[0]?.[1] === 1;
   }
 }

@@ -1,7 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { HubError } from "../errors.js";
 import { createRollout, parsePolicy, type RolloutState, recordWrites } from "../rollout/index.js";
-import { changedEntries, entryTexts, headerRevision, joinRollout, splitRollout } from "./rollout-parts.js";
+import {
+  changedEntries,
+  changedSince,
+  entryTexts,
+  headerRevision,
+  joinRollout,
+  splitRollout,
+  withChanges,
+} from "./rollout-parts.js";
 
 function rollout(): RolloutState {
   return createRollout({
@@ -64,6 +72,30 @@ describe("rollout parts", () => {
     const pairs = changedEntries(before, entryTexts(next));
     expect(pairs.filter((_, i) => i % 2 === 0)).toEqual(["c-2"]);
     expect(joinRollout(splitRollout(next, 2).header, asRecord(entryTexts(next))).rollout).toEqual(next);
+  });
+
+  it("keeps the texts of clusters a copy-on-write change shares, and writes the changed ones anew", () => {
+    const r = rollout();
+    const before = entryTexts(r);
+    const write = {
+      kind: "WriteDesired" as const,
+      rolloutId: r.id,
+      app: r.app,
+      environment: r.environment,
+      atMs: 2_000,
+      cluster: "c-3",
+      target: r.to,
+    };
+    const next = recordWrites(r, [{ write, generation: 4 }], 2_000);
+    expect(next.waves[1]?.clusters[0]).toBe(r.waves[1]?.clusters[0]);
+    expect(next.waves[1]?.clusters[1]).not.toBe(r.waves[1]?.clusters[1]);
+    // A stale text for a shared cluster is not compared: proof that it was not turned into text again.
+    const stale = new Map(before).set("c-2", "kept");
+    const pairs = changedSince(r, stale, next);
+    expect(pairs).toEqual(["c-3", entryTexts(next).get("c-3")]);
+    expect(changedSince(r, before, next)).toEqual(pairs);
+    expect(withChanges(before, pairs)).toEqual(entryTexts(next));
+    expect(changedSince(next, withChanges(before, pairs), next)).toEqual([]);
   });
 
   it("refuses a rollout whose entries are missing or misplaced, naming it", () => {

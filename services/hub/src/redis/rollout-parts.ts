@@ -62,6 +62,38 @@ export function entryTexts(rollout: RolloutState): Map<string, string> {
   return entries;
 }
 
+/**
+ * The entries of `rollout` that differ from `texts` (the entries of `previous` as stored), as
+ * field, value pairs: a cluster whose progress `rollout` shares with `previous` (the same object
+ * at the same wave and position: a copy-on-write step left it alone) is skipped without being
+ * turned into text, so a save costs the clusters that changed and one walk of the identities.
+ */
+export function changedSince(
+  previous: RolloutState,
+  texts: ReadonlyMap<string, string>,
+  rollout: RolloutState,
+): string[] {
+  const pairs: string[] = [];
+  for (let w = 0; w < rollout.waves.length; w++) {
+    const clusters = rollout.waves[w]?.clusters ?? [];
+    const before = previous.waves[w]?.clusters;
+    for (let i = 0; i < clusters.length; i++) {
+      const c = clusters[i] as ClusterProgress;
+      if (before?.[i] === c && texts.has(c.name)) continue;
+      const text = entryText(w, i, c);
+      if (texts.get(c.name) !== text) pairs.push(c.name, text);
+    }
+  }
+  return pairs;
+}
+
+/** `texts` with the field, value `pairs` applied: the entries as stored after a save of them. */
+export function withChanges(texts: ReadonlyMap<string, string>, pairs: readonly string[]): Map<string, string> {
+  const next = new Map(texts);
+  for (let k = 0; k + 1 < pairs.length; k += 2) next.set(pairs[k] as string, pairs[k + 1] as string);
+  return next;
+}
+
 /** The text of one cluster's entry. */
 export function entryText(wave: number, position: number, progress: ClusterProgress): string {
   return JSON.stringify([wave, position, progress]);

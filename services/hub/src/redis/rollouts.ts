@@ -5,12 +5,14 @@ import { type Lease, ROLLOUT_RETENTION, type RolloutFilter, type RolloutStore, t
 import { keys, leaseValue } from "./keys.js";
 import {
   changedEntries,
+  changedSince,
   entryTexts,
   headerRevision,
   headerText,
   joinRollout,
   type ReadParts,
   splitRollout,
+  withChanges,
 } from "./rollout-parts.js";
 import { CREATE_ROLLOUT, SAVE_ROLLOUT } from "./scripts.js";
 
@@ -134,13 +136,16 @@ export class RedisRolloutStore implements RolloutStore {
 
   async compareAndSet(expected: StoredRollout, next: RolloutState, fence?: Lease): Promise<boolean> {
     // A StoredRollout this store did not hand out: write every entry.
-    const before = this.#read.get(expected) ?? { rev: headerRevision(expected.raw), entries: new Map() };
-    const entries = entryTexts(next);
-    const changed = changedEntries(before.entries, entries);
+    const read = this.#read.get(expected);
+    const before = read ?? { rev: headerRevision(expected.raw), entries: new Map<string, string>() };
+    // Clusters a copy-on-write step left alone are not turned into text again.
+    const changed = read
+      ? changedSince(read.rollout, read.entries, next)
+      : changedEntries(before.entries, entryTexts(next));
     // Nothing changed: nothing to save, as when the caller compared the texts itself. A settled
     // rollout is saved all the same: the save is what drops it from the unsettled set.
     if (changed.length === 0 && !isSettled(next) && headerText(next, before.rev) === expected.raw) return true;
-    const parts = { header: headerText(next, before.rev + 1), entries };
+    const parts = { header: headerText(next, before.rev + 1), entries: withChanges(before.entries, changed) };
     const result = Number(
       await this.redis.eval(
         SAVE_ROLLOUT,

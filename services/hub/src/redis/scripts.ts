@@ -4,7 +4,7 @@
  */
 
 /** KEYS: object, name index. ARGV: record JSON, name. 1 when created, 0 when the object exists. */
-export const CREATE_OBJECT = `if redis.call('SET', KEYS[1], ARGV[1], 'NX') then redis.call('SADD', KEYS[2], ARGV[2]) return 1 end return 0`;
+export const CREATE_OBJECT = `if redis.call('SET', KEYS[1], ARGV[1], 'NX') then redis.call('SADD', KEYS[2], ARGV[2]) redis.call('INCR', KEYS[3]) return 1 end return 0`;
 
 /**
  * KEYS: leader, generation counter. ARGV: lease value, floor. The next generation, at least

@@ -12,8 +12,12 @@ export interface MintedCredentials {
  * mints nothing.
  */
 export interface ClusterCredentialIssuer {
-  mint(cluster: string): Promise<MintedCredentials>;
-  /** A new JWT (with a new expiry) for the cluster's user `userPublicKey`; the agent holds the seed. */
-  renew(cluster: string, userPublicKey: string): Promise<string>;
+  /** A new user allowed to write the status keys of `apps` only (nats/grants.ts says which). */
+  mint(cluster: string, apps: readonly string[]): Promise<MintedCredentials>;
+  /**
+   * A new JWT (with a new expiry) for the cluster's user `userPublicKey`, whose seed the agent
+   * holds, allowed to write the status keys of `apps` only: a renewal drops unassigned apps.
+   */
+  renew(cluster: string, userPublicKey: string, apps: readonly string[]): Promise<string>;
   revoke(cluster: string, userPublicKey: string): Promise<void>;
 }

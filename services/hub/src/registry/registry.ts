@@ -164,7 +164,9 @@ export class Registry {
    */
   async createCluster(name: string, spec: ClusterSpec): Promise<BootstrapBundle> {
     const agentKey = generateSigningKey();
-    const minted = this.o.issuer ? await this.o.issuer.mint(name) : undefined;
+    // A new name has no assignments (deregistration forgets them): its agent asks for each
+    // app's status key when that app's first desired state arrives (nats/creds.ts).
+    const minted = this.o.issuer ? await this.o.issuer.mint(name, []) : undefined;
     const record: ClusterRecord = {
       name,
       labels: spec.labels,

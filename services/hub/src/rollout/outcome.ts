@@ -4,6 +4,7 @@
  */
 
 import { type Action, actionBase } from "./action.js";
+import { own } from "./copy.js";
 import { leadTime } from "./leadtime.js";
 import type { RolloutFailure, RolloutState } from "./state.js";
 
@@ -11,7 +12,7 @@ import type { RolloutFailure, RolloutState } from "./state.js";
  * Ends `rollout` Failed, or RolledBack when `rollback` is asked and there is a last good target
  * to go back to. Rolling back marks every cluster that may have received the new target (a write
  * was decided for it, confirmed or not) for a RollbackCluster; clusters never written are left alone.
- * Mutates `rollout`; appends to `out`.
+ * Mutates `rollout` (its clusters through {@link own}, so a copy-on-write copy stays one); appends to `out`.
  */
 export function endFailed(
   rollout: RolloutState,
@@ -29,11 +30,12 @@ export function endFailed(
   rollout.state = canRollBack ? "RolledBack" : "Failed";
   if (canRollBack) {
     for (const wave of rollout.waves)
-      for (const c of wave.clusters)
-        if (c.dispatchedAtMs !== undefined && !c.rollback) {
-          c.rollback = { requestedAtMs: nowMs };
-          c.state = "rolling-back";
-        }
+      wave.clusters.forEach((c, i) => {
+        if (c.dispatchedAtMs === undefined || c.rollback) return;
+        const m = own(rollout, wave, i);
+        m.rollback = { requestedAtMs: nowMs };
+        m.state = "rolling-back";
+      });
   }
   out.push({ kind: "RolloutFailed", ...actionBase(rollout, nowMs), state: rollout.state, reason: failure.reason });
 }

@@ -1224,3 +1224,50 @@ describe("recordWrites", () => {
     );
   });
 });
+
+describe("copy-on-write: a step copies only the clusters it changes", () => {
+  const names = Array.from({ length: 6 }, (_, i) => `c-${i}`);
+  const policy: PolicyInput = {
+    waves: [{ name: "all", selector: {}, maxConcurrency: "100%", bakeSeconds: 0 }],
+    progressDeadlineSeconds: 60,
+  };
+  /** Every cluster written at generation 2 and progressing, reporting the old revision still. */
+  function inFlight(): { rollout: RolloutState; observations: Observations } {
+    const stale: ClusterReport = { observedGeneration: 1, revision: OLD, health: "healthy", phase: "synced" };
+    const observations: Observations = {
+      clusters: Object.fromEntries(names.map((n) => [n, { connectivity: "Ready" as const, report: stale }])),
+    };
+    const started = step(rolloutOf(policy, names), observations, 0);
+    const executed = started.actions.filter(isWriteAction).map((write) => ({ write, generation: 2 }));
+    return { rollout: deepFreeze(recordWrites(started.rollout, executed, S)), observations };
+  }
+  const at2 = (health: string): ClusterReport => ({
+    observedGeneration: 2,
+    revision: NEW,
+    health,
+    phase: "synced",
+  });
+
+  it.each<[title: string, reports: Record<string, ClusterReport>, nowMs: number, copied: string[]]>([
+    ["no report moved anything", {}, 2 * S, []],
+    ["one cluster turned healthy", { "c-2": at2("healthy") }, 2 * S, ["c-2"]],
+    ["two clusters turned healthy", { "c-1": at2("healthy"), "c-4": at2("healthy") }, 2 * S, ["c-1", "c-4"]],
+    [
+      "one cluster degraded past the budget: every written cluster is rolled back",
+      { "c-3": at2("degraded") },
+      2 * S,
+      names,
+    ],
+    ["the deadline passed: every in-flight cluster failed", {}, 61 * S, names],
+  ])("%s", (_title, reports, nowMs, copied) => {
+    const { rollout, observations: stale } = inFlight();
+    const moved = Object.entries(reports).map(([n, report]) => [n, { connectivity: "Ready" as const, report }]);
+    const observations: Observations = { clusters: { ...stale.clusters, ...Object.fromEntries(moved) } };
+    const result = step(rollout, observations, nowMs);
+    const before = new Map(rollout.waves.flatMap((w) => w.clusters.map((c) => [c.name, c] as const)));
+    const changed = result.rollout.waves.flatMap((w) => w.clusters.filter((c) => before.get(c.name) !== c));
+    expect(changed.map((c) => c.name)).toEqual(copied);
+    // The shared clusters are the input's own, unchanged; the step's output reads as a full copy would.
+    expect(result.rollout).toEqual(step(structuredClone(rollout), observations, nowMs).rollout);
+  });
+});

@@ -55,8 +55,9 @@
  *   still running.
  */
 
-import { type Action, actionBase, eventAction, type StepResult } from "./action.js";
+import { type Action, actionBase, eventAction, type RolloutEventType, type StepResult } from "./action.js";
 import { recordMeasurements, resetAnalyses, startAnalyses, startPrePromotion } from "./analysis.js";
+import { copyRollout, own } from "./copy.js";
 import { waveDurationSeconds } from "./leadtime.js";
 import {
   APPLY_FAILED,
@@ -81,7 +82,9 @@ import { outstandingWrites } from "./write.js";
 
 /** Advances `rollout` as far as `observations` at `nowMs` allow; returns the new state and what to do. */
 export function step(rollout: RolloutState, observations: Observations, nowMs: number): StepResult {
-  const next = structuredClone(rollout);
+  // Clusters are copied only when the step changes them (copy.ts): a step costs the clusters
+  // whose observations moved them, not a copy of the whole rollout.
+  const next = copyRollout(rollout);
   const actions: Action[] = [];
   if (!isTerminal(next.state)) advance(next, observations, nowMs, actions);
   if (isTerminal(next.state)) delete next.hold;
@@ -118,7 +121,9 @@ function advance(r: RolloutState, observations: Observations, now: number, out: 
     )
       return;
 
-    for (const c of wave.clusters) judgeCluster(r, wave, c, observations.clusters[c.name], now, out);
+    wave.clusters.forEach((c, i) => {
+      judgeCluster(r, wave, i, observations.clusters[c.name], now, out);
+    });
     const failed = wave.clusters.filter((c) => c.state === "failed");
     if (failed.length > wave.failureBudget) {
       wave.status = "failed";
@@ -264,78 +269,73 @@ function hasVerdict(c: ClusterProgress): boolean {
 function dispatch(r: RolloutState, wave: WaveProgress, observations: Observations, now: number, out: Action[]): void {
   let free =
     wave.maxConcurrency - wave.clusters.filter((c) => c.state === "writing" || c.state === "progressing").length;
-  for (const c of wave.clusters) {
-    if (c.state !== "pending") continue;
+  wave.clusters.forEach((c, i) => {
+    if (c.state !== "pending") return;
     const observed = observations.clusters[c.name];
     const connectivity = observed?.connectivity ?? "Offline";
     const about = { wave: wave.name, cluster: c.name };
+    /** Sets the cluster's waiting reason, announcing it when it is new. */
+    const wait = (reason: string, event: RolloutEventType) => {
+      if (c.reason === reason) return;
+      own(r, wave, i).reason = reason;
+      out.push(eventAction(r, now, event, reason, about));
+    };
+    const skip = (reason: string) => {
+      const m = own(r, wave, i);
+      m.state = "skipped";
+      m.skippedAtMs = now;
+      m.reason = reason;
+      out.push(eventAction(r, now, "ClusterSkipped", reason, about));
+    };
     if (connectivity === "Ready" && observed?.held && !r.holdOverride) {
-      const reason = `waiting: held, ${observed.held}`;
-      if (c.reason !== reason) {
-        c.reason = reason;
-        out.push(eventAction(r, now, "ClusterHeld", reason, about));
-      }
+      wait(`waiting: held, ${observed.held}`, "ClusterHeld");
     } else if (connectivity === "Ready" && observed?.freeze !== undefined) {
       // A cluster that asks for a freeze is treated as an offline one, under the same policy.
       const asked = `cluster requested a freeze: ${observed.freeze}`;
-      if (r.offlineClusters === "block") {
-        const reason = `waiting: ${asked} (offlineClusters: block)`;
-        if (c.reason !== reason) {
-          c.reason = reason;
-          out.push(eventAction(r, now, "ClusterWaitingFrozen", reason, about));
-        }
-      } else if (free > 0) {
-        c.state = "skipped";
-        c.skippedAtMs = now;
-        c.reason = `skipped: ${asked} when its turn came (offlineClusters: skip)`;
-        out.push(eventAction(r, now, "ClusterSkipped", c.reason, about));
-      }
+      if (r.offlineClusters === "block") wait(`waiting: ${asked} (offlineClusters: block)`, "ClusterWaitingFrozen");
+      else if (free > 0) skip(`skipped: ${asked} when its turn came (offlineClusters: skip)`);
     } else if (connectivity === "Ready" && observed?.blockedBy) {
-      const reason = `waiting: blocked by ${observed.blockedBy}`;
-      if (c.reason !== reason) {
-        c.reason = reason;
-        out.push(eventAction(r, now, "ClusterBlocked", reason, about));
-      }
+      wait(`waiting: blocked by ${observed.blockedBy}`, "ClusterBlocked");
     } else if (connectivity === "Ready") {
       if (free <= 0) {
-        delete c.reason; // back online, waiting only for a slot now
-        continue;
+        // Back online, waiting only for a slot now.
+        if (c.reason !== undefined) delete own(r, wave, i).reason;
+        return;
       }
       free--;
-      c.state = "writing";
-      c.dispatchedAtMs = now;
-      delete c.reason;
+      const m = own(r, wave, i);
+      m.state = "writing";
+      m.dispatchedAtMs = now;
+      delete m.reason;
     } else if (r.offlineClusters === "block") {
-      if (c.reason === undefined) {
-        c.reason = `waiting: cluster is ${connectivity} (offlineClusters: block)`;
-        out.push(eventAction(r, now, "ClusterWaitingOffline", c.reason, { wave: wave.name, cluster: c.name }));
-      }
+      if (c.reason === undefined)
+        wait(`waiting: cluster is ${connectivity} (offlineClusters: block)`, "ClusterWaitingOffline");
     } else if (free > 0) {
-      c.state = "skipped";
-      c.skippedAtMs = now;
-      c.reason = `skipped: cluster was ${connectivity} when its turn came (offlineClusters: skip)`;
-      out.push(eventAction(r, now, "ClusterSkipped", c.reason, { wave: wave.name, cluster: c.name }));
+      skip(`skipped: cluster was ${connectivity} when its turn came (offlineClusters: skip)`);
     }
-  }
+  });
 }
 
-/** Moves one in-flight or healthy cluster on from what its latest report says. */
+/** Moves one in-flight or healthy cluster (`wave.clusters[index]`) on from what its latest report says. */
 function judgeCluster(
   r: RolloutState,
   wave: WaveProgress,
-  c: ClusterProgress,
+  index: number,
   observation: ClusterObservation | undefined,
   now: number,
   out: Action[],
 ): void {
+  const c = wave.clusters[index];
+  if (!c) return;
   const report = observation?.report;
   const about = { wave: wave.name, cluster: c.name };
   let failure: string | undefined;
   if (c.state === "progressing" && c.generation !== undefined) {
     const verdict = gate(c.generation, r.to.revision, report);
     if (verdict === true) {
-      c.state = "healthy";
-      c.healthyAtMs = now;
+      const m = own(r, wave, index);
+      m.state = "healthy";
+      m.healthyAtMs = now;
       const message = c.unchanged
         ? `healthy at generation ${c.generation}, unchanged (its desired state already was this target)`
         : `healthy at generation ${c.generation}`;
@@ -354,9 +354,10 @@ function judgeCluster(
   )
     failure = `not healthy within the progress deadline of ${r.progressDeadlineSeconds}s (${describe(c, report)})`;
   if (failure === undefined) return;
-  c.state = "failed";
-  c.failedAtMs = now;
-  c.reason = failure;
+  const m = own(r, wave, index);
+  m.state = "failed";
+  m.failedAtMs = now;
+  m.reason = failure;
   out.push(eventAction(r, now, "ClusterFailed", failure, about));
 }
 

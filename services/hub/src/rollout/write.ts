@@ -14,6 +14,7 @@
  */
 
 import { actionBase, type WriteAction } from "./action.js";
+import { copyRollout, own } from "./copy.js";
 import { RolloutInputError } from "./errors.js";
 import {
   type ClusterProgress,
@@ -92,15 +93,16 @@ export interface ExecutedWrite {
  */
 export function recordWrites(rollout: RolloutState, executed: readonly ExecutedWrite[], nowMs: number): RolloutState {
   const id = rollout.id;
-  const next = structuredClone(rollout);
-  const progress = new Map(next.waves.flatMap((w) => w.clusters.map((c) => [c.name, c] as const)));
+  // Only the clusters written are copied (copy.ts); the others stay shared with `rollout`.
+  const next = copyRollout(rollout);
+  const at = new Map(next.waves.flatMap((w) => w.clusters.map((c, i) => [c.name, { w, i }] as const)));
   for (const { write, generation, unchanged = false } of executed) {
     if (write.rolloutId !== id) throw new RolloutInputError(id, `cannot record a write of rollout ${write.rolloutId}`);
     if (!Number.isSafeInteger(generation) || generation < 1)
       throw new RolloutInputError(id, `generation ${generation} is not a positive integer`);
-    const c = progress.get(write.cluster);
-    if (!c) throw new RolloutInputError(id, `cluster ${JSON.stringify(write.cluster)} is not part of this rollout`);
-    applyWrite(next, c, write, generation, nowMs, unchanged);
+    const place = at.get(write.cluster);
+    if (!place) throw new RolloutInputError(id, `cluster ${JSON.stringify(write.cluster)} is not part of this rollout`);
+    applyWrite(next, own(next, place.w, place.i), write, generation, nowMs, unchanged);
   }
   return next;
 }

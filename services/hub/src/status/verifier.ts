@@ -1,6 +1,7 @@
 import { Piscina } from "piscina";
 import { AgentKeys } from "../registry/agent-keys.js";
 import type { ReportRecord } from "../store.js";
+import { packItems, transferList } from "./packed.js";
 import {
   type HeartbeatFacts,
   openHeartbeat,
@@ -55,20 +56,23 @@ export class ThreadVerifier implements Verifier {
     });
   }
 
-  async #split<I, R>(name: string, items: readonly I[], task: (part: I[]) => object): Promise<R[]> {
+  async #split<I extends SignedItem, R>(name: string, items: readonly I[], extra: object = {}): Promise<R[]> {
     const parts = Math.max(1, Math.min(this.threads, Math.floor(items.length / MIN_ITEMS_PER_THREAD)));
     const size = Math.ceil(items.length / parts);
     const runs: Promise<R[]>[] = [];
-    for (let i = 0; i < items.length; i += size) runs.push(this.#pool.run(task(items.slice(i, i + size)), { name }));
+    for (let i = 0; i < items.length; i += size) {
+      const packed = packItems(items.slice(i, i + size));
+      runs.push(this.#pool.run({ ...packed, ...extra }, { name, transferList: transferList(packed) }));
+    }
     return (await Promise.all(runs)).flat();
   }
 
   reports(items: readonly SignedReport[], receivedAtMs: number): Promise<Verdict<ReportRecord>[]> {
-    return this.#split("reports", items, (part) => ({ items: part, receivedAtMs }));
+    return this.#split("reports", items, { receivedAtMs });
   }
 
   heartbeats(items: readonly SignedItem[]): Promise<Verdict<HeartbeatFacts>[]> {
-    return this.#split("heartbeats", items, (part) => ({ items: part }));
+    return this.#split("heartbeats", items);
   }
 
   async close(): Promise<void> {

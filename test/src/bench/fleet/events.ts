@@ -41,6 +41,9 @@ export class HubEventStream {
   readonly #writes = new Map<string, { firstAtMs: number; lastAtMs: number }>();
   /** The hub's clock at the newest report event. */
   #lastReportAtMs = 0;
+  /** The hub's clock at the first report event since {@link markReports}, if any came. */
+  #firstReportSinceMarkAtMs: number | undefined;
+  #markedReports = true;
 
   private constructor() {}
 
@@ -87,7 +90,13 @@ export class HubEventStream {
       if (w) w.lastAtMs = Math.max(w.lastAtMs, e.atMs);
       else this.#writes.set(e.rolloutId, { firstAtMs: e.atMs, lastAtMs: e.atMs });
     }
-    if (e.type === "report") this.#lastReportAtMs = Math.max(this.#lastReportAtMs, e.atMs);
+    if (e.type === "report") {
+      this.#lastReportAtMs = Math.max(this.#lastReportAtMs, e.atMs);
+      if (!this.#markedReports) {
+        this.#markedReports = true;
+        this.#firstReportSinceMarkAtMs = e.atMs;
+      }
+    }
     for (const w of this.#countWaiters) {
       if (!counted.includes(w.type) || this.count(w.type) < w.target) continue;
       this.#countWaiters.delete(w);
@@ -108,6 +117,17 @@ export class HubEventStream {
   /** The hub's clock at the newest report event so far (0 before any). */
   get lastReportAtMs(): number {
     return this.#lastReportAtMs;
+  }
+
+  /** Starts looking for the first report event from now on (see {@link firstReportSinceMarkAtMs}). */
+  markReports(): void {
+    this.#markedReports = false;
+    this.#firstReportSinceMarkAtMs = undefined;
+  }
+
+  /** The hub's clock at the first report event since {@link markReports}, if any came. */
+  get firstReportSinceMarkAtMs(): number | undefined {
+    return this.#firstReportSinceMarkAtMs;
   }
 
   count(type: CountKey): number {

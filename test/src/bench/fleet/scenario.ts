@@ -18,7 +18,7 @@ import {
   startRedis,
 } from "@flotilla/devfleet";
 import { createOperatorSetup, GITHUB_SIGNATURE_HEADER } from "@flotilla/hub";
-import { type ClusterSpec, registerClusters, SimulatedFleet } from "@flotilla/loadgen";
+import { type ClusterSpec, registerClusters, ShardedFleet } from "@flotilla/loadgen";
 import { HubEventStream } from "./events.js";
 import { cpuSeconds, peakRssBytes } from "./process-stats.js";
 
@@ -52,6 +52,8 @@ export interface SizeOptions {
   workDir: string;
   /** Writes a V8 CPU profile of the hub here (`node --cpu-prof`), and its log once it stopped. */
   profileDir?: string;
+  /** Worker threads the simulated agents run in (their timers then never wait on this process). */
+  agentShards: number;
   /** Runs this script as the hub instead of the built `flotilla-hub` (e.g. a copy of an older build, to compare). */
   hubScript?: string;
   say: (line: string) => void;
@@ -88,7 +90,12 @@ export interface SizeResult {
   loadAfter: number;
   registrationSeconds: number;
   rollouts: RolloutResult[];
+  /** Report burst, end to end: sent by the agents → the hub's last report event seen here. */
   reportBurstPerSecond: number;
+  /** Report burst by the hub's clock: reports stored from its first report event to its last. */
+  reportBurstHubPerSecond: number;
+  /** The hub's CPU time (all its threads) in the report burst, per report sent. */
+  reportCpuMicros: number;
   heartbeatBurstPerSecond: number;
   /** Ready → Offline transitions of clusters whose simulated agent never stopped. */
   falseOffline: number;
@@ -210,7 +217,7 @@ async function latency(hub: HubProcess, path: string): Promise<{ p50Ms: number; 
 }
 
 /** Whether every cluster of the rollout is healthy at the generation its simulated agent last acted on. */
-async function verify(hub: HubProcess, fleet: SimulatedFleet, id: string): Promise<string[]> {
+async function verify(hub: HubProcess, fleet: ShardedFleet, id: string): Promise<string[]> {
   const res = await hub.api.request<RolloutView>("GET", `/v1/rollouts/${id}`);
   const r = res.json;
   if (!r) return [`GET /v1/rollouts/${id} answered ${res.status}`];
@@ -218,8 +225,9 @@ async function verify(hub: HubProcess, fleet: SimulatedFleet, id: string): Promi
   if (r.state !== "Succeeded") problems.push(`rollout ${id} ended ${r.state}: ${r.failure?.reason ?? ""}`);
   let wrong = 0;
   let example = "";
+  const progress = await fleet.progress(APP);
   for (const c of r.waves.flatMap((w) => w.clusters)) {
-    const seen = fleet.progress(c.name, APP);
+    const seen = progress.get(c.name);
     if (c.state === "healthy" && seen && seen.generation === c.generation && seen.revision === r.to.revision) continue;
     wrong++;
     example ||= `${c.name} is ${c.state} at generation ${c.generation}; its agent acted on ${seen?.generation} (${seen?.revision.slice(0, 7) ?? "nothing"})`;
@@ -230,7 +238,7 @@ async function verify(hub: HubProcess, fleet: SimulatedFleet, id: string): Promi
 
 interface Harness {
   hub: HubProcess;
-  fleet: SimulatedFleet;
+  fleet: ShardedFleet;
   events: HubEventStream;
   repo: FixtureRepo;
   say: (line: string) => void;
@@ -250,7 +258,7 @@ async function measureRollout(
 ): Promise<RolloutResult> {
   const { hub, fleet, events } = h;
   const reportsPerRevision = fleet.behaviour.reportsPerRevision;
-  fleet.counters.openWindow();
+  await fleet.openWindow();
   const reportsBefore = events.count("report");
   const cpuBefore = await cpuSeconds(hub.process.pid);
   const created = events.nextRollout(["Created"], 120_000);
@@ -266,7 +274,7 @@ async function measureRollout(
   const seconds = (performance.now() - started) / 1000;
   const offline = offlineSoFar(events) - offlineBefore;
   const hubCpuSeconds = (await cpuSeconds(hub.process.pid)) - cpuBefore;
-  const window = fleet.counters.window;
+  const window = await fleet.window();
   const spanS = ((window.lastAtMs ?? 0) - (window.firstAtMs ?? 0)) / 1000;
   const fromCreated = (atMs: number | undefined) => Math.max(0, ((atMs ?? 0) - createdEvent.atMs) / 1000);
   const hubTimes = {
@@ -347,7 +355,7 @@ export async function runSize(o: SizeOptions): Promise<SizeResult> {
     let started = performance.now();
     const bundles = await registerClusters(hub.api, clusterSpecs(o.clusters));
     const registrationSeconds = (performance.now() - started) / 1000;
-    const fleet = await SimulatedFleet.start({ natsUrl: nats.url, bundles });
+    const fleet = await ShardedFleet.start({ natsUrl: nats.url, bundles, shards: o.agentShards });
     stops.push(() => fleet.stop());
     o.say(`  ${o.clusters} clusters registered in ${registrationSeconds.toFixed(1)} s; waiting for them to be Ready`);
     const readyBy = Date.now() + Math.max(60_000, (o.clusters / 1000) * READY_TIMEOUT_PER_THOUSAND_MS);
@@ -361,10 +369,10 @@ export async function runSize(o: SizeOptions): Promise<SizeResult> {
     rollouts.push(await measureRollout(h, "first deploy", "one wave", () => hub.api.apply(repoAndAppYaml(repo, git))));
     let version = 1;
     for (const reports of o.reportsPerRevision) {
-      fleet.setBehaviour({ reportsPerRevision: reports });
+      await fleet.setBehaviour({ reportsPerRevision: reports });
       rollouts.push(await commitRollout(h, version++, "one wave"));
     }
-    fleet.setBehaviour({ reportsPerRevision: 1 });
+    await fleet.setBehaviour({ reportsPerRevision: 1 });
     if (o.canary) {
       await hub.api.apply(policyYaml("canary 1% → rest"));
       rollouts.push(await commitRollout(h, version++, "canary 1% → rest"));
@@ -374,10 +382,26 @@ export async function runSize(o: SizeOptions): Promise<SizeResult> {
     // hub has stored every cluster's last one (the verdict, phase synced).
     const offlineBeforeBursts = offlineSoFar(events);
     const verdictsBefore = events.count("report:synced");
+    const reportsBefore = events.count("report");
+    events.markReports();
+    const burstCpuBefore = await cpuSeconds(hub.process.pid);
     started = Date.now();
-    fleet.reportAgain(REPORT_BURST);
+    await fleet.reportAgain(REPORT_BURST);
     const reportsDoneAt = await events.reach("report:synced", verdictsBefore + o.clusters, 120_000);
     const reportBurstPerSecond = (REPORT_BURST * o.clusters) / Math.max(0.001, (reportsDoneAt - started) / 1000);
+    // By the hub's clock: the burst's reports over the time from its first report event to its
+    // last (the hub coalesces a cluster's reports that arrive together, so it emits fewer events).
+    const burstEvents = events.count("report") - reportsBefore;
+    const hubBurstS = (events.lastReportAtMs - (events.firstReportSinceMarkAtMs ?? events.lastReportAtMs)) / 1000;
+    const reportBurstHubPerSecond = (REPORT_BURST * o.clusters) / Math.max(0.001, hubBurstS);
+    // The hub's CPU (every thread: the main one and the verification threads) per report sent.
+    const reportCpuMicros =
+      (((await cpuSeconds(hub.process.pid)) - burstCpuBefore) * 1e6) / (REPORT_BURST * o.clusters);
+    o.say(`  report burst: hub CPU ${reportCpuMicros.toFixed(0)} µs per report sent`);
+    o.say(
+      `  report burst: ${REPORT_BURST * o.clusters} reports (${burstEvents} report events) in ${hubBurstS.toFixed(2)} s ` +
+        `by the hub's clock (${Math.round(reportBurstHubPerSecond)} /s); ${((reportsDoneAt - started) / 1000).toFixed(2)} s end to end`,
+    );
 
     // A heartbeat burst: every cluster beats at once, on top of the beats already spread over time.
     const beats = await HubEventStream.open(hub.url, hub.token, ["heartbeat"]);
@@ -405,13 +429,14 @@ export async function runSize(o: SizeOptions): Promise<SizeResult> {
     // Beside the profile, the log tells when each step ran.
     if (o.profileDir) await copyFile(join(dir, "hub", "hub.log"), join(o.profileDir, "hub.log")).catch(() => {});
     for (const [msg, n] of Object.entries(hubWarnings)) o.say(`  hub logged ${n}× "${msg}"`);
+    const counts = await fleet.counts();
     o.say(
-      `  simulated agents' heartbeat ticks ran up to ${(fleet.counters.heartbeatLateMaxMs / 1000).toFixed(1)} s late`,
+      `  simulated agents (${fleet.shardCount} worker thread(s)): heartbeat ticks ran up to ${(counts.heartbeatLateMaxMs / 1000).toFixed(1)} s late`,
     );
 
     const problems = rollouts.flatMap((r) => r.problems);
-    if (fleet.counters.generationRegressions > 0) {
-      problems.push(`${fleet.counters.generationRegressions} desired state(s) went back a generation`);
+    if (counts.generationRegressions > 0) {
+      problems.push(`${counts.generationRegressions} desired state(s) went back a generation`);
     }
     if (falseOffline > 0) problems.push(`${falseOffline} false Offline transition(s)`);
     return {
@@ -422,6 +447,8 @@ export async function runSize(o: SizeOptions): Promise<SizeResult> {
       registrationSeconds,
       rollouts,
       reportBurstPerSecond,
+      reportBurstHubPerSecond,
+      reportCpuMicros,
       heartbeatBurstPerSecond,
       falseOffline,
       falseOfflineClusters,
@@ -432,7 +459,7 @@ export async function runSize(o: SizeOptions): Promise<SizeResult> {
       hubPeakRssBytes,
       sigtermSeconds,
       sigtermKilled,
-      generationRegressions: fleet.counters.generationRegressions,
+      generationRegressions: counts.generationRegressions,
       hubWarnings,
       problems,
     };

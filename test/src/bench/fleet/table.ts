@@ -11,7 +11,10 @@ const fixed = (n: number, digits = 1) => n.toFixed(digits);
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
 const rate = (n: number) => `${Math.round(n).toLocaleString("en-US")} /s`;
 
-/** Rollout figures, one row per rollout of every size. */
+/**
+ * Rollout figures, one row per rollout of every size. "→ Succeeded" is end to end (trigger →
+ * the end event seen here); "hub:" columns are by the hub's clock from the rollout's creation.
+ */
 export function rolloutTable(results: readonly SizeResult[]): string {
   return table(
     [
@@ -22,6 +25,8 @@ export function rolloutTable(results: readonly SizeResult[]): string {
       "reports/rev",
       "→ created",
       "→ Succeeded",
+      "hub: → last write",
+      "hub: → end",
       "desired writes/s",
       "hub CPU",
       "ok",
@@ -35,6 +40,8 @@ export function rolloutTable(results: readonly SizeResult[]): string {
         String(r.reportsPerRevision),
         `${fixed(r.createdSeconds, 2)} s`,
         `${fixed(r.seconds, 2)} s`,
+        `${fixed(r.hub.lastWriteSeconds, 2)} s`,
+        `${fixed(r.hub.endSeconds, 2)} s`,
         rate(r.desiredWritesPerSecond),
         `${fixed(r.hubCpuSeconds, 2)} s`,
         r.problems.length === 0 ? "yes" : "NO",
@@ -52,7 +59,7 @@ export function sizeTable(results: readonly SizeResult[]): string {
       "load avg",
       "register",
       "hub peak RSS",
-      "report burst",
+      "report burst (hub clock)",
       "heartbeat burst",
       "false Offline",
       "GET /v1/clusters p50",
@@ -66,7 +73,7 @@ export function sizeTable(results: readonly SizeResult[]): string {
       `${fixed(s.loadBefore, 2)} → ${fixed(s.loadAfter, 2)}`,
       `${fixed(s.registrationSeconds)} s`,
       mib(s.hubPeakRssBytes),
-      rate(s.reportBurstPerSecond),
+      `${rate(s.reportBurstPerSecond)} (${rate(s.reportBurstHubPerSecond)})`,
       rate(s.heartbeatBurstPerSecond),
       `${s.falseOffline} (${s.falseOfflineClusters} clusters)`,
       `${fixed(s.clustersListP50Ms)} ms (${Math.round(s.clustersListBytes / 1024)} KiB)`,

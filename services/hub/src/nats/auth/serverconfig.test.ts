@@ -1,3 +1,4 @@
+import { NATS_MAX_CONTROL_LINE } from "@flotilla/proto";
 import { describe, expect, it } from "vitest";
 import { natsServerConfig } from "./serverconfig.js";
 import { createOperatorSetup } from "./setup.js";
@@ -12,6 +13,8 @@ describe("natsServerConfig", () => {
     expect(conf).toMatch(/resolver \{\n {2}type: full\n {2}dir: "\/var\/lib\/nats\/jwt"\n/);
     expect(conf).toContain(`  ${setup.systemAccount.publicKey}: "${setup.systemAccount.jwt}"`);
     expect(conf).toContain(`  ${setup.account.publicKey}: "${setup.account.jwt}"`);
+    // Room in CONNECT for a JWT listing a status key per assigned app.
+    expect(conf).toContain(`max_control_line: ${NATS_MAX_CONTROL_LINE}`);
   });
 
   it("leaves the listener and JetStream to the surrounding config unless asked", () => {

@@ -4,6 +4,7 @@
  * revocations — at runtime through the system account), and starts with both account JWTs
  * preloaded so no external account server is needed.
  */
+import { NATS_MAX_CONTROL_LINE } from "@flotilla/proto";
 import type { OperatorSetup } from "./setup.js";
 
 /** Address the server listens on when only a port is given: loopback, never all interfaces. */
@@ -57,6 +58,8 @@ export function natsServerConfig(setup: OperatorSetup, options: NatsServerConfig
     lines.push("}");
   }
   lines.push(
+    "# A cluster's user JWT lists the status key of each app assigned to it and travels in CONNECT.",
+    `max_control_line: ${NATS_MAX_CONTROL_LINE}`,
     "# Operator mode: clients authenticate with user JWTs signed by an account key the operator trusts.",
     `operator: ${quoted(setup.operator.jwt)}`,
     `system_account: ${setup.systemAccount.publicKey}`,

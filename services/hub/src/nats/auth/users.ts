@@ -17,6 +17,7 @@ import {
   type User,
 } from "@nats-io/jwt";
 import type { OperatorSetup, UserCredentials } from "./setup.js";
+import { nativeSigner } from "./signer.js";
 
 /** Publish and subscribe allow lists of a user (the shape of proto's `ClusterPermissions`). */
 export interface UserPermissions {
@@ -83,6 +84,19 @@ export interface ClusterUserOptions {
   nowMs?: number;
 }
 
+/** Native signers of account seeds, made once per seed (a process holds one or two). */
+const signers = new Map<string, KeyPair>();
+
+/** The account's signer: native Ed25519, so renewing a whole fleet's JWTs takes seconds, not minutes. */
+function accountSigner(setup: OperatorSetup): KeyPair {
+  let signer = signers.get(setup.account.seed);
+  if (!signer) {
+    signer = nativeSigner(setup.account.seed);
+    signers.set(setup.account.seed, signer);
+  }
+  return signer;
+}
+
 /** The JWT's validity options: an `exp` when a TTL is given. */
 function expiryOf(options: ClusterUserOptions): { exp?: number } {
   if (options.ttlSeconds === undefined) return {};
@@ -115,7 +129,7 @@ export async function clusterUserJwt(
     throw new Error(`${JSON.stringify(userPublicKey)} is not a NATS user public key`, { cause: err });
   }
   if (!userPublicKey.startsWith("U")) throw new Error(`${JSON.stringify(userPublicKey)} is not a NATS user public key`);
-  return encodeUser(clusterUserName(cluster), key, setup.account.seed, clusterUserClaims(cluster, options), {
+  return encodeUser(clusterUserName(cluster), key, accountSigner(setup), clusterUserClaims(cluster, options), {
     ...expiryOf(options),
   });
 }
@@ -132,9 +146,15 @@ export async function mintClusterUser(
   options: ClusterUserOptions = {},
 ): Promise<ClusterUser> {
   const ukp = createUser();
-  const jwt = await encodeUser(clusterUserName(cluster), ukp, setup.account.seed, clusterUserClaims(cluster, options), {
-    ...expiryOf(options),
-  });
+  const jwt = await encodeUser(
+    clusterUserName(cluster),
+    ukp,
+    accountSigner(setup),
+    clusterUserClaims(cluster, options),
+    {
+      ...expiryOf(options),
+    },
+  );
   return { creds: new TextDecoder().decode(fmtCreds(jwt, ukp)), userPublicKey: ukp.getPublicKey() };
 }
 
