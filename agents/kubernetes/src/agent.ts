@@ -101,6 +101,7 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
     hubKeys,
     onCredsRenewed: (creds) => saveCreds(savedCredsPath, creds, log),
     onHubKeys: (set, signerKeyId) => hubTrust.offer(set, signerKeyId),
+    registration: { hubUrl: config.hubUrl, token: config.registrationToken },
     log,
     metrics,
     retryBackoffMs: config.retryBackoffMs,

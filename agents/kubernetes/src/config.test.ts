@@ -105,6 +105,23 @@ describe("loadConfig", () => {
     expect(c.hubPublicKey).toBe("PEM");
   });
 
+  it("reads the registration token from its file and the hub's URL; neither by default", () => {
+    expect(loadConfig(["--bootstrap", bundle], {})).toMatchObject({ hubUrl: "", registrationToken: "" });
+    const token = join(dir, "registration-token");
+    writeFileSync(token, "flreg_abc\n");
+    const c = loadConfig(["--bootstrap", bundle], {
+      FLOTILLA_REGISTRATION_TOKEN_FILE: token,
+      FLOTILLA_HUB_URL: "https://hub.example.com",
+    });
+    expect(c).toMatchObject({ registrationToken: "flreg_abc", hubUrl: "https://hub.example.com" });
+    expect(() => loadConfig(["--bootstrap", bundle], { FLOTILLA_REGISTRATION_TOKEN_FILE: token })).toThrow(
+      /FLOTILLA_REGISTRATION_TOKEN_FILE is set without FLOTILLA_HUB_URL/,
+    );
+    expect(() => loadConfig(["--bootstrap", bundle], { FLOTILLA_HUB_URL: "hub.example.com" })).toThrow(
+      /FLOTILLA_HUB_URL.*http/,
+    );
+  });
+
   it.each([
     [[], {}, /^FLOTILLA_CLUSTER: is required$/],
     [["--bootstrap", bundle, "--drift-interval=-1"], {}, /FLOTILLA_DRIFT_INTERVAL: "-1" is not a duration/],

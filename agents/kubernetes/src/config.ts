@@ -86,6 +86,21 @@ export const configSchema = z
     /** PKCS#8 PEM of this agent's Ed25519 key, which signs reports and heartbeats. Required. */
     agentSigningKey: z.string().min(1, "agentSigningKey is required"),
     /**
+     * The hub's API URL (`https://hub.example.com`): where the agent registers with
+     * {@link registrationToken} when NATS refuses its credentials (expired while it was offline, or
+     * revoked). @default "" (no registration)
+     */
+    hubUrl: z
+      .string()
+      .trim()
+      .refine((v) => v === "" || /^https?:\/\/[^\s/]+/.test(v), "hubUrl must be an http:// or https:// URL")
+      .default(""),
+    /**
+     * Text of a file holding a registration token (`flotilla cluster token <name>`), used once to
+     * get new NATS credentials when the current ones no longer work; needs {@link hubUrl}. @default ""
+     */
+    registrationToken: z.string().trim().default(""),
+    /**
      * Path of a kubeconfig, or a list of them separated as in `KUBECONFIG` (merged as kubectl
      * merges them); empty means in-cluster config (or the default kubeconfig). @default ""
      */
@@ -194,6 +209,8 @@ export const AGENT_SETTINGS: readonly AgentSetting[] = [
   ...NATS_TLS_SETTINGS,
   { field: "hubPublicKey", fileEnv: "FLOTILLA_HUB_PUBLIC_KEY_FILE", fileFlag: "hub-public-key" },
   { field: "agentSigningKey", fileEnv: "FLOTILLA_AGENT_KEY_FILE", fileFlag: "agent-key" },
+  { field: "hubUrl", env: "FLOTILLA_HUB_URL", flag: "hub-url" },
+  { field: "registrationToken", fileEnv: "FLOTILLA_REGISTRATION_TOKEN_FILE", fileFlag: "registration-token" },
   { field: "kubeconfig", env: "FLOTILLA_KUBECONFIG", flag: "kubeconfig" },
   { field: "kubeContext", env: "FLOTILLA_KUBE_CONTEXT", flag: "kube-context" },
   { field: "namespace", env: "FLOTILLA_NAMESPACE", flag: "namespace" },
@@ -230,7 +247,13 @@ function asConfigError<T>(load: () => T): T {
 }
 
 function validate(input: Readonly<Record<string, unknown>>): AgentConfig {
-  return asConfigError(() => parseSettings(configSchema, AGENT_SETTINGS, input));
+  const config = asConfigError(() => parseSettings(configSchema, AGENT_SETTINGS, input));
+  if (config.registrationToken !== "" && config.hubUrl === "") {
+    throw new ConfigError(
+      "FLOTILLA_REGISTRATION_TOKEN_FILE is set without FLOTILLA_HUB_URL: the agent registers with the token at the hub's URL; set both",
+    );
+  }
+  return config;
 }
 
 /**

@@ -27,6 +27,7 @@ import {
 } from "@flotilla/proto";
 import { explainNatsTlsError, type NatsTlsSettings, natsTlsOption } from "@flotilla/settings";
 import {
+  type Authenticator,
   type ConnectionOptions,
   connect,
   credsAuthenticator,
@@ -41,6 +42,7 @@ import { GrantWants } from "./grants.js";
 import type { WireKeySet } from "./hub-trust.js";
 import type { Logger } from "./logger.js";
 import type { AgentMetrics } from "./metrics.js";
+import { CredsRecovery, register } from "./registration.js";
 
 /** Why the agent asks for new NATS credentials: its JWT is half way to expiry, or lacks a newly assigned app. */
 export type RenewalReason = "expiry" | "assignment";
@@ -65,6 +67,11 @@ export interface TransportOptions {
   onCredsRenewed?: (creds: string) => void;
   /** Called with a hub key set a credentials answer carries, and the key that signed it. */
   onHubKeys?: (set: WireKeySet, signerKeyId: string) => void;
+  /**
+   * Where to register with a registration token when NATS refuses the creds (registration.ts);
+   * empty strings: not configured, the agent then says what to do.
+   */
+  registration?: { hubUrl: string; token: string };
   log: Logger;
   /** Counts renewals by reason and result. */
   metrics?: Pick<AgentMetrics, "credsRenewals">;
@@ -110,9 +117,44 @@ export class Transport {
   #grantTimer: NodeJS.Timeout | undefined;
   /** The publish allow list of {@link #creds}' JWT, read once per creds. */
   #allow: { creds: string; allow: string[] | undefined } | undefined;
+  /** Registers when the creds stop working; none without creds (NATS without auth). */
+  readonly #recovery: CredsRecovery | undefined;
 
   constructor(private readonly opts: TransportOptions) {
     this.#creds = opts.natsCreds;
+    const { cluster, hubKeys, onHubKeys, log } = opts;
+    const hubUrl = opts.registration?.hubUrl ?? "";
+    const token = opts.registration?.token ?? "";
+    this.#recovery = opts.natsCreds
+      ? new CredsRecovery({
+          cluster,
+          hubUrl,
+          token,
+          creds: () => this.#creds,
+          onRegistered: (creds) => this.#takeCreds(creds),
+          register: () => register({ cluster, hubUrl, token, hubKeys, ...(onHubKeys ? { onHubKeys } : {}) }),
+          log,
+        })
+      : undefined;
+  }
+
+  /** Takes creds from a registration: the next connection attempt presents them; they are kept and renewed. */
+  #takeCreds(creds: string): void {
+    this.#creds = creds;
+    this.opts.onCredsRenewed?.(creds);
+    this.#scheduleRenewal(0);
+  }
+
+  /**
+   * Presents the current creds at each connection attempt, first telling the recovery of the
+   * attempt (the creds function itself is read twice per attempt, so it cannot count them).
+   */
+  #authenticator(): Authenticator {
+    const present = credsAuthenticator(() => new TextEncoder().encode(this.#creds));
+    return (nonce?: string) => {
+      this.#recovery?.onAttempt();
+      return present(nonce);
+    };
   }
 
   /** The creds the connection uses now (renewed ones after a renewal). */
@@ -121,9 +163,9 @@ export class Transport {
   }
 
   /**
-   * Connects, retrying until NATS answers or `stop()` is called. A first attempt that fails for
-   * a TLS reason is logged as an error naming the setting to change (later attempts are silent:
-   * nats.js keeps trying, and a server's certificate may be fixed meanwhile).
+   * Connects, retrying until NATS answers or `stop()` is called. A TLS problem is logged once,
+   * as an error naming the setting to change; the connection keeps trying meanwhile (a server's
+   * certificate may be fixed).
    */
   async connect(): Promise<NatsConnection> {
     const { cluster, natsUrl, natsCreds, tls, log } = this.opts;
@@ -131,30 +173,37 @@ export class Transport {
       servers: natsUrl.split(",").map((s) => s.trim()),
       name: `flotilla-agent-${cluster}`,
       inboxPrefix: inboxPrefix(cluster),
-      authenticator: natsCreds ? credsAuthenticator(() => new TextEncoder().encode(this.#creds)) : undefined,
+      authenticator: natsCreds ? this.#authenticator() : undefined,
+      // Refused creds are not the end: a registration may bring new ones (registration.ts).
+      ignoreAuthErrorAbort: true,
       tls: natsTlsOption(tls),
       maxReconnectAttempts: -1,
       reconnectTimeWait: RECONNECT_WAIT_MS,
       pingInterval: 10_000,
     };
-    const nc = await connect(options).catch(async (err: unknown) => {
-      // A connection that may reconnect can fail with only TIMEOUT when the server drops the
-      // handshake late (a refused client certificate); one that may not tells the reason.
-      const reason = await connect({ ...options, reconnect: false }).then(
-        (probe) => probe.close().then(() => err),
-        (probeErr: unknown) => probeErr,
-      );
-      const why = explainNatsTlsError(reason, natsUrl, tls);
-      if (why) log.error({ err: why }, "cannot connect to NATS over TLS; retrying");
-      else log.warn({ err: (reason as Error).message }, "cannot connect to NATS yet; retrying");
-      return connect({ ...options, waitOnFirstConnect: true });
-    });
+    // The connection below retries silently until NATS answers; a TLS problem does not end by
+    // retrying, so one connection without credentials (TLS comes before authentication, and
+    // it cannot count as a refused attempt of the agent's own creds) says why, once.
+    void connect({
+      servers: options.servers,
+      name: `${options.name}-tls-check`,
+      tls: options.tls,
+      reconnect: false,
+    }).then(
+      (probe) => probe.close(),
+      (err: unknown) => {
+        const why = explainNatsTlsError(err, natsUrl, tls);
+        if (why) log.error({ err: why }, "cannot connect to NATS over TLS; retrying");
+      },
+    );
+    const nc = await connect({ ...options, waitOnFirstConnect: true });
     if (this.#stopped) {
       await nc.close();
       return nc;
     }
     this.#nc = nc;
     this.#connected = true;
+    this.#recovery?.onConnected();
     log.info({ server: nc.getServer() }, "connected to NATS");
     this.#flush();
     this.#scheduleRenewal(0);
@@ -166,6 +215,7 @@ export class Transport {
         }
         if (s.type === Events.Reconnect) {
           this.#connected = true;
+          this.#recovery?.onConnected();
           log.info("NATS reconnected; re-sending reports");
           this.#flush();
           this.#onReconnect();
@@ -439,6 +489,7 @@ export class Transport {
     this.#stopped = true;
     clearTimeout(this.#renewTimer);
     clearTimeout(this.#grantTimer);
+    await this.#recovery?.settled();
     const nc = this.#nc;
     if (!nc || nc.isClosed()) return;
     // With NATS gone a drain never ends; close outright after a short wait.

@@ -21,6 +21,7 @@ export * from "./notifications.js";
 export * from "./objects.js";
 export * from "./operations.js";
 export * from "./policy.js";
+export * from "./registration.js";
 export * from "./resources.js";
 export * from "./rollout.js";
 export * from "./selector.js";

@@ -37,6 +37,12 @@ import {
   teamSchema,
 } from "./objects.js";
 import {
+  registrationRequestSchema,
+  registrationSchema,
+  registrationTokenRequestSchema,
+  registrationTokenSchema,
+} from "./registration.js";
+import {
   appSpecSchema,
   clusterSpecSchema,
   environmentSpecSchema,
@@ -124,7 +130,7 @@ function json<S extends z.ZodType>(description: string, schema: S) {
 
 const ERROR_DESCRIPTIONS = {
   400: "Bad input: the field at fault and why; nothing was changed",
-  401: "Missing, unknown, expired or revoked bearer token (or a bad webhook signature)",
+  401: "Missing, unknown, expired or revoked bearer token (or a bad webhook signature, or a refused registration token)",
   403: "The token's role or team does not allow this; the message names what is missing",
   404: "No such object",
   409: "Conflicts with what exists, or with the object's state",
@@ -443,6 +449,47 @@ export const operations = withIds({
       params: newName,
       body: clusterSpecSchema,
       response: { 200: json("The cluster with its new labels", clusterViewSchema), ...errors(400, 401, 404) },
+    },
+  },
+  createRegistrationToken: {
+    method: "POST",
+    path: "/v1/clusters/{name}/registration-tokens",
+    scope: { action: "write", resource: "clusters", object: ref("params", "name", "Cluster") },
+    schema: {
+      tags: ["clusters"],
+      summary: "Mint a single-use registration token for the cluster's agent; the token is shown only now",
+      description:
+        "An agent whose NATS credentials expired while it was offline presents the token once, to " +
+        "POST /v1/clusters/{name}/register, and gets new credentials. The hub keeps only a SHA-256 " +
+        "of the token, which expires unused after ttlSeconds. 409 when the hub mints no NATS " +
+        "credentials (no operator setup).",
+      params: anyName,
+      body: registrationTokenRequestSchema,
+      response: {
+        201: json("Minted; `token` is shown only now", registrationTokenSchema),
+        ...errors(400, 401, 404, 409),
+      },
+    },
+  },
+  registerAgent: {
+    method: "POST",
+    path: "/v1/clusters/{name}/register",
+    scope: PUBLIC_SCOPE,
+    schema: {
+      tags: ["clusters"],
+      summary:
+        "An agent exchanges a registration token for new NATS credentials (no bearer token: the token is the proof)",
+      description:
+        "The token is consumed on first use. An unknown, expired, used or other cluster's token, " +
+        "and an unknown cluster, are all answered alike (401), so neither tokens nor cluster names " +
+        "can be probed; failures count against the address like failed authentications (429 past " +
+        "the limit). The cluster's previous NATS user is revoked once the answer is sent.",
+      params: anyName,
+      body: registrationRequestSchema,
+      response: {
+        200: json("Registered: the new JWT for natsUserPublicKey", registrationSchema),
+        ...errors(400, 401),
+      },
     },
   },
   rotateClusterCredentials: {

@@ -93,6 +93,23 @@ export class TooManyRequestsError extends HubError {
   }
 }
 
+/**
+ * A registration token that does not register: unknown, expired, used, another cluster's, or
+ * the cluster is not registered. The message is the same whatever the `reason` (kept for the log
+ * only), so neither tokens nor cluster names can be probed.
+ */
+export class RegistrationRefusedError extends AuthError {
+  override name = "RegistrationRefusedError";
+  constructor(
+    readonly cluster: string,
+    readonly reason: string,
+  ) {
+    super(
+      `registration of cluster ${JSON.stringify(cluster)} refused: the token is unknown, expired, already used or not this cluster's; mint a new one with 'flotilla cluster token ${cluster}'`,
+    );
+  }
+}
+
 /** A webhook delivery whose signature or token does not verify. */
 export class WebhookSignatureError extends HubError {
   override name = "WebhookSignatureError";

@@ -27,6 +27,7 @@ import { Receivers } from "./notify/receivers.js";
 import { PrometheusClient } from "./prometheus/client.js";
 import { openRedis } from "./redis/index.js";
 import type { ClusterCredentialIssuer } from "./registry/credentials.js";
+import { Registrations } from "./registry/registration.js";
 import { Registry } from "./registry/registry.js";
 import { loadHubKey } from "./secrets/hub-key.js";
 import { SecretBox } from "./secrets/secretbox.js";
@@ -97,6 +98,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       rollouts,
       accountJwt,
       tokens: tokenStore,
+      registrationTokens,
       audit,
       freezes,
       receivers: receiverStore,
@@ -181,8 +183,9 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       log,
     });
 
+    // The status keys a cluster user is minted with, at renewals and registrations alike.
+    const grants = new StoreStatusGrants({ desired, reports, desiredKv: buckets.desired });
     if (issuer) {
-      const grants = new StoreStatusGrants({ desired, reports, desiredKv: buckets.desired });
       const responder = new CredsResponder({ objects, issuer, grants, hubKey, metrics, log });
       responder.start(nc);
       cleanups.push(async () => responder.stop());
@@ -287,6 +290,15 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       eventLog: events,
       receivers,
       agents: new AgentCalls({ objects, desired, channel: natsAgentChannel(nc), hubKey }),
+      registrations: new Registrations({
+        tokens: registrationTokens,
+        objects,
+        ...(issuer ? { issuer } : {}),
+        grants,
+        hubKey,
+        metrics,
+        log,
+      }),
       events,
       metrics,
       log,

@@ -87,6 +87,12 @@ export class HubMetrics {
     labelNames: ["result"] as const,
     registers: [this.registry],
   });
+  readonly registrations = new Counter({
+    name: "flotilla_hub_registrations_total",
+    help: "Agents' registrations with a registration token, by result (registered, refused, bad_request, error).",
+    labelNames: ["result"] as const,
+    registers: [this.registry],
+  });
   readonly desiredPublished = new Counter({
     name: "flotilla_hub_desired_states_published_total",
     help: "Signed desired states written to the flotilla_desired bucket.",

@@ -336,6 +336,29 @@ export interface TokenStore {
   touch(id: string, atMs: number): Promise<void>;
 }
 
+/** A registration token as stored: under the cluster and a SHA-256 of the token, never the token. */
+export interface RegistrationTokenRecord {
+  cluster: string;
+  /** The registration it was minted for: a cluster deregistered and registered again refuses it. */
+  clusterCreatedAtMs: number;
+  createdAtMs: number;
+  /** When it stops working unused; Redis drops the record then. */
+  expiresAtMs: number;
+  /** Id of the API token that minted it. */
+  createdBy: string;
+}
+
+/** Single-use registration tokens (registry/registration.ts). */
+export interface RegistrationTokenStore {
+  /** Stores a token's record under its digest; it disappears at `record.expiresAtMs`. */
+  put(digest: string, record: RegistrationTokenRecord): Promise<void>;
+  /**
+   * Takes the record of the cluster's token with this digest and deletes it in one step: of two
+   * concurrent takers only one gets it. Undefined when there is none (unknown, expired, used).
+   */
+  take(cluster: string, digest: string): Promise<RegistrationTokenRecord | undefined>;
+}
+
 /** What the audit trail is asked for: all optional, combined with AND. */
 export interface AuditFilter {
   /** Entries whose object's team or actor's team is this. */
@@ -405,6 +428,7 @@ export interface Stores {
   rollouts: RolloutStore;
   accountJwt: AccountJwtStore;
   tokens: TokenStore;
+  registrationTokens: RegistrationTokenStore;
   audit: AuditStore;
   freezes: FreezeStore;
   receivers: ReceiverStore;

@@ -31,7 +31,7 @@ import { getTotals, lintFromString, loadConfig } from "@redocly/openapi-core";
 import { Ajv, type ValidateFunction } from "ajv";
 import ajvFormats from "ajv-formats";
 import { Redis } from "ioredis";
-import { connect, type NatsConnection } from "nats";
+import { connect, credsAuthenticator, type NatsConnection, nkeys } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const WEBHOOK_SECRET = "contract-webhook-secret-0123456789";
@@ -122,12 +122,16 @@ describe("the hub's HTTP contract", () => {
   let bundle: Json;
   let rolloutId = "";
   let mintedId = "";
+  /** What the agent of eu-2 registers with; the token is filled in when minted. */
+  const registration = { token: "", natsUserPublicKey: nkeys.createUser().getPublicKey() };
   /** Tokens the refusal calls use: a viewer of every team, and a viewer of team ops only. */
   const refusing = { viewer: "", otherTeam: "" };
 
   beforeAll(async () => {
     fleet = await startFleet({
       hubReplicas: 0,
+      // As in production, so registration tokens have credentials to mint.
+      operatorMode: true,
       hubEnv: {
         FLOTILLA_HEARTBEAT_INTERVAL: "500ms",
         FLOTILLA_HUB_LEASE_TTL: "2s",
@@ -148,7 +152,12 @@ describe("the hub's HTTP contract", () => {
     ({ git } = fleet);
     repo = fleet.repo("web");
     hub = await fleet.startHub({ replica: "contract", waitFor: "leader" });
-    nc = await connect(fleet.nats.clientOptions());
+    // The hub's user may publish what the test plays the agents with.
+    const hubCreds = fleet.operatorSetup?.hubUser.creds ?? "";
+    nc = await connect({
+      ...fleet.nats.clientOptions(),
+      authenticator: credsAuthenticator(new TextEncoder().encode(hubCreds)),
+    });
   });
 
   afterAll(async () => {
@@ -633,6 +642,20 @@ spec: { labels: { env: prod } }
       { op: "deleteEnvironment", status: 204, params: { name: "prod" } },
       { op: "rotateClusterCredentials", status: 404, params: { name: "nowhere" } },
       { op: "rotateClusterCredentials", status: 202, params: { name: "eu-2" } },
+      { op: "createRegistrationToken", status: 404, params: { name: "nowhere" }, body: {} },
+      {
+        op: "createRegistrationToken",
+        status: 201,
+        params: { name: "eu-2" },
+        body: { ttlSeconds: 600 },
+        after: (body) => {
+          expect(body.token).toMatch(/^flreg_/);
+          registration.token = body.token;
+        },
+      },
+      // The body is read when sent: the token is there by then.
+      { op: "registerAgent", status: 200, params: { name: "eu-2" }, body: registration },
+      { op: "registerAgent", status: 401, params: { name: "eu-2" }, body: registration },
       { op: "deleteCluster", status: 204, params: { name: "eu-2" } },
     ];
   }
@@ -793,7 +816,8 @@ spec: { labels: { env: prod } }
         .filter((s) => s !== "default" && !observed.has(`${op.id} ${s}`))
         .map((s) => `${op.id} ${s}`),
     );
-    expect(unreached).toEqual(["getReadiness 503"]);
+    // Registration tokens are refused (409) only by a hub without an operator setup.
+    expect(unreached).toEqual(["getReadiness 503", "createRegistrationToken 409"]);
   });
 
   it("streamed events of every type, each one a HubEvent as documented", async () => {

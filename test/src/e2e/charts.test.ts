@@ -501,6 +501,13 @@ describe("rendered content", () => {
       expect(set.filter((n) => !known.has(n))).toEqual([]);
       expect(set).toEqual(expect.arrayContaining(["FLOTILLA_DRIFT_INTERVAL", "FLOTILLA_METRICS_PORT"]));
     }
+    // The registration token's Secret is optional: the agent starts without it.
+    const example = await render("agent", "release", [exampleValues("agent")]);
+    expect((containerOf(example).env ?? []).map((v) => v.name)).toEqual(
+      expect.arrayContaining(["FLOTILLA_HUB_URL", "FLOTILLA_REGISTRATION_TOKEN_FILE"]),
+    );
+    const volume = (podOf(example).volumes ?? []).find((v) => v.name === "registration-token");
+    expect(volume?.secret).toMatchObject({ secretName: "prod-eu-1-registration", optional: true });
     const env = containerOf(await render("agent", "release", [AGENT_NAMESPACES, gitRules])).env ?? [];
     expect(env.filter((v) => v.name.startsWith("FLOTILLA_GIT_A")).map((v) => [v.name, v.value])).toEqual([
       ["FLOTILLA_GIT_ALLOW_HTTP", "true"],

@@ -152,6 +152,7 @@ const PUBLIC_OPERATIONS: readonly OperationId[] = [
   "getReadiness",
   "getMetrics",
   "receiveGitWebhook",
+  "registerAgent",
   "deleteSession",
 ];
 
@@ -278,6 +279,8 @@ describe("teams as tenants", () => {
         return { own: {} };
       case "receiveGitWebhook":
         return { own: { params: { repo: "ra" }, body: {} } };
+      case "registerAgent":
+        return { own: { params: { name: "c1" }, body: { token: "flreg_none", natsUserPublicKey: "U" } } };
       case "createCluster":
         return { own: { body: { name: "c-new", labels: {} } } };
       case "getCluster":
@@ -286,6 +289,8 @@ describe("teams as tenants", () => {
         return { own: { params: { name: "c1" } } };
       case "replaceCluster":
         return { own: { params: { name: "c1" }, body: { labels: { env: "prod" } } } };
+      case "createRegistrationToken":
+        return { own: { params: { name: "c1" }, body: {} } };
       case "createTeam":
         return { own: { body: { name: "t-new" } } };
       case "getTeam":
@@ -428,6 +433,7 @@ describe("teams as tenants", () => {
       ["createCluster", { body: { name: "c-2", labels: { env: "prod" } } }],
       ["replaceCluster", { params: { name: "c1" }, body: { labels: { env: "prod", mine: "yes" } } }],
       ["rotateClusterCredentials", { params: { name: "c1" } }],
+      ["createRegistrationToken", { params: { name: "c1" }, body: { ttlSeconds: 60 } }],
       ["deleteCluster", { params: { name: "c1" } }],
       ["createEnvironment", { body: { name: "dev" } }],
       ["replaceEnvironment", { params: { name: "prod" }, body: {} }],

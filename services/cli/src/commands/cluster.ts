@@ -6,6 +6,7 @@ import {
   type ClusterListItem,
   type ClusterPage,
   type List,
+  type RegistrationToken,
 } from "@flotilla/api";
 import type { Command } from "commander";
 import { bundleText, defaultBundlePath, reserveSecretFile, SECRET_FILE_MODE } from "../bootstrap.js";
@@ -17,9 +18,10 @@ import { UsageError } from "../errors.js";
 import { examples } from "../help.js";
 import { collect, parsePairs } from "../input.js";
 import { formatAge, formatDetail, formatLabels, formatTable, NONE, shortSha } from "../output.js";
+import { parseSeconds } from "../policy.js";
 import { addWatchOptions, showView, type WatchFlags } from "../views.js";
 
-/** `flotilla cluster register|list|get|rotate|deregister|delete`. */
+/** `flotilla cluster register|list|get|rotate|token|deregister|delete`. */
 export const registerClusterCommands: CommandModule = (program, ctx) => {
   const cluster = program
     .command("cluster")
@@ -177,6 +179,37 @@ once, deregister it.
           ? `cluster/${name}: rotation requested; its agent replaces its NATS user at its next renewal`
           : `cluster/${name} has no NATS credentials to rotate (the hub runs without an operator setup)`,
       );
+    });
+
+  cluster
+    .command("token")
+    .description("mint a single-use registration token for the cluster's agent; it is shown only now")
+    .argument("<name>", "cluster name")
+    .option("--ttl <duration>", "stop working unused after this long: 600, 30m, 1h, 7d (default: 1h)")
+    .addHelpText(
+      "after",
+      `${examples(
+        ["a token for an agent that was offline past its credentials' expiry", "flotilla cluster token prod-eu-1"],
+        [
+          "straight into the agent's Secret, for a day",
+          "flotilla cluster token prod-eu-1 --ttl 24h | kubectl -n flotilla-system create secret generic flotilla-registration --from-file=token=/dev/stdin",
+        ],
+      )}
+An agent whose NATS credentials expired while it was offline cannot renew them. Give it this token
+(FLOTILLA_REGISTRATION_TOKEN_FILE) and the hub's URL (FLOTILLA_HUB_URL): it registers once with a
+NATS user key it makes itself, gets new credentials and goes on. The token works once, for this
+cluster only; the hub keeps only a hash of it.
+`,
+    )
+    .action(async (name: string, opts: { ttl?: string }, cmd: Command) => {
+      const body = opts.ttl !== undefined ? { ttlSeconds: parseSeconds(opts.ttl, "--ttl") } : {};
+      const minted = await ctx
+        .client(cmd)
+        .post<RegistrationToken>(apiPath`/v1/clusters/${name}/registration-tokens`, { json: body });
+      ctx.note(
+        `registration token for cluster/${name}, shown only now; it works once, until ${new Date(minted.expiresAtMs).toISOString()}`,
+      );
+      ctx.print(cmd, minted, () => minted.token);
     });
 
   addDeleteCommand(cluster, ctx, {

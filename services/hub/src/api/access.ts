@@ -304,7 +304,8 @@ export function installAccessControl(app: FastifyInstance, o: AccessControlOptio
   });
 }
 
-function tooManyFailures(retryAfterSeconds: number | undefined): TooManyRequestsError {
+/** The refusal of an address over the failed-authentications limit. */
+export function tooManyFailures(retryAfterSeconds: number | undefined): TooManyRequestsError {
   return new TooManyRequestsError(
     "too_many_requests",
     `too many failed authentications from this address; try again in ${retryAfterSeconds ?? 60} s with a valid token`,

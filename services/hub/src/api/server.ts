@@ -17,6 +17,7 @@ import type { HubMetrics } from "../metrics.js";
 import type { AgentCalls } from "../nats/agent-calls.js";
 import type { Receivers } from "../notify/receivers.js";
 import { redisKeys } from "../redis/index.js";
+import type { Registrations } from "../registry/registration.js";
 import type { Registry } from "../registry/registry.js";
 import type { EventBus, EventLog } from "../status/events.js";
 import { FleetGauges } from "../status/gauges.js";
@@ -41,6 +42,7 @@ import { sendError } from "./errors.js";
 import { freezeRoutes } from "./freeze-routes.js";
 import { openApiOptions, withServer } from "./openapi.js";
 import { receiverRoutes } from "./receiver-routes.js";
+import { registrationRoutes } from "./registration-routes.js";
 import { registryRoutes } from "./registry-routes.js";
 import { rolloutRoutes } from "./rollout-routes.js";
 import { routeOf } from "./route.js";
@@ -89,6 +91,8 @@ export interface ApiOptions {
   agents: AgentCalls;
   /** Notification receivers. */
   receivers: Receivers;
+  /** Registration tokens and agents' registrations with them. */
+  registrations: Registrations;
   events: EventBus;
   /** What reconnecting event streams are served from. */
   eventLog: EventLog;
@@ -169,12 +173,13 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   await app.register(fastifyCookie);
 
   const ownership = new Ownership(o.objects, o.rollouts);
+  const failures = app.createRateLimit();
   installAccessControl(app, {
     tokens: o.tokens,
     eventsTokens: o.eventsTokens,
     ownership,
     audit: new AuditTrail(o.audit, o.log),
-    failures: app.createRateLimit(),
+    failures,
   });
   app.addHook("onResponse", async (req, reply) => {
     const status = reply.statusCode;
@@ -268,6 +273,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   await app.register(agentRoutes(o.agents));
   await app.register(receiverRoutes(o.receivers));
   await app.register(webhookRoutes(o));
+  await app.register(registrationRoutes({ registrations: o.registrations, failures }));
   await app.register(dashboardRoutes({ log: o.log }));
   return app;
 }

@@ -17,6 +17,7 @@ import { RedisHeadStore } from "./heads.js";
 import { RedisLeaseStore } from "./lease.js";
 import { RedisObjectStore } from "./objects.js";
 import { RedisReceiverStore } from "./receivers.js";
+import { RedisRegistrationTokenStore } from "./registration-tokens.js";
 import { RedisRolloutStore } from "./rollouts.js";
 import { RedisSettingsStore } from "./settings.js";
 import { RedisSigningKeyStore } from "./signing-key.js";
@@ -54,6 +55,7 @@ export function redisStores(redis: Redis, options: StoreOptions): Stores {
     rollouts: new RedisRolloutStore(redis),
     accountJwt: new RedisAccountJwtStore(redis),
     tokens: new RedisTokenStore(redis),
+    registrationTokens: new RedisRegistrationTokenStore(redis),
     audit: new RedisAuditStore(redis, options.auditMaxEntries),
     freezes: new RedisFreezeStore(redis),
     receivers: new RedisReceiverStore(redis, DELIVERIES_MAX_ENTRIES),

@@ -19,6 +19,8 @@
  * - `token:<id>` JSON TokenRecord (the secret only as its SHA-256; expires a week after the
  *   token does); `tokens` set of ids; `tokens-last-used` hash id → ms of the last use (written at
  *   most once a minute per token and replica)
+ * - `registration-token:<cluster>:<sha256>` JSON RegistrationTokenRecord of a single-use
+ *   registration token (never the token), expiring with it; taken with GETDEL
  * - `freezes` hash: field `fleet` or `env:<environment>` → JSON Freeze (an operator's freeze in force)
  * - `audit` stream of audit entries (field `e`: the entry as JSON), capped with `MAXLEN ~`
  * - `receivers` hash name → JSON ReceiverRecord (URL and secret sealed); `deliveries` stream of
@@ -67,6 +69,7 @@ export const keys = {
   token: (id: string) => `${KEY_PREFIX}token:${id}`,
   tokens: `${KEY_PREFIX}tokens`,
   tokensLastUsed: `${KEY_PREFIX}tokens-last-used`,
+  registrationToken: (cluster: string, digest: string) => `${KEY_PREFIX}registration-token:${cluster}:${digest}`,
   audit: `${KEY_PREFIX}audit`,
   freezes: `${KEY_PREFIX}freezes`,
   events: `${KEY_PREFIX}events`,

@@ -1,0 +1,248 @@
+import { CREDENTIALS_RESPONSE, generateSigningKey, KeyRing, open, publicKeyToPem } from "@flotilla/proto";
+import { nkeys } from "nats";
+import pino from "pino";
+import { describe, expect, it } from "vitest";
+import { ConflictError, NotFoundError, RegistrationRefusedError, ValidationError } from "../errors.js";
+import { HubMetrics } from "../metrics.js";
+import type {
+  ClusterRecord,
+  ObjectStore,
+  RecordOf,
+  RegistrationTokenRecord,
+  RegistrationTokenStore,
+  StoredKind,
+} from "../store.js";
+import type { ClusterCredentialIssuer, MintedCredentials } from "./credentials.js";
+import { Registrations, refusalOf, tokenDigest } from "./registration.js";
+
+const OLD_USER = nkeys.createUser().getPublicKey();
+const NOW = 1_000_000;
+
+/** Clusters in memory. */
+class Clusters implements Pick<ObjectStore, "getObject" | "putObject"> {
+  readonly records = new Map<string, ClusterRecord>();
+  async getObject<K extends StoredKind>(kind: K, name: string): Promise<RecordOf[K] | undefined> {
+    return kind === "Cluster" ? (this.records.get(name) as RecordOf[K] | undefined) : undefined;
+  }
+  async putObject<K extends StoredKind>(kind: K, record: RecordOf[K]): Promise<void> {
+    if (kind === "Cluster") this.records.set(record.name, record as ClusterRecord);
+  }
+}
+
+/** Tokens in memory, taken as GETDEL takes them; expiry is the store's, so a test ages them by hand. */
+class Tokens implements RegistrationTokenStore {
+  readonly records = new Map<string, RegistrationTokenRecord>();
+  async put(digest: string, record: RegistrationTokenRecord): Promise<void> {
+    this.records.set(`${record.cluster}:${digest}`, record);
+  }
+  async take(cluster: string, digest: string): Promise<RegistrationTokenRecord | undefined> {
+    const key = `${cluster}:${digest}`;
+    const record = this.records.get(key);
+    this.records.delete(key);
+    return record;
+  }
+}
+
+class Issuer implements ClusterCredentialIssuer {
+  readonly revoked: string[] = [];
+  failing = false;
+  async mint(): Promise<MintedCredentials> {
+    throw new Error("not used");
+  }
+  async renew(cluster: string, user: string, apps: readonly string[]): Promise<string> {
+    if (this.failing) throw new Error("NATS is away");
+    return `jwt(${cluster},${user}${apps.map((a) => `,${a}`).join("")})`;
+  }
+  async revoke(_cluster: string, user: string): Promise<void> {
+    this.revoked.push(user);
+  }
+}
+
+function setup(o: { issuer?: boolean } = {}) {
+  const clusters = new Clusters();
+  const agentKey = generateSigningKey();
+  for (const name of ["a", "b"]) {
+    clusters.records.set(name, {
+      name,
+      labels: {},
+      agentPublicKey: publicKeyToPem(agentKey.publicKey),
+      natsUserPublicKey: OLD_USER,
+      natsRotateRequested: true,
+      createdAtMs: 10,
+    });
+  }
+  const tokens = new Tokens();
+  const issuer = new Issuer();
+  const hubKey = generateSigningKey();
+  const metrics = new HubMetrics();
+  let now = NOW;
+  const registrations = new Registrations({
+    tokens,
+    objects: clusters,
+    ...(o.issuer === false ? {} : { issuer }),
+    // Cluster a runs app web.
+    grants: { grantFor: async (cluster: string) => ({ apps: cluster === "a" ? ["web"] : [], notAssigned: [] }) },
+    hubKey,
+    metrics,
+    log: pino({ level: "silent" }),
+    now: () => now,
+  });
+  const count = async (result: string) =>
+    (await metrics.registrations.get()).values.find((v) => v.labels.result === result)?.value ?? 0;
+  return { clusters, tokens, issuer, hubKey, registrations, count, later: (ms: number) => (now += ms) };
+}
+
+const newUser = () => nkeys.createUser().getPublicKey();
+
+describe("refusalOf", () => {
+  const cluster: ClusterRecord = { name: "a", labels: {}, agentPublicKey: "", createdAtMs: 10 };
+  const token: RegistrationTokenRecord = {
+    cluster: "a",
+    clusterCreatedAtMs: 10,
+    createdAtMs: 0,
+    expiresAtMs: 100,
+    createdBy: "t",
+  };
+  it.each([
+    ["a live token of the cluster's registration", token, cluster, 99, undefined],
+    ["no token", undefined, cluster, 99, "no such token"],
+    ["a token past its expiry", token, cluster, 100, "expired"],
+    ["a cluster gone", token, undefined, 99, "not registered"],
+    ["a cluster registered again since", token, { ...cluster, createdAtMs: 11 }, 99, "earlier registration"],
+  ])("%s", (_what, t, c, now, reason) => {
+    const got = refusalOf(t, c, now);
+    if (reason === undefined) expect(got).toBeUndefined();
+    else expect(got).toContain(reason);
+  });
+});
+
+describe("Registrations", () => {
+  it("mints a token it keeps only as a digest, expiring after the TTL asked for", async () => {
+    const { registrations, tokens } = setup();
+    const minted = await registrations.mint("a", 60, "tok1");
+    expect(minted).toMatchObject({ cluster: "a", expiresAtMs: NOW + 60_000 });
+    expect(minted.token).toMatch(/^flreg_[A-Za-z0-9_-]{43}$/);
+    expect([...tokens.records.keys()]).toEqual([`a:${tokenDigest(minted.token)}`]);
+    expect(JSON.stringify([...tokens.records.values()])).not.toContain(minted.token);
+    expect(tokens.records.get(`a:${tokenDigest(minted.token)}`)).toEqual({
+      cluster: "a",
+      clusterCreatedAtMs: 10,
+      createdAtMs: NOW,
+      expiresAtMs: NOW + 60_000,
+      createdBy: "tok1",
+    });
+  });
+
+  it("refuses to mint for an unknown cluster (404) and without NATS credentials to mint (409)", async () => {
+    await expect(setup().registrations.mint("nope", undefined, "t")).rejects.toBeInstanceOf(NotFoundError);
+    await expect(setup({ issuer: false }).registrations.mint("a", undefined, "t")).rejects.toBeInstanceOf(
+      ConflictError,
+    );
+  });
+
+  it("registers once: a JWT for the new user, signed by the hub, the new user recorded, the old one to revoke", async () => {
+    const { registrations, clusters, hubKey, count } = setup();
+    const { token } = await registrations.mint("a", undefined, "t");
+    const user = newUser();
+    const { registration, replacedUser } = await registrations.register("a", { token, natsUserPublicKey: user }, "ip");
+    // Granted the status keys of the cluster's apps, as a renewal would be.
+    expect(registration).toMatchObject({ cluster: "a", jwt: `jwt(a,${user},web)`, hubKeyId: hubKey.keyId });
+    const signed = open(
+      CREDENTIALS_RESPONSE,
+      Buffer.from(registration.credentialsResponse, "base64"),
+      new KeyRing([hubKey.publicKey]),
+    );
+    expect(signed.message).toMatchObject({ cluster: "a", jwt: `jwt(a,${user},web)` });
+    expect(replacedUser).toBe(OLD_USER);
+    expect(clusters.records.get("a")).toMatchObject({ natsUserPublicKey: user });
+    expect(clusters.records.get("a")?.natsRotateRequested).toBeUndefined();
+    expect(await count("registered")).toBe(1);
+
+    const again = registrations.register("a", { token, natsUserPublicKey: newUser() }, "ip");
+    await expect(again).rejects.toBeInstanceOf(RegistrationRefusedError);
+    expect(clusters.records.get("a")).toMatchObject({ natsUserPublicKey: user });
+    expect(await count("refused")).toBe(1);
+  });
+
+  it("answers an unknown, expired, other cluster's and used token, and an unknown cluster, with one message", async () => {
+    const { registrations, later, count } = setup();
+    const forA = (await registrations.mint("a", 60, "t")).token;
+    const expiring = (await registrations.mint("a", 1, "t")).token;
+    const used = (await registrations.mint("a", 60, "t")).token;
+    await registrations.register("a", { token: used, natsUserPublicKey: newUser() }, "ip");
+    later(1_000);
+    const messages: string[] = [];
+    for (const [cluster, token] of [
+      ["a", "flreg_not-a-token"],
+      ["a", expiring],
+      ["b", forA],
+      ["a", used],
+      ["nope", forA],
+    ] as const) {
+      const err = await registrations.register(cluster, { token, natsUserPublicKey: newUser() }, "ip").then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err, `${cluster} ${token}`).toBeInstanceOf(RegistrationRefusedError);
+      messages.push(
+        (err as Error).message.replace(JSON.stringify(cluster), "X").replace(`token ${cluster}'`, "token X'"),
+      );
+    }
+    expect(new Set(messages).size).toBe(1);
+    expect(messages[0]).toContain("flotilla cluster token");
+    expect(await count("refused")).toBe(5);
+    // The other cluster's attempt did not spend A's token.
+    await expect(
+      registrations.register("a", { token: forA, natsUserPublicKey: newUser() }, "ip"),
+    ).resolves.toBeDefined();
+  });
+
+  it("of two concurrent uses of one token, exactly one registers", async () => {
+    const { registrations } = setup();
+    const { token } = await registrations.mint("a", 60, "t");
+    const results = await Promise.allSettled([
+      registrations.register("a", { token, natsUserPublicKey: newUser() }, "ip"),
+      registrations.register("a", { token, natsUserPublicKey: newUser() }, "ip"),
+    ]);
+    expect(results.map((r) => r.status).sort()).toEqual(["fulfilled", "rejected"]);
+  });
+
+  it("refuses a bad user or agent key before taking the token, so a typo does not spend it", async () => {
+    const { registrations } = setup();
+    const { token } = await registrations.mint("a", 60, "t");
+    const corrupt = `${newUser().slice(0, -1)}A`;
+    await expect(registrations.register("a", { token, natsUserPublicKey: corrupt }, "ip")).rejects.toBeInstanceOf(
+      ValidationError,
+    );
+    await expect(
+      registrations.register("a", { token, natsUserPublicKey: newUser(), agentPublicKey: "not a key" }, "ip"),
+    ).rejects.toBeInstanceOf(ValidationError);
+    await expect(registrations.register("a", { token, natsUserPublicKey: newUser() }, "ip")).resolves.toBeDefined();
+  });
+
+  it("records a new agent key when one is sent", async () => {
+    const { registrations, clusters } = setup();
+    const { token } = await registrations.mint("a", 60, "t");
+    const agentPublicKey = publicKeyToPem(generateSigningKey().publicKey);
+    await registrations.register("a", { token, natsUserPublicKey: newUser(), agentPublicKey }, "ip");
+    expect(clusters.records.get("a")?.agentPublicKey).toBe(agentPublicKey);
+  });
+
+  it("gives the token back when no JWT could be minted", async () => {
+    const { registrations, issuer, count } = setup();
+    const { token } = await registrations.mint("a", 60, "t");
+    issuer.failing = true;
+    await expect(registrations.register("a", { token, natsUserPublicKey: newUser() }, "ip")).rejects.toThrow(
+      "NATS is away",
+    );
+    expect(await count("error")).toBe(1);
+    issuer.failing = false;
+    await expect(registrations.register("a", { token, natsUserPublicKey: newUser() }, "ip")).resolves.toBeDefined();
+  });
+
+  it("revokes the replaced user through the issuer", async () => {
+    const { registrations, issuer } = setup();
+    await registrations.revokeReplaced("a", OLD_USER);
+    expect(issuer.revoked).toEqual([OLD_USER]);
+  });
+});
