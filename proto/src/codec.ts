@@ -13,6 +13,8 @@ import {
   type DesiredStateInit,
   type Heartbeat,
   type HeartbeatInit,
+  type HubKeySet,
+  type HubKeySetInit,
   PayloadType,
   type Report,
   type ReportInit,
@@ -29,6 +31,8 @@ export const MAX_PAYLOAD_BYTES = {
   response: 512 * 1024,
   // A user JWT listing up to MAX_LISTED_STATUS_KEYS status keys, plus the hub key set.
   credentials: 64 * 1024,
+  /** A handful of PEM public keys (about 120 bytes each). */
+  hubKeySet: 8 * 1024,
 } as const;
 
 /** Room for the envelope's own fields around the payload. */
@@ -131,6 +135,21 @@ export const CREDENTIALS_RESPONSE: Codec<CredentialsResponse, CredentialsRespons
   MAX_PAYLOAD_BYTES.credentials,
   flotilla.v1.CredentialsResponse,
   (m) => checkNames("CredentialsResponse", { cluster: m.cluster }),
+);
+
+/**
+ * The hub's key set as it keeps it for each cluster in the desired bucket (`hubKeySetKey`),
+ * signed by the hub's current key. The set's own rules (a current key among its keys, valid PEM)
+ * are checked by `acceptKeySet` when an agent weighs it against the set it holds.
+ */
+export const HUB_KEY_SET: Codec<HubKeySet, HubKeySetInit> = codec(
+  "HubKeySet",
+  PayloadType.PAYLOAD_TYPE_HUB_KEY_SET,
+  MAX_PAYLOAD_BYTES.hubKeySet,
+  flotilla.v1.HubKeySet,
+  (m) => {
+    if (!(m.version >= 0)) throw new DecodeError("HubKeySet", "version must be a whole number ≥ 0");
+  },
 );
 
 export const AGENT_RESPONSE: Codec<AgentResponse, AgentResponseInit> = codec(

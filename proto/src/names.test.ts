@@ -5,7 +5,9 @@ import {
   clusterPermissions,
   grantsStatusKey,
   heartbeatSubject,
+  hubKeySetKey,
   isDnsLabel,
+  isHubKeySetKey,
   MAX_LISTED_STATUS_KEYS,
   parseStateKey,
   rpcSubject,
@@ -31,6 +33,19 @@ describe("names", () => {
     expect(clusterKeyFilter("a")).toBe("a.>");
     expect(heartbeatSubject("a")).toBe("flotilla.hb.a");
     expect(rpcSubject("a")).toBe("flotilla.agent.a.rpc");
+  });
+
+  it("keeps a cluster's hub key set under its own prefix, where no app key can be", () => {
+    expect(hubKeySetKey("prod-eu-1")).toBe("prod-eu-1._hub-keys");
+    expect(isHubKeySetKey(hubKeySetKey("prod-eu-1"))).toBe(true);
+    expect(isHubKeySetKey(stateKey("prod-eu-1", "hub-keys"))).toBe(false);
+    expect(() => parseStateKey(hubKeySetKey("a"))).toThrow(InvalidNameError);
+    // The agent's one watch of `<cluster>.>` (which its permissions allow) delivers it too.
+    const filter = `$KV.flotilla_desired.${clusterKeyFilter("a")}`;
+    expect(clusterPermissions("a", ["web"]).publish).toContain(
+      `$JS.API.CONSUMER.CREATE.KV_flotilla_desired.*.${filter}`,
+    );
+    expect(`$KV.flotilla_desired.${hubKeySetKey("a")}`.startsWith(filter.slice(0, -1))).toBe(true);
   });
 
   it("grants a cluster only its own keys and subjects", () => {

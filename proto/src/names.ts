@@ -34,6 +34,23 @@ export function parseStateKey(key: string): { cluster: string; app: string } {
   return { cluster: checkName("cluster", cluster), app: checkName("app", app) };
 }
 
+/**
+ * Last token of the desired-bucket key under which the hub keeps its key set for a cluster. It
+ * starts with `_`, which no app name (a DNS label) can, so it never names an app; and it sits
+ * under the cluster's own prefix, which the cluster's credentials already let it watch.
+ */
+export const HUB_KEY_SET_TOKEN = "_hub-keys";
+
+/** Desired-bucket key of the hub key set kept for one cluster: `<cluster>._hub-keys`. */
+export function hubKeySetKey(cluster: string): string {
+  return `${checkName("cluster", cluster)}.${HUB_KEY_SET_TOKEN}`;
+}
+
+/** Whether a desired-bucket key is a cluster's hub key set rather than an app's desired state. */
+export function isHubKeySetKey(key: string): boolean {
+  return key.endsWith(`.${HUB_KEY_SET_TOKEN}`);
+}
+
 /** KV watch filter for every app of one cluster. */
 export function clusterKeyFilter(cluster: string): string {
   return `${checkName("cluster", cluster)}.>`;

@@ -9,7 +9,7 @@ import {
   v1,
 } from "@flotilla/proto";
 import { describe, expect, it } from "vitest";
-import { admit, claimedGeneration } from "./admission.js";
+import { admit, claimedGeneration, samePayload } from "./admission.js";
 
 const hub = generateSigningKey();
 const forger = generateSigningKey();
@@ -70,5 +70,17 @@ describe("admit", () => {
 
   it("reads the claimed generation without trusting it", () => {
     expect(claimedGeneration(seal(DESIRED_STATE, base, forger))).toBe(7);
+  });
+});
+
+describe("samePayload", () => {
+  const byHub = seal(DESIRED_STATE, base, hub);
+  it.each([
+    ["the same state signed by another key", seal(DESIRED_STATE, base, forger), true],
+    ["the same bytes", byHub, true],
+    ["another generation", seal(DESIRED_STATE, { ...base, generation: 8 }, hub), false],
+    ["bytes that are no envelope", new Uint8Array([0xff, 0xff, 0xff]), false],
+  ] as const)("%s: %s", (_name, other, same) => {
+    expect(samePayload(byHub, other)).toBe(same);
   });
 });

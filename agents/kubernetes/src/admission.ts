@@ -22,6 +22,18 @@ export function claimedGeneration(bytes: Uint8Array): number {
   }
 }
 
+/**
+ * Whether two envelopes carry the same payload bytes (signed by different keys, or twice): the
+ * hub re-signs the desired states in force with its new key when it retires the old one.
+ */
+export function samePayload(a: Uint8Array, b: Uint8Array): boolean {
+  try {
+    return Buffer.from(v1.Envelope.decode(a).payload).equals(Buffer.from(v1.Envelope.decode(b).payload));
+  } catch {
+    return false;
+  }
+}
+
 /** Verifies `bytes` (read at KV key `<cluster>.<app>`) against the hub's keys. */
 export function admit(bytes: Uint8Array, hubKeys: KeyRing, cluster: string, app: string): Admission {
   let desired: DesiredState;

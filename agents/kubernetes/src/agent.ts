@@ -10,6 +10,8 @@ import {
   AGENT_REQUEST,
   AGENT_RESPONSE,
   type AgentResponseInit,
+  HUB_KEY_SET,
+  hubKeySetKey,
   KeyRing,
   open,
   parseStateKey,
@@ -163,7 +165,25 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
     return c;
   };
 
+  // The hub keeps its key set under `<cluster>._hub-keys`, signed by its current key; a set is
+  // taken only when a key this agent trusts signed it and it is newer than the one held.
+  const keySetKey = hubKeySetKey(config.cluster);
+  const offerKeySet = (value: Uint8Array, replay: boolean): void => {
+    try {
+      const { message, keyId } = open(HUB_KEY_SET, value, hubKeys);
+      hubTrust.offer(message, keyId);
+    } catch (err) {
+      // Replayed history holds sets signed by keys retired since: expected, not worth a warning.
+      if (replay) log.debug({ err: (err as Error).message }, "an older hub key set does not verify");
+      else log.warn({ err: (err as Error).message }, "hub key set refused");
+    }
+  };
+
   const onEntry = (entry: DesiredEntry): void => {
+    if (entry.key === keySetKey) {
+      if (entry.operation === "PUT") offerKeySet(entry.value, false);
+      return;
+    }
     let app: string;
     try {
       const parsed = parseStateKey(entry.key);
@@ -274,6 +294,7 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
   };
   const heartbeat = setInterval(() => {
     signals.loopAtMs = Date.now();
+    metrics.hubKeySetVersion.set(hubTrust.held.version);
     watchNats(signals.loopAtMs);
     probeKube();
     readFreeze();
@@ -286,6 +307,7 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
       sentAtMs: Date.now(),
       apps: controllers.size,
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+      hubKeySetVersion: hubTrust.held.version,
       ...(freeze ? { freezeReason: freeze.reason, freezeSource: freeze.source } : {}),
     });
   }, config.heartbeatIntervalMs);
@@ -299,7 +321,12 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
       if (nc.isClosed()) return;
       transport.serveRpc(rpc);
       for (const c of controllers.values()) c.republish();
-      void transport.watchDesired(onEntry);
+      // The key sets missed while away first, in order, so desired states signed by a key the
+      // hub switched to meanwhile verify when the watch delivers them.
+      void (async () => {
+        for (const value of await transport.history(keySetKey)) offerKeySet(value, true);
+        await transport.watchDesired(onEntry);
+      })();
     },
     (err: unknown) => log.error({ err }, "cannot connect to NATS"),
   );

@@ -6,6 +6,7 @@ import {
   Health,
   KeyRing,
   type ReportInit,
+  type SigningKey,
   SourceType,
   SyncPhase,
   seal,
@@ -67,7 +68,12 @@ class MemoryInventories implements InventoryStore {
   }
 }
 
-function sealed(generation: number, revision: string, extra: Partial<DesiredStateInit> = {}): Uint8Array {
+function sealed(
+  generation: number,
+  revision: string,
+  extra: Partial<DesiredStateInit> = {},
+  key: SigningKey = hubKey,
+): Uint8Array {
   const desired: DesiredStateInit = {
     cluster: CLUSTER,
     app: APP,
@@ -85,7 +91,7 @@ function sealed(generation: number, revision: string, extra: Partial<DesiredStat
     policy: { team: "web", namespaces: ["web"], clusterResources: [] },
     ...extra,
   };
-  return seal(DESIRED_STATE, desired, hubKey);
+  return seal(DESIRED_STATE, desired, key);
 }
 
 const controllers: AppController[] = [];
@@ -93,7 +99,7 @@ afterEach(async () => {
   await Promise.all(controllers.splice(0).map((c) => c.stop()));
 });
 
-function setup(revisions: Record<string, string>, kube = fakeKube()) {
+function setup(revisions: Record<string, string>, kube = fakeKube(), hubKeys = new KeyRing([hubKey.publicKey])) {
   const inventories = new MemoryInventories();
   const reports: ReportInit[] = [];
   const deps: ControllerDeps = {
@@ -106,7 +112,7 @@ function setup(revisions: Record<string, string>, kube = fakeKube()) {
     git: fakeGit(revisions),
     tools: { helmBin: "helm", kustomizeBin: "kustomize" },
     inventories,
-    hubKeys: new KeyRing([hubKey.publicKey]),
+    hubKeys,
     sink: { report: (_app, r) => reports.push(r) },
     metrics: new AgentMetrics(),
     log: pino({ level: "silent" }),
@@ -151,6 +157,42 @@ describe("AppController prune", () => {
     t.kube.fail = () => undefined;
     await vi.waitFor(() => expect(t.kube.objects.has(cmKey("b"))).toBe(false));
     await vi.waitFor(() => expect(t.inventory().objects.map((r) => r.name)).toEqual(["a"]));
+  });
+});
+
+describe("AppController and a hub key rotation", () => {
+  it("takes the state in force re-signed by the new key without applying or reporting it again", async () => {
+    const next = generateSigningKey();
+    const t = setup(
+      { [R1]: configMaps(["a"]), [R2]: configMaps(["b"]) },
+      fakeKube(),
+      new KeyRing([hubKey.publicKey, next.publicKey]),
+    );
+    t.c.offer(sealed(1, R1));
+    await vi.waitFor(() => expect(t.synced(1)).toBe(true));
+    const reported = t.reports.length;
+    t.c.offer(sealed(1, R1, {}, next));
+    t.c.offer(sealed(1, R1, {}, next));
+    await t.c.refresh();
+    expect(t.reports.slice(reported).some((r) => r.phase === SyncPhase.SYNC_PHASE_REJECTED)).toBe(false);
+    // The next generation, signed by the new key, goes ahead as usual.
+    t.c.offer(sealed(2, R2, {}, next));
+    await vi.waitFor(() => expect(t.synced(2)).toBe(true));
+  });
+
+  it("still refuses an older generation re-signed by the new key", async () => {
+    const next = generateSigningKey();
+    const t = setup(
+      { [R1]: configMaps(["a"]), [R2]: configMaps(["b"]) },
+      fakeKube(),
+      new KeyRing([hubKey.publicKey, next.publicKey]),
+    );
+    t.c.offer(sealed(1, R1));
+    await vi.waitFor(() => expect(t.synced(1)).toBe(true));
+    t.c.offer(sealed(2, R2));
+    await vi.waitFor(() => expect(t.synced(2)).toBe(true));
+    t.c.offer(sealed(1, R1, {}, next));
+    expect(t.reports.at(-1)?.error?.code).toBe(ErrorCode.ERROR_CODE_GENERATION_STALE);
   });
 });
 

@@ -18,7 +18,7 @@ import {
   stateKey,
   syncPhaseName,
 } from "@flotilla/proto";
-import { admit } from "./admission.js";
+import { admit, samePayload } from "./admission.js";
 import type { Applier } from "./applier.js";
 import { Condition } from "./condition.js";
 import { diffObject, hpaTargets, ignoredPathsFor } from "./drift.js";
@@ -226,6 +226,15 @@ export class AppController {
     const current = this.#target?.bytes;
     if (current && Buffer.from(current).equals(Buffer.from(bytes))) {
       if (!this.#resumed) this.#resumeOnce(generation);
+      return;
+    }
+    if (current && this.#resumed && samePayload(current, bytes)) {
+      // The state in force, re-signed by a new hub key (a key rotation): nothing to apply or
+      // report; keep the new signature, which outlives the old key.
+      const resigned = { desired: a.desired, bytes };
+      if (this.#applied === this.#target) this.#applied = resigned;
+      this.#target = resigned;
+      this.log.info({ generation }, "desired state re-signed by the hub's new key");
       return;
     }
     if (!this.#resumed && generation === this.#inv.observedGeneration && generation > 0) {

@@ -1,6 +1,7 @@
 /**
- * The hub signing keys this agent trusts. The bootstrap bundle names one; the hub may announce
- * a key set (current + next, later without the old key) inside its signed credentials answers.
+ * The hub signing keys this agent trusts. The bootstrap bundle names one; the hub announces its
+ * key set (current + next, later without the old key) under `<cluster>._hub-keys` in the desired
+ * bucket and inside its signed credentials answers.
  * A set is taken only from a message signed by a key already trusted and only when newer than
  * the one held (see `acceptKeySet` in @flotilla/proto); it is kept in the cache directory, so a
  * restarted agent neither forgets the next key nor trusts a retired one again.

@@ -86,6 +86,12 @@ export class AgentMetrics {
     registers: [this.registry],
   });
 
+  readonly hubKeySetVersion = new Gauge({
+    name: "flotilla_agent_hub_key_set_version",
+    help: "Version of the hub key set the agent trusts (0: its bootstrap bundle's key only)",
+    registers: [this.registry],
+  });
+
   readonly natsConnected = new Gauge({
     name: "flotilla_agent_nats_connected",
     help: "1 while the agent is connected to NATS, 0 while it is cut off",

@@ -33,9 +33,12 @@ import {
   credsAuthenticator,
   Events,
   type KV,
+  type KvEntry,
+  KvWatchInclude,
   type Msg,
   type NatsConnection,
   nuid,
+  type QueuedIterator,
 } from "nats";
 import { jwtClaims, parseCreds, renewAtMs, renewCreds } from "./creds.js";
 import { GrantWants } from "./grants.js";
@@ -95,6 +98,8 @@ const RENEW_TIMEOUT_MS = 10_000;
 /** First wait before asking again after a failed renewal; it doubles up to {@link RENEW_RETRY_MAX_MS}. */
 const RENEW_RETRY_FIRST_MS = 500;
 const RENEW_RETRY_MAX_MS = 30_000;
+/** How long reading a key's history may take before the agent goes on without it. */
+const HISTORY_TIMEOUT_MS = 10_000;
 /** How long a stop waits for the connection to drain before closing it outright. */
 const DRAIN_TIMEOUT_MS = 2_000;
 
@@ -262,6 +267,47 @@ export class Transport {
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(delay * 2, this.opts.maxRetryBackoffMs);
     }
+  }
+
+  /**
+   * Every value the desired bucket still holds for `key`, oldest first (the bucket keeps a few
+   * per key), so an agent back from a long absence can walk the hub key sets it missed in order.
+   * Empty when the read fails or takes longer than {@link HISTORY_TIMEOUT_MS}: the watch then
+   * delivers the latest value anyway.
+   */
+  async history(key: string): Promise<Uint8Array[]> {
+    const nc = this.#nc;
+    if (!nc || nc.isClosed()) return [];
+    const values: Uint8Array[] = [];
+    let timer: NodeJS.Timeout | undefined;
+    // A watch from the first value, stopped once it has delivered what the bucket holds: unlike
+    // `kv.history`, it names its consumer, so it goes through the filtered consumer-create subject
+    // a cluster's credentials allow.
+    const read = (async () => {
+      const kv = await openBucket(nc, DESIRED_BUCKET);
+      let initialized = false;
+      let entries: QueuedIterator<KvEntry> | undefined;
+      entries = await kv.watch({
+        key,
+        include: KvWatchInclude.AllHistory,
+        initializedFn: () => {
+          initialized = true;
+          entries?.stop();
+        },
+      });
+      if (initialized) entries.stop();
+      const watch = entries;
+      timer = setTimeout(() => watch.stop(), HISTORY_TIMEOUT_MS);
+      for await (const e of watch) if (e.operation === "PUT" && e.value.length > 0) values.push(e.value);
+    })();
+    try {
+      await read;
+    } catch (err) {
+      this.opts.log.debug({ key, err: (err as Error).message }, "could not read a key's history");
+    } finally {
+      clearTimeout(timer);
+    }
+    return values;
   }
 
   /** Signs and writes a report; if NATS is away, keeps it to send on reconnect. */

@@ -13,7 +13,8 @@ export type Role = (typeof ROLES)[number];
 /**
  * What operations act on. `hub` is the hub itself and the caller's own token; `fleet` is fleet
  * status (summaries and the event stream); `apply` is a multi-document apply, whose documents
- * are each checked as a write of their own kind; `receivers` are where notifications go.
+ * are each checked as a write of their own kind; `receivers` are where notifications go; `keys`
+ * are the hub's signing keys (their public set, and rotating them).
  */
 export const RESOURCES = [
   "hub",
@@ -28,6 +29,7 @@ export const RESOURCES = [
   "tokens",
   "audit",
   "receivers",
+  "keys",
 ] as const;
 export type Resource = (typeof RESOURCES)[number];
 
@@ -101,6 +103,7 @@ export const PERMISSIONS: Readonly<Record<Role, Readonly<Record<Resource, Readon
     tokens: { read: "all", write: "all" },
     audit: { read: "all", write: "none" },
     receivers: { read: "all", write: "all" },
+    keys: { read: "all", write: "all" },
   },
   member: {
     hub: { read: "all", write: "none" },
@@ -115,6 +118,7 @@ export const PERMISSIONS: Readonly<Record<Role, Readonly<Record<Resource, Readon
     tokens: { read: "none", write: "none" },
     audit: { read: "team", write: "none" },
     receivers: { read: "none", write: "none" },
+    keys: { read: "all", write: "none" },
   },
   viewer: {
     hub: { read: "all", write: "none" },
@@ -129,6 +133,7 @@ export const PERMISSIONS: Readonly<Record<Role, Readonly<Record<Resource, Readon
     tokens: { read: "none", write: "none" },
     audit: { read: "team", write: "none" },
     receivers: { read: "none", write: "none" },
+    keys: { read: "all", write: "none" },
   },
 };
 

@@ -84,6 +84,14 @@ const rolloutEventSchema = z.object({
   atMs: z.number(),
 });
 
+/** The hub's key set changed (a rotation step): replicas load it, the leader tells the agents. */
+const hubKeysEventSchema = z.object({
+  type: z.literal("hub-keys"),
+  version: z.number().int().describe("the key set's new version"),
+  currentKeyId: z.string().describe("the key the hub signs with from this version on"),
+  atMs: z.number(),
+});
+
 /** A change the hub tells SSE clients about. */
 export const hubEventSchema = z
   .discriminatedUnion("type", [
@@ -94,6 +102,7 @@ export const hubEventSchema = z
     clusterFreezeEventSchema,
     registryEventSchema,
     rolloutEventSchema,
+    hubKeysEventSchema,
   ])
   .meta({ id: "HubEvent", description: "One event of GET /v1/events: the JSON of its data line" });
 export type HubEvent = z.output<typeof hubEventSchema>;

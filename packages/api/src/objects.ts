@@ -35,6 +35,11 @@ export const clusterStatusSchema = z
     agentVersion: z.string().optional().describe("agent version from the last heartbeat"),
     kubernetesVersion: z.string().optional(),
     capabilities: z.array(z.string()).optional(),
+    hubKeySetVersion: z
+      .number()
+      .int()
+      .optional()
+      .describe("version of the hub key set the agent holds, as its last heartbeat said (0: its bundle's key only)"),
     changedAtMs: z.number().describe("hub clock of the last state change"),
     freeze: clusterFreezeSchema
       .optional()

@@ -21,7 +21,7 @@ import { errorBodySchema } from "./error-body.js";
 import { SelectorSyntaxError } from "./errors.js";
 import { HUB_EVENT_TYPES, hubEventSchema } from "./events.js";
 import { fleetFreezeRequestSchema, freezeListSchema, freezeRequestSchema, freezeSchema } from "./freeze.js";
-import { healthSchema, hubInfoSchema, readinessSchema } from "./hub.js";
+import { finishRotationSchema, healthSchema, hubInfoSchema, keySetStatusSchema, readinessSchema } from "./hub.js";
 import { nameSchema } from "./labels.js";
 import { deliverySchema, receiverSchema, receiverSpecSchema } from "./notifications.js";
 import {
@@ -376,6 +376,42 @@ export const operations = withIds({
       tags: ["hub"],
       summary: "This replica, the current leader, the hub public key",
       response: { 200: json("The replica that answered", hubInfoSchema), ...errors(401) },
+    },
+  },
+
+  getHubKeys: {
+    method: "GET",
+    path: "/v1/hub/keys",
+    scope: { action: "read", resource: "keys" },
+    schema: {
+      tags: ["hub"],
+      summary: "The hub's signing keys and how many clusters hold the current key set",
+      response: { 200: json("The key set and the fleet's progress", keySetStatusSchema), ...errors(401) },
+    },
+  },
+  startKeyRotation: {
+    method: "POST",
+    path: "/v1/hub/keys/rotation",
+    scope: { action: "write", resource: "keys" },
+    schema: {
+      tags: ["hub"],
+      summary: "Start a rotation of the hub's signing key: announce a fresh key beside the current one",
+      description:
+        "The hub keeps signing with the current key; agents learn the next one from the set the leader writes to their keys. Finish once every cluster holds the announced version (GET /v1/hub/keys). 409 while a rotation is under way, or when the key comes from FLOTILLA_HUB_SIGNING_KEY_FILE.",
+      response: { 200: json("The rotation started", keySetStatusSchema), ...errors(401, 403, 409) },
+    },
+  },
+  finishKeyRotation: {
+    method: "POST",
+    path: "/v1/hub/keys/rotation/finish",
+    scope: { action: "write", resource: "keys" },
+    schema: {
+      tags: ["hub"],
+      summary: "Finish a rotation: sign with the next key and retire the old one",
+      description:
+        "409 with no rotation under way, or while a cluster does not hold the announced version yet (the message names them) unless `force`. What the retired key signed is refused by every agent that holds the new set.",
+      body: finishRotationSchema,
+      response: { 200: json("The rotation finished", keySetStatusSchema), ...errors(400, 401, 403, 409) },
     },
   },
 

@@ -10,6 +10,8 @@ import { TokenService } from "./access/tokens.js";
 import { buildApi, serve } from "./api/server.js";
 import { RolloutConductor } from "./conductor/conductor.js";
 import type { HubConfig } from "./config.js";
+import { KeySetAnnouncer } from "./keys/announcer.js";
+import { HubKeys } from "./keys/hub-keys.js";
 import { dutiesOf } from "./leader/duties.js";
 import { LeaderElector } from "./leader/elector.js";
 import { createLogger } from "./log.js";
@@ -118,13 +120,21 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     });
     cleanups.push(() => sources.close());
     const box = new SecretBox(config.encryptionKey);
-    const hubKey = await loadHubKey(config.signingKeyPem, signingKey, box);
+    const metrics = new HubMetrics();
+    // The key set (first made from the one signing key a hub had before key sets) and the key it
+    // signs with now: every part below signs through `hubKey`, which follows rotations.
+    const hubKey = await HubKeys.load(
+      { store: signingKey, box, metrics, log },
+      await loadHubKey(config.signingKeyPem, signingKey, box),
+      config.signingKeyPem !== undefined,
+    );
+    hubKey.follow(events);
+    cleanups.push(async () => hubKey.stop());
     const receiverRules: UrlRules = {
       allowHttp: config.notifyAllowHttp,
       allowed: parseAllowList(config.notifyAllowedHosts),
     };
     const receivers = new Receivers(receiverStore, box, receiverRules);
-    const metrics = new HubMetrics();
 
     const setup = config.operatorSetup ? await parseOperatorSetup(config.operatorSetup) : undefined;
     if (setup) log.info(describeOperatorSetup(setup), "NATS operator setup loaded; cluster credentials will be minted");
@@ -186,7 +196,15 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     // The status keys a cluster user is minted with, at renewals and registrations alike.
     const grants = new StoreStatusGrants({ desired, reports, desiredKv: buckets.desired });
     if (issuer) {
-      const responder = new CredsResponder({ objects, issuer, grants, hubKey, metrics, log });
+      const responder = new CredsResponder({
+        objects,
+        issuer,
+        grants,
+        hubKey,
+        hubKeySet: () => hubKey.set,
+        metrics,
+        log,
+      });
       responder.start(nc);
       cleanups.push(async () => responder.stop());
     }
@@ -250,7 +268,17 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
         retryMinMs: config.notifyRetryMinMs,
         rules: receiverRules,
       });
-      return [ingester, conductor, tracker, notifier];
+      const announcer = new KeySetAnnouncer({
+        keys: hubKey,
+        objects,
+        desired,
+        kv: buckets.desired,
+        events,
+        lease,
+        metrics,
+        log,
+      });
+      return [ingester, conductor, tracker, notifier, announcer];
     };
     const elector = new LeaderElector({
       leases,
@@ -272,6 +300,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       generations,
       kv: buckets.desired,
       hubKey,
+      trusted: () => hubKey.ring,
       lease,
       events,
       metrics,
@@ -316,6 +345,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       },
       ...(config.metricsToken ? { metricsToken: config.metricsToken } : {}),
       hubKey,
+      hubKeys: hubKey,
       replicaId: config.replicaId,
       lease,
       ready: async () => (await redis.ping()) && !nc.isClosed(),

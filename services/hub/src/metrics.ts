@@ -51,6 +51,22 @@ export class HubMetrics {
     help: "1 when the fleet has more (cluster, app) pairs than flotilla_app_info shows (10000), else 0.",
     registers: [this.registry],
   });
+  readonly hubKeySetVersion = new Gauge({
+    name: "flotilla_hub_key_set_version",
+    help: "Version of the hub signing-key set this replica signs by; it grows by one at a rotation's start and by two at its finish.",
+    registers: [this.registry],
+  });
+  readonly hubKeySetClusters = new Gauge({
+    name: "flotilla_hub_key_set_clusters",
+    help: 'Registered clusters by the hub key set version their last heartbeat said they hold (version="unknown": none said). Counted at most every 15 s.',
+    labelNames: ["version"] as const,
+    registers: [this.registry],
+  });
+  readonly hubKeySetAnnounced = new Counter({
+    name: "flotilla_hub_key_set_announced_total",
+    help: "Hub key sets the leader wrote to clusters' keys in the desired bucket.",
+    registers: [this.registry],
+  });
   readonly natsConnected = new Gauge({
     name: "flotilla_hub_nats_connected",
     help: "1 while this replica is connected to NATS, 0 while it is cut off.",

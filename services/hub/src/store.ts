@@ -225,6 +225,13 @@ export interface SigningKeyStore {
   getSealedSigningKey(): Promise<string | undefined>;
   /** Stores `sealed` only if no key is stored yet; returns the key stored now, so replicas agree. */
   setSealedSigningKeyIfAbsent(sealed: string): Promise<string>;
+  /** The sealed key set (see `keys/rotation.ts`) and its version, when one is stored. */
+  getSealedKeySet(): Promise<{ version: number; sealed: string } | undefined>;
+  /**
+   * Stores a key set at `version` only while the stored one is at `expected` (undefined: none
+   * stored); false when another replica changed it first.
+   */
+  putSealedKeySet(sealed: string, version: number, expected: number | undefined): Promise<boolean>;
 }
 
 /** The leader lease and its fencing tokens. */

@@ -383,6 +383,16 @@ spec: { labels: { env: prod } }
       { op: "getMetrics", status: 401 },
       { op: "getOpenApi", status: 200 },
       { op: "getHub", status: 200 },
+      { op: "getHubKeys", status: 200, after: (body) => expect(body.phase).toBe("steady") },
+      { op: "finishKeyRotation", status: 409, body: {} },
+      { op: "startKeyRotation", status: 200, after: (body) => expect(body.phase).toBe("announced") },
+      { op: "startKeyRotation", status: 409 },
+      {
+        op: "finishKeyRotation",
+        status: 200,
+        body: { force: true },
+        after: (body) => expect(body.retiredKeyIds).toHaveLength(1),
+      },
       { op: "whoami", status: 200, after: (body) => expect(body).toEqual({ tokenId: "bootstrap", role: "admin" }) },
       {
         op: "createSession",

@@ -31,6 +31,7 @@ import {
   HEARTBEAT,
   Health,
   heartbeatSubject,
+  isHubKeySetKey,
   KeyRing,
   open,
   parseStateKey,
@@ -107,7 +108,7 @@ class PlayedAgents {
     this.#iter = iter;
     void (async () => {
       for await (const e of iter) {
-        if (e.operation !== "PUT") continue;
+        if (e.operation !== "PUT" || isHubKeySetKey(e.key)) continue;
         const { cluster, app } = parseStateKey(e.key);
         const key = this.#keys.get(cluster);
         if (!key) continue;

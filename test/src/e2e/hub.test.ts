@@ -29,6 +29,7 @@ import {
   Health,
   heartbeatSubject,
   inboxPrefix,
+  isHubKeySetKey,
   KeyRing,
   open,
   publicKeyFromPem,
@@ -146,7 +147,7 @@ class DesiredWatcher {
     const iter = this.#iter;
     void (async () => {
       for await (const e of iter) {
-        if (e.operation !== "PUT") continue;
+        if (e.operation !== "PUT" || isHubKeySetKey(e.key)) continue;
         try {
           const m = open(DESIRED_STATE, e.value, ring).message;
           this.seen.push({

@@ -24,6 +24,7 @@ import {
   DESIRED_BUCKET,
   DESIRED_STATE,
   ErrorCode,
+  isHubKeySetKey,
   KeyRing,
   open,
   publicKeyFromPem,
@@ -247,7 +248,7 @@ describe("team policy, ownership and hermetic rendering through a real hub and a
       watches.push(desiredWatch, statusWatch);
       void (async () => {
         for await (const e of desiredWatch) {
-          if (e.operation === "PUT") {
+          if (e.operation === "PUT" && !isHubKeySetKey(e.key)) {
             written.push({ key: e.key, revision: open(DESIRED_STATE, e.value, ring).message.source?.revision ?? "" });
           }
         }

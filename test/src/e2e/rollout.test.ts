@@ -14,7 +14,7 @@
  * recorded, on states, and on what reached the desired-state bucket and the clusters.
  */
 import { type FixtureRepo, type Fleet, type HubProcess, startFleet, waitsOf } from "@flotilla/devfleet";
-import { DESIRED_BUCKET, DESIRED_STATE, KeyRing, open, publicKeyFromPem } from "@flotilla/proto";
+import { DESIRED_BUCKET, DESIRED_STATE, isHubKeySetKey, KeyRing, open, publicKeyFromPem } from "@flotilla/proto";
 import { CoreV1Api } from "@kubernetes/client-node";
 import { connect, type KvEntry, type NatsConnection, type QueuedIterator } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -150,7 +150,7 @@ describe("rollout waves on three real clusters", () => {
     const iter = watch;
     void (async () => {
       for await (const e of iter) {
-        if (e.operation !== "PUT") continue;
+        if (e.operation !== "PUT" || isHubKeySetKey(e.key)) continue;
         const m = open(DESIRED_STATE, e.value, ring).message;
         written.push({
           key: e.key,

@@ -276,7 +276,11 @@ describe("teams as tenants", () => {
       case "getFleetStatus":
       case "streamEvents":
       case "createEventsToken":
+      case "getHubKeys":
+      case "startKeyRotation":
         return { own: {} };
+      case "finishKeyRotation":
+        return { own: { body: {} } };
       case "receiveGitWebhook":
         return { own: { params: { repo: "ra" }, body: {} } };
       case "registerAgent":

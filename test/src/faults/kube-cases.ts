@@ -5,7 +5,7 @@
  */
 import type { ClusterDetail, RolloutSummary, RolloutView } from "@flotilla/api";
 import { binPath, type Fleet, startFleet, until } from "@flotilla/devfleet";
-import { DESIRED_BUCKET, DESIRED_STATE, KeyRing, open, publicKeyFromPem } from "@flotilla/proto";
+import { DESIRED_BUCKET, DESIRED_STATE, isHubKeySetKey, KeyRing, open, publicKeyFromPem } from "@flotilla/proto";
 import { CoreV1Api } from "@kubernetes/client-node";
 import { connect, type NatsConnection } from "nats";
 import { type FaultFigures, ROLLOUT_WAIT_MS, seconds } from "./world.js";
@@ -114,7 +114,7 @@ async function watchWrites(
   const watch = await kv.watch({ key: ">" });
   void (async () => {
     for await (const e of watch) {
-      if (e.operation !== "PUT") continue;
+      if (e.operation !== "PUT" || isHubKeySetKey(e.key)) continue;
       const m = open(DESIRED_STATE, e.value, ring).message;
       writes.push({ cluster: e.key.split(".")[0] ?? "", generation: Number(m.generation), rolloutId: m.rolloutId });
     }

@@ -36,7 +36,7 @@ import {
   until,
 } from "@flotilla/devfleet";
 import { type ClusterSpec, registerClusters, SimulatedFleet } from "@flotilla/loadgen";
-import { DESIRED_BUCKET, DESIRED_STATE, KeyRing, open, publicKeyFromPem } from "@flotilla/proto";
+import { DESIRED_BUCKET, DESIRED_STATE, isHubKeySetKey, KeyRing, open, publicKeyFromPem } from "@flotilla/proto";
 import { connect, type KvEntry, type NatsConnection, type QueuedIterator } from "nats";
 
 /** The app every case rolls out. */
@@ -384,7 +384,7 @@ spec: { repo: web, path: deploy, namespace: web }
     const iter = this.#watch;
     void (async () => {
       for await (const e of iter) {
-        if (e.operation !== "PUT") continue;
+        if (e.operation !== "PUT" || isHubKeySetKey(e.key)) continue;
         const m = open(DESIRED_STATE, e.value, ring).message;
         const written: Written = {
           cluster: e.key.split(".")[0] ?? "",

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import type { CommandModule } from "../context.js";
 import { CliError, SettingsError } from "../errors.js";
 import { examples } from "../help.js";
+import { registerRotateKey } from "./rotate-key.js";
 
 /** The hub package, loaded only when `flotilla hub` runs: it pulls in Fastify, NATS and Redis clients. */
 type HubModule = typeof import("@flotilla/hub");
@@ -48,7 +49,9 @@ export const registerHubCommands: CommandModule = (program, ctx) => {
   let hub: HubModule | undefined;
   const cmd = program
     .command("hub")
-    .description("run the hub in this process (configured by FLOTILLA_HUB_* variables or the flags below)")
+    .description(
+      "run the hub in this process (configured by FLOTILLA_HUB_* variables or the flags below); 'hub rotate-key' rotates a running hub's signing key",
+    )
     .addHelpText(
       "after",
       `${examples([
@@ -89,10 +92,13 @@ export const registerHubCommands: CommandModule = (program, ctx) => {
       await running.stop();
     });
 
+  registerRotateKey(cmd, ctx);
+
   // Load the hub only when its verb is dispatched, so every other verb starts fast; its options
-  // are added here, before the verb parses its arguments (or prints its --help).
-  program.hook("preSubcommand", async (_program, sub) => {
-    if (sub !== cmd || hub) return;
+  // are added here, before the verb parses its arguments (or prints its --help). `hub rotate-key`
+  // talks to a running hub and needs none of it.
+  program.hook("preSubcommand", async (parent, sub) => {
+    if (sub !== cmd || hub || parent.args[1] === "rotate-key") return;
     hub = await import("@flotilla/hub");
     addHubOptions(cmd, hub);
   });

@@ -13,6 +13,7 @@ import type { TokenService } from "../access/tokens.js";
 import { AuditTrail } from "../audit/trail.js";
 import { MAX_HEADERS_TIMEOUT_MS } from "../config.js";
 import { AuthError } from "../errors.js";
+import type { HubKeys } from "../keys/hub-keys.js";
 import type { HubMetrics } from "../metrics.js";
 import type { AgentCalls } from "../nats/agent-calls.js";
 import type { Receivers } from "../notify/receivers.js";
@@ -40,6 +41,7 @@ import { auditRoutes } from "./audit-routes.js";
 import { dashboardRoutes } from "./dashboard-routes.js";
 import { sendError } from "./errors.js";
 import { freezeRoutes } from "./freeze-routes.js";
+import { keyRoutes } from "./key-routes.js";
 import { openApiOptions, withServer } from "./openapi.js";
 import { receiverRoutes } from "./receiver-routes.js";
 import { registrationRoutes } from "./registration-routes.js";
@@ -109,6 +111,8 @@ export interface ApiOptions {
   /** When set, `/metrics` needs it as a bearer token. */
   metricsToken?: string;
   hubKey: SigningKey;
+  /** The hub's key set and its rotation. */
+  hubKeys: HubKeys;
   replicaId: string;
   /** This replica's lease while it leads. */
   lease: () => Lease | undefined;
@@ -272,6 +276,7 @@ export async function buildApi(o: ApiOptions): Promise<FastifyInstance> {
   );
   await app.register(agentRoutes(o.agents));
   await app.register(receiverRoutes(o.receivers));
+  await app.register(keyRoutes({ keys: o.hubKeys, objects: o.objects, statuses: o.statuses, events: o.events }));
   await app.register(webhookRoutes(o));
   await app.register(registrationRoutes({ registrations: o.registrations, failures }));
   await app.register(dashboardRoutes({ log: o.log }));

@@ -23,6 +23,7 @@ import {
   CREDENTIALS_RESPONSE,
   CREDS_PREFIX,
   type CredentialsResponseInit,
+  type HubKeySetInit,
   isDnsLabel,
   KeyRing,
   open,
@@ -55,6 +56,8 @@ export interface CredsResponderOptions {
   /** Which status keys each cluster's JWT grants. */
   grants: StatusGrants;
   hubKey: SigningKey;
+  /** The hub key set every answer carries (agents take it when newer than theirs). */
+  hubKeySet?: () => HubKeySetInit;
   metrics: HubMetrics;
   log: Logger;
   /** Clock, for tests. @default Date.now */
@@ -180,7 +183,8 @@ export class CredsResponder {
           : "credentials renewed for newly assigned apps",
       );
     } else this.o.log.info({ cluster, result: decision.result, apps: grant?.apps.length }, "credentials answered");
-    msg.respond(seal(CREDENTIALS_RESPONSE, decision.response, this.o.hubKey));
+    const hubKeys = this.o.hubKeySet?.();
+    msg.respond(seal(CREDENTIALS_RESPONSE, { ...decision.response, ...(hubKeys ? { hubKeys } : {}) }, this.o.hubKey));
     if (decision.revoke) {
       await this.o.issuer
         .revoke(cluster, decision.revoke)

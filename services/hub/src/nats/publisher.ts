@@ -83,6 +83,8 @@ export interface NatsPublisherOptions {
   generations: GenerationStore;
   kv: KV;
   hubKey: SigningKey;
+  /** The keys the hub's own writes may be signed by (all of the current key set); only `hubKey`'s when absent. */
+  trusted?: () => KeyRing;
   /** The lease this replica holds now, undefined when it is not the leader. */
   lease: () => Lease | undefined;
   events: EventBus;
@@ -105,6 +107,11 @@ export class NatsDesiredStatePublisher implements DesiredStatePublisher {
 
   constructor(private readonly o: NatsPublisherOptions) {
     this.#ring = new KeyRing([o.hubKey.publicKey]);
+  }
+
+  /** The keys this hub's writes may be signed by: after a rotation's switch, the old key's writes still count as its own. */
+  #trusted(): KeyRing {
+    return this.o.trusted?.() ?? this.#ring;
   }
 
   async publish(cluster: string, app: string, target: RolloutTarget, rolloutId: string): Promise<PublishResult> {
@@ -223,7 +230,7 @@ export class NatsDesiredStatePublisher implements DesiredStatePublisher {
       let floor = 0;
       if (entry && entry.operation === "PUT" && entry.value.length > 0) {
         try {
-          const current = open(DESIRED_STATE, entry.value, this.#ring).message;
+          const current = open(DESIRED_STATE, entry.value, this.#trusted()).message;
           floor = Number(current.generation) + 1;
           if (desiredFingerprint(current) === fps[i]) {
             // Written before a crash or by the previous leader, but not yet recorded in Redis.
@@ -335,7 +342,7 @@ export class NatsDesiredStatePublisher implements DesiredStatePublisher {
       let floor = 0;
       if (entry && entry.operation === "PUT" && entry.value.length > 0) {
         try {
-          const current = open(DESIRED_STATE, entry.value, this.#ring).message;
+          const current = open(DESIRED_STATE, entry.value, this.#trusted()).message;
           floor = Number(current.generation) + 1;
           if (desiredFingerprint(current) === fp) {
             await this.o.desired.putDesired(this.#record(it, Number(current.generation), current.rolloutId, fp));

@@ -13,7 +13,9 @@
  *   document stored by an earlier hub, read as is and split on its next save); `rollouts` and
  *   `rollouts-by:<app>:<env>` sorted sets of ids scored by detection time; `rollouts-active` set of
  *   unsettled ids; `rollout-last-good:<app>:<env>` id of the newest Succeeded rollout
- * - `hub-signing-key` sealed PKCS#8 PEM of a generated hub key
+ * - `hub-signing-key` sealed PKCS#8 PEM of a generated hub key (the first key of the key set)
+ * - `hub-key-set` hash: `version` (the set's version) and `sealed` (the sealed JSON HubKeyState:
+ *   the set agents are told of and the private keys in it), changed only by compare-and-set on `version`
  * - `nats-account-jwt` account JWT with every revocation; `nats-account-lock` lock serialising revocations
  * - `leader` lease value `<holder>|<token>` with a TTL; `leader-fence` fencing token counter
  * - `token:<id>` JSON TokenRecord (the secret only as its SHA-256; expires a week after the
@@ -62,6 +64,7 @@ export const keys = {
   rolloutsActive: `${KEY_PREFIX}rollouts-active`,
   rolloutLastGood: (app: string, environment: string) => `${KEY_PREFIX}rollout-last-good:${app}:${environment}`,
   signingKey: `${KEY_PREFIX}hub-signing-key`,
+  hubKeySet: `${KEY_PREFIX}hub-key-set`,
   accountJwt: `${KEY_PREFIX}nats-account-jwt`,
   accountLock: `${KEY_PREFIX}nats-account-lock`,
   leader: `${KEY_PREFIX}leader`,

@@ -84,3 +84,14 @@ if ARGV[6] == '1' then
   if not theirs or (mine and tonumber(theirs) <= tonumber(mine)) then redis.call('SET', KEYS[5], ARGV[3]) end
 end
 return 1`;
+
+/**
+ * KEYS: hub key set hash. ARGV: expected version (`""`: none stored yet), new version, sealed
+ * state. 1 when stored, 0 when the stored version is not the expected one (another replica
+ * took a step first).
+ */
+export const PUT_HUB_KEY_SET = `
+local v = redis.call('HGET', KEYS[1], 'version')
+if (v or '') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'version', ARGV[2], 'sealed', ARGV[3])
+return 1`;

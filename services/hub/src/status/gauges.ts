@@ -58,6 +58,14 @@ export class FleetGauges {
     const byState = new Map<string, number>();
     for (const s of stored) if (s) byState.set(s.rollout.state, (byState.get(s.rollout.state) ?? 0) + 1);
     for (const [state, n] of counts) this.o.metrics.clusters.set({ state }, n);
+    const byKeySet = new Map<string, number>();
+    for (const c of clusters) {
+      const v = statuses.get(c.name)?.hubKeySetVersion;
+      const label = v === undefined ? "unknown" : String(v);
+      byKeySet.set(label, (byKeySet.get(label) ?? 0) + 1);
+    }
+    this.o.metrics.hubKeySetClusters.reset();
+    for (const [version, n] of byKeySet) this.o.metrics.hubKeySetClusters.set({ version }, n);
     // Reset, so a deregistered cluster or removed app leaves no stale series behind.
     this.o.metrics.clusterState.reset();
     for (const c of clusters) {

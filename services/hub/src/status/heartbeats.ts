@@ -82,6 +82,7 @@ export class HeartbeatIngest {
             agentVersion: beat.agentVersion,
             kubernetesVersion: beat.kubernetesVersion,
             capabilities: beat.capabilities,
+            hubKeySetVersion: beat.hubKeySetVersion,
             ...(beat.freeze ? { freeze: beat.freeze } : {}),
           },
           this.o.liveness,

@@ -21,6 +21,8 @@ export type LivenessInput =
       agentVersion: string;
       kubernetesVersion: string;
       capabilities: string[];
+      /** Version of the hub key set the agent holds; absent from inputs made before key sets. */
+      hubKeySetVersion?: number;
       /** Set while the cluster asks for a freeze itself; absent: it does not (any more). */
       freeze?: { reason: string; source: string };
     }
@@ -53,6 +55,7 @@ export function nextClusterStatus(
       agentVersion: input.agentVersion,
       kubernetesVersion: input.kubernetesVersion,
       capabilities: input.capabilities,
+      ...(input.hubKeySetVersion !== undefined ? { hubKeySetVersion: input.hubKeySetVersion } : {}),
       changedAtMs: base.state === "Ready" ? base.changedAtMs : input.atMs,
       // Each beat says the whole truth: a beat without a freeze lifts the one before.
       ...(asked ? { freeze: { ...asked, sinceMs: same ? (base.freeze?.sinceMs ?? input.atMs) : input.atMs } } : {}),

@@ -40,6 +40,8 @@ export interface HeartbeatFacts {
   agentVersion: string;
   kubernetesVersion: string;
   capabilities: string[];
+  /** Version of the hub key set the agent holds. */
+  hubKeySetVersion: number;
   /** Set when the cluster asks for a freeze (a non-empty reason in the heartbeat). */
   freeze?: { reason: string; source: string };
 }
@@ -141,6 +143,7 @@ export function openHeartbeat(keys: AgentKeys, item: SignedItem): Verdict<Heartb
         agentVersion: beat.agentVersion,
         kubernetesVersion: beat.kubernetesVersion,
         capabilities: [...beat.capabilities],
+        hubKeySetVersion: Number(beat.hubKeySetVersion ?? 0),
         ...(beat.freezeReason
           ? {
               freeze: {
