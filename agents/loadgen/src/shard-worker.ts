@@ -46,6 +46,7 @@ try {
     ...(init.clustersPerConnection !== undefined ? { clustersPerConnection: init.clustersPerConnection } : {}),
     ...(init.ignoreClusterUpdates !== undefined ? { ignoreClusterUpdates: init.ignoreClusterUpdates } : {}),
     ...(init.verifyDesired !== undefined ? { verifyDesired: init.verifyDesired } : {}),
+    ...(init.tls !== undefined ? { tls: init.tls } : {}),
   });
   port.on("message", (q: ShardRequest) => {
     answer(fleet, q).then(

@@ -45,7 +45,7 @@ const say = (line: string) => process.stdout.write(`${line}\n`);
 const load = () => loadavg()[0]?.toFixed(2);
 
 const nats = await startNats();
-const nc = await connect({ servers: nats.url, noAsyncTraces: true });
+const nc = await connect({ ...nats.clientOptions(), noAsyncTraces: true });
 const js = nc.jetstream();
 const desired = await js.views.kv(DESIRED_BUCKET, { history: 5 });
 const status = await js.views.kv(STATUS_BUCKET, { history: 1 });
@@ -62,7 +62,13 @@ const bundles = names.map((cluster) => ({
 say(
   `${clusters} simulated clusters in ${shards} thread(s), desired signatures ${values["agent-verify"] ? "verified" : "not verified"}, load average ${load()}`,
 );
-const fleet = await ShardedFleet.start({ natsUrl: nats.url, bundles, shards, verifyDesired: values["agent-verify"] });
+const fleet = await ShardedFleet.start({
+  natsUrl: nats.url,
+  bundles,
+  shards,
+  verifyDesired: values["agent-verify"],
+  tls: nats.clientOptions().tls,
+});
 let reports = 0;
 let lastReportAt = 0;
 const watch = await status.watch({ key: ">", include: KvWatchInclude.UpdatesOnly });
