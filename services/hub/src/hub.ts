@@ -143,6 +143,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       config.natsCreds ?? setup?.hubUser.creds,
       `flotilla-hub-${config.replicaId}`,
       log,
+      config,
     );
     cleanups.push(() => closeNats(nc));
     watchConnection(nc, (connected) => metrics.natsConnected.set(connected ? 1 : 0));
@@ -153,6 +154,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
         setup.systemUser.creds,
         `flotilla-hub-system-${config.replicaId}`,
         log,
+        config,
       );
       cleanups.push(() => closeNats(system));
       issuer = await NatsCredentialIssuer.start(setup, accountJwt, system, log, {
@@ -174,6 +176,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     const verifier = createVerifier(config.verifyThreads);
     cleanups.push(() => verifier.close());
 
+    const agentNatsCa = config.agentNatsCa ?? config.natsCa;
     const registry = new Registry({
       objects,
       gitRules,
@@ -183,6 +186,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       events,
       hubKey,
       agentNatsUrl: config.agentNatsUrl ?? config.natsUrl,
+      ...(agentNatsCa ? { agentNatsCa } : {}),
       ...(issuer ? { issuer } : {}),
       onClusterDeleted: (cluster) => buckets.purgeCluster(cluster),
       teamTokens: (team) => tokens.ofTeam(team),

@@ -155,7 +155,7 @@ describe("the hub's HTTP contract", () => {
     // The hub's user may publish what the test plays the agents with.
     const hubCreds = fleet.operatorSetup?.hubUser.creds ?? "";
     nc = await connect({
-      servers: fleet.nats.url,
+      ...fleet.nats.clientOptions(),
       authenticator: credsAuthenticator(new TextEncoder().encode(hubCreds)),
     });
   });

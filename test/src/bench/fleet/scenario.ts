@@ -339,6 +339,7 @@ export async function runSize(o: SizeOptions): Promise<SizeResult> {
     const hub = await startHubProcess({
       dir: join(dir, "hub"),
       natsUrl: nats.url,
+      natsTls: nats.tls,
       redisUrl: redis.url,
       ...(setup ? { operatorSetup: setup } : {}),
       waitFor: "leader",
