@@ -122,6 +122,18 @@ describe("loadConfig", () => {
     );
   });
 
+  it("refuses an http:// hub URL unless FLOTILLA_HUB_INSECURE is set, naming both settings", () => {
+    expect(() => loadConfig(["--bootstrap", bundle], { FLOTILLA_HUB_URL: "http://hub.example.com" })).toThrow(
+      /FLOTILLA_HUB_URL is http:\/\/.*FLOTILLA_HUB_INSECURE=true/,
+    );
+    const c = loadConfig(["--bootstrap", bundle], {
+      FLOTILLA_HUB_URL: "http://127.0.0.1:8080",
+      FLOTILLA_HUB_INSECURE: "true",
+    });
+    expect(c).toMatchObject({ hubUrl: "http://127.0.0.1:8080", hubInsecure: true });
+    expect(loadConfig(["--bootstrap", bundle], {}).hubInsecure).toBe(false);
+  });
+
   it.each([
     [[], {}, /^FLOTILLA_CLUSTER: is required$/],
     [["--bootstrap", bundle, "--drift-interval=-1"], {}, /FLOTILLA_DRIFT_INTERVAL: "-1" is not a duration/],

@@ -88,7 +88,8 @@ export const configSchema = z
     /**
      * The hub's API URL (`https://hub.example.com`): where the agent registers with
      * {@link registrationToken} when NATS refuses its credentials (expired while it was offline, or
-     * revoked). @default "" (no registration)
+     * revoked). It must be https (the registration token goes to it) unless {@link hubInsecure}.
+     * @default "" (no registration)
      */
     hubUrl: z
       .string()
@@ -100,6 +101,11 @@ export const configSchema = z
      * get new NATS credentials when the current ones no longer work; needs {@link hubUrl}. @default ""
      */
     registrationToken: z.string().trim().default(""),
+    /**
+     * Allow an `http://` {@link hubUrl}, so the registration token crosses the network in the
+     * clear: only for a local test fleet, as `FLOTILLA_NATS_INSECURE` is for NATS. @default false
+     */
+    hubInsecure: flagSchema.default(false),
     /**
      * Path of a kubeconfig, or a list of them separated as in `KUBECONFIG` (merged as kubectl
      * merges them); empty means in-cluster config (or the default kubeconfig). @default ""
@@ -210,6 +216,7 @@ export const AGENT_SETTINGS: readonly AgentSetting[] = [
   { field: "hubPublicKey", fileEnv: "FLOTILLA_HUB_PUBLIC_KEY_FILE", fileFlag: "hub-public-key" },
   { field: "agentSigningKey", fileEnv: "FLOTILLA_AGENT_KEY_FILE", fileFlag: "agent-key" },
   { field: "hubUrl", env: "FLOTILLA_HUB_URL", flag: "hub-url" },
+  { field: "hubInsecure", env: "FLOTILLA_HUB_INSECURE", flag: "hub-insecure" },
   { field: "registrationToken", fileEnv: "FLOTILLA_REGISTRATION_TOKEN_FILE", fileFlag: "registration-token" },
   { field: "kubeconfig", env: "FLOTILLA_KUBECONFIG", flag: "kubeconfig" },
   { field: "kubeContext", env: "FLOTILLA_KUBE_CONTEXT", flag: "kube-context" },
@@ -251,6 +258,11 @@ function validate(input: Readonly<Record<string, unknown>>): AgentConfig {
   if (config.registrationToken !== "" && config.hubUrl === "") {
     throw new ConfigError(
       "FLOTILLA_REGISTRATION_TOKEN_FILE is set without FLOTILLA_HUB_URL: the agent registers with the token at the hub's URL; set both",
+    );
+  }
+  if (config.hubUrl.startsWith("http://") && !config.hubInsecure) {
+    throw new ConfigError(
+      "FLOTILLA_HUB_URL is http://: the registration token would cross the network in the clear; use https://, or set FLOTILLA_HUB_INSECURE=true for a local test fleet",
     );
   }
   return config;

@@ -160,6 +160,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       issuer = await NatsCredentialIssuer.start(setup, accountJwt, system, log, {
         limits: { ...DEFAULT_ACCOUNT_LIMITS, diskStorage: config.natsAccountMaxBytes },
         credsTtlSeconds: config.agentCredsTtlMs / 1000,
+        metrics,
       });
     }
     const buckets = await openBuckets(nc, log, {
