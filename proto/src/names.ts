@@ -125,7 +125,8 @@ export interface ClusterPermissions {
  * With `apps`, the cluster may write only the status keys of those apps (`<cluster>.<app>`):
  * the keys it may hold are then exactly its assigned apps, so its share of the status bucket is
  * bounded by apps × the bucket's largest value, whatever it writes. Without, or with more than
- * {@link MAX_LISTED_STATUS_KEYS} apps, any key under its own name.
+ * {@link MAX_LISTED_STATUS_KEYS} apps, any key under its own name (the hub warns and counts
+ * `flotilla_hub_wide_status_grants_total` when it mints such a JWT).
  */
 export function clusterPermissions(cluster: string, apps?: readonly string[]): ClusterPermissions {
   const c = checkName("cluster", cluster);

@@ -112,6 +112,7 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
     cluster: config.cluster,
     natsUrl: config.natsUrl,
     natsCreds: config.natsCreds ? newerCreds(config.natsCreds, readSaved(savedCredsPath)) : "",
+    tls: config,
     agentKey,
     hubKeys,
     onCredsRenewed: (creds) => saveCreds(savedCredsPath, creds, log),

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -25,6 +25,21 @@ describe("loadConfig", () => {
     const c = loadConfig(["--bootstrap", bundle], {});
     expect(c).toMatchObject({ cluster: "prod-eu-1", hubPublicKey: "HUB", namespace: DEFAULT_NAMESPACE });
     expect(c.driftIntervalMs).toBe(DEFAULT_DRIFT_INTERVAL_MS);
+  });
+
+  it("takes NATS's CA from the bundle, requires TLS, and lets an explicit plaintext setting drop the CA", () => {
+    const ca = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+    const withCa = join(dir, "bootstrap-ca.json");
+    writeFileSync(withCa, JSON.stringify({ ...JSON.parse(readFileSync(bundle, "utf8")), natsCa: ca }));
+    const plain = loadConfig(["--bootstrap", bundle], {});
+    expect([plain.natsInsecure, plain.natsCa]).toEqual([false, undefined]);
+    expect(loadConfig(["--bootstrap", withCa], {})).toMatchObject({ natsInsecure: false, natsCa: ca });
+    const insecure = loadConfig(["--bootstrap", withCa], { FLOTILLA_NATS_INSECURE: "true" });
+    expect([insecure.natsInsecure, insecure.natsCa]).toEqual([true, undefined]);
+    writeFileSync(join(dir, "ca.pem"), ca);
+    expect(() =>
+      loadConfig(["--bootstrap", bundle, "--nats-ca", join(dir, "ca.pem")], { FLOTILLA_NATS_INSECURE: "true" }),
+    ).toThrow("FLOTILLA_NATS_INSECURE: is true but FLOTILLA_NATS_CA_FILE set TLS up");
   });
 
   it("lets flags override env and env override the bundle", () => {
@@ -105,6 +120,18 @@ describe("loadConfig", () => {
     expect(() => loadConfig(["--bootstrap", bundle], { FLOTILLA_HUB_URL: "hub.example.com" })).toThrow(
       /FLOTILLA_HUB_URL.*http/,
     );
+  });
+
+  it("refuses an http:// hub URL unless FLOTILLA_HUB_INSECURE is set, naming both settings", () => {
+    expect(() => loadConfig(["--bootstrap", bundle], { FLOTILLA_HUB_URL: "http://hub.example.com" })).toThrow(
+      /FLOTILLA_HUB_URL is http:\/\/.*FLOTILLA_HUB_INSECURE=true/,
+    );
+    const c = loadConfig(["--bootstrap", bundle], {
+      FLOTILLA_HUB_URL: "http://127.0.0.1:8080",
+      FLOTILLA_HUB_INSECURE: "true",
+    });
+    expect(c).toMatchObject({ hubUrl: "http://127.0.0.1:8080", hubInsecure: true });
+    expect(loadConfig(["--bootstrap", bundle], {}).hubInsecure).toBe(false);
   });
 
   it.each([

@@ -9,9 +9,12 @@ import { join } from "node:path";
 import { allowListProblem } from "@flotilla/netguard";
 import { isDnsLabel } from "@flotilla/proto";
 import {
+  checkNatsTls,
   durationSchema,
   flagSchema,
   listSchema,
+  NATS_TLS_SETTINGS,
+  natsTlsShape,
   parseSettings,
   type Reading,
   readSettings,
@@ -64,107 +67,121 @@ const allowedHosts = listSchema.superRefine((entries, ctx) => {
 });
 
 /** The settings the agent runs with, after defaults. */
-export const configSchema = z.object({
-  /** This cluster's name (a DNS label); only its own desired states are acted on. Required. */
-  cluster: z.string().refine(isDnsLabel, "cluster must be a DNS label (lowercase letters, digits, '-')"),
-  /** NATS server URL(s), comma-separated. Required. */
-  natsUrl: z.string().min(1, "natsUrl is required"),
-  /** Text of the NATS credentials file (user JWT + seed); empty when NATS has no auth. @default "" */
-  natsCreds: z.string().default(""),
-  /** SPKI PEM of the hub's Ed25519 public key; desired states must be signed by it. Required. */
-  hubPublicKey: z.string().min(1, "hubPublicKey is required"),
-  /** PKCS#8 PEM of this agent's Ed25519 key, which signs reports and heartbeats. Required. */
-  agentSigningKey: z.string().min(1, "agentSigningKey is required"),
-  /**
-   * The hub's API URL (`https://hub.example.com`): where the agent registers with
-   * {@link registrationToken} when NATS refuses its credentials (expired while it was offline, or
-   * revoked). @default "" (no registration)
-   */
-  hubUrl: z
-    .string()
-    .trim()
-    .refine((v) => v === "" || /^https?:\/\/[^\s/]+/.test(v), "hubUrl must be an http:// or https:// URL")
-    .default(""),
-  /**
-   * Text of a file holding a registration token (`flotilla cluster token <name>`), used once to
-   * get new NATS credentials when the current ones no longer work; needs {@link hubUrl}. @default ""
-   */
-  registrationToken: z.string().trim().default(""),
-  /**
-   * Path of a kubeconfig, or a list of them separated as in `KUBECONFIG` (merged as kubectl
-   * merges them); empty means in-cluster config (or the default kubeconfig). @default ""
-   */
-  kubeconfig: z.string().default(""),
-  /** Context of the kubeconfig to use; empty means its `current-context`. @default "" */
-  kubeContext: z.string().default(""),
-  /** Namespace of the inventories. @default {@link DEFAULT_NAMESPACE} */
-  namespace: z.string().refine(isDnsLabel, "namespace must be a DNS label").default(DEFAULT_NAMESPACE),
-  /**
-   * Ask the hub for a freeze of this cluster, with this reason (see freeze.ts); a ConfigMap in
-   * `namespace` labelled `flotilla.io/freeze` does the same without restarting the agent. @default ""
-   */
-  freeze: z.string().max(500).default(""),
-  /** Repository cache directory. @default {@link DEFAULT_CACHE_DIR} */
-  cacheDir: z.string().min(1).default(DEFAULT_CACHE_DIR),
-  /** Path of a JSON file `[{ urlPrefix, username, password }]` with Git credentials. @default "" */
-  gitCredentialsFile: z.string().default(""),
-  /**
-   * Allow plain-HTTP Git URLs as well as HTTPS. Keep it off outside a local test fleet: plain HTTP
-   * lets anyone on the path change what the agent applies. @default false
-   */
-  gitAllowHttp: flagSchema.default(false),
-  /**
-   * Git hosts the agent may fetch from although they are not public: host names, IP addresses or
-   * CIDR ranges, comma-separated (`git.internal,10.20.0.0/16`). Everything else on loopback,
-   * private, link-local, metadata and other special addresses is refused. @default none
-   */
-  gitAllowedHosts: allowedHosts.default([]),
-  /** Milliseconds between drift checks. @default {@link DEFAULT_DRIFT_INTERVAL_MS} */
-  driftIntervalMs: durationSchema.default(DEFAULT_DRIFT_INTERVAL_MS),
-  /** Milliseconds between heartbeats. @default {@link DEFAULT_HEARTBEAT_INTERVAL_MS} */
-  heartbeatIntervalMs: durationSchema.default(DEFAULT_HEARTBEAT_INTERVAL_MS),
-  /** Milliseconds between health checks of a progressing app. @default {@link DEFAULT_HEALTH_POLL_MS} */
-  healthPollMs: durationSchema.default(DEFAULT_HEALTH_POLL_MS),
-  /** Milliseconds between health checks of a settled app. @default {@link DEFAULT_HEALTH_IDLE_POLL_MS} */
-  healthIdlePollMs: durationSchema.default(DEFAULT_HEALTH_IDLE_POLL_MS),
-  /** Milliseconds an object may stay Progressing before it is Degraded. @default {@link DEFAULT_PROGRESS_DEADLINE_MS} */
-  progressDeadlineMs: durationSchema.default(DEFAULT_PROGRESS_DEADLINE_MS),
-  /**
-   * Restarts at which a container in CrashLoopBackOff fails its Pod, and the workload rolling
-   * it out, at once instead of at the progress deadline. @default {@link DEFAULT_CRASH_LOOP_RESTARTS}
-   */
-  crashLoopRestarts: z.coerce.number().int().min(1).max(1000).default(DEFAULT_CRASH_LOOP_RESTARTS),
-  /**
-   * How long a Pod may stay unschedulable before it fails (a cluster autoscaler needs a minute
-   * or two to add a node). @default {@link DEFAULT_UNSCHEDULABLE_GRACE_MS}
-   */
-  unschedulableGraceMs: durationSchema.default(DEFAULT_UNSCHEDULABLE_GRACE_MS),
-  /**
-   * A LoadBalancer Service without an address: `wait` (Progressing until it has one) or
-   * `ignore-address` (Healthy without one, for clusters with no load-balancer controller).
-   * @default {@link DEFAULT_LOADBALANCER_HEALTH}
-   */
-  loadBalancerHealth: z.enum(ADDRESS_RULES).default(DEFAULT_LOADBALANCER_HEALTH),
-  /**
-   * An Ingress without an address: `wait` or `ignore-address` (clusters with no ingress
-   * controller that writes addresses). @default {@link DEFAULT_INGRESS_HEALTH}
-   */
-  ingressHealth: z.enum(ADDRESS_RULES).default(DEFAULT_INGRESS_HEALTH),
-  /** @default {@link DEFAULT_APPLY_CONCURRENCY} */
-  applyConcurrency: z.coerce.number().int().min(1).max(64).default(DEFAULT_APPLY_CONCURRENCY),
-  /** @default {@link DEFAULT_METRICS_PORT}; 0 turns the endpoint off. */
-  metricsPort: z.coerce.number().int().min(0).max(65535).default(DEFAULT_METRICS_PORT),
-  /** @default {@link DEFAULT_METRICS_HOST} */
-  metricsHost: z.string().default(DEFAULT_METRICS_HOST),
-  /** pino level. @default {@link DEFAULT_LOG_LEVEL} */
-  logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default(DEFAULT_LOG_LEVEL),
-  /** @default {@link DEFAULT_HELM_BIN} */
-  helmBin: z.string().min(1).default(DEFAULT_HELM_BIN),
-  /** @default {@link DEFAULT_KUSTOMIZE_BIN} */
-  kustomizeBin: z.string().min(1).default(DEFAULT_KUSTOMIZE_BIN),
-  /** First retry delay after a retryable failure. @default {@link DEFAULT_RETRY_BACKOFF_MS} */
-  retryBackoffMs: z.coerce.number().int().positive().default(DEFAULT_RETRY_BACKOFF_MS),
-});
+export const configSchema = z
+  .object({
+    /** This cluster's name (a DNS label); only its own desired states are acted on. Required. */
+    cluster: z.string().refine(isDnsLabel, "cluster must be a DNS label (lowercase letters, digits, '-')"),
+    /** NATS server URL(s), comma-separated. Required. */
+    natsUrl: z.string().min(1, "natsUrl is required"),
+    /** Text of the NATS credentials file (user JWT + seed); empty when NATS has no auth. @default "" */
+    natsCreds: z.string().default(""),
+    /**
+     * The NATS TLS settings, the hub's too (`FLOTILLA_NATS_CA_FILE`, `FLOTILLA_NATS_CERT_FILE`,
+     * `FLOTILLA_NATS_KEY_FILE`, `FLOTILLA_NATS_SERVER_NAME`, `FLOTILLA_NATS_INSECURE`): TLS is
+     * required unless `FLOTILLA_NATS_INSECURE=true`. The bootstrap bundle may carry the CA.
+     */
+    ...natsTlsShape,
+    /** SPKI PEM of the hub's Ed25519 public key; desired states must be signed by it. Required. */
+    hubPublicKey: z.string().min(1, "hubPublicKey is required"),
+    /** PKCS#8 PEM of this agent's Ed25519 key, which signs reports and heartbeats. Required. */
+    agentSigningKey: z.string().min(1, "agentSigningKey is required"),
+    /**
+     * The hub's API URL (`https://hub.example.com`): where the agent registers with
+     * {@link registrationToken} when NATS refuses its credentials (expired while it was offline, or
+     * revoked). It must be https (the registration token goes to it) unless {@link hubInsecure}.
+     * @default "" (no registration)
+     */
+    hubUrl: z
+      .string()
+      .trim()
+      .refine((v) => v === "" || /^https?:\/\/[^\s/]+/.test(v), "hubUrl must be an http:// or https:// URL")
+      .default(""),
+    /**
+     * Text of a file holding a registration token (`flotilla cluster token <name>`), used once to
+     * get new NATS credentials when the current ones no longer work; needs {@link hubUrl}. @default ""
+     */
+    registrationToken: z.string().trim().default(""),
+    /**
+     * Allow an `http://` {@link hubUrl}, so the registration token crosses the network in the
+     * clear: only for a local test fleet, as `FLOTILLA_NATS_INSECURE` is for NATS. @default false
+     */
+    hubInsecure: flagSchema.default(false),
+    /**
+     * Path of a kubeconfig, or a list of them separated as in `KUBECONFIG` (merged as kubectl
+     * merges them); empty means in-cluster config (or the default kubeconfig). @default ""
+     */
+    kubeconfig: z.string().default(""),
+    /** Context of the kubeconfig to use; empty means its `current-context`. @default "" */
+    kubeContext: z.string().default(""),
+    /** Namespace of the inventories. @default {@link DEFAULT_NAMESPACE} */
+    namespace: z.string().refine(isDnsLabel, "namespace must be a DNS label").default(DEFAULT_NAMESPACE),
+    /**
+     * Ask the hub for a freeze of this cluster, with this reason (see freeze.ts); a ConfigMap in
+     * `namespace` labelled `flotilla.io/freeze` does the same without restarting the agent. @default ""
+     */
+    freeze: z.string().max(500).default(""),
+    /** Repository cache directory. @default {@link DEFAULT_CACHE_DIR} */
+    cacheDir: z.string().min(1).default(DEFAULT_CACHE_DIR),
+    /** Path of a JSON file `[{ urlPrefix, username, password }]` with Git credentials. @default "" */
+    gitCredentialsFile: z.string().default(""),
+    /**
+     * Allow plain-HTTP Git URLs as well as HTTPS. Keep it off outside a local test fleet: plain HTTP
+     * lets anyone on the path change what the agent applies. @default false
+     */
+    gitAllowHttp: flagSchema.default(false),
+    /**
+     * Git hosts the agent may fetch from although they are not public: host names, IP addresses or
+     * CIDR ranges, comma-separated (`git.internal,10.20.0.0/16`). Everything else on loopback,
+     * private, link-local, metadata and other special addresses is refused. @default none
+     */
+    gitAllowedHosts: allowedHosts.default([]),
+    /** Milliseconds between drift checks. @default {@link DEFAULT_DRIFT_INTERVAL_MS} */
+    driftIntervalMs: durationSchema.default(DEFAULT_DRIFT_INTERVAL_MS),
+    /** Milliseconds between heartbeats. @default {@link DEFAULT_HEARTBEAT_INTERVAL_MS} */
+    heartbeatIntervalMs: durationSchema.default(DEFAULT_HEARTBEAT_INTERVAL_MS),
+    /** Milliseconds between health checks of a progressing app. @default {@link DEFAULT_HEALTH_POLL_MS} */
+    healthPollMs: durationSchema.default(DEFAULT_HEALTH_POLL_MS),
+    /** Milliseconds between health checks of a settled app. @default {@link DEFAULT_HEALTH_IDLE_POLL_MS} */
+    healthIdlePollMs: durationSchema.default(DEFAULT_HEALTH_IDLE_POLL_MS),
+    /** Milliseconds an object may stay Progressing before it is Degraded. @default {@link DEFAULT_PROGRESS_DEADLINE_MS} */
+    progressDeadlineMs: durationSchema.default(DEFAULT_PROGRESS_DEADLINE_MS),
+    /**
+     * Restarts at which a container in CrashLoopBackOff fails its Pod, and the workload rolling
+     * it out, at once instead of at the progress deadline. @default {@link DEFAULT_CRASH_LOOP_RESTARTS}
+     */
+    crashLoopRestarts: z.coerce.number().int().min(1).max(1000).default(DEFAULT_CRASH_LOOP_RESTARTS),
+    /**
+     * How long a Pod may stay unschedulable before it fails (a cluster autoscaler needs a minute
+     * or two to add a node). @default {@link DEFAULT_UNSCHEDULABLE_GRACE_MS}
+     */
+    unschedulableGraceMs: durationSchema.default(DEFAULT_UNSCHEDULABLE_GRACE_MS),
+    /**
+     * A LoadBalancer Service without an address: `wait` (Progressing until it has one) or
+     * `ignore-address` (Healthy without one, for clusters with no load-balancer controller).
+     * @default {@link DEFAULT_LOADBALANCER_HEALTH}
+     */
+    loadBalancerHealth: z.enum(ADDRESS_RULES).default(DEFAULT_LOADBALANCER_HEALTH),
+    /**
+     * An Ingress without an address: `wait` or `ignore-address` (clusters with no ingress
+     * controller that writes addresses). @default {@link DEFAULT_INGRESS_HEALTH}
+     */
+    ingressHealth: z.enum(ADDRESS_RULES).default(DEFAULT_INGRESS_HEALTH),
+    /** @default {@link DEFAULT_APPLY_CONCURRENCY} */
+    applyConcurrency: z.coerce.number().int().min(1).max(64).default(DEFAULT_APPLY_CONCURRENCY),
+    /** @default {@link DEFAULT_METRICS_PORT}; 0 turns the endpoint off. */
+    metricsPort: z.coerce.number().int().min(0).max(65535).default(DEFAULT_METRICS_PORT),
+    /** @default {@link DEFAULT_METRICS_HOST} */
+    metricsHost: z.string().default(DEFAULT_METRICS_HOST),
+    /** pino level. @default {@link DEFAULT_LOG_LEVEL} */
+    logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default(DEFAULT_LOG_LEVEL),
+    /** @default {@link DEFAULT_HELM_BIN} */
+    helmBin: z.string().min(1).default(DEFAULT_HELM_BIN),
+    /** @default {@link DEFAULT_KUSTOMIZE_BIN} */
+    kustomizeBin: z.string().min(1).default(DEFAULT_KUSTOMIZE_BIN),
+    /** First retry delay after a retryable failure. @default {@link DEFAULT_RETRY_BACKOFF_MS} */
+    retryBackoffMs: z.coerce.number().int().positive().default(DEFAULT_RETRY_BACKOFF_MS),
+  })
+  .superRefine(checkNatsTls);
 
 /** Validated agent settings. */
 export type AgentConfig = z.output<typeof configSchema>;
@@ -176,6 +193,7 @@ const bootstrapSchema = z.object({
   cluster: z.string(),
   natsUrl: z.string(),
   natsCreds: z.string().default(""),
+  natsCa: z.string().optional(),
   hubPublicKey: z.string(),
   agentSigningKey: z.string(),
 });
@@ -194,9 +212,11 @@ export const AGENT_SETTINGS: readonly AgentSetting[] = [
   { field: "cluster", env: "FLOTILLA_CLUSTER", flag: "cluster" },
   { field: "natsUrl", env: "FLOTILLA_NATS_URL", flag: "nats-url" },
   { field: "natsCreds", fileEnv: "FLOTILLA_NATS_CREDS_FILE", fileFlag: "nats-creds" },
+  ...NATS_TLS_SETTINGS,
   { field: "hubPublicKey", fileEnv: "FLOTILLA_HUB_PUBLIC_KEY_FILE", fileFlag: "hub-public-key" },
   { field: "agentSigningKey", fileEnv: "FLOTILLA_AGENT_KEY_FILE", fileFlag: "agent-key" },
   { field: "hubUrl", env: "FLOTILLA_HUB_URL", flag: "hub-url" },
+  { field: "hubInsecure", env: "FLOTILLA_HUB_INSECURE", flag: "hub-insecure" },
   { field: "registrationToken", fileEnv: "FLOTILLA_REGISTRATION_TOKEN_FILE", fileFlag: "registration-token" },
   { field: "kubeconfig", env: "FLOTILLA_KUBECONFIG", flag: "kubeconfig" },
   { field: "kubeContext", env: "FLOTILLA_KUBE_CONTEXT", flag: "kube-context" },
@@ -240,6 +260,11 @@ function validate(input: Readonly<Record<string, unknown>>): AgentConfig {
       "FLOTILLA_REGISTRATION_TOKEN_FILE is set without FLOTILLA_HUB_URL: the agent registers with the token at the hub's URL; set both",
     );
   }
+  if (config.hubUrl.startsWith("http://") && !config.hubInsecure) {
+    throw new ConfigError(
+      "FLOTILLA_HUB_URL is http://: the registration token would cross the network in the clear; use https://, or set FLOTILLA_HUB_INSECURE=true for a local test fleet",
+    );
+  }
   return config;
 }
 
@@ -281,5 +306,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): AgentConfig 
   if (bootstrap) Object.assign(input, parseBootstrap(bootstrap));
   if (env.KUBECONFIG) input.kubeconfig = env.KUBECONFIG;
   for (const [field, reading] of readings) if (field !== "bootstrap") input[field] = reading.value;
+  // Plaintext chosen on this cluster wins over the CA the bundle carries, rather than contradict it.
+  if (readings.has("natsInsecure") && !readings.has("natsCa")) delete input.natsCa;
   return validate(input);
 }

@@ -1,3 +1,5 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import {
   CREDENTIALS_RESPONSE,
   generateSigningKey,
@@ -145,6 +147,34 @@ describe("register", () => {
       (e: unknown) => e,
     );
     expect(err).toMatchObject({ terminal: false });
+  });
+
+  it("does not follow a redirect: the token never reaches where it points", async () => {
+    const listen = (server: Server) =>
+      new Promise<string>((resolve) =>
+        server.listen(0, "127.0.0.1", () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)),
+      );
+    let elsewhereHits = 0;
+    const elsewhere = createServer((_req, res) => {
+      elsewhereHits += 1;
+      res.end("{}");
+    });
+    const elsewhereUrl = await listen(elsewhere);
+    const redirecting = createServer((_req, res) => {
+      res.writeHead(307, { location: `${elsewhereUrl}/v1/clusters/a/register` }).end();
+    });
+    const hubUrl = await listen(redirecting);
+    try {
+      const err = await register({ cluster: "a", hubUrl, token: "flreg_x", hubKeys }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(RegistrationError);
+      expect(elsewhereHits).toBe(0);
+    } finally {
+      redirecting.close();
+      elsewhere.close();
+    }
   });
 });
 

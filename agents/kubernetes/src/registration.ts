@@ -102,6 +102,8 @@ export async function register(o: RegisterOptions): Promise<string> {
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ token: o.token, natsUserPublicKey: user.getPublicKey() }),
       signal: AbortSignal.timeout(REGISTER_TIMEOUT_MS),
+      // A redirect would carry the token to wherever it points, perhaps over http: never follow one.
+      redirect: "error",
     });
   } catch (err) {
     throw new RegistrationError(`the hub at ${o.hubUrl} did not answer: ${(err as Error).message}`, false);

@@ -25,8 +25,10 @@ import {
   seal,
   stateKey,
 } from "@flotilla/proto";
+import { explainNatsTlsError, type NatsTlsSettings, natsTlsOption } from "@flotilla/settings";
 import {
   type Authenticator,
+  type ConnectionOptions,
   connect,
   credsAuthenticator,
   Events,
@@ -59,6 +61,8 @@ export interface TransportOptions {
   cluster: string;
   natsUrl: string;
   natsCreds: string;
+  /** TLS to NATS: required unless the settings say plaintext. */
+  tls: NatsTlsSettings;
   agentKey: SigningKey;
   /** The hub's keys: a credentials renewal's answer must verify with one. */
   hubKeys: KeyRing;
@@ -163,21 +167,41 @@ export class Transport {
     return this.#creds;
   }
 
-  /** Connects, retrying until NATS answers or `stop()` is called. */
+  /**
+   * Connects, retrying until NATS answers or `stop()` is called. A TLS problem is logged once,
+   * as an error naming the setting to change; the connection keeps trying meanwhile (a server's
+   * certificate may be fixed).
+   */
   async connect(): Promise<NatsConnection> {
-    const { cluster, natsUrl, natsCreds, log } = this.opts;
-    const nc = await connect({
+    const { cluster, natsUrl, natsCreds, tls, log } = this.opts;
+    const options: ConnectionOptions = {
       servers: natsUrl.split(",").map((s) => s.trim()),
       name: `flotilla-agent-${cluster}`,
       inboxPrefix: inboxPrefix(cluster),
       authenticator: natsCreds ? this.#authenticator() : undefined,
       // Refused creds are not the end: a registration may bring new ones (registration.ts).
       ignoreAuthErrorAbort: true,
+      tls: natsTlsOption(tls),
       maxReconnectAttempts: -1,
       reconnectTimeWait: RECONNECT_WAIT_MS,
-      waitOnFirstConnect: true,
       pingInterval: 10_000,
-    });
+    };
+    // The connection below retries silently until NATS answers; a TLS problem does not end by
+    // retrying, so one connection without credentials (TLS comes before authentication, and
+    // it cannot count as a refused attempt of the agent's own creds) says why, once.
+    void connect({
+      servers: options.servers,
+      name: `${options.name}-tls-check`,
+      tls: options.tls,
+      reconnect: false,
+    }).then(
+      (probe) => probe.close(),
+      (err: unknown) => {
+        const why = explainNatsTlsError(err, natsUrl, tls);
+        if (why) log.error({ err: why }, "cannot connect to NATS over TLS; retrying");
+      },
+    );
+    const nc = await connect({ ...options, waitOnFirstConnect: true });
     if (this.#stopped) {
       await nc.close();
       return nc;

@@ -54,7 +54,7 @@ function desired(generation: number, options: { cluster?: string; revision?: str
   );
 }
 
-function simulated(change: Partial<AgentBehaviour> = {}) {
+function simulated(change: Partial<AgentBehaviour> = {}, verifyDesired = true) {
   const link = new RecordingLink();
   const counters = new FleetCounters();
   const behaviour = { ...DEFAULT_BEHAVIOUR, ...change };
@@ -62,6 +62,7 @@ function simulated(change: Partial<AgentBehaviour> = {}) {
     hubKeys: new KeyRing([hubKey.publicKey]),
     behaviour: () => behaviour,
     counters,
+    verifyDesired,
   });
   return { cluster, link, counters };
 }
@@ -95,6 +96,20 @@ describe("SimulatedCluster", () => {
     cluster.onDesired("other", desired(3));
     expect(link.reports).toHaveLength(0);
     expect(counters.desiredRefused).toBe(3);
+  });
+
+  it("without signature checks still refuses untrusted key ids, other types, clusters and apps, and older generations", () => {
+    const { cluster, link, counters } = simulated({}, false);
+    cluster.onDesired("web", desired(1, { key: generateSigningKey() }));
+    cluster.onDesired("web", desired(2, { cluster: "c2" }));
+    cluster.onDesired("other", desired(3));
+    cluster.onDesired("web", seal(HEARTBEAT, { cluster: "c1", agentVersion: "x", sentAtMs: 1 }, hubKey));
+    expect(counters.desiredRefused).toBe(4);
+    cluster.onDesired("web", desired(5));
+    cluster.onDesired("web", desired(4));
+    expect(link.reports).toHaveLength(1);
+    expect(Number(link.reports[0]!.observedGeneration)).toBe(5);
+    expect(counters.snapshot()).toMatchObject({ desiredAccepted: 1, generationRegressions: 1, reportsSent: 1 });
   });
 
   it("keeps a report the bucket did not take and sends it again with the next heartbeat, as the real agent does", async () => {

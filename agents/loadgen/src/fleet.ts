@@ -4,6 +4,7 @@
  */
 import type { BootstrapBundle } from "@flotilla/api";
 import { KeyRing, publicKeyFromPem, signingKeyFromPem } from "@flotilla/proto";
+import type { TlsOptions } from "nats";
 import { type AgentBehaviour, DEFAULT_BEHAVIOUR } from "./behaviour.js";
 import { type AppProgress, type ClusterContext, SimulatedCluster } from "./cluster.js";
 import { FleetCounters } from "./counters.js";
@@ -35,6 +36,19 @@ export interface SimulatedFleetOptions {
    * gossips: for a link that runs through a proxy a test cuts. @default false
    */
   ignoreClusterUpdates?: boolean;
+  /**
+   * Verify every desired state's signature, as a real agent does. Off, the simulated agents
+   * still refuse other types, untrusted key ids, other clusters' and older values, and still
+   * sign everything they send; they only skip the Ed25519 check, which on a busy machine was
+   * most of their CPU per desired state. @default true
+   */
+  verifyDesired?: boolean;
+  /**
+   * TLS to NATS, nats.js's `tls` option: null connects in plaintext, which only a NATS without
+   * TLS accepts. @default TLS required, verified with the CA the first bundle carries (or the
+   * system's CAs when it carries none), as a real agent does
+   */
+  tls?: TlsOptions | null;
 }
 
 export class SimulatedFleet {
@@ -60,11 +74,16 @@ export class SimulatedFleet {
       hubKeys: new KeyRing([publicKeyFromPem(first.hubPublicKey)]),
       behaviour: () => fleet.#behaviour,
       counters: fleet.counters,
+      verifyDesired: options.verifyDesired ?? true,
     };
     const onDesired = (cluster: string, app: string, value: Uint8Array) =>
       fleet.#clusters.get(cluster)?.onDesired(app, value);
     const names = options.bundles.map((b) => b.cluster);
-    const target = { url: options.natsUrl, ignoreClusterUpdates: options.ignoreClusterUpdates ?? false };
+    const target = {
+      url: options.natsUrl,
+      ignoreClusterUpdates: options.ignoreClusterUpdates ?? false,
+      tls: options.tls === undefined ? (first.natsCa ? { ca: first.natsCa } : {}) : options.tls,
+    };
     const isolated = options.bundles.every((b) => b.natsCreds !== "");
     const links = isolated
       ? await isolatedLinks(

@@ -14,7 +14,15 @@ import {
   STATUS_BUCKET,
   stateKey,
 } from "@flotilla/proto";
-import { connect, credsAuthenticator, type KV, type KvEntry, type NatsConnection, type QueuedIterator } from "nats";
+import {
+  connect,
+  credsAuthenticator,
+  type KV,
+  type KvEntry,
+  type NatsConnection,
+  type QueuedIterator,
+  type TlsOptions,
+} from "nats";
 import type { ClusterLink } from "./cluster.js";
 
 /** Receives every value written to one cluster's keys of the desired bucket. */
@@ -82,11 +90,14 @@ export interface NatsTarget {
   url: string;
   /** Never connect to the servers the first one gossips (a link through a proxy). */
   ignoreClusterUpdates?: boolean;
+  /** nats.js's `tls` option: TLS required (an object), or plaintext (null). */
+  tls: TlsOptions | null;
 }
 
 function connectTarget(nats: NatsTarget) {
   return {
     servers: nats.url.split(",").map((s) => s.trim()),
+    tls: nats.tls,
     // Every report is a JetStream request; a stack trace captured for each one is load
     // generator CPU that thousands of simulated agents cannot spare.
     noAsyncTraces: true,

@@ -3,6 +3,7 @@
  * id, each answer the same id and either a value or an error message. One shape for both ends.
  */
 import type { BootstrapBundle } from "@flotilla/api";
+import type { TlsOptions } from "nats";
 import type { AgentBehaviour } from "./behaviour.js";
 import type { AppProgress } from "./cluster.js";
 import type { DesiredWindow, FleetCounts } from "./counters.js";
@@ -15,6 +16,9 @@ export interface ShardInit {
   heartbeatIntervalMs?: number;
   clustersPerConnection?: number;
   ignoreClusterUpdates?: boolean;
+  verifyDesired?: boolean;
+  /** TLS to NATS, as `SimulatedFleetOptions.tls` takes it (strings only: it crosses to a worker). */
+  tls?: TlsOptions | null;
 }
 
 /** A request to one shard, by operation. */

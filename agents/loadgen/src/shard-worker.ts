@@ -45,6 +45,8 @@ try {
     ...(init.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: init.heartbeatIntervalMs } : {}),
     ...(init.clustersPerConnection !== undefined ? { clustersPerConnection: init.clustersPerConnection } : {}),
     ...(init.ignoreClusterUpdates !== undefined ? { ignoreClusterUpdates: init.ignoreClusterUpdates } : {}),
+    ...(init.verifyDesired !== undefined ? { verifyDesired: init.verifyDesired } : {}),
+    ...(init.tls !== undefined ? { tls: init.tls } : {}),
   });
   port.on("message", (q: ShardRequest) => {
     answer(fleet, q).then(

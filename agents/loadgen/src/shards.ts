@@ -97,6 +97,8 @@ export class ShardedFleet {
       ...(options.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
       ...(options.clustersPerConnection !== undefined ? { clustersPerConnection: options.clustersPerConnection } : {}),
       ...(options.ignoreClusterUpdates !== undefined ? { ignoreClusterUpdates: options.ignoreClusterUpdates } : {}),
+      ...(options.verifyDesired !== undefined ? { verifyDesired: options.verifyDesired } : {}),
+      ...(options.tls !== undefined ? { tls: options.tls } : {}),
     }));
     const started = await Promise.allSettled(inits.map((init) => Shard.start(init)));
     const shards = started.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));

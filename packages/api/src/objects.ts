@@ -93,6 +93,10 @@ export const bootstrapBundleSchema = z
     cluster: nameSchema,
     natsUrl: z.string(),
     natsCreds: z.string().describe("NATS creds file text; empty when NATS runs without auth"),
+    natsCa: z
+      .string()
+      .optional()
+      .describe("PEM of the CA that signed NATS's certificate; absent when agents trust their system CAs"),
     hubPublicKey: z.string().describe("SPKI PEM of the hub's signing key"),
     agentSigningKey: z.string().describe("PKCS#8 PEM of the agent's Ed25519 key; shown only once"),
   })

@@ -41,6 +41,7 @@ import {
   registrationSchema,
   registrationTokenRequestSchema,
   registrationTokenSchema,
+  registrationTokensRevokedSchema,
 } from "./registration.js";
 import {
   appSpecSchema,
@@ -497,13 +498,28 @@ export const operations = withIds({
       description:
         "An agent whose NATS credentials expired while it was offline presents the token once, to " +
         "POST /v1/clusters/{name}/register, and gets new credentials. The hub keeps only a SHA-256 " +
-        "of the token, which expires unused after ttlSeconds. 409 when the hub mints no NATS " +
-        "credentials (no operator setup).",
+        "of the token, which expires unused after ttlSeconds. A cluster has at most one outstanding " +
+        "token: minting one drops any earlier. 409 when the hub mints no NATS credentials (no " +
+        "operator setup).",
       params: anyName,
       body: registrationTokenRequestSchema,
       response: {
         201: json("Minted; `token` is shown only now", registrationTokenSchema),
         ...errors(400, 401, 404, 409),
+      },
+    },
+  },
+  revokeRegistrationTokens: {
+    method: "DELETE",
+    path: "/v1/clusters/{name}/registration-tokens",
+    scope: { action: "write", resource: "clusters", object: ref("params", "name", "Cluster") },
+    schema: {
+      tags: ["clusters"],
+      summary: "Drop the cluster's outstanding registration tokens, so none of them registers",
+      params: anyName,
+      response: {
+        200: json("Dropped; `revoked` says how many there were", registrationTokensRevokedSchema),
+        ...errors(401, 404),
       },
     },
   },
@@ -519,7 +535,10 @@ export const operations = withIds({
         "The token is consumed on first use. An unknown, expired, used or other cluster's token, " +
         "and an unknown cluster, are all answered alike (401), so neither tokens nor cluster names " +
         "can be probed; failures count against the address like failed authentications (429 past " +
-        "the limit). The cluster's previous NATS user is revoked once the answer is sent.",
+        "the limit). The cluster's previous NATS user is revoked once the answer is sent, and its " +
+        "other outstanding tokens are dropped. The agent key never changes here: any field besides " +
+        "token and natsUserPublicKey (agentPublicKey among them) is refused with 400; a new agent key " +
+        "needs a new registration (DELETE the cluster, then POST /v1/clusters).",
       params: anyName,
       body: registrationRequestSchema,
       response: {

@@ -39,6 +39,15 @@ export const registrationTokenSchema = z
   .meta({ id: "RegistrationToken" });
 export type RegistrationToken = z.output<typeof registrationTokenSchema>;
 
+/** The answer to `DELETE /v1/clusters/{name}/registration-tokens`. */
+export const registrationTokensRevokedSchema = z
+  .object({
+    cluster: nameSchema,
+    revoked: z.number().int().min(0).describe("outstanding tokens of the cluster that were dropped"),
+  })
+  .meta({ id: "RegistrationTokensRevoked" });
+export type RegistrationTokensRevoked = z.output<typeof registrationTokensRevokedSchema>;
+
 /** A NATS user public nkey: `U` and 55 more base32 characters. */
 const userPublicKeySchema = z
   .string()
@@ -51,14 +60,10 @@ export const registrationRequestSchema = z
     natsUserPublicKey: userPublicKeySchema.describe(
       "public key of the NATS user the agent generated; its seed never leaves the agent",
     ),
-    agentPublicKey: z
-      .string()
-      .max(1_000)
-      .optional()
-      .describe(
-        "SPKI PEM of a new Ed25519 agent key, for an agent that lost its own; absent: the cluster keeps its agent key",
-      ),
   })
+  .describe(
+    "a registration never changes the cluster's agent key: any other field (agentPublicKey among them) is refused; a new agent key needs a new registration (flotilla cluster delete, then register)",
+  )
   .meta({ id: "RegistrationRequest" });
 export type RegistrationRequest = z.output<typeof registrationRequestSchema>;
 

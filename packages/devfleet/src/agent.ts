@@ -7,6 +7,7 @@ import { join } from "node:path";
 import type { BootstrapBundle } from "@flotilla/api";
 import { binPath } from "./fixtures.js";
 import type { GitServer } from "./git.js";
+import { type NatsClientTls, natsTlsEnv } from "./nats.js";
 import { LOOPBACK } from "./ports.js";
 import { type ManagedProcess, startProcess } from "./process.js";
 import { entryPoint, programEnv } from "./program.js";
@@ -25,6 +26,12 @@ export interface AgentProcessOptions {
    * let the agent reach it (plain HTTP on loopback).
    */
   readonly git?: Pick<GitServer, "baseUrl" | "username" | "password" | "clientEnv">;
+  /**
+   * TLS to NATS beyond what the bundle carries (its `natsCa`): a harness server's `tls` sets
+   * `FLOTILLA_NATS_CA_FILE` (and the client certificate's files when the server verifies
+   * clients); null, a plaintext NATS, sets `FLOTILLA_NATS_INSECURE=true`. @default the bundle alone
+   */
+  readonly natsTls?: NatsClientTls | null;
   /** Port of its metrics, `/healthz` and `/readyz` on 127.0.0.1. @default 0 (any free port) */
   readonly metricsPort?: number;
   /** More settings (`FLOTILLA_*`), applied last. `FLOTILLA_LOG_LEVEL` is `info` unless set here. */
@@ -60,6 +67,7 @@ export async function startAgentProcess(options: AgentProcessOptions): Promise<A
     FLOTILLA_METRICS_PORT: String(options.metricsPort ?? 0),
     FLOTILLA_LOG_LEVEL: "info",
   };
+  if (options.natsTls !== undefined) Object.assign(settings, natsTlsEnv(options.natsTls));
   const { git } = options;
   if (git !== undefined) {
     Object.assign(settings, git.clientEnv);

@@ -14,7 +14,7 @@ import { FleetError } from "./errors.js";
 import { type FileChanges, type FixtureRepo, type GitServer, startGitServer } from "./git.js";
 import { type HubCommand, type HubProcess, newAdminToken, newEncryptionKey, startHubProcess } from "./hub.js";
 import { type Cluster, startClusters } from "./kube/cluster.js";
-import { type NatsServer, startNats } from "./nats.js";
+import { type NatsServer, type NatsTlsOptions, startNats } from "./nats.js";
 import { freePort } from "./ports.js";
 import { type RedisServer, startRedis } from "./redis.js";
 import { until } from "./wait.js";
@@ -55,6 +55,13 @@ export interface FleetOptions {
   readonly operatorMode?: boolean;
   /** `sync_interval: always` in NATS's JetStream block. @default false */
   readonly natsSyncAlways?: boolean;
+  /**
+   * TLS on NATS's client port (see `NatsOptions.tls`): hubs get its CA as
+   * `FLOTILLA_NATS_CA_FILE` and put it in bootstrap bundles, which is all agents need.
+   * `false` runs NATS in plaintext, every hub and agent with `FLOTILLA_NATS_INSECURE=true`.
+   * @default {} (TLS, no client certificates)
+   */
+  readonly natsTls?: NatsTlsOptions | false;
   /**
    * Loopback address of the Git server (see `GitServerOptions.host`): the only one hubs and
    * agents are allowed to reach besides public addresses. @default "127.0.0.1"
@@ -188,9 +195,15 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
       dir,
       syncAlways: options.natsSyncAlways ?? false,
       ...(operatorSetup ? { operator: operatorSetup } : {}),
+      ...(options.natsTls !== undefined ? { tls: options.natsTls } : {}),
     });
     stops.push(() => nats.stop());
-    say(`nats: ${nats.url} (${operatorSetup ? "operator mode, JetStream" : "no auth, JetStream"})`);
+    const natsMode = [
+      operatorSetup ? "operator mode" : "no auth",
+      nats.tls ? `TLS, CA ${nats.tls.caFile}` : "plaintext",
+      "JetStream",
+    ];
+    say(`nats: ${nats.url} (${natsMode.join(", ")})`);
 
     step();
     const redis = await startRedis({ dir });
@@ -231,6 +244,7 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
         dir: join(dir, `hub-${started.length + 1}`),
         redisUrl: redis.url,
         natsUrl: nats.url,
+        natsTls: nats.tls,
         token,
         encryptionKey,
         // The fleet's Git server speaks plain HTTP on loopback, which a hub refuses unless told.
@@ -295,6 +309,8 @@ export async function startFleet(options: FleetOptions = {}): Promise<Fleet> {
               git,
               // Metrics and probes on, as in a cluster: `flotilla up` shows what a Prometheus would.
               metricsPort: await freePort(),
+              // The bundle carries the CA; a client certificate or plaintext must be given.
+              ...(nats.tls === null || nats.tls.verify ? { natsTls: nats.tls } : {}),
               env: { ...options.agentEnv },
             })
           : undefined;

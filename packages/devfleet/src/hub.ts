@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { type OperatorSetup, serializeOperatorSetup } from "@flotilla/hub";
 import { ProgramStartError } from "./errors.js";
 import { HubApi } from "./hub-api.js";
+import { type NatsClientTls, natsTlsEnv } from "./nats.js";
 import { freePort, LOOPBACK, releasePorts } from "./ports.js";
 import { type ManagedProcess, startProcess } from "./process.js";
 import { entryPoint, programEnv } from "./program.js";
@@ -43,6 +44,13 @@ export interface HubProcessOptions {
   readonly redisUrl?: string;
   /** Sets `FLOTILLA_NATS_URL`. */
   readonly natsUrl?: string;
+  /**
+   * TLS to that NATS (a harness server's `tls`): sets `FLOTILLA_NATS_CA_FILE` (and the client
+   * certificate's files when the server verifies clients); null, a plaintext NATS, sets
+   * `FLOTILLA_NATS_INSECURE=true`. Unset: neither, so the hub requires TLS verified with the
+   * system's CAs.
+   */
+  readonly natsTls?: NatsClientTls | null;
   /**
    * NATS in operator mode: the setup goes to the hub as `FLOTILLA_HUB_OPERATOR_SETUP_FILE` and
    * its own user's credentials as `FLOTILLA_NATS_CREDS`, both 0600 files in `dir`.
@@ -116,6 +124,7 @@ export async function startHubProcess(options: HubProcessOptions): Promise<HubPr
     if (options.redisUrl !== undefined) settings.FLOTILLA_REDIS_URL = options.redisUrl;
     if (options.natsUrl !== undefined) settings.FLOTILLA_NATS_URL = options.natsUrl;
   }
+  if (options.natsTls !== undefined) Object.assign(settings, natsTlsEnv(options.natsTls));
   if (options.replica !== undefined) settings.FLOTILLA_HUB_REPLICA_ID = options.replica;
   if (options.operatorSetup !== undefined) {
     const setup = options.operatorSetup;

@@ -50,13 +50,18 @@ export {
   startCluster,
   startClusters,
 } from "./kube/cluster.js";
+export { type CertificateAuthority, createCertificateAuthority, type KeyPair } from "./kube/pki.js";
 export { CRASH_LOOP_LABEL, CRASH_LOOP_RESTARTS } from "./kube/stages.js";
 export {
+  type NatsClientOptions,
+  type NatsClientTls,
   type NatsCluster,
   type NatsClusterNode,
   type NatsClusterOptions,
   type NatsOptions,
   type NatsServer,
+  type NatsTlsOptions,
+  natsTlsEnv,
   startNats,
   startNatsCluster,
 } from "./nats.js";

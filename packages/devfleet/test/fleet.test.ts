@@ -26,12 +26,14 @@ describe("a fleet without clusters", () => {
     const wrong = await fleet.hub.api.request("GET", "/v1/hub", undefined, { token: "x".repeat(32) });
     expect(wrong.status).toBe(401);
     expect(progress).toContain(`git: ${fleet.repo("web").url} (branches main)`);
-    expect(progress.some((l) => l.includes("operator mode"))).toBe(true);
+    expect(progress.some((l) => l.includes("operator mode, TLS, CA "))).toBe(true);
   });
 
   it("registers a cluster with per-cluster NATS credentials in operator mode", async () => {
     const bundle = await fleet.hub.api.registerCluster("edge-1", { env: "dev" });
-    expect(bundle).toMatchObject({ cluster: "edge-1", natsUrl: fleet.nats.url });
+    // NATS's CA travels in the bundle: an agent needs nothing else to reach NATS over TLS.
+    expect(bundle).toMatchObject({ cluster: "edge-1", natsUrl: fleet.nats.url, natsCa: fleet.nats.tls?.ca });
+    expect(bundle.natsCa).toContain("BEGIN CERTIFICATE");
     expect(bundle.natsCreds).toContain("BEGIN NATS USER JWT");
   });
 

@@ -5,14 +5,16 @@ import { join } from "node:path";
 import { Redis } from "ioredis";
 import git from "isomorphic-git";
 import http from "isomorphic-git/http/node";
-import { connect, StringCodec } from "nats";
+import { connect, StorageType, StringCodec } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type GitServer,
+  type NatsCluster,
   type NatsServer,
   type RedisServer,
   startGitServer,
   startNats,
+  startNatsCluster,
   startRedis,
 } from "../src/index.js";
 
@@ -26,17 +28,47 @@ describe("nats-server", () => {
   afterAll(() => nats?.stop());
 
   it("round-trips a JetStream KV value and keeps it across a restart", async () => {
-    let nc = await connect({ servers: nats.url });
+    let nc = await connect(nats.clientOptions());
     const kv = await nc.jetstream().views.kv("harness", { history: 1 });
     await kv.put("a.web", sc.encode("v1"));
     expect(sc.decode((await kv.get("a.web"))?.value ?? new Uint8Array())).toBe("v1");
     await nc.close();
 
     await nats.restart();
-    nc = await connect({ servers: nats.url });
+    nc = await connect(nats.clientOptions());
     const again = await nc.jetstream().views.kv("harness");
     expect(sc.decode((await again.get("a.web"))?.value ?? new Uint8Array())).toBe("v1");
     await nc.close();
+  });
+});
+
+describe("nats-server cluster", () => {
+  let cluster: NatsCluster;
+  beforeAll(async () => {
+    cluster = await startNatsCluster({ syncAlways: false });
+  });
+  afterAll(() => cluster?.stop());
+
+  it("serves TLS on every node's client port, with one CA, and replicates a KV over it", async () => {
+    expect(cluster.tls?.ca).toContain("BEGIN CERTIFICATE");
+    for (const node of cluster.nodes) {
+      const nc = await connect({ ...cluster.clientOptions(), servers: [node.url] });
+      expect(nc.info?.tls_required).toBe(true);
+      await nc.close();
+    }
+    const nc = await connect(cluster.clientOptions());
+    const kv = await nc.jetstream().views.kv("harness", { history: 1, replicas: 3, storage: StorageType.File });
+    await kv.put("a.web", sc.encode("r3"));
+    expect(sc.decode((await kv.get("a.web"))?.value ?? new Uint8Array())).toBe("r3");
+    await nc.close();
+    const plain = await connect({ servers: cluster.url.split(","), tls: null, reconnect: false }).then(
+      async (c) => {
+        await c.close();
+        return "connected";
+      },
+      () => "refused",
+    );
+    expect(plain).toBe("refused");
   });
 });
 

@@ -13,4 +13,14 @@ export {
   readSettings,
   type Setting,
 } from "./loader.js";
+export {
+  checkNatsTls,
+  explainNatsTlsError,
+  NATS_TLS_ENV,
+  NATS_TLS_SETTINGS,
+  type NatsTlsOption,
+  type NatsTlsSettings,
+  natsTlsOption,
+  natsTlsShape,
+} from "./nats-tls.js";
 export { flagSchema, listSchema } from "./values.js";

@@ -11,6 +11,11 @@ let hub: string;
 
 beforeAll(async () => {
   server = createServer((req, res) => {
+    if (req.method === "DELETE" && req.url === "/v1/clusters/eu-1/registration-tokens") {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ cluster: "eu-1", revoked: 2 }));
+      return;
+    }
     res.writeHead(req.url === "/v1/teams" ? 200 : 404, { "content-type": "application/json" });
     res.end(
       JSON.stringify(
@@ -94,6 +99,15 @@ describe("run", () => {
     expect(c.err()).toBe(
       "error: delete app/web?: not asked, stdin is not a terminal: pass --yes to delete without asking\n",
     );
+  });
+
+  it("cluster token --revoke drops the cluster's tokens through the API and mints nothing", async () => {
+    const c = context();
+    expect(await run(["cluster", "token", "eu-1", "--revoke"], c.ctx)).toBe(0);
+    expect(c.out()).toBe("cluster/eu-1: 2 registration token(s) dropped\n");
+    const bad = context();
+    expect(await run(["cluster", "token", "eu-1", "--revoke", "--ttl", "1h"], bad.ctx)).toBe(1);
+    expect(bad.err()).toContain("--ttl and --revoke do not go together");
   });
 
   it("deletes with --yes through the API, and a missing object exits 5", async () => {

@@ -76,6 +76,36 @@ describe("loadConfig", () => {
     expect(() => loadConfig({ ...base, FLOTILLA_NATS_REPLICAS: "0" }, [])).toThrow(/FLOTILLA_NATS_REPLICAS/);
   });
 
+  it("requires TLS to NATS by default, and reads its CA, client certificate and server name from files", () => {
+    const plain = loadConfig(base, []);
+    expect(plain.natsInsecure).toBe(false);
+    expect([plain.natsCa, plain.agentNatsCa]).toEqual([undefined, undefined]);
+    const dir = mkdtempSync(join(tmpdir(), "hub-config-"));
+    const pem = (label: string) => `-----BEGIN ${label}-----\nAAAA\n-----END ${label}-----\n`;
+    writeFileSync(join(dir, "ca.pem"), pem("CERTIFICATE"));
+    writeFileSync(join(dir, "key.pem"), pem("PRIVATE KEY"));
+    const c = loadConfig(
+      {
+        ...base,
+        FLOTILLA_NATS_CA_FILE: join(dir, "ca.pem"),
+        FLOTILLA_NATS_CERT_FILE: join(dir, "ca.pem"),
+        FLOTILLA_NATS_SERVER_NAME: "nats.internal",
+      },
+      ["--nats-key", join(dir, "key.pem"), "--agent-nats-ca-file", join(dir, "ca.pem")],
+    );
+    expect(c).toMatchObject({
+      natsCa: pem("CERTIFICATE"),
+      natsCert: pem("CERTIFICATE"),
+      natsKey: pem("PRIVATE KEY"),
+      natsServerName: "nats.internal",
+      agentNatsCa: pem("CERTIFICATE"),
+    });
+    expect(() =>
+      loadConfig({ ...base, FLOTILLA_NATS_INSECURE: "true", FLOTILLA_NATS_CA_FILE: join(dir, "ca.pem") }, []),
+    ).toThrow("FLOTILLA_NATS_INSECURE: is true but FLOTILLA_NATS_CA_FILE set TLS up");
+    expect(loadConfig({ ...base, FLOTILLA_NATS_INSECURE: "true" }, []).natsInsecure).toBe(true);
+  });
+
   it("reads file settings from the files they name", () => {
     const dir = mkdtempSync(join(tmpdir(), "hub-config-"));
     writeFileSync(join(dir, "token"), "token-from-a-file-0123\n");

@@ -159,6 +159,17 @@ export class RedisUnavailableError extends HubError {
   }
 }
 
+/**
+ * NATS refused the hub's TLS handshake, or the hub refused NATS's certificate. Terminal: the
+ * message names the setting to change (see @flotilla/settings' NATS TLS settings).
+ */
+export class NatsTlsError extends HubError {
+  override name = "NatsTlsError";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
 /** A Git server could not be asked for its refs. Retryable: the next poll tries again. */
 export class GitError extends HubError {
   override name = "GitError";

@@ -143,6 +143,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       config.natsCreds ?? setup?.hubUser.creds,
       `flotilla-hub-${config.replicaId}`,
       log,
+      config,
     );
     cleanups.push(() => closeNats(nc));
     watchConnection(nc, (connected) => metrics.natsConnected.set(connected ? 1 : 0));
@@ -153,11 +154,13 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
         setup.systemUser.creds,
         `flotilla-hub-system-${config.replicaId}`,
         log,
+        config,
       );
       cleanups.push(() => closeNats(system));
       issuer = await NatsCredentialIssuer.start(setup, accountJwt, system, log, {
         limits: { ...DEFAULT_ACCOUNT_LIMITS, diskStorage: config.natsAccountMaxBytes },
         credsTtlSeconds: config.agentCredsTtlMs / 1000,
+        metrics,
       });
     }
     const buckets = await openBuckets(nc, log, {
@@ -173,6 +176,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     const verifier = createVerifier(config.verifyThreads);
     cleanups.push(() => verifier.close());
 
+    const agentNatsCa = config.agentNatsCa ?? config.natsCa;
     const registry = new Registry({
       objects,
       gitRules,
@@ -182,6 +186,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       events,
       hubKey,
       agentNatsUrl: config.agentNatsUrl ?? config.natsUrl,
+      ...(agentNatsCa ? { agentNatsCa } : {}),
       ...(issuer ? { issuer } : {}),
       onClusterDeleted: (cluster) => buckets.purgeCluster(cluster),
       teamTokens: (team) => tokens.ofTeam(team),

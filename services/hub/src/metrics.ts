@@ -91,8 +91,15 @@ export class HubMetrics {
   });
   readonly credsRenewals = new Counter({
     name: "flotilla_hub_creds_renewals_total",
-    help: "Agents' NATS credentials requests, by result (renewed, rotated, rotate_asked, shed when dropped unanswered under load, or why refused).",
+    help: "Agents' NATS credentials requests, by result (renewed, rotated, rotate_asked, shed when dropped unanswered after waiting too long, superseded when a newer request of the same cluster replaced it while it waited, queue_full when too many clusters were waiting, or why refused).",
     labelNames: ["result"] as const,
+    registers: [this.registry],
+  });
+  readonly wideStatusGrants = new Counter({
+    name: "flotilla_hub_wide_status_grants_total",
+    help:
+      "Agent NATS JWTs minted for a cluster with more assigned apps than a JWT lists (200): they grant every status " +
+      "key under the cluster's name, not one per app.",
     registers: [this.registry],
   });
   readonly credsAssignmentRenewals = new Counter({

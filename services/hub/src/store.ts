@@ -369,6 +369,8 @@ export interface RegistrationTokenStore {
    * concurrent takers only one gets it. Undefined when there is none (unknown, expired, used).
    */
   take(cluster: string, digest: string): Promise<RegistrationTokenRecord | undefined>;
+  /** Deletes every outstanding token of the cluster; how many there were. */
+  dropAll(cluster: string): Promise<number>;
 }
 
 /** What the audit trail is asked for: all optional, combined with AND. */

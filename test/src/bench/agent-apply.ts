@@ -145,7 +145,7 @@ async function main(): Promise<void> {
     const agentKey = generateSigningKey();
     const repo = await git.createRepo("bench", { main: { "app/objects.yaml": toYaml(objects) } });
     const revision = await repo.head("main");
-    const nc = await connect({ servers: nats.url });
+    const nc = await connect(nats.clientOptions());
     const js = nc.jetstream();
     const desired = await js.views.kv(DESIRED_BUCKET);
     const status = await js.views.kv(STATUS_BUCKET);
@@ -158,6 +158,7 @@ async function main(): Promise<void> {
         hubPublicKey: publicKeyToPem(hub.publicKey),
         agentSigningKey: signingKeyToPem(agentKey),
       },
+      natsTls: nats.tls,
       kubeconfig,
       git,
       env: { FLOTILLA_LOG_LEVEL: "warn" },

@@ -101,6 +101,7 @@ async function main(): Promise<void> {
     const hub = await startHubProcess({
       dir: join(dir, "hub"),
       natsUrl: nats.url,
+      natsTls: nats.tls,
       redisUrl: redis.url,
       waitFor: "leader",
       env: { ...git.clientEnv, FLOTILLA_LOG_LEVEL: "warn" },

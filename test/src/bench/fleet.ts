@@ -8,11 +8,16 @@
  * generation went backwards, or when a live cluster was marked Offline.
  *
  * Run: npx turbo run build && npm run bench:fleet -- --clusters 100,1000 [--operator 1000]
- *      [--reports 1,5] [--no-canary] [--agent-shards N] [--profile DIR] [--out FILE.json] [--hub SCRIPT]
+ *      [--reports 1,5] [--no-canary] [--agent-shards N] [--agent-verify] [--profile DIR] [--out FILE.json]
+ *      [--hub SCRIPT]
  *
  * The simulated agents run in `--agent-shards` worker threads (default 2), so their heartbeat
  * and report timers never wait on this process's event loop, which reads the hub's events and
  * serves Git. Rollout times are printed end to end and by the hub's clock (from its events).
+ * They check each desired state's type, key id, cluster, app and generation but, unless
+ * `--agent-verify`, not its Ed25519 signature: that check is the agents' CPU, not the hub's,
+ * and on a busy 2-core machine it made the simulated agents the bottleneck. Every report and
+ * heartbeat they send is signed either way.
  *
  * `--profile DIR` keeps the hub's CPU profiles and its log (`hub.log`) per size in DIR.
  * `--hub` runs another build of the hub (its `dist/main.js`, inside this repository so its
@@ -34,6 +39,7 @@ const { values } = parseArgs({
     reports: { type: "string", default: "1,5" },
     "no-canary": { type: "boolean", default: false },
     "agent-shards": { type: "string", default: String(DEFAULT_SHARDS) },
+    "agent-verify": { type: "boolean", default: false },
     profile: { type: "string" },
     hub: { type: "string" },
     out: { type: "string" },
@@ -77,6 +83,7 @@ try {
       reportsPerRevision: sizes(values.reports),
       canary: !values["no-canary"],
       agentShards,
+      agentVerify: values["agent-verify"],
       workDir,
       ...(profileDir ? { profileDir } : {}),
       ...(values.hub ? { hubScript: fromCaller(values.hub) } : {}),

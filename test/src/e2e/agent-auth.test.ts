@@ -64,7 +64,7 @@ describe("cluster agent with per-cluster NATS credentials", () => {
       startCluster({ name: CLUSTER }),
     ]);
     hub = await connect({
-      servers: nats.url,
+      ...nats.clientOptions(),
       authenticator: credsAuthenticator(new TextEncoder().encode(setup.hubUser.creds)),
     });
     await hub.jetstream().views.kv(DESIRED_BUCKET, { storage: StorageType.File, history: 1 });
@@ -83,6 +83,7 @@ describe("cluster agent with per-cluster NATS credentials", () => {
         hubPublicKey: publicKeyToPem(hubKey.publicKey),
         agentSigningKey: signingKeyToPem(agentKey),
       },
+      natsTls: nats.tls,
       kubeconfig: cluster.kubeconfigPath,
       git,
       env: { FLOTILLA_HEARTBEAT_INTERVAL: "1" },

@@ -4,13 +4,14 @@
  * bucket, and reads the agent's signed reports back. The agent runs as its built command
  * (`flotilla-agent`, started by @flotilla/devfleet), so the restart case can SIGKILL it.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   type AgentProcess,
   type AgentProcessOptions,
   type Cluster,
+  createCertificateAuthority,
   type FixtureRepo,
   freePort,
   type GitServer,
@@ -210,7 +211,7 @@ describe("cluster agent", () => {
       },
     });
     revisions.v1 = await repo.head("main");
-    nc = await connect({ servers: nats.url });
+    nc = await connect(nats.clientOptions());
     const js = nc.jetstream();
     desired = await js.views.kv(DESIRED_BUCKET, { history: 1 });
     status = await js.views.kv(STATUS_BUCKET, { history: 1 });
@@ -230,6 +231,7 @@ describe("cluster agent", () => {
         hubPublicKey: publicKeyToPem(hubKey.publicKey),
         agentSigningKey: signingKeyToPem(agentKey),
       },
+      natsTls: nats.tls,
       kubeconfig: cluster.kubeconfigPath,
       git,
       metricsPort,
@@ -747,5 +749,31 @@ describe("cluster agent", () => {
     );
     expect(notFound.error?.code).toBe(ErrorCode.ERROR_CODE_REVISION_NOT_FOUND);
     expect(notFound.error?.retryable).toBe(false);
+  });
+
+  it("logs one line naming FLOTILLA_NATS_CA_FILE when its bundle's CA did not sign NATS's certificate, and keeps trying", async () => {
+    const other = await createCertificateAuthority(join(work, "other-ca"), "someone-else-ca");
+    const stray = await startAgentProcess({
+      ...agentOptions,
+      dir: join(work, "agent-wrong-ca"),
+      bootstrap: { ...agentOptions.bootstrap, cluster: "wrong-ca", natsCa: readFileSync(other.ca.cert, "utf8") },
+      // The bundle's CA alone: no FLOTILLA_NATS_CA_FILE beside it.
+      natsTls: undefined,
+      metricsPort: 0,
+    });
+    try {
+      const line = `NATS at ${nats.url} presented a certificate that FLOTILLA_NATS_CA_FILE did not sign`;
+      await until(
+        "the agent to log why NATS refused it",
+        async () => (await stray.process.tail(50)).includes(line),
+        WAIT_MS,
+        250,
+      ).catch(async (err: unknown) => {
+        throw new Error(`${(err as Error).message}\n--- agent log ---\n${await stray.process.tail(20)}`);
+      });
+      expect(stray.process.alive()).toBe(true);
+    } finally {
+      await stray.stop();
+    }
   });
 });

@@ -155,7 +155,7 @@ describe("the hub's HTTP contract", () => {
     // The hub's user may publish what the test plays the agents with.
     const hubCreds = fleet.operatorSetup?.hubUser.creds ?? "";
     nc = await connect({
-      servers: fleet.nats.url,
+      ...fleet.nats.clientOptions(),
       authenticator: credsAuthenticator(new TextEncoder().encode(hubCreds)),
     });
   });
@@ -666,6 +666,13 @@ spec: { labels: { env: prod } }
       // The body is read when sent: the token is there by then.
       { op: "registerAgent", status: 200, params: { name: "eu-2" }, body: registration },
       { op: "registerAgent", status: 401, params: { name: "eu-2" }, body: registration },
+      { op: "revokeRegistrationTokens", status: 404, params: { name: "nowhere" } },
+      {
+        op: "revokeRegistrationTokens",
+        status: 200,
+        params: { name: "eu-2" },
+        after: (body) => expect(body).toEqual({ cluster: "eu-2", revoked: 0 }),
+      },
       { op: "deleteCluster", status: 204, params: { name: "eu-2" } },
     ];
   }

@@ -441,6 +441,47 @@ describe("rendered content", () => {
     }
   });
 
+  it("NATS TLS files come from the named Secret; plaintext only when asked, and a certificate needs its key", async () => {
+    const natsEnv = (objects: KubeObject[]) =>
+      (containerOf(objects).env ?? []).filter(
+        (v) => v.name.startsWith("FLOTILLA_NATS_") && !/URL|CREDS|REPLICAS|MAX/.test(v.name),
+      );
+    const hub = await render("hub", "release", [exampleValues("hub")]);
+    expect(natsEnv(hub).map((v) => [v.name, v.value])).toEqual([
+      ["FLOTILLA_NATS_CA_FILE", "/etc/flotilla/nats-tls/ca.crt"],
+      ["FLOTILLA_NATS_CERT_FILE", "/etc/flotilla/nats-tls/tls.crt"],
+      ["FLOTILLA_NATS_KEY_FILE", "/etc/flotilla/nats-tls/tls.key"],
+    ]);
+    const volume = podOf(hub).volumes?.find((v) => v.name === "nats-tls");
+    expect(volume?.secret?.secretName).toBe("flotilla-hub-nats-tls");
+    expect(volume?.secret?.items).toEqual([
+      { key: "ca.crt", path: "ca.crt" },
+      { key: "tls.crt", path: "tls.crt" },
+      { key: "tls.key", path: "tls.key" },
+    ]);
+    expect(containerOf(hub).volumeMounts).toContainEqual({
+      name: "nats-tls",
+      mountPath: "/etc/flotilla/nats-tls",
+      readOnly: true,
+    });
+    // Defaults: TLS required, verified with the image's CAs (hub) or the bundle's CA (agent).
+    expect(natsEnv(await render("hub", "release"))).toEqual([]);
+    expect(natsEnv(await render("agent", "release", [AGENT_NAMESPACES]))).toEqual([]);
+    const agent = await render("agent", "release", [exampleValues("agent")]);
+    expect(natsEnv(agent).map((v) => v.name)).toEqual(["FLOTILLA_NATS_CA_FILE"]);
+    const plain = await render("agent", "release", [AGENT_NAMESPACES, valuesFile({ nats: { insecure: true } })]);
+    expect(natsEnv(plain).map((v) => [v.name, v.value])).toEqual([["FLOTILLA_NATS_INSECURE", "true"]]);
+    const noKey = await helm([
+      "template",
+      "release",
+      CHARTS.hub,
+      "-f",
+      valuesFile({ nats: { tls: { existingSecret: "s", certKey: "tls.crt" } } }),
+    ]);
+    expect(noKey.code).not.toBe(0);
+    expect(noKey.stderr).toContain("nats.tls.certKey needs nats.tls.keyKey");
+  });
+
   it("hub: every FLOTILLA_ variable the chart sets is one the hub reads", async () => {
     const objects = await render("hub", "release", [exampleValues("hub")]);
     const known = new Set(SETTINGS.flatMap((s) => [s.env, s.fileEnv]).filter(Boolean));
@@ -646,6 +687,8 @@ describe("against a real Kubernetes API server", () => {
             cluster: name,
             natsUrl: nats.url,
             natsCreds: "",
+            // The bundle carries NATS's CA: the agent needs no TLS file of its own.
+            natsCa: nats.tls?.ca,
             hubPublicKey: publicKeyToPem(hubKey.publicKey),
             agentSigningKey: signingKeyToPem(agentKey),
           }),
@@ -658,7 +701,7 @@ describe("against a real Kubernetes API server", () => {
     // Off the pod: listen on loopback only, and reach the API server as the pod's token would.
     env.FLOTILLA_METRICS_HOST = "127.0.0.1";
     env.KUBECONFIG = cluster.kubeconfigPath;
-    const nc = await connect({ servers: nats.url });
+    const nc = await connect(nats.clientOptions());
     const beat = nc.subscribe(heartbeatSubject(name), { max: 1 });
     const agent = await startPod("agent", env, join(work, "agent.log"));
     try {
@@ -683,10 +726,17 @@ describe("against a real Kubernetes API server", () => {
       valuesFile({
         ...MONITORING_ON,
         hub: { listen: `127.0.0.1:${port}` },
-        nats: { url: nats.url },
+        nats: { url: nats.url, tls: { existingSecret: "nats-tls" } },
         redis: { url: redis.url },
       }),
     ]);
+    // The Secret a cert-manager Certificate (or an operator) would have made, with NATS's CA.
+    const natsTlsSecret: KubeObject = {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "nats-tls" },
+      data: { "ca.crt": Buffer.from(nats.tls?.ca ?? "").toString("base64") },
+    };
     const secret = theOne(objects, "Secret");
     expect(secret.metadata.annotations?.["helm.sh/resource-policy"]).toBe("keep");
     const token = secretText(secret, "admin-token");
@@ -694,7 +744,7 @@ describe("against a real Kubernetes API server", () => {
     expect(Buffer.from(secretText(secret, "encryption-key"), "base64")).toHaveLength(32);
     const hub = await startPod(
       "hub",
-      materialize(podPlan(objects, "run-hub-0"), mkdtempSync(join(work, "pod-"))).hostEnv,
+      materialize(podPlan([...objects, natsTlsSecret], "run-hub-0"), mkdtempSync(join(work, "pod-"))).hostEnv,
       join(work, "hub.log"),
     );
     try {

@@ -241,7 +241,7 @@ describe("flotilla CLI end to end", () => {
       FLOTILLA_HUB: hubUrl,
       FLOTILLA_TOKEN: fleet.token,
     };
-    nc = await connect({ servers: nats.url });
+    nc = await connect(nats.clientOptions());
     agents = new PlayedAgents(
       nc,
       await nc.jetstream().views.kv(DESIRED_BUCKET),

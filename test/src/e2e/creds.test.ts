@@ -126,6 +126,7 @@ describe("expiring agent NATS credentials, renewed over NATS", () => {
     const bundle = fleet.cluster(CLUSTER).bundle;
     const err = await connect({
       servers: bundle.natsUrl,
+      tls: { ca: bundle.natsCa ?? "" },
       authenticator: credsAuthenticator(new TextEncoder().encode(bundle.natsCreds)),
       reconnect: false,
     }).then(
@@ -143,7 +144,7 @@ describe("expiring agent NATS credentials, renewed over NATS", () => {
     const setup = fleet.operatorSetup;
     if (!setup) throw new Error("operator mode expected");
     const nc = await connect({
-      servers: fleet.nats.url,
+      ...fleet.nats.clientOptions(),
       authenticator: credsAuthenticator(new TextEncoder().encode(setup.hubUser.creds)),
     });
     const ask = async (key = agentKey) => {

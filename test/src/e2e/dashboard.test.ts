@@ -84,6 +84,7 @@ describe("dashboard in a browser, simulated agents", () => {
     hub = await startHubProcess({
       dir: join(dir, "hub"),
       natsUrl: nats.url,
+      natsTls: nats.tls,
       redisUrl: redis.url,
       waitFor: "leader",
       env: { ...git.clientEnv, FLOTILLA_HEARTBEAT_INTERVAL: "1s" },

@@ -126,6 +126,7 @@ describe("analysis gates, freezes and windows, app dependencies", () => {
     hub = await startHubProcess({
       dir: join(dir, "hub"),
       natsUrl: nats.url,
+      natsTls: nats.tls,
       redisUrl: redis.url,
       waitFor: "leader",
       env: {

@@ -155,7 +155,7 @@ describe("hub signing-key rotation in the middle of a rollout", () => {
     const setup = fleet.operatorSetup;
     if (!setup) throw new Error("the fleet runs NATS in operator mode");
     nc = await connect({
-      servers: fleet.nats.url,
+      ...fleet.nats.clientOptions(),
       authenticator: credsAuthenticator(new TextEncoder().encode(setup.hubUser.creds)),
     });
     desired = await nc.jetstream().views.kv(DESIRED_BUCKET, { bindOnly: true });

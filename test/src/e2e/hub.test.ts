@@ -75,6 +75,7 @@ interface Bundle {
   cluster: string;
   natsUrl: string;
   natsCreds: string;
+  natsCa?: string;
   hubPublicKey: string;
   agentSigningKey: string;
 }
@@ -299,7 +300,7 @@ describe("hub end to end (NATS without auth)", () => {
     repo = fleet.repo("web");
     // The buckets as an older hub created them (the nats.js way, rollups allowed): this hub
     // must turn rollups off on start.
-    nc = await connect({ servers: nats.url });
+    nc = await connect(nats.clientOptions());
     await nc.jetstream().views.kv(DESIRED_BUCKET, { history: 5, storage: StorageType.File });
     await nc.jetstream().views.kv(STATUS_BUCKET, { history: 1, storage: StorageType.File });
     hub = await fleet.startHub({ replica: "hub-a" });
@@ -331,6 +332,8 @@ describe("hub end to end (NATS without auth)", () => {
         cluster: "dev-1",
         natsUrl: nats.url,
         natsCreds: "",
+        // The hub's own NATS CA, so the agent needs no file besides the bundle.
+        natsCa: nats.tls?.ca,
         hubPublicKey: info.hubPublicKey,
       });
       expect(dev1.agentSigningKey).toContain("BEGIN PRIVATE KEY");
@@ -901,7 +904,7 @@ describe("hub while Redis refuses writes", () => {
     expect(created.status).toBe(201);
     const key = signingKeyFromPem((created.json as Bundle).agentSigningKey);
     await until("hub-oom to lead", async () => ((await api(hub, "GET", "/v1/hub")).json.leader ? true : undefined));
-    nc = await connect({ servers: fleet.nats.url });
+    nc = await connect(fleet.nats.clientOptions());
     const statusKv = await nc.jetstream().views.kv(STATUS_BUCKET);
     admin = new Redis(fleet.redis.url);
     // The hub keeps only reports of apps it assigned to the cluster: a value in the desired
@@ -954,6 +957,7 @@ describe("hub with NATS in operator mode", () => {
 
   const agentOptions = (bundle: Bundle): ConnectionOptions => ({
     servers: bundle.natsUrl,
+    tls: { ca: bundle.natsCa ?? "" },
     inboxPrefix: inboxPrefix(bundle.cluster),
     authenticator: credsAuthenticator(new TextEncoder().encode(bundle.natsCreds)),
     reconnect: false,
@@ -987,7 +991,7 @@ describe("hub with NATS in operator mode", () => {
       const [a] = agents;
       expect(await rollupPut(a!.jetstream(), STATUS_BUCKET, stateKey("edge-a", "web"))).toMatch(/rollup/i);
       const hubSide = await connect({
-        servers: fleet.nats.url,
+        ...fleet.nats.clientOptions(),
         authenticator: credsAuthenticator(new TextEncoder().encode(setup.hubUser.creds)),
       });
       try {

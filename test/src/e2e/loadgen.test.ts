@@ -77,6 +77,7 @@ describe("load generator against the hub", () => {
     hub = await startHubProcess({
       dir: join(dir, "hub"),
       natsUrl: nats.url,
+      natsTls: nats.tls,
       redisUrl: redis.url,
       waitFor: "leader",
       env: { ...git.clientEnv, FLOTILLA_HEARTBEAT_INTERVAL: "1s" },

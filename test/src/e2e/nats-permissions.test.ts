@@ -105,7 +105,7 @@ describe("per-cluster NATS credentials (operator mode, real nats-server)", () =>
   const heartbeatsSeen: { subject: string; data: string }[] = [];
 
   const clusterOptions = (cluster: string, creds: string): ConnectionOptions => ({
-    servers: nats.url,
+    ...nats.clientOptions(),
     authenticator: credsAuthenticator(encoder.encode(creds)),
     inboxPrefix: inboxPrefix(cluster),
     name: `agent-${cluster}`,
@@ -115,9 +115,12 @@ describe("per-cluster NATS credentials (operator mode, real nats-server)", () =>
   beforeAll(async () => {
     setup = await createOperatorSetup({ limits: { diskStorage: ACCOUNT_DISK_BYTES } });
     nats = await startNats({ operator: setup, syncAlways: true });
-    hub = await connect({ servers: nats.url, authenticator: credsAuthenticator(encoder.encode(setup.hubUser.creds)) });
+    hub = await connect({
+      ...nats.clientOptions(),
+      authenticator: credsAuthenticator(encoder.encode(setup.hubUser.creds)),
+    });
     system = await connect({
-      servers: nats.url,
+      ...nats.clientOptions(),
       authenticator: credsAuthenticator(encoder.encode(setup.systemUser.creds)),
     });
 

@@ -77,7 +77,7 @@ describe("notifications of a failing rollout", () => {
         FLOTILLA_LOG_LEVEL: "warn",
       },
     });
-    nc = await connect({ servers: fleet.nats.url });
+    nc = await connect(fleet.nats.clientOptions());
   }, 120_000);
 
   afterAll(async () => {

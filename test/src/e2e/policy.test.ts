@@ -242,7 +242,7 @@ describe("team policy, ownership and hermetic rendering through a real hub and a
     });
     try {
       const ring = new KeyRing([publicKeyFromPem((await api("GET", "/v1/hub")).json.hubPublicKey)]);
-      nc = await connect({ servers: fleet.nats.url });
+      nc = await connect(fleet.nats.clientOptions());
       const desiredWatch = await (await nc.jetstream().views.kv(DESIRED_BUCKET)).watch({ key: ">" });
       const statusWatch = await (await nc.jetstream().views.kv(STATUS_BUCKET)).watch({ key: ">" });
       watches.push(desiredWatch, statusWatch);

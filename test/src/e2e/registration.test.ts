@@ -203,7 +203,12 @@ describe("registration tokens: an agent offline past its credentials' expiry com
     usedToken = token;
     const tokenFile = join(fleet.dir, "registration-token");
     await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
-    comeback = await startAgent({ FLOTILLA_HUB_URL: hub.url, FLOTILLA_REGISTRATION_TOKEN_FILE: tokenFile });
+    // The test hub serves plain HTTP on loopback: the agent refuses that unless told explicitly.
+    comeback = await startAgent({
+      FLOTILLA_HUB_URL: hub.url,
+      FLOTILLA_HUB_INSECURE: "true",
+      FLOTILLA_REGISTRATION_TOKEN_FILE: tokenFile,
+    });
     const agent = comeback;
     await until("v2 on the cluster", async () => (await configVersion()) === "v2");
     expect(await metric("flotilla_hub_registrations_total", "registered")).toBe(1);
@@ -258,6 +263,21 @@ describe("registration tokens: an agent offline past its credentials' expiry com
     const { token } = await mint(OTHER, 600);
     const statuses = (await Promise.all([register(OTHER, token), register(OTHER, token)])).map((a) => a.status);
     expect(statuses.sort()).toEqual([200, 401]);
+  });
+
+  it("refuses an agentPublicKey (400, naming it) without spending the token; a new mint voids the earlier token", async () => {
+    const first = await mint(OTHER, 600);
+    const takeover = await hub.api.request<Json>(
+      "POST",
+      `/v1/clusters/${OTHER}/register`,
+      { token: first.token, natsUserPublicKey: nkeys.createUser().getPublicKey(), agentPublicKey: "PEM" },
+      { token: null },
+    );
+    expect(takeover.status, takeover.text).toBe(400);
+    expect(takeover.json.message).toContain("agentPublicKey");
+    const second = await mint(OTHER, 600);
+    expect((await register(OTHER, first.token)).status).toBe(401);
+    expect((await register(OTHER, second.token)).status).toBe(200);
   });
 
   it("logs no token, on the hub or the agent", async () => {

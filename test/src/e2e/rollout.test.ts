@@ -144,7 +144,7 @@ describe("rollout waves on three real clusters", () => {
 
     const info = (await api("GET", "/v1/hub")).json;
     const ring = new KeyRing([publicKeyFromPem(info.hubPublicKey)]);
-    nc = await connect({ servers: fleet.nats.url });
+    nc = await connect(fleet.nats.clientOptions());
     const kv = await nc.jetstream().views.kv(DESIRED_BUCKET);
     watch = await kv.watch({ key: ">" });
     const iter = watch;

@@ -139,7 +139,7 @@ describe("per-cluster status keys: only the apps assigned to the cluster", () =>
     const seed = /-----BEGIN USER NKEY SEED-----\s*(\S+)/.exec(bundle.natsCreds)?.[1] ?? "";
     const creds = `-----BEGIN NATS USER JWT-----\n${jwt}\n------END NATS USER JWT------\n\n-----BEGIN USER NKEY SEED-----\n${seed}\n------END USER NKEY SEED------\n`;
     return connect({
-      servers: fleet.nats.url,
+      ...fleet.nats.clientOptions(),
       authenticator: credsAuthenticator(encoder.encode(creds)),
       inboxPrefix: inboxPrefix(CLUSTER),
       reconnect: false,
@@ -159,7 +159,7 @@ describe("per-cluster status keys: only the apps assigned to the cluster", () =>
     const setup = fleet.operatorSetup;
     if (!setup) throw new Error("operator mode expected");
     hubNc = await connect({
-      servers: fleet.nats.url,
+      ...fleet.nats.clientOptions(),
       authenticator: credsAuthenticator(encoder.encode(setup.hubUser.creds)),
     });
     // No bake: a rollout succeeds as soon as its one cluster reports healthy.

@@ -295,6 +295,8 @@ describe("teams as tenants", () => {
         return { own: { params: { name: "c1" }, body: { labels: { env: "prod" } } } };
       case "createRegistrationToken":
         return { own: { params: { name: "c1" }, body: {} } };
+      case "revokeRegistrationTokens":
+        return { own: { params: { name: "c1" } } };
       case "createTeam":
         return { own: { body: { name: "t-new" } } };
       case "getTeam":
@@ -438,6 +440,7 @@ describe("teams as tenants", () => {
       ["replaceCluster", { params: { name: "c1" }, body: { labels: { env: "prod", mine: "yes" } } }],
       ["rotateClusterCredentials", { params: { name: "c1" } }],
       ["createRegistrationToken", { params: { name: "c1" }, body: { ttlSeconds: 60 } }],
+      ["revokeRegistrationTokens", { params: { name: "c1" } }],
       ["deleteCluster", { params: { name: "c1" } }],
       ["createEnvironment", { body: { name: "dev" } }],
       ["replaceEnvironment", { params: { name: "prod" }, body: {} }],

@@ -109,7 +109,7 @@ async function watchWrites(
 ): Promise<NatsConnection> {
   const info = (await fleet.hub.api.request<{ hubPublicKey: string }>("GET", "/v1/hub")).json;
   const ring = new KeyRing([publicKeyFromPem(info?.hubPublicKey ?? "")]);
-  const nc = await connect({ servers: fleet.nats.url });
+  const nc = await connect(fleet.nats.clientOptions());
   const kv = await nc.jetstream().views.kv(DESIRED_BUCKET);
   const watch = await kv.watch({ key: ">" });
   void (async () => {

@@ -278,6 +278,7 @@ spec: { repo: web, path: deploy, namespace: web }
       dir: join(this.dir, `hub-${i}`),
       replica: `hub-${i}`,
       natsUrl: this.nats.url,
+      natsTls: this.nats.tls,
       redisUrl: this.redis.url,
       token: this.token,
       encryptionKey: this.encryptionKey,
@@ -377,7 +378,7 @@ spec: { repo: web, path: deploy, namespace: web }
   async #watchBucket(): Promise<void> {
     const info = (await this.api.request<{ hubPublicKey: string }>("GET", "/v1/hub")).json;
     const ring = new KeyRing([publicKeyFromPem(info?.hubPublicKey ?? "")]);
-    this.#nc = await connect({ servers: this.nats.url.split(","), maxReconnectAttempts: -1 });
+    this.#nc = await connect({ ...this.nats.clientOptions(), maxReconnectAttempts: -1 });
     const kv = await this.#nc.jetstream().views.kv(DESIRED_BUCKET);
     this.#watch = await kv.watch({ key: ">" });
     const iter = this.#watch;

@@ -201,13 +201,20 @@ describe("the images run as the charts run them", () => {
         pollInterval: "2s",
       },
       heartbeatInterval: "1s",
-      nats: { url: nats.url },
+      nats: { url: nats.url, tls: { existingSecret: "nats-tls" } },
       redis: { url: redis.url },
       // The fixture Git server speaks plain HTTP on loopback.
       gitAllowHttp: true,
       gitAllowedHosts: [new URL(git.baseUrl).hostname],
     });
-    const plan = podPlan(objects, "img-hub-0");
+    // NATS's CA as a cert-manager Certificate's Secret would hold it; the hub puts it in bundles.
+    const natsTlsSecret: KubeObject = {
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "nats-tls" },
+      data: { "ca.crt": Buffer.from(nats.tls?.ca ?? "").toString("base64") },
+    };
+    const plan = podPlan([...objects, natsTlsSecret], "img-hub-0");
     expect(plan.security).toMatchObject({
       runAsUser: 1000,
       readOnlyRootFilesystem: true,

@@ -92,52 +92,104 @@ function rdn(value: string): string {
   return value.replace(/[/\\+=,]/g, (c) => `\\${c}`);
 }
 
-/**
- * Creates a fresh PKI for one cluster in `dir` with the `openssl` CLI (Node has
- * no API to issue X.509 certificates). ECDSA P-256 keys keep this to a few
- * milliseconds per certificate.
- */
-export async function createPki(dir: string, cluster: string): Promise<ClusterPki> {
+/** The kinds of certificate {@link issueCertificate} makes: the extensions of {@link OPENSSL_CONFIG}. */
+export type CertificateKind = "ca" | "server" | "client";
+
+/** Writes our openssl config into `dir` (created 0700) and returns its path. */
+async function opensslConfig(dir: string): Promise<string> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const config = join(dir, "openssl.cnf");
   await writeFile(config, OPENSSL_CONFIG);
-  const pair = (name: string): KeyPair => ({
-    cert: join(dir, `${name}.crt`),
-    key: join(dir, `${name}.key`),
-  });
+  return config;
+}
 
-  const issue = async (
+/** The certificate and key paths of `name` in `dir`. */
+function keyPair(dir: string, name: string): KeyPair {
+  return { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
+}
+
+/**
+ * Issues one certificate with a fresh ECDSA P-256 key into `out` with the `openssl` CLI (Node has
+ * no API to issue X.509 certificates): self-signed for a CA, else signed by `issuer`.
+ */
+async function issueCertificate(
+  config: string,
+  out: KeyPair,
+  subject: string,
+  kind: CertificateKind,
+  extra: readonly string[],
+  issuer: KeyPair | undefined,
+): Promise<void> {
+  const signer = kind === "ca" || !issuer ? [] : ["-CA", issuer.cert, "-CAkey", issuer.key];
+  await run("openssl", [
+    "req",
+    "-config",
+    config,
+    "-x509",
+    ...signer,
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-noenc",
+    "-keyout",
+    out.key,
+    "-out",
+    out.cert,
+    "-days",
+    String(VALIDITY_DAYS),
+    "-subj",
+    subject,
+    "-extensions",
+    kind,
+    ...extra,
+  ]);
+}
+
+/** A CA in a directory of its own, and the certificates it issues there. */
+export interface CertificateAuthority {
+  readonly ca: KeyPair;
+  /**
+   * Issues `name.crt` and `name.key`: a server certificate valid for `altNames` (`IP:127.0.0.1`,
+   * `DNS:localhost`), or a client certificate whose subject is `CN=<name>`.
+   */
+  issue(name: string, kind: "server" | "client", altNames?: readonly string[]): Promise<KeyPair>;
+}
+
+/**
+ * Creates a fresh CA named `name` in `dir`, for TLS fixtures other than a Kubernetes cluster's
+ * (the harness's NATS servers): the same openssl config and key type as {@link createPki}.
+ */
+export async function createCertificateAuthority(dir: string, name: string): Promise<CertificateAuthority> {
+  const config = await opensslConfig(dir);
+  const ca = keyPair(dir, "ca");
+  await issueCertificate(config, ca, `/CN=${rdn(name)}`, "ca", [], undefined);
+  return {
+    ca,
+    async issue(leaf, kind, altNames = []) {
+      const out = keyPair(dir, leaf);
+      const extra = altNames.length > 0 ? ["-addext", `subjectAltName=${altNames.join(",")}`] : [];
+      await issueCertificate(config, out, `/CN=${rdn(leaf)}`, kind, extra, ca);
+      return out;
+    },
+  };
+}
+
+/**
+ * Creates a fresh PKI for one cluster in `dir` with the `openssl` CLI. ECDSA P-256 keys keep
+ * this to a few milliseconds per certificate.
+ */
+export async function createPki(dir: string, cluster: string): Promise<ClusterPki> {
+  const config = await opensslConfig(dir);
+  const pair = (name: string): KeyPair => keyPair(dir, name);
+
+  const issue = (
     out: KeyPair,
     subject: string,
-    extensions: "ca" | "server" | "client",
+    extensions: CertificateKind,
     extra: string[] = [],
     issuer: KeyPair = ca,
-  ): Promise<void> => {
-    const signer = extensions === "ca" ? [] : ["-CA", issuer.cert, "-CAkey", issuer.key];
-    await run("openssl", [
-      "req",
-      "-config",
-      config,
-      "-x509",
-      ...signer,
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-noenc",
-      "-keyout",
-      out.key,
-      "-out",
-      out.cert,
-      "-days",
-      String(VALIDITY_DAYS),
-      "-subj",
-      subject,
-      "-extensions",
-      extensions,
-      ...extra,
-    ]);
-  };
+  ): Promise<void> => issueCertificate(config, out, subject, extensions, extra, issuer);
 
   const ca = pair("ca");
   const frontProxyCa = pair("front-proxy-ca");

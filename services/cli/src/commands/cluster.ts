@@ -7,6 +7,7 @@ import {
   type ClusterPage,
   type List,
   type RegistrationToken,
+  type RegistrationTokensRevoked,
 } from "@flotilla/api";
 import type { Command } from "commander";
 import { bundleText, defaultBundlePath, reserveSecretFile, SECRET_FILE_MODE } from "../bootstrap.js";
@@ -186,10 +187,12 @@ once, deregister it.
     .description("mint a single-use registration token for the cluster's agent; it is shown only now")
     .argument("<name>", "cluster name")
     .option("--ttl <duration>", "stop working unused after this long: 600, 30m, 1h, 7d (default: 1h)")
+    .option("--revoke", "mint nothing: drop the cluster's outstanding tokens, so none of them registers")
     .addHelpText(
       "after",
       `${examples(
         ["a token for an agent that was offline past its credentials' expiry", "flotilla cluster token prod-eu-1"],
+        ["a token that leaked or is no longer needed, dropped", "flotilla cluster token prod-eu-1 --revoke"],
         [
           "straight into the agent's Secret, for a day",
           "flotilla cluster token prod-eu-1 --ttl 24h | kubectl -n flotilla-system create secret generic flotilla-registration --from-file=token=/dev/stdin",
@@ -198,10 +201,21 @@ once, deregister it.
 An agent whose NATS credentials expired while it was offline cannot renew them. Give it this token
 (FLOTILLA_REGISTRATION_TOKEN_FILE) and the hub's URL (FLOTILLA_HUB_URL): it registers once with a
 NATS user key it makes itself, gets new credentials and goes on. The token works once, for this
-cluster only; the hub keeps only a hash of it.
+cluster only; the hub keeps only a hash of it. A cluster has one outstanding token at most: a new
+one, or a registration, drops the others. The agent's Ed25519 key never changes this way: an agent
+that lost its key needs a new registration (flotilla cluster delete, then flotilla cluster register).
 `,
     )
-    .action(async (name: string, opts: { ttl?: string }, cmd: Command) => {
+    .action(async (name: string, opts: { ttl?: string; revoke?: boolean }, cmd: Command) => {
+      if (opts.revoke) {
+        if (opts.ttl !== undefined)
+          throw new UsageError("--ttl and --revoke do not go together: --revoke mints nothing");
+        const revoked = await ctx
+          .client(cmd)
+          .request<RegistrationTokensRevoked>("DELETE", apiPath`/v1/clusters/${name}/registration-tokens`, {});
+        ctx.print(cmd, revoked, () => `cluster/${name}: ${revoked.revoked} registration token(s) dropped`);
+        return;
+      }
       const body = opts.ttl !== undefined ? { ttlSeconds: parseSeconds(opts.ttl, "--ttl") } : {};
       const minted = await ctx
         .client(cmd)

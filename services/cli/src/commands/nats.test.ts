@@ -72,6 +72,40 @@ describe("flotilla nats init", () => {
     expect(damaged.err().split("\n")).toHaveLength(2);
   });
 
+  it("writes a tls block for --tls-cert and --tls-key, with client certificates for --tls-client-ca", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "flotilla-nats-init-"));
+    for (const f of ["nats.crt", "nats.key", "clients-ca.crt"]) writeFileSync(join(dir, f), "PEM");
+    const files = ["--tls-cert", join(dir, "nats.crt"), "--tls-key", join(dir, "nats.key")];
+    const tls = context();
+    expect(await run(["nats", "init", "--dir", join(dir, "a"), ...files], tls.ctx)).toBe(0);
+    const config = readFileSync(join(dir, "a", SERVER_CONFIG_FILE), "utf8");
+    expect(config).toContain(`cert_file: ${JSON.stringify(join(dir, "nats.crt"))}`);
+    expect(config).toContain("verify: false");
+    expect(tls.out()).toContain(`required, certificate ${join(dir, "nats.crt")}`);
+
+    const mutual = context();
+    const clientCa = ["--tls-client-ca", join(dir, "clients-ca.crt")];
+    expect(await run(["nats", "init", "--dir", join(dir, "b"), ...files, ...clientCa], mutual.ctx)).toBe(0);
+    expect(readFileSync(join(dir, "b", SERVER_CONFIG_FILE), "utf8")).toContain("verify: true");
+
+    const plain = context();
+    expect(await run(["nats", "init", "--dir", join(dir, "c")], plain.ctx)).toBe(0);
+    expect(readFileSync(join(dir, "c", SERVER_CONFIG_FILE), "utf8")).not.toContain("tls {");
+    expect(plain.out()).toContain("FLOTILLA_NATS_INSECURE=true");
+  });
+
+  it.each([
+    [["--tls-cert", "x.crt"], "--tls-cert and --tls-key go together"],
+    [["--tls-cert", "/nonexistent/x.crt", "--tls-key", "/nonexistent/x.key"], "/nonexistent/x.crt: does not exist"],
+  ])("refuses TLS flags %j with one line", async (flags, message) => {
+    const bad = context();
+    expect(
+      await run(["nats", "init", "--dir", mkdtempSync(join(tmpdir(), "flotilla-nats-init-")), ...flags], bad.ctx),
+    ).toBe(1);
+    expect(bad.err()).toContain(message);
+    expect(bad.err().split("\n")).toHaveLength(2);
+  });
+
   it.each([
     ["0.0.0.0:4222", { host: "0.0.0.0", port: 4222 }],
     ["[::1]:4222", { host: "::1", port: 4222 }],

@@ -22,6 +22,9 @@ interface InitOptions {
   storeDir?: string;
   resolverDir?: string;
   monitor: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsClientCa?: string;
 }
 
 /** What `nats init` wrote, as `-o json|yaml` prints it (public keys only). */
@@ -48,6 +51,37 @@ export function parseListen(
   return { host: match[1].replace(/^\[(.*)\]$/, "$1"), port };
 }
 
+/**
+ * The server's TLS files from `--tls-cert`, `--tls-key` and `--tls-client-ca`, as absolute paths
+ * (nats-server resolves relative ones against its own working directory); undefined without TLS.
+ * Throws a UsageError for a certificate without its key, an InputFileError for a missing file.
+ */
+export function tlsFiles(
+  opts: Pick<InitOptions, "tlsCert" | "tlsKey" | "tlsClientCa">,
+): { certFile: string; keyFile: string; caFile?: string; verify: boolean } | undefined {
+  if (!opts.tlsCert && !opts.tlsKey && !opts.tlsClientCa) return undefined;
+  if (!opts.tlsCert || !opts.tlsKey) {
+    throw new UsageError(
+      "--tls-cert and --tls-key go together (the server's certificate and its key)",
+      "e.g. --tls-cert nats.crt --tls-key nats.key",
+    );
+  }
+  const files = {
+    certFile: opts.tlsCert,
+    keyFile: opts.tlsKey,
+    ...(opts.tlsClientCa ? { caFile: opts.tlsClientCa } : {}),
+  };
+  for (const file of Object.values(files)) {
+    if (!existsSync(file)) throw new InputFileError(file, "does not exist");
+  }
+  return {
+    certFile: resolve(files.certFile),
+    keyFile: resolve(files.keyFile),
+    ...(files.caFile ? { caFile: resolve(files.caFile) } : {}),
+    verify: Boolean(files.caFile),
+  };
+}
+
 /** `flotilla nats init`: the NATS operator-mode set-up the hub needs, generated, not hand-written. */
 export const registerNatsCommands: CommandModule = (program, ctx) => {
   const nats = program.command("nats").description("set up the NATS server the hub and agents use");
@@ -60,6 +94,9 @@ export const registerNatsCommands: CommandModule = (program, ctx) => {
     .option("--server-name <name>", "the server's name; JetStream needs it stable across restarts", "flotilla-nats")
     .option("--store-dir <dir>", "JetStream's file store (default: <dir>/jetstream)")
     .option("--resolver-dir <dir>", "where the account JWTs the hub pushes are kept (default: <dir>/resolver)")
+    .option("--tls-cert <file>", "PEM of the server's certificate: TLS on the client port, required of every client")
+    .option("--tls-key <file>", "PEM of its private key (with --tls-cert)")
+    .option("--tls-client-ca <file>", "PEM of a CA whose client certificates the server then demands (mutual TLS)")
     .option(
       "--monitor <host:port>",
       "where NATS serves /healthz and its other monitoring endpoints; 'off' for none",
@@ -69,8 +106,8 @@ export const registerNatsCommands: CommandModule = (program, ctx) => {
       "after",
       `${examples(
         [
-          "set up NATS on this machine",
-          "flotilla nats init --dir /etc/flotilla/nats && nats-server -c /etc/flotilla/nats/nats-server.conf",
+          "set up NATS on this machine, TLS with your certificate",
+          "flotilla nats init --dir /etc/flotilla/nats --tls-cert nats.crt --tls-key nats.key && nats-server -c /etc/flotilla/nats/nats-server.conf",
         ],
         [
           "the hub then trusts the same operator",
@@ -80,11 +117,13 @@ export const registerNatsCommands: CommandModule = (program, ctx) => {
 The operator setup holds the operator's and accounts' private keys: every agent's NATS credentials
 are minted from it. Keep it secret and back it up; a new one invalidates every credential. Run
 again with the same --dir to rewrite nats-server.conf (other --listen, --store-dir): the existing
-operator setup is kept, never replaced.
+operator setup is kept, never replaced. Without --tls-cert NATS serves plaintext, which hubs and
+agents refuse unless told FLOTILLA_NATS_INSECURE=true.
 `,
     )
     .action(async (opts: InitOptions, cmd: Command) => {
       const { host, port } = parseListen(opts.listen);
+      const tls = tlsFiles(opts);
       const monitor = opts.monitor === "off" ? undefined : parseListen(opts.monitor, "--monitor", DEFAULT_NATS_MONITOR);
       const dir = resolve(opts.dir);
       const hub = await import("@flotilla/hub");
@@ -114,9 +153,14 @@ operator setup is kept, never replaced.
       });
       // Monitoring (for health checks and probes) is not the hub's business: written here.
       const http = monitor ? `http: ${JSON.stringify(`${monitor.host}:${monitor.port}`)}\n` : "";
-      writeFileSync(configPath, `# Written by 'flotilla nats init'; run it again to change it.\n${http}${config}`, {
-        mode: 0o644,
-      });
+      const tlsBlock = tls ? hub.natsTlsConfig(tls) : "";
+      writeFileSync(
+        configPath,
+        `# Written by 'flotilla nats init'; run it again to change it.\n${http}${config}${tlsBlock}`,
+        {
+          mode: 0o644,
+        },
+      );
       const result: NatsInitResult = {
         operatorSetupFile: setupPath,
         serverConfigFile: configPath,
@@ -131,6 +175,12 @@ operator setup is kept, never replaced.
             ["Server config", configPath],
             ["Listens on", opts.listen],
             ["Monitoring", monitor ? `http://${opts.monitor}/healthz` : "off"],
+            [
+              "TLS",
+              tls
+                ? `required, certificate ${tls.certFile}${tls.verify ? ", client certificates required" : ""}`
+                : "off: hubs and agents refuse it unless FLOTILLA_NATS_INSECURE=true",
+            ],
             ["Operator", setup.operator.publicKey],
             ["Account", `${setup.account.name} ${setup.account.publicKey}`],
           ]),

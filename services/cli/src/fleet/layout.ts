@@ -16,6 +16,8 @@ export interface FleetRecord {
   /** The admin token; the file is mode 0600. */
   token: string;
   natsUrl: string;
+  /** PEM file of the CA of NATS's certificate (NATS requires TLS); absent for a plaintext NATS. */
+  natsCaFile?: string;
   redisUrl: string;
   gitUrl: string;
   /** Work tree of the example repo; commits pushed from it reach the Git server. */

@@ -19,6 +19,7 @@ function record(fleet: Fleet): FleetRecord {
     hubUrl: fleet.hub.url,
     token: fleet.token,
     natsUrl: fleet.nats.url,
+    ...(fleet.nats.tls ? { natsCaFile: fleet.nats.tls.caFile } : {}),
     redisUrl: fleet.redis.url,
     gitUrl: repo.url,
     exampleWorkTree: repo.workTree,

@@ -7,7 +7,8 @@ import { type AccessControlOptions, tooManyFailures } from "./access.js";
 import { routeOf } from "./route.js";
 
 /**
- * Registration tokens: minting one (a cluster write, scoped like the other cluster writes) and
+ * Registration tokens: minting one and dropping a cluster's outstanding ones (cluster writes,
+ * scoped like the others) and
  * the agent's registration with it, which carries no bearer token. A refused registration counts
  * against the client's address as a failed authentication does, and an address over the limit
  * is refused before its token is looked at.
@@ -25,6 +26,15 @@ export function registrationRoutes(o: {
         const createdBy = req.principal?.tokenId;
         if (!createdBy) throw new Error("the access hook let a request through without a token");
         return reply.code(201).send(await o.registrations.mint(req.params.name, req.body.ttlSeconds, createdBy));
+      },
+    });
+
+    app.route({
+      ...routeOf(operations.revokeRegistrationTokens),
+      handler: async (req) => {
+        const by = req.principal?.tokenId;
+        if (!by) throw new Error("the access hook let a request through without a token");
+        return { cluster: req.params.name, revoked: await o.registrations.revokeTokens(req.params.name, by) };
       },
     });
 

@@ -1,27 +1,42 @@
-import { connect, credsAuthenticator, type NatsConnection } from "nats";
+import { explainNatsTlsError, type NatsTlsSettings, natsTlsOption } from "@flotilla/settings";
+import { type ConnectionOptions, connect, credsAuthenticator, type NatsConnection } from "nats";
 import type { Logger } from "pino";
+import { NatsTlsError } from "../errors.js";
 
 /**
  * Connects to NATS as one of the hub's users, reconnecting forever, and logs every change of
  * the connection's state: a cut connection loses the heartbeats published meanwhile, so a
  * liveness question ("why did live clusters turn Offline?") starts in this log. `servers` is
- * comma-separated; `creds` is the text of a creds file, or undefined on a NATS without auth.
+ * comma-separated; `creds` is the text of a creds file, or undefined on a NATS without auth;
+ * `tls` requires TLS unless it says plaintext. A first connection that fails for a TLS reason
+ * throws a {@link NatsTlsError} naming the setting to change.
  */
 export async function connectNats(
   servers: string,
   creds: string | undefined,
   name: string,
   log: Logger,
+  tls: NatsTlsSettings,
 ): Promise<NatsConnection> {
-  const nc = await connect({
+  const options: ConnectionOptions = {
     servers: servers.split(",").map((s) => s.trim()),
     name,
     maxReconnectAttempts: -1,
+    tls: natsTlsOption(tls),
     // Every JetStream write is a request; capturing a stack trace for each one cost the hub more
     // than signing the desired state it carries. Errors still name the subject and the cause.
     noAsyncTraces: true,
     ...(creds ? { authenticator: credsAuthenticator(new TextEncoder().encode(creds)) } : {}),
+  };
+  // A first connection that may reconnect can wait out its whole timeout when the server drops
+  // the handshake late (a missing client certificate under TLS 1.3) and then tells only TIMEOUT;
+  // one that may not fails at once with the server's reason, which names the setting to fix.
+  const probe = await connect({ ...options, reconnect: false }).catch((err: unknown) => {
+    const why = explainNatsTlsError(err, servers, tls);
+    throw why ? new NatsTlsError(why, { cause: err }) : err;
   });
+  await probe.close();
+  const nc = await connect(options);
   void (async () => {
     for await (const s of nc.status()) {
       if (s.type === "pingTimer" || s.type === "update") continue;

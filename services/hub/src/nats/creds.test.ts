@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { HubMetrics } from "../metrics.js";
 import type { ClusterCredentialIssuer, MintedCredentials } from "../registry/credentials.js";
 import type { ClusterRecord, ObjectStore, RecordOf, StoredKind } from "../store.js";
-import { AnswerQueue, CredsResponder } from "./creds.js";
+import { AnswerQueue, CredsResponder, type ShedReason } from "./creds.js";
 import type { StatusGrant, StatusGrants } from "./grants.js";
 
 const agentKey = generateSigningKey();
@@ -140,6 +140,8 @@ describe("AnswerQueue", () => {
     const queue = new AnswerQueue<number>({
       limit: 2,
       maxWaitMs: 100,
+      maxWaiting: 100,
+      key: String,
       now: () => now,
       work: (n) =>
         new Promise<void>((resolve) => {
@@ -164,5 +166,39 @@ describe("AnswerQueue", () => {
     finish.get(3)?.();
     await new Promise((r) => setImmediate(r));
     expect(started).toEqual([1, 2, 3, 5]);
+  });
+
+  it("keeps one waiting item per key, the newest at the back, and sheds new keys past maxWaiting", async () => {
+    const started: string[] = [];
+    const shed: [string, ShedReason][] = [];
+    const finish: (() => void)[] = [];
+    const queue = new AnswerQueue<string>({
+      limit: 1,
+      maxWaitMs: 1_000,
+      maxWaiting: 3,
+      key: (s) => s.split("#")[0] ?? s,
+      now: () => 0,
+      work: (s) =>
+        new Promise<void>((resolve) => {
+          started.push(s);
+          finish.push(resolve);
+        }),
+      shed: (s, reason) => shed.push([s, reason]),
+    });
+    queue.push("busy#1");
+    // A flood on one subject holds one place; the others still get theirs.
+    for (let i = 1; i <= 1_000; i++) queue.push(`flood#${i}`);
+    queue.push("b#1");
+    queue.push("c#1");
+    queue.push("d#1");
+    expect(queue.waiting).toBe(3);
+    expect(shed.filter(([, r]) => r === "superseded")).toHaveLength(999);
+    expect(shed.at(-1)).toEqual(["d#1", "queue_full"]);
+    queue.push("flood#1001");
+    for (let i = 0; i < 4; i++) {
+      finish[i]?.();
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(started).toEqual(["busy#1", "b#1", "c#1", "flood#1001"]);
   });
 });

@@ -16,7 +16,9 @@
  * Bounded work: at most {@link MAX_CONCURRENT_ANSWERS} requests are worked on at once per
  * replica; one that waited longer than {@link MAX_QUEUED_MS} is dropped unanswered (the agent
  * has given up on it and asks again after a backoff), so a burst of requests (an app assigned
- * to every cluster) never builds a backlog of answers nobody waits for.
+ * to every cluster) never builds a backlog of answers nobody waits for. At most one request per
+ * cluster waits (a newer one replaces it) and at most {@link MAX_WAITING_REQUESTS} in all, so
+ * one stolen credential flooding its own subject cannot crowd out other clusters' renewals.
  */
 import {
   CREDENTIALS_REQUEST,
@@ -50,6 +52,12 @@ export const MAX_CONCURRENT_ANSWERS = 32;
  */
 export const MAX_QUEUED_MS = 5_000;
 
+/**
+ * Requests one replica keeps waiting at most, one per cluster at that: room for a large fleet
+ * asking at once, and a bound on memory whatever arrives.
+ */
+export const MAX_WAITING_REQUESTS = 20_000;
+
 export interface CredsResponderOptions {
   objects: ObjectStore;
   issuer: ClusterCredentialIssuer;
@@ -75,40 +83,58 @@ export interface CredsDecision {
   grant?: StatusGrant & { asked: string[] };
 }
 
+/** Why {@link AnswerQueue} dropped an item unanswered. */
+export type ShedReason = "stale" | "superseded" | "queue_full";
+
 /**
- * Works on at most `limit` items at once, in arrival order; an item that waited longer than
- * `maxWaitMs` for its turn is passed to `shed` instead.
+ * Works on at most `limit` items at once, in arrival order. At most one item per key waits: a
+ * newer one replaces it (the older is passed to `shed` as superseded) and goes to the back, so
+ * one sender flooding its subject holds one place and no more. Past `maxWaiting` waiting items a
+ * new key is shed (queue_full); an item that waited longer than `maxWaitMs` is shed (stale).
  */
 export class AnswerQueue<T> {
-  readonly #waiting: { item: T; atMs: number }[] = [];
+  readonly #waiting = new Map<string, { item: T; atMs: number }>();
   #working = 0;
 
   constructor(
     private readonly o: {
       limit: number;
       maxWaitMs: number;
+      maxWaiting: number;
+      key: (item: T) => string;
       now: () => number;
       work: (item: T) => Promise<void>;
-      shed: (item: T) => void;
+      shed: (item: T, reason: ShedReason) => void;
     },
   ) {}
 
   push(item: T): void {
-    this.#waiting.push({ item, atMs: this.o.now() });
+    const key = this.o.key(item);
+    const earlier = this.#waiting.get(key);
+    if (earlier) {
+      this.#waiting.delete(key);
+      this.o.shed(earlier.item, "superseded");
+    } else if (this.#waiting.size >= this.o.maxWaiting) {
+      this.o.shed(item, "queue_full");
+      return;
+    }
+    this.#waiting.set(key, { item, atMs: this.o.now() });
     this.#next();
   }
 
   /** Items waiting for a turn. */
   get waiting(): number {
-    return this.#waiting.length;
+    return this.#waiting.size;
   }
 
   #next(): void {
     while (this.#working < this.o.limit) {
-      const next = this.#waiting.shift();
-      if (!next) return;
+      const first = this.#waiting.entries().next();
+      if (first.done) return;
+      const [key, next] = first.value;
+      this.#waiting.delete(key);
       if (this.o.now() - next.atMs > this.o.maxWaitMs) {
-        this.o.shed(next.item);
+        this.o.shed(next.item, "stale");
         continue;
       }
       this.#working++;
@@ -131,9 +157,12 @@ export class CredsResponder {
     this.#queue = new AnswerQueue<Msg>({
       limit: MAX_CONCURRENT_ANSWERS,
       maxWaitMs: MAX_QUEUED_MS,
+      maxWaiting: MAX_WAITING_REQUESTS,
+      // One waiting request per cluster: the subject names it.
+      key: (msg) => msg.subject,
       now: o.now ?? Date.now,
       work: (msg) => this.#handle(msg),
-      shed: () => this.o.metrics.credsRenewals.inc({ result: "shed" }),
+      shed: (_msg, reason) => this.o.metrics.credsRenewals.inc({ result: reason === "stale" ? "shed" : reason }),
     });
   }
 

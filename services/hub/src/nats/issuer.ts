@@ -1,6 +1,8 @@
+import { MAX_LISTED_STATUS_KEYS } from "@flotilla/proto";
 import type { NatsConnection } from "nats";
 import type { Logger } from "pino";
 import { HubError } from "../errors.js";
+import type { HubMetrics } from "../metrics.js";
 import type { ClusterCredentialIssuer, MintedCredentials } from "../registry/credentials.js";
 import type { AccountJwtStore } from "../store.js";
 import {
@@ -29,6 +31,30 @@ export interface IssuerOptions {
   limits?: AccountLimits;
   /** Lifetime of agent user JWTs, in seconds; unset: they never expire. */
   credsTtlSeconds?: number;
+  /** Counts JWTs whose status grant widened to the whole cluster; none without. */
+  metrics?: Pick<HubMetrics, "wideStatusGrants">;
+}
+
+/**
+ * Past {@link MAX_LISTED_STATUS_KEYS} assigned apps a cluster's JWT grants every status key under
+ * its name instead of one per app (the JWT must fit a CONNECT line), so its share of the status
+ * bucket is no longer bounded by its apps. Said once per JWT: a warning and
+ * `flotilla_hub_wide_status_grants_total`. True when it widened.
+ */
+export function noteWideGrant(
+  cluster: string,
+  apps: readonly string[],
+  log: Logger,
+  metrics: Pick<HubMetrics, "wideStatusGrants"> | undefined,
+): boolean {
+  const count = new Set(apps).size;
+  if (count <= MAX_LISTED_STATUS_KEYS) return false;
+  metrics?.wideStatusGrants.inc();
+  log.warn(
+    { cluster, apps: count, limit: MAX_LISTED_STATUS_KEYS },
+    "cluster has more assigned apps than a JWT lists: its JWT grants every status key under its name",
+  );
+  return true;
 }
 
 /**
@@ -44,6 +70,7 @@ export class NatsCredentialIssuer implements ClusterCredentialIssuer {
     private readonly system: NatsConnection,
     private readonly log: Logger,
     private readonly ttlSeconds: number | undefined,
+    private readonly metrics: IssuerOptions["metrics"],
   ) {}
 
   /**
@@ -60,7 +87,7 @@ export class NatsCredentialIssuer implements ClusterCredentialIssuer {
     log: Logger,
     options: IssuerOptions = {},
   ): Promise<NatsCredentialIssuer> {
-    const issuer = new NatsCredentialIssuer(setup, stored, system, log, options.credsTtlSeconds);
+    const issuer = new NatsCredentialIssuer(setup, stored, system, log, options.credsTtlSeconds, options.metrics);
     const limits = options.limits;
     const jwt = await issuer.#accountJwt();
     try {
@@ -125,10 +152,12 @@ export class NatsCredentialIssuer implements ClusterCredentialIssuer {
   }
 
   async mint(cluster: string, apps: readonly string[]): Promise<MintedCredentials> {
+    noteWideGrant(cluster, apps, this.log, this.metrics);
     return mintClusterUser(this.setup, cluster, { ...this.#ttl(), apps });
   }
 
   async renew(cluster: string, userPublicKey: string, apps: readonly string[]): Promise<string> {
+    noteWideGrant(cluster, apps, this.log, this.metrics);
     return clusterUserJwt(this.setup, cluster, userPublicKey, { ...this.#ttl(), apps });
   }
 

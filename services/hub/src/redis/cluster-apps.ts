@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 import { NotLeaderError } from "../errors.js";
 import type { DesiredBatchStore, DesiredRecord, GenerationStore, Lease, ReportRecord, ReportStore } from "../store.js";
-import { allFromJson, fromJson } from "./json.js";
+import { allFromJson, fromJson, ParsedCache } from "./json.js";
 import { keys, leaseValue } from "./keys.js";
 import { ALLOCATE_GENERATION, ALLOCATE_GENERATIONS } from "./scripts.js";
 
@@ -20,10 +20,17 @@ class PairRecords<T extends { cluster: string; app: string }> {
     private readonly key: (cluster: string, app: string) => string,
     private readonly byCluster: (cluster: string) => string,
     private readonly byApp: (app: string) => string,
+    /** Reuses parsed values whose text did not change (their readers must not modify them). */
+    private readonly parsed?: ParsedCache<T>,
   ) {}
 
+  #parse(key: string, text: string | null | undefined): T | undefined {
+    return this.parsed ? this.parsed.parse(key, text) : fromJson<T>(text);
+  }
+
   async get(cluster: string, app: string): Promise<T | undefined> {
-    return fromJson<T>(await this.redis.get(this.key(cluster, app)));
+    const key = this.key(cluster, app);
+    return this.#parse(key, await this.redis.get(key));
   }
 
   async put(record: T): Promise<void> {
@@ -32,8 +39,9 @@ class PairRecords<T extends { cluster: string; app: string }> {
 
   async getAll(pairs: readonly PairKey[]): Promise<(T | undefined)[]> {
     if (pairs.length === 0) return [];
-    const texts = await this.redis.mget(pairs.map((p) => this.key(p.cluster, p.app)));
-    return texts.map((text) => fromJson<T>(text));
+    const names = pairs.map((p) => this.key(p.cluster, p.app));
+    const texts = await this.redis.mget(names);
+    return texts.map((text, i) => this.#parse(names[i]!, text));
   }
 
   /** Whether each pair has a record, in the order asked; one round trip. */
@@ -78,7 +86,12 @@ class PairRecords<T extends { cluster: string; app: string }> {
     }
     if (names.length === 0) return [];
     names.sort();
-    return allFromJson<T>(await this.redis.mget(names));
+    const texts = await this.redis.mget(names);
+    if (!this.parsed) return allFromJson<T>(texts);
+    return texts.flatMap((text, i) => {
+      const value = this.#parse(names[i]!, text);
+      return value === undefined ? [] : [value];
+    });
   }
 }
 
@@ -121,7 +134,7 @@ export class RedisReportStore implements ReportStore {
   readonly #records: PairRecords<ReportRecord>;
 
   constructor(redis: Redis) {
-    this.#records = new PairRecords(redis, keys.report, keys.reportByCluster, keys.reportByApp);
+    this.#records = new PairRecords(redis, keys.report, keys.reportByCluster, keys.reportByApp, new ParsedCache());
   }
 
   getReport(cluster: string, app: string): Promise<ReportRecord | undefined> {

@@ -1,14 +1,16 @@
 import type { Redis } from "ioredis";
 import type { ClusterCleanup, ClusterStatus, ClusterStatusStore } from "../store.js";
-import { fromJson } from "./json.js";
+import { ParsedCache } from "./json.js";
 import { keys } from "./keys.js";
 
 /** Cluster liveness: one JSON status per cluster. */
 export class RedisClusterStatusStore implements ClusterStatusStore {
+  readonly #parsed = new ParsedCache<ClusterStatus>();
+
   constructor(private readonly redis: Redis) {}
 
   async getClusterStatus(cluster: string): Promise<ClusterStatus | undefined> {
-    return fromJson<ClusterStatus>(await this.redis.get(keys.clusterStatus(cluster)));
+    return this.#parsed.parse(cluster, await this.redis.get(keys.clusterStatus(cluster)));
   }
 
   async getClusterStatuses(clusters: readonly string[]): Promise<Map<string, ClusterStatus>> {
@@ -16,7 +18,7 @@ export class RedisClusterStatusStore implements ClusterStatusStore {
     if (clusters.length === 0) return statuses;
     const values = await this.redis.mget(clusters.map(keys.clusterStatus));
     clusters.forEach((name, i) => {
-      const status = fromJson<ClusterStatus>(values[i]);
+      const status = this.#parsed.parse(name, values[i]);
       if (status) statuses.set(name, status);
     });
     return statuses;

@@ -20,4 +20,16 @@ export class RedisRegistrationTokenStore implements RegistrationTokenStore {
   async take(cluster: string, digest: string): Promise<RegistrationTokenRecord | undefined> {
     return fromJson<RegistrationTokenRecord>(await this.redis.getdel(keys.registrationToken(cluster, digest)));
   }
+
+  async dropAll(cluster: string): Promise<number> {
+    // Cluster names are DNS labels, so the name holds no glob character to escape.
+    const found = new Set<string>();
+    let cursor = "0";
+    do {
+      const [next, batch] = await this.redis.scan(cursor, "MATCH", keys.registrationToken(cluster, "*"), "COUNT", 200);
+      for (const k of batch) found.add(k);
+      cursor = next;
+    } while (cursor !== "0");
+    return found.size === 0 ? 0 : await this.redis.del(...found);
+  }
 }

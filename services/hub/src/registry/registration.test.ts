@@ -1,3 +1,4 @@
+import { type RegistrationRequest, registrationRequestSchema } from "@flotilla/api";
 import { CREDENTIALS_RESPONSE, generateSigningKey, KeyRing, open, publicKeyToPem } from "@flotilla/proto";
 import { nkeys } from "nats";
 import pino from "pino";
@@ -40,6 +41,11 @@ class Tokens implements RegistrationTokenStore {
     const record = this.records.get(key);
     this.records.delete(key);
     return record;
+  }
+  async dropAll(cluster: string): Promise<number> {
+    const mine = [...this.records.keys()].filter((k) => k.startsWith(`${cluster}:`));
+    for (const k of mine) this.records.delete(k);
+    return mine.length;
   }
 }
 
@@ -166,18 +172,18 @@ describe("Registrations", () => {
 
   it("answers an unknown, expired, other cluster's and used token, and an unknown cluster, with one message", async () => {
     const { registrations, later, count } = setup();
-    const forA = (await registrations.mint("a", 60, "t")).token;
-    const expiring = (await registrations.mint("a", 1, "t")).token;
     const used = (await registrations.mint("a", 60, "t")).token;
     await registrations.register("a", { token: used, natsUserPublicKey: newUser() }, "ip");
+    const expiring = (await registrations.mint("a", 1, "t")).token;
+    const forB = (await registrations.mint("b", 60, "t")).token;
     later(1_000);
     const messages: string[] = [];
     for (const [cluster, token] of [
       ["a", "flreg_not-a-token"],
       ["a", expiring],
-      ["b", forA],
+      ["a", forB],
       ["a", used],
-      ["nope", forA],
+      ["nope", forB],
     ] as const) {
       const err = await registrations.register(cluster, { token, natsUserPublicKey: newUser() }, "ip").then(
         () => undefined,
@@ -191,9 +197,9 @@ describe("Registrations", () => {
     expect(new Set(messages).size).toBe(1);
     expect(messages[0]).toContain("flotilla cluster token");
     expect(await count("refused")).toBe(5);
-    // The other cluster's attempt did not spend A's token.
+    // Presented for another cluster, B's token was not spent.
     await expect(
-      registrations.register("a", { token: forA, natsUserPublicKey: newUser() }, "ip"),
+      registrations.register("b", { token: forB, natsUserPublicKey: newUser() }, "ip"),
     ).resolves.toBeDefined();
   });
 
@@ -207,25 +213,61 @@ describe("Registrations", () => {
     expect(results.map((r) => r.status).sort()).toEqual(["fulfilled", "rejected"]);
   });
 
-  it("refuses a bad user or agent key before taking the token, so a typo does not spend it", async () => {
+  it("refuses a bad user key before taking the token, so a typo does not spend it", async () => {
     const { registrations } = setup();
     const { token } = await registrations.mint("a", 60, "t");
     const corrupt = `${newUser().slice(0, -1)}A`;
     await expect(registrations.register("a", { token, natsUserPublicKey: corrupt }, "ip")).rejects.toBeInstanceOf(
       ValidationError,
     );
-    await expect(
-      registrations.register("a", { token, natsUserPublicKey: newUser(), agentPublicKey: "not a key" }, "ip"),
-    ).rejects.toBeInstanceOf(ValidationError);
     await expect(registrations.register("a", { token, natsUserPublicKey: newUser() }, "ip")).resolves.toBeDefined();
   });
 
-  it("records a new agent key when one is sent", async () => {
+  it("never changes the agent key: the request schema refuses an agentPublicKey, naming it", async () => {
     const { registrations, clusters } = setup();
+    const before = clusters.records.get("a")?.agentPublicKey;
     const { token } = await registrations.mint("a", 60, "t");
-    const agentPublicKey = publicKeyToPem(generateSigningKey().publicKey);
-    await registrations.register("a", { token, natsUserPublicKey: newUser(), agentPublicKey }, "ip");
-    expect(clusters.records.get("a")?.agentPublicKey).toBe(agentPublicKey);
+    const body = {
+      token,
+      natsUserPublicKey: newUser(),
+      agentPublicKey: publicKeyToPem(generateSigningKey().publicKey),
+    };
+    const parsed = registrationRequestSchema.safeParse(body);
+    expect(parsed.success).toBe(false);
+    expect(JSON.stringify(parsed.error?.issues)).toContain("agentPublicKey");
+    // Even a caller past the schema cannot set it: the extra field is ignored.
+    await registrations.register("a", body as RegistrationRequest, "ip");
+    expect(clusters.records.get("a")?.agentPublicKey).toBe(before);
+  });
+
+  it("keeps one outstanding token per cluster: a new mint voids earlier ones, a registration every other", async () => {
+    const { registrations, tokens } = setup();
+    const first = (await registrations.mint("a", 60, "t")).token;
+    const second = (await registrations.mint("a", 60, "t")).token;
+    await expect(
+      registrations.register("a", { token: first, natsUserPublicKey: newUser() }, "ip"),
+    ).rejects.toBeInstanceOf(RegistrationRefusedError);
+    // A token put back by hand (as a store racing a mint would) is dropped by the registration.
+    const parked = (await registrations.mint("b", 60, "t")).token;
+    const record = tokens.records.get(`b:${tokenDigest(parked)}`);
+    if (!record) throw new Error("the minted token was not stored");
+    await tokens.put(tokenDigest("flreg_parked"), { ...record });
+    await registrations.register("b", { token: parked, natsUserPublicKey: newUser() }, "ip");
+    expect([...tokens.records.keys()].filter((k) => k.startsWith("b:"))).toEqual([]);
+    await expect(
+      registrations.register("a", { token: second, natsUserPublicKey: newUser() }, "ip"),
+    ).resolves.toBeDefined();
+  });
+
+  it("revokes every outstanding token of a cluster on request, and 404s an unknown cluster", async () => {
+    const { registrations } = setup();
+    const { token } = await registrations.mint("a", 60, "t");
+    expect(await registrations.revokeTokens("a", "t")).toBe(1);
+    expect(await registrations.revokeTokens("a", "t")).toBe(0);
+    await expect(registrations.register("a", { token, natsUserPublicKey: newUser() }, "ip")).rejects.toBeInstanceOf(
+      RegistrationRefusedError,
+    );
+    await expect(registrations.revokeTokens("nope", "t")).rejects.toBeInstanceOf(NotFoundError);
   });
 
   it("gives the token back when no JWT could be minted", async () => {

@@ -19,7 +19,7 @@ import {
   type RegistrationRequest,
   type RegistrationToken,
 } from "@flotilla/api";
-import { CREDENTIALS_RESPONSE, publicKeyFromPem, publicKeyToPem, type SigningKey, seal } from "@flotilla/proto";
+import { CREDENTIALS_RESPONSE, publicKeyToPem, type SigningKey, seal } from "@flotilla/proto";
 import { nkeys } from "nats";
 import type { Logger } from "pino";
 import { ConflictError, NotFoundError, RegistrationRefusedError, ValidationError } from "../errors.js";
@@ -48,7 +48,7 @@ export function refusalOf(
 
 export interface RegistrationsOptions {
   tokens: RegistrationTokenStore;
-  /** Clusters: read, and written with the new NATS user (and agent key). */
+  /** Clusters: read, and written with the new NATS user (never a new agent key). */
   objects: Pick<ObjectStore, "getObject" | "putObject">;
   /** Mints the JWTs; without one (NATS without an operator setup) no token can be minted. */
   issuer?: ClusterCredentialIssuer;
@@ -85,6 +85,8 @@ export class Registrations {
         "the hub mints no NATS credentials (NATS runs without an operator setup), so there is nothing to register for",
       );
     }
+    // One outstanding token per cluster: a new one voids any earlier, which may sit in a Secret.
+    const dropped = await this.o.tokens.dropAll(cluster);
     const token = `${REGISTRATION_TOKEN_PREFIX}${randomBytes(32).toString("base64url")}`;
     const createdAtMs = this.#now();
     const expiresAtMs = createdAtMs + (ttlSeconds ?? DEFAULT_REGISTRATION_TOKEN_TTL_SECONDS) * 1000;
@@ -96,16 +98,18 @@ export class Registrations {
       createdBy,
     });
     this.o.log.info(
-      { cluster, expiresAt: new Date(expiresAtMs).toISOString(), createdBy },
+      { cluster, expiresAt: new Date(expiresAtMs).toISOString(), createdBy, droppedEarlier: dropped },
       "registration token minted",
     );
     return { cluster, token, expiresAtMs };
   }
 
   /**
-   * Exchanges a token for a JWT for the request's NATS user key, records that key (and the new
-   * agent key, when one is sent) as the cluster's, and returns the answer with the user it
-   * replaced. Bad keys are refused before the token is taken, so a typo does not spend it.
+   * Exchanges a token for a JWT for the request's NATS user key, records that key as the
+   * cluster's, drops the cluster's other outstanding tokens, and returns the answer with the user
+   * it replaced. The cluster's agent key never changes here: a token proves only that its holder
+   * may get NATS credentials, and an agent key taken with it would hand over the cluster's
+   * identity for good. A bad key is refused before the token is taken, so a typo does not spend it.
    */
   async register(cluster: string, request: RegistrationRequest, from: string): Promise<RegistrationOutcome> {
     const { log, metrics } = this.o;
@@ -114,15 +118,6 @@ export class Registrations {
     } catch {
       metrics.registrations.inc({ result: "bad_request" });
       throw new ValidationError("natsUserPublicKey", "is not a valid NATS user public key (its checksum fails)");
-    }
-    let agentPublicKey: string | undefined;
-    if (request.agentPublicKey !== undefined) {
-      try {
-        agentPublicKey = publicKeyToPem(publicKeyFromPem(request.agentPublicKey));
-      } catch (err) {
-        metrics.registrations.inc({ result: "bad_request" });
-        throw new ValidationError("agentPublicKey", (err as Error).message);
-      }
     }
     const refuse = (reason: string): never => {
       metrics.registrations.inc({ result: "refused" });
@@ -147,14 +142,19 @@ export class Registrations {
       throw err;
     }
     const { natsRotateRequested: _, ...rest } = record;
-    await this.o.objects.putObject("Cluster", {
-      ...rest,
-      natsUserPublicKey: request.natsUserPublicKey,
-      ...(agentPublicKey ? { agentPublicKey } : {}),
-    });
+    // Not a compare-and-set: the object store has none for clusters (only rollouts have one), so
+    // a rotation answered between the read above and this write can be overwritten; see
+    // docs/architecture.md, "Registration tokens".
+    await this.o.objects.putObject("Cluster", { ...rest, natsUserPublicKey: request.natsUserPublicKey });
+    // A token parked elsewhere (a Secret, a second mint) must not outlive this use.
+    const dropped = await this.o.tokens
+      .dropAll(cluster)
+      .catch(
+        (err: unknown) => (log.error({ err, cluster }, "could not drop the cluster's other registration tokens"), 0),
+      );
     metrics.registrations.inc({ result: "registered" });
     log.info(
-      { cluster, from, natsUser: request.natsUserPublicKey, newAgentKey: agentPublicKey !== undefined },
+      { cluster, from, natsUser: request.natsUserPublicKey, droppedTokens: dropped },
       "cluster registered again with a registration token",
     );
     const signed = seal(CREDENTIALS_RESPONSE, { cluster, jwt }, this.o.hubKey);
@@ -169,6 +169,15 @@ export class Registrations {
       },
       ...(replaced && replaced !== request.natsUserPublicKey ? { replacedUser: replaced } : {}),
     };
+  }
+
+  /** Drops every outstanding token of `cluster` (`flotilla cluster token <name> --revoke`); how many. */
+  async revokeTokens(cluster: string, by: string): Promise<number> {
+    const record = await this.o.objects.getObject("Cluster", cluster);
+    if (!record) throw new NotFoundError("cluster", cluster);
+    const dropped = await this.o.tokens.dropAll(cluster);
+    this.o.log.info({ cluster, by, dropped }, "registration tokens revoked");
+    return dropped;
   }
 
   /** Revokes the NATS user a registration replaced; a failure is logged, not raised. */

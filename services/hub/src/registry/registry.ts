@@ -64,6 +64,8 @@ export interface RegistryOptions {
   hubKey: SigningKey;
   /** NATS URL written into bootstrap bundles. */
   agentNatsUrl: string;
+  /** PEM of the CA written into bootstrap bundles, which agents verify NATS's certificate with. */
+  agentNatsCa?: string;
   issuer?: ClusterCredentialIssuer;
   /** Clears what the transport holds for a deregistered cluster (its KV keys). */
   onClusterDeleted?: (cluster: string) => Promise<void>;
@@ -183,6 +185,7 @@ export class Registry {
       cluster: name,
       natsUrl: this.o.agentNatsUrl,
       natsCreds: minted?.creds ?? "",
+      ...(this.o.agentNatsCa ? { natsCa: this.o.agentNatsCa } : {}),
       hubPublicKey: publicKeyToPem(this.o.hubKey.publicKey),
       agentSigningKey: signingKeyToPem(agentKey),
     };

@@ -54,6 +54,8 @@ export interface SizeOptions {
   profileDir?: string;
   /** Worker threads the simulated agents run in (their timers then never wait on this process). */
   agentShards: number;
+  /** Whether the simulated agents verify each desired state's signature (see `verifyDesired`). */
+  agentVerify: boolean;
   /** Runs this script as the hub instead of the built `flotilla-hub` (e.g. a copy of an older build, to compare). */
   hubScript?: string;
   say: (line: string) => void;
@@ -339,6 +341,7 @@ export async function runSize(o: SizeOptions): Promise<SizeResult> {
     const hub = await startHubProcess({
       dir: join(dir, "hub"),
       natsUrl: nats.url,
+      natsTls: nats.tls,
       redisUrl: redis.url,
       ...(setup ? { operatorSetup: setup } : {}),
       waitFor: "leader",
@@ -354,7 +357,12 @@ export async function runSize(o: SizeOptions): Promise<SizeResult> {
     let started = performance.now();
     const bundles = await registerClusters(hub.api, clusterSpecs(o.clusters));
     const registrationSeconds = (performance.now() - started) / 1000;
-    const fleet = await ShardedFleet.start({ natsUrl: nats.url, bundles, shards: o.agentShards });
+    const fleet = await ShardedFleet.start({
+      natsUrl: nats.url,
+      bundles,
+      shards: o.agentShards,
+      verifyDesired: o.agentVerify,
+    });
     stops.push(() => fleet.stop());
     o.say(`  ${o.clusters} clusters registered in ${registrationSeconds.toFixed(1)} s; waiting for them to be Ready`);
     const readyBy = Date.now() + Math.max(60_000, (o.clusters / 1000) * READY_TIMEOUT_PER_THOUSAND_MS);

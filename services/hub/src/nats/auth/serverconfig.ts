@@ -77,3 +77,38 @@ export function natsServerConfig(setup: OperatorSetup, options: NatsServerConfig
   );
   return lines.join("\n");
 }
+
+/** NATS's default TLS handshake timeout (0.5 s) is short for a busy server or a slow link. */
+export const DEFAULT_NATS_TLS_TIMEOUT_S = 5;
+
+/** The files of a nats-server's `tls` block. */
+export interface NatsServerTls {
+  /** PEM of the server's certificate; its names must include the host clients connect to. */
+  certFile: string;
+  /** PEM of its private key. */
+  keyFile: string;
+  /** PEM of the CA that signs client certificates, for `verify`. */
+  caFile?: string;
+  /** Demand a client certificate signed by `caFile` (mutual TLS). @default false */
+  verify?: boolean;
+  /** Seconds a client has to finish the handshake. @default {@link DEFAULT_NATS_TLS_TIMEOUT_S} */
+  timeoutSeconds?: number;
+}
+
+/**
+ * The `tls` block of a nats-server.conf: TLS on the client port, required of every client (a
+ * plaintext client is refused after the server's INFO). Routes between servers are not covered.
+ */
+export function natsTlsConfig(tls: NatsServerTls): string {
+  return [
+    "# TLS required on the client port: plaintext clients are refused.",
+    "tls {",
+    `  cert_file: ${quoted(tls.certFile)}`,
+    `  key_file: ${quoted(tls.keyFile)}`,
+    ...(tls.caFile ? [`  ca_file: ${quoted(tls.caFile)}`] : []),
+    `  verify: ${tls.verify ?? false}`,
+    `  timeout: ${tls.timeoutSeconds ?? DEFAULT_NATS_TLS_TIMEOUT_S}`,
+    "}",
+    "",
+  ].join("\n");
+}
