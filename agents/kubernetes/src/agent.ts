@@ -23,7 +23,7 @@ import { Applier } from "./applier.js";
 import { type AgentConfig, MAX_RETRY_BACKOFF_MS } from "./config.js";
 import { newerCreds } from "./creds.js";
 import { serveEndpoints } from "./endpoints.js";
-import { ConfigError } from "./errors.js";
+import { ConfigError, ExecPluginError } from "./errors.js";
 import { FREEZE_LABEL, type FreezeRequest, freezeRequest } from "./freeze.js";
 import { loadGitCredentials } from "./git-credentials.js";
 import { GitCache } from "./git-source.js";
@@ -100,6 +100,8 @@ export async function startAgent(config: AgentConfig, logger?: Logger): Promise<
       new ConfigMapHubKeysStore(kube, config.namespace),
     );
   } catch (err) {
+    // The agent's first call to the API server: a failing credential plugin is its own error.
+    if (err instanceof ExecPluginError) throw err;
     throw new ConfigError(
       `cannot load the held hub key set from namespace ${config.namespace}: ${(err as Error).message}`,
       { cause: err },

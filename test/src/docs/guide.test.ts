@@ -57,6 +57,13 @@ function helpOf(path: readonly string[]): Promise<Help> {
   return help;
 }
 
+/** Whether the command at `path` takes options of its own, beyond the program's: it then runs without a subcommand. */
+async function runsAlone(path: readonly string[], help: Help): Promise<boolean> {
+  if (path.length === 0) return false;
+  const root = await helpOf([]);
+  return [...help.flags].some((f) => !root.flags.has(f) && f !== "-h" && f !== "--help");
+}
+
 /** Why `words` (after `flotilla`) is not a command the CLI takes, or undefined when it is. */
 async function problemWith(words: readonly string[]): Promise<string | undefined> {
   const path: string[] = [];
@@ -70,7 +77,10 @@ async function problemWith(words: readonly string[]): Promise<string | undefined
     help = await helpOf(path);
     i++;
   }
-  if (help.commands.size > 0) return `"flotilla ${path.join(" ")}" needs a subcommand`;
+  // A group only lists its subcommands; a command that runs by itself too (`flotilla hub`, which
+  // also has `hub rotate-key`) declares options of its own beyond the program's.
+  if (help.commands.size > 0 && !(await runsAlone(path, help)))
+    return `"flotilla ${path.join(" ")}" needs a subcommand`;
   for (const word of words.slice(i)) {
     if (word === "--") break;
     const flag = /^(--?[\w-]+)/.exec(word)?.[1];
