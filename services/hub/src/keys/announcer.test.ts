@@ -116,14 +116,16 @@ function recordOf(app: string): DesiredRecord {
   };
 }
 
-function setup(apps: string[]) {
+function setup(apps: string[], clusters: string[] = ["c1"]) {
   const kv = new MemoryKv();
   const events = new Bus();
+  const lists = { count: 0 };
   const announcer = new KeySetAnnouncer({
     keys,
     objects: {
       async listObjects<K extends StoredKind>(_kind: K): Promise<RecordOf[K][]> {
-        return [{ name: "c1" }] as unknown as RecordOf[K][];
+        lists.count++;
+        return clusters.map((name) => ({ name })) as unknown as RecordOf[K][];
       },
     },
     desired: { listDesired: async () => apps.map(recordOf) },
@@ -133,7 +135,7 @@ function setup(apps: string[]) {
     metrics: new HubMetrics(),
     log,
   });
-  return { kv, events, announcer };
+  return { kv, events, announcer, lists };
 }
 
 const signerOf = (kv: MemoryKv, app: string) =>
@@ -190,6 +192,23 @@ describe("KeySetAnnouncer re-signing", () => {
     await events.emit({ type: "registry", kind: "Cluster", name: "c1", action: "deleted", atMs: 4 });
     await events.emit({ type: "registry", kind: "Cluster", name: "c1", action: "created", atMs: 5 });
     await expect.poll(() => signerOf(kv, "web")).toBe(newKey.keyId);
+    await announcer.stop();
+  });
+
+  it("announces to a cluster registered later without reading the whole fleet again", async () => {
+    const clusters = ["c1"];
+    const { kv, events, announcer, lists } = setup([], clusters);
+    announcer.start();
+    await expect.poll(() => kv.values.has(hubKeySetKey("c1"))).toBe(true);
+    const listsAfterStart = lists.count;
+
+    clusters.push("c2");
+    await events.emit({ type: "registry", kind: "Cluster", name: "c2", action: "created", atMs: 6 });
+    await expect.poll(() => kv.values.has(hubKeySetKey("c2"))).toBe(true);
+    expect(lists.count).toBe(listsAfterStart);
+    expect(
+      open(HUB_KEY_SET, kv.values.get(hubKeySetKey("c2"))?.value ?? new Uint8Array(), keys.ring).message.version,
+    ).toBe(finished.set.version);
     await announcer.stop();
   });
 });

@@ -60,6 +60,12 @@ export class KeySetAnnouncer {
   readonly #written = new Map<string, number>();
   #running: Promise<void> | undefined;
   #again = false;
+  /**
+   * The clusters the next pass looks at: the ones registered since the last pass, or every
+   * cluster (at start, on a set change, at the sweep). A registration burst then costs a pass
+   * over the new names, not a read of the whole fleet per burst.
+   */
+  #due: Set<string> | "all" = "all";
   #stopped = false;
   #timer: NodeJS.Timeout | undefined;
   #unsubscribe: (() => void)[] = [];
@@ -74,7 +80,8 @@ export class KeySetAnnouncer {
         if (event.action !== "created" && event.action !== "deleted") return;
         // A cluster deleted and registered again under its name starts from nothing.
         this.#written.delete(event.name);
-        if (event.action === "created") this.announce();
+        if (event.action === "created") this.announce(event.name);
+        else if (this.#due !== "all") this.#due.delete(event.name);
       }),
     );
     this.#timer = setInterval(() => this.announce(), ANNOUNCE_SWEEP_MS);
@@ -89,9 +96,14 @@ export class KeySetAnnouncer {
     await this.#running;
   }
 
-  /** Writes the set wherever it is missing or older; one pass at a time, another after it if asked meanwhile. */
-  announce(): void {
+  /**
+   * Writes the set wherever it is missing or older — on `cluster` only when named, else on every
+   * cluster; one pass at a time, another after it if asked meanwhile.
+   */
+  announce(cluster?: string): void {
     if (this.#stopped) return;
+    if (cluster === undefined) this.#due = "all";
+    else if (this.#due !== "all") this.#due.add(cluster);
     if (this.#running) {
       this.#again = true;
       return;
@@ -119,23 +131,25 @@ export class KeySetAnnouncer {
       publicKey: this.o.keys.publicKey,
     };
     if (signer.keyId !== set.currentKeyId) return;
-    const clusters = await this.o.objects.listObjects("Cluster");
+    const due = this.#due;
+    this.#due = new Set();
+    const names = due === "all" ? (await this.o.objects.listObjects("Cluster")).map((c) => c.name) : [...due];
+    // The set is signed by the key it names as current: agents that hold the set before it trust that key.
+    const bytes = seal(HUB_KEY_SET, set, signer);
     let wrote = 0;
     let resigned = 0;
-    for (const c of clusters) {
+    for (const name of names) {
       if (this.#stopped) return;
-      if ((this.#written.get(c.name) ?? -1) >= set.version) continue;
+      if ((this.#written.get(name) ?? -1) >= set.version) continue;
       // Re-signed even when the cluster holds the set already (see the module comment).
-      resigned += await this.#resign(c.name, set, signer);
-      if (await this.#holds(c.name, set)) {
-        this.#written.set(c.name, set.version);
+      resigned += await this.#resign(name, set, signer);
+      if (await this.#holds(name, set)) {
+        this.#written.set(name, set.version);
         continue;
       }
-      // The set is signed by the key it names as current: agents that hold the set before it trust that key.
-      const bytes = seal(HUB_KEY_SET, set, signer);
       this.#fence();
-      await this.o.kv.put(hubKeySetKey(c.name), bytes);
-      this.#written.set(c.name, set.version);
+      await this.o.kv.put(hubKeySetKey(name), bytes);
+      this.#written.set(name, set.version);
       wrote++;
     }
     if (wrote > 0) {
