@@ -290,16 +290,19 @@ export function installAccessControl(app: FastifyInstance, o: AccessControlOptio
         change: { params: req.params, body: req.body },
       },
     ];
-    for (const r of records) {
-      await o.audit.record({
-        ...base,
-        ...(r.kind ? { kind: r.kind } : {}),
-        ...(r.object ? { object: r.object } : {}),
-        ...(r.team ? { team: r.team } : {}),
-        ...(r.detail ? { detail: r.detail } : {}),
-        digest: changeDigest(r.change),
-      });
-    }
+    // Sent together, in order on one connection: an apply of 500 objects is one round trip, not 500.
+    await Promise.all(
+      records.map((r) =>
+        o.audit.record({
+          ...base,
+          ...(r.kind ? { kind: r.kind } : {}),
+          ...(r.object ? { object: r.object } : {}),
+          ...(r.team ? { team: r.team } : {}),
+          ...(r.detail ? { detail: r.detail } : {}),
+          digest: changeDigest(r.change),
+        }),
+      ),
+    );
     return payload;
   });
 }

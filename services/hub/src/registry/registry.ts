@@ -51,6 +51,9 @@ import type { ClusterCredentialIssuer } from "./credentials.js";
 import { dependencyCycle } from "./dependencies.js";
 import { policyOfTeam } from "./team-policy.js";
 
+/** Clusters one bulk registration stores at once: enough to hide Redis round trips, few enough to keep the event loop free. */
+export const REGISTRATION_CONCURRENCY = 32;
+
 export interface RegistryOptions {
   objects: ObjectStore;
   /** What repository URLs may reach; checked, with their names resolved, when a repo is saved. */
@@ -163,6 +166,48 @@ export class Registry {
    * the one time the agent's private key leaves the hub. 409 when the name is taken.
    */
   async createCluster(name: string, spec: ClusterSpec): Promise<BootstrapBundle> {
+    const bundle = await this.#register(name, spec);
+    await this.#announce("Cluster", name, "created", "*");
+    return bundle;
+  }
+
+  /**
+   * Registers many clusters, {@link REGISTRATION_CONCURRENCY} at a time, and announces them in
+   * one event message and one nudge: a bulk registration (an apply of hundreds of Cluster
+   * documents) costs a few round trips per cluster, not a sequence of them. When one fails (a
+   * name taken meanwhile), the registrations under way finish and are announced, none starts
+   * after it, and the first failure is thrown.
+   */
+  async #createClusters(docs: readonly { name: string; spec: ClusterSpec }[]): Promise<BootstrapBundle[]> {
+    const bundles: BootstrapBundle[] = new Array(docs.length);
+    let failure: { err: unknown } | undefined;
+    let next = 0;
+    const created: string[] = [];
+    const worker = async () => {
+      for (let i = next++; i < docs.length && !failure; i = next++) {
+        const doc = docs[i] as { name: string; spec: ClusterSpec };
+        try {
+          bundles[i] = await this.#register(doc.name, doc.spec);
+          created.push(doc.name);
+        } catch (err) {
+          failure ??= { err };
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(REGISTRATION_CONCURRENCY, docs.length) }, worker));
+    if (created.length > 0) {
+      const atMs = Date.now();
+      await this.o.events.emitAll(
+        created.map((name) => ({ type: "registry", kind: "Cluster", name, action: "created", atMs }) as const),
+      );
+      await this.o.events.nudge("*");
+    }
+    if (failure) throw failure.err;
+    return bundles;
+  }
+
+  /** Stores a new cluster and its Pending status; announcing it is the caller's. */
+  async #register(name: string, spec: ClusterSpec): Promise<BootstrapBundle> {
     const agentKey = generateSigningKey();
     // A new name has no assignments (deregistration forgets them): its agent asks for each
     // app's status key when that app's first desired state arrives (nats/creds.ts).
@@ -180,7 +225,6 @@ export class Registry {
     }
     await this.o.statuses.putClusterStatus(name, { state: "Pending", changedAtMs: Date.now() });
     this.o.log.info({ cluster: name, labels: spec.labels, natsCredentials: Boolean(minted) }, "cluster registered");
-    await this.#announce("Cluster", name, "created", "*");
     return {
       cluster: name,
       natsUrl: this.o.agentNatsUrl,
@@ -408,12 +452,28 @@ export class Registry {
       ),
     );
     const results: ApplyResult[] = [];
+    // New clusters next to each other in the plan are registered together (see #createClusters).
+    let newClusters: { result: ApplyResult; name: string; spec: ClusterSpec }[] = [];
+    const registerNew = async () => {
+      const batch = newClusters;
+      newClusters = [];
+      if (batch.length === 0) return;
+      const bundles = await this.#createClusters(batch);
+      batch.forEach((c, i) => {
+        c.result.bootstrap = bundles[i];
+      });
+    };
     for (const { doc, action } of plan) {
       const result: ApplyResult = { index: doc.index, kind: doc.kind, name: doc.name, action };
+      results.push(result);
+      if (doc.kind === "Cluster" && action === "created") {
+        newClusters.push({ result, name: doc.name, spec: doc.spec });
+        continue;
+      }
+      await registerNew();
       if (action !== "unchanged") {
         if (doc.kind === "Cluster") {
-          if (action === "created") result.bootstrap = await this.createCluster(doc.name, doc.spec);
-          else await this.updateCluster(doc.name, doc.spec);
+          await this.updateCluster(doc.name, doc.spec);
         } else if (doc.kind === "Receiver") {
           const spec = receivers.get(doc.name);
           if (spec) await this.o.receivers?.write(doc.name, spec);
@@ -422,8 +482,8 @@ export class Registry {
           await this.#announce(doc.kind, doc.name, action, this.#nudgeTarget(doc.kind, doc.name, doc.spec));
         }
       }
-      results.push(result);
     }
+    await registerNew();
     return results.sort((a, b) => a.index - b.index);
   }
 

@@ -1,6 +1,7 @@
 /**
- * Receiver documents through `Registry.apply`: a real Receivers (sealing with a real SecretBox,
- * checking URLs with the netguard rules) over in-memory fakes of our own store interfaces.
+ * `Registry.apply` over in-memory fakes of our own store interfaces: Receiver documents through
+ * a real Receivers (sealing with a real SecretBox, checking URLs with the netguard rules), and
+ * bulk registration of Cluster documents.
  */
 import { randomBytes } from "node:crypto";
 import type { Delivery, HubEvent } from "@flotilla/api";
@@ -85,16 +86,23 @@ class MemoryReceivers implements ReceiverStore {
 
 class RecordingEvents implements EventBus {
   readonly emitted: HubEvent[] = [];
+  /** Event messages sent: one per emit or emitAll. */
+  messages = 0;
+  readonly nudges: string[] = [];
   async emit(event: HubEvent): Promise<void> {
+    this.messages++;
     this.emitted.push(event);
   }
   async emitAll(events: readonly HubEvent[]): Promise<void> {
+    this.messages++;
     this.emitted.push(...events);
   }
   subscribe(): () => void {
     return () => {};
   }
-  async nudge(): Promise<void> {}
+  async nudge(repo: string): Promise<void> {
+    this.nudges.push(repo);
+  }
   onNudge(): () => void {
     return () => {};
   }
@@ -115,8 +123,9 @@ const cleanup: ClusterCleanup = { forgetCluster: unused };
 /** A public address for every name: the URL rules decide on the URL alone. */
 const publicResolver = { lookup: async () => ["93.184.216.34"] };
 
-function setup() {
+function setup(clusterStatuses: ClusterStatusStore = statuses) {
   const objects = new MemoryObjects();
+  const events = new RecordingEvents();
   const store = new MemoryReceivers();
   const box = new SecretBox(randomBytes(32));
   const receivers = new Receivers(store, box, STRICT_RULES, publicResolver);
@@ -124,16 +133,16 @@ function setup() {
     objects,
     gitRules: STRICT_RULES,
     resolver: publicResolver,
-    statuses,
+    statuses: clusterStatuses,
     cleanup,
     box,
-    events: new RecordingEvents(),
+    events,
     hubKey: generateSigningKey(),
     agentNatsUrl: "nats://127.0.0.1:4222",
     receivers,
     log: pino({ level: "silent" }),
   });
-  return { objects, store, receivers, registry };
+  return { objects, store, receivers, registry, events };
 }
 
 const SECRET = "a-signing-key-of-32-characters!!";
@@ -251,5 +260,61 @@ describe("apply with Receiver documents", () => {
     expect(badEvent.field).toBe("spec.events.0");
     const extra = await refusal(registry.apply(receiverDoc(`  url: ${URL_A}\n  secret: ${SECRET}\n  hmac: y\n`)));
     expect(extra.message).toContain('document 1 (Receiver "audit")');
+  });
+});
+
+describe("apply with Cluster documents", () => {
+  /** Statuses written, and how many writes were in flight at most at once. */
+  function recordingStatuses() {
+    const written = new Map<string, string>();
+    let inFlight = 0;
+    let most = 0;
+    const store: ClusterStatusStore = {
+      getClusterStatus: unused,
+      getClusterStatuses: unused,
+      putClusterStatuses: unused,
+      putClusterStatus: async (name, status) => {
+        most = Math.max(most, ++inFlight);
+        await new Promise((r) => setImmediate(r));
+        inFlight--;
+        written.set(name, status.state);
+      },
+    };
+    return { store, written, most: () => most };
+  }
+  const clusterDoc = (name: string) =>
+    `apiVersion: flotilla.dev/v1\nkind: Cluster\nmetadata: { name: ${name} }\nspec: { labels: { env: prod } }`;
+
+  it("registers many new clusters together: a bundle each, in order, announced in one message", async () => {
+    const status = recordingStatuses();
+    const { registry, objects, events } = setup(status.store);
+    const names = Array.from({ length: 45 }, (_, i) => `c-${String(i).padStart(2, "0")}`);
+    const results = await registry.apply(names.map(clusterDoc).join("\n---\n"));
+    expect(results.map((r) => [r.name, r.action, r.bootstrap?.cluster])).toEqual(names.map((n) => [n, "created", n]));
+    // Each bundle carries its own cluster's agent key, and the stored record its public half.
+    for (const r of results) {
+      const stored = await objects.getObject("Cluster", r.name);
+      expect(stored?.agentPublicKey).toBeDefined();
+      expect(r.bootstrap?.agentSigningKey).toContain("PRIVATE KEY");
+    }
+    expect(new Set(results.map((r) => r.bootstrap?.agentSigningKey)).size).toBe(45);
+    expect([...status.written.values()]).toEqual(names.map(() => "Pending"));
+    expect(status.most()).toBeGreaterThan(1);
+    expect(events.messages).toBe(1);
+    expect(events.emitted.map((e) => (e.type === "registry" ? `${e.kind}/${e.name}/${e.action}` : e.type))).toEqual(
+      names.map((n) => `Cluster/${n}/created`),
+    );
+    expect(events.nudges).toEqual(["*"]);
+  });
+
+  it("announces the clusters registered alongside one whose name was taken meanwhile, then names it", async () => {
+    const status = recordingStatuses();
+    const { registry, objects, events } = setup(status.store);
+    const create = objects.createObject.bind(objects);
+    // Another replica registers c-1 between the plan and the write.
+    objects.createObject = async (kind, record) => (record.name === "c-1" ? false : create(kind, record));
+    await expect(registry.apply(["c-0", "c-1", "c-2"].map(clusterDoc).join("\n---\n"))).rejects.toThrow(/c-1/);
+    expect(events.emitted.map((e) => (e.type === "registry" ? e.name : e.type)).sort()).toEqual(["c-0", "c-2"]);
+    expect([...status.written.keys()].sort()).toEqual(["c-0", "c-2"]);
   });
 });
