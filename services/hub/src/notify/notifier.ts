@@ -153,6 +153,10 @@ export class Notifier implements Duty {
   }
 
   async #handle(event: HubEvent, id: string): Promise<void> {
+    // Receivers first: with none configured (or none for this kind of event), an event costs
+    // one read, not the three reads of its team and environment (a report burst is thousands).
+    const all = await this.o.receivers.listReceivers();
+    if (all.length === 0) return;
     const team = event.type === "rollout" || event.type === "report" ? await this.#teamOf(event.app) : undefined;
     const environment =
       event.type === "report" ? (await this.o.objects.getObject("Cluster", event.cluster))?.labels.env : undefined;
@@ -163,7 +167,7 @@ export class Notifier implements Duty {
       event.type === "report" ? { starts: true, ...(environment ? { environment } : {}) } : undefined,
     );
     if (!n) return;
-    const receivers = (await this.o.receivers.listReceivers()).filter((r) => routes(r, n));
+    const receivers = all.filter((r) => routes(r, n));
     await Promise.all(receivers.map((r) => this.#deliver(r, n)));
   }
 
