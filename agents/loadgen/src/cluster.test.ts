@@ -33,6 +33,15 @@ class RecordingLink implements ClusterLink {
     this.reports.push(report);
   }
 
+  /** Reports published without an acknowledgement (a burst's `sendBurst(false)`). */
+  readonly published: Report[] = [];
+
+  publishReport(app: string, bytes: Uint8Array): void {
+    const report = open(REPORT, bytes, agentRing).message;
+    if (report.app !== app) throw new Error(`report of ${report.app} published under ${app}`);
+    this.published.push(report);
+  }
+
   publishHeartbeat(bytes: Uint8Array): void {
     this.beats.push(open(HEARTBEAT, bytes, agentRing).message.cluster);
   }
@@ -40,12 +49,15 @@ class RecordingLink implements ClusterLink {
 
 const sha = (n: number) => n.toString(16).padStart(40, "a");
 
-function desired(generation: number, options: { cluster?: string; revision?: string; key?: typeof hubKey } = {}) {
+function desired(
+  generation: number,
+  options: { cluster?: string; app?: string; revision?: string; key?: typeof hubKey } = {},
+) {
   return seal(
     DESIRED_STATE,
     {
       cluster: options.cluster ?? "c1",
-      app: "web",
+      app: options.app ?? "web",
       generation,
       rolloutId: `r${generation}`,
       source: { repoUrl: "http://git.invalid/web.git", revision: options.revision ?? sha(generation) },
@@ -186,5 +198,30 @@ describe("SimulatedCluster", () => {
     ]);
     cluster.heartbeat();
     expect(link.beats).toEqual(["c1"]);
+  });
+
+  it("seals a burst first and sends it later, acknowledged or not", () => {
+    vi.useFakeTimers();
+    const { cluster, link } = simulated();
+    cluster.onDesired("web", desired(1));
+    cluster.onDesired("api", desired(2, { app: "api" }));
+    vi.advanceTimersByTime(10);
+    const before = link.reports.length;
+    expect(cluster.prepareBurst(2)).toBe(4);
+    expect(link.reports).toHaveLength(before);
+    cluster.sendBurst(false);
+    expect(link.reports).toHaveLength(before);
+    expect(link.published.map((r) => [r.app, Number(r.observedGeneration), r.phase])).toEqual([
+      ["web", 1, SyncPhase.SYNC_PHASE_APPLYING],
+      ["web", 1, SyncPhase.SYNC_PHASE_SYNCED],
+      ["api", 2, SyncPhase.SYNC_PHASE_APPLYING],
+      ["api", 2, SyncPhase.SYNC_PHASE_SYNCED],
+    ]);
+    // Sent once: a second send has nothing left; an acknowledged burst goes through the status bucket.
+    cluster.sendBurst(false);
+    expect(link.published).toHaveLength(4);
+    cluster.prepareBurst(1);
+    cluster.sendBurst();
+    expect(link.reports.slice(before).map((r) => r.app)).toEqual(["web", "api"]);
   });
 });

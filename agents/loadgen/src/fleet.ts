@@ -167,7 +167,21 @@ export class SimulatedFleet {
    * verdict last) for the revision it runs, all at once.
    */
   reportAgain(reports = 1): void {
-    for (const c of this.#clusters.values()) c.reportAgain(reports);
+    this.prepareBurst(reports);
+    void this.sendBurst();
+  }
+
+  /** Seals a report burst in every cluster without sending it; returns how many reports (see {@link SimulatedCluster.prepareBurst}). */
+  prepareBurst(reports = 1): number {
+    let sealed = 0;
+    for (const c of this.#clusters.values()) sealed += c.prepareBurst(reports);
+    return sealed;
+  }
+
+  /** Sends the burst {@link prepareBurst} sealed, every cluster at once (see {@link SimulatedCluster.sendBurst}). */
+  async sendBurst(acked = true): Promise<void> {
+    for (const c of this.#clusters.values()) c.sendBurst(acked);
+    if (!acked) await this.#links?.flush();
   }
 
   async stop(): Promise<void> {

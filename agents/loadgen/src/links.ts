@@ -13,6 +13,7 @@ import {
   parseStateKey,
   STATUS_BUCKET,
   stateKey,
+  statusSubject,
 } from "@flotilla/proto";
 import {
   connect,
@@ -57,15 +58,23 @@ function consume(watch: QueuedIterator<KvEntry>, onDesired: DesiredHandler): Pro
 }
 
 class ConnectionLink implements ClusterLink {
-  /** `beats` carries the heartbeats; `status` the reports (the same connection, or not). */
+  /**
+   * `beats` carries the heartbeats; `status` the reports, through `reports`, its connection
+   * (the same as `beats`, or not).
+   */
   constructor(
     private readonly beats: NatsConnection,
+    private readonly reports: NatsConnection,
     private readonly status: KV,
     private readonly cluster: string,
   ) {}
 
   async putReport(app: string, bytes: Uint8Array): Promise<void> {
     await this.status.put(stateKey(this.cluster, app), bytes);
+  }
+
+  publishReport(app: string, bytes: Uint8Array): void {
+    this.reports.publish(statusSubject(this.cluster, app), bytes);
   }
 
   publishHeartbeat(bytes: Uint8Array): void {
@@ -146,7 +155,7 @@ export async function sharedLinks(
   const beats = opened[opened.length - 1]!.nc;
   clusters.forEach((name, i) => {
     const o = opened[Math.floor(i / perConnection)]!;
-    links.set(name, new ConnectionLink(beats, o.status, name));
+    links.set(name, new ConnectionLink(beats, o.nc, o.status, name));
   });
   return {
     link: (cluster) => links.get(cluster)!,
@@ -195,7 +204,7 @@ export async function isolatedLinks(
   return {
     link: (cluster) => {
       const o = opened.get(cluster)!;
-      return new ConnectionLink(o.nc, o.status, cluster);
+      return new ConnectionLink(o.nc, o.nc, o.status, cluster);
     },
     flush: async () => {
       await Promise.all([...opened.values()].map((o) => o.nc.flush()));

@@ -27,7 +27,8 @@ export type ShardRequest =
   | { id: number; op: "progress"; app: string }
   | { id: number; op: "counts" }
   | { id: number; op: "openWindow" }
-  | { id: number; op: "reportAgain"; reports: number }
+  | { id: number; op: "prepareBurst"; reports: number }
+  | { id: number; op: "sendBurst"; acked: boolean }
   | { id: number; op: "beatAll" }
   | { id: number; op: "stop" };
 
@@ -43,7 +44,8 @@ export interface ShardAnswers {
   progress: [cluster: string, progress: AppProgress][];
   counts: ShardCounts;
   openWindow: undefined;
-  reportAgain: undefined;
+  prepareBurst: number;
+  sendBurst: undefined;
   beatAll: undefined;
   stop: undefined;
 }

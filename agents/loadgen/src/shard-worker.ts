@@ -24,8 +24,10 @@ async function answer(fleet: SimulatedFleet, q: ShardRequest): Promise<ShardAnsw
     case "openWindow":
       fleet.counters.openWindow();
       return undefined;
-    case "reportAgain":
-      fleet.reportAgain(q.reports);
+    case "prepareBurst":
+      return fleet.prepareBurst(q.reports);
+    case "sendBurst":
+      await fleet.sendBurst(q.acked);
       return undefined;
     case "beatAll":
       await fleet.beatAll();

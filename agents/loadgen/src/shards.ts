@@ -165,7 +165,18 @@ export class ShardedFleet {
 
   /** A report burst in every shard at once (see {@link SimulatedFleet.reportAgain}). */
   async reportAgain(reports = 1): Promise<void> {
-    await this.#all({ op: "reportAgain", reports });
+    await this.prepareBurst(reports);
+    await this.sendBurst();
+  }
+
+  /** Seals a report burst in every shard without sending it; returns how many reports. */
+  async prepareBurst(reports = 1): Promise<number> {
+    return (await this.#all({ op: "prepareBurst", reports })).reduce((n, c) => n + c, 0);
+  }
+
+  /** Sends the sealed burst from every shard at once (see {@link SimulatedCluster.sendBurst}). */
+  async sendBurst(acked = true): Promise<void> {
+    await this.#all({ op: "sendBurst", acked });
   }
 
   /** Every cluster beats now, at once; resolves when the shards have sent their beats. */
