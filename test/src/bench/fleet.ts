@@ -9,7 +9,7 @@
  *
  * Run: npx turbo run build && npm run bench:fleet -- --clusters 100,1000 [--operator 1000]
  *      [--reports 1,5] [--no-canary] [--agent-shards N] [--agent-verify] [--profile DIR] [--out FILE.json]
- *      [--hub SCRIPT]
+ *      [--hub SCRIPT] [--hub-node-flags "FLAGS"]
  *
  * The simulated agents run in `--agent-shards` worker threads (default 2), so their heartbeat
  * and report timers never wait on this process's event loop, which reads the hub's events and
@@ -22,6 +22,8 @@
  * `--profile DIR` keeps the hub's CPU profiles and its log (`hub.log`) per size in DIR.
  * `--hub` runs another build of the hub (its `dist/main.js`, inside this repository so its
  * imports resolve), to compare figures before and after a change on the same machine.
+ * `--hub-node-flags` runs the hub with these V8 flags instead of the ones it ships with
+ * (`HUB_NODE_FLAGS`); `--hub-node-flags ""` gives V8's defaults, the baseline of that choice.
  */
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
@@ -42,6 +44,7 @@ const { values } = parseArgs({
     "agent-verify": { type: "boolean", default: false },
     profile: { type: "string" },
     hub: { type: "string" },
+    "hub-node-flags": { type: "string" },
     out: { type: "string" },
   },
 });
@@ -87,6 +90,9 @@ try {
       workDir,
       ...(profileDir ? { profileDir } : {}),
       ...(values.hub ? { hubScript: fromCaller(values.hub) } : {}),
+      ...(values["hub-node-flags"] !== undefined
+        ? { hubNodeFlags: values["hub-node-flags"].split(" ").filter(Boolean) }
+        : {}),
       say,
     });
     results.push(result);

@@ -66,6 +66,8 @@ export interface SizeOptions {
   agentVerify: boolean;
   /** Runs this script as the hub instead of the built `flotilla-hub` (e.g. a copy of an older build, to compare). */
   hubScript?: string;
+  /** V8 flags for the hub in place of the harness's (`HUB_NODE_FLAGS`); `[]` for V8's defaults. */
+  hubNodeFlags?: readonly string[];
   say: (line: string) => void;
 }
 
@@ -363,6 +365,7 @@ export async function runSize(o: SizeOptions): Promise<SizeResult> {
       waitFor: "leader",
       ...(o.hubScript ? { command: hubCommand(o.hubScript, nats.url, redis.url) } : {}),
       env: git.clientEnv,
+      ...(o.hubNodeFlags ? { nodeFlags: o.hubNodeFlags } : {}),
       ...(o.profileDir ? { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${o.profileDir}`] } : {}),
     });
     stops.push(() => hub.stop());
