@@ -119,7 +119,10 @@ export interface ObjectReader {
   getObject<K extends StoredKind>(kind: K, name: string): Promise<RecordOf[K] | undefined>;
   /** Every object of `kind`, sorted by name. */
   listObjects<K extends StoredKind>(kind: K): Promise<RecordOf[K][]>;
-  /** Objects of `kind` by name in one round trip; names without an object are left out. */
+  /**
+   * Objects of `kind` by name in one round trip; names without an object are left out. The
+   * records may be shared with other readers (frozen): copy before changing one.
+   */
   getObjects<K extends StoredKind>(kind: K, names: readonly string[]): Promise<Map<string, RecordOf[K]>>;
 }
 
@@ -193,13 +196,42 @@ export interface DesiredBatchStore extends DesiredStore {
 }
 
 /** The last verified report per (cluster, app). */
+/**
+ * A verified report ready to store: the fields the hub acts on at once (digest, events) and the
+ * whole record as the JSON it is stored as. The verification threads make it, so the main
+ * thread neither receives a report's resources as objects nor serializes them again.
+ */
+export interface SerializedReport
+  extends Pick<
+    ReportRecord,
+    "cluster" | "app" | "revision" | "observedGeneration" | "phase" | "health" | "receivedAtMs" | "digest"
+  > {
+  json: string;
+}
+
+/** A report record with its stored JSON (tests and single writes). */
+export function serializeReport(record: ReportRecord): SerializedReport {
+  const { cluster, app, revision, observedGeneration, phase, health, receivedAtMs, digest } = record;
+  return {
+    cluster,
+    app,
+    revision,
+    observedGeneration,
+    phase,
+    health,
+    receivedAtMs,
+    digest,
+    json: JSON.stringify(record),
+  };
+}
+
 export interface ReportStore {
   getReport(cluster: string, app: string): Promise<ReportRecord | undefined>;
   putReport(record: ReportRecord): Promise<void>;
   /** The reports of many (cluster, app) pairs in one round trip, in the order asked; undefined where there is none. */
   getReports(pairs: readonly { cluster: string; app: string }[]): Promise<(ReportRecord | undefined)[]>;
-  /** Writes many reports in one round trip. */
-  putReports(records: readonly ReportRecord[]): Promise<void>;
+  /** Writes many reports, serialized where they were verified, in one round trip. */
+  putReports(reports: readonly SerializedReport[]): Promise<void>;
   /** Reports of one cluster, of one app, or (no filter) of every registered cluster. */
   listReports(by: { cluster?: string; app?: string }): Promise<ReportRecord[]>;
 }

@@ -31,6 +31,7 @@ import type {
   ReportStore,
   RolloutFilter,
   RolloutStore,
+  SerializedReport,
   SettingsStore,
   StoredKind,
   StoredRollout,
@@ -153,8 +154,8 @@ class MemoryStore implements ObjectReader, ClusterStatusStore, ReportStore, Desi
   async getReports(pairs: readonly { cluster: string; app: string }[]): Promise<(ReportRecord | undefined)[]> {
     return pairs.map((p) => this.reports.get(`${p.cluster}.${p.app}`));
   }
-  async putReports(records: readonly ReportRecord[]): Promise<void> {
-    for (const r of records) await this.putReport(r);
+  async putReports(reports: readonly SerializedReport[]): Promise<void> {
+    for (const r of reports) await this.putReport(JSON.parse(r.json) as ReportRecord);
   }
   async listReports(by: { cluster?: string; app?: string }): Promise<ReportRecord[]> {
     return [...this.reports.values()].filter(

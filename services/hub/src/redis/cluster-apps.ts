@@ -1,6 +1,14 @@
 import type { Redis } from "ioredis";
 import { NotLeaderError } from "../errors.js";
-import type { DesiredBatchStore, DesiredRecord, GenerationStore, Lease, ReportRecord, ReportStore } from "../store.js";
+import type {
+  DesiredBatchStore,
+  DesiredRecord,
+  GenerationStore,
+  Lease,
+  ReportRecord,
+  ReportStore,
+  SerializedReport,
+} from "../store.js";
 import { allFromJson, fromJson, ParsedCache } from "./json.js";
 import { keys, leaseValue } from "./keys.js";
 import { ALLOCATE_GENERATION, ALLOCATE_GENERATIONS } from "./scripts.js";
@@ -59,12 +67,15 @@ class PairRecords<T extends { cluster: string; app: string }> {
 
   /** One transaction: every record with its index entries, so a listing never sees half of them. */
   async putAll(records: readonly T[]): Promise<void> {
-    if (records.length === 0) return;
+    await this.putTexts(records.map((r) => ({ cluster: r.cluster, app: r.app, json: JSON.stringify(r) })));
+  }
+
+  /** {@link putAll} of records already serialized. */
+  async putTexts(items: readonly { cluster: string; app: string; json: string }[]): Promise<void> {
+    if (items.length === 0) return;
     const tx = this.redis.multi();
-    for (const record of records) {
-      tx.set(this.key(record.cluster, record.app), JSON.stringify(record))
-        .sadd(this.byCluster(record.cluster), record.app)
-        .sadd(this.byApp(record.app), record.cluster);
+    for (const { cluster, app, json } of items) {
+      tx.set(this.key(cluster, app), json).sadd(this.byCluster(cluster), app).sadd(this.byApp(app), cluster);
     }
     await tx.exec();
   }
@@ -149,8 +160,8 @@ export class RedisReportStore implements ReportStore {
     return this.#records.getAll(pairs);
   }
 
-  putReports(records: readonly ReportRecord[]): Promise<void> {
-    return this.#records.putAll(records);
+  putReports(reports: readonly SerializedReport[]): Promise<void> {
+    return this.#records.putTexts(reports);
   }
 
   listReports(by: PairFilter): Promise<ReportRecord[]> {

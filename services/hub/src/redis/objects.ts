@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
 import type { ObjectStore, RecordOf, StoredKind } from "../store.js";
-import { allFromJson, fromJson } from "./json.js";
+import { allFromJson, fromJson, ParsedCache } from "./json.js";
 import { keys } from "./keys.js";
 import { CREATE_OBJECT } from "./scripts.js";
 
@@ -12,6 +12,12 @@ import { CREATE_OBJECT } from "./scripts.js";
  */
 export class RedisObjectStore implements ObjectStore {
   readonly #names = new Map<StoredKind, { version: string; names: string[] }>();
+  /**
+   * Records read in batches ({@link getObjects}: every heartbeat and report batch reads its
+   * clusters' keys), reused while their text is unchanged: at 10,000 clusters parsing them again
+   * was 4-5 % of the main thread while reports streamed in.
+   */
+  readonly #parsed = new ParsedCache<unknown>();
 
   constructor(private readonly redis: Redis) {}
 
@@ -41,9 +47,10 @@ export class RedisObjectStore implements ObjectStore {
   async getObjects<K extends StoredKind>(kind: K, names: readonly string[]): Promise<Map<string, RecordOf[K]>> {
     const found = new Map<string, RecordOf[K]>();
     if (names.length === 0) return found;
-    const texts = await this.redis.mget(names.map((n) => keys.object(kind, n)));
+    const ids = names.map((n) => keys.object(kind, n));
+    const texts = await this.redis.mget(ids);
     names.forEach((name, i) => {
-      const record = fromJson<RecordOf[K]>(texts[i]);
+      const record = this.#parsed.parse(ids[i] as string, texts[i]) as RecordOf[K] | undefined;
       if (record) found.set(name, record);
     });
     return found;

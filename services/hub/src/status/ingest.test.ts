@@ -12,16 +12,18 @@ import {
 import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { HubMetrics } from "../metrics.js";
-import type {
-  AssignmentReader,
-  ClusterRecord,
-  ClusterStatus,
-  ClusterStatusStore,
-  ObjectReader,
-  RecordOf,
-  ReportRecord,
-  ReportStore,
-  StoredKind,
+import {
+  type AssignmentReader,
+  type ClusterRecord,
+  type ClusterStatus,
+  type ClusterStatusStore,
+  type ObjectReader,
+  type RecordOf,
+  type ReportRecord,
+  type ReportStore,
+  type SerializedReport,
+  type StoredKind,
+  serializeReport,
 } from "../store.js";
 import type { EventBus, HubEvent } from "./events.js";
 import { HeartbeatIngest, type ReceivedHeartbeat } from "./heartbeats.js";
@@ -80,19 +82,19 @@ class MemoryStores implements ObjectReader, ClusterStatusStore, ReportStore {
     return this.reports.get(`${cluster}.${app}`);
   }
   async putReport(record: ReportRecord): Promise<void> {
-    await this.putReports([record]);
+    await this.putReports([serializeReport(record)]);
   }
   async getReports(pairs: readonly { cluster: string; app: string }[]): Promise<(ReportRecord | undefined)[]> {
     this.calls++;
     return pairs.map((p) => this.reports.get(`${p.cluster}.${p.app}`));
   }
-  async putReports(records: readonly ReportRecord[]): Promise<void> {
+  async putReports(reports: readonly SerializedReport[]): Promise<void> {
     this.calls++;
     if (this.failWrites > 0) {
       this.failWrites--;
       throw new Error("Redis is down");
     }
-    for (const r of records) this.reports.set(`${r.cluster}.${r.app}`, r);
+    for (const r of reports) this.reports.set(`${r.cluster}.${r.app}`, JSON.parse(r.json) as ReportRecord);
   }
   async listReports(): Promise<ReportRecord[]> {
     return [...this.reports.values()];

@@ -4,7 +4,7 @@ import type { KV, KvEntry } from "nats";
 import type { Logger } from "pino";
 import { HubError } from "../errors.js";
 import type { HubMetrics } from "../metrics.js";
-import type { AssignmentReader, ObjectReader, ReportRecord, ReportStore } from "../store.js";
+import type { AssignmentReader, ObjectReader, ReportStore, SerializedReport } from "../store.js";
 import type { EventBus, HubEvent } from "./events.js";
 import type { SignedReport } from "./verification.js";
 import type { Verifier } from "./verifier.js";
@@ -17,7 +17,7 @@ export const REPORT_RETRY_MAX_MS = 2_000;
 /** What ingestion reads of a status-bucket entry. */
 export type StatusEntry = Pick<KvEntry, "key" | "value" | "operation">;
 
-function reportEvent(r: ReportRecord): HubEvent {
+function reportEvent(r: SerializedReport): HubEvent {
   return {
     type: "report",
     cluster: r.cluster,
@@ -133,7 +133,7 @@ export class ReportIngest {
         else this.#reject("unknown_cluster", { cluster: name, app });
       }
       const verdicts = await this.o.verifier.reports(signed, Date.now());
-      const verified: { record: ReportRecord; pair: { cluster: string; app: string } }[] = [];
+      const verified: { record: SerializedReport; pair: { cluster: string; app: string } }[] = [];
       signed.forEach(({ cluster, app }, i) => {
         const verdict = verdicts[i];
         if (verdict?.ok) verified.push({ record: verdict.value, pair: { cluster, app } });

@@ -19,7 +19,7 @@ import {
   syncPhaseName,
 } from "@flotilla/proto";
 import type { AgentKeys } from "../registry/agent-keys.js";
-import type { ReportRecord } from "../store.js";
+import { type ReportRecord, type SerializedReport, serializeReport } from "../store.js";
 
 /** A signed message and the key it must verify with. */
 export interface SignedItem {
@@ -157,4 +157,14 @@ export function openHeartbeat(keys: AgentKeys, item: SignedItem): Verdict<Heartb
   } catch (err) {
     return refused(err);
   }
+}
+
+/** {@link openReport}, serialized for storing (what the verification threads hand back). */
+export function openReportSerialized(
+  keys: AgentKeys,
+  item: SignedReport,
+  receivedAtMs: number,
+): Verdict<SerializedReport> {
+  const verdict = openReport(keys, item, receivedAtMs);
+  return verdict.ok ? { ok: true, value: serializeReport(verdict.value) } : verdict;
 }

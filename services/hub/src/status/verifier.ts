@@ -1,11 +1,11 @@
 import { Piscina } from "piscina";
 import { AgentKeys } from "../registry/agent-keys.js";
-import type { ReportRecord } from "../store.js";
+import type { SerializedReport } from "../store.js";
 import { packItems, transferList } from "./packed.js";
 import {
   type HeartbeatFacts,
   openHeartbeat,
-  openReport,
+  openReportSerialized,
   type SignedItem,
   type SignedReport,
   type Verdict,
@@ -19,7 +19,7 @@ import {
  */
 export interface Verifier {
   /** One verdict per item, in order. */
-  reports(items: readonly SignedReport[], receivedAtMs: number): Promise<Verdict<ReportRecord>[]>;
+  reports(items: readonly SignedReport[], receivedAtMs: number): Promise<Verdict<SerializedReport>[]>;
   heartbeats(items: readonly SignedItem[]): Promise<Verdict<HeartbeatFacts>[]>;
   close(): Promise<void>;
 }
@@ -28,8 +28,8 @@ export interface Verifier {
 export class InlineVerifier implements Verifier {
   readonly #keys = new AgentKeys();
 
-  async reports(items: readonly SignedReport[], receivedAtMs: number): Promise<Verdict<ReportRecord>[]> {
-    return items.map((item) => openReport(this.#keys, item, receivedAtMs));
+  async reports(items: readonly SignedReport[], receivedAtMs: number): Promise<Verdict<SerializedReport>[]> {
+    return items.map((item) => openReportSerialized(this.#keys, item, receivedAtMs));
   }
 
   async heartbeats(items: readonly SignedItem[]): Promise<Verdict<HeartbeatFacts>[]> {
@@ -67,7 +67,7 @@ export class ThreadVerifier implements Verifier {
     return (await Promise.all(runs)).flat();
   }
 
-  reports(items: readonly SignedReport[], receivedAtMs: number): Promise<Verdict<ReportRecord>[]> {
+  reports(items: readonly SignedReport[], receivedAtMs: number): Promise<Verdict<SerializedReport>[]> {
     return this.#split("reports", items, { receivedAtMs });
   }
 

@@ -3,14 +3,14 @@
  * its own cache of parsed agent keys; each batch's bytes come packed in one transferred buffer.
  */
 import { AgentKeys } from "../registry/agent-keys.js";
-import type { ReportRecord } from "../store.js";
+import type { SerializedReport } from "../store.js";
 import { type PackedTask, unpackItems, unpackReports } from "./packed.js";
-import { type HeartbeatFacts, openHeartbeat, openReport, type Verdict } from "./verification.js";
+import { type HeartbeatFacts, openHeartbeat, openReportSerialized, type Verdict } from "./verification.js";
 
 const keys = new AgentKeys();
 
-export function reports(task: PackedTask & { receivedAtMs: number }): Verdict<ReportRecord>[] {
-  return unpackReports(task).map((item) => openReport(keys, item, task.receivedAtMs));
+export function reports(task: PackedTask & { receivedAtMs: number }): Verdict<SerializedReport>[] {
+  return unpackReports(task).map((item) => openReportSerialized(keys, item, task.receivedAtMs));
 }
 
 export function heartbeats(task: PackedTask): Verdict<HeartbeatFacts>[] {

@@ -346,6 +346,10 @@ async function commitRollout(h: Harness, version: number, policy: PolicyName): P
 export async function runSize(o: SizeOptions): Promise<SizeResult> {
   const dir = await mkdtemp(join(o.workDir, `fleet-${o.clusters}-`));
   const stops: (() => Promise<unknown>)[] = [];
+  // With --profile, phases are marked on the monotonic clock CPU profiles are stamped with.
+  const mark = (what: string) => {
+    if (o.profileDir) o.say(`  [profile mark ${Number(process.hrtime.bigint() / 1000n)} µs] ${what}`);
+  };
   const loadBefore = loadavg()[0] ?? 0;
   try {
     const setup = o.operator ? await createOperatorSetup() : undefined;
@@ -415,6 +419,7 @@ export async function runSize(o: SizeOptions): Promise<SizeResult> {
       throw new Error(`the burst sealed ${burstReports} reports, not ${REPORT_BURST * o.clusters}`);
     }
     events.markReports();
+    mark("report burst starts");
     const burstCpuBefore = await cpuSeconds(hub.process.pid);
     const burstThreadsBefore = await threadCpuSeconds(hub.process.pid);
     const natsCpuBefore = nats.pid === undefined ? 0 : await cpuSeconds(nats.pid);
@@ -451,7 +456,9 @@ export async function runSize(o: SizeOptions): Promise<SizeResult> {
 
     // A backlog: the hub held (SIGSTOP) while every cluster's five reports go into the stream,
     // then released; the figure is the rate at which it stores them.
+    mark("report burst done; backlog starts");
     const backlog = await measureBacklog(o, fleet, events, hub, nats.clientOptions());
+    mark("backlog drained");
     o.say(
       `  report backlog: ${backlog.held} of ${REPORT_BURST * o.clusters} reports stored while the hub was held; ` +
         `drained in ${backlog.seconds.toFixed(2)} s (${Math.round(backlog.perSecond)} /s)`,
