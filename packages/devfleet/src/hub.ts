@@ -36,16 +36,6 @@ export interface HubCommand {
   readonly args: readonly string[];
 }
 
-/**
- * V8 flags the hub runs with everywhere (this harness, its image, its `bin`): a 64 MiB young
- * generation instead of 16 MiB. The hub allocates a short-lived object graph per report and
- * desired state; with the default, scavenges ran so often that objects still in use were
- * promoted and major collections took 30 % of the main thread at 10,000 clusters. Measured
- * with `npm run bench:fleet -- --clusters 3000 --hub-node-flags ""` beside the default:
- * 81 → 49 µs of hub CPU per report, backlog drain 11,295 → 17,564 /s, for ~60 MiB more RSS.
- */
-export const HUB_NODE_FLAGS: readonly string[] = ["--max-semi-space-size=64"];
-
 /** Options of {@link startHubProcess}. */
 export interface HubProcessOptions {
   /** The replica's own directory, created if missing: its log (`hub.log`) and secret files. */
@@ -72,8 +62,6 @@ export interface HubProcessOptions {
   readonly encryptionKey?: string;
   /** Flags for `node` itself, before the script: `--cpu-prof`, `--max-old-space-size=...` (not all may go in NODE_OPTIONS). */
   readonly nodeArgs?: readonly string[];
-  /** V8 flags in place of {@link HUB_NODE_FLAGS} (`[]`: V8's defaults, for a baseline). */
-  readonly nodeFlags?: readonly string[];
   /** Sets `FLOTILLA_HUB_REPLICA_ID`. @default the hub's own default */
   readonly replica?: string;
   /** More settings (`FLOTILLA_*`), applied last. `FLOTILLA_LOG_LEVEL` is `info` unless set here. */
@@ -150,7 +138,7 @@ export async function startHubProcess(options: HubProcessOptions): Promise<HubPr
   const proc = await startProcess({
     name: "hub",
     command: process.execPath,
-    args: [...(options.nodeFlags ?? HUB_NODE_FLAGS), ...(options.nodeArgs ?? []), command.script, ...command.args],
+    args: [...(options.nodeArgs ?? []), command.script, ...command.args],
     logPath: join(dir, "hub.log"),
     env: programEnv({ ...settings, ...options.env }),
   });

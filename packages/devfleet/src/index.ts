@@ -33,7 +33,6 @@ export {
 export { type FileChanges, type FixtureRepo, type GitServer, type GitServerOptions, startGitServer } from "./git.js";
 export {
   DEFAULT_HUB_READY_TIMEOUT_MS,
-  HUB_NODE_FLAGS,
   type HubCommand,
   type HubProcess,
   type HubProcessOptions,

@@ -9,7 +9,7 @@
  *
  * Run: npx turbo run build && npm run bench:fleet -- --clusters 100,1000 [--operator 1000]
  *      [--reports 1,5] [--no-canary] [--agent-shards N] [--agent-verify] [--profile DIR] [--out FILE.json]
- *      [--hub SCRIPT] [--hub-node-flags "FLAGS"]
+ *      [--hub SCRIPT] [--hub-node-flags=FLAGS]
  *
  * The simulated agents run in `--agent-shards` worker threads (default 2), so their heartbeat
  * and report timers never wait on this process's event loop, which reads the hub's events and
@@ -22,8 +22,8 @@
  * `--profile DIR` keeps the hub's CPU profiles and its log (`hub.log`) per size in DIR.
  * `--hub` runs another build of the hub (its `dist/main.js`, inside this repository so its
  * imports resolve), to compare figures before and after a change on the same machine.
- * `--hub-node-flags` runs the hub with these V8 flags instead of the ones it ships with
- * (`HUB_NODE_FLAGS`); `--hub-node-flags ""` gives V8's defaults, the baseline of that choice.
+ * `--hub-node-flags=FLAGS` gives the hub's `node` these flags (space-separated), to try V8
+ * settings side by side with a run without them.
  */
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";

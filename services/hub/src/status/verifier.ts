@@ -39,9 +39,6 @@ export class InlineVerifier implements Verifier {
   async close(): Promise<void> {}
 }
 
-/** Young generation of a verification thread, in MiB (V8's default for a 64-bit heap: three 16 MiB semi-spaces). */
-const VERIFY_THREAD_YOUNG_MB = 48;
-
 /** Smallest share of a batch worth handing to a thread of its own. */
 const MIN_ITEMS_PER_THREAD = 16;
 
@@ -56,9 +53,6 @@ export class ThreadVerifier implements Verifier {
       maxThreads: threads,
       // Threads stay up for the hub's life; verification comes in bursts.
       idleTimeout: Number.POSITIVE_INFINITY,
-      // The hub's --max-semi-space-size is for its main thread; a verification thread keeps
-      // little alive between batches and needs no larger young generation than V8's default.
-      resourceLimits: { maxYoungGenerationSizeMb: VERIFY_THREAD_YOUNG_MB },
     });
   }
 

@@ -66,7 +66,7 @@ export interface SizeOptions {
   agentVerify: boolean;
   /** Runs this script as the hub instead of the built `flotilla-hub` (e.g. a copy of an older build, to compare). */
   hubScript?: string;
-  /** V8 flags for the hub in place of the harness's (`HUB_NODE_FLAGS`); `[]` for V8's defaults. */
+  /** Flags for the hub's `node` (V8 settings to try, such as `--max-semi-space-size=64`). */
   hubNodeFlags?: readonly string[];
   say: (line: string) => void;
 }
@@ -369,8 +369,7 @@ export async function runSize(o: SizeOptions): Promise<SizeResult> {
       waitFor: "leader",
       ...(o.hubScript ? { command: hubCommand(o.hubScript, nats.url, redis.url) } : {}),
       env: git.clientEnv,
-      ...(o.hubNodeFlags ? { nodeFlags: o.hubNodeFlags } : {}),
-      ...(o.profileDir ? { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${o.profileDir}`] } : {}),
+      nodeArgs: [...(o.hubNodeFlags ?? []), ...(o.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${o.profileDir}`] : [])],
     });
     stops.push(() => hub.stop());
     const events = await HubEventStream.open(hub.url, hub.token, ["rollout", "cluster-state", "report"]);
