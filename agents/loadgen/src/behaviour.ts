@@ -36,6 +36,15 @@ export interface AgentBehaviour {
   failureRatio: number;
   /** Resources listed in each report, so reports weigh what a small app's do. @default 3 */
   resourcesPerReport: number;
+  /**
+   * Whether the work-phase reports before a verdict wait for the stream's acknowledgement, as a
+   * real agent's do. The stream stores them and the hub reads them the same either way; without
+   * the wait the simulated agents skip a JetStream request each (~120 µs of their CPU), which
+   * on one machine with thousands of agents otherwise sets the pace of a five-report rollout.
+   * Verdicts are always acknowledged (and sent again with the next heartbeat when not).
+   * @default true
+   */
+  ackWorkReports: boolean;
 }
 
 export const DEFAULT_BEHAVIOUR: AgentBehaviour = {
@@ -43,6 +52,7 @@ export const DEFAULT_BEHAVIOUR: AgentBehaviour = {
   reportsPerRevision: 1,
   failureRatio: 0,
   resourcesPerReport: 3,
+  ackWorkReports: true,
 };
 
 /** One report a simulated agent sends for a revision. */

@@ -200,6 +200,20 @@ describe("SimulatedCluster", () => {
     expect(link.beats).toEqual(["c1"]);
   });
 
+  it("publishes work-phase reports without an acknowledgement when told, and writes the verdict", () => {
+    vi.useFakeTimers();
+    const { cluster, link } = simulated({ reportsPerRevision: 5, ackWorkReports: false });
+    cluster.onDesired("web", desired(1));
+    vi.advanceTimersByTime(10);
+    expect(link.published.map((r) => r.phase)).toEqual([
+      SyncPhase.SYNC_PHASE_FETCHING,
+      SyncPhase.SYNC_PHASE_RENDERING,
+      SyncPhase.SYNC_PHASE_VALIDATING,
+      SyncPhase.SYNC_PHASE_APPLYING,
+    ]);
+    expect(link.reports.map((r) => r.phase)).toEqual([SyncPhase.SYNC_PHASE_SYNCED]);
+  });
+
   it("seals a burst first and sends it later, acknowledged or not", () => {
     vi.useFakeTimers();
     const { cluster, link } = simulated();

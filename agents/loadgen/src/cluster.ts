@@ -86,6 +86,15 @@ function openTrustingKeyId(bytes: Uint8Array, hubKeys: KeyRing): DesiredState {
   return desired;
 }
 
+/** A report's phase that ends a revision's sequence: synced, failed or removed. */
+function isVerdict(phase: SyncPhase): boolean {
+  return (
+    phase === SyncPhase.SYNC_PHASE_SYNCED ||
+    phase === SyncPhase.SYNC_PHASE_FAILED ||
+    phase === SyncPhase.SYNC_PHASE_REMOVED
+  );
+}
+
 export class SimulatedCluster {
   readonly #apps = new Map<string, AppState>();
   /** The latest report per app that the status bucket did not take, sent again with each heartbeat. */
@@ -239,7 +248,8 @@ export class SimulatedCluster {
     const bytes = this.#seal(app, state, planned);
     if (!bytes) return;
     this.context.counters.reportsSent++;
-    this.#put(app, bytes);
+    if (this.context.behaviour().ackWorkReports || isVerdict(planned.phase)) this.#put(app, bytes);
+    else this.link.publishReport(app, bytes);
   }
 
   /** Moves the app's state to what `planned` reports and seals that report; nothing once stopped or superseded. */

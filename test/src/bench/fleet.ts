@@ -8,7 +8,7 @@
  * generation went backwards, or when a live cluster was marked Offline.
  *
  * Run: npx turbo run build && npm run bench:fleet -- --clusters 100,1000 [--operator 1000]
- *      [--reports 1,5] [--no-canary] [--agent-shards N] [--agent-verify] [--profile DIR] [--out FILE.json]
+ *      [--reports 1,5] [--no-canary] [--agent-shards N] [--agent-verify] [--agent-ack] [--profile DIR] [--out FILE.json]
  *      [--hub SCRIPT] [--hub-node-flags=FLAGS]
  *
  * The simulated agents run in `--agent-shards` worker threads (default 2), so their heartbeat
@@ -17,7 +17,10 @@
  * They check each desired state's type, key id, cluster, app and generation but, unless
  * `--agent-verify`, not its Ed25519 signature: that check is the agents' CPU, not the hub's,
  * and on a busy 2-core machine it made the simulated agents the bottleneck. Every report and
- * heartbeat they send is signed either way.
+ * heartbeat they send is signed either way. Likewise they publish the work-phase reports before
+ * a verdict (fetching … applying) without waiting for the stream's acknowledgement unless
+ * `--agent-ack`: the hub reads them the same, and a JetStream request each made the agents set
+ * the pace of five-report rollouts. Verdicts are always acknowledged.
  *
  * `--profile DIR` keeps the hub's CPU profiles and its log (`hub.log`) per size in DIR.
  * `--hub` runs another build of the hub (its `dist/main.js`, inside this repository so its
@@ -42,6 +45,7 @@ const { values } = parseArgs({
     "no-canary": { type: "boolean", default: false },
     "agent-shards": { type: "string", default: String(DEFAULT_SHARDS) },
     "agent-verify": { type: "boolean", default: false },
+    "agent-ack": { type: "boolean", default: false },
     profile: { type: "string" },
     hub: { type: "string" },
     "hub-node-flags": { type: "string" },
@@ -87,6 +91,7 @@ try {
       canary: !values["no-canary"],
       agentShards,
       agentVerify: values["agent-verify"],
+      agentAck: values["agent-ack"],
       workDir,
       ...(profileDir ? { profileDir } : {}),
       ...(values.hub ? { hubScript: fromCaller(values.hub) } : {}),

@@ -64,6 +64,8 @@ export interface SizeOptions {
   agentShards: number;
   /** Whether the simulated agents verify each desired state's signature (see `verifyDesired`). */
   agentVerify: boolean;
+  /** Simulated agents wait for the stream's ack of work-phase reports too, as real agents do. */
+  agentAck: boolean;
   /** Runs this script as the hub instead of the built `flotilla-hub` (e.g. a copy of an older build, to compare). */
   hubScript?: string;
   /** Flags for the hub's `node` (V8 settings to try, such as `--max-semi-space-size=64`). */
@@ -384,6 +386,8 @@ export async function runSize(o: SizeOptions): Promise<SizeResult> {
       bundles,
       shards: o.agentShards,
       verifyDesired: o.agentVerify,
+      // Work-phase reports unacknowledged unless --agent-ack: the hub reads them the same.
+      behaviour: { ackWorkReports: o.agentAck },
     });
     stops.push(() => fleet.stop());
     o.say(`  ${o.clusters} clusters registered in ${registrationSeconds.toFixed(1)} s; waiting for them to be Ready`);
