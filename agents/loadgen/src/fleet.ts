@@ -88,7 +88,12 @@ export class SimulatedFleet {
     const links = isolated
       ? await isolatedLinks(
           target,
-          options.bundles.map((b) => ({ name: b.cluster, creds: b.natsCreds })),
+          options.bundles.map((b) => ({
+            name: b.cluster,
+            creds: b.natsCreds,
+            agentKey: signingKeyFromPem(b.agentSigningKey),
+          })),
+          context.hubKeys,
           onDesired,
         )
       : await sharedLinks(target, names, options.clustersPerConnection ?? DEFAULT_CLUSTERS_PER_CONNECTION, onDesired);

@@ -6,12 +6,20 @@
  * its own keys, within the permissions a real agent has.
  */
 import {
+  CREDENTIALS_REQUEST,
+  CREDENTIALS_RESPONSE,
   clusterKeyFilter,
+  credsReplyPrefix,
+  credsSubject,
   DESIRED_BUCKET,
   heartbeatSubject,
   inboxPrefix,
+  type KeyRing,
+  open as openSigned,
   parseStateKey,
+  type SigningKey,
   STATUS_BUCKET,
+  seal,
   stateKey,
   statusSubject,
 } from "@flotilla/proto";
@@ -21,6 +29,8 @@ import {
   type KV,
   type KvEntry,
   type NatsConnection,
+  nkeys,
+  nuid,
   type QueuedIterator,
   type TlsOptions,
 } from "nats";
@@ -57,24 +67,36 @@ function consume(watch: QueuedIterator<KvEntry>, onDesired: DesiredHandler): Pro
   })();
 }
 
+/** The connection `app`'s reports go through once the hub granted its status key (operator mode). */
+type GrantWaiter = (app: string) => Promise<Reporter>;
+
 class ConnectionLink implements ClusterLink {
   /**
    * `beats` carries the heartbeats; `status` the reports, through `reports`, its connection
-   * (the same as `beats`, or not).
+   * (the same as `beats`, or not). With `granted`, a report waits for its app's grant first.
    */
   constructor(
     private readonly beats: NatsConnection,
     private readonly reports: NatsConnection,
     private readonly status: KV,
     private readonly cluster: string,
+    private readonly granted?: GrantWaiter,
   ) {}
 
   async putReport(app: string, bytes: Uint8Array): Promise<void> {
-    await this.status.put(stateKey(this.cluster, app), bytes);
+    const status = this.granted ? (await this.granted(app)).status : this.status;
+    await status.put(stateKey(this.cluster, app), bytes);
   }
 
   publishReport(app: string, bytes: Uint8Array): void {
-    this.reports.publish(statusSubject(this.cluster, app), bytes);
+    if (!this.granted) {
+      this.reports.publish(statusSubject(this.cluster, app), bytes);
+      return;
+    }
+    this.granted(app).then(
+      (r) => r.nc.publish(statusSubject(this.cluster, app), bytes),
+      () => {},
+    );
   }
 
   publishHeartbeat(bytes: Uint8Array): void {
@@ -168,6 +190,102 @@ export async function sharedLinks(
 
 /** Connections opened at once while an isolated fleet starts. */
 const CONNECT_CONCURRENCY = 32;
+/** Longest wait for the hub's answer to a credentials request. */
+const GRANT_TIMEOUT_MS = 10_000;
+
+/** A cluster of an isolated fleet: its credentials, and what the agent needs to renew them. */
+export interface IsolatedCluster {
+  name: string;
+  creds: string;
+  agentKey: SigningKey;
+}
+
+/** The creds text with its JWT replaced (the seed stays). */
+function withJwt(creds: string, jwt: string): string {
+  return creds.replace(/(-----BEGIN NATS USER JWT-----\s*)\S+/, `$1${jwt}`);
+}
+
+/** A connection and status bucket a cluster's reports go through. */
+interface Reporter {
+  nc: NatsConnection;
+  status: KV;
+}
+
+/**
+ * The status-key grants of one cluster's user, as a real agent keeps them: a new registration
+ * may write no status key; the first report of an app asks the hub for a JWT naming it (over
+ * the cluster's credentials subject, signed with the agent key, the answer checked against the
+ * hub keys). Reports then go through a connection made with that JWT (a real agent reconnects
+ * its one connection; a second connection keeps the simulated agent's watch and beats
+ * undisturbed). Asks are coalesced: one request at a time per cluster.
+ */
+class Grants {
+  #creds: string;
+  readonly #granted = new Set<string>();
+  readonly #wanted = new Set<string>();
+  #asking: Promise<void> | undefined;
+  #reporter: Reporter | undefined;
+  nc: NatsConnection | undefined;
+
+  constructor(
+    private readonly cluster: IsolatedCluster,
+    private readonly hubKeys: KeyRing,
+    private readonly nats: NatsTarget,
+  ) {
+    this.#creds = cluster.creds;
+  }
+
+  /** The connection reports of `app` may go through, once the hub granted its key. */
+  async reporter(app: string): Promise<Reporter> {
+    while (!this.#granted.has(app) || !this.#reporter) {
+      this.#wanted.add(app);
+      this.#asking ??= this.#ask().finally(() => {
+        this.#asking = undefined;
+      });
+      await this.#asking;
+    }
+    return this.#reporter;
+  }
+
+  async close(): Promise<void> {
+    await this.#reporter?.nc.drain().catch(() => this.#reporter?.nc.close());
+  }
+
+  async #ask(): Promise<void> {
+    const nc = this.nc;
+    if (!nc) throw new Error(`${this.cluster.name} is not connected`);
+    const apps = [...new Set([...this.#granted, ...this.#wanted])];
+    const seed = /-----BEGIN USER NKEY SEED-----\s*(\S+)/.exec(this.#creds)?.[1] ?? "";
+    const user = nkeys.fromSeed(new TextEncoder().encode(seed));
+    const request = seal(
+      CREDENTIALS_REQUEST,
+      { cluster: this.cluster.name, userPublicKey: user.getPublicKey(), sentAtMs: Date.now(), apps },
+      this.cluster.agentKey,
+    );
+    const reply = await nc.request(credsSubject(this.cluster.name), request, {
+      timeout: GRANT_TIMEOUT_MS,
+      noMux: true,
+      reply: `${credsReplyPrefix(this.cluster.name)}.${nuid.next()}`,
+    });
+    const answer = openSigned(CREDENTIALS_RESPONSE, reply.data, this.hubKeys).message;
+    if (answer.error || answer.cluster !== this.cluster.name || !answer.jwt) {
+      throw new Error(`the hub refused ${this.cluster.name}'s credentials request: ${answer.error || "no JWT"}`);
+    }
+    this.#creds = withJwt(this.#creds, answer.jwt);
+    const next = await connect({
+      ...connectTarget(this.nats),
+      name: `flotilla-loadgen-${this.cluster.name}-reports`,
+      inboxPrefix: inboxPrefix(this.cluster.name),
+      authenticator: credsAuthenticator(new TextEncoder().encode(this.#creds)),
+      maxReconnectAttempts: -1,
+    });
+    const previous = this.#reporter;
+    this.#reporter = { nc: next, status: await openBucket(next, STATUS_BUCKET) };
+    for (const app of apps) this.#granted.add(app);
+    this.#wanted.clear();
+    await previous?.nc.drain().catch(() => previous.nc.close());
+  }
+}
 
 /**
  * Isolated links: each cluster connects with its own credentials and inbox prefix, as a real
@@ -175,12 +293,15 @@ const CONNECT_CONCURRENCY = 32;
  */
 export async function isolatedLinks(
   nats: NatsTarget,
-  clusters: readonly { name: string; creds: string }[],
+  clusters: readonly IsolatedCluster[],
+  hubKeys: KeyRing,
   onDesired: DesiredHandler,
 ): Promise<FleetLinks> {
   const opened = new Map<string, Opened>();
+  const grants = new Map<string, Grants>();
   const loops: Promise<void>[] = [];
-  const open = async (c: { name: string; creds: string }) => {
+  const open = async (c: IsolatedCluster) => {
+    const g = new Grants(c, hubKeys, nats);
     const nc = await connect({
       ...connectTarget(nats),
       name: `flotilla-loadgen-${c.name}`,
@@ -188,6 +309,8 @@ export async function isolatedLinks(
       authenticator: credsAuthenticator(new TextEncoder().encode(c.creds)),
       maxReconnectAttempts: -1,
     });
+    g.nc = nc;
+    grants.set(c.name, g);
     const o: Opened = { nc, status: await openBucket(nc, STATUS_BUCKET) };
     opened.set(c.name, o);
     o.watch = await (await openBucket(nc, DESIRED_BUCKET)).watch({ key: clusterKeyFilter(c.name) });
@@ -204,11 +327,15 @@ export async function isolatedLinks(
   return {
     link: (cluster) => {
       const o = opened.get(cluster)!;
-      return new ConnectionLink(o.nc, o.nc, o.status, cluster);
+      const g = grants.get(cluster)!;
+      return new ConnectionLink(o.nc, o.nc, o.status, cluster, (app) => g.reporter(app));
     },
     flush: async () => {
       await Promise.all([...opened.values()].map((o) => o.nc.flush()));
     },
-    close: () => closeAll([...opened.values()], loops),
+    close: async () => {
+      await Promise.allSettled([...grants.values()].map((g) => g.close()));
+      await closeAll([...opened.values()], loops);
+    },
   };
 }

@@ -20,7 +20,7 @@ import {
 import { createOperatorSetup, GITHUB_SIGNATURE_HEADER } from "@flotilla/hub";
 import { type ClusterSpec, registerClusters, ShardedFleet } from "@flotilla/loadgen";
 import { STATUS_BUCKET } from "@flotilla/proto";
-import { connect } from "nats";
+import { connect, credsAuthenticator } from "nats";
 import { HubEventStream } from "./events.js";
 import { cpuSeconds, peakRssBytes, threadCpuSeconds, threadCpuSpent } from "./process-stats.js";
 
@@ -460,7 +460,12 @@ export async function runSize(o: SizeOptions): Promise<SizeResult> {
     // A backlog: the hub held (SIGSTOP) while every cluster's five reports go into the stream,
     // then released; the figure is the rate at which it stores them.
     mark("report burst done; backlog starts");
-    const backlog = await measureBacklog(o, fleet, events, hub, nats.clientOptions());
+    // In operator mode the stream is read as the hub's own NATS user.
+    const backlogNats = {
+      ...nats.clientOptions(),
+      ...(setup ? { authenticator: credsAuthenticator(new TextEncoder().encode(setup.hubUser.creds)) } : {}),
+    };
+    const backlog = await measureBacklog(o, fleet, events, hub, backlogNats);
     mark("backlog drained");
     o.say(
       `  report backlog: ${backlog.held} of ${REPORT_BURST * o.clusters} reports stored while the hub was held; ` +
