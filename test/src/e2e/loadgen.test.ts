@@ -2,8 +2,9 @@
  * The load generator against the real hub, small, so the fleet benchmark's tool cannot rot:
  * 20 simulated clusters registered in bulk through the API, beating, taking a first deploy and
  * a commit rollout (with a real agent's five reports per revision) to Succeeded at the right
- * generation, then failing a revision so the hub rolls every cluster back. Real nats-server,
- * redis-server, Git smart-HTTP server and the hub's built command.
+ * generation, then failing a revision so the hub rolls every cluster back; and a few clusters
+ * in NATS operator mode, where each asks the hub for its app's status key as a real agent does.
+ * Real nats-server, redis-server, Git smart-HTTP server and the hub's built command.
  */
 import { createHmac } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -22,8 +23,9 @@ import {
   startRedis,
   waitsOf,
 } from "@flotilla/devfleet";
-import { GITHUB_SIGNATURE_HEADER } from "@flotilla/hub";
+import { createOperatorSetup, GITHUB_SIGNATURE_HEADER } from "@flotilla/hub";
 import { type ClusterSpec, registerClusters, SimulatedFleet } from "@flotilla/loadgen";
+import { SyncPhase } from "@flotilla/proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { webAppDocuments, webAppFiles } from "../webapp.js";
 
@@ -177,5 +179,66 @@ ${webAppDocuments(git, repo, SECRET)}`);
     }
     expect(failed.waves.flatMap((w) => w.clusters).some((c) => c.rollback?.generation !== undefined)).toBe(true);
     expect(f.counters.generationRegressions).toBe(0);
+  });
+});
+
+describe("load generator in NATS operator mode", () => {
+  const dirs: string[] = [];
+  const stops: (() => Promise<unknown>)[] = [];
+  afterAll(async () => {
+    for (const stop of stops.reverse()) await stop().catch(() => {});
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+
+  it("gets each cluster's status key granted and takes a rollout to Succeeded with no refused report", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "flotilla-loadgen-operator-e2e-"));
+    dirs.push(dir);
+    const setup = await createOperatorSetup();
+    const nats = await startNats({ dir, operator: setup });
+    stops.push(() => nats.stop());
+    const redis = await startRedis({ dir });
+    stops.push(() => redis.stop());
+    const git = await startGitServer({ dir });
+    stops.push(() => git.stop());
+    const repo = await git.createRepo("web", { main: files("v0") });
+    const hub = await startHubProcess({
+      dir: join(dir, "hub"),
+      natsUrl: nats.url,
+      natsTls: nats.tls,
+      redisUrl: redis.url,
+      operatorSetup: setup,
+      waitFor: "leader",
+      env: { ...git.clientEnv, FLOTILLA_HEARTBEAT_INTERVAL: "1s" },
+    });
+    stops.push(() => hub.stop());
+    const names = ["op-0", "op-1", "op-2"];
+    const bundles = await registerClusters(
+      hub.api,
+      names.map((name) => ({ name, labels: { env: "prod" } })),
+    );
+    // Per-cluster credentials: each simulated cluster connects as its own NATS user.
+    expect(bundles.every((b) => b.natsCreds.includes("NATS USER JWT"))).toBe(true);
+    const fleet = await SimulatedFleet.start({ natsUrl: nats.url, bundles, heartbeatIntervalMs: 1_000 });
+    stops.push(() => fleet.stop());
+    await hub.api.waitClustersReady(names, 60_000);
+    fleet.setBehaviour({ reportsPerRevision: 5, ackWorkReports: false });
+    await hub.api.apply(`apiVersion: flotilla.dev/v1
+kind: Environment
+metadata: { name: prod }
+spec:
+  policy: { waves: [{ name: all, selector: {}, maxConcurrency: "100%", bakeSeconds: 0 }], progressDeadlineSeconds: 120 }
+---
+${webAppDocuments(git, repo, SECRET)}`);
+    const head = await repo.head("main");
+    const done = await until("the first deploy to succeed in operator mode", async () => {
+      const list = await hub.api.request<{ items: RolloutSummary[] }>("GET", "/v1/rollouts?app=web&environment=prod");
+      const r = list.json?.items.find((x) => x.to.revision === head);
+      return r?.state === "Succeeded" ? r : undefined;
+    });
+    expect(done.state).toBe("Succeeded");
+    for (const name of names) {
+      expect(fleet.progress(name, "web")).toMatchObject({ revision: head, phase: SyncPhase.SYNC_PHASE_SYNCED });
+    }
+    expect(fleet.counters.snapshot()).toMatchObject({ desiredRefused: 0, reportFailures: 0 });
   });
 });
