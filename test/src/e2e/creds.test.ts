@@ -22,8 +22,13 @@ import { connect, credsAuthenticator, ErrorCode, type NatsError, nkeys, nuid } f
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const WAIT_MS = 120_000;
-/** Lifetime of agents' JWTs: short, so they expire several times during the test. */
-const CREDS_TTL = "4s";
+/**
+ * Lifetime of agents' JWTs: short, so they expire several times during the test, yet long
+ * enough that a renewal at half-life survives a few seconds' stall of a loaded machine (at 4 s
+ * a CI run with two e2e files at once let one expire while the agent waited, and an agent
+ * whose JWT expired can come back only with a registration token).
+ */
+const CREDS_TTL = "10s";
 const CLUSTER = "edge-1";
 
 type Json = ReturnType<typeof JSON.parse>;
