@@ -5,21 +5,17 @@
  * mode every cluster has its own credentials, so each gets its own connection and a watch of
  * its own keys, within the permissions a real agent has.
  */
+import { renewCreds } from "@flotilla/agent/creds";
 import {
-  CREDENTIALS_REQUEST,
-  CREDENTIALS_RESPONSE,
   clusterKeyFilter,
   credsReplyPrefix,
-  credsSubject,
   DESIRED_BUCKET,
   heartbeatSubject,
   inboxPrefix,
   type KeyRing,
-  open as openSigned,
   parseStateKey,
   type SigningKey,
   STATUS_BUCKET,
-  seal,
   stateKey,
   statusSubject,
 } from "@flotilla/proto";
@@ -29,7 +25,6 @@ import {
   type KV,
   type KvEntry,
   type NatsConnection,
-  nkeys,
   nuid,
   type QueuedIterator,
   type TlsOptions,
@@ -200,11 +195,6 @@ export interface IsolatedCluster {
   agentKey: SigningKey;
 }
 
-/** The creds text with its JWT replaced (the seed stays). */
-function withJwt(creds: string, jwt: string): string {
-  return creds.replace(/(-----BEGIN NATS USER JWT-----\s*)\S+/, `$1${jwt}`);
-}
-
 /** A connection and status bucket a cluster's reports go through. */
 interface Reporter {
   nc: NatsConnection;
@@ -213,9 +203,9 @@ interface Reporter {
 
 /**
  * The status-key grants of one cluster's user, as a real agent keeps them: a new registration
- * may write no status key; the first report of an app asks the hub for a JWT naming it (over
- * the cluster's credentials subject, signed with the agent key, the answer checked against the
- * hub keys). Reports then go through a connection made with that JWT (a real agent reconnects
+ * may write no status key; the first report of an app asks the hub for a JWT naming it with
+ * the agent's own renewal (`renewCreds`: signed with the agent key, the answer checked against
+ * the hub keys, a new user key when the hub asks for a rotation). Reports then go through a connection made with that JWT (a real agent reconnects
  * its one connection; a second connection keeps the simulated agent's watch and beats
  * undisturbed). Asks are coalesced: one request at a time per cluster.
  */
@@ -255,23 +245,22 @@ class Grants {
     const nc = this.nc;
     if (!nc) throw new Error(`${this.cluster.name} is not connected`);
     const apps = [...new Set([...this.#granted, ...this.#wanted])];
-    const seed = /-----BEGIN USER NKEY SEED-----\s*(\S+)/.exec(this.#creds)?.[1] ?? "";
-    const user = nkeys.fromSeed(new TextEncoder().encode(seed));
-    const request = seal(
-      CREDENTIALS_REQUEST,
-      { cluster: this.cluster.name, userPublicKey: user.getPublicKey(), sentAtMs: Date.now(), apps },
-      this.cluster.agentKey,
-    );
-    const reply = await nc.request(credsSubject(this.cluster.name), request, {
-      timeout: GRANT_TIMEOUT_MS,
-      noMux: true,
-      reply: `${credsReplyPrefix(this.cluster.name)}.${nuid.next()}`,
+    const { creds } = await renewCreds({
+      cluster: this.cluster.name,
+      current: this.#creds,
+      agentKey: this.cluster.agentKey,
+      hubKeys: this.hubKeys,
+      apps,
+      request: async (subject, data) =>
+        (
+          await nc.request(subject, data, {
+            timeout: GRANT_TIMEOUT_MS,
+            noMux: true,
+            reply: `${credsReplyPrefix(this.cluster.name)}.${nuid.next()}`,
+          })
+        ).data,
     });
-    const answer = openSigned(CREDENTIALS_RESPONSE, reply.data, this.hubKeys).message;
-    if (answer.error || answer.cluster !== this.cluster.name || !answer.jwt) {
-      throw new Error(`the hub refused ${this.cluster.name}'s credentials request: ${answer.error || "no JWT"}`);
-    }
-    this.#creds = withJwt(this.#creds, answer.jwt);
+    this.#creds = creds;
     const next = await connect({
       ...connectTarget(this.nats),
       name: `flotilla-loadgen-${this.cluster.name}-reports`,
