@@ -133,6 +133,11 @@ export interface ObjectStore extends ObjectReader {
   /** Writes `record` only if no object of that kind and name exists; false if one does. */
   createObject<K extends StoredKind>(kind: K, record: RecordOf[K]): Promise<boolean>;
   putObject<K extends StoredKind>(kind: K, record: RecordOf[K]): Promise<void>;
+  /**
+   * Replaces `expected` (as read) with `next` only if the object still holds exactly what was
+   * read: false when it was changed or deleted meanwhile, and then nothing is written.
+   */
+  replaceObject<K extends StoredKind>(kind: K, expected: RecordOf[K], next: RecordOf[K]): Promise<boolean>;
   /** False when there was no such object. */
   deleteObject(kind: StoredKind, name: string): Promise<boolean>;
 }

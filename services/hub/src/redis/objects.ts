@@ -2,7 +2,7 @@ import type { Redis } from "ioredis";
 import type { ObjectStore, RecordOf, StoredKind } from "../store.js";
 import { allFromJson, fromJson, ParsedCache } from "./json.js";
 import { keys } from "./keys.js";
-import { CREATE_OBJECT } from "./scripts.js";
+import { CREATE_OBJECT, REPLACE_OBJECT } from "./scripts.js";
 
 /**
  * Registry objects: one JSON value per object and a set of names per kind, with a version that
@@ -67,6 +67,20 @@ export class RedisObjectStore implements ObjectStore {
       record.name,
     );
     return created === 1;
+  }
+
+  async replaceObject<K extends StoredKind>(kind: K, expected: RecordOf[K], next: RecordOf[K]): Promise<boolean> {
+    if (expected.name !== next.name) throw new Error(`cannot replace ${expected.name} with ${next.name}`);
+    // Records are written with JSON.stringify and read with JSON.parse, which round-trips
+    // their text: what was read, stringified again, is what the key must still hold.
+    const replaced = await this.redis.eval(
+      REPLACE_OBJECT,
+      1,
+      keys.object(kind, next.name),
+      JSON.stringify(expected),
+      JSON.stringify(next),
+    );
+    return replaced === 1;
   }
 
   async putObject<K extends StoredKind>(kind: K, record: RecordOf[K]): Promise<void> {

@@ -4,6 +4,12 @@
  */
 
 /** KEYS: object, name index. ARGV: record JSON, name. 1 when created, 0 when the object exists. */
+/**
+ * KEYS: object. ARGV: the text it must still hold, the new text. 1 when replaced; 0 when the
+ * object is gone or changed since it was read.
+ */
+export const REPLACE_OBJECT = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]) return 1 end return 0`;
+
 export const CREATE_OBJECT = `if redis.call('SET', KEYS[1], ARGV[1], 'NX') then redis.call('SADD', KEYS[2], ARGV[2]) redis.call('INCR', KEYS[3]) return 1 end return 0`;
 
 /**

@@ -20,13 +20,19 @@ const OLD_USER = nkeys.createUser().getPublicKey();
 const NOW = 1_000_000;
 
 /** Clusters in memory. */
-class Clusters implements Pick<ObjectStore, "getObject" | "putObject"> {
+class Clusters implements Pick<ObjectStore, "getObject" | "replaceObject"> {
   readonly records = new Map<string, ClusterRecord>();
+  /** Runs between a registration's read and its write (another request changing the cluster). */
+  meanwhile: (() => void) | undefined;
   async getObject<K extends StoredKind>(kind: K, name: string): Promise<RecordOf[K] | undefined> {
     return kind === "Cluster" ? (this.records.get(name) as RecordOf[K] | undefined) : undefined;
   }
-  async putObject<K extends StoredKind>(kind: K, record: RecordOf[K]): Promise<void> {
-    if (kind === "Cluster") this.records.set(record.name, record as ClusterRecord);
+  async replaceObject<K extends StoredKind>(kind: K, expected: RecordOf[K], next: RecordOf[K]): Promise<boolean> {
+    this.meanwhile?.();
+    const current = this.records.get(next.name);
+    if (kind !== "Cluster" || JSON.stringify(current) !== JSON.stringify(expected)) return false;
+    this.records.set(next.name, next as ClusterRecord);
+    return true;
   }
 }
 
@@ -282,6 +288,35 @@ describe("Registrations", () => {
     expect(await count("error")).toBe(1);
     issuer.failing = false;
     await expect(registrations.register("a", { token, natsUserPublicKey: newUser() }, "ip")).resolves.toBeDefined();
+  });
+
+  it("writes nothing over a cluster deleted meanwhile, revokes the new user and gives the token back", async () => {
+    const { registrations, clusters, issuer, count } = setup();
+    const { token } = await registrations.mint("a", 60, "t");
+    clusters.meanwhile = () => clusters.records.delete("a");
+    const user = newUser();
+    await expect(registrations.register("a", { token, natsUserPublicKey: user }, "ip")).rejects.toBeInstanceOf(
+      ConflictError,
+    );
+    expect(clusters.records.has("a")).toBe(false);
+    expect(issuer.revoked).toEqual([user]);
+    expect(await count("error")).toBe(1);
+    // The token is back; the next try meets the cluster as it is now: gone, so refused.
+    clusters.meanwhile = undefined;
+    await expect(registrations.register("a", { token, natsUserPublicKey: newUser() }, "ip")).rejects.toBeInstanceOf(
+      RegistrationRefusedError,
+    );
+  });
+
+  it("writes nothing over a cluster registered again with a new agent key meanwhile", async () => {
+    const { registrations, clusters } = setup();
+    const { token } = await registrations.mint("a", 60, "t");
+    const fresh = { ...(clusters.records.get("a") as ClusterRecord), agentPublicKey: "another key", createdAtMs: 99 };
+    clusters.meanwhile = () => clusters.records.set("a", fresh);
+    await expect(registrations.register("a", { token, natsUserPublicKey: newUser() }, "ip")).rejects.toBeInstanceOf(
+      ConflictError,
+    );
+    expect(clusters.records.get("a")).toBe(fresh);
   });
 
   it("revokes the replaced user through the issuer", async () => {

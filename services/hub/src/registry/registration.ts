@@ -49,7 +49,7 @@ export function refusalOf(
 export interface RegistrationsOptions {
   tokens: RegistrationTokenStore;
   /** Clusters: read, and written with the new NATS user (never a new agent key). */
-  objects: Pick<ObjectStore, "getObject" | "putObject">;
+  objects: Pick<ObjectStore, "getObject" | "replaceObject">;
   /** Mints the JWTs; without one (NATS without an operator setup) no token can be minted. */
   issuer?: ClusterCredentialIssuer;
   /** Which status keys the new JWT grants: the cluster's assigned apps, as at a renewal. */
@@ -142,10 +142,16 @@ export class Registrations {
       throw err;
     }
     const { natsRotateRequested: _, ...rest } = record;
-    // Not a compare-and-set: the object store has none for clusters (only rollouts have one), so
-    // a rotation answered between the read above and this write can be overwritten; see
-    // docs/architecture.md, "Registration tokens".
-    await this.o.objects.putObject("Cluster", { ...rest, natsUserPublicKey: request.natsUserPublicKey });
+    // Only over the record read above: a cluster deleted (or deleted and registered again with a
+    // new agent key) or rotated meanwhile must not be written back. Then the new user is revoked
+    // and the token goes back, so the agent's next try meets the cluster as it is now.
+    const next = { ...rest, natsUserPublicKey: request.natsUserPublicKey };
+    if (!(await this.o.objects.replaceObject("Cluster", record, next))) {
+      await issuer.revoke(cluster, request.natsUserPublicKey).catch(() => {});
+      await this.o.tokens.put(digest, token).catch(() => {});
+      metrics.registrations.inc({ result: "error" });
+      throw new ConflictError("cluster", cluster, "changed while it registered; try again");
+    }
     // A token parked elsewhere (a Secret, a second mint) must not outlive this use.
     const dropped = await this.o.tokens
       .dropAll(cluster)

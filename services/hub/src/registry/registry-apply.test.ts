@@ -49,6 +49,11 @@ class MemoryObjects implements ObjectStore {
     await this.putObject(kind, record);
     return true;
   }
+  async replaceObject<K extends StoredKind>(kind: K, expected: RecordOf[K], next: RecordOf[K]): Promise<boolean> {
+    if (JSON.stringify(this.records.get(`${kind}/${next.name}`)) !== JSON.stringify(expected)) return false;
+    await this.putObject(kind, next);
+    return true;
+  }
   async putObject<K extends StoredKind>(kind: K, record: RecordOf[K]): Promise<void> {
     this.writes++;
     this.records.set(`${kind}/${record.name}`, record);

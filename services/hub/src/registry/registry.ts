@@ -166,9 +166,8 @@ export class Registry {
    * the one time the agent's private key leaves the hub. 409 when the name is taken.
    */
   async createCluster(name: string, spec: ClusterSpec): Promise<BootstrapBundle> {
-    const bundle = await this.#register(name, spec);
-    await this.#announce("Cluster", name, "created", "*");
-    return bundle;
+    const [bundle] = await this.#createClusters([{ name, spec }]);
+    return bundle as BootstrapBundle;
   }
 
   /**
