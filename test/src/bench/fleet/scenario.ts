@@ -417,10 +417,7 @@ export async function runSize(o: SizeOptions): Promise<SizeResult> {
     const verdictsBefore = events.count("report:synced");
     const reportsBefore = events.count("report");
     // Sealed first: the agents' signing runs on their own machines in a real fleet, not on the hub's cores.
-    const burstReports = await fleet.prepareBurst(REPORT_BURST);
-    if (burstReports !== REPORT_BURST * o.clusters) {
-      throw new Error(`the burst sealed ${burstReports} reports, not ${REPORT_BURST * o.clusters}`);
-    }
+    await sealBurst(fleet, o.clusters);
     events.markReports();
     mark("report burst starts");
     const burstCpuBefore = await cpuSeconds(hub.process.pid);
@@ -540,6 +537,14 @@ export async function runSize(o: SizeOptions): Promise<SizeResult> {
   }
 }
 
+/** Seals every cluster's report sequence for a burst (not sent yet); returns how many, all of them or it throws. */
+async function sealBurst(fleet: ShardedFleet, clusters: number): Promise<number> {
+  const total = REPORT_BURST * clusters;
+  const sealed = await fleet.prepareBurst(REPORT_BURST);
+  if (sealed !== total) throw new Error(`the burst sealed ${sealed} reports, not ${total}`);
+  return total;
+}
+
 /**
  * Holds the hub (SIGSTOP) while every cluster's report sequence goes into the status stream,
  * releases it when the stream holds them all (or after {@link BACKLOG_HOLD_MAX_MS}), and
@@ -552,9 +557,7 @@ async function measureBacklog(
   hub: HubProcess,
   natsOptions: Parameters<typeof connect>[0],
 ): Promise<{ held: number; seconds: number; perSecond: number }> {
-  const total = REPORT_BURST * o.clusters;
-  const sealed = await fleet.prepareBurst(REPORT_BURST);
-  if (sealed !== total) throw new Error(`the backlog sealed ${sealed} reports, not ${total}`);
+  const total = await sealBurst(fleet, o.clusters);
   const nc = await connect({ ...natsOptions, name: "flotilla-bench-backlog" });
   try {
     const jsm = await nc.jetstreamManager();
