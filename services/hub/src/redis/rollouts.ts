@@ -183,14 +183,27 @@ export class RedisRolloutStore implements RolloutStore {
       return header == null ? [] : [{ id, header }];
     });
     const stale = found.filter(({ id, header }) => this.#cache.get(id)?.stored.raw !== header);
-    const pipeline = this.redis.pipeline();
-    for (const { id } of stale) pipeline.hgetall(keys.rolloutClusters(id));
-    const replies = stale.length > 0 ? ((await pipeline.exec()) ?? []) : [];
-    const entries = new Map(stale.map(({ id }, i) => [id, (replies[i]?.[1] ?? {}) as Record<string, string>]));
-    return found.map(({ id, header }) => {
+    // A changed rollout's header and entries are read again together, in one transaction: read
+    // apart, a prune of old rollouts between them left a header without its entries (a 500).
+    const tx = this.redis.multi();
+    for (const { id } of stale) tx.get(keys.rollout(id)).hgetall(keys.rolloutClusters(id));
+    const replies = stale.length > 0 ? ((await tx.exec()) ?? []) : [];
+    const fresh = new Map(
+      stale.map(({ id }, i) => [
+        id,
+        {
+          header: replies[2 * i]?.[1] as string | null | undefined,
+          entries: (replies[2 * i + 1]?.[1] ?? {}) as Record<string, string>,
+        },
+      ]),
+    );
+    return found.flatMap(({ id, header }) => {
       const cached = this.#cache.get(id);
-      if (cached && cached.stored.raw === header) return cached.stored.rollout;
-      return joinRollout(header, entries.get(id) ?? {}).rollout;
+      if (cached && cached.stored.raw === header) return [cached.stored.rollout];
+      const read = fresh.get(id);
+      // Gone since the first read (pruned): left out, as if listed a moment later.
+      if (read?.header == null) return [];
+      return [joinRollout(read.header, read.entries).rollout];
     });
   }
 
